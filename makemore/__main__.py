@@ -1,0 +1,3 @@
+from makemore.cli import main
+
+main()

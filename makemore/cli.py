@@ -1,0 +1,254 @@
+"""The command line: makemore train | sample | eval | score | info | datasets | tui.
+
+Start-up stays fast: nothing here imports torch or textual at module level; each command imports what it needs.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from makemore import __version__
+from makemore.errors import MakemoreError
+from makemore.models import BASE_RECIPE, FAMILIES
+
+app = typer.Typer(
+    name="makemore",
+    help="Train character-level language models on a list of words, and generate more like them.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+def _family_table() -> str:
+    lines = ["[bold]Model types and their defaults[/] (model options · training recipe):", ""]
+    for f in FAMILIES.values():
+        hyper = " ".join(f"{k}={v}" for k, v in f.hyper.items()) or "-"
+        r = {**BASE_RECIPE, **f.recipe}
+        lines.append(f"  [bold]{f.name}[/]: {hyper} · steps={r['max_steps']} batch={r['batch_size']} "
+                     f"lr={r['learning_rate']:g}")
+    return "\n\n".join(lines[:2]) + "\n\n" + "\n\n".join(lines[2:])
+
+
+def handles_errors(fn):
+    """Bad input ends with one line on stderr and exit code 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MakemoreError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"makemore {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Show the version and exit.")] = None,
+) -> None:
+    """Train character-level language models on a list of words, and generate more like them."""
+
+
+# --- options shared between commands, defined once ------------------------------------------------
+
+M, O, S, P = "Model", "Optimization", "System", "Output"
+RunArg = Annotated[Optional[Path], typer.Argument(help="Run directory (default: the most recent run in runs/).",
+                                                  show_default=False)]
+SeedOpt = Annotated[int, typer.Option(help="Random seed: same seed, same result.", rich_help_panel=S)]
+DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU).",
+                                        rich_help_panel=S)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.", rich_help_panel=P)]
+
+
+def _run_dir(run: Path | None) -> Path:
+    from makemore.checkpoint import check_run_dir, latest_run
+
+    return check_run_dir(run) if run is not None else latest_run()
+
+
+# --- train ------------------------------------------------------------------------------------------
+
+@app.command(epilog=_family_table())
+@handles_errors
+def train(
+    data: Annotated[Optional[str], typer.Argument(help="Word list: a text file with one word per line, or a "
+                                                       "built-in dataset name (see `makemore datasets`).",
+                                                  show_default=False)] = None,
+    model_type: Annotated[str, typer.Option("--type", "-t", help=f"Model family: {', '.join(FAMILIES)}.",
+                                            rich_help_panel=M)] = "transformer",
+    n_layer: Annotated[Optional[int], typer.Option(help="Layers/blocks.", rich_help_panel=M, show_default=False)] = None,
+    n_head: Annotated[Optional[int], typer.Option(help="Attention heads.", rich_help_panel=M, show_default=False)] = None,
+    n_embd: Annotated[Optional[int], typer.Option(help="Embedding width.", rich_help_panel=M, show_default=False)] = None,
+    n_embd2: Annotated[Optional[int], typer.Option(help="Hidden width (MLP, RNN, BoW, WaveNet).",
+                                                   rich_help_panel=M, show_default=False)] = None,
+    context: Annotated[Optional[int], typer.Option(help="Characters of context (ngram, mlp, wavenet).",
+                                                   rich_help_panel=M, show_default=False)] = None,
+    dropout: Annotated[Optional[float], typer.Option(help="Dropout probability.", rich_help_panel=M,
+                                                     show_default=False)] = None,
+    batchnorm: Annotated[Optional[bool], typer.Option("--batchnorm/--no-batchnorm", help="Batch norm (mlp).",
+                                                      rich_help_panel=M, show_default=False)] = None,
+    smoothing: Annotated[Optional[float], typer.Option(help="Additive smoothing of counts (ngram).",
+                                                       rich_help_panel=M, show_default=False)] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps (default: the family's recipe).",
+                                                     rich_help_panel=O, show_default=False)] = None,
+    max_time: Annotated[Optional[float], typer.Option(help="Stop after this many seconds of training; the "
+                                                           "learning-rate schedule follows the time budget.",
+                                                      rich_help_panel=O, show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Words per step.",
+                                                      rich_help_panel=O, show_default=False)] = None,
+    learning_rate: Annotated[Optional[float], typer.Option("--learning-rate", "--lr", help="Peak learning rate.",
+                                                           rich_help_panel=O, show_default=False)] = None,
+    weight_decay: Annotated[Optional[float], typer.Option(help="AdamW weight decay (matrices only).",
+                                                         rich_help_panel=O, show_default=False)] = None,
+    warmup_steps: Annotated[Optional[int], typer.Option(help="Linear warm-up steps before cosine decay.",
+                                                        rich_help_panel=O, show_default=False)] = None,
+    grad_clip: Annotated[Optional[float], typer.Option(help="Max gradient norm (0: off).", rich_help_panel=O,
+                                                       show_default=False)] = None,
+    grad_accum: Annotated[Optional[int], typer.Option(help="Micro-batches per step.", rich_help_panel=O,
+                                                      show_default=False)] = None,
+    eval_interval: Annotated[Optional[int], typer.Option(help="Steps between evaluations and checkpoints.",
+                                                         rich_help_panel=O, show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default: "
+                                                "runs/<dataset>-<type>, then -2, -3, ...).", rich_help_panel=P,
+                                                show_default=False)] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this directory from its last "
+                                                   "checkpoint.", rich_help_panel=P, show_default=False)] = None,
+    tensorboard: Annotated[bool, typer.Option(help="Also write TensorBoard logs to RUN/tensorboard.",
+                                              rich_help_panel=P)] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final line.", rich_help_panel=P)] = False,
+    seed: SeedOpt = 42,
+    device: DeviceOpt = "auto",
+    dtype: Annotated[str, typer.Option(help="float32 | bfloat16 | float16 (autocast).", rich_help_panel=S)] = "float32",
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (needs a C++ compiler "
+                                          "on CPU; slow first step).", rich_help_panel=S)] = False,
+    max_len: Annotated[int, typer.Option(help="Skip words longer than this (and say how many).",
+                                         rich_help_panel=S)] = 64,
+) -> None:
+    """Train a model on a word list and save it to a run directory.
+
+    [dim]makemore train names · makemore train names.txt --type mlp --batchnorm · makemore train --resume runs/names-transformer[/]
+    """
+    train_opts = dict(max_steps=max_steps, max_time=max_time, batch_size=batch_size, learning_rate=learning_rate,
+                      weight_decay=weight_decay, warmup_steps=warmup_steps, grad_clip=grad_clip,
+                      grad_accum=grad_accum, eval_interval=eval_interval)
+    from makemore.launch import train_command
+
+    train_command(
+        data=data, model_type=model_type, out=out, resume=resume, seed=seed, device=device, max_len=max_len,
+        hyper=dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_embd2=n_embd2, context=context,
+                   dropout=dropout, batchnorm=batchnorm, smoothing=smoothing),
+        train=dict(train_opts, dtype=None if dtype == "float32" else dtype, compile=compile or None),
+        tensorboard=tensorboard, quiet=quiet,
+    )
+
+
+# --- sample -----------------------------------------------------------------------------------------
+
+@app.command()
+@handles_errors
+def sample(
+    run: RunArg = None,
+    n: Annotated[int, typer.Option("-n", "--num", help="How many words.")] = 20,
+    temperature: Annotated[float, typer.Option("--temperature", "-T", help="Softmax temperature; 0 is greedy.")] = 1.0,
+    top_k: Annotated[Optional[int], typer.Option(help="Sample among the k likeliest characters.",
+                                                 show_default=False)] = None,
+    top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling: the smallest set with this mass.",
+                                                   show_default=False)] = None,
+    prefix: Annotated[str, typer.Option(help="Start every word with this.")] = "",
+    min_len: Annotated[int, typer.Option(help="At least this many characters.")] = 0,
+    max_len: Annotated[Optional[int], typer.Option(help="At most this many characters.", show_default=False)] = None,
+    new_only: Annotated[bool, typer.Option("--new-only", help="Only words not in the training file.")] = False,
+    unique: Annotated[bool, typer.Option("--unique", help="No word twice.")] = False,
+    scores: Annotated[bool, typer.Option("--scores", help="Show each word's log-probability.")] = False,
+    as_json: JsonOpt = False,
+    output: Annotated[Optional[Path], typer.Option("--output", "-O", help="Also write the words to this file.",
+                                                   show_default=False)] = None,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "cpu",
+) -> None:
+    """Generate words from a trained run, each marked new, in the training set, or in the held-out set."""
+    from makemore.launch import sample_command
+
+    sample_command(_run_dir(run), n=n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
+                   min_len=min_len, max_len=max_len, new_only=new_only, unique=unique, scores=scores,
+                   as_json=as_json, output=output, seed=seed, device=device)
+
+
+# --- eval, score ------------------------------------------------------------------------------------
+
+@app.command(name="eval")
+@handles_errors
+def eval_(
+    run: RunArg = None,
+    file: Annotated[Optional[Path], typer.Argument(help="Evaluate on this word list instead of a split.",
+                                                   show_default=False)] = None,
+    split: Annotated[str, typer.Option(help="train | val | test")] = "test",
+    as_json: JsonOpt = False,
+    device: DeviceOpt = "cpu",
+) -> None:
+    """Loss of a run's best checkpoint: nats and bits per character on its test split or on a file."""
+    from makemore.launch import eval_command
+
+    eval_command(_run_dir(run), file=file, split=split, as_json=as_json, device=device)
+
+
+@app.command()
+@handles_errors
+def score(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    words: Annotated[list[str], typer.Argument(help="Words to score.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Each word's mean negative log-likelihood per character (lower: the model finds it more typical)."""
+    from makemore.launch import score_command
+
+    score_command(_run_dir(run), words, as_json=as_json)
+
+
+# --- info, datasets ---------------------------------------------------------------------------------
+
+@app.command()
+@handles_errors
+def info(run: RunArg = None, as_json: JsonOpt = False) -> None:
+    """A run's configuration, size, vocabulary and results (reads JSON only: instant)."""
+    from makemore.launch import info_command
+
+    info_command(_run_dir(run), as_json=as_json)
+
+
+@app.command()
+@handles_errors
+def datasets(as_json: JsonOpt = False) -> None:
+    """The built-in word lists (use a name wherever a file is expected)."""
+    from makemore.launch import datasets_command
+
+    datasets_command(as_json=as_json)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

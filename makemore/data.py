@@ -1,0 +1,225 @@
+"""Data: read a word list, build the vocabulary, split it, and encode it once into tensors.
+
+One word per line, UTF-8 (a BOM and CRLF or CR line ends are fine). Lines are stripped, empty lines and
+duplicates are dropped before the split so no word sits in both train and test. Token 0 is the start/stop
+token; characters get 1..V-1 in sorted order. Batches are drawn by tensor indexing, never per-item Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from makemore.errors import MakemoreError
+
+DEFAULT_MAX_LEN = 64  # characters; longer lines are skipped (and counted) unless --max-len says otherwise
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+# --- built-in datasets ---------------------------------------------------------------------------
+
+def builtin_datasets() -> dict[str, Path]:
+    root = resources.files("makemore.datasets")
+    return {p.name[:-4]: Path(str(p)) for p in root.iterdir() if p.name.endswith(".txt")}
+
+
+def resolve_dataset(spec: str | Path) -> tuple[str, Path]:
+    """A path, or the name of a built-in dataset; returns (name, path)."""
+    path = Path(spec).expanduser()
+    if path.exists() or path.suffix or "/" in str(spec):
+        return path.stem, path
+    builtins = builtin_datasets()
+    if str(spec) in builtins:
+        return str(spec), builtins[str(spec)]
+    raise MakemoreError(
+        f"{spec}: no such file, and not a built-in dataset (built-in: {', '.join(sorted(builtins))})"
+    )
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+@dataclass
+class WordList:
+    words: list[str]  # unique, in first-seen order
+    lines: int  # lines in the file
+    empty: int  # empty or whitespace-only lines dropped
+    duplicates: int  # repeated words dropped
+    too_long: int  # words longer than max_len dropped
+    sha256: str
+
+
+def read_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise MakemoreError(f"{path}: no such file")
+    if path.is_dir():
+        raise MakemoreError(f"{path}: is a directory, expected a text file with one word per line")
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        raise MakemoreError(f"{path}: permission denied") from None
+    except OSError as e:
+        raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def decode_text(data: bytes, path: Path) -> str:
+    if b"\x00" in data:
+        raise MakemoreError(f"{path}: binary data (NUL bytes), expected UTF-8 text with one word per line")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise MakemoreError(
+            f"{path}: not UTF-8 (byte 0x{data[e.start]:02x} on line {line}); convert it, e.g. iconv -f latin1 -t utf-8"
+        ) from None
+
+
+def read_words(path: Path, max_len: int = DEFAULT_MAX_LEN) -> WordList:
+    data = read_bytes(path)
+    text = decode_text(data, path)
+    lines = _LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()  # the final line break ends the last line; it does not start a new one
+    stripped = [line.strip() for line in lines]
+    nonempty = [w for w in stripped if w]
+    if not nonempty:
+        what = "empty file" if not data.strip() else "no words after removing empty and whitespace-only lines"
+        raise MakemoreError(f"{path}: {what}")
+    unique = list(dict.fromkeys(nonempty))
+    kept = [w for w in unique if len(w) <= max_len]
+    if not kept:
+        longest = max(len(w) for w in unique)
+        raise MakemoreError(
+            f"{path}: every word is longer than --max-len {max_len} (longest: {longest} characters)"
+        )
+    return WordList(
+        words=kept,
+        lines=len(lines),
+        empty=len(stripped) - len(nonempty),
+        duplicates=len(nonempty) - len(unique),
+        too_long=len(unique) - len(kept),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+# --- vocabulary ------------------------------------------------------------------------------------
+
+BOUNDARY = "."  # how the start/stop token is shown (a glyph not in the vocabulary is picked if "." is)
+
+
+class Vocab:
+    """Index 0 is the start/stop token; characters follow in sorted (code point) order."""
+
+    def __init__(self, chars: list[str]):
+        if len(set(chars)) != len(chars):
+            raise MakemoreError("vocabulary has duplicate characters")
+        if any(len(c) != 1 for c in chars):
+            raise MakemoreError("vocabulary entries must be single characters")
+        self.chars = sorted(chars)
+        self.stoi = {c: i + 1 for i, c in enumerate(self.chars)}
+        self.boundary = next(g for g in (BOUNDARY, "¶", "␃", "\u2400") if g not in self.stoi)
+
+    @classmethod
+    def from_words(cls, words: list[str]) -> Vocab:
+        return cls(sorted(set("".join(words))))
+
+    def __len__(self) -> int:
+        return len(self.chars) + 1
+
+    @property
+    def itos(self) -> list[str]:
+        """Index -> display symbol (the start/stop token as ``self.boundary``)."""
+        return [self.boundary, *self.chars]
+
+    def encode(self, word: str) -> list[int]:
+        try:
+            return [self.stoi[c] for c in word]
+        except KeyError as e:
+            raise MakemoreError(f"character {e.args[0]!r} is not in the model's vocabulary") from None
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[i - 1] for i in ids if i > 0)
+
+    def unknown(self, text: str) -> set[str]:
+        return set(text) - self.stoi.keys()
+
+
+# --- splitting -------------------------------------------------------------------------------------
+
+def split_sizes(n: int) -> tuple[int, int]:
+    """(val, test) sizes: each min(1000, 10%)."""
+    k = min(1000, n // 10)
+    return k, k
+
+
+def split_words(words: list[str], seed: int) -> tuple[list[str], list[str], list[str]]:
+    """Deterministic from the seed (Python's own PRNG, stable across torch versions)."""
+    order = list(range(len(words)))
+    random.Random(seed).shuffle(order)
+    n_val, n_test = split_sizes(len(words))
+    test = [words[i] for i in order[:n_test]]
+    val = [words[i] for i in order[n_test:n_test + n_val]]
+    train = [words[i] for i in order[n_test + n_val:]]
+    return train, val, test
+
+
+# --- tensors ---------------------------------------------------------------------------------------
+
+class EncodedWords:
+    """A list of words encoded once as a padded int32 matrix: row i = [0, w_1, ..., w_n, 0, 0, ...]."""
+
+    def __init__(self, words: list[str], vocab: Vocab):
+        import torch
+
+        self.words = words
+        n = len(words)
+        self.lengths = torch.tensor([len(w) for w in words], dtype=torch.int64)
+        width = int(self.lengths.max()) + 2 if n else 2
+        self.tokens = torch.zeros(n, width, dtype=torch.int32)
+        if n:
+            codes = torch.frombuffer(bytearray("".join(words).encode("utf-32-le")), dtype=torch.int32)
+            table = torch.tensor([ord(c) for c in vocab.chars], dtype=torch.int32)
+            ids = torch.searchsorted(table, codes).clamp_(max=len(table) - 1)
+            bad = table[ids] != codes
+            if bool(bad.any()):
+                raise MakemoreError(
+                    f"character {chr(int(codes[bad][0]))!r} is not in the model's vocabulary"
+                )
+            rows = torch.repeat_interleave(torch.arange(n), self.lengths)
+            starts = torch.cumsum(self.lengths, 0) - self.lengths
+            cols = torch.arange(len(codes)) - torch.repeat_interleave(starts, self.lengths) + 1
+            self.tokens[rows, cols] = (ids + 1).to(torch.int32)
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def head(self, n: int) -> EncodedWords:
+        """The first ``n`` words, sharing storage."""
+        sub = EncodedWords.__new__(EncodedWords)
+        sub.words, sub.lengths, sub.tokens = self.words[:n], self.lengths[:n], self.tokens[:n]
+        return sub
+
+    def batch(self, index, device=None):
+        """Inputs (B, T) and targets (B, T) for the words at ``index``; T = longest of them + 1."""
+        import torch
+
+        lengths = self.lengths[index]
+        T = int(lengths.max()) + 1
+        rows = self.tokens[index, : T + 1].long()
+        x = rows[:, :T]
+        y = rows[:, 1:].clone()
+        y[torch.arange(T) > lengths[:, None]] = -1  # after the stop token: padding, ignored by the loss
+        if device is not None and torch.device(device).type != "cpu":
+            x = x.pin_memory().to(device, non_blocking=True)
+            y = y.pin_memory().to(device, non_blocking=True)
+        return x, y
+
+    def iter_batches(self, batch_size: int, device=None):
+        """Every word once, in order (evaluation)."""
+        import torch
+
+        for i in range(0, len(self), batch_size):
+            yield self.batch(torch.arange(i, min(i + batch_size, len(self))), device)

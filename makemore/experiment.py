@@ -1,0 +1,174 @@
+"""From what the user asked for to a ready Trainer: data, vocabulary, split, run directory, model.
+
+Shared by the CLI and the TUI so that both start and resume runs the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from makemore import __version__
+from makemore import checkpoint as ckpt
+from makemore.data import DEFAULT_MAX_LEN, EncodedWords, Vocab, WordList, read_words, resolve_dataset, split_words
+from makemore.errors import MakemoreError
+from makemore.models import recipe_for
+from makemore.run import build_model, model_hyper, read_config
+
+
+@dataclass
+class Request:
+    """A new training run as the user described it; None means "the family's default"."""
+
+    data: str
+    model_type: str = "transformer"
+    out: Path | None = None
+    hyper: dict[str, Any] = dataclasses.field(default_factory=dict)  # n_layer, n_embd, context, ...
+    train: dict[str, Any] = dataclasses.field(default_factory=dict)  # max_steps, batch_size, ...
+    seed: int = 42
+    device: str = "auto"
+    max_len: int = DEFAULT_MAX_LEN
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise MakemoreError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise MakemoreError(f"device {name!r}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise MakemoreError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise MakemoreError(f"device {name!r}: MPS is not available on this machine")
+    elif device.type != "cpu":
+        raise MakemoreError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    return str(device)
+
+
+@dataclass
+class Prepared:
+    name: str
+    path: Path
+    words: WordList
+    vocab: Vocab
+    train: list[str]
+    val: list[str]
+    test: list[str]
+
+    def encoded(self) -> dict[str, EncodedWords]:
+        return {"train": EncodedWords(self.train, self.vocab), "val": EncodedWords(self.val, self.vocab),
+                "test": EncodedWords(self.test, self.vocab)}
+
+
+def prepare_data(data: str, seed: int, max_len: int = DEFAULT_MAX_LEN) -> Prepared:
+    name, path = resolve_dataset(data)
+    words = read_words(path, max_len)
+    train, val, test = split_words(words.words, seed)
+    return Prepared(name, path, words, Vocab.from_words(words.words), train, val, test)
+
+
+def new_trainer(req: Request, prepared: Prepared | None = None):
+    """Everything checked before anything is written; then the run directory, config and split."""
+    import torch
+
+    from makemore.trainer import TrainConfig, Trainer
+
+    hyper = model_hyper(req.model_type, req.hyper)
+    recipe = {**recipe_for(req.model_type), **{k: v for k, v in req.train.items() if v is not None}}
+    device = resolve_device(req.device)
+    prepared = prepared or prepare_data(req.data, req.seed, req.max_len)
+    block_size = max(len(w) for w in prepared.words.words) + 1
+    torch.manual_seed(req.seed)
+    model = build_model(req.model_type, len(prepared.vocab), block_size, hyper)
+    cfg = TrainConfig(**recipe, seed=req.seed, device=device)
+    _check_train_config(cfg)
+    if req.out is not None:
+        out = Path(req.out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise MakemoreError(f"{out}: already exists; continue it with `makemore train --resume {out}` "
+                                f"or choose another directory with -o")
+        out.mkdir(parents=True, exist_ok=True)
+    else:
+        out = ckpt.new_run_dir(Path("runs") / f"{prepared.name}-{req.model_type}")
+    config = {
+        "format": ckpt.FORMAT_VERSION,
+        "makemore": __version__,
+        "model": {"type": req.model_type, "block_size": block_size, "hyper": hyper,
+                  "num_params": model.num_params()},
+        "train": dataclasses.asdict(cfg),
+        "vocab": prepared.vocab.chars,
+        "dataset": {"name": prepared.name, "path": str(prepared.path.resolve()), "sha256": prepared.words.sha256,
+                    "lines": prepared.words.lines, "words": len(prepared.words.words),
+                    "duplicates_dropped": prepared.words.duplicates, "empty_dropped": prepared.words.empty,
+                    "too_long_dropped": prepared.words.too_long, "max_len": req.max_len},
+        "split": {"seed": req.seed, "train": len(prepared.train), "val": len(prepared.val),
+                  "test": len(prepared.test)},
+    }
+    ckpt.write_json(out / ckpt.SPLIT, {"train": prepared.train, "val": prepared.val, "test": prepared.test})
+    ckpt.write_json(out / ckpt.CONFIG, config)
+    model.to(device)
+    return Trainer(model, prepared.vocab, prepared.encoded(), cfg, out, model_type=req.model_type,
+                   dataset=prepared.name), prepared
+
+
+def resume_trainer(run_dir: Path, overrides: dict[str, Any] | None = None):
+    """Continue a run from its last checkpoint; ``overrides`` may extend max_steps or max_time."""
+    from makemore.trainer import TrainConfig, Trainer
+
+    run_dir = ckpt.check_run_dir(Path(run_dir))
+    if not (run_dir / ckpt.LAST).exists():
+        raise MakemoreError(f"{run_dir}: no last checkpoint to resume from")
+    config = read_config(run_dir)
+    vocab = Vocab(config["vocab"])
+    split = ckpt.read_json(run_dir / ckpt.SPLIT)
+    m = config["model"]
+    model = build_model(m["type"], len(vocab), m["block_size"], m["hyper"])
+    train = {**config["train"], **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    cfg = TrainConfig(**train)
+    device = (overrides or {}).get("device") or cfg.device
+    if device.startswith("cuda") and not _cuda():
+        device = "cpu"  # a run trained on a GPU continues on the CPU
+    cfg.device = resolve_device(device)
+    _check_train_config(cfg)
+    splits = {k: EncodedWords(split[k], vocab) for k in ("train", "val", "test")}
+    trainer = Trainer(model.to(cfg.device), vocab, splits, cfg, run_dir, model_type=m["type"],
+                      dataset=config["dataset"]["name"])
+    trainer.restore()
+    if trainer.step >= cfg.max_steps:
+        raise MakemoreError(f"{run_dir}: already trained {trainer.step} of {cfg.max_steps} steps; "
+                            f"pass a larger --max-steps to continue")
+    return trainer
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _check_train_config(cfg) -> None:
+    checks = [
+        (cfg.max_steps >= 1, "--max-steps must be at least 1"),
+        (cfg.batch_size >= 1, "--batch-size must be at least 1"),
+        (cfg.learning_rate > 0, "--learning-rate must be positive"),
+        (cfg.eval_interval >= 1, "--eval-interval must be at least 1"),
+        (cfg.max_time is None or cfg.max_time > 0, "--max-time must be positive"),
+        (cfg.grad_accum >= 1 and cfg.grad_accum <= cfg.batch_size, "--grad-accum must be between 1 and the batch size"),
+        (cfg.dtype in ("float32", "bfloat16", "float16"), "--dtype must be float32, bfloat16 or float16"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise MakemoreError(message)

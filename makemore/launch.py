@@ -1,0 +1,320 @@
+"""What each CLI command does, apart from parsing. Module-level imports stay torch-free so that `info` and
+`datasets` are instant; the commands that need torch import it inside."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from makemore import checkpoint as ckpt
+from makemore.errors import MakemoreError
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+TAG_STYLE = {"new": "green", "train": "dim", "test": "yellow"}
+
+
+# --- train ------------------------------------------------------------------------------------------
+
+def train_command(*, data, model_type, out: Path | None, resume: Path | None, seed, device, max_len, hyper,
+                  train, tensorboard, quiet) -> None:
+    from makemore.experiment import Request, new_trainer, resume_trainer
+    from makemore.sinks import ConsoleSink, JsonlSink, TensorBoardSink
+
+    if resume is not None:
+        given = {k: v for k, v in hyper.items() if v is not None}
+        if data is not None or given:
+            raise MakemoreError("--resume continues a run as it was configured; give only the run directory "
+                                "(and optionally --max-steps, --max-time or --device)")
+        allowed = {"max_steps", "max_time"}
+        extra = [k for k, v in train.items() if v is not None and k not in allowed]
+        if extra:
+            raise MakemoreError(f"--resume cannot change --{extra[0].replace('_', '-')}")
+        overrides = {k: train.get(k) for k in allowed}
+        if device != "auto":
+            overrides["device"] = device
+        lock = ckpt.RunLock(ckpt.check_run_dir(resume))
+        with lock:
+            trainer = resume_trainer(resume, overrides)
+            _train_loop(trainer, [ConsoleSink(quiet=quiet), JsonlSink(trainer.run_dir)]
+                        + ([TensorBoardSink(trainer.run_dir)] if tensorboard else []))
+        return
+    if data is None:
+        raise MakemoreError("name a word list to train on (a file, or a built-in dataset such as `names`), "
+                            "or --resume a run")
+    request = Request(data=data, model_type=model_type, out=out, hyper=hyper, train=train, seed=seed,
+                      device=device, max_len=max_len)
+    from makemore.experiment import prepare_data
+
+    prepared = prepare_data(data, seed, max_len)
+    w = prepared.words
+    if not quiet:
+        dropped = [f"{w.duplicates:,} duplicates"] + ([f"{w.empty:,} empty lines"] if w.empty else []) \
+            + ([f"{w.too_long:,} lines longer than --max-len {max_len}"] if w.too_long else [])
+        err.print(f"{prepared.path}: {len(w.words):,} words (dropped {', '.join(dropped)}); "
+                  f"split {len(prepared.train):,}/{len(prepared.val):,}/{len(prepared.test):,} train/val/test")
+    trainer, _ = new_trainer(request, prepared)
+    with ckpt.RunLock(trainer.run_dir):
+        sinks = [ConsoleSink(quiet=quiet), JsonlSink(trainer.run_dir)]
+        if tensorboard:
+            sinks.append(TensorBoardSink(trainer.run_dir))
+        _train_loop(trainer, sinks)
+
+
+def _train_loop(trainer, sinks) -> None:
+    """Feed the trainer's events to the sinks; the first Ctrl-C stops cleanly (and saves), a second aborts."""
+    def on_sigint(signum, frame):
+        if trainer._stop.is_set():
+            raise KeyboardInterrupt
+        err.print("\nstopping after this step and saving (Ctrl-C again to abort)")
+        trainer.request_stop()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        for event in trainer.run():
+            for sink in sinks:
+                sink(event)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for sink in sinks:
+            close = getattr(sink, "close", None)
+            if close:
+                close()
+
+
+# --- sample -----------------------------------------------------------------------------------------
+
+def sample_command(run_dir: Path, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
+                   scores, as_json, output, seed, device) -> None:
+    import torch
+
+    from makemore.experiment import resolve_device
+    from makemore.run import load_run
+    from makemore.sample import generate, tag
+
+    if n < 1:
+        raise MakemoreError("-n must be at least 1")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise MakemoreError("--top-p must be in (0, 1]")
+    loaded = load_run(run_dir, device=resolve_device(device))
+    train_words, held_out = loaded.known_words()
+    generator = torch.Generator().manual_seed(seed)
+    results: list[tuple[str, str, float]] = []
+    seen: set[str] = set()
+    attempts = 0
+    while len(results) < n:
+        want = n - len(results)
+        batch = generate(loaded.model, loaded.vocab, want if not (new_only or unique) else max(2 * want, 32),
+                         temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, min_len=min_len,
+                         max_len=max_len, generator=generator)
+        attempts += len(batch)
+        for g in batch:
+            t = tag(g.word, train_words, held_out)
+            if (new_only and t != "new") or (unique and g.word in seen):
+                continue
+            seen.add(g.word)
+            results.append((g.word, t, g.logprob))
+            if len(results) == n:
+                break
+        if attempts > 100 * n and len(results) < n:
+            raise MakemoreError(f"found only {len(results)} words meeting --new-only/--unique in {attempts} "
+                                f"samples; try a higher --temperature")
+    novelty = sum(t == "new" for _, t, _ in results) / len(results)
+    if output is not None:
+        ckpt.write_atomic(Path(output), "".join(w + "\n" for w, _, _ in results).encode("utf-8"))
+    if as_json:
+        print(json.dumps({"run": str(run_dir), "samples": [{"word": w, "tag": t, "logprob": lp}
+                                                          for w, t, lp in results], "novelty": novelty},
+                         ensure_ascii=False))
+        return
+    width = max(len(w) for w, _, _ in results)
+    for w, t, lp in results:
+        line = f"{w:<{width}}  [{TAG_STYLE[t]}]{t}[/]"
+        if scores:
+            line += f"  {lp:8.3f}"
+        out.print(line, markup=True, soft_wrap=True)
+    counts = {k: sum(t == k for _, t, _ in results) for k in ("new", "train", "test")}
+    err.print(f"novelty {novelty:.0%}: {counts['new']} new, {counts['train']} in train, {counts['test']} in "
+              f"val/test · {run_dir}")
+
+
+# --- eval, score ------------------------------------------------------------------------------------
+
+def eval_command(run_dir: Path, *, file: Path | None, split: str, as_json: bool, device: str) -> None:
+    from makemore.data import EncodedWords, read_words
+    from makemore.evaluation import bits, evaluate
+    from makemore.experiment import resolve_device
+    from makemore.run import load_run
+
+    if split not in ("train", "val", "test"):
+        raise MakemoreError(f"--split must be train, val or test, not {split!r}")
+    loaded = load_run(run_dir, device=resolve_device(device))
+    if file is not None:
+        words = read_words(Path(file), max_len=loaded.config["model"]["block_size"] - 1).words
+        where = str(file)
+        try:
+            encoded = EncodedWords(words, loaded.vocab)
+        except MakemoreError as e:
+            raise MakemoreError(f"{file}: {e}") from None
+    else:
+        if not loaded.split:
+            raise MakemoreError(f"{run_dir}: no {ckpt.SPLIT}; name a file to evaluate on")
+        words = loaded.split[split]
+        if not words:
+            raise MakemoreError(f"{run_dir}: the {split} split is empty (the word list was too small)")
+        where = f"{split} split"
+        encoded = EncodedWords(words, loaded.vocab)
+    loss = evaluate(loaded.model, encoded, device=loaded.model.lm_head.weight.device
+                    if hasattr(loaded.model, "lm_head") else None)
+    result = {"run": str(run_dir), "on": where, "words": len(words), "loss": loss, "bpc": bits(loss),
+              "perplexity": math.exp(loss), "step": loaded.step}
+    if as_json:
+        print(json.dumps(result))
+    else:
+        out.print(f"{where}: {loss:.4f} nats/char · {bits(loss):.4f} bits/char · perplexity {math.exp(loss):.2f} "
+                  f"· {len(words):,} words · {run_dir} @ step {loaded.step}")
+
+
+def score_command(run_dir: Path, words: list[str], *, as_json: bool) -> None:
+    from makemore.data import EncodedWords
+    from makemore.evaluation import word_nll
+    from makemore.run import load_run
+
+    loaded = load_run(run_dir)
+    block = loaded.config["model"]["block_size"]
+    for w in words:
+        if not w.strip():
+            raise MakemoreError("cannot score an empty word")
+        if len(w) >= block:
+            raise MakemoreError(f"{w!r}: {len(w)} characters; this model handles at most {block - 1}")
+        unknown = loaded.vocab.unknown(w)
+        if unknown:
+            raise MakemoreError(f"{w!r}: character {sorted(unknown)[0]!r} is not in the model's vocabulary")
+    nll = word_nll(loaded.model, EncodedWords(list(words), loaded.vocab))
+    train_words, held_out = loaded.known_words()
+    from makemore.sample import tag
+
+    rows = [{"word": w, "nll": v, "tag": tag(w, train_words, held_out)} for w, v in zip(words, nll)]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table(box=None)
+    table.add_column("word")
+    table.add_column("nats/char", justify="right")
+    table.add_column("in data")
+    for r in rows:
+        table.add_row(r["word"], f"{r['nll']:.3f}", f"[{TAG_STYLE[r['tag']]}]{r['tag']}[/]")
+    out.print(table)
+
+
+# --- info, datasets ---------------------------------------------------------------------------------
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """Every complete line of metrics.jsonl (a torn last line, from a live or killed writer, is skipped)."""
+    path = Path(run_dir) / ckpt.METRICS
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            rows.append(obj)
+    return rows
+
+
+def run_summary(run_dir: Path) -> dict[str, Any]:
+    from makemore.run import read_config
+
+    config = read_config(run_dir)
+    metrics = read_metrics(run_dir)
+    evals = [m for m in metrics if m.get("event") == "eval"]
+    finished = [m for m in metrics if m.get("event") == "finished"]
+    steps = [m.get("step", 0) for m in metrics if m.get("event") in ("step", "eval", "finished")]
+    best = min(evals, key=lambda m: m["val_loss"]) if evals else None
+    return {
+        "run": str(run_dir),
+        "type": config["model"]["type"],
+        "params": config["model"].get("num_params"),
+        "hyper": config["model"]["hyper"],
+        "block_size": config["model"]["block_size"],
+        "train": config.get("train", {}),
+        "dataset": config.get("dataset", {}),
+        "split": config.get("split", {}),
+        "vocab": "".join(config["vocab"]),
+        "vocab_size": len(config["vocab"]) + 1,
+        "steps": max(steps, default=0),
+        "best_val_loss": best["val_loss"] if best else None,
+        "best_step": best["step"] if best else None,
+        "test_loss": finished[-1].get("test_loss") if finished else None,
+        "finished": finished[-1].get("reason") if finished else None,
+        "elapsed": finished[-1].get("elapsed") if finished else None,
+    }
+
+
+def info_command(run_dir: Path, *, as_json: bool) -> None:
+    s = run_summary(run_dir)
+    if as_json:
+        print(json.dumps(s, ensure_ascii=False))
+        return
+    from makemore.models import recipe_for
+
+    t = Table(box=None, show_header=False, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column()
+    d = s["dataset"]
+    t.add_row("run", s["run"])
+    t.add_row("model", f"{s['type']} · {s['params']:,} parameters · " +
+              " ".join(f"{k}={v}" for k, v in s["hyper"].items()))
+    t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · {d.get('words', 0):,} words, "
+              f"{d.get('duplicates_dropped', 0):,} duplicates dropped")
+    t.add_row("split", " / ".join(f"{s['split'].get(k, 0):,}" for k in ("train", "val", "test")) + " train/val/test")
+    t.add_row("vocab", f"{s['vocab_size']} symbols: {s['vocab']!r} + start/stop")
+    tr = s["train"]
+    t.add_row("training", f"{tr.get('max_steps')} steps · batch {tr.get('batch_size')} · lr {tr.get('learning_rate')} "
+              f"· wd {tr.get('weight_decay')} · seed {tr.get('seed')} · {tr.get('device')}")
+    t.add_row("progress", f"step {s['steps']}" + (f" · finished ({s['finished']}) in {s['elapsed']:.0f} s"
+                                                   if s["finished"] else " · not finished"))
+    fmt = (lambda v: f"{v:.4f}" if isinstance(v, float) else "-")
+    t.add_row("best val", f"{fmt(s['best_val_loss'])} @ step {s['best_step']}")
+    t.add_row("test", fmt(s["test_loss"]))
+    defaults = recipe_for(s["type"])
+    t.add_row("family defaults", f"steps={defaults['max_steps']} batch={defaults['batch_size']} "
+              f"lr={defaults['learning_rate']:g}")
+    out.print(t)
+
+
+DATASET_INFO = {
+    "names": "US first names (Census 1990 lists), lowercase",
+    "surnames": "US surnames (Census 1990 list), lowercase",
+    "words": "English words (SCOWL american-english), lowercase a-z",
+}
+
+
+def datasets_command(*, as_json: bool) -> None:
+    from makemore.data import builtin_datasets
+
+    rows = []
+    for name, path in sorted(builtin_datasets().items()):
+        data = path.read_bytes()
+        rows.append({"name": name, "words": data.count(b"\n"), "bytes": len(data),
+                     "description": DATASET_INFO.get(name, ""), "path": str(path)})
+    if as_json:
+        print(json.dumps(rows))
+        return
+    t = Table(box=None)
+    for col in ("name", "words", "size", "what"):
+        t.add_column(col, justify="right" if col in ("words", "size") else "left")
+    for r in rows:
+        t.add_row(r["name"], f"{r['words']:,}", f"{r['bytes'] / 1024:.0f} KiB", r["description"])
+    out.print(t)
+    err.print("train on one with e.g. `makemore train names`")

@@ -1,0 +1,109 @@
+"""Batched sampling from any family through its incremental decoder (KV cache, hidden state or window)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from makemore.data import Vocab
+from makemore.errors import MakemoreError
+
+
+@dataclass(frozen=True)
+class Generated:
+    word: str  # the prefix included
+    logprob: float  # log-probability of the generated characters and the stop token under the sampling model
+
+
+def _filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
+    if top_k is not None and top_k > 0 and top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and 0 < top_p < 1:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        drop = cumulative - sorted_logits.softmax(-1) > top_p  # keep the smallest set reaching top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    return logits
+
+
+@torch.inference_mode()
+def generate(
+    model,
+    vocab: Vocab,
+    n: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    prefix: str = "",
+    min_len: int = 0,
+    max_len: int | None = None,
+    generator: torch.Generator | None = None,
+    batch_size: int = 1024,
+    device=None,
+) -> list[Generated]:
+    """Draw ``n`` words. ``temperature`` 0 is greedy. ``min_len``/``max_len`` count characters incl. the prefix."""
+    if temperature < 0:
+        raise MakemoreError("--temperature must be >= 0")
+    unknown = vocab.unknown(prefix)
+    if unknown:
+        raise MakemoreError(f"--prefix {prefix!r}: character {sorted(unknown)[0]!r} is not in the model's vocabulary")
+    device = device or next(model.parameters(), torch.zeros(())).device
+    block = model.config.block_size
+    limit = block - 1 if max_len is None else min(max_len, block - 1)
+    if len(prefix) > limit:
+        raise MakemoreError(f"--prefix is {len(prefix)} characters; this model generates at most {block - 1}")
+    was_training = model.training
+    model.eval()
+    out: list[Generated] = []
+    prefix_ids = vocab.encode(prefix)
+    try:
+        while len(out) < n:
+            B = min(batch_size, n - len(out))
+            out.extend(_generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_len, limit,
+                                       generator, device))
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_len, limit, generator, device):
+    state = model.init_state(B, device)
+    idx = torch.tensor([[0, *prefix_ids]], dtype=torch.long, device=device).expand(B, -1).contiguous()
+    tokens = torch.zeros(B, limit, dtype=torch.long)
+    logprob = torch.zeros(B, dtype=torch.float64)
+    done = torch.zeros(B, dtype=torch.bool)
+    length = len(prefix_ids)
+    tokens[:, :length] = idx[:, 1:].cpu()
+    while True:
+        logits, state = model.decode(idx, state)
+        logits = logits.float().cpu()
+        if length < min_len:
+            logits[:, 0] = float("-inf")  # no stop before min_len characters
+        if length >= limit:
+            nxt = torch.zeros(B, dtype=torch.long)  # the window is full: stop here
+        elif temperature == 0:
+            nxt = logits.argmax(-1)
+        else:
+            probs = _filter_logits(logits / temperature, top_k, top_p).softmax(-1)
+            nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        logp = logits.log_softmax(-1).gather(1, nxt[:, None]).squeeze(1).double()
+        logprob += torch.where(done, 0.0, logp)
+        done |= nxt == 0
+        if bool(done.all()):
+            break
+        tokens[:, length] = nxt
+        length += 1
+        idx = nxt[:, None].to(device)
+    out = []
+    for row in tokens.tolist():
+        word = vocab.decode(row[: row.index(0)] if 0 in row else row)
+        out.append(word)
+    return [Generated(w, float(lp)) for w, lp in zip(out, logprob.tolist())]
+
+
+def tag(word: str, train: set[str], held_out: set[str]) -> str:
+    return "train" if word in train else "test" if word in held_out else "new"

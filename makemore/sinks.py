@@ -1,0 +1,147 @@
+"""Where events go: the console (rich on a terminal, plain lines otherwise), metrics.jsonl, TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from makemore import checkpoint as ckpt
+from makemore.events import Eval, Event, Failed, Finished, Samples, Saved, Started, Step
+
+Sink = Callable[[Event], None]
+
+
+class JsonlSink:
+    """Appends every event to RUN/metrics.jsonl (flushed per line, so another process can follow it)
+    and the samples of each evaluation to RUN/samples.txt."""
+
+    def __init__(self, run_dir: Path):
+        self.file = open(Path(run_dir) / ckpt.METRICS, "a", encoding="utf-8")
+        self.samples = open(Path(run_dir) / ckpt.SAMPLES, "a", encoding="utf-8")
+
+    def __call__(self, event: Event) -> None:
+        self.file.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
+        self.file.flush()
+        if isinstance(event, Samples):
+            self.samples.write(f"# step {event.step} temperature {event.temperature:g}\n")
+            self.samples.write("".join(f"{s.word}\t{s.tag}\n" for s in event.samples))
+            self.samples.flush()
+
+    def close(self) -> None:
+        self.file.close()
+        self.samples.close()
+
+
+class TensorBoardSink:
+    def __init__(self, run_dir: Path):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            from makemore.errors import MakemoreError
+
+            raise MakemoreError("--tensorboard needs the tensorboard package: pip install 'makemore[tensorboard]'")
+        self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"))
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Step):
+            self.writer.add_scalar("loss/train_step", event.loss, event.step)
+            self.writer.add_scalar("lr", event.lr, event.step)
+        elif isinstance(event, Eval):
+            self.writer.add_scalar("loss/train", event.train_loss, event.step)
+            self.writer.add_scalar("loss/val", event.val_loss, event.step)
+        elif isinstance(event, Samples):
+            self.writer.add_text("samples", "  \n".join(s.word for s in event.samples), event.step)
+        elif isinstance(event, Finished):
+            self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+TAG_STYLE = {"new": "green", "train": "dim", "test": "yellow"}
+
+
+def _fmt_time(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class ConsoleSink:
+    """A live progress line on a terminal; plain log lines (one per evaluation) otherwise."""
+
+    def __init__(self, console=None, quiet: bool = False):
+        from rich.console import Console
+
+        self.console = console or Console(stderr=False)
+        self.quiet = quiet
+        self.live = self.console.is_terminal and not quiet
+        self.progress = None
+        self.task = None
+        self.total = 0
+        self.last_plain = 0.0
+
+    def _start_progress(self, event: Started) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  {task.fields[speed]}"),
+            TimeRemainingColumn(), console=self.console, refresh_per_second=4, transient=False,
+        )
+        self.task = self.progress.add_task("train", total=event.max_steps, completed=event.start_step,
+                                           loss="-", val="-", speed="")
+        self.progress.start()
+
+    def __call__(self, event: Event) -> None:
+        c = self.console
+        if isinstance(event, Started):
+            self.total = event.max_steps
+            c.print(f"[bold]{event.model_type}[/] · {event.num_params:,} parameters · {event.device} · "
+                    f"{event.num_words:,} training words · vocab {len(event.vocab)} → {event.run_dir}"
+                    + (f" (resuming at step {event.start_step})" if event.start_step else ""))
+            if self.live and event.max_steps:
+                self._start_progress(event)
+        elif isinstance(event, Step):
+            if self.progress is not None:
+                self.progress.update(self.task, completed=event.step, loss=f"{event.loss:.4f}",
+                                     speed=f"{event.steps_per_s:.0f} it/s {event.tokens_per_s / 1000:.0f}k tok/s")
+            elif not self.quiet and time.monotonic() - self.last_plain >= 10:
+                self.last_plain = time.monotonic()
+                c.print(f"step {event.step}/{self.total} loss {event.loss:.4f} lr {event.lr:.2e} "
+                        f"{event.steps_per_s:.1f} it/s", highlight=False)
+        elif isinstance(event, Eval):
+            if self.progress is not None:
+                self.progress.update(self.task, val=f"{event.val_loss:.4f}")
+            line = (f"step {event.step}: train {event.train_loss:.4f} val {event.val_loss:.4f} "
+                    f"(best {event.best_val_loss:.4f} @ {event.best_step})")
+            (self.progress.console if self.progress else c).print(line, highlight=False)
+        elif isinstance(event, Samples) and not self.quiet:
+            text = "  ".join(f"[{TAG_STYLE[s.tag]}]{s.word}[/]" for s in event.samples[:8])
+            (self.progress.console if self.progress else c).print(f"  samples: {text}", highlight=False)
+        elif isinstance(event, Failed):
+            self._stop()
+        elif isinstance(event, Finished):
+            self._stop()
+            test = f"test {event.test_loss:.4f}" if event.test_loss is not None else "no test split"
+            best = f"{event.best_val_loss:.4f}" if event.best_val_loss is not None else "-"
+            c.print(f"[bold]done[/] ({event.reason}) at step {event.step} in {_fmt_time(event.elapsed)}: "
+                    f"best val {best}, {test}")
+        elif isinstance(event, Saved) and event.reason in ("request", "interrupt"):
+            c.print(f"saved {event.path} at step {event.step}")
+
+    def _stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def close(self) -> None:
+        self._stop()
+
+

@@ -1,0 +1,1 @@
+"""The Textual terminal UI of makemore (installed as ``makemore.tui``)."""
