@@ -1,0 +1,125 @@
+"""The whole path: data -> model -> trainer -> events -> run directory -> load -> sample/eval."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from makemore import checkpoint as ckpt
+from makemore.events import Eval, Finished, Samples, Step
+from makemore.experiment import Request, new_trainer, resume_trainer
+from makemore.run import load_run
+from makemore.sample import generate
+
+TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16}
+
+
+def run_all(trainer, stop_at: int | None = None):
+    events = []
+    for event in trainer.run():
+        events.append(event)
+        if stop_at is not None and isinstance(event, Step) and event.step == stop_at:
+            trainer.request_stop()
+    return events
+
+
+def test_short_run_on_names_learns(names_path, tmp_path):
+    """A small Transformer, 300 steps: the test loss falls far below the uniform ln(27) = 3.30."""
+    req = Request(data=str(names_path), out=tmp_path / "run", hyper={"n_layer": 2, "n_head": 2, "n_embd": 32},
+                  train={"max_steps": 300, "eval_interval": 150, "batch_size": 32, "learning_rate": 5e-3})
+    trainer, prepared = new_trainer(req)
+    assert len(prepared.test) == len(prepared.val) == 1000
+    events = run_all(trainer)
+    evals = [e for e in events if isinstance(e, Eval)]
+    assert abs(evals[0].val_loss - math.log(27)) < 0.1  # a sane initialisation
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.reason == "max_steps"
+    assert finished.test_loss < 2.5  # near the count bigram's 2.45 after a few seconds
+    for name in (ckpt.CONFIG, ckpt.SPLIT, ckpt.BEST, ckpt.LAST, ckpt.LAST_STATE):
+        assert (trainer.run_dir / name).is_file()
+    split = json.loads((trainer.run_dir / ckpt.SPLIT).read_text())
+    assert split["test"] == prepared.test and split["val"] == prepared.val
+
+
+def test_checkpoint_round_trip_gives_identical_logits(small_words, tmp_path):
+    req = Request(data=str(small_words), out=tmp_path / "run", hyper=TINY,
+                  train={"max_steps": 30, "eval_interval": 30})
+    trainer, _ = new_trainer(req)
+    run_all(trainer)
+    loaded = load_run(trainer.run_dir, which="last")
+    idx = torch.randint(0, len(loaded.vocab), (4, 8))
+    idx[:, 0] = 0
+    trainer.model.eval()
+    expected, _ = trainer.model(idx)
+    got, _ = loaded.model(idx)
+    assert torch.equal(expected, got)
+
+
+def test_resume_continues_exactly(small_words, tmp_path):
+    """A run stopped at step 30 and resumed logs the same losses as one that never stopped."""
+    common = dict(data=str(small_words), hyper={**TINY, "dropout": 0.1},
+                  train={"max_steps": 60, "eval_interval": 20, "batch_size": 8})
+    straight, _ = new_trainer(Request(out=tmp_path / "a", **common))
+    a = run_all(straight)
+    stopped, _ = new_trainer(Request(out=tmp_path / "b", **common))
+    b1 = run_all(stopped, stop_at=30)
+    assert b1[-1].reason == "stopped" and b1[-1].step == 30
+    b2 = run_all(resume_trainer(tmp_path / "b"))
+    steps_a = {e.step: e.loss for e in a if isinstance(e, Step)}
+    steps_b = {e.step: e.loss for e in b1 + b2 if isinstance(e, Step)}
+    assert steps_a.keys() == steps_b.keys()
+    for step in steps_a:
+        assert steps_a[step] == steps_b[step], step
+    evals_a = {e.step: (e.train_loss, e.val_loss) for e in a if isinstance(e, Eval)}
+    evals_b = {e.step: (e.train_loss, e.val_loss) for e in b2 if isinstance(e, Eval)}
+    assert evals_b and all(evals_a[s] == evals_b[s] for s in evals_b)
+
+
+def test_sampling_with_a_seed_is_deterministic(small_words, tmp_path):
+    trainer, prepared = new_trainer(Request(data=str(small_words), out=tmp_path / "r", hyper=TINY,
+                                            train={"max_steps": 20, "eval_interval": 20}))
+    run_all(trainer)
+    draw = lambda seed: [g.word for g in generate(trainer.model, prepared.vocab, 30,
+                                                  generator=torch.Generator().manual_seed(seed))]
+    assert draw(1) == draw(1)
+    assert draw(1) != draw(2)
+
+
+def test_samples_during_training_do_not_change_the_loss_curve(small_words, tmp_path):
+    common = dict(data=str(small_words), hyper=TINY, train={"max_steps": 40, "eval_interval": 10})
+    t1, _ = new_trainer(Request(out=tmp_path / "a", **common))
+    a = [e.loss for e in run_all(t1) if isinstance(e, Step)]
+    t2, _ = new_trainer(Request(out=tmp_path / "b", **common))
+    b = []
+    for event in t2.run():
+        if isinstance(event, Step):
+            b.append(event.loss)
+            t2.request_samples(temperature=0.5)  # extra samples at every log line
+    assert a == b
+
+
+def test_samples_are_tagged(small_words, tmp_path):
+    trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / "r", hyper=TINY,
+                                     train={"max_steps": 10, "eval_interval": 10}))
+    samples = [e for e in run_all(trainer) if isinstance(e, Samples)]
+    assert samples
+    train_words = set(trainer.train_words.words)
+    for event in samples:
+        for s in event.samples:
+            assert s.tag == ("train" if s.word in train_words else s.tag)
+            assert s.tag in ("train", "test", "new")
+
+
+def test_output_directory_is_never_overwritten(small_words, tmp_path):
+    from makemore.errors import MakemoreError
+
+    out = tmp_path / "r"
+    trainer, _ = new_trainer(Request(data=str(small_words), out=out, hyper=TINY, train={"max_steps": 5}))
+    run_all(trainer)
+    before = (out / ckpt.CONFIG).read_bytes()
+    with pytest.raises(MakemoreError, match="--resume"):
+        new_trainer(Request(data=str(small_words), out=out, hyper=TINY))
+    assert (out / ckpt.CONFIG).read_bytes() == before

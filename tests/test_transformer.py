@@ -1,0 +1,91 @@
+"""The Transformer against hand-written references: masked-softmax attention, KV-cache decoding."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from makemore.models.transformer import CausalSelfAttention, Config, Model
+from makemore.sample import generate
+from makemore.data import Vocab
+
+
+def make(vocab_size=27, block_size=12, n_layer=2, n_head=4, n_embd=32, seed=0) -> Model:
+    torch.manual_seed(seed)
+    return Model(Config(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
+                        n_embd=n_embd, dropout=0.0)).eval()
+
+
+def test_attention_equals_masked_softmax_reference():
+    torch.manual_seed(0)
+    cfg = Config(vocab_size=5, block_size=8, n_layer=1, n_head=2, n_embd=8, dropout=0.0)
+    attn = CausalSelfAttention(cfg).eval()
+    x = torch.randn(3, 6, 8)
+    B, T, C = x.shape
+    q, k, v = attn.c_attn(x).split(C, dim=2)
+    heads = lambda t: t.view(B, T, 2, C // 2).transpose(1, 2)
+    q, k, v = heads(q), heads(k), heads(v)
+    att = (q @ k.transpose(-2, -1)) / math.sqrt(C // 2)
+    att = att.masked_fill(torch.tril(torch.ones(T, T)) == 0, float("-inf")).softmax(-1)
+    expected = attn.c_proj((att @ v).transpose(1, 2).reshape(B, T, C))
+    torch.testing.assert_close(attn(x), expected, atol=1e-6, rtol=1e-5)
+
+
+def test_causality_future_tokens_do_not_change_past_logits():
+    model = make()
+    idx = torch.randint(0, 27, (2, 10))
+    changed = idx.clone()
+    changed[:, 6:] = (changed[:, 6:] + 1) % 27
+    a, _ = model(idx)
+    b, _ = model(changed)
+    torch.testing.assert_close(a[:, :6], b[:, :6])
+    assert not torch.allclose(a[:, 6:], b[:, 6:])
+
+
+def test_kv_cache_decoding_equals_full_recomputation():
+    model = make()
+    idx = torch.randint(1, 27, (4, 11))
+    idx[:, 0] = 0
+    full, _ = model(idx)
+    state = model.init_state(4, torch.device("cpu"))
+    # a 3-token prefix at once (several queries over the cache), then one token at a time
+    logits, state = model.decode(idx[:, :3], state)
+    torch.testing.assert_close(logits, full[:, 2], atol=1e-5, rtol=1e-4)
+    for t in range(3, 11):
+        logits, state = model.decode(idx[:, t:t + 1], state)
+        torch.testing.assert_close(logits, full[:, t], atol=1e-5, rtol=1e-4)
+
+
+def test_cached_sampling_equals_sampling_by_recomputation():
+    from makemore.models.base import LanguageModel
+
+    model = make()
+    vocab = Vocab(list("abcdefghijklmnopqrstuvwxyz"))
+    cached = generate(model, vocab, 50, generator=torch.Generator().manual_seed(3), prefix="a")
+
+    class Recompute(Model):  # the base class's decode: the whole prefix again at every step
+        init_state = LanguageModel.init_state
+        decode = LanguageModel.decode
+
+    slow = Recompute(model.config).eval()
+    slow.load_state_dict(model.state_dict())
+    recomputed = generate(slow, vocab, 50, generator=torch.Generator().manual_seed(3), prefix="a")
+    assert [g.word for g in cached] == [g.word for g in recomputed]
+    for a, b in zip(cached, recomputed):
+        assert math.isclose(a.logprob, b.logprob, rel_tol=1e-4, abs_tol=1e-4)
+    assert all(g.word.startswith("a") for g in cached)
+
+
+def test_initial_loss_is_close_to_uniform():
+    model = make(n_layer=4, n_embd=64).train()
+    idx = torch.randint(0, 27, (64, 12))
+    _, loss = model(idx, torch.randint(0, 27, (64, 12)))
+    assert abs(loss.item() - math.log(27)) < 0.05
+
+
+def test_residual_projections_are_scaled():
+    model = make(n_layer=4, n_embd=64)
+    std = model.h[0].attn.c_proj.weight.std().item()
+    assert abs(std - 0.02 / math.sqrt(8)) < 0.002
+    assert abs(model.h[0].mlp.c_fc.weight.std().item() - 0.02) < 0.002
