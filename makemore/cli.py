@@ -6,6 +6,7 @@ Start-up stays fast: nothing here imports torch or textual at module level; each
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import math
 import signal
@@ -244,6 +245,47 @@ def datasets(as_json: JsonOpt = False) -> None:
     from makemore.launch import datasets_command
 
     datasets_command(as_json=as_json)
+
+
+# --- tui --------------------------------------------------------------------------------------------
+
+_NOT_IN_TUI = ("data", "resume", "tensorboard", "quiet")  # train options that make no sense on a live screen
+_SYSTEM = ("target", "model_type", "out", "seed", "device", "max_len")
+
+
+def _tui(**options) -> None:
+    """Watch and steer training live: loss curve, samples, bigram probability table.
+
+    [dim]makemore tui names --type transformer · makemore tui runs/names-transformer · makemore tui[/]
+
+    Give a word list to train on it here (the options are those of `makemore train`), a run directory to follow a run that `makemore train` is writing (or replay a finished one), or nothing for a start screen.
+    """
+    from makemore.models import FAMILIES
+    from makemore.tui.app import run_from_cli
+
+    defaults = {name: p.default for name, p in _TUI_SIGNATURE.parameters.items()}
+    given = ["--" + k.replace("_", "-") for k, v in options.items() if k != "target" and v != defaults[k]]
+    hyper_names = {"n_layer", "n_head", "n_embd", "n_embd2", "context", "dropout", "batchnorm", "smoothing"}
+    hyper_names |= {k for f in FAMILIES.values() for k in f.hyper}
+    hyper = {k: v for k, v in options.items() if k in hyper_names}
+    train_opts = {k: v for k, v in options.items() if k not in hyper_names and k not in _SYSTEM}
+    train_opts["dtype"] = None if train_opts.get("dtype") == "float32" else train_opts.get("dtype")
+    train_opts["compile"] = train_opts.get("compile") or None
+    run_from_cli(options["target"], model_type=options["model_type"], out=options["out"], seed=options["seed"],
+                 device=options["device"], max_len=options["max_len"], hyper=hyper, train=train_opts, given=given)
+
+
+# The TUI takes train's options as they are defined there (one definition, so the two cannot drift), with a
+# target that may be a word list or a run directory in place of train's DATA.
+_TUI_SIGNATURE = inspect.signature(train, eval_str=True)
+_TUI_SIGNATURE = _TUI_SIGNATURE.replace(parameters=[
+    inspect.Parameter("target", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Annotated[
+        Optional[str], typer.Argument(help="A word list to train on (file or built-in name), or a run directory "
+                                           "to follow; nothing opens the start screen.", show_default=False)]),
+    *(p for name, p in _TUI_SIGNATURE.parameters.items() if name not in _NOT_IN_TUI),
+])
+_tui.__signature__ = _TUI_SIGNATURE
+app.command(name="tui", epilog=_family_table())(handles_errors(_tui))
 
 
 def main() -> None:

@@ -1,0 +1,88 @@
+"""The makemore TUI application and its one factory, shared by `makemore tui` and the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+
+from makemore.events import Event
+
+
+class MakemoreApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "makemore"
+
+    def __init__(self, *, request=None, trainer=None, follow: Path | None = None, events: list[Event] | None = None,
+                 runs_root: Path = Path("runs"), poll_interval: float = 0.25, chart_interval: float = 1.0):
+        super().__init__()
+        self.source = dict(request=request, trainer=trainer, follow=follow, events=events)
+        self.runs_root = runs_root
+        self.intervals = dict(poll_interval=poll_interval, chart_interval=chart_interval)
+
+    def on_mount(self) -> None:
+        from makemore.tui.run_screen import RunScreen
+        from makemore.tui.start_screen import StartScreen
+
+        if any(v is not None for v in self.source.values()):
+            self.push_screen(RunScreen(**self.source, **self.intervals))
+        else:
+            self.push_screen(StartScreen(self.runs_root))
+
+    def on_unmount(self) -> None:
+        from makemore.tui.run_screen import RunScreen
+
+        # a paused trainer waits on an event that cancelling the worker does not set: release it, or the
+        # process would wait for that thread forever
+        for screen in self.screen_stack:
+            if isinstance(screen, RunScreen):
+                screen.stop_training()
+
+    def run_screen(self):
+        from makemore.tui.run_screen import RunScreen
+
+        return next((s for s in reversed(self.screen_stack) if isinstance(s, RunScreen)), None)
+
+
+def create_app(*, request=None, trainer=None, follow: Path | None = None, events: list[Event] | None = None,
+               runs_root: Path = Path("runs"), poll_interval: float = 0.25, chart_interval: float = 1.0) -> MakemoreApp:
+    """Train (``request`` or a ready ``trainer``), follow a run directory, replay ``events``, or (none given)
+    open the start screen."""
+    given = [x for x in (request, trainer, follow, events) if x is not None]
+    if len(given) > 1:
+        raise ValueError("give at most one of request, trainer, follow, events")
+    return MakemoreApp(request=request, trainer=trainer, follow=Path(follow) if follow is not None else None,
+                       events=events, runs_root=runs_root, poll_interval=poll_interval, chart_interval=chart_interval)
+
+
+def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed: int, device: str, max_len: int,
+                 hyper: dict, train: dict, given: list[str]) -> None:
+    """What `makemore tui [TARGET]` does once the options are parsed: a run directory is followed, anything
+    else is a word list to train on (checked here, before the screen opens, so that a typo is a one-line
+    error like `makemore train`'s); no target opens the start screen."""
+    from makemore import checkpoint as ckpt
+    from makemore.errors import MakemoreError
+
+    if target is not None and ckpt.is_run_dir(Path(target)):
+        if given:
+            raise MakemoreError(f"{target} is a run directory, which the TUI follows as it is; "
+                                f"{given[0]} applies only when training (continue a run with `makemore train --resume`)")
+        app = create_app(follow=Path(target))
+    elif target is not None:
+        from makemore.data import read_words, resolve_dataset
+        from makemore.experiment import Request
+        from makemore.run import model_hyper
+
+        model_hyper(model_type, hyper)
+        _, path = resolve_dataset(target)
+        read_words(path, max_len)  # a missing, empty or binary file is an error here, not on the screen
+        app = create_app(request=Request(data=target, model_type=model_type, out=out, hyper=hyper, train=train,
+                                         seed=seed, device=device, max_len=max_len))
+    else:
+        if given:
+            raise MakemoreError(f"{given[0]} needs a word list to train on: makemore tui names {given[0]} ...")
+        app = create_app()
+    app.run()
+    screen = app.run_screen()
+    if screen is not None and screen.run_dir is not None:
+        print(f"run directory: {screen.run_dir}")

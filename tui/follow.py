@@ -1,0 +1,52 @@
+"""Follow a run that another process is writing: read RUN/metrics.jsonl incrementally.
+
+The file is only ever appended to, one JSON object per line, flushed per line. A poll reads from the last
+offset to the end; bytes after the last newline are a line still being written and wait for the next poll.
+A file that shrank was replaced (a new run in the same directory), so reading starts again from the top.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from makemore import checkpoint as ckpt
+from makemore.events import Event, event_from_json
+
+
+class MetricsTail:
+    def __init__(self, run_dir: Path, max_bytes: int = 4 << 20):
+        self.path = Path(run_dir) / ckpt.METRICS
+        self.offset = 0
+        self.partial = b""
+        self.max_bytes = max_bytes  # per poll, so that a long backlog never blocks the UI for long
+        self.bad_lines = 0
+
+    def poll(self) -> list[Event]:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return []
+        if size < self.offset:  # truncated or replaced: start over
+            self.offset, self.partial = 0, b""
+        if size == self.offset:
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            chunk = f.read(min(size - self.offset, self.max_bytes))
+        self.offset += len(chunk)
+        data = self.partial + chunk
+        *lines, self.partial = data.split(b"\n")
+        events = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                event = event_from_json(json.loads(line))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                event = None
+            if event is None:
+                self.bad_lines += 1
+            else:
+                events.append(event)
+        return events
