@@ -37,7 +37,7 @@ def _family_table() -> str:
         r = {**BASE_RECIPE, **f.recipe}
         lines.append(f"  [bold]{f.name}[/]: {hyper} · steps={r['max_steps']} batch={r['batch_size']} "
                      f"lr={r['learning_rate']:g}")
-    return "\n\n".join(lines[:2]) + "\n\n" + "\n\n".join(lines[2:])
+    return lines[0] + "\n\n" + "\n\n".join(lines[2:])
 
 
 def handles_errors(fn):
