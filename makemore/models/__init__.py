@@ -58,6 +58,75 @@ register(
 )
 
 
+register(
+    Family(
+        name="ngram",
+        module="makemore.models.ngram",
+        summary="count n-gram with additive smoothing, fitted in one pass (lecture 1); --context 1 = bigram",
+        hyper={"context": 1, "smoothing": 1.0},
+    )
+)
+
+register(
+    Family(
+        name="bigram",
+        module="makemore.models.bigram",
+        summary="neural bigram: a trained V x V table of logits (lecture 1)",
+        hyper={},
+        recipe={"max_steps": 1_000, "batch_size": 256, "learning_rate": 0.1, "warmup_steps": 20,
+                "weight_decay": 0.0, "eval_interval": 250},
+    )
+)
+
+register(
+    Family(
+        name="mlp",
+        module="makemore.models.mlp",
+        summary="MLP over a window of characters (Bengio et al. 2003; lectures 2-3); --batchnorm adds batch norm",
+        hyper={"context": 3, "n_embd": 10, "n_embd2": 200, "batchnorm": False},
+        recipe={"max_steps": 4_000, "batch_size": 128, "learning_rate": 1e-2, "warmup_steps": 100,
+                "weight_decay": 0.01, "eval_interval": 500},
+    )
+)
+
+register(
+    Family(
+        name="wavenet",
+        module="makemore.models.wavenet",
+        summary="hierarchical WaveNet-style MLP: context 8 fused in pairs with batch norm (lecture 5)",
+        hyper={"context": 8, "n_embd": 24, "n_embd2": 128},
+        recipe={"max_steps": 4_000, "batch_size": 128, "learning_rate": 1e-2, "warmup_steps": 100,
+                "weight_decay": 0.01, "eval_interval": 500},
+    )
+)
+
+_RECURRENT_RECIPE = {"max_steps": 4_000, "batch_size": 128, "learning_rate": 1e-2, "warmup_steps": 100,
+                     "weight_decay": 0.01, "eval_interval": 500}
+for _cell, _summary in [("rnn", "vanilla recurrent network (Elman 1990) over the whole word"),
+                        ("gru", "gated recurrent unit network (Cho et al. 2014) over the whole word"),
+                        ("lstm", "long short-term memory network (Hochreiter & Schmidhuber 1997) over the word")]:
+    register(
+        Family(
+            name=_cell,
+            module="makemore.models.rnn",
+            summary=_summary,
+            hyper={"cell": _cell, "n_embd": 32, "n_embd2": 128, "n_layer": 1},
+            recipe=dict(_RECURRENT_RECIPE),
+        )
+    )
+
+register(
+    Family(
+        name="bow",
+        module="makemore.models.bow",
+        summary="causal bag-of-words: each position adds the mean of the ones before it, then an MLP",
+        hyper={"n_embd": 64, "n_embd2": 64},
+        recipe={"max_steps": 4_000, "batch_size": 128, "learning_rate": 1e-2, "warmup_steps": 100,
+                "weight_decay": 0.01, "eval_interval": 500},
+    )
+)
+
+
 def get_family(name: str) -> Family:
     try:
         return FAMILIES[name]

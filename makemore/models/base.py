@@ -17,6 +17,25 @@ import torch.nn.functional as F
 Tensor = torch.Tensor
 
 
+def context_windows(idx: Tensor, context: int) -> Tensor:
+    """(B, T) -> (B, T, context): at each position the last ``context`` tokens up to and including it.
+
+    Positions before the word are filled with the start token 0, as the lectures build their examples: for
+    "emma" with context 3 the first window is "...", then "..e", ".em", "emm", "mma".
+    """
+    padded = F.pad(idx, (context - 1, 0), value=0)  # (B, context - 1 + T)
+    return padded.unfold(1, context, 1)  # (B, T, context)
+
+
+def real_positions(idx: Tensor) -> Tensor:
+    """(B, T) bool: the start token and the word's characters; False on the padding after a word ends.
+
+    A sequence is ``0 w_1 ... w_n 0 0 ...``: position t is real while ``idx[:, 1 : t + 1]`` holds no 0.
+    """
+    inside = (idx[:, 1:] != 0).cumprod(dim=1).bool()  # (B, T - 1)
+    return torch.cat([torch.ones_like(idx[:, :1], dtype=torch.bool), inside], dim=1)
+
+
 class LanguageModel(nn.Module):
     config: Any
     trainable: bool = True  # False for count models, which are fitted in one pass by ``fit``
@@ -74,3 +93,31 @@ class LanguageModel(nn.Module):
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+class WindowModel(LanguageModel):
+    """A model whose prediction depends only on the last ``config.context`` tokens (ngram, mlp, wavenet).
+
+    Subclasses implement ``window_logits``. The forward pass scores only the real positions of each word
+    (padding gets zero logits, which the loss ignores): it saves the work on padding, and batch statistics
+    (batch norm) come from real positions only. Sampling carries the window itself as the state.
+    """
+
+    def window_logits(self, windows: Tensor) -> Tensor:
+        """(N, context) token windows -> (N, V) logits for the token that follows each window."""
+        raise NotImplementedError
+
+    def forward(self, idx: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        real = real_positions(idx)  # (B, T)
+        windows = context_windows(idx, self.config.context)[real]  # (N, context)
+        out = self.window_logits(windows)  # (N, V)
+        logits = out.new_zeros(*idx.shape, out.size(-1))  # (B, T, V)
+        logits[real] = out
+        return logits, self.loss(logits, targets)
+
+    def init_state(self, batch_size: int, device: torch.device) -> Tensor:
+        return torch.zeros(batch_size, self.config.context, dtype=torch.long, device=device)  # "..." in the lectures
+
+    def decode(self, idx: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        window = torch.cat([state, idx], dim=1)[:, -self.config.context:]  # (B, context)
+        return self.window_logits(window), window
