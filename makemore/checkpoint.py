@@ -4,7 +4,8 @@
     RUN/split.json            the words of each split, so eval and sample agree with training later
     RUN/model.safetensors     weights with the best validation loss
     RUN/last.safetensors      weights at the last save, and
-    RUN/last.state.safetensors  optimizer moments and RNG states (metadata: step, best loss, param groups)
+    RUN/last.state.safetensors  the same weights, optimizer moments and RNG states in one file: --resume
+                                reads only this (metadata: step, best loss, param groups)
     RUN/metrics.jsonl         one event per line (see makemore.events)
     RUN/samples.txt           samples drawn at each evaluation
 
@@ -13,8 +14,10 @@ Every file is written to a temporary file, fsynced and renamed into place, so a 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -35,30 +38,53 @@ LOCK = ".lock"
 # --- atomic writes ---------------------------------------------------------------------------------
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` holds either the old or the new content, never a mix."""
+    """Write ``data`` to ``path`` so that ``path`` holds either the old or the new content, never a mix.
+
+    A failure (disk full, read-only directory) leaves the old file untouched and is reported as a
+    MakemoreError naming the file.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    except BaseException as e:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(e, OSError):
+            kept = " (the previous version is kept)" if path.exists() else ""
+            raise MakemoreError(f"{path}: cannot write ({e.strerror or e}){kept}") from None
         raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make renames inside ``path`` durable (best effort: not every file system supports it)."""
+    try:
+        dfd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(dfd)
         finally:
             os.close(dfd)
     except OSError:
         pass
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Delete temporary files a killed writer left behind (call with the run's lock held)."""
+    for tmp in Path(run_dir).glob(".*.tmp"):
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 def _umask() -> int:
@@ -78,6 +104,8 @@ def read_json(path: Path) -> Any:
         raise MakemoreError(f"{path}: missing") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise MakemoreError(f"{path}: not valid JSON ({e})") from None
+    except OSError as e:
+        raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
 # --- tensors -----------------------------------------------------------------------------------------
@@ -97,9 +125,16 @@ def load_tensors(path: Path, device: str = "cpu") -> tuple[dict, dict[str, Any]]
     path = Path(path)
     if not path.is_file():
         raise MakemoreError(f"{path}: missing checkpoint")
-    data = path.read_bytes()
-    if data[:2] == b"\x80\x02" or data[:4] == b"PK\x03\x04" or path.suffix in {".pt", ".pth", ".pkl", ".bin"}:
-        raise MakemoreError(f"{path}: looks like a pickle/torch.save file; makemore only loads safetensors")
+    if path.suffix in PICKLE_SUFFIXES:
+        raise MakemoreError(f"{path}: a {path.suffix} file may hold a pickle, which can run code when loaded; "
+                            f"makemore only loads .safetensors checkpoints inside a run directory")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
+    if looks_like_pickle(data):
+        raise MakemoreError(f"{path}: looks like a pickle/torch.save file, which can run code when loaded; "
+                            f"makemore only loads safetensors and never unpickles")
     try:
         tensors = load(data)
     except Exception as e:  # the parser's own error types vary by version; any failure means a bad file
@@ -112,6 +147,14 @@ def load_tensors(path: Path, device: str = "cpu") -> tuple[dict, dict[str, Any]]
     if device != "cpu":
         tensors = {k: v.to(device) for k, v in tensors.items()}
     return tensors, metadata
+
+
+PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt"}
+
+
+def looks_like_pickle(data: bytes) -> bool:
+    """Pickle protocols 2-5 start with PROTO (0x80) and the protocol number; torch.save writes a zip file."""
+    return (len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5) or data[:4] == b"PK\x03\x04"
 
 
 def _read_metadata(data: bytes) -> dict[str, str]:
@@ -138,6 +181,35 @@ def new_run_dir(base: Path) -> Path:
     raise MakemoreError(f"{base}: too many runs with this name")
 
 
+def staging_dir(out: Path) -> Path:
+    """A hidden temporary directory beside ``out`` in which a new run's first files are written."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        os.chmod(tmp, 0o777 & ~_umask())
+    except OSError as e:
+        raise MakemoreError(f"{out.parent}: cannot create a run directory here ({e.strerror or e})") from None
+    return tmp
+
+
+def publish_run_dir(staging: Path, out: Path) -> None:
+    """Rename a fully written staging directory to ``out`` (absent or empty) in one step.
+
+    A kill before the rename leaves ``out`` as it was, so the same command can simply be run again; a kill
+    after it leaves a complete run directory (config.json and split.json) that ``--resume`` can start.
+    """
+    try:
+        os.rename(staging, out)
+    except OSError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise MakemoreError(f"{out}: already exists; continue it with `makemore train --resume {out}` "
+                                f"or choose another directory with -o") from None
+        raise MakemoreError(f"{out}: cannot create the run directory ({e.strerror or e})") from None
+    fsync_dir(Path(out).parent)
+
+
 def is_run_dir(path: Path) -> bool:
     return (Path(path) / CONFIG).is_file()
 
@@ -147,6 +219,14 @@ def check_run_dir(path: Path) -> Path:
     if not path.exists():
         raise MakemoreError(f"{path}: no such run directory")
     if not path.is_dir():
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4)  # enough to recognise a pickle; the file is never unpickled
+        except OSError:
+            head = b""
+        if path.suffix in PICKLE_SUFFIXES or looks_like_pickle(head):
+            raise MakemoreError(f"{path}: a pickle/torch.save file, which can run code when loaded; makemore "
+                                f"never unpickles and loads only run directories written by `makemore train`")
         raise MakemoreError(f"{path}: not a directory (expected a run directory written by `makemore train`)")
     if not is_run_dir(path):
         raise MakemoreError(f"{path}: not a makemore run (no {CONFIG})")
@@ -154,7 +234,7 @@ def check_run_dir(path: Path) -> Path:
 
 
 def latest_run(root: Path = Path("runs")) -> Path:
-    runs = [p for p in root.glob("*") if is_run_dir(p)] if root.is_dir() else []
+    runs = [p for p in root.glob("*") if not p.name.startswith(".") and is_run_dir(p)] if root.is_dir() else []
     if not runs:
         raise MakemoreError(f"no runs in {root}/; train one first (makemore train names) or name a run directory")
 
@@ -174,7 +254,10 @@ class RunLock:
     def __enter__(self) -> RunLock:
         import fcntl
 
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise MakemoreError(f"{self.path.parent}: cannot write to the run directory ({e.strerror or e})") from None
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

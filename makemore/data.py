@@ -18,6 +18,10 @@ from makemore.errors import MakemoreError
 
 DEFAULT_MAX_LEN = 64  # characters; longer lines are skipped (and counted) unless --max-len says otherwise
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# C0 and C1 control characters other than tab and line ends: never part of a word, and printing them back
+# (in samples) could drive the terminal. A tab inside a word is refused separately (a TSV file, probably).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
 
 
 # --- built-in datasets ---------------------------------------------------------------------------
@@ -71,7 +75,7 @@ def decode_text(data: bytes, path: Path) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
+        line = len(re.findall(rb"\r\n|\r|\n", data[: e.start])) + 1  # CR-only files count lines too
         raise MakemoreError(
             f"{path}: not UTF-8 (byte 0x{data[e.start]:02x} on line {line}); convert it, e.g. iconv -f latin1 -t utf-8"
         ) from None
@@ -80,10 +84,19 @@ def decode_text(data: bytes, path: Path) -> str:
 def read_words(path: Path, max_len: int = DEFAULT_MAX_LEN) -> WordList:
     data = read_bytes(path)
     text = decode_text(data, path)
+    control = _CONTROL.search(text)
+    if control:
+        line = len(_LINE_BREAK.findall(text, 0, control.start())) + 1
+        raise MakemoreError(f"{path}: control character U+{ord(control.group()):04X} on line {line}; "
+                            f"expected printable text with one word per line")
     lines = _LINE_BREAK.split(text)
     if lines and lines[-1] == "":
         lines.pop()  # the final line break ends the last line; it does not start a new one
     stripped = [line.strip() for line in lines]
+    tabbed = next((i for i, w in enumerate(stripped) if "\t" in w), None)
+    if tabbed is not None:
+        raise MakemoreError(f"{path}: a tab inside the word on line {tabbed + 1}; expected one word per line "
+                            f"(for a table, keep only the word column, e.g. cut -f1)")
     nonempty = [w for w in stripped if w]
     if not nonempty:
         what = "empty file" if not data.strip() else "no words after removing empty and whitespace-only lines"
@@ -118,6 +131,9 @@ class Vocab:
             raise MakemoreError("vocabulary has duplicate characters")
         if any(len(c) != 1 for c in chars):
             raise MakemoreError("vocabulary entries must be single characters")
+        control = next((c for c in chars if _CONTROL.match(c) or c in "\t\n\r"), None)
+        if control is not None:
+            raise MakemoreError(f"vocabulary has a control character U+{ord(control):04X}")
         self.chars = sorted(chars)
         self.stoi = {c: i + 1 for i, c in enumerate(self.chars)}
         self.boundary = next(g for g in (BOUNDARY, "¶", "␃", "\u2400") if g not in self.stoi)

@@ -9,6 +9,14 @@ import torch.nn.functional as F
 
 from makemore.data import EncodedWords
 
+MAX_LOGITS = 1 << 24  # logits per evaluation batch (64 MiB in float32): bounds memory for huge vocabularies
+
+
+def _batch_size(model, words: EncodedWords, batch_size: int) -> int:
+    """``batch_size`` words, fewer when (words x positions x vocabulary) logits would exceed MAX_LOGITS."""
+    per_word = words.tokens.size(1) * model.config.vocab_size
+    return max(1, min(batch_size, MAX_LOGITS // per_word))
+
 
 @torch.inference_mode()
 def evaluate(model, words: EncodedWords, batch_size: int = 512, device=None) -> float:
@@ -20,7 +28,7 @@ def evaluate(model, words: EncodedWords, batch_size: int = 512, device=None) -> 
     total = torch.zeros((), dtype=torch.float64)
     count = 0
     try:
-        for x, y in words.iter_batches(batch_size, device):
+        for x, y in words.iter_batches(_batch_size(model, words, batch_size), device):
             logits, _ = model(x)
             nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1),
                                   ignore_index=-1, reduction="sum")
@@ -36,7 +44,7 @@ def word_nll(model, words: EncodedWords, device=None) -> list[float]:
     """Each word's mean NLL per character (its characters and the stop token)."""
     model.eval()
     out: list[float] = []
-    for x, y in words.iter_batches(512, device):
+    for x, y in words.iter_batches(_batch_size(model, words, 512), device):
         logits, _ = model(x)
         nll = F.cross_entropy(logits.float().transpose(1, 2), y, ignore_index=-1, reduction="none")  # (B, T)
         n = (y != -1).sum(1)

@@ -116,9 +116,9 @@ def event_from_json(obj: dict[str, Any]) -> Event | None:
         return None
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: v for k, v in obj.items() if k in names}
-    if cls is Samples and isinstance(kwargs.get("samples"), list):
-        kwargs["samples"] = [Sample(**s) for s in kwargs["samples"] if isinstance(s, dict)]
     try:
+        if cls is Samples and isinstance(kwargs.get("samples"), list):
+            kwargs["samples"] = [Sample(**s) for s in kwargs["samples"] if isinstance(s, dict)]
         return cls(**kwargs)
     except TypeError:
         return None

@@ -73,7 +73,13 @@ class Prepared:
                 "test": EncodedWords(self.test, self.vocab)}
 
 
+MAX_LEN_LIMIT = 1024  # the context follows the longest word; beyond this attention and logits outgrow memory
+LOGITS_BUDGET = 4 << 30  # bytes the logits of one training micro-batch may take (with softmax and gradient)
+
+
 def prepare_data(data: str, seed: int, max_len: int = DEFAULT_MAX_LEN) -> Prepared:
+    if not 1 <= max_len <= MAX_LEN_LIMIT:
+        raise MakemoreError(f"--max-len must be between 1 and {MAX_LEN_LIMIT} characters, not {max_len}")
     name, path = resolve_dataset(data)
     words = read_words(path, max_len)
     train, val, test = split_words(words.words, seed)
@@ -91,16 +97,16 @@ def new_trainer(req: Request, prepared: Prepared | None = None):
     device = resolve_device(req.device)
     prepared = prepared or prepare_data(req.data, req.seed, req.max_len)
     block_size = max(len(w) for w in prepared.words.words) + 1
-    torch.manual_seed(req.seed)
-    model = build_model(req.model_type, len(prepared.vocab), block_size, hyper)
     cfg = TrainConfig(**recipe, seed=req.seed, device=device)
     _check_train_config(cfg)
+    _check_logits_memory(cfg, block_size, len(prepared.vocab))
+    torch.manual_seed(req.seed)
+    model = build_model(req.model_type, len(prepared.vocab), block_size, hyper)
     if req.out is not None:
         out = Path(req.out)
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise MakemoreError(f"{out}: already exists; continue it with `makemore train --resume {out}` "
                                 f"or choose another directory with -o")
-        out.mkdir(parents=True, exist_ok=True)
     else:
         out = ckpt.new_run_dir(Path("runs") / f"{prepared.name}-{req.model_type}")
     config = {
@@ -117,8 +123,12 @@ def new_trainer(req: Request, prepared: Prepared | None = None):
         "split": {"seed": req.seed, "train": len(prepared.train), "val": len(prepared.val),
                   "test": len(prepared.test)},
     }
-    ckpt.write_json(out / ckpt.SPLIT, {"train": prepared.train, "val": prepared.val, "test": prepared.test})
-    ckpt.write_json(out / ckpt.CONFIG, config)
+    # config.json and split.json appear together or not at all: written into a hidden staging directory that
+    # is then renamed into place, so a kill here never leaves a half-made run that blocks `-o` and `--resume`
+    staging = ckpt.staging_dir(out)
+    ckpt.write_json(staging / ckpt.SPLIT, {"train": prepared.train, "val": prepared.val, "test": prepared.test})
+    ckpt.write_json(staging / ckpt.CONFIG, config)
+    ckpt.publish_run_dir(staging, out)
     model.to(device)
     return Trainer(model, prepared.vocab, prepared.encoded(), cfg, out, model_type=req.model_type,
                    dataset=prepared.name), prepared
@@ -128,16 +138,25 @@ def resume_trainer(run_dir: Path, overrides: dict[str, Any] | None = None):
     """Continue a run from its last checkpoint; ``overrides`` may extend max_steps or max_time."""
     from makemore.trainer import TrainConfig, Trainer
 
+    import torch
+
     run_dir = ckpt.check_run_dir(Path(run_dir))
-    if not (run_dir / ckpt.LAST).exists():
-        raise MakemoreError(f"{run_dir}: no last checkpoint to resume from")
     config = read_config(run_dir)
-    vocab = Vocab(config["vocab"])
+    try:
+        vocab = Vocab(config["vocab"])
+    except MakemoreError as e:
+        raise MakemoreError(f"{run_dir / ckpt.CONFIG}: {e}") from None
     split = ckpt.read_json(run_dir / ckpt.SPLIT)
+    if not isinstance(split, dict) or not all(isinstance(split.get(k), list) for k in ("train", "val", "test")):
+        raise MakemoreError(f"{run_dir / ckpt.SPLIT}: expected lists of words under train, val and test")
     m = config["model"]
+    try:
+        train = {**config["train"], **{k: v for k, v in (overrides or {}).items() if v is not None}}
+        cfg = TrainConfig(**train)
+    except (KeyError, TypeError) as e:
+        raise MakemoreError(f"{run_dir / ckpt.CONFIG}: bad training settings ({e})") from None
+    torch.manual_seed(cfg.seed)  # with no checkpoint yet the run starts over exactly as it first began
     model = build_model(m["type"], len(vocab), m["block_size"], m["hyper"])
-    train = {**config["train"], **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    cfg = TrainConfig(**train)
     device = (overrides or {}).get("device") or cfg.device
     if device.startswith("cuda") and not _cuda():
         device = "cpu"  # a run trained on a GPU continues on the CPU
@@ -145,18 +164,50 @@ def resume_trainer(run_dir: Path, overrides: dict[str, Any] | None = None):
     _check_train_config(cfg)
     splits = {k: EncodedWords(split[k], vocab) for k in ("train", "val", "test")}
     trainer = Trainer(model.to(cfg.device), vocab, splits, cfg, run_dir, model_type=m["type"],
-                      dataset=config["dataset"]["name"])
-    trainer.restore()
-    if trainer.step >= cfg.max_steps:
+                      dataset=str((config.get("dataset") or {}).get("name", run_dir.name)))
+    if (run_dir / ckpt.LAST_STATE).exists() or (run_dir / ckpt.LAST).exists():
+        trainer.restore()
+    # else: killed before its first checkpoint; it starts from step 0 with the stored configuration and split
+    if trainer.step >= cfg.max_steps and _finished(run_dir):  # else: killed after its last save; finish it
         raise MakemoreError(f"{run_dir}: already trained {trainer.step} of {cfg.max_steps} steps; "
                             f"pass a larger --max-steps to continue")
     return trainer
+
+
+def _finished(run_dir: Path) -> bool:
+    """Whether metrics.jsonl records the end of training (a torn or unreadable line counts as nothing)."""
+    import json
+
+    try:
+        lines = (run_dir / ckpt.METRICS).read_bytes().splitlines()
+    except OSError:
+        return False
+    for line in reversed(lines):
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("event") in ("finished", "started"):
+            return event["event"] == "finished"
+    return False
 
 
 def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def _check_logits_memory(cfg, block_size: int, vocab_size: int) -> None:
+    """Refuse a run whose logits alone would exhaust memory (a huge vocabulary times long words)."""
+    micro_batch = -(-cfg.batch_size // max(1, cfg.grad_accum))
+    need = micro_batch * block_size * vocab_size * 4 * 3  # float32 logits, their softmax and their gradient
+    if need > LOGITS_BUDGET:
+        raise MakemoreError(
+            f"{vocab_size:,} symbols x {block_size} positions x batch {micro_batch} needs about "
+            f"{need / 2**30:.0f} GiB for the logits of one step; lower --batch-size, raise --grad-accum, "
+            f"or lower --max-len"
+        )
 
 
 def _check_train_config(cfg) -> None:

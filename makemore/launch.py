@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from makemore import checkpoint as ckpt
@@ -42,6 +43,7 @@ def train_command(*, data, model_type, out: Path | None, resume: Path | None, se
             overrides["device"] = device
         lock = ckpt.RunLock(ckpt.check_run_dir(resume))
         with lock:
+            ckpt.remove_stale_temporaries(resume)  # left by a writer that was killed mid-save
             trainer = resume_trainer(resume, overrides)
             _train_loop(trainer, [ConsoleSink(quiet=quiet), JsonlSink(trainer.run_dir)]
                         + ([TensorBoardSink(trainer.run_dir)] if tensorboard else []))
@@ -136,7 +138,7 @@ def sample_command(run_dir: Path, *, n, temperature, top_k, top_p, prefix, min_l
         return
     width = max(len(w) for w, _, _ in results)
     for w, t, lp in results:
-        line = f"{w:<{width}}  [{TAG_STYLE[t]}]{t}[/]"
+        line = f"{escape(w):<{width + len(escape(w)) - len(w)}}  [{TAG_STYLE[t]}]{t}[/]"  # a word is not markup
         if scores:
             line += f"  {lp:8.3f}"
         out.print(line, markup=True, soft_wrap=True)
@@ -210,7 +212,7 @@ def score_command(run_dir: Path, words: list[str], *, as_json: bool) -> None:
     table.add_column("nats/char", justify="right")
     table.add_column("in data")
     for r in rows:
-        table.add_row(r["word"], f"{r['nll']:.3f}", f"[{TAG_STYLE[r['tag']]}]{r['tag']}[/]")
+        table.add_row(escape(r["word"]), f"{r['nll']:.3f}", f"[{TAG_STYLE[r['tag']]}]{r['tag']}[/]")
     out.print(table)
 
 

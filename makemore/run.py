@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,10 @@ from makemore import checkpoint as ckpt
 from makemore.data import Vocab
 from makemore.errors import MakemoreError
 from makemore.models import get_family
+
+
+MAX_BLOCK_SIZE = 1 << 16  # a sanity bound on what a config.json may ask us to allocate
+MAX_HYPER_INT = 1 << 16
 
 
 def model_hyper(model_type: str, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -82,7 +87,26 @@ def read_config(run_dir: Path) -> dict[str, Any]:
     chars = _expect(config, "vocab", list, path)
     if not all(isinstance(c, str) for c in chars):
         raise MakemoreError(f"{path}: vocab must be a list of characters")
-    get_family(model["type"])  # unknown type: a clear error
+    try:
+        family = get_family(model["type"])  # unknown type: a clear error
+    except MakemoreError as e:
+        raise MakemoreError(f"{path}: {e}") from None
+    if not 2 <= model["block_size"] <= MAX_BLOCK_SIZE:
+        raise MakemoreError(f"{path}: block_size {model['block_size']} is out of range (2 to {MAX_BLOCK_SIZE})")
+    for name, value in model["hyper"].items():
+        default = family.hyper.get(name)
+        if name not in family.hyper:
+            raise MakemoreError(f"{path}: {model['type']} takes no hyperparameter {name!r}")
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_HYPER_INT
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        else:
+            ok = value is None or isinstance(value, (str, int, float, bool))
+        if not ok:
+            raise MakemoreError(f"{path}: hyperparameter {name!r} has a bad value ({value!r})")
     return config
 
 

@@ -62,7 +62,7 @@ def generate(
     prefix_ids = vocab.encode(prefix)
     try:
         while len(out) < n:
-            B = min(batch_size, n - len(out))
+            B = min(batch_size, n - len(out), max(1, (1 << 24) // len(vocab)))  # bound (B, V) logits memory
             out.extend(_generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_len, limit,
                                        generator, device))
     finally:

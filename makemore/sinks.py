@@ -15,12 +15,28 @@ from makemore.events import Eval, Event, Failed, Finished, Samples, Saved, Start
 Sink = Callable[[Event], None]
 
 
+def _ends_mid_line(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            if f.tell() == 0:
+                return False
+            f.seek(-1, 2)
+            return f.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
+
+
 class JsonlSink:
     """Appends every event to RUN/metrics.jsonl (flushed per line, so another process can follow it)
     and the samples of each evaluation to RUN/samples.txt."""
 
     def __init__(self, run_dir: Path):
-        self.file = open(Path(run_dir) / ckpt.METRICS, "a", encoding="utf-8")
+        path = Path(run_dir) / ckpt.METRICS
+        torn = _ends_mid_line(path)  # a writer killed mid-line; end that line so the next one stays whole
+        self.file = open(path, "a", encoding="utf-8")
+        if torn:
+            self.file.write("\n")
         self.samples = open(Path(run_dir) / ckpt.SAMPLES, "a", encoding="utf-8")
 
     def __call__(self, event: Event) -> None:

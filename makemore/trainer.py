@@ -308,41 +308,54 @@ class Trainer:
                 for key, value in entry.items():
                     state[f"opt.{pid}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
             groups = opt_state["param_groups"]
-        # state first, weights last: a kill between the two leaves the previous pair's weights with
-        # newer state, which resume detects through the step recorded in both
+        # the state file carries its own copy of the weights, so it alone is a consistent checkpoint: a kill
+        # between the two writes below leaves a state file that --resume continues from exactly
+        weights = self.model.state_dict()
+        state.update({f"model.{k}": v for k, v in weights.items()})
         ckpt.save_tensors(self.run_dir / ckpt.LAST_STATE, state,
                           {**self._meta(), "elapsed": self.elapsed, "param_groups": groups,
                            "train": asdict(self.cfg)})
-        ckpt.save_tensors(self.run_dir / ckpt.LAST, self.model.state_dict(), self._meta())
+        ckpt.save_tensors(self.run_dir / ckpt.LAST, weights, self._meta())
         return Saved(step=self.step, path=str(self.run_dir / ckpt.LAST), reason=reason)
 
     def restore(self) -> None:
         """Continue from the run directory's last checkpoint (``--resume``)."""
         from makemore.run import load_state
 
-        weights, meta = ckpt.load_tensors(self.run_dir / ckpt.LAST)
         state, smeta = ckpt.load_tensors(self.run_dir / ckpt.LAST_STATE)
-        if meta.get("step") != smeta.get("step"):
-            raise MakemoreError(f"{self.run_dir}: last checkpoint and its optimizer state disagree on the step "
-                                f"({meta.get('step')} vs {smeta.get('step')}); the run cannot resume exactly")
-        load_state(self.model, weights, self.run_dir / ckpt.LAST)
+        weights = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+        source = self.run_dir / ckpt.LAST_STATE
+        if not weights:  # older runs kept the weights only in last.safetensors
+            weights, meta = ckpt.load_tensors(self.run_dir / ckpt.LAST)
+            source = self.run_dir / ckpt.LAST
+            if meta.get("step") != smeta.get("step"):
+                raise MakemoreError(f"{self.run_dir}: last checkpoint and its optimizer state disagree on the "
+                                    f"step ({meta.get('step')} vs {smeta.get('step')}); the run cannot resume exactly")
+        for key in ("step", "param_groups"):
+            if key not in smeta:
+                raise MakemoreError(f"{source}: checkpoint metadata lacks {key!r}")
+        load_state(self.model, weights, source)
         self.model.to(self.device)
-        if self.optimizer is not None:
-            opt_state: dict = {"state": {}, "param_groups": smeta["param_groups"]}
-            for key, value in state.items():
-                if key.startswith("opt."):
-                    _, pid, name = key.split(".", 2)
-                    opt_state["state"].setdefault(int(pid), {})[name] = value
-            self.optimizer.load_state_dict(opt_state)
-        torch.set_rng_state(state["rng.torch"])
-        self.batch_gen.set_state(state["rng.batches"])
-        self.sample_gen.set_state(state["rng.samples"])
-        if "rng.cuda" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng.cuda"], self.device)
-        self.step = int(smeta["step"])
-        self.best_val = smeta["best_val_loss"] if smeta.get("best_val_loss") is not None else math.inf
-        self.best_step = int(smeta.get("best_step", -1))
-        self.elapsed = float(smeta.get("elapsed", 0.0))
+        try:
+            if self.optimizer is not None:
+                opt_state: dict = {"state": {}, "param_groups": smeta["param_groups"]}
+                for key, value in state.items():
+                    if key.startswith("opt."):
+                        _, pid, name = key.split(".", 2)
+                        opt_state["state"].setdefault(int(pid), {})[name] = value
+                self.optimizer.load_state_dict(opt_state)
+            torch.set_rng_state(state["rng.torch"])
+            self.batch_gen.set_state(state["rng.batches"])
+            self.sample_gen.set_state(state["rng.samples"])
+            if "rng.cuda" in state and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state["rng.cuda"], self.device)
+            self.step = int(smeta["step"])
+            self.best_val = float(smeta["best_val_loss"]) if smeta.get("best_val_loss") is not None else math.inf
+            self.best_step = int(smeta.get("best_step", -1))
+            self.elapsed = float(smeta.get("elapsed", 0.0))
+        except (KeyError, ValueError, TypeError, RuntimeError) as e:
+            raise MakemoreError(f"{self.run_dir / ckpt.LAST_STATE}: optimizer or RNG state does not fit this run "
+                                f"({type(e).__name__}: {e})") from None
 
     def _finished(self, reason: str) -> Finished:
         test_loss = None
