@@ -23,7 +23,6 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-
 # --- built-in datasets ---------------------------------------------------------------------------
 
 def builtin_datasets() -> dict[str, Path]:
@@ -99,7 +98,7 @@ def read_words(path: Path, max_len: int = DEFAULT_MAX_LEN) -> WordList:
                             f"(for a table, keep only the word column, e.g. cut -f1)")
     nonempty = [w for w in stripped if w]
     if not nonempty:
-        what = "empty file" if not data.strip() else "no words after removing empty and whitespace-only lines"
+        what = "empty file" if not data else "no words (only empty or whitespace-only lines)"
         raise MakemoreError(f"{path}: {what}")
     unique = list(dict.fromkeys(nonempty))
     kept = [w for w in unique if len(w) <= max_len]
