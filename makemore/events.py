@@ -42,6 +42,7 @@ class Step(Event):
     steps_per_s: float
     tokens_per_s: float
     elapsed: float  # seconds of training (pauses excluded)
+    device_memory: int | None = None  # peak bytes allocated on a CUDA device; None on the CPU
 
 
 @dataclass(frozen=True)

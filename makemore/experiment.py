@@ -86,8 +86,11 @@ def prepare_data(data: str, seed: int, max_len: int = DEFAULT_MAX_LEN) -> Prepar
     return Prepared(name, path, words, Vocab.from_words(words.words), train, val, test)
 
 
-def new_trainer(req: Request, prepared: Prepared | None = None):
-    """Everything checked before anything is written; then the run directory, config and split."""
+def new_trainer(req: Request, prepared: Prepared | None = None, dist=None):
+    """Everything checked before anything is written; then the run directory, config and split.
+
+    ``dist`` (a ``makemore.distributed.Context``) places this process in a torchrun job: only rank 0 writes.
+    """
     import torch
 
     from makemore.trainer import TrainConfig, Trainer
@@ -102,6 +105,9 @@ def new_trainer(req: Request, prepared: Prepared | None = None):
     _check_logits_memory(cfg, block_size, len(prepared.vocab))
     torch.manual_seed(req.seed)
     model = build_model(req.model_type, len(prepared.vocab), block_size, hyper)
+    if dist is not None and not dist.is_main:  # same data, same model; rank 0 alone owns the run directory
+        return Trainer(model.to(device), prepared.vocab, prepared.encoded(), cfg, Path(req.out or "runs"),
+                       model_type=req.model_type, dataset=prepared.name, dist=dist), prepared
     if req.out is not None:
         out = Path(req.out)
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -131,11 +137,14 @@ def new_trainer(req: Request, prepared: Prepared | None = None):
     ckpt.publish_run_dir(staging, out)
     model.to(device)
     return Trainer(model, prepared.vocab, prepared.encoded(), cfg, out, model_type=req.model_type,
-                   dataset=prepared.name), prepared
+                   dataset=prepared.name, **({"dist": dist} if dist is not None else {})), prepared
 
 
-def resume_trainer(run_dir: Path, overrides: dict[str, Any] | None = None):
-    """Continue a run from its last checkpoint; ``overrides`` may extend max_steps or max_time."""
+def resume_trainer(run_dir: Path, overrides: dict[str, Any] | None = None, dist=None):
+    """Continue a run from its last checkpoint; ``overrides`` may extend max_steps or max_time.
+
+    Under torchrun (``dist``) every rank reads the run directory (shared storage across nodes), none writes here.
+    """
     from makemore.trainer import TrainConfig, Trainer
 
     import torch
@@ -164,7 +173,8 @@ def resume_trainer(run_dir: Path, overrides: dict[str, Any] | None = None):
     _check_train_config(cfg)
     splits = {k: EncodedWords(split[k], vocab) for k in ("train", "val", "test")}
     trainer = Trainer(model.to(cfg.device), vocab, splits, cfg, run_dir, model_type=m["type"],
-                      dataset=str((config.get("dataset") or {}).get("name", run_dir.name)))
+                      dataset=str((config.get("dataset") or {}).get("name", run_dir.name)),
+                      **({"dist": dist} if dist is not None else {}))
     if (run_dir / ckpt.LAST_STATE).exists() or (run_dir / ckpt.LAST).exists():
         trainer.restore()
     # else: killed before its first checkpoint; it starts from step 0 with the stored configuration and split
@@ -219,6 +229,8 @@ def _check_train_config(cfg) -> None:
         (cfg.max_time is None or cfg.max_time > 0, "--max-time must be positive"),
         (cfg.grad_accum >= 1 and cfg.grad_accum <= cfg.batch_size, "--grad-accum must be between 1 and the batch size"),
         (cfg.dtype in ("float32", "bfloat16", "float16"), "--dtype must be float32, bfloat16 or float16"),
+        (cfg.dtype != "float16" or cfg.device.startswith("cuda"),
+         "--dtype float16 needs a CUDA device (it trains with a gradient scaler there); use bfloat16 on the CPU"),
     ]
     for ok, message in checks:
         if not ok:

@@ -24,10 +24,38 @@ TAG_STYLE = {"new": "green", "train": "dim", "test": "yellow"}
 
 # --- train ------------------------------------------------------------------------------------------
 
-def train_command(*, data, model_type, out: Path | None, resume: Path | None, seed, device, max_len, hyper,
-                  train, tensorboard, quiet) -> None:
+def train_command(*, device, **options) -> None:
+    """Train in this process, or, when torchrun started it, as one rank of a DistributedDataParallel job."""
+    from makemore import distributed
+
+    if not distributed.launched_by_torchrun():
+        return _train(dist=distributed.SINGLE, device=device, **options)
+    from makemore.experiment import resolve_device
+
+    wanted = resolve_device(device)
+    if device == "auto" and not wanted.startswith("cuda"):
+        wanted = "cpu"  # gloo; MPS has no collective backend
+    ctx, device = distributed.setup(wanted)
+    try:
+        _train(dist=ctx, device=device, **options)
+    except RuntimeError as e:
+        if type(e).__name__ in ("DistBackendError", "DistNetworkError", "DistStoreError") or "gloo" in str(e).lower():
+            raise MakemoreError(f"rank {ctx.rank} of {ctx.world_size}: lost the other processes ({e}); "
+                                f"see the first failing rank's message above") from None
+        raise
+    finally:
+        distributed.teardown(ctx)
+
+
+def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, device, max_len, hyper,
+           train, tensorboard, quiet, dist) -> None:
+    import contextlib
+
     from makemore.experiment import Request, new_trainer, resume_trainer
     from makemore.sinks import ConsoleSink, JsonlSink, TensorBoardSink
+
+    main = dist.is_main  # under torchrun, rank 0 alone prints and writes
+    quiet = quiet or not main
 
     if resume is not None:
         given = {k: v for k, v in hyper.items() if v is not None}
@@ -41,12 +69,13 @@ def train_command(*, data, model_type, out: Path | None, resume: Path | None, se
         overrides = {k: train.get(k) for k in allowed}
         if device != "auto":
             overrides["device"] = device
-        lock = ckpt.RunLock(ckpt.check_run_dir(resume))
+        lock = ckpt.RunLock(ckpt.check_run_dir(resume)) if main else contextlib.nullcontext()
         with lock:
-            ckpt.remove_stale_temporaries(resume)  # left by a writer that was killed mid-save
-            trainer = resume_trainer(resume, overrides)
+            if main:
+                ckpt.remove_stale_temporaries(resume)  # left by a writer that was killed mid-save
+            trainer = resume_trainer(resume, overrides, dist=dist)
             _train_loop(trainer, [ConsoleSink(quiet=quiet), JsonlSink(trainer.run_dir)]
-                        + ([TensorBoardSink(trainer.run_dir)] if tensorboard else []))
+                        + ([TensorBoardSink(trainer.run_dir)] if tensorboard else []) if main else [])
         return
     if data is None:
         raise MakemoreError("name a word list to train on (a file, or a built-in dataset such as `names`), "
@@ -62,7 +91,10 @@ def train_command(*, data, model_type, out: Path | None, resume: Path | None, se
             + ([f"{w.too_long:,} lines longer than --max-len {max_len}"] if w.too_long else [])
         err.print(f"{prepared.path}: {len(w.words):,} words (dropped {', '.join(dropped)}); "
                   f"split {len(prepared.train):,}/{len(prepared.val):,}/{len(prepared.test):,} train/val/test")
-    trainer, _ = new_trainer(request, prepared)
+    trainer, _ = new_trainer(request, prepared, dist=dist)
+    if not main:
+        _train_loop(trainer, [])
+        return
     with ckpt.RunLock(trainer.run_dir):
         sinks = [ConsoleSink(quiet=quiet), JsonlSink(trainer.run_dir)]
         if tensorboard:

@@ -15,6 +15,7 @@ from typing import Iterator
 import torch
 
 from makemore import checkpoint as ckpt
+from makemore import distributed
 from makemore.data import EncodedWords, Vocab
 from makemore.errors import MakemoreError
 from makemore.evaluation import evaluate
@@ -76,8 +77,9 @@ class Diverged(MakemoreError):
 
 class Trainer:
     def __init__(self, model, vocab: Vocab, splits: dict[str, EncodedWords], cfg: TrainConfig, run_dir: Path,
-                 *, model_type: str, dataset: str):
+                 *, model_type: str, dataset: str, dist: distributed.Context = distributed.SINGLE):
         self.model = model
+        self.dist = dist  # one process, or this rank's place under torchrun (only rank 0 writes and evaluates)
         self.vocab = vocab
         self.train_words = splits["train"]
         self.val_words = splits["val"]
@@ -96,10 +98,21 @@ class Trainer:
         self.elapsed = 0.0
         self.batch_gen = torch.Generator().manual_seed(cfg.seed)
         self.sample_gen = torch.Generator().manual_seed(cfg.seed + 1)
-        self.forward = model
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True  # TF32 tensor cores for float32 matmuls (Ampere+)
+            torch.backends.cudnn.allow_tf32 = True
+        if dist.enabled and model.trainable and cfg.batch_size < dist.world_size:
+            raise MakemoreError(f"--batch-size {cfg.batch_size} is smaller than the {dist.world_size} processes; "
+                                f"every rank needs at least one word per step")
+        # the training forward: DDP around the model under torchrun, compiled with --compile; evaluation and
+        # sampling always use the plain module (no recompiles for growing sequences, no collectives)
+        self.ddp = distributed.wrap(model, dist, self.device) if model.trainable else model
+        self.forward = self.ddp
         if cfg.compile and model.trainable:
-            self.forward = torch.compile(model)
+            self.forward = torch.compile(self.ddp)
         self.scaler = torch.amp.GradScaler("cuda") if cfg.dtype == "float16" and self.device.type == "cuda" else None
+        self._synced_elapsed = 0.0  # under DDP: rank 0's clock at the last control exchange (drives the schedule)
+        self._agreed_stop: str | None = None  # under DDP: the stop decision all ranks took at that exchange
         self._stop = threading.Event()
         self._resume = threading.Event()
         self._resume.set()
@@ -154,7 +167,9 @@ class Trainer:
         cfg = self.cfg
         model, opt = self.model, self.optimizer
         model.train()
-        if self.step == 0:
+        main = self.dist.is_main
+        self._synced_elapsed = self.elapsed
+        if self.step == 0 and main:
             yield from self._evaluate()
         window_loss = torch.zeros((), device=self.device)
         window_steps = 0
@@ -167,25 +182,30 @@ class Trainer:
                 self.elapsed += time.perf_counter() - last_tick
                 self._resume.wait()
                 last_tick = window_start = time.perf_counter()
-            if self._stop.is_set():
+            if self.dist.enabled:  # every rank stops at the same step: the one agreed at the last exchange
+                if self._agreed_stop:
+                    reason = self._agreed_stop
+                    break
+            elif self._stop.is_set():
                 reason = "stopped"
                 break
-            if self._save_now.is_set():
+            if self._save_now.is_set() and main:
                 self._save_now.clear()
                 yield self._save_last("request")
-            if self._sample_now.is_set():
+            if self._sample_now.is_set() and main:
                 self._sample_now.clear()
                 yield self._samples()
             now = time.perf_counter()
             self.elapsed += now - last_tick
             last_tick = now
-            if cfg.max_time is not None and self.elapsed >= cfg.max_time:
+            if not self.dist.enabled and cfg.max_time is not None and self.elapsed >= cfg.max_time:
                 reason = "max_time"
                 break
             progress = None
             if cfg.max_time:
                 span = max(1, cfg.max_steps - cfg.warmup_steps)
-                progress = max((self.step - cfg.warmup_steps) / span, self.elapsed / cfg.max_time)
+                clock = self._synced_elapsed if self.dist.enabled else self.elapsed  # same lr on every rank
+                progress = max((self.step - cfg.warmup_steps) / span, clock / cfg.max_time)
             lr = lr_at(self.step, cfg, progress)
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -194,40 +214,86 @@ class Trainer:
             window_tokens += tokens
             window_steps += 1
             self.step += 1
-            if self.device.type == "cpu" and not math.isfinite(float(loss_sum)):
+            if not self.dist.enabled and self.device.type == "cpu" and not math.isfinite(float(loss_sum)):
                 yield from self._diverged(self.step)
             if self.step % cfg.log_interval == 0 or self.step == cfg.max_steps:
-                mean = float(window_loss) / window_steps
+                now = time.perf_counter()
+                self.elapsed += now - last_tick
+                last_tick = now
+                total = self._exchange(window_loss)  # the global batch's loss; under DDP also clock and stop
+                mean = total / window_steps
                 if not math.isfinite(mean):
                     yield from self._diverged(self.step)
-                now = time.perf_counter()
                 dt = max(now - window_start, 1e-9)
-                yield Step(step=self.step, loss=mean, lr=lr, steps_per_s=window_steps / dt,
-                           tokens_per_s=window_tokens / dt, elapsed=self.elapsed + (now - last_tick))
+                if main:
+                    yield Step(step=self.step, loss=mean, lr=lr, steps_per_s=window_steps / dt,
+                               tokens_per_s=window_tokens * self.dist.world_size / dt, elapsed=self.elapsed,
+                               device_memory=_device_memory(self.device))
                 window_loss.zero_()
                 window_steps = window_tokens = 0
-                window_start = time.perf_counter()
-            if self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps:
+                window_start = last_tick = time.perf_counter()  # time spent in the sinks is not training time
+            if main and (self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps):
                 yield from self._evaluate()
                 yield self._save_last("last")
                 window_start = last_tick = time.perf_counter()  # evaluation is not training time
+        if not main:
+            return  # rank 0 evaluates, saves and reports the end
         if self.step % cfg.eval_interval != 0 and self.step != cfg.max_steps:
             yield from self._evaluate()
             yield self._save_last("interrupt" if reason == "stopped" else "last")
         yield self._finished(reason)
 
-    def _train_step(self) -> tuple[torch.Tensor, int]:
+    def _exchange(self, window_loss: torch.Tensor) -> float:
+        """Sum the window's loss over the ranks; under DDP also adopt rank 0's clock and stop decision.
+
+        Every rank calls this at the same steps (each ``log_interval``), so the collective always pairs up.
+        """
+        if not self.dist.enabled:
+            return float(window_loss)
         cfg = self.cfg
-        micro = max(1, cfg.grad_accum)
+        stop = 0.0
+        if self.dist.is_main:
+            if self._stop.is_set():
+                stop = 1.0
+            elif cfg.max_time is not None and self.elapsed >= cfg.max_time:
+                stop = 2.0
+        values = torch.tensor([float(window_loss), self.elapsed if self.dist.is_main else 0.0,
+                               stop if self.dist.is_main else 0.0], dtype=torch.float64)
+        distributed.all_reduce_sum(values, self.dist)
+        self._synced_elapsed = float(values[1])
+        if not self.dist.is_main:
+            self.elapsed = self._synced_elapsed
+        self._agreed_stop = {1: "stopped", 2: "max_time"}.get(int(values[2]))
+        return float(values[0])
+
+    def _train_step(self) -> tuple[torch.Tensor, int]:
+        """One optimizer step on a global batch of ``batch_size`` words.
+
+        Every rank draws the same global indices (same seeded generator) and trains on its own slice, in
+        ``grad_accum`` micro-batches. Each micro-batch's mean loss is weighted by its share of the global batch's
+        target tokens, so the summed gradient is exactly that of the global batch's mean loss, however the batch
+        is split among ranks and micro-batches. Returns this rank's share of that loss (the ranks' shares sum to
+        it) and the tokens it processed.
+        """
+        cfg = self.cfg
         index = torch.randint(len(self.train_words), (cfg.batch_size,), generator=self.batch_gen)
+        lengths = self.train_words.lengths
+        total_targets = int(lengths[index].sum()) + len(index)  # a word's characters and its stop token
+        mine = index[self.dist.shard(len(index))]
+        chunks = mine.chunk(max(1, cfg.grad_accum))
         loss_sum = torch.zeros((), device=self.device)
         tokens = 0
-        for chunk in index.chunk(micro):
+        for i, chunk in enumerate(chunks):
             x, y = self.train_words.batch(chunk, self.device)
-            with self._autocast():
-                _, loss = self.forward(x, y)
-            scaled = loss * (len(chunk) / cfg.batch_size)
-            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            weight = (int(lengths[chunk].sum()) + len(chunk)) / total_targets
+            # DDP all-reduces (averages) gradients on the last micro-batch only; the others accumulate locally
+            last = i == len(chunks) - 1
+            with contextlib.nullcontext() if last or not self.dist.enabled else self.ddp.no_sync():
+                with self._autocast():
+                    _, loss = self.forward(x, y)
+                scaled = loss * weight
+                backward = scaled * self.dist.world_size  # DDP divides the summed gradients by the world size
+                (self.scaler.scale(backward) if self.scaler else backward).backward()
             loss_sum += scaled.detach().float()
             tokens += x.numel()
         if self.scaler:
@@ -377,3 +443,8 @@ class Trainer:
 
 def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
+
+
+def _device_memory(device: torch.device) -> int | None:
+    """Peak bytes allocated on a CUDA device (None elsewhere); reading it does not synchronize."""
+    return torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None

@@ -1,0 +1,134 @@
+"""Data-parallel training under ``torchrun``: PyTorch's own process group and DistributedDataParallel.
+
+``torchrun --nproc_per_node=N -m makemore train FILE`` starts N copies of the command with RANK, WORLD_SIZE and
+LOCAL_RANK in their environment. Each copy calls :func:`setup`, which joins the process group (NCCL on CUDA,
+gloo on the CPU) and pins its CUDA device to LOCAL_RANK. Outside torchrun, :func:`setup` returns a one-process
+:class:`Context` and nothing here touches ``torch.distributed``.
+
+How the trainer uses it:
+- every rank draws the same global batch indices from an identically seeded generator and trains on its own
+  disjoint slice of them, so a run on N ranks sees exactly the batches of a one-process run with the same seed;
+- the loss is weighted by each slice's share of the global batch's tokens, so the averaged gradient is that of
+  the whole global batch even when the batch does not divide evenly among the ranks;
+- rank 0 alone writes the run directory, prints, evaluates and samples; the others still take part in every
+  collective (gradient all-reduce, and the small control all-reduce that agrees on the elapsed time and on
+  stopping), which rank 0 reaches in the same order;
+- a process group timeout turns a hung or dead peer into an error instead of a hang, and torchrun stops the
+  remaining ranks when one exits with an error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+
+from makemore.errors import MakemoreError
+
+DEFAULT_TIMEOUT_S = 600  # a peer silent this long is presumed dead (rank 0's evaluations take seconds)
+
+
+@dataclass(frozen=True)
+class Context:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str | None = None  # None: one process, no process group
+
+    @property
+    def enabled(self) -> bool:
+        return self.backend is not None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, n: int) -> slice:
+        """This rank's contiguous part of ``n`` items; the first ``n % world_size`` ranks get one more."""
+        base, extra = divmod(n, self.world_size)
+        start = self.rank * base + min(self.rank, extra)
+        return slice(start, start + base + (self.rank < extra))
+
+
+SINGLE = Context()
+
+
+def launched_by_torchrun() -> bool:
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and "LOCAL_RANK" in os.environ
+
+
+def setup(device: str) -> tuple[Context, str]:
+    """Join the process group if torchrun started us; returns the context and the device this rank uses.
+
+    ``device`` is what the user asked for after resolution (cpu, cuda, cuda:N, ...). Under torchrun a CUDA
+    device becomes ``cuda:LOCAL_RANK``: one GPU per process, as torchrun lays them out.
+    """
+    if not launched_by_torchrun() or int(os.environ["WORLD_SIZE"]) == 1:
+        return SINGLE, device
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        raise MakemoreError("this build of torch has no torch.distributed; run without torchrun")
+    rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
+    if device.startswith("cuda"):
+        if local >= torch.cuda.device_count():
+            raise MakemoreError(f"LOCAL_RANK {local} but only {torch.cuda.device_count()} CUDA device(s) here; "
+                                f"use --nproc_per_node <= {torch.cuda.device_count()}")
+        device = f"cuda:{local}"
+        torch.cuda.set_device(local)
+        backend = "nccl"
+    elif device == "cpu":
+        backend = "gloo"
+    else:
+        raise MakemoreError(f"distributed training runs on CPU (gloo) or CUDA (NCCL), not on {device}")
+    timeout = timedelta(seconds=float(os.environ.get("MAKEMORE_DIST_TIMEOUT", DEFAULT_TIMEOUT_S)))
+    if not dist.is_initialized():
+        kwargs = {"device_id": torch.device(device)} if backend == "nccl" else {}
+        dist.init_process_group(backend, timeout=timeout, **kwargs)
+    return Context(rank=rank, world_size=world, local_rank=local, backend=backend), device
+
+
+def teardown(ctx: Context) -> None:
+    if ctx.enabled:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def wrap(model: torch.nn.Module, ctx: Context, device: torch.device) -> torch.nn.Module:
+    """The module the training forward goes through: DDP around ``model`` when distributed, else ``model``."""
+    if not ctx.enabled:
+        return model
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    # DDP broadcasts rank 0's parameters and buffers at construction, so every rank starts identical
+    return DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def all_reduce_sum(values: torch.Tensor, ctx: Context) -> torch.Tensor:
+    """Sum a small float64 tensor over the ranks (in place, on the device the backend needs)."""
+    if not ctx.enabled:
+        return values
+    import torch.distributed as dist
+
+    if ctx.backend == "nccl":
+        on_device = values.to(torch.device("cuda", torch.cuda.current_device()))
+        dist.all_reduce(on_device)
+        values.copy_(on_device.cpu())
+    else:
+        dist.all_reduce(values)
+    return values
+
+
+def broadcast_object(obj, ctx: Context):
+    """Rank 0's ``obj`` on every rank (for small Python values: a run directory's path, an error message)."""
+    if not ctx.enabled:
+        return obj
+    import torch.distributed as dist
+
+    box = [obj if ctx.is_main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

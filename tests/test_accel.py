@@ -1,0 +1,62 @@
+"""Mixed precision and torch.compile on the CPU: they train (the loss falls) and sample words that decode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from makemore.errors import MakemoreError
+from makemore.experiment import Request, new_trainer
+from makemore.sample import generate
+
+TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16}
+
+
+def _train(words: Path, out: Path, **train):
+    request = Request(data=str(words), out=out, hyper=TINY, device="cpu",
+                      train={"batch_size": 16, "learning_rate": 1e-2, "warmup_steps": 10, **train})
+    trainer, _ = new_trainer(request)
+    events = list(trainer.run())
+    losses = [e.loss for e in events if e.kind == "step"]
+    return trainer, losses
+
+
+def _decodable(trainer, words: list[str]) -> None:
+    alphabet = set(trainer.vocab.chars)
+    assert len(words) == 20
+    assert all(set(w) <= alphabet and len(w) < trainer.model.config.block_size for w in words)
+    assert sum(len(w) > 0 for w in words) >= 15
+
+
+def test_bfloat16_autocast_trains_and_samples(small_words: Path, tmp_path: Path):
+    trainer, losses = _train(small_words, tmp_path / "bf16", max_steps=150, eval_interval=150, dtype="bfloat16")
+    assert losses[-1] < losses[0] - 0.5
+    _decodable(trainer, [g.word for g in generate(trainer.model, trainer.vocab, 20,
+                                                  generator=torch.Generator().manual_seed(0))])
+    config = json.loads((tmp_path / "bf16" / "config.json").read_text())
+    assert config["train"]["dtype"] == "bfloat16"
+
+
+def test_float16_is_refused_on_the_cpu(small_words: Path, tmp_path: Path):
+    with pytest.raises(MakemoreError, match="float16 needs a CUDA device"):
+        _train(small_words, tmp_path / "fp16", max_steps=10, dtype="float16")
+    assert not (tmp_path / "fp16").exists()
+
+
+@pytest.mark.slow
+def test_compile_trains_and_samples_from_the_plain_module(small_words: Path, tmp_path: Path):
+    pytest.importorskip("torch._inductor")
+    trainer, losses = _train(small_words, tmp_path / "compiled", max_steps=60, eval_interval=60, compile=True)
+    assert losses[-1] < losses[0] - 0.3
+    assert trainer.forward is not trainer.model  # the training forward went through torch.compile
+    # the compiled forward and the plain module (which evaluates and samples) agree
+    x, y = trainer.train_words.batch(torch.arange(8))
+    with torch.no_grad():
+        compiled, _ = trainer.forward(x, y)
+        plain, _ = trainer.model(x, y)
+    torch.testing.assert_close(compiled, plain, rtol=1e-4, atol=1e-4)
+    _decodable(trainer, [g.word for g in generate(trainer.model, trainer.vocab, 20,
+                                                  generator=torch.Generator().manual_seed(0))])
