@@ -30,26 +30,27 @@ CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 class Config:
     vocab_size: int
     block_size: int  # unused: the recurrence handles any length
-    cell: str  # rnn | gru | lstm (set by the model type)
     n_embd: int  # embedding width per character
     n_embd2: int  # hidden state width
     n_layer: int  # stacked recurrent layers
 
 
 class Model(LanguageModel):
+    """The recurrent language model; ``cell`` is fixed by the subclass (the model type) below."""
+
+    cell = "rnn"
+
     def __init__(self, config: Config):
         super().__init__()
-        if config.cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)} (got {config.cell!r})")
         if config.n_layer < 1:
             raise ValueError(f"n_layer must be at least 1 (got {config.n_layer})")
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
-        self.rnn = CELLS[config.cell](config.n_embd, config.n_embd2, num_layers=config.n_layer, batch_first=True)
+        self.rnn = CELLS[self.cell](config.n_embd, config.n_embd2, num_layers=config.n_layer, batch_first=True)
         self.lm_head = nn.Linear(config.n_embd2, config.vocab_size)
         nn.init.normal_(self.lm_head.weight, std=0.01)  # small logits at first: initial loss ~ ln(V)
         nn.init.zeros_(self.lm_head.bias)
-        if config.cell == "lstm":
+        if self.cell == "lstm":
             # forget-gate bias 1 (Jozefowicz et al. 2015): remember by default early in training
             for name, p in self.rnn.named_parameters():
                 if name.startswith("bias_hh"):
@@ -68,3 +69,15 @@ class Model(LanguageModel):
     def decode(self, idx: Tensor, state: Any) -> tuple[Tensor, Any]:
         h, state = self.rnn(self.wte(idx), state)  # state: h (n_layer, B, n_embd2), or (h, c) for the LSTM
         return self.lm_head(h[:, -1]), state
+
+
+class RNN(Model):
+    cell = "rnn"
+
+
+class GRU(Model):
+    cell = "gru"
+
+
+class LSTM(Model):
+    cell = "lstm"

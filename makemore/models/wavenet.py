@@ -24,15 +24,17 @@ class Config:
     context: int  # characters the model sees: a power of two, one tree level per doubling (8: three levels)
     n_embd: int  # embedding width per character; 24 in the lecture
     n_embd2: int  # width of every fused level; 128 in the lecture
+    dropout: float  # after every level; the tree overfits names.txt long before its loss stops falling
 
 
 class FuseConsecutive(nn.Module):
-    """(N, L, C) -> (N, L/2, H): concatenate neighbouring pairs, then linear -> batch norm -> tanh."""
+    """(N, L, C) -> (N, L/2, H): concatenate neighbouring pairs, then linear -> batch norm -> tanh (-> dropout)."""
 
-    def __init__(self, n_in: int, n_out: int):
+    def __init__(self, n_in: int, n_out: int, dropout: float):
         super().__init__()
         self.fc = nn.Linear(2 * n_in, n_out, bias=False)  # the batch norm's shift is the bias
         self.bn = nn.BatchNorm1d(n_out)
+        self.dropout = nn.Dropout(dropout)
         nn.init.kaiming_normal_(self.fc.weight, nonlinearity="tanh")
 
     def forward(self, x: Tensor) -> Tensor:
@@ -40,7 +42,7 @@ class FuseConsecutive(nn.Module):
         x = self.fc(x.reshape(N, L // 2, 2 * C))  # (N, L/2, H): the lecture's FlattenConsecutive(2) + Linear
         # statistics over windows and positions in the window together, as the lecture's BatchNorm1d over (0, 1)
         x = self.bn(x.reshape(-1, x.size(-1))).view_as(x)
-        return torch.tanh(x)
+        return self.dropout(torch.tanh(x))
 
 
 class Model(WindowModel):
@@ -52,7 +54,7 @@ class Model(WindowModel):
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         widths = [config.n_embd] + [config.n_embd2] * levels
-        self.levels = nn.Sequential(*(FuseConsecutive(a, b) for a, b in zip(widths, widths[1:])))
+        self.levels = nn.Sequential(*(FuseConsecutive(a, b, config.dropout) for a, b in zip(widths, widths[1:])))
         self.lm_head = nn.Linear(config.n_embd2, config.vocab_size)
         with torch.no_grad():
             self.lm_head.weight.mul_(0.1)  # less confident at first: initial loss ~ ln(V)
