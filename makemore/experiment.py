@@ -86,6 +86,17 @@ def prepare_data(data: str, seed: int, max_len: int = DEFAULT_MAX_LEN) -> Prepar
     return Prepared(name, path, words, Vocab.from_words(words.words), train, val, test)
 
 
+def check_request(req: Request):
+    """Validate the options (model type, hyperparameters, device, training) before touching any data."""
+    from makemore.trainer import TrainConfig
+
+    hyper = model_hyper(req.model_type, req.hyper)
+    recipe = {**recipe_for(req.model_type), **{k: v for k, v in req.train.items() if v is not None}}
+    cfg = TrainConfig(**recipe, seed=req.seed, device=resolve_device(req.device))
+    _check_train_config(cfg)
+    return hyper, cfg
+
+
 def new_trainer(req: Request, prepared: Prepared | None = None, dist=None):
     """Everything checked before anything is written; then the run directory, config and split.
 
@@ -93,15 +104,12 @@ def new_trainer(req: Request, prepared: Prepared | None = None, dist=None):
     """
     import torch
 
-    from makemore.trainer import TrainConfig, Trainer
+    from makemore.trainer import Trainer
 
-    hyper = model_hyper(req.model_type, req.hyper)
-    recipe = {**recipe_for(req.model_type), **{k: v for k, v in req.train.items() if v is not None}}
-    device = resolve_device(req.device)
+    hyper, cfg = check_request(req)
+    device = cfg.device
     prepared = prepared or prepare_data(req.data, req.seed, req.max_len)
     block_size = max(len(w) for w in prepared.words.words) + 1
-    cfg = TrainConfig(**recipe, seed=req.seed, device=device)
-    _check_train_config(cfg)
     _check_logits_memory(cfg, block_size, len(prepared.vocab))
     torch.manual_seed(req.seed)
     model = build_model(req.model_type, len(prepared.vocab), block_size, hyper)

@@ -82,8 +82,9 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                             "or --resume a run")
     request = Request(data=data, model_type=model_type, out=out, hyper=hyper, train=train, seed=seed,
                       device=device, max_len=max_len)
-    from makemore.experiment import prepare_data
+    from makemore.experiment import check_request, prepare_data
 
+    check_request(request)
     prepared = prepare_data(data, seed, max_len)
     w = prepared.words
     if not quiet:

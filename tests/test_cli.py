@@ -1,0 +1,189 @@
+"""The command line, as a user meets it: real subprocesses for start-up and errors, CliRunner elsewhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from makemore.cli import app
+
+runner = CliRunner()
+TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16"]
+
+
+def makemore(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "makemore", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=timeout)
+
+
+def test_help_and_version_do_not_import_torch():
+    code = ("import sys; from makemore.cli import app; "
+            "sys.argv = ['makemore', '--help']\n"
+            "try:\n    app()\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules and 'textual' not in sys.modules, 'heavy import'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "train" in result.stdout and "sample" in result.stdout
+    version = makemore("--version")
+    assert version.returncode == 0 and version.stdout.startswith("makemore ")
+
+
+def test_train_help_lists_every_family_with_defaults():
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    from makemore.models import FAMILIES
+
+    for name in FAMILIES:
+        assert name in result.output
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    words = root / "words.txt"
+    words.write_text("\n".join(["anna", "bob", "carla", "dave", "emma", "fred", "gina", "hank", "ivy", "jon",
+                                "kate", "liam", "mona", "nick", "olga", "paul", "quin", "rosa", "sam", "tina",
+                                "uma", "vic", "wendy", "xena", "yuri", "zoe"]) + "\n")
+    result = makemore("train", str(words), *TINY, "--max-steps", "40", "--eval-interval", "20", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    run = root / "runs" / "words-transformer"
+    assert run.is_dir()
+    return run
+
+
+def test_default_run_dir_gets_a_suffix_when_taken(trained_run):
+    root = trained_run.parent.parent
+    result = makemore("train", str(root / "words.txt"), *TINY, "--max-steps", "2", "-q", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert (root / "runs" / "words-transformer-2" / "config.json").is_file()
+
+
+def test_sample_latest_run_and_options(trained_run):
+    root = trained_run.parent.parent
+    a = makemore("sample", "-n", "8", "--seed", "3", "--json", cwd=root)
+    b = makemore("sample", str(trained_run), "-n", "8", "--seed", "3", "--json", cwd=root)
+    assert a.returncode == 0, a.stderr
+    sa, sb = json.loads(a.stdout), json.loads(b.stdout)
+    assert [s["word"] for s in sa["samples"]] == [s["word"] for s in sb["samples"]]
+    assert len(sa["samples"]) == 8 and all(s["tag"] in ("new", "train", "test") for s in sa["samples"])
+    c = makemore("sample", str(trained_run), "-n", "5", "--prefix", "ka", "--top-k", "3", "--temperature", "0.8",
+                 "--new-only", "--unique", "--scores", "-O", str(root / "out.txt"), cwd=root)
+    assert c.returncode == 0, c.stderr
+    words = (root / "out.txt").read_text().split()
+    assert len(words) == 5 and len(set(words)) == 5 and all(w.startswith("ka") for w in words)
+    assert "novelty 100%" in c.stderr
+
+
+def test_eval_info_score(trained_run):
+    result = runner.invoke(app, ["eval", str(trained_run), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["loss"] > 0 and abs(data["bpc"] - data["loss"] / 0.6931471805599453) < 1e-9
+    info = runner.invoke(app, ["info", str(trained_run), "--json"])
+    summary = json.loads(info.stdout)
+    chars = set((trained_run.parent.parent / "words.txt").read_text().replace("\n", ""))
+    assert summary["type"] == "transformer" and summary["steps"] == 40
+    assert summary["vocab_size"] == len(chars) + 1
+    score = runner.invoke(app, ["score", str(trained_run), "emma", "zzzz", "--json"])
+    rows = json.loads(score.stdout)
+    assert [r["word"] for r in rows] == ["emma", "zzzz"]
+    assert rows[0]["tag"] in ("train", "test")
+
+
+def test_eval_on_a_file(trained_run, tmp_path):
+    other = tmp_path / "other.txt"
+    other.write_text("anna\nbob\n")
+    result = runner.invoke(app, ["eval", str(trained_run), str(other), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["words"] == 2
+
+
+def bad_file(tmp_path: Path, name: str, content: bytes) -> str:
+    p = tmp_path / name
+    p.write_bytes(content)
+    return str(p)
+
+
+@pytest.mark.parametrize("make_args, message", [
+    (lambda t: ["train", str(t / "missing.txt")], "no such file"),
+    (lambda t: ["train", str(t)], "is a directory"),
+    (lambda t: ["train", bad_file(t, "empty.txt", b"")], "empty file"),
+    (lambda t: ["train", bad_file(t, "blank.txt", b"  \n \n")], "no words"),
+    (lambda t: ["train", bad_file(t, "latin1.txt", "café\n".encode("latin-1"))], "not UTF-8"),
+    (lambda t: ["train", bad_file(t, "bin.txt", b"ab\x00\x01\n")], "binary"),
+    (lambda t: ["train", "nosuchdataset"], "not a built-in dataset"),
+    (lambda t: ["train", "names", "--type", "nosuchmodel"], "unknown model type"),
+    (lambda t: ["train", "names", "--device", "tpu"], "unknown device"),
+    (lambda t: ["train", "names", "--context", "3"], "does not apply"),
+    (lambda t: ["sample", str(t / "norun")], "no such run directory"),
+    (lambda t: ["sample", str(t)], "not a makemore run"),
+    (lambda t: ["eval", str(t / "norun")], "no such run directory"),
+    (lambda t: ["info", str(t)], "not a makemore run"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, make_args, message):
+    result = makemore(*make_args(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()  # nothing written for refused input
+
+
+def test_prefix_outside_vocabulary_names_the_character(trained_run):
+    result = makemore("sample", str(trained_run), "--prefix", "a#", cwd=trained_run.parent.parent)
+    assert result.returncode == 2
+    assert "'#'" in result.stderr and "vocabulary" in result.stderr
+
+
+def test_train_into_existing_out_refuses_and_says_how_to_resume(trained_run):
+    root = trained_run.parent.parent
+    before = (trained_run / "config.json").read_bytes()
+    result = makemore("train", str(root / "words.txt"), "-o", str(trained_run), cwd=root)
+    assert result.returncode == 2
+    assert "--resume" in result.stderr
+    assert (trained_run / "config.json").read_bytes() == before
+
+
+def test_resume_extends_a_finished_run(trained_run):
+    root = trained_run.parent.parent
+    result = makemore("train", "--resume", str(trained_run), "--max-steps", "50", "-q", cwd=root)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(runner.invoke(app, ["info", str(trained_run), "--json"]).stdout)
+    assert info["steps"] == 50
+
+
+def test_ctrl_c_stops_cleanly_and_saves(tmp_path, small_words):
+    """The first Ctrl-C ends training at the next step, evaluates, saves, and exits 0."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "makemore", "train", str(small_words), *TINY,
+                             "--max-steps", "100000", "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = out / "metrics.jsonl"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if metrics.exists() and metrics.read_text().count('"event": "step"') >= 2:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    events = [json.loads(line) for line in metrics.read_text().splitlines()]
+    finished = events[-1]
+    assert finished["event"] == "finished" and finished["reason"] == "stopped"
+    assert 0 < finished["step"] < 100000
+    saved = [e for e in events if e["event"] == "saved"]
+    assert saved[-1]["step"] == finished["step"]
+    result = runner.invoke(app, ["train", "--resume", str(out), "--max-steps", str(finished["step"] + 10), "-q"])
+    assert result.exit_code == 0, result.output
