@@ -1,0 +1,75 @@
+"""Helpers shared by the benchmarks: the benchmark word list, timing, a matmul peak and FLOP counting."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
+NAMES = REPO.parent / "shared" / "data" / "names.txt"
+
+
+def names_path(given: str | None) -> Path:
+    path = Path(given) if given else NAMES
+    if not path.exists():
+        sys.exit(f"word list not found: {path} (pass --data PATH)")
+    return path
+
+
+def sync(device) -> None:
+    import torch
+
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize(device)  # timing needs the queued kernels finished; nowhere else syncs
+
+
+def median_time(fn: Callable[[], object], *, warmup: int, reps: int, inner: int = 1, device="cpu") -> float:
+    """Median seconds per call over ``reps`` timings of ``inner`` calls each, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        sync(device)
+        times.append((time.perf_counter() - t0) / inner)
+    return statistics.median(times)
+
+
+def matmul_peak(device="cpu", dtype=None, sizes=(512, 1024, 2048), reps: int = 5) -> float:
+    """Best FLOP/s of a square matmul (2·n³ FLOPs) over a few sizes, measured now, on this device."""
+    import torch
+
+    dtype = dtype or torch.float32
+    best = 0.0
+    for n in sizes:
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        inner = max(1, int(2e9 // (2 * n**3)))  # about 2 GFLOP per timing
+        seconds = median_time(lambda: a @ b, warmup=2, reps=reps, inner=inner, device=device)
+        best = max(best, 2 * n**3 / seconds)
+    return best
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of the matrix products (mm, addmm, bmm, attention) that ``fn`` runs, forward and backward.
+
+    torch.utils.flop_counter counts 2·m·n·k per product; elementwise work (GELU, LayerNorm, softmax, AdamW) is
+    not counted, so this is the model-FLOPs convention of MFU: useful arithmetic, not everything executed.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])

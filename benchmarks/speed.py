@@ -1,0 +1,234 @@
+"""How fast makemore is, measured in one run and printed as one table.
+
+For every trainable family in the registry: ms per optimizer step and tokens per second at the reference's
+settings (batch 32 of names, AdamW 5e-4, the family's default model) and at the family's default recipe, with
+model-FLOPs utilisation against a float32 matmul peak measured in the same run. Then sampling throughput with
+and without the incremental decoder (KV cache, recurrent state), CLI start-up, and data preparation for the
+30k-line benchmark list and a synthetic 1M-line list.
+
+FLOPs are counted by torch.utils.flop_counter on real training steps (forward and backward of every matrix
+product, attention included, at the batch's padded length); elementwise work and the optimizer are not counted.
+Tokens are target characters plus the stop token (padding excluded). Times are medians after warm-up.
+
+    python benchmarks/speed.py                       # full run, a few minutes
+    python benchmarks/speed.py --quick               # a short run to check it works
+    python benchmarks/speed.py --reference /path/to/makemore.py   # also time Karpathy's makemore.py side by side
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import count_flops, matmul_peak, median_time, names_path, table  # noqa: E402
+
+REFERENCE_SETTINGS = {"batch_size": 32, "learning_rate": 5e-4, "weight_decay": 0.01, "grad_accum": 1}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", help="word list (default: ../shared/data/names.txt beside the repository)")
+    parser.add_argument("--quick", action="store_true", help="few repetitions and a 100k-line file: a smoke run")
+    parser.add_argument("--reference", help="path to Karpathy's makemore.py: time its Transformer step too")
+    parser.add_argument("--families", help="comma-separated families (default: every trainable one)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    reps = dict(warmup=3, reps=3, inner=5) if args.quick else dict(warmup=20, reps=7, inner=20)
+    path = names_path(args.data)
+    rows: list[list[str]] = []
+
+    peak = matmul_peak(args.device)
+    rows.append(["matmul peak (float32)", "best of n=512..2048", f"{peak / 1e9:.0f} GFLOP/s",
+                 f"{torch.get_num_threads()} threads"])
+
+    from makemore.experiment import prepare_data
+    from makemore.models import FAMILIES, recipe_for
+    from makemore.run import build_model
+    from makemore.trainer import TrainConfig, Trainer
+
+    prepared = prepare_data(str(path), seed=42)
+    splits = prepared.encoded()
+    block_size = max(len(w) for w in prepared.words.words) + 1
+    targets_per_word = statistics.fmean(len(w) + 1 for w in prepared.train)
+    tmp = Path(tempfile.mkdtemp(prefix="makemore-speed-"))
+    families = args.families.split(",") if args.families else list(FAMILIES)
+
+    def trainer_for(name: str, settings: dict, data=None):
+        torch.manual_seed(0)
+        model = build_model(name, len(prepared.vocab), block_size, FAMILIES[name].hyper)
+        if not model.trainable:
+            return None
+        cfg = TrainConfig(**{**recipe_for(name), **settings}, device=args.device)
+        return Trainer(model.to(args.device), prepared.vocab, data or splits, cfg, tmp, model_type=name,
+                       dataset=path.stem)
+
+    def measure(trainer) -> tuple[float, float, float]:
+        seconds = median_time(trainer._train_step, device=args.device, **reps)
+        flops = statistics.fmean(count_flops(trainer._train_step) for _ in range(3))
+        tokens = trainer.cfg.batch_size * targets_per_word
+        return seconds, tokens / seconds, flops / seconds / peak
+
+    trained = {}
+    for name in families:
+        for label, settings in (("reference settings", REFERENCE_SETTINGS), ("default recipe", {})):
+            trainer = trainer_for(name, settings)
+            if trainer is None:
+                rows.append([f"train step: {name}", label, "-", "count model: fitted in one pass"])
+                break
+            seconds, tokens_per_s, mfu = measure(trainer)
+            rows.append([f"train step: {name}", f"{label}, batch {trainer.cfg.batch_size}",
+                         f"{seconds * 1e3:.2f} ms", f"{tokens_per_s:,.0f} tokens/s, MFU {mfu:.1%}"])
+            trained[name] = trainer
+
+    if args.reference:
+        ours = trainer_for("transformer", REFERENCE_SETTINGS)
+        ref_step = reference_step(args.reference, prepared, block_size)
+        times = {"ours": [], "ref": []}
+        for fn in (ours._train_step, ref_step):
+            median_time(fn, warmup=reps["warmup"], reps=1)
+        for _ in range(reps["reps"]):  # interleaved, so drift on a shared machine hits both alike
+            times["ours"].append(median_time(ours._train_step, warmup=0, reps=1, inner=reps["inner"]))
+            times["ref"].append(median_time(ref_step, warmup=0, reps=1, inner=reps["inner"]))
+        t_ours, t_ref = statistics.median(times["ours"]), statistics.median(times["ref"])
+        rows.append(["train step: reference makemore.py", "its defaults, batch 32", f"{t_ref * 1e3:.2f} ms",
+                     "DataLoader + hand-written attention and GELU"])
+        rows.append(["train step: makemore transformer", "same settings, interleaved", f"{t_ours * 1e3:.2f} ms",
+                     f"{t_ref / t_ours:.1f}x faster than the reference"])
+
+    from makemore.models.base import LanguageModel
+    from makemore.sample import generate
+
+    n = 1000
+    for name, trainer in trained.items():
+        model = trainer.model
+        gen = torch.Generator().manual_seed(0)
+        cached = median_time(lambda: generate(model, prepared.vocab, n, generator=gen), warmup=1,
+                             reps=1 if args.quick else 3)
+        words = generate(model, prepared.vocab, n, generator=gen)
+        mean_len = statistics.fmean(len(g.word) for g in words)
+        detail = f"{n / cached:,.0f} names/s (mean length {mean_len:.1f})"
+        if type(model).decode is not LanguageModel.decode:  # the family has its own incremental decoder
+            model.init_state = types.MethodType(LanguageModel.init_state, model)
+            model.decode = types.MethodType(LanguageModel.decode, model)
+            try:
+                full = median_time(lambda: generate(model, prepared.vocab, n, generator=gen), warmup=1, reps=1)
+            finally:
+                del model.init_state, model.decode
+            detail += f"; recomputing the prefix: {n / full:,.0f} names/s"
+        rows.append([f"sampling: {name}", f"{n} names, batched", f"{cached * 1e3:.0f} ms", detail])
+
+    rows.extend(cli_rows(tmp, path, quick=args.quick))
+    rows.extend(data_rows(tmp, path, prepared, quick=args.quick, step_time=lambda data: median_time(
+        trainer_for("transformer", {}, data)._train_step, warmup=3, reps=3, inner=5)))
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(table(rows, ["measurement", "configuration", "value", "detail"]))
+
+
+def reference_step(path: str, prepared, block_size: int):
+    """One training step of Karpathy's makemore.py exactly as its loop does it (DataLoader, AdamW, clipping)."""
+    import torch
+    from torch.utils.data import DataLoader, RandomSampler
+
+    spec = importlib.util.spec_from_file_location("reference_makemore", path)
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
+    chars = prepared.vocab.chars
+    max_word_length = block_size - 1
+    dataset = ref.CharDataset(prepared.train, chars, max_word_length)
+    torch.manual_seed(3407)
+    with contextlib.redirect_stdout(io.StringIO()):
+        model = ref.GPT(ref.GPTConfig(vocab_size=len(chars) + 1, block_size=max_word_length + 1,
+                                      n_layer=4, n_head=4, n_embd=64))
+    optimizer = model.configure_optimizers(ref.TrainConfig(learning_rate=5e-4, weight_decay=0.01))
+    sampler = RandomSampler(dataset, replacement=True, num_samples=int(1e10))
+    batches = iter(DataLoader(dataset, batch_size=32, pin_memory=True, num_workers=0, sampler=sampler))
+
+    def step():
+        X, Y = next(batches)
+        _, loss = model(X, Y)
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+
+    return step
+
+
+def _timed_runs(cmd: list[str], reps: int, cwd=None) -> float:
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, cwd=cwd)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def cli_rows(tmp: Path, path: Path, quick: bool) -> list[list[str]]:
+    exe = shutil.which("makemore")
+    cli = [exe] if exe else [sys.executable, "-m", "makemore"]
+    reps = 3 if quick else 5
+    rows = []
+    help_s = _timed_runs([*cli, "--help"], reps)
+    probe = subprocess.run([sys.executable, "-c", "import sys, makemore.cli; print('torch' in sys.modules)"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    rows.append(["start-up: makemore --help", " ".join(Path(c).name for c in cli), f"{help_s * 1e3:.0f} ms",
+                 "torch imported" if probe == "True" else "torch not imported"])
+    torch_s = _timed_runs([sys.executable, "-c", "import torch"], reps)
+    run_dir = tmp / "cli-run"
+    subprocess.run([*cli, "train", str(path), "-o", str(run_dir), "--max-steps", "20", "--eval-interval", "20",
+                    "--quiet", "--device", "cpu"], check=True, capture_output=True)
+    sample_s = _timed_runs([*cli, "sample", str(run_dir), "-n", "10"], reps)
+    rows.append(["start-up: makemore sample -n 10", "default transformer", f"{sample_s * 1e3:.0f} ms",
+                 f"import torch alone {torch_s * 1e3:.0f} ms; the rest {max(0.0, sample_s - torch_s) * 1e3:.0f} ms"])
+    return rows
+
+
+def synthetic_words(n: int, seed: int = 0) -> str:
+    rng = random.Random(seed)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return "".join("".join(rng.choices(letters, k=rng.randint(3, 12))) + "\n" for _ in range(n))
+
+
+def data_rows(tmp: Path, path: Path, prepared_small, quick: bool, step_time) -> list[list[str]]:
+    from makemore.experiment import prepare_data
+
+    rows = []
+    big = tmp / "synthetic.txt"
+    lines = 100_000 if quick else 1_000_000
+    big.write_text(synthetic_words(lines))
+    for label, file in ((f"{prepared_small.words.lines:,} lines ({path.name})", path),
+                        (f"{lines:,} synthetic lines", big)):
+        t0 = time.perf_counter()
+        prepared = prepare_data(str(file), seed=42)
+        splits = prepared.encoded()
+        seconds = time.perf_counter() - t0
+        step = step_time(splits) if file is big else None
+        detail = f"{len(prepared.words.words):,} words, read + split + encode"
+        if step is not None:
+            detail += f"; default transformer step on it {step * 1e3:.1f} ms"
+        rows.append(["data preparation", label, f"{seconds:.2f} s", detail])
+    return rows
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
+    main()

@@ -1,0 +1,79 @@
+"""Wall time to a given test loss with the default recipe, and the test loss after a fixed time.
+
+Trains the default family (the Transformer) with its default recipe on ../shared/data/names.txt, with the
+learning-rate schedule stretched over the time budget (``--max-time``), and evaluates the test split every few
+seconds of training. It is a benchmark, so it looks at the test split as it goes; the trainer still selects its
+checkpoint on the validation split. Evaluation time is not training time (the trainer's clock excludes it).
+
+    python benchmarks/time_to_loss.py                 # 10 minutes
+    python benchmarks/time_to_loss.py --minutes 1     # a short run
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import names_path, table  # noqa: E402
+
+THRESHOLDS = (2.10, 2.05, 2.00, 1.95, 1.92)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", help="word list (default: ../shared/data/names.txt beside the repository)")
+    parser.add_argument("--minutes", type=float, default=10.0, help="training time budget (default 10)")
+    parser.add_argument("--type", default="transformer", help="model family (default: transformer)")
+    parser.add_argument("--every", type=float, default=5.0, help="seconds of training between test evaluations")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from makemore.evaluation import evaluate
+    from makemore.experiment import Request, new_trainer
+    from makemore.models import recipe_for
+
+    budget = args.minutes * 60
+    recipe = recipe_for(args.type)
+    out = Path(tempfile.mkdtemp(prefix="makemore-ttl-")) / "run"
+    # the recipe as it is, except that the schedule follows the time budget rather than a step count
+    request = Request(data=str(names_path(args.data)), model_type=args.type, out=out, device=args.device,
+                      train={"max_time": budget, "max_steps": 10**9})
+    trainer, _ = new_trainer(request)
+    print(f"{args.type}: {trainer.model.num_params():,} parameters; recipe {recipe}; budget {budget:.0f} s; "
+          f"{torch.get_num_threads()} threads", flush=True)
+    curve: list[tuple[float, int, float]] = []  # (seconds of training, step, test loss)
+    next_eval = 0.0
+    finished = None
+    for event in trainer.run():
+        if event.kind == "step" and event.elapsed >= next_eval:
+            loss = evaluate(trainer.model, trainer.test_words, device=trainer.device)
+            curve.append((event.elapsed, event.step, loss))
+            next_eval = event.elapsed + args.every
+            print(f"  {event.elapsed:7.1f} s  step {event.step:6d}  test {loss:.4f}  lr {event.lr:.2e}", flush=True)
+        elif event.kind == "finished":
+            finished = event
+    final = evaluate(trainer.model, trainer.test_words, device=trainer.device)
+    curve.append((finished.elapsed, finished.step, final))
+
+    rows = []
+    for threshold in THRESHOLDS:
+        hit = next(((t, s) for t, s, loss in curve if loss <= threshold), None)
+        rows.append([f"test loss <= {threshold:.2f}", f"{hit[0]:.1f} s" if hit else "not reached",
+                     f"step {hit[1]:,}" if hit else "-"])
+    rows.append([f"test loss at {budget:.0f} s", f"{final:.4f}", f"step {finished.step:,}"])
+    if finished.test_loss is not None:
+        rows.append(["test loss, best-val checkpoint", f"{finished.test_loss:.4f}",
+                     f"best val {finished.best_val_loss:.4f}"])
+    print(table(rows, ["what", "value", "where"]))
+
+
+if __name__ == "__main__":
+    main()
