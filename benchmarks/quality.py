@@ -82,7 +82,7 @@ def train_row(row: Row, data: str, runs: Path, seed: int, device: str) -> dict[s
             finished = event
     wall = time.perf_counter() - t0
     assert finished is not None
-    best = evals.get(finished_best_step(evals))
+    best = min(evals.values(), key=lambda e: e.val_loss, default=None)  # the checkpoint tested
     return {
         "label": row.label, "type": row.model_type, "hyper": trainer_hyper(out), "params": params,
         "steps": finished.step, "wall_s": round(wall, 1), "train_s": round(finished.elapsed, 1),
@@ -90,10 +90,6 @@ def train_row(row: Row, data: str, runs: Path, seed: int, device: str) -> dict[s
         "test": finished.test_loss, "figure": row.figure, "approx": row.approx, "below": row.below,
         "source": row.source,
     }
-
-
-def finished_best_step(evals: dict) -> int:
-    return min(evals.values(), key=lambda e: e.val_loss).step if evals else -1
 
 
 def trainer_hyper(run_dir: Path) -> dict[str, Any]:

@@ -4,7 +4,9 @@ Instead of squashing the whole window into one hidden layer as the MLP does, the
 characters (8 in the lecture, left-padded with the start token) is fused two at a time, in a tree: neighbouring
 pairs are concatenated (flatten-consecutive), passed through linear -> batch norm -> tanh, and the results are
 paired again, log2(context) levels in all, until one vector is left for the output layer. Batch norm normalises
-over every pair of every window in the batch and uses running statistics at evaluation and sampling.
+over every pair of every window in the batch and uses running statistics at evaluation and sampling. Dropout
+after each level (not in the lecture) is what lets it train long enough to pass the lecture's 1.99 on a test
+split that shares no name with training.
 """
 
 from __future__ import annotations
