@@ -281,4 +281,16 @@ def scripted_events() -> list:
 
 def test_main_screen_snapshot(snap_compare):
     app = create_app(events=scripted_events())
-    assert snap_compare(app, terminal_size=SIZE, press=["down", "right", "right"])
+
+    async def move_cursor_once_the_table_is_filled(pilot):
+        from makemore.tui.widgets.bigram_table import BigramTable
+
+        grid = pilot.app.screen.query_one(BigramTable).grid
+        for _ in range(100):
+            if grid.row_count:
+                break
+            await pilot.pause(0.05)
+        await pilot.press("down", "right", "right")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=move_cursor_once_the_table_is_filled)
