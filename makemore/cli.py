@@ -35,8 +35,9 @@ def _family_table() -> str:
     for f in FAMILIES.values():
         hyper = " ".join(f"{k}={v}" for k, v in f.hyper.items()) or "-"
         r = {**BASE_RECIPE, **f.recipe}
-        lines.append(f"  [bold]{f.name}[/]: {hyper} · steps={r['max_steps']} batch={r['batch_size']} "
-                     f"lr={r['learning_rate']:g}")
+        recipe = "fitted in one pass" if f.fitted else \
+            f"steps={r['max_steps']} batch={r['batch_size']} lr={r['learning_rate']:g}"
+        lines.append(f"  [bold]{f.name}[/]: {hyper} · {recipe}")
     return lines[0] + "\n\n" + "\n\n".join(lines[2:])
 
 

@@ -301,7 +301,7 @@ def info_command(run_dir: Path, *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(s, ensure_ascii=False))
         return
-    from makemore.models import recipe_for
+    from makemore.models import get_family, recipe_for
 
     t = Table(box=None, show_header=False, pad_edge=False)
     t.add_column(style="bold")
@@ -322,9 +322,11 @@ def info_command(run_dir: Path, *, as_json: bool) -> None:
     fmt = (lambda v: f"{v:.4f}" if isinstance(v, float) else "-")
     t.add_row("best val", f"{fmt(s['best_val_loss'])} @ step {s['best_step']}")
     t.add_row("test", fmt(s["test_loss"]))
-    defaults = recipe_for(s["type"])
-    t.add_row("family defaults", f"steps={defaults['max_steps']} batch={defaults['batch_size']} "
-              f"lr={defaults['learning_rate']:g}")
+    family, defaults = get_family(s["type"]), recipe_for(s["type"])
+    recipe = "fitted in one pass" if family.fitted else \
+        f"steps={defaults['max_steps']} batch={defaults['batch_size']} lr={defaults['learning_rate']:g}"
+    hyper = " ".join(f"{k}={v}" for k, v in family.hyper.items())
+    t.add_row(f"{s['type']} defaults", f"{hyper} · {recipe}" if hyper else recipe)
     out.print(t)
 
 

@@ -22,6 +22,7 @@ class Family:
     summary: str  # one line for --help and `makemore info`
     hyper: dict[str, Any]  # the hyperparameters this family takes, with their defaults
     recipe: dict[str, Any] = field(default_factory=dict)  # training defaults (steps, lr, batch size, ...)
+    fitted: bool = False  # fitted in one pass (counts), so the optimization recipe does not apply
 
     def load(self) -> ModuleType | SimpleNamespace:
         """What defines the family: ``.Config`` and ``.Model``."""
@@ -67,6 +68,7 @@ register(
         module="makemore.models.ngram",
         summary="count n-gram with additive smoothing, fitted in one pass (lecture 1); --context 1 = bigram",
         hyper={"context": 1, "smoothing": 0.1},  # 0.1 beats the lectures' 1.0 on held-out words past the bigram
+        fitted=True,
     )
 )
 
