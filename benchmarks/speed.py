@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import count_flops, matmul_peak, median_time, names_path, table  # noqa: E402
 
 REFERENCE_SETTINGS = {"batch_size": 32, "learning_rate": 5e-4, "weight_decay": 0.01, "grad_accum": 1}
+REFERENCE_MODEL = {"transformer": {"n_layer": 4, "n_head": 4, "n_embd": 64, "dropout": 0.0}}  # makemore.py's
 
 
 def main() -> None:
@@ -74,7 +75,8 @@ def main() -> None:
 
     def trainer_for(name: str, settings: dict, data=None):
         torch.manual_seed(0)
-        model = build_model(name, len(prepared.vocab), block_size, FAMILIES[name].hyper)
+        hyper = {**FAMILIES[name].hyper, **(REFERENCE_MODEL.get(name, {}) if settings is REFERENCE_SETTINGS else {})}
+        model = build_model(name, len(prepared.vocab), block_size, hyper)
         if not model.trainable:
             return None
         cfg = TrainConfig(**{**recipe_for(name), **settings}, device=args.device)
