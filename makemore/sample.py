@@ -71,38 +71,43 @@ def generate(
 
 
 def _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_len, limit, generator, device):
+    """Sample B words in lockstep; a word that has stopped leaves the batch, so the last steps run on the few
+    long words only instead of the whole batch."""
     state = model.init_state(B, device)
     idx = torch.tensor([[0, *prefix_ids]], dtype=torch.long, device=device).expand(B, -1).contiguous()
-    tokens = torch.zeros(B, limit, dtype=torch.long)
-    logprob = torch.zeros(B, dtype=torch.float64)
-    done = torch.zeros(B, dtype=torch.bool)
     length = len(prefix_ids)
+    tokens = torch.zeros(B, limit, dtype=torch.long)
     tokens[:, :length] = idx[:, 1:].cpu()
+    logprob = torch.zeros(B, dtype=torch.float64)
+    alive = torch.arange(B)  # rows of this batch still generating
     while True:
-        logits, state = model.decode(idx, state)
+        logits, state = model.decode(idx, state)  # (len(alive), V)
         logits = logits.float().cpu()
         if length < min_len:
             logits[:, 0] = float("-inf")  # no stop before min_len characters
         if length >= limit:
-            nxt = torch.zeros(B, dtype=torch.long)  # the window is full: stop here
+            nxt = torch.zeros(len(alive), dtype=torch.long)  # the window is full: stop here
         elif temperature == 0:
             nxt = logits.argmax(-1)
         else:
             probs = _filter_logits(logits / temperature, top_k, top_p).softmax(-1)
             nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-        logp = logits.log_softmax(-1).gather(1, nxt[:, None]).squeeze(1).double()
-        logprob += torch.where(done, 0.0, logp)
-        done |= nxt == 0
-        if bool(done.all()):
+        logprob[alive] += logits.log_softmax(-1).gather(1, nxt[:, None]).squeeze(1).double()
+        if length >= limit:
             break
-        tokens[:, length] = nxt
+        tokens[alive, length] = nxt  # a 0 here ends the word
+        keep = (nxt != 0).nonzero().squeeze(1)
+        if len(keep) == 0:
+            break
+        if len(keep) < len(alive):
+            alive, nxt = alive[keep], nxt[keep]
+            state = model.keep_rows(state, keep.to(device))
         length += 1
         idx = nxt[:, None].to(device)
-    out = []
+    words = []
     for row in tokens.tolist():
-        word = vocab.decode(row[: row.index(0)] if 0 in row else row)
-        out.append(word)
-    return [Generated(w, float(lp)) for w, lp in zip(out, logprob.tolist())]
+        words.append(vocab.decode(row[: row.index(0)] if 0 in row else row))
+    return [Generated(w, float(lp)) for w, lp in zip(words, logprob.tolist())]
 
 
 def tag(word: str, train: set[str], held_out: set[str]) -> str:

@@ -67,6 +67,12 @@ class LanguageModel(nn.Module):
         logits, _ = self(seq)
         return logits[:, -1, :], seq
 
+    def keep_rows(self, state: Any, rows: Tensor) -> Any:
+        """The decoding state of the sequences at ``rows`` only (words that have stopped leave the batch).
+
+        The default indexes dimension 0 of every tensor in the state (lists and tuples are walked)."""
+        return select_rows(state, rows, dim=0)
+
     # --- what the TUI shows -----------------------------------------------------------------------
 
     @torch.inference_mode()
@@ -121,3 +127,12 @@ class WindowModel(LanguageModel):
     def decode(self, idx: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         window = torch.cat([state, idx], dim=1)[:, -self.config.context:]  # (B, context)
         return self.window_logits(window), window
+
+
+def select_rows(state: Any, rows: Tensor, dim: int = 0) -> Any:
+    """``state`` with every tensor indexed by ``rows`` along ``dim``; other values are kept as they are."""
+    if torch.is_tensor(state):
+        return state.index_select(dim, rows)
+    if isinstance(state, (list, tuple)):
+        return type(state)(select_rows(s, rows, dim) for s in state)
+    return state

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from makemore.models.base import LanguageModel, Tensor
+from makemore.models.base import LanguageModel, Tensor, select_rows
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -69,6 +69,9 @@ class Model(LanguageModel):
     def decode(self, idx: Tensor, state: Any) -> tuple[Tensor, Any]:
         h, state = self.rnn(self.wte(idx), state)  # state: h (n_layer, B, n_embd2), or (h, c) for the LSTM
         return self.lm_head(h[:, -1]), state
+
+    def keep_rows(self, state: Any, rows: Tensor) -> Any:
+        return select_rows(state, rows, dim=1)  # the batch is dimension 1 of h (and c)
 
 
 class RNN(Model):
