@@ -13,6 +13,7 @@ checkpoint on the validation split. Evaluation time is not training time (the tr
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +30,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="training time budget (default 10)")
     parser.add_argument("--type", default="transformer", help="model family (default: transformer)")
     parser.add_argument("--every", type=float, default=5.0, help="seconds of training between test evaluations")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a model or training setting of the recipe, e.g. --set n_embd=128 "
+                             "--set dropout=0.2 --set batch_size=128 (repeatable)")
     parser.add_argument("--schedule", choices=("time", "steps"), default="time",
                         help="time: the learning-rate schedule spans the budget; steps: the recipe's own step "
                              "count (training ends there or at the budget, whichever comes first)")
@@ -49,10 +53,18 @@ def main() -> None:
     out = Path(tempfile.mkdtemp(prefix="makemore-ttl-")) / "run"
     # the recipe as it is, except that the schedule follows the time budget rather than a step count
     train = {"max_time": budget} if args.schedule == "steps" else {"max_time": budget, "max_steps": 10**9}
+    from makemore.models import get_family
+
+    hyper = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        parsed = json.loads(value)
+        (hyper if key in get_family(args.type).hyper else train)[key] = parsed
     request = Request(data=str(names_path(args.data)), model_type=args.type, out=out, device=args.device,
-                      train=train)
+                      train=train, hyper=hyper)
     trainer, _ = new_trainer(request)
-    print(f"{args.type}: {trainer.model.num_params():,} parameters; recipe {recipe}; budget {budget:.0f} s; "
+    print(f"{args.type}: {trainer.model.num_params():,} parameters; recipe {recipe}; overrides {hyper} {train}; "
+          f"budget {budget:.0f} s; "
           f"{torch.get_num_threads()} threads", flush=True)
     curve: list[tuple[float, int, float]] = []  # (seconds of training, step, test loss)
     next_eval = 0.0
