@@ -131,10 +131,11 @@ def main() -> None:
         if type(model).decode is not LanguageModel.decode:  # the family has its own incremental decoder
             model.init_state = types.MethodType(LanguageModel.init_state, model)
             model.decode = types.MethodType(LanguageModel.decode, model)
+            model.keep_rows = types.MethodType(LanguageModel.keep_rows, model)
             try:
                 full = median_time(lambda: generate(model, prepared.vocab, n, generator=gen), warmup=1, reps=1)
             finally:
-                del model.init_state, model.decode
+                del model.init_state, model.decode, model.keep_rows
             detail += f"; recomputing the prefix: {n / full:,.0f} names/s"
         rows.append([f"sampling: {name}", f"{n} names, batched", f"{cached * 1e3:.0f} ms", detail])
 
