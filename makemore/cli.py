@@ -36,7 +36,8 @@ def _family_table() -> str:
         hyper = " ".join(f"{k}={v}" for k, v in f.hyper.items()) or "-"
         r = {**BASE_RECIPE, **f.recipe}
         recipe = "fitted in one pass" if f.fitted else \
-            f"steps={r['max_steps']} batch={r['batch_size']} lr={r['learning_rate']:g}"
+            f"steps={r['max_steps']}" + (f" (at most {r['max_epochs']} epochs)" if "max_epochs" in r else "") + \
+            f" batch={r['batch_size']} lr={r['learning_rate']:g}"
         lines.append(f"  [bold]{f.name}[/]: {hyper} · {recipe}")
     return lines[0] + "\n\n" + "\n\n".join(lines[2:])
 

@@ -6,6 +6,7 @@ Shared by the CLI and the TUI so that both start and resume runs the same way.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,9 +93,27 @@ def check_request(req: Request):
 
     hyper = model_hyper(req.model_type, req.hyper)
     recipe = {**recipe_for(req.model_type), **{k: v for k, v in req.train.items() if v is not None}}
+    recipe.pop("max_epochs", None)  # applied by fit_to_data once the data is known
     cfg = TrainConfig(**recipe, seed=req.seed, device=resolve_device(req.device))
     _check_train_config(cfg)
     return hyper, cfg
+
+
+def fit_to_data(cfg, req: Request, num_train: int) -> None:
+    """Shorten the recipe for a small word list: at most the family's ``max_epochs`` passes over the training
+    words (a recipe tuned on 30k names would otherwise overfit 5k names many times over). Only what the user
+    did not set is changed."""
+    max_epochs = recipe_for(req.model_type).get("max_epochs")
+    if max_epochs is None or req.train.get("max_steps") is not None:
+        return
+    steps = max(1, math.ceil(max_epochs * num_train / cfg.batch_size))
+    if steps >= cfg.max_steps:
+        return
+    cfg.max_steps = steps
+    if req.train.get("eval_interval") is None:
+        cfg.eval_interval = max(1, min(cfg.eval_interval, steps // 5))
+    if req.train.get("warmup_steps") is None:
+        cfg.warmup_steps = min(cfg.warmup_steps, max(1, steps // 10))
 
 
 def new_trainer(req: Request, prepared: Prepared | None = None, dist=None):
@@ -109,6 +128,7 @@ def new_trainer(req: Request, prepared: Prepared | None = None, dist=None):
     hyper, cfg = check_request(req)
     device = cfg.device
     prepared = prepared or prepare_data(req.data, req.seed, req.max_len)
+    fit_to_data(cfg, req, len(prepared.train))
     block_size = max(len(w) for w in prepared.words.words) + 1
     _check_logits_memory(cfg, block_size, len(prepared.vocab))
     torch.manual_seed(req.seed)

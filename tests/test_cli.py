@@ -59,13 +59,6 @@ def trained_run(tmp_path_factory) -> Path:
     return run
 
 
-def test_default_run_dir_gets_a_suffix_when_taken(trained_run):
-    root = trained_run.parent.parent
-    result = makemore("train", str(root / "words.txt"), *TINY, "--max-steps", "2", "-q", cwd=root)
-    assert result.returncode == 0, result.stderr
-    assert (root / "runs" / "words-transformer-2" / "config.json").is_file()
-
-
 def test_sample_latest_run_and_options(trained_run):
     root = trained_run.parent.parent
     a = makemore("sample", "-n", "8", "--seed", "3", "--json", cwd=root)
@@ -187,3 +180,10 @@ def test_ctrl_c_stops_cleanly_and_saves(tmp_path, small_words):
     assert saved[-1]["step"] == finished["step"]
     result = runner.invoke(app, ["train", "--resume", str(out), "--max-steps", str(finished["step"] + 10), "-q"])
     assert result.exit_code == 0, result.output
+
+
+def test_default_run_dir_gets_a_suffix_when_taken(trained_run):
+    root = trained_run.parent.parent
+    result = makemore("train", str(root / "words.txt"), *TINY, "--max-steps", "2", "-q", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert (root / "runs" / "words-transformer-2" / "config.json").is_file()
