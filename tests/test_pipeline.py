@@ -123,3 +123,18 @@ def test_output_directory_is_never_overwritten(small_words, tmp_path):
     with pytest.raises(MakemoreError, match="--resume"):
         new_trainer(Request(data=str(small_words), out=out, hyper=TINY))
     assert (out / ckpt.CONFIG).read_bytes() == before
+
+
+def test_recipe_is_shortened_for_a_small_word_list_unless_steps_are_given(small_words, tmp_path):
+    from makemore.models import recipe_for
+
+    recipe = recipe_for("transformer")
+    trainer, prepared = new_trainer(Request(data=str(small_words), out=tmp_path / "a", hyper=TINY))
+    expected = math.ceil(recipe["max_epochs"] * len(prepared.train) / recipe["batch_size"])
+    assert trainer.cfg.max_steps == expected < recipe["max_steps"]
+    assert trainer.cfg.eval_interval <= max(1, expected // 5)
+    given, _ = new_trainer(Request(data=str(small_words), out=tmp_path / "b", hyper=TINY,
+                                   train={"max_steps": 777}))
+    assert given.cfg.max_steps == 777
+    saved = json.loads((trainer.run_dir / ckpt.CONFIG).read_text())
+    assert saved["train"]["max_steps"] == expected  # the run records what it actually does
