@@ -90,6 +90,13 @@ def setup(device: str) -> tuple[Context, str]:
     return Context(rank=rank, world_size=world, local_rank=local, backend=backend), device
 
 
+def barrier(ctx: Context) -> None:
+    if ctx.enabled:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
 def teardown(ctx: Context) -> None:
     if ctx.enabled:
         import torch.distributed as dist

@@ -38,6 +38,7 @@ def train_command(*, device, **options) -> None:
     ctx, device = distributed.setup(wanted)
     try:
         _train(dist=ctx, device=device, **options)
+        distributed.barrier(ctx)  # rank 0 evaluates and saves at the end: the others wait rather than tear down
     except RuntimeError as e:
         if type(e).__name__ in ("DistBackendError", "DistNetworkError", "DistStoreError") or "gloo" in str(e).lower():
             raise MakemoreError(f"rank {ctx.rank} of {ctx.world_size}: lost the other processes ({e}); "
