@@ -117,6 +117,8 @@ class ConsoleSink:
 
     def __call__(self, event: Event) -> None:
         c = self.console
+        if self.quiet and not isinstance(event, (Finished, Failed)):
+            return  # --quiet: the final line only
         if isinstance(event, Started):
             self.total = event.max_steps
             c.print(f"[bold]{event.model_type}[/] · {event.num_params:,} parameters · {event.device} · "

@@ -186,4 +186,6 @@ def test_default_run_dir_gets_a_suffix_when_taken(trained_run):
     root = trained_run.parent.parent
     result = makemore("train", str(root / "words.txt"), *TINY, "--max-steps", "2", "-q", cwd=root)
     assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[0].startswith("done") and not result.stderr  # -q: one line
+    assert len(result.stdout.strip().splitlines()) == 1
     assert (root / "runs" / "words-transformer-2" / "config.json").is_file()
