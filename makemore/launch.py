@@ -16,10 +16,10 @@ from rich.table import Table
 
 from makemore import checkpoint as ckpt
 from makemore.errors import MakemoreError
+from makemore.sinks import TAG_STYLE
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
-TAG_STYLE = {"new": "green", "train": "dim", "test": "yellow"}
 
 
 # --- train ------------------------------------------------------------------------------------------

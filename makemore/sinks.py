@@ -78,7 +78,7 @@ class TensorBoardSink:
         self.writer.close()
 
 
-TAG_STYLE = {"new": "green", "train": "dim", "test": "yellow"}
+TAG_STYLE = {"new": "green", "train": "dim", "test": "yellow"}  # one colour per tag: console, sample, TUI
 
 
 def _fmt_time(seconds: float) -> str:

@@ -6,8 +6,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from makemore.events import Samples
+from makemore.sinks import TAG_STYLE
 
-TAG_STYLE = {"new": "green", "train": "dim", "test": "yellow"}
 
 
 class SamplesPanel(Static):
