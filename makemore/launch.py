@@ -316,8 +316,12 @@ def info_command(run_dir: Path, *, as_json: bool) -> None:
     t.add_row("split", " / ".join(f"{s['split'].get(k, 0):,}" for k in ("train", "val", "test")) + " train/val/test")
     t.add_row("vocab", f"{s['vocab_size']} symbols: {s['vocab']!r} + start/stop")
     tr = s["train"]
-    t.add_row("training", f"{tr.get('max_steps')} steps · batch {tr.get('batch_size')} · lr {tr.get('learning_rate')} "
-              f"· wd {tr.get('weight_decay')} · seed {tr.get('seed')} · {tr.get('device')}")
+    if get_family(s["type"]).fitted:
+        t.add_row("training", f"fitted in one pass · seed {tr.get('seed')} · {tr.get('device')}")
+    else:
+        t.add_row("training", f"{tr.get('max_steps')} steps · batch {tr.get('batch_size')} · "
+                  f"lr {tr.get('learning_rate')} · wd {tr.get('weight_decay')} · seed {tr.get('seed')} · "
+                  f"{tr.get('device')}")
     t.add_row("progress", f"step {s['steps']}" + (f" · finished ({s['finished']}) in {s['elapsed']:.0f} s"
                                                    if s["finished"] else " · not finished"))
     fmt = (lambda v: f"{v:.4f}" if isinstance(v, float) else "-")
