@@ -108,6 +108,22 @@ def read_json(path: Path) -> Any:
         raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """Every complete line of metrics.jsonl (a torn last line, from a live or killed writer, is skipped)."""
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            rows.append(obj)
+    return rows
+
+
 # --- tensors -----------------------------------------------------------------------------------------
 
 def save_tensors(path: Path, tensors: dict, metadata: dict[str, Any] | None = None) -> None:

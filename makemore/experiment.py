@@ -213,21 +213,9 @@ def resume_trainer(run_dir: Path, overrides: dict[str, Any] | None = None, dist=
 
 
 def _finished(run_dir: Path) -> bool:
-    """Whether metrics.jsonl records the end of training (a torn or unreadable line counts as nothing)."""
-    import json
-
-    try:
-        lines = (run_dir / ckpt.METRICS).read_bytes().splitlines()
-    except OSError:
-        return False
-    for line in reversed(lines):
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and event.get("event") in ("finished", "started"):
-            return event["event"] == "finished"
-    return False
+    """Whether metrics.jsonl records the end of training (after the last start: a resumed run starts again)."""
+    ends = [m["event"] for m in ckpt.read_metrics(run_dir) if m.get("event") in ("finished", "started")]
+    return bool(ends) and ends[-1] == "finished"
 
 
 def _cuda() -> bool:

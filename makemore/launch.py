@@ -252,27 +252,11 @@ def score_command(run_dir: Path, words: list[str], *, as_json: bool) -> None:
 
 # --- info, datasets ---------------------------------------------------------------------------------
 
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """Every complete line of metrics.jsonl (a torn last line, from a live or killed writer, is skipped)."""
-    path = Path(run_dir) / ckpt.METRICS
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict):
-            rows.append(obj)
-    return rows
-
-
 def run_summary(run_dir: Path) -> dict[str, Any]:
     from makemore.run import read_config
 
     config = read_config(run_dir)
-    metrics = read_metrics(run_dir)
+    metrics = ckpt.read_metrics(run_dir)
     evals = [m for m in metrics if m.get("event") == "eval"]
     finished = [m for m in metrics if m.get("event") == "finished"]
     steps = [m.get("step", 0) for m in metrics if m.get("event") in ("step", "eval", "finished")]

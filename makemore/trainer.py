@@ -327,9 +327,9 @@ class Trainer:
     # --- evaluation, samples, checkpoints ---------------------------------------------------------
 
     def _evaluate(self) -> Iterator[Event]:
-        val_set = self.val_words if len(self.val_words) else self.eval_subset
         train_loss = evaluate(self.model, self.eval_subset, device=self.device)
-        val_loss = evaluate(self.model, val_set, device=self.device)
+        # a word list too small for a validation split selects checkpoints on the training subset
+        val_loss = evaluate(self.model, self.val_words, device=self.device) if len(self.val_words) else train_loss
         if not math.isfinite(val_loss):
             yield from self._diverged(self.step)
         improved = val_loss < self.best_val
@@ -388,15 +388,9 @@ class Trainer:
         """Continue from the run directory's last checkpoint (``--resume``)."""
         from makemore.run import load_state
 
-        state, smeta = ckpt.load_tensors(self.run_dir / ckpt.LAST_STATE)
-        weights = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
         source = self.run_dir / ckpt.LAST_STATE
-        if not weights:  # older runs kept the weights only in last.safetensors
-            weights, meta = ckpt.load_tensors(self.run_dir / ckpt.LAST)
-            source = self.run_dir / ckpt.LAST
-            if meta.get("step") != smeta.get("step"):
-                raise MakemoreError(f"{self.run_dir}: last checkpoint and its optimizer state disagree on the "
-                                    f"step ({meta.get('step')} vs {smeta.get('step')}); the run cannot resume exactly")
+        state, smeta = ckpt.load_tensors(source)
+        weights = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
         for key in ("step", "param_groups"):
             if key not in smeta:
                 raise MakemoreError(f"{source}: checkpoint metadata lacks {key!r}")

@@ -473,7 +473,8 @@ def test_kill_after_the_last_save_finishes_on_resume(run_copy):
 
 
 def test_torn_metrics_line_is_tolerated(run_copy):
-    from makemore.launch import read_metrics, run_summary
+    from makemore.checkpoint import read_metrics
+    from makemore.launch import run_summary
 
     whole = len(read_metrics(run_copy))
     with open(run_copy / ckpt.METRICS, "ab") as f:
@@ -562,13 +563,13 @@ def _saved_step(run: Path) -> int | None:
 
 
 def _max_logged_step(run: Path) -> int:
-    from makemore.launch import read_metrics
+    from makemore.checkpoint import read_metrics
 
     return max((m.get("step", 0) for m in read_metrics(run) if m.get("event") in ("step", "eval")), default=0)
 
 
 def _finished_event(run: Path) -> bool:
-    from makemore.launch import read_metrics
+    from makemore.checkpoint import read_metrics
 
     return any(m.get("event") == "finished" for m in read_metrics(run))
 
