@@ -232,6 +232,49 @@ class EncodedWords:
             y = y.pin_memory().to(device, non_blocking=True)
         return x, y
 
+    def packed_batch(self, index, row_len: int, device=None):
+        """The words at ``index`` packed several to a row of ``row_len`` tokens, instead of one padded row each.
+
+        Returns inputs, targets and positions, each (R, row_len). A word occupies ``len + 1`` consecutive slots
+        (start token and characters in; characters and stop token out) and its positions count from 0 at its
+        start token, so a model that restarts attention at position 0 (a word attends only to itself) computes
+        exactly the loss of the padded batch with the same targets. Rows are filled longest word first, topped up
+        with the shortest ones that still fit; names.txt at batch 128 fills ~90% of the slots where padding to
+        the longest word of the batch fills ~55%.
+        """
+        import torch
+
+        lengths = self.lengths[index]
+        sizes = (lengths + 1).tolist()
+        if max(sizes) > row_len:
+            raise ValueError(f"a word of {max(sizes) - 1} characters does not fit a row of {row_len} tokens")
+        order = sorted(range(len(sizes)), key=sizes.__getitem__, reverse=True)
+        row_of, offset = [0] * len(sizes), [0] * len(sizes)
+        lo, hi, rows = 0, len(order) - 1, 0
+        while lo <= hi:
+            first = order[lo]
+            lo += 1
+            row_of[first], used = rows, sizes[first]
+            while lo <= hi and used + sizes[order[hi]] <= row_len:
+                last = order[hi]
+                hi -= 1
+                row_of[last], offset[last] = rows, used
+                used += sizes[last]
+            rows += 1
+        tokens = self.tokens[index]  # (B, width): 0 w_1 ... w_n 0 0 ...
+        word, t = (torch.arange(tokens.size(1) - 1) <= lengths[:, None]).nonzero(as_tuple=True)  # slots in use
+        r = torch.tensor(row_of)[word]
+        c = torch.tensor(offset)[word] + t
+        x = torch.zeros(rows, row_len, dtype=torch.long)
+        y = torch.full((rows, row_len), -1, dtype=torch.long)
+        pos = torch.zeros(rows, row_len, dtype=torch.long)
+        x[r, c] = tokens[word, t].long()
+        y[r, c] = tokens[word, t + 1].long()
+        pos[r, c] = t
+        if device is not None and torch.device(device).type != "cpu":
+            x, y, pos = (a.pin_memory().to(device, non_blocking=True) for a in (x, y, pos))
+        return x, y, pos
+
     def iter_batches(self, batch_size: int, device=None):
         """Every word once, in order (evaluation)."""
         import torch

@@ -41,6 +41,7 @@ class TrainConfig:
     dtype: str = "float32"  # autocast dtype: float32 (off), bfloat16, float16 (CUDA, with a grad scaler)
     grad_accum: int = 1  # micro-batches per optimizer step (the batch is split among them)
     compile: bool = False
+    pack: bool = True  # families that can (the Transformer) train on rows packing several words: no padding
     log_interval: int = 10  # steps between Step events (the loss is read from the device only then)
     eval_words: int = 1000  # fixed subset of training words on which the train loss is evaluated
     num_samples: int = 12  # samples drawn at each evaluation
@@ -283,14 +284,19 @@ class Trainer:
         chunks = mine.chunk(max(1, cfg.grad_accum))
         loss_sum = torch.zeros((), device=self.device)
         tokens = 0
+        packed = cfg.pack and self.model.packs
         for i, chunk in enumerate(chunks):
-            x, y = self.train_words.batch(chunk, self.device)
+            extra = {}
+            if packed:
+                x, y, extra["pos"] = self.train_words.packed_batch(chunk, self.model.config.block_size, self.device)
+            else:
+                x, y = self.train_words.batch(chunk, self.device)
             weight = (int(lengths[chunk].sum()) + len(chunk)) / total_targets
             # DDP all-reduces (averages) gradients on the last micro-batch only; the others accumulate locally
             last = i == len(chunks) - 1
             with contextlib.nullcontext() if last or not self.dist.enabled else self.ddp.no_sync():
                 with self._autocast():
-                    _, loss = self.forward(x, y)
+                    _, loss = self.forward(x, y, **extra)
                 scaled = loss * weight
                 backward = scaled * self.dist.world_size  # DDP divides the summed gradients by the world size
                 (self.scaler.scale(backward) if self.scaler else backward).backward()

@@ -42,6 +42,35 @@ def test_batch_targets_are_shifted_and_padding_ignored():
     assert y[1].tolist() == [1, 0, -1, -1]
 
 
+def test_packed_batch_holds_every_word_once_with_positions_from_its_start():
+    words = ["abcdef", "a", "bb", "cab", "f", "edcba", "ab"]
+    vocab = Vocab.from_words(words)
+    enc = EncodedWords(words, vocab)
+    index = torch.tensor([0, 1, 2, 3, 4, 5, 6, 2])  # a word drawn twice is packed twice
+    x, y, pos = enc.packed_batch(index, row_len=8)
+    assert x.shape == y.shape == pos.shape and x.size(1) == 8
+    found = []
+    for r in range(x.size(0)):
+        starts = [c for c in range(8) if pos[r, c] == 0 and y[r, c] != -1]
+        for s in starts:
+            n = 0
+            while s + n < 8 and y[r, s + n] != -1 and (n == 0 or pos[r, s + n] == n):
+                n += 1
+            assert x[r, s].item() == 0  # each word starts with the start token
+            assert y[r, s + n - 1].item() == 0  # and ends with the stop token
+            assert x[r, s + 1:s + n].tolist() == y[r, s:s + n - 1].tolist()  # targets are the inputs shifted
+            found.append(vocab.decode(y[r, s:s + n - 1].tolist()))
+    assert sorted(found) == sorted(words[i] for i in index.tolist())
+    assert int((y != -1).sum()) == sum(len(words[i]) + 1 for i in index.tolist())
+    assert x.size(0) < len(index)  # several words share a row
+
+
+def test_packed_batch_refuses_a_word_longer_than_the_row():
+    enc = EncodedWords(["abcdefgh", "a"], Vocab.from_words(["abcdefgh"]))
+    with pytest.raises(ValueError, match="does not fit"):
+        enc.packed_batch(torch.tensor([0, 1]), row_len=8)
+
+
 def test_unknown_character_is_an_error_naming_it():
     vocab = Vocab.from_words(["abc"])
     with pytest.raises(MakemoreError, match="'z'"):

@@ -77,6 +77,33 @@ def test_cached_sampling_equals_sampling_by_recomputation():
     assert all(g.word.startswith("a") for g in cached)
 
 
+def test_packed_rows_give_the_loss_and_gradients_of_padded_rows():
+    """Several words to a row, each attending only to itself from position 0: the same loss, the same gradient."""
+    from makemore.data import EncodedWords
+
+    torch.manual_seed(0)
+    words = ["".join(chr(97 + int(c)) for c in torch.randint(0, 26, (int(n),))) for n in torch.randint(1, 12, (40,))]
+    vocab = Vocab.from_words(words)
+    enc = EncodedWords(words, vocab)
+    model = make(vocab_size=len(vocab), block_size=12).train()
+    index = torch.randint(0, len(words), (24,))
+    grads = []
+    for packed in (False, True):
+        model.zero_grad()
+        if packed:
+            x, y, pos = enc.packed_batch(index, row_len=12)
+            assert x.numel() < enc.batch(index)[0].numel()  # fewer slots than padding each word to the longest
+            _, loss = model(x, y, pos=pos)
+        else:
+            x, y = enc.batch(index)
+            _, loss = model(x, y)
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    torch.testing.assert_close(grads[0][0], grads[1][0], atol=1e-6, rtol=1e-6)
+    for a, b in zip(grads[0][1], grads[1][1]):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
 def test_initial_loss_is_close_to_uniform():
     model = make(n_layer=4, n_embd=64).train()
     idx = torch.randint(0, 27, (64, 12))

@@ -39,6 +39,7 @@ def real_positions(idx: Tensor) -> Tensor:
 class LanguageModel(nn.Module):
     config: Any
     trainable: bool = True  # False for count models, which are fitted in one pass by ``fit``
+    packs: bool = False  # True: trains on rows packing several words, ``forward(idx, targets, pos=positions)``
 
     def forward(self, idx: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         raise NotImplementedError

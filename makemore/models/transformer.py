@@ -37,15 +37,16 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: Tensor, cache: list | None = None) -> Tensor:
+    def forward(self, x: Tensor, cache: list | None = None, mask: Tensor | None = None) -> Tensor:
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         if cache is None:
+            # causal, or the packed rows' mask (each word attends to its own earlier positions only)
             y = F.scaled_dot_product_attention(
-                q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+                q, k, v, attn_mask=mask, is_causal=mask is None, dropout_p=self.dropout if self.training else 0.0
             )
         else:
             # cache = [keys, values, length]: buffers of block_size positions allocated once, filled in place
@@ -77,7 +78,7 @@ class MLP(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
 
 
 class Block(nn.Module):
@@ -88,12 +89,14 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd)
         self.mlp = MLP(config)
 
-    def forward(self, x: Tensor, cache: list[Tensor] | None = None) -> Tensor:
-        x = x + self.attn(self.ln_1(x), cache)
+    def forward(self, x: Tensor, cache: list[Tensor] | None = None, mask: Tensor | None = None) -> Tensor:
+        x = x + self.attn(self.ln_1(x), cache, mask)
         return x + self.mlp(self.ln_2(x))
 
 
 class Model(LanguageModel):
+    packs = True  # trains on rows that pack several words (``forward(..., pos=)``), no padding
+
     def __init__(self, config: Config):
         super().__init__()
         if config.n_embd % config.n_head:
@@ -120,18 +123,28 @@ class Model(LanguageModel):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def _forward(self, idx: Tensor, start: int, caches: list[list[Tensor]] | None) -> Tensor:
+    def _forward(self, idx: Tensor, start: int, caches: list[list[Tensor]] | None,
+                 pos: Tensor | None = None) -> Tensor:
         B, T = idx.shape
-        if start + T > self.config.block_size:
-            raise ValueError(f"sequence of {start + T} tokens exceeds block_size {self.config.block_size}")
-        pos = torch.arange(start, start + T, device=idx.device)
+        mask = None
+        if pos is None:
+            if start + T > self.config.block_size:
+                raise ValueError(f"sequence of {start + T} tokens exceeds block_size {self.config.block_size}")
+            pos = torch.arange(start, start + T, device=idx.device)
+        else:
+            # packed rows: slot j sees slots i with j - pos[j] <= i <= j (its own word's start token onward)
+            j = torch.arange(T, device=idx.device)
+            mask = (j[None, :, None] >= j[None, None, :]) & (j[None, None, :] >= (j - pos)[:, :, None])
+            mask = mask.unsqueeze(1)  # (B, 1, T, T): the same for every head
         x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
         for i, block in enumerate(self.h):
-            x = block(x, None if caches is None else caches[i])
+            x = block(x, None if caches is None else caches[i], mask)
         return self.lm_head(self.ln_f(x))  # (B, T, V)
 
-    def forward(self, idx: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        logits = self._forward(idx, 0, None)
+    def forward(self, idx: Tensor, targets: Tensor | None = None,
+                pos: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """``pos`` (B, T): each slot's position within its word, for rows that pack several words (training)."""
+        logits = self._forward(idx, 0, None, pos)
         return logits, self.loss(logits, targets)
 
     def init_state(self, batch_size: int, device: torch.device) -> tuple[int, list[list[Tensor]]]:
