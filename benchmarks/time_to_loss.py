@@ -1,7 +1,8 @@
 """Wall time to a given test loss with the default recipe, and the test loss after a fixed time.
 
-Trains the default family (the Transformer) with its default recipe on ../shared/data/names.txt, with the
-learning-rate schedule stretched over the time budget (``--max-time``), and evaluates the test split every few
+Trains the default family (the Transformer) on ../shared/data/names.txt exactly as
+``makemore train names.txt --max-time SECONDS`` does: the time budget ends training, the learning-rate schedule
+spans it, and a long budget picks the family's settings for that budget. It evaluates the test split every few
 seconds of training. It is a benchmark, so it looks at the test split as it goes; the trainer still selects its
 checkpoint on the validation split. Evaluation time is not training time (the trainer's clock excludes it).
 
@@ -51,8 +52,9 @@ def main() -> None:
     budget = args.minutes * 60
     recipe = recipe_for(args.type)
     out = Path(tempfile.mkdtemp(prefix="makemore-ttl-")) / "run"
-    # the recipe as it is, except that the schedule follows the time budget rather than a step count
-    train = {"max_time": budget} if args.schedule == "steps" else {"max_time": budget, "max_steps": 10**9}
+    # time: what `makemore train DATA --max-time SECONDS` does (the budget decides, and picks the family's
+    # settings for it); steps: the recipe's own step count, capped at the budget
+    train = {"max_time": budget, "max_steps": recipe["max_steps"]} if args.schedule == "steps" else {"max_time": budget}
     from makemore.models import get_family
 
     hyper = {}
@@ -63,21 +65,28 @@ def main() -> None:
     request = Request(data=str(names_path(args.data)), model_type=args.type, out=out, device=args.device,
                       train=train, hyper=hyper)
     trainer, _ = new_trainer(request)
-    print(f"{args.type}: {trainer.model.num_params():,} parameters; recipe {recipe}; overrides {hyper} {train}; "
-          f"budget {budget:.0f} s; "
-          f"{torch.get_num_threads()} threads", flush=True)
+    from dataclasses import asdict
+
+    print(f"{args.type}: {trainer.model.num_params():,} parameters; model {trainer.model.config}; "
+          f"training {asdict(trainer.cfg)}; budget {budget:.0f} s; {torch.get_num_threads()} threads", flush=True)
     curve: list[tuple[float, int, float]] = []  # (seconds of training, step, test loss)
     next_eval = 0.0
     finished = None
+    val = float("nan")
     for event in trainer.run():
+        if event.kind == "eval":
+            val = event.val_loss
         if event.kind == "step" and event.elapsed >= next_eval:
-            loss = evaluate(trainer.model, trainer.test_words, device=trainer.device)
+            with trainer.averaged():  # the weights evaluation and checkpoints use (the moving average, if on)
+                loss = evaluate(trainer.model, trainer.test_words, device=trainer.device)
             curve.append((event.elapsed, event.step, loss))
             next_eval = event.elapsed + args.every
-            print(f"  {event.elapsed:7.1f} s  step {event.step:6d}  test {loss:.4f}  lr {event.lr:.2e}", flush=True)
+            print(f"  {event.elapsed:7.1f} s  step {event.step:6d}  test {loss:.4f}  (last val {val:.4f})  "
+                  f"lr {event.lr:.2e}", flush=True)
         elif event.kind == "finished":
             finished = event
-    final = evaluate(trainer.model, trainer.test_words, device=trainer.device)
+    with trainer.averaged():
+        final = evaluate(trainer.model, trainer.test_words, device=trainer.device)
     curve.append((finished.elapsed, finished.step, final))
 
     rows = []

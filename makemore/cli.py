@@ -38,6 +38,8 @@ def _family_table() -> str:
         recipe = "fitted in one pass" if f.fitted else \
             f"steps={r['max_steps']}" + (f" (at most {r['max_epochs']} epochs)" if "max_epochs" in r else "") + \
             f" batch={r['batch_size']} lr={r['learning_rate']:g}"
+        for seconds, settings in f.budgets:
+            recipe += f"; with --max-time {seconds:g} or more: " + " ".join(f"{k}={v:g}" for k, v in settings.items())
         lines.append(f"  [bold]{f.name}[/]: {hyper} · {recipe}")
     return lines[0] + "\n\n" + "\n\n".join(lines[2:])
 
@@ -115,8 +117,10 @@ def train(
                                                        rich_help_panel=M, show_default=False)] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps (default: the family's recipe).",
                                                      rich_help_panel=O, show_default=False)] = None,
-    max_time: Annotated[Optional[float], typer.Option(help="Stop after this many seconds of training; the "
-                                                           "learning-rate schedule follows the time budget.",
+    max_time: Annotated[Optional[float], typer.Option(help="Seconds of training; the learning-rate schedule "
+                                                           "follows them. Without --max-steps the time alone "
+                                                           "decides, and a long budget picks the family's "
+                                                           "larger settings (listed below).",
                                                       rich_help_panel=O, show_default=False)] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Words per step.",
                                                       rich_help_panel=O, show_default=False)] = None,
@@ -132,6 +136,9 @@ def train(
                                                       show_default=False)] = None,
     eval_interval: Annotated[Optional[int], typer.Option(help="Steps between evaluations and checkpoints.",
                                                          rich_help_panel=O, show_default=False)] = None,
+    ema: Annotated[Optional[float], typer.Option(help="Decay of a moving average of the weights (e.g. 0.999) "
+                                                 "that evaluation, samples and checkpoints use; 0: off.",
+                                                 rich_help_panel=O, show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default: "
                                                 "runs/<dataset>-<type>, then -2, -3, ...).", rich_help_panel=P,
                                                 show_default=False)] = None,
@@ -154,7 +161,7 @@ def train(
     """
     train_opts = dict(max_steps=max_steps, max_time=max_time, batch_size=batch_size, learning_rate=learning_rate,
                       weight_decay=weight_decay, warmup_steps=warmup_steps, grad_clip=grad_clip,
-                      grad_accum=grad_accum, eval_interval=eval_interval)
+                      grad_accum=grad_accum, eval_interval=eval_interval, ema=ema)
     from makemore.launch import train_command
 
     train_command(

@@ -31,6 +31,7 @@ class Started(Event):
     batch_size: int
     start_step: int = 0  # > 0 when resuming
     time: float = 0.0  # wall-clock time.time() at the start
+    max_time: float | None = None  # seconds of training allowed; with max_steps 0 the only limit
 
 
 @dataclass(frozen=True)

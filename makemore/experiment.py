@@ -15,7 +15,7 @@ from makemore import __version__
 from makemore import checkpoint as ckpt
 from makemore.data import DEFAULT_MAX_LEN, EncodedWords, Vocab, WordList, read_words, resolve_dataset, split_words
 from makemore.errors import MakemoreError
-from makemore.models import recipe_for
+from makemore.models import get_family, recipe_for
 from makemore.run import build_model, model_hyper, read_config
 
 
@@ -91,9 +91,20 @@ def check_request(req: Request):
     """Validate the options (model type, hyperparameters, device, training) before touching any data."""
     from makemore.trainer import TrainConfig
 
-    hyper = model_hyper(req.model_type, req.hyper)
-    recipe = {**recipe_for(req.model_type), **{k: v for k, v in req.train.items() if v is not None}}
+    family = get_family(req.model_type)
+    user_train = {k: v for k, v in req.train.items() if v is not None}
+    user_hyper = {k: v for k, v in req.hyper.items() if v is not None}
+    if user_train.get("max_steps") is not None and user_train["max_steps"] < 1:
+        raise MakemoreError("--max-steps must be at least 1")
+    # --max-time alone: the time budget decides when to stop and picks the family's settings for that budget
+    timed = user_train.get("max_time") is not None and user_train.get("max_steps") is None
+    tier = family.for_budget(user_train["max_time"]) if timed else {}
+    hyper = model_hyper(req.model_type, {**{k: v for k, v in tier.items() if k in family.hyper}, **user_hyper})
+    recipe = {**recipe_for(req.model_type), **{k: v for k, v in tier.items() if k not in family.hyper},
+              **user_train}
     recipe.pop("max_epochs", None)  # applied by fit_to_data once the data is known
+    if timed:
+        recipe["max_steps"] = 0  # no step limit
     cfg = TrainConfig(**recipe, seed=req.seed, device=resolve_device(req.device))
     _check_train_config(cfg)
     return hyper, cfg
@@ -104,8 +115,8 @@ def fit_to_data(cfg, req: Request, num_train: int) -> None:
     words (a recipe tuned on 30k names would otherwise overfit 5k names many times over). Only what the user
     did not set is changed."""
     max_epochs = recipe_for(req.model_type).get("max_epochs")
-    if max_epochs is None or req.train.get("max_steps") is not None:
-        return
+    if max_epochs is None or req.train.get("max_steps") is not None or not cfg.max_steps:
+        return  # the user chose the length (steps, or a time budget)
     steps = max(1, math.ceil(max_epochs * num_train / cfg.batch_size))
     if steps >= cfg.max_steps:
         return
@@ -206,9 +217,13 @@ def resume_trainer(run_dir: Path, overrides: dict[str, Any] | None = None, dist=
     if (run_dir / ckpt.LAST_STATE).exists() or (run_dir / ckpt.LAST).exists():
         trainer.restore()
     # else: killed before its first checkpoint; it starts from step 0 with the stored configuration and split
-    if trainer.step >= cfg.max_steps and _finished(run_dir):  # else: killed after its last save; finish it
-        raise MakemoreError(f"{run_dir}: already trained {trainer.step} of {cfg.max_steps} steps; "
-                            f"pass a larger --max-steps to continue")
+    if _finished(run_dir):  # else: killed after its last save; it goes on to finish
+        if cfg.max_steps and trainer.step >= cfg.max_steps:
+            raise MakemoreError(f"{run_dir}: already trained {trainer.step} of {cfg.max_steps} steps; "
+                                f"pass a larger --max-steps to continue")
+        if not cfg.max_steps and trainer.elapsed >= cfg.max_time:
+            raise MakemoreError(f"{run_dir}: already trained for its {cfg.max_time:g} s; "
+                                f"pass a larger --max-time to continue")
     return trainer
 
 
@@ -238,11 +253,12 @@ def _check_logits_memory(cfg, block_size: int, vocab_size: int) -> None:
 
 def _check_train_config(cfg) -> None:
     checks = [
-        (cfg.max_steps >= 1, "--max-steps must be at least 1"),
+        (cfg.max_steps >= 1 or (cfg.max_steps == 0 and cfg.max_time is not None), "--max-steps must be at least 1"),
         (cfg.batch_size >= 1, "--batch-size must be at least 1"),
         (cfg.learning_rate > 0, "--learning-rate must be positive"),
         (cfg.eval_interval >= 1, "--eval-interval must be at least 1"),
         (cfg.max_time is None or cfg.max_time > 0, "--max-time must be positive"),
+        (0 <= cfg.ema < 1, "--ema must be at least 0 (off) and below 1"),
         (cfg.grad_accum >= 1 and cfg.grad_accum <= cfg.batch_size, "--grad-accum must be between 1 and the batch size"),
         (cfg.dtype in ("float32", "bfloat16", "float16"), "--dtype must be float32, bfloat16 or float16"),
         (cfg.dtype != "float16" or cfg.device.startswith("cuda"),

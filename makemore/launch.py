@@ -26,6 +26,8 @@ err = Console(stderr=True, highlight=False)
 
 def train_command(*, device, **options) -> None:
     """Train in this process, or, when torchrun started it, as one rank of a DistributedDataParallel job."""
+    import gc
+
     from makemore import distributed
 
     if not distributed.launched_by_torchrun():
@@ -38,6 +40,9 @@ def train_command(*, device, **options) -> None:
     ctx, device = distributed.setup(wanted)
     try:
         _train(dist=ctx, device=device, **options)
+        # the trainer's DDP wrapper (its reducer holds gloo work and the process group) must be gone while the
+        # interpreter is fully alive: left to interpreter shutdown it intermittently aborted a rank at exit
+        gc.collect()
         distributed.barrier(ctx)  # rank 0 evaluates and saves at the end: the others wait rather than tear down
     except RuntimeError as e:
         if type(e).__name__ in ("DistBackendError", "DistNetworkError", "DistStoreError") or "gloo" in str(e).lower():
@@ -303,7 +308,8 @@ def info_command(run_dir: Path, *, as_json: bool) -> None:
     if get_family(s["type"]).fitted:
         t.add_row("training", f"fitted in one pass · seed {tr.get('seed')} · {tr.get('device')}")
     else:
-        t.add_row("training", f"{tr.get('max_steps')} steps · batch {tr.get('batch_size')} · "
+        length = f"{tr.get('max_steps')} steps" if tr.get("max_steps") else f"{tr.get('max_time'):g} s"
+        t.add_row("training", f"{length} · batch {tr.get('batch_size')} · "
                   f"lr {tr.get('learning_rate')} · wd {tr.get('weight_decay')} · seed {tr.get('seed')} · "
                   f"{tr.get('device')}")
     t.add_row("progress", f"step {s['steps']}" + (f" · finished ({s['finished']}) in {s['elapsed']:.0f} s"

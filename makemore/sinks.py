@@ -101,18 +101,22 @@ class ConsoleSink:
         self.progress = None
         self.task = None
         self.total = 0
+        self.max_time: float | None = None  # with no step limit, progress is measured in seconds of this budget
         self.last_plain = 0.0
 
     def _start_progress(self, event: Started) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        timed = not event.max_steps
+        amount = TextColumn("{task.completed:.0f}/{task.total:.0f} s") if timed else MofNCompleteColumn()
         self.progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]train"), BarColumn(), amount,
             TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  {task.fields[speed]}"),
             TimeRemainingColumn(), console=self.console, refresh_per_second=4, transient=False,
         )
-        self.task = self.progress.add_task("train", total=event.max_steps, completed=event.start_step,
-                                           loss="-", val="-", speed="")
+        self.task = self.progress.add_task("train", total=event.max_time if timed else event.max_steps,
+                                           completed=0 if timed else event.start_step, loss="-", val="-",
+                                           speed="")
         self.progress.start()
 
     def __call__(self, event: Event) -> None:
@@ -121,18 +125,21 @@ class ConsoleSink:
             return  # --quiet: the final line only
         if isinstance(event, Started):
             self.total = event.max_steps
+            self.max_time = event.max_time
             c.print(f"[bold]{event.model_type}[/] · {event.num_params:,} parameters · {event.device} · "
                     f"{event.num_words:,} training words · vocab {len(event.vocab)} → {event.run_dir}"
                     + (f" (resuming at step {event.start_step})" if event.start_step else ""))
-            if self.live and event.max_steps:
+            if self.live and (event.max_steps or event.max_time):
                 self._start_progress(event)
         elif isinstance(event, Step):
             if self.progress is not None:
-                self.progress.update(self.task, completed=event.step, loss=f"{event.loss:.4f}",
+                self.progress.update(self.task, completed=event.step if self.total else event.elapsed,
+                                     loss=f"{event.loss:.4f}",
                                      speed=f"{event.steps_per_s:.0f} it/s {event.tokens_per_s / 1000:.0f}k tok/s")
             elif not self.quiet and time.monotonic() - self.last_plain >= 10:
                 self.last_plain = time.monotonic()
-                c.print(f"step {event.step}/{self.total} loss {event.loss:.4f} lr {event.lr:.2e} "
+                of = f"/{self.total}" if self.total else f" ({event.elapsed:.0f}/{self.max_time or 0:.0f} s)"
+                c.print(f"step {event.step}{of} loss {event.loss:.4f} lr {event.lr:.2e} "
                         f"{event.steps_per_s:.1f} it/s", highlight=False)
         elif isinstance(event, Eval):
             if self.progress is not None:

@@ -27,7 +27,7 @@ MAX_TABLE_VOCAB = 256  # above this the bigram table is not computed (it would b
 
 @dataclass
 class TrainConfig:
-    max_steps: int
+    max_steps: int  # 0: no step limit (with max_time: the time budget alone decides)
     batch_size: int
     learning_rate: float
     min_lr_ratio: float  # cosine decays to learning_rate * min_lr_ratio
@@ -42,6 +42,7 @@ class TrainConfig:
     grad_accum: int = 1  # micro-batches per optimizer step (the batch is split among them)
     compile: bool = False
     pack: bool = True  # families that can (the Transformer) train on rows packing several words: no padding
+    ema: float = 0.0  # decay of a moving average of the weights, which evaluation, samples and checkpoints use; 0: off
     log_interval: int = 10  # steps between Step events (the loss is read from the device only then)
     eval_words: int = 1000  # fixed subset of training words on which the train loss is evaluated
     num_samples: int = 12  # samples drawn at each evaluation
@@ -93,6 +94,8 @@ class Trainer:
         self.eval_subset = self.train_words.head(cfg.eval_words)
         self.known = (set(self.train_words.words), set(self.val_words.words) | set(self.test_words.words))
         self.optimizer = make_optimizer(model, cfg) if model.trainable else None
+        # the moving average of the weights (Polyak averaging): one fused update per step, swapped in to evaluate
+        self.ema = [p.detach().clone() for p in model.parameters()] if cfg.ema and model.trainable else None
         self.step = 0
         self.best_val = math.inf
         self.best_step = -1
@@ -158,6 +161,7 @@ class Trainer:
             device=str(self.device), dataset=self.dataset, num_words=len(self.train_words),
             vocab=self.vocab.itos, max_steps=self.cfg.max_steps if self.model.trainable else 0,
             batch_size=self.cfg.batch_size, start_step=self.step, time=time.time(),
+            max_time=self.cfg.max_time if self.model.trainable else None,
         )
 
     def run(self) -> Iterator[Event]:
@@ -178,7 +182,7 @@ class Trainer:
         window_start = time.perf_counter()
         last_tick = window_start
         reason = "max_steps"
-        while self.step < cfg.max_steps:
+        while not cfg.max_steps or self.step < cfg.max_steps:
             if not self._resume.is_set():  # paused: time stands still
                 self.elapsed += time.perf_counter() - last_tick
                 self._resume.wait()
@@ -195,7 +199,8 @@ class Trainer:
                 yield self._save_last("request")
             if self._sample_now.is_set() and main:
                 self._sample_now.clear()
-                yield self._samples()
+                with self.averaged():
+                    yield self._samples()
             now = time.perf_counter()
             self.elapsed += now - last_tick
             last_tick = now
@@ -204,13 +209,20 @@ class Trainer:
                 break
             progress = None
             if cfg.max_time:
-                span = max(1, cfg.max_steps - cfg.warmup_steps)
                 clock = self._synced_elapsed if self.dist.enabled else self.elapsed  # same lr on every rank
-                progress = max((self.step - cfg.warmup_steps) / span, clock / cfg.max_time)
+                progress = clock / cfg.max_time
+                if cfg.max_steps:  # whichever budget runs out first
+                    span = max(1, cfg.max_steps - cfg.warmup_steps)
+                    progress = max((self.step - cfg.warmup_steps) / span, progress)
             lr = lr_at(self.step, cfg, progress)
             for group in opt.param_groups:
                 group["lr"] = lr
             loss_sum, tokens = self._train_step()
+            if self.ema is not None:
+                # decay warms up as (1 + t) / (10 + t) so that the early average is not dominated by the init
+                decay = min(cfg.ema, (1 + self.step) / (10 + self.step))
+                with torch.no_grad():
+                    torch._foreach_lerp_(self.ema, [p.detach() for p in model.parameters()], 1 - decay)
             window_loss += loss_sum
             window_tokens += tokens
             window_steps += 1
@@ -332,7 +344,27 @@ class Trainer:
 
     # --- evaluation, samples, checkpoints ---------------------------------------------------------
 
+    @contextlib.contextmanager
+    def averaged(self) -> Iterator[None]:
+        """Within: the model holds the averaged weights (with --ema; otherwise nothing changes)."""
+        if self.ema is None:
+            yield
+            return
+        params = list(self.model.parameters())
+        with torch.no_grad():
+            live = [p.detach().clone() for p in params]
+            torch._foreach_copy_(params, self.ema)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_(params, live)
+
     def _evaluate(self) -> Iterator[Event]:
+        with self.averaged():
+            yield from self._evaluate_model()
+
+    def _evaluate_model(self) -> Iterator[Event]:
         train_loss = evaluate(self.model, self.eval_subset, device=self.device)
         # a word list too small for a validation split selects checkpoints on the training subset
         val_loss = evaluate(self.model, self.val_words, device=self.device) if len(self.val_words) else train_loss
@@ -384,6 +416,8 @@ class Trainer:
         # between the two writes below leaves a state file that --resume continues from exactly
         weights = self.model.state_dict()
         state.update({f"model.{k}": v for k, v in weights.items()})
+        if self.ema is not None:
+            state.update({f"ema.{i}": t for i, t in enumerate(self.ema)})
         ckpt.save_tensors(self.run_dir / ckpt.LAST_STATE, state,
                           {**self._meta(), "elapsed": self.elapsed, "param_groups": groups,
                            "train": asdict(self.cfg)})
@@ -413,6 +447,12 @@ class Trainer:
             torch.set_rng_state(state["rng.torch"])
             self.batch_gen.set_state(state["rng.batches"])
             self.sample_gen.set_state(state["rng.samples"])
+            if self.ema is not None:
+                for i, t in enumerate(self.ema):
+                    saved = state[f"ema.{i}"]
+                    if saved.shape != t.shape:
+                        raise ValueError(f"averaged weight {i} has shape {tuple(saved.shape)}, not {tuple(t.shape)}")
+                    t.copy_(saved)
             if "rng.cuda" in state and self.device.type == "cuda":
                 torch.cuda.set_rng_state(state["rng.cuda"], self.device)
             self.step = int(smeta["step"])
@@ -436,7 +476,8 @@ class Trainer:
                 test_loss = evaluate(self.model, self.test_words, device=self.device)
                 self.model.load_state_dict(current)
             else:
-                test_loss = evaluate(self.model, self.test_words, device=self.device)
+                with self.averaged():
+                    test_loss = evaluate(self.model, self.test_words, device=self.device)
         return Finished(step=self.step, reason=reason, best_val_loss=_finite(self.best_val),
                         test_loss=test_loss, elapsed=self.elapsed)
 

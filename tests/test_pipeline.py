@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from makemore import checkpoint as ckpt
-from makemore.events import Eval, Finished, Samples, Step
+from makemore.events import Eval, Finished, Samples, Saved, Step
+from makemore.errors import MakemoreError
 from makemore.experiment import Request, new_trainer, resume_trainer
 from makemore.run import load_run
 from makemore.sample import generate
@@ -58,10 +59,12 @@ def test_checkpoint_round_trip_gives_identical_logits(small_words, tmp_path):
     assert torch.equal(expected, got)
 
 
-def test_resume_continues_exactly(small_words, tmp_path):
-    """A run stopped at step 30 and resumed logs the same losses as one that never stopped."""
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_continues_exactly(small_words, tmp_path, ema):
+    """A run stopped at step 30 and resumed logs the same losses as one that never stopped (with the moving
+    average of the weights too: the evaluations after the resume use it)."""
     common = dict(data=str(small_words), hyper={**TINY, "dropout": 0.1},
-                  train={"max_steps": 60, "eval_interval": 20, "batch_size": 8})
+                  train={"max_steps": 60, "eval_interval": 20, "batch_size": 8, "ema": ema})
     straight, _ = new_trainer(Request(out=tmp_path / "a", **common))
     a = run_all(straight)
     stopped, _ = new_trainer(Request(out=tmp_path / "b", **common))
@@ -76,6 +79,34 @@ def test_resume_continues_exactly(small_words, tmp_path):
     evals_a = {e.step: (e.train_loss, e.val_loss) for e in a if isinstance(e, Eval)}
     evals_b = {e.step: (e.train_loss, e.val_loss) for e in b2 if isinstance(e, Eval)}
     assert evals_b and all(evals_a[s] == evals_b[s] for s in evals_b)
+
+
+def test_moving_average_of_the_weights_is_what_evaluation_sees(small_words, tmp_path):
+    trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / "r", hyper=TINY,
+                                     train={"max_steps": 6, "eval_interval": 3, "ema": 0.5}))
+    trainer.cfg.log_interval = 1  # a Step event after every step
+    saved_best = False
+    expected = [p.detach().clone() for p in trainer.model.parameters()]
+    for event in trainer.run():
+        if isinstance(event, Step):  # after step k: average += (1 - decay) * (weights - average)
+            decay = min(0.5, event.step / (9 + event.step))
+            for e, p in zip(expected, trainer.model.parameters()):
+                e.lerp_(p.detach(), 1 - decay)
+            for e, m in zip(expected, trainer.ema):
+                torch.testing.assert_close(m, e, rtol=1e-6, atol=1e-7)
+        if isinstance(event, Saved) and event.reason == "best" and event.step > 0:
+            best, _ = ckpt.load_tensors(tmp_path / "r" / ckpt.BEST)  # the averaged weights, not the live ones
+            names = [name for name, _ in trainer.model.named_parameters()]
+            assert all(torch.equal(best[n], e) for n, e in zip(names, trainer.ema))
+            saved_best = True
+    assert saved_best
+    live = [p.detach().clone() for p in trainer.model.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(live, trainer.ema))
+    with trainer.averaged():
+        for p, e in zip(trainer.model.parameters(), trainer.ema):
+            assert torch.equal(p, e)
+    for p, v in zip(trainer.model.parameters(), live):  # the live weights come back
+        assert torch.equal(p, v)
 
 
 def test_sampling_with_a_seed_is_deterministic(small_words, tmp_path):
@@ -138,3 +169,39 @@ def test_recipe_is_shortened_for_a_small_word_list_unless_steps_are_given(small_
     assert given.cfg.max_steps == 777
     saved = json.loads((trainer.run_dir / ckpt.CONFIG).read_text())
     assert saved["train"]["max_steps"] == expected  # the run records what it actually does
+
+
+def test_a_time_budget_alone_decides_the_length_and_picks_the_budgets_settings(small_words, tmp_path):
+    from makemore.experiment import check_request
+    from makemore.models import get_family
+
+    family = get_family("transformer")
+    seconds, settings = family.budgets[0]
+    hyper, cfg = check_request(Request(data=str(small_words), train={"max_time": seconds}))
+    assert cfg.max_steps == 0 and cfg.max_time == seconds  # no step limit
+    for key, value in settings.items():
+        assert (hyper[key] if key in family.hyper else getattr(cfg, key)) == value
+    # below the threshold, with --max-steps, or where the user set the value: the defaults / the user's choice
+    hyper, cfg = check_request(Request(data=str(small_words), train={"max_time": seconds / 2}))
+    assert all(hyper[k] == family.hyper[k] for k in settings if k in family.hyper) and cfg.max_steps == 0
+    hyper, cfg = check_request(Request(data=str(small_words), train={"max_time": seconds, "max_steps": 50}))
+    assert cfg.max_steps == 50 and all(hyper[k] == family.hyper[k] for k in settings if k in family.hyper)
+    hyper, _ = check_request(Request(data=str(small_words), hyper={"n_embd": 24}, train={"max_time": seconds}))
+    assert hyper["n_embd"] == 24
+
+
+def test_a_timed_run_stops_on_time_and_resumes_only_with_more_time(small_words, tmp_path):
+    trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / "r", hyper=TINY,
+                                     train={"max_time": 1.5, "eval_interval": 50}))
+    events = run_all(trainer)
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.reason == "max_time"
+    assert finished.step > 10 and 1.5 <= finished.elapsed < 3
+    started = events[0]
+    assert started.max_steps == 0 and started.max_time == 1.5
+    (tmp_path / "r" / "metrics.jsonl").write_text("".join(json.dumps(e.to_json()) + "\n" for e in events))
+    with pytest.raises(MakemoreError, match="already trained for its 1.5 s"):
+        resume_trainer(tmp_path / "r")
+    more = resume_trainer(tmp_path / "r", {"max_time": 2.5})
+    again = run_all(more)
+    assert again[-1].reason == "max_time" and again[-1].step > finished.step

@@ -23,6 +23,18 @@ class Family:
     hyper: dict[str, Any]  # the hyperparameters this family takes, with their defaults
     recipe: dict[str, Any] = field(default_factory=dict)  # training defaults (steps, lr, batch size, ...)
     fitted: bool = False  # fitted in one pass (counts), so the optimization recipe does not apply
+    # longer time budgets: ((seconds, settings), ...). Given --max-time of at least that many seconds (and no
+    # --max-steps), these model and training settings replace the defaults the user did not set: a bigger,
+    # more regularised model pays off only when there is time to train it.
+    budgets: tuple[tuple[float, dict[str, Any]], ...] = ()
+
+    def for_budget(self, seconds: float | None) -> dict[str, Any]:
+        """The settings of the longest budget tier that ``seconds`` reaches (none below the first tier)."""
+        chosen: dict[str, Any] = {}
+        for threshold, settings in sorted(self.budgets, key=lambda b: b[0]):
+            if seconds is not None and seconds >= threshold:
+                chosen = settings
+        return dict(chosen)
 
     def load(self) -> ModuleType | SimpleNamespace:
         """What defines the family: ``.Config`` and ``.Model``."""
@@ -56,12 +68,15 @@ register(
         module="makemore.models.transformer",
         summary="GPT-style Transformer: causal self-attention, pre-LayerNorm blocks (Vaswani et al. 2017; GPT-2)",
         hyper={"n_layer": 4, "n_head": 4, "n_embd": 64, "dropout": 0.0},
-        # about a minute on a 2-core CPU: on names.txt (test loss, 1 thread, same seed) batch 128 at lr 6e-3 for
-        # 2,500 steps reached 2.002; batch 64 at 3e-3 for 5,000 steps 2.002; batch 64 at 2e-3 for 8,000 steps
-        # 1.995 in twice the time; dropout 0.1 cost 0.01 at this length (it pays in longer runs of wider models)
-        # on a smaller list, at most 12 passes over it (names.txt: 2,500 steps is 11.6 passes)
-        recipe={"max_steps": 2_500, "batch_size": 128, "learning_rate": 6e-3, "warmup_steps": 100,
-                "weight_decay": 0.1, "eval_interval": 500, "max_epochs": 12},
+        # under a minute on a 2-core CPU. names.txt, test loss, seed 42 (benchmarks/time_to_loss.py --schedule
+        # steps): 2,500 steps 2.011 in 31 s; 4,000 steps 1.987 in 49 s; 4,000 steps with a moving average of the
+        # weights (0.998) 1.978 in 51 s, 2.00 reached at 30 s. A smaller list gets at most 20 passes
+        # (names.txt: 4,000 steps is 18.6 passes).
+        recipe={"max_steps": 4_000, "batch_size": 128, "learning_rate": 6e-3, "warmup_steps": 100,
+                "weight_decay": 0.1, "eval_interval": 500, "max_epochs": 20, "ema": 0.998},
+        # ten minutes (time_to_loss.py, 600 s): 128 channels with dropout 0.2 reached 1.925 and then overfit;
+        # dropout 0.3 ended at 1.927; dropout 0.3 with the average 1.922; dropout 0.25 with the average 1.918
+        budgets=((300, {"n_embd": 128, "dropout": 0.25, "learning_rate": 2e-3, "ema": 0.999}),),
     )
 )
 

@@ -42,6 +42,8 @@ class StatsPanel(Static):
         if elapsed is None:
             elapsed = last.elapsed if last else (snap.finished.elapsed if snap.finished else None)
         remaining = (total - step) / speed if speed and total and not snap.finished else None
+        if not total and st and st.max_time and elapsed is not None and not snap.finished:
+            remaining = max(0.0, st.max_time - elapsed)  # no step limit: the time budget decides
         ev = snap.evals[-1] if snap.evals else None
         t.add_row(kv("step", f"{step:,}" + (f" / {total:,}" if total else "")),
                   kv("eta", fmt_time(remaining) if remaining is not None else "-"))
