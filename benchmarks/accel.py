@@ -47,7 +47,7 @@ def main() -> None:
     splits = prepared.encoded()
     block_size = max(len(w) for w in prepared.words.words) + 1
     targets_per_word = statistics.fmean(len(w) + 1 for w in prepared.train)
-    recipe = recipe_for("transformer")
+    recipe = {k: v for k, v in recipe_for("transformer").items() if k != "max_epochs"}  # a cap on passes
     batch = args.batch_size or recipe["batch_size"]
     reps = dict(warmup=5, reps=3, inner=10) if args.quick else dict(warmup=20, reps=7, inner=20)
     tmp = Path(tempfile.mkdtemp(prefix="makemore-accel-"))
