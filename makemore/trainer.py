@@ -61,10 +61,32 @@ def lr_at(step: int, cfg: TrainConfig, progress: float | None = None) -> float:
     return min_lr + 0.5 * (cfg.learning_rate - min_lr) * (1 + math.cos(math.pi * progress))
 
 
-def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
+def flatten(params: list[torch.Tensor]) -> torch.nn.Parameter:
+    """One contiguous parameter, with its gradient preallocated, of which ``params`` become views.
+
+    Autograd accumulates each gradient in place into its view, so the optimizer and gradient clipping see the
+    whole model as one tensor: one AdamW update and one norm instead of one per tensor (at batch 32 the
+    per-tensor bookkeeping of 53 tensors cost ~0.4 ms a step, a tenth of it). Gradients are zeroed in place,
+    never set to None, or the views would be lost.
+    """
+    flat = torch.nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
+    flat.grad = torch.zeros_like(flat)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.data = flat.data[offset:offset + n].view_as(p)
+        p.grad = flat.grad[offset:offset + n].view_as(p)
+        offset += n
+    return flat
+
+
+def make_optimizer(model, cfg: TrainConfig, flat: bool = False) -> torch.optim.Optimizer:
+    """AdamW with weight decay on matrices only; ``flat``: each group's tensors as one (see ``flatten``)."""
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
+    if flat:
+        decay, no_decay = ([flatten(group)] if group else [] for group in (decay, no_decay))
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     # fused AdamW updates every tensor in one kernel (CPU and CUDA); foreach is the fallback
     try:
@@ -93,7 +115,10 @@ class Trainer:
         self.device = torch.device(cfg.device)
         self.eval_subset = self.train_words.head(cfg.eval_words)
         self.known = (set(self.train_words.words), set(self.val_words.words) | set(self.test_words.words))
-        self.optimizer = make_optimizer(model, cfg) if model.trainable else None
+        # one process: the parameters live in flat buffers (under DDP its reducer owns the gradients)
+        self.flat = model.trainable and not dist.enabled
+        self.optimizer = make_optimizer(model, cfg, flat=self.flat) if model.trainable else None
+        self.trained = [p for g in self.optimizer.param_groups for p in g["params"]] if self.optimizer else []
         # the moving average of the weights (Polyak averaging): one fused update per step, swapped in to evaluate
         self.ema = [p.detach().clone() for p in model.parameters()] if cfg.ema and model.trainable else None
         self.step = 0
@@ -317,13 +342,17 @@ class Trainer:
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.trained, cfg.grad_clip)
         if self.scaler:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        if self.flat:
+            for p in self.trained:
+                p.grad.zero_()
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
         return loss_sum, tokens
 
     def _diverged(self, step: int) -> Iterator[Event]:
