@@ -115,12 +115,12 @@ class Trainer:
         self.device = torch.device(cfg.device)
         self.eval_subset = self.train_words.head(cfg.eval_words)
         self.known = (set(self.train_words.words), set(self.val_words.words) | set(self.test_words.words))
-        # one process: the parameters live in flat buffers (under DDP its reducer owns the gradients)
-        self.flat = model.trainable and not dist.enabled
+        # the parameters live in flat buffers (before DDP wraps the model, so its buckets see the views)
+        self.flat = model.trainable
         self.optimizer = make_optimizer(model, cfg, flat=self.flat) if model.trainable else None
         self.trained = [p for g in self.optimizer.param_groups for p in g["params"]] if self.optimizer else []
-        # the moving average of the weights (Polyak averaging): one fused update per step, swapped in to evaluate
-        self.ema = [p.detach().clone() for p in model.parameters()] if cfg.ema and model.trainable else None
+        # the moving average of the (flat) weights: one fused update per step, swapped in to evaluate
+        self.ema = [p.detach().clone() for p in self.trained] if cfg.ema and model.trainable else None
         self.step = 0
         self.best_val = math.inf
         self.best_step = -1
@@ -247,7 +247,7 @@ class Trainer:
                 # decay warms up as (1 + t) / (10 + t) so that the early average is not dominated by the init
                 decay = min(cfg.ema, (1 + self.step) / (10 + self.step))
                 with torch.no_grad():
-                    torch._foreach_lerp_(self.ema, [p.detach() for p in model.parameters()], 1 - decay)
+                    torch._foreach_lerp_(self.ema, [p.detach() for p in self.trained], 1 - decay)
             window_loss += loss_sum
             window_tokens += tokens
             window_steps += 1
@@ -379,7 +379,7 @@ class Trainer:
         if self.ema is None:
             yield
             return
-        params = list(self.model.parameters())
+        params = self.trained  # the flat buffers the model's parameters are views of
         with torch.no_grad():
             live = [p.detach().clone() for p in params]
             torch._foreach_copy_(params, self.ema)
