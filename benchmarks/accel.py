@@ -38,7 +38,7 @@ def main() -> None:
     import torch
 
     from makemore.experiment import prepare_data
-    from makemore.models import FAMILIES, recipe_for
+    from makemore.models import FAMILIES, step_recipe
     from makemore.run import build_model
     from makemore.trainer import TrainConfig, Trainer
 
@@ -47,7 +47,7 @@ def main() -> None:
     splits = prepared.encoded()
     block_size = max(len(w) for w in prepared.words.words) + 1
     targets_per_word = statistics.fmean(len(w) + 1 for w in prepared.train)
-    recipe = {k: v for k, v in recipe_for("transformer").items() if k != "max_epochs"}  # a cap on passes
+    recipe = step_recipe("transformer")
     batch = args.batch_size or recipe["batch_size"]
     reps = dict(warmup=5, reps=3, inner=10) if args.quick else dict(warmup=20, reps=7, inner=20)
     tmp = Path(tempfile.mkdtemp(prefix="makemore-accel-"))

@@ -60,7 +60,7 @@ def main() -> None:
                  f"{torch.get_num_threads()} threads"])
 
     from makemore.experiment import prepare_data
-    from makemore.models import FAMILIES, recipe_for
+    from makemore.models import FAMILIES, step_recipe
     from makemore.run import build_model
     from makemore.trainer import TrainConfig, Trainer
 
@@ -77,8 +77,7 @@ def main() -> None:
         model = build_model(name, len(prepared.vocab), block_size, hyper)
         if not model.trainable:
             return None
-        recipe = {k: v for k, v in recipe_for(name).items() if k != "max_epochs"}  # a cap on passes, not a step
-        cfg = TrainConfig(**{**recipe, **settings}, device=args.device)
+        cfg = TrainConfig(**{**step_recipe(name), **settings}, device=args.device)
         return Trainer(model.to(args.device), prepared.vocab, data or splits, cfg, tmp, model_type=name,
                        dataset=path.stem)
 

@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -65,8 +66,6 @@ def main() -> None:
     request = Request(data=str(names_path(args.data)), model_type=args.type, out=out, device=args.device,
                       train=train, hyper=hyper)
     trainer, _ = new_trainer(request)
-    from dataclasses import asdict
-
     print(f"{args.type}: {trainer.model.num_params():,} parameters; model {trainer.model.config}; "
           f"training {asdict(trainer.cfg)}; budget {budget:.0f} s; {torch.get_num_threads()} threads", flush=True)
     curve: list[tuple[float, int, float]] = []  # (seconds of training, step, test loss)

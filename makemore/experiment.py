@@ -15,7 +15,7 @@ from makemore import __version__
 from makemore import checkpoint as ckpt
 from makemore.data import DEFAULT_MAX_LEN, EncodedWords, Vocab, WordList, read_words, resolve_dataset, split_words
 from makemore.errors import MakemoreError
-from makemore.models import get_family, recipe_for
+from makemore.models import get_family, recipe_for, step_recipe
 from makemore.run import build_model, model_hyper, read_config
 
 
@@ -100,9 +100,8 @@ def check_request(req: Request):
     timed = user_train.get("max_time") is not None and user_train.get("max_steps") is None
     tier = family.for_budget(user_train["max_time"]) if timed else {}
     hyper = model_hyper(req.model_type, {**{k: v for k, v in tier.items() if k in family.hyper}, **user_hyper})
-    recipe = {**recipe_for(req.model_type), **{k: v for k, v in tier.items() if k not in family.hyper},
+    recipe = {**step_recipe(req.model_type), **{k: v for k, v in tier.items() if k not in family.hyper},
               **user_train}
-    recipe.pop("max_epochs", None)  # applied by fit_to_data once the data is known
     if timed:
         recipe["max_steps"] = 0  # no step limit
     cfg = TrainConfig(**recipe, seed=req.seed, device=resolve_device(req.device))

@@ -116,8 +116,7 @@ class Trainer:
         self.eval_subset = self.train_words.head(cfg.eval_words)
         self.known = (set(self.train_words.words), set(self.val_words.words) | set(self.test_words.words))
         # the parameters live in flat buffers (before DDP wraps the model, so its buckets see the views)
-        self.flat = model.trainable
-        self.optimizer = make_optimizer(model, cfg, flat=self.flat) if model.trainable else None
+        self.optimizer = make_optimizer(model, cfg, flat=True) if model.trainable else None
         self.trained = [p for g in self.optimizer.param_groups for p in g["params"]] if self.optimizer else []
         # the moving average of the (flat) weights: one fused update per step, swapped in to evaluate
         self.ema = [p.detach().clone() for p in self.trained] if cfg.ema and model.trainable else None
@@ -348,11 +347,8 @@ class Trainer:
             self.scaler.update()
         else:
             self.optimizer.step()
-        if self.flat:
-            for p in self.trained:
-                p.grad.zero_()
-        else:
-            self.optimizer.zero_grad(set_to_none=True)
+        for p in self.trained:  # in place: set to None, the parameters' gradients would stop being views
+            p.grad.zero_()
         return loss_sum, tokens
 
     def _diverged(self, step: int) -> Iterator[Event]:

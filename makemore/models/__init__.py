@@ -163,3 +163,9 @@ def get_family(name: str) -> Family:
 
 def recipe_for(name: str) -> dict[str, Any]:
     return {**BASE_RECIPE, **get_family(name).recipe}
+
+
+def step_recipe(name: str) -> dict[str, Any]:
+    """The recipe as the trainer's configuration takes it: without ``max_epochs``, a cap on passes over the
+    word list that ``experiment.fit_to_data`` applies once the data is known."""
+    return {k: v for k, v in recipe_for(name).items() if k != "max_epochs"}
