@@ -291,6 +291,8 @@ def test_main_screen_snapshot(snap_compare):
                 break
             await pilot.pause(0.05)
         await pilot.press("down", "right", "right")
-        await pilot.pause()
+        # let the screen settle: a few state polls (every 0.25 s) and repaints after the last change, or the
+        # capture can catch the table's labels half painted
+        await pilot.pause(0.6)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=move_cursor_once_the_table_is_filled)
