@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--data", help="word list (default: ../shared/data/names.txt beside the repository)")
     parser.add_argument("--quick", action="store_true", help="few repetitions and a 100k-line file: a smoke run")
     parser.add_argument("--reference", help="path to Karpathy's makemore.py: time its Transformer step too")
+    parser.add_argument("--rounds", type=int, default=7, help="alternated rounds against the reference (default 7)")
     parser.add_argument("--families", help="comma-separated families (default: every trainable one)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu")
@@ -102,20 +103,26 @@ def main() -> None:
 
     if args.reference:
         # the reference as its users run it: its own script and loop (DataLoader with its default 4 workers, AdamW),
-        # timed by its own per-step clock (printed every 10 steps), against our training step on the same data;
-        # alternated in rounds so that drift on a shared machine hits both alike
+        # timed by its own per-step clock (printed every 10 steps), against our training step on the same data.
+        # Alternated in rounds: this machine's speed drifts by up to a third within minutes, so each round's ratio
+        # compares two measurements taken back to back, and the median over rounds is the figure reported
         ours = trainer_for("transformer", REFERENCE_SETTINGS)
         median_time(ours._train_step, warmup=reps["warmup"], reps=1)
-        steps = 100 if args.quick else 400
-        times = {"ours": [], "ref": []}
-        for _ in range(1 if args.quick else 3):
-            times["ref"].extend(reference_script_times(args.reference, path, tmp, steps))
-            times["ours"].extend(median_time(ours._train_step, warmup=0, reps=1) for _ in range(steps))
-        t_ours, t_ref = statistics.median(times["ours"]), statistics.median(times["ref"])
-        rows.append(["train step: reference makemore.py", "its defaults, batch 32", f"{t_ref * 1e3:.2f} ms",
-                     f"its own loop and step clock, median of {len(times['ref'])} logged steps"])
-        rows.append(["train step: makemore transformer", "same settings, alternated", f"{t_ours * 1e3:.2f} ms",
-                     f"{t_ref / t_ours:.1f}x faster than the reference"])
+        steps = 100 if args.quick else 300
+        rounds = []
+        for _ in range(1 if args.quick else args.rounds):
+            ref = statistics.median(reference_script_times(args.reference, path, tmp, steps))
+            mine = statistics.median(median_time(ours._train_step, warmup=0, reps=1) for _ in range(steps))
+            rounds.append((ref, mine))
+        ratios = sorted(r / m for r, m in rounds)
+        rows.append(["train step: reference makemore.py", "its defaults, batch 32",
+                     f"{statistics.median(r for r, _ in rounds) * 1e3:.2f} ms",
+                     "its own loop and step clock; " + ", ".join(f"{r * 1e3:.1f}" for r, _ in rounds) + " ms"])
+        rows.append(["train step: makemore transformer", "same settings, alternated",
+                     f"{statistics.median(m for _, m in rounds) * 1e3:.2f} ms",
+                     ", ".join(f"{m * 1e3:.1f}" for _, m in rounds) + " ms"])
+        rows.append(["  ratio, round by round", f"{len(rounds)} rounds", f"{statistics.median(ratios):.2f}x",
+                     f"range {ratios[0]:.2f}x to {ratios[-1]:.2f}x"])
 
     from makemore.models.base import LanguageModel
     from makemore.sample import generate

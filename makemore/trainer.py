@@ -242,11 +242,6 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = lr
             loss_sum, tokens = self._train_step()
-            if self.ema is not None:
-                # decay warms up as (1 + t) / (10 + t) so that the early average is not dominated by the init
-                decay = min(cfg.ema, (1 + self.step) / (10 + self.step))
-                with torch.no_grad():
-                    torch._foreach_lerp_(self.ema, [p.detach() for p in self.trained], 1 - decay)
             window_loss += loss_sum
             window_tokens += tokens
             window_steps += 1
@@ -304,7 +299,7 @@ class Trainer:
         return float(values[0])
 
     def _train_step(self) -> tuple[torch.Tensor, int]:
-        """One optimizer step on a global batch of ``batch_size`` words.
+        """One optimizer step on a global batch of ``batch_size`` words, and the update of the weights' average.
 
         Every rank draws the same global indices (same seeded generator) and trains on its own slice, in
         ``grad_accum`` micro-batches. Each micro-batch's mean loss is weighted by its share of the global batch's
@@ -349,6 +344,11 @@ class Trainer:
             self.optimizer.step()
         for p in self.trained:  # in place: set to None, the parameters' gradients would stop being views
             p.grad.zero_()
+        if self.ema is not None:
+            # decay warms up as (1 + t) / (10 + t) so that the early average is not dominated by the init
+            decay = min(cfg.ema, (1 + self.step) / (10 + self.step))
+            with torch.no_grad():
+                torch._foreach_lerp_(self.ema, [p.detach() for p in self.trained], 1 - decay)
         return loss_sum, tokens
 
     def _diverged(self, step: int) -> Iterator[Event]:

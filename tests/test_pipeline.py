@@ -218,6 +218,8 @@ def test_flat_parameter_buffers_train_exactly_like_per_tensor_ones(small_words, 
     plain, _ = new_trainer(Request(data=str(small_words), out=tmp_path / "b", hyper=TINY, train=train))
     plain.optimizer = make_optimizer(plain.model, plain.cfg, flat=False)  # one state per parameter tensor
     plain.trained = list(plain.model.parameters())
+    if plain.ema is not None:  # the moving average, per tensor too
+        plain.ema = [t.detach().clone() for t in plain.trained]
     assert len(flat.trained) == 2 and len(plain.trained) > 2
     for _ in range(30):
         a, _ = flat._train_step()
