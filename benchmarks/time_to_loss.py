@@ -9,12 +9,14 @@ checkpoint on the validation split. Evaluation time is not training time (the tr
     python benchmarks/time_to_loss.py                 # 10 minutes
     python benchmarks/time_to_loss.py --minutes 1     # a short run
     python benchmarks/time_to_loss.py --schedule steps   # the recipe's own step schedule, capped at the budget
+    python benchmarks/time_to_loss.py --reference path/to/makemore.py   # Karpathy's script instead, at its defaults
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 from dataclasses import asdict
@@ -39,8 +41,14 @@ def main() -> None:
                         help="time: the learning-rate schedule spans the budget; steps: the recipe's own step "
                              "count (training ends there or at the budget, whichever comes first)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--reference", metavar="PATH",
+                        help="time Karpathy's makemore.py instead, at its defaults, for --reference-steps steps")
+    parser.add_argument("--reference-steps", type=int, default=10_000)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+
+    if args.reference:
+        return reference(args.reference, names_path(args.data), args.reference_steps)
 
     import torch
 
@@ -88,16 +96,52 @@ def main() -> None:
         final = evaluate(trainer.model, trainer.test_words, device=trainer.device)
     curve.append((finished.elapsed, finished.step, final))
 
-    rows = []
-    for threshold in THRESHOLDS:
-        hit = next(((t, s) for t, s, loss in curve if loss <= threshold), None)
-        rows.append([f"test loss <= {threshold:.2f}", f"{hit[0]:.1f} s" if hit else "not reached",
-                     f"step {hit[1]:,}" if hit else "-"])
+    rows = threshold_rows(curve)
     rows.append([f"test loss at the end ({finished.elapsed:.0f} s, {finished.reason})", f"{final:.4f}",
                  f"step {finished.step:,}"])
     if finished.test_loss is not None:
         rows.append(["test loss, best-val checkpoint", f"{finished.test_loss:.4f}",
                      f"best val {finished.best_val_loss:.4f}"])
+    print(table(rows, ["what", "value", "where"]))
+
+
+def threshold_rows(curve: list[tuple[float, int, float]]) -> list[list[str]]:
+    rows = []
+    for threshold in THRESHOLDS:
+        hit = next(((t, s) for t, s, loss in curve if loss <= threshold), None)
+        rows.append([f"test loss <= {threshold:.2f}", f"{hit[0]:.1f} s" if hit else "not reached",
+                     f"step {hit[1]:,}" if hit else "-"])
+    return rows
+
+
+def reference(path: str, data: Path, steps: int) -> None:
+    """Karpathy's makemore.py, unmodified, at its defaults: the wall time of each of its test evaluations.
+
+    It evaluates every 500 steps on its whole test split (1,000 words; its split is its own, not ours) and prints
+    ``step N train loss: A test loss: B``. The clock starts at its first logged step (start-up excluded); its
+    evaluations and printed samples, a few tens of milliseconds each, stay inside the clock."""
+    import re
+    import time
+
+    out = Path(tempfile.mkdtemp(prefix="makemore-ttl-ref-"))
+    cmd = [sys.executable, "-u", str(Path(path).resolve()), "-i", str(data), "-o", str(out / "run"),
+           "--max-steps", str(steps)]
+    print(" ".join(cmd), flush=True)
+    curve, start = [], None
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=out) as proc:
+        for line in proc.stdout:
+            now = time.perf_counter()
+            if start is None and line.startswith("step 0 |"):
+                start = now
+            if m := re.match(r"step (\d+) train loss: (\S+) test loss: (\S+)", line):
+                curve.append((now - start, int(m[1]), float(m[3])))
+                print(f"  {now - start:7.1f} s  step {int(m[1]):6d}  test {float(m[3]):.4f}", flush=True)
+    if proc.returncode or not curve:
+        sys.exit(f"{path}: exited with {proc.returncode} after {len(curve)} evaluations")
+    rows = threshold_rows(curve)
+    t, step, loss = curve[-1]
+    rows.append([f"test loss at its last evaluation ({t:.0f} s)", f"{loss:.4f}", f"step {step:,}"])
+    rows.append(["lowest test loss", f"{min(c[2] for c in curve):.4f}", ""])
     print(table(rows, ["what", "value", "where"]))
 
 
