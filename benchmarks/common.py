@@ -42,8 +42,15 @@ def median_time(fn: Callable[[], object], *, warmup: int, reps: int, inner: int 
 
 
 def matmul_peak(device="cpu", dtype=None, sizes=(512, 1024, 2048), reps: int = 5) -> float:
-    """Best FLOP/s of a square matmul (2·n³ FLOPs) over a few sizes, measured now, on this device."""
+    """Best FLOP/s of a square matmul (2·n³ FLOPs) over a few sizes, measured now, on this device.
+
+    Measured under the float32 matmul precision the trainer picks by default (``set_matmul_precision``, which
+    this sets for the process): on a CPU that may route matmuls to oneDNN instead of MKL, whose peak differs."""
     import torch
+
+    from makemore.trainer import set_matmul_precision
+
+    set_matmul_precision(torch.device(device), "auto")
 
     dtype = dtype or torch.float32
     best = 0.0

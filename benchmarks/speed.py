@@ -58,7 +58,7 @@ def main() -> None:
 
     peak = matmul_peak(args.device)
     rows.append(["matmul peak (float32)", "best of n=512..2048", f"{peak / 1e9:.0f} GFLOP/s",
-                 f"{torch.get_num_threads()} threads"])
+                 f"{torch.get_num_threads()} threads, precision {torch.get_float32_matmul_precision()}"])
 
     from makemore.experiment import prepare_data
     from makemore.models import FAMILIES, step_recipe

@@ -152,6 +152,10 @@ def train(
     dtype: Annotated[str, typer.Option(help="float32 | bfloat16 | float16 (autocast).", rich_help_panel=S)] = "float32",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (needs a C++ compiler "
                                           "on CPU; slow first step).", rich_help_panel=S)] = False,
+    matmul_precision: Annotated[str, typer.Option(help="auto | highest | high | medium: torch's float32 matmul "
+                                                  "precision. auto: TF32 on CUDA; on a CPU, oneDNN's matmuls "
+                                                  "where they stay exact float32 (faster than MKL on AMD CPUs).",
+                                                  rich_help_panel=S)] = "auto",
     max_len: Annotated[int, typer.Option(help="Skip words longer than this (and say how many).",
                                          rich_help_panel=S)] = 64,
 ) -> None:
@@ -168,7 +172,8 @@ def train(
         data=data, model_type=model_type, out=out, resume=resume, seed=seed, device=device, max_len=max_len,
         hyper=dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_embd2=n_embd2, context=context,
                    dropout=dropout, batchnorm=batchnorm, smoothing=smoothing),
-        train=dict(train_opts, dtype=None if dtype == "float32" else dtype, compile=compile or None),
+        train=dict(train_opts, dtype=None if dtype == "float32" else dtype, compile=compile or None,
+                   matmul_precision=None if matmul_precision == "auto" else matmul_precision),
         tensorboard=tensorboard, quiet=quiet,
     )
 
@@ -280,6 +285,8 @@ def _tui(**options) -> None:
     train_opts = {k: v for k, v in options.items() if k not in hyper_names and k not in _SYSTEM}
     train_opts["dtype"] = None if train_opts.get("dtype") == "float32" else train_opts.get("dtype")
     train_opts["compile"] = train_opts.get("compile") or None
+    train_opts["matmul_precision"] = None if train_opts.get("matmul_precision") == "auto" else \
+        train_opts.get("matmul_precision")
     run_from_cli(options["target"], model_type=options["model_type"], out=options["out"], seed=options["seed"],
                  device=options["device"], max_len=options["max_len"], hyper=hyper, train=train_opts, given=given)
 

@@ -251,6 +251,8 @@ def _check_logits_memory(cfg, block_size: int, vocab_size: int) -> None:
 
 
 def _check_train_config(cfg) -> None:
+    from makemore.trainer import MATMUL_PRECISIONS
+
     checks = [
         (cfg.max_steps >= 1 or (cfg.max_steps == 0 and cfg.max_time is not None), "--max-steps must be at least 1"),
         (cfg.batch_size >= 1, "--batch-size must be at least 1"),
@@ -260,6 +262,7 @@ def _check_train_config(cfg) -> None:
         (0 <= cfg.ema < 1, "--ema must be at least 0 (off) and below 1"),
         (cfg.grad_accum >= 1 and cfg.grad_accum <= cfg.batch_size, "--grad-accum must be between 1 and the batch size"),
         (cfg.dtype in ("float32", "bfloat16", "float16"), "--dtype must be float32, bfloat16 or float16"),
+        (cfg.matmul_precision in MATMUL_PRECISIONS, "--matmul-precision must be " + ", ".join(MATMUL_PRECISIONS)),
         (cfg.dtype != "float16" or cfg.device.startswith("cuda"),
          "--dtype float16 needs a CUDA device (it trains with a gradient scaler there); use bfloat16 on the CPU"),
     ]

@@ -1,4 +1,5 @@
-"""Mixed precision and torch.compile on the CPU: they train (the loss falls) and sample words that decode."""
+"""Mixed precision, matmul precision and torch.compile on the CPU: they train (the loss falls) and sample words
+that decode; the matmul precision chosen by default keeps float32 results."""
 
 from __future__ import annotations
 
@@ -44,6 +45,36 @@ def test_float16_is_refused_on_the_cpu(small_words: Path, tmp_path: Path):
     with pytest.raises(MakemoreError, match="float16 needs a CUDA device"):
         _train(small_words, tmp_path / "fp16", max_steps=10, dtype="float16")
     assert not (tmp_path / "fp16").exists()
+
+
+@pytest.fixture
+def restore_matmul_precision():
+    before = torch.get_float32_matmul_precision()
+    yield
+    torch.set_float32_matmul_precision(before)
+
+
+def test_default_matmul_precision_keeps_float32_results(restore_matmul_precision):
+    """auto may hand CPU matmuls to oneDNN ("medium") only where they stay float32: products that bfloat16
+    arithmetic would round (1 + 2^-12 is 1 in bfloat16) come out exact at the model's shapes, forward and
+    backward, and a step's loss and gradients match those under "highest"."""
+    from makemore.trainer import set_matmul_precision
+
+    applied = set_matmul_precision(torch.device("cpu"), "auto")
+    assert applied in ("medium", "highest") and torch.get_float32_matmul_precision() == applied
+    for m, k, n in ((240, 64, 192), (1040, 64, 256), (1040, 256, 64), (64, 1040, 256), (256, 1040, 64)):
+        a = torch.full((m, k), 1 + 2**-12)
+        assert torch.equal(a @ torch.ones(k, n), torch.full((m, n), k * (1 + 2**-12))), (m, k, n)
+    torch.manual_seed(0)
+    x, w = torch.randn(1040, 64), torch.randn(256, 64, requires_grad=True)
+    results = []
+    for precision in (applied, "highest"):
+        assert set_matmul_precision(torch.device("cpu"), precision) == precision
+        w.grad = None
+        loss = torch.nn.functional.linear(x, w).square().mean()
+        loss.backward()
+        results.append((loss.detach(), w.grad.clone()))
+    torch.testing.assert_close(results[0], results[1], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.slow

@@ -116,6 +116,7 @@ def bad_file(tmp_path: Path, name: str, content: bytes) -> str:
     (lambda t: ["train", "names", "--type", "nosuchmodel"], "unknown model type"),
     (lambda t: ["train", "names", "--device", "tpu"], "unknown device"),
     (lambda t: ["train", "names", "--context", "3"], "does not apply"),
+    (lambda t: ["train", "names", "--matmul-precision", "low"], "--matmul-precision must be"),
     (lambda t: ["sample", str(t / "norun")], "no such run directory"),
     (lambda t: ["sample", str(t)], "not a makemore run"),
     (lambda t: ["eval", str(t / "norun")], "no such run directory"),
