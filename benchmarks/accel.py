@@ -62,7 +62,8 @@ def main() -> None:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows = []
     for device in devices:
-        peak = matmul_peak(device)
+        precision = trainer(device).matmul_precision  # the float32 matmul precision its trainer takes
+        peak = matmul_peak(device, precision=precision)
         peak_bf16 = matmul_peak(device, torch.bfloat16) if device == "cuda" else None
         modes = [("eager float32", {}), ("bfloat16 autocast", {"dtype": "bfloat16"})]
         if not args.no_compile:
@@ -86,7 +87,7 @@ def main() -> None:
                 torch.cuda.reset_peak_memory_stats()
             rows.append([device, label, f"{1 / seconds:,.1f}", f"{tokens / seconds:,.0f}", f"{mfu:.1%}",
                          f"{seconds * 1e3:.2f} ms/step{memory}"])
-        rows.append([device, "matmul peak", "-", "-", "-", f"float32 {peak / 1e9:,.0f} GFLOP/s"
+        rows.append([device, "matmul peak", "-", "-", "-", f"float32 ({precision}) {peak / 1e9:,.0f} GFLOP/s"
                      + (f", bfloat16 {peak_bf16 / 1e9:,.0f} GFLOP/s" if peak_bf16 else "")])
         if not args.no_ddp and (device == "cpu" or torch.cuda.device_count() >= 2):
             steps_per_s = ddp_steps_per_s(path, device, batch, steps=100 if args.quick else 400, tmp=tmp)

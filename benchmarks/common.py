@@ -41,25 +41,26 @@ def median_time(fn: Callable[[], object], *, warmup: int, reps: int, inner: int 
     return statistics.median(times)
 
 
-def matmul_peak(device="cpu", dtype=None, sizes=(512, 1024, 2048), reps: int = 5) -> float:
+def matmul_peak(device="cpu", dtype=None, sizes=(512, 1024, 2048), reps: int = 5, precision=None) -> float:
     """Best FLOP/s of a square matmul (2·n³ FLOPs) over a few sizes, measured now, on this device.
 
-    Measured under the float32 matmul precision the trainer picks by default (``set_matmul_precision``, which
-    this sets for the process): on a CPU that may route matmuls to oneDNN instead of MKL, whose peak differs."""
+    ``precision``: torch's float32 matmul precision to measure under (default: the current one); on a CPU
+    "medium" may take oneDNN's kernels instead of MKL's, whose peak differs (see trainer.set_matmul_precision)."""
     import torch
 
-    from makemore.trainer import set_matmul_precision
-
-    set_matmul_precision(torch.device(device), "auto")
-
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(precision or before)
     dtype = dtype or torch.float32
     best = 0.0
-    for n in sizes:
-        a = torch.randn(n, n, device=device, dtype=dtype)
-        b = torch.randn(n, n, device=device, dtype=dtype)
-        inner = max(1, int(2e9 // (2 * n**3)))  # about 2 GFLOP per timing
-        seconds = median_time(lambda: a @ b, warmup=2, reps=reps, inner=inner, device=device)
-        best = max(best, 2 * n**3 / seconds)
+    try:
+        for n in sizes:
+            a = torch.randn(n, n, device=device, dtype=dtype)
+            b = torch.randn(n, n, device=device, dtype=dtype)
+            inner = max(1, int(2e9 // (2 * n**3)))  # about 2 GFLOP per timing
+            seconds = median_time(lambda: a @ b, warmup=2, reps=reps, inner=inner, device=device)
+            best = max(best, 2 * n**3 / seconds)
+    finally:
+        torch.set_float32_matmul_precision(before)
     return best
 
 

@@ -99,7 +99,7 @@ def main() -> None:
         x, y, pos = batches[next(it) % len(batches)]
         model(x, y, pos=pos)[1].backward()
 
-    peak = matmul_peak()
+    peak = matmul_peak(precision=trainer.matmul_precision)
     flops = count_flops(fwd_bwd)
     identity = {"GELU": ("gelu", lambda a, **_: a),
                 "attention (SDPA)": ("scaled_dot_product_attention", lambda q, k, v, **_: v),
@@ -123,7 +123,8 @@ def main() -> None:
         rows.append([f"  {label}, forward and backward", f"{cost * 1e3:.3f} ms", f"{cost / real:.0%}"])
     print(f"Transformer {model.num_params():,} parameters, batch {args.batch_size} words "
           f"(~{statistics.fmean(b[0].size(0) for b in batches):.1f} packed rows of {row_len}), "
-          f"{torch.get_num_threads()} threads, matmul peak {peak / 1e9:.0f} GFLOP/s")
+          f"{torch.get_num_threads()} threads, float32 matmul precision {trainer.matmul_precision}, "
+          f"matmul peak {peak / 1e9:.0f} GFLOP/s")
     print(table(rows, ["what", "median", "share"]))
 
 

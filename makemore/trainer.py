@@ -99,16 +99,15 @@ def make_optimizer(model, cfg: TrainConfig, flat: bool = False) -> torch.optim.O
 MATMUL_PRECISIONS = ("auto", "highest", "high", "medium")
 
 
-def set_matmul_precision(device: torch.device, precision: str = "auto") -> str:
+def set_matmul_precision(device: torch.device, precision: str = "auto", cpu_choice: str = "highest") -> str:
     """Set torch's float32 matmul precision for this process and return the one set.
 
-    ``auto`` picks the fastest setting that keeps float32 results: on CUDA ``high`` (TF32 tensor cores, the usual
-    trade); on a CPU ``medium`` if it stays exact there, else ``highest``. ``medium`` hands float32 matmuls to
-    oneDNN instead of the BLAS library and allows it bfloat16 arithmetic, which it uses on CPUs with AMX; on
-    others it computes in float32, up to 1.8x faster than MKL on an AMD CPU with AVX-512 (the Transformer's step
-    at batch 256: 24.8 -> 17.9 ms, the same losses to 5e-7 over 300 steps). So ``auto`` multiplies, at a small
-    and a large size, numbers that bfloat16 would round (1 + 2^-12), and keeps ``medium`` only if every product
-    is exact.
+    ``auto``: on CUDA ``high`` (TF32 tensor cores, the usual trade); on a CPU ``cpu_choice`` (the model family's
+    ``cpu_matmul_precision``) if it keeps float32 results, else ``highest``. ``medium`` hands float32 matmuls
+    to oneDNN instead of the BLAS library and allows it bfloat16 arithmetic, which it takes on CPUs with AMX; on
+    others it computes in float32, up to 1.8x faster than MKL on an AMD CPU for large matrices, slower for small
+    ones. So before taking it, ``auto`` multiplies at a small and a large size numbers that bfloat16 would round
+    (1 + 2^-12) and keeps ``medium`` only if every product is exact.
     """
     if precision != "auto":
         torch.set_float32_matmul_precision(precision)
@@ -117,7 +116,9 @@ def set_matmul_precision(device: torch.device, precision: str = "auto") -> str:
         torch.set_float32_matmul_precision("high")
         torch.backends.cudnn.allow_tf32 = True
         return "high"
-    torch.set_float32_matmul_precision("medium")
+    torch.set_float32_matmul_precision(cpu_choice)
+    if cpu_choice == "highest":
+        return cpu_choice
     for m, k, n in ((256, 64, 256), (2048, 256, 512)):
         a = torch.full((m, k), 1 + 2**-12, device=device)
         b = torch.ones(k, n, device=device)
@@ -125,7 +126,7 @@ def set_matmul_precision(device: torch.device, precision: str = "auto") -> str:
         if not (bool(((a @ b) == exact).all()) and bool((torch.nn.functional.linear(a, b.T) == exact).all())):
             torch.set_float32_matmul_precision("highest")
             return "highest"
-    return "medium"
+    return cpu_choice
 
 
 class Diverged(MakemoreError):
@@ -159,7 +160,8 @@ class Trainer:
         self.elapsed = 0.0
         self.batch_gen = torch.Generator().manual_seed(cfg.seed)
         self.sample_gen = torch.Generator().manual_seed(cfg.seed + 1)
-        self.matmul_precision = set_matmul_precision(self.device, cfg.matmul_precision)
+        self.matmul_precision = set_matmul_precision(self.device, cfg.matmul_precision,
+                                                     model.cpu_matmul_precision)
         if dist.enabled and model.trainable and cfg.batch_size < dist.world_size:
             raise MakemoreError(f"--batch-size {cfg.batch_size} is smaller than the {dist.world_size} processes; "
                                 f"every rank needs at least one word per step")

@@ -55,12 +55,12 @@ def restore_matmul_precision():
 
 
 def test_default_matmul_precision_keeps_float32_results(restore_matmul_precision):
-    """auto may hand CPU matmuls to oneDNN ("medium") only where they stay float32: products that bfloat16
+    """auto hands CPU matmuls to oneDNN ("medium") only where they stay float32: products that bfloat16
     arithmetic would round (1 + 2^-12 is 1 in bfloat16) come out exact at the model's shapes, forward and
     backward, and a step's loss and gradients match those under "highest"."""
     from makemore.trainer import set_matmul_precision
 
-    applied = set_matmul_precision(torch.device("cpu"), "auto")
+    applied = set_matmul_precision(torch.device("cpu"), "auto", cpu_choice="medium")  # the Transformer's
     assert applied in ("medium", "highest") and torch.get_float32_matmul_precision() == applied
     for m, k, n in ((240, 64, 192), (1040, 64, 256), (1040, 256, 64), (64, 1040, 256), (256, 1040, 64)):
         a = torch.full((m, k), 1 + 2**-12)
