@@ -104,17 +104,16 @@ def set_matmul_precision(device: torch.device, precision: str = "auto", cpu_choi
 
     ``auto``: on CUDA ``high`` (TF32 tensor cores, the usual trade); on a CPU ``cpu_choice`` (the model family's
     ``cpu_matmul_precision``) if it keeps float32 results, else ``highest``. ``medium`` hands float32 matmuls
-    to oneDNN instead of the BLAS library and allows it bfloat16 arithmetic, which it takes on CPUs with AMX; on
-    others it computes in float32, up to 1.8x faster than MKL on an AMD CPU for large matrices, slower for small
-    ones. So before taking it, ``auto`` multiplies at a small and a large size numbers that bfloat16 would round
-    (1 + 2^-12) and keeps ``medium`` only if every product is exact.
+    to oneDNN instead of the BLAS library and allows it bfloat16 arithmetic, which it may take on CPUs with
+    bfloat16 matrix units; on an AMD CPU with AVX-512 it computes in float32, up to 1.8x faster than MKL for
+    large matrices and slower for small ones. So before taking it, ``auto`` multiplies, at a small and a large
+    size, numbers that bfloat16 would round (1 + 2^-12), and keeps ``medium`` only if every product is exact.
     """
     if precision != "auto":
         torch.set_float32_matmul_precision(precision)
         return precision
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")
-        torch.backends.cudnn.allow_tf32 = True
         return "high"
     torch.set_float32_matmul_precision(cpu_choice)
     if cpu_choice == "highest":
