@@ -154,7 +154,8 @@ def train(
                                           "on CPU; slow first step).", rich_help_panel=S)] = False,
     matmul_precision: Annotated[str, typer.Option(help="auto | highest | high | medium: torch's float32 matmul "
                                                   "precision. auto: TF32 on CUDA; on a CPU, for the "
-                                                  "Transformer, oneDNN's matmuls where they stay exact float32.",
+                                                  "Transformer, WaveNet and GRU, oneDNN's matmuls where they "
+                                                  "stay exact float32.",
                                                   rich_help_panel=S)] = "auto",
     max_len: Annotated[int, typer.Option(help="Skip words longer than this (and say how many).",
                                          rich_help_panel=S)] = 64,

@@ -41,7 +41,7 @@ class LanguageModel(nn.Module):
     trainable: bool = True  # False for count models, which are fitted in one pass by ``fit``
     packs: bool = False  # True: trains on rows packing several words, ``forward(idx, targets, pos=positions)``
     # the float32 matmul precision that trains the family fastest on a CPU, taken only where it stays exact
-    # float32 (see trainer.set_matmul_precision); "medium" pays for large matrices, costs for small ones
+    # float32 (see trainer.set_matmul_precision); "medium" (oneDNN) pays for large matrices, costs for small ones
     cpu_matmul_precision: str = "highest"
 
     def forward(self, idx: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:

@@ -48,6 +48,9 @@ class FuseConsecutive(nn.Module):
 
 
 class Model(WindowModel):
+    # oneDNN's float32 matmuls, interleaved against MKL's on an AMD CPU, default recipe: 23.5 -> 21.7 ms a step
+    cpu_matmul_precision = "medium"
+
     def __init__(self, config: Config):
         super().__init__()
         levels = config.context.bit_length() - 1
