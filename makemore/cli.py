@@ -173,10 +173,15 @@ def train(
         data=data, model_type=model_type, out=out, resume=resume, seed=seed, device=device, max_len=max_len,
         hyper=dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_embd2=n_embd2, context=context,
                    dropout=dropout, batchnorm=batchnorm, smoothing=smoothing),
-        train=dict(train_opts, dtype=None if dtype == "float32" else dtype, compile=compile or None,
-                   matmul_precision=None if matmul_precision == "auto" else matmul_precision),
+        train=_unset_defaults(dict(train_opts, dtype=dtype, compile=compile, matmul_precision=matmul_precision)),
         tensorboard=tensorboard, quiet=quiet,
     )
+
+
+def _unset_defaults(train: dict) -> dict:
+    """The system options left at their default as not set (None), so that the recipe and ``auto`` decide."""
+    defaults = {"dtype": "float32", "compile": False, "matmul_precision": "auto"}
+    return {k: None if k in defaults and v == defaults[k] else v for k, v in train.items()}
 
 
 # --- sample -----------------------------------------------------------------------------------------
@@ -284,12 +289,9 @@ def _tui(**options) -> None:
     hyper_names |= {k for f in FAMILIES.values() for k in f.hyper}
     hyper = {k: v for k, v in options.items() if k in hyper_names}
     train_opts = {k: v for k, v in options.items() if k not in hyper_names and k not in _SYSTEM}
-    train_opts["dtype"] = None if train_opts.get("dtype") == "float32" else train_opts.get("dtype")
-    train_opts["compile"] = train_opts.get("compile") or None
-    train_opts["matmul_precision"] = None if train_opts.get("matmul_precision") == "auto" else \
-        train_opts.get("matmul_precision")
     run_from_cli(options["target"], model_type=options["model_type"], out=options["out"], seed=options["seed"],
-                 device=options["device"], max_len=options["max_len"], hyper=hyper, train=train_opts, given=given)
+                 device=options["device"], max_len=options["max_len"], hyper=hyper, train=_unset_defaults(train_opts),
+                 given=given)
 
 
 # The TUI takes train's options as they are defined there (one definition, so the two cannot drift), with a

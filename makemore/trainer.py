@@ -5,6 +5,7 @@ caller hands each one to its sinks. Thread-safe requests (stop, pause, save, sam
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 import time
@@ -115,17 +116,26 @@ def set_matmul_precision(device: torch.device, precision: str = "auto", cpu_choi
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")
         return "high"
-    torch.set_float32_matmul_precision(cpu_choice)
-    if cpu_choice == "highest":
-        return cpu_choice
-    for m, k, n in ((256, 64, 256), (2048, 256, 512)):
-        a = torch.full((m, k), 1 + 2**-12, device=device)
-        b = torch.ones(k, n, device=device)
-        exact = k * (1 + 2**-12)  # representable in float32; in bfloat16 the factor rounds to 1
-        if not (bool(((a @ b) == exact).all()) and bool((torch.nn.functional.linear(a, b.T) == exact).all())):
-            torch.set_float32_matmul_precision("highest")
-            return "highest"
-    return cpu_choice
+    chosen = cpu_choice if cpu_choice == "highest" or _stays_float32(str(device), cpu_choice) else "highest"
+    torch.set_float32_matmul_precision(chosen)
+    return chosen
+
+
+@functools.cache
+def _stays_float32(device: str, precision: str) -> bool:
+    """Whether float32 matmuls under ``precision`` give float32 results on ``device`` (checked once)."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(precision)
+    try:
+        for m, k, n in ((256, 64, 256), (2048, 256, 512)):
+            a = torch.full((m, k), 1 + 2**-12, device=device)
+            b = torch.ones(k, n, device=device)
+            exact = k * (1 + 2**-12)  # representable in float32; in bfloat16 the factor rounds to 1
+            if not (bool(((a @ b) == exact).all()) and bool((torch.nn.functional.linear(a, b.T) == exact).all())):
+                return False
+        return True
+    finally:
+        torch.set_float32_matmul_precision(before)
 
 
 class Diverged(MakemoreError):
