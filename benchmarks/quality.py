@@ -4,7 +4,7 @@
     python benchmarks/quality.py --types mlp,wavenet     # some of them
     python benchmarks/quality.py --json > quality.json   # for the README
 
-Each row trains through the same code path as `makemore train` (makemore.experiment.new_trainer, then
+Each row trains through the same code path as `makemore train` (makemore.training.new_trainer, then
 trainer.run()) into its own run directory, and reports the test loss of the checkpoint chosen by validation.
 Families with no row below get one with no figure, so a new family is benchmarked as soon as it is registered.
 """
@@ -64,7 +64,7 @@ def rows_for(types: list[str] | None) -> list[Row]:
 
 def train_row(row: Row, data: str, runs: Path, seed: int, device: str) -> dict[str, Any]:
     from makemore.events import Eval, Finished, Started
-    from makemore.experiment import Request, new_trainer
+    from makemore.training import Request, new_trainer
 
     out = runs / row.label.replace(" --", "-").replace(" ", "-")
     request = Request(data=data, model_type=row.model_type, out=out, hyper=dict(row.hyper), seed=seed,

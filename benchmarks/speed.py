@@ -63,7 +63,7 @@ def main() -> None:
         rows.append([f"matmul peak (float32, {precision})", "best of n=512..2048", f"{peak / 1e9:.0f} GFLOP/s",
                      f"{torch.get_num_threads()} threads"])
 
-    from makemore.experiment import prepare_data
+    from makemore.training import prepare_data
     from makemore.models import FAMILIES, step_recipe
     from makemore.run import build_model
     from makemore.trainer import TrainConfig, Trainer
@@ -223,7 +223,7 @@ def data_rows(tmp: Path, path: Path, prepared_small, quick: bool, step_time) -> 
     """Preparation time of the benchmark list and of a synthetic 1M-line list, and the Transformer's step on a
     small and on the large synthetic list (same word lengths), which should not differ: batches are drawn by
     indexing, whatever the size of the list."""
-    from makemore.experiment import prepare_data
+    from makemore.training import prepare_data
 
     rows = []
     lines = 100_000 if quick else 1_000_000

@@ -55,7 +55,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     from makemore.evaluation import evaluate
-    from makemore.experiment import Request, new_trainer
+    from makemore.training import Request, new_trainer
     from makemore.models import recipe_for
 
     budget = args.minutes * 60

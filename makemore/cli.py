@@ -167,7 +167,7 @@ def train(
     train_opts = dict(max_steps=max_steps, max_time=max_time, batch_size=batch_size, learning_rate=learning_rate,
                       weight_decay=weight_decay, warmup_steps=warmup_steps, grad_clip=grad_clip,
                       grad_accum=grad_accum, eval_interval=eval_interval, ema=ema)
-    from makemore.launch import train_command
+    from makemore.commands import train_command
 
     train_command(
         data=data, model_type=model_type, out=out, resume=resume, seed=seed, device=device, max_len=max_len,
@@ -209,7 +209,7 @@ def sample(
     device: DeviceOpt = "cpu",
 ) -> None:
     """Generate words from a trained run, each marked new, in the training set, or in the held-out set."""
-    from makemore.launch import sample_command
+    from makemore.commands import sample_command
 
     sample_command(_run_dir(run), n=n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
                    min_len=min_len, max_len=max_len, new_only=new_only, unique=unique, scores=scores,
@@ -229,7 +229,7 @@ def eval_(
     device: DeviceOpt = "cpu",
 ) -> None:
     """Loss of a run's best checkpoint: nats and bits per character on its test split or on a file."""
-    from makemore.launch import eval_command
+    from makemore.commands import eval_command
 
     eval_command(_run_dir(run), file=file, split=split, as_json=as_json, device=device)
 
@@ -242,7 +242,7 @@ def score(
     as_json: JsonOpt = False,
 ) -> None:
     """Each word's mean negative log-likelihood per character (lower: the model finds it more typical)."""
-    from makemore.launch import score_command
+    from makemore.commands import score_command
 
     score_command(_run_dir(run), words, as_json=as_json)
 
@@ -253,7 +253,7 @@ def score(
 @handles_errors
 def info(run: RunArg = None, as_json: JsonOpt = False) -> None:
     """A run's configuration, size, vocabulary and results (reads JSON only: instant)."""
-    from makemore.launch import info_command
+    from makemore.commands import info_command
 
     info_command(_run_dir(run), as_json=as_json)
 
@@ -262,7 +262,7 @@ def info(run: RunArg = None, as_json: JsonOpt = False) -> None:
 @handles_errors
 def datasets(as_json: JsonOpt = False) -> None:
     """The built-in word lists (use a name wherever a file is expected)."""
-    from makemore.launch import datasets_command
+    from makemore.commands import datasets_command
 
     datasets_command(as_json=as_json)
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from makemore.errors import MakemoreError
-from makemore.experiment import Request, new_trainer
+from makemore.training import Request, new_trainer
 from makemore.sample import generate
 
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16}

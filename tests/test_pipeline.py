@@ -11,7 +11,7 @@ import torch
 from makemore import checkpoint as ckpt
 from makemore.events import Eval, Finished, Samples, Saved, Step
 from makemore.errors import MakemoreError
-from makemore.experiment import Request, new_trainer, resume_trainer
+from makemore.training import Request, new_trainer, resume_trainer
 from makemore.run import load_run
 from makemore.sample import generate
 
@@ -173,7 +173,7 @@ def test_recipe_is_shortened_for_a_small_word_list_unless_steps_are_given(small_
 
 
 def test_a_time_budget_alone_decides_the_length_and_picks_the_budgets_settings(small_words, tmp_path):
-    from makemore.experiment import check_request
+    from makemore.training import check_request
     from makemore.models import get_family
 
     family = get_family("transformer")

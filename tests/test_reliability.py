@@ -251,7 +251,7 @@ def test_a_million_character_line_among_words_is_skipped_and_counted(tmp_path):
 
 
 def test_a_million_lines_are_prepared_quickly(tmp_path):
-    from makemore.experiment import prepare_data
+    from makemore.training import prepare_data
 
     data = tmp_path / "big.txt"
     data.write_text("".join(f"w{i:x}\n" for i in range(1_000_000)), encoding="utf-8")
@@ -474,7 +474,7 @@ def test_kill_after_the_last_save_finishes_on_resume(run_copy):
 
 def test_torn_metrics_line_is_tolerated(run_copy):
     from makemore.checkpoint import read_metrics
-    from makemore.launch import run_summary
+    from makemore.commands import run_summary
 
     whole = len(read_metrics(run_copy))
     with open(run_copy / ckpt.METRICS, "ab") as f:

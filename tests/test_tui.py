@@ -26,7 +26,7 @@ SIZE = (120, 40)
 
 
 def tiny_trainer(words: Path, out: Path, **train):
-    from makemore.experiment import Request, new_trainer
+    from makemore.training import Request, new_trainer
 
     recipe = dict(max_steps=60, eval_interval=20, batch_size=8, warmup_steps=5)
     recipe.update(train)

@@ -70,7 +70,7 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
         app = create_app(follow=Path(target))
     elif target is not None:
         from makemore.data import read_words, resolve_dataset
-        from makemore.experiment import Request
+        from makemore.training import Request
         from makemore.run import model_hyper
 
         model_hyper(model_type, hyper)

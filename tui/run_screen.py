@@ -46,7 +46,7 @@ class RunScreen(Screen):
     def __init__(self, *, request=None, trainer=None, follow: Path | None = None,
                  events: list[Event] | None = None, poll_interval: float = 0.25, chart_interval: float = 1.0):
         super().__init__()
-        self.request = request  # a makemore.experiment.Request: build the trainer in the worker
+        self.request = request  # a makemore.training.Request: build the trainer in the worker
         self.trainer = trainer
         self.mode = "train" if (request is not None or trainer is not None) else "follow" if follow else "replay"
         self.run_dir = Path(follow) if follow else (Path(trainer.run_dir) if trainer is not None else None)
@@ -104,7 +104,7 @@ class RunScreen(Screen):
 
         worker = get_current_worker()
         if self.trainer is None:
-            from makemore.experiment import new_trainer
+            from makemore.training import new_trainer
 
             self.trainer, _ = new_trainer(self.request)
             self.run_dir = Path(self.trainer.run_dir)

@@ -20,7 +20,7 @@ from makemore.models import FAMILIES, recipe_for
 def recent_runs(root: Path, limit: int = 30) -> list[tuple[Path, str]]:
     """(run dir, one-line description), most recently changed first; reads JSON only."""
     from makemore import checkpoint as ckpt
-    from makemore.launch import run_summary
+    from makemore.commands import run_summary
 
     if not root.is_dir():
         return []
@@ -153,7 +153,7 @@ class StartScreen(Screen):
     @on(Input.Submitted)
     def _train(self) -> None:
         from makemore.data import read_words, resolve_dataset
-        from makemore.experiment import Request
+        from makemore.training import Request
         from makemore.run import model_hyper
         from makemore.tui.run_screen import RunScreen
 

@@ -167,5 +167,5 @@ def recipe_for(name: str) -> dict[str, Any]:
 
 def step_recipe(name: str) -> dict[str, Any]:
     """The recipe as the trainer's configuration takes it: without ``max_epochs``, a cap on passes over the
-    word list that ``experiment.fit_to_data`` applies once the data is known."""
+    word list that ``training.fit_to_data`` applies once the data is known."""
     return {k: v for k, v in recipe_for(name).items() if k != "max_epochs"}

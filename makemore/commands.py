@@ -1,4 +1,4 @@
-"""What each CLI command does, apart from parsing. Module-level imports stay torch-free so that `info` and
+"""What each CLI command does, apart from parsing (cli.py parses). Module-level imports stay torch-free so that `info` and
 `datasets` are instant; the commands that need torch import it inside."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def train_command(*, device, **options) -> None:
 
     if not distributed.launched_by_torchrun():
         return _train(dist=distributed.SINGLE, device=device, **options)
-    from makemore.experiment import resolve_device
+    from makemore.training import resolve_device
 
     wanted = resolve_device(device)
     if device == "auto" and not wanted.startswith("cuda"):
@@ -57,7 +57,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
            train, tensorboard, quiet, dist) -> None:
     import contextlib
 
-    from makemore.experiment import Request, new_trainer, resume_trainer
+    from makemore.training import Request, new_trainer, resume_trainer
     from makemore.sinks import ConsoleSink, JsonlSink, TensorBoardSink
 
     main = dist.is_main  # under torchrun, rank 0 alone prints and writes
@@ -88,7 +88,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                             "or --resume a run")
     request = Request(data=data, model_type=model_type, out=out, hyper=hyper, train=train, seed=seed,
                       device=device, max_len=max_len)
-    from makemore.experiment import check_request, prepare_data
+    from makemore.training import check_request, prepare_data
 
     check_request(request)
     prepared = prepare_data(data, seed, max_len)
@@ -136,7 +136,7 @@ def sample_command(run_dir: Path, *, n, temperature, top_k, top_p, prefix, min_l
                    scores, as_json, output, seed, device) -> None:
     import torch
 
-    from makemore.experiment import resolve_device
+    from makemore.training import resolve_device
     from makemore.run import load_run
     from makemore.sample import generate, tag
 
@@ -191,7 +191,7 @@ def sample_command(run_dir: Path, *, n, temperature, top_k, top_p, prefix, min_l
 def eval_command(run_dir: Path, *, file: Path | None, split: str, as_json: bool, device: str) -> None:
     from makemore.data import EncodedWords, read_words
     from makemore.evaluation import bits, evaluate
-    from makemore.experiment import resolve_device
+    from makemore.training import resolve_device
     from makemore.run import load_run
 
     if split not in ("train", "val", "test"):
