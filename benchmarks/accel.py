@@ -39,8 +39,10 @@ def main() -> None:
 
     from makemore.training import prepare_data
     from makemore.models import FAMILIES, step_recipe
-    from makemore.run import build_model
-    from makemore.trainer import TrainConfig, Trainer
+    from makemore.models import build_model
+    from makemore.config import TrainConfig
+    from makemore.rundir import RunDir
+    from makemore.training import build_trainer
 
     path = names_path(args.data)
     prepared = prepare_data(str(path), seed=42)
@@ -52,12 +54,11 @@ def main() -> None:
     reps = dict(warmup=5, reps=3, inner=10) if args.quick else dict(warmup=20, reps=7, inner=20)
     tmp = Path(tempfile.mkdtemp(prefix="makemore-accel-"))
 
-    def trainer(device: str, **train) -> Trainer:
+    def trainer(device: str, **train):
         torch.manual_seed(0)
         model = build_model("transformer", len(prepared.vocab), block_size, FAMILIES["transformer"].hyper)
         cfg = TrainConfig(**{**recipe, "batch_size": batch, **train}, device=device)
-        return Trainer(model.to(device), prepared.vocab, splits, cfg, tmp, model_type="transformer",
-                       dataset=path.stem)
+        return build_trainer(model, prepared.vocab, splits, cfg, RunDir(tmp), "transformer", path.stem)
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows = []

@@ -45,7 +45,7 @@ def matmul_peak(device="cpu", dtype=None, sizes=(512, 1024, 2048), reps: int = 5
     """Best FLOP/s of a square matmul (2·n³ FLOPs) over a few sizes, measured now, on this device.
 
     ``precision``: torch's float32 matmul precision to measure under (default: the current one); on a CPU
-    "medium" may take oneDNN's kernels instead of MKL's, whose peak differs (see trainer.set_matmul_precision)."""
+    "medium" may take oneDNN's kernels instead of MKL's, whose peak differs (see makemore.device.set_matmul_precision)."""
     import torch
 
     before = torch.get_float32_matmul_precision()

@@ -65,8 +65,10 @@ def main() -> None:
 
     from makemore.training import prepare_data
     from makemore.models import FAMILIES, step_recipe
-    from makemore.run import build_model
-    from makemore.trainer import TrainConfig, Trainer
+    from makemore.models import build_model
+    from makemore.config import TrainConfig
+    from makemore.rundir import RunDir
+    from makemore.training import build_trainer
 
     prepared = prepare_data(str(path), seed=42)
     splits = prepared.encoded()
@@ -82,8 +84,7 @@ def main() -> None:
         if not model.trainable:
             return None
         cfg = TrainConfig(**{**step_recipe(name), **settings}, device=args.device)
-        return Trainer(model.to(args.device), prepared.vocab, data or splits, cfg, tmp, model_type=name,
-                       dataset=path.stem)
+        return build_trainer(model, prepared.vocab, data or splits, cfg, RunDir(tmp), name, path.stem)
 
     def measure(trainer) -> tuple[float, float, str]:
         seconds = median_time(trainer._train_step, device=args.device, **reps)

@@ -38,8 +38,10 @@ def main() -> None:
 
     from makemore.training import prepare_data
     from makemore.models import FAMILIES, step_recipe
-    from makemore.run import build_model
-    from makemore.trainer import TrainConfig, Trainer
+    from makemore.models import build_model
+    from makemore.config import TrainConfig
+    from makemore.rundir import RunDir
+    from makemore.training import build_trainer
 
     path = names_path(args.data)
     prepared = prepare_data(str(path), seed=42)
@@ -47,8 +49,8 @@ def main() -> None:
     torch.manual_seed(0)
     model = build_model("transformer", len(prepared.vocab), block_size, FAMILIES["transformer"].hyper)
     cfg = TrainConfig(**{**step_recipe("transformer"), "batch_size": args.batch_size})
-    trainer = Trainer(model, prepared.vocab, prepared.encoded(), cfg, Path(tempfile.mkdtemp()),
-                      model_type="transformer", dataset=path.stem)
+    trainer = build_trainer(model, prepared.vocab, prepared.encoded(), cfg, RunDir(tempfile.mkdtemp()),
+                            "transformer", path.stem)
     words, row_len = trainer.train_words, model.config.block_size
     gen = torch.Generator().manual_seed(0)
     batches = [words.packed_batch(torch.randint(len(words), (args.batch_size,), generator=gen), row_len)

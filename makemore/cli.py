@@ -6,7 +6,6 @@ Start-up stays fast: nothing here imports torch or textual at module level; each
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import math
 import signal
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from makemore import __version__
 from makemore.errors import MakemoreError
@@ -86,19 +86,33 @@ DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps (
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.", rich_help_panel=P)]
 
 
-def _run_dir(run: Path | None) -> Path:
-    from makemore.checkpoint import check_run_dir, latest_run
+def _run_dir(run: Path | None):
+    from makemore.rundir import resolve_run
 
-    return check_run_dir(run) if run is not None else latest_run()
+    return resolve_run(run)
+
+
+def _given(ctx: typer.Context) -> set[str]:
+    """The parameters the user typed (as opposed to left at their defaults). Compared by the source's name: Typer
+    may bring its own copy of click's ParameterSource."""
+    sources = {name: ctx.get_parameter_source(name) for name in ctx.params}
+    return {name for name, source in sources.items()
+            if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")}
 
 
 # --- train ------------------------------------------------------------------------------------------
 
-@app.command(epilog=_family_table())
-@handles_errors
+HYPER = ("n_layer", "n_head", "n_embd", "n_embd2", "context", "dropout", "batchnorm", "smoothing")
+TRAIN = ("max_steps", "max_time", "batch_size", "learning_rate", "weight_decay", "warmup_steps", "grad_clip",
+         "grad_accum", "eval_interval", "ema", "dtype", "compile", "matmul_precision")
+TRAIN_ONLY = ("resume", "tensorboard", "quiet")  # options of `train` that the live screen does not take
+
+
 def train(
+    ctx: typer.Context,
     data: Annotated[Optional[str], typer.Argument(help="Word list: a text file with one word per line, or a "
-                                                       "built-in dataset name (see `makemore datasets`).",
+                                                       "built-in dataset name (see `makemore datasets`); for "
+                                                       "`makemore tui`, also a run directory to follow.",
                                                   show_default=False)] = None,
     model_type: Annotated[str, typer.Option("--type", "-t", help=f"Model family: {', '.join(FAMILIES)}.",
                                             rich_help_panel=M)] = "transformer",
@@ -164,24 +178,46 @@ def train(
 
     [dim]makemore train names · makemore train names.txt --type mlp --batchnorm · makemore train --resume runs/names-transformer[/]
     """
-    train_opts = dict(max_steps=max_steps, max_time=max_time, batch_size=batch_size, learning_rate=learning_rate,
-                      weight_decay=weight_decay, warmup_steps=warmup_steps, grad_clip=grad_clip,
-                      grad_accum=grad_accum, eval_interval=eval_interval, ema=ema)
+    options = dict(ctx.params)
+    given = _given(ctx)
+    hyper = {k: options[k] if k in given else None for k in HYPER}
+    train_opts = {k: options[k] if k in given else None for k in TRAIN}  # None: the family's recipe decides
+    if ctx.info_name == "tui":
+        from makemore.tui.app import run_from_cli
+
+        typed = [_option_name(ctx, k) for k in ctx.params if k in given and k != "data"]
+        return run_from_cli(data, model_type=model_type, out=out, seed=seed, device=device, max_len=max_len,
+                            hyper=hyper, train=train_opts, given=typed)
     from makemore.commands import train_command
 
-    train_command(
-        data=data, model_type=model_type, out=out, resume=resume, seed=seed, device=device, max_len=max_len,
-        hyper=dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_embd2=n_embd2, context=context,
-                   dropout=dropout, batchnorm=batchnorm, smoothing=smoothing),
-        train=_unset_defaults(dict(train_opts, dtype=dtype, compile=compile, matmul_precision=matmul_precision)),
-        tensorboard=tensorboard, quiet=quiet,
-    )
+    train_command(data=data, model_type=model_type, out=out, resume=resume, seed=seed, device=device,
+                  max_len=max_len, hyper=hyper, train=train_opts, given=given, tensorboard=tensorboard, quiet=quiet)
 
 
-def _unset_defaults(train: dict) -> dict:
-    """The system options left at their default as not set (None), so that the recipe and ``auto`` decide."""
-    defaults = {"dtype": "float32", "compile": False, "matmul_precision": "auto"}
-    return {k: None if k in defaults and v == defaults[k] else v for k, v in train.items()}
+def _option_name(ctx: typer.Context, name: str) -> str:
+    """How the user would type the parameter ``name`` (its longest option string: --type, not model_type)."""
+    param = next((p for p in ctx.command.params if p.name == name), None)
+    names = [o for o in getattr(param, "opts", []) if o.startswith("--")]
+    return max(names, key=len) if names else "--" + name.replace("_", "-")
+
+
+TUI_HELP = """Watch and steer training live: loss curve, samples, bigram probability table.
+
+[dim]makemore tui names --type transformer · makemore tui runs/names-transformer · makemore tui[/]
+
+Give a word list to train on it here (the options are those of `makemore train`), a run directory to follow a run that `makemore train` is writing (or replay a finished one), or nothing for a start screen.
+"""
+
+class _LiveCommand(TyperCommand):
+    """`makemore tui`: train's parameters less those the live screen does not take (they keep their defaults)."""
+
+    def __init__(self, *args, params=None, **kwargs):
+        super().__init__(*args, params=[p for p in params or [] if p.name not in TRAIN_ONLY], **kwargs)
+
+
+# one function, two commands: `tui` takes train's options as they are defined there, so the two cannot drift
+app.command(epilog=_family_table())(handles_errors(train))
+app.command(name="tui", help=TUI_HELP, epilog=_family_table(), cls=_LiveCommand)(handles_errors(train))
 
 
 # --- sample -----------------------------------------------------------------------------------------
@@ -265,46 +301,6 @@ def datasets(as_json: JsonOpt = False) -> None:
     from makemore.commands import datasets_command
 
     datasets_command(as_json=as_json)
-
-
-# --- tui --------------------------------------------------------------------------------------------
-
-_NOT_IN_TUI = ("data", "resume", "tensorboard", "quiet")  # train options that make no sense on a live screen
-_SYSTEM = ("target", "model_type", "out", "seed", "device", "max_len")
-
-
-def _tui(**options) -> None:
-    """Watch and steer training live: loss curve, samples, bigram probability table.
-
-    [dim]makemore tui names --type transformer · makemore tui runs/names-transformer · makemore tui[/]
-
-    Give a word list to train on it here (the options are those of `makemore train`), a run directory to follow a run that `makemore train` is writing (or replay a finished one), or nothing for a start screen.
-    """
-    from makemore.models import FAMILIES
-    from makemore.tui.app import run_from_cli
-
-    defaults = {name: p.default for name, p in _TUI_SIGNATURE.parameters.items()}
-    given = ["--" + k.replace("_", "-") for k, v in options.items() if k != "target" and v != defaults[k]]
-    hyper_names = {"n_layer", "n_head", "n_embd", "n_embd2", "context", "dropout", "batchnorm", "smoothing"}
-    hyper_names |= {k for f in FAMILIES.values() for k in f.hyper}
-    hyper = {k: v for k, v in options.items() if k in hyper_names}
-    train_opts = {k: v for k, v in options.items() if k not in hyper_names and k not in _SYSTEM}
-    run_from_cli(options["target"], model_type=options["model_type"], out=options["out"], seed=options["seed"],
-                 device=options["device"], max_len=options["max_len"], hyper=hyper, train=_unset_defaults(train_opts),
-                 given=given)
-
-
-# The TUI takes train's options as they are defined there (one definition, so the two cannot drift), with a
-# target that may be a word list or a run directory in place of train's DATA.
-_TUI_SIGNATURE = inspect.signature(train, eval_str=True)
-_TUI_SIGNATURE = _TUI_SIGNATURE.replace(parameters=[
-    inspect.Parameter("target", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Annotated[
-        Optional[str], typer.Argument(help="A word list to train on (file or built-in name), or a run directory "
-                                           "to follow; nothing opens the start screen.", show_default=False)]),
-    *(p for name, p in _TUI_SIGNATURE.parameters.items() if name not in _NOT_IN_TUI),
-])
-_tui.__signature__ = _TUI_SIGNATURE
-app.command(name="tui", epilog=_family_table())(handles_errors(_tui))
 
 
 def main() -> None:

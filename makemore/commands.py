@@ -32,7 +32,7 @@ def train_command(*, device, **options) -> None:
 
     if not distributed.launched_by_torchrun():
         return _train(dist=distributed.SINGLE, device=device, **options)
-    from makemore.training import resolve_device
+    from makemore.device import resolve_device
 
     wanted = resolve_device(device)
     if device == "auto" and not wanted.startswith("cuda"):
@@ -54,43 +54,43 @@ def train_command(*, device, **options) -> None:
 
 
 def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, device, max_len, hyper,
-           train, tensorboard, quiet, dist) -> None:
+           train, given: set[str], tensorboard, quiet, dist) -> None:
+    """``hyper`` and ``train`` hold None for what the user did not set; ``given`` names every option typed."""
     import contextlib
 
-    from makemore.training import Request, new_trainer, resume_trainer
+    from makemore.rundir import RunDir
     from makemore.sinks import ConsoleSink, JsonlSink, TensorBoardSink
+    from makemore.training import Request, check_request, check_resume, drive, new_trainer, prepare_data, \
+        resume_trainer
 
     main = dist.is_main  # under torchrun, rank 0 alone prints and writes
     quiet = quiet or not main
 
+    def sinks_for(trainer) -> list:
+        if not main:
+            return []
+        return [ConsoleSink(quiet=quiet), JsonlSink(trainer.run_dir)] + \
+            ([TensorBoardSink(trainer.run_dir)] if tensorboard else [])
+
     if resume is not None:
-        given = {k: v for k, v in hyper.items() if v is not None}
-        if data is not None or given:
-            raise MakemoreError("--resume continues a run as it was configured; give only the run directory "
-                                "(and optionally --max-steps, --max-time or --device)")
-        allowed = {"max_steps", "max_time"}
-        extra = [k for k, v in train.items() if v is not None and k not in allowed]
-        if extra:
-            raise MakemoreError(f"--resume cannot change --{extra[0].replace('_', '-')}")
-        overrides = {k: train.get(k) for k in allowed}
-        if device != "auto":
-            overrides["device"] = device
-        lock = ckpt.RunLock(ckpt.check_run_dir(resume)) if main else contextlib.nullcontext()
+        run = RunDir.open(resume)
+        values = {"data": data, "model_type": model_type, "seed": seed, "max_len": max_len, "device": device,
+                  **hyper, **train}
+        overrides = check_resume(run, {k: v for k, v in values.items() if k in given and v is not None})
+        lock = run.lock() if main else contextlib.nullcontext()
         with lock:
             if main:
-                ckpt.remove_stale_temporaries(resume)  # left by a writer that was killed mid-save
-            trainer = resume_trainer(resume, overrides, dist=dist)
-            _train_loop(trainer, [ConsoleSink(quiet=quiet), JsonlSink(trainer.run_dir)]
-                        + ([TensorBoardSink(trainer.run_dir)] if tensorboard else []) if main else [])
+                run.remove_stale_temporaries()  # left by a writer that was killed mid-save
+            trainer = resume_trainer(run, overrides, dist=dist)
+            drive(trainer, sinks_for(trainer), handle_sigint=True)
+        _exit_if_interrupted(trainer)
         return
     if data is None:
         raise MakemoreError("name a word list to train on (a file, or a built-in dataset such as `names`), "
                             "or --resume a run")
     request = Request(data=data, model_type=model_type, out=out, hyper=hyper, train=train, seed=seed,
                       device=device, max_len=max_len)
-    from makemore.training import check_request, prepare_data
-
-    check_request(request)
+    checked = check_request(request)
     prepared = prepare_data(data, seed, max_len)
     w = prepared.words
     if not quiet:
@@ -98,76 +98,32 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
             + ([f"{w.too_long:,} lines longer than --max-len {max_len}"] if w.too_long else [])
         err.print(f"{prepared.path}: {len(w.words):,} words (dropped {', '.join(dropped)}); "
                   f"split {len(prepared.train):,}/{len(prepared.val):,}/{len(prepared.test):,} train/val/test")
-    trainer, _ = new_trainer(request, prepared, dist=dist)
-    if not main:
-        _train_loop(trainer, [])
-        return
-    with ckpt.RunLock(trainer.run_dir):
-        sinks = [ConsoleSink(quiet=quiet), JsonlSink(trainer.run_dir)]
-        if tensorboard:
-            sinks.append(TensorBoardSink(trainer.run_dir))
-        _train_loop(trainer, sinks)
+    trainer, _ = new_trainer(request, prepared, dist=dist, checked=checked)
+    with trainer.rundir.lock() if main else contextlib.nullcontext():
+        drive(trainer, sinks_for(trainer), handle_sigint=True)
+    _exit_if_interrupted(trainer)
 
 
-def _train_loop(trainer, sinks) -> None:
-    """Feed the trainer's events to the sinks; the first Ctrl-C stops cleanly (and saves), a second aborts."""
-    def on_sigint(signum, frame):
-        if trainer._stop.is_set():
-            raise KeyboardInterrupt
-        err.print("\nstopping after this step and saving (Ctrl-C again to abort)")
-        trainer.request_stop()
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        for event in trainer.run():
-            for sink in sinks:
-                sink(event)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        for sink in sinks:
-            close = getattr(sink, "close", None)
-            if close:
-                close()
+def _exit_if_interrupted(trainer) -> None:
+    """Ctrl-C stopped the run (after saving it): end as an interrupted command does, with exit code 130."""
+    if trainer.interrupted:
+        raise KeyboardInterrupt
 
 
 # --- sample -----------------------------------------------------------------------------------------
 
-def sample_command(run_dir: Path, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
+def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
                    scores, as_json, output, seed, device) -> None:
-    import torch
+    from makemore.device import resolve_device
+    from makemore.events import novelty as novelty_of
+    from makemore.sample import draw
 
-    from makemore.training import resolve_device
-    from makemore.run import load_run
-    from makemore.sample import generate, tag
-
-    if n < 1:
-        raise MakemoreError("-n must be at least 1")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise MakemoreError("--top-p must be in (0, 1]")
-    loaded = load_run(run_dir, device=resolve_device(device))
-    train_words, held_out = loaded.known_words()
-    generator = torch.Generator().manual_seed(seed)
-    results: list[tuple[str, str, float]] = []
-    seen: set[str] = set()
-    attempts = 0
-    while len(results) < n:
-        want = n - len(results)
-        batch = generate(loaded.model, loaded.vocab, want if not (new_only or unique) else max(2 * want, 32),
-                         temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, min_len=min_len,
-                         max_len=max_len, generator=generator)
-        attempts += len(batch)
-        for g in batch:
-            t = tag(g.word, train_words, held_out)
-            if (new_only and t != "new") or (unique and g.word in seen):
-                continue
-            seen.add(g.word)
-            results.append((g.word, t, g.logprob))
-            if len(results) == n:
-                break
-        if attempts > 100 * n and len(results) < n:
-            raise MakemoreError(f"found only {len(results)} words meeting --new-only/--unique in {attempts} "
-                                f"samples; try a higher --temperature")
-    novelty = sum(t == "new" for _, t, _ in results) / len(results)
+    loaded = run.load_model(device=resolve_device(device))
+    run_dir = run.path
+    results = [(d.word, d.tag, d.logprob) for d in draw(
+        loaded, n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, min_len=min_len,
+        max_len=max_len, new_only=new_only, unique=unique, seed=seed)]
+    novelty = novelty_of(t for _, t, _ in results)
     if output is not None:
         ckpt.write_atomic(Path(output), "".join(w + "\n" for w, _, _ in results).encode("utf-8"))
     if as_json:
@@ -188,60 +144,35 @@ def sample_command(run_dir: Path, *, n, temperature, top_k, top_p, prefix, min_l
 
 # --- eval, score ------------------------------------------------------------------------------------
 
-def eval_command(run_dir: Path, *, file: Path | None, split: str, as_json: bool, device: str) -> None:
-    from makemore.data import EncodedWords, read_words
-    from makemore.evaluation import bits, evaluate
-    from makemore.training import resolve_device
-    from makemore.run import load_run
+def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: str) -> None:
+    from makemore.device import resolve_device
+    from makemore.evaluation import evaluate_on
 
-    if split not in ("train", "val", "test"):
-        raise MakemoreError(f"--split must be train, val or test, not {split!r}")
-    loaded = load_run(run_dir, device=resolve_device(device))
-    if file is not None:
-        words = read_words(Path(file), max_len=loaded.config["model"]["block_size"] - 1).words
-        where = str(file)
-        try:
-            encoded = EncodedWords(words, loaded.vocab)
-        except MakemoreError as e:
-            raise MakemoreError(f"{file}: {e}") from None
-    else:
-        if not loaded.split:
-            raise MakemoreError(f"{run_dir}: no {ckpt.SPLIT}; name a file to evaluate on")
-        words = loaded.split[split]
-        if not words:
-            raise MakemoreError(f"{run_dir}: the {split} split is empty (the word list was too small)")
-        where = f"{split} split"
-        encoded = EncodedWords(words, loaded.vocab)
-    loss = evaluate(loaded.model, encoded, device=loaded.model.lm_head.weight.device
-                    if hasattr(loaded.model, "lm_head") else None)
-    result = {"run": str(run_dir), "on": where, "words": len(words), "loss": loss, "bpc": bits(loss),
-              "perplexity": math.exp(loss), "step": loaded.step}
+    loaded = run.load_model(device=resolve_device(device))
+    result = evaluate_on(loaded, file=file, split=split)
+    skipped = result["skipped"]
+    result = {"run": str(run.path), **result, "perplexity": math.exp(result["loss"]), "step": loaded.step}
     if as_json:
-        print(json.dumps(result))
-    else:
-        out.print(f"{where}: {loss:.4f} nats/char · {bits(loss):.4f} bits/char · perplexity {math.exp(loss):.2f} "
-                  f"· {len(words):,} words · {run_dir} @ step {loaded.step}")
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    out.print(f"{result['on']}: {result['loss']:.4f} nats/char · {result['bpc']:.4f} bits/char · perplexity "
+              f"{result['perplexity']:.2f} · {result['words']:,} words · {run.path} @ step {loaded.step}",
+              soft_wrap=True)
+    for reason, count in skipped.items():
+        if count:
+            err.print(f"skipped {count:,} {'word' if count == 1 else 'words'}: {SKIP_REASONS[reason]}")
 
 
-def score_command(run_dir: Path, words: list[str], *, as_json: bool) -> None:
-    from makemore.data import EncodedWords
-    from makemore.evaluation import word_nll
-    from makemore.run import load_run
+SKIP_REASONS = {"too_long": "longer than the model's block", "unknown": "characters outside the model's vocabulary"}
 
-    loaded = load_run(run_dir)
-    block = loaded.config["model"]["block_size"]
-    for w in words:
-        if not w.strip():
-            raise MakemoreError("cannot score an empty word")
-        if len(w) >= block:
-            raise MakemoreError(f"{w!r}: {len(w)} characters; this model handles at most {block - 1}")
-        unknown = loaded.vocab.unknown(w)
-        if unknown:
-            raise MakemoreError(f"{w!r}: character {sorted(unknown)[0]!r} is not in the model's vocabulary")
-    nll = word_nll(loaded.model, EncodedWords(list(words), loaded.vocab))
-    train_words, held_out = loaded.known_words()
+
+def score_command(run, words: list[str], *, as_json: bool) -> None:
+    from makemore.evaluation import score_words
     from makemore.sample import tag
 
+    loaded = run.load_model()
+    nll = score_words(loaded, words)
+    train_words, held_out = loaded.known_words()
     rows = [{"word": w, "nll": v, "tag": tag(w, train_words, held_out)} for w, v in zip(words, nll)]
     if as_json:
         print(json.dumps(rows, ensure_ascii=False))
@@ -257,37 +188,8 @@ def score_command(run_dir: Path, words: list[str], *, as_json: bool) -> None:
 
 # --- info, datasets ---------------------------------------------------------------------------------
 
-def run_summary(run_dir: Path) -> dict[str, Any]:
-    from makemore.run import read_config
-
-    config = read_config(run_dir)
-    metrics = ckpt.read_metrics(run_dir)
-    evals = [m for m in metrics if m.get("event") == "eval"]
-    finished = [m for m in metrics if m.get("event") == "finished"]
-    steps = [m.get("step", 0) for m in metrics if m.get("event") in ("step", "eval", "finished")]
-    best = min(evals, key=lambda m: m["val_loss"]) if evals else None
-    return {
-        "run": str(run_dir),
-        "type": config["model"]["type"],
-        "params": config["model"].get("num_params"),
-        "hyper": config["model"]["hyper"],
-        "block_size": config["model"]["block_size"],
-        "train": config.get("train", {}),
-        "dataset": config.get("dataset", {}),
-        "split": config.get("split", {}),
-        "vocab": "".join(config["vocab"]),
-        "vocab_size": len(config["vocab"]) + 1,
-        "steps": max(steps, default=0),
-        "best_val_loss": best["val_loss"] if best else None,
-        "best_step": best["step"] if best else None,
-        "test_loss": finished[-1].get("test_loss") if finished else None,
-        "finished": finished[-1].get("reason") if finished else None,
-        "elapsed": finished[-1].get("elapsed") if finished else None,
-    }
-
-
-def info_command(run_dir: Path, *, as_json: bool) -> None:
-    s = run_summary(run_dir)
+def info_command(run, *, as_json: bool) -> None:
+    s = run.summary()
     if as_json:
         print(json.dumps(s, ensure_ascii=False))
         return

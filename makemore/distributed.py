@@ -3,7 +3,7 @@
 ``torchrun --nproc_per_node=N -m makemore train FILE`` starts N copies of the command with RANK, WORLD_SIZE and
 LOCAL_RANK in their environment. Each copy calls :func:`setup`, which joins the process group (NCCL on CUDA,
 gloo on the CPU) and pins its CUDA device to LOCAL_RANK. Outside torchrun, :func:`setup` returns a one-process
-:class:`Context` and nothing here touches ``torch.distributed``.
+:class:`Context` and nothing here touches ``torch.distributed`` (nor imports torch: a refused option stays cheap).
 
 How the trainer uses it:
 - every rank draws the same global batch indices from an identically seeded generator and trains on its own
@@ -22,8 +22,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-
-import torch
 
 from makemore.errors import MakemoreError
 
@@ -67,6 +65,7 @@ def setup(device: str) -> tuple[Context, str]:
     """
     if not launched_by_torchrun() or int(os.environ["WORLD_SIZE"]) == 1:
         return SINGLE, device
+    import torch
     import torch.distributed as dist
 
     if not dist.is_available():
@@ -105,7 +104,7 @@ def teardown(ctx: Context) -> None:
             dist.destroy_process_group()
 
 
-def wrap(model: torch.nn.Module, ctx: Context, device: torch.device) -> torch.nn.Module:
+def wrap(model, ctx: Context, device):
     """The module the training forward goes through: DDP around ``model`` when distributed, else ``model``."""
     if not ctx.enabled:
         return model
@@ -115,10 +114,11 @@ def wrap(model: torch.nn.Module, ctx: Context, device: torch.device) -> torch.nn
     return DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def all_reduce_sum(values: torch.Tensor, ctx: Context) -> torch.Tensor:
+def all_reduce_sum(values, ctx: Context):
     """Sum a small float64 tensor over the ranks (in place, on the device the backend needs)."""
     if not ctx.enabled:
         return values
+    import torch
     import torch.distributed as dist
 
     if ctx.backend == "nccl":
@@ -128,14 +128,3 @@ def all_reduce_sum(values: torch.Tensor, ctx: Context) -> torch.Tensor:
     else:
         dist.all_reduce(values)
     return values
-
-
-def broadcast_object(obj, ctx: Context):
-    """Rank 0's ``obj`` on every rank (for small Python values: a run directory's path, an error message)."""
-    if not ctx.enabled:
-        return obj
-    import torch.distributed as dist
-
-    box = [obj if ctx.is_main else None]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]

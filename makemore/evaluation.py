@@ -54,3 +54,59 @@ def word_nll(model, words: EncodedWords, device=None) -> list[float]:
 
 def bits(nats: float) -> float:
     return nats / math.log(2)
+
+
+def score_words(loaded, words: list[str]) -> list[float]:
+    """Each word's mean NLL per character under a loaded run's model; a word it cannot score is refused."""
+    from makemore.errors import MakemoreError
+
+    block = loaded.config.model.block_size
+    for w in words:
+        if not w.strip():
+            raise MakemoreError("cannot score an empty word")
+        if len(w) >= block:
+            raise MakemoreError(f"{w!r}: {len(w)} characters; this model handles at most {block - 1}")
+        unknown = loaded.vocab.unknown(w)
+        if unknown:
+            raise MakemoreError(f"{w!r}: character {sorted(unknown)[0]!r} is not in the model's vocabulary")
+    if not words:
+        return []
+    return word_nll(loaded.model, EncodedWords(list(words), loaded.vocab), device=_device(loaded.model))
+
+
+def _device(model):
+    return next(iter(model.parameters()), torch.zeros(())).device
+
+
+def evaluate_on(loaded, file=None, split: str = "test") -> dict:
+    """Loss of a loaded run's model on a word list ``file`` or on one of its splits: loss and bits per character,
+    words evaluated, and words skipped by reason (longer than the model's block; characters outside its
+    vocabulary). What `makemore eval` and the Python API's ``Model.evaluate`` both call."""
+    from pathlib import Path
+
+    from makemore.data import read_words
+    from makemore.errors import MakemoreError
+
+    skipped = {"too_long": 0, "unknown": 0}
+    if file is not None:
+        block = loaded.config.model.block_size
+        listed = read_words(Path(file), max_len=1 << 20).words
+        fits = [w for w in listed if len(w) < block]
+        words = [w for w in fits if not loaded.vocab.unknown(w)]
+        skipped = {"too_long": len(listed) - len(fits), "unknown": len(fits) - len(words)}
+        where = str(file)
+        if not words:
+            raise MakemoreError(f"{file}: no word this model can evaluate ({skipped['too_long']:,} longer than its "
+                                f"block of {block - 1} characters, {skipped['unknown']:,} with characters outside "
+                                f"its vocabulary)")
+    else:
+        if split not in ("train", "val", "test"):
+            raise MakemoreError(f"--split must be train, val or test, not {split!r}")
+        if not loaded.split:
+            raise MakemoreError(f"{loaded.run_dir}: no split.json; name a file to evaluate on")
+        words = loaded.split[split]
+        if not words:
+            raise MakemoreError(f"{loaded.run_dir}: the {split} split is empty (the word list was too small)")
+        where = f"{split} split"
+    loss = evaluate(loaded.model, EncodedWords(words, loaded.vocab), device=_device(loaded.model))
+    return {"on": where, "words": len(words), "loss": loss, "bpc": bits(loss), "skipped": skipped}

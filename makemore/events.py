@@ -71,7 +71,13 @@ class Samples(Event):
 
     @property
     def novelty(self) -> float:
-        return sum(s.tag == "new" for s in self.samples) / max(1, len(self.samples))
+        return novelty(s.tag for s in self.samples)
+
+
+def novelty(tags) -> float:
+    """The share of samples tagged "new" (in neither the training nor the held-out words)."""
+    tags = list(tags)
+    return sum(t == "new" for t in tags) / max(1, len(tags))
 
 
 @dataclass(frozen=True)

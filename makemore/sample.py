@@ -112,3 +112,45 @@ def _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_
 
 def tag(word: str, train: set[str], held_out: set[str]) -> str:
     return "train" if word in train else "test" if word in held_out else "new"
+
+
+@dataclass(frozen=True)
+class Drawn:
+    word: str
+    tag: str  # "new", "train" or "test" (val or test): where the word occurs in the run's split
+    logprob: float
+
+
+def draw(loaded, n: int, *, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+         prefix: str = "", min_len: int = 0, max_len: int | None = None, new_only: bool = False,
+         unique: bool = False, seed: int = 0) -> list[Drawn]:
+    """``n`` words from a loaded run (``makemore.rundir.LoadedRun``), each tagged by the run's split; with
+    ``new_only`` only words in neither split, with ``unique`` no word twice. What `makemore sample` and the
+    Python API's ``Model.sample`` both call."""
+    if n < 1:
+        raise MakemoreError("-n must be at least 1")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise MakemoreError("--top-p must be in (0, 1]")
+    train_words, held_out = loaded.known_words()
+    generator = torch.Generator().manual_seed(seed)
+    results: list[Drawn] = []
+    seen: set[str] = set()
+    attempts = 0
+    while len(results) < n:
+        want = n - len(results)
+        batch = generate(loaded.model, loaded.vocab, want if not (new_only or unique) else max(2 * want, 32),
+                         temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, min_len=min_len,
+                         max_len=max_len, generator=generator)
+        attempts += len(batch)
+        for g in batch:
+            t = tag(g.word, train_words, held_out)
+            if (new_only and t != "new") or (unique and g.word in seen):
+                continue
+            seen.add(g.word)
+            results.append(Drawn(g.word, t, g.logprob))
+            if len(results) == n:
+                break
+        if attempts > 100 * n and len(results) < n:
+            raise MakemoreError(f"found only {len(results)} words meeting --new-only/--unique in {attempts} "
+                                f"samples; try a higher --temperature")
+    return results

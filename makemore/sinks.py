@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from makemore import checkpoint as ckpt
+from makemore.rundir import METRICS, SAMPLES
 from makemore.events import Eval, Event, Failed, Finished, Samples, Saved, Started, Step
 
 Sink = Callable[[Event], None]
@@ -32,12 +32,12 @@ class JsonlSink:
     and the samples of each evaluation to RUN/samples.txt."""
 
     def __init__(self, run_dir: Path):
-        path = Path(run_dir) / ckpt.METRICS
+        path = Path(run_dir) / METRICS
         torn = _ends_mid_line(path)  # a writer killed mid-line; end that line so the next one stays whole
         self.file = open(path, "a", encoding="utf-8")
         if torn:
             self.file.write("\n")
-        self.samples = open(Path(run_dir) / ckpt.SAMPLES, "a", encoding="utf-8")
+        self.samples = open(Path(run_dir) / SAMPLES, "a", encoding="utf-8")
 
     def __call__(self, event: Event) -> None:
         self.file.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
@@ -81,9 +81,10 @@ class TensorBoardSink:
 TAG_STYLE = {"new": "green", "train": "dim", "test": "yellow"}  # one colour per tag: console, sample, TUI
 
 
-def _fmt_time(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
+def fmt_time(seconds: float | None) -> str:
+    """h:mm:ss or m:ss; "-" for an unknown or impossible duration (the console and the TUI show time alike)."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "-"
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
         else f"{seconds // 60}:{seconds % 60:02d}"
@@ -156,10 +157,16 @@ class ConsoleSink:
             self._stop()
             test = f"test {event.test_loss:.4f}" if event.test_loss is not None else "no test split"
             best = f"{event.best_val_loss:.4f}" if event.best_val_loss is not None else "-"
-            c.print(f"[bold]done[/] ({event.reason}) at step {event.step} in {_fmt_time(event.elapsed)}: "
+            c.print(f"[bold]done[/] ({event.reason}) at step {event.step} in {fmt_time(event.elapsed)}: "
                     f"best val {best}, {test}")
         elif isinstance(event, Saved) and event.reason in ("request", "interrupt"):
             c.print(f"saved {event.path} at step {event.step}")
+
+    def notice(self, message: str) -> None:
+        """A line from the driver (e.g. what Ctrl-C does), on stderr, around the live progress line."""
+        from rich.console import Console
+
+        Console(stderr=True, highlight=False).print(f"\n{message}")
 
     def _stop(self) -> None:
         if self.progress is not None:

@@ -5,20 +5,20 @@ caller hands each one to its sinks. Thread-safe requests (stop, pause, save, sam
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator
 
 import torch
 
-from makemore import checkpoint as ckpt
 from makemore import distributed
+from makemore.config import TrainConfig, lr_at
 from makemore.data import EncodedWords, Vocab
 from makemore.errors import MakemoreError
+from makemore.rundir import BEST, LAST_STATE, RunDir, TrainingState
 from makemore.evaluation import evaluate
 from makemore.events import Bigrams, Eval, Event, Failed, Finished, Sample, Samples, Saved, Started, Step
 from makemore.sample import generate, tag
@@ -26,49 +26,12 @@ from makemore.sample import generate, tag
 MAX_TABLE_VOCAB = 256  # above this the bigram table is not computed (it would be V x V)
 
 
-@dataclass
-class TrainConfig:
-    max_steps: int  # 0: no step limit (with max_time: the time budget alone decides)
-    batch_size: int
-    learning_rate: float
-    min_lr_ratio: float  # cosine decays to learning_rate * min_lr_ratio
-    warmup_steps: int
-    weight_decay: float  # AdamW, on matrices only (not biases, norms)
-    grad_clip: float  # max gradient norm; 0 disables
-    eval_interval: int  # steps between evaluations (and checkpoints)
-    max_time: float | None = None  # seconds of training; the schedule then follows elapsed time too
-    seed: int = 42
-    device: str = "cpu"
-    dtype: str = "float32"  # autocast dtype: float32 (off), bfloat16, float16 (CUDA, with a grad scaler)
-    grad_accum: int = 1  # micro-batches per optimizer step (the batch is split among them)
-    compile: bool = False
-    matmul_precision: str = "auto"  # torch's float32 matmul precision: auto, highest, high, medium (see below)
-    pack: bool = True  # families that can (the Transformer) train on rows packing several words: no padding
-    ema: float = 0.0  # decay of a moving average of the weights, which evaluation, samples and checkpoints use; 0: off
-    log_interval: int = 10  # steps between Step events (the loss is read from the device only then)
-    eval_words: int = 1000  # fixed subset of training words on which the train loss is evaluated
-    num_samples: int = 12  # samples drawn at each evaluation
-    temperature: float = 1.0  # of those samples
-
-
-def lr_at(step: int, cfg: TrainConfig, progress: float | None = None) -> float:
-    """Linear warm-up, then cosine decay to ``min_lr_ratio`` of the peak; a pure function of the step."""
-    if step < cfg.warmup_steps:
-        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
-    if progress is None:
-        span = max(1, cfg.max_steps - cfg.warmup_steps)
-        progress = (step - cfg.warmup_steps) / span
-    progress = min(max(progress, 0.0), 1.0)
-    min_lr = cfg.learning_rate * cfg.min_lr_ratio
-    return min_lr + 0.5 * (cfg.learning_rate - min_lr) * (1 + math.cos(math.pi * progress))
-
-
 def flatten(params: list[torch.Tensor]) -> torch.nn.Parameter:
     """One contiguous parameter, with its gradient preallocated, of which ``params`` become views.
 
     Autograd accumulates each gradient in place into its view, so the optimizer and gradient clipping see the
-    whole model as one tensor: one AdamW update and one norm instead of one per tensor (at batch 32 the
-    per-tensor bookkeeping of 53 tensors cost ~0.4 ms a step, a tenth of it). Gradients are zeroed in place,
+    whole model as one tensor: one AdamW update and one norm instead of one per tensor (per-tensor bookkeeping is
+    a tenth of a small model's step). Gradients are zeroed in place,
     never set to None, or the views would be lost.
     """
     flat = torch.nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
@@ -97,54 +60,14 @@ def make_optimizer(model, cfg: TrainConfig, flat: bool = False) -> torch.optim.O
         return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, 0.99), foreach=True)
 
 
-MATMUL_PRECISIONS = ("auto", "highest", "high", "medium")
-
-
-def set_matmul_precision(device: torch.device, precision: str = "auto", cpu_choice: str = "highest") -> str:
-    """Set torch's float32 matmul precision for this process and return the one set.
-
-    ``auto``: on CUDA ``high`` (TF32 tensor cores, the usual trade); on a CPU ``cpu_choice`` (the model family's
-    ``cpu_matmul_precision``) if it keeps float32 results, else ``highest``. ``medium`` hands float32 matmuls
-    to oneDNN instead of the BLAS library and allows it bfloat16 arithmetic, which it may take on CPUs with
-    bfloat16 matrix units; on an AMD CPU with AVX-512 it computes in float32, up to 1.8x faster than MKL for
-    large matrices and slower for small ones. So before taking it, ``auto`` multiplies, at a small and a large
-    size, numbers that bfloat16 would round (1 + 2^-12), and keeps ``medium`` only if every product is exact.
-    """
-    if precision != "auto":
-        torch.set_float32_matmul_precision(precision)
-        return precision
-    if device.type == "cuda":
-        torch.set_float32_matmul_precision("high")
-        return "high"
-    chosen = cpu_choice if cpu_choice == "highest" or _stays_float32(str(device), cpu_choice) else "highest"
-    torch.set_float32_matmul_precision(chosen)
-    return chosen
-
-
-@functools.cache
-def _stays_float32(device: str, precision: str) -> bool:
-    """Whether float32 matmuls under ``precision`` give float32 results on ``device`` (checked once)."""
-    before = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision(precision)
-    try:
-        for m, k, n in ((256, 64, 256), (2048, 256, 512)):
-            a = torch.full((m, k), 1 + 2**-12, device=device)
-            b = torch.ones(k, n, device=device)
-            exact = k * (1 + 2**-12)  # representable in float32; in bfloat16 the factor rounds to 1
-            if not (bool(((a @ b) == exact).all()) and bool((torch.nn.functional.linear(a, b.T) == exact).all())):
-                return False
-        return True
-    finally:
-        torch.set_float32_matmul_precision(before)
-
-
 class Diverged(MakemoreError):
     pass
 
 
 class Trainer:
-    def __init__(self, model, vocab: Vocab, splits: dict[str, EncodedWords], cfg: TrainConfig, run_dir: Path,
-                 *, model_type: str, dataset: str, dist: distributed.Context = distributed.SINGLE):
+    def __init__(self, model, vocab: Vocab, splits: dict[str, EncodedWords], cfg: TrainConfig, run: RunDir,
+                 *, model_type: str, dataset: str, dist: distributed.Context = distributed.SINGLE,
+                 matmul_precision: str = "highest"):
         self.model = model
         self.dist = dist  # one process, or this rank's place under torchrun (only rank 0 writes and evaluates)
         self.vocab = vocab
@@ -152,7 +75,7 @@ class Trainer:
         self.val_words = splits["val"]
         self.test_words = splits["test"]
         self.cfg = cfg
-        self.run_dir = Path(run_dir)
+        self.rundir = run  # the run directory: where checkpoints go (rank 0 alone writes)
         self.model_type = model_type
         self.dataset = dataset
         self.device = torch.device(cfg.device)
@@ -169,8 +92,7 @@ class Trainer:
         self.elapsed = 0.0
         self.batch_gen = torch.Generator().manual_seed(cfg.seed)
         self.sample_gen = torch.Generator().manual_seed(cfg.seed + 1)
-        self.matmul_precision = set_matmul_precision(self.device, cfg.matmul_precision,
-                                                     model.cpu_matmul_precision)
+        self.matmul_precision = matmul_precision  # as makemore.device.set_matmul_precision set it for this process
         if dist.enabled and model.trainable and cfg.batch_size < dist.world_size:
             raise MakemoreError(f"--batch-size {cfg.batch_size} is smaller than the {dist.world_size} processes; "
                                 f"every rank needs at least one word per step")
@@ -184,12 +106,21 @@ class Trainer:
         self._synced_elapsed = 0.0  # under DDP: rank 0's clock at the last control exchange (drives the schedule)
         self._agreed_stop: str | None = None  # under DDP: the stop decision all ranks took at that exchange
         self._stop = threading.Event()
+        self.interrupted = False  # stopped by Ctrl-C (set by the driver's signal handler)
         self._resume = threading.Event()
         self._resume.set()
         self._save_now = threading.Event()
         self._sample_now = threading.Event()
 
+    @property
+    def run_dir(self) -> Path:
+        return self.rundir.path
+
     # --- requests from other threads (the TUI, a signal handler) ----------------------------------
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -273,14 +204,8 @@ class Trainer:
             if not self.dist.enabled and cfg.max_time is not None and self.elapsed >= cfg.max_time:
                 reason = "max_time"
                 break
-            progress = None
-            if cfg.max_time:
-                clock = self._synced_elapsed if self.dist.enabled else self.elapsed  # same lr on every rank
-                progress = clock / cfg.max_time
-                if cfg.max_steps:  # whichever budget runs out first
-                    span = max(1, cfg.max_steps - cfg.warmup_steps)
-                    progress = max((self.step - cfg.warmup_steps) / span, progress)
-            lr = lr_at(self.step, cfg, progress)
+            # under DDP every rank follows rank 0's clock, as of the last exchange, so all take the same lr
+            lr = lr_at(self.step, cfg, self._synced_elapsed if self.dist.enabled else self.elapsed)
             for group in opt.param_groups:
                 group["lr"] = lr
             loss_sum, tokens = self._train_step()
@@ -459,87 +384,63 @@ class Trainer:
                 "best_step": self.best_step}
 
     def _save_best(self) -> Saved:
-        path = self.run_dir / ckpt.BEST
-        ckpt.save_tensors(path, self.model.state_dict(), self._meta())
+        path = self.rundir.save_best(self.model.state_dict(), self._meta())
         return Saved(step=self.step, path=str(path), reason="best")
 
     def _save_last(self, reason: str) -> Saved:
         """Weights, optimizer and RNG state: everything --resume needs to continue exactly."""
-        state: dict[str, torch.Tensor] = {
-            "rng.torch": torch.get_rng_state(),
-            "rng.batches": self.batch_gen.get_state(),
-            "rng.samples": self.sample_gen.get_state(),
-        }
+        rng = {"torch": torch.get_rng_state(), "batches": self.batch_gen.get_state(),
+               "samples": self.sample_gen.get_state()}
         if self.device.type == "cuda":
-            state["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        groups = []
-        if self.optimizer is not None:
-            opt_state = self.optimizer.state_dict()
-            for pid, entry in opt_state["state"].items():
-                for key, value in entry.items():
-                    state[f"opt.{pid}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
-            groups = opt_state["param_groups"]
-        # the state file carries its own copy of the weights, so it alone is a consistent checkpoint: a kill
-        # between the two writes below leaves a state file that --resume continues from exactly
-        weights = self.model.state_dict()
-        state.update({f"model.{k}": v for k, v in weights.items()})
-        if self.ema is not None:
-            state.update({f"ema.{i}": t for i, t in enumerate(self.ema)})
-        ckpt.save_tensors(self.run_dir / ckpt.LAST_STATE, state,
-                          {**self._meta(), "elapsed": self.elapsed, "param_groups": groups,
-                           "train": asdict(self.cfg)})
-        ckpt.save_tensors(self.run_dir / ckpt.LAST, weights, self._meta())
-        return Saved(step=self.step, path=str(self.run_dir / ckpt.LAST), reason=reason)
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        state = TrainingState(weights=self.model.state_dict(),
+                              optimizer=self.optimizer.state_dict() if self.optimizer is not None else None,
+                              rng=rng, ema=list(self.ema or []),
+                              meta={**self._meta(), "elapsed": self.elapsed, "train": asdict(self.cfg)})
+        path = self.rundir.save_state(state)
+        return Saved(step=self.step, path=str(path), reason=reason)
 
     def restore(self) -> None:
         """Continue from the run directory's last checkpoint (``--resume``)."""
-        from makemore.run import load_state
+        from makemore.models import load_weights
 
-        source = self.run_dir / ckpt.LAST_STATE
-        state, smeta = ckpt.load_tensors(source)
-        weights = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
-        for key in ("step", "param_groups"):
-            if key not in smeta:
-                raise MakemoreError(f"{source}: checkpoint metadata lacks {key!r}")
-        load_state(self.model, weights, source)
+        state = self.rundir.load_state()
+        where = self.rundir.file(LAST_STATE)
+        load_weights(self.model, state.weights, where)
         self.model.to(self.device)
         try:
             if self.optimizer is not None:
-                opt_state: dict = {"state": {}, "param_groups": smeta["param_groups"]}
-                for key, value in state.items():
-                    if key.startswith("opt."):
-                        _, pid, name = key.split(".", 2)
-                        opt_state["state"].setdefault(int(pid), {})[name] = value
-                self.optimizer.load_state_dict(opt_state)
-            torch.set_rng_state(state["rng.torch"])
-            self.batch_gen.set_state(state["rng.batches"])
-            self.sample_gen.set_state(state["rng.samples"])
+                self.optimizer.load_state_dict(state.optimizer)
+            torch.set_rng_state(state.rng["torch"])
+            self.batch_gen.set_state(state.rng["batches"])
+            self.sample_gen.set_state(state.rng["samples"])
             if self.ema is not None:
-                for i, t in enumerate(self.ema):
-                    saved = state[f"ema.{i}"]
+                if len(state.ema) != len(self.ema):
+                    raise ValueError(f"{len(state.ema)} averaged tensors, the model has {len(self.ema)}")
+                for i, (t, saved) in enumerate(zip(self.ema, state.ema)):
                     if saved.shape != t.shape:
                         raise ValueError(f"averaged weight {i} has shape {tuple(saved.shape)}, not {tuple(t.shape)}")
                     t.copy_(saved)
-            if "rng.cuda" in state and self.device.type == "cuda":
-                torch.cuda.set_rng_state(state["rng.cuda"], self.device)
-            self.step = int(smeta["step"])
-            self.best_val = float(smeta["best_val_loss"]) if smeta.get("best_val_loss") is not None else math.inf
-            self.best_step = int(smeta.get("best_step", -1))
-            self.elapsed = float(smeta.get("elapsed", 0.0))
+            if "cuda" in state.rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state.rng["cuda"], self.device)
+            meta = state.meta
+            self.step = int(meta["step"])
+            self.best_val = float(meta["best_val_loss"]) if meta.get("best_val_loss") is not None else math.inf
+            self.best_step = int(meta.get("best_step", -1))
+            self.elapsed = float(meta.get("elapsed", 0.0))
         except (KeyError, ValueError, TypeError, RuntimeError) as e:
-            raise MakemoreError(f"{self.run_dir / ckpt.LAST_STATE}: optimizer or RNG state does not fit this run "
+            raise MakemoreError(f"{where}: optimizer or RNG state does not fit this run "
                                 f"({type(e).__name__}: {e})") from None
 
     def _finished(self, reason: str) -> Finished:
         test_loss = None
         if len(self.test_words):
-            from makemore.run import load_state
+            from makemore.models import load_weights
 
-            best = self.run_dir / ckpt.BEST
-            if best.exists():  # report test on the checkpoint chosen by validation
+            weights = self.rundir.best_weights(str(self.device))
+            if weights is not None:  # report test on the checkpoint chosen by validation
                 current = {k: v.clone() for k, v in self.model.state_dict().items()}
-                weights, _ = ckpt.load_tensors(best, str(self.device))
-                load_state(self.model, weights, best)
+                load_weights(self.model, weights, self.rundir.file(BEST))
                 test_loss = evaluate(self.model, self.test_words, device=self.device)
                 self.model.load_state_dict(current)
             else:

@@ -1,22 +1,25 @@
-"""From what the user asked for to a ready Trainer: data, vocabulary, split, run directory, model.
+"""From what the user asked for to a ready Trainer (data, vocabulary, split, run directory, model), and the one
+loop that drives a trainer into its sinks.
 
-Shared by the CLI and the TUI so that both start and resume runs the same way.
+The CLI, the TUI and the Python API all start, resume and drive runs through here. Checking a request imports no
+torch, so a refused option costs nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from makemore import __version__
-from makemore import checkpoint as ckpt
+from makemore.config import TrainConfig
 from makemore.data import DEFAULT_MAX_LEN, EncodedWords, Vocab, WordList, read_words, resolve_dataset, split_words
 from makemore.errors import MakemoreError
-from makemore.models import get_family, recipe_for, step_recipe
-from makemore.run import build_model, model_hyper, read_config
+from makemore.models import build_model, get_family, model_hyper, recipe_for, step_recipe
+from makemore.rundir import ModelSpec, RunConfig, RunDir
 
 
 @dataclass
@@ -31,32 +34,6 @@ class Request:
     seed: int = 42
     device: str = "auto"
     max_len: int = DEFAULT_MAX_LEN
-
-
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise MakemoreError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise MakemoreError(f"device {name!r}: CUDA is not available on this machine")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise MakemoreError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    elif device.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise MakemoreError(f"device {name!r}: MPS is not available on this machine")
-    elif device.type != "cpu":
-        raise MakemoreError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
-    return str(device)
 
 
 @dataclass
@@ -87,13 +64,19 @@ def prepare_data(data: str, seed: int, max_len: int = DEFAULT_MAX_LEN) -> Prepar
     return Prepared(name, path, words, Vocab.from_words(words.words), train, val, test)
 
 
-def check_request(req: Request):
-    """Validate the options (model type, hyperparameters, device, training) before touching any data."""
-    from makemore.trainer import TrainConfig
+DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
+
+def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
+    """The model's hyperparameters and the training configuration the request implies, checked before touching
+    any data or importing torch. The device stays as named ("auto", "cuda:1"); ``new_trainer`` resolves it."""
     family = get_family(req.model_type)
     user_train = {k: v for k, v in req.train.items() if v is not None}
     user_hyper = {k: v for k, v in req.hyper.items() if v is not None}
+    if not DEVICE_NAME.fullmatch(req.device):
+        raise MakemoreError(f"unknown device {req.device!r}; use auto, cpu, cuda, cuda:N or mps")
+    if not 1 <= req.max_len <= MAX_LEN_LIMIT:
+        raise MakemoreError(f"--max-len must be between 1 and {MAX_LEN_LIMIT} characters, not {req.max_len}")
     if user_train.get("max_steps") is not None and user_train["max_steps"] < 1:
         raise MakemoreError("--max-steps must be at least 1")
     # --max-time alone: the time budget decides when to stop and picks the family's settings for that budget
@@ -104,12 +87,14 @@ def check_request(req: Request):
               **user_train}
     if timed:
         recipe["max_steps"] = 0  # no step limit
-    cfg = TrainConfig(**recipe, seed=req.seed, device=resolve_device(req.device))
-    _check_train_config(cfg)
-    return hyper, cfg
+    unknown = sorted(set(recipe) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise MakemoreError(f"unknown training option --{unknown[0].replace('_', '-')}")
+    cfg = TrainConfig(**recipe, seed=req.seed, device=req.device)
+    return hyper, cfg.check()
 
 
-def fit_to_data(cfg, req: Request, num_train: int) -> None:
+def fit_to_data(cfg: TrainConfig, req: Request, num_train: int) -> None:
     """Shorten the recipe for a small word list: at most the family's ``max_epochs`` passes over the training
     words (a recipe tuned on 30k names would otherwise overfit 5k names many times over). Only what the user
     did not set is changed."""
@@ -126,17 +111,20 @@ def fit_to_data(cfg, req: Request, num_train: int) -> None:
         cfg.warmup_steps = min(cfg.warmup_steps, max(1, steps // 10))
 
 
-def new_trainer(req: Request, prepared: Prepared | None = None, dist=None):
-    """Everything checked before anything is written; then the run directory, config and split.
+def new_trainer(req: Request, prepared: Prepared | None = None, dist=None,
+                checked: tuple[dict[str, Any], TrainConfig] | None = None):
+    """Everything checked before anything is written; then the run directory with its config and split.
 
-    ``dist`` (a ``makemore.distributed.Context``) places this process in a torchrun job: only rank 0 writes.
+    ``checked``: what ``check_request(req)`` returned, if the caller already called it. ``dist`` (a
+    ``makemore.distributed.Context``) places this process in a torchrun job: only rank 0 writes.
     """
     import torch
 
-    from makemore.trainer import Trainer
+    from makemore.device import resolve_device
 
-    hyper, cfg = check_request(req)
-    device = cfg.device
+    hyper, cfg = checked or check_request(req)
+    cfg.device = resolve_device(cfg.device)
+    cfg.check()  # again, now that "auto" names a device (float16 needs CUDA)
     prepared = prepared or prepare_data(req.data, req.seed, req.max_len)
     fit_to_data(cfg, req, len(prepared.train))
     block_size = max(len(w) for w in prepared.words.words) + 1
@@ -144,101 +132,160 @@ def new_trainer(req: Request, prepared: Prepared | None = None, dist=None):
     torch.manual_seed(req.seed)
     model = build_model(req.model_type, len(prepared.vocab), block_size, hyper)
     if dist is not None and not dist.is_main:  # same data, same model; rank 0 alone owns the run directory
-        return Trainer(model.to(device), prepared.vocab, prepared.encoded(), cfg, Path(req.out or "runs"),
-                       model_type=req.model_type, dataset=prepared.name, dist=dist), prepared
-    if req.out is not None:
-        out = Path(req.out)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise MakemoreError(f"{out}: already exists; continue it with `makemore train --resume {out}` "
-                                f"or choose another directory with -o")
+        run = RunDir(req.out or "runs")
     else:
-        out = ckpt.new_run_dir(Path("runs") / f"{prepared.name}-{req.model_type}")
-    config = {
-        "format": ckpt.FORMAT_VERSION,
-        "makemore": __version__,
-        "model": {"type": req.model_type, "block_size": block_size, "hyper": hyper,
-                  "num_params": model.num_params()},
-        "train": dataclasses.asdict(cfg),
-        "vocab": prepared.vocab.chars,
-        "dataset": {"name": prepared.name, "path": str(prepared.path.resolve()), "sha256": prepared.words.sha256,
-                    "lines": prepared.words.lines, "words": len(prepared.words.words),
-                    "duplicates_dropped": prepared.words.duplicates, "empty_dropped": prepared.words.empty,
-                    "too_long_dropped": prepared.words.too_long, "max_len": req.max_len},
-        "split": {"seed": req.seed, "train": len(prepared.train), "val": len(prepared.val),
-                  "test": len(prepared.test)},
-    }
-    # config.json and split.json appear together or not at all: written into a hidden staging directory that
-    # is then renamed into place, so a kill here never leaves a half-made run that blocks `-o` and `--resume`
-    staging = ckpt.staging_dir(out)
-    ckpt.write_json(staging / ckpt.SPLIT, {"train": prepared.train, "val": prepared.val, "test": prepared.test})
-    ckpt.write_json(staging / ckpt.CONFIG, config)
-    ckpt.publish_run_dir(staging, out)
-    model.to(device)
-    return Trainer(model, prepared.vocab, prepared.encoded(), cfg, out, model_type=req.model_type,
-                   dataset=prepared.name, **({"dist": dist} if dist is not None else {})), prepared
+        w = prepared.words
+        config = RunConfig(
+            model=ModelSpec(type=req.model_type, block_size=block_size, hyper=hyper, num_params=model.num_params()),
+            train=cfg,
+            vocab=prepared.vocab.chars,
+            dataset={"name": prepared.name, "path": str(prepared.path.resolve()), "sha256": w.sha256,
+                     "lines": w.lines, "words": len(w.words), "duplicates_dropped": w.duplicates,
+                     "empty_dropped": w.empty, "too_long_dropped": w.too_long, "max_len": req.max_len},
+            split={"seed": req.seed, "train": len(prepared.train), "val": len(prepared.val),
+                   "test": len(prepared.test)},
+            makemore=__version__,
+        )
+        run = RunDir.create(req.out, f"{prepared.name}-{req.model_type}", config,
+                            {"train": prepared.train, "val": prepared.val, "test": prepared.test})
+    return build_trainer(model, prepared.vocab, prepared.encoded(), cfg, run, req.model_type, prepared.name, dist), prepared
 
 
-def resume_trainer(run_dir: Path, overrides: dict[str, Any] | None = None, dist=None):
-    """Continue a run from its last checkpoint; ``overrides`` may extend max_steps or max_time.
+def build_trainer(model, vocab, splits, cfg: TrainConfig, run: RunDir, model_type: str, dataset: str, dist=None):
+    """A Trainer for ``model`` (the float32 matmul precision for its device chosen first)."""
+    import torch
+
+    from makemore.device import set_matmul_precision
+    from makemore.trainer import Trainer
+
+    precision = set_matmul_precision(torch.device(cfg.device), cfg.matmul_precision, model.cpu_matmul_precision)
+    return Trainer(model.to(cfg.device), vocab, splits, cfg, run, model_type=model_type, dataset=dataset,
+                   matmul_precision=precision, **({"dist": dist} if dist is not None else {}))
+
+
+RESUMABLE = ("max_steps", "max_time")  # what --resume may change (besides --device); the rest is the run's
+
+
+def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = None, dist=None):
+    """Continue a run from its last checkpoint; ``overrides`` may extend max_steps or max_time, or move it to
+    another device.
 
     Under torchrun (``dist``) every rank reads the run directory (shared storage across nodes), none writes here.
     """
-    from makemore.trainer import TrainConfig, Trainer
-
     import torch
 
-    run_dir = ckpt.check_run_dir(Path(run_dir))
-    config = read_config(run_dir)
-    try:
-        vocab = Vocab(config["vocab"])
-    except MakemoreError as e:
-        raise MakemoreError(f"{run_dir / ckpt.CONFIG}: {e}") from None
-    split = ckpt.read_json(run_dir / ckpt.SPLIT)
-    if not isinstance(split, dict) or not all(isinstance(split.get(k), list) for k in ("train", "val", "test")):
-        raise MakemoreError(f"{run_dir / ckpt.SPLIT}: expected lists of words under train, val and test")
-    m = config["model"]
-    try:
-        train = {**config["train"], **{k: v for k, v in (overrides or {}).items() if v is not None}}
-        cfg = TrainConfig(**train)
-    except (KeyError, TypeError) as e:
-        raise MakemoreError(f"{run_dir / ckpt.CONFIG}: bad training settings ({e})") from None
+    from makemore.device import resolve_device
+
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
+    config = run.config
+    vocab = run.vocab()
+    split = run.split(required=True)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    cfg = dataclasses.replace(config.train, **{k: overrides[k] for k in RESUMABLE if k in overrides})
     torch.manual_seed(cfg.seed)  # with no checkpoint yet the run starts over exactly as it first began
-    model = build_model(m["type"], len(vocab), m["block_size"], m["hyper"])
-    device = (overrides or {}).get("device") or cfg.device
-    if device.startswith("cuda") and not _cuda():
+    m = config.model
+    model = build_model(m.type, len(vocab), m.block_size, m.hyper)
+    device = overrides.get("device") or cfg.device
+    if device.startswith("cuda") and not torch.cuda.is_available():
         device = "cpu"  # a run trained on a GPU continues on the CPU
     cfg.device = resolve_device(device)
-    _check_train_config(cfg)
+    cfg.check()
     splits = {k: EncodedWords(split[k], vocab) for k in ("train", "val", "test")}
-    trainer = Trainer(model.to(cfg.device), vocab, splits, cfg, run_dir, model_type=m["type"],
-                      dataset=str((config.get("dataset") or {}).get("name", run_dir.name)),
-                      **({"dist": dist} if dist is not None else {}))
-    if (run_dir / ckpt.LAST_STATE).exists() or (run_dir / ckpt.LAST).exists():
+    trainer = build_trainer(model, vocab, splits, cfg, run, m.type, str(config.dataset.get("name", run.path.name)), dist)
+    if run.has_state():
         trainer.restore()
     # else: killed before its first checkpoint; it starts from step 0 with the stored configuration and split
-    if _finished(run_dir):  # else: killed after its last save; it goes on to finish
+    if run.finished():  # else: killed after its last save; it goes on to finish
         if cfg.max_steps and trainer.step >= cfg.max_steps:
-            raise MakemoreError(f"{run_dir}: already trained {trainer.step} of {cfg.max_steps} steps; "
+            raise MakemoreError(f"{run.path}: already trained {trainer.step} of {cfg.max_steps} steps; "
                                 f"pass a larger --max-steps to continue")
         if not cfg.max_steps and trainer.elapsed >= cfg.max_time:
-            raise MakemoreError(f"{run_dir}: already trained for its {cfg.max_time:g} s; "
+            raise MakemoreError(f"{run.path}: already trained for its {cfg.max_time:g} s; "
                                 f"pass a larger --max-time to continue")
     return trainer
 
 
-def _finished(run_dir: Path) -> bool:
-    """Whether metrics.jsonl records the end of training (after the last start: a resumed run starts again)."""
-    ends = [m["event"] for m in ckpt.read_metrics(run_dir) if m.get("event") in ("finished", "started")]
-    return bool(ends) and ends[-1] == "finished"
+def check_resume(run: RunDir, given: dict[str, Any]) -> dict[str, Any]:
+    """``--resume`` with the original command repeated: every option given must equal the run's stored value,
+    except those that may change (``RESUMABLE`` and the device). Returns the overrides to apply.
+
+    ``given`` holds only what the user typed: data, model_type, seed, max_len, hyper options and training options.
+    """
+    config = run.config
+    stored: dict[str, Any] = {"model_type": config.model.type, "seed": config.train.seed,
+                              "max_len": config.dataset.get("max_len", DEFAULT_MAX_LEN),
+                              **config.model.hyper, **dataclasses.asdict(config.train)}
+    overrides: dict[str, Any] = {}
+    for name, value in given.items():
+        option = "--type" if name == "model_type" else "--" + name.replace("_", "-")
+        if name in RESUMABLE or name == "device":
+            overrides[name] = value
+        elif name == "data":
+            _check_same_data(run, config, value)
+        elif name not in stored:
+            raise MakemoreError(f"{option} does not apply to this run ({config.model.type})")
+        elif not _same(value, stored[name]):
+            raise MakemoreError(f"{option} {value} differs from the run's {stored[name]} ({run.path / 'config.json'}); "
+                                f"--resume continues a run as it was configured")
+    return overrides
 
 
-def _cuda() -> bool:
-    import torch
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(a, b, rel_tol=1e-12)
+    return a == b
 
-    return torch.cuda.is_available()
+
+def _check_same_data(run: RunDir, config: RunConfig, data: str) -> None:
+    name, path = resolve_dataset(data)
+    stored_path = config.dataset.get("path")
+    if stored_path is not None and Path(stored_path) == path.resolve():
+        return
+    if stored_path is None and name == config.dataset.get("name"):
+        return
+    raise MakemoreError(f"{data} is not the data this run was trained on ({stored_path or config.dataset.get('name')}); "
+                        f"--resume continues a run on its own data")
 
 
-def _check_logits_memory(cfg, block_size: int, vocab_size: int) -> None:
+def drive(trainer, sinks, *, handle_sigint: bool = False):
+    """Run ``trainer`` to its end, handing every event to every sink, then close the sinks. The one training loop
+    of the CLI, the TUI and the Python API. Returns the last event.
+
+    ``handle_sigint`` (main thread only): the first Ctrl-C asks the trainer to stop after the current step (it
+    then evaluates and saves); a second one aborts. Whether the run was stopped that way is ``trainer.interrupted``.
+    """
+    import signal
+
+    previous = None
+    if handle_sigint:
+        def on_sigint(signum, frame):
+            if trainer.stop_requested:
+                raise KeyboardInterrupt
+            trainer.interrupted = True
+            for sink in sinks:
+                notice = getattr(sink, "notice", None)
+                if notice:
+                    notice("stopping after this step and saving (Ctrl-C again to abort)")
+            trainer.request_stop()
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    last = None
+    try:
+        for event in trainer.run():
+            last = event
+            for sink in sinks:
+                sink(event)
+    finally:
+        if handle_sigint:
+            signal.signal(signal.SIGINT, previous)
+        for sink in sinks:
+            close = getattr(sink, "close", None)
+            if close:
+                close()
+    return last
+
+
+def _check_logits_memory(cfg: TrainConfig, block_size: int, vocab_size: int) -> None:
     """Refuse a run whose logits alone would exhaust memory (a huge vocabulary times long words)."""
     micro_batch = -(-cfg.batch_size // max(1, cfg.grad_accum))
     need = micro_batch * block_size * vocab_size * 4 * 3  # float32 logits, their softmax and their gradient
@@ -248,24 +295,3 @@ def _check_logits_memory(cfg, block_size: int, vocab_size: int) -> None:
             f"{need / 2**30:.0f} GiB for the logits of one step; lower --batch-size, raise --grad-accum, "
             f"or lower --max-len"
         )
-
-
-def _check_train_config(cfg) -> None:
-    from makemore.trainer import MATMUL_PRECISIONS
-
-    checks = [
-        (cfg.max_steps >= 1 or (cfg.max_steps == 0 and cfg.max_time is not None), "--max-steps must be at least 1"),
-        (cfg.batch_size >= 1, "--batch-size must be at least 1"),
-        (cfg.learning_rate > 0, "--learning-rate must be positive"),
-        (cfg.eval_interval >= 1, "--eval-interval must be at least 1"),
-        (cfg.max_time is None or cfg.max_time > 0, "--max-time must be positive"),
-        (0 <= cfg.ema < 1, "--ema must be at least 0 (off) and below 1"),
-        (cfg.grad_accum >= 1 and cfg.grad_accum <= cfg.batch_size, "--grad-accum must be between 1 and the batch size"),
-        (cfg.dtype in ("float32", "bfloat16", "float16"), "--dtype must be float32, bfloat16 or float16"),
-        (cfg.matmul_precision in MATMUL_PRECISIONS, "--matmul-precision must be " + ", ".join(MATMUL_PRECISIONS)),
-        (cfg.dtype != "float16" or cfg.device.startswith("cuda"),
-         "--dtype float16 needs a CUDA device (it trains with a gradient scaler there); use bfloat16 on the CPU"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise MakemoreError(message)

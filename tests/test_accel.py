@@ -58,7 +58,7 @@ def test_default_matmul_precision_keeps_float32_results(restore_matmul_precision
     """auto hands CPU matmuls to oneDNN ("medium") only where they stay float32: products that bfloat16
     arithmetic would round (1 + 2^-12 is 1 in bfloat16) come out exact at the model's shapes, forward and
     backward, and a step's loss and gradients match those under "highest"."""
-    from makemore.trainer import set_matmul_precision
+    from makemore.device import set_matmul_precision
 
     applied = set_matmul_precision(torch.device("cpu"), "auto", cpu_choice="medium")  # the Transformer's
     assert applied in ("medium", "highest") and torch.get_float32_matmul_precision() == applied

@@ -15,11 +15,12 @@ import torch
 import torch.nn.functional as F
 
 from makemore import checkpoint as ckpt
+from makemore import rundir
 from makemore.data import EncodedWords, Vocab, read_words
 from makemore.errors import MakemoreError
 from makemore.models import FAMILIES, get_family
 from makemore.models.base import LanguageModel, context_windows, real_positions
-from makemore.run import build_model, load_state, model_hyper
+from makemore.models import build_model, load_weights, model_hyper
 from makemore.sample import generate
 
 WORDS = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "harper", "evelyn", "abigail",
@@ -127,11 +128,11 @@ def test_incremental_decode_matches_full_forward(model_type):
 def test_checkpoint_round_trip(model_type, tmp_path):
     model = make(model_type)
     train(model, steps=5)
-    path = tmp_path / ckpt.BEST
+    path = tmp_path / rundir.BEST
     ckpt.save_tensors(path, model.state_dict(), {"type": model_type})
     tensors, meta = ckpt.load_tensors(path)
     loaded = make(model_type, seed=1)
-    load_state(loaded, tensors, path)
+    load_weights(loaded, tensors, path)
     assert meta["type"] == model_type
     x, _ = batch()
     model.eval(), loaded.eval()

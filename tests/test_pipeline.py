@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from makemore import checkpoint as ckpt
+from makemore import rundir
 from makemore.events import Eval, Finished, Samples, Saved, Step
 from makemore.errors import MakemoreError
 from makemore.training import Request, new_trainer, resume_trainer
-from makemore.run import load_run
+from makemore.rundir import RunDir
 from makemore.sample import generate
 
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16}
@@ -39,9 +40,9 @@ def test_short_run_on_names_learns(names_path, tmp_path):
     finished = events[-1]
     assert isinstance(finished, Finished) and finished.reason == "max_steps"
     assert finished.test_loss < 2.5  # near the count bigram's 2.45 after a few seconds
-    for name in (ckpt.CONFIG, ckpt.SPLIT, ckpt.BEST, ckpt.LAST, ckpt.LAST_STATE):
+    for name in (rundir.CONFIG, rundir.SPLIT, rundir.BEST, rundir.LAST, rundir.LAST_STATE):
         assert (trainer.run_dir / name).is_file()
-    split = json.loads((trainer.run_dir / ckpt.SPLIT).read_text())
+    split = json.loads((trainer.run_dir / rundir.SPLIT).read_text())
     assert split["test"] == prepared.test and split["val"] == prepared.val
 
 
@@ -50,7 +51,7 @@ def test_checkpoint_round_trip_gives_identical_logits(small_words, tmp_path):
                   train={"max_steps": 30, "eval_interval": 30})
     trainer, _ = new_trainer(req)
     run_all(trainer)
-    loaded = load_run(trainer.run_dir, which="last")
+    loaded = RunDir.open(trainer.run_dir).load_model("last")
     idx = torch.randint(0, len(loaded.vocab), (4, 8))
     idx[:, 0] = 0
     trainer.model.eval()
@@ -97,7 +98,7 @@ def test_moving_average_of_the_weights_is_what_evaluation_sees(small_words, tmp_
             expected.lerp_(torch.cat([p.detach().reshape(-1) for p in order]), 1 - decay)
             torch.testing.assert_close(averaged(), expected, rtol=1e-6, atol=1e-7)
         if isinstance(event, Saved) and event.reason == "best" and event.step > 0:
-            best, _ = ckpt.load_tensors(tmp_path / "r" / ckpt.BEST)  # the averaged weights, not the live ones
+            best, _ = ckpt.load_tensors(tmp_path / "r" / rundir.BEST)  # the averaged weights, not the live ones
             # events of an evaluation arrive while the model holds the averaged weights
             assert all(torch.equal(best[k], v) for k, v in trainer.model.state_dict().items())
             assert torch.equal(torch.cat([p.detach().reshape(-1) for p in order]), averaged())
@@ -151,10 +152,10 @@ def test_output_directory_is_never_overwritten(small_words, tmp_path):
     out = tmp_path / "r"
     trainer, _ = new_trainer(Request(data=str(small_words), out=out, hyper=TINY, train={"max_steps": 5}))
     run_all(trainer)
-    before = (out / ckpt.CONFIG).read_bytes()
+    before = (out / rundir.CONFIG).read_bytes()
     with pytest.raises(MakemoreError, match="--resume"):
         new_trainer(Request(data=str(small_words), out=out, hyper=TINY))
-    assert (out / ckpt.CONFIG).read_bytes() == before
+    assert (out / rundir.CONFIG).read_bytes() == before
 
 
 def test_recipe_is_shortened_for_a_small_word_list_unless_steps_are_given(small_words, tmp_path):
@@ -168,7 +169,7 @@ def test_recipe_is_shortened_for_a_small_word_list_unless_steps_are_given(small_
     given, _ = new_trainer(Request(data=str(small_words), out=tmp_path / "b", hyper=TINY,
                                    train={"max_steps": 777}))
     assert given.cfg.max_steps == 777
-    saved = json.loads((trainer.run_dir / ckpt.CONFIG).read_text())
+    saved = json.loads((trainer.run_dir / rundir.CONFIG).read_text())
     assert saved["train"]["max_steps"] == expected  # the run records what it actually does
 
 

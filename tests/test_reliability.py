@@ -26,6 +26,7 @@ import torch
 from typer.testing import CliRunner
 
 from makemore import checkpoint as ckpt
+from makemore import rundir
 from makemore.cli import app
 from makemore.errors import MakemoreError
 
@@ -160,8 +161,14 @@ def test_eval_refuses_bad_word_list(case, trained, tmp_path):
 
 
 def test_eval_file_with_characters_outside_the_vocabulary(trained, tmp_path):
+    """Words the model cannot read are skipped and counted; a file with none it can read is refused."""
     data = _write(tmp_path / "other.txt", "emma\nzoë\n".encode())
-    assert_refused(cli("eval", trained, data), "other.txt", "'ë'", "not in the model's vocabulary")
+    result = cli("eval", trained, data)
+    assert result.exit_code == 0, result.output
+    assert "1 words" in result.stdout and "skipped 1 word: characters outside the model's vocabulary" in result.stderr
+    only_unknown = _write(tmp_path / "unknown.txt", "zoë\nöl\n".encode())
+    assert_refused(cli("eval", trained, only_unknown), "unknown.txt", "no word this model can evaluate",
+                   "2 with characters outside its vocabulary")
 
 
 @pytest.mark.parametrize("prefix, fragments", [
@@ -222,9 +229,9 @@ def test_bom_crlf_and_lone_cr_are_plain_line_ends(tmp_path):
     run = tmp_path / "run"
     r = cli("train", data, "-o", run, *TINY, "--max-steps", "2")
     assert r.exit_code == 0, r.stderr
-    split = json.loads((run / ckpt.SPLIT).read_text(encoding="utf-8"))
+    split = json.loads((run / rundir.SPLIT).read_text(encoding="utf-8"))
     assert sorted(split["train"] + split["val"] + split["test"]) == ["ava", "emma", "mia"]
-    assert json.loads((run / ckpt.CONFIG).read_text())["vocab"] == sorted(set("emmaavamia"))
+    assert json.loads((run / rundir.CONFIG).read_text())["vocab"] == sorted(set("emmaavamia"))
 
 
 def test_single_line_emoji_and_combining_characters(tmp_path):
@@ -233,7 +240,7 @@ def test_single_line_emoji_and_combining_characters(tmp_path):
     run = tmp_path / "run"
     r = cli("train", data, "-o", run, *TINY, "--max-steps", "2")
     assert r.exit_code == 0, r.stderr
-    vocab = json.loads((run / ckpt.CONFIG).read_text(encoding="utf-8"))["vocab"]
+    vocab = json.loads((run / rundir.CONFIG).read_text(encoding="utf-8"))["vocab"]
     assert vocab == sorted(set("👩‍👩‍👧e\u0308")) and "\u200d" in vocab and "\u0308" in vocab
     r = cli("sample", run, "-n", "2", "--prefix", "👩\u200d", "--json")
     assert r.exit_code == 0, r.stderr
@@ -246,7 +253,7 @@ def test_a_million_character_line_among_words_is_skipped_and_counted(tmp_path):
     r = cli("train", data, "-o", run, "--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--max-steps", "2")
     assert r.exit_code == 0, r.stderr
     assert "1 lines longer than --max-len 64" in r.stderr
-    config = json.loads((run / ckpt.CONFIG).read_text())
+    config = json.loads((run / rundir.CONFIG).read_text())
     assert config["model"]["block_size"] == 5 and config["dataset"]["too_long_dropped"] == 1
 
 
@@ -287,7 +294,7 @@ def test_huge_vocabulary_evaluates_in_bounded_batches():
 def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, small_words):
     from safetensors.torch import load_file
 
-    from makemore.run import build_model, read_config
+    from makemore.models import build_model
 
     run = tmp_path / "run"
     r = cli("train", small_words, "-o", run, *TINY, "--learning-rate", "1e3", "--max-steps", "300",
@@ -296,16 +303,16 @@ def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_p
     step = int(line.split("at step ")[1].split()[0])
     assert 1 <= step < 300
     # model.safetensors is the step-0 checkpoint: exactly the seeded initial weights, all finite
-    config = read_config(run)
+    config = rundir.RunDir.open(run).config
     torch.manual_seed(42)
-    m = config["model"]
-    initial = build_model(m["type"], len(config["vocab"]) + 1, m["block_size"], m["hyper"]).state_dict()
-    best = load_file(run / ckpt.BEST)
+    m = config.model
+    initial = build_model(m.type, len(config.vocab) + 1, m.block_size, m.hyper).state_dict()
+    best = load_file(run / rundir.BEST)
     assert best.keys() == initial.keys()
     assert all(torch.equal(best[k], initial[k]) for k in best)
     r = cli("eval", run)
     assert r.exit_code == 0, r.stderr
-    events = [json.loads(x) for x in (run / ckpt.METRICS).read_text().splitlines()]
+    events = [json.loads(x) for x in (run / rundir.METRICS).read_text().splitlines()]
     assert events[-1]["event"] == "failed" and events[-1]["step"] == step
 
 
@@ -332,9 +339,9 @@ def test_a_pickle_is_never_unpickled(run_copy, tmp_path, protocol):
     else:
         data = pickle.dumps(payload, protocol=protocol)
     # as the weights inside a run directory
-    (run_copy / ckpt.BEST).write_bytes(data)
-    (run_copy / ckpt.LAST).write_bytes(data)
-    (run_copy / ckpt.LAST_STATE).write_bytes(data)
+    (run_copy / rundir.BEST).write_bytes(data)
+    (run_copy / rundir.LAST).write_bytes(data)
+    (run_copy / rundir.LAST_STATE).write_bytes(data)
     for args in (["sample", run_copy], ["eval", run_copy], ["train", "--resume", run_copy, "--max-steps", "40"],
                  ["score", run_copy, "emma"]):
         assert_refused(cli(*args), "model.safetensors" if args[0] != "train" else "last.state.safetensors")
@@ -356,46 +363,46 @@ def test_the_package_never_calls_an_unpickler():
 
 
 def test_truncated_safetensors(run_copy):
-    data = (run_copy / ckpt.BEST).read_bytes()
+    data = (run_copy / rundir.BEST).read_bytes()
     for cut in (0, 7, 100, len(data) // 2, len(data) - 1):
-        (run_copy / ckpt.BEST).write_bytes(data[:cut])
+        (run_copy / rundir.BEST).write_bytes(data[:cut])
         assert_refused(cli("sample", run_copy), "model.safetensors", "not a valid safetensors file")
 
 
 def test_tensors_that_do_not_match_the_config(run_copy):
     from safetensors.torch import load_file, save_file
 
-    tensors = load_file(run_copy / ckpt.BEST)
+    tensors = load_file(run_copy / rundir.BEST)
     name = next(k for k, v in tensors.items() if v.dim() == 2)
     wrong = dict(tensors)
     wrong[name] = torch.zeros(3, 3)
-    save_file(wrong, run_copy / ckpt.BEST)
+    save_file(wrong, run_copy / rundir.BEST)
     assert_refused(cli("sample", run_copy), f"tensor {name} has shape (3, 3)")
     missing = dict(tensors)
     del missing[name]
-    save_file(missing, run_copy / ckpt.BEST)
+    save_file(missing, run_copy / rundir.BEST)
     assert_refused(cli("eval", run_copy), "tensors do not match the model in config.json", f"missing {name}")
-    config = json.loads((run_copy / ckpt.CONFIG).read_text())
+    config = json.loads((run_copy / rundir.CONFIG).read_text())
     config["model"]["hyper"]["n_embd"] = 32
-    (run_copy / ckpt.CONFIG).write_text(json.dumps(config))
-    save_file(tensors, run_copy / ckpt.BEST)
+    (run_copy / rundir.CONFIG).write_text(json.dumps(config))
+    save_file(tensors, run_copy / rundir.BEST)
     assert_refused(cli("sample", run_copy), "model.safetensors", "config.json implies")
 
 
 def _edit_config(run: Path, edit) -> None:
-    config = json.loads((run / ckpt.CONFIG).read_text(encoding="utf-8"))
+    config = json.loads((run / rundir.CONFIG).read_text(encoding="utf-8"))
     edit(config)
-    (run / ckpt.CONFIG).write_text(json.dumps(config), encoding="utf-8")
+    (run / rundir.CONFIG).write_text(json.dumps(config), encoding="utf-8")
 
 
 BAD_CONFIGS = {
     "not JSON": (lambda c: None, "not valid JSON"),
     "model is a string": (lambda c: c.update(model="transformer"), "'model' has the wrong type"),
-    "block_size is a string": (lambda c: c["model"].update(block_size="12"), "'block_size' has the wrong type"),
+    "block_size is a string": (lambda c: c["model"].update(block_size="12"), "model.block_size has a bad value ('12')"),
     "block_size is huge": (lambda c: c["model"].update(block_size=10**12), "block_size"),
-    "n_layer is a string": (lambda c: c["model"]["hyper"].update(n_layer="four"), "'n_layer' has a bad value"),
-    "n_embd is negative": (lambda c: c["model"]["hyper"].update(n_embd=-16), "'n_embd' has a bad value"),
-    "n_layer is huge": (lambda c: c["model"]["hyper"].update(n_layer=10**9), "'n_layer' has a bad value"),
+    "n_layer is a string": (lambda c: c["model"]["hyper"].update(n_layer="four"), "model.hyper.n_layer has a bad value ('four')"),
+    "n_embd is negative": (lambda c: c["model"]["hyper"].update(n_embd=-16), "model.hyper.n_embd has a bad value (-16)"),
+    "n_layer is huge": (lambda c: c["model"]["hyper"].update(n_layer=10**9), "model.hyper.n_layer has a bad value"),
     "unknown hyperparameter": (lambda c: c["model"]["hyper"].update(evil=1), "no hyperparameter 'evil'"),
     "unknown model type": (lambda c: c["model"].update(type="os.system"), "unknown model type 'os.system'"),
     "format from the future": (lambda c: c.update(format=99), "newer makemore"),
@@ -412,17 +419,17 @@ BAD_CONFIGS = {
 def test_bad_config_json(run_copy, case):
     edit, fragment = BAD_CONFIGS[case]
     if case == "not JSON":
-        (run_copy / ckpt.CONFIG).write_text('{"format": 1, "model": {', encoding="utf-8")
+        (run_copy / rundir.CONFIG).write_text('{"format": 1, "model": {', encoding="utf-8")
     else:
         _edit_config(run_copy, edit)
-    before = {p: digest(run_copy / p) for p in (ckpt.BEST, ckpt.LAST, ckpt.LAST_STATE)}
+    before = {p: digest(run_copy / p) for p in (rundir.BEST, rundir.LAST, rundir.LAST_STATE)}
     for args in (["sample", run_copy], ["train", "--resume", run_copy, "--max-steps", "40"]):
         assert_refused(cli(*args), "config.json", fragment)
     assert {p: digest(run_copy / p) for p in before} == before
 
 
 def test_bad_split_json(run_copy):
-    (run_copy / ckpt.SPLIT).write_text('{"train": "emma"}', encoding="utf-8")
+    (run_copy / rundir.SPLIT).write_text('{"train": "emma"}', encoding="utf-8")
     assert_refused(cli("train", "--resume", run_copy, "--max-steps", "40"), "split.json")
 
 
@@ -430,14 +437,14 @@ def test_bad_split_json(run_copy):
 
 def test_resume_before_the_first_checkpoint_starts_over(run_copy, trained):
     """A kill between creating the run and its first save leaves config.json and split.json only."""
-    for name in (ckpt.BEST, ckpt.LAST, ckpt.LAST_STATE, ckpt.METRICS, ckpt.SAMPLES):
+    for name in (rundir.BEST, rundir.LAST, rundir.LAST_STATE, rundir.METRICS, rundir.SAMPLES):
         (run_copy / name).unlink()
     r = cli("train", "--resume", run_copy)
     assert r.exit_code == 0, r.stderr
     from safetensors.torch import load_file
 
     # the same seed and configuration: the very same weights as the uninterrupted run
-    a, b = load_file(run_copy / ckpt.LAST), load_file(trained / ckpt.LAST)
+    a, b = load_file(run_copy / rundir.LAST), load_file(trained / rundir.LAST)
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -450,42 +457,40 @@ def test_kill_between_state_and_weights_still_resumes(trained, tmp_path):
     for run in (intact, torn):
         shutil.copytree(trained, run)
         _edit_config(run, lambda c: c["train"].update(max_steps=30))
-    weights = load_file(torn / ckpt.LAST)
-    save_file({k: torch.zeros_like(v) for k, v in weights.items()}, torn / ckpt.LAST,
+    weights = load_file(torn / rundir.LAST)
+    save_file({k: torch.zeros_like(v) for k, v in weights.items()}, torn / rundir.LAST,
               metadata={"format": "makemore/1", "step": "10"})
     for run in (intact, torn):
         r = cli("train", "--resume", run)
         assert r.exit_code == 0, r.stderr
-    a, b = load_file(intact / ckpt.LAST), load_file(torn / ckpt.LAST)
+    a, b = load_file(intact / rundir.LAST), load_file(torn / rundir.LAST)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], weights[k]) for k in a)  # it did train on
 
 
 def test_kill_after_the_last_save_finishes_on_resume(run_copy):
     assert_refused(cli("train", "--resume", run_copy), "already trained 20 of 20 steps")
-    lines = (run_copy / ckpt.METRICS).read_text().splitlines()
+    lines = (run_copy / rundir.METRICS).read_text().splitlines()
     assert json.loads(lines[-1])["event"] == "finished"
-    (run_copy / ckpt.METRICS).write_text("\n".join(lines[:-1]) + "\n")  # killed before the final event
+    (run_copy / rundir.METRICS).write_text("\n".join(lines[:-1]) + "\n")  # killed before the final event
     r = cli("train", "--resume", run_copy)
     assert r.exit_code == 0, r.stderr
-    last = json.loads((run_copy / ckpt.METRICS).read_text().splitlines()[-1])
+    last = json.loads((run_copy / rundir.METRICS).read_text().splitlines()[-1])
     assert last["event"] == "finished" and last["step"] == 20 and last["test_loss"] is not None
 
 
 def test_torn_metrics_line_is_tolerated(run_copy):
-    from makemore.checkpoint import read_metrics
-    from makemore.commands import run_summary
 
-    whole = len(read_metrics(run_copy))
-    with open(run_copy / ckpt.METRICS, "ab") as f:
+    whole = len(list(rundir.RunDir(run_copy).metrics()))
+    with open(run_copy / rundir.METRICS, "ab") as f:
         f.write(b'{"event": "step", "step": 21, "lo')  # the writer was killed mid-line
-    assert len(read_metrics(run_copy)) == whole
-    assert run_summary(run_copy)["steps"] == 20
+    assert len(list(rundir.RunDir(run_copy).metrics())) == whole
+    assert rundir.RunDir(run_copy).summary()["steps"] == 20
     assert cli("info", run_copy).exit_code == 0
     # a resumed writer ends the torn line first, so every line it appends is whole
     _edit_config(run_copy, lambda c: c["train"].update(max_steps=30))
     assert cli("train", "--resume", run_copy).exit_code == 0
-    lines = (run_copy / ckpt.METRICS).read_text().splitlines()
+    lines = (run_copy / rundir.METRICS).read_text().splitlines()
     bad = []
     for line in lines:
         try:
@@ -498,7 +503,7 @@ def test_torn_metrics_line_is_tolerated(run_copy):
 
 def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(run_copy, monkeypatch):
     _edit_config(run_copy, lambda c: c["train"].update(max_steps=40))
-    before = {p: digest(run_copy / p) for p in (ckpt.BEST, ckpt.LAST, ckpt.LAST_STATE, ckpt.CONFIG)}
+    before = {p: digest(run_copy / p) for p in (rundir.BEST, rundir.LAST, rundir.LAST_STATE, rundir.CONFIG)}
     real_fsync = os.fsync
 
     def full(fd):
@@ -527,7 +532,7 @@ def test_read_only_run_directory(run_copy):
         shutil.copytree(run_copy, run)
         for p in [run, *run.iterdir()]:
             os.chmod(p, 0o755 if p.is_dir() else 0o644)
-        (run / ckpt.LOCK).unlink()
+        (run / rundir.LOCK).unlink()
         if os.geteuid() != 0:
             os.chmod(run, 0o555)
         before = {p.name: digest(p) for p in run.iterdir()}
@@ -556,22 +561,20 @@ def _train_cmd(data: Path, run: Path, steps: int, interval: int) -> list[str]:
 
 def _saved_step(run: Path) -> int | None:
     try:
-        _, meta = ckpt.load_tensors(run / ckpt.LAST_STATE)
+        _, meta = ckpt.load_tensors(run / rundir.LAST_STATE)
     except MakemoreError:
         return None
     return meta["step"]
 
 
 def _max_logged_step(run: Path) -> int:
-    from makemore.checkpoint import read_metrics
 
-    return max((m.get("step", 0) for m in read_metrics(run) if m.get("event") in ("step", "eval")), default=0)
+    return max((m.get("step", 0) for m in rundir.RunDir(run).metrics() if m.get("event") in ("step", "eval")), default=0)
 
 
 def _finished_event(run: Path) -> bool:
-    from makemore.checkpoint import read_metrics
 
-    return any(m.get("event") == "finished" for m in read_metrics(run))
+    return any(m.get("event") == "finished" for m in rundir.RunDir(run).metrics())
 
 
 def test_sigkill_at_random_moments_then_resume_to_the_end(tmp_path, small_words):
@@ -583,7 +586,7 @@ def test_sigkill_at_random_moments_then_resume_to_the_end(tmp_path, small_words)
     targets = sorted(rng.sample(range(60, steps - 60), 3))
     kills = 0
     for attempt in range(12):
-        cmd = (_train_cmd(small_words, run, steps, interval) if not ckpt.is_run_dir(run)
+        cmd = (_train_cmd(small_words, run, steps, interval) if not rundir.RunDir.is_run(run)
                else [sys.executable, "-m", "makemore", "train", "--resume", str(run)])
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV, cwd=tmp_path)
         if kills < 4:
@@ -608,14 +611,14 @@ def test_sigkill_at_random_moments_then_resume_to_the_end(tmp_path, small_words)
         assert proc.returncode == 0, err.decode()
         break
     assert kills >= 3, "training finished before it could be killed"
-    from makemore.run import load_run
+    from makemore.rundir import RunDir
 
     for which in ("best", "last"):
-        loaded = load_run(run, which)
+        loaded = RunDir.open(run).load_model(which)
         assert all(torch.isfinite(v).all() for v in loaded.model.state_dict().values())
-    assert load_run(run, "last").step == steps
+    assert RunDir.open(run).load_model("last").step == steps
     assert _saved_step(run) == steps
-    finished = [json.loads(x) for x in (run / ckpt.METRICS).read_text().splitlines()
+    finished = [json.loads(x) for x in (run / rundir.METRICS).read_text().splitlines()
                 if x.startswith('{"event": "finished"')]
     assert finished and finished[-1]["step"] == steps
 
@@ -626,7 +629,7 @@ def test_a_second_writer_is_refused_and_the_first_is_unharmed(tmp_path, small_wo
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV, cwd=tmp_path)
     try:
         deadline = time.monotonic() + 60
-        while not (run / ckpt.LAST).exists():  # the first has its lock and has saved once
+        while not (run / rundir.LAST).exists():  # the first has its lock and has saved once
             assert first.poll() is None, first.stderr.read().decode()
             assert time.monotonic() < deadline
             time.sleep(0.05)
@@ -637,9 +640,9 @@ def test_a_second_writer_is_refused_and_the_first_is_unharmed(tmp_path, small_wo
         if first.poll() is None:
             first.kill()
     assert first.returncode == 0, err.decode()
-    from makemore.run import load_run
+    from makemore.rundir import RunDir
 
-    assert load_run(run, "last").step == _saved_step(run) > 0
-    events = [json.loads(x) for x in (run / ckpt.METRICS).read_text().splitlines()]
+    assert RunDir.open(run).load_model("last").step == _saved_step(run) > 0
+    events = [json.loads(x) for x in (run / rundir.METRICS).read_text().splitlines()]
     assert [e["event"] for e in events].count("started") == 1
     assert events[-1]["event"] == "finished"

@@ -9,7 +9,7 @@ import torch
 from makemore.data import EncodedWords, Vocab
 from makemore.evaluation import word_nll
 from makemore.models import FAMILIES
-from makemore.run import build_model
+from makemore.models import build_model
 from makemore.sample import generate
 
 

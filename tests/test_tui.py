@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from makemore import checkpoint as ckpt
+from makemore import rundir
 from makemore.events import Bigrams, Eval, Sample, Samples, Saved, Started, Step
 
 pytest.importorskip("textual")
@@ -76,7 +77,7 @@ async def test_training_fills_loss_curve_samples_and_table(small_words, tmp_path
         assert "P = " in text_of(app, "#bigram-info") and "in training data" in text_of(app, "#bigram-info")
         assert "finished" in text_of(app, "#status")
     # the same events reached metrics.jsonl as with `makemore train`
-    kinds = [json.loads(line)["event"] for line in (tmp_path / "run" / ckpt.METRICS).read_text().splitlines()]
+    kinds = [json.loads(line)["event"] for line in (tmp_path / "run" / rundir.METRICS).read_text().splitlines()]
     assert kinds[0] == "started" and kinds[-1] == "finished" and kinds.count("step") == 6
 
 
@@ -96,10 +97,10 @@ async def test_pause_stops_the_step_counter_and_quit_saves(small_words, tmp_path
         await wait_for(pilot, lambda: trainer.step > frozen + 10, what="training to resume")
         await pilot.press("q")  # while training: stop, save, then exit
         await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
-    events = [json.loads(line) for line in (tmp_path / "run" / ckpt.METRICS).read_text().splitlines()]
+    events = [json.loads(line) for line in (tmp_path / "run" / rundir.METRICS).read_text().splitlines()]
     assert events[-1]["event"] == "finished" and events[-1]["reason"] == "stopped"
     assert any(e["event"] == "saved" and e["reason"] == "interrupt" for e in events)
-    _, meta = ckpt.load_tensors(tmp_path / "run" / ckpt.LAST)
+    _, meta = ckpt.load_tensors(tmp_path / "run" / rundir.LAST)
     assert meta["step"] == events[-1]["step"] > frozen
 
 
@@ -109,12 +110,12 @@ async def test_save_key_writes_a_checkpoint(small_words, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         screen = app.run_screen()
         await wait_for(pilot, lambda: screen.state.snapshot().step >= 10, what="training to start")
-        assert not (tmp_path / "run" / ckpt.LAST).exists()  # no periodic save before step 50,000
+        assert not (tmp_path / "run" / rundir.LAST).exists()  # no periodic save before step 50,000
         await pilot.press("c")
         await wait_for(pilot, lambda: (s := screen.state.snapshot().saved) is not None and s.reason == "request",
                        what="the requested save")
         saved = screen.state.snapshot().saved
-        _, meta = ckpt.load_tensors(tmp_path / "run" / ckpt.LAST)
+        _, meta = ckpt.load_tensors(tmp_path / "run" / rundir.LAST)
         assert meta["step"] == saved.step > 0
         trainer.request_stop()
         await wait_for(pilot, lambda: screen.state.snapshot().finished is not None, what="the stop")
@@ -146,9 +147,15 @@ VOCAB = [".", "a", "b"]
 
 
 def write_run_dir(run: Path) -> None:
+    from makemore.config import TrainConfig
+
     run.mkdir()
-    ckpt.write_json(run / ckpt.CONFIG, {"model": {"type": "bigram", "hyper": {}}, "vocab": ["a", "b"]})
-    ckpt.write_json(run / ckpt.SPLIT, {"train": ["ab", "aab", "b"], "val": [], "test": []})
+    config = rundir.RunConfig(model=rundir.ModelSpec(type="bigram", block_size=4, hyper={}),
+                              train=TrainConfig(max_steps=100, batch_size=4, learning_rate=0.1, min_lr_ratio=0.1,
+                                                warmup_steps=1, weight_decay=0.0, grad_clip=1.0, eval_interval=50),
+                              vocab=["a", "b"])
+    config.save(run / rundir.CONFIG)
+    ckpt.write_json(run / rundir.SPLIT, {"train": ["ab", "aab", "b"], "val": [], "test": []})
 
 
 def started(run_dir: str = "runs/x") -> Started:
@@ -170,7 +177,7 @@ def step(i: int, loss: float = 1.0) -> Step:
 async def test_following_a_run_shows_appended_points(tmp_path):
     run = tmp_path / "run"
     write_run_dir(run)
-    metrics = run / ckpt.METRICS
+    metrics = run / rundir.METRICS
     append(metrics, started(), step(10), step(20))
     app = create_app(follow=run, poll_interval=0.05, chart_interval=0.0)
     async with app.run_test(size=SIZE) as pilot:
@@ -195,7 +202,7 @@ async def test_following_a_run_shows_appended_points(tmp_path):
 async def test_following_a_run_with_a_truncated_last_line(tmp_path):
     run = tmp_path / "run"
     write_run_dir(run)
-    append(run / ckpt.METRICS, started(), step(10),
+    append(run / rundir.METRICS, started(), step(10),
            Bigrams(step=10, probs=[[0.1, 0.6, 0.3], [0.2, 0.3, 0.5], [0.5, 0.25, 0.25]]),
            raw='{"event": "step", "step": 20, "loss": 0.9, "l')
     app = create_app(follow=run, poll_interval=0.05)
@@ -210,13 +217,13 @@ async def test_following_a_run_with_a_truncated_last_line(tmp_path):
 
 
 def test_metrics_tail_keeps_partial_lines_and_skips_bad_ones(tmp_path):
-    (tmp_path / ckpt.METRICS).write_text('{"event": "step", "step": 1, "loss": 2.0, "lr": 0.1, "steps_per_s": 1,'
+    (tmp_path / rundir.METRICS).write_text('{"event": "step", "step": 1, "loss": 2.0, "lr": 0.1, "steps_per_s": 1,'
                                          ' "tokens_per_s": 1, "elapsed": 1}\nnot json\n{"event": "st')
     tail = MetricsTail(tmp_path)
     events = tail.poll()
     assert [e.step for e in events] == [1] and tail.bad_lines == 1 and tail.partial == b'{"event": "st'
     assert tail.poll() == []
-    (tmp_path / ckpt.METRICS).write_text("")  # replaced by a new, shorter file: start over
+    (tmp_path / rundir.METRICS).write_text("")  # replaced by a new, shorter file: start over
     assert tail.poll() == [] and tail.offset == 0 and tail.partial == b""
 
 

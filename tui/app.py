@@ -60,10 +60,10 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
     """What `makemore tui [TARGET]` does once the options are parsed: a run directory is followed, anything
     else is a word list to train on (checked here, before the screen opens, so that a typo is a one-line
     error like `makemore train`'s); no target opens the start screen."""
-    from makemore import checkpoint as ckpt
     from makemore.errors import MakemoreError
+    from makemore.rundir import RunDir
 
-    if target is not None and ckpt.is_run_dir(Path(target)):
+    if target is not None and RunDir.is_run(Path(target)):
         if given:
             raise MakemoreError(f"{target} is a run directory, which the TUI follows as it is; "
                                 f"{given[0]} applies only when training (continue a run with `makemore train --resume`)")
@@ -71,7 +71,7 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
     elif target is not None:
         from makemore.data import read_words, resolve_dataset
         from makemore.training import Request
-        from makemore.run import model_hyper
+        from makemore.models import model_hyper
 
         model_hyper(model_type, hyper)
         _, path = resolve_dataset(target)

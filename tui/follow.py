@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from makemore import checkpoint as ckpt
+from makemore.rundir import METRICS
 from makemore.events import Event, event_from_json
 
 
 class MetricsTail:
     def __init__(self, run_dir: Path, max_bytes: int = 4 << 20):
-        self.path = Path(run_dir) / ckpt.METRICS
+        self.path = Path(run_dir) / METRICS
         self.offset = 0
         self.partial = b""
         self.max_bytes = max_bytes  # per poll, so that a long backlog never blocks the UI for long

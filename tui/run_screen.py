@@ -99,8 +99,8 @@ class RunScreen(Screen):
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False, name="train")
     def _train(self) -> None:
-        from makemore import checkpoint as ckpt
         from makemore.sinks import JsonlSink
+        from makemore.training import drive
 
         worker = get_current_worker()
         if self.trainer is None:
@@ -112,16 +112,12 @@ class RunScreen(Screen):
         trainer = self.trainer
         if worker.is_cancelled:
             return
-        with ckpt.RunLock(trainer.run_dir):
-            sink = JsonlSink(trainer.run_dir)
-            try:
-                for event in trainer.run():
-                    sink(event)
-                    self.state.apply(event)
-                    if worker.is_cancelled:  # the app is closing: stop after this step and save
-                        trainer.request_stop()
-            finally:
-                sink.close()
+        def stop_if_cancelled(event) -> None:  # the app is closing: stop after this step and save
+            if worker.is_cancelled:
+                trainer.request_stop()
+
+        with trainer.rundir.lock():
+            drive(trainer, [JsonlSink(trainer.run_dir), self.state, stop_if_cancelled])
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self.worker:

@@ -19,26 +19,19 @@ from makemore.models import FAMILIES, recipe_for
 
 def recent_runs(root: Path, limit: int = 30) -> list[tuple[Path, str]]:
     """(run dir, one-line description), most recently changed first; reads JSON only."""
-    from makemore import checkpoint as ckpt
-    from makemore.commands import run_summary
-
-    if not root.is_dir():
-        return []
-    runs = [p for p in root.iterdir() if ckpt.is_run_dir(p)]
-
-    def changed(p: Path) -> float:
-        return max((f.stat().st_mtime for f in (p / ckpt.METRICS, p / ckpt.CONFIG) if f.exists()), default=0.0)
+    from makemore.rundir import list_runs
 
     out = []
-    for p in sorted(runs, key=changed, reverse=True)[:limit]:
+    for run in list_runs(root)[:limit]:
         try:
-            s = run_summary(p)
+            s = run.summary()
+            status = run.status()
         except (MakemoreError, KeyError, TypeError, ValueError):
             continue
         best = f"best val {s['best_val_loss']:.4f}" if s["best_val_loss"] is not None else "no eval yet"
-        state = "finished" if s["finished"] else "unfinished"
-        ago = _ago(time.time() - changed(p))
-        out.append((p, f"{p.name:<28} {s['type']:<12} step {s['steps']:>7,}  {best:<16} {state:<10} {ago}"))
+        state = status if status in ("finished", "stopped", "failed") else "unfinished"
+        ago = _ago(time.time() - run.last_change())
+        out.append((run.path, f"{run.path.name:<28} {s['type']:<12} step {s['steps']:>7,}  {best:<16} {state:<10} {ago}"))
     return out
 
 
@@ -154,7 +147,7 @@ class StartScreen(Screen):
     def _train(self) -> None:
         from makemore.data import read_words, resolve_dataset
         from makemore.training import Request
-        from makemore.run import model_hyper
+        from makemore.models import model_hyper
         from makemore.tui.run_screen import RunScreen
 
         error = self.query_one("#form-error", Static)

@@ -7,14 +7,12 @@ blocking round trip through the event loop, while ``apply`` is a few list append
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from makemore import checkpoint as ckpt
 from makemore.events import Bigrams, Eval, Event, Failed, Finished, Samples, Saved, Started, Step
 
 
@@ -80,6 +78,8 @@ class RunState:
             s.version += 1
             s.last_event_time = time.monotonic()
 
+    __call__ = apply  # a sink like any other: the driver hands it every event
+
     def fail(self, message: str) -> None:
         with self._lock:
             self._snap.failed = message
@@ -109,26 +109,27 @@ class RunInfo:
     exact_bigram: bool  # True when the model sees one character of context, so the table is P(next | prev)
     counts: dict[tuple[int, int], int]  # (prev index, next index) -> count in the training words
     row_totals: dict[int, int]
-    learning_rate_schedule: str = "cosine"
 
 
 def read_run_info(run_dir: Path, vocab: list[str]) -> RunInfo:
     """``vocab`` is index -> character with index 0 the start/stop token (as in the Started event)."""
-    run_dir = Path(run_dir)
+    from makemore.errors import MakemoreError
+    from makemore.rundir import RunDir
+
+    run = RunDir(run_dir)
     exact = False
+    words: list[str] = []
     try:
-        config = json.loads((run_dir / ckpt.CONFIG).read_text(encoding="utf-8"))
-        model = config.get("model", {})
-        context = model.get("hyper", {}).get("context")
-        exact = model.get("type") == "bigram" or (model.get("type") == "ngram" and context == 1)
-    except (OSError, ValueError, AttributeError):
-        pass
+        model = run.config.model
+        exact = model.type == "bigram" or (model.type == "ngram" and model.hyper.get("context") == 1)
+    except MakemoreError:
+        pass  # a run still starting, or a damaged one: the table is read as the general case
+    try:
+        words = (run.split() or {}).get("train", [])
+    except MakemoreError:
+        pass  # no counts to show
     counts: Counter = Counter()
     stoi = {c: i for i, c in enumerate(vocab) if i > 0}
-    try:
-        words = json.loads((run_dir / ckpt.SPLIT).read_text(encoding="utf-8")).get("train", [])
-    except (OSError, ValueError, AttributeError):
-        words = []
     for word in words:
         ids = [0, *(stoi.get(c, -1) for c in word), 0]
         counts.update(zip(ids, ids[1:]))

@@ -68,14 +68,11 @@ register(
         module="makemore.models.transformer",
         summary="GPT-style Transformer: causal self-attention, pre-LayerNorm blocks (Vaswani et al. 2017; GPT-2)",
         hyper={"n_layer": 4, "n_head": 4, "n_embd": 64, "dropout": 0.0},
-        # under a minute on a 2-core CPU. names.txt, test loss, seed 42 (benchmarks/time_to_loss.py --schedule
-        # steps): 2,500 steps 2.011 in 31 s; 4,000 steps 1.987 in 49 s; 4,000 steps with a moving average of the
-        # weights (0.998) 1.978 in 51 s, 2.00 reached at 30 s. A smaller list gets at most 20 passes
-        # (names.txt: 4,000 steps is 18.6 passes).
+        # done in about a minute on a 2-core CPU, with the moving average of the weights ahead of the live ones
+        # at every evaluation; a smaller list gets at most 20 passes (benchmarks/README.md has the search)
         recipe={"max_steps": 4_000, "batch_size": 128, "learning_rate": 6e-3, "warmup_steps": 100,
                 "weight_decay": 0.1, "eval_interval": 500, "max_epochs": 20, "ema": 0.998},
-        # ten minutes (time_to_loss.py, 600 s): 128 channels with dropout 0.2 reached 1.925 and then overfit;
-        # dropout 0.3 ended at 1.927; dropout 0.3 with the average 1.922; dropout 0.25 with the average 1.918
+        # given minutes, a wider model with dropout and a slower average keeps improving where the small one stops
         budgets=((300, {"n_embd": 128, "dropout": 0.25, "learning_rate": 2e-3, "ema": 0.999}),),
     )
 )
@@ -169,3 +166,53 @@ def step_recipe(name: str) -> dict[str, Any]:
     """The recipe as the trainer's configuration takes it: without ``max_epochs``, a cap on passes over the
     word list that ``training.fit_to_data`` applies once the data is known."""
     return {k: v for k, v in recipe_for(name).items() if k != "max_epochs"}
+
+
+def model_hyper(model_type: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The family's hyperparameters with the user's overrides; an option the family does not take is refused."""
+    family = get_family(model_type)
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name not in family.hyper:
+            takes = ", ".join("--" + k.replace("_", "-") for k in family.hyper) or "no model options"
+            raise MakemoreError(
+                f"--{name.replace('_', '-')} does not apply to --type {model_type} (it takes: {takes})"
+            )
+    return {**family.hyper, **{k: v for k, v in overrides.items() if v is not None}}
+
+
+def build_model(model_type: str, vocab_size: int, block_size: int, hyper: dict[str, Any]):
+    """A fresh model of the family (imports torch and the family's module)."""
+    import dataclasses
+
+    module = get_family(model_type).load()
+    fields = {f.name for f in dataclasses.fields(module.Config)}
+    unknown = set(hyper) - fields
+    if unknown:
+        raise MakemoreError(f"unknown hyperparameters for {model_type}: {', '.join(sorted(unknown))}")
+    try:
+        config = module.Config(vocab_size=vocab_size, block_size=block_size, **hyper)
+        return module.Model(config)
+    except (TypeError, ValueError) as e:
+        raise MakemoreError(f"bad {model_type} configuration: {e}") from None
+
+
+def load_weights(model, tensors: dict, path) -> None:
+    """Load weights strictly: every tensor present, of the right shape, nothing extra (``path`` names the file)."""
+    expected = model.state_dict()
+    missing = expected.keys() - tensors.keys()
+    unexpected = tensors.keys() - expected.keys()
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(sorted(missing)[:3])}")
+        if unexpected:
+            parts.append(f"unexpected {', '.join(sorted(unexpected)[:3])}")
+        raise MakemoreError(f"{path}: tensors do not match the model in config.json ({'; '.join(parts)})")
+    for name, value in tensors.items():
+        if value.shape != expected[name].shape:
+            raise MakemoreError(
+                f"{path}: tensor {name} has shape {tuple(value.shape)}, config.json implies {tuple(expected[name].shape)}"
+            )
+    model.load_state_dict(tensors, strict=True)

@@ -96,8 +96,7 @@ class Block(nn.Module):
 
 class Model(LanguageModel):
     packs = True  # trains on rows that pack several words (``forward(..., pos=)``), no padding
-    # oneDNN's float32 matmuls, interleaved against MKL's on an AMD CPU: a step at batch 32 / 128 / 256 took
-    # 4.08 / 11.65 / 17.9 ms instead of 4.40 / 14.25 / 24.8 (the MLP and the RNN, with small matrices, slowed down)
+    # large matrices: oneDNN's float32 matmuls pay here (they cost for the MLP's and the RNN's small ones)
     cpu_matmul_precision = "medium"
 
     def __init__(self, config: Config):

@@ -48,7 +48,7 @@ class FuseConsecutive(nn.Module):
 
 
 class Model(WindowModel):
-    # oneDNN's float32 matmuls, interleaved against MKL's on an AMD CPU, default recipe: 23.5 -> 21.7 ms a step
+    # its fused layers are large enough for oneDNN's float32 matmuls to pay
     cpu_matmul_precision = "medium"
 
     def __init__(self, config: Config):

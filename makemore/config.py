@@ -1,0 +1,126 @@
+"""The training configuration and the learning-rate schedule: plain data and pure functions, no torch.
+
+The CLI validates options against these before it imports torch, so a refused option costs nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from makemore.errors import MakemoreError
+
+MATMUL_PRECISIONS = ("auto", "highest", "high", "medium")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int  # 0: no step limit (with max_time: the time budget alone decides)
+    batch_size: int
+    learning_rate: float
+    min_lr_ratio: float  # cosine decays to learning_rate * min_lr_ratio
+    warmup_steps: int
+    weight_decay: float  # AdamW, on matrices only (not biases, norms)
+    grad_clip: float  # max gradient norm; 0 disables
+    eval_interval: int  # steps between evaluations (and checkpoints)
+    max_time: float | None = None  # seconds of training; the schedule then follows elapsed time too
+    seed: int = 42
+    device: str = "cpu"
+    dtype: str = "float32"  # autocast dtype: float32 (off), bfloat16, float16 (CUDA, with a grad scaler)
+    grad_accum: int = 1  # micro-batches per optimizer step (the batch is split among them)
+    compile: bool = False
+    matmul_precision: str = "auto"  # torch's float32 matmul precision: auto, highest, high, medium
+    pack: bool = True  # families that can (the Transformer) train on rows packing several words: no padding
+    ema: float = 0.0  # decay of a moving average of the weights, which evaluation, samples and checkpoints use; 0: off
+    log_interval: int = 10  # steps between Step events (the loss is read from the device only then)
+    eval_words: int = 1000  # fixed subset of training words on which the train loss is evaluated
+    num_samples: int = 12  # samples drawn at each evaluation
+    temperature: float = 1.0  # of those samples
+
+    def check(self) -> TrainConfig:
+        """Refuse settings no run can use, naming the option; returns self."""
+        checks = [
+            (self.max_steps >= 1 or (self.max_steps == 0 and self.max_time is not None),
+             "--max-steps must be at least 1"),
+            (self.batch_size >= 1, "--batch-size must be at least 1"),
+            (self.learning_rate > 0, "--learning-rate must be positive"),
+            (self.warmup_steps >= 0, "--warmup-steps must be at least 0"),
+            (self.weight_decay >= 0, "--weight-decay must be at least 0"),
+            (self.grad_clip >= 0, "--grad-clip must be at least 0 (0: off)"),
+            (self.eval_interval >= 1, "--eval-interval must be at least 1"),
+            (self.max_time is None or self.max_time > 0, "--max-time must be positive"),
+            (0 <= self.ema < 1, "--ema must be at least 0 (off) and below 1"),
+            (1 <= self.grad_accum <= self.batch_size, "--grad-accum must be between 1 and the batch size"),
+            (self.dtype in DTYPES, "--dtype must be " + ", ".join(DTYPES)),
+            (self.matmul_precision in MATMUL_PRECISIONS, "--matmul-precision must be " + ", ".join(MATMUL_PRECISIONS)),
+            (self.dtype != "float16" or self.device.startswith("cuda"),
+             "--dtype float16 needs a CUDA device (it trains with a gradient scaler there); use bfloat16 on the CPU"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise MakemoreError(message)
+        return self
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str) -> TrainConfig:
+        """From a stored configuration: every field of the right type, nothing unknown (``where`` names the file)."""
+        if not isinstance(obj, dict):
+            raise MakemoreError(f"{where}: field 'train' must be an object")
+        return cls(**check_fields(cls, obj, where, "train"))
+
+
+def check_fields(cls, obj: dict[str, Any], where: str, prefix: str) -> dict[str, Any]:
+    """``obj``'s values checked against the annotations of dataclass ``cls`` (int, float, bool, str, optional)."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(obj) - fields.keys())
+    if unknown:
+        raise MakemoreError(f"{where}: unknown field {prefix}.{unknown[0]}")
+    for name, f in fields.items():
+        if name not in obj:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise MakemoreError(f"{where}: missing field {prefix}.{name}")
+            continue
+        if not _fits(obj[name], hints[name]):
+            raise MakemoreError(f"{where}: field {prefix}.{name} has a bad value ({obj[name]!r})")
+    return dict(obj)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return any(_fits(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    return True
+
+
+def progress(step: int, cfg: TrainConfig, elapsed: float | None = None) -> float:
+    """How far through its budget a run is, in [0, 1] after warm-up: by steps, by time, whichever is further."""
+    by_steps = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps) if cfg.max_steps else 0.0
+    if cfg.max_time:
+        by_time = (elapsed or 0.0) / cfg.max_time
+        by_steps = max(by_steps, by_time) if cfg.max_steps else by_time
+    return min(max(by_steps, 0.0), 1.0)
+
+
+def lr_at(step: int, cfg: TrainConfig, elapsed: float | None = None) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr_ratio`` of the peak over the step or time budget
+    (``elapsed``: seconds trained, for a run with ``max_time``). A pure function of its arguments."""
+    if step < cfg.warmup_steps:
+        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
+    p = progress(step, cfg, elapsed)
+    min_lr = cfg.learning_rate * cfg.min_lr_ratio
+    return min_lr + 0.5 * (cfg.learning_rate - min_lr) * (1 + math.cos(math.pi * p))

@@ -1,0 +1,77 @@
+"""Where training runs: the device a name means, and the float32 matmul precision a device gets.
+
+Both are decided once per process, before a trainer is built, by what this machine can do (not by its model name).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from makemore.config import MATMUL_PRECISIONS
+from makemore.errors import MakemoreError
+
+__all__ = ["MATMUL_PRECISIONS", "resolve_device", "set_matmul_precision"]
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise MakemoreError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise MakemoreError(f"device {name!r}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise MakemoreError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise MakemoreError(f"device {name!r}: MPS is not available on this machine")
+    elif device.type != "cpu":
+        raise MakemoreError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    return str(device)
+
+
+def set_matmul_precision(device: torch.device, precision: str = "auto", cpu_choice: str = "highest") -> str:
+    """Set torch's float32 matmul precision for this process and return the one set.
+
+    ``auto``: on CUDA ``high`` (TF32 tensor cores, the usual trade); on a CPU ``cpu_choice`` (the model family's
+    ``cpu_matmul_precision``) if it keeps float32 results, else ``highest``. ``medium`` hands float32 matmuls
+    to oneDNN instead of the BLAS library and allows it bfloat16 arithmetic, which it may take on CPUs with
+    bfloat16 matrix units; on CPUs without them it computes in float32, faster than the BLAS library for large
+    matrices and slower for small ones (benchmarks/README.md has the figures). So before taking it, ``auto`` multiplies, at a small and a large
+    size, numbers that bfloat16 would round (1 + 2^-12), and keeps ``medium`` only if every product is exact.
+    """
+    if precision != "auto":
+        torch.set_float32_matmul_precision(precision)
+        return precision
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")
+        return "high"
+    chosen = cpu_choice if cpu_choice == "highest" or _stays_float32(str(device), cpu_choice) else "highest"
+    torch.set_float32_matmul_precision(chosen)
+    return chosen
+
+
+@functools.cache
+def _stays_float32(device: str, precision: str) -> bool:
+    """Whether float32 matmuls under ``precision`` give float32 results on ``device`` (checked once)."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(precision)
+    try:
+        for m, k, n in ((256, 64, 256), (2048, 256, 512)):
+            a = torch.full((m, k), 1 + 2**-12, device=device)
+            b = torch.ones(k, n, device=device)
+            exact = k * (1 + 2**-12)  # representable in float32; in bfloat16 the factor rounds to 1
+            if not (bool(((a @ b) == exact).all()) and bool((torch.nn.functional.linear(a, b.T) == exact).all())):
+                return False
+        return True
+    finally:
+        torch.set_float32_matmul_precision(before)

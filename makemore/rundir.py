@@ -1,0 +1,559 @@
+"""The run directory: one object owns its files, its configuration, its lock, and the listing of runs.
+
+    RUN/config.json             RunConfig: the model, the training configuration, the vocabulary, the dataset
+                                (path, sha256) and the split sizes
+    RUN/split.json              the words of each split, so eval and sample agree with training later
+    RUN/model.safetensors       weights with the best validation loss
+    RUN/last.safetensors        weights at the last save, and
+    RUN/last.state.safetensors  the same weights, optimizer moments and RNG states in one file: --resume reads
+                                only this (metadata: step, best loss, param groups)
+    RUN/metrics.jsonl           one event per line (see makemore.events)
+    RUN/samples.txt             samples drawn at each evaluation
+
+Every file is written to a temporary file, fsynced and renamed into place (makemore.checkpoint), so a kill never
+leaves half a file; a new run's config.json and split.json appear together or not at all. Nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from makemore import checkpoint as ckpt
+from makemore.config import TrainConfig, check_fields
+from makemore.errors import MakemoreError
+
+FORMAT_VERSION = ckpt.FORMAT_VERSION
+CONFIG = "config.json"
+SPLIT = "split.json"
+BEST = "model.safetensors"
+LAST = "last.safetensors"
+LAST_STATE = "last.state.safetensors"
+METRICS = "metrics.jsonl"
+SAMPLES = "samples.txt"
+LOCK = ".lock"
+RUNS = Path("runs")  # where runs go unless -o says otherwise, and where "the latest run" is looked for
+
+MAX_BLOCK_SIZE = 1 << 16  # a sanity bound on what a config.json may ask us to allocate
+MAX_HYPER_INT = 1 << 16
+MAX_JSON_BYTES = 1 << 30  # config.json and split.json: a split of a few million words fits well inside
+SPLITS = ("train", "val", "test")
+
+
+# --- the typed configuration ---------------------------------------------------------------------------
+
+@dataclass
+class ModelSpec:
+    type: str
+    block_size: int  # the longest sequence the model handles (longest word + 1)
+    hyper: dict[str, Any]  # the family's hyperparameters (makemore.models: their defaults)
+    num_params: int | None = None
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; config.json is this, written by ``save`` and read back by ``load``."""
+
+    model: ModelSpec
+    train: TrainConfig
+    vocab: list[str]  # the characters, sorted (index 0, the start/stop token, is not listed)
+    dataset: dict[str, Any] = field(default_factory=dict)  # name, path, sha256, lines, words, what was dropped
+    split: dict[str, Any] = field(default_factory=dict)  # seed and the size of each split
+    format: int = FORMAT_VERSION
+    makemore: str = ""  # the version that wrote it
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": self.format, "makemore": self.makemore, "model": dataclasses.asdict(self.model),
+                "train": dataclasses.asdict(self.train), "vocab": self.vocab, "dataset": self.dataset,
+                "split": self.split}
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str) -> RunConfig:
+        """Validate a parsed config.json; a bad one is one error naming the file and the field."""
+        from makemore.models import get_family
+
+        if not isinstance(obj, dict):
+            raise MakemoreError(f"{where}: expected a JSON object")
+        version = _expect(obj, "format", int, where)
+        if version > FORMAT_VERSION:
+            raise MakemoreError(f"{where}: written by a newer makemore (format {version}); upgrade makemore")
+        model = _expect(obj, "model", dict, where)
+        spec = ModelSpec(**check_fields(ModelSpec, model, where, "model"))
+        if not isinstance(spec.hyper, dict):
+            raise MakemoreError(f"{where}: field model.hyper must be an object")
+        try:
+            family = get_family(spec.type)
+        except MakemoreError as e:
+            raise MakemoreError(f"{where}: {e}") from None
+        if not 2 <= spec.block_size <= MAX_BLOCK_SIZE:
+            raise MakemoreError(f"{where}: model.block_size {spec.block_size} is out of range (2 to {MAX_BLOCK_SIZE})")
+        for name, value in spec.hyper.items():
+            if name not in family.hyper:
+                raise MakemoreError(f"{where}: {spec.type} takes no hyperparameter {name!r}")
+            if not _hyper_fits(value, family.hyper[name]):
+                raise MakemoreError(f"{where}: hyperparameter model.hyper.{name} has a bad value ({value!r})")
+        chars = _expect(obj, "vocab", list, where)
+        if not all(isinstance(c, str) for c in chars):
+            raise MakemoreError(f"{where}: field vocab must be a list of characters")
+        train = TrainConfig.from_json(_expect(obj, "train", dict, where), where)
+        dataset = obj.get("dataset", {})
+        split = obj.get("split", {})
+        for name, value in (("dataset", dataset), ("split", split)):
+            if not isinstance(value, dict):
+                raise MakemoreError(f"{where}: field {name} must be an object")
+        makemore = obj.get("makemore", "")
+        return cls(model=spec, train=train, vocab=list(chars), dataset=dataset, split=split, format=version,
+                   makemore=makemore if isinstance(makemore, str) else "")
+
+    @classmethod
+    def load(cls, path: Path) -> RunConfig:
+        return cls.from_json(_read_json(Path(path)), str(path))
+
+    def save(self, path: Path) -> None:
+        ckpt.write_json(Path(path), self.to_json())
+
+
+def _expect(obj: Any, key: str, kind: type, where: str) -> Any:
+    if not isinstance(obj, dict) or key not in obj:
+        raise MakemoreError(f"{where}: missing field {key!r}")
+    value = obj[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise MakemoreError(f"{where}: field {key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _hyper_fits(value: Any, default: Any) -> bool:
+    import math
+
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_HYPER_INT
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise MakemoreError(f"{path}: missing") from None
+    except OSError as e:
+        raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
+    if size > MAX_JSON_BYTES:
+        raise MakemoreError(f"{path}: {size:,} bytes, more than the {MAX_JSON_BYTES:,} a run file may hold")
+    return ckpt.read_json(path)
+
+
+# --- the training state that --resume continues from ------------------------------------------------
+
+@dataclass
+class TrainingState:
+    """What the trainer hands over to be saved, and gets back to continue exactly."""
+
+    weights: dict  # the model's state dict
+    optimizer: dict | None  # the optimizer's state dict (tensors and param groups)
+    rng: dict  # name -> RNG state tensor ("torch", "batches", "samples", "cuda")
+    ema: list  # the moving average's flat tensors (empty without --ema)
+    meta: dict  # step, best_val_loss, best_step, elapsed, ...
+
+
+# --- the directory ----------------------------------------------------------------------------------
+
+class RunDir:
+    """One run's directory. Everything that reads or writes a run's files goes through here."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self._config: RunConfig | None = None
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    # opening, creating, listing
+
+    @classmethod
+    def open(cls, path: Path | str) -> RunDir:
+        """An existing run directory; anything else (a pickle, a file, a directory without config.json) is refused."""
+        path = Path(path)
+        if not path.exists():
+            raise MakemoreError(f"{path}: no such run directory{_runs_of_dataset_hint(path)}")
+        if not path.is_dir():
+            try:
+                with open(path, "rb") as f:
+                    head = f.read(4)  # enough to recognise a pickle; the file is never unpickled
+            except OSError:
+                head = b""
+            if path.suffix in ckpt.PICKLE_SUFFIXES or ckpt.looks_like_pickle(head):
+                raise MakemoreError(f"{path}: a pickle/torch.save file, which can run code when loaded; makemore "
+                                    f"never unpickles and loads only run directories written by `makemore train`")
+            raise MakemoreError(f"{path}: not a directory (expected a run directory written by `makemore train`)")
+        if not cls.is_run(path):
+            raise MakemoreError(f"{path}: not a makemore run (no {CONFIG})")
+        return cls(path)
+
+    @staticmethod
+    def is_run(path: Path) -> bool:
+        return (Path(path) / CONFIG).is_file()
+
+    @classmethod
+    def create(cls, out: Path | None, default_name: str, config: RunConfig, split: dict[str, list[str]]) -> RunDir:
+        """A new run directory holding ``config`` and ``split``: ``out`` (absent or empty), or
+        ``runs/<default_name>`` (then -2, -3, ...). Both files are written into a hidden staging directory that is
+        renamed into place, so a kill never leaves a half-made run that blocks ``-o`` and ``--resume``."""
+        if out is not None:
+            out = Path(out)
+            if out.exists() and (not out.is_dir() or any(out.iterdir())):
+                raise MakemoreError(f"{out}: already exists; continue it with `makemore train --resume {out}` "
+                                    f"or choose another directory with -o")
+        else:
+            out = _unique_dir(RUNS / default_name)
+        staging = _staging_dir(out)
+        ckpt.write_json(staging / SPLIT, split)
+        config.save(staging / CONFIG)
+        _publish(staging, out)
+        run = cls(out)
+        run._config = config
+        return run
+
+    def lock(self) -> RunLock:
+        """Held while a process trains into this run (a second one is refused)."""
+        return RunLock(self.path)
+
+    def remove_stale_temporaries(self) -> None:
+        """Delete temporary files a killed writer left behind (call with the lock held)."""
+        for tmp in self.path.glob(".*.tmp"):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+    def last_change(self) -> float:
+        """When the run last wrote anything that marks progress: the rule for "the latest run"."""
+        times = []
+        for name in (METRICS, BEST, CONFIG):
+            try:
+                times.append((self.path / name).stat().st_mtime)
+            except OSError:
+                pass
+        return max(times, default=0.0)
+
+    # configuration and split
+
+    @property
+    def config(self) -> RunConfig:
+        if self._config is None:
+            self._config = RunConfig.load(self.path / CONFIG)
+        return self._config
+
+    def vocab(self):
+        from makemore.data import Vocab
+
+        try:
+            return Vocab(self.config.vocab)
+        except MakemoreError as e:
+            raise MakemoreError(f"{self.path / CONFIG}: {e}") from None
+
+    def split(self, required: bool = False) -> dict[str, list[str]] | None:
+        """The words of each split (None if split.json is absent and not ``required``)."""
+        path = self.path / SPLIT
+        if not path.exists() and not required:
+            return None
+        split = _read_json(path)
+        if not isinstance(split, dict) or not all(
+                isinstance(split.get(k), list) and all(isinstance(w, str) for w in split[k]) for k in SPLITS):
+            raise MakemoreError(f"{path}: expected lists of words under train, val and test")
+        return {k: split[k] for k in SPLITS}
+
+    # weights and training state
+
+    def save_best(self, weights: dict, meta: dict) -> Path:
+        ckpt.save_tensors(self.path / BEST, weights, meta)
+        return self.path / BEST
+
+    def best_weights(self, device: str = "cpu") -> dict | None:
+        """The best checkpoint's tensors (None before the first evaluation saved one)."""
+        path = self.path / BEST
+        return ckpt.load_tensors(path, device)[0] if path.exists() else None
+
+    def has_state(self) -> bool:
+        return (self.path / LAST_STATE).exists()
+
+    def save_state(self, state: TrainingState) -> Path:
+        """The training state (its own copy of the weights, so that file alone is a consistent checkpoint),
+        then the last weights on their own for sampling; a kill between the two writes loses nothing."""
+        tensors: dict = {f"rng.{name}": value for name, value in state.rng.items()}
+        groups = []
+        if state.optimizer is not None:
+            import torch
+
+            for pid, entry in state.optimizer["state"].items():
+                for key, value in entry.items():
+                    tensors[f"opt.{pid}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+            groups = state.optimizer["param_groups"]
+        tensors.update({f"model.{k}": v for k, v in state.weights.items()})
+        tensors.update({f"ema.{i}": t for i, t in enumerate(state.ema)})
+        ckpt.save_tensors(self.path / LAST_STATE, tensors, {**state.meta, "param_groups": groups})
+        ckpt.save_tensors(self.path / LAST, state.weights, {k: state.meta[k] for k in state.meta if k != "train"})
+        return self.path / LAST
+
+    def load_state(self) -> TrainingState:
+        path = self.path / LAST_STATE
+        tensors, meta = ckpt.load_tensors(path)
+        for key in ("step", "param_groups"):
+            if key not in meta:
+                raise MakemoreError(f"{path}: checkpoint metadata lacks {key!r}")
+        weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        rng = {k[len("rng."):]: v for k, v in tensors.items() if k.startswith("rng.")}
+        opt: dict = {"state": {}, "param_groups": meta.pop("param_groups")}
+        ema: dict[int, Any] = {}
+        try:
+            for key, value in tensors.items():
+                if key.startswith("opt."):
+                    _, pid, name = key.split(".", 2)
+                    opt["state"].setdefault(int(pid), {})[name] = value
+                elif key.startswith("ema."):
+                    ema[int(key[len("ema."):])] = value
+        except ValueError:
+            raise MakemoreError(f"{path}: malformed tensor name {key!r}") from None
+        return TrainingState(weights=weights, optimizer=opt, rng=rng, ema=[ema[i] for i in sorted(ema)], meta=meta)
+
+    def load_model(self, which: str = "best", device: str = "cpu") -> LoadedRun:
+        """The run's model (``which``: "best" or "last", falling back to last) on ``device``, in eval mode."""
+        from makemore.models import build_model, load_weights
+
+        config = self.config
+        vocab = self.vocab()
+        m = config.model
+        model = build_model(m.type, len(vocab), m.block_size, m.hyper)
+        path = self.path / (BEST if which == "best" else LAST)
+        if which == "best" and not path.exists() and (self.path / LAST).exists():
+            path = self.path / LAST
+        tensors, meta = ckpt.load_tensors(path)
+        load_weights(model, tensors, path)
+        model.to(device).eval()
+        step = meta.get("step", 0)
+        return LoadedRun(self, config, vocab, model, step if isinstance(step, int) else 0, self.split())
+
+    # metrics.jsonl
+
+    def metrics(self) -> Iterator[dict[str, Any]]:
+        """Every complete line of metrics.jsonl as a dict, streamed (a torn last line is skipped)."""
+        path = self.path / METRICS
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            return
+        with f:
+            for line in f:
+                if not line.endswith(b"\n"):
+                    break  # torn by a live or killed writer
+                try:
+                    obj = json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    continue
+                if isinstance(obj, dict):
+                    yield obj
+
+    def events(self) -> Iterator:
+        """metrics.jsonl as events (lines that are not a known event are skipped)."""
+        from makemore.events import event_from_json
+
+        for obj in self.metrics():
+            event = event_from_json(obj)
+            if event is not None:
+                yield event
+
+    def status(self) -> str:
+        """"finished", "stopped" (with q or Ctrl-C), "failed", "running or killed" (no end recorded since the
+        last start), or "new"."""
+        last = None
+        for obj in self.metrics():
+            if obj.get("event") in ("started", "finished", "failed"):
+                last = obj
+        if last is None:
+            return "new"
+        if last["event"] == "finished":
+            return "stopped" if last.get("reason") == "stopped" else "finished"
+        return "failed" if last["event"] == "failed" else "running or killed"
+
+    def finished(self) -> bool:
+        """Whether metrics.jsonl records the end of training after the last start (a resumed run starts again)."""
+        return self.status() in ("finished", "stopped")
+
+    def summary(self) -> dict[str, Any]:
+        """What `makemore info`, the run list and the start screen show; reads metrics.jsonl in one pass."""
+        config = self.config
+        best = finished = None
+        steps = 0
+        for m in self.metrics():
+            kind = m.get("event")
+            if kind in ("step", "eval", "finished") and isinstance(m.get("step"), int):
+                steps = max(steps, m["step"])
+            if kind == "eval" and isinstance(m.get("val_loss"), (int, float)):
+                if best is None or m["val_loss"] < best["val_loss"]:
+                    best = m
+            elif kind == "finished":
+                finished = m
+            elif kind == "started":
+                finished = None
+        return {
+            "run": str(self.path),
+            "type": config.model.type,
+            "params": config.model.num_params,
+            "hyper": config.model.hyper,
+            "block_size": config.model.block_size,
+            "train": dataclasses.asdict(config.train),
+            "dataset": config.dataset,
+            "split": config.split,
+            "vocab": "".join(config.vocab),
+            "vocab_size": len(config.vocab) + 1,
+            "steps": steps,
+            "best_val_loss": best["val_loss"] if best else None,
+            "best_step": best.get("step") if best else None,
+            "test_loss": finished.get("test_loss") if finished else None,
+            "finished": finished.get("reason") if finished else None,
+            "elapsed": finished.get("elapsed") if finished else None,
+        }
+
+
+@dataclass
+class LoadedRun:
+    run: RunDir
+    config: RunConfig
+    vocab: Any  # makemore.data.Vocab
+    model: Any  # makemore.models.base.LanguageModel
+    step: int
+    split: dict[str, list[str]] | None
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.path
+
+    @property
+    def model_type(self) -> str:
+        return self.config.model.type
+
+    def known_words(self) -> tuple[set[str], set[str]]:
+        """(training words, held-out words) for tagging samples; empty if the split is not stored."""
+        if not self.split:
+            return set(), set()
+        return set(self.split["train"]), set(self.split["val"]) | set(self.split["test"])
+
+
+# --- runs: listing and "the latest" ---------------------------------------------------------------------
+
+def list_runs(root: Path = RUNS) -> list[RunDir]:
+    """The run directories directly under ``root``, most recently changed first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    runs = [RunDir(p) for p in root.iterdir() if not p.name.startswith(".") and RunDir.is_run(p)]
+    return sorted(runs, key=RunDir.last_change, reverse=True)
+
+
+def latest_run(root: Path = RUNS) -> RunDir:
+    runs = list_runs(root)
+    if not runs:
+        raise MakemoreError(f"no runs in {root}/; train one first (makemore train names) or name a run directory")
+    return runs[0]
+
+
+def resolve_run(path: Path | str | None, root: Path = RUNS) -> RunDir:
+    """A named run directory, or the latest run under ``root``."""
+    return RunDir.open(path) if path is not None else latest_run(root)
+
+
+def _runs_of_dataset_hint(path: Path) -> str:
+    """For `makemore sample names`: point from a dataset name to the runs trained on it."""
+    if len(path.parts) != 1:
+        return ""
+    names = []
+    for run in list_runs():
+        try:
+            if run.config.dataset.get("name") == str(path):
+                names.append(str(run.path))
+        except MakemoreError:
+            continue
+    return f"; runs trained on {path}: {', '.join(names[:5])}" if names else ""
+
+
+def _unique_dir(base: Path) -> Path:
+    """``base``, or ``base-2``, ``base-3``, ... : the first that does not exist, created (empty) atomically so that
+    two processes never pick the same one; the staging directory is then renamed onto it."""
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 10_000):
+        candidate = base if i == 1 else base.with_name(f"{base.name}-{i}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise MakemoreError(f"{base}: too many runs with this name")
+
+
+def _staging_dir(out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        os.chmod(tmp, 0o777 & ~ckpt.umask())
+    except OSError as e:
+        raise MakemoreError(f"{out.parent}: cannot create a run directory here ({e.strerror or e})") from None
+    return tmp
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Rename a fully written staging directory to ``out`` (absent or empty) in one step."""
+    try:
+        os.rename(staging, out)
+    except OSError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise MakemoreError(f"{out}: already exists; continue it with `makemore train --resume {out}` "
+                                f"or choose another directory with -o") from None
+        raise MakemoreError(f"{out}: cannot create the run directory ({e.strerror or e})") from None
+    ckpt.fsync_dir(out.parent)
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held while a process trains into it."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK
+        self.fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise MakemoreError(f"{self.path.parent}: cannot write to the run directory ({e.strerror or e})") from None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            self.fd = None
+            raise MakemoreError(f"{self.path.parent}: another makemore process is training into this run") from None
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, f"{os.getpid()}\n".encode())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
