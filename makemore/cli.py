@@ -15,13 +15,46 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from makemore import __version__
 from makemore.errors import MakemoreError
 from makemore.models import BASE_RECIPE, FAMILIES
 
+class _Help:
+    """Help as a user reads it, whatever Typer's version: a flag shows no value type (``--new-only``, not
+    ``--new-only <bool>``), and an option's long names read ``--learning-rate, --lr``. The options are changed for
+    the rendering only and restored after it."""
+
+    def format_help(self, ctx, formatter):
+        saved = []
+        for param in self.get_params(ctx):
+            if getattr(param, "param_type_name", None) != "option":
+                continue
+            saved.append((param, param.opts, param.metavar))
+            if getattr(param, "is_flag", False):
+                param.metavar = ""  # rendered as nothing in place of the type
+            longs = [o for o in param.opts if o.startswith("--")]
+            if len(longs) > 1:
+                param.opts = [", ".join(longs), *(o for o in param.opts if not o.startswith("--"))]
+        try:
+            return super().format_help(ctx, formatter)
+        finally:
+            for param, opts, metavar in saved:
+                param.opts, param.metavar = opts, metavar
+
+
+class _Command(_Help, TyperCommand):
+    pass
+
+
+class _Group(_Help, TyperGroup):
+    pass
+
+
 app = typer.Typer(
     name="makemore",
+    cls=_Group,
     help="Train character-level language models on a list of words, and generate more like them.",
     no_args_is_help=True,
     add_completion=False,
@@ -94,7 +127,7 @@ def _run_dir(run: Path | None) -> Path:
 
 # --- train ------------------------------------------------------------------------------------------
 
-@app.command(epilog=_family_table())
+@app.command(cls=_Command, epilog=_family_table())
 @handles_errors
 def train(
     data: Annotated[Optional[str], typer.Argument(help="Word list: a text file with one word per line, or a "
@@ -168,9 +201,10 @@ def train(
                       weight_decay=weight_decay, warmup_steps=warmup_steps, grad_clip=grad_clip,
                       grad_accum=grad_accum, eval_interval=eval_interval, ema=ema)
     from makemore.commands import train_command
+    from makemore.models import family_name
 
     train_command(
-        data=data, model_type=model_type, out=out, resume=resume, seed=seed, device=device, max_len=max_len,
+        data=data, model_type=family_name(model_type), out=out, resume=resume, seed=seed, device=device, max_len=max_len,
         hyper=dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_embd2=n_embd2, context=context,
                    dropout=dropout, batchnorm=batchnorm, smoothing=smoothing),
         train=_unset_defaults(dict(train_opts, dtype=dtype, compile=compile, matmul_precision=matmul_precision)),
@@ -186,7 +220,7 @@ def _unset_defaults(train: dict) -> dict:
 
 # --- sample -----------------------------------------------------------------------------------------
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def sample(
     run: RunArg = None,
@@ -218,7 +252,7 @@ def sample(
 
 # --- eval, score ------------------------------------------------------------------------------------
 
-@app.command(name="eval")
+@app.command(cls=_Command, name="eval")
 @handles_errors
 def eval_(
     run: RunArg = None,
@@ -234,7 +268,7 @@ def eval_(
     eval_command(_run_dir(run), file=file, split=split, as_json=as_json, device=device)
 
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def score(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
@@ -249,7 +283,7 @@ def score(
 
 # --- info, datasets ---------------------------------------------------------------------------------
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def info(run: RunArg = None, as_json: JsonOpt = False) -> None:
     """A run's configuration, size, vocabulary and results (reads JSON only: instant)."""
@@ -258,7 +292,7 @@ def info(run: RunArg = None, as_json: JsonOpt = False) -> None:
     info_command(_run_dir(run), as_json=as_json)
 
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def datasets(as_json: JsonOpt = False) -> None:
     """The built-in word lists (use a name wherever a file is expected)."""
@@ -280,11 +314,12 @@ def _tui(**options) -> None:
 
     Give a word list to train on it here (the options are those of `makemore train`), a run directory to follow a run that `makemore train` is writing (or replay a finished one), or nothing for a start screen.
     """
-    from makemore.models import FAMILIES
+    from makemore.models import FAMILIES, family_name
     from makemore.tui.app import run_from_cli
 
+    options["model_type"] = family_name(options["model_type"])
     defaults = {name: p.default for name, p in _TUI_SIGNATURE.parameters.items()}
-    given = ["--" + k.replace("_", "-") for k, v in options.items() if k != "target" and v != defaults[k]]
+    given = [_option_name(k) for k, v in options.items() if k != "target" and v != defaults[k]]
     hyper_names = {"n_layer", "n_head", "n_embd", "n_embd2", "context", "dropout", "batchnorm", "smoothing"}
     hyper_names |= {k for f in FAMILIES.values() for k in f.hyper}
     hyper = {k: v for k, v in options.items() if k in hyper_names}
@@ -292,6 +327,20 @@ def _tui(**options) -> None:
     run_from_cli(options["target"], model_type=options["model_type"], out=options["out"], seed=options["seed"],
                  device=options["device"], max_len=options["max_len"], hyper=hyper, train=_unset_defaults(train_opts),
                  given=given)
+
+
+def _option_name(name: str) -> str:
+    """A parameter as the user types it: ``--type`` for ``model_type``, not ``--model-type``."""
+    from typing import get_args
+
+    info = next((a for a in get_args(_TUI_SIGNATURE.parameters[name].annotation)[1:]
+                 if hasattr(a, "param_decls")), None)
+    # inside Annotated, Typer takes typer.Option's first argument (its ``default``) as the first name
+    decls = [info.default, *info.param_decls] if info else []
+    names = [n for d in decls if isinstance(d, str) for n in d.split("/") if n.startswith("-")]
+    typed = [n for n in names if any(a == n or a.startswith(n + "=") for a in sys.argv[1:])]
+    longs = [n for n in names if n.startswith("--")]
+    return (typed or longs or ["--" + name.replace("_", "-")])[0]
 
 
 # The TUI takes train's options as they are defined there (one definition, so the two cannot drift), with a
@@ -304,7 +353,7 @@ _TUI_SIGNATURE = _TUI_SIGNATURE.replace(parameters=[
     *(p for name, p in _TUI_SIGNATURE.parameters.items() if name not in _NOT_IN_TUI),
 ])
 _tui.__signature__ = _TUI_SIGNATURE
-app.command(name="tui", epilog=_family_table())(handles_errors(_tui))
+app.command(name="tui", cls=_Command, epilog=_family_table())(handles_errors(_tui))
 
 
 def main() -> None:
