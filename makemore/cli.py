@@ -120,9 +120,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 
 
 def _run_dir(run: Path | None) -> Path:
-    from makemore.checkpoint import check_run_dir, latest_run
+    from makemore.commands import find_run
 
-    return check_run_dir(run) if run is not None else latest_run()
+    return find_run(run)
 
 
 # --- train ------------------------------------------------------------------------------------------
@@ -231,8 +231,12 @@ def sample(
     top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling: the smallest set with this mass.",
                                                    show_default=False)] = None,
     prefix: Annotated[str, typer.Option(help="Start every word with this.")] = "",
-    min_len: Annotated[int, typer.Option(help="At least this many characters.")] = 0,
-    max_len: Annotated[Optional[int], typer.Option(help="At most this many characters.", show_default=False)] = None,
+    min_len: Annotated[int, typer.Option(help="At least this many characters (at most the model's longest word).")] = 0,
+    max_len: Annotated[Optional[int], typer.Option(help="At most this many characters: a sample still going is "
+                                                        "drawn again (and counted), never cut short.",
+                                                   show_default=False)] = None,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Let a word be empty (the model stops at "
+                                              "once); empty words never count as new.")] = False,
     new_only: Annotated[bool, typer.Option("--new-only", help="Only words not in the training file.")] = False,
     unique: Annotated[bool, typer.Option("--unique", help="No word twice.")] = False,
     scores: Annotated[bool, typer.Option("--scores", help="Show each word's log-probability.")] = False,
@@ -247,7 +251,7 @@ def sample(
 
     sample_command(_run_dir(run), n=n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
                    min_len=min_len, max_len=max_len, new_only=new_only, unique=unique, scores=scores,
-                   as_json=as_json, output=output, seed=seed, device=device)
+                   as_json=as_json, output=output, seed=seed, device=device, allow_empty=allow_empty)
 
 
 # --- eval, score ------------------------------------------------------------------------------------
@@ -259,26 +263,37 @@ def eval_(
     file: Annotated[Optional[Path], typer.Argument(help="Evaluate on this word list instead of a split.",
                                                    show_default=False)] = None,
     split: Annotated[str, typer.Option(help="train | val | test")] = "test",
+    skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Skip the file's words with characters "
+                                               "outside the model's vocabulary (counted) instead of refusing "
+                                               "the file.")] = False,
     as_json: JsonOpt = False,
     device: DeviceOpt = "cpu",
 ) -> None:
-    """Loss of a run's best checkpoint: nats and bits per character on its test split or on a file."""
+    """Loss of a run's best checkpoint: nats and bits per character on its test split or on a file.
+
+    Words of a file longer than the model's longest are skipped; each skipped word is counted and reported.
+    """
     from makemore.commands import eval_command
 
-    eval_command(_run_dir(run), file=file, split=split, as_json=as_json, device=device)
+    eval_command(_run_dir(run), file=file, split=split, as_json=as_json, device=device, skip_unknown=skip_unknown)
 
 
 @app.command(cls=_Command)
 @handles_errors
 def score(
-    run: Annotated[Path, typer.Argument(help="Run directory.")],
-    words: Annotated[list[str], typer.Argument(help="Words to score.")],
+    words: Annotated[list[str], typer.Argument(help="Words to score; the first is a run directory if it is "
+                                                    "one (default: the most recent run in runs/).",
+                                               show_default=False)],
     as_json: JsonOpt = False,
 ) -> None:
-    """Each word's mean negative log-likelihood per character (lower: the model finds it more typical)."""
-    from makemore.commands import score_command
+    """Each word's mean negative log-likelihood per character (lower: the model finds it more typical).
 
-    score_command(_run_dir(run), words, as_json=as_json)
+    [dim]makemore score emma olivia · makemore score runs/names-mlp emma olivia[/]
+    """
+    from makemore.commands import score_command, split_run_and_words
+
+    run, words = split_run_and_words(words)
+    score_command(run, words, as_json=as_json)
 
 
 # --- info, datasets ---------------------------------------------------------------------------------

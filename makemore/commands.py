@@ -10,16 +10,73 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from makemore import checkpoint as ckpt
 from makemore.errors import MakemoreError
-from makemore.sinks import TAG_STYLE
+from makemore.sinks import TAG_STYLE, make_console
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = make_console()
+err = make_console(stderr=True)
+
+
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    """``1 duplicate``, ``2 duplicates``, ``1 empty line``: a count with its noun in the right number."""
+    return f"{count:,} {noun if count == 1 else plural_noun or noun + 's'}"
+
+
+# --- which run ------------------------------------------------------------------------------------
+
+def find_run(run: Path | None, root: Path = Path("runs")) -> Path:
+    """The run a command reads: ``run``, or the latest in ``root``. A name that is no run directory but a
+    word list's name (``makemore sample names``) is refused with the runs trained on that word list."""
+    if run is None:
+        return ckpt.latest_run(root)
+    if Path(run).exists():
+        return ckpt.check_run_dir(Path(run))
+    trained = runs_trained_on(str(run), root)
+    if trained:
+        raise MakemoreError(f"{run}: no such run directory; runs trained on {run}: "
+                            + ", ".join(str(r) for r in trained))
+    from makemore.data import builtin_datasets
+
+    if str(run) in builtin_datasets():
+        raise MakemoreError(f"{run}: no such run directory; {run} is a built-in word list with no run "
+                            f"in {root}/ yet: makemore train {run}")
+    raise MakemoreError(f"{run}: no such run directory")
+
+
+def runs_trained_on(dataset: str, root: Path = Path("runs")) -> list[Path]:
+    """The run directories in ``root`` whose config.json names ``dataset`` (a name, a file name or a path) as
+    their word list, most recent first."""
+    from makemore.run import read_config
+
+    wanted = {dataset, Path(dataset).name, Path(dataset).stem}
+    found = []
+    for path in sorted(root.glob("*")) if root.is_dir() else []:
+        if path.name.startswith(".") or not ckpt.is_run_dir(path):
+            continue
+        try:
+            name = (read_config(path).get("dataset") or {}).get("name")
+        except MakemoreError:
+            continue  # a damaged run is no answer here; the command that opens it says what is wrong
+        if name in wanted:
+            found.append(path)
+    return sorted(found, key=lambda p: (p / ckpt.CONFIG).stat().st_mtime, reverse=True)
+
+
+def split_run_and_words(args: list[str], root: Path = Path("runs")) -> tuple[Path, list[str]]:
+    """``makemore score [RUN] WORD...``: the first argument is the run if it is a directory (or a path, which
+    must then be one), else a word, and the run is the latest, as for every other command."""
+    first = args[0] if args else ""
+    if Path(first).is_dir() or "/" in first:
+        run, words = find_run(Path(first), root), args[1:]
+    else:
+        run, words = find_run(None, root), list(args)
+    if not words:
+        raise MakemoreError("name the words to score: makemore score [RUN] WORD...")
+    return run, words
 
 
 # --- train ------------------------------------------------------------------------------------------
@@ -94,10 +151,11 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     prepared = prepare_data(data, seed, max_len)
     w = prepared.words
     if not quiet:
-        dropped = [f"{w.duplicates:,} duplicates"] + ([f"{w.empty:,} empty lines"] if w.empty else []) \
-            + ([f"{w.too_long:,} lines longer than --max-len {max_len}"] if w.too_long else [])
-        err.print(f"{prepared.path}: {len(w.words):,} words (dropped {', '.join(dropped)}); "
-                  f"split {len(prepared.train):,}/{len(prepared.val):,}/{len(prepared.test):,} train/val/test")
+        dropped = [plural(w.duplicates, "duplicate")] + ([plural(w.empty, "empty line")] if w.empty else []) \
+            + ([f"{plural(w.too_long, 'line')} longer than --max-len {max_len}"] if w.too_long else [])
+        err.print(f"{prepared.path}: {plural(len(w.words), 'word')} (dropped {', '.join(dropped)}); "
+                  f"split {len(prepared.train):,}/{len(prepared.val):,}/{len(prepared.test):,} train/val/test"
+                  + _small_split_note(len(prepared.val), len(prepared.test)))
     trainer, _ = new_trainer(request, prepared, dist=dist)
     if not main:
         _train_loop(trainer, [])
@@ -109,11 +167,28 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         _train_loop(trainer, sinks)
 
 
+def _small_split_note(val: int, test: int) -> str:
+    """Why a small word list has no validation or test words, and what training does instead."""
+    from makemore.data import split_sizes
+
+    if val and test:
+        return ""
+    enough = next(n for n in range(1, 1 << 20) if all(split_sizes(n)))  # the fewest words that get both splits
+    return (f" (no validation or test split for fewer than {enough} words: the val loss is the loss on the "
+            f"training words, which also choose the best checkpoint, and there is no test loss)")
+
+
 def _train_loop(trainer, sinks) -> None:
-    """Feed the trainer's events to the sinks; the first Ctrl-C stops cleanly (and saves), a second aborts."""
+    """Feed the trainer's events to the sinks; the first Ctrl-C stops cleanly (and saves), a second aborts.
+    Either way the command ends in KeyboardInterrupt, which the CLI turns into exit code 130 as shells expect
+    of an interrupted program: a script running `makemore train` can tell a finished run from a stopped one."""
+    interrupted = False
+
     def on_sigint(signum, frame):
+        nonlocal interrupted
         if trainer._stop.is_set():
             raise KeyboardInterrupt
+        interrupted = True
         err.print("\nstopping after this step and saving (Ctrl-C again to abort)")
         trainer.request_stop()
 
@@ -128,35 +203,42 @@ def _train_loop(trainer, sinks) -> None:
             close = getattr(sink, "close", None)
             if close:
                 close()
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 # --- sample -----------------------------------------------------------------------------------------
 
 def sample_command(run_dir: Path, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
-                   scores, as_json, output, seed, device) -> None:
+                   scores, as_json, output, seed, device, allow_empty: bool = False) -> None:
     import torch
 
     from makemore.training import resolve_device
     from makemore.run import load_run
-    from makemore.sample import generate, tag
+    from makemore.sample import check_lengths, draw, tag
 
     if n < 1:
         raise MakemoreError("-n must be at least 1")
     if top_p is not None and not 0 < top_p <= 1:
         raise MakemoreError("--top-p must be in (0, 1]")
+    run_dir = ckpt.check_run_dir(run_dir)
+    from makemore.run import read_config
+
+    check_lengths(read_config(run_dir)["model"]["block_size"], prefix, min_len, max_len)  # before loading weights
     loaded = load_run(run_dir, device=resolve_device(device))
     train_words, held_out = loaded.known_words()
     generator = torch.Generator().manual_seed(seed)
     results: list[tuple[str, str, float]] = []
     seen: set[str] = set()
-    attempts = 0
+    attempts = too_long = 0
     while len(results) < n:
         want = n - len(results)
-        batch = generate(loaded.model, loaded.vocab, want if not (new_only or unique) else max(2 * want, 32),
-                         temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, min_len=min_len,
-                         max_len=max_len, generator=generator)
-        attempts += len(batch)
-        for g in batch:
+        drawn = draw(loaded.model, loaded.vocab, want if not (new_only or unique) else max(2 * want, 32),
+                     temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, min_len=min_len,
+                     max_len=max_len, allow_empty=allow_empty, generator=generator)
+        attempts += len(drawn.words)
+        too_long += drawn.too_long
+        for g in drawn.words:
             t = tag(g.word, train_words, held_out)
             if (new_only and t != "new") or (unique and g.word in seen):
                 continue
@@ -167,13 +249,15 @@ def sample_command(run_dir: Path, *, n, temperature, top_k, top_p, prefix, min_l
         if attempts > 100 * n and len(results) < n:
             raise MakemoreError(f"found only {len(results)} words meeting --new-only/--unique in {attempts} "
                                 f"samples; try a higher --temperature")
-    novelty = sum(t == "new" for _, t, _ in results) / len(results)
+    counts = {k: sum(t == k for _, t, _ in results) for k in ("new", "train", "test", "empty")}
+    words = len(results) - counts["empty"]
+    novelty = counts["new"] / words if words else None  # the share of new words among the non-empty ones
     if output is not None:
         ckpt.write_atomic(Path(output), "".join(w + "\n" for w, _, _ in results).encode("utf-8"))
     if as_json:
         print(json.dumps({"run": str(run_dir), "samples": [{"word": w, "tag": t, "logprob": lp}
-                                                          for w, t, lp in results], "novelty": novelty},
-                         ensure_ascii=False))
+                                                          for w, t, lp in results], "novelty": novelty,
+                          "too_long": too_long}, ensure_ascii=False))
         return
     width = max(len(w) for w, _, _ in results)
     for w, t, lp in results:
@@ -181,15 +265,20 @@ def sample_command(run_dir: Path, *, n, temperature, top_k, top_p, prefix, min_l
         if scores:
             line += f"  {lp:8.3f}"
         out.print(line, markup=True, soft_wrap=True)
-    counts = {k: sum(t == k for _, t, _ in results) for k in ("new", "train", "test")}
-    err.print(f"novelty {novelty:.0%}: {counts['new']} new, {counts['train']} in train, {counts['test']} in "
-              f"val/test · {run_dir}")
+    summary = (f"novelty {novelty:.0%}: " if novelty is not None else "") + \
+        f"{counts['new']} new, {counts['train']} in train, {counts['test']} in val/test"
+    if counts["empty"]:
+        summary += f", {plural(counts['empty'], 'empty word')} (not counted in the novelty)"
+    if too_long:
+        summary += f"; {plural(too_long, 'sample')} longer than --max-len {max_len} drawn again"
+    err.print(f"{summary} · {run_dir}")
 
 
 # --- eval, score ------------------------------------------------------------------------------------
 
-def eval_command(run_dir: Path, *, file: Path | None, split: str, as_json: bool, device: str) -> None:
-    from makemore.data import EncodedWords, read_words
+def eval_command(run_dir: Path, *, file: Path | None, split: str, as_json: bool, device: str,
+                 skip_unknown: bool = False) -> None:
+    from makemore.data import EncodedWords, read_words_for_model
     from makemore.evaluation import bits, evaluate
     from makemore.training import resolve_device
     from makemore.run import load_run
@@ -197,13 +286,12 @@ def eval_command(run_dir: Path, *, file: Path | None, split: str, as_json: bool,
     if split not in ("train", "val", "test"):
         raise MakemoreError(f"--split must be train, val or test, not {split!r}")
     loaded = load_run(run_dir, device=resolve_device(device))
+    longest = loaded.config["model"]["block_size"] - 1
+    read = None
     if file is not None:
-        words = read_words(Path(file), max_len=loaded.config["model"]["block_size"] - 1).words
+        read = read_words_for_model(Path(file), loaded.vocab, longest, skip_unknown=skip_unknown)
+        words = read.words
         where = str(file)
-        try:
-            encoded = EncodedWords(words, loaded.vocab)
-        except MakemoreError as e:
-            raise MakemoreError(f"{file}: {e}") from None
     else:
         if not loaded.split:
             raise MakemoreError(f"{run_dir}: no {ckpt.SPLIT}; name a file to evaluate on")
@@ -211,16 +299,35 @@ def eval_command(run_dir: Path, *, file: Path | None, split: str, as_json: bool,
         if not words:
             raise MakemoreError(f"{run_dir}: the {split} split is empty (the word list was too small)")
         where = f"{split} split"
-        encoded = EncodedWords(words, loaded.vocab)
+    encoded = EncodedWords(words, loaded.vocab)
     loss = evaluate(loaded.model, encoded, device=loaded.model.lm_head.weight.device
                     if hasattr(loaded.model, "lm_head") else None)
     result = {"run": str(run_dir), "on": where, "words": len(words), "loss": loss, "bpc": bits(loss),
               "perplexity": math.exp(loss), "step": loaded.step}
+    if read is not None:
+        result.update(lines=read.lines, skipped=read.skipped(), longest=longest, unknown_chars=read.unknown_chars)
     if as_json:
-        print(json.dumps(result))
+        print(json.dumps(result, ensure_ascii=False))
     else:
         out.print(f"{where}: {loss:.4f} nats/char · {bits(loss):.4f} bits/char · perplexity {math.exp(loss):.2f} "
                   f"· {len(words):,} words · {run_dir} @ step {loaded.step}")
+        if read is not None and any(read.skipped().values()):
+            err.print(f"{where}: {read.lines:,} lines, {len(words):,} words scored; skipped "
+                      + ", ".join(_skip_reasons(read, longest)))
+
+
+def _skip_reasons(read, longest: int) -> list[str]:
+    reasons = []
+    if read.too_long:
+        reasons.append(f"{plural(read.too_long, 'word')} longer than the model's {longest} characters")
+    if read.unknown:
+        chars = ", ".join(repr(c) for c in read.unknown_chars[:5]) + ("..." if len(read.unknown_chars) > 5 else "")
+        reasons.append(f"{plural(read.unknown, 'word')} with characters outside its vocabulary ({chars})")
+    if read.duplicates:
+        reasons.append(plural(read.duplicates, "duplicate"))
+    if read.empty:
+        reasons.append(plural(read.empty, "empty line"))
+    return reasons
 
 
 def score_command(run_dir: Path, words: list[str], *, as_json: bool) -> None:

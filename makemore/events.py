@@ -59,7 +59,7 @@ class Eval(Event):
 @dataclass(frozen=True)
 class Sample:
     word: str
-    tag: str  # "train", "test" (incl. val) or "new"
+    tag: str  # "train", "test" (incl. val), "new", or "empty" (an empty word, never new)
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,9 @@ class Samples(Event):
 
     @property
     def novelty(self) -> float:
-        return sum(s.tag == "new" for s in self.samples) / max(1, len(self.samples))
+        """The share of new words among the words that are not empty."""
+        words = [s for s in self.samples if s.tag != "empty"]
+        return sum(s.tag == "new" for s in words) / max(1, len(words))
 
 
 @dataclass(frozen=True)
