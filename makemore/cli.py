@@ -353,7 +353,8 @@ def _option_name(name: str) -> str:
     # inside Annotated, Typer takes typer.Option's first argument (its ``default``) as the first name
     decls = [info.default, *info.param_decls] if info else []
     names = [n for d in decls if isinstance(d, str) for n in d.split("/") if n.startswith("-")]
-    typed = [n for n in names if any(a == n or a.startswith(n + "=") for a in sys.argv[1:])]
+    argv = sys.argv[sys.argv.index("tui") + 1:] if "tui" in sys.argv else []  # the command line, when there is one
+    typed = [n for n in names if any(a == n or a.startswith(n + "=") for a in argv)]
     longs = [n for n in names if n.startswith("--")]
     return (typed or longs or ["--" + name.replace("_", "-")])[0]
 

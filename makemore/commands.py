@@ -33,9 +33,15 @@ def find_run(run: Path | None, root: Path = Path("runs")) -> Path:
     word list's name (``makemore sample names``) is refused with the runs trained on that word list."""
     if run is None:
         return ckpt.latest_run(root)
-    if Path(run).exists():
+    if Path(run).is_dir():
         return ckpt.check_run_dir(Path(run))
     trained = runs_trained_on(str(run), root)
+    if Path(run).exists():  # a file: say what it is, and which runs were trained on it if it is a word list
+        try:
+            return ckpt.check_run_dir(Path(run))
+        except MakemoreError as e:
+            hint = f"; runs trained on {run}: " + ", ".join(str(r) for r in trained) if trained else ""
+            raise MakemoreError(f"{e}{hint}") from None
     if trained:
         raise MakemoreError(f"{run}: no such run directory; runs trained on {run}: "
                             + ", ".join(str(r) for r in trained))
@@ -48,20 +54,20 @@ def find_run(run: Path | None, root: Path = Path("runs")) -> Path:
 
 
 def runs_trained_on(dataset: str, root: Path = Path("runs")) -> list[Path]:
-    """The run directories in ``root`` whose config.json names ``dataset`` (a name, a file name or a path) as
-    their word list, most recent first."""
+    """The run directories in ``root`` trained on ``dataset``, most recent first: on that very file if it is
+    one, else on a word list of that name (``names``, ``names.txt``)."""
     from makemore.run import read_config
 
-    wanted = {dataset, Path(dataset).name, Path(dataset).stem}
+    file = Path(dataset).resolve() if Path(dataset).is_file() else None
     found = []
     for path in sorted(root.glob("*")) if root.is_dir() else []:
         if path.name.startswith(".") or not ckpt.is_run_dir(path):
             continue
         try:
-            name = (read_config(path).get("dataset") or {}).get("name")
+            used = read_config(path).get("dataset") or {}
         except MakemoreError:
             continue  # a damaged run is no answer here; the command that opens it says what is wrong
-        if name in wanted:
+        if used.get("path") == str(file) if file else used.get("name") in (dataset, Path(dataset).stem):
             found.append(path)
     return sorted(found, key=lambda p: (p / ckpt.CONFIG).stat().st_mtime, reverse=True)
 

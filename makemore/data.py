@@ -144,7 +144,7 @@ def read_words_for_model(path: Path, vocab: Vocab, longest: int, skip_unknown: b
     chars = sorted(set().union(*(vocab.unknown(w) for w in unknown)))
     if unknown and not skip_unknown:
         shown = ", ".join(repr(c) for c in chars[:5]) + (f" and {len(chars) - 5:,} more" if len(chars) > 5 else "")
-        raise MakemoreError(f"{path}: {len(unknown):,} of {len(read.words):,} words have characters outside the "
+        raise MakemoreError(f"{path}: {len(unknown):,} of {len(read.words):,} words have characters not in the "
                             f"model's vocabulary ({shown}; first {unknown[0]!r}); --skip-unknown scores the others")
     kept = [w for w in fits if not vocab.unknown(w)] if unknown else fits
     if not kept:

@@ -181,7 +181,9 @@ class ConsoleSink:
                     f"(best {event.best_val_loss:.4f} @ {event.best_step})")
             (self.progress.console if self.progress else c).print(line, highlight=False)
         elif isinstance(event, Samples) and not self.quiet:
-            text = "  ".join(f"[{TAG_STYLE[s.tag]}]{s.word}[/]" for s in event.samples[:8])
+            from rich.markup import escape
+
+            text = "  ".join(f"[{TAG_STYLE[s.tag]}]{escape(s.word)}[/]" for s in event.samples[:8])  # words are data
             (self.progress.console if self.progress else c).print(f"  samples: {text}", highlight=False)
         elif isinstance(event, Failed):
             self._stop()

@@ -248,6 +248,12 @@ def test_a_dataset_name_points_to_the_runs_trained_on_it(run):
     root = run.parent.parent
     message = one_line_error(makemore("sample", "people", cwd=root))
     assert message == "error: people: no such run directory; runs trained on people: runs/people-bigram"
+    the_file = one_line_error(makemore("sample", "people.txt", cwd=root))  # the word list itself
+    assert "not a directory" in the_file and the_file.endswith("runs trained on people.txt: runs/people-bigram")
+    other = root / "elsewhere"
+    other.mkdir(exist_ok=True)
+    (other / "people.txt").write_text("x\n")  # the same name, another file: no run was trained on it
+    assert "runs trained" not in one_line_error(makemore("sample", str(other / "people.txt"), cwd=root))
     builtin = one_line_error(makemore("sample", "names", cwd=root))
     assert "no such run directory" in builtin and "makemore train names" in builtin
 
