@@ -21,6 +21,7 @@ from makemore import __version__
 from makemore.errors import MakemoreError
 from makemore.models import BASE_RECIPE, FAMILIES
 
+
 class _Help:
     """Help as a user reads it, whatever Typer's version: a flag shows no value type (``--new-only``, not
     ``--new-only <bool>``), and an option's long names read ``--learning-rate, --lr``. The options are changed for
@@ -204,7 +205,8 @@ def train(
     from makemore.models import family_name
 
     train_command(
-        data=data, model_type=family_name(model_type), out=out, resume=resume, seed=seed, device=device, max_len=max_len,
+        data=data, model_type=family_name(model_type), out=out, resume=resume, seed=seed, device=device,
+        max_len=max_len,
         hyper=dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_embd2=n_embd2, context=context,
                    dropout=dropout, batchnorm=batchnorm, smoothing=smoothing),
         train=_unset_defaults(dict(train_opts, dtype=dtype, compile=compile, matmul_precision=matmul_precision)),
@@ -231,7 +233,8 @@ def sample(
     top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling: the smallest set with this mass.",
                                                    show_default=False)] = None,
     prefix: Annotated[str, typer.Option(help="Start every word with this.")] = "",
-    min_len: Annotated[int, typer.Option(help="At least this many characters (at most the model's longest word).")] = 0,
+    min_len: Annotated[int, typer.Option(help="At least this many characters (at most the model's longest "
+                                              "word).")] = 0,
     max_len: Annotated[Optional[int], typer.Option(help="At most this many characters: a sample still going is "
                                                         "drawn again (and counted), never cut short.",
                                                    show_default=False)] = None,

@@ -309,7 +309,8 @@ def test_readme_command_list_matches_the_code():
         for option, value in re.findall(r"\[(-[-\w]+)(?: ([^\]\s]+))?\]", line):
             assert option in params, f"README names {option} for `makemore {command.name}`, which has no such option"
             default = params[option].default
-            if re.fullmatch(r"\d+(\.\d+)?", value) and isinstance(default, (int, float)):  # a default, not a placeholder
+            # a number is the default the README promises; a letter (N, FILE) is a placeholder
+            if re.fullmatch(r"\d+(\.\d+)?", value) and isinstance(default, (int, float)):
                 assert float(value) == default, f"README: {option} {value}; the code's default is {default}"
                 checked += 1
     assert checked >= 2  # -n 20 and --temperature 1.0 at least
