@@ -51,10 +51,10 @@ class Model:
                prefix: str = "", min_len: int = 0, max_len: int | None = None, new_only: bool = False,
                unique: bool = False, seed: int = 0, tags: bool = False, logprobs: bool = False) -> list:
         """``n`` words as strings; with ``tags`` or ``logprobs``, tuples (word, tag?, logprob?) instead."""
-        from makemore.sample import draw
+        from makemore.sample import sample_words
 
-        drawn = draw(self._loaded, n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
-                     min_len=min_len, max_len=max_len, new_only=new_only, unique=unique, seed=seed)
+        drawn = sample_words(self._loaded, n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
+                             min_len=min_len, max_len=max_len, new_only=new_only, unique=unique, seed=seed).samples
         if not (tags or logprobs):
             return [d.word for d in drawn]
         return [(d.word, *((d.tag,) if tags else ()), *((d.logprob,) if logprobs else ())) for d in drawn]
@@ -65,11 +65,14 @@ class Model:
 
         return score_words(self._loaded, [words] if isinstance(words, str) else list(words))
 
-    def evaluate(self, file: str | Path | None = None, *, split: str = "test") -> dict[str, Any]:
-        """Loss on a word list ``file`` (or on the run's ``split``): loss (nats/char), bpc, words, skipped."""
+    def evaluate(self, file: str | Path | None = None, *, split: str = "test",
+                 skip_unknown: bool = False) -> dict[str, Any]:
+        """Loss on a word list ``file`` (or on the run's ``split``): loss (nats/char), bpc, words, and for a file
+        the words skipped by reason; a word with a character outside the vocabulary refuses the file unless
+        ``skip_unknown``."""
         from makemore.evaluation import evaluate_on
 
-        return evaluate_on(self._loaded, file=file, split=split)
+        return evaluate_on(self._loaded, file=file, split=split, skip_unknown=skip_unknown)
 
 
 @dataclass

@@ -14,14 +14,47 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from makemore import __version__
 from makemore.errors import MakemoreError
 from makemore.models import BASE_RECIPE, FAMILIES
 
+
+class _Help:
+    """Help as a user reads it, whatever Typer's version: a flag shows no value type (``--new-only``, not
+    ``--new-only <bool>``), and an option's long names read ``--learning-rate, --lr``. The options are changed for
+    the rendering only and restored after it."""
+
+    def format_help(self, ctx, formatter):
+        saved = []
+        for param in self.get_params(ctx):
+            if getattr(param, "param_type_name", None) != "option":
+                continue
+            saved.append((param, param.opts, param.metavar))
+            if getattr(param, "is_flag", False):
+                param.metavar = ""  # rendered as nothing in place of the type
+            longs = [o for o in param.opts if o.startswith("--")]
+            if len(longs) > 1:
+                param.opts = [", ".join(longs), *(o for o in param.opts if not o.startswith("--"))]
+        try:
+            return super().format_help(ctx, formatter)
+        finally:
+            for param, opts, metavar in saved:
+                param.opts, param.metavar = opts, metavar
+
+
+class _Command(_Help, TyperCommand):
+    pass
+
+
+class _Group(_Help, TyperGroup):
+    pass
+
+
 app = typer.Typer(
     name="makemore",
+    cls=_Group,
     help="Train character-level language models on a list of words, and generate more like them.",
     no_args_is_help=True,
     add_completion=False,
@@ -178,6 +211,9 @@ def train(
 
     [dim]makemore train names · makemore train names.txt --type mlp --batchnorm · makemore train --resume runs/names-transformer[/]
     """
+    from makemore.models import family_name
+
+    model_type = family_name(model_type)  # any case; a misspelling is refused with the closest name
     options = dict(ctx.params)
     given = _given(ctx)
     hyper = {k: options[k] if k in given else None for k in HYPER}
@@ -195,10 +231,14 @@ def train(
 
 
 def _option_name(ctx: typer.Context, name: str) -> str:
-    """How the user would type the parameter ``name`` (its longest option string: --type, not model_type)."""
+    """The parameter ``name`` as the user typed it (``--lr`` or ``--learning-rate``, ``-t`` or ``--type``), read
+    from the command line when there is one; else its first long name (``--type``, never ``--model-type``)."""
     param = next((p for p in ctx.command.params if p.name == name), None)
-    names = [o for o in getattr(param, "opts", []) if o.startswith("--")]
-    return max(names, key=len) if names else "--" + name.replace("_", "-")
+    names = [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]
+    argv = sys.argv[1:]
+    typed = [n for n in names if any(a == n or a.startswith(n + "=") for a in argv)]
+    longs = [n for n in names if n.startswith("--")]
+    return (typed or longs or ["--" + name.replace("_", "-")])[0]
 
 
 TUI_HELP = """Watch and steer training live: loss curve, samples, bigram probability table.
@@ -208,7 +248,7 @@ TUI_HELP = """Watch and steer training live: loss curve, samples, bigram probabi
 Give a word list to train on it here (the options are those of `makemore train`), a run directory to follow a run that `makemore train` is writing (or replay a finished one), or nothing for a start screen.
 """
 
-class _LiveCommand(TyperCommand):
+class _LiveCommand(_Command):
     """`makemore tui`: train's parameters less those the live screen does not take (they keep their defaults)."""
 
     def __init__(self, *args, params=None, **kwargs):
@@ -216,13 +256,13 @@ class _LiveCommand(TyperCommand):
 
 
 # one function, two commands: `tui` takes train's options as they are defined there, so the two cannot drift
-app.command(epilog=_family_table())(handles_errors(train))
+app.command(cls=_Command, epilog=_family_table())(handles_errors(train))
 app.command(name="tui", help=TUI_HELP, epilog=_family_table(), cls=_LiveCommand)(handles_errors(train))
 
 
 # --- sample -----------------------------------------------------------------------------------------
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def sample(
     run: RunArg = None,
@@ -233,8 +273,13 @@ def sample(
     top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling: the smallest set with this mass.",
                                                    show_default=False)] = None,
     prefix: Annotated[str, typer.Option(help="Start every word with this.")] = "",
-    min_len: Annotated[int, typer.Option(help="At least this many characters.")] = 0,
-    max_len: Annotated[Optional[int], typer.Option(help="At most this many characters.", show_default=False)] = None,
+    min_len: Annotated[int, typer.Option(help="At least this many characters (at most the model's longest "
+                                              "word).")] = 0,
+    max_len: Annotated[Optional[int], typer.Option(help="At most this many characters: a sample still going is "
+                                                        "drawn again (and counted), never cut short.",
+                                                   show_default=False)] = None,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Let a word be empty (the model stops at "
+                                              "once); empty words never count as new.")] = False,
     new_only: Annotated[bool, typer.Option("--new-only", help="Only words not in the training file.")] = False,
     unique: Annotated[bool, typer.Option("--unique", help="No word twice.")] = False,
     scores: Annotated[bool, typer.Option("--scores", help="Show each word's log-probability.")] = False,
@@ -249,43 +294,54 @@ def sample(
 
     sample_command(_run_dir(run), n=n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
                    min_len=min_len, max_len=max_len, new_only=new_only, unique=unique, scores=scores,
-                   as_json=as_json, output=output, seed=seed, device=device)
+                   as_json=as_json, output=output, seed=seed, device=device, allow_empty=allow_empty)
 
 
 # --- eval, score ------------------------------------------------------------------------------------
 
-@app.command(name="eval")
+@app.command(cls=_Command, name="eval")
 @handles_errors
 def eval_(
     run: RunArg = None,
     file: Annotated[Optional[Path], typer.Argument(help="Evaluate on this word list instead of a split.",
                                                    show_default=False)] = None,
     split: Annotated[str, typer.Option(help="train | val | test")] = "test",
+    skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Skip the file's words with characters "
+                                               "outside the model's vocabulary (counted) instead of refusing "
+                                               "the file.")] = False,
     as_json: JsonOpt = False,
     device: DeviceOpt = "cpu",
 ) -> None:
-    """Loss of a run's best checkpoint: nats and bits per character on its test split or on a file."""
+    """Loss of a run's best checkpoint: nats and bits per character on its test split or on a file.
+
+    Words of a file longer than the model's longest are skipped; each skipped word is counted and reported.
+    """
     from makemore.commands import eval_command
 
-    eval_command(_run_dir(run), file=file, split=split, as_json=as_json, device=device)
+    eval_command(_run_dir(run), file=file, split=split, as_json=as_json, device=device, skip_unknown=skip_unknown)
 
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def score(
-    run: Annotated[Path, typer.Argument(help="Run directory.")],
-    words: Annotated[list[str], typer.Argument(help="Words to score.")],
+    words: Annotated[list[str], typer.Argument(help="Words to score; the first is a run directory if it is "
+                                                    "one (default: the most recent run in runs/).",
+                                               show_default=False)],
     as_json: JsonOpt = False,
 ) -> None:
-    """Each word's mean negative log-likelihood per character (lower: the model finds it more typical)."""
-    from makemore.commands import score_command
+    """Each word's mean negative log-likelihood per character (lower: the model finds it more typical).
 
-    score_command(_run_dir(run), words, as_json=as_json)
+    [dim]makemore score emma olivia · makemore score runs/names-mlp emma olivia[/]
+    """
+    from makemore.commands import score_command, split_run_and_words
+
+    run, words = split_run_and_words(words)
+    score_command(run, words, as_json=as_json)
 
 
 # --- info, datasets ---------------------------------------------------------------------------------
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def info(run: RunArg = None, as_json: JsonOpt = False) -> None:
     """A run's configuration, size, vocabulary and results (reads JSON only: instant)."""
@@ -294,7 +350,7 @@ def info(run: RunArg = None, as_json: JsonOpt = False) -> None:
     info_command(_run_dir(run), as_json=as_json)
 
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def datasets(as_json: JsonOpt = False) -> None:
     """The built-in word lists (use a name wherever a file is expected)."""

@@ -10,16 +10,36 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from makemore import checkpoint as ckpt
 from makemore.errors import MakemoreError
-from makemore.sinks import TAG_STYLE
+from makemore.rundir import resolve_run
+from makemore.sinks import TAG_STYLE, make_console
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = make_console()
+err = make_console(stderr=True)
+
+
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    """``1 duplicate``, ``2 duplicates``, ``1 empty line``: a count with its noun in the right number."""
+    return f"{count:,} {noun if count == 1 else plural_noun or noun + 's'}"
+
+
+# --- which run ------------------------------------------------------------------------------------
+
+def split_run_and_words(args: list[str], root: Path = Path("runs")):
+    """``makemore score [RUN] WORD...``: the first argument is the run if it is a directory (or a path, which
+    must then be one), else a word, and the run is the latest, as for every other command."""
+    first = args[0] if args else ""
+    if Path(first).is_dir() or "/" in first:
+        run, words = resolve_run(Path(first), root), args[1:]
+    else:
+        run, words = resolve_run(None, root), list(args)
+    if not words:
+        raise MakemoreError("name the words to score: makemore score [RUN] WORD...")
+    return run, words
 
 
 # --- train ------------------------------------------------------------------------------------------
@@ -94,18 +114,31 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     prepared = prepare_data(data, seed, max_len)
     w = prepared.words
     if not quiet:
-        dropped = [f"{w.duplicates:,} duplicates"] + ([f"{w.empty:,} empty lines"] if w.empty else []) \
-            + ([f"{w.too_long:,} lines longer than --max-len {max_len}"] if w.too_long else [])
-        err.print(f"{prepared.path}: {len(w.words):,} words (dropped {', '.join(dropped)}); "
-                  f"split {len(prepared.train):,}/{len(prepared.val):,}/{len(prepared.test):,} train/val/test")
+        dropped = [plural(w.duplicates, "duplicate")] + ([plural(w.empty, "empty line")] if w.empty else []) \
+            + ([f"{plural(w.too_long, 'line')} longer than --max-len {max_len}"] if w.too_long else [])
+        err.print(f"{prepared.path}: {plural(len(w.words), 'word')} (dropped {', '.join(dropped)}); "
+                  f"split {len(prepared.train):,}/{len(prepared.val):,}/{len(prepared.test):,} train/val/test"
+                  + _small_split_note(len(prepared.val), len(prepared.test)))
     trainer, _ = new_trainer(request, prepared, dist=dist, checked=checked)
     with trainer.rundir.lock() if main else contextlib.nullcontext():
         drive(trainer, sinks_for(trainer), handle_sigint=True)
     _exit_if_interrupted(trainer)
 
 
+def _small_split_note(val: int, test: int) -> str:
+    """Why a small word list has no validation or test words, and what training does instead."""
+    from makemore.data import split_sizes
+
+    if val and test:
+        return ""
+    enough = next(n for n in range(1, 1 << 20) if all(split_sizes(n)))  # the fewest words that get both splits
+    return (f" (no validation or test split for fewer than {enough} words: the val loss is the loss on the "
+            f"training words, which also choose the best checkpoint, and there is no test loss)")
+
+
 def _exit_if_interrupted(trainer) -> None:
-    """Ctrl-C stopped the run (after saving it): end as an interrupted command does, with exit code 130."""
+    """Ctrl-C stopped the run (after saving it): end in KeyboardInterrupt, which the CLI turns into exit code 130
+    as shells expect of an interrupted program, so a script can tell a finished run from a stopped one."""
     if trainer.interrupted:
         raise KeyboardInterrupt
 
@@ -113,23 +146,27 @@ def _exit_if_interrupted(trainer) -> None:
 # --- sample -----------------------------------------------------------------------------------------
 
 def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
-                   scores, as_json, output, seed, device) -> None:
+                   scores, as_json, output, seed, device, allow_empty: bool = False) -> None:
     from makemore.device import resolve_device
-    from makemore.events import novelty as novelty_of
-    from makemore.sample import draw
+    from makemore.sample import check_lengths, sample_words
 
+    check_lengths(run.config.model.block_size, prefix, min_len, max_len)  # before loading the weights
     loaded = run.load_model(device=resolve_device(device))
     run_dir = run.path
-    results = [(d.word, d.tag, d.logprob) for d in draw(
-        loaded, n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, min_len=min_len,
-        max_len=max_len, new_only=new_only, unique=unique, seed=seed)]
-    novelty = novelty_of(t for _, t, _ in results)
+    sampled = sample_words(loaded, n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
+                           min_len=min_len, max_len=max_len, new_only=new_only, unique=unique,
+                           allow_empty=allow_empty, seed=seed)
+    results = [(d.word, d.tag, d.logprob) for d in sampled.samples]
+    too_long = sampled.too_long
+    counts = {k: sum(t == k for _, t, _ in results) for k in ("new", "train", "test", "empty")}
+    words = len(results) - counts["empty"]
+    novelty = counts["new"] / words if words else None  # the share of new words among the non-empty ones
     if output is not None:
         ckpt.write_atomic(Path(output), "".join(w + "\n" for w, _, _ in results).encode("utf-8"))
     if as_json:
         print(json.dumps({"run": str(run_dir), "samples": [{"word": w, "tag": t, "logprob": lp}
-                                                          for w, t, lp in results], "novelty": novelty},
-                         ensure_ascii=False))
+                                                          for w, t, lp in results], "novelty": novelty,
+                          "too_long": too_long}, ensure_ascii=False))
         return
     width = max(len(w) for w, _, _ in results)
     for w, t, lp in results:
@@ -137,33 +174,49 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
         if scores:
             line += f"  {lp:8.3f}"
         out.print(line, markup=True, soft_wrap=True)
-    counts = {k: sum(t == k for _, t, _ in results) for k in ("new", "train", "test")}
-    err.print(f"novelty {novelty:.0%}: {counts['new']} new, {counts['train']} in train, {counts['test']} in "
-              f"val/test · {run_dir}")
+    summary = (f"novelty {novelty:.0%}: " if novelty is not None else "") + \
+        f"{counts['new']} new, {counts['train']} in train, {counts['test']} in val/test"
+    if counts["empty"]:
+        summary += f", {plural(counts['empty'], 'empty word')} (not counted in the novelty)"
+    if too_long:
+        summary += f"; {plural(too_long, 'sample')} longer than --max-len {max_len} drawn again"
+    err.print(f"{summary} · {run_dir}")
 
 
 # --- eval, score ------------------------------------------------------------------------------------
 
-def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: str) -> None:
+def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: str,
+                 skip_unknown: bool = False) -> None:
     from makemore.device import resolve_device
     from makemore.evaluation import evaluate_on
 
     loaded = run.load_model(device=resolve_device(device))
-    result = evaluate_on(loaded, file=file, split=split)
-    skipped = result["skipped"]
+    result = evaluate_on(loaded, file=file, split=split, skip_unknown=skip_unknown)
     result = {"run": str(run.path), **result, "perplexity": math.exp(result["loss"]), "step": loaded.step}
     if as_json:
         print(json.dumps(result, ensure_ascii=False))
         return
-    out.print(f"{result['on']}: {result['loss']:.4f} nats/char · {result['bpc']:.4f} bits/char · perplexity "
-              f"{result['perplexity']:.2f} · {result['words']:,} words · {run.path} @ step {loaded.step}",
-              soft_wrap=True)
-    for reason, count in skipped.items():
-        if count:
-            err.print(f"skipped {count:,} {'word' if count == 1 else 'words'}: {SKIP_REASONS[reason]}")
+    where, words = result["on"], result["words"]
+    out.print(f"{where}: {result['loss']:.4f} nats/char · {result['bpc']:.4f} bits/char · perplexity "
+              f"{result['perplexity']:.2f} · {words:,} words · {run.path} @ step {loaded.step}")
+    if any(result.get("skipped", {}).values()):
+        err.print(f"{where}: {result['lines']:,} lines, {words:,} words scored; skipped " + ", ".join(_skip_reasons(result)))
 
 
-SKIP_REASONS = {"too_long": "longer than the model's block", "unknown": "characters outside the model's vocabulary"}
+def _skip_reasons(result: dict) -> list[str]:
+    skipped, reasons = result["skipped"], []
+    if skipped["too_long"]:
+        reasons.append(f"{plural(skipped['too_long'], 'word')} longer than the model's {result['longest']} characters")
+    if skipped["unknown_characters"]:
+        chars = result["unknown_chars"]
+        shown = ", ".join(repr(c) for c in chars[:5]) + ("..." if len(chars) > 5 else "")
+        reasons.append(f"{plural(skipped['unknown_characters'], 'word')} with characters outside its vocabulary "
+                       f"({shown})")
+    if skipped["duplicates"]:
+        reasons.append(plural(skipped["duplicates"], "duplicate"))
+    if skipped["empty_lines"]:
+        reasons.append(plural(skipped["empty_lines"], "empty line"))
+    return reasons
 
 
 def score_command(run, words: list[str], *, as_json: bool) -> None:

@@ -117,6 +117,43 @@ def read_words(path: Path, max_len: int = DEFAULT_MAX_LEN) -> WordList:
     )
 
 
+@dataclass
+class ScoredWords:
+    """The words of a file that a trained model can score, and what was left out and why."""
+
+    words: list[str]
+    lines: int
+    empty: int  # empty or whitespace-only lines
+    duplicates: int  # repeats of a word already counted
+    too_long: int  # words longer than the model's longest (its window)
+    unknown: int  # words with a character outside the model's vocabulary (skipped only when asked)
+    unknown_chars: list[str]  # those characters, sorted
+
+    def skipped(self) -> dict[str, int]:
+        return {"too_long": self.too_long, "unknown_characters": self.unknown, "duplicates": self.duplicates,
+                "empty_lines": self.empty}
+
+
+def read_words_for_model(path: Path, vocab: Vocab, longest: int, skip_unknown: bool = False) -> ScoredWords:
+    """A file's words as a trained model sees them. Words longer than ``longest`` characters cannot be scored
+    and are skipped; a word with a character the model never saw is refused, naming the characters, unless
+    ``skip_unknown``. Either way every skipped word is counted. Each word counts once, under the first reason."""
+    read = read_words(path, max_len=1 << 62)
+    fits = [w for w in read.words if len(w) <= longest]
+    unknown = [w for w in fits if vocab.unknown(w)]
+    chars = sorted(set().union(*(vocab.unknown(w) for w in unknown)))
+    if unknown and not skip_unknown:
+        shown = ", ".join(repr(c) for c in chars[:5]) + (f" and {len(chars) - 5:,} more" if len(chars) > 5 else "")
+        raise MakemoreError(f"{path}: {len(unknown):,} of {len(read.words):,} words have characters not in the "
+                            f"model's vocabulary ({shown}; first {unknown[0]!r}); --skip-unknown scores the others")
+    kept = [w for w in fits if not vocab.unknown(w)] if unknown else fits
+    if not kept:
+        raise MakemoreError(f"{path}: no word the model can score ({len(read.words) - len(fits):,} longer than its "
+                            f"{longest} characters, {len(unknown):,} with characters outside its vocabulary)")
+    return ScoredWords(kept, read.lines, read.empty, read.duplicates, len(read.words) - len(fits), len(unknown),
+                       chars)
+
+
 # --- vocabulary ------------------------------------------------------------------------------------
 
 BOUNDARY = "."  # how the start/stop token is shown (a glyph not in the vocabulary is picked if "." is)

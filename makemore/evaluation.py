@@ -78,27 +78,23 @@ def _device(model):
     return next(iter(model.parameters()), torch.zeros(())).device
 
 
-def evaluate_on(loaded, file=None, split: str = "test") -> dict:
+def evaluate_on(loaded, file=None, split: str = "test", skip_unknown: bool = False) -> dict:
     """Loss of a loaded run's model on a word list ``file`` or on one of its splits: loss and bits per character,
-    words evaluated, and words skipped by reason (longer than the model's block; characters outside its
-    vocabulary). What `makemore eval` and the Python API's ``Model.evaluate`` both call."""
+    words evaluated, and, for a file, its lines and the words skipped by reason (longer than the model's block;
+    characters outside its vocabulary, which refuse the file unless ``skip_unknown``; duplicates; empty lines).
+    What `makemore eval` and the Python API's ``Model.evaluate`` both call."""
     from pathlib import Path
 
-    from makemore.data import read_words
+    from makemore.data import read_words_for_model
     from makemore.errors import MakemoreError
 
-    skipped = {"too_long": 0, "unknown": 0}
+    extra: dict = {}
     if file is not None:
-        block = loaded.config.model.block_size
-        listed = read_words(Path(file), max_len=1 << 20).words
-        fits = [w for w in listed if len(w) < block]
-        words = [w for w in fits if not loaded.vocab.unknown(w)]
-        skipped = {"too_long": len(listed) - len(fits), "unknown": len(fits) - len(words)}
-        where = str(file)
-        if not words:
-            raise MakemoreError(f"{file}: no word this model can evaluate ({skipped['too_long']:,} longer than its "
-                                f"block of {block - 1} characters, {skipped['unknown']:,} with characters outside "
-                                f"its vocabulary)")
+        longest = loaded.config.model.block_size - 1
+        read = read_words_for_model(Path(file), loaded.vocab, longest, skip_unknown=skip_unknown)
+        words, where = read.words, str(file)
+        extra = {"lines": read.lines, "skipped": read.skipped(), "longest": longest,
+                 "unknown_chars": read.unknown_chars}
     else:
         if split not in ("train", "val", "test"):
             raise MakemoreError(f"--split must be train, val or test, not {split!r}")
@@ -109,4 +105,4 @@ def evaluate_on(loaded, file=None, split: str = "test") -> dict:
             raise MakemoreError(f"{loaded.run_dir}: the {split} split is empty (the word list was too small)")
         where = f"{split} split"
     loss = evaluate(loaded.model, EncodedWords(words, loaded.vocab), device=_device(loaded.model))
-    return {"on": where, "words": len(words), "loss": loss, "bpc": bits(loss), "skipped": skipped}
+    return {"on": where, "words": len(words), "loss": loss, "bpc": bits(loss), **extra}

@@ -59,7 +59,7 @@ class Eval(Event):
 @dataclass(frozen=True)
 class Sample:
     word: str
-    tag: str  # "train", "test" (incl. val) or "new"
+    tag: str  # "train", "test" (incl. val), "new", or "empty" (an empty word, never new)
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,10 @@ class Samples(Event):
 
 
 def novelty(tags) -> float:
-    """The share of samples tagged "new" (in neither the training nor the held-out words)."""
-    tags = list(tags)
-    return sum(t == "new" for t in tags) / max(1, len(tags))
+    """The share of new words among the samples that are not empty (in neither the training nor the held-out
+    words); 0 when every sample is empty."""
+    words = [t for t in tags if t != "empty"]
+    return sum(t == "new" for t in words) / max(1, len(words))
 
 
 @dataclass(frozen=True)

@@ -191,7 +191,7 @@ class RunDir:
         """An existing run directory; anything else (a pickle, a file, a directory without config.json) is refused."""
         path = Path(path)
         if not path.exists():
-            raise MakemoreError(f"{path}: no such run directory{_runs_of_dataset_hint(path)}")
+            raise MakemoreError(f"{path}: no such run directory")
         if not path.is_dir():
             try:
                 with open(path, "rb") as f:
@@ -473,23 +473,44 @@ def latest_run(root: Path = RUNS) -> RunDir:
     return runs[0]
 
 
-def resolve_run(path: Path | str | None, root: Path = RUNS) -> RunDir:
-    """A named run directory, or the latest run under ``root``."""
-    return RunDir.open(path) if path is not None else latest_run(root)
-
-
-def _runs_of_dataset_hint(path: Path) -> str:
-    """For `makemore sample names`: point from a dataset name to the runs trained on it."""
-    if len(path.parts) != 1:
-        return ""
-    names = []
-    for run in list_runs():
+def resolve_run(run: Path | str | None, root: Path = RUNS) -> RunDir:
+    """The run a command reads: ``run``, or the latest in ``root``. A name that is no run directory but a word
+    list's (``makemore sample names``) is refused with the runs trained on that word list."""
+    if run is None:
+        return latest_run(root)
+    path = Path(run)
+    if path.is_dir():
+        return RunDir.open(path)
+    trained = runs_trained_on(str(run), root)
+    listed = ", ".join(str(r.path) for r in trained[:5])
+    if path.exists():  # a file: say what it is, and which runs were trained on it if it is a word list
         try:
-            if run.config.dataset.get("name") == str(path):
-                names.append(str(run.path))
+            return RunDir.open(path)
+        except MakemoreError as e:
+            raise MakemoreError(f"{e}; runs trained on {run}: {listed}" if trained else str(e)) from None
+    if trained:
+        raise MakemoreError(f"{run}: no such run directory; runs trained on {run}: {listed}")
+    from makemore.data import builtin_datasets
+
+    if str(run) in builtin_datasets():
+        raise MakemoreError(f"{run}: no such run directory; {run} is a built-in word list with no run in {root}/ "
+                            f"yet: makemore train {run}")
+    raise MakemoreError(f"{run}: no such run directory")
+
+
+def runs_trained_on(dataset: str, root: Path = RUNS) -> list[RunDir]:
+    """The runs in ``root`` trained on ``dataset``, most recent first: on that very file if it is one, else on a
+    word list of that name (``names``, ``names.txt``)."""
+    file = Path(dataset).resolve() if Path(dataset).is_file() else None
+    found = []
+    for run in list_runs(root):
+        try:
+            used = run.config.dataset
         except MakemoreError:
-            continue
-    return f"; runs trained on {path}: {', '.join(names[:5])}" if names else ""
+            continue  # a damaged run is no answer here; the command that opens it says what is wrong
+        if used.get("path") == str(file) if file else used.get("name") in (dataset, Path(dataset).stem):
+            found.append(run)
+    return found
 
 
 def _unique_dir(base: Path) -> Path:

@@ -13,7 +13,13 @@ from makemore.errors import MakemoreError
 @dataclass(frozen=True)
 class Generated:
     word: str  # the prefix included
-    logprob: float  # log-probability of the generated characters and the stop token under the sampling model
+    logprob: float  # the model's log-probability of the generated characters and the stop token
+
+
+@dataclass(frozen=True)
+class Drawn:
+    words: list[Generated]
+    too_long: int  # samples that had not ended within max_len: never cut short, drawn again instead
 
 
 def _filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
@@ -30,7 +36,31 @@ def _filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None)
 
 
 @torch.inference_mode()
-def generate(
+def generate(model, vocab: Vocab, n: int, **options) -> list[Generated]:
+    """Draw ``n`` words (see ``draw``)."""
+    return draw(model, vocab, n, **options).words
+
+
+def check_lengths(block_size: int, prefix: str = "", min_len: int = 0, max_len: int | None = None) -> int:
+    """The longest word that may be drawn; an impossible request is refused here, before anything is drawn."""
+    longest = block_size - 1  # the model's window: it never saw a longer word
+    if min_len < 0:
+        raise MakemoreError("--min-len must be at least 0")
+    if max_len is not None and max_len < 1:
+        raise MakemoreError("--max-len must be at least 1")
+    if min_len > longest:
+        raise MakemoreError(f"--min-len {min_len}: this model's words have at most {longest} characters")
+    if max_len is not None and min_len > max_len:
+        raise MakemoreError(f"--min-len {min_len} is more than --max-len {max_len}")
+    limit = longest if max_len is None else min(max_len, longest)
+    if len(prefix) > limit:
+        raise MakemoreError(f"--prefix is {len(prefix)} characters; " + (
+            f"--max-len is {max_len}" if limit < longest else f"this model generates at most {longest}"))
+    return limit
+
+
+@torch.inference_mode()
+def draw(
     model,
     vocab: Vocab,
     n: int,
@@ -41,11 +71,17 @@ def generate(
     prefix: str = "",
     min_len: int = 0,
     max_len: int | None = None,
+    allow_empty: bool = False,
     generator: torch.Generator | None = None,
     batch_size: int = 1024,
     device=None,
-) -> list[Generated]:
-    """Draw ``n`` words. ``temperature`` 0 is greedy. ``min_len``/``max_len`` count characters incl. the prefix."""
+) -> Drawn:
+    """Draw ``n`` words. ``temperature`` 0 is greedy. ``min_len``/``max_len`` count characters incl. the prefix.
+
+    A word is never empty unless ``allow_empty`` (the stop token cannot come first), and never cut short: a
+    sample still going at ``max_len`` characters is dropped, counted, and drawn again, so the words that come
+    back follow the model's distribution restricted to the lengths asked for.
+    """
     if temperature < 0:
         raise MakemoreError("--temperature must be >= 0")
     unknown = vocab.unknown(prefix)
@@ -53,47 +89,62 @@ def generate(
         raise MakemoreError(f"--prefix {prefix!r}: character {sorted(unknown)[0]!r} is not in the model's vocabulary")
     device = device or next(model.parameters(), torch.zeros(())).device
     block = model.config.block_size
-    limit = block - 1 if max_len is None else min(max_len, block - 1)
-    if len(prefix) > limit:
-        raise MakemoreError(f"--prefix is {len(prefix)} characters; this model generates at most {block - 1}")
+    limit = check_lengths(block, prefix, min_len, max_len)
+    min_len = max(min_len, 0 if allow_empty else 1)
+    cut = limit < block - 1  # max_len binds before the model's own window does
     was_training = model.training
     model.eval()
     out: list[Generated] = []
+    too_long = 0
     prefix_ids = vocab.encode(prefix)
     try:
         while len(out) < n:
-            B = min(batch_size, n - len(out), max(1, (1 << 24) // len(vocab)))  # bound (B, V) logits memory
-            out.extend(_generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_len, limit,
-                                       generator, device))
+            if too_long > 100 * n + 1000:
+                raise MakemoreError(f"{too_long:,} samples did not end within --max-len {max_len} and only "
+                                    f"{len(out)} of {n} did; raise --max-len or --temperature")
+            wanted = n - len(out)
+            if too_long:  # expect to drop as many as so far
+                wanted = min(wanted * (too_long + len(out)) // max(len(out), 1) + 1, 64 * wanted)
+            B = min(batch_size, wanted, max(1, (1 << 24) // len(vocab)))  # bound (B, V) logits memory
+            batch = _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_len, limit, cut,
+                                    generator, device)
+            ended = [g for g in batch if g is not None]
+            too_long += len(batch) - len(ended)
+            out.extend(ended[: n - len(out)])
     finally:
         model.train(was_training)
-    return out
+    return Drawn(out, too_long)
 
 
-def _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_len, limit, generator, device):
+def _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_len, limit, cut, generator,
+                    device):
     """Sample B words in lockstep; a word that has stopped leaves the batch, so the last steps run on the few
-    long words only instead of the whole batch."""
+    long words only instead of the whole batch. With ``cut``, a word still going after ``limit`` characters
+    comes back as None; otherwise ``limit`` is the model's window, where the stop token is the only choice."""
     state = model.init_state(B, device)
     idx = torch.tensor([[0, *prefix_ids]], dtype=torch.long, device=device).expand(B, -1).contiguous()
     length = len(prefix_ids)
     tokens = torch.zeros(B, limit, dtype=torch.long)
     tokens[:, :length] = idx[:, 1:].cpu()
     logprob = torch.zeros(B, dtype=torch.float64)
+    overlong = torch.zeros(B, dtype=torch.bool)
     alive = torch.arange(B)  # rows of this batch still generating
     while True:
         logits, state = model.decode(idx, state)  # (len(alive), V)
         logits = logits.float().cpu()
+        logp = logits.log_softmax(-1)  # the model's own probabilities, whatever the sampling rules
         if length < min_len:
             logits[:, 0] = float("-inf")  # no stop before min_len characters
-        if length >= limit:
+        if length >= limit and not cut:
             nxt = torch.zeros(len(alive), dtype=torch.long)  # the window is full: stop here
         elif temperature == 0:
             nxt = logits.argmax(-1)
         else:
             probs = _filter_logits(logits / temperature, top_k, top_p).softmax(-1)
             nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-        logprob[alive] += logits.log_softmax(-1).gather(1, nxt[:, None]).squeeze(1).double()
+        logprob[alive] += logp.gather(1, nxt[:, None]).squeeze(1).double()
         if length >= limit:
+            overlong[alive[nxt != 0]] = True  # would have gone on past max_len
             break
         tokens[alive, length] = nxt  # a 0 here ends the word
         keep = (nxt != 0).nonzero().squeeze(1)
@@ -105,25 +156,32 @@ def _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_
         length += 1
         idx = nxt[:, None].to(device)
     words = []
-    for row in tokens.tolist():
-        words.append(vocab.decode(row[: row.index(0)] if 0 in row else row))
-    return [Generated(w, float(lp)) for w, lp in zip(words, logprob.tolist())]
+    for row, dropped, lp in zip(tokens.tolist(), overlong.tolist(), logprob.tolist()):
+        words.append(None if dropped else Generated(vocab.decode(row[: row.index(0)] if 0 in row else row), lp))
+    return words
 
 
 def tag(word: str, train: set[str], held_out: set[str]) -> str:
-    return "train" if word in train else "test" if word in held_out else "new"
+    """new, train (in the training words), test (in the held-out words), or empty (never new)."""
+    return "empty" if not word else "train" if word in train else "test" if word in held_out else "new"
 
 
 @dataclass(frozen=True)
-class Drawn:
+class Tagged:
     word: str
-    tag: str  # "new", "train" or "test" (val or test): where the word occurs in the run's split
+    tag: str  # "new", "train", "test" (val or test) or "empty": where the word occurs in the run's split
     logprob: float
 
 
-def draw(loaded, n: int, *, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-         prefix: str = "", min_len: int = 0, max_len: int | None = None, new_only: bool = False,
-         unique: bool = False, seed: int = 0) -> list[Drawn]:
+@dataclass(frozen=True)
+class Sampled:
+    samples: list[Tagged]
+    too_long: int  # samples longer than max_len, drawn again
+
+
+def sample_words(loaded, n: int, *, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, prefix: str = "", min_len: int = 0, max_len: int | None = None,
+                 new_only: bool = False, unique: bool = False, allow_empty: bool = False, seed: int = 0) -> Sampled:
     """``n`` words from a loaded run (``makemore.rundir.LoadedRun``), each tagged by the run's split; with
     ``new_only`` only words in neither split, with ``unique`` no word twice. What `makemore sample` and the
     Python API's ``Model.sample`` both call."""
@@ -131,26 +189,28 @@ def draw(loaded, n: int, *, temperature: float = 1.0, top_k: int | None = None, 
         raise MakemoreError("-n must be at least 1")
     if top_p is not None and not 0 < top_p <= 1:
         raise MakemoreError("--top-p must be in (0, 1]")
+    check_lengths(loaded.config.model.block_size, prefix, min_len, max_len)
     train_words, held_out = loaded.known_words()
     generator = torch.Generator().manual_seed(seed)
-    results: list[Drawn] = []
+    results: list[Tagged] = []
     seen: set[str] = set()
-    attempts = 0
+    attempts = too_long = 0
     while len(results) < n:
         want = n - len(results)
-        batch = generate(loaded.model, loaded.vocab, want if not (new_only or unique) else max(2 * want, 32),
-                         temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, min_len=min_len,
-                         max_len=max_len, generator=generator)
-        attempts += len(batch)
-        for g in batch:
+        drawn = draw(loaded.model, loaded.vocab, want if not (new_only or unique) else max(2 * want, 32),
+                     temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, min_len=min_len,
+                     max_len=max_len, allow_empty=allow_empty, generator=generator)
+        attempts += len(drawn.words)
+        too_long += drawn.too_long
+        for g in drawn.words:
             t = tag(g.word, train_words, held_out)
             if (new_only and t != "new") or (unique and g.word in seen):
                 continue
             seen.add(g.word)
-            results.append(Drawn(g.word, t, g.logprob))
+            results.append(Tagged(g.word, t, g.logprob))
             if len(results) == n:
                 break
         if attempts > 100 * n and len(results) < n:
             raise MakemoreError(f"found only {len(results)} words meeting --new-only/--unique in {attempts} "
                                 f"samples; try a higher --temperature")
-    return results
+    return Sampled(results, too_long)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -78,7 +79,41 @@ class TensorBoardSink:
         self.writer.close()
 
 
-TAG_STYLE = {"new": "green", "train": "dim", "test": "yellow"}  # one colour per tag: console, sample, TUI
+TAG_STYLE = {"new": "green", "train": "dim", "test": "yellow", "empty": "dim italic"}  # one colour per tag
+
+UNWRAPPED_WIDTH = 1 << 16  # off a terminal: wide enough that no line of ours is ever wrapped
+
+
+class _Unpadded:
+    """sys.stdout or sys.stderr as they are at each write (a test runner swaps them), without the spaces that
+    pad a table's lines to its width."""
+
+    _TRAILING = re.compile(r" +(?=\n)")
+
+    def __init__(self, stderr: bool):
+        self.stderr = stderr
+
+    @property
+    def stream(self):
+        return sys.stderr if self.stderr else sys.stdout
+
+    def write(self, text: str) -> int:
+        return self.stream.write(self._TRAILING.sub("", text))
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def make_console(stderr: bool = False):
+    """A rich console for the commands' output. On a terminal, rich as usual. Piped or redirected
+    (``| tee log``), a line is never wrapped, whatever its length or $COLUMNS, and never padded with spaces:
+    a log keeps each line whole."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console = Console(file=_Unpadded(stderr), highlight=False, soft_wrap=True, width=UNWRAPPED_WIDTH)
+    return console
 
 
 def fmt_time(seconds: float | None) -> str:
@@ -94,9 +129,7 @@ class ConsoleSink:
     """A live progress line on a terminal; plain log lines (one per evaluation) otherwise."""
 
     def __init__(self, console=None, quiet: bool = False):
-        from rich.console import Console
-
-        self.console = console or Console(stderr=False)
+        self.console = console or make_console()
         self.quiet = quiet
         self.live = self.console.is_terminal and not quiet
         self.progress = None
@@ -149,7 +182,9 @@ class ConsoleSink:
                     f"(best {event.best_val_loss:.4f} @ {event.best_step})")
             (self.progress.console if self.progress else c).print(line, highlight=False)
         elif isinstance(event, Samples) and not self.quiet:
-            text = "  ".join(f"[{TAG_STYLE[s.tag]}]{s.word}[/]" for s in event.samples[:8])
+            from rich.markup import escape
+
+            text = "  ".join(f"[{TAG_STYLE[s.tag]}]{escape(s.word)}[/]" for s in event.samples[:8])  # words are data
             (self.progress.console if self.progress else c).print(f"  samples: {text}", highlight=False)
         elif isinstance(event, Failed):
             self._stop()

@@ -1,5 +1,6 @@
-"""Shared fixtures. The benchmark word list (names.txt, 32,032 US baby names) lives in the shared folder beside
-the repository and is never committed; tests that need it skip when it is absent."""
+"""Shared fixtures. The benchmark word list (names.txt, 32,032 US baby names from Karpathy's makemore repository,
+MIT) lives in the shared folder beside the repository and is never committed; tests that need it skip when it is
+absent (the README's Set up section says how to fetch it)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 @pytest.fixture(scope="session")
 def names_path() -> Path:
     if not NAMES.exists():
-        pytest.skip(f"benchmark dataset not found at {NAMES}")
+        pytest.skip(f"benchmark dataset not found at {NAMES} (Karpathy's makemore names.txt; the README's "
+                    f"Set up section says how to fetch it)")
     return NAMES
 
 

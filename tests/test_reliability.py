@@ -161,14 +161,8 @@ def test_eval_refuses_bad_word_list(case, trained, tmp_path):
 
 
 def test_eval_file_with_characters_outside_the_vocabulary(trained, tmp_path):
-    """Words the model cannot read are skipped and counted; a file with none it can read is refused."""
     data = _write(tmp_path / "other.txt", "emma\nzoë\n".encode())
-    result = cli("eval", trained, data)
-    assert result.exit_code == 0, result.output
-    assert "1 words" in result.stdout and "skipped 1 word: characters outside the model's vocabulary" in result.stderr
-    only_unknown = _write(tmp_path / "unknown.txt", "zoë\nöl\n".encode())
-    assert_refused(cli("eval", trained, only_unknown), "unknown.txt", "no word this model can evaluate",
-                   "2 with characters outside its vocabulary")
+    assert_refused(cli("eval", trained, data), "other.txt", "'ë'", "not in the model's vocabulary", "--skip-unknown")
 
 
 @pytest.mark.parametrize("prefix, fragments", [
@@ -252,7 +246,7 @@ def test_a_million_character_line_among_words_is_skipped_and_counted(tmp_path):
     run = tmp_path / "run"
     r = cli("train", data, "-o", run, "--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--max-steps", "2")
     assert r.exit_code == 0, r.stderr
-    assert "1 lines longer than --max-len 64" in r.stderr
+    assert "1 line longer than --max-len 64" in r.stderr
     config = json.loads((run / rundir.CONFIG).read_text())
     assert config["model"]["block_size"] == 5 and config["dataset"]["too_long_dropped"] == 1
 

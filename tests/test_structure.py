@@ -93,11 +93,13 @@ def test_python_api_example_runs_as_written(tmp_path, small_words, monkeypatch):
     assert len(scores) == 2 and scores[0] < scores[1]  # a training name is more typical than a jumble
     other = tmp_path / "other.txt"
     other.write_text("emma\nava\nzoë\n" + "a" * 80 + "\n", encoding="utf-8")
-    result = model.evaluate(other)
-    assert result["words"] == 2 and result["skipped"] == {"too_long": 1, "unknown": 1}
+    with pytest.raises(makemore.MakemoreError, match="--skip-unknown"):
+        model.evaluate(other)
+    result = model.evaluate(other, skip_unknown=True)
+    assert result["words"] == 2 and result["skipped"]["too_long"] == 1 and result["skipped"]["unknown_characters"] == 1
     assert result["bpc"] == pytest.approx(result["loss"] / 0.6931471805599453)
     # the same numbers as the command line's (one code path)
-    cli = json.loads(runner.invoke(app, ["eval", "runs/x", str(other), "--json"]).stdout)
+    cli = json.loads(runner.invoke(app, ["eval", "runs/x", str(other), "--json", "--skip-unknown"]).stdout)
     assert cli["loss"] == pytest.approx(result["loss"])
     with pytest.raises(makemore.MakemoreError):
         makemore.train(str(small_words), type="mlp", n_layer=2)

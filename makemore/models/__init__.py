@@ -151,11 +151,21 @@ register(
 )
 
 
+def family_name(name: str) -> str:
+    """The registered name of a family as a user may type it: any case (``MLP``); a misspelling is refused with
+    the closest name (``transfomer``: did you mean transformer?)."""
+    import difflib
+
+    key = name.strip().lower()
+    if key in FAMILIES:
+        return key
+    close = difflib.get_close_matches(key, FAMILIES, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}? " if close else ""
+    raise MakemoreError(f"unknown model type {name!r}; {hint}choose one of: {', '.join(FAMILIES)}")
+
+
 def get_family(name: str) -> Family:
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        raise MakemoreError(f"unknown model type {name!r}; choose one of: {', '.join(FAMILIES)}") from None
+    return FAMILIES[family_name(name)]
 
 
 def recipe_for(name: str) -> dict[str, Any]:

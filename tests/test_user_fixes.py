@@ -1,0 +1,317 @@
+"""What a new user met on the command line, each fixed the way a user expects: eval reports what it skipped,
+samples are never empty or cut short, piped output is never wrapped, the options are named as typed, and the
+help and the README say what the code does."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from makemore.cli import app
+
+runner = CliRunner()
+PEOPLE = ["anna", "bob", "carla", "dave", "emma", "fred", "gina", "hank", "ivy", "jon", "kate", "liam", "mona",
+          "nick", "olga", "paul", "quin", "rosa", "sam", "tina", "uma", "vic", "wendy", "xena", "yuri", "zoe"]
+
+
+def makemore(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120):
+    env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "makemore", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=timeout)
+
+
+def one_line_error(result) -> str:
+    stderr = result.stderr if isinstance(result, subprocess.CompletedProcess) else result.stderr
+    code = result.returncode if isinstance(result, subprocess.CompletedProcess) else result.exit_code
+    assert code == 2, (code, stderr)
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """A bigram trained for a few steps on people.txt (a file name that is no built-in dataset's)."""
+    root = tmp_path_factory.mktemp("fixes")
+    (root / "people.txt").write_text("\n".join(PEOPLE) + "\n")
+    result = makemore("train", str(root / "people.txt"), "--type", "bigram", "--max-steps", "30", "-q", cwd=root)
+    assert result.returncode == 0, result.stderr
+    return root / "runs" / "people-bigram"
+
+
+def block_size(run: Path) -> int:
+    return json.loads((run / "config.json").read_text())["model"]["block_size"]
+
+
+# --- eval: what is skipped, and why -----------------------------------------------------------------
+
+def test_eval_refuses_unknown_characters_naming_them_and_the_way_out(run, tmp_path):
+    f = tmp_path / "mixed.txt"
+    f.write_text("anna\nQuin\nbob\n")
+    message = one_line_error(runner.invoke(app, ["eval", str(run), str(f)]))
+    assert "'Q'" in message and "--skip-unknown" in message and "1 of 3 words" in message
+
+
+def test_eval_skips_and_counts_each_reason_and_scores_the_rest(run, tmp_path):
+    longest = block_size(run) - 1
+    kept = ["anna", "bob", "emma", "zoe"]
+    too_long = "ab" * longest  # only characters the model knows, but longer than its window
+    lines = [*kept, too_long, "Quin", "bob", "", "  "]
+    f = tmp_path / "mixed.txt"
+    f.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["eval", str(run), str(f), "--skip-unknown", "--json"])
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)
+    assert got["skipped"] == {"too_long": 1, "unknown_characters": 1, "duplicates": 1, "empty_lines": 2}
+    assert got["words"] == len(kept) and got["lines"] == len(lines) and got["unknown_chars"] == ["Q"]
+    # the loss is that of the words kept, evaluated on their own
+    alone = tmp_path / "kept.txt"
+    alone.write_text("\n".join(kept) + "\n")
+    reference = json.loads(runner.invoke(app, ["eval", str(run), str(alone), "--json"]).stdout)
+    assert got["loss"] == pytest.approx(reference["loss"], rel=1e-12)
+    assert "skipped" not in json.dumps(reference["skipped"]) and not any(reference["skipped"].values())
+    text = runner.invoke(app, ["eval", str(run), str(f), "--skip-unknown"])
+    assert text.exit_code == 0
+    assert f"{len(kept)} words" in text.stdout
+    report = text.stderr.strip()
+    assert len(report.splitlines()) == 1
+    for part in (f"1 word longer than the model's {longest} characters", "1 word with characters outside its "
+                 "vocabulary ('Q')", "1 duplicate", "2 empty lines", f"{len(lines)} lines"):
+        assert part in report, report
+
+
+# --- sample: never empty unless asked, never cut short --------------------------------------------
+
+def _bigram(vocab, rows: dict[str, dict[str, float]], block: int = 6):
+    """A bigram whose next-token logits are given per previous symbol ('.' is start/stop); the rest -30."""
+    from makemore.models import build_model
+
+    model = build_model("bigram", len(vocab), block, {})
+    index = {".": 0, **vocab.stoi}
+    with torch.no_grad():
+        model.logits.fill_(-30.0)
+        for prev, nexts in rows.items():
+            for nxt, logit in nexts.items():
+                model.logits[index[prev], index[nxt]] = logit
+    return model.eval()
+
+
+def test_draw_never_returns_an_empty_word_unless_allowed_and_scores_the_model_own_probability():
+    from makemore.data import EncodedWords, Vocab
+    from makemore.evaluation import word_nll
+    from makemore.sample import draw, tag
+
+    vocab = Vocab(list("ab"))
+    # stop first is by far the likeliest: ~88% of unconstrained samples would be empty
+    model = _bigram(vocab, {".": {".": 3.0, "a": 0.0, "b": 0.0}, "a": {".": 0.0, "a": 0.0}, "b": {".": 0.0}})
+    words = draw(model, vocab, 200, generator=torch.Generator().manual_seed(0)).words
+    assert all(g.word for g in words)
+    nll = word_nll(model, EncodedWords([g.word for g in words], vocab))
+    for g, per_char in zip(words, nll):  # the model's probability, not the one conditioned on non-empty
+        assert g.logprob == pytest.approx(-per_char * (len(g.word) + 1), abs=1e-4)
+    allowed = draw(model, vocab, 200, allow_empty=True, generator=torch.Generator().manual_seed(0)).words
+    empty = sum(not g.word for g in allowed)
+    assert 120 < empty < 200  # ~176 expected
+    assert tag("", {""}, set()) == "empty"
+
+
+def test_max_len_drops_and_counts_words_that_had_not_ended_instead_of_cutting_them():
+    from makemore.data import Vocab
+    from makemore.sample import draw
+
+    vocab = Vocab(list("ab"))
+    # 'a' always stops after one character; 'b' never stops before the model's window (5 characters)
+    model = _bigram(vocab, {".": {"a": 0.0, "b": 0.0}, "a": {".": 5.0}, "b": {"b": 5.0}})
+    drawn = draw(model, vocab, 100, max_len=3, generator=torch.Generator().manual_seed(0))
+    assert [g.word for g in drawn.words] == ["a"] * 100  # never "bbb"
+    assert 50 < drawn.too_long < 160  # about as many b-words as a-words were drawn and dropped
+    whole = draw(model, vocab, 100, generator=torch.Generator().manual_seed(0)).words
+    assert {g.word for g in whole} == {"a", "bbbbb"}  # the model's own limit is its window, not a cut
+    from makemore.errors import MakemoreError
+
+    only_b = _bigram(vocab, {".": {"b": 0.0}, "b": {"b": 5.0}})
+    with pytest.raises(MakemoreError, match="did not end within --max-len 2"):
+        draw(only_b, vocab, 3, max_len=2, generator=torch.Generator().manual_seed(0))
+
+
+def test_sample_cli_no_empty_words_and_novelty_over_non_empty_words(run):
+    plain = runner.invoke(app, ["sample", str(run), "-n", "300", "--temperature", "3", "--json"])
+    assert plain.exit_code == 0, plain.output
+    assert all(s["word"] for s in json.loads(plain.stdout)["samples"])
+    result = runner.invoke(app, ["sample", str(run), "-n", "300", "--temperature", "3", "--allow-empty", "--json"])
+    data = json.loads(result.stdout)
+    empty = [s for s in data["samples"] if not s["word"]]
+    assert empty and all(s["tag"] == "empty" for s in empty)  # near-uniform at T=3: ~1 in 27 is empty
+    words = [s for s in data["samples"] if s["word"]]
+    assert data["novelty"] == pytest.approx(sum(s["tag"] == "new" for s in words) / len(words))
+    text = runner.invoke(app, ["sample", str(run), "-n", "300", "--temperature", "3", "--allow-empty"])
+    assert f"{len(empty)} empty word" in text.stderr and "not counted in the novelty" in text.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (lambda block: ["--min-len", str(block)], lambda block: f"at most {block - 1} characters"),
+    (lambda block: ["--min-len", "5", "--max-len", "3"], lambda block: "--min-len 5 is more than --max-len 3"),
+    (lambda block: ["--max-len", "0"], lambda block: "--max-len must be at least 1"),
+    (lambda block: ["--prefix", "anna", "--max-len", "3"], lambda block: "--max-len is 3"),
+])
+def test_impossible_lengths_are_refused_in_one_line(run, args, message):
+    block = block_size(run)
+    assert message(block) in one_line_error(runner.invoke(app, ["sample", str(run), *args(block)]))
+
+
+def test_sample_max_len_reports_the_samples_drawn_again(run):
+    result = runner.invoke(app, ["sample", str(run), "-n", "50", "--max-len", "2", "--temperature", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert all(1 <= len(s["word"]) <= 2 for s in data["samples"]) and data["too_long"] > 0
+    text = runner.invoke(app, ["sample", str(run), "-n", "50", "--max-len", "2", "--temperature", "2"])
+    assert f"{data['too_long']} samples longer than --max-len 2 drawn again" in text.stderr
+
+
+# --- off a terminal, lines stay whole ---------------------------------------------------------------
+
+def test_piped_output_is_never_wrapped_or_padded(tmp_path):
+    deep = tmp_path / ("a-directory-whose-name-alone-is-longer-than-most-terminals-" + "x" * 60)
+    deep.mkdir()
+    data = deep / "people.txt"
+    data.write_text("\n".join(PEOPLE) + "\n")
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # as `| tee log` sees it
+    result = subprocess.run([sys.executable, "-m", "makemore", "train", str(data), "--type", "bigram",
+                             "--max-steps", "5", "-o", str(tmp_path / "run")],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(str(data)) and first.endswith("train/val/test"), result.stderr
+    info = subprocess.run([sys.executable, "-m", "makemore", "info", str(tmp_path / "run")],
+                          capture_output=True, text=True, env=env, timeout=60)
+    dataset = [line for line in info.stdout.splitlines() if line.startswith("dataset")]
+    assert len(dataset) == 1 and str(data) in dataset[0] and dataset[0].endswith("duplicates dropped")
+    for line in (result.stdout + result.stderr + info.stdout).splitlines():
+        assert line == line.rstrip(), repr(line)
+
+
+# --- Ctrl-C: saved, then exit 130 --------------------------------------------------------------------
+# (tests/test_cli.py::test_ctrl_c_stops_cleanly_and_saves)
+
+
+# --- options named as typed; --type in any case --------------------------------------------------
+
+def test_tui_names_the_option_as_the_user_typed_it(run):
+    message = one_line_error(runner.invoke(app, ["tui", str(run), "--type", "mlp"]))
+    assert "--type applies only when training" in message and "--model-type" not in message
+    typed = one_line_error(makemore("tui", str(run), "--lr", "0.1"))
+    assert "--lr applies only when training" in typed
+
+
+def test_type_in_any_case_is_accepted(tmp_path):
+    data = tmp_path / "people.txt"
+    data.write_text("\n".join(PEOPLE) + "\n")
+    result = runner.invoke(app, ["train", str(data), "--type", "BiGram", "--max-steps", "2", "-q",
+                                 "-o", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["type"] == "bigram"
+
+
+@pytest.mark.parametrize("typed, suggestion", [("transfomer", "transformer"), ("lsmt", "lstm"), ("MPL", "mlp")])
+def test_a_misspelt_type_is_refused_with_the_closest_name_without_importing_torch(typed, suggestion):
+    code = ("import sys; from makemore.cli import app\n"
+            f"sys.argv = ['makemore', 'train', 'names', '--type', {typed!r}]\n"
+            "try:\n    app()\nexcept SystemExit as e:\n    code = e.code\n"
+            "assert 'torch' not in sys.modules, 'imported torch'\n"
+            "sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    message = one_line_error(result)
+    assert f"did you mean {suggestion}?" in message and repr(typed) in message
+
+
+# --- score defaults to the latest run; a dataset name points to its runs -----------------------------
+
+def test_score_defaults_to_the_latest_run(run):
+    root = run.parent.parent
+    latest = makemore("score", "emma", "zzzz", "--json", cwd=root)
+    named = makemore("score", str(run), "emma", "zzzz", "--json", cwd=root)
+    assert latest.returncode == 0, latest.stderr
+    assert json.loads(latest.stdout) == json.loads(named.stdout)
+    assert [r["word"] for r in json.loads(latest.stdout)] == ["emma", "zzzz"]
+    assert "no such run directory" in one_line_error(makemore("score", "runs/nope", "emma", cwd=root))
+
+
+def test_a_dataset_name_points_to_the_runs_trained_on_it(run):
+    root = run.parent.parent
+    message = one_line_error(makemore("sample", "people", cwd=root))
+    assert message == "error: people: no such run directory; runs trained on people: runs/people-bigram"
+    the_file = one_line_error(makemore("sample", "people.txt", cwd=root))  # the word list itself
+    assert "not a directory" in the_file and the_file.endswith("runs trained on people.txt: runs/people-bigram")
+    other = root / "elsewhere"
+    other.mkdir(exist_ok=True)
+    (other / "people.txt").write_text("x\n")  # the same name, another file: no run was trained on it
+    assert "runs trained" not in one_line_error(makemore("sample", str(other / "people.txt"), cwd=root))
+    builtin = one_line_error(makemore("sample", "names", cwd=root))
+    assert "no such run directory" in builtin and "makemore train names" in builtin
+
+
+# --- the help -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [[], ["train"], ["sample"], ["eval"], ["tui"]])
+def test_help_shows_no_type_after_flags_and_separates_option_names(command):
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "<bool>" not in result.output
+    assert re.search(r"--help\s+Show this message", result.output)
+    if command == ["train"]:
+        assert "--learning-rate, --lr" in result.output and re.search(r"--compile\s+torch\.compile", result.output)
+        assert "<int>" in result.output  # options that take a value still show its type
+    if command == ["sample"]:
+        assert re.search(r"--new-only\s+Only words", result.output)
+
+
+# --- messages -----------------------------------------------------------------------------------------
+
+def test_counts_in_the_right_number_and_a_tiny_list_says_why_val_equals_train(tmp_path):
+    from makemore.data import split_sizes
+
+    data = tmp_path / "three.txt"
+    data.write_text("ann\nbob\n\nbob\ncarl\n")
+    result = runner.invoke(app, ["train", str(data), "--type", "bigram", "--max-steps", "2",
+                                 "-o", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    first = result.stderr.splitlines()[0]
+    assert "3 words (dropped 1 duplicate, 1 empty line); split 3/0/0" in first
+    enough = int(re.search(r"no validation or test split for fewer than (\d+) words", first).group(1))
+    assert 0 in split_sizes(enough - 1) and 0 not in split_sizes(enough)
+    assert "training words" in first and "best checkpoint" in first
+
+
+# --- the README says what the code does ---------------------------------------------------------------
+
+def test_readme_command_list_matches_the_code():
+    import typer.main
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("## Commands", 1)[1].split("```")[1]
+    group = typer.main.get_command(app)
+    checked = 0
+    command = None
+    for line in block.splitlines():
+        m = re.match(r"makemore (\w+)", line)
+        command = group.commands[m.group(1)] if m else command
+        if command is None:
+            continue
+        params = {o: p for p in command.params for o in (*p.opts, *p.secondary_opts)}
+        for option, value in re.findall(r"\[(-[-\w]+)(?: ([^\]\s]+))?\]", line):
+            assert option in params, f"README names {option} for `makemore {command.name}`, which has no such option"
+            default = params[option].default
+            # a number is the default the README promises; a letter (N, FILE) is a placeholder
+            if re.fullmatch(r"\d+(\.\d+)?", value) and isinstance(default, (int, float)):
+                assert float(value) == default, f"README: {option} {value}; the code's default is {default}"
+                checked += 1
+    assert checked >= 2  # -n 20 and --temperature 1.0 at least
+    assert "--set" not in readme
