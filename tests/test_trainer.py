@@ -3,6 +3,7 @@ here independently."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,67 @@ def test_grad_accum_gives_the_update_of_one_batch(small_words, tmp_path, model_t
     torch.testing.assert_close(split[1], one[1], rtol=1e-6, atol=1e-6)  # the batch's mean loss
     for name, weight in one[2].items():  # the weights after three AdamW steps
         torch.testing.assert_close(split[2][name], weight, rtol=1e-4, atol=1e-4, msg=name)
+
+
+# --- the learning-rate schedule -----------------------------------------------------------------------
+
+def _config(**overrides):
+    from makemore.trainer import TrainConfig
+
+    settings = dict(max_steps=16, batch_size=8, learning_rate=1.0, min_lr_ratio=0.1, warmup_steps=4,
+                    weight_decay=0.0, grad_clip=0.0, eval_interval=100)
+    return TrainConfig(**{**settings, **overrides})
+
+
+def test_schedule_warms_up_linearly_then_follows_a_cosine_to_its_floor():
+    """Peak 1, floor 0.1, 4 warm-up steps, 16 steps: the cosine spans steps 4 to 16 (12 steps)."""
+    from makemore.trainer import lr_at
+
+    cfg = _config()
+    hand = {0: 0.25, 1: 0.5, 2: 0.75, 3: 1.0,  # warm-up: (step + 1) / 4 of the peak
+            4: 1.0,  # cos(0)
+            8: 0.775,  # a third of the way: 0.1 + 0.45 * (1 + cos(pi / 3))
+            10: 0.55,  # half way: 0.1 + 0.45 * (1 + cos(pi / 2))
+            12: 0.325,  # two thirds: 0.1 + 0.45 * (1 + cos(2 pi / 3))
+            16: 0.1, 20: 0.1}  # the floor, and after the budget
+    assert {step: lr_at(step, cfg) for step in hand} == pytest.approx(hand, abs=1e-12)
+    assert lr_at(0, _config(warmup_steps=0)) == pytest.approx(1.0)  # no warm-up: the peak at once
+    assert lr_at(15, _config(min_lr_ratio=0.0)) == pytest.approx(0.5 * (1 + math.cos(math.pi * 11 / 12)))
+
+
+def _expected_lr(step: int, elapsed: float, cfg) -> float:
+    """The schedule written out once more, for a run with steps, time or both as its budget."""
+    if step < cfg.warmup_steps:
+        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
+    fractions = []
+    if cfg.max_steps:
+        fractions.append((step - cfg.warmup_steps) / (cfg.max_steps - cfg.warmup_steps))
+    if cfg.max_time:
+        fractions.append(elapsed / cfg.max_time)
+    done = min(1.0, max(fractions))  # whichever budget is further spent
+    floor = cfg.learning_rate * cfg.min_lr_ratio
+    return floor + (cfg.learning_rate - floor) * (1 + math.cos(math.pi * done)) / 2
+
+
+@pytest.mark.parametrize("budget, ends", [
+    ({"max_steps": 40}, "steps"),
+    ({"max_time": 0.4}, "time"),
+    ({"max_steps": 1_000_000, "max_time": 0.4}, "time"),  # the time runs out long before the steps
+    ({"max_steps": 40, "max_time": 1_000.0}, "steps"),  # the steps run out long before the time
+])
+def test_trainer_follows_the_schedule_of_whichever_budget_ends_first(small_words, tmp_path, budget, ends):
+    """The learning rate handed to the optimizer at every step, against the schedule at that step and at the
+    seconds trained so far (read off the trainer as the step begins)."""
+    trainer, _ = new_trainer(Request(data=str(small_words), model_type="bigram", out=tmp_path / "r",
+                                     train={"batch_size": 4, "learning_rate": 0.1, "warmup_steps": 5,
+                                            "eval_interval": 1_000_000, **budget}))
+    seen = []
+    trainer.optimizer.register_step_pre_hook(
+        lambda opt, args, kwargs: seen.append((trainer.step, trainer.elapsed, opt.param_groups[0]["lr"])))
+    finished = list(trainer.run())[-1]
+    assert finished.reason == {"steps": "max_steps", "time": "max_time"}[ends]
+    assert len(seen) == finished.step > 5 and [s for s, _, _ in seen] == list(range(finished.step))
+    for step, elapsed, lr in seen:
+        assert lr == pytest.approx(_expected_lr(step, elapsed, trainer.cfg), rel=1e-9), (step, elapsed)
+    if ends == "time":  # the last steps approach the floor
+        assert seen[-1][2] < trainer.cfg.learning_rate / 2
