@@ -140,7 +140,7 @@ def test_samples_are_tagged(tmp_path):
     string of one to four letters over {a, b} is a word, so a barely trained model draws all three kinds."""
     words = ["".join(w) for n in range(1, 5) for w in itertools.product("ab", repeat=n)]
     (tmp_path / "ab.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
-    trainer, _ = new_trainer(Request(data=str(tmp_path / "ab.txt"), out=tmp_path / "r", hyper=TINY,
+    trainer, _ = new_trainer(Request(data=str(tmp_path / "ab.txt"), model_type="bigram", out=tmp_path / "r",
                                      train={"max_steps": 10, "eval_interval": 10}))
     trainer.cfg.num_samples = 100
     samples = [s for e in run_all(trainer) if isinstance(e, Samples) for s in e.samples]
