@@ -103,10 +103,10 @@ def test_eval_on_each_split(trained_run):
     """--split train|val|test: the loss of the best checkpoint on that split's words, as stored in split.json."""
     from makemore.data import EncodedWords
     from makemore.evaluation import evaluate
-    from makemore.run import load_run
+    from makemore.rundir import RunDir
 
     split = json.loads((trained_run / "split.json").read_text(encoding="utf-8"))
-    loaded = load_run(trained_run)
+    loaded = RunDir.open(trained_run).load_model("best")
     losses = {}
     for name in ("train", "val", "test"):
         result = runner.invoke(app, ["eval", str(trained_run), "--split", name, "--json"])

@@ -144,7 +144,7 @@ def test_samples_are_tagged(tmp_path):
                                      train={"max_steps": 10, "eval_interval": 10}))
     trainer.cfg.num_samples = 100
     samples = [s for e in run_all(trainer) if isinstance(e, Samples) for s in e.samples]
-    split = json.loads((tmp_path / "r" / ckpt.SPLIT).read_text())
+    split = json.loads((tmp_path / "r" / rundir.SPLIT).read_text())
     train, held_out = set(split["train"]), set(split["val"]) | set(split["test"])
     assert split["val"] and split["test"] and not train & held_out
     expected = ["train" if s.word in train else "test" if s.word in held_out else "new" for s in samples]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from makemore import checkpoint as ckpt
+from makemore import rundir
 from makemore.events import (EVENT_TYPES, Bigrams, Eval, Failed, Finished, Sample, Samples, Saved, Started, Step,
                              event_from_json)
 from makemore.sinks import ConsoleSink, JsonlSink
@@ -37,20 +37,22 @@ EVENTS = [
 
 
 def test_every_event_type_survives_metrics_jsonl(tmp_path):
-    """Written as `makemore train` writes them, read back as the TUI's follower reads them: equal events."""
+    """Written as `makemore train` writes them, read back as the run directory and the TUI's follower read
+    them: equal events."""
     assert {type(e) for e in EVENTS} == set(EVENT_TYPES.values())  # a new event type needs an example here
     sink = JsonlSink(tmp_path)
     for event in EVENTS:
         sink(event)
     sink.close()
-    lines = (tmp_path / ckpt.METRICS).read_text(encoding="utf-8").splitlines()
+    lines = (tmp_path / rundir.METRICS).read_text(encoding="utf-8").splitlines()
     assert len(lines) == len(EVENTS) and all(json.loads(line)["event"] for line in lines)
     assert [event_from_json(json.loads(line)) for line in lines] == EVENTS
+    assert list(rundir.RunDir(tmp_path).events()) == EVENTS  # `info`, --resume and the API read them so
     from makemore.tui.follow import MetricsTail
 
-    assert MetricsTail(tmp_path).poll() == EVENTS
+    assert MetricsTail(tmp_path).poll() == EVENTS  # the TUI follows a run so
     # the samples of each evaluation also go to samples.txt, one word and its tag per line
-    assert (tmp_path / ckpt.SAMPLES).read_text(encoding="utf-8").splitlines() == [
+    assert (tmp_path / rundir.SAMPLES).read_text(encoding="utf-8").splitlines() == [
         "# step 20 temperature 0.8", "emma\ttrain", "zoë\ttest", "[/b]\tnew", "\tnew",
         "# step 30 temperature 1"]
 

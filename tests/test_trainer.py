@@ -49,27 +49,52 @@ def test_grad_accum_gives_the_update_of_one_batch(small_words, tmp_path, model_t
 # --- the learning-rate schedule -----------------------------------------------------------------------
 
 def _config(**overrides):
-    from makemore.trainer import TrainConfig
+    from makemore.config import TrainConfig
 
     settings = dict(max_steps=16, batch_size=8, learning_rate=1.0, min_lr_ratio=0.1, warmup_steps=4,
                     weight_decay=0.0, grad_clip=0.0, eval_interval=100)
     return TrainConfig(**{**settings, **overrides})
 
 
+# peak 1, floor 0.1: the cosine at a third, half and two thirds of the way
+THIRD, HALF, TWO_THIRDS = 0.775, 0.55, 0.325  # 0.1 + 0.45 * (1 + cos(pi / 3)), cos(pi / 2), cos(2 pi / 3)
+
+
 def test_schedule_warms_up_linearly_then_follows_a_cosine_to_its_floor():
-    """Peak 1, floor 0.1, 4 warm-up steps, 16 steps: the cosine spans steps 4 to 16 (12 steps)."""
-    from makemore.trainer import lr_at
+    """4 warm-up steps, 16 steps: the cosine spans steps 4 to 16 (12 steps)."""
+    from makemore.config import lr_at
 
     cfg = _config()
     hand = {0: 0.25, 1: 0.5, 2: 0.75, 3: 1.0,  # warm-up: (step + 1) / 4 of the peak
-            4: 1.0,  # cos(0)
-            8: 0.775,  # a third of the way: 0.1 + 0.45 * (1 + cos(pi / 3))
-            10: 0.55,  # half way: 0.1 + 0.45 * (1 + cos(pi / 2))
-            12: 0.325,  # two thirds: 0.1 + 0.45 * (1 + cos(2 pi / 3))
+            4: 1.0, 8: THIRD, 10: HALF, 12: TWO_THIRDS,
             16: 0.1, 20: 0.1}  # the floor, and after the budget
     assert {step: lr_at(step, cfg) for step in hand} == pytest.approx(hand, abs=1e-12)
     assert lr_at(0, _config(warmup_steps=0)) == pytest.approx(1.0)  # no warm-up: the peak at once
-    assert lr_at(15, _config(min_lr_ratio=0.0)) == pytest.approx(0.5 * (1 + math.cos(math.pi * 11 / 12)))
+    assert lr_at(10, _config(min_lr_ratio=0.0)) == pytest.approx(0.5)  # decays to zero
+
+
+def test_schedule_on_a_time_budget_follows_the_seconds_trained():
+    """--max-time 60 without a step limit: the cosine runs over the seconds (after the warm-up steps)."""
+    from makemore.config import lr_at
+
+    cfg = _config(max_steps=0, max_time=60.0)
+    hand = {(2, 0.0): 0.75,  # still warming up: steps, not seconds
+            (2, 50.0): 0.75,
+            (4, 0.0): 1.0, (100, 20.0): THIRD, (5000, 30.0): HALF, (7, 40.0): TWO_THIRDS,
+            (9, 60.0): 0.1, (9, 75.0): 0.1}  # the floor, and past the budget
+    assert {key: lr_at(*key[:1], cfg, key[1]) for key in hand} == pytest.approx(hand, abs=1e-12)
+
+
+def test_schedule_with_both_budgets_follows_whichever_is_further_spent():
+    """--max-steps 16 and --max-time 60: the step count and the clock each say how far the run is; the further
+    one decides, so the rate reaches its floor when the first budget ends."""
+    from makemore.config import lr_at
+
+    cfg = _config(max_time=60.0)
+    hand = {(8, 0.0): THIRD, (8, 30.0): HALF,  # a third by steps; half by time
+            (12, 30.0): TWO_THIRDS,  # two thirds by steps, half by time
+            (10, 40.0): TWO_THIRDS, (16, 1.0): 0.1, (5, 60.0): 0.1}
+    assert {key: lr_at(*key[:1], cfg, key[1]) for key in hand} == pytest.approx(hand, abs=1e-12)
 
 
 def _expected_lr(step: int, elapsed: float, cfg) -> float:
@@ -88,22 +113,22 @@ def _expected_lr(step: int, elapsed: float, cfg) -> float:
 
 @pytest.mark.parametrize("budget, ends", [
     ({"max_steps": 40}, "steps"),
-    ({"max_time": 0.4}, "time"),
-    ({"max_steps": 1_000_000, "max_time": 0.4}, "time"),  # the time runs out long before the steps
+    ({"max_time": 1.0}, "time"),
+    ({"max_steps": 1_000_000, "max_time": 1.0}, "time"),  # the time runs out long before the steps
     ({"max_steps": 40, "max_time": 1_000.0}, "steps"),  # the steps run out long before the time
 ])
 def test_trainer_follows_the_schedule_of_whichever_budget_ends_first(small_words, tmp_path, budget, ends):
     """The learning rate handed to the optimizer at every step, against the schedule at that step and at the
     seconds trained so far (read off the trainer as the step begins)."""
     trainer, _ = new_trainer(Request(data=str(small_words), model_type="bigram", out=tmp_path / "r",
-                                     train={"batch_size": 4, "learning_rate": 0.1, "warmup_steps": 5,
+                                     train={"batch_size": 4, "learning_rate": 0.1, "warmup_steps": 2,
                                             "eval_interval": 1_000_000, **budget}))
     seen = []
     trainer.optimizer.register_step_pre_hook(
         lambda opt, args, kwargs: seen.append((trainer.step, trainer.elapsed, opt.param_groups[0]["lr"])))
     finished = list(trainer.run())[-1]
     assert finished.reason == {"steps": "max_steps", "time": "max_time"}[ends]
-    assert len(seen) == finished.step > 5 and [s for s, _, _ in seen] == list(range(finished.step))
+    assert len(seen) == finished.step > 2 and [s for s, _, _ in seen] == list(range(finished.step))
     for step, elapsed, lr in seen:
         assert lr == pytest.approx(_expected_lr(step, elapsed, trainer.cfg), rel=1e-9), (step, elapsed)
     if ends == "time":  # the last steps approach the floor

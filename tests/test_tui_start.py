@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from makemore import checkpoint as ckpt
+from makemore import rundir
 from makemore.events import Eval
 
 pytest.importorskip("textual")
@@ -70,7 +70,7 @@ async def test_start_screen_lists_recent_runs_newest_first(small_words, tmp_path
     new = make_run(runs, "new-bigram", "bigram", small_words, finish=False, mtime=now - 120)
     (runs / "not-a-run").mkdir()
     (runs / "broken").mkdir()
-    (runs / "broken" / ckpt.CONFIG).write_text("{", encoding="utf-8")  # skipped, not fatal
+    (runs / "broken" / rundir.CONFIG).write_text("{", encoding="utf-8")  # skipped, not fatal
     app = create_app(runs_root=runs)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -79,7 +79,7 @@ async def test_start_screen_lists_recent_runs_newest_first(small_words, tmp_path
         assert len(texts) == 2 and texts[0].startswith("new-bigram") and texts[1].startswith("old-ngram")
         for text, run, state, ago in ((texts[0], new, "unfinished", "2 min ago"),
                                       (texts[1], old, "finished", "3 h ago")):
-            lines = [json.loads(x) for x in (run / ckpt.METRICS).read_text().splitlines()]
+            lines = [json.loads(x) for x in (run / rundir.METRICS).read_text().splitlines()]
             best = min(x["val_loss"] for x in lines if x["event"] == "eval")
             steps = max(x["step"] for x in lines if x["event"] in ("step", "eval", "finished"))
             assert text.split() == [run.name, run.name.split("-")[1], "step", str(steps), "best", "val",
