@@ -136,9 +136,10 @@ def test_samples_during_training_do_not_change_the_loss_curve(small_words, tmp_p
 
 
 def test_samples_are_tagged(tmp_path):
-    """Each sample is tagged by the stored split: "train", "test" (a validation or test word) or "new". Every
-    string of one to four letters over {a, b} is a word, so a barely trained model draws all three kinds."""
-    words = ["".join(w) for n in range(1, 5) for w in itertools.product("ab", repeat=n)]
+    """Each sample is tagged by the stored split: "train", "test" (a validation or test word) or "new". The words
+    are the strings of one to four letters over {a, b} without "bb", so a barely trained model draws all three
+    kinds ("bb", "abb" and the like are new)."""
+    words = ["".join(w) for n in range(1, 5) for w in itertools.product("ab", repeat=n) if "bb" not in "".join(w)]
     (tmp_path / "ab.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
     trainer, _ = new_trainer(Request(data=str(tmp_path / "ab.txt"), model_type="bigram", out=tmp_path / "r",
                                      train={"max_steps": 10, "eval_interval": 10}))
@@ -147,7 +148,8 @@ def test_samples_are_tagged(tmp_path):
     split = json.loads((tmp_path / "r" / rundir.SPLIT).read_text())
     train, held_out = set(split["train"]), set(split["val"]) | set(split["test"])
     assert split["val"] and split["test"] and not train & held_out
-    expected = ["train" if s.word in train else "test" if s.word in held_out else "new" for s in samples]
+    expected = ["empty" if not s.word else "train" if s.word in train else "test" if s.word in held_out else "new"
+                for s in samples]
     assert [s.tag for s in samples] == expected
     assert {"train", "test", "new"} <= set(expected)  # each tag was checked at least once
     assert any(s.word in split["val"] for s in samples)  # a validation word counts as held out too
