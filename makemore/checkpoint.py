@@ -133,7 +133,12 @@ PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt"}
 
 
 def looks_like_pickle(data: bytes) -> bool:
-    """Pickle protocols 2-5 start with PROTO (0x80) and the protocol number; torch.save writes a zip file."""
+    """Pickle protocols 2-5 start with PROTO (0x80) and the protocol number; torch.save writes a zip file.
+
+    A safetensors file (an 8-byte little-endian header length, then the JSON header) whose header is 640, 896,
+    1152 or 1408 bytes long (modulo 65536) starts with the same two bytes, so that shape is checked first."""
+    if len(data) >= 9 and data[8:9] == b"{" and 8 + int.from_bytes(data[:8], "little") <= len(data):
+        return False
     return (len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5) or data[:4] == b"PK\x03\x04"
 
 

@@ -29,7 +29,8 @@ def _filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None)
     if top_p is not None and 0 < top_p < 1:
         sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
         cumulative = sorted_logits.softmax(-1).cumsum(-1)
-        drop = cumulative - sorted_logits.softmax(-1) > top_p  # keep the smallest set reaching top_p
+        # keep the smallest set reaching top_p: drop a character once the mass before it reaches top_p
+        drop = cumulative - sorted_logits.softmax(-1) >= top_p
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
     return logits

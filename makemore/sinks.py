@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from rich.markup import escape
+
 from makemore.rundir import METRICS, SAMPLES
 from makemore.events import Eval, Event, Failed, Finished, Samples, Saved, Started, Step
 
@@ -161,7 +163,7 @@ class ConsoleSink:
             self.total = event.max_steps
             self.max_time = event.max_time
             c.print(f"[bold]{event.model_type}[/] · {event.num_params:,} parameters · {event.device} · "
-                    f"{event.num_words:,} training words · vocab {len(event.vocab)} → {event.run_dir}"
+                    f"{event.num_words:,} training words · vocab {len(event.vocab)} → {escape(event.run_dir)}"
                     + (f" (resuming at step {event.start_step})" if event.start_step else ""))
             if self.live and (event.max_steps or event.max_time):
                 self._start_progress(event)
@@ -182,8 +184,6 @@ class ConsoleSink:
                     f"(best {event.best_val_loss:.4f} @ {event.best_step})")
             (self.progress.console if self.progress else c).print(line, highlight=False)
         elif isinstance(event, Samples) and not self.quiet:
-            from rich.markup import escape
-
             text = "  ".join(f"[{TAG_STYLE[s.tag]}]{escape(s.word)}[/]" for s in event.samples[:8])  # words are data
             (self.progress.console if self.progress else c).print(f"  samples: {text}", highlight=False)
         elif isinstance(event, Failed):
@@ -195,7 +195,7 @@ class ConsoleSink:
             c.print(f"[bold]done[/] ({event.reason}) at step {event.step} in {fmt_time(event.elapsed)}: "
                     f"best val {best}, {test}")
         elif isinstance(event, Saved) and event.reason in ("request", "interrupt"):
-            c.print(f"saved {event.path} at step {event.step}")
+            c.print(f"saved {escape(event.path)} at step {event.step}")
 
     def notice(self, message: str) -> None:
         """A line from the driver (e.g. what Ctrl-C does), on stderr, around the live progress line."""

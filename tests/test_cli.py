@@ -99,6 +99,30 @@ def test_eval_on_a_file(trained_run, tmp_path):
     assert json.loads(result.stdout)["words"] == 2
 
 
+def test_eval_on_each_split(trained_run):
+    """--split train|val|test: the loss of the best checkpoint on that split's words, as stored in split.json."""
+    from makemore.data import EncodedWords
+    from makemore.evaluation import evaluate
+    from makemore.rundir import RunDir
+
+    split = json.loads((trained_run / "split.json").read_text(encoding="utf-8"))
+    loaded = RunDir.open(trained_run).load_model("best")
+    losses = {}
+    for name in ("train", "val", "test"):
+        result = runner.invoke(app, ["eval", str(trained_run), "--split", name, "--json"])
+        assert result.exit_code == 0, result.output
+        got = json.loads(result.stdout)
+        expected = evaluate(loaded.model, EncodedWords(split[name], loaded.vocab))
+        assert got["words"] == len(split[name]) and got["on"] == f"{name} split"
+        assert got["loss"] == pytest.approx(expected, rel=1e-6)
+        losses[name] = got["loss"]
+    assert len(set(losses.values())) == 3  # three different word lists
+    default = json.loads(runner.invoke(app, ["eval", str(trained_run), "--json"]).stdout)
+    assert default["loss"] == losses["test"]
+    refused = runner.invoke(app, ["eval", str(trained_run), "--split", "dev"])
+    assert refused.exit_code == 2 and "--split must be train, val or test" in refused.output
+
+
 def bad_file(tmp_path: Path, name: str, content: bytes) -> str:
     p = tmp_path / name
     p.write_bytes(content)

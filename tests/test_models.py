@@ -148,8 +148,13 @@ def test_bigram_table_is_a_distribution_per_row(model_type):
     assert table.shape == (V, V)
     assert (table >= 0).all()
     torch.testing.assert_close(table.sum(1), torch.ones(V), rtol=0, atol=1e-5)
-    # an override must agree with the interface's generic definition
-    torch.testing.assert_close(table, LanguageModel.bigram_table(model), rtol=1e-5, atol=1e-6)
+    # the definition, one forward pass per row: row c is the next-character distribution after <start> c,
+    # row 0 the one after <start> alone
+    model.eval()
+    with torch.no_grad():
+        expected = [model(torch.tensor([[0]]))[0][0, 0].softmax(-1)]
+        expected += [model(torch.tensor([[0, c]]))[0][0, 1].softmax(-1) for c in range(1, V)]
+    torch.testing.assert_close(table, torch.stack(expected), rtol=1e-5, atol=1e-6)
 
 
 # --- fixed windows ----------------------------------------------------------------------------------

@@ -348,6 +348,25 @@ def test_a_pickle_is_never_unpickled(run_copy, tmp_path, protocol):
     assert not marker.exists()
 
 
+def test_a_safetensors_file_that_starts_like_a_pickle_loads(tmp_path):
+    """A header of 640 bytes makes a safetensors file start with 0x80 0x02, a pickle's first two bytes."""
+    from safetensors.torch import load_file
+
+    tensors = {"w": torch.arange(6.0).reshape(2, 3)}
+    path = tmp_path / "w.safetensors"
+    ckpt.save_tensors(path, tensors, {"note": ""})
+    header = int.from_bytes(path.read_bytes()[:8], "little")  # grows with the note, in steps of 8
+    for pad in range(640 - header - 8, 640 - header + 8):
+        ckpt.save_tensors(path, tensors, {"note": "x" * pad})
+        head = path.read_bytes()[:2]
+        if head[0] == 0x80 and 2 <= head[1] <= 5:
+            break
+    else:
+        pytest.fail("no padding gave a header that starts like a pickle")
+    loaded, meta = ckpt.load_tensors(path)
+    assert torch.equal(loaded["w"], load_file(path)["w"]) and meta["note"] == "x" * pad
+
+
 def test_the_package_never_calls_an_unpickler():
     root = Path(__file__).resolve().parents[1] / "makemore"
     for path in root.rglob("*.py"):

@@ -45,3 +45,60 @@ def test_prefix_min_len_and_greedy():
     assert all(len(s.word) >= 5 for s in long)
     short = generate(model, vocab, 20, max_len=2, generator=torch.Generator().manual_seed(0))
     assert all(len(s.word) <= 2 for s in short)
+
+
+# --- top-k and top-p (nucleus) filtering --------------------------------------------------------------
+
+def reference_filter(probs: list[float], top_k: int | None, top_p: float | None) -> list[float]:
+    """The distribution sampling should draw from, in plain Python: the k likeliest characters, then the
+    smallest set of the likeliest whose mass reaches p, renormalised at each stage."""
+    order = sorted(range(len(probs)), key=lambda i: -probs[i])
+    kept = order[:top_k] if top_k else order
+    mass = sum(probs[i] for i in kept)
+    probs = [probs[i] / mass if i in kept else 0.0 for i in range(len(probs))]
+    if top_p is not None:
+        nucleus, total = [], 0.0
+        for i in kept:
+            if total >= top_p:
+                break
+            nucleus.append(i)
+            total += probs[i]
+        probs = [probs[i] / total if i in nucleus else 0.0 for i in range(len(probs))]
+    return probs
+
+
+@pytest.mark.parametrize("top_k, top_p", [(1, None), (5, None), (26, None), (None, 0.3), (None, 0.9),
+                                          (None, 0.999), (8, 0.7)])
+def test_filtering_keeps_the_likeliest_renormalised(top_k, top_p):
+    from makemore.sample import _filter_logits
+
+    logits = torch.randn(64, 27, generator=torch.Generator().manual_seed(0)) * 2
+    got = _filter_logits(logits, top_k, top_p).softmax(-1)
+    expected = [reference_filter(row, top_k, top_p) for row in logits.double().softmax(-1).tolist()]
+    torch.testing.assert_close(got.double(), torch.tensor(expected, dtype=torch.float64), rtol=1e-5, atol=1e-6)
+    if top_k and top_p is None:
+        assert ((got > 0).sum(-1) == top_k).all()
+
+
+def test_nucleus_is_the_smallest_set_reaching_p():
+    """Four equally likely characters: half the mass is reached with two, so top-p 0.5 keeps two, not three."""
+    from makemore.sample import _filter_logits
+
+    kept = (_filter_logits(torch.zeros(1, 4), None, 0.5).softmax(-1) > 0).sum().item()
+    assert kept == 2
+    assert (_filter_logits(torch.zeros(1, 4), None, 0.51).softmax(-1) > 0).sum().item() == 3
+
+
+def test_sampling_uses_the_filter():
+    """Through generate: top-k 1 and a tiny top-p draw the greedy word at any temperature."""
+    vocab = Vocab(list("abcde"))
+    torch.manual_seed(0)
+    model = build_model("transformer", len(vocab), 9, {"n_layer": 1, "n_head": 1, "n_embd": 8, "dropout": 0.0})
+    with torch.no_grad():  # peaked distributions, so that the greedy word is not the empty one every time
+        for p in model.parameters():
+            p.add_(torch.randn_like(p))
+    greedy = generate(model, vocab, 1, temperature=0)[0].word
+    draw = lambda **kw: {g.word for g in generate(model, vocab, 20, temperature=1.5,
+                                                  generator=torch.Generator().manual_seed(0), **kw)}
+    assert draw(top_k=1) == {greedy} == draw(top_p=1e-6)
+    assert len(draw()) > 1  # unfiltered, the same draws differ

@@ -1,0 +1,154 @@
+"""The TUI's start screen through Textual's Pilot: the recent runs of a runs/ directory, and the form that
+describes a new run (what it hands to the run screen, what it refuses)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from makemore import rundir
+from makemore.events import Eval
+
+pytest.importorskip("textual")
+
+from textual.screen import Screen  # noqa: E402
+from textual.widgets import Input, OptionList, Select, Static  # noqa: E402
+
+from makemore.tui.app import create_app  # noqa: E402
+
+SIZE = (120, 40)
+
+
+def make_run(root: Path, name: str, model_type: str, words: Path, *, finish: bool, mtime: float) -> Path:
+    """A real run directory, as `makemore train` leaves it: finished, or left after its evaluation at step 10."""
+    from makemore.sinks import JsonlSink
+    from makemore.training import Request, new_trainer
+
+    trainer, _ = new_trainer(Request(data=str(words), model_type=model_type, out=root / name,
+                                     train={} if model_type == "ngram" else
+                                     {"max_steps": 30, "eval_interval": 10, "batch_size": 8}))
+    sink = JsonlSink(trainer.run_dir)
+    for event in trainer.run():
+        sink(event)
+        if not finish and isinstance(event, Eval) and event.step == 10:
+            break  # killed here: no "finished" line
+    sink.close()
+    for f in trainer.run_dir.iterdir():
+        os.utime(f, (mtime, mtime))
+    return trainer.run_dir
+
+
+class FakeRunScreen(Screen):
+    """Stands in for the run screen: records what the start screen asked it to show."""
+
+    def __init__(self, **kwargs):
+        super().__init__()
+        self.kwargs = kwargs
+
+    def compose(self):
+        yield Static("run screen")
+
+
+@pytest.fixture
+def fake_run_screen(monkeypatch):
+    monkeypatch.setattr("makemore.tui.run_screen.RunScreen", FakeRunScreen)
+
+
+def option_texts(options: OptionList) -> list[str]:
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
+async def test_start_screen_lists_recent_runs_newest_first(small_words, tmp_path, fake_run_screen):
+    import time
+
+    runs = tmp_path / "runs"
+    now = time.time()
+    old = make_run(runs, "old-ngram", "ngram", small_words, finish=True, mtime=now - 3 * 3600)
+    new = make_run(runs, "new-bigram", "bigram", small_words, finish=False, mtime=now - 120)
+    (runs / "not-a-run").mkdir()
+    (runs / "broken").mkdir()
+    (runs / "broken" / rundir.CONFIG).write_text("{", encoding="utf-8")  # skipped, not fatal
+    app = create_app(runs_root=runs)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        options = app.screen.query_one("#runs", OptionList)
+        texts = option_texts(options)
+        assert len(texts) == 2 and texts[0].startswith("new-bigram") and texts[1].startswith("old-ngram")
+        for text, run, state, ago in ((texts[0], new, "unfinished", "2 min ago"),
+                                      (texts[1], old, "finished", "3 h ago")):
+            lines = [json.loads(x) for x in (run / rundir.METRICS).read_text().splitlines()]
+            best = min(x["val_loss"] for x in lines if x["event"] == "eval")
+            steps = max(x["step"] for x in lines if x["event"] in ("step", "eval", "finished"))
+            assert text.split() == [run.name, run.name.split("-")[1], "step", str(steps), "best", "val",
+                                    f"{best:.4f}", state, *ago.split()]
+        assert app.screen.focused is options
+        await pilot.press("down", "enter")  # open the highlighted run: the newest one
+        await pilot.pause()
+        assert isinstance(app.screen, FakeRunScreen) and app.screen.kwargs == {"follow": new}
+
+
+async def test_start_screen_without_runs_offers_the_form(tmp_path):
+    app = create_app(runs_root=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        options = app.screen.query_one("#runs", OptionList)
+        assert options.option_count == 1 and options.get_option_at_index(0).disabled
+        assert "no runs in" in option_texts(options)[0]
+        assert app.screen.focused is app.screen.query_one("#data", Input)
+
+
+async def type_into(pilot, selector: str, text: str) -> None:
+    field = pilot.app.screen.query_one(selector, Input)
+    field.focus()
+    field.value = ""
+    await pilot.press(*text)
+
+
+async def test_the_form_builds_the_request(small_words, tmp_path, fake_run_screen, monkeypatch):
+    from makemore.models import recipe_for
+    from makemore.training import Request
+
+    monkeypatch.chdir(small_words.parent)
+    app = create_app(runs_root=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#type", Select).value = "mlp"
+        await pilot.pause()
+        recipe = recipe_for("mlp")  # the placeholders show the chosen family's recipe
+        assert [screen.query_one(f"#{k}", Input).placeholder for k in ("max_steps", "batch_size", "learning_rate")] \
+            == [f"{recipe['max_steps']:g}", f"{recipe['batch_size']:g}", f"{recipe['learning_rate']:g}"]
+        await type_into(pilot, "#data", small_words.name)
+        await type_into(pilot, "#hyper", "n_embd=8 context=2 batchnorm=true")
+        await type_into(pilot, "#max_steps", "7")
+        await type_into(pilot, "#learning_rate", "0.05")
+        await pilot.click("#train")
+        await pilot.pause()
+        assert isinstance(app.screen, FakeRunScreen) and list(app.screen.kwargs) == ["request"]
+        request = app.screen.kwargs["request"]
+        assert isinstance(request, Request)
+        assert (request.data, request.model_type, request.hyper) == \
+            (small_words.name, "mlp", {"n_embd": 8, "context": 2, "batchnorm": True})
+        # the fields left empty are not set (None): the family's recipe decides
+        assert {k: v for k, v in request.train.items() if v is not None} == {"max_steps": 7, "learning_rate": 0.05}
+
+
+@pytest.mark.parametrize("field, text, message", [
+    ("#data", "missing.txt", "missing.txt"),
+    ("#hyper", "n_embd", "is not name=value"),
+    ("#hyper", "n_head=2", "--n-head does not apply to --type mlp"),
+])
+async def test_the_form_refuses_bad_input_in_place(tmp_path, fake_run_screen, field, text, message):
+    app = create_app(runs_root=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#type", Select).value = "mlp"
+        await type_into(pilot, field, text)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, FakeRunScreen)
+        shown = str(app.screen.query_one("#form-error", Static).content)
+        assert message in shown
