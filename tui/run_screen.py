@@ -73,7 +73,7 @@ class RunScreen(Screen):
     def __init__(self, *, request=None, trainer=None, follow: Path | None = None,
                  events: list[Event] | None = None, poll_interval: float | None = None, chart_interval: float = 1.0):
         super().__init__()
-        self.request = request  # a makemore.experiment.Request: build the trainer in the worker
+        self.request = request  # a makemore.training.Request: build the trainer in the worker
         self.trainer = trainer
         self.mode = "train" if (request is not None or trainer is not None) else "follow" if follow else "replay"
         self.run_dir = Path(follow) if follow else (Path(trainer.run_dir) if trainer is not None else None)
@@ -93,6 +93,7 @@ class RunScreen(Screen):
         self._seen = -1  # the state's version last handed to the widgets
         self._playground: tuple[float, Playground] | None = None  # (checkpoint mtime, loaded run)
         self.layout_class = ""
+        self._keys: tuple | None = None  # what the keys could do when the footer was last refreshed
 
     # --- layout -------------------------------------------------------------------------------------
 
@@ -140,18 +141,21 @@ class RunScreen(Screen):
 
     @on(Tabs.TabActivated, "#tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
-        key = (event.tab.id or "tab-loss").removeprefix("tab-")
+        self._show_tab((event.tab.id or "tab-loss").removeprefix("tab-"))
+
+    def _show_tab(self, key: str) -> None:
         for name in TABS:
             self.set_class(name == key, f"-tab-{name}")
         if key == "bigrams":
             self.table.focus()
-        self.refresh_bindings()
+        self._keys_changed()
 
     @property
     def active_tab(self) -> str:
         return next((name for name in TABS if self.has_class(f"-tab-{name}")), "loss")
 
     def action_tab(self, name: str) -> None:
+        self._show_tab(name)  # at once, so that a widget on that tab can take the focus now
         self.query_one("#tabs", Tabs).active = f"tab-{name}"
 
     # --- training (a thread worker) ---------------------------------------------------------------
@@ -236,7 +240,7 @@ class RunScreen(Screen):
         if action in ("sample", "temperature"):
             return (self.training and not self.stopping and self.trainer is not None) or self.playable
         if action == "focus_input":
-            return self.playable and (not compact or self.active_tab == "samples")
+            return self.playable
         if action in ("log_scale", "smoothing"):
             return not compact or self.active_tab == "loss"
         if action == "tab":
@@ -280,7 +284,7 @@ class RunScreen(Screen):
     def action_focus_input(self, which: str) -> None:
         if self.has_class("-compact"):
             self.action_tab("samples")
-        self.query_one(f"#{which}", Input).focus()
+        self.call_after_refresh(self.query_one(f"#{which}", Input).focus)  # once shown
 
     @on(Input.Submitted, "#prefix")
     def _prefix_submitted(self, event: Input.Submitted) -> None:
@@ -408,6 +412,7 @@ class RunScreen(Screen):
             self.snap = self.state.snapshot()
             self._hand_down(self.snap)
         self.topbar.status = self._status(self.snap)  # changes with time too (stalled)
+        self._keys_changed()
 
     def _hand_down(self, snap: Snapshot) -> None:
         """Give each widget its part of the snapshot; a widget whose part did not change does not redraw."""
@@ -434,7 +439,12 @@ class RunScreen(Screen):
             if snap.failed:
                 error.update(Text(f"training failed: {snap.failed}", style="bold"))
             error.set_class(bool(snap.failed), "-shown")
-        if snap.finished is not None:
+
+    def _keys_changed(self) -> None:
+        """Refresh the footer when what the keys can do has changed (not on every event: it recomposes)."""
+        now = (self.training, self.paused, self.stopping, self.playable, self.layout_class, self.active_tab)
+        if now != self._keys:
+            self._keys = now
             self.refresh_bindings()
 
     def _waiting(self, snap: Snapshot) -> str:

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
@@ -38,7 +38,7 @@ def recent_runs(root: Path, limit: int = 30) -> list[tuple[Path, str]]:
         best = f"best val {s['best_val_loss']:.4f}" if s["best_val_loss"] is not None else "no eval yet"
         state = run_state(s["finished"], time.time() - changed(p))
         ago = _ago(time.time() - changed(p))
-        out.append((p, f"{p.name:<28} {s['type']:<12} step {s['steps']:>7,}  {best:<16} {state:<10} {ago}"))
+        out.append((p, f"{state:<10} {p.name:<24} {s['type']:<11} step {s['steps']:>7,}  {best:<16} {ago}"))
     return out
 
 
@@ -51,6 +51,7 @@ def run_state(reason: str | None, quiet_for: float) -> str:
     return "running" if quiet_for < RUNNING_WITHIN else "unfinished"
 
 
+NARROW_BELOW = 120  # columns under which the form goes under the list of runs
 RUNNING_WITHIN = 60.0  # seconds since the last write within which an unfinished run counts as running
 
 
@@ -122,7 +123,7 @@ class StartScreen(Screen):
         with Horizontal(id="start-body"):
             with Vertical(id="runs-panel"):
                 yield OptionList(id="runs")
-            with Vertical(id="new-run"):
+            with VerticalScroll(id="new-run"):
                 yield Label("word list (file, or built-in: names, surnames, words)")
                 yield Input(value="names", id="data")
                 yield Label("model type")
@@ -152,6 +153,9 @@ class StartScreen(Screen):
         self.action_reload()
         self._defaults(self.query_one("#type", Select).value)
 
+    def on_resize(self) -> None:
+        self.set_class(self.app.size.width < NARROW_BELOW, "-narrow")  # the list over the form
+
     def on_screen_resume(self) -> None:
         self.action_reload()  # back from a run: its state may have changed
 
@@ -162,6 +166,7 @@ class StartScreen(Screen):
         self.runs = [p for p, _ in found]
         if found:
             runs.add_options([Option(text, id=str(i)) for i, (_, text) in enumerate(found)])
+            runs.highlighted = 0
             runs.focus()
         else:
             runs.add_option(Option(f"no runs in {self.runs_root}/ yet", disabled=True))

@@ -32,10 +32,9 @@ for _i in range(33):
             break
     _STYLES.append(Style(bgcolor=Color.from_rgb(*rgb), color="black" if t > 0.6 else "rgb(200,200,200)"))
 
-CURSOR = Style(color="black", bgcolor="white", bold=True)
+CURSOR = Style(color="rgb(0,0,0)", bgcolor="rgb(255,255,255)", bold=True)
 LABEL = Style(bold=True)
 LABEL_AT_CURSOR = Style(bold=True, reverse=True)
-INFO_LINES = 5  # the cell, its count, a second count or the likeliest, the likeliest or nothing, the view
 
 
 def cell_style(p: float) -> Style:
@@ -87,6 +86,7 @@ class BigramTable(Widget, can_focus=True):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.row0 = self.col0 = 0  # the view's first row and column (follow the cursor)
+        self.info_lines = 5  # lines the description under the table took at the last render
 
     # --- what it shows -------------------------------------------------------------------------------
 
@@ -128,7 +128,7 @@ class BigramTable(Widget, can_focus=True):
         label = 4
         cell = max(2, min(4, (width - label) // max(V, 1)))
         cols = max(1, min(V, (width - label) // cell))
-        rows = max(1, min(V, height - 1 - INFO_LINES))
+        rows = max(1, min(V, height - 1 - self.info_lines))
         return label, cell, cols, rows
 
     def on_click(self, event: events.Click) -> None:
@@ -147,8 +147,12 @@ class BigramTable(Widget, can_focus=True):
         probs = self.bigrams.probs
         V = len(probs)
         labels = self.labels
-        label, cell, ncols, nrows = self.geometry()
         r, c = self.cursor
+        # the description's height (wrapped to the width) decides how many rows fit above it; the
+        # description's last line names the rows shown, so it is built once more after the view has moved
+        description = self.describe()
+        self.info_lines = len(description.wrap(self.app.console, max(self.size.width, 1)))
+        label, cell, ncols, nrows = self.geometry()
         self.row0 = window(r, self.row0, nrows, V)
         self.col0 = window(c, self.col0, ncols, V)
         rows = range(self.row0, self.row0 + nrows)
@@ -183,26 +187,27 @@ class BigramTable(Widget, can_focus=True):
         nxt = "⟨stop⟩" if c == 0 else repr(labels[c])
         given = first if exact or r == 0 else f"⟨start⟩ {first}"
         p = probs[r][c]
-        text = Text(no_wrap=True, overflow="ellipsis")
+        text = Text()
         text.append(f"{given} → {nxt}", style="bold")
         text.append(f"   P = {p:.3f}\n")
         if info is None or not info.have_words:
-            text.append("training words not available (no split.json)\n\n", style="dim")
+            text.append("training words not available (no split.json)\n", style="dim")
         else:
             count, total = info.matching(r, c)
             share = f" = {count / total:.3f}" if total else ""
-            if exact:
-                where = f"pairs after {first}" if r else "words"
-                what = "anywhere in a word" if r else f"that start with {nxt}" if c else "that are empty"
-                text.append(f"in training data: {count:,} of the {total:,} {where}{share} ({what})\n",
-                            style="" if count else "dim")
-                text.append("\n")
+            style = "" if count else "dim"
+            if r == 0:
+                what = f"start with {nxt}" if c else "are empty"
+                text.append(f"in training data: {count:,} of the {total:,} words {what}{share}\n", style=style)
+            elif exact:
+                text.append(f"in training data: {count:,} of the {total:,} pairs after {first}{share} "
+                            f"(anywhere in a word)\n", style=style)
             else:
-                cont = "end there" if c == 0 else f"continue with {nxt}"
+                cont = "end there" if c == 0 else f"go on with {nxt}"
                 text.append(f"in training data: {count:,} of the {total:,} words starting {first} {cont}{share}\n",
-                            style="" if count else "dim")
+                            style=style)
                 pair, pairs = info.counts.get((r, c), 0), info.row_totals.get(r, 0)
-                text.append(f"(the pair {first}{nxt} anywhere in a word: {pair:,} of {pairs:,}; "
+                text.append(f"(the pair {first} {nxt} anywhere in a word: {pair:,} of {pairs:,}; "
                             f"not what this row estimates)\n", style="dim")
         row = probs[r]
         top = sorted(range(V), key=lambda j: -row[j])[:4]
@@ -221,4 +226,5 @@ class BigramTable(Widget, can_focus=True):
                 return f"all {V} {what}"
             return f"{what} {shown(labels[start])}–{shown(labels[start + count - 1])} of {V}"
 
-        return f"{span(self.row0, nrows, 'rows')} · {span(self.col0, ncols, 'cols')} · arrows move"
+        cells = " · cells: P in %" if self.geometry()[1] >= 3 else ""
+        return f"{span(self.row0, nrows, 'rows')} · {span(self.col0, ncols, 'cols')}{cells} · arrows move"
