@@ -296,7 +296,8 @@ def scripted_events() -> list:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_main_screen_snapshot(snap_compare, size):
+def test_main_screen_snapshot(snap_compare, size, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no runs/ here: the replayed run has no checkpoint to play with
     app = create_app(events=scripted_events())
 
     async def move_cursor_once_the_table_is_filled(pilot):
@@ -462,9 +463,7 @@ async def test_large_vocabulary_scrolls_with_the_cursor(size, vocab):
         _, _, ncols, nrows = table.geometry()
         V = len(vocab)
         assert ncols < V  # this vocabulary does not fit: the view scrolls
-        await pilot.press("end")  # the last column
-        for _ in range(V):
-            await pilot.press("down")
+        await pilot.press("end", *["pagedown"] * (V // 10 + 1))  # the last column, the last row
         await pilot.pause(0.05)
         assert table.cursor == (V - 1, V - 1)
         text = screen_text(app)
@@ -474,9 +473,7 @@ async def test_large_vocabulary_scrolls_with_the_cursor(size, vocab):
             assert f"rows {vocab[V - nrows]}–{last} of {V}" in text
         header = next(line for line in screen_lines(app) if last in line and vocab[V - 2] in line)
         assert header  # the cursor's column label is on screen
-        await pilot.press("home")
-        for _ in range(V):
-            await pilot.press("up")
+        await pilot.press("home", *["pageup"] * (V // 10 + 1))
         await pilot.pause(0.05)
         assert table.cursor == (0, 0) and (table.row0, table.col0) == (0, 0)
         assert f"cols {vocab[0]}–{vocab[ncols - 1]} of {V}".replace("\n", "⏎") in screen_text(app).replace(
@@ -593,8 +590,8 @@ def test_trainer_idle_leaves_a_paused_run_exactly_as_it_was(small_words, tmp_pat
 
     from makemore.tui.playground import Playground
 
-    reference = train_headless(tiny_trainer(small_words, tmp_path / "a", ema=0.9))
-    trainer = tiny_trainer(small_words, tmp_path / "b", ema=0.9)
+    reference = train_headless(tiny_trainer(small_words, tmp_path / "a", ema=0.9, max_steps=40))
+    trainer = tiny_trainer(small_words, tmp_path / "b", ema=0.9, max_steps=40)
     done = []
 
     def play():
@@ -622,8 +619,8 @@ def test_trainer_idle_leaves_a_paused_run_exactly_as_it_was(small_words, tmp_pat
 
 
 async def test_paused_run_samples_and_saves_at_once_and_resumes_exactly(small_words, tmp_path):
-    reference = train_headless(tiny_trainer(small_words, tmp_path / "a", max_steps=200, eval_interval=100))
-    trainer = tiny_trainer(small_words, tmp_path / "b", max_steps=200, eval_interval=100)
+    reference = train_headless(tiny_trainer(small_words, tmp_path / "a", max_steps=80, eval_interval=40))
+    trainer = tiny_trainer(small_words, tmp_path / "b", max_steps=80, eval_interval=40)
     app = create_app(trainer=trainer, poll_interval=0.05)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.run_screen()

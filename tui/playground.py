@@ -10,6 +10,7 @@ trainer's generators are never advanced.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class Playground:
         self.model, self.vocab, self.known, self.step, self.source = model, vocab, known, step, source
         self.trainer = trainer
         self.generator = torch.Generator().manual_seed(PLAY_SEED)
+        self._lock = threading.Lock()  # one job at a time (keys pressed quickly start overlapping workers)
 
     @classmethod
     def from_run(cls, run_dir: Path) -> Playground:
@@ -60,11 +62,9 @@ class Playground:
         return cls(trainer.model, trainer.vocab, known, trainer.step, "", trainer=trainer)
 
     def _using(self):
-        """The trainer's ``idle`` (its model held still, its state restored after), or nothing for a checkpoint."""
-        import contextlib
-
+        """The trainer's ``idle`` (its model held still, its state restored after), or a lock for a checkpoint."""
         if self.trainer is None:
-            return contextlib.nullcontext()
+            return self._lock
         return self.trainer.idle()
 
     def sample(self, n: int, temperature: float, prefix: str = "") -> Drawn:

@@ -427,9 +427,9 @@ class RunScreen(Screen):
             self.chart.waiting = self._waiting(snap)
             self.chart.steps = snap.steps
             self.chart.evals = snap.evals
+            if snap.samples is not self.samples.samples:
+                self.samples.note = ""  # the samples asked for have come
             self.samples.samples = snap.samples
-            if self.samples.note and snap.samples is not None:
-                self.samples.note = ""
             if self.mode != "train" and snap.samples is not None and not hasattr(snap.samples, "source"):
                 self.samples.temperature = self.temperature = snap.samples.temperature
             self.samples.playable = self.playable
