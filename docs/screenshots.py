@@ -24,7 +24,7 @@ async def shoot(args) -> None:
     if args.out.exists():
         shutil.rmtree(args.out)
     request = Request(data=args.data, model_type="transformer", out=args.out,
-                      hyper=dict(n_layer=2, n_head=4, n_embd=48),
+                      hyper=dict(n_layer=2, n_head=4, n_embd=32),
                       train=dict(max_steps=args.steps, eval_interval=args.steps // 4, batch_size=32), device="cpu")
     app = create_app(request=request)
     async with app.run_test(size=(200, 60)) as pilot:

@@ -404,6 +404,8 @@ async def test_essential_keys_stay_in_the_footer_while_training(small_words, tmp
         footer = footer_line(app)
         for key, word in (("q", "quit"), ("p", "pause"), ("s", "sample"), ("c", "save")):
             assert f"{key} {word}" in footer, (key, footer)
+        if size == (80, 24):
+            assert "1-4 panels" in footer
         trainer.request_stop()
         await wait_for(pilot, lambda: screen.snap.finished is not None, what="the stop")
         await pilot.pause(0.1)
@@ -533,6 +535,8 @@ async def test_finished_run_is_a_playground(finished_run, size):
         screen = app.run_screen()
         panel = screen.samples
         await wait_for(pilot, lambda: screen.snap.finished is not None and panel.playable, what="the replay")
+        if size == (80, 24):
+            await pilot.press("2")  # the samples tab, where +, -, / and w act
         await pilot.press("s")
         await wait_for(pilot, lambda: getattr(screen.snap.samples, "source", ""), what="samples from the checkpoint")
         drawn = screen.snap.samples

@@ -46,6 +46,7 @@ STALLED_AFTER = 30.0  # seconds without a new line before a followed run is call
 COMPACT_BELOW = (120, 32)  # width, height under which the panels become tabs
 WIDE_FROM = (160, 45)
 TABS = ("loss", "samples", "bigrams", "stats")
+WIDE_SAMPLES = 24  # samples per evaluation when training here on a large terminal
 POLL = {"train": 0.25, "follow": 1.0, "replay": 1.0}  # seconds between looks at the state (or the file)
 
 
@@ -57,6 +58,10 @@ class RunScreen(Screen):
         Binding("p", "pause", "pause"),
         Binding("s", "sample", "sample"),
         Binding("c", "save", "save"),
+        Binding("1", "tab('loss')", "panels", key_display="1-4"),
+        Binding("2", "tab('samples')", show=False),
+        Binding("3", "tab('bigrams')", show=False),
+        Binding("4", "tab('stats')", show=False),
         Binding("plus,equals_sign", "temperature(0.1)", "T+", key_display="+"),
         Binding("minus", "temperature(-0.1)", "T-", key_display="-"),
         Binding("slash", "focus_input('prefix')", "prefix", key_display="/"),
@@ -64,10 +69,6 @@ class RunScreen(Screen):
         Binding("l", "log_scale", "log"),
         Binding("m", "smoothing", "smooth"),
         Binding("x", "screenshot", "screenshot"),
-        Binding("1", "tab('loss')", "panels", key_display="1-4"),
-        Binding("2", "tab('samples')", show=False),
-        Binding("3", "tab('bigrams')", show=False),
-        Binding("4", "tab('stats')", show=False),
     ]
 
     def __init__(self, *, request=None, trainer=None, follow: Path | None = None,
@@ -107,7 +108,7 @@ class RunScreen(Screen):
             yield BigramTable(id="bigrams")
             yield SamplesPanel(id="samples")
             yield StatsPanel(id="stats")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; the room goes to keys
 
     def on_mount(self) -> None:
         self.topbar = self.query_one(TopBar)
@@ -168,6 +169,8 @@ class RunScreen(Screen):
             self.run_dir = Path(self.trainer.run_dir)
             self.temperature = self.trainer.cfg.temperature
         trainer = self.trainer
+        if self.layout_class == "wide":  # a large panel shows more samples (their own generator: no effect on the loss)
+            trainer.cfg.num_samples = max(trainer.cfg.num_samples, WIDE_SAMPLES)
         if worker.is_cancelled:
             return
         with backend.run_lock(trainer.run_dir):
@@ -237,10 +240,13 @@ class RunScreen(Screen):
             return self.training and not self.stopping and self.trainer is not None
         if action == "save":
             return self.training and not self.stopping and self.trainer is not None
-        if action in ("sample", "temperature"):
+        # with the panels as tabs, a key that acts on one panel shows only on its tab (the footer is short)
+        if action == "sample":
             return (self.training and not self.stopping and self.trainer is not None) or self.playable
+        if action == "temperature":
+            return self.check_action("sample", ()) and (not compact or self.active_tab == "samples")
         if action == "focus_input":
-            return self.playable
+            return self.playable and (not compact or self.active_tab == "samples")
         if action in ("log_scale", "smoothing"):
             return not compact or self.active_tab == "loss"
         if action == "tab":
