@@ -236,6 +236,23 @@ def test_metrics_tail_keeps_partial_lines_and_skips_bad_ones(tmp_path):
     assert tail.poll() == [] and tail.offset == 0 and tail.partial == b""
 
 
+def test_metrics_tail_reads_a_backlog_in_bounded_chunks(tmp_path):
+    lines = [json.dumps(step(i).to_json()) for i in range(1, 201)]
+    (tmp_path / ckpt.METRICS).write_text("\n".join(lines) + "\n")
+    tail = MetricsTail(tmp_path, max_bytes=1000)
+    seen = []
+    polls = 0
+    while True:
+        before = tail.offset
+        seen += tail.poll()
+        polls += 1
+        assert tail.offset - before <= 1000  # never more than max_bytes per poll
+        if not tail.behind:
+            break
+    assert polls >= len("\n".join(lines)) // 1000
+    assert [e.step for e in seen] == list(range(1, 201)) and tail.poll() == []
+
+
 def test_run_info_counts_bigrams_with_start_and_stop(tmp_path):
     run = tmp_path / "run"
     write_run_dir(run)
@@ -396,11 +413,18 @@ async def test_every_panel_is_readable_at_every_size(finished_run, size):
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 async def test_essential_keys_stay_in_the_footer_while_training(small_words, tmp_path, size):
-    trainer = tiny_trainer(small_words, tmp_path / "run", max_steps=100_000, eval_interval=50_000)
-    app = create_app(trainer=trainer, poll_interval=0.05)
+    from makemore.training import Request
+
+    # as `makemore tui WORDS` does: the trainer is built in the worker, after the screen is up
+    request = Request(data=str(small_words), model_type="transformer", out=tmp_path / "run",
+                      hyper=dict(n_layer=1, n_head=2, n_embd=16), device="cpu",
+                      train=dict(max_steps=100_000, eval_interval=50_000, batch_size=8, warmup_steps=5))
+    app = create_app(request=request, poll_interval=0.05)
     async with app.run_test(size=size) as pilot:
         screen = app.run_screen()
         await wait_for(pilot, lambda: screen.snap.step >= 10, what="training to start")
+        await pilot.pause(0.1)
+        trainer = screen.trainer
         footer = footer_line(app)
         for key, word in (("q", "quit"), ("p", "pause"), ("s", "sample"), ("c", "save")):
             assert f"{key} {word}" in footer, (key, footer)
@@ -887,3 +911,23 @@ def test_run_state_is_a_sink():
         state(event)
     snap = state.snapshot()
     assert snap.started is not None and snap.bigrams is not None and len(snap.steps) == 400
+
+
+def test_trainer_idle_refuses_a_running_trainer(small_words, tmp_path):
+    from makemore.errors import MakemoreError
+
+    trainer = tiny_trainer(small_words, tmp_path / "run")
+    with pytest.raises(MakemoreError, match="not paused"):
+        with trainer.idle():
+            pass
+
+
+def test_the_screens_open_without_torch():
+    """The start screen and a followed run appear before torch has been imported (it takes seconds)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, makemore.tui.app, makemore.tui.run_screen, makemore.tui.start_screen; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

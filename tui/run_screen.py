@@ -412,6 +412,8 @@ class RunScreen(Screen):
         if self.tail is not None:
             for event in self.tail.poll():
                 self.state.apply(event)
+            if self.tail.behind:  # a long backlog: read on at once rather than a chunk per interval
+                self.set_timer(0.01, self.poll)
         version = self.state.version
         if version != self._seen:
             self._seen = version
@@ -448,7 +450,8 @@ class RunScreen(Screen):
 
     def _keys_changed(self) -> None:
         """Refresh the footer when what the keys can do has changed (not on every event: it recomposes)."""
-        now = (self.training, self.paused, self.stopping, self.playable, self.layout_class, self.active_tab)
+        now = (self.training, self.trainer is not None, self.paused, self.stopping, self.playable, self.layout_class,
+               self.active_tab)
         if now != self._keys:
             self._keys = now
             self.refresh_bindings()
