@@ -72,7 +72,7 @@ def followed(makemore: str, common: list[str], out: Path, size, timeout: float) 
     session = f"makemore-follow-{int(time.time() * 1000)}"
     in_tmux(session, size, [makemore, "tui", str(out)])
     try:
-        time.sleep(1.0)
+        time.sleep(3.0)
         waiting = capture(session)  # the follower before the run directory exists
         t0 = time.monotonic()
         subprocess.run([makemore, "train", *common, "-o", str(out), "--quiet"], check=True, timeout=timeout)

@@ -761,10 +761,14 @@ async def test_following_a_run_that_is_still_starting(tmp_path, size, monkeypatc
 
 
 def test_a_target_that_is_not_there_yet_is_awaited(tmp_path, monkeypatch):
-    from makemore.tui.app import awaits_run
+    from makemore.tui.app import awaits_run, follows
 
     monkeypatch.chdir(tmp_path)
     assert awaits_run("runs/x")  # `makemore train ... -o runs/x` has not created it yet
+    assert follows("runs/x") and follows(str(tmp_path / "runs" / "x"))
+    assert not follows("names") and not follows("nmaes") and not follows("words.txt")  # word lists, or typos
+    (tmp_path / "mine.txt").write_text("emma\n")
+    assert not follows("mine.txt") and not follows(str(tmp_path / "mine.txt"))
     assert not awaits_run("nmaes") and not awaits_run("words.txt")  # typos of word lists stay errors
     (tmp_path / ".y.abc123.tmp").mkdir()  # the staging directory of a run being prepared
     assert awaits_run("y")

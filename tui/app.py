@@ -75,6 +75,13 @@ def awaits_run(target: str) -> bool:
     return staging or parent != Path(".")
 
 
+def follows(target: str) -> bool:
+    """`makemore tui TARGET` follows TARGET (rather than training on it) when it is a run directory, or will be."""
+    from makemore.tui import backend
+
+    return backend.is_run_dir(Path(target)) or (not backend.is_dataset_name(target) and awaits_run(target))
+
+
 def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed: int, device: str, max_len: int,
                  hyper: dict, train: dict, given: list[str]) -> None:
     """What `makemore tui [TARGET]` does once the options are parsed: a run directory is followed (or waited
@@ -83,9 +90,7 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
     from makemore.errors import MakemoreError
     from makemore.tui import backend
 
-    follow = target is not None and (backend.is_run_dir(Path(target)) or
-                                     (not backend.is_dataset_name(target) and awaits_run(target)))
-    if follow:
+    if target is not None and follows(target):
         if given:
             raise MakemoreError(f"{target} is a run directory, which the TUI follows as it is; "
                                 f"{given[0]} applies only when training (continue a run with `makemore train --resume`)")

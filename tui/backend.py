@@ -97,10 +97,10 @@ def is_dataset_name(name: str) -> bool:
     from makemore.errors import MakemoreError
 
     try:
-        resolve_dataset(name)
+        _, path = resolve_dataset(name)
     except MakemoreError:
         return False
-    return True
+    return path.exists()  # a name with a "/" or a suffix resolves to a path whether or not it is there
 
 
 def encode_words(words: list[str], vocab):
