@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from makemore import checkpoint as ckpt
+from makemore import rundir
 from makemore.events import Bigrams, Eval, Sample, Samples, Saved, Started, Step
 
 pytest.importorskip("textual")
@@ -90,7 +91,7 @@ async def test_training_fills_loss_curve_samples_and_table(small_words, tmp_path
         assert "P = " in info and "in training data" in info
         assert "finished" in text_of(app, "#status")
     # the same events reached metrics.jsonl as with `makemore train`
-    kinds = [json.loads(line)["event"] for line in (tmp_path / "run" / ckpt.METRICS).read_text().splitlines()]
+    kinds = [json.loads(line)["event"] for line in (tmp_path / "run" / rundir.METRICS).read_text().splitlines()]
     assert kinds[0] == "started" and kinds[-1] == "finished" and kinds.count("step") == 6
 
 
@@ -110,10 +111,10 @@ async def test_pause_stops_the_step_counter_and_quit_saves(small_words, tmp_path
         await wait_for(pilot, lambda: trainer.step > frozen + 10, what="training to resume")
         await pilot.press("q")  # while training: stop, save, then exit
         await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
-    events = [json.loads(line) for line in (tmp_path / "run" / ckpt.METRICS).read_text().splitlines()]
+    events = [json.loads(line) for line in (tmp_path / "run" / rundir.METRICS).read_text().splitlines()]
     assert events[-1]["event"] == "finished" and events[-1]["reason"] == "stopped"
     assert any(e["event"] == "saved" and e["reason"] == "interrupt" for e in events)
-    _, meta = ckpt.load_tensors(tmp_path / "run" / ckpt.LAST)
+    _, meta = ckpt.load_tensors(tmp_path / "run" / rundir.LAST)
     assert meta["step"] == events[-1]["step"] > frozen
 
 
@@ -123,12 +124,12 @@ async def test_save_key_writes_a_checkpoint(small_words, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         screen = app.run_screen()
         await wait_for(pilot, lambda: screen.state.snapshot().step >= 10, what="training to start")
-        assert not (tmp_path / "run" / ckpt.LAST).exists()  # no periodic save before step 50,000
+        assert not (tmp_path / "run" / rundir.LAST).exists()  # no periodic save before step 50,000
         await pilot.press("c")
         await wait_for(pilot, lambda: (s := screen.state.snapshot().saved) is not None and s.reason == "request",
                        what="the requested save")
         saved = screen.state.snapshot().saved
-        _, meta = ckpt.load_tensors(tmp_path / "run" / ckpt.LAST)
+        _, meta = ckpt.load_tensors(tmp_path / "run" / rundir.LAST)
         assert meta["step"] == saved.step > 0
         trainer.request_stop()
         await wait_for(pilot, lambda: screen.state.snapshot().finished is not None, what="the stop")
@@ -159,11 +160,20 @@ async def test_exception_in_training_is_shown(small_words, tmp_path):
 VOCAB = [".", "a", "b"]
 
 
+def write_config(run: Path, model_type: str, block_size: int, vocab: list[str]) -> None:
+    from makemore.config import TrainConfig
+
+    config = rundir.RunConfig(model=rundir.ModelSpec(type=model_type, block_size=block_size, hyper={}),
+                              train=TrainConfig(max_steps=100, batch_size=4, learning_rate=0.1, min_lr_ratio=0.1,
+                                                warmup_steps=1, weight_decay=0.0, grad_clip=1.0, eval_interval=50),
+                              vocab=vocab)
+    config.save(run / rundir.CONFIG)
+
+
 def write_run_dir(run: Path) -> None:
     run.mkdir()
-    ckpt.write_json(run / ckpt.CONFIG, {"format": 1, "model": {"type": "bigram", "block_size": 4, "hyper": {}},
-                                        "vocab": ["a", "b"]})
-    ckpt.write_json(run / ckpt.SPLIT, {"train": ["ab", "aab", "b"], "val": [], "test": []})
+    write_config(run, "bigram", 4, ["a", "b"])
+    ckpt.write_json(run / rundir.SPLIT, {"train": ["ab", "aab", "b"], "val": [], "test": []})
 
 
 def started(run_dir: str = "runs/x") -> Started:
@@ -185,7 +195,7 @@ def step(i: int, loss: float = 1.0) -> Step:
 async def test_following_a_run_shows_appended_points(tmp_path):
     run = tmp_path / "run"
     write_run_dir(run)
-    metrics = run / ckpt.METRICS
+    metrics = run / rundir.METRICS
     append(metrics, started(), step(10), step(20))
     app = create_app(follow=run, poll_interval=0.05, chart_interval=0.0)
     async with app.run_test(size=SIZE) as pilot:
@@ -210,7 +220,7 @@ async def test_following_a_run_shows_appended_points(tmp_path):
 async def test_following_a_run_with_a_truncated_last_line(tmp_path):
     run = tmp_path / "run"
     write_run_dir(run)
-    append(run / ckpt.METRICS, started(), step(10),
+    append(run / rundir.METRICS, started(), step(10),
            Bigrams(step=10, probs=[[0.1, 0.6, 0.3], [0.2, 0.3, 0.5], [0.5, 0.25, 0.25]]),
            raw='{"event": "step", "step": 20, "loss": 0.9, "l')
     app = create_app(follow=run, poll_interval=0.05)
@@ -226,19 +236,19 @@ async def test_following_a_run_with_a_truncated_last_line(tmp_path):
 
 
 def test_metrics_tail_keeps_partial_lines_and_skips_bad_ones(tmp_path):
-    (tmp_path / ckpt.METRICS).write_text('{"event": "step", "step": 1, "loss": 2.0, "lr": 0.1, "steps_per_s": 1,'
+    (tmp_path / rundir.METRICS).write_text('{"event": "step", "step": 1, "loss": 2.0, "lr": 0.1, "steps_per_s": 1,'
                                          ' "tokens_per_s": 1, "elapsed": 1}\nnot json\n{"event": "st')
     tail = MetricsTail(tmp_path)
     events = tail.poll()
     assert [e.step for e in events] == [1] and tail.bad_lines == 1 and tail.partial == b'{"event": "st'
     assert tail.poll() == []
-    (tmp_path / ckpt.METRICS).write_text("")  # replaced by a new, shorter file: start over
+    (tmp_path / rundir.METRICS).write_text("")  # replaced by a new, shorter file: start over
     assert tail.poll() == [] and tail.offset == 0 and tail.partial == b""
 
 
 def test_metrics_tail_reads_a_backlog_in_bounded_chunks(tmp_path):
     lines = [json.dumps(step(i).to_json()) for i in range(1, 201)]
-    (tmp_path / ckpt.METRICS).write_text("\n".join(lines) + "\n")
+    (tmp_path / rundir.METRICS).write_text("\n".join(lines) + "\n")
     tail = MetricsTail(tmp_path, max_bytes=1000)
     seen = []
     polls = 0
@@ -335,16 +345,11 @@ def test_main_screen_snapshot(snap_compare, size, tmp_path, monkeypatch):
 def train_headless(trainer) -> list:
     """What `makemore train` does with a trainer: every event to metrics.jsonl; returns the events."""
     from makemore.sinks import JsonlSink
+    from makemore.training import drive
 
     events = []
-    with ckpt.RunLock(trainer.run_dir):
-        sink = JsonlSink(trainer.run_dir)
-        try:
-            for event in trainer.run():
-                sink(event)
-                events.append(event)
-        finally:
-            sink.close()
+    with rundir.RunDir(trainer.run_dir).lock():
+        drive(trainer, [JsonlSink(trainer.run_dir), events.append])
     return events
 
 
@@ -512,9 +517,8 @@ async def test_counts_under_the_table_match_the_cell(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     words = ["a", "ab", "abc", "ba", "bab", "aa", "cab", "a"]
-    ckpt.write_json(run / ckpt.CONFIG, {"format": 1, "model": {"type": "transformer", "block_size": 5, "hyper": {}},
-                                        "vocab": ["a", "b", "c"]})
-    ckpt.write_json(run / ckpt.SPLIT, {"train": words, "val": [], "test": []})
+    write_config(run, "transformer", 5, ["a", "b", "c"])
+    ckpt.write_json(run / rundir.SPLIT, {"train": words, "val": [], "test": []})
     vocab = [".", "a", "b", "c"]
     probs = [[0.25] * 4 for _ in range(4)]
     events = [Started(run_dir=str(run), model_type="transformer", num_params=1, device="cpu", dataset="toy",
@@ -552,7 +556,6 @@ async def test_counts_under_the_table_match_the_cell(tmp_path):
 async def test_finished_run_is_a_playground(finished_run, size):
     from makemore.evaluation import word_nll
     from makemore.data import EncodedWords
-    from makemore.run import load_run
 
     app = create_app(follow=finished_run, poll_interval=0.05)
     async with app.run_test(size=size) as pilot:
@@ -580,7 +583,7 @@ async def test_finished_run_is_a_playground(finished_run, size):
         assert app.run_screen() is screen
         await pilot.press("w", *"emma", "enter")
         await wait_for(pilot, lambda: "nats/char" in str(panel.score), what="the score")
-        run = load_run(finished_run)
+        run = rundir.RunDir.open(finished_run).load_model()
         expected = word_nll(run.model, EncodedWords(["emma"], run.vocab))[0]
         assert f"{expected:.3f} nats/char" in str(panel.score) and "train" in str(panel.score)
         await pilot.press("escape")
@@ -592,11 +595,10 @@ async def test_finished_run_is_a_playground(finished_run, size):
 def test_playground_score_matches_word_nll(finished_run):
     from makemore.data import EncodedWords
     from makemore.evaluation import word_nll
-    from makemore.run import load_run
     from makemore.tui.playground import Playground
 
     play = Playground.from_run(finished_run)
-    run = load_run(finished_run)
+    run = rundir.RunDir.open(finished_run).load_model()
     for word in ("ava", "zzz", "olivia"):
         assert play.score(word).nll == pytest.approx(word_nll(run.model, EncodedWords([word], run.vocab))[0])
     assert play.score("ava").tag == "train" and play.score("zzz").tag == "new"
@@ -664,13 +666,13 @@ async def test_paused_run_samples_and_saves_at_once_and_resumes_exactly(small_wo
         await wait_for(pilot, lambda: screen.snap.saved is not None and screen.snap.saved.reason == "request",
                        what="the save while paused")
         assert screen.snap.saved.step == paused_at == trainer.step  # at once: the trainer did not move
-        _, meta = ckpt.load_tensors(tmp_path / "b" / ckpt.LAST)
+        _, meta = ckpt.load_tensors(tmp_path / "b" / rundir.LAST)
         assert meta["step"] == paused_at
         await pilot.press("p")
         await wait_for(pilot, lambda: screen.snap.finished is not None, timeout=60, what="the run to finish")
     from makemore.events import event_from_json
 
-    written = [event_from_json(json.loads(line)) for line in (tmp_path / "b" / ckpt.METRICS).read_text().splitlines()]
+    written = [event_from_json(json.loads(line)) for line in (tmp_path / "b" / rundir.METRICS).read_text().splitlines()]
     assert losses(written) == losses(reference)
     assert any(isinstance(e, Saved) and e.reason == "request" and e.step == paused_at for e in written)
 
@@ -682,9 +684,7 @@ def make_finished(root: Path, name: str, reason: str) -> Path:
 
     run = root / name
     write_run_dir(run)
-    config = json.loads((run / ckpt.CONFIG).read_text())
-    ckpt.write_json(run / ckpt.CONFIG, config)
-    append(run / ckpt.METRICS, started(str(run)), step(10),
+    append(run / rundir.METRICS, started(str(run)), step(10),
            Eval(step=10, train_loss=1.0, val_loss=1.1, best_val_loss=1.1, best_step=10),
            Finished(step=10, reason=reason, best_val_loss=1.1, test_loss=None, elapsed=1.0))
     return run
@@ -702,9 +702,10 @@ async def test_start_screen_lists_stopped_runs_and_escape_comes_back(tmp_path, s
         lines = {name: next(line for line in screen_lines(app) if name in line) for name in ("done", "halted")}
         assert "stopped" in lines["halted"] and "finished" not in lines["halted"]
         assert "finished" in lines["done"]
-        app.screen.query_one("#max_time").focus()  # scrolls the form to it on a small terminal
-        await pilot.pause(0.1)
-        assert "time budget" in screen_text(app)
+        field = app.screen.query_one("#max_time")
+        field.focus(scroll_visible=False)
+        field.scroll_visible(animate=False)  # on a small terminal the form scrolls to it
+        await wait_for(pilot, lambda: "time budget" in screen_text(app), timeout=5, what="the time budget field")
         app.screen.query_one("#runs").focus()
         await pilot.press("enter")  # opens the first run
         await wait_for(pilot, lambda: app.run_screen() is not None, what="the run screen")
@@ -755,7 +756,7 @@ async def test_following_a_run_that_is_still_starting(tmp_path, size, monkeypatc
         assert app.is_running
         (tmp_path / "runs").mkdir()
         write_run_dir(tmp_path / run)
-        append(run / ckpt.METRICS, started(str(run)), step(10))
+        append(run / rundir.METRICS, started(str(run)), step(10))
         await wait_for(pilot, lambda: len(screen.chart.steps) == 1, what="the run's first step")
         assert "following" in text_of(app, "#status")
 
@@ -779,7 +780,7 @@ def test_a_target_that_is_not_there_yet_is_awaited(tmp_path, monkeypatch):
 async def test_follower_reads_only_new_bytes_and_redraws_only_what_changed(tmp_path, monkeypatch):
     run = tmp_path / "run"
     write_run_dir(run)
-    metrics = run / ckpt.METRICS
+    metrics = run / rundir.METRICS
     append(metrics, started(), step(10), step(20))
     app = create_app(follow=run, poll_interval=0.05, chart_interval=0.0)
     async with app.run_test(size=SIZE) as pilot:
@@ -846,7 +847,7 @@ async def test_screenshot_key_saves_an_svg_into_the_run_directory(finished_run, 
 async def test_chart_says_it_waits_and_marks_train_and_val(tmp_path, size):
     run = tmp_path / "run"
     write_run_dir(run)
-    metrics = run / ckpt.METRICS
+    metrics = run / rundir.METRICS
     append(metrics, started(str(run)))
     app = create_app(follow=run, poll_interval=0.05, chart_interval=0.0)
     async with app.run_test(size=size) as pilot:
@@ -854,13 +855,13 @@ async def test_chart_says_it_waits_and_marks_train_and_val(tmp_path, size):
         await wait_for(pilot, lambda: screen.snap.started is not None, what="the start")
         await pilot.pause(0.1)
         text = screen_text(app)
-        assert "waiting for the first step" in text and "-1" not in text.replace("-1-4", "")
+        assert "waiting for the first step" in text and "┤" not in text  # no empty axis with ticks
         append(metrics, step(10, 2.0), step(20, 1.5), step(30, 1.2),
                Eval(step=30, train_loss=1.2, val_loss=1.3, best_val_loss=1.3, best_step=30))
         await wait_for(pilot, lambda: len(screen.chart.evals) == 1, what="the points")
         await pilot.pause(0.1)
         text = screen_text(app)
-        assert "waiting for the first step" not in text
+        assert "waiting for the first step" not in text and "┤" in text  # now the axes, with their ticks
         assert "── train" in screen.chart.border_title and "◆ val" in screen.chart.border_title
         assert "◆" in "\n".join(screen.chart.plt.build().splitlines())  # the val point carries its marker
 

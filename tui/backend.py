@@ -9,20 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from makemore import checkpoint as ckpt
+from makemore import rundir
 
-METRICS = ckpt.METRICS
-CONFIG = ckpt.CONFIG
-SPLIT = ckpt.SPLIT
-BEST = ckpt.BEST
+METRICS = rundir.METRICS
+CONFIG = rundir.CONFIG
+BEST = rundir.BEST
 
 
 def is_run_dir(path: Path) -> bool:
-    return ckpt.is_run_dir(Path(path))
+    return rundir.RunDir.is_run(Path(path))
 
 
 def run_lock(run_dir: Path):
-    return ckpt.RunLock(run_dir)
+    return rundir.RunDir(run_dir).lock()
 
 
 def jsonl_sink(run_dir: Path):
@@ -31,38 +30,38 @@ def jsonl_sink(run_dir: Path):
     return JsonlSink(run_dir)
 
 
+def drive(trainer, sinks) -> None:
+    """The one training loop (the CLI's and the API's too): every event to every sink, then the sinks closed."""
+    from makemore.training import drive as run
+
+    run(trainer, sinks)
+
+
 def load_run(run_dir: Path, which: str = "best"):
-    """The run's model on the CPU in eval mode, with its vocabulary, step and split (``makemore.run.LoadedRun``)."""
-    from makemore.run import load_run as load
-
-    return load(Path(run_dir), which, device="cpu")
+    """The run's model on the CPU in eval mode, with its vocabulary, step and split (``rundir.LoadedRun``)."""
+    return rundir.RunDir.open(Path(run_dir)).load_model(which, device="cpu")
 
 
-def run_summary(run_dir: Path) -> dict[str, Any]:
-    from makemore.commands import run_summary as summary
-
-    return summary(Path(run_dir))
+def recent_runs(root: Path) -> list:
+    """The run directories under ``root``, most recently changed first (``rundir.RunDir``)."""
+    return rundir.list_runs(Path(root))
 
 
 def model_of(run_dir: Path) -> tuple[str, dict[str, Any]]:
     """(model type, hyperparameters) from the run's validated config.json."""
-    from makemore.run import read_config
-
-    model = read_config(Path(run_dir))["model"]
-    return model["type"], model["hyper"]
+    model = rundir.RunDir(Path(run_dir)).config.model
+    return model.type, model.hyper
 
 
 def training_words(run_dir: Path) -> list[str]:
-    """The training words stored in split.json (empty when absent or unreadable)."""
+    """The training words stored in split.json (empty when absent or unreadable: the table then says so)."""
     from makemore.errors import MakemoreError
 
-    path = Path(run_dir) / ckpt.SPLIT
     try:
-        split = ckpt.read_json(path)
-    except (OSError, ValueError, MakemoreError):  # the table then shows no counts and says so
+        split = rundir.RunDir(Path(run_dir)).split()
+    except MakemoreError:
         return []
-    words = split.get("train", []) if isinstance(split, dict) else []
-    return [w for w in words if isinstance(w, str)] if isinstance(words, list) else []
+    return list((split or {}).get("train", []))
 
 
 def new_request(**fields):
@@ -81,7 +80,7 @@ def new_trainer(request):
 def check_training_options(data: str, model_type: str, hyper: dict[str, Any], max_len: int | None = None) -> None:
     """Refuse a bad word list or model option before a screen opens (the same checks as `makemore train`)."""
     from makemore.data import read_words, resolve_dataset
-    from makemore.run import model_hyper
+    from makemore.models import model_hyper
 
     model_hyper(model_type, hyper)
     _, path = resolve_dataset(data)

@@ -173,18 +173,17 @@ class RunScreen(Screen):
             trainer.cfg.num_samples = max(trainer.cfg.num_samples, WIDE_SAMPLES)
         if worker.is_cancelled:
             return
+        def stop_if_cancelled(event) -> None:  # the app is closing: stop after this step and save
+            if worker.is_cancelled:
+                trainer.request_stop()
+
         with backend.run_lock(trainer.run_dir):
-            sink = backend.jsonl_sink(trainer.run_dir)
-            self.sinks = [sink, self.state]
+            # the list is kept: a checkpoint saved while paused (c) goes to the same sinks
+            self.sinks = [backend.jsonl_sink(trainer.run_dir), self.state, stop_if_cancelled]
             try:
-                for event in trainer.run():
-                    for s in self.sinks:
-                        s(event)
-                    if worker.is_cancelled:  # the app is closing: stop after this step and save
-                        trainer.request_stop()
+                backend.drive(trainer, self.sinks)
             finally:
                 self.sinks = [self.state]
-                sink.close()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self.worker:

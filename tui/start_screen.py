@@ -22,32 +22,25 @@ def recent_runs(root: Path, limit: int = 30) -> list[tuple[Path, str]]:
     """(run dir, one-line description), most recently changed first; reads JSON only."""
     from makemore.tui import backend
 
-    if not root.is_dir():
-        return []
-    runs = [p for p in root.iterdir() if not p.name.startswith(".") and backend.is_run_dir(p)]
-
-    def changed(p: Path) -> float:
-        return max((f.stat().st_mtime for f in (p / backend.METRICS, p / backend.CONFIG) if f.exists()), default=0.0)
-
     out = []
-    for p in sorted(runs, key=changed, reverse=True)[:limit]:
+    for run in backend.recent_runs(root)[:limit]:
         try:
-            s = backend.run_summary(p)
+            s = run.summary()
+            status = run.status()
         except (MakemoreError, KeyError, TypeError, ValueError):
             continue
         best = f"best val {s['best_val_loss']:.4f}" if s["best_val_loss"] is not None else "no eval yet"
-        state = run_state(s["finished"], time.time() - changed(p))
-        ago = _ago(time.time() - changed(p))
-        out.append((p, f"{state:<10} {p.name:<24} {s['type']:<11} step {s['steps']:>7,}  {best:<16} {ago}"))
+        quiet_for = time.time() - run.last_change()
+        state = run_state(status, quiet_for)
+        out.append((run.path, f"{state:<10} {run.path.name:<24} {s['type']:<11} step {s['steps']:>7,}  {best:<16} "
+                              f"{_ago(quiet_for)}"))
     return out
 
 
-def run_state(reason: str | None, quiet_for: float) -> str:
-    """finished / stopped (q or Ctrl-C) / running (written to lately) / unfinished (killed, or long quiet)."""
-    if reason == "stopped":
-        return "stopped"
-    if reason:
-        return "finished"
+def run_state(status: str, quiet_for: float) -> str:
+    """finished / stopped (q or Ctrl-C) / failed / running (written to lately) / unfinished (killed, or quiet)."""
+    if status in ("finished", "stopped", "failed"):
+        return status
     return "running" if quiet_for < RUNNING_WITHIN else "unfinished"
 
 
