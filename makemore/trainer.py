@@ -111,6 +111,9 @@ class Trainer:
         self._resume.set()
         self._save_now = threading.Event()
         self._sample_now = threading.Event()
+        # held by the training loop except while it waits in a pause: another thread that takes it (``idle``)
+        # has the model to itself, and resuming waits until that thread is done
+        self._busy = threading.Lock()
 
     @property
     def run_dir(self) -> Path:
@@ -144,6 +147,36 @@ class Trainer:
             self.cfg.temperature = temperature
         self._sample_now.set()
 
+    @contextlib.contextmanager
+    def idle(self) -> Iterator[None]:
+        """Within: a paused trainer's model may be used from another thread (to sample, score or save).
+
+        Waits until the loop has reached its pause; resuming waits until the block ends. The random states
+        (torch's, the batches' and the samples' generators) and the model's train/eval mode are put back
+        exactly as they were, so the run continues as if nothing had happened.
+        """
+        if not self.paused:
+            raise MakemoreError("the trainer is not paused")
+        with self._busy:
+            rng = torch.get_rng_state()
+            cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+            generators = [(g, g.get_state()) for g in (self.batch_gen, self.sample_gen)]
+            mode = [(m, m.training) for m in self.model.modules()]
+            try:
+                yield
+            finally:
+                torch.set_rng_state(rng)
+                if cuda_rng is not None:
+                    torch.cuda.set_rng_state(cuda_rng, self.device)
+                for g, state in generators:
+                    g.set_state(state)
+                for m, training in mode:
+                    m.training = training
+
+    def save(self, reason: str = "request") -> Saved:
+        """Write the last checkpoint now (from another thread only inside ``idle``)."""
+        return self._save_last(reason)
+
     # --- the loop ---------------------------------------------------------------------------------
 
     def _autocast(self):
@@ -162,6 +195,10 @@ class Trainer:
         )
 
     def run(self) -> Iterator[Event]:
+        with self._busy:
+            yield from self._run()
+
+    def _run(self) -> Iterator[Event]:
         yield self.started_event()
         if not self.model.trainable:
             yield from self._fit()
@@ -182,7 +219,11 @@ class Trainer:
         while not cfg.max_steps or self.step < cfg.max_steps:
             if not self._resume.is_set():  # paused: time stands still
                 self.elapsed += time.perf_counter() - last_tick
-                self._resume.wait()
+                self._busy.release()  # another thread may use the model meanwhile (see ``idle``)
+                try:
+                    self._resume.wait()
+                finally:
+                    self._busy.acquire()
                 last_tick = window_start = time.perf_counter()
             if self.dist.enabled:  # every rank stops at the same step: the one agreed at the last exchange
                 if self._agreed_stop:

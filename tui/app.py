@@ -14,7 +14,7 @@ class MakemoreApp(App):
     TITLE = "makemore"
 
     def __init__(self, *, request=None, trainer=None, follow: Path | None = None, events: list[Event] | None = None,
-                 runs_root: Path = Path("runs"), poll_interval: float = 0.25, chart_interval: float = 1.0):
+                 runs_root: Path = Path("runs"), poll_interval: float | None = None, chart_interval: float = 1.0):
         super().__init__()
         self.source = dict(request=request, trainer=trainer, follow=follow, events=events)
         self.runs_root = runs_root
@@ -45,9 +45,11 @@ class MakemoreApp(App):
 
 
 def create_app(*, request=None, trainer=None, follow: Path | None = None, events: list[Event] | None = None,
-               runs_root: Path = Path("runs"), poll_interval: float = 0.25, chart_interval: float = 1.0) -> MakemoreApp:
+               runs_root: Path = Path("runs"), poll_interval: float | None = None,
+               chart_interval: float = 1.0) -> MakemoreApp:
     """Train (``request`` or a ready ``trainer``), follow a run directory, replay ``events``, or (none given)
-    open the start screen."""
+    open the start screen. ``poll_interval``: seconds between looks at the run (default: 0.25 when training
+    here, 1 when following, so that a follower costs the trainer next to nothing)."""
     given = [x for x in (request, trainer, follow, events) if x is not None]
     if len(given) > 1:
         raise ValueError("give at most one of request, trainer, follow, events")
@@ -55,29 +57,48 @@ def create_app(*, request=None, trainer=None, follow: Path | None = None, events
                        events=events, runs_root=runs_root, poll_interval=poll_interval, chart_interval=chart_interval)
 
 
+def awaits_run(target: str) -> bool:
+    """Whether ``target``, which is neither a run directory nor a word list, names a run about to start.
+
+    `makemore train ... -o runs/x` creates runs/x only once its data is prepared, a few seconds after the
+    command. A target is taken for such a run when it is an existing directory (without config.json yet), or
+    when it does not exist, has no file suffix and either has a directory part (runs/x) or a staging
+    directory of a starting run beside it. A name like `nmaes` or `words.txt` stays a missing word list.
+    """
+    path = Path(target)
+    if path.is_dir():
+        return True
+    if path.exists() or path.suffix:
+        return False
+    parent = path.parent
+    staging = parent.is_dir() and any(parent.glob(f".{path.name}.*.tmp"))
+    return staging or parent != Path(".")
+
+
+def follows(target: str) -> bool:
+    """`makemore tui TARGET` follows TARGET (rather than training on it) when it is a run directory, or will be."""
+    from makemore.tui import backend
+
+    return backend.is_run_dir(Path(target)) or (not backend.is_dataset_name(target) and awaits_run(target))
+
+
 def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed: int, device: str, max_len: int,
                  hyper: dict, train: dict, given: list[str]) -> None:
-    """What `makemore tui [TARGET]` does once the options are parsed: a run directory is followed, anything
-    else is a word list to train on (checked here, before the screen opens, so that a typo is a one-line
-    error like `makemore train`'s); no target opens the start screen."""
+    """What `makemore tui [TARGET]` does once the options are parsed: a run directory is followed (or waited
+    for, see ``awaits_run``), anything else is a word list to train on (checked here, before the screen
+    opens, so that a typo is a one-line error like `makemore train`'s); no target opens the start screen."""
     from makemore.errors import MakemoreError
-    from makemore.rundir import RunDir
+    from makemore.tui import backend
 
-    if target is not None and RunDir.is_run(Path(target)):
+    if target is not None and follows(target):
         if given:
             raise MakemoreError(f"{target} is a run directory, which the TUI follows as it is; "
                                 f"{given[0]} applies only when training (continue a run with `makemore train --resume`)")
         app = create_app(follow=Path(target))
     elif target is not None:
-        from makemore.data import read_words, resolve_dataset
-        from makemore.training import Request
-        from makemore.models import model_hyper
-
-        model_hyper(model_type, hyper)
-        _, path = resolve_dataset(target)
-        read_words(path, max_len)  # a missing, empty or binary file is an error here, not on the screen
-        app = create_app(request=Request(data=target, model_type=model_type, out=out, hyper=hyper, train=train,
-                                         seed=seed, device=device, max_len=max_len))
+        backend.check_training_options(target, model_type, hyper, max_len)
+        app = create_app(request=backend.new_request(data=target, model_type=model_type, out=out, hyper=hyper,
+                                                     train=train, seed=seed, device=device, max_len=max_len))
     else:
         if given:
             raise MakemoreError(f"{given[0]} needs a word list to train on: makemore tui names {given[0]} ...")

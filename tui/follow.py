@@ -21,6 +21,7 @@ class MetricsTail:
         self.partial = b""
         self.max_bytes = max_bytes  # per poll, so that a long backlog never blocks the UI for long
         self.bad_lines = 0
+        self.behind = False  # the last poll left bytes unread (a backlog larger than max_bytes)
 
     def poll(self) -> list[Event]:
         try:
@@ -30,11 +31,13 @@ class MetricsTail:
         if size < self.offset:  # truncated or replaced: start over
             self.offset, self.partial = 0, b""
         if size == self.offset:
+            self.behind = False
             return []
         with open(self.path, "rb") as f:
             f.seek(self.offset)
             chunk = f.read(min(size - self.offset, self.max_bytes))
         self.offset += len(chunk)
+        self.behind = self.offset < size
         data = self.partial + chunk
         *lines, self.partial = data.split(b"\n")
         events = []

@@ -1,8 +1,19 @@
 """The main screen: one run, trained here, followed from another process's metrics.jsonl, or replayed.
 
-Data flows one way. Events reach a ``RunState`` (from the training thread, or from the metrics follower on
-the UI thread); a timer takes a snapshot a few times a second and hands each widget what it shows. The
-training thread never touches a widget.
+Data flows one way. Events reach a ``RunState`` (a sink of the training thread, or fed by the metrics
+follower on the UI thread); a timer looks at the state's version and, when it changed, hands each widget its
+part as reactive attributes. Each widget redraws itself when its part changed. The training thread never
+touches a widget.
+
+Layout by terminal size (the classes are set on resize, the layout itself lives in app.tcss):
+- from 120x32: the loss chart, samples and run figures on the left, the table on the right;
+- from 160x45 (``-wide``): a wider chart over samples and figures side by side, the table with wider cells;
+- below 120x32 (``-compact``): one panel at a time under tabs (1 loss, 2 samples, 3 table, 4 run), with the
+  step, loss and val always in the top bar.
+
+A finished or replayed run is a playground: ``s`` samples from the best checkpoint, ``+``/``-`` change the
+temperature, ``/`` types a prefix, ``w`` a word to score. A paused run does the same with its live model, at
+once, and resumes exactly as if nothing had happened (``Trainer.idle``).
 """
 
 from __future__ import annotations
@@ -11,40 +22,57 @@ import time
 from pathlib import Path
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Container
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from makemore.errors import MakemoreError
 from makemore.events import Event
+from makemore.tui import backend
 from makemore.tui.follow import MetricsTail
+from makemore.tui.playground import Playground
 from makemore.tui.state import RunInfo, RunState, Snapshot, read_run_info
 from makemore.tui.widgets.bigram_table import BigramTable
 from makemore.tui.widgets.loss_chart import LossChart
 from makemore.tui.widgets.samples import SamplesPanel
-from makemore.tui.widgets.stats import StatsPanel
+from makemore.tui.widgets.stats import StatsPanel, fmt_loss
+from makemore.tui.widgets.topbar import TopBar
 
-STEERING = {"pause", "sample", "save", "temperature"}
 STALLED_AFTER = 30.0  # seconds without a new line before a followed run is called stalled
+COMPACT_BELOW = (120, 32)  # width, height under which the panels become tabs
+WIDE_FROM = (160, 45)
+TABS = ("loss", "samples", "bigrams", "stats")
+WIDE_SAMPLES = 24  # samples per evaluation when training here on a large terminal
+POLL = {"train": 0.25, "follow": 1.0, "replay": 1.0}  # seconds between looks at the state (or the file)
 
 
 class RunScreen(Screen):
     BINDINGS = [
-        Binding("p", "pause", "pause/resume"),
+        # the keys a person needs first come first: a narrow footer cuts the end of this list
+        Binding("q", "quit_run", "quit"),
+        Binding("escape", "back", "runs"),
+        Binding("p", "pause", "pause"),
         Binding("s", "sample", "sample"),
         Binding("c", "save", "save"),
+        Binding("1", "tab('loss')", "panels", key_display="1-4"),
+        Binding("2", "tab('samples')", show=False),
+        Binding("3", "tab('bigrams')", show=False),
+        Binding("4", "tab('stats')", show=False),
         Binding("plus,equals_sign", "temperature(0.1)", "T+", key_display="+"),
         Binding("minus", "temperature(-0.1)", "T-", key_display="-"),
-        Binding("l", "log_scale", "log scale"),
-        Binding("m", "smoothing", "smoothing"),
-        Binding("q", "quit_run", "quit"),
+        Binding("slash", "focus_input('prefix')", "prefix", key_display="/"),
+        Binding("w", "focus_input('word')", "score"),
+        Binding("l", "log_scale", "log"),
+        Binding("m", "smoothing", "smooth"),
+        Binding("x", "screenshot", "screenshot"),
     ]
 
     def __init__(self, *, request=None, trainer=None, follow: Path | None = None,
-                 events: list[Event] | None = None, poll_interval: float = 0.25, chart_interval: float = 1.0):
+                 events: list[Event] | None = None, poll_interval: float | None = None, chart_interval: float = 1.0):
         super().__init__()
         self.request = request  # a makemore.training.Request: build the trainer in the worker
         self.trainer = trainer
@@ -52,97 +80,176 @@ class RunScreen(Screen):
         self.run_dir = Path(follow) if follow else (Path(trainer.run_dir) if trainer is not None else None)
         self.tail = MetricsTail(self.run_dir) if self.mode == "follow" else None
         self.state = RunState()
+        self.sinks: list = [self.state]  # training here: the metrics file too (see _train)
         for event in events or []:
             self.state.apply(event)
-        self.poll_interval = poll_interval
+        self.poll_interval = poll_interval if poll_interval is not None else POLL[self.mode]
         self.chart_interval = chart_interval
         self.temperature = 1.0
         self.info: RunInfo | None = None
         self.worker: Worker | None = None
         self.stopping = False
-        self.quitting = False
-        self.note = ""
-        self._drawn: dict[str, object] = {}
-        self._chart_time = 0.0
+        self.after_stop = None  # "quit" or "back" once training has stopped
+        self.snap = Snapshot()
+        self._seen = -1  # the state's version last handed to the widgets
+        self._playground: tuple[float, Playground] | None = None  # (checkpoint mtime, loaded run)
+        self.layout_class = ""
+        self._keys: tuple | None = None  # what the keys could do when the footer was last refreshed
 
     # --- layout -------------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="topbar"):
-            yield Static("makemore", id="title")
-            yield Static("", id="status")
-        with Horizontal(id="body"):
-            with Vertical(id="left"):
-                yield Static("", id="error")
-                yield LossChart(id="loss")
-                yield SamplesPanel(id="samples")
-                yield StatsPanel(id="stats")
+        yield TopBar(id="topbar")
+        yield Tabs(*(Tab(f"{i} {name}", id=f"tab-{key}") for i, (key, name) in
+                     enumerate(zip(TABS, ("Loss", "Samples", "P(next)", "Run")), 1)), id="tabs")
+        yield Static("", id="error")
+        with Container(id="body"):
+            yield LossChart(min_interval=self.chart_interval, id="loss")
             yield BigramTable(id="bigrams")
-        yield Footer()
+            yield SamplesPanel(id="samples")
+            yield StatsPanel(id="stats")
+        yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; the room goes to keys
 
     def on_mount(self) -> None:
+        self.topbar = self.query_one(TopBar)
         self.chart = self.query_one(LossChart)
         self.samples = self.query_one(SamplesPanel)
         self.stats = self.query_one(StatsPanel)
         self.table = self.query_one(BigramTable)
-        self.chart.border_title = "Loss"
         self.stats.border_title = "Run"
-        self.table.grid.focus()
+        self.add_class("-tab-loss")
+        self._fit_layout()
+        self.table.focus()
         if self.mode == "train":
             if self.trainer is not None:
                 self.temperature = self.trainer.cfg.temperature
             self.worker = self._train()
-        self.refresh_view(force=True)
-        self.set_interval(self.poll_interval, self.refresh_view, name="poll")
+        self.samples.temperature = self.temperature
+        self.call_later(self.poll)  # once mounted: replayed events show at once
+        self.set_interval(self.poll_interval, self.poll, name="poll")
+
+    def on_resize(self) -> None:
+        self._fit_layout()
+
+    def _fit_layout(self) -> None:
+        width, height = self.app.size
+        compact = width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
+        wide = not compact and width >= WIDE_FROM[0] and height >= WIDE_FROM[1]
+        self.set_class(compact, "-compact")
+        self.set_class(wide, "-wide")
+        self.layout_class = "compact" if compact else "wide" if wide else "medium"
+        self.refresh_bindings()
+
+    @on(Tabs.TabActivated, "#tabs")
+    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        self._show_tab((event.tab.id or "tab-loss").removeprefix("tab-"))
+
+    def _show_tab(self, key: str) -> None:
+        for name in TABS:
+            self.set_class(name == key, f"-tab-{name}")
+        if key == "bigrams":
+            self.table.focus()
+        self._keys_changed()
+
+    @property
+    def active_tab(self) -> str:
+        return next((name for name in TABS if self.has_class(f"-tab-{name}")), "loss")
+
+    def action_tab(self, name: str) -> None:
+        self._show_tab(name)  # at once, so that a widget on that tab can take the focus now
+        self.query_one("#tabs", Tabs).active = f"tab-{name}"
 
     # --- training (a thread worker) ---------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False, name="train")
     def _train(self) -> None:
-        from makemore.sinks import JsonlSink
-        from makemore.training import drive
-
         worker = get_current_worker()
         if self.trainer is None:
-            from makemore.training import new_trainer
-
-            self.trainer, _ = new_trainer(self.request)
+            self.trainer = backend.new_trainer(self.request)
             self.run_dir = Path(self.trainer.run_dir)
             self.temperature = self.trainer.cfg.temperature
         trainer = self.trainer
+        if self.layout_class == "wide":  # a large panel shows more samples (their own generator: no effect on the loss)
+            trainer.cfg.num_samples = max(trainer.cfg.num_samples, WIDE_SAMPLES)
         if worker.is_cancelled:
             return
         def stop_if_cancelled(event) -> None:  # the app is closing: stop after this step and save
             if worker.is_cancelled:
                 trainer.request_stop()
 
-        with trainer.rundir.lock():
-            drive(trainer, [JsonlSink(trainer.run_dir), self.state, stop_if_cancelled])
+        with backend.run_lock(trainer.run_dir):
+            # the list is kept: a checkpoint saved while paused (c) goes to the same sinks
+            self.sinks = [backend.jsonl_sink(trainer.run_dir), self.state, stop_if_cancelled]
+            try:
+                backend.drive(trainer, self.sinks)
+            finally:
+                self.sinks = [self.state]
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self.worker:
             return
         if event.state == WorkerState.ERROR:
             error = event.worker.error
-            self.state.fail(f"{type(error).__name__}: {error}" if not str(error).startswith("training") else str(error))
-            self.notify(str(error), title="training failed", severity="error", timeout=10)
+            if isinstance(error, (backend.diverged_type(), MakemoreError)):
+                message = str(error)  # says itself what went wrong
+            else:
+                message = f"{type(error).__name__}: {error}"
+            self.state.fail(message)
+            self.notify(message, title="training failed", severity="error", timeout=10)
         if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
-            self.refresh_view(force=True)
+            self.stopping = False
+            self.poll()
             self.refresh_bindings()
-            if self.quitting:
+            if self.after_stop == "quit":
                 self.app.exit()
+            elif self.after_stop == "back":
+                self._back()
 
     @property
     def training(self) -> bool:
         return self.worker is not None and self.worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
 
+    @property
+    def paused(self) -> bool:
+        return self.training and self.trainer is not None and self.trainer.paused
+
+    @property
+    def playable(self) -> bool:
+        """A model to sample from and score with: a paused trainer, or a checkpoint in the run directory."""
+        if self.paused:
+            return True
+        if self.training:
+            return False
+        run_dir = self.current_run_dir
+        return run_dir is not None and (run_dir / backend.BEST).exists()
+
+    @property
+    def current_run_dir(self) -> Path | None:
+        if self.run_dir is not None:
+            return self.run_dir
+        st = self.snap.started
+        return Path(st.run_dir) if st is not None and backend.is_run_dir(Path(st.run_dir)) else None
+
     # --- keys ---------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in STEERING:
-            if self.mode != "train":
-                return False  # following or replaying: nothing to steer, so the keys are not shown
-            return True if self.training and self.trainer is not None and not self.stopping else None
+        """Keys that cannot act now are hidden from the footer (and do nothing)."""
+        compact = self.has_class("-compact")
+        if action == "pause":
+            return self.training and not self.stopping and self.trainer is not None
+        if action == "save":
+            return self.training and not self.stopping and self.trainer is not None
+        # with the panels as tabs, a key that acts on one panel shows only on its tab (the footer is short)
+        if action == "sample":
+            return (self.training and not self.stopping and self.trainer is not None) or self.playable
+        if action == "temperature":
+            return self.check_action("sample", ()) and (not compact or self.active_tab == "samples")
+        if action == "focus_input":
+            return self.playable and (not compact or self.active_tab == "samples")
+        if action in ("log_scale", "smoothing"):
+            return not compact or self.active_tab == "loss"
+        if action == "tab":
+            return compact
         return True
 
     def action_pause(self) -> None:
@@ -154,111 +261,233 @@ class RunScreen(Screen):
         else:
             t.pause()
         self.state.set_paused(t.paused)
-        self.refresh_view(force=True)
+        self.samples.playable = self.playable
+        self.poll()
+        self.refresh_bindings()
 
     def action_sample(self) -> None:
-        if self.trainer is not None and self.training:
+        if self.paused or not self.training:
+            self._play("sample", self.query_one("#prefix", Input).value)
+        elif self.trainer is not None:
             self.trainer.request_samples(self.temperature)
-            self.note = "sampling after resume" if self.trainer.paused else ""
+            self.samples.note = "sampling"
 
     def action_save(self) -> None:
-        if self.trainer is not None and self.training:
+        if self.trainer is None or not self.training:
+            return
+        if self.trainer.paused:
+            self._play("save", "")
+        else:
             self.trainer.request_save()
-            self.notify("saving after resume" if self.trainer.paused else "saving a checkpoint",
-                        timeout=3)
+            self.notify("saving a checkpoint", timeout=3)
 
     def action_temperature(self, delta: float) -> None:
         self.temperature = round(min(3.0, max(0.1, self.temperature + delta)), 2)
+        self.samples.temperature = self.temperature
         self.action_sample()
-        self.refresh_view(force=True)
+
+    def action_focus_input(self, which: str) -> None:
+        if self.has_class("-compact"):
+            self.action_tab("samples")
+        self.call_after_refresh(self.query_one(f"#{which}", Input).focus)  # once shown
+
+    @on(Input.Submitted, "#prefix")
+    def _prefix_submitted(self, event: Input.Submitted) -> None:
+        self._play("sample", event.value)
+
+    @on(Input.Submitted, "#word")
+    def _word_submitted(self, event: Input.Submitted) -> None:
+        self._play("score", event.value.strip())
 
     def action_log_scale(self) -> None:
-        self.chart.toggle_log_scale()
-        self._chart_titles()
+        self.chart.log_scale = not self.chart.log_scale
 
     def action_smoothing(self) -> None:
-        self.chart.toggle_smoothing()
-        self._chart_titles()
+        self.chart.smoothing = not self.chart.smoothing
+
+    def action_screenshot(self) -> None:
+        """An SVG of the screen into the run directory (or the working directory when there is none)."""
+        folder = self.current_run_dir or Path(".")
+        name = f"screenshot-{time.strftime('%Y%m%d-%H%M%S')}.svg"
+        try:
+            path = self.app.save_screenshot(filename=name, path=str(folder))
+        except OSError as e:
+            self.notify(f"{folder}: cannot write a screenshot ({e.strerror or e})", severity="error")
+            return
+        self.notify(f"screenshot saved: {path}", timeout=6)
+
+    def action_back(self) -> None:
+        """Esc: leave an input; otherwise back to the start screen (training here stops and saves first)."""
+        if isinstance(self.focused, Input):
+            self.table.focus()
+            return
+        if self.training and self.trainer is not None:
+            self.after_stop = "back"
+            self._stop("stopping: saving a checkpoint, then back to the runs")
+            return
+        self._back()
+
+    def _back(self) -> None:
+        from makemore.tui.start_screen import StartScreen
+
+        if len(self.app.screen_stack) > 2:  # opened from the start screen
+            self.app.pop_screen()
+        else:
+            self.app.switch_screen(StartScreen(self.app.runs_root))
 
     def action_quit_run(self) -> None:
         """Quit; while training, stop after the current step, save, then quit (a second q quits at once)."""
-        if self.training and self.trainer is not None and not self.quitting:
-            self.quitting = self.stopping = True
-            self.trainer.request_stop()
-            self.notify("stopping: saving a checkpoint, then quitting (q again quits now)", timeout=10)
-            self.refresh_view(force=True)
-            self.refresh_bindings()
+        if self.training and self.trainer is not None and self.after_stop != "quit":
+            self.after_stop = "quit"
+            self._stop("stopping: saving a checkpoint, then quitting (q again quits now)")
             return
         self.app.exit()
+
+    def _stop(self, message: str) -> None:
+        self.stopping = True
+        self.trainer.request_stop()
+        self.notify(message, timeout=10)
+        self.poll()
+        self.refresh_bindings()
 
     def stop_training(self) -> None:
         """Called when the app closes: unblock a paused trainer so its thread ends."""
         if self.trainer is not None:
             self.trainer.request_stop()
 
+    # --- the playground (a thread worker: loading torch and a model, sampling, scoring) -------------
+
+    @work(thread=True, exclusive=True, group="play", exit_on_error=False, name="play")
+    def _play(self, job: str, text: str) -> None:
+        try:
+            if job == "save":
+                saved = Playground.from_trainer(self.trainer).save()
+                for s in self.sinks:
+                    s(saved)
+                self.app.call_from_thread(self.notify, f"saved {saved.path} at step {saved.step:,}", timeout=4)
+                return
+            play = self._get_playground()
+            if job == "sample":
+                capacity = self.app.call_from_thread(self._sample_capacity)
+                self.state.apply(play.sample(capacity, self.temperature, text))
+            else:
+                score = play.score(text)
+                line = Text.assemble((score.word, "bold"), f"  {score.nll:.3f} nats/char",
+                                     f" (perplexity {score.perplexity:.1f}) · ", (score.tag, "dim"),
+                                     f" · {play.source or 'live model'}")
+                self.app.call_from_thread(setattr, self.samples, "score", line)
+        except MakemoreError as e:
+            self.app.call_from_thread(setattr, self.samples, "score", Text(str(e), style="red"))
+
+    def _get_playground(self) -> Playground:
+        if self.paused:
+            return Playground.from_trainer(self.trainer)
+        run_dir = self.current_run_dir
+        if run_dir is None:
+            raise MakemoreError("no run directory to load a model from")
+        best = run_dir / backend.BEST
+        try:
+            mtime = best.stat().st_mtime
+        except OSError:
+            raise MakemoreError(f"{best}: no checkpoint yet") from None
+        if self._playground is None or self._playground[0] != mtime:  # a newer best checkpoint: reload
+            self._playground = (mtime, Playground.from_run(run_dir))
+        return self._playground[1]
+
+    def _sample_capacity(self) -> int:
+        """As many samples as the panel shows (at least 12)."""
+        from makemore.tui.widgets.samples import columns_for
+
+        words = self.query_one("#sample-words", Static)
+        cols = columns_for(words.size.width, ["x" * 10])
+        rows = max(1, words.size.height - 1)
+        return max(12, min(200, cols * rows))
+
     # --- drawing ------------------------------------------------------------------------------------
 
-    def refresh_view(self, force: bool = False) -> None:
+    def poll(self) -> None:
         if not self.app.is_running or not self.is_mounted:
             return  # timers can fire while the app shuts down
         if self.tail is not None:
             for event in self.tail.poll():
                 self.state.apply(event)
+            if self.tail.behind:  # a long backlog: read on at once rather than a chunk per interval
+                self.set_timer(0.01, self.poll)
         version = self.state.version
-        if not force and version == self._drawn.get("version") and self.mode != "follow":
-            return
-        snap = self.state.snapshot()
-        self._drawn["version"] = version
+        if version != self._seen:
+            self._seen = version
+            self.snap = self.state.snapshot()
+            self._hand_down(self.snap)
+        self.topbar.status = self._status(self.snap)  # changes with time too (stalled)
+        self._keys_changed()
+
+    def _hand_down(self, snap: Snapshot) -> None:
+        """Give each widget its part of the snapshot; a widget whose part did not change does not redraw."""
+        if snap.started is not None and self.info is None:
+            run_dir = self.current_run_dir or Path(snap.started.run_dir)
+            self.info = read_run_info(run_dir, snap.started.vocab)
+            self.table.vocab = tuple(snap.started.vocab)
+            self.table.info = self.info
         with self.app.batch_update():
-            self._draw_header(snap)
-            if snap.started is not None and self.info is None:
-                run_dir = self.run_dir or Path(snap.started.run_dir)
-                self.info = read_run_info(run_dir, snap.started.vocab)
-                self.table.configure(snap.started.vocab, self.info.counts, self.info.row_totals,
-                                     self.info.exact_bigram)
-            now = time.monotonic()
-            chart_key = (len(snap.steps), len(snap.evals))
-            if chart_key != self._drawn.get("chart") and (force or now - self._chart_time >= self.chart_interval
-                                                          or snap.finished or not self._drawn.get("chart")):
-                self._drawn["chart"] = chart_key
-                self._chart_time = now
-                self.chart.set_data(snap.steps, snap.evals)
-                self._chart_titles()
-            note = self.note if self.trainer is not None and self.trainer.paused else ""
-            self.samples.show(snap.samples, self.temperature if self.mode == "train" else
-                              (snap.samples.temperature if snap.samples else 1.0), note)
-            if snap.bigrams is not None and snap.bigrams is not self._drawn.get("bigrams"):
-                self._drawn["bigrams"] = snap.bigrams
-                self.table.set_probs(snap.bigrams.probs)
-            self.stats.show(snap)
+            self.topbar.title = self._title(snap)
+            self.topbar.summary = self._summary(snap)
+            self.chart.waiting = self._waiting(snap)
+            self.chart.steps = snap.steps
+            self.chart.evals = snap.evals
+            if snap.samples is not self.samples.samples:
+                self.samples.note = ""  # the samples asked for have come
+            self.samples.samples = snap.samples
+            if self.mode != "train" and snap.samples is not None and not hasattr(snap.samples, "source"):
+                self.samples.temperature = self.temperature = snap.samples.temperature
+            self.samples.playable = self.playable
+            self.table.bigrams = snap.bigrams
+            self.stats.figures = snap.figures()
             error = self.query_one("#error", Static)
             if snap.failed:
                 error.update(Text(f"training failed: {snap.failed}", style="bold"))
             error.set_class(bool(snap.failed), "-shown")
-        if snap.finished and self._drawn.get("finished") is None:
-            self._drawn["finished"] = snap.finished
+
+    def _keys_changed(self) -> None:
+        """Refresh the footer when what the keys can do has changed (not on every event: it recomposes)."""
+        now = (self.training, self.trainer is not None, self.paused, self.stopping, self.playable, self.layout_class,
+               self.active_tab)
+        if now != self._keys:
+            self._keys = now
             self.refresh_bindings()
 
-    def _chart_titles(self) -> None:
-        self.chart.border_title = "Loss · train (cyan) and val (orange)"
-        self.chart.border_subtitle = f"l: log scale · m: smoothing · now {self.chart.mode}"
+    def _waiting(self, snap: Snapshot) -> str:
+        if snap.started is None:
+            if self.mode == "follow" and not backend.is_run_dir(self.run_dir):
+                return f"waiting for {self.run_dir} to start"
+            return "preparing: loading torch and the data" if self.mode == "train" else "waiting for the first event"
+        return "waiting for the first step"
 
-    def _draw_header(self, snap: Snapshot) -> None:
+    def _title(self, snap: Snapshot) -> Text | str:
         st = snap.started
-        title = self.query_one("#title", Static)
         if st is None:
             where = self.run_dir or (self.request.data if self.request is not None else "")
-            title.update(f"makemore · {where} · preparing (loading torch and the data)"
-                         if self.mode == "train" else f"makemore · {where} · waiting for the first event")
-        else:
-            title.update(Text.assemble(("makemore", "bold"), f" · {st.dataset} ({st.num_words:,} words) · ",
-                                       (st.model_type, "bold"), f" {st.num_params:,} params · {st.device} · "
-                                       f"{self.run_dir or st.run_dir}"))
-        self.query_one("#status", Static).update(self._status(snap))
+            if self.mode == "follow" and not backend.is_run_dir(self.run_dir):
+                return f"makemore · waiting for {where} to start"
+            return (f"makemore · {where} · preparing (loading torch and the data)" if self.mode == "train"
+                    else f"makemore · {where} · waiting for the first event")
+        return Text.assemble(("makemore", "bold"), f" · {st.dataset} ({st.num_words:,} words) · ",
+                             (st.model_type, "bold"), f" {st.num_params:,} params · {st.device} · "
+                             f"{self.run_dir or st.run_dir}")
+
+    @staticmethod
+    def _summary(snap: Snapshot) -> str:
+        if snap.started is None:
+            return ""
+        total = f"/{snap.started.max_steps:,}" if snap.started.max_steps else ""
+        val = f" val {fmt_loss(snap.evals[-1].val_loss)}" if snap.evals else ""
+        loss = f" loss {fmt_loss(snap.last_step.loss)}" if snap.last_step else ""
+        return f"step {snap.step:,}{total}{loss}{val}"
 
     def _status(self, snap: Snapshot) -> Text:
         if snap.failed:
             return Text("✖ failed", style="bold red")
+        if snap.stopped:
+            return Text("■ stopped", style="bold yellow")
         if snap.finished:
             return Text("✔ finished", style="bold green")
         if self.mode == "train":
@@ -273,4 +502,6 @@ class RunScreen(Screen):
             return Text("○ replay", style="bold")
         if snap.version and time.monotonic() - snap.last_event_time > STALLED_AFTER:
             return Text("◌ stalled", style="bold yellow")
+        if snap.started is None:
+            return Text("○ waiting", style="bold cyan")
         return Text("● following", style="bold cyan")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
@@ -19,20 +20,48 @@ from makemore.models import FAMILIES, recipe_for
 
 def recent_runs(root: Path, limit: int = 30) -> list[tuple[Path, str]]:
     """(run dir, one-line description), most recently changed first; reads JSON only."""
-    from makemore.rundir import list_runs
+    from makemore.tui import backend
 
     out = []
-    for run in list_runs(root)[:limit]:
+    for run in backend.recent_runs(root)[:limit]:
         try:
             s = run.summary()
             status = run.status()
         except (MakemoreError, KeyError, TypeError, ValueError):
             continue
         best = f"best val {s['best_val_loss']:.4f}" if s["best_val_loss"] is not None else "no eval yet"
-        state = status if status in ("finished", "stopped", "failed") else "unfinished"
-        ago = _ago(time.time() - run.last_change())
-        out.append((run.path, f"{run.path.name:<28} {s['type']:<12} step {s['steps']:>7,}  {best:<16} {state:<10} {ago}"))
+        quiet_for = time.time() - run.last_change()
+        state = run_state(status, quiet_for)
+        out.append((run.path, f"{state:<10} {run.path.name:<24} {s['type']:<11} step {s['steps']:>7,}  {best:<16} "
+                              f"{_ago(quiet_for)}"))
     return out
+
+
+def run_state(status: str, quiet_for: float) -> str:
+    """finished / stopped (q or Ctrl-C) / failed / running (written to lately) / unfinished (killed, or quiet)."""
+    if status in ("finished", "stopped", "failed"):
+        return status
+    return "running" if quiet_for < RUNNING_WITHIN else "unfinished"
+
+
+NARROW_BELOW = 120  # columns under which the form goes under the list of runs
+RUNNING_WITHIN = 60.0  # seconds since the last write within which an unfinished run counts as running
+
+
+def parse_duration(text: str) -> float | None:
+    """'90', '90s', '5m', '1.5h' -> seconds; empty -> None."""
+    text = text.strip().lower()
+    if not text:
+        return None
+    scale = {"s": 1, "m": 60, "h": 3600}.get(text[-1])
+    number = text[:-1] if scale else text
+    try:
+        seconds = float(number) * (scale or 1)
+    except ValueError:
+        raise MakemoreError(f"time budget: {text!r} is not a duration (e.g. 90, 90s, 5m, 1h)") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise MakemoreError(f"time budget: {text!r} must be a positive duration")
+    return seconds
 
 
 def _ago(seconds: float) -> str:
@@ -74,7 +103,8 @@ def parse_hyper(text: str) -> dict:
 
 
 class StartScreen(Screen):
-    BINDINGS = [Binding("q", "app.quit", "quit"), Binding("escape", "app.quit", "quit", show=False)]
+    BINDINGS = [Binding("q", "app.quit", "quit"), Binding("escape", "app.quit", "quit", show=False),
+                Binding("r", "reload", "reload runs")]
 
     def __init__(self, runs_root: Path = Path("runs")):
         super().__init__()
@@ -86,7 +116,7 @@ class StartScreen(Screen):
         with Horizontal(id="start-body"):
             with Vertical(id="runs-panel"):
                 yield OptionList(id="runs")
-            with Vertical(id="new-run"):
+            with VerticalScroll(id="new-run"):
                 yield Label("word list (file, or built-in: names, surnames, words)")
                 yield Input(value="names", id="data")
                 yield Label("model type")
@@ -104,23 +134,36 @@ class StartScreen(Screen):
                     with Vertical():
                         yield Label("learning rate")
                         yield Input(id="learning_rate", type="number")
+                yield Label("time budget (90, 90s, 5m, 1h; empty: the step budget)")
+                yield Input(id="max_time", placeholder="none")
                 yield Button("Train", variant="primary", id="train")
                 yield Static("", id="form-error")
         yield Footer()
 
     def on_mount(self) -> None:
-        runs = self.query_one("#runs", OptionList)
-        runs.border_title = f"Recent runs in {self.runs_root}/"
+        self.query_one("#runs", OptionList).border_title = f"Recent runs in {self.runs_root}/"
         self.query_one("#new-run").border_title = "New run"
+        self.action_reload()
+        self._defaults(self.query_one("#type", Select).value)
+
+    def on_resize(self) -> None:
+        self.set_class(self.app.size.width < NARROW_BELOW, "-narrow")  # the list over the form
+
+    def on_screen_resume(self) -> None:
+        self.action_reload()  # back from a run: its state may have changed
+
+    def action_reload(self) -> None:
+        runs = self.query_one("#runs", OptionList)
+        runs.clear_options()
         found = recent_runs(self.runs_root)
         self.runs = [p for p, _ in found]
         if found:
             runs.add_options([Option(text, id=str(i)) for i, (_, text) in enumerate(found)])
+            runs.highlighted = 0
             runs.focus()
         else:
             runs.add_option(Option(f"no runs in {self.runs_root}/ yet", disabled=True))
             self.query_one("#data", Input).focus()
-        self._defaults(self.query_one("#type", Select).value)
 
     @on(Select.Changed, "#type")
     def _type_changed(self, event: Select.Changed) -> None:
@@ -145,27 +188,32 @@ class StartScreen(Screen):
     @on(Button.Pressed, "#train")
     @on(Input.Submitted)
     def _train(self) -> None:
-        from makemore.data import read_words, resolve_dataset
-        from makemore.training import Request
-        from makemore.models import model_hyper
+        from makemore.tui import backend
         from makemore.tui.run_screen import RunScreen
 
         error = self.query_one("#form-error", Static)
         try:
-            data = self.query_one("#data", Input).value.strip()
-            if not data:
-                raise MakemoreError("name a word list")
-            read_words(resolve_dataset(data)[1])
-            model_type = str(self.query_one("#type", Select).value)
-            hyper = parse_hyper(self.query_one("#hyper", Input).value)
-            model_hyper(model_type, hyper)
-            train = {
-                "max_steps": _number(self.query_one("#max_steps", Input).value, int, "max steps"),
-                "batch_size": _number(self.query_one("#batch_size", Input).value, int, "batch size"),
-                "learning_rate": _number(self.query_one("#learning_rate", Input).value, float, "learning rate"),
-            }
+            request = self.request()
+            backend.check_training_options(request.data, request.model_type, request.hyper)
         except MakemoreError as e:
-            error.update(f"[red]{e}[/]")
+            error.update(Text(str(e), style="red"))
             return
         error.update("")
-        self.app.push_screen(RunScreen(request=Request(data=data, model_type=model_type, hyper=hyper, train=train)))
+        self.app.push_screen(RunScreen(request=request))
+
+    def request(self):
+        """The form as a training request (refused in one line naming the field)."""
+        from makemore.tui import backend
+
+        data = self.query_one("#data", Input).value.strip()
+        if not data:
+            raise MakemoreError("name a word list")
+        model_type = str(self.query_one("#type", Select).value)
+        hyper = parse_hyper(self.query_one("#hyper", Input).value)
+        train = {
+            "max_steps": _number(self.query_one("#max_steps", Input).value, int, "max steps"),
+            "batch_size": _number(self.query_one("#batch_size", Input).value, int, "batch size"),
+            "learning_rate": _number(self.query_one("#learning_rate", Input).value, float, "learning rate"),
+            "max_time": parse_duration(self.query_one("#max_time", Input).value),
+        }
+        return backend.new_request(data=data, model_type=model_type, hyper=hyper, train=train)

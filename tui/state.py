@@ -1,8 +1,10 @@
 """What the screen shows, rebuilt from events. No Textual here: the training thread (or the metrics follower)
-applies events under a lock, and the UI takes a snapshot a few times a second and redraws what changed.
+applies events under a lock, and the UI takes a snapshot when ``version`` has changed and hands each widget
+its part; widgets redraw only when their part changed.
 
 Polling a shared object decouples the training rate from the UI rate: a ``call_from_thread`` per step costs a
-blocking round trip through the event loop, while ``apply`` is a few list appends.
+blocking round trip through the event loop, while ``apply`` is a few list appends. ``RunState`` is a sink
+(``state(event)``), like the console and the metrics file.
 """
 
 from __future__ import annotations
@@ -16,7 +18,20 @@ from pathlib import Path
 from makemore.events import Bigrams, Eval, Event, Failed, Finished, Samples, Saved, Started, Step
 
 
-@dataclass
+@dataclass(frozen=True)
+class Figures:
+    """The numbers of the Run panel and the top bar: small, compared cheaply to decide whether to redraw."""
+
+    started: Started | None
+    step: int
+    last_step: Step | None
+    last_eval: Eval | None
+    saved: Saved | None
+    finished: Finished | None
+    failed: str | None
+
+
+@dataclass(eq=False)
 class Snapshot:
     """A consistent copy of the run's state at one moment (lists are copies; events are frozen)."""
 
@@ -44,6 +59,15 @@ class Snapshot:
             candidates.append(self.finished.step)
         return max(candidates)
 
+    @property
+    def stopped(self) -> bool:
+        """Ended by a stop request (q, Ctrl-C) rather than by reaching its budget."""
+        return self.finished is not None and self.finished.reason == "stopped"
+
+    def figures(self) -> Figures:
+        return Figures(self.started, self.step, self.last_step, self.evals[-1] if self.evals else None, self.saved,
+                       self.finished, self.failed)
+
 
 class RunState:
     """Thread-safe accumulator of events; ``version`` changes whenever something visible did."""
@@ -68,6 +92,7 @@ class RunState:
                 s.saved = event
             elif isinstance(event, Started):
                 s.started = event
+                s.finished = None  # a resumed run goes on
                 if event.start_step == 0:  # a fresh run in the same file starts the curve again
                     s.steps.clear()
                     s.evals.clear()
@@ -78,7 +103,7 @@ class RunState:
             s.version += 1
             s.last_event_time = time.monotonic()
 
-    __call__ = apply  # a sink like any other: the driver hands it every event
+    __call__ = apply  # a sink, like the console and the metrics file
 
     def fail(self, message: str) -> None:
         with self._lock:
@@ -92,7 +117,7 @@ class RunState:
 
     @property
     def version(self) -> int:
-        return self._snap.version  # an int read is atomic; used to skip redraws cheaply
+        return self._snap.version  # an int read is atomic; used to skip snapshots cheaply
 
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -104,36 +129,59 @@ class RunState:
 
 @dataclass(frozen=True)
 class RunInfo:
-    """Read once from the run directory: what the bigram table means, and the training data's pair counts."""
+    """Read once from the run directory: what the table's rows mean, and counts in the training words that
+    match each row's probability.
 
-    exact_bigram: bool  # True when the model sees one character of context, so the table is P(next | prev)
-    counts: dict[tuple[int, int], int]  # (prev index, next index) -> count in the training words
+    Row c of the table is the model's P(next | ⟨start⟩ c). For a model that sees one character (a bigram, or a
+    window of one) that is P(next | c) wherever c occurs, and the matching count is of the pair anywhere in a
+    word. For a model that sees more, it is the distribution of a word's second character given its first,
+    and the matching count is of the words that start with c and continue with next.
+    """
+
+    exact_bigram: bool  # the model sees one character of context: the table is P(next | prev) anywhere
+    counts: dict[tuple[int, int], int]  # (prev, next) -> the pair anywhere in a training word (start/stop incl.)
     row_totals: dict[int, int]
+    start_counts: dict[tuple[int, int], int] = field(default_factory=dict)  # (first, second) -> words; 0 = stop
+    start_totals: dict[int, int] = field(default_factory=dict)  # first character -> words
+    have_words: bool = True
+
+    def matching(self, row: int, col: int) -> tuple[int, int]:
+        """(count, total) in the training words that estimate the table's cell (row, col)."""
+        if self.exact_bigram or row == 0:
+            return self.counts.get((row, col), 0), self.row_totals.get(row, 0)
+        return self.start_counts.get((row, col), 0), self.start_totals.get(row, 0)
+
+
+def count_pairs(words: list[str], vocab: list[str]) -> tuple[Counter, Counter, Counter, Counter]:
+    stoi = {c: i for i, c in enumerate(vocab) if i > 0}
+    counts: Counter = Counter()
+    starts: Counter = Counter()
+    for word in words:
+        ids = [0, *(stoi.get(c, -1) for c in word), 0]
+        counts.update(zip(ids, ids[1:]))
+        if len(ids) >= 3:
+            starts[(ids[1], ids[2])] += 1
+    totals: Counter = Counter()
+    for (a, _), n in counts.items():
+        totals[a] += n
+    start_totals: Counter = Counter()
+    for (a, _), n in starts.items():
+        start_totals[a] += n
+    return counts, totals, starts, start_totals
 
 
 def read_run_info(run_dir: Path, vocab: list[str]) -> RunInfo:
     """``vocab`` is index -> character with index 0 the start/stop token (as in the Started event)."""
     from makemore.errors import MakemoreError
-    from makemore.rundir import RunDir
+    from makemore.tui import backend
 
-    run = RunDir(run_dir)
     exact = False
-    words: list[str] = []
     try:
-        model = run.config.model
-        exact = model.type == "bigram" or (model.type == "ngram" and model.hyper.get("context") == 1)
-    except MakemoreError:
-        pass  # a run still starting, or a damaged one: the table is read as the general case
-    try:
-        words = (run.split() or {}).get("train", [])
-    except MakemoreError:
-        pass  # no counts to show
-    counts: Counter = Counter()
-    stoi = {c: i for i, c in enumerate(vocab) if i > 0}
-    for word in words:
-        ids = [0, *(stoi.get(c, -1) for c in word), 0]
-        counts.update(zip(ids, ids[1:]))
-    totals: Counter = Counter()
-    for (a, _), n in counts.items():
-        totals[a] += n
-    return RunInfo(exact_bigram=exact, counts=dict(counts), row_totals=dict(totals))
+        model_type, hyper = backend.model_of(run_dir)
+        exact = model_type == "bigram" or hyper.get("context") == 1
+    except (MakemoreError, OSError):
+        pass
+    words = backend.training_words(run_dir)
+    counts, totals, starts, start_totals = count_pairs(words, vocab)
+    return RunInfo(exact_bigram=exact, counts=dict(counts), row_totals=dict(totals), start_counts=dict(starts),
+                   start_totals=dict(start_totals), have_words=bool(words))

@@ -1,12 +1,22 @@
-"""Training and validation loss against step, drawn with plotext through textual-plotext."""
+"""Training and validation loss against step, drawn with plotext through textual-plotext.
+
+The widget owns what it shows (``steps``, ``evals``, ``log_scale``, ``smoothing``, ``waiting``) as reactive
+attributes and replots when one changes, at most once per ``min_interval`` seconds. Train is a thin braille
+line, val a row of ◆ at each evaluation, so the two read apart without colour; the title says which is which.
+"""
 
 from __future__ import annotations
 
 import math
+import time
 
+from rich.text import Text
+from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
 from makemore.events import Eval
+
+VAL_MARKER = "◆"
 
 
 def downsample(points: list[tuple[int, float]], limit: int) -> list[tuple[int, float]]:
@@ -48,38 +58,68 @@ def step_label(x: int) -> str:
 
 
 class LossChart(PlotextPlot):
-    DEFAULT_CSS = """
-    LossChart { height: 1fr; width: 1fr; }
-    """
+    steps: reactive[list[tuple[int, float]]] = reactive(list, repaint=False, init=False)
+    evals: reactive[list[Eval]] = reactive(list, repaint=False, init=False)
+    log_scale = reactive(False, repaint=False, init=False)
+    smoothing = reactive(False, repaint=False, init=False)
+    waiting = reactive("waiting for the first step", repaint=False, init=False)  # shown while there is no data
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, min_interval: float = 1.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.steps: list[tuple[int, float]] = []
-        self.evals: list[Eval] = []
-        self.log_scale = False
-        self.smoothing = False
+        self.min_interval = min_interval  # seconds between two replots while data streams in
+        self._plotted_at = -math.inf
+        self._pending = None
 
     def on_mount(self) -> None:
         super().on_mount()
+        self._titles()
         self.replot()
 
-    def set_data(self, steps: list[tuple[int, float]], evals: list[Eval]) -> None:
-        self.steps, self.evals = steps, evals
+    # every change asks for a replot; a replot soon after the last one waits for the rest of the interval
+    def watch_steps(self) -> None:
+        self._schedule()
+
+    def watch_evals(self) -> None:
+        self._schedule()
+
+    def watch_log_scale(self) -> None:
+        self._titles()
         self.replot()
 
-    def toggle_log_scale(self) -> None:
-        self.log_scale = not self.log_scale
+    def watch_smoothing(self) -> None:
+        self._titles()
         self.replot()
 
-    def toggle_smoothing(self) -> None:
-        self.smoothing = not self.smoothing
-        self.replot()
+    def watch_waiting(self) -> None:
+        self.refresh()
+
+    def _schedule(self) -> None:
+        wait = self._plotted_at + self.min_interval - time.monotonic()
+        if wait <= 0 or not self.steps or len(self.steps) < 2:
+            self.replot()
+        elif self._pending is None:
+            self._pending = self.set_timer(wait, self.replot)
+
+    @property
+    def has_data(self) -> bool:
+        return bool(self.steps or self.evals)
 
     @property
     def mode(self) -> str:
         return " · ".join(m for m, on in (("log", self.log_scale), ("smoothed", self.smoothing)) if on) or "linear"
 
+    def _titles(self) -> None:
+        self.border_title = f"Loss · ── train (cyan) · {VAL_MARKER} val (orange)"
+        self.border_subtitle = f"l: log scale · m: smoothing · now {self.mode}"
+
+    def render(self):
+        if not self.has_data:
+            return Text(self.waiting, style="italic", justify="center")
+        return super().render()
+
     def replot(self) -> None:
+        self._pending = None
+        self._plotted_at = time.monotonic()
         plt = self.plt
         plt.clear_figure()
         width = max(self.size.width, 40)
@@ -90,10 +130,8 @@ class LossChart(PlotextPlot):
                 ys = ema(ys)
             plt.plot([x for x, _ in train], ys, color="cyan", marker="braille")
         if self.evals:
-            plt.plot([e.step for e in self.evals], [e.val_loss for e in self.evals], color="orange",
-                     marker="braille")
-        if not train and not self.evals:
-            plt.plot([0], [0], marker=" ")  # keeps the axes without inventing data
+            plt.scatter([e.step for e in self.evals], [e.val_loss for e in self.evals], color="orange",
+                        marker=VAL_MARKER)
         last = max([x for x, _ in train[-1:]] + [e.step for e in self.evals[-1:]] + [0])
         ticks = nice_ticks(last)
         plt.xticks(ticks, [step_label(t) for t in ticks])

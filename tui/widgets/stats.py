@@ -1,14 +1,19 @@
-"""Where the run stands: progress, speed, learning rate, time, best validation loss, size, device, run dir."""
+"""Where the run stands: progress, speed, learning rate, time, best validation loss, size, device, run dir.
+
+The panel owns ``figures`` (a small frozen record built from the run's state) and redraws when it changes.
+Two columns of figures when the panel is wide enough, one otherwise."""
 
 from __future__ import annotations
 
 import math
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
-from makemore.tui.state import Snapshot
+from makemore.tui.state import Figures
 
 
 def fmt_time(seconds: float | None) -> str:
@@ -22,46 +27,65 @@ def fmt_loss(x: float | None) -> str:
     return f"{x:.4f}" if x is not None and math.isfinite(x) else "-"
 
 
-class StatsPanel(Static):
-    DEFAULT_CSS = """
-    StatsPanel { height: 1fr; padding: 0 1; }
-    """
+def render_figures(f: Figures | None, width: int):
+    if f is None:
+        return Text("waiting for the run to start", style="italic")
+    st, last = f.started, f.last_step
+    step = f.step
+    total = st.max_steps if st else 0
 
-    def show(self, snap: Snapshot, *, elapsed: float | None = None) -> None:
-        st, last = snap.started, snap.last_step
-        step = snap.step
-        total = st.max_steps if st else 0
-        t = Table.grid(padding=(0, 3))
-        t.add_column(no_wrap=True, min_width=26)
+    def kv(key: str, value: str, style: str = "") -> Text:
+        return Text.assemble((f"{key} ", "dim"), (value, style or "bold"))
+
+    speed = last.steps_per_s if last else None
+    elapsed = f.finished.elapsed if f.finished else last.elapsed if last else None
+    remaining = (total - step) / speed if speed and total and not f.finished else None
+    if not total and st and st.max_time and elapsed is not None and not f.finished:
+        remaining = max(0.0, st.max_time - elapsed)  # no step limit: the time budget decides
+    ev = f.last_eval
+    pairs = [
+        (kv("step", f"{step:,}" + (f" / {total:,}" if total else "")),
+         kv("eta", fmt_time(remaining) if remaining is not None else "-")),
+        (kv("steps/s", f"{speed:,.1f}" if speed else "-"),
+         kv("tokens/s", f"{last.tokens_per_s / 1000:,.1f}k" if last else "-")),
+        (kv("loss", fmt_loss(last.loss) if last else "-"), kv("val", fmt_loss(ev.val_loss) if ev else "-")),
+        (kv("best val", f"{fmt_loss(ev.best_val_loss)} @ {ev.best_step:,}" if ev else "-", "bold green"),
+         kv("lr", f"{last.lr:.2e}" if last else "-")),
+        (kv("elapsed", fmt_time(elapsed)), kv("batch", f"{st.batch_size}" if st else "-")),
+        (kv("params", f"{st.num_params:,}" if st else "-"), kv("device", st.device if st else "-")),
+    ]
+    t = Table.grid(padding=(0, 3))
+    if width >= 48:
+        t.add_column(no_wrap=True, min_width=23)
         t.add_column(no_wrap=True)
+        for a, b in pairs:
+            t.add_row(a, b)
+    else:
+        t.add_column(no_wrap=True)
+        for a, b in pairs:
+            t.add_row(a)
+            t.add_row(b)
+    saved = f"{f.saved.path.rsplit('/', 1)[-1]} @ {f.saved.step:,} ({f.saved.reason})" if f.saved else "-"
+    parts = [t, kv("run dir", st.run_dir if st else "-"), kv("last save", saved)]
+    if f.finished:
+        fin = f.finished
+        word = "stopped" if fin.reason == "stopped" else "finished"
+        parts.append(Text.assemble((f"{word} ", "bold yellow" if word == "stopped" else "bold green"),
+                                   f"({fin.reason}) · best val {fmt_loss(fin.best_val_loss)}"
+                                   f" · test {fmt_loss(fin.test_loss)}"))
+    if f.failed:
+        parts.append(Text(f"error: {f.failed}", style="bold red"))
+    return Group(*parts)
 
-        def kv(key: str, value: str, style: str = "") -> Text:
-            return Text.assemble((f"{key} ", "dim"), (value, style or "bold"))
 
-        speed = last.steps_per_s if last else None
-        if elapsed is None:
-            elapsed = last.elapsed if last else (snap.finished.elapsed if snap.finished else None)
-        remaining = (total - step) / speed if speed and total and not snap.finished else None
-        if not total and st and st.max_time and elapsed is not None and not snap.finished:
-            remaining = max(0.0, st.max_time - elapsed)  # no step limit: the time budget decides
-        ev = snap.evals[-1] if snap.evals else None
-        t.add_row(kv("step", f"{step:,}" + (f" / {total:,}" if total else "")),
-                  kv("eta", fmt_time(remaining) if remaining is not None else "-"))
-        t.add_row(kv("steps/s", f"{speed:,.1f}" if speed else "-"),
-                  kv("tokens/s", f"{last.tokens_per_s / 1000:,.1f}k" if last else "-"))
-        t.add_row(kv("loss", fmt_loss(last.loss) if last else "-"), kv("val", fmt_loss(ev.val_loss) if ev else "-"))
-        t.add_row(kv("best val", f"{fmt_loss(ev.best_val_loss)} @ {ev.best_step:,}" if ev else "-", "bold green"),
-                  kv("lr", f"{last.lr:.2e}" if last else "-"))
-        t.add_row(kv("elapsed", fmt_time(elapsed)), kv("batch", f"{st.batch_size}" if st else "-"))
-        t.add_row(kv("params", f"{st.num_params:,}" if st else "-"), kv("device", st.device if st else "-"))
-        saved = f"{snap.saved.path.rsplit('/', 1)[-1]} @ {snap.saved.step:,} ({snap.saved.reason})" if snap.saved else "-"
-        parts = [t, kv("run dir", st.run_dir if st else "-"), kv("last save", saved)]
-        if snap.finished:
-            f = snap.finished
-            parts.append(Text.assemble(("finished ", "bold green"), f"({f.reason}) · best val {fmt_loss(f.best_val_loss)}"
-                                       f" · test {fmt_loss(f.test_loss)}"))
-        if snap.failed:
-            parts.append(Text(f"error: {snap.failed}", style="bold red"))
-        from rich.console import Group
+class StatsPanel(Static):
+    figures: reactive[Figures | None] = reactive(None, init=False)
 
-        self.update(Group(*parts))
+    def on_mount(self) -> None:
+        self.update(render_figures(self.figures, self.content_size.width))
+
+    def watch_figures(self, figures: Figures | None) -> None:
+        self.update(render_figures(figures, self.content_size.width))
+
+    def on_resize(self) -> None:
+        self.update(render_figures(self.figures, self.content_size.width))
