@@ -137,7 +137,8 @@ def _given(ctx: typer.Context) -> set[str]:
 
 HYPER = ("n_layer", "n_head", "n_embd", "n_embd2", "context", "dropout", "batchnorm", "smoothing")
 TRAIN = ("max_steps", "max_time", "batch_size", "learning_rate", "weight_decay", "warmup_steps", "grad_clip",
-         "grad_accum", "eval_interval", "ema", "dtype", "compile", "matmul_precision")
+         "grad_accum", "eval_interval", "ema", "dtype", "compile", "matmul_precision", "diagnostics", "diag_interval",
+         "init_scale")
 TRAIN_ONLY = ("resume", "tensorboard", "quiet")  # options of `train` that the live screen does not take
 
 
@@ -186,6 +187,16 @@ def train(
     ema: Annotated[Optional[float], typer.Option(help="Decay of a moving average of the weights (e.g. 0.999) "
                                                  "that evaluation, samples and checkpoints use; 0: off.",
                                                  rich_help_panel=O, show_default=False)] = None,
+    diagnostics: Annotated[Optional[bool], typer.Option(
+        "--diagnostics/--no-diagnostics", help="Record activation, gradient and update statistics every "
+        "--diag-interval steps to metrics.jsonl (see `makemore diagnose`). Off by default; on in the TUI.",
+        rich_help_panel=P, show_default=False)] = None,
+    diag_interval: Annotated[Optional[int], typer.Option(help="Steps between diagnostics records (default 100).",
+                                                         rich_help_panel=P, show_default=False)] = None,
+    init_scale: Annotated[Optional[float], typer.Option(help="Multiply the initial hidden weights (not the "
+                                                        "embeddings or the output layer) by this, to replay the "
+                                                        "lectures' initialisation experiments.",
+                                                        rich_help_panel=M, show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default: "
                                                 "runs/<dataset>-<type>, then -2, -3, ...).", rich_help_panel=P,
                                                 show_default=False)] = None,
