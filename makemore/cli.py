@@ -370,6 +370,65 @@ def datasets(as_json: JsonOpt = False) -> None:
     datasets_command(as_json=as_json)
 
 
+# --- the lectures' instruments: lr-find, diagnose, runs, compare -------------------------------------
+
+@app.command(name="lr-find", cls=_Command)
+@handles_errors
+def lr_find(
+    data: Annotated[str, typer.Argument(help="Word list: a file or a built-in dataset name.")],
+    model_type: Annotated[str, typer.Option("--type", "-t", help=f"Model family: {', '.join(FAMILIES)}.")] = "transformer",
+    steps: Annotated[int, typer.Option(help="Steps of the sweep: one per learning rate.")] = 1000,
+    lr_min: Annotated[float, typer.Option("--min", help="First learning rate.")] = 1e-5,
+    lr_max: Annotated[float, typer.Option("--max", help="Last learning rate.")] = 10.0,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Words per step (default: the "
+                                                      "family's recipe).", show_default=False)] = None,
+    as_json: JsonOpt = False,
+    seed: SeedOpt = 42,
+    device: DeviceOpt = "auto",
+) -> None:
+    """The lecture's learning-rate sweep: from a fresh model, one step per learning rate on an exponential grid,
+    loss against log10(lr) in the terminal, and a suggested learning rate (the valley)."""
+    from makemore.instruments import lr_find_command
+
+    lr_find_command(data, model_type=model_type, steps=steps, lr_min=lr_min, lr_max=lr_max, seed=seed,
+                    device=device, batch_size=batch_size, as_json=as_json)
+
+
+@app.command(cls=_Command)
+@handles_errors
+def diagnose(run: RunArg = None, as_json: JsonOpt = False) -> None:
+    """A run's latest diagnostics (train with --diagnostics): activations per layer, gradients and update-to-data
+    ratios per weight, and the character embeddings on their first two principal components."""
+    from makemore.instruments import diagnose_command
+
+    diagnose_command(_run_dir(run).path, as_json=as_json)
+
+
+@app.command(cls=_Command)
+@handles_errors
+def runs(
+    root: Annotated[Path, typer.Argument(help="Directory holding run directories.")] = Path("runs"),
+    as_json: JsonOpt = False,
+    sort: Annotated[str, typer.Option(help="name | type | params | steps | time | val | test")] = "name",
+) -> None:
+    """The runs in a directory: type, parameters, steps, time, best validation and test loss."""
+    from makemore.instruments import runs_command
+
+    runs_command(root, as_json=as_json, sort=sort)
+
+
+@app.command(cls=_Command)
+@handles_errors
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run directories.", metavar="RUN...")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Runs side by side: every setting and result in one table, the rows that differ highlighted."""
+    from makemore.instruments import compare_command
+
+    compare_command(run_dirs, as_json=as_json)
+
+
 def main() -> None:
     app()
 
