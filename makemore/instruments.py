@@ -84,13 +84,7 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
              batch_size: int | None = None, max_len: int = 64, hyper: dict | None = None) -> Sweep:
     """One optimizer step per learning rate on an exponential grid from ``lr_min`` to ``lr_max``, from a fresh
     model with the family's recipe (AdamW, its weight decay, its gradient clipping, no schedule)."""
-    import torch
-
-    from makemore.device import resolve_device
-    from makemore.training import Request, check_request, prepare_data
     from makemore.models import get_family
-    from makemore.models import build_model
-    from makemore.trainer import make_optimizer
 
     if steps < 2:
         raise MakemoreError("--steps must be at least 2")
@@ -98,6 +92,14 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
         raise MakemoreError(f"--min ({lr_min:g}) must be positive and below --max ({lr_max:g})")
     if get_family(model_type).fitted:
         raise MakemoreError(f"{model_type} is fitted in one pass (counted), with no learning rate to find")
+
+    import torch
+
+    from makemore.device import resolve_device
+    from makemore.models import build_model
+    from makemore.trainer import make_optimizer
+    from makemore.training import Request, check_request, prepare_data
+
     train = {"batch_size": batch_size} if batch_size is not None else {}
     request = Request(data=data, model_type=model_type, hyper=hyper or {}, train=train, seed=seed,
                       device=resolve_device(device), max_len=max_len)
@@ -296,7 +298,11 @@ def diagnose_command(run_dir: Path, *, as_json: bool) -> None:
                           "embedding": embedding, "embedding_variance": variance,
                           "labels": token_labels(vocab) if embedding else None}, ensure_ascii=False))
         return
-    if diag is None:
+    from makemore.models import get_family
+
+    if get_family(config["model"]["type"]).fitted:
+        err.print(f"{run_dir}: {config['model']['type']} is fitted in one pass (counted): nothing to diagnose")
+    elif diag is None:
         err.print(f"{run_dir}: no diagnostics recorded; train with --diagnostics (or watch it in `makemore tui`)")
     else:
         norm = f"{diag.grad_norm:.3g}" if diag.grad_norm is not None else "-"
