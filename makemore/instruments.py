@@ -257,9 +257,8 @@ def embedding_plot(coords: list[list[float]], labels: list[str], title: str, wid
         plt.scatter(xs, ys, marker=" ")
         for x, y, label in zip(xs, ys, labels):
             plt.text(label, x, y)
-        plt.title(title)
 
-    return _plot(build)
+    return title + "\n" + _plot(build)  # plotext drops a title wider than the plot
 
 
 def token_labels(vocab: list[str]) -> list[str]:
@@ -312,10 +311,10 @@ def diagnose_command(run_dir: Path, *, as_json: bool) -> None:
         out.print()
         out.print(weight_table(diag))
     if embedding:
-        share = f", {variance:.0%} of the variance" if variance is not None and len(embedding[0]) == 2 else ""
+        share = f" · {variance:.0%} of the variance" if variance is not None else ""
         out.print()
         print(embedding_plot(embedding, token_labels(vocab)[:len(embedding)],
-                             f"embeddings, first two principal components ({source}{share})"))
+                             f"embeddings on 2 principal components · {source}{share}"))
     elif diag is not None:
         err.print(f"{run_dir}: this model has no embedding table to draw")
 
