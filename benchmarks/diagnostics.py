@@ -42,7 +42,7 @@ def main() -> None:
     import torch
 
     from makemore.diagnostics import DEFAULT_INTERVAL
-    from makemore.experiment import prepare_data
+    from makemore.training import prepare_data
     from makemore.models import FAMILIES, step_recipe
     from makemore.run import build_model
     from makemore.sinks import JsonlSink

@@ -171,7 +171,7 @@ def test_watch_points_and_hidden_weights_per_family():
 # --- through the trainer ------------------------------------------------------------------------------
 
 def trainer_for(words: Path, out: Path, model_type: str = "mlp", hyper: dict | None = None, **train):
-    from makemore.experiment import Request, new_trainer
+    from makemore.training import Request, new_trainer
 
     recipe = dict(max_steps=1, eval_interval=1000, batch_size=32, diagnostics=True, diag_interval=10)
     recipe.update(train)
@@ -439,7 +439,7 @@ async def test_the_screen_shows_replayed_records_and_goes_back():
 async def test_training_in_the_tui_records_diagnostics_by_default(small_words, tmp_path):
     import time
 
-    from makemore.experiment import Request
+    from makemore.training import Request
     from makemore.tui.app import create_app
     from makemore.tui.diagnostics_screen import DiagnosticsScreen
 
