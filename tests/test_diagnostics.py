@@ -471,3 +471,30 @@ def test_diagnostics_screen_snapshot(snap_compare):
         await pilot.pause(0.8)
 
     assert snap_compare(create_app(events=scripted_diagnostics()), terminal_size=(120, 40), run_before=open_screen)
+
+
+# --- under torchrun ---------------------------------------------------------------------------------------
+
+def test_ddp_rank_zero_records_the_global_gradients(names_path, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    words = tmp_path / "words.txt"
+    words.write_text("".join(names_path.read_text().splitlines(keepends=True)[:2000]))
+    options = ["--type", "mlp", "--max-steps", "12", "--batch-size", "9", "--eval-interval", "100", "--diagnostics",
+               "--diag-interval", "5", "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MAKEMORE_DIST_TIMEOUT": "60"}
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+                          "makemore", "train", str(words), "-o", "ddp", *options], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert ddp.returncode == 0, ddp.stdout + ddp.stderr
+    r = runner.invoke(app, ["train", str(words), "-o", str(tmp_path / "one"), *options])
+    assert r.exit_code == 0, r.output
+    got = {name: [m for m in ckpt.read_metrics(tmp_path / name) if m["event"] == "diagnostics"]
+           for name in ("ddp", "one")}
+    assert [m["step"] for m in got["ddp"]] == [m["step"] for m in got["one"]] == [0, 5, 10]  # once: rank 0 alone
+    # the same global batch: after the all-reduce rank 0 sees the one-process gradient (summation order aside)
+    for a, b in zip(got["ddp"][0]["weights"], got["one"][0]["weights"]):
+        assert a["grad_std"] == pytest.approx(b["grad_std"], rel=1e-4)
+    assert got["ddp"][0]["grad_norm"] == pytest.approx(got["one"][0]["grad_norm"], rel=1e-4)
