@@ -498,3 +498,16 @@ def test_ddp_rank_zero_records_the_global_gradients(names_path, tmp_path):
     for a, b in zip(got["ddp"][0]["weights"], got["one"][0]["weights"]):
         assert a["grad_std"] == pytest.approx(b["grad_std"], rel=1e-4)
     assert got["ddp"][0]["grad_norm"] == pytest.approx(got["one"][0]["grad_norm"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_compile_records_every_statistic_on_an_eager_step(small_words, tmp_path):
+    trainer = trainer_for(small_words, tmp_path / "run", max_steps=7, diag_interval=3, compile=True)
+    plain = trainer_for(small_words, tmp_path / "plain", max_steps=7, diag_interval=3)
+    got = records(trainer)
+    want = records(plain)
+    assert trainer.forward is not trainer.ddp and [d.step for d in got] == [0, 3, 6]
+    assert [layer.name for layer in got[0].layers] == [layer.name for layer in want[0].layers] == ["fc", "tanh",
+                                                                                                  "lm_head"]
+    assert got[0].layers[1].saturation == pytest.approx(want[0].layers[1].saturation, abs=1e-6)
+    assert not any(m._forward_hooks for m in trainer.model.modules())
