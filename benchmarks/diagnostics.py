@@ -41,12 +41,13 @@ def main() -> None:
 
     import torch
 
+    from makemore.config import TrainConfig
     from makemore.diagnostics import DEFAULT_INTERVAL
-    from makemore.training import prepare_data
-    from makemore.models import FAMILIES, step_recipe
-    from makemore.run import build_model
+    from makemore.models import FAMILIES, build_model, step_recipe
+    from makemore.rundir import RunDir
     from makemore.sinks import JsonlSink
-    from makemore.trainer import TrainConfig, Trainer
+    from makemore.trainer import Trainer
+    from makemore.training import build_trainer, prepare_data
 
     interval = args.interval or DEFAULT_INTERVAL
     path = names_path(args.data)
@@ -63,8 +64,7 @@ def main() -> None:
                           diag_interval=interval)
         cfg.max_steps = 10**9  # the schedule stays in its plateau; nothing ends
         out.mkdir(parents=True, exist_ok=True)
-        return Trainer(model.to(args.device), prepared.vocab, splits, cfg, out, model_type=model_type,
-                       dataset=path.stem)
+        return build_trainer(model, prepared.vocab, splits, cfg, RunDir(out), model_type, path.stem)
 
     def stretch(t: Trainer, sink: JsonlSink, steps: int) -> float:
         """Seconds for ``steps`` steps, driven as Trainer.run drives them."""
@@ -97,7 +97,7 @@ def main() -> None:
             times_off.append(seconds[id(off)] / args.steps)
             times_on.append(seconds[id(on)] / args.steps)
             ratios.append(seconds[id(on)] / seconds[id(off)])
-        records = sum(1 for line in (on.run_dir / "metrics.jsonl").open() if '"diagnostics"' in line)
+        records = sum(1 for line in (Path(on.run_dir) / "metrics.jsonl").open() if '"diagnostics"' in line)
         for s in sinks.values():
             s.close()
         rows.append([model_type, f"{statistics.median(times_off) * 1e3:.2f}", f"{statistics.median(times_on) * 1e3:.2f}",

@@ -300,8 +300,8 @@ def diagnose_command(run_dir: Path, *, as_json: bool) -> None:
         return
     from makemore.models import get_family
 
-    if get_family(config["model"]["type"]).fitted:
-        err.print(f"{run_dir}: {config['model']['type']} is fitted in one pass (counted): nothing to diagnose")
+    if get_family(config.model.type).fitted:
+        err.print(f"{run_dir}: {config.model.type} is fitted in one pass (counted): nothing to diagnose")
     elif diag is None:
         err.print(f"{run_dir}: no diagnostics recorded; train with --diagnostics (or watch it in `makemore tui`)")
     else:

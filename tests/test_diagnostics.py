@@ -12,13 +12,18 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from makemore import checkpoint as ckpt
 from makemore.cli import app
 from makemore.diagnostics import (GELU_FLAT, HIST_BINS, Recorder, activation_stats, hidden_weights,
                                   initial_loss_event, project_2d, watch_points)
 from makemore.events import Diagnostics, InitialLoss, LayerStats, Started, Step, WeightStats, event_from_json
 
 runner = CliRunner()
+
+
+def metrics(run: Path) -> list[dict]:
+    from makemore.rundir import RunDir
+
+    return list(RunDir(run).metrics())
 
 
 # --- every statistic against a hand computation -------------------------------------------------------
@@ -151,7 +156,7 @@ def test_projection_matches_the_covariance_eigenvectors():
 
 def test_watch_points_and_hidden_weights_per_family():
     from makemore.models import FAMILIES
-    from makemore.run import build_model
+    from makemore.models import build_model
 
     kinds = {}
     for name, family in FAMILIES.items():
@@ -191,7 +196,7 @@ def test_init_scale_saturates_the_mlp(names_path, tmp_path):
     assert default.step == scaled.step == 0  # the first record is the initialisation
     assert tanh(scaled).saturation > 0.60 and tanh(default).saturation < 0.35
     assert tanh(scaled).hist[0] + tanh(scaled).hist[-1] > tanh(default).hist[0] + tanh(default).hist[-1]
-    config = json.loads((tmp_path / "b" / ckpt.CONFIG).read_text())
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
     assert config["train"]["init_scale"] == 5.0  # --resume before the first checkpoint starts the same way
 
 
@@ -233,7 +238,7 @@ def test_resume_keeps_recording(small_words, tmp_path):
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["train", "--resume", str(run), "--max-steps", "20", "-q"])
     assert r.exit_code == 0, r.output
-    steps = [m["step"] for m in ckpt.read_metrics(run) if m["event"] == "diagnostics"]
+    steps = [m["step"] for m in metrics(run) if m["event"] == "diagnostics"]
     assert steps == [0, 4, 8, 12, 16]
 
 
@@ -268,7 +273,7 @@ def test_the_console_prints_the_initial_loss_and_the_warning(small_words, tmp_pa
 def test_ngram_has_nothing_to_diagnose(small_words, tmp_path):
     r = runner.invoke(app, ["train", str(small_words), "--type", "ngram", "--diagnostics", "-o", str(tmp_path / "r")])
     assert r.exit_code == 0 and "nothing to diagnose" in r.output
-    assert not [m for m in ckpt.read_metrics(tmp_path / "r") if m["event"] == "diagnostics"]
+    assert not [m for m in metrics(tmp_path / "r") if m["event"] == "diagnostics"]
 
 
 # --- lr-find ----------------------------------------------------------------------------------------------
@@ -336,7 +341,7 @@ def test_runs_lists_and_sorts(three_runs):
     vals = [x["best_val_loss"] for x in rows]
     assert vals == sorted(vals)
     for x in rows:  # the numbers are the runs' own
-        finished = [m for m in ckpt.read_metrics(Path(x["run"])) if m["event"] == "finished"][-1]
+        finished = [m for m in metrics(Path(x["run"])) if m["event"] == "finished"][-1]
         assert x["test_loss"] == finished["test_loss"] and x["elapsed"] == finished["elapsed"]
     r = runner.invoke(app, ["runs", str(three_runs), "--sort", "steps"], env={"COLUMNS": "200"})
     assert r.exit_code == 0 and r.output.index(" b ") < r.output.index(" c ") < r.output.index(" a ")
@@ -362,7 +367,7 @@ def test_diagnose_tables_and_embedding(three_runs):
     r = runner.invoke(app, ["diagnose", str(three_runs / "c"), "--json"])
     assert r.exit_code == 0, r.output
     result = json.loads(r.output)
-    last = [m for m in ckpt.read_metrics(three_runs / "c") if m["event"] == "diagnostics"][-1]
+    last = [m for m in metrics(three_runs / "c") if m["event"] == "diagnostics"][-1]
     assert result["diagnostics"] == last and last["step"] == 15
     assert len(result["embedding"]) == len(result["labels"]) and result["labels"][0] == "."
     r = runner.invoke(app, ["diagnose", str(three_runs / "c")], env={"COLUMNS": "200"})
@@ -491,7 +496,7 @@ def test_ddp_rank_zero_records_the_global_gradients(names_path, tmp_path):
     assert ddp.returncode == 0, ddp.stdout + ddp.stderr
     r = runner.invoke(app, ["train", str(words), "-o", str(tmp_path / "one"), *options])
     assert r.exit_code == 0, r.output
-    got = {name: [m for m in ckpt.read_metrics(tmp_path / name) if m["event"] == "diagnostics"]
+    got = {name: [m for m in metrics(tmp_path / name) if m["event"] == "diagnostics"]
            for name in ("ddp", "one")}
     assert [m["step"] for m in got["ddp"]] == [m["step"] for m in got["one"]] == [0, 5, 10]  # once: rank 0 alone
     # the same global batch: after the all-reduce rank 0 sees the one-process gradient (summation order aside)
