@@ -382,13 +382,15 @@ def test_instruments_commands_refuse_without_importing_torch(tmp_path):
     import sys
 
     code = ("import sys; from makemore.cli import app\n"
-            "for argv in (['runs', 'nowhere'], ['lr-find', 'x', '--min', '2', '--max', '1'], ['diagnose', '--help']):\n"
+            "for argv in (['runs', 'nowhere'], ['lr-find', 'x', '--min', '2', '--max', '1'], ['diagnose', '--help'],\n"
+            "             ['train', 'names', '--diag-interval', '0'], ['train', 'names', '--init-scale', '-1']):\n"
             "    sys.argv = ['makemore', *argv]\n"
             "    try:\n        app()\n    except SystemExit:\n        pass\n"
             "assert 'torch' not in sys.modules, 'heavy import'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "nowhere: no such directory" in result.stderr and "--min (2) must be positive" in result.stderr
+    assert "--diag-interval must be at least 1" in result.stderr and "--init-scale must be a positive" in result.stderr
 
 
 # --- the TUI screen ---------------------------------------------------------------------------------------
