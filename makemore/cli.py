@@ -137,7 +137,8 @@ def _given(ctx: typer.Context) -> set[str]:
 
 HYPER = ("n_layer", "n_head", "n_embd", "n_embd2", "context", "dropout", "batchnorm", "smoothing")
 TRAIN = ("max_steps", "max_time", "batch_size", "learning_rate", "weight_decay", "warmup_steps", "grad_clip",
-         "grad_accum", "eval_interval", "ema", "dtype", "compile", "matmul_precision")
+         "grad_accum", "eval_interval", "ema", "dtype", "compile", "matmul_precision", "diagnostics", "diag_interval",
+         "init_scale")
 TRAIN_ONLY = ("resume", "tensorboard", "quiet")  # options of `train` that the live screen does not take
 
 
@@ -186,6 +187,16 @@ def train(
     ema: Annotated[Optional[float], typer.Option(help="Decay of a moving average of the weights (e.g. 0.999) "
                                                  "that evaluation, samples and checkpoints use; 0: off.",
                                                  rich_help_panel=O, show_default=False)] = None,
+    diagnostics: Annotated[Optional[bool], typer.Option(
+        "--diagnostics/--no-diagnostics", help="Record activation, gradient and update statistics every "
+        "--diag-interval steps to metrics.jsonl (see `makemore diagnose`). Off by default; on in the TUI.",
+        rich_help_panel=P, show_default=False)] = None,
+    diag_interval: Annotated[Optional[int], typer.Option(help="Steps between diagnostics records (default 100).",
+                                                         rich_help_panel=P, show_default=False)] = None,
+    init_scale: Annotated[Optional[float], typer.Option(help="Multiply the initial hidden weights (not the "
+                                                        "embeddings or the output layer) by this, to replay the "
+                                                        "lectures' initialisation experiments.",
+                                                        rich_help_panel=M, show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default: "
                                                 "runs/<dataset>-<type>, then -2, -3, ...).", rich_help_panel=P,
                                                 show_default=False)] = None,
@@ -357,6 +368,65 @@ def datasets(as_json: JsonOpt = False) -> None:
     from makemore.commands import datasets_command
 
     datasets_command(as_json=as_json)
+
+
+# --- the lectures' instruments: lr-find, diagnose, runs, compare -------------------------------------
+
+@app.command(name="lr-find", cls=_Command)
+@handles_errors
+def lr_find(
+    data: Annotated[str, typer.Argument(help="Word list: a file or a built-in dataset name.")],
+    model_type: Annotated[str, typer.Option("--type", "-t", help=f"Model family: {', '.join(FAMILIES)}.")] = "transformer",
+    steps: Annotated[int, typer.Option(help="Steps of the sweep: one per learning rate.")] = 1000,
+    lr_min: Annotated[float, typer.Option("--min", help="First learning rate.")] = 1e-5,
+    lr_max: Annotated[float, typer.Option("--max", help="Last learning rate.")] = 10.0,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Words per step (default: the "
+                                                      "family's recipe).", show_default=False)] = None,
+    as_json: JsonOpt = False,
+    seed: SeedOpt = 42,
+    device: DeviceOpt = "auto",
+) -> None:
+    """The lecture's learning-rate sweep: from a fresh model, one step per learning rate on an exponential grid,
+    loss against log10(lr) in the terminal, and a suggested learning rate (the valley)."""
+    from makemore.instruments import lr_find_command
+
+    lr_find_command(data, model_type=model_type, steps=steps, lr_min=lr_min, lr_max=lr_max, seed=seed,
+                    device=device, batch_size=batch_size, as_json=as_json)
+
+
+@app.command(cls=_Command)
+@handles_errors
+def diagnose(run: RunArg = None, as_json: JsonOpt = False) -> None:
+    """A run's latest diagnostics (train with --diagnostics): activations per layer, gradients and update-to-data
+    ratios per weight, and the character embeddings on their first two principal components."""
+    from makemore.instruments import diagnose_command
+
+    diagnose_command(_run_dir(run).path, as_json=as_json)
+
+
+@app.command(cls=_Command)
+@handles_errors
+def runs(
+    root: Annotated[Path, typer.Argument(help="Directory holding run directories.")] = Path("runs"),
+    as_json: JsonOpt = False,
+    sort: Annotated[str, typer.Option(help="name | type | params | steps | time | val | test")] = "name",
+) -> None:
+    """The runs in a directory: type, parameters, steps, time, best validation and test loss."""
+    from makemore.instruments import runs_command
+
+    runs_command(root, as_json=as_json, sort=sort)
+
+
+@app.command(cls=_Command)
+@handles_errors
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run directories.", metavar="RUN...")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Runs side by side: every setting and result in one table, the rows that differ highlighted."""
+    from makemore.instruments import compare_command
+
+    compare_command(run_dirs, as_json=as_json)
 
 
 def main() -> None:

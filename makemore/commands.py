@@ -110,6 +110,11 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                             "or --resume a run")
     request = Request(data=data, model_type=model_type, out=out, hyper=hyper, train=train, seed=seed,
                       device=device, max_len=max_len)
+    if train.get("diagnostics") and main:
+        from makemore.models import get_family
+
+        if get_family(model_type).fitted:
+            err.print(f"--diagnostics: {model_type} is fitted in one pass (counted): nothing to diagnose")
     checked = check_request(request)
     prepared = prepare_data(data, seed, max_len)
     w = prepared.words

@@ -41,6 +41,9 @@ class TrainConfig:
     eval_words: int = 1000  # fixed subset of training words on which the train loss is evaluated
     num_samples: int = 12  # samples drawn at each evaluation
     temperature: float = 1.0  # of those samples
+    init_scale: float = 1.0  # multiplies the hidden weights at initialisation (makemore.diagnostics.hidden_weights)
+    diagnostics: bool = False  # record activation, gradient and update statistics (makemore.diagnostics)
+    diag_interval: int = 100  # steps between those records
 
     def check(self) -> TrainConfig:
         """Refuse settings no run can use, naming the option; returns self."""
@@ -55,6 +58,8 @@ class TrainConfig:
             (self.eval_interval >= 1, "--eval-interval must be at least 1"),
             (self.max_time is None or self.max_time > 0, "--max-time must be positive"),
             (0 <= self.ema < 1, "--ema must be at least 0 (off) and below 1"),
+            (math.isfinite(self.init_scale) and self.init_scale > 0, "--init-scale must be a positive number"),
+            (self.diag_interval >= 1, "--diag-interval must be at least 1"),
             (1 <= self.grad_accum <= self.batch_size, "--grad-accum must be between 1 and the batch size"),
             (self.dtype in DTYPES, "--dtype must be " + ", ".join(DTYPES)),
             (self.matmul_precision in MATMUL_PRECISIONS, "--matmul-precision must be " + ", ".join(MATMUL_PRECISIONS)),

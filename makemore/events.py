@@ -44,6 +44,7 @@ class Step(Event):
     tokens_per_s: float
     elapsed: float  # seconds of training (pauses excluded)
     device_memory: int | None = None  # peak bytes allocated on a CUDA device; None on the CPU
+    grad_norm: float | None = None  # global gradient norm before clipping, at this step (None: not finite)
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,62 @@ class Failed(Event):
     message: str
 
 
+@dataclass(frozen=True)
+class InitialLoss(Event):
+    """The loss before the first step beside ln(V): far above it, the initialisation is confidently wrong."""
+
+    kind: ClassVar[str] = "initial_loss"
+    loss: float  # on the fixed training subset, at step 0
+    uniform: float  # ln(vocab size): the loss of a model that finds every token equally likely
+    far_above: bool  # loss > 1.1 x uniform (makemore.diagnostics.INIT_WARN_RATIO)
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """One layer's activations at a record step (see makemore.diagnostics for what each kind measures)."""
+
+    name: str  # module path, or the nonlinearity's label (e.g. "h.0.mlp.gelu")
+    kind: str  # linear | norm | attention | recurrent | tanh | gelu | relu
+    units: int  # width of the last dimension
+    mean: float
+    std: float
+    saturation: float | None  # share of values in the flat region (|tanh| > 0.97, GELU x < -3, ReLU x <= 0)
+    dead: int | None  # units in the flat region for every example of the batch
+    hist: list[float]  # share of values in each of equal bins over [lo, hi] (outside: first or last bin)
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True)
+class WeightStats:
+    """One weight matrix (any parameter of two or more dimensions) at a record step."""
+
+    name: str
+    shape: list[int]
+    data_std: float  # std of the weights before the update
+    grad_mean: float
+    grad_std: float
+    grad_to_data: float | None  # std(grad) / std(weight)
+    update_to_data: float | None  # log10(std(AdamW's actual update) / std(weight)); None when nothing moved
+
+
+@dataclass(frozen=True)
+class Diagnostics(Event):
+    """The lectures' instruments at one training step (written every --diag-interval steps)."""
+
+    kind: ClassVar[str] = "diagnostics"
+    step: int  # optimizer steps done before the recorded step: 0 records the initialisation
+    lr: float  # learning rate of the recorded step
+    grad_norm: float | None  # global gradient norm before clipping
+    layers: list[LayerStats]
+    weights: list[WeightStats]
+    embedding: list[list[float]]  # (V, 2): each token's embedding on its first two principal components
+    embedding_variance: float | None = None  # share of the embeddings' variance those two components explain
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (Started, Step, Eval, Samples, Bigrams, Saved, Finished, Failed)
+    cls.kind: cls for cls in (Started, Step, Eval, Samples, Bigrams, Saved, Finished, Failed, InitialLoss,
+                              Diagnostics)
 }
 
 
@@ -128,8 +183,18 @@ def event_from_json(obj: dict[str, Any]) -> Event | None:
     try:
         if cls is Samples and isinstance(kwargs.get("samples"), list):
             kwargs["samples"] = [Sample(**s) for s in kwargs["samples"] if isinstance(s, dict)]
+        if cls is Diagnostics:
+            for key, item in (("layers", LayerStats), ("weights", WeightStats)):
+                if not isinstance(kwargs.get(key), list):
+                    return None
+                kwargs[key] = [item(**_known(item, row)) for row in kwargs[key] if isinstance(row, dict)]
         return cls(**kwargs)
     except TypeError:
         return None
+
+
+def _known(cls: type, row: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in row.items() if k in names}
 
 

@@ -13,7 +13,7 @@ from typing import Callable
 from rich.markup import escape
 
 from makemore.rundir import METRICS, SAMPLES
-from makemore.events import Eval, Event, Failed, Finished, Samples, Saved, Started, Step
+from makemore.events import Eval, Event, Failed, Finished, InitialLoss, Samples, Saved, Started, Step
 
 Sink = Callable[[Event], None]
 
@@ -157,6 +157,11 @@ class ConsoleSink:
 
     def __call__(self, event: Event) -> None:
         c = self.console
+        if isinstance(event, InitialLoss) and event.far_above:  # shown even with --quiet: a wasted run
+            c.print(f"[bold yellow]warning:[/] initial loss {event.loss:.4f} is far above ln(vocab size) = "
+                    f"{event.uniform:.4f}: the model starts confidently wrong; scale down its output layer "
+                    f"(or --init-scale)", highlight=False)
+            return
         if self.quiet and not isinstance(event, (Finished, Failed)):
             return  # --quiet: the final line only
         if isinstance(event, Started):
@@ -183,6 +188,9 @@ class ConsoleSink:
             line = (f"step {event.step}: train {event.train_loss:.4f} val {event.val_loss:.4f} "
                     f"(best {event.best_val_loss:.4f} @ {event.best_step})")
             (self.progress.console if self.progress else c).print(line, highlight=False)
+        elif isinstance(event, InitialLoss):
+            (self.progress.console if self.progress else c).print(
+                f"initial loss {event.loss:.4f} (ln(vocab size) = {event.uniform:.4f})", highlight=False)
         elif isinstance(event, Samples) and not self.quiet:
             text = "  ".join(f"[{TAG_STYLE[s.tag]}]{escape(s.word)}[/]" for s in event.samples[:8])  # words are data
             (self.progress.console if self.progress else c).print(f"  samples: {text}", highlight=False)

@@ -79,6 +79,10 @@ class Trainer:
         self.model_type = model_type
         self.dataset = dataset
         self.device = torch.device(cfg.device)
+        if cfg.init_scale != 1.0:  # before the weights move into flat buffers; --resume then loads its own
+            from makemore.diagnostics import apply_init_scale
+
+            apply_init_scale(model, cfg.init_scale, model_type)
         self.eval_subset = self.train_words.head(cfg.eval_words)
         self.known = (set(self.train_words.words), set(self.val_words.words) | set(self.test_words.words))
         # the parameters live in flat buffers (before DDP wraps the model, so its buckets see the views)
@@ -103,6 +107,16 @@ class Trainer:
         if cfg.compile and model.trainable:
             self.forward = torch.compile(self.ddp)
         self.scaler = torch.amp.GradScaler("cuda") if cfg.dtype == "float16" and self.device.type == "cuda" else None
+        # --diagnostics: rank 0 records every diag_interval steps; off, nothing is created and no hook registered
+        self.recorder = None
+        if cfg.diagnostics and model.trainable and dist.is_main:
+            from makemore.diagnostics import Recorder
+
+            self.recorder = Recorder(model, model_type, cfg.diag_interval)
+        self._record_step = False  # set by run() before each step: whether the Recorder watches it
+        self._measure_norm = False  # set by run(): the gradient norm is wanted (a logged step) without clipping
+        self.grad_norm: torch.Tensor | None = None  # the last measured global gradient norm (before clipping)
+        self.diagnostics: list[Event] = []  # what the Recorder produced in the last step, for run() to yield
         self._synced_elapsed = 0.0  # under DDP: rank 0's clock at the last control exchange (drives the schedule)
         self._agreed_stop: str | None = None  # under DDP: the stop decision all ranks took at that exchange
         self._stop = threading.Event()
@@ -209,7 +223,12 @@ class Trainer:
         main = self.dist.is_main
         self._synced_elapsed = self.elapsed
         if self.step == 0 and main:
-            yield from self._evaluate()
+            for event in self._evaluate():
+                yield event
+                if isinstance(event, Eval):  # the lecture's first check: the initial loss against ln(V)
+                    from makemore.diagnostics import initial_loss_event
+
+                    yield initial_loss_event(event.train_loss, len(self.vocab))
         window_loss = torch.zeros((), device=self.device)
         window_steps = 0
         window_tokens = 0
@@ -249,11 +268,16 @@ class Trainer:
             lr = lr_at(self.step, cfg, self._synced_elapsed if self.dist.enabled else self.elapsed)
             for group in opt.param_groups:
                 group["lr"] = lr
+            self._record_step = self.recorder is not None and self.recorder.due(self.step)
+            self._measure_norm = (self.step + 1) % cfg.log_interval == 0 or self.step + 1 == cfg.max_steps
             loss_sum, tokens = self._train_step()
             window_loss += loss_sum
             window_tokens += tokens
             window_steps += 1
             self.step += 1
+            if self.diagnostics:
+                yield from self.diagnostics
+                self.diagnostics = []
             if not self.dist.enabled and self.device.type == "cpu" and not math.isfinite(float(loss_sum)):
                 yield from self._diverged(self.step)
             if self.step % cfg.log_interval == 0 or self.step == cfg.max_steps:
@@ -266,9 +290,10 @@ class Trainer:
                     yield from self._diverged(self.step)
                 dt = max(now - window_start, 1e-9)
                 if main:
+                    norm = float(self.grad_norm) if self.grad_norm is not None else math.nan
                     yield Step(step=self.step, loss=mean, lr=lr, steps_per_s=window_steps / dt,
                                tokens_per_s=window_tokens * self.dist.world_size / dt, elapsed=self.elapsed,
-                               device_memory=_device_memory(self.device))
+                               device_memory=_device_memory(self.device), grad_norm=_finite(norm))
                 window_loss.zero_()
                 window_steps = window_tokens = 0
                 window_start = last_tick = time.perf_counter()  # time spent in the sinks is not training time
@@ -324,6 +349,48 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         tokens = 0
         packed = cfg.pack and self.model.packs
+        record = self._record_step and self.recorder is not None
+        # a record step runs the plain module: hooks on a compiled graph would make it recompile
+        forward = self.ddp if record else self.forward
+        watching = self.recorder.watch() if record else contextlib.nullcontext()
+        with watching:
+            loss_sum, tokens = self._micro_batches(chunks, forward, total_targets, packed, loss_sum, tokens)
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        if record:
+            self.recorder.gradients()
+        norm = None
+        if cfg.grad_clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(self.trained, cfg.grad_clip)
+        elif self._measure_norm or record:
+            from makemore.diagnostics import grad_norm
+
+            norm = grad_norm(self.trained)
+        if norm is not None:
+            self.grad_norm = norm
+        if record:
+            self.recorder.before_update()
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        if record:
+            self.diagnostics.append(self.recorder.finish(step=self.step, lr=self.optimizer.param_groups[0]["lr"],
+                                                         grad_norm=norm))
+        for p in self.trained:  # in place: set to None, the parameters' gradients would stop being views
+            p.grad.zero_()
+        if self.ema is not None:
+            # decay warms up as (1 + t) / (10 + t) so that the early average is not dominated by the init
+            decay = min(cfg.ema, (1 + self.step) / (10 + self.step))
+            with torch.no_grad():
+                torch._foreach_lerp_(self.ema, [p.detach() for p in self.trained], 1 - decay)
+        return loss_sum, tokens
+
+    def _micro_batches(self, chunks, forward, total_targets: int, packed: bool, loss_sum: torch.Tensor,
+                       tokens: int) -> tuple[torch.Tensor, int]:
+        """Forward and backward over the micro-batches of one step; gradients accumulate."""
+        lengths = self.train_words.lengths
         for i, chunk in enumerate(chunks):
             extra = {}
             if packed:
@@ -335,28 +402,12 @@ class Trainer:
             last = i == len(chunks) - 1
             with contextlib.nullcontext() if last or not self.dist.enabled else self.ddp.no_sync():
                 with self._autocast():
-                    _, loss = self.forward(x, y, **extra)
+                    _, loss = forward(x, y, **extra)
                 scaled = loss * weight
                 backward = scaled * self.dist.world_size  # DDP divides the summed gradients by the world size
                 (self.scaler.scale(backward) if self.scaler else backward).backward()
             loss_sum += scaled.detach().float()
             tokens += x.numel()
-        if self.scaler:
-            self.scaler.unscale_(self.optimizer)
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.trained, cfg.grad_clip)
-        if self.scaler:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        for p in self.trained:  # in place: set to None, the parameters' gradients would stop being views
-            p.grad.zero_()
-        if self.ema is not None:
-            # decay warms up as (1 + t) / (10 + t) so that the early average is not dominated by the init
-            decay = min(cfg.ema, (1 + self.step) / (10 + self.step))
-            with torch.no_grad():
-                torch._foreach_lerp_(self.ema, [p.detach() for p in self.trained], 1 - decay)
         return loss_sum, tokens
 
     def _diverged(self, step: int) -> Iterator[Event]:

@@ -90,8 +90,12 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
     unknown = sorted(set(recipe) - {f.name for f in dataclasses.fields(TrainConfig)})
     if unknown:
         raise MakemoreError(f"unknown training option --{unknown[0].replace('_', '-')}")
-    cfg = TrainConfig(**recipe, seed=req.seed, device=req.device)
-    return hyper, cfg.check()
+    cfg = TrainConfig(**recipe, seed=req.seed, device=req.device).check()
+    if cfg.init_scale != 1.0:  # (builds a tiny copy of the model: torch only for a run that asks for it)
+        from makemore.diagnostics import check_init_scale
+
+        check_init_scale(req.model_type, hyper)
+    return hyper, cfg
 
 
 def fit_to_data(cfg: TrainConfig, req: Request, num_train: int) -> None:
@@ -163,7 +167,7 @@ def build_trainer(model, vocab, splits, cfg: TrainConfig, run: RunDir, model_typ
                    matmul_precision=precision, **({"dist": dist} if dist is not None else {}))
 
 
-RESUMABLE = ("max_steps", "max_time")  # what --resume may change (besides --device); the rest is the run's
+RESUMABLE = ("max_steps", "max_time", "diagnostics", "diag_interval")  # what --resume may change (besides --device); the rest is the run's
 
 
 def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = None, dist=None):

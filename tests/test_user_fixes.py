@@ -301,7 +301,7 @@ def test_readme_command_list_matches_the_code():
     checked = 0
     command = None
     for line in block.splitlines():
-        m = re.match(r"makemore (\w+)", line)
+        m = re.match(r"makemore ([\w-]+)", line)  # lr-find: a name with a hyphen
         command = group.commands[m.group(1)] if m else command
         if command is None:
             continue

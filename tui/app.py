@@ -53,6 +53,12 @@ def create_app(*, request=None, trainer=None, follow: Path | None = None, events
     given = [x for x in (request, trainer, follow, events) if x is not None]
     if len(given) > 1:
         raise ValueError("give at most one of request, trainer, follow, events")
+    if request is not None:
+        from dataclasses import replace
+
+        from makemore.tui.diagnostics_screen import with_tui_defaults
+
+        request = replace(request, train=with_tui_defaults(request.train))
     return MakemoreApp(request=request, trainer=trainer, follow=Path(follow) if follow is not None else None,
                        events=events, runs_root=runs_root, poll_interval=poll_interval, chart_interval=chart_interval)
 

@@ -69,6 +69,7 @@ class RunScreen(Screen):
         Binding("l", "log_scale", "log"),
         Binding("m", "smoothing", "smooth"),
         Binding("x", "screenshot", "screenshot"),
+        Binding("d", "diagnostics", "diagnostics"),
     ]
 
     def __init__(self, *, request=None, trainer=None, follow: Path | None = None,
@@ -334,6 +335,12 @@ class RunScreen(Screen):
             self.app.pop_screen()
         else:
             self.app.switch_screen(StartScreen(self.app.runs_root))
+
+    def action_diagnostics(self) -> None:
+        from makemore.tui.diagnostics_screen import DiagnosticsScreen
+
+        replay = self.app.source.get("events") if self.mode == "replay" else None
+        self.app.push_screen(DiagnosticsScreen(lambda: self.run_dir, events=replay))
 
     def action_quit_run(self) -> None:
         """Quit; while training, stop after the current step, save, then quit (a second q quits at once)."""

@@ -216,4 +216,6 @@ class StartScreen(Screen):
             "learning_rate": _number(self.query_one("#learning_rate", Input).value, float, "learning rate"),
             "max_time": parse_duration(self.query_one("#max_time", Input).value),
         }
-        return backend.new_request(data=data, model_type=model_type, hyper=hyper, train=train)
+        from makemore.tui.diagnostics_screen import with_tui_defaults
+
+        return backend.new_request(data=data, model_type=model_type, hyper=hyper, train=with_tui_defaults(train))

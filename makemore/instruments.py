@@ -1,0 +1,443 @@
+"""The lectures' instruments on the command line: the learning-rate sweep (``lr-find``), a run's latest
+diagnostics and its embedding scatter (``diagnose``), and runs side by side (``runs``, ``compare``).
+
+Module-level imports stay torch-free: ``runs``, ``compare`` and ``diagnose`` of a run that recorded diagnostics
+read JSON only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from makemore.errors import MakemoreError
+from makemore.rundir import RunDir, list_runs
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+# The AdamW band of update-to-data ratios (log10) that the TUI and `diagnose` mark as healthy. The lecture's -3
+# is for plain SGD; AdamW normalises every update to about the learning rate, so the ratio follows
+# lr / std(weight). On names.txt the default recipes, which reach the lectures' figures, stay inside it: the MLP
+# between -4.0 (its first, warm-up step) and -1.55 at its peak rate of 1e-2, the Transformer (weights of std
+# 0.02, peak 6e-3) between -2.5 and -1.14 in its first 250 steps. Below the band a layer barely moves (the
+# learning rate is too low for it); above it, a step changes it by more than a tenth of its size.
+HEALTHY_UPDATE = (-3.5, -1.0)
+SATURATION_WARN = 0.25  # the lecture's first tanh layer sat at ~20% with gain 5/3; 5% is "a pretty good number"
+
+
+# --- lr-find --------------------------------------------------------------------------------------------
+
+EXPLODE = 4.0  # the sweep stops once a step's loss is this many times the lowest loss so far (or not finite)
+VALLEY_WINDOW = 0.025  # share of the sweep on each side of a point in the centred moving average
+
+
+@dataclass
+class Sweep:
+    lrs: list[float]
+    losses: list[float]
+    smoothed: list[float]
+    suggested: float
+    exploded_at: float | None  # the learning rate at which the loss exploded; None if the sweep ran to the end
+    rule: str
+    steps: int  # asked for
+    lr_min: float
+    lr_max: float
+    model_type: str
+    recipe_lr: float
+
+
+def centred_average(values: list[float], half_width: int) -> list[float]:
+    """Each value replaced by the mean of itself and ``half_width`` neighbours on each side (fewer at the ends).
+
+    Centred, unlike an exponential average, so the curve's lowest point does not lag behind the data's."""
+    out_ = []
+    prefix = [0.0]
+    for v in values:
+        prefix.append(prefix[-1] + v)
+    for i in range(len(values)):
+        a, b = max(0, i - half_width), min(len(values), i + half_width + 1)
+        out_.append((prefix[b] - prefix[a]) / (b - a))
+    return out_
+
+
+def suggest_lr(lrs: list[float], losses: list[float]) -> tuple[float, list[float]]:
+    """The lecture's rule, made mechanical: the bottom of the valley, i.e. the learning rate where the loss,
+    averaged over a centred window (2.5% of the sweep each side), is lowest, before it turns up."""
+    smoothed = centred_average(losses, max(1, round(VALLEY_WINDOW * len(losses))))
+    best = min(range(len(smoothed)), key=smoothed.__getitem__)
+    return lrs[best], smoothed
+
+
+RULE = ("the valley: the learning rate at the lowest point of the loss averaged over a centred window of 5% of "
+        "the sweep, before the loss turns up (the lecture's pick of the curve's bottom)")
+
+
+def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: float, seed: int, device: str,
+             batch_size: int | None = None, max_len: int = 64, hyper: dict | None = None) -> Sweep:
+    """One optimizer step per learning rate on an exponential grid from ``lr_min`` to ``lr_max``, from a fresh
+    model with the family's recipe (AdamW, its weight decay, its gradient clipping, no schedule)."""
+    from makemore.models import get_family
+
+    if steps < 2:
+        raise MakemoreError("--steps must be at least 2")
+    if not (0 < lr_min < lr_max) or not math.isfinite(lr_max):
+        raise MakemoreError(f"--min ({lr_min:g}) must be positive and below --max ({lr_max:g})")
+    if get_family(model_type).fitted:
+        raise MakemoreError(f"{model_type} is fitted in one pass (counted), with no learning rate to find")
+
+    import torch
+
+    from makemore.device import resolve_device
+    from makemore.models import build_model
+    from makemore.trainer import make_optimizer
+    from makemore.training import Request, check_request, prepare_data
+
+    train = {"batch_size": batch_size} if batch_size is not None else {}
+    request = Request(data=data, model_type=model_type, hyper=hyper or {}, train=train, seed=seed,
+                      device=resolve_device(device), max_len=max_len)
+    hyper_, cfg = check_request(request)
+    prepared = prepare_data(data, seed, max_len)
+    words = prepared.encoded()["train"]
+    block_size = max(len(w) for w in prepared.words.words) + 1
+    torch.manual_seed(seed)
+    model = build_model(model_type, len(prepared.vocab), block_size, hyper_).to(cfg.device)
+    model.train()
+    opt = make_optimizer(model, cfg)
+    params = [p for p in model.parameters() if p.requires_grad]
+    generator = torch.Generator().manual_seed(seed)
+    lrs, losses = [], []
+    exploded = None
+    for i in range(steps):
+        lr = lr_min * (lr_max / lr_min) ** (i / (steps - 1))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        index = torch.randint(len(words), (cfg.batch_size,), generator=generator)
+        x, y = words.batch(index, cfg.device)
+        _, loss = model(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        opt.step()
+        value = loss.item()  # one sync per step: the sweep needs every loss
+        if not math.isfinite(value) or (losses and value > EXPLODE * min(losses)):
+            exploded = lr
+            break
+        lrs.append(lr)
+        losses.append(value)
+    if len(losses) < 2:
+        raise MakemoreError(f"the loss exploded at once (learning rate {lr_min:g}); lower --min")
+    suggested, smoothed = suggest_lr(lrs, losses)
+    return Sweep(lrs=lrs, losses=losses, smoothed=smoothed, suggested=suggested, exploded_at=exploded, rule=RULE,
+                 steps=steps, lr_min=lr_min, lr_max=lr_max, model_type=model_type, recipe_lr=cfg.learning_rate)
+
+
+def _plot(build) -> str:
+    import plotext
+
+    plotext.clear_figure()
+    try:
+        build(plotext)
+        text = plotext.build()
+        # a pipe or a file gets the plain characters, without colour codes
+        return text if out.is_terminal else plotext.uncolorize(text)
+    finally:
+        plotext.clear_figure()
+
+
+def lr_plot(sweep: Sweep, width: int = 90, height: int = 22) -> str:
+    xs = [math.log10(lr) for lr in sweep.lrs]
+
+    def build(plt):
+        plt.plotsize(width, height)
+        plt.plot(xs, sweep.losses, marker="braille", label="loss")
+        plt.plot(xs, sweep.smoothed, marker="braille", label="smoothed")
+        plt.vline(math.log10(sweep.suggested))
+        plt.title(f"lr-find · {sweep.model_type} · suggested {sweep.suggested:.2g}")
+        plt.xlabel("log10(learning rate)")
+        plt.ylabel("loss")
+
+    return _plot(build)
+
+
+def lr_find_command(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: float, seed: int,
+                    device: str, batch_size: int | None, as_json: bool) -> None:
+    sweep = lr_sweep(data, model_type=model_type, steps=steps, lr_min=lr_min, lr_max=lr_max, seed=seed,
+                     device=device, batch_size=batch_size)
+    if as_json:
+        print(json.dumps({"model_type": sweep.model_type, "suggested_lr": sweep.suggested, "rule": sweep.rule,
+                          "recipe_lr": sweep.recipe_lr, "exploded_at": sweep.exploded_at, "steps": sweep.steps,
+                          "steps_run": len(sweep.losses), "lr_min": sweep.lr_min, "lr_max": sweep.lr_max,
+                          "lrs": sweep.lrs, "losses": sweep.losses}))
+        return
+    print(lr_plot(sweep))  # as it is: rich would wrap the plot's lines
+    if sweep.exploded_at is not None:
+        out.print(f"stopped early: the loss exploded at learning rate {sweep.exploded_at:.3g} "
+                  f"(more than {EXPLODE:g}x its lowest), after {len(sweep.losses)} of {sweep.steps} steps")
+    out.print(f"suggested learning rate: [bold]{sweep.suggested:.3g}[/] (log10 {math.log10(sweep.suggested):.2f}); "
+              f"the {sweep.model_type} recipe uses {sweep.recipe_lr:g}")
+    out.print(f"rule: {sweep.rule}", style="dim")
+
+
+# --- diagnose -------------------------------------------------------------------------------------------
+
+def latest_diagnostics(run: RunDir):
+    """The last Diagnostics event in a run's metrics.jsonl, or None."""
+    from makemore.events import Diagnostics, event_from_json
+
+    last = None
+    for row in run.metrics():  # streamed: only the last record is kept
+        if row.get("event") == Diagnostics.kind:
+            last = row
+    return event_from_json(last) if last is not None else None
+
+
+def layer_warning(layer) -> str:
+    """What the lecture would remark on for a layer, or ""."""
+    notes = []
+    if layer.dead:
+        notes.append(f"{layer.dead} dead")
+    if layer.saturation is not None and layer.saturation > SATURATION_WARN:
+        notes.append("saturated")
+    return ", ".join(notes)
+
+
+def update_warning(ratio: float | None) -> str:
+    if ratio is None:
+        return ""
+    lo, hi = HEALTHY_UPDATE
+    return "too slow" if ratio < lo else "too fast" if ratio > hi else ""
+
+
+def _num(x: float | None, fmt: str = ".3f") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def layer_table(diag) -> Table:
+    t = Table(title=f"activations at step {diag.step:,}", title_justify="left", box=None)
+    for col, right in (("layer", False), ("kind", False), ("units", True), ("mean", True), ("std", True),
+                       ("saturated", True), ("dead", True), ("", False)):
+        t.add_column(col, justify="right" if right else "left", no_wrap=True)
+    for layer in diag.layers:
+        warn = layer_warning(layer)
+        t.add_row(escape(layer.name), layer.kind, f"{layer.units}", f"{layer.mean:+.3f}", f"{layer.std:.3f}",
+                  "-" if layer.saturation is None else f"{layer.saturation:.1%}", _num(layer.dead, "d"),
+                  Text(warn, style="bold yellow") if warn else "")
+    return t
+
+
+def weight_table(diag) -> Table:
+    lo, hi = HEALTHY_UPDATE
+    t = Table(title=f"weights at step {diag.step:,} (lr {diag.lr:.2e}); upd/data = log10(std(update) / "
+              f"std(weight)), healthy for AdamW: {lo:g} to {hi:g}", title_justify="left", box=None)
+    for col, right in (("weight", False), ("shape", False), ("std", True), ("grad mean", True), ("grad std", True),
+                       ("grad/data", True), ("upd/data", True), ("", False)):
+        t.add_column(col, justify="right" if right else "left", no_wrap=True)
+    for w in diag.weights:
+        warn = update_warning(w.update_to_data)
+        t.add_row(escape(w.name), "x".join(map(str, w.shape)), f"{w.data_std:.3g}", f"{w.grad_mean:+.2e}",
+                  f"{w.grad_std:.2e}", _num(w.grad_to_data, ".2e"), _num(w.update_to_data, "+.2f"),
+                  Text(warn, style="bold yellow") if warn else "")
+    return t
+
+
+def embedding_plot(coords: list[list[float]], labels: list[str], title: str, width: int = 70,
+                   height: int = 24) -> str:
+    def build(plt):
+        plt.plotsize(width, height)
+        xs, ys = [c[0] for c in coords], [c[1] for c in coords]
+        plt.scatter(xs, ys, marker=" ")
+        for x, y, label in zip(xs, ys, labels):
+            plt.text(label, x, y)
+
+    return title + "\n" + _plot(build)  # plotext drops a title wider than the plot
+
+
+def token_labels(vocab: list[str]) -> list[str]:
+    """Index -> label: index 0 is the start/stop token, shown as the lectures' '.'."""
+    return ["." if i == 0 else (c if c.isprintable() and not c.isspace() else repr(c)) for i, c in enumerate(vocab)]
+
+
+def embedding_from_checkpoint(run: RunDir) -> tuple[list[list[float]], float | None] | None:
+    from makemore.diagnostics import embedding_matrix, project_2d
+
+    loaded = run.load_model()
+    matrix = embedding_matrix(loaded.model)
+    if matrix is None:
+        return None
+    coords, variance = project_2d(matrix)
+    return coords.tolist(), float(variance)
+
+
+def diagnose_command(run_dir: Path, *, as_json: bool) -> None:
+    from makemore.rundir import BEST, LAST
+
+    run = RunDir.open(run_dir)
+    config = run.config
+    vocab = ["<s>", *config.vocab]
+    diag = latest_diagnostics(run)
+    embedding, variance, source = None, None, None
+    if diag is not None and diag.embedding:
+        embedding, variance, source = diag.embedding, diag.embedding_variance, f"step {diag.step:,}"
+    elif (run.path / BEST).exists() or (run.path / LAST).exists():
+        found = embedding_from_checkpoint(run)
+        if found is not None:
+            embedding, variance = found
+            source = "best checkpoint"
+    if as_json:
+        print(json.dumps({"run": str(run_dir), "diagnostics": diag.to_json() if diag else None,
+                          "embedding": embedding, "embedding_variance": variance,
+                          "labels": token_labels(vocab) if embedding else None}, ensure_ascii=False))
+        return
+    from makemore.models import get_family
+
+    if get_family(config.model.type).fitted:
+        err.print(f"{run_dir}: {config.model.type} is fitted in one pass (counted): nothing to diagnose")
+    elif diag is None:
+        err.print(f"{run_dir}: no diagnostics recorded; train with --diagnostics (or watch it in `makemore tui`)")
+    else:
+        norm = f"{diag.grad_norm:.3g}" if diag.grad_norm is not None else "-"
+        out.print(f"[bold]{escape(str(run_dir))}[/] · diagnostics at step {diag.step:,} · lr {diag.lr:.2e} · "
+                  f"gradient norm {norm}")
+        out.print(layer_table(diag))
+        out.print()
+        out.print(weight_table(diag))
+    if embedding:
+        share = f" · {variance:.0%} of the variance" if variance is not None else ""
+        out.print()
+        print(embedding_plot(embedding, token_labels(vocab)[:len(embedding)],
+                             f"embeddings on 2 principal components · {source}{share}"))
+    elif diag is not None:
+        err.print(f"{run_dir}: this model has no embedding table to draw")
+
+
+# --- runs, compare ---------------------------------------------------------------------------------------
+
+SORT_KEYS = {"name": "run", "type": "type", "params": "params", "steps": "steps", "time": "elapsed",
+             "val": "best_val_loss", "test": "test_loss"}
+
+
+def find_runs(root: Path) -> list[RunDir]:
+    root = Path(root)
+    if not root.is_dir():
+        raise MakemoreError(f"{root}: no such directory")
+    return list_runs(root)
+
+
+def summaries(runs: list[RunDir]) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
+    """Each run's summary; runs that cannot be read are returned with the reason instead of being dropped."""
+    rows, bad = [], []
+    for run in runs:
+        try:
+            rows.append(run.summary())
+        except MakemoreError as e:
+            bad.append((run.path, str(e)))
+    return rows, bad
+
+
+def _fmt_loss(x) -> str:
+    return f"{x:.4f}" if isinstance(x, (int, float)) else "-"
+
+
+def _fmt_seconds(x) -> str:
+    if not isinstance(x, (int, float)):
+        return "-"
+    s = int(x)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
+    if sort not in SORT_KEYS:
+        raise MakemoreError(f"--sort must be one of {', '.join(SORT_KEYS)}, not {sort!r}")
+    rows, bad = summaries(find_runs(root))
+    key = SORT_KEYS[sort]
+    rows.sort(key=lambda r: (r.get(key) is None, r.get(key) if r.get(key) is not None else 0, r["run"]))
+    if as_json:
+        print(json.dumps({"runs": [{k: r[k] for k in ("run", "type", "params", "steps", "elapsed", "best_val_loss",
+                                                      "best_step", "test_loss", "finished")} for r in rows],
+                          "unreadable": [{"run": str(p), "error": e} for p, e in bad]}, ensure_ascii=False))
+        return
+    if not rows and not bad:
+        err.print(f"no runs in {root}/; train one first (makemore train names)")
+        return
+    best = min((r["best_val_loss"] for r in rows if r["best_val_loss"] is not None), default=None)
+    t = Table(box=None)
+    for col, right in (("run", False), ("type", False), ("params", True), ("steps", True), ("time", True),
+                       ("best val", True), ("test", True), ("", False)):
+        t.add_column(col, justify="right" if right else "left")
+    for r in rows:
+        val = _fmt_loss(r["best_val_loss"])
+        t.add_row(escape(Path(r["run"]).name), r["type"], f"{r['params']:,}" if r["params"] else "-",
+                  f"{r['steps']:,}", _fmt_seconds(r["elapsed"]),
+                  Text(val, style="bold green") if best is not None and r["best_val_loss"] == best else val,
+                  _fmt_loss(r["test_loss"]), "" if r["finished"] else Text("not finished", style="dim"))
+    out.print(t)
+    for path, e in bad:
+        err.print(f"skipped {path}: {e}")
+    err.print(f"{len(rows)} run(s) in {root}" + (f", {len(bad)} unreadable" if bad else "") + f" · sorted by {sort}")
+
+
+def _flatten(summary: dict[str, Any]) -> dict[str, Any]:
+    """The settings and results of one run as flat rows: model.*, train.*, data.*, then the results."""
+    rows: dict[str, Any] = {"type": summary["type"], "params": summary["params"]}
+    rows.update({f"model.{k}": v for k, v in summary["hyper"].items()})
+    rows.update({f"train.{k}": v for k, v in summary["train"].items()})
+    data = summary.get("dataset") or {}
+    rows.update({"data.name": data.get("name"), "data.sha256": (data.get("sha256") or "")[:12] or None,
+                 "data.words": data.get("words")})
+    rows.update({"steps": summary["steps"], "time (s)": summary["elapsed"], "best val": summary["best_val_loss"],
+                 "best step": summary["best_step"], "test": summary["test_loss"], "finished": summary["finished"]})
+    return rows
+
+
+RESULTS = ("steps", "time (s)", "best val", "best step", "test", "finished")
+
+
+def compare_command(paths: list[Path], *, as_json: bool) -> None:
+    if len(paths) < 2:
+        raise MakemoreError("compare needs at least two run directories")
+    rows, bad = summaries([RunDir.open(p) for p in paths])
+    if bad:
+        raise MakemoreError(bad[0][1])
+    flat = [_flatten(r) for r in rows]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+    differ = [k for k in keys if len({json.dumps(f.get(k)) for f in flat}) > 1]
+    if as_json:
+        print(json.dumps({"runs": [r["run"] for r in rows], "values": {k: [f.get(k) for f in flat] for k in keys},
+                          "differ": differ}, ensure_ascii=False))
+        return
+    t = Table(box=None)
+    t.add_column("")
+    for r in rows:
+        t.add_column(escape(Path(r["run"]).name), justify="right")
+    for k in keys:
+        if k == "best val":
+            t.add_section()
+        values = [f.get(k) for f in flat]
+        cells = [_cell(v) for v in values]
+        if k in differ:
+            t.add_row(Text(k, style="bold yellow"), *(Text(c, style="bold yellow") for c in cells))
+        else:
+            t.add_row(Text(k, style="dim"), *(Text(c, style="dim") for c in cells))
+    out.print(t)
+    err.print(f"{len(differ)} of {len(keys)} rows differ (highlighted)")
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.3g}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+

@@ -1,0 +1,520 @@
+"""The lectures' instruments: statistics against hand computations, the lectures' experiments replayed
+(--init-scale, learning rates), the initial-loss warning, lr-find, diagnose, runs and compare, and the TUI screen."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from makemore.cli import app
+from makemore.diagnostics import (GELU_FLAT, HIST_BINS, Recorder, activation_stats, hidden_weights,
+                                  initial_loss_event, project_2d, watch_points)
+from makemore.events import Diagnostics, InitialLoss, LayerStats, Started, Step, WeightStats, event_from_json
+
+runner = CliRunner()
+
+
+def metrics(run: Path) -> list[dict]:
+    from makemore.rundir import RunDir
+
+    return list(RunDir(run).metrics())
+
+
+# --- every statistic against a hand computation -------------------------------------------------------
+
+def hand_model():
+    """The MLP with vocabulary 3, context 1, 2-wide embeddings and 3 tanh units, every weight set by hand."""
+    from makemore.models.mlp import Config, Model
+
+    model = Model(Config(vocab_size=3, block_size=4, context=1, n_embd=2, n_embd2=3, batchnorm=False))
+    with torch.no_grad():
+        model.wte.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, -1.0], [2.0, 0.5]]))
+        model.fc.weight.copy_(torch.tensor([[3.0, 0.0], [0.0, -4.0], [0.5, 0.5]]))
+        model.fc.bias.copy_(torch.tensor([0.0, 5.0, 0.0]))  # unit 1 is saturated for every token: dead
+        model.lm_head.weight.copy_(torch.tensor([[0.1, -0.2, 0.3], [0.0, 0.4, -0.5], [-0.3, 0.2, 0.1]]))
+        model.lm_head.bias.zero_()
+    return model
+
+
+def hand_hist(values: list[float], lo: float, hi: float) -> list[float]:
+    counts = [0] * HIST_BINS
+    for v in values:
+        v = min(max(v, lo), hi)
+        counts[min(HIST_BINS - 1, int((v - lo) / (hi - lo) * HIST_BINS))] += 1
+    return [c / len(values) for c in counts]
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values)
+
+
+def test_every_statistic_equals_a_hand_computation():
+    model = hand_model()
+    idx = torch.tensor([[0, 1, 2, 1]])  # windows of one token: the start token, a, b, a
+    targets = torch.tensor([[1, 2, 1, 0]])
+    lr, wd, eps = 0.1, 0.5, 1e-8
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=lr, betas=(0.9, 0.99), eps=eps)
+    rec = Recorder(model, "mlp", interval=1)
+    with rec.watch():
+        _, loss = model(idx, targets)
+    loss.backward()
+    rec.gradients()
+    norm = torch.nn.utils.clip_grad_norm_(list(model.parameters()), 1e9)
+    rec.before_update()
+    old = {n: p.detach().clone() for n, p in model.named_parameters()}
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
+    opt.step()
+    event = rec.finish(step=0, lr=lr, grad_norm=norm)
+    layers = {layer.name: layer for layer in event.layers}
+    assert list(layers) == ["fc", "tanh", "lm_head"]
+
+    # forward by hand, in plain Python
+    E = [[0.0, 0.0], [1.0, -1.0], [2.0, 0.5]]
+    W1, b1 = [[3.0, 0.0], [0.0, -4.0], [0.5, 0.5]], [0.0, 5.0, 0.0]
+    W2 = [[0.1, -0.2, 0.3], [0.0, 0.4, -0.5], [-0.3, 0.2, 0.1]]
+    tokens, ys = [0, 1, 2, 1], [1, 2, 1, 0]
+    pre = [[sum(W1[j][k] * E[t][k] for k in range(2)) + b1[j] for j in range(3)] for t in tokens]
+    h = [[math.tanh(v) for v in row] for row in pre]
+    logits = [[sum(W2[i][j] * row[j] for j in range(3)) for i in range(3)] for row in h]
+    flat_pre, flat_h, flat_logits = sum(pre, []), sum(h, []), sum(logits, [])
+    for name, values, lo, hi in (("fc", flat_pre, -5, 5), ("tanh", flat_h, -1, 1), ("lm_head", flat_logits, -5, 5)):
+        m, s = mean_std(values)
+        assert layers[name].mean == pytest.approx(m, abs=1e-6) and layers[name].std == pytest.approx(s, abs=1e-6)
+        assert layers[name].hist == pytest.approx(hand_hist(values, lo, hi), abs=1e-6)
+        assert (layers[name].lo, layers[name].hi) == (lo, hi)
+    saturated = [[abs(v) > 0.97 for v in row] for row in h]
+    assert layers["tanh"].saturation == pytest.approx(sum(sum(r) for r in saturated) / 12)
+    assert layers["tanh"].dead == sum(all(r[j] for r in saturated) for j in range(3)) == 1
+    assert layers["fc"].saturation is None and layers["fc"].dead is None and layers["tanh"].units == 3
+
+    # gradients by hand: softmax minus one-hot, back through lm_head and tanh
+    probs = [[math.exp(v) / sum(math.exp(u) for u in row) for v in row] for row in logits]
+    dlogits = [[(p - (i == y)) / 4 for i, p in enumerate(row)] for row, y in zip(probs, ys)]
+    dW2 = [[sum(dlogits[n][i] * h[n][j] for n in range(4)) for j in range(3)] for i in range(3)]
+    dh = [[sum(dlogits[n][i] * W2[i][j] for i in range(3)) for j in range(3)] for n in range(4)]
+    dpre = [[dh[n][j] * (1 - h[n][j] ** 2) for j in range(3)] for n in range(4)]
+    dW1 = [[sum(dpre[n][j] * E[tokens[n]][k] for n in range(4)) for k in range(2)] for j in range(3)]
+    dE = [[sum(dpre[n][j] * W1[j][k] for n in range(4) for j in range(3) if tokens[n] == t) for k in range(2)]
+          for t in range(3)]
+    weights = {w.name: w for w in event.weights}
+    assert list(weights) == ["wte.weight", "fc.weight", "lm_head.weight"]
+    for name, data, grad in (("wte.weight", E, dE), ("fc.weight", W1, dW1), ("lm_head.weight", W2, dW2)):
+        g, d = sum(grad, []), sum(data, [])
+        g_mean, g_std = mean_std(g)
+        w = weights[name]
+        assert torch.allclose(grads[name], torch.tensor(grad), atol=1e-6)
+        assert w.grad_mean == pytest.approx(g_mean, abs=1e-7) and w.grad_std == pytest.approx(g_std, rel=1e-5)
+        assert w.data_std == pytest.approx(mean_std(d)[1], rel=1e-6)
+        assert w.grad_to_data == pytest.approx(g_std / mean_std(d)[1], rel=1e-5)
+        # AdamW's first step: decoupled decay, then lr * m_hat / (sqrt(v_hat) + eps) with m_hat = g, v_hat = g^2
+        new = [x * (1 - lr * wd) - lr * gx / (abs(gx) + eps) for x, gx in zip(d, g)]
+        update = [a - b for a, b in zip(new, d)]
+        assert w.update_to_data == pytest.approx(math.log10(mean_std(update)[1] / mean_std(d)[1]), abs=1e-4)
+        assert torch.allclose(old[name] + torch.tensor(update).view_as(old[name]),
+                              dict(model.named_parameters())[name].detach(), atol=1e-6)
+    every = torch.cat([g.reshape(-1) for g in grads.values()]).tolist()  # biases too
+    assert event.grad_norm == pytest.approx(math.sqrt(sum(v * v for v in every)), rel=1e-6)
+    # two-wide embeddings are drawn as they are: the table after the update (checked by hand above)
+    after = dict(model.named_parameters())["wte.weight"].detach().reshape(-1).tolist()
+    assert sum(event.embedding, []) == pytest.approx(after) and event.embedding_variance == pytest.approx(1.0)
+    assert event_from_json(json.loads(json.dumps(event.to_json()))) == event  # numbers and names only
+
+
+def test_gelu_and_relu_flat_regions_and_dead_units():
+    x = torch.tensor([[-4.0, 1.0], [-3.5, -1.0], [-5.0, 0.5]])  # unit 0 always below -3: dead for GELU
+    gelu = activation_stats(x, "gelu", applied=False).tolist()
+    values = [v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x.reshape(-1).tolist()]
+    assert gelu[0] == pytest.approx(statistics.fmean(values), abs=1e-6)
+    assert gelu[2] == pytest.approx(sum(v < GELU_FLAT for v in x.reshape(-1).tolist()) / 6) and gelu[3] == 1
+    relu = activation_stats(x, "relu", applied=False).tolist()
+    assert relu[2] == pytest.approx(4 / 6) and relu[3] == 1  # unit 1 is positive twice: alive
+    linear = activation_stats(x, "linear").tolist()
+    assert math.isnan(linear[2]) and math.isnan(linear[3])
+
+
+def test_projection_matches_the_covariance_eigenvectors():
+    torch.manual_seed(0)
+    m = torch.randn(27, 8) * torch.linspace(3, 0.1, 8)
+    coords, variance = project_2d(m)
+    centred = m - m.mean(0)
+    evals, evecs = torch.linalg.eigh(centred.T @ centred)  # ascending
+    expected = centred @ evecs[:, [-1, -2]]
+    for i in range(2):  # the same axis, up to sign; the sign puts the largest coordinate on the positive side
+        assert torch.allclose(coords[:, i].abs(), expected[:, i].abs(), atol=1e-4)
+        assert coords[coords[:, i].abs().argmax(), i] > 0
+    assert float(variance) == pytest.approx(float(evals[-2:].sum() / evals.sum()), rel=1e-4)
+
+
+def test_watch_points_and_hidden_weights_per_family():
+    from makemore.models import FAMILIES
+    from makemore.models import build_model
+
+    kinds = {}
+    for name, family in FAMILIES.items():
+        if family.fitted:
+            continue
+        model = build_model(name, 5, 8, family.hyper)
+        kinds[name] = {p.kind for p in watch_points(model, name)}
+        hidden = [n for n, _ in hidden_weights(model)]
+        assert not any(n.startswith(("wte", "wpe", "lm_head")) for n in hidden)
+        assert bool(hidden) == (name != "bigram")
+    assert kinds["mlp"] == {"linear", "tanh"} and kinds["wavenet"] == {"linear", "norm", "tanh"}
+    assert kinds["transformer"] == {"linear", "norm", "attention", "gelu"}
+    assert kinds["rnn"] == {"linear", "tanh"} and kinds["gru"] == kinds["lstm"] == {"linear", "recurrent"}
+    assert kinds["bow"] == {"linear", "tanh"} and kinds["bigram"] == set()
+
+
+# --- through the trainer ------------------------------------------------------------------------------
+
+def trainer_for(words: Path, out: Path, model_type: str = "mlp", hyper: dict | None = None, **train):
+    from makemore.training import Request, new_trainer
+
+    recipe = dict(max_steps=1, eval_interval=1000, batch_size=32, diagnostics=True, diag_interval=10)
+    recipe.update(train)
+    trainer, _ = new_trainer(Request(data=str(words), model_type=model_type, out=out, hyper=hyper or {},
+                                     train=recipe, device="cpu"))
+    return trainer
+
+
+def records(trainer) -> list[Diagnostics]:
+    return [e for e in trainer.run() if isinstance(e, Diagnostics)]
+
+
+def test_init_scale_saturates_the_mlp(names_path, tmp_path):
+    default = records(trainer_for(names_path, tmp_path / "a"))[0]
+    scaled = records(trainer_for(names_path, tmp_path / "b", init_scale=5.0))[0]
+    tanh = lambda d: next(layer for layer in d.layers if layer.kind == "tanh")  # noqa: E731
+    assert default.step == scaled.step == 0  # the first record is the initialisation
+    assert tanh(scaled).saturation > 0.60 and tanh(default).saturation < 0.35
+    assert tanh(scaled).hist[0] + tanh(scaled).hist[-1] > tanh(default).hist[0] + tanh(default).hist[-1]
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["train"]["init_scale"] == 5.0  # --resume before the first checkpoint starts the same way
+
+
+def test_init_scale_is_refused_where_there_is_nothing_to_scale(small_words, tmp_path):
+    r = runner.invoke(app, ["train", str(small_words), "--type", "bigram", "--init-scale", "2", "-o",
+                            str(tmp_path / "r")])
+    assert r.exit_code == 2 and "no hidden weights" in r.output and not (tmp_path / "r").exists()
+    r = runner.invoke(app, ["train", str(small_words), "--type", "mlp", "--init-scale", "-1"])
+    assert r.exit_code == 2 and "--init-scale must be a positive number" in r.output
+
+
+def test_update_to_data_rises_with_the_learning_rate(small_words, tmp_path):
+    medians = {}
+    for lr in (1e-5, 1e-4, 1e-3, 1e-2):
+        trainer = trainer_for(small_words, tmp_path / f"lr{lr:g}", max_steps=11, learning_rate=lr, warmup_steps=1,
+                              min_lr_ratio=1.0)
+        last = records(trainer)[-1]
+        assert last.step == 10 and last.lr == pytest.approx(lr)
+        medians[lr] = statistics.median(w.update_to_data for w in last.weights)
+    assert medians[1e-5] < -3.5
+    assert medians[1e-4] < medians[1e-3] < medians[1e-2]
+
+
+def test_no_hooks_outside_record_steps_and_none_when_off(small_words, tmp_path):
+    trainer = trainer_for(small_words, tmp_path / "on", max_steps=12, diag_interval=5)
+    events = list(trainer.run())
+    assert [e.step for e in events if isinstance(e, Diagnostics)] == [0, 5, 10]
+    assert not any(m._forward_hooks for m in trainer.model.modules())  # removed after each record
+    steps = [e for e in events if isinstance(e, Step)]
+    assert steps and all(s.grad_norm is not None and s.grad_norm > 0 for s in steps)
+    off = trainer_for(small_words, tmp_path / "off", max_steps=3, diagnostics=False)
+    assert off.recorder is None and not records(off)
+
+
+def test_resume_keeps_recording(small_words, tmp_path):
+    run = tmp_path / "run"
+    r = runner.invoke(app, ["train", str(small_words), "--type", "mlp", "--max-steps", "10", "--eval-interval", "10",
+                            "--diagnostics", "--diag-interval", "4", "-o", str(run), "-q"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["train", "--resume", str(run), "--max-steps", "20", "-q"])
+    assert r.exit_code == 0, r.output
+    steps = [m["step"] for m in metrics(run) if m["event"] == "diagnostics"]
+    assert steps == [0, 4, 8, 12, 16]
+
+
+def test_initial_loss_warning_fires_for_confidently_wrong_logits(small_words, tmp_path):
+    for model_type in ("mlp", "transformer"):
+        # (no moving average: it copies the weights when the trainer is built, before the scaling below)
+        default = trainer_for(small_words, tmp_path / f"{model_type}-a", model_type, diagnostics=False, ema=0.0)
+        scaled = trainer_for(small_words, tmp_path / f"{model_type}-b", model_type, diagnostics=False, ema=0.0)
+        with torch.no_grad():
+            scaled.model.lm_head.weight.mul_(10)  # no bias at init: the logits are exactly 10x
+        for trainer, far in ((default, False), (scaled, True)):
+            first = next(e for e in trainer.run() if isinstance(e, InitialLoss))
+            assert first.uniform == pytest.approx(math.log(len(trainer.vocab)))
+            assert first.far_above is far, (model_type, first)
+    assert initial_loss_event(3.3, 27).far_above is False and initial_loss_event(27.0, 27).far_above is True
+
+
+def test_the_console_prints_the_initial_loss_and_the_warning(small_words, tmp_path):
+    from rich.console import Console
+
+    from makemore.sinks import ConsoleSink
+
+    console = Console(record=True, width=200, file=open("/dev/null", "w"))
+    sink = ConsoleSink(console=console)
+    sink(initial_loss_event(3.31, 27))
+    sink(initial_loss_event(27.0, 27))
+    text = console.export_text()
+    assert "initial loss 3.3100 (ln(vocab size) = 3.2958)" in text
+    assert "warning: initial loss 27.0000 is far above" in text
+
+
+def test_ngram_has_nothing_to_diagnose(small_words, tmp_path):
+    r = runner.invoke(app, ["train", str(small_words), "--type", "ngram", "--diagnostics", "-o", str(tmp_path / "r")])
+    assert r.exit_code == 0 and "nothing to diagnose" in r.output
+    assert not [m for m in metrics(tmp_path / "r") if m["event"] == "diagnostics"]
+
+
+# --- lr-find ----------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_lr_find_on_the_mlp_lands_near_the_recipe(names_path):
+    from makemore.instruments import lr_sweep
+    from makemore.models import recipe_for
+
+    sweep = lr_sweep(str(names_path), model_type="mlp", steps=300, lr_min=1e-5, lr_max=10, seed=42, device="cpu",
+                     batch_size=64)
+    recipe = recipe_for("mlp")["learning_rate"]
+    assert recipe / 10 <= sweep.suggested <= recipe * 10
+    assert sweep.exploded_at is not None and len(sweep.losses) < 300  # lr 10 blows an MLP up
+    assert min(sweep.losses) < sweep.losses[0] - 0.5
+
+
+def test_lr_find_cli_json_and_refusals(small_words):
+    r = runner.invoke(app, ["lr-find", str(small_words), "--type", "bigram", "--steps", "40", "--min", "1e-3",
+                            "--max", "1000", "--json"])
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.output)
+    assert result["rule"].startswith("the valley") and result["lrs"][0] == pytest.approx(1e-3)
+    assert result["suggested_lr"] in result["lrs"]
+    r = runner.invoke(app, ["lr-find", str(small_words), "--type", "ngram"])
+    assert r.exit_code == 2 and "no learning rate to find" in r.output
+    r = runner.invoke(app, ["lr-find", str(small_words), "--min", "1", "--max", "0.1"])
+    assert r.exit_code == 2 and "--min" in r.output
+
+
+def test_suggestion_is_the_bottom_of_the_centred_valley():
+    from makemore.instruments import suggest_lr
+
+    lrs = [10 ** (-5 + 5 * i / 199) for i in range(200)]
+    losses = [3 - 2 * math.exp(-((math.log10(lr) + 2) ** 2)) + 0.05 * (-1) ** i for i, lr in enumerate(lrs)]
+    suggested, smoothed = suggest_lr(lrs, losses)
+    assert abs(math.log10(suggested) + 2) < 0.1 and len(smoothed) == len(losses)
+
+
+# --- diagnose, runs, compare ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def three_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    words = root / "words.txt"
+    words.write_text("\n".join(["anna", "bob", "carla", "dave", "emma", "fred", "gina", "hank", "ivy", "jon",
+                                "kate", "liam", "mona", "nick", "olga", "paul", "quin", "rosa", "sam", "tina"]) + "\n")
+    settings = [("a", ["--type", "bigram", "--max-steps", "30", "--learning-rate", "0.3"]),
+                ("b", ["--type", "bigram", "--max-steps", "10", "--learning-rate", "0.01"]),
+                ("c", ["--type", "mlp", "--max-steps", "20", "--diagnostics", "--diag-interval", "5",
+                       "--n-embd", "4", "--n-embd2", "16"])]
+    for name, options in settings:
+        r = runner.invoke(app, ["train", str(words), *options, "--eval-interval", "10", "-q", "-o",
+                                str(root / "runs" / name)])
+        assert r.exit_code == 0, r.output
+    return root / "runs"
+
+
+def test_runs_lists_and_sorts(three_runs):
+    r = runner.invoke(app, ["runs", str(three_runs), "--json", "--sort", "val"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)["runs"]
+    assert {Path(x["run"]).name: (x["type"], x["steps"]) for x in rows} == {"a": ("bigram", 30), "b": ("bigram", 10),
+                                                                          "c": ("mlp", 20)}
+    vals = [x["best_val_loss"] for x in rows]
+    assert vals == sorted(vals)
+    for x in rows:  # the numbers are the runs' own
+        finished = [m for m in metrics(Path(x["run"])) if m["event"] == "finished"][-1]
+        assert x["test_loss"] == finished["test_loss"] and x["elapsed"] == finished["elapsed"]
+    r = runner.invoke(app, ["runs", str(three_runs), "--sort", "steps"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0 and r.output.index(" b ") < r.output.index(" c ") < r.output.index(" a ")
+    r = runner.invoke(app, ["runs", str(three_runs), "--sort", "colour"])
+    assert r.exit_code == 2 and "--sort" in r.output
+
+
+def test_compare_highlights_what_differs(three_runs):
+    r = runner.invoke(app, ["compare", *(str(three_runs / n) for n in "abc"), "--json"])
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.output)
+    differ = set(result["differ"])
+    assert {"type", "train.learning_rate", "train.max_steps", "best val", "train.diagnostics"} <= differ
+    assert "train.seed" not in differ and "data.sha256" not in differ
+    assert result["values"]["train.max_steps"] == [30, 10, 20]
+    r = runner.invoke(app, ["compare", str(three_runs / "a"), str(three_runs / "b")], env={"COLUMNS": "200"})
+    assert r.exit_code == 0 and "train.learning_rate" in r.output and "rows differ" in r.output
+    r = runner.invoke(app, ["compare", str(three_runs / "a")])
+    assert r.exit_code == 2
+
+
+def test_diagnose_tables_and_embedding(three_runs):
+    r = runner.invoke(app, ["diagnose", str(three_runs / "c"), "--json"])
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.output)
+    last = [m for m in metrics(three_runs / "c") if m["event"] == "diagnostics"][-1]
+    assert result["diagnostics"] == last and last["step"] == 15
+    assert len(result["embedding"]) == len(result["labels"]) and result["labels"][0] == "."
+    r = runner.invoke(app, ["diagnose", str(three_runs / "c")], env={"COLUMNS": "200"})
+    assert r.exit_code == 0 and "tanh" in r.output and "fc.weight" in r.output and "embeddings" in r.output
+    # a run without records still shows its embedding (from the checkpoint) and says how to get records
+    r = runner.invoke(app, ["diagnose", str(three_runs / "a")], env={"COLUMNS": "200"})
+    assert r.exit_code == 0 and "no diagnostics recorded" in r.output and "best checkpoint" in r.output
+
+
+def test_instruments_commands_refuse_without_importing_torch(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from makemore.cli import app\n"
+            "for argv in (['runs', 'nowhere'], ['lr-find', 'x', '--min', '2', '--max', '1'], ['diagnose', '--help'],\n"
+            "             ['train', 'names', '--diag-interval', '0'], ['train', 'names', '--init-scale', '-1']):\n"
+            "    sys.argv = ['makemore', *argv]\n"
+            "    try:\n        app()\n    except SystemExit:\n        pass\n"
+            "assert 'torch' not in sys.modules, 'heavy import'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "nowhere: no such directory" in result.stderr and "--min (2) must be positive" in result.stderr
+    assert "--diag-interval must be at least 1" in result.stderr and "--init-scale must be a positive" in result.stderr
+
+
+# --- the TUI screen ---------------------------------------------------------------------------------------
+
+def scripted_diagnostics() -> list:
+    vocab = [".", *"abcdefghijklmnopqrstuvwxyz"]
+    events = [Started(run_dir="runs/names-mlp", model_type="mlp", num_params=23_259, device="cpu", dataset="names",
+                      num_words=25_626, vocab=vocab, max_steps=600, batch_size=256)]
+    for s in range(10, 610, 10):
+        lr = 1e-2 * min(1, s / 100) * (0.55 + 0.45 * math.cos(math.pi * max(0, s - 100) / 500))
+        events.append(Step(step=s, loss=2.2 + math.exp(-s / 100), lr=lr, steps_per_s=50.0, tokens_per_s=9e4,
+                           elapsed=s / 50, grad_norm=0.3 + 2 * math.exp(-s / 60)))
+        if s % 100 == 0:
+            sat = 0.4 * math.exp(-s / 300)
+            hist = [math.exp(-((i - 9.5) / 4) ** 2) + (sat * 3 if i in (0, 19) else 0) for i in range(HIST_BINS)]
+            hist = [h / sum(hist) for h in hist]
+            layers = [LayerStats("fc", "linear", 300, 0.01, 1.8, None, None, hist, -5.0, 5.0),
+                      LayerStats("tanh", "tanh", 300, 0.0, 0.7, sat, int(s < 300), hist, -1.0, 1.0),
+                      LayerStats("lm_head", "linear", 27, -0.4, 1.9, None, None, hist, -5.0, 5.0)]
+            weights = [WeightStats(n, shape, std, 0.0, 1e-3, 1e-3 / std, -3.2 + k * 0.6 - s / 2000)
+                       for k, (n, shape, std) in enumerate((("wte.weight", [27, 16], 0.9), ("fc.weight", [300, 48], 0.25),
+                                                            ("lm_head.weight", [27, 300], 0.05)))]
+            embedding = [[math.cos(i * 0.7) * (1 + i / 27), math.sin(i * 1.3) * (1 + i / 27)] for i in range(27)]
+            events.append(Diagnostics(step=s, lr=lr, grad_norm=0.3, layers=layers, weights=weights,
+                                      embedding=embedding, embedding_variance=0.42))
+    return events
+
+
+async def test_the_screen_shows_replayed_records_and_goes_back():
+    from makemore.tui.app import create_app
+    from makemore.tui.diagnostics_screen import DiagnosticsScreen
+    from makemore.tui.widgets.diagnostics import ActivationHistograms, EmbeddingScatter, SeriesChart
+
+    app = create_app(events=scripted_diagnostics())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("d")
+        await pilot.pause(0.3)
+        screen = app.screen
+        assert isinstance(screen, DiagnosticsScreen)
+        assert screen.query_one(ActivationHistograms).diagnostics.step == 600
+        ratios = screen.query_one("#ratios", SeriesChart).series
+        assert set(ratios) == {"wte.weight", "fc.weight", "lm_head.weight"} and len(ratios["fc.weight"]) == 6
+        assert len(screen.query_one("#grad-norm", SeriesChart).series["grad norm"]) == 60
+        assert len(screen.query_one(EmbeddingScatter).coords) == 27
+        svg = app.export_screenshot().replace("&#160;", " ")
+        assert "Saturation and dead units" in svg and "1 layer(s) to look at" not in svg  # at 600: 5%, no dead
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, DiagnosticsScreen)
+
+
+async def test_training_in_the_tui_records_diagnostics_by_default(small_words, tmp_path):
+    import time
+
+    from makemore.training import Request
+    from makemore.tui.app import create_app
+    from makemore.tui.diagnostics_screen import DiagnosticsScreen
+
+    request = Request(data=str(small_words), model_type="mlp", out=tmp_path / "run",
+                      hyper=dict(n_embd=4, n_embd2=16), train=dict(max_steps=30, eval_interval=30, batch_size=8),
+                      device="cpu")
+    app = create_app(request=request)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.run_screen()
+        deadline = time.monotonic() + 60
+        while screen.state.snapshot().finished is None:
+            assert time.monotonic() < deadline, "training did not finish"
+            await pilot.pause(0.1)
+        await pilot.press("d")
+        diag = app.screen
+        assert isinstance(diag, DiagnosticsScreen)
+        while diag.history.latest is None:
+            assert time.monotonic() < deadline, "no diagnostics on the screen"
+            await pilot.pause(0.1)
+        assert diag.history.latest.step == 0 and diag.run_dir == tmp_path / "run"  # default interval: 100
+
+
+def test_diagnostics_screen_snapshot(snap_compare):
+    from makemore.tui.app import create_app
+
+    async def open_screen(pilot):
+        await pilot.pause(0.3)
+        await pilot.press("d")
+        await pilot.pause(0.8)
+
+    assert snap_compare(create_app(events=scripted_diagnostics()), terminal_size=(120, 40), run_before=open_screen)
+
+
+# --- under torchrun ---------------------------------------------------------------------------------------
+
+def test_ddp_rank_zero_records_the_global_gradients(names_path, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    words = tmp_path / "words.txt"
+    words.write_text("".join(names_path.read_text().splitlines(keepends=True)[:2000]))
+    options = ["--type", "mlp", "--max-steps", "12", "--batch-size", "9", "--eval-interval", "100", "--diagnostics",
+               "--diag-interval", "5", "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MAKEMORE_DIST_TIMEOUT": "60"}
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+                          "makemore", "train", str(words), "-o", "ddp", *options], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert ddp.returncode == 0, ddp.stdout + ddp.stderr
+    r = runner.invoke(app, ["train", str(words), "-o", str(tmp_path / "one"), *options])
+    assert r.exit_code == 0, r.output
+    got = {name: [m for m in metrics(tmp_path / name) if m["event"] == "diagnostics"]
+           for name in ("ddp", "one")}
+    assert [m["step"] for m in got["ddp"]] == [m["step"] for m in got["one"]] == [0, 5, 10]  # once: rank 0 alone
+    # the same global batch: after the all-reduce rank 0 sees the one-process gradient (summation order aside)
+    for a, b in zip(got["ddp"][0]["weights"], got["one"][0]["weights"]):
+        assert a["grad_std"] == pytest.approx(b["grad_std"], rel=1e-4)
+    assert got["ddp"][0]["grad_norm"] == pytest.approx(got["one"][0]["grad_norm"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_compile_records_every_statistic_on_an_eager_step(small_words, tmp_path):
+    trainer = trainer_for(small_words, tmp_path / "run", max_steps=7, diag_interval=3, compile=True)
+    plain = trainer_for(small_words, tmp_path / "plain", max_steps=7, diag_interval=3)
+    got = records(trainer)
+    want = records(plain)
+    assert trainer.forward is not trainer.ddp and [d.step for d in got] == [0, 3, 6]
+    assert [layer.name for layer in got[0].layers] == [layer.name for layer in want[0].layers] == ["fc", "tanh",
+                                                                                                  "lm_head"]
+    assert got[0].layers[1].saturation == pytest.approx(want[0].layers[1].saturation, abs=1e-6)
+    assert not any(m._forward_hooks for m in trainer.model.modules())

@@ -1,0 +1,193 @@
+"""The diagnostics screen's widgets: activation histograms, the saturation table, and the charts of the
+update-to-data ratios, the gradient norm, the learning rate and the embedding scatter (textual-plotext).
+
+Each widget is handed plain data (events, lists of points) and redraws only when that data changed."""
+
+from __future__ import annotations
+
+import math
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+from makemore.events import Diagnostics, LayerStats
+from makemore.instruments import HEALTHY_UPDATE, layer_warning, token_labels
+from makemore.tui.widgets.loss_chart import downsample, nice_ticks, step_label
+
+BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def histogram_line(hist: list[float]) -> str:
+    """One character per bin, its height relative to the layer's fullest bin."""
+    top = max(hist, default=0.0)
+    if top <= 0:
+        return " " * len(hist)
+    return "".join(BLOCKS[min(len(BLOCKS) - 1, math.ceil(h / top * (len(BLOCKS) - 1)))] for h in hist)
+
+
+def _range(layer: LayerStats) -> str:
+    return f"{layer.lo:g}…{layer.hi:g}"
+
+
+class ActivationHistograms(Static):
+    """Per layer: the histogram of its values at the last record (the lecture's plt.hist of each tanh)."""
+
+    DEFAULT_CSS = """
+    ActivationHistograms { height: 1fr; padding: 0 1; overflow-y: auto; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("no diagnostics yet", **kwargs)
+        self.diagnostics: Diagnostics | None = None
+
+    def show(self, diagnostics: Diagnostics | None) -> None:
+        if diagnostics is self.diagnostics:
+            return
+        self.diagnostics = diagnostics
+        if diagnostics is None:
+            self.update("no diagnostics yet")
+            return
+        t = Table.grid(padding=(0, 1))
+        t.add_column(no_wrap=True, style="bold")
+        t.add_column(no_wrap=True)
+        t.add_column(no_wrap=True, style="dim")
+        for layer in diagnostics.layers:
+            style = "yellow" if layer_warning(layer) else "cyan"
+            t.add_row(layer.name, Text(histogram_line(layer.hist), style=style), _range(layer))
+        self.update(t)
+
+
+class LayerTable(Static):
+    """Mean, std, saturation and dead units per layer, with the lecture's warnings."""
+
+    DEFAULT_CSS = """
+    LayerTable { height: 1fr; padding: 0 1; overflow-y: auto; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("", **kwargs)
+        self.diagnostics: Diagnostics | None = None
+
+    def show(self, diagnostics: Diagnostics | None) -> None:
+        if diagnostics is self.diagnostics:
+            return
+        self.diagnostics = diagnostics
+        if diagnostics is None:
+            self.update("")
+            return
+        t = Table(box=None, pad_edge=False, padding=(0, 1))
+        for col in ("layer", "kind", "mean", "std", "sat", "dead", ""):
+            t.add_column(col, justify="left" if col in ("layer", "kind", "") else "right", no_wrap=True)
+        warnings = 0
+        for layer in diagnostics.layers:
+            warn = layer_warning(layer)
+            warnings += bool(warn)
+            t.add_row(layer.name, layer.kind, f"{layer.mean:+.2f}", f"{layer.std:.2f}",
+                      "-" if layer.saturation is None else f"{layer.saturation:.0%}",
+                      "-" if layer.dead is None else str(layer.dead),
+                      Text(warn, style="bold yellow") if warn else "")
+        summary = Text(f"{warnings} layer(s) to look at" if warnings else "no saturated or dead layers",
+                       style="bold yellow" if warnings else "green")
+        self.update(Group(summary, t))
+
+
+class SeriesChart(PlotextPlot):
+    """Lines against the step, with optional horizontal reference lines."""
+
+    DEFAULT_CSS = """
+    SeriesChart { height: 1fr; width: 1fr; }
+    """
+
+    def __init__(self, ylabel: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.ylabel = ylabel
+        self.series: dict[str, list[tuple[int, float]]] = {}
+        self.hlines: list[tuple[float, str]] = []
+        self.log_y = False
+        self._key: object = None
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.replot()
+
+    def set_data(self, series: dict[str, list[tuple[int, float]]], hlines: list[tuple[float, str]] | None = None,
+                 log_y: bool = False) -> None:
+        key = (tuple((k, len(v), v[-1] if v else None) for k, v in series.items()), tuple(hlines or ()), log_y)
+        if key == self._key:
+            return
+        self._key = key
+        self.series, self.hlines, self.log_y = series, list(hlines or []), log_y
+        self.replot()
+
+    def replot(self) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        width = max(self.size.width, 40)
+        last = 0
+        drawn = False
+        for name, points in self.series.items():
+            points = downsample([(x, y) for x, y in points if y is not None and math.isfinite(y)], 2 * width)
+            if not points:
+                continue
+            plt.plot([x for x, _ in points], [y for _, y in points], marker="braille",
+                     label=name if len(self.series) > 1 else None)
+            last = max(last, points[-1][0])
+            drawn = True
+        for y, color in self.hlines:
+            plt.hline(y, color)
+        if not drawn:
+            plt.plot([0], [0], marker=" ")
+        ticks = nice_ticks(last)
+        plt.xticks(ticks, [step_label(t) for t in ticks])
+        plt.xlabel("step")
+        if self.ylabel:
+            plt.ylabel(self.ylabel)
+        if self.log_y and drawn:
+            plt.yscale("log")
+        self.refresh()
+
+
+class EmbeddingScatter(PlotextPlot):
+    """Each token at its embedding's first two principal components, labelled with its character."""
+
+    DEFAULT_CSS = """
+    EmbeddingScatter { height: 1fr; width: 1fr; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.coords: list[list[float]] = []
+        self.labels: list[str] = []
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.replot()
+
+    def set_data(self, coords: list[list[float]], vocab: list[str]) -> None:
+        labels = token_labels(vocab)[:len(coords)]
+        if coords == self.coords and labels == self.labels:
+            return
+        self.coords, self.labels = coords, labels
+        self.replot()
+
+    def replot(self) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        if not self.coords:
+            plt.plot([0], [0], marker=" ")
+            self.refresh()
+            return
+        xs, ys = [c[0] for c in self.coords], [c[1] for c in self.coords]
+        plt.scatter(xs, ys, marker=" ")
+        for x, y, label in zip(xs, ys, self.labels):
+            plt.text(label, x, y, color="cyan")
+        self.refresh()
+
+
+def update_ratio_hlines() -> list[tuple[float, str]]:
+    """The lecture's -3 (SGD) and the edges of the AdamW band the README documents."""
+    lo, hi = HEALTHY_UPDATE
+    return [(-3.0, "red"), (lo, "gray"), (hi, "gray")]
