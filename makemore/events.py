@@ -32,6 +32,7 @@ class Started(Event):
     start_step: int = 0  # > 0 when resuming
     time: float = 0.0  # wall-clock time.time() at the start
     max_time: float | None = None  # seconds of training allowed; with max_steps 0 the only limit
+    mode: str = "words"  # "text": one character stream (num_words then counts its training characters)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ class Samples(Event):
     kind: ClassVar[str] = "samples"
     step: int
     temperature: float
-    samples: list[Sample]
+    samples: list[Sample]  # words mode; empty in text mode
+    text: str | None = None  # text mode: one continuation of several lines (then ``samples`` is empty)
 
     @property
     def novelty(self) -> float:
@@ -128,6 +130,8 @@ def event_from_json(obj: dict[str, Any]) -> Event | None:
     try:
         if cls is Samples and isinstance(kwargs.get("samples"), list):
             kwargs["samples"] = [Sample(**s) for s in kwargs["samples"] if isinstance(s, dict)]
+        if cls is Samples and not isinstance(kwargs.get("text"), (str, type(None))):
+            return None
         return cls(**kwargs)
     except TypeError:
         return None
