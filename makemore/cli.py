@@ -282,9 +282,10 @@ app.command(name="tui", help=TUI_HELP, epilog=_family_table(), cls=_LiveCommand)
 @app.command(cls=_Command)
 @handles_errors
 def sample(
+    ctx: typer.Context,
     run: RunArg = None,
-    n: Annotated[Optional[int], typer.Option("-n", "--num", help="How many words (default 20), or text "
-                                             "continuations (default 1).", show_default=False)] = None,
+    n: Annotated[int, typer.Option("-n", "--num", help="How many words, or text continuations (for a text run "
+                                   "the default is 1).")] = 20,
     temperature: Annotated[float, typer.Option("--temperature", "-T", help="Softmax temperature; 0 is greedy.")] = 1.0,
     top_k: Annotated[Optional[int], typer.Option(help="Sample among the k likeliest characters.",
                                                  show_default=False)] = None,
@@ -315,7 +316,7 @@ def sample(
     text run, continue a prompt, printing each character as it is drawn."""
     from makemore.commands import sample_command
 
-    sample_command(_run_dir(run), n=n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
+    sample_command(_run_dir(run), n=n if "n" in _given(ctx) else None, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
                    min_len=min_len, max_len=max_len, new_only=new_only, unique=unique, scores=scores,
                    as_json=as_json, output=output, seed=seed, device=device, allow_empty=allow_empty,
                    prompt=prompt, length=length)

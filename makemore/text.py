@@ -493,8 +493,10 @@ def prepare_text(data: str) -> PreparedText:
 def batches_for_run(run, model) -> TextBatches:
     """A text run's batches again (``--resume``, ``eval``): the file it trained on, checked by sha256, and its
     boundary. ``run``: a ``makemore.rundir.RunDir``."""
+    from makemore.rundir import CONFIG
+
     config = run.config
-    where = run.file("config.json")
+    where = run.file(CONFIG)
     path, sha = config.dataset.get("path"), config.dataset.get("sha256")
     if not isinstance(path, str) or not isinstance(sha, str):
         raise MakemoreError(f"{where}: a text run needs dataset.path and dataset.sha256")
