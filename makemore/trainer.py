@@ -76,6 +76,8 @@ class Trainer:
             self.train_words, self.val_words, self.test_words = splits["train"], splits["val"], splits["test"]
             splits = WordBatches(splits, vocab, cfg.eval_words)
         self.data = splits  # where batches, evaluations and samples come from
+        # (training words, held-out words) to tag samples with; a text has no words to tag
+        self.known = getattr(splits, "known", (set(), set()))
         self.cfg = cfg
         self.rundir = run  # the run directory: where checkpoints go (rank 0 alone writes)
         self.model_type = model_type
