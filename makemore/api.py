@@ -53,11 +53,26 @@ class Model:
         """``n`` words as strings; with ``tags`` or ``logprobs``, tuples (word, tag?, logprob?) instead."""
         from makemore.sample import sample_words
 
+        if self._loaded.mode == "text":
+            raise MakemoreError(f"{self.run_dir}: a text run; use .continue_text(prompt, length)")
         drawn = sample_words(self._loaded, n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
                              min_len=min_len, max_len=max_len, new_only=new_only, unique=unique, seed=seed).samples
         if not (tags or logprobs):
             return [d.word for d in drawn]
         return [(d.word, *((d.tag,) if tags else ()), *((d.logprob,) if logprobs else ())) for d in drawn]
+
+    def continue_text(self, prompt: str = "\n", length: int = 500, *, temperature: float = 1.0,
+                      top_k: int | None = None, top_p: float | None = None, seed: int = 0) -> str:
+        """A text run's continuation of ``prompt`` by ``length`` characters (the prompt not included)."""
+        import torch
+
+        from makemore.text import generate_text
+
+        if self._loaded.mode != "text":
+            raise MakemoreError(f"{self.run_dir}: a word-list run; use .sample(n)")
+        return "".join(generate_text(self._loaded.model, self._loaded.vocab.chars, prompt, length,
+                                     temperature=temperature, top_k=top_k, top_p=top_p,
+                                     generator=torch.Generator().manual_seed(seed)))
 
     def score(self, words: list[str] | str) -> list[float]:
         """Each word's mean negative log-likelihood in nats per character (its stop token included)."""
@@ -96,7 +111,7 @@ class Run:
 
 def train(data: str | Path | None = None, *, type: str | None = None, out: str | Path | None = None,
           resume: str | Path | None = None, seed: int = 42, device: str = "auto", max_len: int = 64,
-          progress: bool = True, **options: Any) -> Run:
+          progress: bool = True, mode: str | None = None, block_size: int | None = None, **options: Any) -> Run:
     """Train as `makemore train` does; ``options`` are its options as keywords (``max_steps=1000``,
     ``learning_rate=3e-3``, ``n_embd=128``, ...); ``type`` defaults to the Transformer. ``resume`` continues a
     run: ``max_steps``/``max_time``/``device`` may extend or move it, anything else given must match the run. ``progress``: show progress on the console (a terminal or a notebook)."""
@@ -123,7 +138,8 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
         if data is None:
             raise MakemoreError("name a word list to train on (a file, or a built-in dataset such as 'names')")
         request = Request(data=str(data), model_type=type or "transformer", out=Path(out) if out is not None else None, hyper=hyper,
-                          train=train_opts, seed=seed, device=device, max_len=max_len)
+                          train=train_opts, seed=seed, device=device, max_len=max_len, mode=mode,
+                          block_size=block_size)
         trainer, _ = new_trainer(request, checked=check_request(request))
     sinks = []
     if progress:

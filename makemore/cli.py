@@ -18,7 +18,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from makemore import __version__
 from makemore.errors import MakemoreError
-from makemore.models import BASE_RECIPE, FAMILIES
+from makemore.models import BASE_RECIPE, BASE_TEXT_RECIPE, FAMILIES
 
 
 class _Help:
@@ -73,6 +73,15 @@ def _family_table() -> str:
             f" batch={r['batch_size']} lr={r['learning_rate']:g}"
         for seconds, settings in f.budgets:
             recipe += f"; with --max-time {seconds:g} or more: " + " ".join(f"{k}={v:g}" for k, v in settings.items())
+        if f.text is not None:  # text mode (--mode text, or a built-in text such as shakespeare)
+            t = {**BASE_TEXT_RECIPE, **f.text.recipe}
+            parts = [f"block_size={f.text.block_size}", *(f"{k}={v}" for k, v in f.text.hyper.items())]
+            if not f.fitted:
+                parts.append(f"steps={t['max_steps']} batch={t['batch_size']} lr={t['learning_rate']:g}")
+            recipe += " · [italic]text[/]: " + " ".join(parts)
+            for seconds, settings in f.text.budgets:
+                recipe += f"; with --max-time {seconds:g} or more: " + \
+                    " ".join(f"{k}={v:g}" for k, v in settings.items())
         lines.append(f"  [bold]{f.name}[/]: {hyper} · {recipe}")
     return lines[0] + "\n\n" + "\n\n".join(lines[2:])
 
@@ -217,6 +226,13 @@ def train(
                                                   rich_help_panel=S)] = "auto",
     max_len: Annotated[int, typer.Option(help="Skip words longer than this (and say how many).",
                                          rich_help_panel=S)] = 64,
+    mode: Annotated[Optional[str], typer.Option(help="words: one item per line · text: the file is one stream "
+                                                "of characters, newlines included (default: text for a "
+                                                "built-in text corpus such as shakespeare, else words).",
+                                                rich_help_panel=M, show_default=False)] = None,
+    block_size: Annotated[Optional[int], typer.Option(help="Text mode: characters of context per training "
+                                                      "window (default: the family's text recipe).",
+                                                      rich_help_panel=M, show_default=False)] = None,
 ) -> None:
     """Train a model on a word list and save it to a run directory.
 
@@ -234,11 +250,12 @@ def train(
 
         typed = [_option_name(ctx, k) for k in ctx.params if k in given and k != "data"]
         return run_from_cli(data, model_type=model_type, out=out, seed=seed, device=device, max_len=max_len,
-                            hyper=hyper, train=train_opts, given=typed)
+                            hyper=hyper, train=train_opts, given=typed, mode=mode, block_size=block_size)
     from makemore.commands import train_command
 
     train_command(data=data, model_type=model_type, out=out, resume=resume, seed=seed, device=device,
-                  max_len=max_len, hyper=hyper, train=train_opts, given=given, tensorboard=tensorboard, quiet=quiet)
+                  max_len=max_len, hyper=hyper, train=train_opts, given=given, tensorboard=tensorboard, quiet=quiet,
+                  mode=mode, block_size=block_size)
 
 
 def _option_name(ctx: typer.Context, name: str) -> str:
@@ -276,8 +293,10 @@ app.command(name="tui", help=TUI_HELP, epilog=_family_table(), cls=_LiveCommand)
 @app.command(cls=_Command)
 @handles_errors
 def sample(
+    ctx: typer.Context,
     run: RunArg = None,
-    n: Annotated[int, typer.Option("-n", "--num", help="How many words.")] = 20,
+    n: Annotated[int, typer.Option("-n", "--num", help="How many words, or text continuations (for a text run "
+                                   "the default is 1).")] = 20,
     temperature: Annotated[float, typer.Option("--temperature", "-T", help="Softmax temperature; 0 is greedy.")] = 1.0,
     top_k: Annotated[Optional[int], typer.Option(help="Sample among the k likeliest characters.",
                                                  show_default=False)] = None,
@@ -299,13 +318,19 @@ def sample(
                                                    show_default=False)] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
+    prompt: Annotated[Optional[str], typer.Option(help="Text runs: continue this text (default: a newline).",
+                                                  show_default=False)] = None,
+    length: Annotated[Optional[int], typer.Option(help="Text runs: characters to draw (default 500).",
+                                                  show_default=False)] = None,
 ) -> None:
-    """Generate words from a trained run, each marked new, in the training set, or in the held-out set."""
+    """Generate words from a trained run, each marked new, in the training set, or in the held-out set; from a
+    text run, continue a prompt, printing each character as it is drawn."""
     from makemore.commands import sample_command
 
-    sample_command(_run_dir(run), n=n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
+    sample_command(_run_dir(run), n=n if "n" in _given(ctx) else None, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
                    min_len=min_len, max_len=max_len, new_only=new_only, unique=unique, scores=scores,
-                   as_json=as_json, output=output, seed=seed, device=device, allow_empty=allow_empty)
+                   as_json=as_json, output=output, seed=seed, device=device, allow_empty=allow_empty,
+                   prompt=prompt, length=length)
 
 
 # --- eval, score ------------------------------------------------------------------------------------
@@ -316,7 +341,9 @@ def eval_(
     run: RunArg = None,
     file: Annotated[Optional[Path], typer.Argument(help="Evaluate on this word list instead of a split.",
                                                    show_default=False)] = None,
-    split: Annotated[str, typer.Option(help="train | val | test")] = "test",
+    split: Annotated[Optional[str], typer.Option(help="train | val | test (default: test; val for a text run, "
+                                                      "whose held-out part is the last 10%).",
+                                                 show_default=False)] = None,
     skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Skip the file's words with characters "
                                                "outside the model's vocabulary (counted) instead of refusing "
                                                "the file.")] = False,

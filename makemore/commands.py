@@ -74,7 +74,7 @@ def train_command(*, device, **options) -> None:
 
 
 def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, device, max_len, hyper,
-           train, given: set[str], tensorboard, quiet, dist) -> None:
+           train, given: set[str], tensorboard, quiet, dist, mode=None, block_size=None) -> None:
     """``hyper`` and ``train`` hold None for what the user did not set; ``given`` names every option typed."""
     import contextlib
 
@@ -95,7 +95,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     if resume is not None:
         run = RunDir.open(resume)
         values = {"data": data, "model_type": model_type, "seed": seed, "max_len": max_len, "device": device,
-                  **hyper, **train}
+                  "mode": mode, "block_size": block_size, **hyper, **train}
         overrides = check_resume(run, {k: v for k, v in values.items() if k in given and v is not None})
         lock = run.lock() if main else contextlib.nullcontext()
         with lock:
@@ -109,21 +109,30 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         raise MakemoreError("name a word list to train on (a file, or a built-in dataset such as `names`), "
                             "or --resume a run")
     request = Request(data=data, model_type=model_type, out=out, hyper=hyper, train=train, seed=seed,
-                      device=device, max_len=max_len)
+                      device=device, max_len=max_len, mode=mode, block_size=block_size)
     if train.get("diagnostics") and main:
         from makemore.models import get_family
 
         if get_family(model_type).fitted:
             err.print(f"--diagnostics: {model_type} is fitted in one pass (counted): nothing to diagnose")
+    from makemore.training import resolve_mode
+
     checked = check_request(request)
-    prepared = prepare_data(data, seed, max_len)
-    w = prepared.words
-    if not quiet:
+    prepared = prepare_data(data, seed, max_len, resolve_mode(request))
+    if prepared.mode == "text":
+        if not quiet:
+            c, split = prepared.corpus, prepared.split_config()
+            err.print(f"{prepared.path}: text, {len(c):,} characters, {len(c.chars)} distinct; split at character "
+                      f"{split['boundary']:,}: {split['train']:,} train / {split['val']:,} val (the last 10%)")
+    elif not quiet:
+        w = prepared.words
         dropped = [plural(w.duplicates, "duplicate")] + ([plural(w.empty, "empty line")] if w.empty else []) \
             + ([f"{plural(w.too_long, 'line')} longer than --max-len {max_len}"] if w.too_long else [])
         err.print(f"{prepared.path}: {plural(len(w.words), 'word')} (dropped {', '.join(dropped)}); "
                   f"split {len(prepared.train):,}/{len(prepared.val):,}/{len(prepared.test):,} train/val/test"
                   + _small_split_note(len(prepared.val), len(prepared.test)))
+        if prepared.hint:
+            err.print(f"note: {prepared.hint}", soft_wrap=True)
     trainer, _ = new_trainer(request, prepared, dist=dist, checked=checked)
     with trainer.rundir.lock() if main else contextlib.nullcontext():
         drive(trainer, sinks_for(trainer), handle_sigint=True)
@@ -151,10 +160,31 @@ def _exit_if_interrupted(trainer) -> None:
 # --- sample -----------------------------------------------------------------------------------------
 
 def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
-                   scores, as_json, output, seed, device, allow_empty: bool = False) -> None:
+                   scores, as_json, output, seed, device, allow_empty: bool = False, prompt=None,
+                   length=None) -> None:
     from makemore.device import resolve_device
     from makemore.sample import check_lengths, sample_words
 
+    if n is not None and n < 1:
+        raise MakemoreError("-n must be at least 1")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise MakemoreError("--top-p must be in (0, 1]")
+    run_dir = run.path
+    if run.config.mode == "text":
+        loaded = run.load_model(device=resolve_device(device))
+        words_only = {"--prefix": prefix != "", "--min-len": min_len != 0, "--max-len": max_len is not None,
+                      "--new-only": new_only, "--unique": unique, "--scores": scores}
+        given = next((k for k, v in words_only.items() if v), None)
+        if given:
+            raise MakemoreError(f"{given} applies to word lists; {run_dir} is a text run "
+                                f"(continue a --prompt for --length characters)")
+        return _sample_text(loaded, n=n or 1, prompt="\n" if prompt is None else prompt,
+                            length=500 if length is None else length, temperature=temperature, top_k=top_k,
+                            top_p=top_p, as_json=as_json, output=output, seed=seed)
+    if prompt is not None or length is not None:
+        raise MakemoreError(f"--{'prompt' if prompt is not None else 'length'} applies to text runs; "
+                            f"{run_dir} learned a word list (use --prefix, --max-len)")
+    n = 20 if n is None else n
     check_lengths(run.config.model.block_size, prefix, min_len, max_len)  # before loading the weights
     loaded = run.load_model(device=resolve_device(device))
     run_dir = run.path
@@ -188,6 +218,43 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
     err.print(f"{summary} · {run_dir}")
 
 
+def _sample_text(loaded, *, n, prompt, length, temperature, top_k, top_p, as_json, output, seed) -> None:
+    """Continue ``prompt``; without --json each character is printed as it is drawn."""
+    import torch
+
+    from makemore.text import encode, generate_text
+
+    if length < 0:
+        raise MakemoreError("--length must be at least 0")
+    try:
+        encode(prompt, loaded.vocab.chars)
+    except MakemoreError as e:
+        raise MakemoreError(f"--prompt {prompt!r}: {e}") from None
+    generator = torch.Generator().manual_seed(seed)
+    texts = []
+    stream = not as_json
+    for i in range(n):
+        if stream:
+            sys.stdout.write(("\n\n" if i else "") + prompt)
+            sys.stdout.flush()
+        drawn = []
+        for ch in generate_text(loaded.model, loaded.vocab.chars, prompt, length, temperature=temperature,
+                                top_k=top_k, top_p=top_p, generator=generator):
+            drawn.append(ch)
+            if stream:
+                sys.stdout.write(ch)
+                sys.stdout.flush()
+        texts.append(prompt + "".join(drawn))
+    if stream:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    if output is not None:
+        ckpt.write_atomic(Path(output), "\n\n".join(texts).encode("utf-8") + b"\n")
+    if as_json:
+        print(json.dumps({"run": str(loaded.run_dir), "prompt": prompt, "length": length,
+                          "samples": [{"text": t} for t in texts]}, ensure_ascii=False))
+
+
 # --- eval, score ------------------------------------------------------------------------------------
 
 def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: str,
@@ -195,7 +262,12 @@ def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: s
     from makemore.device import resolve_device
     from makemore.evaluation import evaluate_on
 
+    if split not in (None, "train", "val", "test"):
+        raise MakemoreError(f"--split must be train, val or test, not {split!r}")
     loaded = run.load_model(device=resolve_device(device))
+    if loaded.mode == "text":
+        return _eval_text(loaded, file=file, split=split or "val", as_json=as_json)
+    split = split or "test"
     result = evaluate_on(loaded, file=file, split=split, skip_unknown=skip_unknown)
     result = {"run": str(run.path), **result, "perplexity": math.exp(result["loss"]), "step": loaded.step}
     if as_json:
@@ -224,11 +296,51 @@ def _skip_reasons(result: dict) -> list[str]:
     return reasons
 
 
+def _eval_text(loaded, *, file: Path | None, split: str, as_json: bool) -> None:
+    """Nats and bits per character over windows that tile the val (or train) part, or another text file."""
+    from makemore.evaluation import bits
+    from makemore.text import batches_for_run, read_text, stream_loss, window_skip
+
+    run_dir = loaded.run_dir
+    param = next(loaded.model.parameters(), None)
+    device = param.device if param is not None else None
+    block = loaded.config.model.block_size
+    if file is not None:
+        stream = read_text(Path(file), chars=loaded.vocab.chars).stream
+        skip = window_skip(loaded.model)
+        try:
+            loss = stream_loss(loaded.model, stream, block, skip, device)
+        except MakemoreError as e:
+            raise MakemoreError(f"{file}: {e}") from None
+        where, chars = str(file), len(stream) - skip - 1
+    else:
+        if split == "test":
+            raise MakemoreError(f"{run_dir}: a text run has no test split; its held-out part is val, the last "
+                                f"10% of the text (as nanoGPT's); use --split val or name a file")
+        batches = batches_for_run(loaded.run, loaded.model)
+        loss = batches.evaluate(loaded.model, split, device, max_tokens=None)
+        where = f"{split} split"
+        chars = len(batches.eval_starts(split)) * batches.block
+    result = {"run": str(run_dir), "on": where, "chars": chars, "loss": loss, "bpc": bits(loss),
+              "perplexity": math.exp(loss), "step": loaded.step}
+    if as_json:
+        print(json.dumps(result))
+    else:
+        out.print(f"{where}: {loss:.4f} nats/char · {bits(loss):.4f} bits/char · perplexity {math.exp(loss):.2f} "
+                  f"· {chars:,} characters predicted · {run_dir} @ step {loaded.step}", soft_wrap=True)
+
+
+SKIP_REASONS = {"too_long": "longer than the model's block", "unknown": "characters outside the model's vocabulary"}
+
+
 def score_command(run, words: list[str], *, as_json: bool) -> None:
     from makemore.evaluation import score_words
     from makemore.sample import tag
 
     loaded = run.load_model()
+    if loaded.mode == "text":
+        raise MakemoreError(f"{run.path}: a text run; score scores words of a word list "
+                            f"(for a text, use `makemore eval {run.path} FILE`)")
     nll = score_words(loaded, words)
     train_words, held_out = loaded.known_words()
     rows = [{"word": w, "nll": v, "tag": tag(w, train_words, held_out)} for w, v in zip(words, nll)]
@@ -260,10 +372,18 @@ def info_command(run, *, as_json: bool) -> None:
     t.add_row("run", s["run"])
     t.add_row("model", f"{s['type']} · {s['params']:,} parameters · " +
               " ".join(f"{k}={v}" for k, v in s["hyper"].items()))
-    t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · {d.get('words', 0):,} words, "
-              f"{d.get('duplicates_dropped', 0):,} duplicates dropped")
-    t.add_row("split", " / ".join(f"{s['split'].get(k, 0):,}" for k in ("train", "val", "test")) + " train/val/test")
-    t.add_row("vocab", f"{s['vocab_size']} symbols: {s['vocab']!r} + start/stop")
+    if s["mode"] == "text":
+        sp = s["split"]
+        t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · text, {d.get('chars', 0):,} characters")
+        t.add_row("split", f"characters [0, {sp.get('boundary', 0):,}) train, the rest val: "
+                           f"{sp.get('train', 0):,} / {sp.get('val', 0):,} · block {s['block_size']}")
+        t.add_row("vocab", f"{s['vocab_size'] - 1} characters: {s['vocab']!r}")
+    else:
+        t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · {d.get('words', 0):,} words, "
+                  f"{d.get('duplicates_dropped', 0):,} duplicates dropped")
+        t.add_row("split", " / ".join(f"{s['split'].get(k, 0):,}" for k in ("train", "val", "test"))
+                  + " train/val/test")
+        t.add_row("vocab", f"{s['vocab_size']} symbols: {s['vocab']!r} + start/stop")
     tr = s["train"]
     if get_family(s["type"]).fitted:
         t.add_row("training", f"fitted in one pass · seed {tr.get('seed')} · {tr.get('device')}")
@@ -276,12 +396,20 @@ def info_command(run, *, as_json: bool) -> None:
                                                    if s["finished"] else " · not finished"))
     fmt = (lambda v: f"{v:.4f}" if isinstance(v, float) else "-")
     t.add_row("best val", f"{fmt(s['best_val_loss'])} @ step {s['best_step']}")
-    t.add_row("test", fmt(s["test_loss"]))
-    family, defaults = get_family(s["type"]), recipe_for(s["type"])
+    if s["mode"] != "text":  # a text run's held-out part is val (there is no test split)
+        t.add_row("test", fmt(s["test_loss"]))
+    family, defaults = get_family(s["type"]), recipe_for(s["type"], s["mode"])
     recipe = "fitted in one pass" if family.fitted else \
         f"steps={defaults['max_steps']} batch={defaults['batch_size']} lr={defaults['learning_rate']:g}"
-    hyper = " ".join(f"{k}={v}" for k, v in family.hyper.items())
-    t.add_row(f"{s['type']} defaults", f"{hyper} · {recipe}" if hyper else recipe)
+    if s["mode"] == "text":
+        from makemore.models import text_defaults
+
+        block, text_hyper = text_defaults(s["type"])
+        hyper = " ".join(f"{k}={v}" for k, v in text_hyper.items()) + f" block_size={block}"
+    else:
+        hyper = " ".join(f"{k}={v}" for k, v in family.hyper.items())
+    t.add_row(f"{s['type']} defaults" + (" (text)" if s["mode"] == "text" else ""),
+              f"{hyper} · {recipe}" if hyper else recipe)
     out.print(t)
 
 
@@ -289,24 +417,29 @@ DATASET_INFO = {
     "names": "US first names (Census 1990 lists), lowercase",
     "surnames": "US surnames (Census 1990 list), lowercase",
     "words": "English words (SCOWL american-english), lowercase a-z",
+    "shakespeare": "Shakespeare's plays (Project Gutenberg), one text: trained in text mode",
 }
 
 
 def datasets_command(*, as_json: bool) -> None:
     from makemore.data import builtin_datasets
+    from makemore.text import BUILTIN_TEXT
 
     rows = []
     for name, path in sorted(builtin_datasets().items()):
         data = path.read_bytes()
-        rows.append({"name": name, "words": data.count(b"\n"), "bytes": len(data),
+        kind = "text" if name in BUILTIN_TEXT else "words"
+        rows.append({"name": name, "kind": kind, "lines": data.count(b"\n"), "bytes": len(data),
                      "description": DATASET_INFO.get(name, ""), "path": str(path)})
+        if kind == "words":
+            rows[-1]["words"] = rows[-1]["lines"]
     if as_json:
         print(json.dumps(rows))
         return
     t = Table(box=None)
-    for col in ("name", "words", "size", "what"):
-        t.add_column(col, justify="right" if col in ("words", "size") else "left")
+    for col in ("name", "kind", "lines", "size", "what"):
+        t.add_column(col, justify="right" if col in ("lines", "size") else "left")
     for r in rows:
-        t.add_row(r["name"], f"{r['words']:,}", f"{r['bytes'] / 1024:.0f} KiB", r["description"])
+        t.add_row(r["name"], r["kind"], f"{r['lines']:,}", f"{r['bytes'] / 1024:.0f} KiB", r["description"])
     out.print(t)
-    err.print("train on one with e.g. `makemore train names`")
+    err.print("train on one with e.g. `makemore train names` (a word list) or `makemore train shakespeare` (text)")

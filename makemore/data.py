@@ -160,16 +160,19 @@ BOUNDARY = "."  # how the start/stop token is shown (a glyph not in the vocabula
 
 
 class Vocab:
-    """Index 0 is the start/stop token; characters follow in sorted (code point) order."""
+    """Index 0 is the start/stop token; characters follow in sorted (code point) order.
 
-    def __init__(self, chars: list[str]):
+    ``text``: a text stream's vocabulary, in which newline and tab are characters like any other."""
+
+    def __init__(self, chars: list[str], text: bool = False):
         if len(set(chars)) != len(chars):
             raise MakemoreError("vocabulary has duplicate characters")
         if any(len(c) != 1 for c in chars):
             raise MakemoreError("vocabulary entries must be single characters")
-        control = next((c for c in chars if _CONTROL.match(c) or c in "\t\n\r"), None)
+        control = next((c for c in chars if _CONTROL.match(c) or c in ("\r" if text else "\t\n\r")), None)
         if control is not None:
             raise MakemoreError(f"vocabulary has a control character U+{ord(control):04X}")
+        self.text = text
         self.chars = sorted(chars)
         self.stoi = {c: i + 1 for i, c in enumerate(self.chars)}
         self.boundary = next(g for g in (BOUNDARY, "¶", "␃", "\u2400") if g not in self.stoi)

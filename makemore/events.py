@@ -32,6 +32,7 @@ class Started(Event):
     start_step: int = 0  # > 0 when resuming
     time: float = 0.0  # wall-clock time.time() at the start
     max_time: float | None = None  # seconds of training allowed; with max_steps 0 the only limit
+    mode: str = "words"  # "text": one character stream (num_words then counts its training characters)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ class Samples(Event):
     kind: ClassVar[str] = "samples"
     step: int
     temperature: float
-    samples: list[Sample]
+    samples: list[Sample]  # words mode; empty in text mode
+    text: str | None = None  # text mode: one continuation of several lines (then ``samples`` is empty)
 
     @property
     def novelty(self) -> float:
@@ -188,6 +190,8 @@ def event_from_json(obj: dict[str, Any]) -> Event | None:
                 if not isinstance(kwargs.get(key), list):
                     return None
                 kwargs[key] = [item(**_known(item, row)) for row in kwargs[key] if isinstance(row, dict)]
+        if cls is Samples and not isinstance(kwargs.get("text"), (str, type(None))):
+            return None
         return cls(**kwargs)
     except TypeError:
         return None

@@ -68,9 +68,11 @@ class RunConfig:
     split: dict[str, Any] = field(default_factory=dict)  # seed and the size of each split
     format: int = FORMAT_VERSION
     makemore: str = ""  # the version that wrote it
+    mode: str = "words"  # "text": the data is one character stream (makemore.text); split holds its boundary
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": self.format, "makemore": self.makemore, "model": dataclasses.asdict(self.model),
+        return {"format": self.format, "makemore": self.makemore, "mode": self.mode,
+                "model": dataclasses.asdict(self.model),
                 "train": dataclasses.asdict(self.train), "vocab": self.vocab, "dataset": self.dataset,
                 "split": self.split}
 
@@ -109,8 +111,11 @@ class RunConfig:
             if not isinstance(value, dict):
                 raise MakemoreError(f"{where}: field {name} must be an object")
         makemore = obj.get("makemore", "")
+        mode = obj.get("mode", "words")
+        if mode not in ("words", "text"):
+            raise MakemoreError(f"{where}: field mode must be \"words\" or \"text\", not {mode!r}")
         return cls(model=spec, train=train, vocab=list(chars), dataset=dataset, split=split, format=version,
-                   makemore=makemore if isinstance(makemore, str) else "")
+                   makemore=makemore if isinstance(makemore, str) else "", mode=mode)
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
@@ -211,7 +216,8 @@ class RunDir:
         return (Path(path) / CONFIG).is_file()
 
     @classmethod
-    def create(cls, out: Path | None, default_name: str, config: RunConfig, split: dict[str, list[str]]) -> RunDir:
+    def create(cls, out: Path | None, default_name: str, config: RunConfig,
+               split: dict[str, list[str]] | None) -> RunDir:
         """A new run directory holding ``config`` and ``split``: ``out`` (absent or empty), or
         ``runs/<default_name>`` (then -2, -3, ...). Both files are written into a hidden staging directory that is
         renamed into place, so a kill never leaves a half-made run that blocks ``-o`` and ``--resume``."""
@@ -223,7 +229,8 @@ class RunDir:
         else:
             out = _unique_dir(RUNS / default_name)
         staging = _staging_dir(out)
-        ckpt.write_json(staging / SPLIT, split)
+        if split is not None:  # a text run has none: its split is a boundary in config.json
+            ckpt.write_json(staging / SPLIT, split)
         config.save(staging / CONFIG)
         _publish(staging, out)
         run = cls(out)
@@ -264,7 +271,7 @@ class RunDir:
         from makemore.data import Vocab
 
         try:
-            return Vocab(self.config.vocab)
+            return Vocab(self.config.vocab, text=self.config.mode == "text")
         except MakemoreError as e:
             raise MakemoreError(f"{self.path / CONFIG}: {e}") from None
 
@@ -423,6 +430,7 @@ class RunDir:
             "vocab": "".join(config.vocab),
             "vocab_size": len(config.vocab) + 1,
             "steps": steps,
+            "mode": config.mode,
             "best_val_loss": best["val_loss"] if best else None,
             "best_step": best.get("step") if best else None,
             "test_loss": finished.get("test_loss") if finished else None,
@@ -447,6 +455,10 @@ class LoadedRun:
     @property
     def model_type(self) -> str:
         return self.config.model.type
+
+    @property
+    def mode(self) -> str:
+        return self.config.mode
 
     def known_words(self) -> tuple[set[str], set[str]]:
         """(training words, held-out words) for tagging samples; empty if the split is not stored."""

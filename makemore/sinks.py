@@ -47,6 +47,8 @@ class JsonlSink:
         self.file.flush()
         if isinstance(event, Samples):
             self.samples.write(f"# step {event.step} temperature {event.temperature:g}\n")
+            if event.text is not None:
+                self.samples.write(event.text + "\n")
             self.samples.write("".join(f"{s.word}\t{s.tag}\n" for s in event.samples))
             self.samples.flush()
 
@@ -73,7 +75,8 @@ class TensorBoardSink:
             self.writer.add_scalar("loss/train", event.train_loss, event.step)
             self.writer.add_scalar("loss/val", event.val_loss, event.step)
         elif isinstance(event, Samples):
-            self.writer.add_text("samples", "  \n".join(s.word for s in event.samples), event.step)
+            self.writer.add_text("samples", event.text if event.text is not None
+                                 else "  \n".join(s.word for s in event.samples), event.step)
         elif isinstance(event, Finished):
             self.writer.flush()
 
@@ -168,7 +171,8 @@ class ConsoleSink:
             self.total = event.max_steps
             self.max_time = event.max_time
             c.print(f"[bold]{event.model_type}[/] · {event.num_params:,} parameters · {event.device} · "
-                    f"{event.num_words:,} training words · vocab {len(event.vocab)} → {escape(event.run_dir)}"
+                    f"{event.num_words:,} training {'characters' if event.mode == 'text' else 'words'} · "
+                    f"vocab {len(event.vocab)} → {escape(event.run_dir)}"
                     + (f" (resuming at step {event.start_step})" if event.start_step else ""))
             if self.live and (event.max_steps or event.max_time):
                 self._start_progress(event)
@@ -191,6 +195,10 @@ class ConsoleSink:
         elif isinstance(event, InitialLoss):
             (self.progress.console if self.progress else c).print(
                 f"initial loss {event.loss:.4f} (ln(vocab size) = {event.uniform:.4f})", highlight=False)
+        elif isinstance(event, Samples) and not self.quiet and event.text is not None:
+            lines = [line for line in event.text.splitlines() if line.strip()][:2]
+            (self.progress.console if self.progress else c).print(
+                f"  sample: {escape(' ⏎ '.join(lines)[:200])}", highlight=False)
         elif isinstance(event, Samples) and not self.quiet:
             text = "  ".join(f"[{TAG_STYLE[s.tag]}]{escape(s.word)}[/]" for s in event.samples[:8])  # words are data
             (self.progress.console if self.progress else c).print(f"  samples: {text}", highlight=False)

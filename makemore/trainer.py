@@ -15,13 +15,12 @@ from typing import Iterator
 import torch
 
 from makemore import distributed
+from makemore.batches import WordBatches
 from makemore.config import TrainConfig, lr_at
-from makemore.data import EncodedWords, Vocab
+from makemore.data import Vocab
 from makemore.errors import MakemoreError
 from makemore.rundir import BEST, LAST_STATE, RunDir, TrainingState
-from makemore.evaluation import evaluate
-from makemore.events import Bigrams, Eval, Event, Failed, Finished, Sample, Samples, Saved, Started, Step
-from makemore.sample import generate, tag
+from makemore.events import Bigrams, Eval, Event, Failed, Finished, Samples, Saved, Started, Step
 
 MAX_TABLE_VOCAB = 256  # above this the bigram table is not computed (it would be V x V)
 
@@ -65,15 +64,20 @@ class Diverged(MakemoreError):
 
 
 class Trainer:
-    def __init__(self, model, vocab: Vocab, splits: dict[str, EncodedWords], cfg: TrainConfig, run: RunDir,
+    def __init__(self, model, vocab: Vocab, splits, cfg: TrainConfig, run: RunDir,
                  *, model_type: str, dataset: str, dist: distributed.Context = distributed.SINGLE,
                  matmul_precision: str = "highest"):
+        """``splits``: a word list's {"train", "val", "test"} EncodedWords, or a batch source (see
+        ``makemore.batches``), e.g. a text stream's ``makemore.text.TextBatches``."""
         self.model = model
         self.dist = dist  # one process, or this rank's place under torchrun (only rank 0 writes and evaluates)
         self.vocab = vocab
-        self.train_words = splits["train"]
-        self.val_words = splits["val"]
-        self.test_words = splits["test"]
+        if isinstance(splits, dict):
+            self.train_words, self.val_words, self.test_words = splits["train"], splits["val"], splits["test"]
+            splits = WordBatches(splits, vocab, cfg.eval_words)
+        self.data = splits  # where batches, evaluations and samples come from
+        # (training words, held-out words) to tag samples with; a text has no words to tag
+        self.known = getattr(splits, "known", (set(), set()))
         self.cfg = cfg
         self.rundir = run  # the run directory: where checkpoints go (rank 0 alone writes)
         self.model_type = model_type
@@ -83,8 +87,6 @@ class Trainer:
             from makemore.diagnostics import apply_init_scale
 
             apply_init_scale(model, cfg.init_scale, model_type)
-        self.eval_subset = self.train_words.head(cfg.eval_words)
-        self.known = (set(self.train_words.words), set(self.val_words.words) | set(self.test_words.words))
         # the parameters live in flat buffers (before DDP wraps the model, so its buckets see the views)
         self.optimizer = make_optimizer(model, cfg, flat=True) if model.trainable else None
         self.trained = [p for g in self.optimizer.param_groups for p in g["params"]] if self.optimizer else []
@@ -202,10 +204,10 @@ class Trainer:
     def started_event(self) -> Started:
         return Started(
             run_dir=str(self.run_dir), model_type=self.model_type, num_params=self.model.num_params(),
-            device=str(self.device), dataset=self.dataset, num_words=len(self.train_words),
+            device=str(self.device), dataset=self.dataset, num_words=self.data.num_items,
             vocab=self.vocab.itos, max_steps=self.cfg.max_steps if self.model.trainable else 0,
             batch_size=self.cfg.batch_size, start_step=self.step, time=time.time(),
-            max_time=self.cfg.max_time if self.model.trainable else None,
+            max_time=self.cfg.max_time if self.model.trainable else None, mode=self.data.mode,
         )
 
     def run(self) -> Iterator[Event]:
@@ -341,20 +343,18 @@ class Trainer:
         it) and the tokens it processed.
         """
         cfg = self.cfg
-        index = torch.randint(len(self.train_words), (cfg.batch_size,), generator=self.batch_gen)
-        lengths = self.train_words.lengths
-        total_targets = int(lengths[index].sum()) + len(index)  # a word's characters and its stop token
+        index = self.data.draw(cfg.batch_size, self.batch_gen)
+        total_targets = self.data.targets(index)
         mine = index[self.dist.shard(len(index))]
         chunks = mine.chunk(max(1, cfg.grad_accum))
         loss_sum = torch.zeros((), device=self.device)
         tokens = 0
-        packed = cfg.pack and self.model.packs
         record = self._record_step and self.recorder is not None
         # a record step runs the plain module: hooks on a compiled graph would make it recompile
         forward = self.ddp if record else self.forward
         watching = self.recorder.watch() if record else contextlib.nullcontext()
         with watching:
-            loss_sum, tokens = self._micro_batches(chunks, forward, total_targets, packed, loss_sum, tokens)
+            loss_sum, tokens = self._micro_batches(chunks, forward, total_targets, loss_sum, tokens)
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         if record:
@@ -387,17 +387,12 @@ class Trainer:
                 torch._foreach_lerp_(self.ema, [p.detach() for p in self.trained], 1 - decay)
         return loss_sum, tokens
 
-    def _micro_batches(self, chunks, forward, total_targets: int, packed: bool, loss_sum: torch.Tensor,
+    def _micro_batches(self, chunks, forward, total_targets: int, loss_sum: torch.Tensor,
                        tokens: int) -> tuple[torch.Tensor, int]:
         """Forward and backward over the micro-batches of one step; gradients accumulate."""
-        lengths = self.train_words.lengths
         for i, chunk in enumerate(chunks):
-            extra = {}
-            if packed:
-                x, y, extra["pos"] = self.train_words.packed_batch(chunk, self.model.config.block_size, self.device)
-            else:
-                x, y = self.train_words.batch(chunk, self.device)
-            weight = (int(lengths[chunk].sum()) + len(chunk)) / total_targets
+            x, y, extra = self.data.micro_batch(chunk, self.model, self.cfg.pack, self.device)
+            weight = self.data.targets(chunk) / total_targets
             # DDP all-reduces (averages) gradients on the last micro-batch only; the others accumulate locally
             last = i == len(chunks) - 1
             with contextlib.nullcontext() if last or not self.dist.enabled else self.ddp.no_sync():
@@ -419,8 +414,7 @@ class Trainer:
 
     def _fit(self) -> Iterator[Event]:
         t0 = time.perf_counter()
-        x, y = self.train_words.batch(torch.arange(len(self.train_words)), self.device)
-        self.model.fit(x, y)
+        self.data.fit(self.model, self.device)
         self.elapsed = time.perf_counter() - t0
         yield from self._evaluate()
         yield self._save_last("last")
@@ -449,9 +443,9 @@ class Trainer:
             yield from self._evaluate_model()
 
     def _evaluate_model(self) -> Iterator[Event]:
-        train_loss = evaluate(self.model, self.eval_subset, device=self.device)
+        train_loss = self.data.evaluate(self.model, "train", device=self.device)
         # a word list too small for a validation split selects checkpoints on the training subset
-        val_loss = evaluate(self.model, self.val_words, device=self.device) if len(self.val_words) else train_loss
+        val_loss = self.data.evaluate(self.model, "val", device=self.device) if self.data.has("val") else train_loss
         if not math.isfinite(val_loss):
             yield from self._diverged(self.step)
         improved = val_loss < self.best_val
@@ -463,13 +457,11 @@ class Trainer:
             yield self._save_best()
         yield self._samples()
         if len(self.vocab) <= MAX_TABLE_VOCAB:
-            yield Bigrams(step=self.step, probs=self.model.bigram_table().tolist())
+            yield Bigrams(step=self.step, probs=self.data.bigram_table(self.model, self.device).tolist())
 
     def _samples(self) -> Samples:
-        words = generate(self.model, self.vocab, self.cfg.num_samples, temperature=self.cfg.temperature,
-                         generator=self.sample_gen, device=self.device)
-        return Samples(step=self.step, temperature=self.cfg.temperature,
-                       samples=[Sample(g.word, tag(g.word, *self.known)) for g in words])
+        return self.data.samples(self.model, self.step, self.cfg.temperature, self.sample_gen, self.device,
+                                 n=self.cfg.num_samples)
 
     def _meta(self) -> dict:
         return {"type": self.model_type, "step": self.step, "best_val_loss": _finite(self.best_val),
@@ -526,18 +518,18 @@ class Trainer:
 
     def _finished(self, reason: str) -> Finished:
         test_loss = None
-        if len(self.test_words):
+        if self.data.has("test"):
             from makemore.models import load_weights
 
             weights = self.rundir.best_weights(str(self.device))
             if weights is not None:  # report test on the checkpoint chosen by validation
                 current = {k: v.clone() for k, v in self.model.state_dict().items()}
                 load_weights(self.model, weights, self.rundir.file(BEST))
-                test_loss = evaluate(self.model, self.test_words, device=self.device)
+                test_loss = self.data.evaluate(self.model, "test", device=self.device)
                 self.model.load_state_dict(current)
             else:
                 with self.averaged():
-                    test_loss = evaluate(self.model, self.test_words, device=self.device)
+                    test_loss = self.data.evaluate(self.model, "test", device=self.device)
         return Finished(step=self.step, reason=reason, best_val_loss=_finite(self.best_val),
                         test_loss=test_loss, elapsed=self.elapsed)
 

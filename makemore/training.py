@@ -18,7 +18,7 @@ from makemore import __version__
 from makemore.config import TrainConfig
 from makemore.data import DEFAULT_MAX_LEN, EncodedWords, Vocab, WordList, read_words, resolve_dataset, split_words
 from makemore.errors import MakemoreError
-from makemore.models import build_model, get_family, model_hyper, recipe_for, step_recipe
+from makemore.models import build_model, get_family, model_hyper, recipe_for, step_recipe, text_defaults
 from makemore.rundir import ModelSpec, RunConfig, RunDir
 
 
@@ -34,6 +34,19 @@ class Request:
     seed: int = 42
     device: str = "auto"
     max_len: int = DEFAULT_MAX_LEN
+    mode: str | None = None  # "words" (one item per line) or "text" (one stream); None: by the dataset
+    block_size: int | None = None  # text mode: characters of context per window (None: the family's recipe)
+
+
+def resolve_mode(req: Request) -> str:
+    """``req.mode``, or text for a built-in text corpus (``shakespeare``) and words for everything else."""
+    from makemore.text import BUILTIN_TEXT
+
+    if req.mode is not None:
+        if req.mode not in ("words", "text"):
+            raise MakemoreError(f"--mode must be words or text, not {req.mode!r}")
+        return req.mode
+    return "text" if req.data in BUILTIN_TEXT and not Path(req.data).exists() else "words"
 
 
 @dataclass
@@ -46,22 +59,64 @@ class Prepared:
     val: list[str]
     test: list[str]
 
+    mode = "words"
+    hint: str | None = None  # a note for the user: the file looks like running text
+
     def encoded(self) -> dict[str, EncodedWords]:
         return {"train": EncodedWords(self.train, self.vocab), "val": EncodedWords(self.val, self.vocab),
                 "test": EncodedWords(self.test, self.vocab)}
+
+    def batches(self, model, block_size: int, cfg):
+        return self.encoded()
+
+    @property
+    def num_train(self) -> int:
+        return len(self.train)
+
+    def dataset_config(self, max_len: int) -> dict[str, Any]:
+        w = self.words
+        return {"name": self.name, "path": str(self.path.resolve()), "sha256": w.sha256, "lines": w.lines,
+                "words": len(w.words), "duplicates_dropped": w.duplicates, "empty_dropped": w.empty,
+                "too_long_dropped": w.too_long, "max_len": max_len}
+
+    def split_config(self, seed: int) -> dict[str, Any]:
+        return {"seed": seed, "train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+    def split_file(self) -> dict[str, list[str]] | None:
+        return {"train": self.train, "val": self.val, "test": self.test}
 
 
 MAX_LEN_LIMIT = 1024  # the context follows the longest word; beyond this attention and logits outgrow memory
 LOGITS_BUDGET = 4 << 30  # bytes the logits of one training micro-batch may take (with softmax and gradient)
 
 
-def prepare_data(data: str, seed: int, max_len: int = DEFAULT_MAX_LEN) -> Prepared:
+def prepare_data(data: str, seed: int, max_len: int = DEFAULT_MAX_LEN, mode: str = "words"):
+    """A word list split three ways (``Prepared``), or in text mode one stream (``makemore.text.PreparedText``)."""
+    if mode == "text":
+        from makemore.text import prepare_text
+
+        return prepare_text(data)
     if not 1 <= max_len <= MAX_LEN_LIMIT:
         raise MakemoreError(f"--max-len must be between 1 and {MAX_LEN_LIMIT} characters, not {max_len}")
     name, path = resolve_dataset(data)
-    words = read_words(path, max_len)
+    try:
+        words = read_words(path, max_len)
+    except MakemoreError as e:
+        if "every word is longer than --max-len" in str(e):
+            raise MakemoreError(f"{e}; if it is running text, train on it as one stream with --mode text") from None
+        raise
+    unique = len(words.words) + words.too_long
+    if words.too_long * 2 > unique:  # most of the file would be skipped: prose, not a list
+        raise MakemoreError(f"{path}: {words.too_long:,} of {unique:,} lines are longer than --max-len {max_len}; "
+                            f"if this is running text, train on it as one stream with --mode text "
+                            f"(or raise --max-len to keep them as words)")
     train, val, test = split_words(words.words, seed)
-    return Prepared(name, path, words, Vocab.from_words(words.words), train, val, test)
+    prepared = Prepared(name, path, words, Vocab.from_words(words.words), train, val, test)
+    spaced = sum(w.count(" ") >= 3 for w in words.words)
+    if spaced * 2 > len(words.words):
+        prepared.hint = (f"{spaced:,} of {len(words.words):,} lines hold several spaces; if this is running text, "
+                         f"--mode text trains on the file as one stream")
+    return prepared
 
 
 DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -71,6 +126,7 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
     """The model's hyperparameters and the training configuration the request implies, checked before touching
     any data or importing torch. The device stays as named ("auto", "cuda:1"); ``new_trainer`` resolves it."""
     family = get_family(req.model_type)
+    mode = resolve_mode(req)
     user_train = {k: v for k, v in req.train.items() if v is not None}
     user_hyper = {k: v for k, v in req.hyper.items() if v is not None}
     if not DEVICE_NAME.fullmatch(req.device):
@@ -79,11 +135,16 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
         raise MakemoreError(f"--max-len must be between 1 and {MAX_LEN_LIMIT} characters, not {req.max_len}")
     if user_train.get("max_steps") is not None and user_train["max_steps"] < 1:
         raise MakemoreError("--max-steps must be at least 1")
+    if req.block_size is not None and mode != "text":
+        raise MakemoreError("--block-size applies to --mode text (a word list's context is its longest word)")
     # --max-time alone: the time budget decides when to stop and picks the family's settings for that budget
     timed = user_train.get("max_time") is not None and user_train.get("max_steps") is None
-    tier = family.for_budget(user_train["max_time"]) if timed else {}
-    hyper = model_hyper(req.model_type, {**{k: v for k, v in tier.items() if k in family.hyper}, **user_hyper})
-    recipe = {**step_recipe(req.model_type), **{k: v for k, v in tier.items() if k not in family.hyper},
+    tier = family.for_budget(user_train["max_time"], mode) if timed else {}
+    tier.pop("block_size", None)  # see text_block_size
+    defaults = text_defaults(req.model_type)[1] if mode == "text" else {}
+    hyper = model_hyper(req.model_type, {**defaults, **{k: v for k, v in tier.items() if k in family.hyper},
+                                         **user_hyper})
+    recipe = {**step_recipe(req.model_type, mode), **{k: v for k, v in tier.items() if k not in family.hyper},
               **user_train}
     if timed:
         recipe["max_steps"] = 0  # no step limit
@@ -96,6 +157,18 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
 
         check_init_scale(req.model_type, hyper)
     return hyper, cfg
+
+
+def text_block_size(req: Request) -> int:
+    """Text mode: ``--block-size``, or the family's text recipe (its time-budget tier's, given --max-time)."""
+    if req.block_size is not None:
+        if not 1 <= req.block_size <= MAX_LEN_LIMIT * 8:
+            raise MakemoreError(f"--block-size must be between 1 and {MAX_LEN_LIMIT * 8}, not {req.block_size}")
+        return req.block_size
+    train = {k: v for k, v in req.train.items() if v is not None}
+    timed = train.get("max_time") is not None and train.get("max_steps") is None
+    tier = get_family(req.model_type).for_budget(train["max_time"], "text") if timed else {}
+    return tier.get("block_size", text_defaults(req.model_type)[0])
 
 
 def fit_to_data(cfg: TrainConfig, req: Request, num_train: int) -> None:
@@ -129,30 +202,32 @@ def new_trainer(req: Request, prepared: Prepared | None = None, dist=None,
     hyper, cfg = checked or check_request(req)
     cfg.device = resolve_device(cfg.device)
     cfg.check()  # again, now that "auto" names a device (float16 needs CUDA)
-    prepared = prepared or prepare_data(req.data, req.seed, req.max_len)
-    fit_to_data(cfg, req, len(prepared.train))
-    block_size = max(len(w) for w in prepared.words.words) + 1
+    mode = resolve_mode(req)
+    prepared = prepared or prepare_data(req.data, req.seed, req.max_len, mode)
+    if mode == "text":
+        block_size = text_block_size(req)
+    else:
+        fit_to_data(cfg, req, prepared.num_train)
+        block_size = max(len(w) for w in prepared.words.words) + 1
     _check_logits_memory(cfg, block_size, len(prepared.vocab))
     torch.manual_seed(req.seed)
     model = build_model(req.model_type, len(prepared.vocab), block_size, hyper)
+    batches = prepared.batches(model, block_size, cfg)  # refuses a text too short for one window
     if dist is not None and not dist.is_main:  # same data, same model; rank 0 alone owns the run directory
         run = RunDir(req.out or "runs")
     else:
-        w = prepared.words
         config = RunConfig(
             model=ModelSpec(type=req.model_type, block_size=block_size, hyper=hyper, num_params=model.num_params()),
             train=cfg,
             vocab=prepared.vocab.chars,
-            dataset={"name": prepared.name, "path": str(prepared.path.resolve()), "sha256": w.sha256,
-                     "lines": w.lines, "words": len(w.words), "duplicates_dropped": w.duplicates,
-                     "empty_dropped": w.empty, "too_long_dropped": w.too_long, "max_len": req.max_len},
-            split={"seed": req.seed, "train": len(prepared.train), "val": len(prepared.val),
-                   "test": len(prepared.test)},
+            dataset=prepared.dataset_config(req.max_len),
+            split=prepared.split_config(req.seed),
             makemore=__version__,
+            mode=mode,
         )
-        run = RunDir.create(req.out, f"{prepared.name}-{req.model_type}", config,
-                            {"train": prepared.train, "val": prepared.val, "test": prepared.test})
-    return build_trainer(model, prepared.vocab, prepared.encoded(), cfg, run, req.model_type, prepared.name, dist), prepared
+        # a word list's split.json; a text's split is its boundary, in config.json (the text is not copied)
+        run = RunDir.create(req.out, f"{prepared.name}-{req.model_type}", config, prepared.split_file())
+    return build_trainer(model, prepared.vocab, batches, cfg, run, req.model_type, prepared.name, dist), prepared
 
 
 def build_trainer(model, vocab, splits, cfg: TrainConfig, run: RunDir, model_type: str, dataset: str, dist=None):
@@ -183,7 +258,8 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
     run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
     config = run.config
     vocab = run.vocab()
-    split = run.split(required=True)
+    text = config.mode == "text"
+    split = None if text else run.split(required=True)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     cfg = dataclasses.replace(config.train, **{k: overrides[k] for k in RESUMABLE if k in overrides})
     torch.manual_seed(cfg.seed)  # with no checkpoint yet the run starts over exactly as it first began
@@ -194,7 +270,12 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
         device = "cpu"  # a run trained on a GPU continues on the CPU
     cfg.device = resolve_device(device)
     cfg.check()
-    splits = {k: EncodedWords(split[k], vocab) for k in ("train", "val", "test")}
+    if text:
+        from makemore.text import batches_for_run
+
+        splits = batches_for_run(run, model)  # the same file (sha256 checked), the same boundary
+    else:
+        splits = {k: EncodedWords(split[k], vocab) for k in ("train", "val", "test")}
     trainer = build_trainer(model, vocab, splits, cfg, run, m.type, str(config.dataset.get("name", run.path.name)), dist)
     if run.has_state():
         trainer.restore()
@@ -216,7 +297,8 @@ def check_resume(run: RunDir, given: dict[str, Any]) -> dict[str, Any]:
     ``given`` holds only what the user typed: data, model_type, seed, max_len, hyper options and training options.
     """
     config = run.config
-    stored: dict[str, Any] = {"model_type": config.model.type, "seed": config.train.seed,
+    stored: dict[str, Any] = {"model_type": config.model.type, "seed": config.train.seed, "mode": config.mode,
+                              **({"block_size": config.model.block_size} if config.mode == "text" else {}),
                               "max_len": config.dataset.get("max_len", DEFAULT_MAX_LEN),
                               **config.model.hyper, **dataclasses.asdict(config.train)}
     overrides: dict[str, Any] = {}

@@ -29,7 +29,7 @@ def test_wheel_contents(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
     assert top == {"makemore"}, top  # no top-level `datasets` (it would shadow Hugging Face's) nor `tui`
-    for required in ("makemore/cli.py", "makemore/models/transformer.py", "makemore/datasets/names.txt",
+    for required in ("makemore/cli.py", "makemore/models/transformer.py", "makemore/datasets/names.txt", "makemore/datasets/shakespeare.txt",
                      "makemore/datasets/README.md", "makemore/tui/__init__.py"):
         assert required in names, required
     assert any(n.startswith("makemore/tui/") and n.endswith(".tcss") for n in names) or \
@@ -52,9 +52,10 @@ def test_non_editable_install_runs_from_anywhere(wheel, tmp_path):
                             check=True)
     location, datasets = result.stdout.strip().splitlines()
     assert Path(location) == target / "makemore"  # the installed copy, not the checkout
-    assert "'names'" in datasets and "'words'" in datasets
+    assert "'names'" in datasets and "'words'" in datasets and "'shakespeare'" in datasets
     listed = subprocess.run([sys.executable, "-m", "makemore", "datasets"], capture_output=True, text=True,
                             cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
     assert "names" in listed.stdout and "surnames" in listed.stdout
+    assert any(line.split()[:2] == ["shakespeare", "text"] for line in listed.stdout.splitlines()), listed.stdout
     assert not (target / "datasets").exists() and not (target / "tui").exists()

@@ -89,7 +89,8 @@ def follows(target: str) -> bool:
 
 
 def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed: int, device: str, max_len: int,
-                 hyper: dict, train: dict, given: list[str]) -> None:
+                 hyper: dict, train: dict, given: list[str], mode: str | None = None,
+                 block_size: int | None = None) -> None:
     """What `makemore tui [TARGET]` does once the options are parsed: a run directory is followed (or waited
     for, see ``awaits_run``), anything else is a word list to train on (checked here, before the screen
     opens, so that a typo is a one-line error like `makemore train`'s); no target opens the start screen."""
@@ -102,9 +103,13 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
                                 f"{given[0]} applies only when training (continue a run with `makemore train --resume`)")
         app = create_app(follow=Path(target))
     elif target is not None:
-        backend.check_training_options(target, model_type, hyper, max_len)
-        app = create_app(request=backend.new_request(data=target, model_type=model_type, out=out, hyper=hyper,
-                                                     train=train, seed=seed, device=device, max_len=max_len))
+        from makemore.training import resolve_mode
+
+        request = backend.new_request(data=target, model_type=model_type, out=out, hyper=hyper, train=train,
+                                      seed=seed, device=device, max_len=max_len, mode=mode, block_size=block_size)
+        if resolve_mode(request) == "words":  # a text is read (and checked) when training starts
+            backend.check_training_options(target, model_type, hyper, max_len)
+        app = create_app(request=request)
     else:
         if given:
             raise MakemoreError(f"{given[0]} needs a word list to train on: makemore tui names {given[0]} ...")

@@ -136,7 +136,7 @@ class DiagnosticsScreen(Screen):
         self.query_one("#grad-norm").border_title = "Gradient norm before clipping"
         self.query_one("#lr").border_title = "Learning rate"
         self.query_one("#embedding").border_title = "Embeddings (PCA)"
-        self.refresh_view()
+        self.call_after_refresh(self.refresh_view)  # once mounted: a replayed run shows at once, not at the first poll
         self.set_interval(self.poll_interval, self.refresh_view, name="diagnostics-poll")
 
     def refresh_view(self) -> None:

@@ -16,6 +16,16 @@ from makemore.errors import MakemoreError
 
 
 @dataclass(frozen=True)
+class TextRecipe:
+    """How a family trains in text mode (one character stream), where it differs from its word-list recipe."""
+
+    block_size: int  # characters predicted per training window (the Transformer's context)
+    hyper: dict[str, Any] = field(default_factory=dict)  # hyperparameters that differ from the family's defaults
+    recipe: dict[str, Any] = field(default_factory=dict)  # training settings over BASE_TEXT_RECIPE
+    budgets: tuple[tuple[float, dict[str, Any]], ...] = ()  # as Family.budgets; may also set block_size
+
+
+@dataclass(frozen=True)
 class Family:
     name: str
     module: str  # dotted path of the file that defines Config and Model; "path:Class" names another Model class
@@ -27,11 +37,13 @@ class Family:
     # --max-steps), these model and training settings replace the defaults the user did not set: a bigger,
     # more regularised model pays off only when there is time to train it.
     budgets: tuple[tuple[float, dict[str, Any]], ...] = ()
+    text: TextRecipe | None = None  # text mode; None: the word-list recipe with a block of 64
 
-    def for_budget(self, seconds: float | None) -> dict[str, Any]:
+    def for_budget(self, seconds: float | None, mode: str = "words") -> dict[str, Any]:
         """The settings of the longest budget tier that ``seconds`` reaches (none below the first tier)."""
         chosen: dict[str, Any] = {}
-        for threshold, settings in sorted(self.budgets, key=lambda b: b[0]):
+        budgets = self.budgets if mode == "words" else self.text.budgets if self.text else ()
+        for threshold, settings in sorted(budgets, key=lambda b: b[0]):
             if seconds is not None and seconds >= threshold:
                 chosen = settings
         return dict(chosen)
@@ -55,6 +67,18 @@ BASE_RECIPE: dict[str, Any] = {
     "eval_interval": 500,
 }
 
+# Text mode: shared training defaults (a character stream is one long sequence; no epochs to cap)
+BASE_TEXT_RECIPE: dict[str, Any] = {
+    "max_steps": 3_000,
+    "batch_size": 64,
+    "learning_rate": 3e-3,
+    "min_lr_ratio": 0.1,
+    "warmup_steps": 100,
+    "weight_decay": 0.01,
+    "grad_clip": 1.0,
+    "eval_interval": 250,
+}
+
 FAMILIES: dict[str, Family] = {}
 
 
@@ -74,6 +98,20 @@ register(
                 "weight_decay": 0.1, "eval_interval": 500, "max_epochs": 20, "ema": 0.998},
         # given minutes, a wider model with dropout and a slower average keeps improving where the small one stops
         budgets=((300, {"n_embd": 128, "dropout": 0.25, "learning_rate": 2e-3, "ema": 0.999}),),
+        # Tiny Shakespeare, from the hint that a plain loop with 4 layers x 128 channels, block 64, reached val
+        # 1.84 in 55 s on a 2-core CPU: the same shape, AdamW at 2e-3 with a short warm-up and a cosine that ends
+        # at about that time (~12 steps/s expected: 700 steps of 32 x 64 is 1.4M characters, 1.4 passes), no
+        # dropout for a short run, evaluations every 100 steps (~0.8 s each) so that the curve shows when 1.88
+        # is passed. Ten minutes: deeper, wider, longer context, some dropout and the weights' average.
+        # Neither is timed yet: `python benchmarks/shakespeare.py [--only makemore --max-time 600]` measures them.
+        text=TextRecipe(
+            block_size=64,
+            hyper={"n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.0},
+            recipe={"max_steps": 700, "batch_size": 32, "learning_rate": 2e-3, "warmup_steps": 50,
+                    "weight_decay": 0.1, "eval_interval": 100, "ema": 0.0},
+            budgets=((300, {"n_layer": 6, "n_head": 6, "n_embd": 192, "dropout": 0.1, "block_size": 128,
+                            "batch_size": 32, "learning_rate": 1.5e-3, "ema": 0.999}),),
+        ),
     )
 )
 
@@ -85,6 +123,8 @@ register(
         summary="count n-gram with additive smoothing, fitted in one pass (lecture 1); --context 1 = bigram",
         hyper={"context": 1, "smoothing": 0.1},  # 0.1 beats the lectures' 1.0 on held-out words past the bigram
         fitted=True,
+        # a trigram: 66^3 counts for Tiny Shakespeare's 65 characters; context 3 would take 19M
+        text=TextRecipe(block_size=64, hyper={"context": 2}),
     )
 )
 
@@ -96,6 +136,8 @@ register(
         hyper={},
         recipe={"max_steps": 500, "batch_size": 256, "learning_rate": 0.1, "warmup_steps": 20,
                 "weight_decay": 0.0, "eval_interval": 250},
+        text=TextRecipe(block_size=64, recipe={"max_steps": 1_000, "batch_size": 64, "learning_rate": 0.1,
+                                               "warmup_steps": 20, "weight_decay": 0.0}),
     )
 )
 
@@ -109,6 +151,9 @@ register(
         hyper={"context": 3, "n_embd": 16, "n_embd2": 300, "batchnorm": False},
         recipe={"max_steps": 3_000, "batch_size": 256, "learning_rate": 1e-2, "warmup_steps": 100,
                 "weight_decay": 0.1, "eval_interval": 500},
+        # 8 characters of context (3 is a name's syllable, not a word of text); 32 predictions per window
+        text=TextRecipe(block_size=32, hyper={"context": 8, "n_embd": 16, "n_embd2": 256},
+                        recipe={"learning_rate": 3e-3, "weight_decay": 0.01}),
     )
 )
 
@@ -121,6 +166,8 @@ register(
         hyper={"context": 8, "n_embd": 24, "n_embd2": 128, "dropout": 0.1},
         recipe={"max_steps": 5_000, "batch_size": 256, "learning_rate": 1e-2, "warmup_steps": 100,
                 "weight_decay": 0.1, "eval_interval": 500},
+        text=TextRecipe(block_size=32, hyper={"context": 16, "dropout": 0.0},
+                        recipe={"learning_rate": 3e-3, "weight_decay": 0.01}),
     )
 )
 
@@ -136,6 +183,9 @@ for _name, _summary in [("rnn", "vanilla recurrent network (Elman 1990) over the
             summary=_summary,
             hyper={"n_embd": 32, "n_embd2": 128, "n_layer": 1},
             recipe=dict(_RECURRENT_RECIPE),
+            # truncated backpropagation through time: each window starts from a zero state
+            text=TextRecipe(block_size=64, hyper={"n_embd": 64, "n_embd2": 256},
+                            recipe={"batch_size": 32, "learning_rate": 3e-3}),
         )
     )
 
@@ -147,6 +197,7 @@ register(
         hyper={"n_embd": 64, "n_embd2": 64},  # the reference's sizes
         recipe={"max_steps": 3_000, "batch_size": 128, "learning_rate": 1e-2, "warmup_steps": 100,
                 "weight_decay": 0.01, "eval_interval": 500},
+        text=TextRecipe(block_size=64, hyper={"n_embd": 128, "n_embd2": 256}, recipe={"batch_size": 32}),
     )
 )
 
@@ -168,14 +219,24 @@ def get_family(name: str) -> Family:
     return FAMILIES[family_name(name)]
 
 
-def recipe_for(name: str) -> dict[str, Any]:
-    return {**BASE_RECIPE, **get_family(name).recipe}
+def recipe_for(name: str, mode: str = "words") -> dict[str, Any]:
+    family = get_family(name)
+    if mode == "text":
+        return {**BASE_TEXT_RECIPE, **(family.text.recipe if family.text else {})}
+    return {**BASE_RECIPE, **family.recipe}
 
 
-def step_recipe(name: str) -> dict[str, Any]:
+def text_defaults(name: str) -> tuple[int, dict[str, Any]]:
+    """(block size, hyperparameters) of a family in text mode: its defaults with the text recipe's changes."""
+    family = get_family(name)
+    text = family.text or TextRecipe(block_size=64)
+    return text.block_size, {**family.hyper, **text.hyper}
+
+
+def step_recipe(name: str, mode: str = "words") -> dict[str, Any]:
     """The recipe as the trainer's configuration takes it: without ``max_epochs``, a cap on passes over the
     word list that ``training.fit_to_data`` applies once the data is known."""
-    return {k: v for k, v in recipe_for(name).items() if k != "max_epochs"}
+    return {k: v for k, v in recipe_for(name, mode).items() if k != "max_epochs"}
 
 
 def model_hyper(model_type: str, overrides: dict[str, Any]) -> dict[str, Any]:

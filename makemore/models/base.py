@@ -44,6 +44,11 @@ class LanguageModel(nn.Module):
     # float32 (see trainer.set_matmul_precision); "medium" (oneDNN) pays for large matrices, costs for small ones
     cpu_matmul_precision: str = "highest"
 
+    @property
+    def context_limit(self) -> int | None:
+        """The most tokens one forward pass may see (learned positions), or None for any number."""
+        return None
+
     def forward(self, idx: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         raise NotImplementedError
 

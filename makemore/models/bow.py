@@ -48,6 +48,10 @@ class Model(LanguageModel):
         x = x + self.c_proj(torch.tanh(self.c_fc(x)))  # (B, T, C)
         return self.lm_head(x), running[:, -1]  # (B, T, V), (B, C)
 
+    @property
+    def context_limit(self) -> int:
+        return self.config.block_size  # one learned embedding per position
+
     def forward(self, idx: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         logits, _ = self._forward(idx, 0, None)
         return logits, self.loss(logits, targets)

@@ -49,12 +49,13 @@ class Model(WindowModel):
 
     @torch.no_grad()
     def fit(self, idx: Tensor, targets: Tensor) -> None:
-        """Count every (window, next token) pair of the training words in one pass."""
+        """Count every (window, next token) pair of the training words in one pass; a long text comes in
+        chunks, whose counts add up."""
         real = real_positions(idx) & (targets != -1)
         rows = self._rows(context_windows(idx, self.config.context)[real])  # (N,)
         V = self.config.vocab_size
         cells = torch.bincount(rows * V + targets[real], minlength=self.counts.numel())
-        self.counts.copy_(cells.view_as(self.counts))
+        self.counts += cells.view_as(self.counts)
 
     def probs(self, rows: Tensor | None = None) -> Tensor:
         """Normalised smoothed counts, in float64: all rows (V ** context, V), or the given ones (N, V)."""

@@ -143,6 +143,10 @@ class Model(LanguageModel):
             x = block(x, None if caches is None else caches[i], mask)
         return self.lm_head(self.ln_f(x))  # (B, T, V)
 
+    @property
+    def context_limit(self) -> int:
+        return self.config.block_size  # one learned embedding per position
+
     def forward(self, idx: Tensor, targets: Tensor | None = None,
                 pos: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """``pos`` (B, T): each slot's position within its word, for rows that pack several words (training)."""

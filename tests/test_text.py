@@ -1,0 +1,390 @@
+"""Text mode: one character stream, nanoGPT's 90/10 split, windows, every family, sliding sampling, resume."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from typer.testing import CliRunner
+
+from makemore import checkpoint as ckpt
+from makemore import rundir
+from makemore import text as textmode
+from makemore.cli import app
+from makemore.errors import MakemoreError
+from makemore.events import Samples, event_from_json
+from makemore.models import FAMILIES, text_defaults
+from makemore.models import build_model
+
+TINY = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
+needs_tiny = pytest.mark.skipif(not TINY.exists(), reason="Tiny Shakespeare not found beside the repository")
+
+SMALL_HYPER = {
+    "transformer": {"n_layer": 1, "n_head": 2, "n_embd": 16},
+    "mlp": {"context": 4, "n_embd": 4, "n_embd2": 16},
+    "wavenet": {"context": 4, "n_embd": 4, "n_embd2": 16},
+    "rnn": {"n_embd": 8, "n_embd2": 16},
+    "gru": {"n_embd": 8, "n_embd2": 16},
+    "lstm": {"n_embd": 8, "n_embd2": 16},
+    "bow": {"n_embd": 16, "n_embd2": 16},
+    "ngram": {"context": 2},
+    "bigram": {},
+}
+
+
+def _text(n_lines: int = 300) -> str:
+    lines = [f"{'ROMEO' if i % 3 else 'JULIET'}:\nline {i} of the play, with words; and more words!\n"
+             for i in range(n_lines)]
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def play(tmp_path) -> Path:
+    path = tmp_path / "play.txt"
+    path.write_text(_text(), encoding="utf-8")
+    return path
+
+
+def cli(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("chunk", [3, 7, 1 << 20])
+def test_stream_round_trip_with_newlines_bom_crlf_and_non_ascii(tmp_path, monkeypatch, chunk):
+    """Chunk edges fall inside CRLF pairs and multi-byte characters at the small chunk sizes."""
+    monkeypatch.setattr(textmode, "CHUNK_BYTES", chunk)
+    raw = "\ufeffHé said:\r\n\tcafé 中文 👩\u200d🔬\rline three\n\nend\r\n".encode("utf-8")
+    path = tmp_path / "t.txt"
+    path.write_bytes(raw)
+    corpus = textmode.read_text(path)
+    expected = raw.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
+    assert textmode.decode(corpus.stream.tolist(), corpus.chars) == expected
+    assert corpus.chars == sorted(set(expected)) and "\n" in corpus.chars and "\t" in corpus.chars
+    assert 0 not in corpus.stream.tolist()  # id 0 (the words mode's start/stop token) never occurs
+    assert corpus.stream.dtype == torch.uint8
+    assert corpus.lines == expected.count("\n")
+
+
+def test_wide_vocabulary_takes_a_wider_integer(tmp_path):
+    path = tmp_path / "wide.txt"
+    path.write_text("".join(chr(0x4E00 + i) for i in range(300)) + "\n", encoding="utf-8")
+    corpus = textmode.read_text(path)
+    assert corpus.stream.dtype == torch.int16
+    assert textmode.decode(corpus.stream.tolist(), corpus.chars) == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"ok\nfine\nbad \x07 bell\n", "control character U+0007 on line 3"),
+    (b"ok\n\x00\x01binary", "NUL byte on line 2"),
+    (b"ok\r\nstill ok\r\n\xff\xfe", "not UTF-8 (byte 0xff on line 3)"),
+    (b"", "empty file"),
+])
+def test_bad_text_is_refused_with_its_line(tmp_path, raw, message):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(raw)
+    with pytest.raises(MakemoreError, match=None) as e:
+        textmode.read_text(path)
+    assert message in str(e.value) and str(path) in str(e.value)
+
+
+def test_too_large_a_file_is_refused_before_reading(tmp_path, monkeypatch):
+    path = tmp_path / "big.txt"
+    path.write_text("abc" * 100)
+    monkeypatch.setattr(textmode, "MAX_TEXT_BYTES", 100)
+    with pytest.raises(MakemoreError, match="at most"):
+        textmode.read_text(path)
+
+
+# --- split and windows -----------------------------------------------------------------------------
+
+def test_the_boundary_is_nanogpts_and_batches_stay_on_their_side(play):
+    corpus = textmode.read_text(play)
+    n = len(play.read_text(encoding="utf-8"))
+    assert len(corpus) == n and corpus.boundary == int(n * 0.9)
+    batches = textmode.TextBatches(corpus, block=16)
+    assert torch.equal(batches.splits["train"], corpus.stream[: int(n * 0.9)])
+    assert torch.equal(batches.splits["val"], corpus.stream[int(n * 0.9):])
+    starts = batches.draw(10_000, torch.Generator().manual_seed(0))
+    assert int(starts.min()) >= 0 and int(starts.max()) + batches.window <= corpus.boundary
+    assert int(starts.max()) + batches.window == corpus.boundary or len(set(starts.tolist())) > 100
+
+
+@needs_tiny
+def test_tiny_shakespeare_splits_where_nanogpt_does():
+    corpus = textmode.read_text(TINY)
+    assert len(corpus) == 1_115_394 and len(corpus.chars) == 65
+    assert corpus.boundary == 1_003_854  # nanoGPT's prepare.py: "train has 1,003,854 tokens"
+
+
+@pytest.mark.parametrize("skip", [0, 3])
+def test_windows_are_the_streams_slices(play, skip):
+    corpus = textmode.read_text(play)
+    batches = textmode.TextBatches(corpus, block=12, skip=skip)
+    starts = batches.draw(64, torch.Generator().manual_seed(1))
+    x, y, extra = batches.micro_batch(starts, None, True, "cpu")
+    assert extra == {} and x.shape == y.shape == (64, skip + 12)
+    train = corpus.stream.long()
+    for i, s in enumerate(starts.tolist()):
+        assert torch.equal(x[i], train[s:s + skip + 12])
+        assert torch.equal(y[i, skip:], train[s + skip + 1:s + skip + 13])
+        assert bool((y[i, :skip] == -1).all())
+    assert batches.targets(starts) == 64 * 12
+
+
+def test_window_models_are_scored_on_full_windows_only(play):
+    """stream_loss for an MLP equals its loss computed directly on every predicted position's window."""
+    corpus = textmode.read_text(play)
+    torch.manual_seed(0)
+    model = build_model("mlp", len(corpus.chars) + 1, 16, {**FAMILIES["mlp"].hyper, **SMALL_HYPER["mlp"]}).eval()
+    skip = textmode.window_skip(model)
+    assert skip == 3
+    stream = corpus.stream[corpus.boundary:]
+    loss = textmode.stream_loss(model, stream, 16, skip)
+    starts = textmode.tiling_starts(len(stream), skip + 17, 16)
+    targets = torch.cat([torch.arange(s + skip + 1, s + skip + 17) for s in starts.tolist()])
+    assert len(set(targets.tolist())) == len(targets)  # each character predicted once
+    s = stream.long()
+    windows = torch.stack([s[t - 4:t] for t in targets.tolist()])  # the 4 characters before each target
+    with torch.no_grad():
+        expected = F.cross_entropy(model.window_logits(windows), s[targets]).item()
+    assert loss == pytest.approx(expected, rel=1e-5)
+
+
+# --- models ---------------------------------------------------------------------------------------
+
+@needs_tiny
+@pytest.mark.parametrize("name", [n for n in FAMILIES if not FAMILIES[n].fitted])
+def test_loss_at_initialisation_is_near_ln_65(name):
+    corpus = textmode.read_text(TINY)
+    block, hyper = text_defaults(name)
+    torch.manual_seed(0)
+    model = build_model(name, len(corpus.chars) + 1, block, hyper)
+    batches = textmode.TextBatches(corpus, block, textmode.window_skip(model))
+    loss = batches.evaluate(model, "val", max_tokens=4096)
+    assert abs(loss - math.log(65)) < 0.1, loss
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_every_family_trains_a_few_steps_in_text_mode(play, tmp_path, name):
+    from makemore.training import Request, new_trainer
+
+    out = tmp_path / f"run-{name}"
+    trainer, _ = new_trainer(Request(data=str(play), model_type=name, out=out, mode="text", block_size=16,
+                                     hyper=SMALL_HYPER[name], device="cpu",
+                                     train={"max_steps": 6, "eval_interval": 3, "warmup_steps": 1}))
+    events = list(trainer.run())
+    kinds = [e.kind for e in events]
+    assert kinds[-1] == "finished"
+    evals = [e for e in events if e.kind == "eval"]
+    assert all(math.isfinite(e.val_loss) for e in evals)
+    if not FAMILIES[name].fitted:
+        assert evals[-1].train_loss < evals[0].train_loss
+    samples = [e for e in events if isinstance(e, Samples)]
+    assert samples and all(s.samples == [] and len(s.text) == textmode.SAMPLE_CHARS for s in samples)
+    assert set(samples[-1].text) <= set(trainer.vocab.chars)
+    table = next(e for e in events if e.kind == "bigrams").probs
+    assert all(abs(sum(row) - 1) < 1e-4 for row in table)
+    config = json.loads((out / rundir.CONFIG).read_text())
+    n = len(play.read_text(encoding="utf-8"))
+    assert config["mode"] == "text" and config["model"]["block_size"] == 16
+    assert config["split"]["boundary"] == int(0.9 * n) and config["dataset"]["chars"] == n
+    assert not (out / rundir.SPLIT).exists()  # the split is the boundary; the corpus is not copied
+
+
+def test_count_model_counts_the_stream_like_a_direct_count(play, tmp_path, monkeypatch):
+    """The ngram fitted chunk by chunk holds the counts of every (two characters, next) of the training part."""
+    from makemore.training import Request, new_trainer
+
+    monkeypatch.setattr(textmode.TextBatches, "fit", _small_chunk_fit)
+    trainer, _ = new_trainer(Request(data=str(play), model_type="ngram", out=tmp_path / "ng", mode="text",
+                                     block_size=16, hyper={"context": 2}, device="cpu"))
+    list(trainer.run())
+    train = trainer.data.splits["train"].long()
+    V = len(trainer.vocab)
+    expected = torch.bincount((train[:-2] * V + train[1:-1]) * V + train[2:], minlength=V ** 3)
+    assert torch.equal(trainer.model.counts.view(-1), expected)
+
+
+def _small_chunk_fit(self, model, device):
+    """TextBatches.fit with chunks of 37 characters, so that chunk edges are crossed many times."""
+    train = self.splits["train"]
+    for a in range(0, len(train) - 1 - self.skip, 37):
+        part = train[a:a + 37 + self.skip + 1].long()
+        x, y = part[:-1][None], part[1:][None].clone()
+        y[:, : self.skip] = -1
+        model.fit(x, y)
+
+
+# --- sampling ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["transformer", "bow", "gru", "mlp"])
+def test_sampling_past_the_block_equals_recomputation_on_the_cropped_window(name):
+    """Greedy continuation far past the block with the incremental state (KV cache, running sum, hidden
+    state, window) gives the logits of a full forward pass on the last block_size tokens at every step."""
+    torch.manual_seed(3)
+    V, block = 11, 8
+    hyper = {**FAMILIES[name].hyper, **SMALL_HYPER[name]}
+    model = build_model(name, V, block, hyper).eval()
+    with torch.no_grad():  # random weights large enough that greedy decoding does not get stuck in a loop
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    prompt = [3, 1, 4, 1, 5]
+    got = list(textmode.continue_ids(model, prompt, 40, lambda row: int(row.argmax())))
+    history = list(prompt)
+    for token, logits in got:
+        limit = model.context_limit
+        idx = torch.tensor([history[-limit:] if limit else history])
+        with torch.no_grad():
+            full, _ = model(idx)
+        expected = full[0, -1].clone()
+        expected[0] = float("-inf")
+        assert torch.allclose(logits, expected, atol=1e-4), (name, len(history))
+        assert token == int(expected.argmax())
+        history.append(token)
+    assert len(history) == len(prompt) + 40 > 4 * block
+
+
+def test_sampling_streams_draws_and_refuses_unknown_prompt_characters(play, tmp_path):
+    run = tmp_path / "run"
+    r = cli("train", play, "--mode", "text", "-o", run, "--n-layer", "1", "--n-head", "2", "--n-embd", "16",
+            "--block-size", "16", "--max-steps", "4", "--eval-interval", "2", "-q")
+    assert r.exit_code == 0, r.output
+    r = cli("sample", run, "--prompt", "ROMEO:", "--length", "50", "--seed", "7")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("ROMEO:") and len(r.stdout.rstrip("\n")) >= 50
+    again = cli("sample", run, "--prompt", "ROMEO:", "--length", "50", "--seed", "7", "--json")
+    assert json.loads(again.stdout)["samples"][0]["text"] == r.stdout[:-1]  # the same draw, as JSON
+    r = cli("sample", run, "--prompt", "ROMEO:Ω", "--length", "5")
+    assert r.exit_code == 2 and "'Ω'" in r.output and "not in the model's vocabulary" in r.output
+    assert "Traceback" not in r.output
+    r = cli("sample", run, "--prefix", "ab")
+    assert r.exit_code == 2 and "--prefix applies to word lists" in r.output
+    r = cli("eval", run, "--json")
+    result = json.loads(r.stdout)
+    assert result["on"] == "val split" and result["bpc"] == pytest.approx(result["loss"] / math.log(2))
+    r = cli("eval", run, play, "--json")
+    assert json.loads(r.stdout)["chars"] == len(play.read_text(encoding="utf-8")) - 1
+
+
+# --- runs -------------------------------------------------------------------------------------------
+
+def test_resume_of_a_text_run_continues_exactly(play, tmp_path):
+    common = ["--mode", "text", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16",
+              "--eval-interval", "3", "--warmup-steps", "2", "-q"]
+    straight, halves = tmp_path / "straight", tmp_path / "halves"
+    assert cli("train", play, "-o", straight, "--max-steps", "6", *common).exit_code == 0
+    assert cli("train", play, "-o", halves, "--max-steps", "3", *common).exit_code == 0
+    r = cli("train", "--resume", halves, "--max-steps", "6", "-q")
+    assert r.exit_code == 0, r.output
+    a, _ = ckpt.load_tensors(straight / rundir.LAST)
+    b, _ = ckpt.load_tensors(halves / rundir.LAST)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    play.write_text(_text() + "changed\n", encoding="utf-8")
+    r = cli("train", "--resume", halves, "--max-steps", "9", "-q")
+    assert r.exit_code == 2 and "changed since the run began" in r.output
+
+
+def test_builtin_shakespeare_is_text_by_nature():
+    from makemore.data import builtin_datasets
+    from makemore.training import Request, resolve_mode
+
+    assert "shakespeare" in builtin_datasets()
+    assert resolve_mode(Request(data="shakespeare")) == "text"
+    assert resolve_mode(Request(data="names")) == "words"
+    corpus = textmode.read_text(builtin_datasets()["shakespeare"])
+    assert 900_000 < len(corpus) < 1_300_000
+    assert "gutenberg" not in textmode.decode(corpus.stream.tolist(), corpus.chars).lower()
+
+
+def test_prose_read_as_words_points_to_text_mode(tmp_path):
+    path = tmp_path / "prose.txt"
+    path.write_text("".join(f"This is a long line of running text, number {i}, that goes on and on and on.\n"
+                            if i % 5 else f"Short line {i}.\n" for i in range(50)), encoding="utf-8")
+    r = cli("train", path, "--max-steps", "1", "-o", tmp_path / "run")
+    assert r.exit_code == 2 and "--mode text" in r.output and "40 of 50 lines are longer" in r.output
+    assert not (tmp_path / "run").exists()
+    path.write_text("".join(f"Line {i} is long enough for everyone.\n" for i in range(50)), encoding="utf-8")
+    r = cli("train", path, "--max-steps", "1", "-o", tmp_path / "run2", "--n-layer", "1", "--n-embd", "16",
+            "--n-head", "2")
+    assert r.exit_code == 0 and "--mode text trains on the file as one stream" in r.output
+
+
+def test_samples_event_with_text_round_trips_through_json():
+    event = Samples(step=5, temperature=0.8, samples=[], text="ROMEO:\nWhat, ho!\n\tand [bold]so[/] on")
+    back = event_from_json(json.loads(json.dumps(event.to_json())))
+    assert back == event
+    words = event_from_json({"event": "samples", "step": 1, "temperature": 1.0,
+                             "samples": [{"word": "emma", "tag": "new"}]})
+    assert words.text is None and words.samples[0].word == "emma"
+
+
+def test_info_reads_a_long_metrics_file_without_loading_it(tmp_path, play, monkeypatch):
+    run = tmp_path / "run"
+    assert cli("train", play, "--mode", "text", "-o", run, "--n-layer", "1", "--n-head", "2", "--n-embd", "16",
+               "--block-size", "16", "--max-steps", "2", "-q").exit_code == 0
+    with open(run / rundir.METRICS, "a", encoding="utf-8") as f:
+        for i in range(20_000):
+            f.write(json.dumps({"event": "step", "step": 10 + i, "loss": 2.0, "lr": 1e-3, "steps_per_s": 1.0,
+                                "tokens_per_s": 1.0, "elapsed": float(i)}) + "\n")
+            if i % 1000 == 0:
+                f.write(json.dumps({"event": "eval", "step": 10 + i, "train_loss": 2.0, "val_loss": 3.0 - i / 1e5,
+                                    "best_val_loss": 0.0, "best_step": 0}) + "\n")
+        f.write('{"event": "eval", "step": 99999, "val_loss": 0.1')  # a torn last line is skipped
+    monkeypatch.setattr(Path, "read_text", _no_metrics_read_text(Path.read_text))
+    monkeypatch.setattr(Path, "read_bytes", _no_metrics_read_text(Path.read_bytes))
+    r = cli("info", run, "--json")
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.stdout)
+    assert info["steps"] == 10 + 19_999 and info["best_step"] == 10 + 19_000 and info["mode"] == "text"
+
+
+def _no_metrics_read_text(original):
+    def read_text(self, *args, **kwargs):
+        if self.name == rundir.METRICS:
+            raise AssertionError("metrics.jsonl read whole")
+        return original(self, *args, **kwargs)
+    return read_text
+
+
+async def test_a_text_run_trains_and_replays_in_the_tui_without_failing(play, tmp_path):
+    """The TUI renders text runs (the engineer of the screen owns how); here: nothing breaks on one."""
+    import time
+
+    from makemore.training import Request, new_trainer
+    from makemore.tui.app import create_app
+
+    run = tmp_path / "run"
+    trainer, _ = new_trainer(Request(data=str(play), out=run, mode="text", block_size=16, device="cpu",
+                                     hyper=SMALL_HYPER["transformer"], train={"max_steps": 4, "eval_interval": 2}))
+    app = create_app(trainer=trainer, poll_interval=0.05, chart_interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.run_screen()
+        deadline = time.monotonic() + 60
+        while screen.state.snapshot().finished is None:
+            assert time.monotonic() < deadline, "the text run did not finish in the TUI"
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+        assert screen.state.snapshot().samples.text is not None
+    app = create_app(follow=run, poll_interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.5)
+        assert app.run_screen().state.snapshot().finished is not None
+
+
+def test_the_python_api_trains_and_continues_text(play, tmp_path):
+    import makemore
+
+    run = makemore.train(play, mode="text", block_size=16, out=tmp_path / "run", max_steps=2, n_layer=1,
+                         n_head=2, n_embd=16, progress=False, device="cpu")
+    model = run.model
+    text = model.continue_text("ROMEO", 40, seed=1)
+    assert len(text) == 40 and set(text) <= set(play.read_text(encoding="utf-8"))
+    assert text == model.continue_text("ROMEO", 40, seed=1)
+    with pytest.raises(MakemoreError, match="a text run"):
+        model.sample(3)
