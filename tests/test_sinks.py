@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from makemore import rundir
-from makemore.events import (EVENT_TYPES, Bigrams, Eval, Failed, Finished, Sample, Samples, Saved, Started, Step,
-                             event_from_json)
+from makemore.events import (EVENT_TYPES, Bigrams, Diagnostics, Eval, Failed, Finished, InitialLoss, LayerStats,
+                             Sample, Samples, Saved, Started, Step, WeightStats, event_from_json)
 from makemore.sinks import ConsoleSink, JsonlSink
 
 # one of each event type, with the values that are easy to lose: None, non-ASCII text, markup-like words,
@@ -33,6 +33,13 @@ EVENTS = [
     Saved(step=20, path="runs/a/model.safetensors", reason="best"),
     Finished(step=500, reason="max_steps", best_val_loss=2.05, test_loss=None, elapsed=12.5),
     Failed(step=7, message="training diverged: the loss became NaN or infinite at step 7"),
+    InitialLoss(loss=3.3012, uniform=3.295836866004329, far_above=False),
+    Diagnostics(step=100, lr=6e-3, grad_norm=None,
+                layers=[LayerStats("h.0.mlp.gelu", "gelu", 256, -0.1, 0.9, 0.125, 0, [0.5, 0.5], -5.0, 5.0),
+                        LayerStats("lm_head", "linear", 27, 0.0, 1.5, None, None, [1.0], -5.0, 5.0)],
+                weights=[WeightStats("lm_head.weight", [27, 64], 0.05, 0.0, 1e-3, 0.02, None)],
+                embedding=[[0.1, -0.2], [1 / 3, 2.5]], embedding_variance=None),
+    Samples(step=40, temperature=0.8, samples=[], text="ROMEO:\nWhat, zoë [b]\n\n"),
 ]
 
 
@@ -54,7 +61,9 @@ def test_every_event_type_survives_metrics_jsonl(tmp_path):
     # the samples of each evaluation also go to samples.txt, one word and its tag per line
     assert (tmp_path / rundir.SAMPLES).read_text(encoding="utf-8").splitlines() == [
         "# step 20 temperature 0.8", "emma\ttrain", "zoë\ttest", "[/b]\tnew", "\tnew",
-        "# step 30 temperature 1"]
+        "# step 30 temperature 1",
+        # a text continuation as it was drawn, after its header
+        "# step 40 temperature 0.8", "ROMEO:", "What, zoë [b]", "", ""]
 
 
 def test_unknown_or_malformed_lines_are_not_events():

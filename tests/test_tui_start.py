@@ -133,7 +133,9 @@ async def test_the_form_builds_the_request(small_words, tmp_path, fake_run_scree
         assert (request.data, request.model_type, request.hyper) == \
             (small_words.name, "mlp", {"n_embd": 8, "context": 2, "batchnorm": True})
         # the fields left empty are not set (None): the family's recipe decides
-        assert {k: v for k, v in request.train.items() if v is not None} == {"max_steps": 7, "learning_rate": 0.05}
+        # what the form sets; in the TUI the diagnostics are on unless the user says otherwise
+        assert {k: v for k, v in request.train.items() if v is not None} == {"max_steps": 7, "learning_rate": 0.05,
+                                                                              "diagnostics": True}
 
 
 @pytest.mark.parametrize("field, text, message", [
