@@ -159,6 +159,9 @@ def _exit_if_interrupted(trainer) -> None:
 
 # --- sample -----------------------------------------------------------------------------------------
 
+SMALL_SAMPLE = 100  # up to this many words, `sample` runs on one CPU thread
+
+
 def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
                    scores, as_json, output, seed, device, allow_empty: bool = False, prompt=None,
                    length=None) -> None:
@@ -186,7 +189,14 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
                             f"{run_dir} learned a word list (use --prefix, --max-len)")
     n = 20 if n is None else n
     check_lengths(run.config.model.block_size, prefix, min_len, max_len)  # before loading the weights
-    loaded = run.load_model(device=resolve_device(device))
+    device = resolve_device(device)
+    if device == "cpu" and n <= SMALL_SAMPLE:
+        import torch
+
+        # a batch this small gives each operation too little work to split over threads, and every split waits
+        # for the other threads to wake (long on a busy machine: seconds of `sample -n 10` went to it)
+        torch.set_num_threads(1)
+    loaded = run.load_model(device=device)
     run_dir = run.path
     sampled = sample_words(loaded, n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
                            min_len=min_len, max_len=max_len, new_only=new_only, unique=unique,
