@@ -153,7 +153,9 @@ def _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_
         elif temperature == 0:
             nxt = logits.argmax(-1)
         else:
-            probs = _filter_logits(logits / temperature, top_k, top_p).softmax(-1)
+            if temperature != 1:
+                logits = logits / temperature
+            probs = _filter_logits(logits, top_k, top_p).softmax(-1)
             nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
         logprob[words] += logp.gather(1, nxt[:, None]).squeeze(1).double()
         if length >= limit:
