@@ -2,7 +2,7 @@
 against the previous one (kept here as a reference), and `makemore sample -n 10` end to end against
 `python -c "import torch"`.
 
-    python benchmarks/sampling.py [--run RUN] [--data names.txt] [--rounds 5] [--train-steps 300]
+    python benchmarks/sampling.py [--run RUN] [--data names.txt] [--rounds 5] [--train-steps 300] [--threads N]
 
 Without ``--run`` the default recipe trains ``--train-steps`` steps into a temporary directory first (the
 architecture is the default one whatever the number of steps; the words, and so the speed, come close to a
@@ -98,6 +98,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--sizes", default="10,100,1000,10000")
     ap.add_argument("--cli-runs", type=int, default=7, help="subprocess runs of each command (median)")
+    ap.add_argument("--threads", type=int, help="torch's CPU threads for the in-process figures (default: torch's)")
     args = ap.parse_args()
 
     exe = shutil.which("makemore")
@@ -113,6 +114,8 @@ def main() -> None:
     try:
         import torch
 
+        if args.threads:
+            torch.set_num_threads(args.threads)
         from makemore.rundir import resolve_run
         from makemore.sample import generate
 
