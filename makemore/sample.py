@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -22,7 +23,21 @@ class Drawn:
     too_long: int  # samples that had not ended within max_len: never cut short, drawn again instead
 
 
-COMPACT = 0.5
+COMPACT = 0.5  # the batch is compacted once at most this share of its rows is still generating
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int | None):
+    """torch's CPU threads set to ``n`` inside the block, restored after it; None leaves them as they are."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:

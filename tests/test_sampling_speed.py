@@ -150,3 +150,17 @@ def test_next_character_frequencies_follow_the_model():
             assert abs(observed - p) <= 5 * math.sqrt(p * (1 - p) / total) + 1e-9, (context, char, observed, p)
             compared += 1
     assert compared >= 30
+
+
+def test_cpu_threads_are_restored():
+    from makemore.sample import cpu_threads
+
+    before = torch.get_num_threads()
+    with cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), cpu_threads(1):
+        raise RuntimeError("stop")
+    assert torch.get_num_threads() == before
+    with cpu_threads(None):
+        assert torch.get_num_threads() == before
