@@ -159,12 +159,12 @@ def _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_
         logits = logits.float().cpu()
         if running is not None:
             logits = logits.index_select(0, running)
-        words = rows if running is None else rows.index_select(0, running)
+        which = rows if running is None else rows.index_select(0, running)  # the words drawn for now
         logp = logits.log_softmax(-1)  # the model's own probabilities, whatever the sampling rules
         if length < min_len:
             logits[:, 0] = float("-inf")  # no stop before min_len characters
         if length >= limit and not cut:
-            nxt = torch.zeros(len(words), dtype=torch.long)  # the window is full: stop here
+            nxt = torch.zeros(len(which), dtype=torch.long)  # the window is full: stop here
         elif temperature == 0:
             nxt = logits.argmax(-1)
         else:
@@ -172,11 +172,11 @@ def _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_
                 logits = logits / temperature
             probs = _filter_logits(logits, top_k, top_p).softmax(-1)
             nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-        logprob[words] += logp.gather(1, nxt[:, None]).squeeze(1).double()
+        logprob[which] += logp.gather(1, nxt[:, None]).squeeze(1).double()
         if length >= limit:
-            overlong[words[nxt != 0]] = True  # would have gone on past max_len
+            overlong[which[nxt != 0]] = True  # would have gone on past max_len
             break
-        tokens[words, length] = nxt  # a 0 here ends the word
+        tokens[which, length] = nxt  # a 0 here ends the word
         still = (nxt != 0).nonzero().squeeze(1)  # of the running words, those going on
         if len(still) == 0:
             break
