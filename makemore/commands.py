@@ -159,11 +159,14 @@ def _exit_if_interrupted(trainer) -> None:
 
 # --- sample -----------------------------------------------------------------------------------------
 
+SMALL_SAMPLE = 100  # up to this many words, `sample` runs on one CPU thread
+
+
 def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
                    scores, as_json, output, seed, device, allow_empty: bool = False, prompt=None,
                    length=None) -> None:
     from makemore.device import resolve_device
-    from makemore.sample import check_lengths, sample_words
+    from makemore.sample import check_lengths, cpu_threads, sample_words
 
     if n is not None and n < 1:
         raise MakemoreError("-n must be at least 1")
@@ -186,11 +189,15 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
                             f"{run_dir} learned a word list (use --prefix, --max-len)")
     n = 20 if n is None else n
     check_lengths(run.config.model.block_size, prefix, min_len, max_len)  # before loading the weights
-    loaded = run.load_model(device=resolve_device(device))
+    device = resolve_device(device)
+    loaded = run.load_model(device=device)
     run_dir = run.path
-    sampled = sample_words(loaded, n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
-                           min_len=min_len, max_len=max_len, new_only=new_only, unique=unique,
-                           allow_empty=allow_empty, seed=seed)
+    # a batch this small gives each operation too little work to split over threads, and every split waits for
+    # the other threads to wake (long on a busy machine: seconds of `sample -n 10` went to it)
+    with cpu_threads(1 if device == "cpu" and n <= SMALL_SAMPLE else None):
+        sampled = sample_words(loaded, n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
+                               min_len=min_len, max_len=max_len, new_only=new_only, unique=unique,
+                               allow_empty=allow_empty, seed=seed)
     results = [(d.word, d.tag, d.logprob) for d in sampled.samples]
     too_long = sampled.too_long
     counts = {k: sum(t == k for _, t, _ in results) for k in ("new", "train", "test", "empty")}

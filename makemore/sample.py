@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +21,23 @@ class Generated:
 class Drawn:
     words: list[Generated]
     too_long: int  # samples that had not ended within max_len: never cut short, drawn again instead
+
+
+COMPACT = 0.5  # the batch is compacted once at most this share of its rows is still generating
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int | None):
+    """torch's CPU threads set to ``n`` inside the block, restored after it; None leaves them as they are."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
@@ -119,9 +137,14 @@ def draw(
 
 def _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_len, limit, cut, generator,
                     device):
-    """Sample B words in lockstep; a word that has stopped leaves the batch, so the last steps run on the few
-    long words only instead of the whole batch. With ``cut``, a word still going after ``limit`` characters
-    comes back as None; otherwise ``limit`` is the model's window, where the stop token is the only choice."""
+    """Sample B words in lockstep. With ``cut``, a word still going after ``limit`` characters comes back as
+    None; otherwise ``limit`` is the model's window, where the stop token is the only choice.
+
+    A word that has stopped stays in the model's batch (fed the stop token, its outputs unused) until half the
+    batch has stopped; then the batch is compacted (``keep_rows``). Compacting at every step copied every
+    layer's KV cache once per step; compacting at halves copies it a few times per batch, and at most half the
+    rows the model runs are finished ones. Random numbers are drawn for the running words only, in the same
+    order as when finished words left the batch at once."""
     state = model.init_state(B, device)
     idx = torch.tensor([[0, *prefix_ids]], dtype=torch.long, device=device).expand(B, -1).contiguous()
     length = len(prefix_ids)
@@ -129,36 +152,49 @@ def _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_
     tokens[:, :length] = idx[:, 1:].cpu()
     logprob = torch.zeros(B, dtype=torch.float64)
     overlong = torch.zeros(B, dtype=torch.bool)
-    alive = torch.arange(B)  # rows of this batch still generating
+    rows = torch.arange(B)  # the word each row of the model's batch generates
+    running = None  # positions in the batch of the words still generating; None: all of them
     while True:
-        logits, state = model.decode(idx, state)  # (len(alive), V)
+        logits, state = model.decode(idx, state)  # (len(rows), V)
         logits = logits.float().cpu()
+        if running is not None:
+            logits = logits.index_select(0, running)
+        which = rows if running is None else rows.index_select(0, running)  # the words drawn for now
         logp = logits.log_softmax(-1)  # the model's own probabilities, whatever the sampling rules
         if length < min_len:
             logits[:, 0] = float("-inf")  # no stop before min_len characters
         if length >= limit and not cut:
-            nxt = torch.zeros(len(alive), dtype=torch.long)  # the window is full: stop here
+            nxt = torch.zeros(len(which), dtype=torch.long)  # the window is full: stop here
         elif temperature == 0:
             nxt = logits.argmax(-1)
         else:
-            probs = _filter_logits(logits / temperature, top_k, top_p).softmax(-1)
+            if temperature != 1:
+                logits = logits / temperature
+            probs = _filter_logits(logits, top_k, top_p).softmax(-1)
             nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-        logprob[alive] += logp.gather(1, nxt[:, None]).squeeze(1).double()
+        logprob[which] += logp.gather(1, nxt[:, None]).squeeze(1).double()
         if length >= limit:
-            overlong[alive[nxt != 0]] = True  # would have gone on past max_len
+            overlong[which[nxt != 0]] = True  # would have gone on past max_len
             break
-        tokens[alive, length] = nxt  # a 0 here ends the word
-        keep = (nxt != 0).nonzero().squeeze(1)
-        if len(keep) == 0:
+        tokens[which, length] = nxt  # a 0 here ends the word
+        still = (nxt != 0).nonzero().squeeze(1)  # of the running words, those going on
+        if len(still) == 0:
             break
-        if len(keep) < len(alive):
-            alive, nxt = alive[keep], nxt[keep]
-            state = model.keep_rows(state, keep.to(device))
+        if len(still) < len(nxt):
+            nxt = nxt.index_select(0, still)
+            running = still if running is None else running.index_select(0, still)
+            if len(running) <= COMPACT * len(rows):  # enough of the batch has stopped: compact it
+                state = model.keep_rows(state, running.to(device))
+                rows = rows.index_select(0, running)
+                running = None
+        if running is not None:  # the finished rows are fed the stop token
+            nxt = torch.zeros(len(rows), dtype=torch.long).index_copy_(0, running, nxt)
         length += 1
         idx = nxt[:, None].to(device)
+    chars = ["", *vocab.chars]  # what vocab.decode does, in one table look-up per character
     words = []
     for row, dropped, lp in zip(tokens.tolist(), overlong.tolist(), logprob.tolist()):
-        words.append(None if dropped else Generated(vocab.decode(row[: row.index(0)] if 0 in row else row), lp))
+        words.append(None if dropped else Generated("".join(map(chars.__getitem__, row)), lp))
     return words
 
 
