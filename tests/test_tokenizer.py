@@ -285,3 +285,56 @@ def test_shakespeare_round_trip_and_compression():
     ids = tok.encode(text)
     assert tok.decode(ids) == text
     assert 1.8 < len(text) / len(ids) < 3.0  # 255 merges: about two characters a token
+
+
+# --- the commands ------------------------------------------------------------------------------------
+
+def test_commands_train_tokenize_and_list_merges(tmp_path):
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from makemore.cli import app
+
+    runner = CliRunner()
+    (tmp_path / "play.txt").write_text(TRAIN_TEXT)
+    out = tmp_path / "tok.json"
+    result = runner.invoke(app, ["tokenizer", "train", str(tmp_path / "play.txt"), "--vocab-size", "300",
+                                 "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"300 tokens ({300 - 257} merges)" in result.output and out.exists()
+    tok = Tokenizer.load(out)
+
+    result = runner.invoke(app, ["tokenize", str(out), "Speak, speak."])
+    assert result.exit_code == 0, result.output
+    ids = tok.encode("Speak, speak.")
+    assert " ".join(map(str, ids)) in result.output
+    assert f"{len(ids)} tokens · 13 characters" in result.output
+
+    result = runner.invoke(app, ["tokenize", str(out), "--file", str(tmp_path / "play.txt"), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["ids"] == tok.encode(TRAIN_TEXT) and tok.decode(data["ids"]) == TRAIN_TEXT
+    assert data["chars_per_token"] == pytest.approx(len(TRAIN_TEXT) / len(data["ids"]), abs=1e-4)
+    assert data["compression_ratio"] == pytest.approx(len(TRAIN_TEXT.encode()) / len(data["ids"]), abs=1e-4)
+
+    result = runner.invoke(app, ["tokenize", "--merges", str(out), "-n", "5"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()[1:]
+    assert len(lines) == 5
+    for rank, line in enumerate(lines):
+        a, b, new = tok.merges[rank]
+        assert readable(tok.token_bytes[new]) in line and f"id {new}" in line
+
+    # bad input: one line, exit 2; no traceback, and refusals do not import torch
+    code = ("import sys; from makemore.cli import app; sys.argv = ['makemore', 'tokenizer', 'train', 'x.txt', "
+            "'--vocab-size', '300', '-o', 'o.json', '--pattern', 'gpt3']\n"
+            "try:\n    app()\nexcept SystemExit as e:\n    code = e.code\n"
+            "assert 'torch' not in sys.modules and 'tokenizers' not in sys.modules, 'heavy import'\n"
+            "sys.exit(code)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: --pattern gpt3: expected one of gpt4, gpt2"
+    (tmp_path / "bad.json").write_text("{}")
+    result = runner.invoke(app, ["tokenize", str(tmp_path / "bad.json"), "x"])
+    assert result.exit_code == 2 and "not a tokenizer.json file" in result.output
