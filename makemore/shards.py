@@ -37,8 +37,10 @@ INDEX = "index.json"
 TOKENIZER = "tokenizer.json"
 DEFAULT_SHARD_TOKENS = 100_000_000  # the GPT-2 lecture's FineWeb-Edu shards: 1e8 tokens, 200 MB of uint16
 VAL_FRACTION = 0.1
-PIECE_BYTES = 256 << 10  # text per piece handed to the encoder
-BATCH_PIECES = 32  # pieces per parallel encode: ~8 MB of text and its tokens in memory at once
+PIECE_BYTES = 128 << 10  # text per piece handed to the encoder
+# pieces per parallel encode: two per core. The library keeps ~80 bytes per token of an encoding (the id, the
+# token's text, offsets, masks), so memory holds ~4 MB per core of encodings, whatever the size of the corpus.
+BATCH_PIECES = 2 * (os.cpu_count() or 1)
 MAX_INDEX_BYTES = 256 << 20
 
 
@@ -132,7 +134,7 @@ class _ShardWriter:
 
 def prepare(src: str | Path, tokenizer, out: str | Path, shard_tokens: int = DEFAULT_SHARD_TOKENS,
             val_fraction: float = VAL_FRACTION, piece_bytes: int = PIECE_BYTES,
-            batch_pieces: int = BATCH_PIECES, progress=None) -> dict:
+            batch_pieces: int | None = None, progress=None) -> dict:
     """Tokenize the corpus ``src`` into shards in the new directory ``out``; returns the index.
 
     ``progress(bytes_done, bytes_total)`` is called after each batch of pieces, if given.
@@ -160,7 +162,7 @@ def prepare(src: str | Path, tokenizer, out: str | Path, shard_tokens: int = DEF
         writers = {split: _ShardWriter(tmp, split, shard_tokens, dtype) for split in ("train", "val")}
         for split, docs in (("train", train_docs), ("val", val_docs)):
             writer = writers[split]
-            for doc, text, ids in _encoded(docs, tokenizer, piece_bytes, batch_pieces):
+            for doc, text, ids in _encoded(docs, tokenizer, piece_bytes, batch_pieces or BATCH_PIECES):
                 if text is None:  # a document begins: end-of-text first
                     record = {"name": doc.name, "split": split, "start": writer.total, "tokens": 1, "chars": 0,
                               "bytes": 0}
