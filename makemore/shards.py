@@ -323,21 +323,27 @@ def _read_index(path: Path) -> dict:
 
 
 class TokenWindows:
-    """Batches of consecutive windows over documents, in a permuted document order each epoch.
+    """Windows over documents, in a permuted document order each epoch.
 
     ``docs`` is a list of documents, each a list of 1-D integer arrays (memory-mapped shard segments, or arrays
     in memory). Epoch ``e`` orders the documents by ``numpy.random.default_rng([seed, e]).permutation`` (or
-    keeps their order when ``shuffle`` is off), concatenates them, and cuts the stream into windows of
-    ``batch_size * block_size + 1`` tokens that overlap by one: batch ``k`` is tokens ``k*B*T .. (k+1)*B*T``
-    of the stream of all epochs, inputs the first ``B*T``, targets the last ``B*T``. Only one window is
-    copied out of the maps at a time.
+    keeps their order when ``shuffle`` is off) and concatenates them; the epochs follow one another in one
+    stream. Row ``r`` is tokens ``r*T .. r*T + T`` of that stream (T + 1 tokens: inputs and targets overlap by
+    all but one), so batch ``k`` of ``B`` rows is the ``B*T + 1`` tokens from ``k*B*T`` on, cut into rows, as
+    the GPT-2 lecture's loader cuts its shards. Any row can be read directly, which lets data-parallel ranks and
+    gradient-accumulation micro-batches take their share of a batch and a resumed run start where it stopped;
+    only the rows asked for are copied out of the maps.
     """
 
-    def __init__(self, docs: list[list], batch_size: int, block_size: int, seed: int = 0, shuffle: bool = True):
-        if not docs or not any(len(s) for d in docs for s in d):
-            raise MakemoreError("no tokens to train on")
-        self.docs, self.B, self.T, self.seed, self.shuffle = docs, batch_size, block_size, seed, shuffle
-        self.tokens = sum(len(s) for d in docs for s in d)
+    def __init__(self, docs: list[list], block_size: int, seed: int = 0, shuffle: bool = True):
+        import numpy as np
+
+        self.docs, self.T, self.seed, self.shuffle = docs, block_size, seed, shuffle
+        self.lengths = np.array([sum(len(s) for s in d) for d in docs], dtype=np.int64)
+        self.tokens = int(self.lengths.sum())
+        if self.tokens <= block_size:
+            raise MakemoreError(f"{self.tokens:,} tokens are fewer than one window of {block_size + 1}")
+        self._epochs: dict[int, tuple] = {}
 
     def order(self, epoch: int):
         import numpy as np
@@ -345,38 +351,53 @@ class TokenWindows:
         n = len(self.docs)
         return np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
 
-    def batches(self, start: int = 0, rank: int = 0, world_size: int = 1) -> Iterator[tuple]:
-        """(x, y) numpy int64 arrays (B, T), forever, from batch ``start``; with ``world_size`` > 1 this rank
-        takes batches ``rank``, ``rank + world_size``, ... of the shared stream."""
+    def _epoch(self, epoch: int):
+        if epoch not in self._epochs:
+            if len(self._epochs) > 2:
+                self._epochs.pop(min(self._epochs))
+            order = self.order(epoch)
+            self._epochs[epoch] = (order, self.lengths[order].cumsum())
+        return self._epochs[epoch]
+
+    def read(self, start: int, n: int):
+        """Tokens ``start .. start + n`` of the stream of all epochs, as int64."""
         import numpy as np
 
-        need = self.B * self.T + 1
-        skip = start * (need - 1)  # tokens of the stream before batch ``start``'s first token
-        buf = np.empty(need, dtype=np.int64)
-        fill, k, epoch = 0, start, skip // self.tokens
-        skip -= epoch * self.tokens
-        while True:
-            for d in self.order(epoch):
-                for seg in self.docs[d]:
-                    pos = 0
-                    if skip:
-                        pos = min(skip, len(seg))
-                        skip -= pos
-                    while pos < len(seg):
-                        take = min(need - fill, len(seg) - pos)
-                        buf[fill:fill + take] = seg[pos:pos + take]
-                        fill += take
-                        pos += take
-                        if fill == need:
-                            if k % world_size == rank:
-                                yield buf[:-1].reshape(self.B, self.T).copy(), buf[1:].reshape(self.B, self.T).copy()
-                            k += 1
-                            buf[0] = buf[-1]
-                            fill = 1
-            epoch += 1
+        out = np.empty(n, dtype=np.int64)
+        filled = 0
+        while filled < n:
+            epoch, offset = divmod(start + filled, self.tokens)
+            order, ends = self._epoch(epoch)
+            i = int(np.searchsorted(ends, offset, side="right"))
+            within = offset - (int(ends[i]) - int(self.lengths[order[i]]))
+            for seg in self.docs[order[i]]:
+                if within >= len(seg):
+                    within -= len(seg)
+                    continue
+                take = min(n - filled, len(seg) - within)
+                out[filled:filled + take] = seg[within:within + take]
+                filled += take
+                within = 0
+                if filled == n:
+                    break
+        return out
 
-    def steps_per_epoch(self) -> float:
-        return self.tokens / (self.B * self.T)
+    def rows(self, rows) -> tuple:
+        """Inputs and targets (len(rows), T), int64 numpy arrays, of the given rows."""
+        import numpy as np
+
+        block = np.stack([self.read(int(r) * self.T, self.T + 1) for r in rows])
+        return block[:, :-1], block[:, 1:]
+
+    def batches(self, batch_size: int, start: int = 0) -> Iterator[tuple]:
+        """(x, y) of batch ``start``, ``start + 1``, ... forever."""
+        k = start
+        while True:
+            yield self.rows(range(k * batch_size, (k + 1) * batch_size))
+            k += 1
+
+    def rows_per_epoch(self) -> float:
+        return self.tokens / self.T
 
 
 def bits_per_char(nats_per_token: float, tokens: int, chars: int) -> float:

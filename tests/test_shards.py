@@ -143,23 +143,23 @@ def test_windows_follow_a_new_permutation_of_documents_each_epoch(corpus, tok, t
     shards = Shards(tmp_path / "s")
     docs = [np.concatenate(d).astype(np.int64) for d in shards.documents("train")]
     B, T, n = 4, 32, 100
-    windows = TokenWindows(shards.documents("train"), B, T, seed=7)
+    windows = TokenWindows(shards.documents("train"), T, seed=7)
     assert n * B * T > 2 * windows.tokens  # more than two epochs
-    got = [b for _, b in zip(range(n), windows.batches())]
+    got = [b for _, b in zip(range(n), windows.batches(B))]
     for (x, y), (rx, ry) in zip(got, _reference_batches(docs, B, T, 7, n)):
         assert np.array_equal(x, rx) and np.array_equal(y, ry)
     orders = [tuple(windows.order(e)) for e in range(4)]
     assert len(set(orders)) > 1  # the order changes between epochs
     # the same windows from arrays in memory, and from any starting batch
-    in_memory = TokenWindows([[d] for d in docs], B, T, seed=7)
-    assert all(np.array_equal(a[0], b[0]) for (a, b) in zip(got, in_memory.batches()))
+    in_memory = TokenWindows([[d] for d in docs], T, seed=7)
+    assert all(np.array_equal(a[0], b[0]) for (a, b) in zip(got, in_memory.batches(B)))
     for start in (1, 17, 45):
-        x, y = next(windows.batches(start=start))
+        x, y = next(TokenWindows(shards.documents("train"), T, seed=7).batches(B, start=start))
         assert np.array_equal(x, got[start][0]) and np.array_equal(y, got[start][1])
-    # ranks of a data-parallel run share the stream: rank r takes batches r, r + world, ...
-    two = [list(zip(range(10), TokenWindows(shards.documents("train"), B, T, seed=7).batches(rank=r, world_size=2)))
-           for r in (0, 1)]
-    assert all(np.array_equal(two[k % 2][k // 2][1][0], got[k][0]) for k in range(20))
+    # any rows, in any order: what a rank's or a micro-batch's share of a batch reads
+    x, y = windows.rows([4 * 37 + 3, 5, 4 * 37 + 1])
+    assert np.array_equal(x[0], got[37][0][3]) and np.array_equal(x[1], got[1][0][1])
+    assert np.array_equal(y[2], got[37][1][1])
 
 
 def test_windows_read_through_memory_maps(corpus, tok, tmp_path):
