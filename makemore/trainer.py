@@ -54,9 +54,9 @@ def make_optimizer(model, cfg: TrainConfig, flat: bool = False) -> torch.optim.O
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     # fused AdamW updates every tensor in one kernel (CPU and CUDA); foreach is the fallback
     try:
-        return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, 0.99), fused=True)
+        return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, cfg.beta2), fused=True)
     except (RuntimeError, TypeError):
-        return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, 0.99), foreach=True)
+        return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, cfg.beta2), foreach=True)
 
 
 class Diverged(MakemoreError):
