@@ -147,7 +147,7 @@ def _given(ctx: typer.Context) -> set[str]:
 HYPER = ("n_layer", "n_head", "n_embd", "n_embd2", "context", "dropout", "batchnorm", "smoothing")
 TRAIN = ("max_steps", "max_time", "batch_size", "learning_rate", "weight_decay", "warmup_steps", "grad_clip",
          "grad_accum", "eval_interval", "ema", "dtype", "compile", "matmul_precision")
-TRAIN_ONLY = ("resume", "tensorboard", "quiet")  # options of `train` that the live screen does not take
+TRAIN_ONLY = ("resume", "tensorboard", "quiet", "tokenizer", "preset")  # options the live screen does not take
 
 
 def train(
@@ -222,6 +222,12 @@ def train(
     block_size: Annotated[Optional[int], typer.Option(help="Text mode: characters of context per training "
                                                       "window (default: the family's text recipe).",
                                                       rich_help_panel=M, show_default=False)] = None,
+    tokenizer: Annotated[Optional[Path], typer.Option(help="Text mode on tokens: a tokenizer file (makemore "
+                                                      "tokenizer train); the vocabulary is its tokens.",
+                                                      rich_help_panel=M, show_default=False)] = None,
+    preset: Annotated[Optional[str], typer.Option(help="A named model and recipe: gpt2-124m (GPT-2 small, the "
+                                                  "GPT-2 lecture's). Options given explicitly override it.",
+                                                  rich_help_panel=M, show_default=False)] = None,
 ) -> None:
     """Train a model on a word list and save it to a run directory.
 
@@ -244,7 +250,7 @@ def train(
 
     train_command(data=data, model_type=model_type, out=out, resume=resume, seed=seed, device=device,
                   max_len=max_len, hyper=hyper, train=train_opts, given=given, tensorboard=tensorboard, quiet=quiet,
-                  mode=mode, block_size=block_size)
+                  mode=mode, block_size=block_size, tokenizer=tokenizer, preset=preset)
 
 
 def _option_name(ctx: typer.Context, name: str) -> str:

@@ -43,6 +43,11 @@ class Preset:
             if hyper.get(k) is None:
                 hyper[k] = v
         recipe = {**self.train, **(self.cuda if device.startswith("cuda") else {})}
+        if train.get("max_steps") is not None and "max_steps" in recipe:
+            # a shorter (or longer) run keeps the recipe's proportions: warm-up and evaluations scale with it
+            scale = train["max_steps"] / recipe["max_steps"]
+            recipe["warmup_steps"] = max(1, round(recipe["warmup_steps"] * scale))
+            recipe["eval_interval"] = max(1, min(recipe["eval_interval"], train["max_steps"]))
         train = {**train, **{k: v for k, v in recipe.items() if train.get(k) is None}}
         return hyper, train, block_size if block_size is not None else self.block_size
 

@@ -399,8 +399,9 @@ class Trainer:
         improved = val_loss < self.best_val
         if improved:
             self.best_val, self.best_step = val_loss, self.step
+        bpc = getattr(self.data, "bits_per_char", None)  # token runs: loss per token -> bits per character
         yield Eval(step=self.step, train_loss=train_loss, val_loss=val_loss, best_val_loss=self.best_val,
-                   best_step=self.best_step)
+                   best_step=self.best_step, val_bpc=bpc(val_loss, "val") if bpc and math.isfinite(val_loss) else None)
         if improved:
             yield self._save_best()
         yield self._samples()
