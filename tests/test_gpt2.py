@@ -9,7 +9,7 @@ import torch
 
 from makemore.errors import MakemoreError
 from makemore.presets import get_preset, padded_vocab
-from makemore.run import build_model
+from makemore.models import build_model
 
 
 def gpt2_param_count(V: int, T: int, L: int, C: int) -> int:
