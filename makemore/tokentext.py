@@ -382,8 +382,10 @@ def prepare_shards(data: str | Path, seed: int) -> PreparedShards:
 def batches_for_run(run, model):
     """A token run's batches again (``--resume``, ``eval``): the same text or shards, checked by sha256.
     ``run``: a ``makemore.rundir.RunDir``."""
+    from makemore.rundir import CONFIG
+
     config = run.config
-    where = Path(run.path) / "config.json"
+    where = Path(run.path) / CONFIG
     dataset = config.dataset or {}
     tok = run_tokenizer(run)
     block = config.model.block_size
