@@ -15,6 +15,7 @@ sampling decodes the drawn tokens as a stream, a character at a time once its by
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -26,6 +27,9 @@ from makemore import text as _text
 from makemore.text import TextBatches
 
 RUN_TOKENIZER = "tokenizer.json"
+# Control characters other than newline and tab: a token model can draw any byte (all 256 are tokens, seen in
+# training or not), and an escape sequence printed to a terminal could drive it; samples show U+FFFD instead.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 MAX_EVAL_TOKENS = 1 << 24  # validation tokens of a shard run evaluated (128 MB as int64)
 MAX_TOKEN_TEXT_BYTES = 1 << 30  # a larger text: tokenize it once with `makemore prepare` and train on the shards
 
@@ -164,7 +168,8 @@ def generate_tokens(model, tokenizer, prompt: str, length: int, *, temperature: 
                     top_k: int | None = None, top_p: float | None = None, generator=None,
                     device=None) -> Iterator[str]:
     """Continue ``prompt`` until ``length`` characters have been drawn, yielding text as it decodes (a
-    character split over several tokens appears once complete; bytes that cannot complete become U+FFFD)."""
+    character split over several tokens appears once complete; bytes that cannot complete become U+FFFD, and
+    so do control characters other than newline and tab)."""
     import torch
 
     from makemore.sample import _filter_logits
@@ -192,7 +197,7 @@ def generate_tokens(model, tokenizer, prompt: str, length: int, *, temperature: 
         if length <= 0:
             return
         for token, _ in continue_ids(model, ids, 1 << 62, pick, device):
-            text = decoder.push(token)
+            text = _CONTROL.sub("\ufffd", decoder.push(token))
             if text:
                 text = text[: length - drawn]
                 drawn += len(text)

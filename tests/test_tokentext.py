@@ -174,3 +174,35 @@ def test_bits_per_char_by_hand_on_a_toy_text():
     loss = batches.evaluate(Uniform(), "val", max_tokens=None)
     assert loss == pytest.approx(math.log(V))
     assert batches.bits_per_char(loss, "val") == pytest.approx(math.log2(V) / 2)
+
+
+def test_sampling_never_prints_control_characters(workdir):
+    """An untrained model draws bytes it never saw, escape (0x1b) among them; what reaches the terminal is
+    U+FFFD in their place (and still exactly --length characters)."""
+    import torch
+
+    from makemore.models import build_model
+    from makemore.tokentext import generate_tokens
+
+    tok = Tokenizer.load(workdir / "tok.json")
+    torch.manual_seed(0)
+    model = build_model("transformer", 320, 16, {"n_layer": 1, "n_head": 1, "n_embd": 8, "dropout": 0.0})
+
+    class Escaping(torch.nn.Module):  # every draw is byte 0x1b
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+            self.context_limit = 16
+
+        def init_state(self, batch_size, device):
+            return model.init_state(batch_size, device)
+
+        def decode(self, idx, state):
+            logits, state = model.decode(idx, state)
+            logits = torch.full_like(logits, -1e9)
+            logits[..., 0x1B] = 0
+            return logits, state
+
+    text = "".join(generate_tokens(Escaping(), tok, "All:", 12, temperature=1.0,
+                                   generator=torch.Generator().manual_seed(0)))
+    assert text == "\ufffd" * 12 and "\x1b" not in text
