@@ -271,7 +271,6 @@ class RunDir:
 
     def vocab(self):
         from makemore.data import Vocab
-
         from makemore.tokentext import run_vocab, tokenizer_entry
 
         try:
