@@ -91,6 +91,11 @@ def save_tensors(path: Path, tensors: dict, metadata: dict[str, Any] | None = No
     from safetensors.torch import save
 
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    seen = set()
+    for k, v in tensors.items():  # tied weights (one matrix under two names): safetensors stores each name apart
+        if v.data_ptr() in seen:
+            tensors[k] = v.clone()
+        seen.add(v.data_ptr())
     meta = {"format": f"makemore/{FORMAT_VERSION}", **{k: json.dumps(v) for k, v in (metadata or {}).items()}}
     write_atomic(path, save(tensors, metadata=meta))
 

@@ -1,4 +1,4 @@
-"""The command line: makemore train | sample | eval | score | info | datasets | tui.
+"""The command line: makemore train | sample | eval | score | info | datasets | tui | tokenizer | tokenize | prepare.
 
 Start-up stays fast: nothing here imports torch or textual at module level; each command imports what it needs.
 """
@@ -148,7 +148,7 @@ HYPER = ("n_layer", "n_head", "n_embd", "n_embd2", "context", "dropout", "batchn
 TRAIN = ("max_steps", "max_time", "batch_size", "learning_rate", "weight_decay", "warmup_steps", "grad_clip",
          "grad_accum", "eval_interval", "ema", "dtype", "compile", "matmul_precision", "diagnostics", "diag_interval",
          "init_scale")
-TRAIN_ONLY = ("resume", "tensorboard", "quiet")  # options of `train` that the live screen does not take
+TRAIN_ONLY = ("resume", "tensorboard", "quiet", "tokenizer", "preset")  # options the live screen does not take
 
 
 def train(
@@ -233,6 +233,12 @@ def train(
     block_size: Annotated[Optional[int], typer.Option(help="Text mode: characters of context per training "
                                                       "window (default: the family's text recipe).",
                                                       rich_help_panel=M, show_default=False)] = None,
+    tokenizer: Annotated[Optional[Path], typer.Option(help="Text mode on tokens: a tokenizer file (makemore "
+                                                      "tokenizer train); the vocabulary is its tokens.",
+                                                      rich_help_panel=M, show_default=False)] = None,
+    preset: Annotated[Optional[str], typer.Option(help="A named model and recipe: gpt2-124m (GPT-2 small, the "
+                                                  "GPT-2 lecture's). Options given explicitly override it.",
+                                                  rich_help_panel=M, show_default=False)] = None,
 ) -> None:
     """Train a model on a word list and save it to a run directory.
 
@@ -255,7 +261,7 @@ def train(
 
     train_command(data=data, model_type=model_type, out=out, resume=resume, seed=seed, device=device,
                   max_len=max_len, hyper=hyper, train=train_opts, given=given, tensorboard=tensorboard, quiet=quiet,
-                  mode=mode, block_size=block_size)
+                  mode=mode, block_size=block_size, tokenizer=tokenizer, preset=preset)
 
 
 def _option_name(ctx: typer.Context, name: str) -> str:
@@ -454,6 +460,76 @@ def compare(
     from makemore.instruments import compare_command
 
     compare_command(run_dirs, as_json=as_json)
+# --- tokenizer, tokenize, prepare ------------------------------------------------------------------
+
+tokenizer_app = typer.Typer(cls=_Group, help="Byte-level BPE tokenizers (GPT-2/GPT-4 style) for token-level text models.",
+                            no_args_is_help=True)
+app.add_typer(tokenizer_app, name="tokenizer")
+TokArg = Annotated[Path, typer.Argument(help="Tokenizer file (tokenizer.json, from makemore tokenizer train).",
+                                        show_default=False)]
+
+
+@tokenizer_app.command(name="train", cls=_Command)
+@handles_errors
+def tokenizer_train(
+    data: Annotated[str, typer.Argument(help="Text to learn merges from: a file, a directory of text files, "
+                                             "or a built-in dataset name.", show_default=False)],
+    vocab_size: Annotated[int, typer.Option("--vocab-size", help="Tokens in all: 256 bytes, the merges and "
+                                            "<|endoftext|>.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the tokenizer (JSON).",
+                                      show_default=False)],
+    pattern: Annotated[str, typer.Option(help="Pre-split regex: gpt4 (cl100k) | gpt2.")] = "gpt4",
+) -> None:
+    """Train a byte-level BPE tokenizer and save it as tokenizer.json.
+
+    [dim]makemore tokenizer train shakespeare.txt --vocab-size 1024 -o shakespeare-1k.json[/]
+    """
+    from makemore.token_commands import tokenizer_train_command
+
+    tokenizer_train_command(data, vocab_size=vocab_size, out=out, pattern=pattern)
+
+
+@app.command(cls=_Command)
+@handles_errors
+def tokenize(
+    tok: TokArg,
+    text: Annotated[Optional[str], typer.Argument(help="Text to tokenize.", show_default=False)] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Tokenize this file instead.",
+                                                 show_default=False)] = None,
+    merges: Annotated[bool, typer.Option("--merges", help="List the first merges, in rank order, as byte "
+                                         "strings.")] = False,
+    n: Annotated[int, typer.Option("-n", help="How many merges --merges lists.")] = 30,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show how a tokenizer cuts a text: the tokens one by one in colour, their count, characters per token.
+
+    [dim]makemore tokenize tok.json "To be, or not to be" · makemore tokenize tok.json --file play.txt --json · makemore tokenize --merges tok.json[/]
+    """
+    from makemore.token_commands import tokenize_command
+
+    tokenize_command(tok, text=text, file=file, as_json=as_json, merges=merges, n=n)
+
+
+@app.command(cls=_Command)
+@handles_errors
+def prepare(
+    src: Annotated[Path, typer.Argument(help="A text file, or a directory of text files (each one document).",
+                                        show_default=False)],
+    tokenizer: Annotated[Path, typer.Option(help="Tokenizer file.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New directory for the shards.", show_default=False)],
+    shard_tokens: Annotated[int, typer.Option(help="Tokens per shard.")] = 100_000_000,
+    val_fraction: Annotated[float, typer.Option(help="About this fraction of the bytes (the last documents) "
+                                                "validates.")] = 0.1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
+) -> None:
+    """Tokenize a corpus once into token shards on disk, for corpora larger than memory.
+
+    [dim]makemore prepare big-corpus/ --tokenizer tok.json -o shards/[/]
+    """
+    from makemore.token_commands import prepare_command
+
+    prepare_command(src, tokenizer=tokenizer, out=out, shard_tokens=shard_tokens, val_fraction=val_fraction,
+                    quiet=quiet)
 
 
 def main() -> None:

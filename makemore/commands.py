@@ -74,7 +74,8 @@ def train_command(*, device, **options) -> None:
 
 
 def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, device, max_len, hyper,
-           train, given: set[str], tensorboard, quiet, dist, mode=None, block_size=None) -> None:
+           train, given: set[str], tensorboard, quiet, dist, mode=None, block_size=None, tokenizer=None,
+           preset=None) -> None:
     """``hyper`` and ``train`` hold None for what the user did not set; ``given`` names every option typed."""
     import contextlib
 
@@ -92,6 +93,9 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         return [ConsoleSink(quiet=quiet), JsonlSink(trainer.run_dir)] + \
             ([TensorBoardSink(trainer.run_dir)] if tensorboard else [])
 
+    if resume is not None and (tokenizer is not None or preset is not None):
+        raise MakemoreError(f"--resume continues a run as it was configured; drop "
+                            f"{'--tokenizer' if tokenizer is not None else '--preset'}")
     if resume is not None:
         run = RunDir.open(resume)
         values = {"data": data, "model_type": model_type, "seed": seed, "max_len": max_len, "device": device,
@@ -108,8 +112,18 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     if data is None:
         raise MakemoreError("name a word list to train on (a file, or a built-in dataset such as `names`), "
                             "or --resume a run")
+    if preset is not None:
+        from makemore.device import resolve_device
+        from makemore.presets import get_preset
+
+        chosen = get_preset(preset)
+        if "model_type" in given and model_type != chosen.model_type:
+            raise MakemoreError(f"--preset {preset} is a {chosen.model_type}; drop --type {model_type}")
+        model_type = chosen.model_type
+        hyper, train, block_size = chosen.apply(hyper, train, block_size, resolve_device(device))
     request = Request(data=data, model_type=model_type, out=out, hyper=hyper, train=train, seed=seed,
-                      device=device, max_len=max_len, mode=mode, block_size=block_size)
+                      device=device, max_len=max_len, mode=mode, block_size=block_size,
+                      tokenizer=Path(tokenizer) if tokenizer is not None else None)
     if train.get("diagnostics") and main:
         from makemore.models import get_family
 
@@ -118,8 +132,11 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     from makemore.training import resolve_mode
 
     checked = check_request(request)
-    prepared = prepare_data(data, seed, max_len, resolve_mode(request))
-    if prepared.mode == "text":
+    prepared = prepare_data(data, seed, max_len, resolve_mode(request), request.tokenizer)
+    if hasattr(prepared, "describe"):  # tokens: a text and its tokenizer, or token shards
+        if not quiet:
+            err.print(prepared.describe(), soft_wrap=True)
+    elif prepared.mode == "text":
         if not quiet:
             c, split = prepared.corpus, prepared.split_config()
             err.print(f"{prepared.path}: text, {len(c):,} characters, {len(c.chars)} distinct; split at character "
@@ -233,6 +250,11 @@ def _sample_text(loaded, *, n, prompt, length, temperature, top_k, top_p, as_jso
 
     if length < 0:
         raise MakemoreError("--length must be at least 0")
+    if hasattr(loaded.vocab, "tokenizer"):  # a token run: the prompt is encoded, the draw decoded as it comes
+        from makemore.tokentext import sample_command as sample_tokens
+
+        return sample_tokens(loaded, n=n, prompt=prompt, length=length, temperature=temperature, top_k=top_k,
+                             top_p=top_p, as_json=as_json, output=output, seed=seed)
     try:
         encode(prompt, loaded.vocab.chars)
     except MakemoreError as e:
@@ -309,6 +331,10 @@ def _eval_text(loaded, *, file: Path | None, split: str, as_json: bool) -> None:
     from makemore.text import batches_for_run, read_text, stream_loss, window_skip
 
     run_dir = loaded.run_dir
+    if hasattr(loaded.vocab, "tokenizer"):  # a token run: nats per token and bits per character
+        from makemore.tokentext import eval_command as eval_tokens
+
+        return eval_tokens(loaded, file=file, split=split, as_json=as_json)
     param = next(loaded.model.parameters(), None)
     device = param.device if param is not None else None
     block = loaded.config.model.block_size
@@ -384,7 +410,10 @@ def info_command(run, *, as_json: bool) -> None:
         t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · text, {d.get('chars', 0):,} characters")
         t.add_row("split", f"characters [0, {sp.get('boundary', 0):,}) train, the rest val: "
                            f"{sp.get('train', 0):,} / {sp.get('val', 0):,} · block {s['block_size']}")
-        t.add_row("vocab", f"{s['vocab_size'] - 1} characters: {s['vocab']!r}")
+        tk = d.get("tokenizer")  # a token run's: its size, padding, pre-split
+        t.add_row("vocab", f"{s['vocab_size'] - 1} characters: {s['vocab']!r}" if not isinstance(tk, dict) else
+                  f"{tk.get('vocab_size')} tokens (rows padded to {tk.get('padded')}) · byte-level BPE, "
+                  f"{tk.get('pattern')} pre-split · {s['run']}/tokenizer.json")
     else:
         t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · {d.get('words', 0):,} words, "
                   f"{d.get('duplicates_dropped', 0):,} duplicates dropped")

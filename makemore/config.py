@@ -29,6 +29,7 @@ class TrainConfig:
     grad_clip: float  # max gradient norm; 0 disables
     eval_interval: int  # steps between evaluations (and checkpoints)
     max_time: float | None = None  # seconds of training; the schedule then follows elapsed time too
+    beta2: float = 0.99  # AdamW's second-moment decay (GPT-2's recipe: 0.95)
     seed: int = 42
     device: str = "cpu"
     dtype: str = "float32"  # autocast dtype: float32 (off), bfloat16, float16 (CUDA, with a grad scaler)
@@ -54,6 +55,7 @@ class TrainConfig:
             (self.learning_rate > 0, "--learning-rate must be positive"),
             (self.warmup_steps >= 0, "--warmup-steps must be at least 0"),
             (self.weight_decay >= 0, "--weight-decay must be at least 0"),
+            (0 <= self.beta2 < 1, "beta2 must be at least 0 and below 1"),
             (self.grad_clip >= 0, "--grad-clip must be at least 0 (0: off)"),
             (self.eval_interval >= 1, "--eval-interval must be at least 1"),
             (self.max_time is None or self.max_time > 0, "--max-time must be positive"),

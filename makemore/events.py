@@ -56,6 +56,7 @@ class Eval(Event):
     val_loss: float
     best_val_loss: float
     best_step: int
+    val_bpc: float | None = None  # token runs: the val loss as bits per character of the text (None otherwise)
 
 
 @dataclass(frozen=True)

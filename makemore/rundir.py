@@ -217,7 +217,7 @@ class RunDir:
 
     @classmethod
     def create(cls, out: Path | None, default_name: str, config: RunConfig,
-               split: dict[str, list[str]] | None) -> RunDir:
+               split: dict[str, list[str]] | None, files: dict[str, bytes] | None = None) -> RunDir:
         """A new run directory holding ``config`` and ``split``: ``out`` (absent or empty), or
         ``runs/<default_name>`` (then -2, -3, ...). Both files are written into a hidden staging directory that is
         renamed into place, so a kill never leaves a half-made run that blocks ``-o`` and ``--resume``."""
@@ -231,6 +231,8 @@ class RunDir:
         staging = _staging_dir(out)
         if split is not None:  # a text run has none: its split is a boundary in config.json
             ckpt.write_json(staging / SPLIT, split)
+        for name, data in (files or {}).items():  # e.g. a token run's tokenizer.json
+            ckpt.write_atomic(staging / name, data)
         config.save(staging / CONFIG)
         _publish(staging, out)
         run = cls(out)
@@ -269,8 +271,11 @@ class RunDir:
 
     def vocab(self):
         from makemore.data import Vocab
+        from makemore.tokentext import run_vocab, tokenizer_entry
 
         try:
+            if tokenizer_entry(self.config.dataset) is not None:  # a token run: RUN/tokenizer.json
+                return run_vocab(self)
             return Vocab(self.config.vocab, text=self.config.mode == "text")
         except MakemoreError as e:
             raise MakemoreError(f"{self.path / CONFIG}: {e}") from None

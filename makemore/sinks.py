@@ -190,7 +190,8 @@ class ConsoleSink:
             if self.progress is not None:
                 self.progress.update(self.task, val=f"{event.val_loss:.4f}")
             line = (f"step {event.step}: train {event.train_loss:.4f} val {event.val_loss:.4f} "
-                    f"(best {event.best_val_loss:.4f} @ {event.best_step})")
+                    + (f"({event.val_bpc:.4f} bits/char) " if event.val_bpc is not None else "")
+                    + f"(best {event.best_val_loss:.4f} @ {event.best_step})")
             (self.progress.console if self.progress else c).print(line, highlight=False)
         elif isinstance(event, InitialLoss):
             (self.progress.console if self.progress else c).print(

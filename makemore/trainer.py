@@ -54,9 +54,9 @@ def make_optimizer(model, cfg: TrainConfig, flat: bool = False) -> torch.optim.O
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     # fused AdamW updates every tensor in one kernel (CPU and CUDA); foreach is the fallback
     try:
-        return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, 0.99), fused=True)
+        return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, cfg.beta2), fused=True)
     except (RuntimeError, TypeError):
-        return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, 0.99), foreach=True)
+        return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, cfg.beta2), foreach=True)
 
 
 class Diverged(MakemoreError):
@@ -451,8 +451,9 @@ class Trainer:
         improved = val_loss < self.best_val
         if improved:
             self.best_val, self.best_step = val_loss, self.step
+        bpc = getattr(self.data, "bits_per_char", None)  # token runs: loss per token -> bits per character
         yield Eval(step=self.step, train_loss=train_loss, val_loss=val_loss, best_val_loss=self.best_val,
-                   best_step=self.best_step)
+                   best_step=self.best_step, val_bpc=bpc(val_loss, "val") if bpc and math.isfinite(val_loss) else None)
         if improved:
             yield self._save_best()
         yield self._samples()

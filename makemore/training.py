@@ -36,16 +36,24 @@ class Request:
     max_len: int = DEFAULT_MAX_LEN
     mode: str | None = None  # "words" (one item per line) or "text" (one stream); None: by the dataset
     block_size: int | None = None  # text mode: characters of context per window (None: the family's recipe)
+    tokenizer: Path | None = None  # text mode on tokens: a tokenizer.json (makemore tokenizer train)
 
 
 def resolve_mode(req: Request) -> str:
-    """``req.mode``, or text for a built-in text corpus (``shakespeare``) and words for everything else."""
+    """``req.mode``, or text for a built-in text corpus (``shakespeare``), a tokenizer or token shards, and words
+    for everything else."""
+    from makemore.shards import is_shard_dir
     from makemore.text import BUILTIN_TEXT
 
+    tokens = req.tokenizer is not None or (req.data is not None and is_shard_dir(req.data))
     if req.mode is not None:
         if req.mode not in ("words", "text"):
             raise MakemoreError(f"--mode must be words or text, not {req.mode!r}")
+        if tokens and req.mode != "text":
+            raise MakemoreError("tokens (--tokenizer, or token shards) are text mode; drop --mode words")
         return req.mode
+    if tokens:
+        return "text"
     return "text" if req.data in BUILTIN_TEXT and not Path(req.data).exists() else "words"
 
 
@@ -90,8 +98,22 @@ MAX_LEN_LIMIT = 1024  # the context follows the longest word; beyond this attent
 LOGITS_BUDGET = 4 << 30  # bytes the logits of one training micro-batch may take (with softmax and gradient)
 
 
-def prepare_data(data: str, seed: int, max_len: int = DEFAULT_MAX_LEN, mode: str = "words"):
-    """A word list split three ways (``Prepared``), or in text mode one stream (``makemore.text.PreparedText``)."""
+def prepare_data(data: str, seed: int, max_len: int = DEFAULT_MAX_LEN, mode: str = "words",
+                 tokenizer: Path | None = None):
+    """A word list split three ways (``Prepared``), or in text mode one stream (``makemore.text.PreparedText``;
+    on tokens ``makemore.tokentext.PreparedTokens``, or token shards ``PreparedShards``)."""
+    from makemore.shards import is_shard_dir
+
+    if is_shard_dir(data):
+        if tokenizer is not None:
+            raise MakemoreError(f"{data}: token shards carry their tokenizer; drop --tokenizer")
+        from makemore.tokentext import prepare_shards
+
+        return prepare_shards(data, seed)
+    if tokenizer is not None:
+        from makemore.tokentext import prepare_tokens
+
+        return prepare_tokens(data, tokenizer)
     if mode == "text":
         from makemore.text import prepare_text
 
@@ -203,7 +225,7 @@ def new_trainer(req: Request, prepared: Prepared | None = None, dist=None,
     cfg.device = resolve_device(cfg.device)
     cfg.check()  # again, now that "auto" names a device (float16 needs CUDA)
     mode = resolve_mode(req)
-    prepared = prepared or prepare_data(req.data, req.seed, req.max_len, mode)
+    prepared = prepared or prepare_data(req.data, req.seed, req.max_len, mode, req.tokenizer)
     if mode == "text":
         block_size = text_block_size(req)
     else:
@@ -226,7 +248,8 @@ def new_trainer(req: Request, prepared: Prepared | None = None, dist=None,
             mode=mode,
         )
         # a word list's split.json; a text's split is its boundary, in config.json (the text is not copied)
-        run = RunDir.create(req.out, f"{prepared.name}-{req.model_type}", config, prepared.split_file())
+        run = RunDir.create(req.out, f"{prepared.name}-{req.model_type}", config, prepared.split_file(),
+                            getattr(prepared, "run_files", dict)())  # a token run's tokenizer.json
     return build_trainer(model, prepared.vocab, batches, cfg, run, req.model_type, prepared.name, dist), prepared
 
 
@@ -271,7 +294,12 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
     cfg.device = resolve_device(device)
     cfg.check()
     if text:
-        from makemore.text import batches_for_run
+        from makemore.tokentext import tokenizer_entry
+
+        if tokenizer_entry(config.dataset) is not None:
+            from makemore.tokentext import batches_for_run
+        else:
+            from makemore.text import batches_for_run
 
         splits = batches_for_run(run, model)  # the same file (sha256 checked), the same boundary
     else:
@@ -279,6 +307,8 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
     trainer = build_trainer(model, vocab, splits, cfg, run, m.type, str(config.dataset.get("name", run.path.name)), dist)
     if run.has_state():
         trainer.restore()
+        if hasattr(splits, "seek"):  # token shards: go on with the batch after the last one trained on
+            splits.seek(trainer.step, cfg.batch_size)
     # else: killed before its first checkpoint; it starts from step 0 with the stored configuration and split
     if run.finished():  # else: killed after its last save; it goes on to finish
         if cfg.max_steps and trainer.step >= cfg.max_steps:

@@ -91,7 +91,7 @@ register(
         name="transformer",
         module="makemore.models.transformer",
         summary="GPT-style Transformer: causal self-attention, pre-LayerNorm blocks (Vaswani et al. 2017; GPT-2)",
-        hyper={"n_layer": 4, "n_head": 4, "n_embd": 64, "dropout": 0.0},
+        hyper={"n_layer": 4, "n_head": 4, "n_embd": 64, "dropout": 0.0, "tie_weights": False},
         # done in about a minute on a 2-core CPU, with the moving average of the weights ahead of the live ones
         # at every evaluation; a smaller list gets at most 20 passes (benchmarks/README.md has the search)
         recipe={"max_steps": 4_000, "batch_size": 128, "learning_rate": 6e-3, "warmup_steps": 100,

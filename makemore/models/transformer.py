@@ -25,6 +25,7 @@ class Config:
     n_head: int  # attention heads per block; n_embd must divide by it
     n_embd: int  # channels of the residual stream
     dropout: float  # on attention weights and residual branches; 0 for small data is usually best
+    tie_weights: bool = False  # the head shares the token embedding's matrix (GPT-2; saves V x n_embd weights)
 
 
 class CausalSelfAttention(nn.Module):
@@ -116,6 +117,8 @@ class Model(LanguageModel):
         self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_weights:
+            self.lm_head.weight = self.wte.weight  # one (V, C) matrix: embeds tokens in, scores them out
         self.apply(self._init_weights)
         # GPT-2: scale the residual projections by 1/sqrt(2 * n_layer) so the residual stream keeps its size
         for name, p in self.named_parameters():

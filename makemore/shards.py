@@ -1,0 +1,405 @@
+"""Token shards: a corpus tokenized once into fixed-size files of token ids, read back through memory maps.
+
+``prepare`` reads a file or a directory of text files (each file one document) piece by piece, encodes the
+pieces in parallel (the `tokenizers` library's batch encode, on every core), and appends each document to the
+shards of its split, preceded by the end-of-text token, as little-endian uint16 (uint32 when the vocabulary
+has more than 65,536 tokens). The last documents (about ``val_fraction`` of the bytes, and at least one) are the
+validation split; a corpus of one file is cut into a training and a validation document at a line break near
+``1 - val_fraction`` of its bytes. ``index.json`` records the tokenizer (its sha256; a copy sits beside the
+shards as ``tokenizer.json``), the shards and their token counts, and every document with its split, first
+token and counts of tokens, characters and bytes. Everything is written into a temporary directory that is
+renamed into place at the end: an interrupted ``prepare`` leaves nothing behind.
+
+``TokenWindows`` yields training batches: each epoch walks the documents in a new permuted order (the GPT-2
+lecture saw periodic bumps in the loss without it) and cuts the stream into consecutive windows of
+``batch_size * block_size + 1`` tokens. It reads through memory maps a window at a time, so memory does not
+grow with the corpus; the same class over arrays in memory gives the same batches, token for token.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from makemore.corpus import corpus_bytes, documents, read_pieces
+from makemore.errors import MakemoreError
+
+FORMAT = "makemore-token-shards"
+VERSION = 1
+INDEX = "index.json"
+TOKENIZER = "tokenizer.json"
+DEFAULT_SHARD_TOKENS = 100_000_000  # the GPT-2 lecture's FineWeb-Edu shards: 1e8 tokens, 200 MB of uint16
+VAL_FRACTION = 0.1
+PIECE_BYTES = 128 << 10  # text per piece handed to the encoder
+# pieces per parallel encode: two per core. The library keeps ~80 bytes per token of an encoding (the id, the
+# token's text, offsets, masks), so memory holds ~4 MB per core of encodings, whatever the size of the corpus.
+BATCH_PIECES = 2 * (os.cpu_count() or 1)
+MAX_INDEX_BYTES = 256 << 20
+
+
+@dataclass(frozen=True)
+class Document:
+    path: Path
+    name: str  # as recorded in the index (relative to the corpus root)
+    start: int = 0  # byte range of the file that makes this document
+    end: int | None = None
+
+
+def _plan(src: Path, val_fraction: float) -> tuple[list[Document], list[Document]]:
+    """(train, val) documents: the last files by sorted order make the validation split."""
+    files = documents(src)
+    root = src if src.is_dir() else src.parent
+    if len(files) == 1:
+        path = files[0]
+        size = path.stat().st_size
+        cut = _line_break_near(path, int(size * (1 - val_fraction)))
+        if cut is None:
+            raise MakemoreError(f"{path}: no line break near {1 - val_fraction:.0%} of the file to cut off the "
+                                f"validation split; give a directory of several files")
+        return [Document(path, path.name, 0, cut)], [Document(path, path.name + "#val", cut, None)]
+    docs = [Document(p, str(p.relative_to(root))) for p in files]
+    sizes = [p.stat().st_size for p in files]
+    want, n_val, got = val_fraction * sum(sizes), 0, 0
+    while n_val < len(docs) - 1 and (n_val == 0 or got < want):
+        n_val += 1
+        got += sizes[-n_val]
+    return docs[:-n_val], docs[-n_val:]
+
+
+def _line_break_near(path: Path, at: int) -> int | None:
+    """The byte offset just after a line break at or after ``at`` that sits between two printable ASCII
+    characters (a safe place to cut: see ``corpus``), or None."""
+    with open(path, "rb") as f:
+        for start in range(max(at - 1, 0), max(at - 1, 0) + (16 << 20), 1 << 20):
+            f.seek(start)
+            block = f.read((1 << 20) + 2)
+            i = block.find(b"\n")
+            while 0 <= i < len(block) - 1:
+                if i > 0 and 0x21 <= block[i - 1] <= 0x7E and 0x21 <= block[i + 1] <= 0x7E:
+                    return start + i + 1
+                i = block.find(b"\n", i + 1)
+            if len(block) < (1 << 20):
+                return None
+    return None
+
+
+def _pieces(doc: Document, piece_bytes: int) -> Iterator[str]:
+    return read_pieces(doc.path, piece_bytes, start=doc.start, end=doc.end)
+
+
+class _ShardWriter:
+    """Appends token arrays to files of exactly ``shard_tokens`` tokens (the last one shorter)."""
+
+    def __init__(self, folder: Path, split: str, shard_tokens: int, dtype):
+        self.folder, self.split, self.shard_tokens, self.dtype = folder, split, shard_tokens, dtype
+        self.shards: list[dict] = []
+        self.total = 0
+        self._file = None
+        self._in_shard = 0
+
+    def write(self, ids) -> None:
+        import numpy as np
+
+        ids = np.asarray(ids, dtype=self.dtype)
+        pos = 0
+        while pos < len(ids):
+            if self._file is None:
+                name = f"{self.split}_{len(self.shards):06d}.bin"
+                self._file = open(self.folder / name, "wb")
+                self.shards.append({"file": name, "split": self.split, "tokens": 0})
+                self._in_shard = 0
+            take = min(len(ids) - pos, self.shard_tokens - self._in_shard)
+            self._file.write(ids[pos:pos + take].astype("<" + ids.dtype.str[1:], copy=False).tobytes())
+            self._in_shard += take
+            self.shards[-1]["tokens"] += take
+            pos += take
+            self.total += take
+            if self._in_shard == self.shard_tokens:
+                self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+
+
+def prepare(src: str | Path, tokenizer, out: str | Path, shard_tokens: int = DEFAULT_SHARD_TOKENS,
+            val_fraction: float = VAL_FRACTION, piece_bytes: int = PIECE_BYTES,
+            batch_pieces: int | None = None, progress=None) -> dict:
+    """Tokenize the corpus ``src`` into shards in the new directory ``out``; returns the index.
+
+    ``progress(bytes_done, bytes_total)`` is called after each batch of pieces, if given.
+    """
+    import numpy as np
+
+    src, out = Path(src).expanduser(), Path(out).expanduser()
+    if shard_tokens < 1:
+        raise MakemoreError(f"--shard-tokens {shard_tokens}: expected at least 1")
+    if not 0 < val_fraction < 1:
+        raise MakemoreError(f"--val-fraction {val_fraction}: expected a fraction between 0 and 1")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise MakemoreError(f"{out}: already exists and is not empty; choose another output directory")
+    train_docs, val_docs = _plan(src, val_fraction)
+    total_bytes = corpus_bytes(documents(src))
+    dtype = np.uint16 if tokenizer.vocab_size <= 1 << 16 else np.uint32
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the shards are an ordinary directory
+        t0 = time.perf_counter()
+        records, done = [], 0
+        writers = {split: _ShardWriter(tmp, split, shard_tokens, dtype) for split in ("train", "val")}
+        for split, docs in (("train", train_docs), ("val", val_docs)):
+            writer = writers[split]
+            for doc, text, ids in _encoded(docs, tokenizer, piece_bytes, batch_pieces or BATCH_PIECES):
+                if text is None:  # a document begins: end-of-text first
+                    record = {"name": doc.name, "split": split, "start": writer.total, "tokens": 1, "chars": 0,
+                              "bytes": 0}
+                    records.append(record)
+                    writer.write([tokenizer.eot_id])
+                    continue
+                writer.write(ids)
+                nbytes = len(text.encode())
+                record["tokens"] += len(ids)
+                record["chars"] += len(text)
+                record["bytes"] += nbytes
+                done += nbytes
+                if progress is not None:
+                    progress(done, total_bytes)
+            writer.close()
+        seconds = time.perf_counter() - t0
+        index = {
+            "format": FORMAT, "version": VERSION,
+            "tokenizer": {"file": TOKENIZER, "sha256": tokenizer.sha256, "vocab_size": tokenizer.vocab_size,
+                          "eot_id": tokenizer.eot_id},
+            "dtype": np.dtype(dtype).name, "shard_tokens": shard_tokens,
+            "shards": writers["train"].shards + writers["val"].shards,
+            "documents": records,
+            "splits": {split: {"documents": sum(r["split"] == split for r in records),
+                               "tokens": writers[split].total,
+                               "chars": sum(r["chars"] for r in records if r["split"] == split),
+                               "bytes": sum(r["bytes"] for r in records if r["split"] == split)}
+                       for split in ("train", "val")},
+            "source": str(src), "seconds": round(seconds, 3),
+        }
+        (tmp / TOKENIZER).write_bytes(tokenizer.to_json())
+        (tmp / INDEX).write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n")
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return index
+
+
+def _encoded(docs: list[Document], tokenizer, piece_bytes: int, batch_pieces: int):
+    """(document, text, ids) for each piece in order, and (document, None, None) where a document begins;
+    the pieces are encoded ``batch_pieces`` at a time, in parallel by the library."""
+    batch: list[tuple[Document, str | None]] = []
+
+    def flush():
+        ids = iter(tokenizer.encode_batch([text for _, text in batch if text is not None]))
+        return [(doc, text, None if text is None else next(ids)) for doc, text in batch]
+
+    for doc in docs:
+        batch.append((doc, None))
+        for text in _pieces(doc, piece_bytes):
+            batch.append((doc, text))
+            if len(batch) >= batch_pieces:
+                yield from flush()
+                batch = []
+    yield from flush()
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+def is_shard_dir(path: str | Path) -> bool:
+    return (Path(path) / INDEX).is_file()
+
+
+class Shards:
+    """A prepared shard directory: its index, its tokenizer, and its splits as memory-mapped documents."""
+
+    def __init__(self, folder: str | Path):
+        import numpy as np
+
+        from makemore.tokenizer import Tokenizer
+
+        self.folder = Path(folder)
+        path = self.folder / INDEX
+        self.index = _read_index(path)
+        self.tokenizer = Tokenizer.load(self.folder / TOKENIZER)
+        if self.tokenizer.sha256 != self.index["tokenizer"]["sha256"]:
+            raise MakemoreError(f"{self.folder / TOKENIZER}: not the tokenizer these shards were made with "
+                                f"(sha256 differs from index.json)")
+        self.dtype = np.dtype(self.index["dtype"]).newbyteorder("<")
+        self._maps: dict[str, list] = {}
+        for split in ("train", "val"):
+            arrays = []
+            for shard in (s for s in self.index["shards"] if s["split"] == split):
+                file = self.folder / shard["file"]
+                size = file.stat().st_size if file.exists() else -1
+                if size != shard["tokens"] * self.dtype.itemsize:
+                    raise MakemoreError(f"{file}: {'missing' if size < 0 else f'{size:,} bytes'}, index.json "
+                                        f"says {shard['tokens']:,} tokens")
+                arrays.append(np.memmap(file, dtype=self.dtype, mode="r") if shard["tokens"] else
+                              np.zeros(0, dtype=self.dtype))
+            self._maps[split] = arrays
+
+    def documents(self, split: str) -> list[list]:
+        """Each document of ``split`` as a list of memory-mapped segments (one, or two across a shard edge)."""
+        size = self.index["shard_tokens"]
+        maps = self._maps[split]
+        out = []
+        for d in self.index["documents"]:
+            if d["split"] != split:
+                continue
+            start, end, segments = d["start"], d["start"] + d["tokens"], []
+            while start < end:
+                shard, offset = divmod(start, size)
+                take = min(end - start, size - offset)
+                segments.append(maps[shard][offset:offset + take])
+                start += take
+            out.append(segments)
+        return out
+
+    def tokens(self, split: str) -> int:
+        return self.index["splits"][split]["tokens"]
+
+    def chars(self, split: str) -> int:
+        return self.index["splits"][split]["chars"]
+
+
+def _read_index(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_INDEX_BYTES + 1)
+    except FileNotFoundError:
+        raise MakemoreError(f"{path.parent}: not a shard directory (no {INDEX}; make one with makemore prepare)") \
+            from None
+    if len(data) > MAX_INDEX_BYTES:
+        raise MakemoreError(f"{path}: larger than {MAX_INDEX_BYTES >> 20} MB")
+    try:
+        index = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise MakemoreError(f"{path}: not JSON ({e})") from None
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        raise MakemoreError(f"{path}: not a makemore shard index")
+    if index.get("version") != VERSION:
+        raise MakemoreError(f"{path}: version {index.get('version')}, this makemore reads version {VERSION}")
+    try:
+        assert index["dtype"] in ("uint16", "uint32")
+        assert isinstance(index["shard_tokens"], int) and index["shard_tokens"] > 0
+        for s in index["shards"]:
+            assert s["split"] in ("train", "val") and isinstance(s["tokens"], int) and s["tokens"] >= 0
+            assert "/" not in s["file"] and "\\" not in s["file"] and not s["file"].startswith(".")
+        for d in index["documents"]:
+            assert d["split"] in ("train", "val")
+            assert all(isinstance(d[k], int) and d[k] >= 0 for k in ("start", "tokens", "chars", "bytes"))
+        for split in ("train", "val"):
+            docs = [d for d in index["documents"] if d["split"] == split]
+            shards = [s["tokens"] for s in index["shards"] if s["split"] == split]
+            assert all(t == index["shard_tokens"] for t in shards[:-1])
+            assert sum(d["tokens"] for d in docs) == sum(shards) == index["splits"][split]["tokens"]
+            assert all(a["start"] + a["tokens"] == b["start"] for a, b in zip(docs, docs[1:]))
+            assert not docs or docs[0]["start"] == 0
+            assert isinstance(index["splits"][split]["chars"], int)
+        assert isinstance(index["tokenizer"]["sha256"], str)
+    except (AssertionError, KeyError, TypeError, AttributeError):
+        raise MakemoreError(f"{path}: the index does not describe its shards consistently") from None
+    return index
+
+
+class TokenWindows:
+    """Windows over documents, in a permuted document order each epoch.
+
+    ``docs`` is a list of documents, each a list of 1-D integer arrays (memory-mapped shard segments, or arrays
+    in memory). Epoch ``e`` orders the documents by ``numpy.random.default_rng([seed, e]).permutation`` (or
+    keeps their order when ``shuffle`` is off) and concatenates them; the epochs follow one another in one
+    stream. Row ``r`` is tokens ``r*T .. r*T + T`` of that stream (T + 1 tokens: inputs and targets overlap by
+    all but one), so batch ``k`` of ``B`` rows is the ``B*T + 1`` tokens from ``k*B*T`` on, cut into rows, as
+    the GPT-2 lecture's loader cuts its shards. Any row can be read directly, which lets data-parallel ranks and
+    gradient-accumulation micro-batches take their share of a batch and a resumed run start where it stopped;
+    only the rows asked for are copied out of the maps.
+    """
+
+    def __init__(self, docs: list[list], block_size: int, seed: int = 0, shuffle: bool = True):
+        import numpy as np
+
+        self.docs, self.T, self.seed, self.shuffle = docs, block_size, seed, shuffle
+        self.lengths = np.array([sum(len(s) for s in d) for d in docs], dtype=np.int64)
+        self.tokens = int(self.lengths.sum())
+        if self.tokens <= block_size:
+            raise MakemoreError(f"{self.tokens:,} tokens are fewer than one window of {block_size + 1}")
+        self._epochs: dict[int, tuple] = {}
+
+    def order(self, epoch: int):
+        import numpy as np
+
+        n = len(self.docs)
+        return np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
+
+    def _epoch(self, epoch: int):
+        if epoch not in self._epochs:
+            if len(self._epochs) > 2:
+                self._epochs.pop(min(self._epochs))
+            order = self.order(epoch)
+            self._epochs[epoch] = (order, self.lengths[order].cumsum())
+        return self._epochs[epoch]
+
+    def read(self, start: int, n: int):
+        """Tokens ``start .. start + n`` of the stream of all epochs, as int64."""
+        import numpy as np
+
+        out = np.empty(n, dtype=np.int64)
+        filled = 0
+        while filled < n:
+            epoch, offset = divmod(start + filled, self.tokens)
+            order, ends = self._epoch(epoch)
+            i = int(np.searchsorted(ends, offset, side="right"))
+            within = offset - (int(ends[i]) - int(self.lengths[order[i]]))
+            for seg in self.docs[order[i]]:
+                if within >= len(seg):
+                    within -= len(seg)
+                    continue
+                take = min(n - filled, len(seg) - within)
+                out[filled:filled + take] = seg[within:within + take]
+                filled += take
+                within = 0
+                if filled == n:
+                    break
+        return out
+
+    def rows(self, rows) -> tuple:
+        """Inputs and targets (len(rows), T), int64 numpy arrays, of the given rows."""
+        import numpy as np
+
+        block = np.stack([self.read(int(r) * self.T, self.T + 1) for r in rows])
+        return block[:, :-1], block[:, 1:]
+
+    def batches(self, batch_size: int, start: int = 0) -> Iterator[tuple]:
+        """(x, y) of batch ``start``, ``start + 1``, ... forever."""
+        k = start
+        while True:
+            yield self.rows(range(k * batch_size, (k + 1) * batch_size))
+            k += 1
+
+    def rows_per_epoch(self) -> float:
+        return self.tokens / self.T
+
+
+def bits_per_char(nats_per_token: float, tokens: int, chars: int) -> float:
+    """Loss per token turned into bits per character of the text the tokens encode: total nats / chars / ln 2."""
+    return nats_per_token * tokens / chars / math.log(2)

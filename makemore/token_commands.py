@@ -1,0 +1,159 @@
+"""What the token commands do: makemore tokenizer train | tokenize | prepare (the CLI only parses options)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+from makemore.errors import MakemoreError
+
+MAX_TOKENIZE_BYTES = 256 << 20  # tokenize --file reads the whole file; prepare is for larger corpora
+COMPRESSION_SAMPLE_BYTES = 64 << 20  # tokenizer train measures chars/token on at most this much of its corpus
+_COLOURS = ["on #4a3b6b", "on #2f5d50", "on #6b4a2f", "on #2f4a6b", "on #6b2f4a", "on #4a6b2f"]
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _echo(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+
+
+def _corpus(spec: str) -> Path:
+    """A file, a directory of text files, or the name of a built-in dataset."""
+    from makemore.data import resolve_dataset
+
+    path = Path(spec).expanduser()
+    return path if path.is_dir() else resolve_dataset(spec)[1]
+
+
+def tokenizer_train_command(data: str, vocab_size: int, out: Path, pattern: str) -> None:
+    from makemore.corpus import corpus_bytes, documents, read_pieces
+    from makemore.tokenizer import PATTERNS, Tokenizer
+
+    if pattern not in PATTERNS:
+        raise MakemoreError(f"--pattern {pattern}: expected one of {', '.join(PATTERNS)}")
+    src = _corpus(data)
+    files = documents(src)
+    size = corpus_bytes(files)
+    chars = 0
+
+    def texts():
+        nonlocal chars
+        for path in files:
+            for piece in read_pieces(path):
+                chars += len(piece)
+                yield piece
+
+    t0 = time.perf_counter()
+    tok = Tokenizer.train(texts(), vocab_size=vocab_size, pattern=pattern)
+    seconds = time.perf_counter() - t0
+    if chars == 0:
+        raise MakemoreError(f"{src}: no text to train on")
+    tok.save(out)
+    _echo(f"{src}: {len(files):,} file{'s' * (len(files) != 1)}, {chars:,} characters, {size:,} bytes")
+    short = f" (the text ran out of pairs to merge before {vocab_size:,})" if tok.vocab_size < vocab_size else ""
+    _echo(f"{tok.describe()}{short} · trained in {seconds:.1f} s → {out}")
+    if size <= COMPRESSION_SAMPLE_BYTES:
+        tokens = sum(len(ids) for path in files for ids in tok.encode_batch(list(read_pieces(path))))
+        _echo(f"on its training text: {tokens:,} tokens, {chars / max(tokens, 1):.2f} characters per token, "
+              f"{size / max(tokens, 1):.2f} bytes per token")
+
+
+def _shown(b: bytes) -> str:
+    """A token's bytes for the terminal: its text with line ends marked and control characters escaped, or
+    hex for bytes that are part of a character split across tokens."""
+    try:
+        text = b.decode("utf-8")
+    except UnicodeDecodeError:
+        return "⟨" + " ".join(f"{x:02x}" for x in b) + "⟩"
+    text = text.replace("\r", "␍").replace("\n", "↵\n").replace("\t", "→")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _summary(text: str, ids: list[int]) -> dict:
+    n_bytes = len(text.encode())
+    return {"tokens": len(ids), "characters": len(text), "bytes": n_bytes,
+            "chars_per_token": round(len(text) / len(ids), 4) if ids else None,
+            "compression_ratio": round(n_bytes / len(ids), 4) if ids else None}
+
+
+def tokenize_command(tok_path: Path, text: str | None, file: Path | None, as_json: bool, merges: bool,
+                     n: int) -> None:
+    from makemore.tokenizer import Tokenizer, readable
+
+    tok = Tokenizer.load(tok_path)
+    if merges:
+        if text is not None or file is not None:
+            raise MakemoreError("--merges lists the tokenizer's merges; give no text or --file with it")
+        rows = tok.merge_list()[:n]
+        if as_json:
+            _echo(json.dumps({"tokenizer": str(tok_path), "vocab_size": tok.vocab_size,
+                              "merges": len(tok.merges), "pattern": tok.pattern,
+                              "first": [{"rank": r, "id": new, "left": list(a), "right": list(b)}
+                                        for r, (new, a, b, _) in enumerate(rows)]}))
+            return
+        _echo(f"{tok_path}: {tok.describe()}; the first {len(rows)} merges, in rank order:")
+        for r, (new, a, b, merged) in enumerate(rows):
+            _echo(f"{r:>6}  {readable(a):>12} + {readable(b):<12} → {readable(merged):<16} id {new}")
+        return
+    if (text is None) == (file is None):
+        raise MakemoreError("give a text to tokenize or --file FILE (not both)")
+    if file is not None:
+        from makemore.corpus import read_text
+
+        text = read_text(Path(file), MAX_TOKENIZE_BYTES)
+    ids = tok.encode(text)
+    summary = _summary(text, ids)
+    if as_json:
+        _echo(json.dumps({"tokenizer": str(tok_path), **({"file": str(file)} if file else {}), "ids": ids,
+                          **summary}))
+        return
+    if file is None:
+        from rich.console import Console
+        from rich.text import Text
+
+        shown = Text()
+        for i, (_, b) in enumerate(tok.pieces(text)):
+            shown.append(_shown(b), style=_COLOURS[i % len(_COLOURS)])
+        Console(highlight=False, soft_wrap=True).print(shown)
+        if len(ids) <= 200:
+            _echo(" ".join(map(str, ids)))
+    ratio = f"{summary['chars_per_token']:.2f} characters per token, {summary['compression_ratio']:.2f} bytes " \
+            f"per token" if ids else "nothing to encode"
+    _echo(f"{len(ids):,} tokens · {len(text):,} characters · {summary['bytes']:,} bytes · {ratio}")
+
+
+def prepare_command(src: Path, tokenizer: Path, out: Path, shard_tokens: int, val_fraction: float,
+                    quiet: bool) -> None:
+    from makemore.shards import prepare
+    from makemore.tokenizer import Tokenizer
+
+    tok = Tokenizer.load(tokenizer)
+    t0 = time.perf_counter()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if not quiet and sys.stderr.isatty() and now - last[0] > 0.5:
+            last[0] = now
+            sys.stderr.write(f"\r{done / 2**20:,.0f} / {total / 2**20:,.0f} MB "
+                             f"({done / 2**20 / max(now - t0, 1e-9):.1f} MB/s)")
+            sys.stderr.flush()
+
+    index = prepare(src, tok, out, shard_tokens=shard_tokens, val_fraction=val_fraction, progress=progress)
+    if not quiet and sys.stderr.isatty():
+        sys.stderr.write("\r\033[K")
+    seconds = time.perf_counter() - t0
+    docs = index["documents"]
+    empty = sum(d["chars"] == 0 for d in docs)
+    total = sum(s["bytes"] for s in index["splits"].values())
+    for split, s in index["splits"].items():
+        shards = sum(x["split"] == split for x in index["shards"])
+        _echo(f"{split}: {s['documents']:,} documents, {s['tokens']:,} tokens in {shards} shard"
+              f"{'s' * (shards != 1)}, {s['chars']:,} characters"
+              + (f" ({s['chars'] / s['tokens']:.2f} per token)" if s["tokens"] else ""))
+    _echo(f"{out}: {index['dtype']} shards of {index['shard_tokens']:,} tokens"
+          + (f"; {empty} empty document{'s' * (empty != 1)} (end-of-text only)" if empty else "")
+          + f"; {total / 2**20:,.1f} MB in {seconds:.1f} s ({total / 2**20 / max(seconds, 1e-9):.1f} MB/s)")

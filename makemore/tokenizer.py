@@ -1,0 +1,342 @@
+"""Byte-level BPE, as in the tokenizer lecture: 256 byte tokens, merges of the most frequent pair, a regex
+pre-split so that merges never cross letters, digits, punctuation and spaces, and special tokens outside BPE.
+
+Training and encoding run in the `tokenizers` library (Rust, parallel); the file is its standard
+``tokenizer.json``, which the Hugging Face ecosystem loads as it is. What the lecture makes visible stays visible
+here: the ids are laid out as in GPT-2 (ids 0..255 are the bytes 0..255, then one id per merged token in the
+order BPE created it, then ``<|endoftext|>``), ``merges`` lists the merges in rank order as byte strings, and
+``token_bytes`` maps every id to the bytes it stands for. Decoding joins those bytes and replaces invalid UTF-8
+(``errors="replace"``); ``StreamDecoder`` does the same one token at a time, holding back an incomplete
+character until it completes or can no longer complete.
+
+Special tokens are never produced from plain text: ``encode`` treats the text ``<|endoftext|>`` as the 13
+characters it is, and the end-of-text id enters a token stream only where a caller puts ``eot_id``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from makemore.errors import MakemoreError
+
+# The pre-split patterns of tiktoken's GPT-2 and GPT-4 (cl100k) encodings.
+PATTERNS = {
+    "gpt4": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+""",
+    "gpt2": r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""",
+}
+END_OF_TEXT = "<|endoftext|>"
+MAX_FILE_BYTES = 64 << 20  # a 200k-token vocabulary is ~10 MB of JSON
+MAX_VOCAB = 1 << 24  # ids are stored as uint32 at most; far beyond any sensible vocabulary
+CHUNK_CHARS = 1 << 20  # text is handed to the library in pieces of about this size, cut where the pre-split cuts
+
+
+def _byte_chars() -> list[str]:
+    """GPT-2's printable stand-in for each byte (the ``ByteLevel`` alphabet of `tokenizers`): byte b -> chr."""
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            chars[b] = chr(b)
+        else:
+            chars[b] = chr(256 + extra)
+            extra += 1
+    return [chars[b] for b in range(256)]
+
+
+BYTE_CHARS = _byte_chars()
+CHAR_BYTE = {c: b for b, c in enumerate(BYTE_CHARS)}
+
+
+def _symbol_bytes(symbol: str, where: str) -> bytes:
+    try:
+        return bytes(CHAR_BYTE[c] for c in symbol)
+    except KeyError as e:
+        raise MakemoreError(f"{where}: token {symbol!r} has the character {e.args[0]!r}, which is not in the "
+                            f"byte-level alphabet (not a byte-level BPE tokenizer)") from None
+
+
+def safe_cuts(text: str, size: int = CHUNK_CHARS) -> Iterator[str]:
+    """``text`` in pieces of roughly ``size`` characters, each cut after a line break that stands alone between
+    two characters that are not whitespace: both patterns always split there, whether or not the text goes on,
+    so the pieces pre-split exactly as the whole does. A text without such a place stays whole."""
+    start = 0
+    while len(text) - start > size:
+        at = start + max(size, 1)
+        cut = len(text)
+        while True:
+            nl = text.find("\n", at)
+            if nl < 0 or nl + 1 >= len(text):
+                break
+            if not text[nl - 1].isspace() and not text[nl + 1].isspace():
+                cut = nl + 1
+                break
+            at = nl + 1
+        yield text[start:cut]
+        start = cut
+    if start < len(text):
+        yield text[start:]
+
+
+def _library():
+    try:
+        import tokenizers
+    except ImportError:  # pragma: no cover - a dependency; only a broken install gets here
+        raise MakemoreError("the `tokenizers` package is missing: pip install tokenizers") from None
+    return tokenizers
+
+
+class Tokenizer:
+    """A byte-level BPE tokenizer with an end-of-text token (load, train, encode, decode, save)."""
+
+    def __init__(self, hf, source: str, pattern: str | None, data: bytes, spec: dict):
+        self._hf = hf
+        self._hf.encode_special_tokens = True  # "<|endoftext|>" in a text is text, never the special token
+        self.source = source  # file name, for messages
+        self.pattern = pattern  # "gpt4" | "gpt2" | the custom regex | None (GPT-2's built-in byte-level split)
+        self.sha256 = hashlib.sha256(data).hexdigest()  # of the file: shards name the tokenizer they were made with
+        self._json = data
+        self.token_bytes, self.specials, self.merges = _layout(spec, source)
+        self.eot_id = self.specials[END_OF_TEXT]
+
+    # --- building --------------------------------------------------------------------------------
+
+    @classmethod
+    def train(cls, texts: Iterable[str], vocab_size: int, pattern: str = "gpt4") -> Tokenizer:
+        """BPE on ``texts``: ``vocab_size`` ids in all (256 bytes, the merges, and ``<|endoftext|>``)."""
+        if pattern not in PATTERNS:
+            raise MakemoreError(f"--pattern {pattern}: expected one of {', '.join(PATTERNS)}")
+        if not 257 <= vocab_size <= MAX_VOCAB:
+            raise MakemoreError(f"--vocab-size {vocab_size}: expected at least 257 (256 bytes and "
+                                f"{END_OF_TEXT}) and at most {MAX_VOCAB:,}")
+        tk = _library()
+        hf = tk.Tokenizer(tk.models.BPE())
+        hf.pre_tokenizer = _pre_tokenizer(tk, pattern)
+        hf.decoder = tk.decoders.ByteLevel()
+        trainer = tk.trainers.BpeTrainer(
+            vocab_size=vocab_size - 1, min_frequency=0, show_progress=False, special_tokens=[],
+            initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet(),  # all 256 bytes, seen in the text or not
+        )
+        hf.train_from_iterator((piece for text in texts for piece in safe_cuts(text)), trainer)
+        return cls._renumbered(tk, hf, pattern)
+
+    @classmethod
+    def _renumbered(cls, tk, trained, pattern: str) -> Tokenizer:
+        """The trained model with GPT-2's id layout: bytes in byte order, merged tokens in creation order, eot."""
+        model = json.loads(trained.to_str())["model"]
+        merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+        vocab = {c: b for b, c in enumerate(BYTE_CHARS)}
+        for a, b in merges:
+            vocab.setdefault(a + b, len(vocab))
+        hf = tk.Tokenizer(tk.models.BPE(vocab=vocab, merges=merges))
+        hf.pre_tokenizer = _pre_tokenizer(tk, pattern)
+        hf.decoder = tk.decoders.ByteLevel()
+        hf.add_special_tokens([tk.AddedToken(END_OF_TEXT, special=True, normalized=False)])
+        spec = json.loads(hf.to_str())
+        data = json.dumps(spec, ensure_ascii=False, indent=1).encode()
+        return cls(hf, "<trained>", pattern, data, spec)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Tokenizer:
+        """A ``tokenizer.json``: JSON only, at most ``MAX_FILE_BYTES``, checked to be a byte-level BPE."""
+        path = Path(path)
+        try:
+            with open(path, "rb") as f:
+                data = f.read(MAX_FILE_BYTES + 1)
+        except FileNotFoundError:
+            raise MakemoreError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise MakemoreError(f"{path}: is a directory, expected a tokenizer file (tokenizer.json)") from None
+        except OSError as e:
+            raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
+        if len(data) > MAX_FILE_BYTES:
+            raise MakemoreError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MB; not a tokenizer file")
+        return cls.from_bytes(data, str(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str = "<tokenizer>") -> Tokenizer:
+        try:
+            spec = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise MakemoreError(f"{source}: not a JSON tokenizer file ({e})") from None
+        pattern = _check_spec(spec, source)
+        tk = _library()
+        try:
+            hf = tk.Tokenizer.from_str(data.decode())
+        except Exception as e:  # the library's own message says what it could not read
+            raise MakemoreError(f"{source}: the tokenizers library cannot read it ({e})") from None
+        return cls(hf, source, pattern, data, spec)
+
+    def to_json(self) -> bytes:
+        return self._json
+
+    def save(self, path: str | Path) -> None:
+        from makemore.checkpoint import write_atomic
+
+        write_atomic(Path(path), self._json)
+
+    # --- using -----------------------------------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.token_bytes)
+
+    def encode(self, text: str) -> list[int]:
+        """Plain text to ids; never produces a special token."""
+        return self.encode_batch([text])[0] if len(text) > CHUNK_CHARS else self._hf.encode(text).ids
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        """Several texts at once, encoded in parallel by the library (long texts in safe pieces)."""
+        pieces, owner = [], []
+        for i, text in enumerate(texts):
+            for piece in safe_cuts(text):
+                pieces.append(piece)
+                owner.append(i)
+        out: list[list[int]] = [[] for _ in texts]
+        for i, enc in zip(owner, self._hf.encode_batch_fast(pieces, add_special_tokens=False)):
+            out[i].extend(enc.ids)
+        return out
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Ids to text; bytes that are not valid UTF-8 become U+FFFD, as in the lecture."""
+        try:
+            return b"".join(self.token_bytes[i] for i in ids).decode("utf-8", errors="replace")
+        except (IndexError, TypeError):
+            raise MakemoreError(f"{self.source}: token ids outside 0..{self.vocab_size - 1}") from None
+
+    def stream(self) -> StreamDecoder:
+        return StreamDecoder(self.token_bytes)
+
+    def pieces(self, text: str) -> list[tuple[int, bytes]]:
+        """Each token of ``text`` with the bytes it stands for (for showing tokens one by one)."""
+        return [(i, self.token_bytes[i]) for i in self.encode(text)]
+
+    def merge_list(self) -> list[tuple[int, bytes, bytes, bytes]]:
+        """The merges in rank order: (id of the merged token, left bytes, right bytes, merged bytes)."""
+        return [(new, self.token_bytes[a], self.token_bytes[b], self.token_bytes[new])
+                for a, b, new in self.merges]
+
+    def pre_split(self, text: str) -> list[str]:
+        """The pieces the regex cuts ``text`` into before BPE (merges never cross them)."""
+        out = []
+        for piece, _ in self._hf.pre_tokenizer.pre_tokenize_str(text):
+            out.append(bytes(CHAR_BYTE[c] for c in piece).decode("utf-8", errors="replace"))
+        return out
+
+    def describe(self) -> str:
+        name = self.pattern if self.pattern in PATTERNS else "custom" if self.pattern else "gpt2 (built-in)"
+        return f"byte-level BPE · {self.vocab_size:,} tokens ({len(self.merges):,} merges) · {name} pre-split"
+
+
+class StreamDecoder:
+    """Decodes a token stream one id at a time: a character split over tokens appears once its last byte has
+    come; bytes that can no longer form a character become U+FFFD right away (``errors="replace"``)."""
+
+    def __init__(self, token_bytes: list[bytes]):
+        self._bytes = token_bytes
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def push(self, token: int) -> str:
+        return self._utf8.decode(self._bytes[token])
+
+    def flush(self) -> str:
+        """What is left at the end (an incomplete character becomes U+FFFD)."""
+        return self._utf8.decode(b"", final=True)
+
+
+# --- the tokenizer.json format ------------------------------------------------------------------------
+
+def _pre_tokenizer(tk, pattern: str):
+    return tk.pre_tokenizers.Sequence([
+        tk.pre_tokenizers.Split(tk.Regex(PATTERNS[pattern]), behavior="isolated", invert=False),
+        tk.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+
+
+def _check_spec(spec, source: str) -> str | None:
+    """What makes encode-then-decode give back the text: BPE over all 256 bytes, no normalizer, no added prefix
+    space, a byte-level decoder. Returns the pre-split pattern's name (or the regex, or None for GPT-2's own)."""
+    def bad(what: str):
+        return MakemoreError(f"{source}: {what}")
+
+    if not isinstance(spec, dict) or not isinstance(spec.get("model"), dict):
+        raise bad("not a tokenizer.json file (no model)")
+    model = spec["model"]
+    if model.get("type") != "BPE":
+        raise bad(f"model type {model.get('type')!r}, expected byte-level BPE")
+    if not isinstance(model.get("vocab"), dict) or not isinstance(model.get("merges"), list):
+        raise bad("the BPE model has no vocab or merges")
+    if spec.get("normalizer") is not None:
+        raise bad("has a normalizer, which would change the text (decode would not give it back)")
+    if (spec.get("decoder") or {}).get("type") != "ByteLevel":
+        raise bad("its decoder is not byte-level")
+    pre = spec.get("pre_tokenizer") or {}
+    steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
+    if not steps or not isinstance(steps[-1], dict) or steps[-1].get("type") != "ByteLevel":
+        raise bad("its pre-tokenizer does not end in a byte-level step (not a byte-level BPE tokenizer)")
+    if steps[-1].get("add_prefix_space"):
+        raise bad("adds a space before the text (add_prefix_space), so decode would not give the text back")
+    if len(steps) == 1:
+        return None if steps[0].get("use_regex", True) else "none"
+    split = steps[0]
+    if len(steps) != 2 or split.get("type") != "Split" or steps[-1].get("use_regex", True):
+        raise bad("expected a pre-tokenizer of one regex Split then ByteLevel(use_regex=false)")
+    regex = (split.get("pattern") or {}).get("Regex")
+    if not isinstance(regex, str) or split.get("behavior") != "Isolated" or split.get("invert"):
+        raise bad("its Split pre-tokenizer is not an isolating regex split")
+    return next((name for name, p in PATTERNS.items() if p == regex), regex)
+
+
+def _layout(spec: dict, source: str) -> tuple[list[bytes], dict[str, int], list[tuple[int, int, int]]]:
+    """id -> bytes for every id (specials: their text), the special tokens, and the merges as id triples."""
+    vocab = spec["model"]["vocab"]
+    added = spec.get("added_tokens") or []
+    size = len(vocab) + sum(1 for t in added if isinstance(t, dict) and t.get("content") not in vocab)
+    if size > MAX_VOCAB:
+        raise MakemoreError(f"{source}: {size:,} tokens, more than {MAX_VOCAB:,}")
+    table: list[bytes | None] = [None] * size
+    for symbol, i in vocab.items():
+        if not isinstance(i, int) or not 0 <= i < size or table[i] is not None:
+            raise MakemoreError(f"{source}: token ids are not 0..{size - 1}, each once")
+        table[i] = _symbol_bytes(symbol, source)
+    specials = {}
+    for t in added:
+        if not isinstance(t, dict) or not isinstance(t.get("content"), str) or not isinstance(t.get("id"), int):
+            raise MakemoreError(f"{source}: an added token without content or id")
+        i = t["id"]
+        if t["content"] in vocab and vocab[t["content"]] == i:
+            continue
+        if not 0 <= i < size or table[i] is not None:
+            raise MakemoreError(f"{source}: token ids are not 0..{size - 1}, each once")
+        table[i] = t["content"].encode()
+        if t.get("special"):
+            specials[t["content"]] = i
+    if any(b is None for b in table):
+        raise MakemoreError(f"{source}: token ids are not 0..{size - 1}, each once")
+    missing = [b for b, c in enumerate(BYTE_CHARS) if c not in vocab]
+    if missing:
+        raise MakemoreError(f"{source}: {len(missing)} of the 256 bytes have no token (e.g. 0x{missing[0]:02x}); "
+                            f"text containing them could not be encoded")
+    if END_OF_TEXT not in specials:
+        raise MakemoreError(f"{source}: no {END_OF_TEXT} special token")
+    merges = []
+    for m in spec["model"]["merges"]:
+        pair = m.split(" ") if isinstance(m, str) else m
+        if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(p, str) for p in pair):
+            raise MakemoreError(f"{source}: a merge is not a pair of tokens: {m!r}")
+        a, b = pair
+        if a not in vocab or b not in vocab or a + b not in vocab:
+            raise MakemoreError(f"{source}: the merge {a!r} + {b!r} names a token not in the vocabulary")
+        merges.append((vocab[a], vocab[b], vocab[a + b]))
+    return table, specials, merges  # type: ignore[return-value]
+
+
+def readable(b: bytes) -> str:
+    """Bytes as a short quoted literal: the text where they are valid UTF-8, Python's b'' escapes where not."""
+    try:
+        return repr(b.decode("utf-8"))
+    except UnicodeDecodeError:
+        return repr(b)

@@ -1,0 +1,486 @@
+"""Token-level text mode: text mode (``makemore.text``) over the ids of a byte-level BPE tokenizer.
+
+``makemore train FILE --mode text --tokenizer TOK`` reads the text as character text mode does (the same
+normalisation, the same 90/10 split at the same character), encodes each part with the tokenizer, and trains on
+random windows of tokens. The model's vocabulary is the tokenizer's, its embedding and head padded to a multiple
+of 64 rows (the padding ids never occur and are never sampled). ``makemore train SHARDS/`` trains on a directory
+made by ``makemore prepare``: windows in a permuted document order per epoch, read through memory maps.
+
+Loss is nats per token; ``bits_per_char`` turns it into bits per character of the text the tokens encode
+(total nats / characters / ln 2) so that a token model and a character model of the same text compare
+directly. A run keeps a copy of its tokenizer as ``RUN/tokenizer.json`` (its sha256 in config.json), and
+sampling decodes the drawn tokens as a stream, a character at a time once its bytes are complete.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from makemore.errors import MakemoreError
+from makemore.presets import padded_vocab
+from makemore.shards import bits_per_char
+from makemore import text as _text
+from makemore.text import TextBatches
+
+RUN_TOKENIZER = "tokenizer.json"
+# Control characters other than newline and tab: a token model can draw any byte (all 256 are tokens, seen in
+# training or not), and an escape sequence printed to a terminal could drive it; samples show U+FFFD instead.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+MAX_EVAL_TOKENS = 1 << 24  # validation tokens of a shard run evaluated (128 MB as int64)
+MAX_TOKEN_TEXT_BYTES = 1 << 30  # a larger text: tokenize it once with `makemore prepare` and train on the shards
+
+
+class TokenVocab:
+    """A tokenizer's vocabulary as the trainer and the screens see it; ``len`` is the model's (padded) rows."""
+
+    chars: list[str] = []  # config.json's character vocabulary: none (the tokenizer file holds it)
+    text = True
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.size = padded_vocab(tokenizer.vocab_size)
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def itos(self) -> list[str]:
+        shown = [b.decode("utf-8", errors="replace") for b in self.tokenizer.token_bytes]
+        return shown + ["<pad>"] * (self.size - len(shown))
+
+
+def tokenizer_entry(dataset: dict) -> dict | None:
+    """A run's tokenizer as its config.json's ``dataset`` records it (None: a character or word run)."""
+    entry = (dataset or {}).get("tokenizer")
+    return entry if isinstance(entry, dict) else None
+
+
+def run_tokenizer(run):
+    """The tokenizer a token run (a ``makemore.rundir.RunDir``) trained with: RUN/tokenizer.json, checked
+    against config.json's sha256."""
+    from makemore.tokenizer import Tokenizer
+
+    entry = tokenizer_entry(run.config.dataset) or {}
+    path = Path(run.path) / RUN_TOKENIZER
+    tok = Tokenizer.load(path)
+    if tok.sha256 != entry.get("sha256"):
+        raise MakemoreError(f"{path}: not the tokenizer this run trained with (sha256 differs from config.json)")
+    return tok
+
+
+def run_vocab(run) -> TokenVocab:
+    return TokenVocab(run_tokenizer(run))
+
+
+# --- batches -----------------------------------------------------------------------------------------
+
+class TokenBatches(TextBatches):
+    """Random windows of a token stream; evaluation, samples and the split as character text mode has them."""
+
+    def __init__(self, train, val, tokenizer, chars: dict[str, int], block: int, skip: int = 0,
+                 eval_tokens: int | None = None, name: str = "text"):
+        eval_tokens = _text.EVAL_TOKENS if eval_tokens is None else eval_tokens
+        self.corpus = None
+        self.tokenizer = tokenizer
+        self.chars = None
+        self.block, self.skip, self.window, self.eval_tokens = block, skip, skip + block + 1, eval_tokens
+        self.splits = {"train": train, "val": val}
+        self.split_chars = chars  # characters each split's tokens encode (bits per character)
+        for split, part in self.splits.items():
+            if len(part) < self.window:
+                raise MakemoreError(f"{name}: the {split} part ({len(part):,} tokens) is shorter than one window "
+                                    f"of {self.window} tokens; lower --block-size or use a longer text")
+        self.num_items = len(train)
+
+    def bits_per_char(self, loss: float, split: str) -> float:
+        return bits_per_char(loss, len(self.splits[split]), self.split_chars[split])
+
+    def samples(self, model, step: int, temperature: float, generator, device, n: int = 1):
+        from makemore.events import Samples
+
+        text = "".join(generate_tokens(model, self.tokenizer, "\n", _text.SAMPLE_CHARS, temperature=temperature,
+                                       generator=generator, device=device))
+        return Samples(step=step, temperature=temperature, samples=[], text=text)
+
+    def bigram_table(self, model, device=None):  # pragma: no cover - the trainer skips it above 256 tokens
+        raise MakemoreError("no bigram table for a token vocabulary")
+
+
+class ShardBatches(TokenBatches):
+    """Training windows from token shards (``makemore.shards``), in a permuted document order per epoch.
+
+    ``draw`` hands out the rows of the next batch of the shared stream (the same on every rank; ranks and
+    micro-batches then read only their rows), so training from shards equals training from the same documents
+    in memory through ``TokenWindows``. Evaluation tiles the validation split as text mode does (its first
+    ``MAX_EVAL_TOKENS`` tokens, held in memory) and, for the train loss, the first tokens of epoch 0's stream.
+    """
+
+    def __init__(self, windows, val, tokenizer, chars: dict[str, int], tokens: dict[str, int], block: int,
+                 eval_tokens: int | None = None, name: str = "shards"):
+        eval_tokens = _text.EVAL_TOKENS if eval_tokens is None else eval_tokens
+        import numpy as np
+        import torch
+
+        self.windows_ = windows
+        self.next_batch = 0
+        self.tokens = tokens  # in each split (its bits per character: loss * tokens / characters)
+        train = windows.read(0, min(windows.tokens, eval_tokens + block + 1))
+        val = np.asarray(val[:MAX_EVAL_TOKENS], dtype=np.int64)
+        super().__init__(torch.from_numpy(train), torch.from_numpy(val), tokenizer, chars, block, 0,
+                         eval_tokens, name)
+        self.num_items = windows.tokens
+
+    def draw(self, batch_size: int, generator):
+        import torch
+
+        k = self.next_batch
+        self.next_batch += 1
+        return torch.arange(k * batch_size, (k + 1) * batch_size)
+
+    def seek(self, batches_done: int, batch_size: int) -> None:
+        """Continue a resumed run with the batch after ``batches_done``."""
+        self.next_batch = batches_done
+
+    def targets(self, rows) -> int:
+        return len(rows) * self.block
+
+    def micro_batch(self, rows, model, pack: bool, device):
+        import torch
+
+        x, y = self.windows_.rows(rows.tolist())
+        x, y = torch.from_numpy(x), torch.from_numpy(y)
+        if device is not None and torch.device(device).type != "cpu":
+            x = x.pin_memory().to(device, non_blocking=True)
+            y = y.pin_memory().to(device, non_blocking=True)
+        return x, y, {}
+
+    def bits_per_char(self, loss: float, split: str) -> float:
+        return bits_per_char(loss, self.tokens[split], self.split_chars[split])
+
+
+# --- sampling ----------------------------------------------------------------------------------------
+
+def generate_tokens(model, tokenizer, prompt: str, length: int, *, temperature: float = 1.0,
+                    top_k: int | None = None, top_p: float | None = None, generator=None,
+                    device=None) -> Iterator[str]:
+    """Continue ``prompt`` until ``length`` characters have been drawn, yielding text as it decodes (a
+    character split over several tokens appears once complete; bytes that cannot complete become U+FFFD, and
+    so do control characters other than newline and tab)."""
+    import torch
+
+    from makemore.sample import _filter_logits
+    from makemore.text import continue_ids
+
+    if temperature < 0:
+        raise MakemoreError("--temperature must be >= 0")
+    ids = tokenizer.encode(prompt) if prompt else [tokenizer.eot_id]
+    real = tokenizer.vocab_size
+
+    def pick(row):
+        row[real:] = float("-inf")  # padding rows of the head: never a token
+        if temperature == 0:
+            return int(row.argmax())
+        probs = _filter_logits((row / temperature)[None], top_k, top_p).softmax(-1)
+        return int(torch.multinomial(probs, 1, generator=generator))
+
+    decoder = tokenizer.stream()
+    for i in ids:
+        decoder.push(i)  # the prompt's own bytes: a character it leaves open is completed by what follows
+    drawn = 0
+    was_training = model.training
+    model.eval()
+    try:
+        if length <= 0:
+            return
+        for token, _ in continue_ids(model, ids, 1 << 62, pick, device):
+            text = _CONTROL.sub("\ufffd", decoder.push(token))
+            if text:
+                text = text[: length - drawn]
+                drawn += len(text)
+                yield text
+                if drawn >= length:
+                    return
+    finally:
+        model.train(was_training)
+
+
+# --- preparing a run ---------------------------------------------------------------------------------
+
+def _read_normalised(path: Path) -> tuple[str, str, int]:
+    """The text as character text mode reads it (BOM dropped, CRLF and CR as LF), its sha256 and byte count."""
+    import hashlib
+
+    from makemore.text import _decoded_chunks
+
+    size = path.stat().st_size if path.exists() else 0
+    if size > MAX_TOKEN_TEXT_BYTES:
+        raise MakemoreError(f"{path}: {size / 2**30:.1f} GiB; tokenize it once with `makemore prepare` and "
+                            f"train on the shards")
+    digest, parts, n = hashlib.sha256(), [], 0
+    for text, raw in _decoded_chunks(path):
+        digest.update(raw)
+        n += len(raw)
+        parts.append(text)
+    return "".join(parts), digest.hexdigest(), n
+
+
+@dataclass
+class PreparedTokens:
+    """A text encoded with a tokenizer, ready to train on (what ``makemore.training`` asks of prepared data)."""
+
+    name: str
+    path: Path
+    tokenizer: object
+    train: object  # torch int32 tensors of token ids
+    val: object
+    chars: dict[str, int]
+    sha256: str
+    bytes: int
+    mode = "text"
+    hint = None
+
+    @property
+    def vocab(self) -> TokenVocab:
+        return TokenVocab(self.tokenizer)
+
+    @property
+    def num_train(self) -> int:
+        return len(self.train)
+
+    @property
+    def boundary(self) -> int:
+        return self.chars["train"]
+
+    def batches(self, model, block_size: int, cfg) -> TokenBatches:
+        from makemore.text import window_skip
+
+        return TokenBatches(self.train, self.val, self.tokenizer, self.chars, block_size, window_skip(model),
+                            name=str(self.path))
+
+    def dataset_config(self, max_len: int | None = None) -> dict:
+        t = self.tokenizer
+        return {"name": self.name, "path": str(self.path.resolve()), "sha256": self.sha256, "bytes": self.bytes,
+                "chars": self.chars["train"] + self.chars["val"],
+                "tokenizer": {"file": RUN_TOKENIZER, "sha256": t.sha256, "vocab_size": t.vocab_size,
+                              "padded": padded_vocab(t.vocab_size), "pattern": t.pattern}}
+
+    def split_config(self, seed: int | None = None) -> dict:
+        """Characters [0, boundary) train, the rest validate (as character text mode); tokens of each part."""
+        return {"kind": "stream", "boundary": self.boundary, "train": len(self.train), "val": len(self.val),
+                "test": 0, "train_chars": self.chars["train"], "val_chars": self.chars["val"]}
+
+    def split_file(self) -> None:
+        return None
+
+    def run_files(self) -> dict[str, bytes]:
+        return {RUN_TOKENIZER: self.tokenizer.to_json()}
+
+    def describe(self) -> str:
+        t, n = self.tokenizer, len(self.train) + len(self.val)
+        c = self.chars["train"] + self.chars["val"]
+        return (f"{self.path}: text, {c:,} characters → {n:,} tokens ({c / n:.2f} characters per token; "
+                f"{t.describe()}); split at character {self.boundary:,}: {len(self.train):,} / {len(self.val):,} "
+                f"tokens train / val (the last 10%)")
+
+
+def prepare_tokens(data: str, tokenizer_path: str | Path) -> PreparedTokens:
+    import torch
+
+    from makemore.data import resolve_dataset
+    from makemore.text import split_boundary
+    from makemore.tokenizer import Tokenizer
+
+    tok = Tokenizer.load(tokenizer_path)
+    name, path = resolve_dataset(data)
+    if not path.is_file():
+        raise MakemoreError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    text, sha, nbytes = _read_normalised(path)
+    if not text:
+        raise MakemoreError(f"{path}: empty file")
+    b = split_boundary(len(text))
+    train, val = (torch.tensor(ids, dtype=torch.int32) for ids in tok.encode_batch([text[:b], text[b:]]))
+    return PreparedTokens(name, path, tok, train, val, {"train": b, "val": len(text) - b}, sha, nbytes)
+
+
+@dataclass
+class PreparedShards:
+    """A shard directory (``makemore prepare``) ready to train on."""
+
+    name: str
+    path: Path
+    shards: object  # makemore.shards.Shards
+    seed: int
+    mode = "text"
+    hint = None
+
+    @property
+    def tokenizer(self):
+        return self.shards.tokenizer
+
+    @property
+    def vocab(self) -> TokenVocab:
+        return TokenVocab(self.shards.tokenizer)
+
+    @property
+    def num_train(self) -> int:
+        return self.shards.tokens("train")
+
+    def batches(self, model, block_size: int, cfg) -> ShardBatches:
+        import numpy as np
+
+        from makemore.shards import TokenWindows
+        from makemore.text import window_skip
+
+        if window_skip(model):
+            raise MakemoreError(f"{self.path}: token shards train models that read a whole window (transformer, "
+                                f"bow, rnn, gru, lstm, bigram), not fixed-context ones")
+        windows = TokenWindows(self.shards.documents("train"), block_size, seed=self.seed)
+        val = np.concatenate([seg for doc in self.shards.documents("val") for seg in doc])
+        idx = self.shards.index["splits"]
+        return ShardBatches(windows, val, self.tokenizer, {s: idx[s]["chars"] for s in ("train", "val")},
+                            {s: idx[s]["tokens"] for s in ("train", "val")}, block_size, name=str(self.path))
+
+    def dataset_config(self, max_len: int | None = None) -> dict:
+        t, idx = self.tokenizer, self.shards.index
+        return {"name": self.name, "path": str(self.path.resolve()), "kind": "shards",
+                "index_sha256": _sha256(self.path / "index.json"),
+                "chars": sum(s["chars"] for s in idx["splits"].values()),
+                "tokenizer": {"file": RUN_TOKENIZER, "sha256": t.sha256, "vocab_size": t.vocab_size,
+                              "padded": padded_vocab(t.vocab_size), "pattern": t.pattern}}
+
+    def split_config(self, seed: int | None = None) -> dict:
+        idx = self.shards.index["splits"]
+        return {"kind": "shards", "train": idx["train"]["tokens"], "val": idx["val"]["tokens"], "test": 0,
+                "train_chars": idx["train"]["chars"], "val_chars": idx["val"]["chars"],
+                "documents": {s: idx[s]["documents"] for s in ("train", "val")}, "seed": self.seed}
+
+    def split_file(self) -> None:
+        return None
+
+    def run_files(self) -> dict[str, bytes]:
+        return {RUN_TOKENIZER: self.tokenizer.to_json()}
+
+    def describe(self) -> str:
+        idx = self.shards.index["splits"]
+        return (f"{self.path}: token shards, {idx['train']['tokens']:,} train tokens in "
+                f"{idx['train']['documents']:,} documents, {idx['val']['tokens']:,} val tokens; "
+                f"{self.tokenizer.describe()}")
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def prepare_shards(data: str | Path, seed: int) -> PreparedShards:
+    from makemore.shards import Shards
+
+    path = Path(data)
+    return PreparedShards(path.name, path, Shards(path), seed)
+
+
+def batches_for_run(run, model):
+    """A token run's batches again (``--resume``, ``eval``): the same text or shards, checked by sha256.
+    ``run``: a ``makemore.rundir.RunDir``."""
+    from makemore.rundir import CONFIG
+
+    config = run.config
+    where = Path(run.path) / CONFIG
+    dataset = config.dataset or {}
+    tok = run_tokenizer(run)
+    block = config.model.block_size
+    path = Path(str(dataset.get("path")))
+    if dataset.get("kind") == "shards":
+        prepared = prepare_shards(path, int((config.split or {}).get("seed", 0)))
+        if _sha256(path / "index.json") != dataset.get("index_sha256"):
+            raise MakemoreError(f"{path}: the shards changed since the run began (index.json's sha256 differs "
+                                f"from {where})")
+    else:
+        if not path.is_file():
+            raise MakemoreError(f"{path}: the text this run trained on is gone (config.json names it); "
+                                f"put it back to continue")
+        prepared = prepare_tokens(str(path), Path(run.path) / RUN_TOKENIZER)
+        if prepared.sha256 != dataset.get("sha256"):
+            raise MakemoreError(f"{path}: changed since the run began (sha256 differs from {where})")
+    if prepared.tokenizer.sha256 != tok.sha256:
+        raise MakemoreError(f"{path}: made with another tokenizer than this run's")
+    return prepared.batches(model, block, None)
+
+
+# --- commands ----------------------------------------------------------------------------------------
+
+def sample_command(loaded, *, n, prompt, length, temperature, top_k, top_p, as_json, output, seed) -> None:
+    """Continue ``prompt`` by ``length`` characters; without --json each piece is printed as it decodes."""
+    import json
+    import sys
+
+    import torch
+
+    from makemore import checkpoint as ckpt
+
+    tok = loaded.vocab.tokenizer
+    generator = torch.Generator().manual_seed(seed)
+    texts, stream = [], not as_json
+    for i in range(n):
+        if stream:
+            sys.stdout.write(("\n\n" if i else "") + prompt)
+            sys.stdout.flush()
+        drawn = []
+        for piece in generate_tokens(loaded.model, tok, prompt, length, temperature=temperature, top_k=top_k,
+                                     top_p=top_p, generator=generator):
+            drawn.append(piece)
+            if stream:
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+        texts.append(prompt + "".join(drawn))
+    if stream:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    if output is not None:
+        ckpt.write_atomic(Path(output), "\n\n".join(texts).encode("utf-8") + b"\n")
+    if as_json:
+        print(json.dumps({"run": str(loaded.run_dir), "prompt": prompt, "length": length,
+                          "samples": [{"text": t} for t in texts]}, ensure_ascii=False))
+
+
+def eval_command(loaded, *, file, split: str, as_json: bool) -> None:
+    """Nats per token and bits per character on the val split (or train, or another text file)."""
+    import json
+
+    from makemore.text import stream_loss, window_skip
+
+    run_dir, model = loaded.run_dir, loaded.model
+    device = next(model.parameters()).device
+    block = loaded.config.model.block_size
+    tok = loaded.vocab.tokenizer
+    if file is not None:
+        import torch
+
+        text, _, _ = _read_normalised(Path(file))
+        ids = torch.tensor(tok.encode(text), dtype=torch.int32)
+        try:
+            loss = stream_loss(model, ids, block, window_skip(model), device)
+        except MakemoreError as e:
+            raise MakemoreError(f"{file}: {e}") from None
+        where, tokens, chars = str(file), len(ids), len(text)
+    else:
+        if split == "test":
+            raise MakemoreError(f"{run_dir}: a text run has no test split; its held-out part is val")
+        batches = batches_for_run(loaded.run, model)
+        loss = batches.evaluate(model, split, device, max_tokens=None)
+        where = f"{split} split"
+        tokens = getattr(batches, "tokens", {}).get(split, len(batches.splits[split]))  # shards: the whole split
+        chars = batches.split_chars[split]
+    bpc = bits_per_char(loss, tokens, chars)
+    result = {"run": str(run_dir), "on": where, "tokens": tokens, "chars": chars, "loss": loss,
+              "loss_unit": "nats/token", "bpc": bpc, "perplexity": math.exp(loss), "step": loaded.step}
+    if as_json:
+        print(json.dumps(result))
+    else:
+        print(f"{where}: {loss:.4f} nats/token · {bpc:.4f} bits/char ({chars / tokens:.2f} characters per token) "
+              f"· perplexity {math.exp(loss):.2f} · {tokens:,} tokens · {run_dir} @ step {loaded.step}")

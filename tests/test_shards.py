@@ -1,0 +1,203 @@
+"""Token shards: prepare a corpus, read it back through memory maps, windows in a permuted document order."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from makemore.corpus import read_pieces
+from makemore.errors import MakemoreError
+from makemore.shards import Shards, TokenWindows, bits_per_char, prepare
+from makemore.tokenizer import END_OF_TEXT, Tokenizer
+
+DOCS = {
+    "a.txt": "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 40,
+    "b.txt": "Résumé: naïve café. 😀 한국어 e\u0301\r\nwith CRLF\r\n" * 30,
+    "c/d.txt": "\ufeffa BOM first, then text with <|endoftext|> written in it.\n" * 25,
+    "c/e.txt": "",
+    "f.md": "x\ny\nz\n" * 200,
+    "g.txt": "The quick brown fox jumps over the lazy dog.\n" * 60,
+}
+
+
+@pytest.fixture(scope="module")
+def tok() -> Tokenizer:
+    return Tokenizer.train(list(DOCS.values()), vocab_size=320)
+
+
+@pytest.fixture()
+def corpus(tmp_path) -> Path:
+    root = tmp_path / "corpus"
+    for name, text in DOCS.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(text.encode())
+    (root / ".hidden").write_text("never read")
+    return root
+
+
+def _text(name: str) -> str:
+    return DOCS[name].removeprefix("\ufeff")  # a BOM at the start of a file is not part of its text
+
+
+def _split_tokens(shards: Shards, split: str) -> np.ndarray:
+    return np.concatenate([seg for doc in shards.documents(split) for seg in doc] or [np.zeros(0, np.int64)])
+
+
+def test_prepare_a_directory_gives_shards_that_decode_to_the_documents_in_order(corpus, tok, tmp_path):
+    index = prepare(corpus, tok, tmp_path / "shards", shard_tokens=500, piece_bytes=300, batch_pieces=3)
+    names = sorted(DOCS)
+    assert [d["name"] for d in index["documents"]] == names
+    shards = Shards(tmp_path / "shards")
+    # the shard files themselves, concatenated split by split, in the order the index lists them
+    raw = {split: np.concatenate([np.fromfile(tmp_path / "shards" / s["file"], dtype="<u2")
+                                  for s in index["shards"] if s["split"] == split]) for split in ("train", "val")}
+    for split in ("train", "val"):
+        names_in = [d["name"] for d in index["documents"] if d["split"] == split]
+        assert tok.decode(raw[split].tolist()) == "".join(END_OF_TEXT + _text(n) for n in names_in)
+        assert np.array_equal(_split_tokens(shards, split), raw[split])
+    # each document alone: end-of-text, then exactly the tokens of its text
+    for split in ("train", "val"):
+        for d, segments in zip([d for d in index["documents"] if d["split"] == split], shards.documents(split)):
+            ids = np.concatenate(segments).tolist()
+            assert ids == [tok.eot_id, *tok.encode(_text(d["name"]))]
+            assert d["chars"] == len(_text(d["name"])) and d["bytes"] == len(_text(d["name"]).encode())
+    # fixed-size shards (all but the last of a split), a validation split, the tokenizer's hash
+    for split in ("train", "val"):
+        sizes = [s["tokens"] for s in index["shards"] if s["split"] == split]
+        assert sizes and all(t == 500 for t in sizes[:-1]) and 0 < sizes[-1] <= 500
+    assert index["splits"]["val"]["documents"] >= 1 and index["splits"]["train"]["documents"] >= 1
+    assert index["tokenizer"]["sha256"] == tok.sha256 and index["dtype"] == "uint16"
+    assert len(list((tmp_path / "shards").glob("train_*.bin"))) > 1  # the corpus did span several shards
+    assert not list(tmp_path.glob(".shards.*"))  # no temporary directory left
+
+
+def test_a_single_file_is_cut_into_a_training_and_a_validation_document(tmp_path, tok):
+    text = "".join(DOCS.values()).replace("\ufeff", "")
+    (tmp_path / "one.txt").write_text(text)
+    index = prepare(tmp_path / "one.txt", tok, tmp_path / "s")
+    shards = Shards(tmp_path / "s")
+    train, val = (tok.decode(_split_tokens(shards, s).tolist()) for s in ("train", "val"))
+    assert train.startswith(END_OF_TEXT) and val.startswith(END_OF_TEXT)
+    assert train[len(END_OF_TEXT):] + val[len(END_OF_TEXT):] == text
+    assert 0.8 < index["splits"]["train"]["bytes"] / len(text.encode()) < 0.95
+
+
+def test_more_than_65536_tokens_are_stored_as_uint32(tmp_path, tok, monkeypatch):
+    monkeypatch.setattr(Tokenizer, "vocab_size", property(lambda self: 70_000))
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "a.txt").write_text("abc abc\n")
+    (tmp_path / "c" / "b.txt").write_text("abd\n")
+    index = prepare(tmp_path / "c", tok, tmp_path / "s")
+    assert index["dtype"] == "uint32"
+    assert (tmp_path / "s" / "val_000000.bin").stat().st_size == 4 * index["splits"]["val"]["tokens"]
+
+
+def test_refusals(tmp_path, tok, corpus):
+    with pytest.raises(MakemoreError, match="no such file"):
+        prepare(tmp_path / "missing", tok, tmp_path / "s")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    with pytest.raises(MakemoreError, match="not empty"):
+        prepare(corpus, tok, tmp_path / "full")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.txt").write_text("fine\n")
+    (bad / "b.txt").write_bytes(b"caf\xe9\n")
+    with pytest.raises(MakemoreError, match="b.txt: not UTF-8"):
+        prepare(bad, tok, tmp_path / "s2")
+    assert not (tmp_path / "s2").exists() and not list(tmp_path.glob(".s2.*"))  # nothing half-written
+
+
+def test_a_changed_shard_or_tokenizer_is_refused(corpus, tok, tmp_path):
+    prepare(corpus, tok, tmp_path / "s", shard_tokens=500)
+    other = Tokenizer.train(["something else entirely"], vocab_size=300)
+    (tmp_path / "s" / "tokenizer.json").write_bytes(other.to_json())
+    with pytest.raises(MakemoreError, match="not the tokenizer"):
+        Shards(tmp_path / "s")
+    (tmp_path / "s" / "tokenizer.json").write_bytes(tok.to_json())
+    with open(tmp_path / "s" / "train_000000.bin", "ab") as f:
+        f.write(b"\0\0")
+    with pytest.raises(MakemoreError, match="index.json says"):
+        Shards(tmp_path / "s")
+    index = json.loads((tmp_path / "s" / "index.json").read_text())
+    index["documents"][0]["tokens"] += 1
+    (tmp_path / "s" / "index.json").write_text(json.dumps(index))
+    with pytest.raises(MakemoreError, match="consistently"):
+        Shards(tmp_path / "s")
+
+
+def _reference_batches(docs: list[np.ndarray], B: int, T: int, seed: int, n: int) -> list:
+    """The windows written out plainly: the documents of each epoch in the permuted order, joined, cut."""
+    stream = np.concatenate([docs[i] for e in range(n * B * T // sum(map(len, docs)) + 2)
+                             for i in np.random.default_rng([seed, e]).permutation(len(docs))])
+    return [(stream[k * B * T:(k + 1) * B * T].reshape(B, T), stream[k * B * T + 1:(k + 1) * B * T + 1].reshape(B, T))
+            for k in range(n)]
+
+
+def test_windows_follow_a_new_permutation_of_documents_each_epoch(corpus, tok, tmp_path):
+    prepare(corpus, tok, tmp_path / "s", shard_tokens=128)
+    shards = Shards(tmp_path / "s")
+    docs = [np.concatenate(d).astype(np.int64) for d in shards.documents("train")]
+    B, T, n = 4, 32, 100
+    windows = TokenWindows(shards.documents("train"), T, seed=7)
+    assert n * B * T > 2 * windows.tokens  # more than two epochs
+    got = [b for _, b in zip(range(n), windows.batches(B))]
+    for (x, y), (rx, ry) in zip(got, _reference_batches(docs, B, T, 7, n)):
+        assert np.array_equal(x, rx) and np.array_equal(y, ry)
+    orders = [tuple(windows.order(e)) for e in range(4)]
+    assert len(set(orders)) > 1  # the order changes between epochs
+    # the same windows from arrays in memory, and from any starting batch
+    in_memory = TokenWindows([[d] for d in docs], T, seed=7)
+    assert all(np.array_equal(a[0], b[0]) for (a, b) in zip(got, in_memory.batches(B)))
+    for start in (1, 17, 45):
+        x, y = next(TokenWindows(shards.documents("train"), T, seed=7).batches(B, start=start))
+        assert np.array_equal(x, got[start][0]) and np.array_equal(y, got[start][1])
+    # any rows, in any order: what a rank's or a micro-batch's share of a batch reads
+    x, y = windows.rows([4 * 37 + 3, 5, 4 * 37 + 1])
+    assert np.array_equal(x[0], got[37][0][3]) and np.array_equal(x[1], got[1][0][1])
+    assert np.array_equal(y[2], got[37][1][1])
+
+
+def test_windows_read_through_memory_maps(corpus, tok, tmp_path):
+    prepare(corpus, tok, tmp_path / "s", shard_tokens=128)
+    segments = [seg for doc in Shards(tmp_path / "s").documents("train") for seg in doc]
+    assert all(isinstance(seg, np.memmap) for seg in segments if len(seg))
+
+
+def test_read_pieces_cut_safely_and_keep_everything(tmp_path, tok):
+    text = "".join(DOCS.values()).replace("\ufeff", "")
+    (tmp_path / "t.txt").write_bytes(text.encode())
+    pieces = list(read_pieces(tmp_path / "t.txt", piece_bytes=97))
+    assert "".join(pieces) == text and len(pieces) > 10
+    assert [i for p in pieces for i in tok.encode(p)] == tok.encode(text)
+
+
+def test_bits_per_char_by_hand():
+    # A toy text of 12 characters encoded as 4 tokens, with a loss of ln 2 nats per token: 4 ln 2 nats in all,
+    # i.e. 4 bits, over 12 characters: 1/3 bit per character.
+    assert bits_per_char(math.log(2), tokens=4, chars=12) == pytest.approx(1 / 3)
+    # a character model (one token per character) reads its loss in bits directly
+    assert bits_per_char(1.5, tokens=10, chars=10) == pytest.approx(1.5 / math.log(2))
+
+
+def test_prepare_command(corpus, tok, tmp_path):
+    from typer.testing import CliRunner
+
+    from makemore.cli import app
+
+    tok.save(tmp_path / "tok.json")
+    runner = CliRunner()
+    result = runner.invoke(app, ["prepare", str(corpus), "--tokenizer", str(tmp_path / "tok.json"), "-o",
+                                 str(tmp_path / "s"), "--shard-tokens", "1000"])
+    assert result.exit_code == 0, result.output
+    index = json.loads((tmp_path / "s" / "index.json").read_text())
+    train = index["splits"]["train"]
+    assert f"train: {train['documents']} documents, {train['tokens']:,} tokens" in result.output
+    assert "1 empty document" in result.output
+    result = runner.invoke(app, ["prepare", str(corpus), "--tokenizer", str(tmp_path / "tok.json"), "-o",
+                                 str(tmp_path / "s")])
+    assert result.exit_code == 2 and "not empty" in result.output

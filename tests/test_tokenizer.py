@@ -1,0 +1,340 @@
+"""Byte-level BPE: round trips, the pre-split, special tokens, the file format, streaming decode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from makemore.errors import MakemoreError
+from makemore.tokenizer import END_OF_TEXT, PATTERNS, Tokenizer, readable, safe_cuts
+
+SHAKESPEARE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tinyshakespeare.txt"
+TRAIN_TEXT = """First Citizen:
+Before we proceed any further, hear me speak.
+
+All:
+Speak, speak.
+
+First Citizen:
+You are all resolved rather to die than to famish?
+
+All:
+Resolved. resolved.
+
+First Citizen:
+First, you know Caius Marcius is chief enemy to the people. 12345 don't, WON'T; they're 3.14159!
+""" * 3
+UNSEEN = [
+    "Hello, world! 😀🎉 👩‍👩‍👧 (a family emoji with joiners)",
+    "한국어 텍스트는 어떻게 토큰화될까요?",
+    "combining: e\u0301 a\u0300 n\u0303 o\u0308\u0304, precomposed: é à ñ",
+    "tabs\tand  runs   of    spaces\r\nand CRLF\n\n\n",
+    "   leading and trailing spaces   ",
+    "",
+    "x",
+    "<|endoftext|> in the middle of <|endoftext|>text",
+    "\u0000\u0001 control \x7f and \ufeff BOM",
+]
+
+
+@pytest.fixture(scope="module")
+def tok() -> Tokenizer:
+    return Tokenizer.train([TRAIN_TEXT], vocab_size=400)
+
+
+def test_layout_bytes_then_merges_then_end_of_text(tok):
+    assert tok.token_bytes[:256] == [bytes([b]) for b in range(256)]
+    V = tok.vocab_size
+    assert tok.eot_id == V - 1 and tok.token_bytes[V - 1] == END_OF_TEXT.encode()
+    # every merged token is the concatenation of its two parts, and is created after both
+    for a, b, new in tok.merges:
+        assert tok.token_bytes[new] == tok.token_bytes[a] + tok.token_bytes[b]
+        assert a < new and b < new
+    assert sorted({new for _, _, new in tok.merges}) == list(range(256, V - 1))
+
+
+def test_vocab_size_is_what_was_asked_unless_the_text_runs_out_of_pairs(tok):
+    assert Tokenizer.train([TRAIN_TEXT], vocab_size=300).vocab_size == 300
+    # 400 asks for more merges than this short text has pairs: BPE stops when every piece is one token
+    assert tok.vocab_size < 400
+    assert all(len(tok.encode(piece)) == 1 for piece in tok.pre_split(TRAIN_TEXT))
+
+
+def test_round_trip_on_training_text(tok):
+    ids = tok.encode(TRAIN_TEXT)
+    assert tok.decode(ids) == TRAIN_TEXT
+    assert len(ids) < len(TRAIN_TEXT.encode()) / 2  # it learned merges that compress its own text
+
+
+@pytest.mark.parametrize("text", UNSEEN)
+def test_round_trip_on_unseen_text(tok, text):
+    assert tok.decode(tok.encode(text)) == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_round_trip_on_any_text(tok, text):
+    assert tok.decode(tok.encode(text)) == text
+
+
+def test_encoding_follows_merge_ranks_like_the_lectures_loop(tok):
+    """Encode as the lecture does (repeatedly merge the pair of lowest rank, within each pre-split piece)."""
+    rank = {(a, b): (r, new) for r, (a, b, new) in enumerate(tok.merges)}
+
+    def lecture_encode(text: str) -> list[int]:
+        out = []
+        for piece in tok.pre_split(text):
+            ids = list(piece.encode())
+            while len(ids) >= 2:
+                pairs = [(rank.get(p, (float("inf"),))[0], p) for p in zip(ids, ids[1:])]
+                best, pair = min(pairs)
+                if best == float("inf"):
+                    break
+                new, i, merged = rank[pair][1], 0, []
+                while i < len(ids):
+                    if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
+                        merged.append(new)
+                        i += 2
+                    else:
+                        merged.append(ids[i])
+                        i += 1
+                ids = merged
+            out.extend(ids)
+        return out
+
+    for text in [TRAIN_TEXT[:500], *UNSEEN[:3]]:
+        assert tok.encode(text) == lecture_encode(text)
+
+
+def test_invalid_utf8_token_sequences_decode_with_replacement(tok):
+    euro = "€".encode()  # e2 82 ac
+    assert tok.decode([euro[0]]) == "\ufffd"
+    assert tok.decode([euro[0], euro[1]]) == "\ufffd"  # truncated: one replacement for the maximal prefix
+    assert tok.decode([0x80]) == "\ufffd"  # a lone continuation byte
+    assert tok.decode([euro[0], ord("a")]) == "\ufffda"
+    assert tok.decode([0xFF, 0xFE]) == "\ufffd\ufffd"
+    assert tok.decode(list(euro)) == "€"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_stream_decoder_equals_decoding_the_whole(tok, data):
+    ids = data.draw(st.lists(st.integers(0, tok.vocab_size - 1), max_size=40))
+    stream = tok.stream()
+    parts = [stream.push(i) for i in ids]
+    assert "".join(parts) + stream.flush() == tok.decode(ids)
+
+
+def test_stream_holds_back_an_incomplete_character_until_it_completes(tok):
+    stream = tok.stream()
+    snowman = "☃".encode()
+    assert [stream.push(b) for b in snowman] == ["", "", "☃"]
+    assert stream.push(snowman[0]) == ""
+    assert stream.push(ord("x")) == "\ufffdx"  # it cannot complete any more: replaced at once
+    assert stream.push(snowman[0]) == ""
+    assert stream.flush() == "\ufffd"
+
+
+GPT4_CASES = "Hello world!!  123456 don't  \n\n  café 한국어 😀 e\u0301 x\r\n I'M HERE 1,000,000.50\t\tend"
+
+
+@pytest.mark.parametrize("pattern", sorted(PATTERNS))
+def test_pre_split_equals_the_regex_module(pattern):
+    regex = pytest.importorskip("regex")
+    tok = Tokenizer.train(["abc def"], vocab_size=260, pattern=pattern)
+    for text in [GPT4_CASES, TRAIN_TEXT, *UNSEEN]:
+        assert tok.pre_split(text) == regex.findall(PATTERNS[pattern], text)
+
+
+@pytest.mark.parametrize("pattern", sorted(PATTERNS))
+def test_no_token_crosses_a_letter_space_boundary(pattern):
+    # A text where "e t" and "he " are by far the most frequent pairs of bytes across words: without the
+    # pre-split BPE would merge across the spaces.
+    text = "the the the the tea thee " * 200
+    tok = Tokenizer.train([text], vocab_size=300, pattern=pattern)
+    for text in [text, TRAIN_TEXT]:
+        for i in tok.encode(text):
+            s = tok.token_bytes[i].decode("utf-8", errors="replace")
+            for left, right in zip(s, s[1:]):
+                assert not (left.isalpha() and right.isspace()), (s, "letter then space in one token")
+            assert not (s[:1].isalpha() and any(c.isspace() for c in s)), s
+
+
+def test_gpt4_pattern_splits_digits_in_threes_and_gpt2_does_not():
+    four = Tokenizer.train(["1234567"], vocab_size=270, pattern="gpt4")
+    two = Tokenizer.train(["1234567"], vocab_size=270, pattern="gpt2")
+    assert four.pre_split("1234567") == ["123", "456", "7"]
+    assert two.pre_split("1234567") == ["1234567"]
+
+
+def test_special_token_never_from_plain_text_and_always_its_id(tok):
+    text = f"a{END_OF_TEXT}b {END_OF_TEXT}"
+    ids = tok.encode(text)
+    assert tok.eot_id not in ids
+    assert tok.decode(ids) == text
+    for text in UNSEEN + [TRAIN_TEXT]:
+        assert tok.eot_id not in tok.encode(text)
+    for other in tok.encode_batch(UNSEEN):
+        assert tok.eot_id not in other
+    # the id always decodes to its text, and a stream built with it keeps it where it was put
+    assert tok.decode([tok.eot_id]) == END_OF_TEXT
+    docs = ["one doc", "another"]
+    stream = [t for d in docs for t in [tok.eot_id, *tok.encode(d)]]
+    assert tok.decode(stream) == "".join(END_OF_TEXT + d for d in docs)
+    # and the library itself, asked for the special token's id, agrees
+    assert tok._hf.token_to_id(END_OF_TEXT) == tok.eot_id
+
+
+def test_file_round_trip(tok, tmp_path):
+    path = tmp_path / "tok.json"
+    tok.save(path)
+    spec = json.loads(path.read_text())
+    assert spec["model"]["type"] == "BPE"
+    back = Tokenizer.load(path)
+    assert back.sha256 == tok.sha256 and back.token_bytes == tok.token_bytes and back.merges == tok.merges
+    assert back.eot_id == tok.eot_id and back.pattern == "gpt4"
+    for text in [TRAIN_TEXT, *UNSEEN]:
+        assert back.encode(text) == tok.encode(text)
+
+
+def test_file_loads_in_the_library_as_it_is(tok, tmp_path):
+    from tokenizers import Tokenizer as HF
+
+    path = tmp_path / "tok.json"
+    tok.save(path)
+    hf = HF.from_file(str(path))
+    assert hf.encode(TRAIN_TEXT[:300]).ids == tok.encode(TRAIN_TEXT[:300])
+    assert hf.decode(tok.encode("Speak, speak.")) == "Speak, speak."
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s.update(model={**s["model"], "type": "WordPiece"}), "model type"),
+    (lambda s: s.update(normalizer={"type": "Lowercase"}), "normalizer"),
+    (lambda s: s.update(added_tokens=[]), "endoftext"),
+    (lambda s: s["model"]["vocab"].update({"ĠĠĠĠĠĠĠĠĠĠ": s["model"]["vocab"].pop("Ā")}), "bytes have no token"),
+    (lambda s: s["model"]["merges"].append(["zz", "q"]), "not in the vocabulary|cannot read"),
+    (lambda s: s["pre_tokenizer"]["pretokenizers"][1].update(add_prefix_space=True), "add_prefix_space"),
+    (lambda s: s["model"]["vocab"].update({"ĠĠĠĠĠĠĠĠĠĠ": 5}), "each once"),
+])
+def test_bad_files_are_refused_with_the_reason(tok, tmp_path, change, message):
+    spec = json.loads(tok.to_json())
+    change(spec)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(spec))
+    with pytest.raises(MakemoreError, match=message):
+        Tokenizer.load(path)
+
+
+def test_not_json_too_big_and_missing(tmp_path):
+    (tmp_path / "a.json").write_bytes(b"\x80\x03}q\x00.")  # a pickle
+    with pytest.raises(MakemoreError, match="not a JSON tokenizer"):
+        Tokenizer.load(tmp_path / "a.json")
+    with pytest.raises(MakemoreError, match="no such file"):
+        Tokenizer.load(tmp_path / "missing.json")
+    import makemore.tokenizer as t
+
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * 2048)
+    old, t.MAX_FILE_BYTES = t.MAX_FILE_BYTES, 1024
+    try:
+        with pytest.raises(MakemoreError, match="larger than"):
+            Tokenizer.load(big)
+    finally:
+        t.MAX_FILE_BYTES = old
+
+
+def test_bad_training_options():
+    with pytest.raises(MakemoreError, match="vocab-size"):
+        Tokenizer.train(["abc"], vocab_size=256)
+    with pytest.raises(MakemoreError, match="pattern"):
+        Tokenizer.train(["abc"], vocab_size=300, pattern="gpt3")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab \n\t\r.X1'é"), max_size=300), st.integers(1, 40))
+def test_safe_cuts_pre_split_like_the_whole(text, size):
+    pieces = list(safe_cuts(text, size))
+    assert "".join(pieces) == text
+    regex = pytest.importorskip("regex")
+    for pattern in PATTERNS.values():
+        assert [m for p in pieces for m in regex.findall(pattern, p)] == regex.findall(pattern, text)
+
+
+def test_long_text_encodes_as_a_whole(tok, monkeypatch):
+    import makemore.tokenizer as t
+
+    monkeypatch.setattr(t, "CHUNK_CHARS", 64)
+    assert tok.encode(TRAIN_TEXT) == tok._hf.encode(TRAIN_TEXT).ids
+
+
+def test_readable_merges(tok):
+    new, a, b, merged = tok.merge_list()[0]
+    assert merged == a + b and readable(merged).startswith("'")
+    assert readable(b"\xe2\x82") == "b'\\xe2\\x82'"
+    assert readable("é".encode()) == "'é'"
+
+
+@pytest.mark.skipif(not SHAKESPEARE.exists(), reason="Tiny Shakespeare not beside the repository")
+def test_shakespeare_round_trip_and_compression():
+    text = SHAKESPEARE.read_text()
+    tok = Tokenizer.train([text], vocab_size=512)
+    ids = tok.encode(text)
+    assert tok.decode(ids) == text
+    assert 1.8 < len(text) / len(ids) < 3.0  # 255 merges: about two characters a token
+
+
+# --- the commands ------------------------------------------------------------------------------------
+
+def test_commands_train_tokenize_and_list_merges(tmp_path):
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from makemore.cli import app
+
+    runner = CliRunner()
+    (tmp_path / "play.txt").write_text(TRAIN_TEXT)
+    out = tmp_path / "tok.json"
+    result = runner.invoke(app, ["tokenizer", "train", str(tmp_path / "play.txt"), "--vocab-size", "300",
+                                 "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"300 tokens ({300 - 257} merges)" in result.output and out.exists()
+    tok = Tokenizer.load(out)
+
+    result = runner.invoke(app, ["tokenize", str(out), "Speak, speak."])
+    assert result.exit_code == 0, result.output
+    ids = tok.encode("Speak, speak.")
+    assert " ".join(map(str, ids)) in result.output
+    assert f"{len(ids)} tokens · 13 characters" in result.output
+
+    result = runner.invoke(app, ["tokenize", str(out), "--file", str(tmp_path / "play.txt"), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["ids"] == tok.encode(TRAIN_TEXT) and tok.decode(data["ids"]) == TRAIN_TEXT
+    assert data["chars_per_token"] == pytest.approx(len(TRAIN_TEXT) / len(data["ids"]), abs=1e-4)
+    assert data["compression_ratio"] == pytest.approx(len(TRAIN_TEXT.encode()) / len(data["ids"]), abs=1e-4)
+
+    result = runner.invoke(app, ["tokenize", "--merges", str(out), "-n", "5"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()[1:]
+    assert len(lines) == 5
+    for rank, line in enumerate(lines):
+        a, b, new = tok.merges[rank]
+        assert readable(tok.token_bytes[new]) in line and f"id {new}" in line
+
+    # bad input: one line, exit 2; no traceback, and refusals do not import torch
+    code = ("import sys; from makemore.cli import app; sys.argv = ['makemore', 'tokenizer', 'train', 'x.txt', "
+            "'--vocab-size', '300', '-o', 'o.json', '--pattern', 'gpt3']\n"
+            "try:\n    app()\nexcept SystemExit as e:\n    code = e.code\n"
+            "assert 'torch' not in sys.modules and 'tokenizers' not in sys.modules, 'heavy import'\n"
+            "sys.exit(code)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: --pattern gpt3: expected one of gpt4, gpt2"
+    (tmp_path / "bad.json").write_text("{}")
+    result = runner.invoke(app, ["tokenize", str(tmp_path / "bad.json"), "x"])
+    assert result.exit_code == 2 and "not a tokenizer.json file" in result.output

@@ -1,0 +1,208 @@
+"""Token-level text mode: training on a text's tokens or on token shards, bits per character, the GPT-2 preset."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from makemore.tokenizer import Tokenizer
+
+TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
+        "First Citizen:\nYou are all resolved rather to die than to famish?\n\nAll:\nResolved. resolved.\n\n") * 40
+TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16"]
+
+
+class Result:
+    def __init__(self, result):
+        self.returncode, self.stdout, self.stderr = result.exit_code, result.stdout, result.output
+
+
+def makemore(*args: str, cwd: Path) -> Result:
+    """The command in this process (CliRunner), in the directory ``cwd``."""
+    from typer.testing import CliRunner
+
+    from makemore.cli import app
+
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return Result(CliRunner().invoke(app, list(args), env={"COLUMNS": "200"}))
+    finally:
+        os.chdir(here)
+
+
+@pytest.fixture(autouse=True)
+def small_evaluations(monkeypatch):
+    """Evaluations and samples during training sized for a test (a continuation of 400 characters and 32k
+    tokens of each split at every evaluation cost most of a short run)."""
+    import makemore.text
+
+    monkeypatch.setattr(makemore.text, "EVAL_TOKENS", 2048)
+    monkeypatch.setattr(makemore.text, "SAMPLE_CHARS", 40)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tokens")
+    (root / "play.txt").write_text(TEXT)
+    Tokenizer.train([TEXT], vocab_size=300).save(root / "tok.json")
+    return root
+
+
+def test_train_eval_and_sample_a_token_model(workdir):
+    result = makemore("train", "play.txt", "--mode", "text", "--tokenizer", "tok.json", *TINY, "--block-size", "16",
+                      "--max-steps", "6", "--eval-interval", "3", "-b", "4", "-o", "run", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    run = workdir / "run"
+    config = json.loads((run / "config.json").read_text())
+    tok = Tokenizer.load(workdir / "tok.json")
+    assert (run / "tokenizer.json").read_bytes() == (workdir / "tok.json").read_bytes()
+    assert config["dataset"]["tokenizer"]["sha256"] == tok.sha256
+    # the vocabulary is the tokenizer's, padded to a multiple of 64 for the embedding and the head
+    from safetensors.numpy import load_file
+
+    weights = load_file(run / "model.safetensors")
+    assert weights["wte.weight"].shape[0] == 320 and tok.vocab_size == 300
+
+    # eval: nats per token, and bits per character of the val text (the last 10% of the characters)
+    result = makemore("eval", "run", "--json", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    ev = json.loads(result.stdout)
+    boundary = int(len(TEXT) * 0.9)
+    val_text = TEXT[boundary:]
+    assert ev["chars"] == len(val_text) and ev["tokens"] == len(tok.encode(val_text))
+    assert ev["bpc"] == pytest.approx(ev["loss"] * ev["tokens"] / ev["chars"] / math.log(2))
+    assert ev["loss"] < math.log(300) + 0.5  # near the uniform loss after 6 steps, and finite
+
+    # sample: --length counts characters of the continuation, which decodes as it streams
+    result = makemore("sample", "run", "--prompt", "All:", "--length", "37", "--json", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    text = json.loads(result.stdout)["samples"][0]["text"]
+    assert text.startswith("All:") and len(text) == len("All:") + 37
+    result = makemore("sample", "run", "--prompt", "All:", "--length", "37", cwd=workdir)
+    assert result.returncode == 0 and result.stdout.rstrip("\n") == text
+
+
+def _in_memory(prepared):
+    """The same shard run with every document copied into memory instead of memory-mapped."""
+    class InMemory:
+        def __init__(self, shards):
+            self.index, self.tokenizer, self.folder = shards.index, shards.tokenizer, shards.folder
+            self._docs = {s: [[np.array(seg) for seg in doc] for doc in shards.documents(s)] for s in ("train", "val")}
+
+        def documents(self, split):
+            return self._docs[split]
+
+        def tokens(self, split):
+            return self.index["splits"][split]["tokens"]
+
+    import dataclasses
+
+    return dataclasses.replace(prepared, shards=InMemory(prepared.shards))
+
+
+def test_training_from_shards_equals_training_from_the_same_tokens_in_memory(workdir, tmp_path):
+    from makemore.shards import prepare
+    from makemore.tokentext import prepare_shards
+    from makemore.training import Request, new_trainer
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(6):
+        (docs / f"{i}.txt").write_text(TEXT[i * 500:(i + 1) * 500 + 700])
+    prepare(docs, Tokenizer.load(workdir / "tok.json"), tmp_path / "shards", shard_tokens=256)
+
+    def losses(prepared, out):
+        req = Request(data=str(tmp_path / "shards"), hyper=dict(n_layer=1, n_head=2, n_embd=16), out=out,
+                      train=dict(max_steps=8, eval_interval=8, batch_size=4, grad_accum=2, log_interval=1), block_size=24, seed=3,
+                      device="cpu")
+        trainer, _ = new_trainer(req, prepared)
+        events = list(trainer.run())
+        return [(e.kind, getattr(e, "loss", None), getattr(e, "val_loss", None)) for e in events
+                if e.kind in ("step", "eval")]
+
+    mapped = prepare_shards(tmp_path / "shards", seed=3)
+    assert isinstance(mapped.shards.documents("train")[0][0], np.memmap)
+    a = losses(mapped, tmp_path / "a")
+    b = losses(_in_memory(mapped), tmp_path / "b")
+    assert a == b and len(a) > 3
+
+
+def test_gpt2_preset_trains_a_few_steps_on_a_cpu(workdir):
+    result = makemore("prepare", "play.txt", "--tokenizer", "tok.json", "-o", "shards", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    result = makemore("train", "shards", "--preset", "gpt2-124m", "--n-layer", "2", "--n-embd", "128",
+                      "--block-size", "128", "--max-steps", "20", "--batch-size", "4", "--grad-accum", "2",
+                      "-o", "gpt", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    config = json.loads((workdir / "gpt" / "config.json").read_text())
+    model, train = config["model"], config["train"]
+    # the options given win; the preset fills in the rest
+    assert model["hyper"] == {"n_layer": 2, "n_head": 2, "n_embd": 128, "dropout": 0.0, "tie_weights": True}
+    assert model["block_size"] == 128 and train["max_steps"] == 20 and train["batch_size"] == 4
+    assert (train["beta2"], train["weight_decay"], train["grad_clip"], train["learning_rate"]) == (0.95, 0.1, 1.0, 6e-4)
+    assert train["warmup_steps"] == 1  # 715 of 19,073 steps, scaled to 20
+    finished = [json.loads(line) for line in (workdir / "gpt" / "metrics.jsonl").read_text().splitlines()
+                if '"finished"' in line]
+    assert finished and finished[-1]["step"] == 20 and math.isfinite(finished[-1]["best_val_loss"])
+
+
+def test_bits_per_char_by_hand_on_a_toy_text():
+    """A model that gives every one of the V rows the same logit loses ln V nats per token. The toy text
+    "abababab" is 4 tokens "ab" of 2 characters each, so 4 ln V nats over 8 characters: log2(V) / 2 bits each."""
+    import torch
+
+    from makemore.tokentext import TokenBatches
+
+    tok = Tokenizer.train(["ab " * 50], vocab_size=258)  # one merge: "ab"
+    train_ids, val_ids = tok.encode("abababababab"), tok.encode("abababab")
+    assert len(val_ids) == 4
+    V = 320  # 258 ids padded to a multiple of 64
+
+    class Uniform(torch.nn.Module):
+        config = type("C", (), {"vocab_size": V})()
+
+        def forward(self, idx, targets=None):
+            return torch.zeros(*idx.shape, V), None
+
+    batches = TokenBatches(torch.tensor(train_ids), torch.tensor(val_ids), tok, {"train": 12, "val": 8}, block=2)
+    loss = batches.evaluate(Uniform(), "val", max_tokens=None)
+    assert loss == pytest.approx(math.log(V))
+    assert batches.bits_per_char(loss, "val") == pytest.approx(math.log2(V) / 2)
+
+
+def test_sampling_never_prints_control_characters(workdir):
+    """An untrained model draws bytes it never saw, escape (0x1b) among them; what reaches the terminal is
+    U+FFFD in their place (and still exactly --length characters)."""
+    import torch
+
+    from makemore.models import build_model
+    from makemore.tokentext import generate_tokens
+
+    tok = Tokenizer.load(workdir / "tok.json")
+    torch.manual_seed(0)
+    model = build_model("transformer", 320, 16, {"n_layer": 1, "n_head": 1, "n_embd": 8, "dropout": 0.0})
+
+    class Escaping(torch.nn.Module):  # every draw is byte 0x1b
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+            self.context_limit = 16
+
+        def init_state(self, batch_size, device):
+            return model.init_state(batch_size, device)
+
+        def decode(self, idx, state):
+            logits, state = model.decode(idx, state)
+            logits = torch.full_like(logits, -1e9)
+            logits[..., 0x1B] = 0
+            return logits, state
+
+    text = "".join(generate_tokens(Escaping(), tok, "All:", 12, temperature=1.0,
+                                   generator=torch.Generator().manual_seed(0)))
+    assert text == "\ufffd" * 12 and "\x1b" not in text
