@@ -86,9 +86,9 @@ def run_makemore(data: Path, model_type: str, train: dict, hyper: dict, block_si
     """(wall seconds since launch, training seconds, step, val loss) at each evaluation, and a summary with the
     best checkpoint's loss on the whole val split."""
     t0 = time.perf_counter()
-    from makemore import checkpoint as ckpt
     from makemore.events import Eval
-    from makemore.run import load_state
+    from makemore.models import load_weights
+    from makemore.rundir import BEST
     from makemore.training import Request, new_trainer
 
     out = Path(tempfile.mkdtemp(prefix="makemore-shk-")) / "run"
@@ -105,8 +105,7 @@ def run_makemore(data: Path, model_type: str, train: dict, hyper: dict, block_si
             print(f"  makemore {curve[-1][0]:7.1f} s (training {trainer.elapsed:6.1f} s)  step {event.step:>5}  "
                   f"val {event.val_loss:.4f}", flush=True)
     wall = time.perf_counter() - t0
-    weights, _ = ckpt.load_tensors(out / ckpt.BEST)
-    load_state(trainer.model, weights, out / ckpt.BEST)
+    load_weights(trainer.model, trainer.rundir.best_weights(), out / BEST)
     full_val = trainer.data.evaluate(trainer.model, "val", trainer.device, max_tokens=None)
     summary = {"type": model_type, "params": trainer.model.num_params(), "steps": trainer.step,
                "batch": cfg.batch_size, "block": trainer.data.block, "wall": wall, "train_s": trainer.elapsed,

@@ -46,8 +46,10 @@ def set_matmul_precision(device: torch.device, precision: str = "auto", cpu_choi
     ``cpu_matmul_precision``) if it keeps float32 results, else ``highest``. ``medium`` hands float32 matmuls
     to oneDNN instead of the BLAS library and allows it bfloat16 arithmetic, which it may take on CPUs with
     bfloat16 matrix units; on CPUs without them it computes in float32, faster than the BLAS library for large
-    matrices and slower for small ones (benchmarks/README.md has the figures). So before taking it, ``auto`` multiplies, at a small and a large
-    size, numbers that bfloat16 would round (1 + 2^-12), and keeps ``medium`` only if every product is exact.
+    matrices and slower for small ones, and on some CPUs slower at every size (benchmarks/README.md has the
+    figures). So before taking it, ``auto`` multiplies, at a small and a large size, numbers that bfloat16 would
+    round (1 + 2^-12), and keeps ``medium`` only if every product is exact and if it is also faster here than
+    ``highest`` at a model's matmul shapes (timed once per process, a few milliseconds).
     """
     if precision != "auto":
         torch.set_float32_matmul_precision(precision)
@@ -55,7 +57,8 @@ def set_matmul_precision(device: torch.device, precision: str = "auto", cpu_choi
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")
         return "high"
-    chosen = cpu_choice if cpu_choice == "highest" or _stays_float32(str(device), cpu_choice) else "highest"
+    chosen = cpu_choice if cpu_choice == "highest" or (
+        _stays_float32(str(device), cpu_choice) and _pays(str(device), cpu_choice)) else "highest"
     torch.set_float32_matmul_precision(chosen)
     return chosen
 
@@ -75,3 +78,37 @@ def _stays_float32(device: str, precision: str) -> bool:
         return True
     finally:
         torch.set_float32_matmul_precision(before)
+
+
+PAYS_BY = 0.9  # take the other precision only if it needs at most this share of highest's time
+
+
+@functools.cache
+def _pays(device: str, precision: str) -> bool:
+    """Whether float32 matmuls under ``precision`` are faster on ``device`` than under ``highest``, timed at the
+    shapes a small model trains with (a batch of 2,048 rows through 128 -> 512 and 512 -> 128 layers, forward and
+    the weight gradient), alternating the two precisions and keeping each one's best of several rounds."""
+    import time
+
+    before = torch.get_float32_matmul_precision()
+    x = torch.randn(2048, 128, device=device)
+    w1, w2 = torch.randn(512, 128, device=device), torch.randn(128, 512, device=device)
+
+    def work() -> None:
+        h = torch.nn.functional.linear(x, w1)
+        out = torch.nn.functional.linear(h, w2)
+        _ = out.T @ h  # the shape of a weight gradient
+
+    best = {"highest": float("inf"), precision: float("inf")}
+    try:
+        for _ in range(5):
+            for p in best:
+                torch.set_float32_matmul_precision(p)
+                work()  # warm the kernel for this precision
+                t0 = time.perf_counter()
+                for _ in range(3):
+                    work()
+                best[p] = min(best[p], time.perf_counter() - t0)
+    finally:
+        torch.set_float32_matmul_precision(before)
+    return best[precision] <= PAYS_BY * best["highest"]

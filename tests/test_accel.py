@@ -76,13 +76,15 @@ def _float32_exact(precision: str) -> bool:
 
 
 def test_default_matmul_precision_keeps_float32_results(restore_matmul_precision):
-    """auto hands CPU matmuls to oneDNN ("medium") exactly when they stay float32 here: "medium" if they do,
-    "highest" if oneDNN computes in bfloat16; then products that bfloat16 arithmetic would round (1 + 2^-12 is
-    1 in bfloat16) come out exact at the model's shapes, and a step's loss and gradients match "highest"'s."""
-    from makemore.device import _stays_float32, set_matmul_precision
+    """auto hands CPU matmuls to oneDNN ("medium") exactly when they stay float32 here and are faster: "medium" if
+    they do both, "highest" if oneDNN computes in bfloat16 or is slower on this CPU; then products that bfloat16
+    arithmetic would round (1 + 2^-12 is 1 in bfloat16) come out exact at the model's shapes, and a step's loss
+    and gradients match "highest"'s."""
+    from makemore.device import _pays, _stays_float32, set_matmul_precision
 
     _stays_float32.cache_clear()  # probe now, not in an earlier test
-    expected = "medium" if _float32_exact("medium") else "highest"
+    _pays.cache_clear()
+    expected = "medium" if _float32_exact("medium") and _pays("cpu", "medium") else "highest"
     applied = set_matmul_precision(torch.device("cpu"), "auto", cpu_choice="medium")  # the Transformer's
     assert applied == expected and torch.get_float32_matmul_precision() == applied
     assert set_matmul_precision(torch.device("cpu"), "auto", cpu_choice="highest") == "highest"  # the MLP's
@@ -99,6 +101,19 @@ def test_default_matmul_precision_keeps_float32_results(restore_matmul_precision
         loss.backward()
         results.append((loss.detach(), w.grad.clone()))
     torch.testing.assert_close(results[0], results[1], rtol=1e-5, atol=1e-6)
+
+
+def test_auto_takes_onednn_only_where_it_is_exact_and_faster(monkeypatch, restore_matmul_precision):
+    """Exactness and speed both decide: exact but slower (as on some CPUs) keeps "highest"."""
+    from makemore import device
+
+    for exact, faster, expected in ((True, True, "medium"), (True, False, "highest"), (False, True, "highest"),
+                                    (False, False, "highest")):
+        monkeypatch.setattr(device, "_stays_float32", lambda d, p, exact=exact: exact)
+        monkeypatch.setattr(device, "_pays", lambda d, p, faster=faster: faster)
+        assert device.set_matmul_precision(torch.device("cpu"), "auto", cpu_choice="medium") == expected
+        assert torch.get_float32_matmul_precision() == expected
+    assert device.set_matmul_precision(torch.device("cpu"), "auto", cpu_choice="highest") == "highest"
 
 
 @pytest.mark.slow
