@@ -260,18 +260,25 @@ def _sample_text(loaded, *, n, prompt, length, temperature, top_k, top_p, as_jso
     except MakemoreError as e:
         raise MakemoreError(f"--prompt {prompt!r}: {e}") from None
     generator = torch.Generator().manual_seed(seed)
-    texts = []
-    stream = not as_json
+    emit_continuations(loaded.run_dir, prompt, length, n, lambda: generate_text(
+        loaded.model, loaded.vocab.chars, prompt, length, temperature=temperature, top_k=top_k, top_p=top_p,
+        generator=generator), as_json=as_json, output=output)
+
+
+def emit_continuations(run_dir, prompt: str, length: int, n: int, draw, *, as_json: bool, output) -> None:
+    """``n`` continuations of ``prompt``, each from ``draw()`` (an iterator of text pieces): printed piece by piece
+    as they come (without --json), written to ``output`` and printed as JSON (with --json) once all are drawn.
+    Character runs and token runs both sample through this."""
+    texts, stream = [], not as_json
     for i in range(n):
         if stream:
             sys.stdout.write(("\n\n" if i else "") + prompt)
             sys.stdout.flush()
         drawn = []
-        for ch in generate_text(loaded.model, loaded.vocab.chars, prompt, length, temperature=temperature,
-                                top_k=top_k, top_p=top_p, generator=generator):
-            drawn.append(ch)
+        for piece in draw():
+            drawn.append(piece)
             if stream:
-                sys.stdout.write(ch)
+                sys.stdout.write(piece)
                 sys.stdout.flush()
         texts.append(prompt + "".join(drawn))
     if stream:
@@ -280,7 +287,7 @@ def _sample_text(loaded, *, n, prompt, length, temperature, top_k, top_p, as_jso
     if output is not None:
         ckpt.write_atomic(Path(output), "\n\n".join(texts).encode("utf-8") + b"\n")
     if as_json:
-        print(json.dumps({"run": str(loaded.run_dir), "prompt": prompt, "length": length,
+        print(json.dumps({"run": str(run_dir), "prompt": prompt, "length": length,
                           "samples": [{"text": t} for t in texts]}, ensure_ascii=False))
 
 

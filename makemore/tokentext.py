@@ -416,36 +416,15 @@ def batches_for_run(run, model):
 
 def sample_command(loaded, *, n, prompt, length, temperature, top_k, top_p, as_json, output, seed) -> None:
     """Continue ``prompt`` by ``length`` characters; without --json each piece is printed as it decodes."""
-    import json
-    import sys
-
     import torch
 
-    from makemore import checkpoint as ckpt
+    from makemore.commands import emit_continuations
 
     tok = loaded.vocab.tokenizer
     generator = torch.Generator().manual_seed(seed)
-    texts, stream = [], not as_json
-    for i in range(n):
-        if stream:
-            sys.stdout.write(("\n\n" if i else "") + prompt)
-            sys.stdout.flush()
-        drawn = []
-        for piece in generate_tokens(loaded.model, tok, prompt, length, temperature=temperature, top_k=top_k,
-                                     top_p=top_p, generator=generator):
-            drawn.append(piece)
-            if stream:
-                sys.stdout.write(piece)
-                sys.stdout.flush()
-        texts.append(prompt + "".join(drawn))
-    if stream:
-        sys.stdout.write("\n")
-        sys.stdout.flush()
-    if output is not None:
-        ckpt.write_atomic(Path(output), "\n\n".join(texts).encode("utf-8") + b"\n")
-    if as_json:
-        print(json.dumps({"run": str(loaded.run_dir), "prompt": prompt, "length": length,
-                          "samples": [{"text": t} for t in texts]}, ensure_ascii=False))
+    emit_continuations(loaded.run_dir, prompt, length, n, lambda: generate_tokens(
+        loaded.model, tok, prompt, length, temperature=temperature, top_k=top_k, top_p=top_p,
+        generator=generator), as_json=as_json, output=output)
 
 
 def eval_command(loaded, *, file, split: str, as_json: bool) -> None:
