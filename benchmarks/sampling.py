@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import names_path, table  # noqa: E402
+from common import cpu_name, names_path, table  # noqa: E402
 
 
 def reference_generate(model, vocab, n, generator, batch_size=1024):
@@ -72,16 +71,6 @@ def reference_generate(model, vocab, n, generator, batch_size=1024):
             for row, lp in zip(tokens.tolist(), logprob.tolist()):
                 out.append((vocab.decode(row[: row.index(0)] if 0 in row else row), lp))
     return out
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def wall(cmd: list[str]) -> float:

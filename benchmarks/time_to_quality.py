@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -26,20 +25,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import names_path, table  # noqa: E402
+from common import cpu_name, names_path, table  # noqa: E402
 
 OURS = re.compile(r"step (\d+): train \S+ val (\S+)")
 THEIRS = re.compile(r"step (\d+) train loss: \S+ test loss: (\S+)")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run(cmd: list[str], pattern: re.Pattern, lowest: float, timeout: float, cwd: Path) -> list[tuple[float, float]]:
