@@ -155,7 +155,8 @@ def train(
     ctx: typer.Context,
     data: Annotated[Optional[str], typer.Argument(help="Word list: a text file with one word per line, or a "
                                                        "built-in dataset name (see `makemore datasets`); for "
-                                                       "`makemore tui`, also a run directory to follow.",
+                                                       "`makemore tui`, also a run directory to follow, or "
+                                                       "several to overlay.",
                                                   show_default=False)] = None,
     model_type: Annotated[str, typer.Option("--type", "-t", help=f"Model family: {', '.join(FAMILIES)}.",
                                             rich_help_panel=M)] = "transformer",
@@ -244,6 +245,10 @@ def train(
 
     [dim]makemore train names · makemore train names.txt --type mlp --batchnorm · makemore train --resume runs/names-transformer[/]
     """
+    more = list(ctx.args)  # further positional arguments: the runs that `makemore tui RUN RUN...` overlays
+    if more and ctx.info_name != "tui":
+        raise MakemoreError(f"train takes one DATA, not {len(more) + 1} ({', '.join([data or '', *more])}); "
+                            f"to see runs side by side: makemore tui RUN RUN... or makemore compare RUN RUN...")
     from makemore.models import family_name
 
     model_type = family_name(model_type)  # any case; a misspelling is refused with the closest name
@@ -256,7 +261,7 @@ def train(
 
         typed = [_option_name(ctx, k) for k in ctx.params if k in given and k != "data"]
         return run_from_cli(data, model_type=model_type, out=out, seed=seed, device=device, max_len=max_len,
-                            hyper=hyper, train=train_opts, given=typed, mode=mode, block_size=block_size)
+                            hyper=hyper, train=train_opts, given=typed, mode=mode, block_size=block_size, more=more)
     from makemore.commands import train_command
 
     train_command(data=data, model_type=model_type, out=out, resume=resume, seed=seed, device=device,
@@ -277,9 +282,9 @@ def _option_name(ctx: typer.Context, name: str) -> str:
 
 TUI_HELP = """Watch and steer training live: loss curve, samples, bigram probability table.
 
-[dim]makemore tui names --type transformer · makemore tui runs/names-transformer · makemore tui[/]
+[dim]makemore tui names --type transformer · makemore tui runs/names-transformer · makemore tui runs/a runs/b · makemore tui[/]
 
-Give a word list to train on it here (the options are those of `makemore train`), a run directory to follow a run that `makemore train` is writing (or replay a finished one), or nothing for a start screen.
+Give a word list to train on it here (the options are those of `makemore train`), a run directory to follow a run that `makemore train` is writing (or replay a finished one), two or more run directories to overlay their loss curves, or nothing for a start screen.
 """
 
 class _LiveCommand(_Command):
@@ -288,10 +293,17 @@ class _LiveCommand(_Command):
     def __init__(self, *args, params=None, **kwargs):
         super().__init__(*args, params=[p for p in params or [] if p.name not in TRAIN_ONLY], **kwargs)
 
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        return ["[DATA | RUN [RUN...]]" if piece.lower() == "[data]" else piece
+                for piece in super().collect_usage_pieces(ctx)]
 
-# one function, two commands: `tui` takes train's options as they are defined there, so the two cannot drift
-app.command(cls=_Command, epilog=_family_table())(handles_errors(train))
-app.command(name="tui", help=TUI_HELP, epilog=_family_table(), cls=_LiveCommand)(handles_errors(train))
+
+# one function, two commands: `tui` takes train's options as they are defined there, so the two cannot drift.
+# Both let further positional arguments through (ctx.args): `tui` overlays them, `train` refuses them in a line.
+EXTRA_ARGS = {"allow_extra_args": True}
+app.command(cls=_Command, epilog=_family_table(), context_settings=EXTRA_ARGS)(handles_errors(train))
+app.command(name="tui", help=TUI_HELP, epilog=_family_table(), cls=_LiveCommand,
+            context_settings=EXTRA_ARGS)(handles_errors(train))
 
 
 # --- sample -----------------------------------------------------------------------------------------

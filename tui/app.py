@@ -14,9 +14,11 @@ class MakemoreApp(App):
     TITLE = "makemore"
 
     def __init__(self, *, request=None, trainer=None, follow: Path | None = None, events: list[Event] | None = None,
-                 runs_root: Path = Path("runs"), poll_interval: float | None = None, chart_interval: float = 1.0):
+                 compare: list[Path] | None = None, runs_root: Path = Path("runs"), poll_interval: float | None = None,
+                 chart_interval: float = 1.0):
         super().__init__()
         self.source = dict(request=request, trainer=trainer, follow=follow, events=events)
+        self.compare = compare
         self.runs_root = runs_root
         self.intervals = dict(poll_interval=poll_interval, chart_interval=chart_interval)
 
@@ -24,7 +26,11 @@ class MakemoreApp(App):
         from makemore.tui.run_screen import RunScreen
         from makemore.tui.start_screen import StartScreen
 
-        if any(v is not None for v in self.source.values()):
+        if self.compare is not None:
+            from makemore.tui.compare_screen import CompareScreen
+
+            self.push_screen(CompareScreen(self.compare, **self.intervals))
+        elif any(v is not None for v in self.source.values()):
             self.push_screen(RunScreen(**self.source, **self.intervals))
         else:
             self.push_screen(StartScreen(self.runs_root))
@@ -45,14 +51,15 @@ class MakemoreApp(App):
 
 
 def create_app(*, request=None, trainer=None, follow: Path | None = None, events: list[Event] | None = None,
-               runs_root: Path = Path("runs"), poll_interval: float | None = None,
+               compare: list[Path] | None = None, runs_root: Path = Path("runs"), poll_interval: float | None = None,
                chart_interval: float = 1.0) -> MakemoreApp:
-    """Train (``request`` or a ready ``trainer``), follow a run directory, replay ``events``, or (none given)
-    open the start screen. ``poll_interval``: seconds between looks at the run (default: 0.25 when training
-    here, 1 when following, so that a follower costs the trainer next to nothing)."""
-    given = [x for x in (request, trainer, follow, events) if x is not None]
+    """Train (``request`` or a ready ``trainer``), follow a run directory, replay ``events``, overlay the loss
+    curves of the run directories in ``compare``, or (none given) open the start screen. ``poll_interval``:
+    seconds between looks at the run (default: 0.25 when training here, 1 when following, so that a follower
+    costs the trainer next to nothing)."""
+    given = [x for x in (request, trainer, follow, events, compare) if x is not None]
     if len(given) > 1:
-        raise ValueError("give at most one of request, trainer, follow, events")
+        raise ValueError("give at most one of request, trainer, follow, events, compare")
     if request is not None:
         from dataclasses import replace
 
@@ -60,7 +67,8 @@ def create_app(*, request=None, trainer=None, follow: Path | None = None, events
 
         request = replace(request, train=with_tui_defaults(request.train))
     return MakemoreApp(request=request, trainer=trainer, follow=Path(follow) if follow is not None else None,
-                       events=events, runs_root=runs_root, poll_interval=poll_interval, chart_interval=chart_interval)
+                       events=events, compare=[Path(p) for p in compare] if compare is not None else None,
+                       runs_root=runs_root, poll_interval=poll_interval, chart_interval=chart_interval)
 
 
 def awaits_run(target: str) -> bool:
@@ -88,15 +96,39 @@ def follows(target: str) -> bool:
     return backend.is_run_dir(Path(target)) or (not backend.is_dataset_name(target) and awaits_run(target))
 
 
+def check_overlay(targets: list[str], given: list[str]) -> list[Path]:
+    """The run directories of `makemore tui RUN RUN...`, each checked before the screen opens: anything that is
+    not a run directory, or a run given twice, is refused with one line naming it."""
+    from makemore.errors import MakemoreError
+    from makemore.rundir import RunDir
+
+    if given:
+        raise MakemoreError(f"{given[0]} applies only when training; `makemore tui RUN RUN...` overlays the runs "
+                            f"as they are")
+    paths, seen = [], {}
+    for target in targets:
+        path = RunDir.open(target).path  # "<path>: no such run directory", "<path>: not a makemore run", ...
+        key = path.resolve()
+        if key in seen:
+            raise MakemoreError(f"{target}: the same run as {seen[key]}; give each run once")
+        seen[key] = target
+        paths.append(path)
+    return paths
+
+
 def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed: int, device: str, max_len: int,
                  hyper: dict, train: dict, given: list[str], mode: str | None = None,
-                 block_size: int | None = None) -> None:
+                 block_size: int | None = None, more: list[str] | None = None) -> None:
     """What `makemore tui [TARGET]` does once the options are parsed: a run directory is followed (or waited
     for, see ``awaits_run``), anything else is a word list to train on (checked here, before the screen
-    opens, so that a typo is a one-line error like `makemore train`'s); no target opens the start screen."""
+    opens, so that a typo is a one-line error like `makemore train`'s); no target opens the start screen.
+    With ``more`` targets, every target is a run directory, and their loss curves are overlaid."""
     from makemore.errors import MakemoreError
     from makemore.tui import backend
 
+    if target is not None and more:
+        create_app(compare=check_overlay([target, *more], given)).run()
+        return
     if target is not None and follows(target):
         if given:
             raise MakemoreError(f"{target} is a run directory, which the TUI follows as it is; "

@@ -38,6 +38,7 @@ class Snapshot:
     version: int = 0
     started: Started | None = None
     steps: list[tuple[int, float]] = field(default_factory=list)  # (step, mean training loss)
+    step_times: list[float] = field(default_factory=list)  # seconds of training at each of ``steps``
     evals: list[Eval] = field(default_factory=list)
     last_step: Step | None = None
     samples: Samples | None = None
@@ -81,6 +82,7 @@ class RunState:
             s = self._snap
             if isinstance(event, Step):
                 s.steps.append((event.step, event.loss))
+                s.step_times.append(event.elapsed)
                 s.last_step = event
             elif isinstance(event, Eval):
                 s.evals.append(event)
@@ -95,6 +97,7 @@ class RunState:
                 s.finished = None  # a resumed run goes on
                 if event.start_step == 0:  # a fresh run in the same file starts the curve again
                     s.steps.clear()
+                    s.step_times.clear()
                     s.evals.clear()
             elif isinstance(event, Finished):
                 s.finished = event
@@ -122,7 +125,7 @@ class RunState:
     def snapshot(self) -> Snapshot:
         with self._lock:
             s = self._snap
-            return replace(s, steps=list(s.steps), evals=list(s.evals))
+            return replace(s, steps=list(s.steps), step_times=list(s.step_times), evals=list(s.evals))
 
 
 # --- facts about the run that are not in the events -------------------------------------------------

@@ -1,0 +1,144 @@
+"""Several runs' loss curves on one chart, each run in its own colour (see makemore.tui.overlay).
+
+A run's val loss is a line through its evaluations with the run's marker on each; its train loss is a thin
+line in a dimmer shade of the same colour, drawn first so the val curves stay on top (``show_train`` hides
+them). The x axis is the step or the seconds of training (``x_axis``). Like the single run's chart, the widget
+owns what it shows as reactive attributes, replots at most once per ``min_interval`` seconds while data
+streams in, and downsamples long curves (train to two points per column, val to one).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual_plotext import PlotextPlot
+
+from makemore.tui.overlay import RunCurve
+from makemore.tui.widgets.loss_chart import downsample, nice_ticks, step_label
+from makemore.tui.widgets.stats import fmt_time
+
+TIME_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
+              86400)
+
+
+def time_ticks(hi: float, count: int = 5) -> list[float]:
+    """Round numbers of seconds from 0 to about ``hi`` (0.5 s, 10 s, 30 s, 1 min, 5 min, ... apart)."""
+    if hi <= 0:
+        return [0]
+    step = next((s for s in TIME_STEPS if s >= hi / count), TIME_STEPS[-1] * math.ceil(hi / count / TIME_STEPS[-1]))
+    return [round(i * step, 1) for i in range(int(hi / step + 1e-9) + 1)]
+
+
+def time_labels(ticks: list[float]) -> list[str]:
+    """Seconds (0.5s, 30s) when the axis ends under a minute, else m:ss (2:30) or h:mm:ss."""
+    if ticks[-1] < 60:
+        return [f"{t:g}s" for t in ticks]
+    return [fmt_time(t) for t in ticks]
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line as drawn: whose, which loss, the points, its colour, and the marker on its points (val only)."""
+
+    run: str
+    kind: str  # "train" or "val"
+    xs: list[float]
+    ys: list[float]
+    colour: tuple[int, int, int]
+    marker: str | None
+
+
+class OverlayChart(PlotextPlot):
+    curves: reactive[tuple[RunCurve, ...]] = reactive(tuple, repaint=False, init=False)
+    x_axis = reactive("step", repaint=False, init=False)  # "step" or "time"
+    show_train = reactive(True, repaint=False, init=False)
+    log_scale = reactive(False, repaint=False, init=False)
+
+    def __init__(self, min_interval: float = 1.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.min_interval = min_interval  # seconds between two replots while data streams in
+        self._plotted_at = -math.inf
+        self._pending = None
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._titles()
+        self.replot()
+
+    def watch_curves(self) -> None:
+        wait = self._plotted_at + self.min_interval - time.monotonic()
+        if wait <= 0:
+            self.replot()
+        elif self._pending is None:
+            self._pending = self.set_timer(wait, self.replot)
+
+    def watch_x_axis(self) -> None:
+        self._titles()
+        self.replot()
+
+    def watch_show_train(self) -> None:
+        self._titles()
+        self.replot()
+
+    def watch_log_scale(self) -> None:
+        self._titles()
+        self.replot()
+
+    def _titles(self) -> None:
+        train = "train dim" if self.show_train else "train hidden"
+        self.border_title = f"Loss · val: bright line, a marker per evaluation · {train}"
+        axis = "step" if self.x_axis == "step" else "time"
+        scale = "log" if self.log_scale else "linear"
+        self.border_subtitle = f"t: train · w: x = {axis} · l: {scale}"
+
+    def render(self):
+        if all(c.empty for c in self.curves):
+            return Text("waiting for the first step", style="italic", justify="center")
+        return super().render()
+
+    def series(self, width: int | None = None) -> list[Series]:
+        """What a replot draws, in drawing order: every shown train curve, then every val curve."""
+        width = max(self.size.width if width is None else width, 40)
+        at = 0 if self.x_axis == "step" else 1  # which coordinate of a point is x
+        out = []
+        if self.show_train:
+            for c in self.curves:
+                points = downsample([(p[at], p[2]) for p in c.train], 2 * width)
+                if points:
+                    out.append(Series(c.name, "train", [x for x, _ in points], [y for _, y in points], c.look.dim,
+                                      None))
+        for c in self.curves:
+            points = downsample([(p[at], p[2]) for p in c.val], width)  # one marker per column at most
+            if points:
+                out.append(Series(c.name, "val", [x for x, _ in points], [y for _, y in points], c.look.colour,
+                                  c.look.marker))
+        return out
+
+    def replot(self) -> None:
+        self._pending = None
+        self._plotted_at = time.monotonic()
+        plt = self.plt
+        plt.clear_figure()
+        drawn = self.series()
+        for s in drawn:
+            if len(s.xs) > 1:
+                plt.plot(s.xs, s.ys, color=s.colour, marker="braille")
+            if s.marker is not None:
+                plt.scatter(s.xs, s.ys, color=s.colour, marker=s.marker)
+        last = max((x for s in drawn for x in s.xs[-1:]), default=0)
+        if self.x_axis == "step":
+            ticks = nice_ticks(last)
+            plt.xticks(ticks, [step_label(t) for t in ticks])
+            plt.xlabel("step")
+        else:
+            ticks = time_ticks(last)
+            plt.xticks(ticks, time_labels(ticks))
+            plt.xlabel("training time")
+        plt.ylabel("loss (nats/char)")
+        if self.log_scale:
+            plt.yscale("log")
+        self.refresh()

@@ -1,0 +1,62 @@
+"""The overlay chart's legend and the table of runs under it (see makemore.tui.overlay.RunRow).
+
+The legend names each run in its colour, with its marker: directory, type, parameters, best val. The table
+lists the runs with type, parameters, steps, time, best val (the lowest in bold), test loss and status. Both
+own ``rows`` and redraw when it changes.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from makemore.tui.overlay import RunRow
+from makemore.tui.widgets.stats import fmt_loss, fmt_time
+
+STATUS_STYLE = {"following": "bold cyan", "finished": "bold green", "stopped": "bold yellow",
+                "stalled": "bold yellow", "failed": "bold red", "unreadable": "bold red", "waiting": "italic"}
+
+
+def swatch(row: RunRow) -> Text:
+    return Text(f"━{row.look.marker}━", style=row.look.style)
+
+
+def legend_line(row: RunRow) -> Text:
+    best = f"best val {fmt_loss(row.best_val)}" + (f" @ {row.best_step:,}" if row.best_step is not None else "")
+    params = f"{row.params:,} params" if row.params else "- params"
+    return Text.assemble(swatch(row), " ", (row.name, f"bold {row.look.style}"),
+                         f" · {row.type or '-'} · {params} · {best}")
+
+
+class RunLegend(Static):
+    rows: reactive[tuple[RunRow, ...]] = reactive(tuple, init=False)
+
+    def watch_rows(self, rows: tuple[RunRow, ...]) -> None:
+        self.update(Text("\n").join(legend_line(r) for r in rows))
+
+
+def runs_table(rows: tuple[RunRow, ...]) -> Table:
+    best = min((r.best_val for r in rows if r.best_val is not None), default=None)
+    t = Table(box=None, expand=True, pad_edge=False)
+    for col, right in (("run", False), ("type", False), ("params", True), ("steps", True), ("time", True),
+                       ("best val", True), ("test", True), ("status", False)):
+        t.add_column(col, justify="right" if right else "left", no_wrap=True)
+    for r in rows:
+        val = fmt_loss(r.best_val)
+        status = Text(r.status, style=STATUS_STYLE.get(r.status, ""))
+        if r.error:
+            status.append(f" ({r.error})", style="dim")
+        t.add_row(Text.assemble(swatch(r), " ", r.name), r.type or "-", f"{r.params:,}" if r.params else "-",
+                  f"{r.steps:,}", fmt_time(r.seconds),
+                  Text(val, style="bold green") if best is not None and r.best_val == best else val,
+                  fmt_loss(r.test), status)
+    return t
+
+
+class RunsTable(Static):
+    rows: reactive[tuple[RunRow, ...]] = reactive(tuple, init=False)
+
+    def watch_rows(self, rows: tuple[RunRow, ...]) -> None:
+        self.update(runs_table(rows))
