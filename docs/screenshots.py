@@ -1,9 +1,12 @@
-"""Make docs/tui-80x24.svg and docs/tui-200x60.svg from a real (small) training inside the TUI.
+"""Make docs/tui-80x24.svg and docs/tui-200x60.svg from a real (small) training inside the TUI, and
+docs/tui-overlay.svg from three small runs overlaid (`makemore tui RUN RUN RUN`).
 
-    python docs/screenshots.py [--data names] [--steps 1500] [--out /tmp/makemore-shots]
+    python docs/screenshots.py [--data names] [--steps 1500] [--out /tmp/makemore-shots] [--only main|overlay]
 
 Trains a small Transformer on the word list inside the app at 200x60, takes the 200x60 screenshot once the run
-has passed two evaluations, shrinks the terminal to 80x24 for the second, and lets the run finish.
+has passed two evaluations, shrinks the terminal to 80x24 for the second, and lets the run finish. For the
+overlay, trains a bigram, an MLP and a small Transformer for ``--steps`` each as `makemore train` does, then
+opens the three at 120x40.
 """
 
 from __future__ import annotations
@@ -44,13 +47,53 @@ async def shoot(args) -> None:
             await pilot.pause(0.2)
 
 
+OVERLAY = (("bigram", {}), ("mlp", {}), ("transformer", dict(n_layer=2, n_head=4, n_embd=32)))
+
+
+async def shoot_overlay(args) -> None:
+    from makemore.rundir import RunDir
+    from makemore.sinks import JsonlSink
+    from makemore.training import Request, drive, new_trainer
+    from makemore.tui.app import create_app
+    from makemore.tui.widgets.run_legend import RunsTable
+
+    root = args.out / "overlay"
+    if root.exists():
+        shutil.rmtree(root)
+    runs = []
+    for model_type, hyper in OVERLAY:
+        request = Request(data=args.data, model_type=model_type, out=root / f"{args.data}-{model_type}", hyper=hyper,
+                          train=dict(max_steps=args.steps, eval_interval=args.steps // 6, batch_size=32),
+                          device="cpu")
+        trainer, _ = new_trainer(request)
+        with RunDir(trainer.run_dir).lock():
+            drive(trainer, [JsonlSink(trainer.run_dir)])
+        runs.append(Path(trainer.run_dir))
+    app = create_app(compare=runs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one(RunsTable)
+        deadline = time.monotonic() + 60
+        while not (table.rows and all(r.type and r.status == "finished" for r in table.rows)):
+            if time.monotonic() > deadline:
+                raise SystemExit("the overlay did not fill its table within a minute")
+            await pilot.pause(0.2)
+        await pilot.pause(1.5)  # the chart replots at most once a second
+        app.save_screenshot(filename="tui-overlay.svg", path=str(DOCS))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="names")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--out", type=Path, default=Path("/tmp/makemore-shots"))
-    asyncio.run(shoot(parser.parse_args()))
-    print(f"wrote {DOCS / 'tui-200x60.svg'} and {DOCS / 'tui-80x24.svg'}")
+    parser.add_argument("--only", choices=("main", "overlay"), help="make only these screenshots")
+    args = parser.parse_args()
+    if args.only in (None, "main"):
+        asyncio.run(shoot(args))
+        print(f"wrote {DOCS / 'tui-200x60.svg'} and {DOCS / 'tui-80x24.svg'}")
+    if args.only in (None, "overlay"):
+        asyncio.run(shoot_overlay(args))
+        print(f"wrote {DOCS / 'tui-overlay.svg'}")
 
 
 if __name__ == "__main__":
