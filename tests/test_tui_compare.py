@@ -328,3 +328,32 @@ def test_tui_help_and_refusals_do_not_import_torch(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "RUN [RUN...]" in result.stdout and "exit 0" in result.stdout and "exit 2" in result.stdout
     assert f"{tmp_path / 'nope'}: no such run directory" in result.stderr
+
+
+def test_a_quiet_run_that_has_not_ended_is_stalled():
+    from makemore.tui.overlay import run_status
+    from makemore.tui.state import STALLED_AFTER, RunState
+
+    state = RunState()
+    for event in scripted("runs/x", "mlp", 100, 2.1, 500, 500, finished=False):
+        state(event)
+    snap = state.snapshot()
+    assert run_status(snap, now=snap.last_event_time + 1) == "following"
+    assert run_status(snap, now=snap.last_event_time + STALLED_AFTER + 1) == "stalled"
+    state(scripted("runs/x", "mlp", 100, 2.1, 500, 500)[-1])  # its end: never stalled
+    assert run_status(state.snapshot(), now=snap.last_event_time + STALLED_AFTER + 1) == "finished"
+
+
+async def test_a_run_whose_summary_cannot_be_read_says_why(tmp_path):
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    for run in (good, bad):
+        write_run(run, "mlp", 100, scripted(str(run), "mlp", 100, 2.1, 500, 500))
+    (bad / rundir.CONFIG).write_text("{not json", encoding="utf-8")
+    app = create_app(compare=[good, bad], poll_interval=0.05, chart_interval=0.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one(RunsTable)
+        await wait_for(pilot, lambda: [r.status for r in table.rows] == ["finished", "unreadable"],
+                       what="the summaries")
+        assert "config.json" in (table.rows[1].error or "")
+        assert len(app.screen.chart.curves[1].train) == 25  # its curve is still drawn from its metrics
+        assert "unreadable" in screen_text(app) and app.is_running

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from makemore.tui.state import Snapshot
+from makemore.tui.state import STALLED_AFTER, Snapshot
 
 # Okabe and Ito's palette, told apart with the common colour vision deficiencies; each run also has its own
 # marker on its val points, so the runs read apart without colour too
@@ -23,7 +23,6 @@ PALETTE: tuple[tuple[int, int, int], ...] = ((230, 159, 0), (86, 180, 233), (0, 
                                              (204, 121, 167), (213, 94, 0), (0, 114, 178))
 MARKERS = ("◆", "●", "▲", "■", "✚", "★", "▼")
 TRAIN_DIM = 0.45  # a run's train curve is its colour at this share of its brightness: the val curve leads
-STALLED_AFTER = 30.0  # seconds without a new line before a run that has not finished is called stalled
 
 
 @dataclass(frozen=True)

@@ -35,14 +35,13 @@ from makemore.events import Event
 from makemore.tui import backend
 from makemore.tui.follow import MetricsTail
 from makemore.tui.playground import Playground
-from makemore.tui.state import RunInfo, RunState, Snapshot, read_run_info
+from makemore.tui.state import STALLED_AFTER, RunInfo, RunState, Snapshot, read_run_info
 from makemore.tui.widgets.bigram_table import BigramTable
 from makemore.tui.widgets.loss_chart import LossChart
 from makemore.tui.widgets.samples import SamplesPanel
 from makemore.tui.widgets.stats import StatsPanel, fmt_loss
 from makemore.tui.widgets.topbar import TopBar
 
-STALLED_AFTER = 30.0  # seconds without a new line before a followed run is called stalled
 COMPACT_BELOW = (120, 32)  # width, height under which the panels become tabs
 WIDE_FROM = (160, 45)
 TABS = ("loss", "samples", "bigrams", "stats")

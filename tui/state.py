@@ -17,6 +17,8 @@ from pathlib import Path
 
 from makemore.events import Bigrams, Eval, Event, Failed, Finished, Samples, Saved, Started, Step
 
+STALLED_AFTER = 30.0  # seconds without a new line before a followed run that has not ended is called stalled
+
 
 @dataclass(frozen=True)
 class Figures:
