@@ -6,7 +6,7 @@ docs/tui-overlay.svg from three small runs overlaid (`makemore tui RUN RUN RUN`)
 Trains a small Transformer on the word list inside the app at 200x60, takes the 200x60 screenshot once the run
 has passed two evaluations, shrinks the terminal to 80x24 for the second, and lets the run finish. For the
 overlay, trains a bigram, an MLP and a small Transformer for ``--steps`` each as `makemore train` does, then
-opens the three at 120x40.
+opens the three at 120x40 (docs/tui-overlay.svg was made with `--only overlay --steps 600`).
 """
 
 from __future__ import annotations
