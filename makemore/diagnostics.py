@@ -10,6 +10,9 @@ every family. Every ``interval`` steps a :class:`Recorder` watches one training 
   standard deviation of the gradient, the gradient-to-data ratio ``std(grad) / std(weight)`` and the
   update-to-data ratio ``log10(std(update) / std(weight))`` where the update is what AdamW actually changed
   (weight decay included), measured against a copy of the weights taken just before ``optimizer.step()``;
+- **activation gradients** (tensor hooks, registered by the same forward hooks, so on record steps only): for each
+  watched layer, the mean and standard deviation of ``d loss / d output`` and a histogram of it (lecture 3's
+  second picture, the gradients flowing back through each tanh layer, which should look alike across layers);
 - the global gradient norm before clipping, and the character embeddings projected on their first two
   principal components.
 
@@ -41,6 +44,19 @@ Histograms have ``HIST_BINS`` equal bins over a fixed range per kind (``HIST_RAN
 kinds, [-5, 5] otherwise); values outside the range are counted in the first or last bin. Each bin holds the
 share of the layer's values that fall in it.
 
+Activation gradients have no natural fixed range (their scale follows the batch size and the loss), so their
+``GRAD_BINS`` (21) bins span ``±GRAD_SPAN`` (4) standard deviations of that layer's gradient at that record; an odd
+count puts zero, where saturated units and padded positions leave their gradients, in the middle of the centre
+bin rather than on an edge, so the picture stays symmetric. The histogram shows the distribution's shape, and ``grad_std`` its scale, which is what the lecture compares across
+layers (neither shrinking nor growing with depth). The gradient is the one of the step's loss, the mean over the
+global batch's targets, taken on the values the activation statistics describe: a module's output (or, for
+``attention``, its input); for a nonlinearity that the model applies as a function, its output, read as the
+input of the module that consumes it (``Nonlinearity.consumer``: the next linear layer, or the dropout after
+it), since the module whose output feeds it only sees the gradient with respect to the pre-activation. The
+backward pass scales the loss (by the number of DDP processes, and by the float16 gradient scaler); the recorded
+gradients are divided back, so they do not depend on how the step was run. With gradient accumulation, as the
+activations, they cover the first micro-batch.
+
 ``--init-scale X`` multiplies the *hidden weights* at initialisation (see :func:`hidden_weights`): every weight
 matrix except the token/position embeddings and the output layer ``lm_head`` (so the bigram, whose only
 parameter is its output table, has none). It replays the lecture's experiment: at 5 the MLP's tanh saturates.
@@ -61,12 +77,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from makemore.events import Diagnostics, InitialLoss, LayerStats, WeightStats
+from makemore.events import GRAD_BINS, GRAD_SPAN, Diagnostics, InitialLoss, LayerStats, WeightStats
 
 HIST_BINS = 20
 SATURATED = 0.97  # |tanh| above this: saturated (lecture 3)
 GELU_FLAT = -3.0  # GELU pre-activations below this are in its flat tail
-HIST_RANGE = {"tanh": (-1.0, 1.0), "recurrent": (-1.0, 1.0)}  # others: DEFAULT_RANGE
+HIST_RANGE = {"tanh": (-1.0, 1.0), "recurrent": (-1.0, 1.0)}  # others: DEFAULT_RANGE; gradients: GRAD_SPAN
 DEFAULT_RANGE = (-5.0, 5.0)
 DEFAULT_INTERVAL = 100  # steps between records: one record step costs a few plain steps
 INIT_WARN_RATIO = 1.1  # the initial loss is "far above" ln(V) beyond this factor (a ×10 logit scale gives 1.2-1.4)
@@ -77,14 +93,20 @@ class Nonlinearity(NamedTuple):
     kind: str  # tanh | gelu | relu
     label: str  # the name shown (``re.sub`` replacement: may refer to the pattern's groups)
     applied: bool = False  # True: the module's output already is the nonlinearity's output
+    # not applied: the module whose first input is the nonlinearity's output, as it is (``re.sub`` replacement,
+    # like ``label``); its gradient there is d loss / d output. None: no activation gradient for it.
+    consumer: str | None = None
 
 
-# The functional nonlinearities of each family, by the module whose output goes into them.
+# The functional nonlinearities of each family, by the module whose output goes into them (and the one their
+# output goes into).
 NONLINEARITIES: dict[str, tuple[Nonlinearity, ...]] = {
-    "mlp": (Nonlinearity(r"bn", "tanh", "tanh"),),  # tanh(bn(fc(x))); bn is an Identity without --batchnorm
-    "wavenet": (Nonlinearity(r"levels\.(\d+)\.bn", "tanh", r"levels.\1.tanh"),),
-    "bow": (Nonlinearity(r"c_fc", "tanh", "tanh"),),
-    "transformer": (Nonlinearity(r"h\.(\d+)\.mlp\.c_fc", "gelu", r"h.\1.mlp.gelu"),),
+    # lm_head(tanh(bn(fc(x)))); bn is an Identity without --batchnorm
+    "mlp": (Nonlinearity(r"bn", "tanh", "tanh", consumer="lm_head"),),
+    # dropout(tanh(bn(fc(x)))) per level: the dropout module (p may be 0) receives the tanh itself
+    "wavenet": (Nonlinearity(r"levels\.(\d+)\.bn", "tanh", r"levels.\1.tanh", consumer=r"levels.\1.dropout"),),
+    "bow": (Nonlinearity(r"c_fc", "tanh", "tanh", consumer="c_proj"),),  # x + c_proj(tanh(c_fc(x)))
+    "transformer": (Nonlinearity(r"h\.(\d+)\.mlp\.c_fc", "gelu", r"h.\1.mlp.gelu", consumer=r"h.\1.mlp.c_proj"),),
     "rnn": (Nonlinearity(r"rnn", "tanh", "rnn.tanh", applied=True),),  # nn.RNN's output is its tanh
 }
 
@@ -96,12 +118,16 @@ class WatchPoint:
     kind: str  # linear | norm | attention | recurrent | tanh | gelu | relu
     source: str = "output"  # "output" or "input" (the first positional input) of the module
     applied: bool = True  # for tanh/gelu/relu: False when the hooked value is the pre-activation
+    # where d loss / d output is read: None for the hooked value itself; otherwise this module's first input
+    # (the output of a nonlinearity that is not applied), or "none" when nothing gives it
+    consumer: nn.Module | str | None = None
 
 
 def watch_points(model: nn.Module, model_type: str) -> list[WatchPoint]:
     """The layers whose activations are recorded for this family (see the module's docstring)."""
     points: list[WatchPoint] = []
     nonlinear = NONLINEARITIES.get(model_type, ())
+    modules = dict(model.named_modules())
     for name, module in model.named_modules():
         feeds = [nl for nl in nonlinear if name and re.fullmatch(nl.pattern, name)]
         if isinstance(module, nn.Linear):
@@ -113,7 +139,11 @@ def watch_points(model: nn.Module, model_type: str) -> list[WatchPoint]:
         elif isinstance(module, nn.RNNBase) and not any(nl.applied for nl in feeds):
             points.append(WatchPoint(name, module, "recurrent"))
         for nl in feeds:  # after the layer that feeds it, in the order the forward pass meets them
-            points.append(WatchPoint(re.sub(nl.pattern, nl.label, name), module, nl.kind, applied=nl.applied))
+            consumer = None
+            if not nl.applied:
+                consumer = modules.get(re.sub(nl.pattern, nl.consumer, name), "none") if nl.consumer else "none"
+            points.append(WatchPoint(re.sub(nl.pattern, nl.label, name), module, nl.kind, applied=nl.applied,
+                                     consumer=consumer))
     return points
 
 
@@ -212,6 +242,19 @@ def activation_stats(value: torch.Tensor, kind: str, applied: bool = True) -> to
 
 
 ACT_FIELDS = 5  # mean, std, saturation, dead, units; then HIST_BINS bins
+GRAD_FIELDS = 2 + GRAD_BINS  # mean, std, then GRAD_BINS bins
+
+
+def gradient_stats(grad: torch.Tensor) -> torch.Tensor:
+    """[mean, std, hist...] of one layer's activation gradient; the bins span ±GRAD_SPAN of its std.
+
+    Runs on the gradient's device; no synchronisation (the bins are taken on the gradient divided by its scale,
+    so the range given to ``histc`` is the fixed [-1, 1])."""
+    g = grad.detach().float().reshape(-1)
+    std = g.std() if g.numel() > 1 else torch.zeros((), device=g.device)
+    scaled = g / (GRAD_SPAN * std).clamp_min(torch.finfo(torch.float32).tiny)  # all zero: every value in the middle
+    hist = torch.histc(scaled.clamp(-1.0, 1.0), bins=GRAD_BINS, min=-1.0, max=1.0) / max(1, g.numel())
+    return torch.cat([torch.stack([g.mean(), std]), hist])
 
 
 def _number(x: float) -> float | None:
@@ -234,6 +277,9 @@ class Recorder:
         self.points = watch_points(model, model_type)
         self.weights = [(name, p) for name, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
         self._stats: dict[str, torch.Tensor] = {}
+        self._grad_stats: dict[str, torch.Tensor] = {}  # filled by tensor hooks during the backward pass
+        self._tapped: set[str] = set()  # layers whose gradient is hooked already (the first micro-batch)
+        self._act_grads: dict[str, torch.Tensor] = {}  # the same, divided by the loss scale (``gradients()``)
         self._handles: list[Any] = []
         self._grads: list[torch.Tensor] = []
         self._before: list[torch.Tensor] = []
@@ -254,8 +300,29 @@ class Recorder:
             if torch.is_tensor(value) and value.numel():
                 with torch.no_grad():
                     self._stats[point.name] = activation_stats(value, point.kind, point.applied)
+                if point.consumer is None:
+                    self._tap(point.name, value)
 
         return hook
+
+    def _consumer_hook(self, point: WatchPoint) -> Callable:
+        def pre_hook(module, args):
+            if args and torch.is_tensor(args[0]) and args[0].numel():
+                self._tap(point.name, args[0])
+
+        return pre_hook
+
+    def _tap(self, name: str, value: torch.Tensor) -> None:
+        """Have the backward pass hand ``d loss / d value`` to :func:`gradient_stats` (once per record)."""
+        if name in self._tapped or not value.requires_grad:
+            return
+        self._tapped.add(name)
+
+        def grad_hook(grad: torch.Tensor) -> None:
+            with torch.no_grad():
+                self._grad_stats[name] = gradient_stats(grad)
+
+        value.register_hook(grad_hook)
 
     def watch(self) -> _Watching:
         """A context: the forward hooks are registered inside it and removed when it ends."""
@@ -264,7 +331,13 @@ class Recorder:
     # --- weights ---------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def gradients(self) -> None:
+    def gradients(self, loss_scale: torch.Tensor | float = 1.0) -> None:
+        """After the backward pass: the weights' gradients, and the activation gradients divided by
+        ``loss_scale``, the factor the backward pass multiplied the loss by (a number or a 0-d device tensor)."""
+        for name, row in self._grad_stats.items():
+            scale = torch.as_tensor(loss_scale, dtype=torch.float32, device=row.device).reshape(1)
+            self._act_grads[name] = torch.cat([row[:2] / scale, row[2:]])
+        self._grad_stats, self._tapped = {}, set()
         rows = []
         for _, p in self.weights:
             g = p.grad.detach().float() if p.grad is not None else torch.zeros_like(p, dtype=torch.float32)
@@ -284,6 +357,8 @@ class Recorder:
         parts: list[torch.Tensor] = []
         layer_names = [p.name for p in self.points if p.name in self._stats]
         parts += [self._stats[n] for n in layer_names]
+        missing = torch.full((GRAD_FIELDS,), math.nan, device=device)
+        parts += [self._act_grads.get(n, missing) for n in layer_names]
         updates = []
         for (_, p), before in zip(self.weights, self._before):
             b = before.float()
@@ -300,7 +375,8 @@ class Recorder:
             coords, variance = project_2d(emb)
             parts += [coords.reshape(-1), variance.reshape(1)]
         flat = torch.cat([t.reshape(-1).to(device) for t in parts]).tolist()  # the one device -> host copy
-        self._stats, self._grads, self._before = {}, [], []
+        self._stats, self._grads, self._before, self._act_grads = {}, [], [], {}
+        self._grad_stats, self._tapped = {}, set()
         return self._event(flat, layer_names, step, lr, emb.shape[0] if emb is not None else 0)
 
     def _event(self, flat: list[float], layer_names: list[str], step: int, lr: float, vocab: int) -> Diagnostics:
@@ -308,15 +384,22 @@ class Recorder:
         width = ACT_FIELDS + HIST_BINS
         layers = []
         at = 0
-        for name in layer_names:
+        grads_at = width * len(layer_names)
+        for i, name in enumerate(layer_names):
             row = flat[at:at + width]
             at += width
+            grad = flat[grads_at + i * GRAD_FIELDS: grads_at + (i + 1) * GRAD_FIELDS]
             kind = kinds[name]
             lo, hi = HIST_RANGE.get(kind, DEFAULT_RANGE)
             dead = _number(row[3])
+            reached = math.isfinite(grad[1])
             layers.append(LayerStats(name=name, kind=kind, units=int(row[4]), mean=row[0], std=row[1],
                                      saturation=_number(row[2]), dead=int(dead) if dead is not None else None,
-                                     hist=row[ACT_FIELDS:], lo=lo, hi=hi))
+                                     hist=row[ACT_FIELDS:], lo=lo, hi=hi,
+                                     grad_mean=_number(grad[0]) if reached else None,
+                                     grad_std=grad[1] if reached else None,
+                                     grad_hist=grad[2:] if reached else []))
+        at = grads_at + GRAD_FIELDS * len(layer_names)
         grads = [flat[at + 4 * i: at + 4 * i + 4] for i in range(len(self.weights))]
         at += 4 * len(self.weights)
         updates = flat[at:at + len(self.weights)]
@@ -340,8 +423,10 @@ class _Watching:
 
     def __enter__(self) -> Recorder:
         r = self.recorder
-        r._stats = {}
+        r._stats, r._grad_stats, r._tapped = {}, {}, set()
         r._handles = [p.module.register_forward_hook(r._hook(p)) for p in r.points]
+        r._handles += [p.consumer.register_forward_pre_hook(r._consumer_hook(p)) for p in r.points
+                       if isinstance(p.consumer, nn.Module)]
         return r
 
     def __exit__(self, *exc) -> None:

@@ -5,8 +5,11 @@ TensorBoard and the TUI are all sinks that receive the same events, and a follow
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+GRAD_SPAN = 4.0  # activation-gradient histograms span ±GRAD_SPAN standard deviations of the layer's gradient
+GRAD_BINS = 21  # ... in this many equal bins: an odd count, so that zero sits in the middle of the centre bin
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,23 @@ class LayerStats:
     hist: list[float]  # share of values in each of equal bins over [lo, hi] (outside: first or last bin)
     lo: float
     hi: float
+    # The activation gradient: d loss / d (this layer's output), where the loss is the step's (the mean over the
+    # global batch's targets), over the values the activation statistics describe (for a nonlinearity, its
+    # output; for ``attention``, the heads' output). None (and no bins) where no gradient reached the layer, and
+    # in records written before these fields existed.
+    grad_mean: float | None = None
+    grad_std: float | None = None
+    # share of the gradient's values in each of GRAD_BINS equal bins over [-GRAD_SPAN * grad_std,
+    # +GRAD_SPAN * grad_std] (outside: first or last bin; zero is the centre bin's middle). Bins scaled by the layer's own std show the distribution's shape (a spike at
+    # zero, heavy tails); compare the layers' scales by grad_std, as the lecture's overlaid histograms do.
+    grad_hist: list[float] = field(default_factory=list)
+
+    @property
+    def grad_range(self) -> tuple[float, float] | None:
+        """The span of ``grad_hist``'s bins, or None without a gradient."""
+        if self.grad_std is None or not self.grad_hist:
+            return None
+        return -GRAD_SPAN * self.grad_std, GRAD_SPAN * self.grad_std
 
 
 @dataclass(frozen=True)

@@ -223,14 +223,15 @@ def _num(x: float | None, fmt: str = ".3f") -> str:
 
 
 def layer_table(diag) -> Table:
-    t = Table(title=f"activations at step {diag.step:,}", title_justify="left", box=None)
+    t = Table(title=f"activations at step {diag.step:,}; grad: d loss / d output", title_justify="left", box=None)
     for col, right in (("layer", False), ("kind", False), ("units", True), ("mean", True), ("std", True),
-                       ("saturated", True), ("dead", True), ("", False)):
+                       ("saturated", True), ("dead", True), ("grad mean", True), ("grad std", True), ("", False)):
         t.add_column(col, justify="right" if right else "left", no_wrap=True)
     for layer in diag.layers:
         warn = layer_warning(layer)
         t.add_row(escape(layer.name), layer.kind, f"{layer.units}", f"{layer.mean:+.3f}", f"{layer.std:.3f}",
                   "-" if layer.saturation is None else f"{layer.saturation:.1%}", _num(layer.dead, "d"),
+                  _num(layer.grad_mean, "+.2e"), _num(layer.grad_std, ".2e"),
                   Text(warn, style="bold yellow") if warn else "")
     return t
 

@@ -358,7 +358,11 @@ class Trainer:
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         if record:
-            self.recorder.gradients()
+            # the backward pass scaled the loss by the world size (DDP averages) and the float16 scaler's scale
+            loss_scale: torch.Tensor | int = self.dist.world_size
+            if self.scaler:  # a device tensor: reading the scale as a number would synchronise
+                loss_scale = self.scaler.scale(torch.full((), float(loss_scale), device=self.device))
+            self.recorder.gradients(loss_scale)
         norm = None
         if cfg.grad_clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(self.trained, cfg.grad_clip)

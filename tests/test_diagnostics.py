@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from makemore.cli import app
 from makemore.diagnostics import (GELU_FLAT, HIST_BINS, Recorder, activation_stats, hidden_weights,
                                   initial_loss_event, project_2d, watch_points)
-from makemore.events import Diagnostics, InitialLoss, LayerStats, Started, Step, WeightStats, event_from_json
+from makemore.events import (GRAD_BINS, GRAD_SPAN, Diagnostics, InitialLoss, LayerStats, Started, Step, WeightStats,
+                             event_from_json)
 
 runner = CliRunner()
 
@@ -42,11 +43,11 @@ def hand_model():
     return model
 
 
-def hand_hist(values: list[float], lo: float, hi: float) -> list[float]:
-    counts = [0] * HIST_BINS
+def hand_hist(values: list[float], lo: float, hi: float, bins: int = HIST_BINS) -> list[float]:
+    counts = [0] * bins
     for v in values:
         v = min(max(v, lo), hi)
-        counts[min(HIST_BINS - 1, int((v - lo) / (hi - lo) * HIST_BINS))] += 1
+        counts[min(bins - 1, int((v - lo) / (hi - lo) * bins))] += 1
     return [c / len(values) for c in counts]
 
 
@@ -121,12 +122,91 @@ def test_every_statistic_equals_a_hand_computation():
         assert w.update_to_data == pytest.approx(math.log10(mean_std(update)[1] / mean_std(d)[1]), abs=1e-4)
         assert torch.allclose(old[name] + torch.tensor(update).view_as(old[name]),
                               dict(model.named_parameters())[name].detach(), atol=1e-6)
+    # activation gradients, d loss / d output, from the same hand backward pass: fc's output is the
+    # pre-activation (no batch norm), tanh's output is h, lm_head's output the logits
+    for name, grad in (("fc", dpre), ("tanh", dh), ("lm_head", dlogits)):
+        g = sum(grad, [])
+        g_mean, g_std = mean_std(g)
+        layer = layers[name]
+        assert layer.grad_mean == pytest.approx(g_mean, abs=1e-8) and layer.grad_std == pytest.approx(g_std, rel=1e-5)
+        assert layer.grad_range == pytest.approx((-GRAD_SPAN * g_std, GRAD_SPAN * g_std), rel=1e-5)
+        assert layer.grad_hist == pytest.approx(hand_hist(g, *layer.grad_range, bins=GRAD_BINS), abs=1e-6)
     every = torch.cat([g.reshape(-1) for g in grads.values()]).tolist()  # biases too
     assert event.grad_norm == pytest.approx(math.sqrt(sum(v * v for v in every)), rel=1e-6)
     # two-wide embeddings are drawn as they are: the table after the update (checked by hand above)
     after = dict(model.named_parameters())["wte.weight"].detach().reshape(-1).tolist()
     assert sum(event.embedding, []) == pytest.approx(after) and event.embedding_variance == pytest.approx(1.0)
     assert event_from_json(json.loads(json.dumps(event.to_json()))) == event  # numbers and names only
+
+
+SMALL = {"mlp": dict(n_embd=4, n_embd2=16, batchnorm=True), "wavenet": dict(n_embd=4, n_embd2=16, dropout=0.2),
+         "bow": dict(n_embd=8, n_embd2=16), "transformer": dict(n_layer=2, n_head=2, n_embd=8, dropout=0.1),
+         "rnn": dict(n_embd=4, n_embd2=8, n_layer=2), "gru": dict(n_embd=4, n_embd2=8),
+         "lstm": dict(n_embd=4, n_embd2=8)}
+
+
+@pytest.mark.parametrize("model_type", list(SMALL))
+def test_activation_gradients_equal_autograd_in_every_family(model_type, monkeypatch):
+    """d loss / d output of every watched layer against torch.autograd.grad of the loss with respect to that
+    output, taken independently: module outputs by plain hooks, and the nonlinearities the models apply as
+    functions by wrapping torch.tanh and F.gelu themselves (so the value is the nonlinearity's own output)."""
+    import torch.nn.functional as F
+
+    from makemore.models import FAMILIES, build_model
+
+    torch.manual_seed(0)
+    model = build_model(model_type, 7, 8, {**FAMILIES[model_type].hyper, **SMALL[model_type]})
+    model.train()
+    applied = []  # outputs of torch.tanh / F.gelu in the training graph, in the order the forward pass meets them
+
+    def wrap(fn):
+        def wrapped(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            if out.requires_grad:  # not the Recorder's own no-grad recomputation from the pre-activation
+                applied.append(out)
+            return out
+        return wrapped
+
+    monkeypatch.setattr(torch, "tanh", wrap(torch.tanh))
+    monkeypatch.setattr(F, "gelu", wrap(F.gelu))
+    points = watch_points(model, model_type)
+    seen: dict[str, torch.Tensor] = {}
+    handles = []
+    for p in points:
+        if p.kind in ("tanh", "gelu") and not p.applied:
+            continue
+
+        def grab(module, args, output, p=p):
+            value = args[0] if p.source == "input" else output
+            seen.setdefault(p.name, value[0] if isinstance(value, tuple) else value)
+
+        handles.append(p.module.register_forward_hook(grab))
+    rec = Recorder(model, model_type, interval=1)
+    idx = torch.randint(1, 7, (5, 8))
+    targets = torch.cat([idx[:, 1:], torch.zeros(5, 1, dtype=torch.long)], dim=1)
+    targets[0, 5:] = -1  # padding: no loss there, a zero gradient
+    with rec.watch():
+        _, loss = model(idx, targets)
+    for h in handles:
+        h.remove()
+    nonlinear = iter(applied)
+    values = {p.name: next(nonlinear) if p.kind in ("tanh", "gelu") and not p.applied else seen[p.name]
+              for p in points}
+    assert next(nonlinear, None) is None  # as many nonlinearities applied as watched
+    want = dict(zip(values, torch.autograd.grad(loss, list(values.values()), retain_graph=True)))
+    loss.backward()
+    rec.gradients()
+    rec.before_update()
+    event = rec.finish(step=0, lr=0.0, grad_norm=None)
+    assert [layer.name for layer in event.layers] == list(values)
+    for layer in event.layers:
+        g = want[layer.name].double().reshape(-1)
+        assert layer.grad_mean == pytest.approx(g.mean().item(), rel=1e-4, abs=1e-9), layer.name
+        assert layer.grad_std == pytest.approx(g.std().item(), rel=1e-4), layer.name
+        # float32 binning may put a value within rounding of an edge one bin over: one count at most, each way
+        expected = hand_hist(g.tolist(), *layer.grad_range, bins=GRAD_BINS)
+        assert layer.grad_hist == pytest.approx(expected, abs=1.01 / g.numel()), layer.name
+    assert event_from_json(json.loads(json.dumps(event.to_json()))) == event
 
 
 def test_gelu_and_relu_flat_regions_and_dead_units():
@@ -372,6 +452,10 @@ def test_diagnose_tables_and_embedding(three_runs):
     assert len(result["embedding"]) == len(result["labels"]) and result["labels"][0] == "."
     r = runner.invoke(app, ["diagnose", str(three_runs / "c")], env={"COLUMNS": "200"})
     assert r.exit_code == 0 and "tanh" in r.output and "fc.weight" in r.output and "embeddings" in r.output
+    assert "grad mean" in r.output and "grad std" in r.output
+    for layer in last["layers"]:  # each layer's row carries its activation gradient's mean and std
+        row = next(line for line in r.output.splitlines() if line.split()[:2] == [layer["name"], layer["kind"]])
+        assert row.split()[7:9] == [f"{layer['grad_mean']:+.2e}", f"{layer['grad_std']:.2e}"]
     # a run without records still shows its embedding (from the checkpoint) and says how to get records
     r = runner.invoke(app, ["diagnose", str(three_runs / "a")], env={"COLUMNS": "200"})
     assert r.exit_code == 0 and "no diagnostics recorded" in r.output and "best checkpoint" in r.output
@@ -498,13 +582,23 @@ def test_ddp_rank_zero_records_the_global_gradients(names_path, tmp_path):
     assert ddp.returncode == 0, ddp.stdout + ddp.stderr
     r = runner.invoke(app, ["train", str(words), "-o", str(tmp_path / "one"), *options])
     assert r.exit_code == 0, r.output
+    # one process in two micro-batches: its first is rank 0's share (words 0-4 of 9)
+    r = runner.invoke(app, ["train", str(words), "-o", str(tmp_path / "accum"), "--grad-accum", "2", *options])
+    assert r.exit_code == 0, r.output
     got = {name: [m for m in metrics(tmp_path / name) if m["event"] == "diagnostics"]
-           for name in ("ddp", "one")}
+           for name in ("ddp", "one", "accum")}
     assert [m["step"] for m in got["ddp"]] == [m["step"] for m in got["one"]] == [0, 5, 10]  # once: rank 0 alone
     # the same global batch: after the all-reduce rank 0 sees the one-process gradient (summation order aside)
     for a, b in zip(got["ddp"][0]["weights"], got["one"][0]["weights"]):
         assert a["grad_std"] == pytest.approx(b["grad_std"], rel=1e-4)
     assert got["ddp"][0]["grad_norm"] == pytest.approx(got["one"][0]["grad_norm"], rel=1e-4)
+    # activation gradients are those of the global batch's loss, whatever ran the step: rank 0's (its backward
+    # scaled by the world size) equal those of the same words as the first of two micro-batches
+    for a, b in zip(got["ddp"][0]["layers"], got["accum"][0]["layers"]):
+        assert a["name"] == b["name"] and a["std"] == pytest.approx(b["std"], rel=1e-5)
+        assert a["grad_std"] == pytest.approx(b["grad_std"], rel=1e-4)
+        assert a["grad_mean"] == pytest.approx(b["grad_mean"], rel=1e-3, abs=1e-9)
+        assert a["grad_hist"] == pytest.approx(b["grad_hist"], abs=1e-6)
 
 
 @pytest.mark.slow
@@ -517,4 +611,6 @@ def test_compile_records_every_statistic_on_an_eager_step(small_words, tmp_path)
     assert [layer.name for layer in got[0].layers] == [layer.name for layer in want[0].layers] == ["fc", "tanh",
                                                                                                   "lm_head"]
     assert got[0].layers[1].saturation == pytest.approx(want[0].layers[1].saturation, abs=1e-6)
+    for a, b in zip(got[0].layers, want[0].layers):  # activation gradients too, from the eager record step
+        assert a.grad_std is not None and a.grad_std == pytest.approx(b.grad_std, rel=1e-5)
     assert not any(m._forward_hooks for m in trainer.model.modules())
