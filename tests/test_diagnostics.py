@@ -491,9 +491,12 @@ def scripted_diagnostics() -> list:
             sat = 0.4 * math.exp(-s / 300)
             hist = [math.exp(-((i - 9.5) / 4) ** 2) + (sat * 3 if i in (0, 19) else 0) for i in range(HIST_BINS)]
             hist = [h / sum(hist) for h in hist]
-            layers = [LayerStats("fc", "linear", 300, 0.01, 1.8, None, None, hist, -5.0, 5.0),
-                      LayerStats("tanh", "tanh", 300, 0.0, 0.7, sat, int(s < 300), hist, -1.0, 1.0),
-                      LayerStats("lm_head", "linear", 27, -0.4, 1.9, None, None, hist, -5.0, 5.0)]
+            grad_hist = [math.exp(-(((i - 10) / 2.6) ** 2) / 2) for i in range(GRAD_BINS)]  # about ±4 std
+            grad_hist = [h / sum(grad_hist) for h in grad_hist]
+            layers = [LayerStats("fc", "linear", 300, 0.01, 1.8, None, None, hist, -5.0, 5.0, 1e-7, 2e-4, grad_hist),
+                      LayerStats("tanh", "tanh", 300, 0.0, 0.7, sat, int(s < 300), hist, -1.0, 1.0, -2e-7, 4e-4,
+                                 grad_hist),
+                      LayerStats("lm_head", "linear", 27, -0.4, 1.9, None, None, hist, -5.0, 5.0)]  # no gradient
             weights = [WeightStats(n, shape, std, 0.0, 1e-3, 1e-3 / std, -3.2 + k * 0.6 - s / 2000)
                        for k, (n, shape, std) in enumerate((("wte.weight", [27, 16], 0.9), ("fc.weight", [300, 48], 0.25),
                                                             ("lm_head.weight", [27, 300], 0.05)))]
@@ -503,10 +506,23 @@ def scripted_diagnostics() -> list:
     return events
 
 
+def test_rebin_matches_a_histogram_taken_on_the_new_axis():
+    from makemore.tui.widgets.diagnostics import rebin
+
+    torch.manual_seed(0)
+    x = torch.rand(200_000) * 6 - 3  # uniform within every bin, as rebin assumes
+    own = (torch.histc(x.clamp(-4, 4), bins=21, min=-4, max=4) / x.numel()).tolist()
+    for lo, hi in ((-4, 4), (-2, 2), (-10, 10), (-1.3, 2.9)):
+        want = (torch.histc(x.clamp(lo, hi), bins=21, min=lo, max=hi) / x.numel()).tolist()
+        got = rebin(own, -4, 4, lo, hi, 21)
+        assert got == pytest.approx(want, abs=4e-3) and sum(got) == pytest.approx(1.0)
+
+
 async def test_the_screen_shows_replayed_records_and_goes_back():
     from makemore.tui.app import create_app
     from makemore.tui.diagnostics_screen import DiagnosticsScreen
-    from makemore.tui.widgets.diagnostics import ActivationHistograms, EmbeddingScatter, SeriesChart
+    from makemore.tui.widgets.diagnostics import (ActivationHistograms, EmbeddingScatter, SeriesChart,
+                                                  histogram_line, rebin)
 
     app = create_app(events=scripted_diagnostics())
     async with app.run_test(size=(120, 40)) as pilot:
@@ -522,6 +538,26 @@ async def test_the_screen_shows_replayed_records_and_goes_back():
         assert len(screen.query_one(EmbeddingScatter).coords) == 27
         svg = app.export_screenshot().replace("&#160;", " ")
         assert "Saturation and dead units" in svg and "1 layer(s) to look at" not in svg  # at 600: 5%, no dead
+        assert "a: their gradients" in svg and "÷ median" not in svg
+        latest = screen.query_one(ActivationHistograms).diagnostics
+        fc, tanh = latest.layers[:2]
+        act_line = histogram_line(tanh.hist)
+        # the gradient view: one axis for all, ±4 x the median std (tanh's 4e-4: fc's twice narrower)
+        grad_line = histogram_line(tanh.grad_hist)
+        fc_line = histogram_line(rebin(fc.grad_hist, *fc.grad_range, -GRAD_SPAN * 4e-4, GRAD_SPAN * 4e-4, GRAD_BINS))
+        assert act_line in svg and grad_line not in svg and fc_line not in svg
+        await pilot.press("a")  # both layer panels to the activation gradients, and back
+        await pilot.pause(0.1)
+        svg = app.export_screenshot().replace("&#160;", " ")
+        assert "Activation gradients, d loss / d output" in svg and "Saturation and dead units" not in svg
+        assert "σ 2.00e-04" in svg and "σ 4.00e-04" in svg and "no gradient" in svg  # fc, tanh; lm_head has none
+        assert "0.50" in svg and "1.00" in svg  # grad std against the median (of two: the larger), fc and tanh
+        assert grad_line in svg and fc_line in svg and act_line not in svg
+        assert fc_line.strip() and len(fc_line.strip()) < len(grad_line.strip())  # a narrower spike
+        await pilot.press("a")
+        await pilot.pause(0.1)
+        svg = app.export_screenshot().replace("&#160;", " ")
+        assert act_line in svg and "Saturation and dead units" in svg and "÷ median" not in svg
         await pilot.press("escape")
         await pilot.pause(0.1)
         assert not isinstance(app.screen, DiagnosticsScreen)

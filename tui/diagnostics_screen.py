@@ -1,6 +1,7 @@
 """The diagnostics screen (key ``d`` on the run screen): the lectures' instruments, live.
 
-Activation histograms per layer; saturation and dead units per layer with warnings; the update-to-data ratio of
+Activation histograms per layer; saturation and dead units per layer with warnings (key ``a`` turns both panels
+to the layers' activation gradients, d loss / d output, and back); the update-to-data ratio of
 every weight matrix over the steps, with the lecture's -3 line and the AdamW band; the gradient norm and the
 learning rate over the steps; the character embeddings on their first two principal components.
 
@@ -83,6 +84,7 @@ def _numel(shape: list[int]) -> int:
 class DiagnosticsScreen(Screen):
     BINDINGS = [
         Binding("escape,d", "back", "back"),
+        Binding("a", "gradients", "activations/gradients"),
         Binding("g", "log_norm", "log grad norm"),
     ]
     DEFAULT_CSS = """
@@ -128,9 +130,6 @@ class DiagnosticsScreen(Screen):
 
     def on_mount(self) -> None:
         lo, hi = HEALTHY_UPDATE
-        self.query_one("#hists").border_title = "Activation histograms (last record)"
-        self.query_one("#layers").border_title = "Saturation and dead units"
-        self.query_one("#layers").border_subtitle = "tanh: |t| > 0.97 · gelu: x < -3 · dead: every example"
         self.query_one("#ratios").border_title = "Update/data, log10, per weight matrix"
         self.query_one("#ratios").border_subtitle = f"red: -3 (lecture, SGD) · gray: AdamW band {lo:g} to {hi:g}"
         self.query_one("#grad-norm").border_title = "Gradient norm before clipping"
@@ -176,6 +175,11 @@ class DiagnosticsScreen(Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_gradients(self) -> None:
+        """Both layer panels between the activations and their gradients (the widgets redraw themselves)."""
+        for widget in (self.query_one(ActivationHistograms), self.query_one(LayerTable)):
+            widget.gradients = not widget.gradients
 
     def action_log_norm(self) -> None:
         self.log_norm = not self.log_norm

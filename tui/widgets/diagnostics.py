@@ -1,7 +1,9 @@
 """The diagnostics screen's widgets: activation histograms, the saturation table, and the charts of the
 update-to-data ratios, the gradient norm, the learning rate and the embedding scatter (textual-plotext).
 
-Each widget is handed plain data (events, lists of points) and redraws only when that data changed."""
+Each widget is handed plain data (events, lists of points) and redraws only when that data changed. The
+histograms and the layer table own ``gradients``: when set, they show the layers' activation gradients
+(d loss / d output) instead of the activations, and say so in their titles."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ import math
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from makemore.events import Diagnostics, LayerStats
+from makemore.events import GRAD_SPAN, Diagnostics, LayerStats
 from makemore.instruments import HEALTHY_UPDATE, layer_warning, token_labels
 from makemore.tui.widgets.loss_chart import downsample, nice_ticks, step_label
 
@@ -32,21 +35,71 @@ def _range(layer: LayerStats) -> str:
     return f"{layer.lo:g}…{layer.hi:g}"
 
 
+def _grad_label(layer: LayerStats) -> str:
+    return "no gradient" if layer.grad_std is None else f"σ {layer.grad_std:.2e}"
+
+
+def rebin(hist: list[float], lo: float, hi: float, new_lo: float, new_hi: float, bins: int) -> list[float]:
+    """A histogram over [lo, hi] redrawn over ``bins`` equal bins of [new_lo, new_hi], each bin's share spread
+    evenly over its width; what falls outside the new range goes to its first or last bin (as recorded)."""
+    out = [0.0] * bins
+    width, new_width = (hi - lo) / len(hist), (new_hi - new_lo) / bins
+    for i, share in enumerate(hist):
+        if share <= 0:
+            continue
+        a, b = lo + i * width, lo + (i + 1) * width
+        for j in range(bins):
+            ja = -math.inf if j == 0 else new_lo + j * new_width
+            jb = math.inf if j == bins - 1 else new_lo + (j + 1) * new_width
+            overlap = min(b, jb) - max(a, ja)
+            if overlap > 0:
+                out[j] += share * overlap / (b - a)
+    return out
+
+
+def shared_gradient_scale(diagnostics: Diagnostics) -> float | None:
+    """The median of the layers' activation-gradient stds: the gradient view draws every layer over ±GRAD_SPAN
+    of it, so a layer whose gradients shrink shows as a spike and one whose gradients grow piles up at the edges."""
+    stds = sorted(layer.grad_std for layer in diagnostics.layers if layer.grad_std)
+    return stds[len(stds) // 2] if stds else None
+
+
 class ActivationHistograms(Static):
-    """Per layer: the histogram of its values at the last record (the lecture's plt.hist of each tanh)."""
+    """Per layer: the histogram of its values at the last record (the lecture's plt.hist of each tanh), or with
+    ``gradients`` of its activation gradient (the lecture's second picture: alike across layers when healthy)."""
 
     DEFAULT_CSS = """
     ActivationHistograms { height: 1fr; padding: 0 1; overflow-y: auto; }
     """
+    gradients = reactive(False, init=False)
 
     def __init__(self, **kwargs) -> None:
         super().__init__("no diagnostics yet", **kwargs)
         self.diagnostics: Diagnostics | None = None
 
+    def on_mount(self) -> None:
+        self._title()
+
     def show(self, diagnostics: Diagnostics | None) -> None:
         if diagnostics is self.diagnostics:
             return
         self.diagnostics = diagnostics
+        self._draw()
+
+    def watch_gradients(self) -> None:
+        self._title()
+        self._draw()
+
+    def _title(self) -> None:
+        if self.gradients:
+            self.border_title = "Activation gradients, d loss / d output (last record)"
+            self.border_subtitle = f"one axis for all: ±{GRAD_SPAN:g} × the median σ · a: activations"
+        else:
+            self.border_title = "Activation histograms (last record)"
+            self.border_subtitle = "a: their gradients"
+
+    def _draw(self) -> None:
+        diagnostics = self.diagnostics
         if diagnostics is None:
             self.update("no diagnostics yet")
             return
@@ -54,29 +107,62 @@ class ActivationHistograms(Static):
         t.add_column(no_wrap=True, style="bold")
         t.add_column(no_wrap=True)
         t.add_column(no_wrap=True, style="dim")
+        shared = shared_gradient_scale(diagnostics)
         for layer in diagnostics.layers:
-            style = "yellow" if layer_warning(layer) else "cyan"
-            t.add_row(layer.name, Text(histogram_line(layer.hist), style=style), _range(layer))
+            if self.gradients:
+                line = ""
+                if shared is not None and layer.grad_range is not None:
+                    hist = rebin(layer.grad_hist, *layer.grad_range, -GRAD_SPAN * shared, GRAD_SPAN * shared,
+                                 len(layer.grad_hist))
+                    line = histogram_line(hist)
+                t.add_row(layer.name, Text(line, style="magenta"), _grad_label(layer))
+            else:
+                style = "yellow" if layer_warning(layer) else "cyan"
+                t.add_row(layer.name, Text(histogram_line(layer.hist), style=style), _range(layer))
         self.update(t)
 
 
 class LayerTable(Static):
-    """Mean, std, saturation and dead units per layer, with the lecture's warnings."""
+    """Mean, std, saturation and dead units per layer, with the lecture's warnings; with ``gradients``, the
+    mean and std of each layer's activation gradient."""
 
     DEFAULT_CSS = """
     LayerTable { height: 1fr; padding: 0 1; overflow-y: auto; }
     """
+    gradients = reactive(False, init=False)
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
         self.diagnostics: Diagnostics | None = None
 
+    def on_mount(self) -> None:
+        self._title()
+
     def show(self, diagnostics: Diagnostics | None) -> None:
         if diagnostics is self.diagnostics:
             return
         self.diagnostics = diagnostics
+        self._draw()
+
+    def watch_gradients(self) -> None:
+        self._title()
+        self._draw()
+
+    def _title(self) -> None:
+        if self.gradients:
+            self.border_title = "Activation gradients per layer"
+            self.border_subtitle = "healthy: alike across layers"
+        else:
+            self.border_title = "Saturation and dead units"
+            self.border_subtitle = "tanh: |t| > 0.97 · gelu: x < -3 · dead: every example"
+
+    def _draw(self) -> None:
+        diagnostics = self.diagnostics
         if diagnostics is None:
             self.update("")
+            return
+        if self.gradients:
+            self.update(gradient_table(diagnostics))
             return
         t = Table(box=None, pad_edge=False, padding=(0, 1))
         for col in ("layer", "kind", "mean", "std", "sat", "dead", ""):
@@ -92,6 +178,21 @@ class LayerTable(Static):
         summary = Text(f"{warnings} layer(s) to look at" if warnings else "no saturated or dead layers",
                        style="bold yellow" if warnings else "green")
         self.update(Group(summary, t))
+
+
+def gradient_table(diagnostics: Diagnostics) -> Group:
+    """Per layer: the mean and std of d loss / d output, and the std against the layers' median."""
+    t = Table(box=None, pad_edge=False, padding=(0, 1))
+    for col in ("layer", "kind", "grad mean", "grad std", "÷ median"):
+        t.add_column(col, justify="left" if col in ("layer", "kind") else "right", no_wrap=True)
+    shared = shared_gradient_scale(diagnostics)
+    for layer in diagnostics.layers:
+        if layer.grad_std is None:
+            t.add_row(layer.name, layer.kind, "-", "-", "-")
+            continue
+        t.add_row(layer.name, layer.kind, f"{layer.grad_mean:+.1e}" if layer.grad_mean is not None else "-",
+                  f"{layer.grad_std:.2e}", f"{layer.grad_std / shared:.2f}" if shared else "-")
+    return Group(Text(f"d loss / d output at step {diagnostics.step:,}", style="bold"), t)
 
 
 class SeriesChart(PlotextPlot):
