@@ -7,15 +7,15 @@ Importing this package is cheap (no torch); the heavy parts are imported by what
     model = makemore.load("runs/x")
     model.sample(10, temperature=0.8, prefix="ma")
 
-``makemore.train``, ``makemore.load``, ``makemore.Model``, ``makemore.Run`` live in ``makemore.api``; every
-error a user can cause is a ``makemore.MakemoreError``.
+``makemore.train``, ``makemore.load``, ``makemore.lr_find``, ``makemore.Model``, ``makemore.Run`` live in
+``makemore.api``; every error a user can cause is a ``makemore.MakemoreError``.
 """
 
 __version__ = "0.1.0"
 
 from makemore.errors import MakemoreError  # noqa: E402  (torch-free)
 
-_API = ("train", "load", "Model", "Run")
+_API = ("train", "load", "lr_find", "Model", "Run")
 __all__ = ["MakemoreError", "__version__", *_API]
 
 

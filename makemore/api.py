@@ -6,6 +6,9 @@
     model.sample(10, temperature=0.8, prefix="ma")    # list of words (tags and log-probabilities on request)
     model.score(["emma", "xqzzy"])                    # nats per character, one float per word
     model.evaluate("other.txt")                       # dict with loss, bpc, words, skipped
+    run = makemore.train("names", type="mlp", diagnostics=True, diag_interval=50, init_scale=5)
+    run.latest_diagnostics().layers                   # the instruments' records (also run.diagnostics(), model.…)
+    makemore.lr_find("names", type="mlp", steps=300)  # the learning-rate sweep: .lrs, .losses, .suggested
 
 Nothing here prints unless asked (``progress``) or exits the interpreter; bad input raises a ``MakemoreError``.
 """
@@ -21,7 +24,28 @@ from makemore.errors import MakemoreError
 _HYPER = ("n_layer", "n_head", "n_embd", "n_embd2", "context", "dropout", "batchnorm", "smoothing")
 
 
-class Model:
+class _Records:
+    """The diagnostics a run recorded (``diagnostics=True``), read from its metrics.jsonl."""
+
+    run_dir: Path
+
+    def diagnostics(self) -> list:
+        """Every record, oldest first: ``makemore.events.Diagnostics`` (per layer ``LayerStats``, per weight
+        matrix ``WeightStats``; their fields are documented there). Empty when the run recorded none."""
+        from makemore.events import Diagnostics
+        from makemore.rundir import RunDir
+
+        return [e for e in RunDir(self.run_dir).events() if isinstance(e, Diagnostics)]
+
+    def latest_diagnostics(self):
+        """The last record (what ``makemore diagnose`` shows), or None."""
+        from makemore.instruments import latest_diagnostics
+        from makemore.rundir import RunDir
+
+        return latest_diagnostics(RunDir(self.run_dir))
+
+
+class Model(_Records):
     """A trained run's model (its best checkpoint), ready to sample, score and evaluate."""
 
     def __init__(self, loaded):
@@ -91,8 +115,8 @@ class Model:
 
 
 @dataclass
-class Run:
-    """A finished ``train`` call: where it wrote, how it ended, and its model."""
+class Run(_Records):
+    """A finished ``train`` call: where it wrote, how it ended, its model and its diagnostics."""
 
     run_dir: Path
     step: int
@@ -114,7 +138,8 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
           progress: bool = True, mode: str | None = None, block_size: int | None = None, **options: Any) -> Run:
     """Train as `makemore train` does; ``options`` are its options as keywords (``max_steps=1000``,
     ``learning_rate=3e-3``, ``n_embd=128``, ...); ``type`` defaults to the Transformer. ``resume`` continues a
-    run: ``max_steps``/``max_time``/``device`` may extend or move it, anything else given must match the run. ``progress``: show progress on the console (a terminal or a notebook)."""
+    run: ``max_steps``/``max_time``/``device`` may extend or move it, anything else given must match the run. ``progress``: show progress on the console (a terminal or a notebook).
+    The instruments take the command line's names: ``diagnostics=True``, ``diag_interval=N``, ``init_scale=X``."""
     import dataclasses
 
     from makemore.config import TrainConfig
@@ -165,3 +190,15 @@ def load(run_dir: str | Path | None = None, *, device: str = "cpu", which: str =
     if which not in ("best", "last"):
         raise MakemoreError(f"which must be 'best' or 'last', not {which!r}")
     return Model(resolve_run(run_dir).load_model(which=which, device=resolve_device(device)))
+
+
+def lr_find(data: str | Path, *, type: str = "transformer", steps: int = 1000, min: float = 1e-5,
+            max: float = 10.0, batch_size: int | None = None, seed: int = 42, device: str = "auto"):
+    """The learning-rate sweep of `makemore lr-find` (the same options): from a fresh model with the family's
+    recipe, one step per learning rate on an exponential grid from ``min`` to ``max``, stopped once the loss
+    explodes. Returns a ``makemore.instruments.Sweep``: ``lrs`` and ``losses`` (the steps run), ``suggested``
+    (the bottom of the valley), ``smoothed``, ``exploded_at``, ``rule`` and the family's ``recipe_lr``."""
+    from makemore.instruments import lr_sweep
+
+    return lr_sweep(str(data), model_type=type, steps=steps, lr_min=min, lr_max=max, seed=seed, device=device,
+                    batch_size=batch_size)

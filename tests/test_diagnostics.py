@@ -650,3 +650,45 @@ def test_compile_records_every_statistic_on_an_eager_step(small_words, tmp_path)
     for a, b in zip(got[0].layers, want[0].layers):  # activation gradients too, from the eager record step
         assert a.grad_std is not None and a.grad_std == pytest.approx(b.grad_std, rel=1e-5)
     assert not any(m._forward_hooks for m in trainer.model.modules())
+
+
+# --- the Python API ---------------------------------------------------------------------------------------
+
+def test_the_api_records_diagnostics_and_reads_them_back(small_words, tmp_path):
+    import makemore
+
+    tiny = dict(type="mlp", max_steps=12, eval_interval=100, batch_size=16, n_embd=4, n_embd2=16, progress=False)
+    run = makemore.train(small_words, out=tmp_path / "scaled", diagnostics=True, diag_interval=5, init_scale=2.0,
+                         **tiny)
+    records = run.diagnostics()
+    assert [d.step for d in records] == [0, 5, 10] and all(isinstance(d, Diagnostics) for d in records)
+    written = [m for m in metrics(run.run_dir) if m["event"] == "diagnostics"]
+    assert [d.to_json() for d in records] == written  # what metrics.jsonl holds, as events
+    assert run.latest_diagnostics() == records[-1] and records[-1].layers[1].grad_std is not None
+    loaded = makemore.load(run.run_dir)
+    assert loaded.diagnostics() == records and loaded.latest_diagnostics() == records[-1]
+    # init_scale reached the trainer: at step 0 the hidden weights are twice those of the same seed unscaled
+    plain = makemore.train(small_words, out=tmp_path / "plain", diagnostics=True, diag_interval=5, **tiny)
+    weight = lambda d: next(w for w in d.weights if w.name == "fc.weight")  # noqa: E731
+    assert weight(records[0]).data_std == pytest.approx(2 * weight(plain.diagnostics()[0]).data_std, rel=1e-6)
+    assert json.loads((run.run_dir / "config.json").read_text())["train"]["diag_interval"] == 5
+    off = makemore.train(small_words, out=tmp_path / "off", **tiny)
+    assert off.diagnostics() == [] and off.latest_diagnostics() is None
+
+
+def test_the_api_lr_find_returns_what_the_cli_prints(small_words, capsys):
+    import makemore
+
+    options = dict(type="bigram", steps=40, min=1e-3, max=1000.0, device="cpu")
+    sweep = makemore.lr_find(small_words, **options)
+    assert capsys.readouterr() == ("", "")  # the library prints nothing
+    r = runner.invoke(app, ["lr-find", str(small_words), "--type", "bigram", "--steps", "40", "--min", "1e-3",
+                            "--max", "1000", "--device", "cpu", "--json"])
+    assert r.exit_code == 0, r.output
+    cli = json.loads(r.output)
+    # (the same sweep: equal up to the order of threaded float sums)
+    assert sweep.lrs == pytest.approx(cli["lrs"]) and sweep.losses == pytest.approx(cli["losses"], rel=1e-4)
+    assert sweep.suggested == pytest.approx(cli["suggested_lr"]) and sweep.suggested in sweep.lrs
+    assert sweep.exploded_at == cli["exploded_at"] and sweep.recipe_lr == cli["recipe_lr"]
+    with pytest.raises(makemore.MakemoreError, match="--min"):
+        makemore.lr_find(small_words, type="bigram", min=1.0, max=0.1)
