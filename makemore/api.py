@@ -138,7 +138,8 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
           progress: bool = True, mode: str | None = None, block_size: int | None = None, **options: Any) -> Run:
     """Train as `makemore train` does; ``options`` are its options as keywords (``max_steps=1000``,
     ``learning_rate=3e-3``, ``n_embd=128``, ...); ``type`` defaults to the Transformer. ``resume`` continues a
-    run: ``max_steps``/``max_time``/``device`` may extend or move it, anything else given must match the run. ``progress``: show progress on the console (a terminal or a notebook).
+    run: ``max_steps``/``max_time``/``device`` may extend or move it, anything else given must match the run.
+    ``progress``: show progress on the console (a terminal or a notebook).
     The instruments take the command line's names: ``diagnostics=True``, ``diag_interval=N``, ``init_scale=X``."""
     import dataclasses
 

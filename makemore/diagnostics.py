@@ -47,8 +47,9 @@ share of the layer's values that fall in it.
 Activation gradients have no natural fixed range (their scale follows the batch size and the loss), so their
 ``GRAD_BINS`` (21) bins span ``±GRAD_SPAN`` (4) standard deviations of that layer's gradient at that record; an odd
 count puts zero, where saturated units and padded positions leave their gradients, in the middle of the centre
-bin rather than on an edge, so the picture stays symmetric. The histogram shows the distribution's shape, and ``grad_std`` its scale, which is what the lecture compares across
-layers (neither shrinking nor growing with depth). The gradient is the one of the step's loss, the mean over the
+bin rather than on an edge, so the picture stays symmetric. The histogram shows the distribution's shape, and
+``grad_std`` its scale, which is what the lecture compares across layers (neither shrinking nor growing with
+depth). The gradient is the one of the step's loss, the mean over the
 global batch's targets, taken on the values the activation statistics describe: a module's output (or, for
 ``attention``, its input); for a nonlinearity that the model applies as a function, its output, read as the
 input of the module that consumes it (``Nonlinearity.consumer``: the next linear layer, or the dropout after

@@ -151,8 +151,9 @@ class LayerStats:
     grad_mean: float | None = None
     grad_std: float | None = None
     # share of the gradient's values in each of GRAD_BINS equal bins over [-GRAD_SPAN * grad_std,
-    # +GRAD_SPAN * grad_std] (outside: first or last bin; zero is the centre bin's middle). Bins scaled by the layer's own std show the distribution's shape (a spike at
-    # zero, heavy tails); compare the layers' scales by grad_std, as the lecture's overlaid histograms do.
+    # +GRAD_SPAN * grad_std] (outside: first or last bin; zero is the centre bin's middle). Bins scaled by the
+    # layer's own std show the distribution's shape (a spike at zero, heavy tails); compare the layers' scales by
+    # grad_std, as the lecture's overlaid histograms do.
     grad_hist: list[float] = field(default_factory=list)
 
     @property
