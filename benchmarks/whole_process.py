@@ -1,0 +1,88 @@
+"""Per step at the reference's settings, whole process against whole process.
+
+Each tool's own command line at Karpathy's makemore.py's defaults (4 layers, 4 heads, 64 channels, batch 32,
+AdamW at 5e-4, weight decay 0.01) on names.txt, run twice per round: for LONG steps and for SHORT steps. The
+difference of the two wall times, divided by LONG − SHORT, is the cost of a step as a user pays it — data
+loading, the optimizer, logging and whatever each loop does between steps included; start-up (imports, data
+preparation, the first evaluation) cancels out. Rounds alternate the tools, so that a machine whose speed drifts
+affects both alike; the table gives the median per-step time of each and the median of the per-round ratios.
+
+    python benchmarks/whole_process.py --reference ../shared/reference/makemore.py        # 5 rounds, 450 − 50 steps
+    python benchmarks/whole_process.py --reference ../shared/reference/makemore.py --rounds 1 --long 100 --short 20
+
+Between SHORT and LONG neither tool evaluates (the reference every 500 steps, makemore told `--eval-interval`
+above LONG); the reference prints 10 samples every 200 steps, as its users see it do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import cpu_name, matmul_peak, names_path, table  # noqa: E402
+
+
+def wall(cmd: list[str], cwd: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, cwd=cwd)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reference", required=True, help="path to Karpathy's makemore.py")
+    parser.add_argument("--data", help="word list (default: ../shared/data/names.txt beside the repository)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--long", type=int, default=450)
+    parser.add_argument("--short", type=int, default=50)
+    args = parser.parse_args()
+    data = names_path(args.data).resolve()
+    reference = Path(args.reference).resolve()
+    exe = shutil.which("makemore")
+    ours = [exe] if exe else [sys.executable, "-m", "makemore"]
+    tmp = Path(tempfile.mkdtemp(prefix="whole-process-"))
+
+    def reference_cmd(steps: int) -> list[str]:
+        out = tmp / f"ref-{steps}"
+        shutil.rmtree(out, ignore_errors=True)
+        return [sys.executable, str(reference), "-i", str(data), "-o", str(out), "--max-steps", str(steps)]
+
+    def makemore_cmd(steps: int) -> list[str]:
+        out = tmp / f"mm-{steps}"
+        shutil.rmtree(out, ignore_errors=True)
+        return [*ours, "train", str(data), "--type", "transformer", "--n-layer", "4", "--n-head", "4",
+                "--n-embd", "64", "--batch-size", "32", "--lr", "5e-4", "--weight-decay", "0.01", "--ema", "0",
+                "--max-steps", str(steps), "--eval-interval", str(args.long + 1), "-o", str(out), "-q"]
+
+    span = args.long - args.short
+    rounds = []
+    for _ in range(args.rounds):
+        ref = (wall(reference_cmd(args.long), tmp) - wall(reference_cmd(args.short), tmp)) / span
+        mine = (wall(makemore_cmd(args.long), tmp) - wall(makemore_cmd(args.short), tmp)) / span
+        rounds.append((ref, mine))
+        print(f"round {len(rounds)}: reference {ref * 1e3:.1f} ms/step, makemore {mine * 1e3:.1f} ms/step, "
+              f"ratio {ref / mine:.2f}x", flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    ratios = sorted(r / m for r, m in rounds)
+    peak = matmul_peak()
+    rows = [
+        ["reference makemore.py", f"{statistics.median(r for r, _ in rounds) * 1e3:.1f} ms",
+         ", ".join(f"{r * 1e3:.1f}" for r, _ in rounds)],
+        ["makemore train", f"{statistics.median(m for _, m in rounds) * 1e3:.1f} ms",
+         ", ".join(f"{m * 1e3:.1f}" for _, m in rounds)],
+        ["ratio, round by round", f"{statistics.median(ratios):.2f}x", f"range {ratios[0]:.2f}x to {ratios[-1]:.2f}x"],
+    ]
+    print(f"{cpu_name()}, float32 matmul peak {peak / 1e9:.0f} GFLOP/s; (wall({args.long} steps) − "
+          f"wall({args.short} steps)) / {span}, {args.rounds} rounds")
+    print(table(rows, ["tool", "per step (median)", "rounds"]))
+
+
+if __name__ == "__main__":
+    main()
