@@ -32,49 +32,59 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, config: Config):
         super().__init__()
         self.n_head = config.n_head
-        self.block_size = config.block_size  # the KV cache's capacity
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)  # q, k, v for all heads in one matmul
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
         self.dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: Tensor, cache: list | None = None, mask: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, cache: tuple[Tensor, Tensor] | None = None, mask: Tensor | None = None,
+                past: int = 0) -> Tensor:
         B, T, C = x.shape
-        q, k, v = self.c_attn(x).split(C, dim=2)
+        qkv = self.c_attn(x)  # (B, T, 3C)
+        if cache is not None:
+            return self.resid_dropout(self.c_proj(self.decode(qkv, cache, past)))
+        q, k, v = qkv.split(C, dim=2)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-        if cache is None:
-            # causal, or the packed rows' mask (each word attends to its own earlier positions only)
-            y = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, is_causal=mask is None, dropout_p=self.dropout if self.training else 0.0
-            )
-        else:
-            # cache = [keys, values, length]: buffers of block_size positions allocated once, filled in place
-            # (growing them by torch.cat each step copied the whole prefix every token: 35% of sampling time)
-            if not cache:
-                shape = (B, self.n_head, self.block_size, C // self.n_head)
-                cache.extend([k.new_empty(shape), v.new_empty(shape), 0])
-            past = cache[2]
-            cache[0][:, :, past:past + T] = k
-            cache[1][:, :, past:past + T] = v
-            cache[2] = past + T
-            k, v = cache[0][:, :, :past + T], cache[1][:, :, :past + T]  # (B, nh, past + T, hs)
-            if T == 1 and x.device.type == "cpu" and q.dtype in (torch.float32, torch.float64):
-                # one query per row against at most block_size keys: products and sums over the head's channels
-                # take a tenth less of sampling's time on a CPU than the attention kernel, made for long sequences
-                # (in float32 or float64; half precisions keep the kernel, which accumulates in float32)
-                att = (q * k).sum(-1, keepdim=True).mul_(q.size(-1) ** -0.5).softmax(2)  # (B, nh, past + 1, 1)
-                y = (att * v).sum(2, keepdim=True)  # (B, nh, 1, hs)
-            elif T == 1:
-                # one new query sees every cached key; is_causal would align the mask top-left (wrong here)
-                y = F.scaled_dot_product_attention(q, k, v)
-            else:
-                # T new queries after `past` cached keys: query i sees keys 0 .. past + i
-                mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
-                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        # causal, or the packed rows' mask (each word attends to its own earlier positions only)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=mask is None, dropout_p=self.dropout if self.training else 0.0
+        )
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
+
+    def decode(self, qkv: Tensor, cache: tuple[Tensor, Tensor], past: int) -> Tensor:
+        """Attention of T new positions (after ``past`` cached ones) over the cache, which they are written into.
+
+        ``cache`` is (keys, values), each (block_size, B, C): allocated once, filled in place, time-major so that
+        writing a step's keys is one contiguous block and one query's attention runs over whole (B, C) slabs."""
+        B, T, C3 = qkv.shape
+        C, nh = C3 // 3, self.n_head
+        hs = C // nh
+        keys, values = cache
+        q, k, v = qkv.split(C, dim=2)
+        keys[past:past + T] = k.transpose(0, 1)
+        values[past:past + T] = v.transpose(0, 1)
+        P = past + T  # positions seen
+        if T == 1 and qkv.device.type == "cpu" and qkv.dtype in (torch.float32, torch.float64):
+            # one query per row against at most block_size keys, by products and sums over (B, nh, hs) slabs:
+            # on a CPU a fraction of the attention kernel's time, which is made for long sequences (float32 and
+            # float64 only: half precisions keep the kernel, which accumulates in float32)
+            att = (q.view(B, nh, hs) * keys[:P].view(P, B, nh, hs)).sum(-1, keepdim=True)  # (P, B, nh, 1)
+            att = att.mul_(hs ** -0.5).softmax(0)
+            V = values.view(-1, B, nh, hs)
+            y = att[0] * V[0]  # (B, nh, hs)
+            for t in range(1, P):  # one pass over each position's values: half the time of one product and sum
+                y.addcmul_(att[t], V[t])
+            return y.view(B, 1, C)
+        q = q.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
+        k = keys[:P].view(P, B, nh, hs).permute(1, 2, 0, 3)  # (B, nh, P, hs)
+        v = values[:P].view(P, B, nh, hs).permute(1, 2, 0, 3)
+        # query i sees keys 0 .. past + i; one query sees them all (is_causal would align its mask top-left: wrong)
+        mask = None if T == 1 else torch.ones(T, P, dtype=torch.bool, device=qkv.device).tril(diagonal=past)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return y.transpose(1, 2).reshape(B, T, C)
 
 
 class MLP(nn.Module):
@@ -96,8 +106,9 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd)
         self.mlp = MLP(config)
 
-    def forward(self, x: Tensor, cache: list[Tensor] | None = None, mask: Tensor | None = None) -> Tensor:
-        x = x + self.attn(self.ln_1(x), cache, mask)
+    def forward(self, x: Tensor, cache: tuple[Tensor, Tensor] | None = None, mask: Tensor | None = None,
+                past: int = 0) -> Tensor:
+        x = x + self.attn(self.ln_1(x), cache, mask, past)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -134,7 +145,7 @@ class Model(LanguageModel):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def _forward(self, idx: Tensor, start: int, caches: list[list[Tensor]] | None,
+    def _forward(self, idx: Tensor, start: int, caches: list[tuple[Tensor, Tensor]] | None,
                  pos: Tensor | None = None) -> Tensor:
         B, T = idx.shape
         mask = None
@@ -149,7 +160,7 @@ class Model(LanguageModel):
             mask = mask.unsqueeze(1)  # (B, 1, T, T): the same for every head
         x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
         for i, block in enumerate(self.h):
-            x = block(x, None if caches is None else caches[i], mask)
+            x = block(x, None if caches is None else caches[i], mask, start)
         return self.lm_head(self.ln_f(x))  # (B, T, V)
 
     @property
@@ -162,10 +173,29 @@ class Model(LanguageModel):
         logits = self._forward(idx, 0, None, pos)
         return logits, self.loss(logits, targets)
 
-    def init_state(self, batch_size: int, device: torch.device) -> tuple[int, list[list[Tensor]]]:
-        return 0, [[] for _ in self.h]
+    def init_state(self, batch_size: int, device: torch.device) -> tuple[int, list[tuple[Tensor, Tensor]]]:
+        """(positions seen, each layer's (keys, values)): buffers of (block_size, B, n_embd), written in place
+        (growing them by torch.cat each step copied the whole prefix every token: 35% of sampling time)."""
+        c = self.config
+        dtype = self.wte.weight.dtype
+        shape = (c.block_size, batch_size, c.n_embd)
+        return 0, [(torch.empty(shape, dtype=dtype, device=device), torch.empty(shape, dtype=dtype, device=device))
+                   for _ in self.h]
 
-    def decode(self, idx: Tensor, state: tuple[int, list[list[Tensor]]]) -> tuple[Tensor, tuple]:
+    def decode(self, idx: Tensor, state: tuple[int, list[tuple[Tensor, Tensor]]]) -> tuple[Tensor, tuple]:
         start, caches = state
         logits = self._forward(idx, start, caches)
         return logits[:, -1, :], (start + idx.size(1), caches)
+
+    def keep_rows(self, state: tuple[int, list[tuple[Tensor, Tensor]]], rows: Tensor) -> tuple:
+        """The caches of ``rows`` only, copying the positions filled so far (the batch is dimension 1)."""
+        start, caches = state
+        kept = []
+        for layer in caches:
+            pair = []
+            for buffer in layer:
+                out = buffer.new_empty(buffer.size(0), len(rows), buffer.size(2))
+                torch.index_select(buffer[:start], 1, rows, out=out[:start])
+                pair.append(out)
+            kept.append(tuple(pair))
+        return start, kept
