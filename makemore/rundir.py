@@ -146,6 +146,12 @@ def _hyper_fits(value: Any, default: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
+def tokenizer_entry(dataset: dict) -> dict | None:
+    """A run's tokenizer as its config.json's ``dataset`` records it (None: a character or word run)."""
+    entry = (dataset or {}).get("tokenizer")
+    return entry if isinstance(entry, dict) else None
+
+
 def _read_json(path: Path) -> Any:
     try:
         size = path.stat().st_size
@@ -271,10 +277,11 @@ class RunDir:
 
     def vocab(self):
         from makemore.data import Vocab
-        from makemore.tokentext import run_vocab, tokenizer_entry
 
         try:
             if tokenizer_entry(self.config.dataset) is not None:  # a token run: RUN/tokenizer.json
+                from makemore.tokentext import run_vocab  # only then: character runs sample without it
+
                 return run_vocab(self)
             return Vocab(self.config.vocab, text=self.config.mode == "text")
         except MakemoreError as e:

@@ -22,6 +22,7 @@ from typing import Iterator
 
 from makemore.errors import MakemoreError
 from makemore.presets import padded_vocab
+from makemore.rundir import tokenizer_entry  # noqa: F401 (config.json's, read where it is owned)
 from makemore.shards import bits_per_char
 from makemore import text as _text
 from makemore.text import TextBatches
@@ -51,12 +52,6 @@ class TokenVocab:
     def itos(self) -> list[str]:
         shown = [b.decode("utf-8", errors="replace") for b in self.tokenizer.token_bytes]
         return shown + ["<pad>"] * (self.size - len(shown))
-
-
-def tokenizer_entry(dataset: dict) -> dict | None:
-    """A run's tokenizer as its config.json's ``dataset`` records it (None: a character or word run)."""
-    entry = (dataset or {}).get("tokenizer")
-    return entry if isinstance(entry, dict) else None
 
 
 def run_tokenizer(run):
