@@ -5,7 +5,9 @@ earlier code, the model's own next-character distribution."""
 
 from __future__ import annotations
 
+import copy
 import math
+import types
 from collections import Counter
 
 import pytest
@@ -13,6 +15,7 @@ import torch
 
 from makemore.data import Vocab
 from makemore.models import FAMILIES, build_model
+from makemore.models.base import LanguageModel
 from makemore.sample import _filter_logits, generate
 
 
@@ -105,6 +108,35 @@ def test_same_words_for_the_same_seed_as_the_reference_sampler(name, options):
         assert math.isclose(g.logprob, lp, rel_tol=1e-9, abs_tol=1e-9)
     if not options:
         assert len({len(w) for w, _ in kept}) > 3  # the batch really shrank at several steps
+
+
+def recomputing(model):
+    """The same weights decoding the straightforward way: no cache, no state, the whole prefix through the
+    model's forward at every step (``LanguageModel``'s decode)."""
+    slow = copy.deepcopy(model)
+    for method in ("init_state", "decode", "keep_rows"):
+        setattr(slow, method, types.MethodType(getattr(LanguageModel, method), slow))
+    return slow
+
+
+@pytest.mark.parametrize("name", ["transformer", "gru", "mlp", "bow"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("options", [{}, {"prefix": "ab"}, {"temperature": 0.8, "top_k": 4}],
+                         ids=["plain", "prefix", "top-k"])
+def test_fast_sampler_draws_the_names_of_the_straightforward_one(name, dtype, options):
+    """``generate`` (KV cache or hidden state, finished words kept in the batch, compactions) against the
+    straightforward sampler: every word recomputed from its whole prefix, finished words leaving at once.
+    The same seed gives the same names, and each name the same log-probability."""
+    vocab = Vocab(list("abcde"))
+    model = peaked_model(name, vocab).to(dtype)
+    B = 200
+    want = reference_draw(recomputing(model), vocab, B, generator=torch.Generator().manual_seed(7), **options)
+    got = generate(model, vocab, B, generator=torch.Generator().manual_seed(7), batch_size=B, **options)
+    assert [g.word for g in got] == [w for w, _ in want]
+    assert len({len(w) for w, _ in want}) > 3  # words of many lengths: the batch was compacted on the way
+    tol = 1e-9 if dtype == torch.float64 else 1e-4
+    for g, (_, lp) in zip(got, want):
+        assert math.isclose(g.logprob, lp, rel_tol=tol, abs_tol=tol)
 
 
 @pytest.mark.parametrize("name", ["transformer", "gru", "mlp"])
