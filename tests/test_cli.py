@@ -112,6 +112,26 @@ def test_plain_values_read_as_typer_reads_them(args, tmp_path, monkeypatch):
     assert ours[0] == (2 if ours[1] else 0)
 
 
+@pytest.mark.parametrize("args", [[], ["."], ["runs"], ["--sort", "val"], ["missing", "--json"]])
+def test_plain_path_values_read_as_typer_reads_them(args, tmp_path, monkeypatch):
+    """A path argument with a default (`runs [DIR]`), given or not: the same value as Typer's conversion."""
+    import makemore.cli as cli
+    import makemore.instruments as instruments
+
+    def invoke():
+        got = []
+        monkeypatch.setattr(instruments, "runs_command", lambda root, **kw: got.append((root, kw)))
+        result = runner.invoke(app, ["runs", *args], prog_name="makemore")
+        return result.exit_code, result.output, repr(got)
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    ours = invoke()
+    monkeypatch.setattr(cli, "_plain_values", lambda params: None)
+    assert ours == invoke()
+    assert ours[0] == 0
+
+
 def test_eval_info_score(trained_run):
     result = runner.invoke(app, ["eval", str(trained_run), "--json"])
     assert result.exit_code == 0, result.output
