@@ -47,65 +47,12 @@ class _Help:
                 param.opts, param.metavar = opts, metavar
 
 
-def _plain_values(params) -> None:
-    """Typer (0.26 and later) converts every parameter's value, defaults included, through a pydantic
-    TypeAdapter it builds on first use: importing pydantic and building the adapters took a sixth of what
-    `makemore sample -n 10` adds to `import torch`. Plain values (an int, a float, a string, a flag, a path
-    without checks) are converted here as the adapters convert them; anything else, and every value that does
-    not read plainly (``-n 1e3``, ``-n x``), still goes to Typer's own conversion and its messages. Typer
-    versions without that conversion step are left as they are."""
-    try:
-        from typer._coercion import RuntimeParam, build_runtime_param
-        from typer._param_types import coerce_cli_path
-    except ImportError:
-        return
-
-    class Plain(RuntimeParam):
-        def _coerce_value(self, value, param, ctx):
-            kind = self.annotation
-            if type(value) is kind or (kind is float and type(value) is int):
-                return kind(value)
-            if isinstance(value, str):
-                if kind is str:
-                    return value
-                if kind is int and _INT.fullmatch(value):
-                    return int(value)
-                if kind is float and _FLOAT.fullmatch(value):
-                    return float(value)
-            if kind is Path and isinstance(value, (str, Path)) and value != "":
-                # what Typer's path adapter does once pydantic has made a Path of the string
-                return coerce_cli_path(Path(value), self.parameter_info, path_type=Path, param=param, ctx=ctx)
-            return build_runtime_param(param.type_descriptor)._coerce_value(value, param, ctx)
-
-    for param in params:
-        d = getattr(param, "type_descriptor", None)
-        if d is None or getattr(param, "_runtime_param", False) is not None or param.multiple or param.nargs != 1:
-            continue
-        info = d.parameter_info
-        if d.annotation not in (int, float, str, bool, Path) or d.is_ranged or d.is_choice or d.is_file \
-                or info.parser is not None or getattr(info, "click_type", None) is not None \
-                or (d.annotation is Path and info.path_type not in (None, Path)):
-            continue
-        try:
-            param._runtime_param = Plain(parameter_info=info, annotation=d.annotation)
-        except (TypeError, AttributeError):  # a Typer whose conversion step is built otherwise: its own, then
-            return
-
-
-_INT = re.compile(r"-?(0|[1-9][0-9]*)")
-_FLOAT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
-
-
 class _Command(_Help, TyperCommand):
-    def parse_args(self, ctx, args):
-        _plain_values(self.get_params(ctx))
-        return super().parse_args(ctx, args)
+    pass
 
 
 class _Group(_Help, TyperGroup):
-    def parse_args(self, ctx, args):
-        _plain_values(self.get_params(ctx))
-        return super().parse_args(ctx, args)
+    pass
 
 
 app = typer.Typer(

@@ -76,60 +76,15 @@ def test_sample_latest_run_and_options(trained_run):
 
 
 def test_sample_imports_only_what_it_needs(trained_run):
-    """`sample` of a character run: no pydantic (Typer's value conversion), no tokenizer code, no TUI."""
+    """`sample` of a character run: no tokenizer code, no TUI."""
     code = ("import sys; from makemore.cli import main\n"
             f"sys.argv = ['makemore', 'sample', {str(trained_run)!r}, '-n', '3', '--top-p', '0.9', '-T', '0.8']\n"
             "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "heavy = [m for m in ('pydantic', 'makemore.tokentext', 'tokenizers', 'textual') if m in sys.modules]\n"
+            "heavy = [m for m in ('makemore.tokentext', 'tokenizers', 'textual') if m in sys.modules]\n"
             "assert not heavy, heavy")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.split("\n")) >= 3
-
-
-@pytest.mark.parametrize("args", [
-    ["-n", "7"], ["-n", "007"], ["-n", "-3"], ["-n", " 5"], ["-n", "1e3"], ["-n", "x"], ["-n", "1_0"],
-    ["-T", "0.5"], ["-T", ".5"], ["-T", "1e-1"], ["-T", "inf"], ["-T", "nan"], ["-T", "x"], ["--top-p", "1"],
-    ["--prefix", ""], ["--prefix", "ab"], ["-O", ""], ["-O", "out.txt"], ["--seed", "-0"], ["--new-only"],
-])
-def test_plain_values_read_as_typer_reads_them(args, tmp_path, monkeypatch):
-    """The CLI's own conversion of plain values (cli._plain_values) against Typer's, value by value: the same
-    values reach the command, the same refusals reach the user."""
-    import makemore.cli as cli
-    import makemore.commands as commands
-
-    def invoke():
-        got = []
-        monkeypatch.setattr(commands, "sample_command", lambda run, **kw: got.append((run.path, kw)))
-        result = runner.invoke(app, ["sample", str(tmp_path), *args], prog_name="makemore")
-        return result.exit_code, result.output, repr(got)  # repr: nan reads as nan on both sides
-
-    (tmp_path / "config.json").write_text("{}")  # enough for the run argument to name a run directory
-    ours = invoke()
-    monkeypatch.setattr(cli, "_plain_values", lambda params: None)
-    theirs = invoke()
-    assert ours == theirs
-    assert ours[0] == (2 if ours[1] else 0)
-
-
-@pytest.mark.parametrize("args", [[], ["."], ["runs"], ["--sort", "val"], ["missing", "--json"]])
-def test_plain_path_values_read_as_typer_reads_them(args, tmp_path, monkeypatch):
-    """A path argument with a default (`runs [DIR]`), given or not: the same value as Typer's conversion."""
-    import makemore.cli as cli
-    import makemore.instruments as instruments
-
-    def invoke():
-        got = []
-        monkeypatch.setattr(instruments, "runs_command", lambda root, **kw: got.append((root, kw)))
-        result = runner.invoke(app, ["runs", *args], prog_name="makemore")
-        return result.exit_code, result.output, repr(got)
-
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "runs").mkdir()
-    ours = invoke()
-    monkeypatch.setattr(cli, "_plain_values", lambda params: None)
-    assert ours == invoke()
-    assert ours[0] == 0
 
 
 def test_eval_info_score(trained_run):
