@@ -87,16 +87,17 @@ class Model(_Records):
 
     def continue_text(self, prompt: str = "\n", length: int = 500, *, temperature: float = 1.0,
                       top_k: int | None = None, top_p: float | None = None, seed: int = 0) -> str:
-        """A text run's continuation of ``prompt`` by ``length`` characters (the prompt not included)."""
+        """A text run's continuation of ``prompt`` by ``length`` characters (the prompt not included); a token
+        run draws tokens until their decoded text is ``length`` characters long, as `makemore sample` does."""
         import torch
 
-        from makemore.text import generate_text
+        from makemore.text import continuation
 
         if self._loaded.mode != "text":
             raise MakemoreError(f"{self.run_dir}: a word-list run; use .sample(n)")
-        return "".join(generate_text(self._loaded.model, self._loaded.vocab.chars, prompt, length,
-                                     temperature=temperature, top_k=top_k, top_p=top_p,
-                                     generator=torch.Generator().manual_seed(seed)))
+        return "".join(continuation(self._loaded.model, self._loaded.vocab, prompt, length,
+                                    temperature=temperature, top_k=top_k, top_p=top_p,
+                                    generator=torch.Generator().manual_seed(seed)))
 
     def score(self, words: list[str] | str) -> list[float]:
         """Each word's mean negative log-likelihood in nats per character (its stop token included)."""
@@ -104,14 +105,20 @@ class Model(_Records):
 
         return score_words(self._loaded, [words] if isinstance(words, str) else list(words))
 
-    def evaluate(self, file: str | Path | None = None, *, split: str = "test",
+    def evaluate(self, file: str | Path | None = None, *, split: str | None = None,
                  skip_unknown: bool = False) -> dict[str, Any]:
-        """Loss on a word list ``file`` (or on the run's ``split``): loss (nats/char), bpc, words, and for a file
-        the words skipped by reason; a word with a character outside the vocabulary refuses the file unless
-        ``skip_unknown``."""
-        from makemore.evaluation import evaluate_on
+        """Loss on a word list ``file`` (or on the run's ``split``, default test): loss (nats/char), bpc, words,
+        and for a file the words skipped by reason; a word with a character outside the vocabulary refuses the
+        file unless ``skip_unknown``.
 
-        return evaluate_on(self._loaded, file=file, split=split, skip_unknown=skip_unknown)
+        A text run: on a text ``file`` or its ``split`` (default val): loss (nats per character, or per token
+        for a token run: ``loss_unit``), bpc (bits per character of the text, as `makemore eval`), chars
+        (and tokens), perplexity."""
+        from makemore.evaluation import evaluate_on, evaluate_text
+
+        if self._loaded.mode == "text":
+            return evaluate_text(self._loaded, file=file, split=split or "val")
+        return evaluate_on(self._loaded, file=file, split=split or "test", skip_unknown=skip_unknown)
 
 
 @dataclass
@@ -135,11 +142,13 @@ class Run(_Records):
 
 def train(data: str | Path | None = None, *, type: str | None = None, out: str | Path | None = None,
           resume: str | Path | None = None, seed: int = 42, device: str = "auto", max_len: int = 64,
-          progress: bool = True, mode: str | None = None, block_size: int | None = None, **options: Any) -> Run:
+          progress: bool = True, mode: str | None = None, block_size: int | None = None,
+          tokenizer: str | Path | None = None, preset: str | None = None, **options: Any) -> Run:
     """Train as `makemore train` does; ``options`` are its options as keywords (``max_steps=1000``,
     ``learning_rate=3e-3``, ``n_embd=128``, ...); ``type`` defaults to the Transformer. ``resume`` continues a
     run: ``max_steps``/``max_time``/``device`` may extend or move it, anything else given must match the run.
-    ``progress``: show progress on the console (a terminal or a notebook).
+    ``progress``: show progress on the console (a terminal or a notebook). ``tokenizer``: a text on tokens
+    (``mode="text"``); ``preset``: a named model and recipe (``"gpt2-124m"``), which the options given override.
     The instruments take the command line's names: ``diagnostics=True``, ``diag_interval=N``, ``init_scale=X``."""
     import dataclasses
 
@@ -153,6 +162,9 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
         raise MakemoreError(f"unknown option {unknown[0]!r}")
     hyper = {k: v for k, v in options.items() if k in _HYPER}
     train_opts = {k: v for k, v in options.items() if k in train_names}
+    if resume is not None and (tokenizer is not None or preset is not None):
+        raise MakemoreError(f"resume continues a run as it was configured; drop "
+                            f"{'tokenizer' if tokenizer is not None else 'preset'}")
     if resume is not None:
         from makemore.training import check_resume
 
@@ -163,9 +175,14 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
     else:
         if data is None:
             raise MakemoreError("name a word list to train on (a file, or a built-in dataset such as 'names')")
-        request = Request(data=str(data), model_type=type or "transformer", out=Path(out) if out is not None else None, hyper=hyper,
-                          train=train_opts, seed=seed, device=device, max_len=max_len, mode=mode,
-                          block_size=block_size)
+        from makemore.presets import with_preset
+
+        model_type, hyper, train_opts, block_size = with_preset(
+            preset, model_type=type or "transformer", type_given=type is not None, hyper=hyper, train=train_opts,
+            block_size=block_size, device=device)
+        request = Request(data=str(data), model_type=model_type, out=Path(out) if out is not None else None,
+                          hyper=hyper, train=train_opts, seed=seed, device=device, max_len=max_len, mode=mode,
+                          block_size=block_size, tokenizer=Path(tokenizer) if tokenizer is not None else None)
         trainer, _ = new_trainer(request, checked=check_request(request))
     sinks = []
     if progress:

@@ -113,14 +113,11 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         raise MakemoreError("name a word list to train on (a file, or a built-in dataset such as `names`), "
                             "or --resume a run")
     if preset is not None:
-        from makemore.device import resolve_device
-        from makemore.presets import get_preset
+        from makemore.presets import with_preset
 
-        chosen = get_preset(preset)
-        if "model_type" in given and model_type != chosen.model_type:
-            raise MakemoreError(f"--preset {preset} is a {chosen.model_type}; drop --type {model_type}")
-        model_type = chosen.model_type
-        hyper, train, block_size = chosen.apply(hyper, train, block_size, resolve_device(device))
+        model_type, hyper, train, block_size = with_preset(preset, model_type=model_type, hyper=hyper, train=train,
+                                                           type_given="model_type" in given,
+                                                           block_size=block_size, device=device)
     request = Request(data=data, model_type=model_type, out=out, hyper=hyper, train=train, seed=seed,
                       device=device, max_len=max_len, mode=mode, block_size=block_size,
                       tokenizer=Path(tokenizer) if tokenizer is not None else None)
@@ -334,40 +331,20 @@ def _skip_reasons(result: dict) -> list[str]:
 
 def _eval_text(loaded, *, file: Path | None, split: str, as_json: bool) -> None:
     """Nats and bits per character over windows that tile the val (or train) part, or another text file."""
-    from makemore.evaluation import bits
-    from makemore.text import batches_for_run, read_text, stream_loss, window_skip
+    from makemore.evaluation import evaluate_text
 
-    run_dir = loaded.run_dir
     if hasattr(loaded.vocab, "tokenizer"):  # a token run: nats per token and bits per character
         from makemore.tokentext import eval_command as eval_tokens
 
         return eval_tokens(loaded, file=file, split=split, as_json=as_json)
-    param = next(loaded.model.parameters(), None)
-    device = param.device if param is not None else None
-    block = loaded.config.model.block_size
-    if file is not None:
-        stream = read_text(Path(file), chars=loaded.vocab.chars).stream
-        skip = window_skip(loaded.model)
-        try:
-            loss = stream_loss(loaded.model, stream, block, skip, device)
-        except MakemoreError as e:
-            raise MakemoreError(f"{file}: {e}") from None
-        where, chars = str(file), len(stream) - skip - 1
-    else:
-        if split == "test":
-            raise MakemoreError(f"{run_dir}: a text run has no test split; its held-out part is val, the last "
-                                f"10% of the text (as nanoGPT's); use --split val or name a file")
-        batches = batches_for_run(loaded.run, loaded.model)
-        loss = batches.evaluate(loaded.model, split, device, max_tokens=None)
-        where = f"{split} split"
-        chars = len(batches.eval_starts(split)) * batches.block
-    result = {"run": str(run_dir), "on": where, "chars": chars, "loss": loss, "bpc": bits(loss),
-              "perplexity": math.exp(loss), "step": loaded.step}
+    result = evaluate_text(loaded, file=file, split=split)
     if as_json:
         print(json.dumps(result))
     else:
-        out.print(f"{where}: {loss:.4f} nats/char · {bits(loss):.4f} bits/char · perplexity {math.exp(loss):.2f} "
-                  f"· {chars:,} characters predicted · {run_dir} @ step {loaded.step}", soft_wrap=True)
+        where, loss, chars = result["on"], result["loss"], result["chars"]
+        out.print(f"{where}: {loss:.4f} nats/char · {result['bpc']:.4f} bits/char · perplexity "
+                  f"{result['perplexity']:.2f} · {chars:,} characters predicted · {loaded.run_dir} @ step "
+                  f"{loaded.step}", soft_wrap=True)
 
 
 SKIP_REASONS = {"too_long": "longer than the model's block", "unknown": "characters outside the model's vocabulary"}

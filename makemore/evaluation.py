@@ -106,3 +106,39 @@ def evaluate_on(loaded, file=None, split: str = "test", skip_unknown: bool = Fal
         where = f"{split} split"
     loss = evaluate(loaded.model, EncodedWords(words, loaded.vocab), device=_device(loaded.model))
     return {"on": where, "words": len(words), "loss": loss, "bpc": bits(loss), **extra}
+
+
+def evaluate_text(loaded, *, file=None, split: str = "val") -> dict:
+    """A text run's loss on its val (or train) split, or on another text ``file``: loss (nats per character, or
+    per token for a token run), bpc (bits per character of the text), perplexity, and what was scored."""
+    from pathlib import Path
+
+    from makemore.errors import MakemoreError
+    from makemore.text import batches_for_run, read_text, stream_loss, window_skip
+
+    if hasattr(loaded.vocab, "tokenizer"):
+        from makemore.tokentext import evaluate_run
+
+        return evaluate_run(loaded, file=file, split=split)
+    run_dir = loaded.run_dir
+    param = next(loaded.model.parameters(), None)
+    device = param.device if param is not None else None
+    block = loaded.config.model.block_size
+    if file is not None:
+        stream = read_text(Path(file), chars=loaded.vocab.chars).stream
+        skip = window_skip(loaded.model)
+        try:
+            loss = stream_loss(loaded.model, stream, block, skip, device)
+        except MakemoreError as e:
+            raise MakemoreError(f"{file}: {e}") from None
+        where, chars = str(file), len(stream) - skip - 1
+    else:
+        if split not in ("train", "val"):
+            raise MakemoreError(f"{run_dir}: a text run has no {split} split; its held-out part is val, the last "
+                                f"10% of the text (as nanoGPT's); use --split val or name a file")
+        batches = batches_for_run(loaded.run, loaded.model)
+        loss = batches.evaluate(loaded.model, split, device, max_tokens=None)
+        where = f"{split} split"
+        chars = len(batches.eval_starts(split)) * batches.block
+    return {"run": str(run_dir), "on": where, "chars": chars, "loss": loss, "loss_unit": "nats/char",
+            "bpc": bits(loss), "perplexity": math.exp(loss), "step": loaded.step}

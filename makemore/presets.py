@@ -79,3 +79,20 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise MakemoreError(f"--preset {name}: unknown (presets: {', '.join(PRESETS)})") from None
+
+
+def with_preset(name: str | None, *, model_type: str, type_given: bool, hyper: dict[str, Any],
+                train: dict[str, Any], block_size: int | None,
+                device: str) -> tuple[str, dict[str, Any], dict[str, Any], int | None]:
+    """(model type, hyper, train, block size) with preset ``name`` filling in what the user left None; no preset:
+    as given. The command line, the TUI and the Python API all apply a preset here. ``device`` as named ("auto"
+    is resolved here: some settings apply on CUDA only)."""
+    if name is None:
+        return model_type, hyper, train, block_size
+    from makemore.device import resolve_device
+
+    chosen = get_preset(name)
+    if type_given and model_type != chosen.model_type:
+        raise MakemoreError(f"--preset {name} is a {chosen.model_type}; drop --type {model_type}")
+    hyper, train, block_size = chosen.apply(hyper, train, block_size, resolve_device(device))
+    return chosen.model_type, hyper, train, block_size

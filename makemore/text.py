@@ -262,6 +262,10 @@ class TextBatches:
             max_tokens = self.eval_tokens
         return stream_loss(model, self.splits[split], self.block, self.skip, device, max_tokens)
 
+    def bits_per_char(self, loss: float, split: str) -> float:
+        """Nats per character as bits per character (``makemore eval``'s figure); token runs override it."""
+        return loss / math.log(2)
+
     def fit(self, model, device) -> None:
         """Count models: count every (window, next character) of the training part, chunk by chunk."""
         train = self.splits["train"]
@@ -440,6 +444,16 @@ def generate_text(model, chars: list[str], prompt: str, length: int, *, temperat
             yield chars[token - 1]
     finally:
         model.train(was_training)
+
+
+def continuation(model, vocab, prompt: str, length: int, **options) -> Iterator[str]:
+    """A text run's continuation of ``prompt`` by ``length`` characters, as pieces of text: a character run's
+    (``generate_text``), or a token run's (``vocab`` holds a ``tokenizer``; drawn tokens decoded as they come)."""
+    if hasattr(vocab, "tokenizer"):
+        from makemore.tokentext import generate_tokens
+
+        return generate_tokens(model, vocab.tokenizer, prompt, length, **options)
+    return generate_text(model, vocab.chars, prompt, length, **options)
 
 
 # --- runs ------------------------------------------------------------------------------------------

@@ -422,10 +422,8 @@ def sample_command(loaded, *, n, prompt, length, temperature, top_k, top_p, as_j
         generator=generator), as_json=as_json, output=output)
 
 
-def eval_command(loaded, *, file, split: str, as_json: bool) -> None:
-    """Nats per token and bits per character on the val split (or train, or another text file)."""
-    import json
-
+def evaluate_run(loaded, *, file=None, split: str = "val") -> dict:
+    """A token run's nats per token and bits per character on its val (or train) split, or another text file."""
     from makemore.text import stream_loss, window_skip
 
     run_dir, model = loaded.run_dir, loaded.model
@@ -443,18 +441,27 @@ def eval_command(loaded, *, file, split: str, as_json: bool) -> None:
             raise MakemoreError(f"{file}: {e}") from None
         where, tokens, chars = str(file), len(ids), len(text)
     else:
-        if split == "test":
-            raise MakemoreError(f"{run_dir}: a text run has no test split; its held-out part is val")
+        if split not in ("train", "val"):
+            raise MakemoreError(f"{run_dir}: a text run has no {split} split; its held-out part is val")
         batches = batches_for_run(loaded.run, model)
         loss = batches.evaluate(model, split, device, max_tokens=None)
         where = f"{split} split"
         tokens = getattr(batches, "tokens", {}).get(split, len(batches.splits[split]))  # shards: the whole split
         chars = batches.split_chars[split]
-    bpc = bits_per_char(loss, tokens, chars)
-    result = {"run": str(run_dir), "on": where, "tokens": tokens, "chars": chars, "loss": loss,
-              "loss_unit": "nats/token", "bpc": bpc, "perplexity": math.exp(loss), "step": loaded.step}
+    return {"run": str(run_dir), "on": where, "tokens": tokens, "chars": chars, "loss": loss,
+            "loss_unit": "nats/token", "bpc": bits_per_char(loss, tokens, chars), "perplexity": math.exp(loss),
+            "step": loaded.step}
+
+
+def eval_command(loaded, *, file, split: str, as_json: bool) -> None:
+    """Nats per token and bits per character on the val split (or train, or another text file)."""
+    import json
+
+    result = evaluate_run(loaded, file=file, split=split)
     if as_json:
         print(json.dumps(result))
     else:
+        where, loss, bpc = result["on"], result["loss"], result["bpc"]
+        tokens, chars = result["tokens"], result["chars"]
         print(f"{where}: {loss:.4f} nats/token · {bpc:.4f} bits/char ({chars / tokens:.2f} characters per token) "
-              f"· perplexity {math.exp(loss):.2f} · {tokens:,} tokens · {run_dir} @ step {loaded.step}")
+              f"· perplexity {math.exp(loss):.2f} · {tokens:,} tokens · {loaded.run_dir} @ step {loaded.step}")

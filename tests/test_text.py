@@ -388,6 +388,12 @@ def test_the_python_api_trains_and_continues_text(play, tmp_path):
     assert text == model.continue_text("ROMEO", 40, seed=1)
     with pytest.raises(MakemoreError, match="a text run"):
         model.sample(3)
+    # evaluate: nats and bits per character on the val split, as `makemore eval --json` gives them
+    result = model.evaluate()
+    assert result["bpc"] == pytest.approx(result["loss"] / math.log(2)) and result["loss_unit"] == "nats/char"
+    printed = cli("eval", run.run_dir, "--json")
+    assert printed.exit_code == 0, printed.output
+    assert result == json.loads(printed.stdout)
 
 
 def test_a_text_time_budget_keeps_the_recipes_shape_and_spreads_its_schedule(play):

@@ -206,3 +206,58 @@ def test_sampling_never_prints_control_characters(workdir):
     text = "".join(generate_tokens(Escaping(), tok, "All:", 12, temperature=1.0,
                                    generator=torch.Generator().manual_seed(0)))
     assert text == "\ufffd" * 12 and "\x1b" not in text
+
+
+# --- the Python API on tokens ------------------------------------------------------------------------------
+
+def test_the_python_api_trains_continues_and_evaluates_a_token_model(workdir, tmp_path):
+    import makemore
+
+    run = makemore.train(workdir / "play.txt", mode="text", tokenizer=workdir / "tok.json", block_size=16,
+                         out=tmp_path / "run", max_steps=4, eval_interval=2, batch_size=4, n_layer=1, n_head=2,
+                         n_embd=16, progress=False, device="cpu")
+    model = run.model
+    assert (run.run_dir / "tokenizer.json").read_bytes() == (workdir / "tok.json").read_bytes()
+    # length counts characters of the decoded continuation, as `makemore sample --length` does
+    text = model.continue_text("All:", 37, seed=3)
+    assert len(text) == 37 and text == model.continue_text("All:", 37, seed=3)
+    cli = makemore_cli(workdir, "sample", str(run.run_dir), "--prompt", "All:", "--length", "37", "--seed", "3",
+                       "--json")
+    assert json.loads(cli)["samples"][0]["text"] == "All:" + text
+    # evaluate: bits per character of the val text, worked out here from the text and the tokenizer
+    result = model.evaluate()
+    val_text = TEXT[int(len(TEXT) * 0.9):]
+    tok = Tokenizer.load(workdir / "tok.json")
+    assert result["tokens"] == len(tok.encode(val_text)) and result["chars"] == len(val_text)
+    assert result["bpc"] == pytest.approx(result["loss"] * result["tokens"] / result["chars"] / math.log(2))
+    assert result == {**json.loads(makemore_cli(workdir, "eval", str(run.run_dir), "--json")), "run": result["run"]}
+    other = tmp_path / "other.txt"
+    other.write_text(TEXT[:400])
+    on_file = model.evaluate(other)
+    assert on_file["chars"] == 400 and on_file["tokens"] == len(tok.encode(TEXT[:400]))
+    with pytest.raises(makemore.MakemoreError, match="no test split"):
+        model.evaluate(split="test")
+
+
+def makemore_cli(cwd: Path, *args: str) -> str:
+    result = makemore(*args, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_the_python_api_applies_a_preset_as_the_command_line_does(workdir, tmp_path):
+    import makemore
+
+    options = dict(n_layer=1, n_embd=64, block_size=16, max_steps=3, batch_size=4, grad_accum=1)
+    makemore.train(workdir / "play.txt", tokenizer=workdir / "tok.json", preset="gpt2-124m", out=tmp_path / "api",
+                   progress=False, device="cpu", **options)
+    flags = [x for k, v in options.items() for x in ("--" + k.replace("_", "-"), str(v))]
+    makemore_cli(workdir, "train", "play.txt", "--tokenizer", "tok.json", "--preset", "gpt2-124m", *flags,
+                 "--device", "cpu", "-o", str(tmp_path / "cli"))
+    api, cli = (json.loads((tmp_path / d / "config.json").read_text()) for d in ("api", "cli"))
+    assert api["model"] == cli["model"] and api["train"] == cli["train"]
+    assert api["model"]["hyper"]["n_head"] == 1 and api["model"]["hyper"]["tie_weights"] is True  # 64 // 64
+    assert api["train"]["beta2"] == 0.95 and api["train"]["max_steps"] == 3  # the preset's, and the option given
+    with pytest.raises(makemore.MakemoreError, match="drop --type mlp"):
+        makemore.train(workdir / "play.txt", tokenizer=workdir / "tok.json", preset="gpt2-124m", type="mlp",
+                       progress=False)
