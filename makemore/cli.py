@@ -151,7 +151,7 @@ HYPER = ("n_layer", "n_head", "n_embd", "n_embd2", "context", "dropout", "batchn
 TRAIN = ("max_steps", "max_time", "batch_size", "learning_rate", "weight_decay", "warmup_steps", "grad_clip",
          "grad_accum", "eval_interval", "ema", "dtype", "compile", "matmul_precision", "diagnostics", "diag_interval",
          "init_scale")
-TRAIN_ONLY = ("resume", "tensorboard", "quiet", "tokenizer", "preset")  # options the live screen does not take
+TRAIN_ONLY = ("resume", "tensorboard", "quiet")  # options the live screen does not take
 
 
 def train(
@@ -264,7 +264,8 @@ def train(
 
         typed = [_option_name(ctx, k) for k in ctx.params if k in given and k != "data"]
         return run_from_cli(data, model_type=model_type, out=out, seed=seed, device=device, max_len=max_len,
-                            hyper=hyper, train=train_opts, given=typed, mode=mode, block_size=block_size, more=more)
+                            hyper=hyper, train=train_opts, given=typed, mode=mode, block_size=block_size, more=more,
+                            tokenizer=tokenizer, preset=preset, type_given="model_type" in given)
     from makemore.commands import train_command
 
     train_command(data=data, model_type=model_type, out=out, resume=resume, seed=seed, device=device,

@@ -59,7 +59,8 @@ class Eval(Event):
     val_loss: float
     best_val_loss: float
     best_step: int
-    val_bpc: float | None = None  # token runs: the val loss as bits per character of the text (None otherwise)
+    val_bpc: float | None = None  # text runs: the val loss as bits per character of the text (None: word lists)
+    best_val_bpc: float | None = None  # text runs: the best val loss as bits per character
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,9 @@ def novelty(tags) -> float:
     words); 0 when every sample is empty."""
     words = [t for t in tags if t != "empty"]
     return sum(t == "new" for t in words) / max(1, len(words))
+
+
+MAX_TABLE_VOCAB = 256  # above this no Bigrams event is sent (the table would be V x V: a token vocabulary's)
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,8 @@ from makemore.config import TrainConfig, lr_at
 from makemore.data import Vocab
 from makemore.errors import MakemoreError
 from makemore.rundir import BEST, LAST_STATE, RunDir, TrainingState
-from makemore.events import Bigrams, Eval, Event, Failed, Finished, Samples, Saved, Started, Step
+from makemore.events import MAX_TABLE_VOCAB, Bigrams, Eval, Event, Failed, Finished, Samples, Saved, Started, Step
 
-MAX_TABLE_VOCAB = 256  # above this the bigram table is not computed (it would be V x V)
 
 
 def flatten(params: list[torch.Tensor]) -> torch.nn.Parameter:
@@ -455,9 +454,12 @@ class Trainer:
         improved = val_loss < self.best_val
         if improved:
             self.best_val, self.best_step = val_loss, self.step
-        bpc = getattr(self.data, "bits_per_char", None)  # token runs: loss per token -> bits per character
+        # text runs: nats per character (or per token) -> bits per character of the text, as `makemore eval`
+        bpc = getattr(self.data, "bits_per_char", None)
+        split = "val" if self.data.has("val") else "train"
         yield Eval(step=self.step, train_loss=train_loss, val_loss=val_loss, best_val_loss=self.best_val,
-                   best_step=self.best_step, val_bpc=bpc(val_loss, "val") if bpc and math.isfinite(val_loss) else None)
+                   best_step=self.best_step, val_bpc=bpc(val_loss, split) if bpc and math.isfinite(val_loss) else None,
+                   best_val_bpc=bpc(self.best_val, split) if bpc and math.isfinite(self.best_val) else None)
         if improved:
             yield self._save_best()
         yield self._samples()

@@ -118,7 +118,8 @@ def check_overlay(targets: list[str], given: list[str]) -> list[Path]:
 
 def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed: int, device: str, max_len: int,
                  hyper: dict, train: dict, given: list[str], mode: str | None = None,
-                 block_size: int | None = None, more: list[str] | None = None) -> None:
+                 block_size: int | None = None, more: list[str] | None = None, tokenizer: Path | None = None,
+                 preset: str | None = None, type_given: bool = False) -> None:
     """What `makemore tui [TARGET]` does once the options are parsed: a run directory is followed (or waited
     for, see ``awaits_run``), anything else is a word list to train on (checked here, before the screen
     opens, so that a typo is a one-line error like `makemore train`'s); no target opens the start screen.
@@ -137,10 +138,17 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
     elif target is not None:
         from makemore.training import resolve_mode
 
+        # a preset fills in what was not given, as `makemore train --preset` does (its CUDA settings need torch)
+        model_type, hyper, train, block_size = backend.with_preset(preset, model_type=model_type, hyper=hyper,
+                                                                   train=train, block_size=block_size,
+                                                                   device=device, type_given=type_given)
         request = backend.new_request(data=target, model_type=model_type, out=out, hyper=hyper, train=train,
-                                      seed=seed, device=device, max_len=max_len, mode=mode, block_size=block_size)
+                                      seed=seed, device=device, max_len=max_len, mode=mode, block_size=block_size,
+                                      tokenizer=Path(tokenizer) if tokenizer is not None else None)
         if resolve_mode(request) == "words":  # a text is read (and checked) when training starts
             backend.check_training_options(target, model_type, hyper, max_len)
+        else:
+            backend.check_request(request)  # options, and the tokenizer file: refused before the screen opens
         app = create_app(request=request)
     else:
         if given:

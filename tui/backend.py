@@ -70,6 +70,24 @@ def new_request(**fields):
     return Request(**fields)
 
 
+def with_preset(name, **fields):
+    """(model type, hyper, train, block size) with a named preset's values where none were given."""
+    from makemore.presets import with_preset as apply
+
+    return apply(name, **fields)
+
+
+def check_request(request) -> None:
+    """Refuse a bad option (and, on tokens, an unreadable tokenizer file) before a screen opens."""
+    from makemore.training import check_request as check
+
+    check(request)
+    if request.tokenizer is not None:
+        from makemore.tokenizer import Tokenizer
+
+        Tokenizer.load(request.tokenizer)
+
+
 def new_trainer(request):
     from makemore.training import new_trainer as build
 
@@ -118,6 +136,13 @@ def generate(model, vocab, n: int, **options):
     from makemore.sample import generate as gen
 
     return gen(model, vocab, n, **options)
+
+
+def continue_text(model, vocab, prompt: str, **options) -> str:
+    """A text run's continuation of ``prompt``, as long as the trainer's samples (decoded text on a token run)."""
+    from makemore.text import SAMPLE_CHARS, continuation
+
+    return "".join(continuation(model, vocab, prompt, SAMPLE_CHARS, **options))
 
 
 def tag(word: str, train: set[str], held_out: set[str]) -> str:

@@ -43,10 +43,12 @@ class Drawn(Samples):
 class Playground:
     """A model to play with. ``from_run`` loads the best checkpoint; ``from_trainer`` borrows a paused one."""
 
-    def __init__(self, model, vocab, known: tuple[set[str], set[str]], step: int, source: str, trainer=None):
+    def __init__(self, model, vocab, known: tuple[set[str], set[str]], step: int, source: str, trainer=None,
+                 mode: str = "words"):
         import torch
 
         self.model, self.vocab, self.known, self.step, self.source = model, vocab, known, step, source
+        self.mode = mode  # "text": a sample is a continuation of the prefix (decoded text on a token run)
         self.trainer = trainer
         self.generator = torch.Generator().manual_seed(PLAY_SEED)
         self._lock = threading.Lock()  # one job at a time (keys pressed quickly start overlapping workers)
@@ -54,12 +56,14 @@ class Playground:
     @classmethod
     def from_run(cls, run_dir: Path) -> Playground:
         run = backend.load_run(run_dir, "best")
-        return cls(run.model, run.vocab, run.known_words(), run.step, f"best checkpoint (step {run.step:,})")
+        return cls(run.model, run.vocab, run.known_words(), run.step, f"best checkpoint (step {run.step:,})",
+                   mode=run.mode)
 
     @classmethod
     def from_trainer(cls, trainer) -> Playground:
         known = trainer.known
-        return cls(trainer.model, trainer.vocab, known, trainer.step, "", trainer=trainer)
+        return cls(trainer.model, trainer.vocab, known, trainer.step, "", trainer=trainer,
+                   mode=getattr(trainer.data, "mode", "words"))
 
     def _using(self):
         """The trainer's ``idle`` (its model held still, its state restored after), or a lock for a checkpoint."""
@@ -71,16 +75,25 @@ class Playground:
         with self._using():
             averaged = self.trainer.averaged() if self.trainer is not None else _nothing()
             with averaged:
-                words = backend.generate(self.model, self.vocab, n, temperature=temperature, prefix=prefix,
-                                         generator=self.generator)
+                if self.mode == "text":
+                    text = backend.continue_text(self.model, self.vocab, prefix or "\n", temperature=temperature,
+                                                 generator=self.generator)
+                else:
+                    words = backend.generate(self.model, self.vocab, n, temperature=temperature, prefix=prefix,
+                                             generator=self.generator)
             step = self.trainer.step if self.trainer is not None else self.step
         source = self.source or f"live model (paused at step {step:,})"
+        if self.mode == "text":
+            return Drawn(step=step, temperature=temperature, source=source, prefix=prefix, samples=[],
+                         text=(prefix or "\n") + text)
         return Drawn(step=step, temperature=temperature, source=source, prefix=prefix,
                      samples=[Sample(g.word, backend.tag(g.word, *self.known)) for g in words])
 
     def score(self, word: str) -> Score:
         if not word:
             raise MakemoreError("type a word to score")
+        if self.mode == "text":
+            raise MakemoreError("a text run: scoring words is for word lists (`makemore eval RUN FILE` scores a text)")
         unknown = sorted(set(word) - set(self.vocab.chars))
         if unknown:
             raise MakemoreError(f"{word!r}: character {unknown[0]!r} is not in the model's vocabulary")

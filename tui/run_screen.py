@@ -31,7 +31,7 @@ from textual.widgets import Footer, Input, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from makemore.errors import MakemoreError
-from makemore.events import Event
+from makemore.events import MAX_TABLE_VOCAB, Event
 from makemore.tui import backend
 from makemore.tui.follow import MetricsTail
 from makemore.tui.playground import Playground
@@ -39,7 +39,7 @@ from makemore.tui.state import STALLED_AFTER, RunInfo, RunState, Snapshot, read_
 from makemore.tui.widgets.bigram_table import BigramTable
 from makemore.tui.widgets.loss_chart import LossChart
 from makemore.tui.widgets.samples import SamplesPanel
-from makemore.tui.widgets.stats import StatsPanel, fmt_loss
+from makemore.tui.widgets.stats import StatsPanel, fmt_bpc, fmt_loss, text_bpc
 from makemore.tui.widgets.topbar import TopBar
 
 COMPACT_BELOW = (120, 32)  # width, height under which the panels become tabs
@@ -47,6 +47,16 @@ WIDE_FROM = (160, 45)
 TABS = ("loss", "samples", "bigrams", "stats")
 WIDE_SAMPLES = 24  # samples per evaluation when training here on a large terminal
 POLL = {"train": 0.25, "follow": 1.0, "replay": 1.0}  # seconds between looks at the state (or the file)
+
+
+def no_table_note(started) -> str:
+    """Why a run has no P(next | previous) table: its vocabulary (a tokenizer's) is too large to draw."""
+    V = len(started.vocab)
+    if V <= MAX_TABLE_VOCAB:
+        return ""
+    return (f"No P(next | previous) table for this run: its {V:,} tokens would make a {V:,} x {V:,} grid "
+            f"(drawn up to {MAX_TABLE_VOCAB} symbols). The Run panel gives the val loss in bits per character "
+            f"and the Samples panel the decoded text.")
 
 
 class RunScreen(Screen):
@@ -434,6 +444,7 @@ class RunScreen(Screen):
             self.info = read_run_info(run_dir, snap.started.vocab)
             self.table.vocab = tuple(snap.started.vocab)
             self.table.info = self.info
+            self.table.note = no_table_note(snap.started)
         with self.app.batch_update():
             self.topbar.title = self._title(snap)
             self.topbar.summary = self._summary(snap)
@@ -476,7 +487,8 @@ class RunScreen(Screen):
                 return f"makemore · waiting for {where} to start"
             return (f"makemore · {where} · preparing (loading torch and the data)" if self.mode == "train"
                     else f"makemore · {where} · waiting for the first event")
-        return Text.assemble(("makemore", "bold"), f" · {st.dataset} ({st.num_words:,} words) · ",
+        unit = "words" if st.mode != "text" else "tokens" if any(len(v) > 1 for v in st.vocab[1:]) else "characters"
+        return Text.assemble(("makemore", "bold"), f" · {st.dataset} ({st.num_words:,} {unit}) · ",
                              (st.model_type, "bold"), f" {st.num_params:,} params · {st.device} · "
                              f"{self.run_dir or st.run_dir}")
 
@@ -486,6 +498,9 @@ class RunScreen(Screen):
             return ""
         total = f"/{snap.started.max_steps:,}" if snap.started.max_steps else ""
         val = f" val {fmt_loss(snap.evals[-1].val_loss)}" if snap.evals else ""
+        bpc, _ = text_bpc(snap.started, snap.evals[-1] if snap.evals else None)
+        if bpc is not None:
+            val += f" ({fmt_bpc(bpc)} bits/char)"
         loss = f" loss {fmt_loss(snap.last_step.loss)}" if snap.last_step else ""
         return f"step {snap.step:,}{total}{loss}{val}"
 

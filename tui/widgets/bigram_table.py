@@ -84,6 +84,7 @@ class BigramTable(Widget, can_focus=True):
     vocab: reactive[tuple[str, ...]] = reactive(tuple)
     info: reactive[RunInfo | None] = reactive(None)
     cursor: reactive[tuple[int, int]] = reactive((0, 0))
+    note: reactive[str] = reactive("")  # why there is no table (a token vocabulary), shown in its place
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -149,6 +150,10 @@ class BigramTable(Widget, can_focus=True):
     def watch_vocab(self) -> None:
         self._lines = None
 
+    def watch_note(self) -> None:
+        self._lines = None
+        self.refresh()
+
     def watch_cursor(self) -> None:
         self._lines = None
 
@@ -156,7 +161,7 @@ class BigramTable(Widget, can_focus=True):
         self._lines = None
 
     def render_line(self, y: int) -> Strip:
-        key = (self.bigrams, self.info, self.size, self.rich_style)
+        key = (self.bigrams, self.info, self.size, self.rich_style, self.note)
         if self._lines is None or self._lines_for != key:
             width, base = self.size.width, self.rich_style
             self._lines = [line.adjust_cell_length(width).apply_style(base) for line in self.build_lines()]
@@ -168,6 +173,9 @@ class BigramTable(Widget, can_focus=True):
         console = self.app.console
         options = console.options.update_width(width)
         if self.bigrams is None:
+            if self.note:
+                return [Strip(line) for line in console.render_lines(Text(self.note, style="italic"), options,
+                                                                       pad=False)]
             return [Strip(console.render_lines(Text("waiting for the first evaluation", style="italic"),
                                                options)[0])]
         probs = self.bigrams.probs

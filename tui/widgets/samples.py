@@ -29,7 +29,9 @@ def render_samples(samples: Samples | None, width: int, note: str = "") -> Text:
     text_mode = getattr(samples, "text", None)
     if text_mode:
         out = Text(text_mode, overflow="fold")
-        out.append(f"\nstep {samples.step:,}", style="dim")
+        out.append(f"\n{getattr(samples, 'source', '') or f'step {samples.step:,}'}", style="dim")
+        if note:
+            out.append(f" · {note}", style="italic dim")
         return out
     out = Text(no_wrap=True, overflow="ellipsis")
     words = samples.samples

@@ -1,4 +1,5 @@
-"""Where the run stands: progress, speed, learning rate, time, best validation loss, size, device, run dir.
+"""Where the run stands: progress, speed, learning rate, time, best validation loss (and for a text run its
+bits per character), size, device, run dir.
 
 The panel owns ``figures`` (a small frozen record built from the run's state) and redraws when it changes.
 Two columns of figures when the panel is wide enough, one otherwise."""
@@ -27,6 +28,24 @@ def fmt_loss(x: float | None) -> str:
     return f"{x:.4f}" if x is not None and math.isfinite(x) else "-"
 
 
+def text_bpc(started, ev) -> tuple[float | None, float | None]:
+    """A text run's (val, best val) in bits per character, as the trainer worked them out for the Eval event
+    (nats per character / ln 2; a token run's nats per token x tokens / characters / ln 2, `makemore eval`'s
+    conversion). (None, None) for a word list, or before the first evaluation."""
+    if ev is None or started is None or started.mode != "text":
+        return None, None
+    if ev.val_bpc is None:  # a character run recorded before the event carried bits per character
+        return ev.val_loss / math.log(2), ev.best_val_loss / math.log(2)
+    best = ev.best_val_bpc
+    if best is None and ev.val_loss:  # recorded before best_val_bpc: the conversion is linear in the loss
+        best = ev.best_val_loss * ev.val_bpc / ev.val_loss
+    return ev.val_bpc, best
+
+
+def fmt_bpc(x: float | None) -> str:
+    return f"{x:.4f}" if x is not None and math.isfinite(x) else "-"
+
+
 def render_figures(f: Figures | None, width: int):
     if f is None:
         return Text("waiting for the run to start", style="italic")
@@ -43,6 +62,7 @@ def render_figures(f: Figures | None, width: int):
     if not total and st and st.max_time and elapsed is not None and not f.finished:
         remaining = max(0.0, st.max_time - elapsed)  # no step limit: the time budget decides
     ev = f.last_eval
+    bpc, best_bpc = text_bpc(st, ev)
     pairs = [
         (kv("step", f"{step:,}" + (f" / {total:,}" if total else "")),
          kv("eta", fmt_time(remaining) if remaining is not None else "-")),
@@ -51,6 +71,8 @@ def render_figures(f: Figures | None, width: int):
         (kv("loss", fmt_loss(last.loss) if last else "-"), kv("val", fmt_loss(ev.val_loss) if ev else "-")),
         (kv("best val", f"{fmt_loss(ev.best_val_loss)} @ {ev.best_step:,}" if ev else "-", "bold green"),
          kv("lr", f"{last.lr:.2e}" if last else "-")),
+        *([(kv("val bits/char", fmt_bpc(bpc)),
+            kv("best bits/char", fmt_bpc(best_bpc), "bold green"))] if st is not None and st.mode == "text" else []),
         (kv("elapsed", fmt_time(elapsed)), kv("batch", f"{st.batch_size}" if st else "-")),
         (kv("params", f"{st.num_params:,}" if st else "-"), kv("device", st.device if st else "-")),
     ]
@@ -72,7 +94,8 @@ def render_figures(f: Figures | None, width: int):
         word = "stopped" if fin.reason == "stopped" else "finished"
         parts.append(Text.assemble((f"{word} ", "bold yellow" if word == "stopped" else "bold green"),
                                    f"({fin.reason}) · best val {fmt_loss(fin.best_val_loss)}"
-                                   f" · test {fmt_loss(fin.test_loss)}"))
+                                   + (f" ({fmt_bpc(best_bpc)} bits/char)" if best_bpc is not None else "")
+                                   + f" · test {fmt_loss(fin.test_loss)}"))
     if f.failed:
         parts.append(Text(f"error: {f.failed}", style="bold red"))
     return Group(*parts)
