@@ -101,3 +101,59 @@ def test_a_failing_rank_stops_the_job(names_path: Path, tmp_path: Path):
                     timeout=90)  # a hang would raise TimeoutExpired here
     assert run.returncode != 0
     assert "simulated failure on rank 1" in run.stdout + run.stderr
+
+
+# --- text mode: one character stream, and the same text on tokens ----------------------------------------
+
+TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
+        "First Citizen:\nYou are all resolved rather to die than to famish?\n\nAll:\nResolved. resolved.\n\n") * 30
+# 9 windows over 2 ranks (5 + 4); evaluations at 0, 10 and 20 score the whole val part on rank 0
+TEXT_TINY = ["--mode", "text", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16",
+             "--batch-size", "9", "--lr", "1e-2", "--warmup-steps", "5", "--max-steps", "20",
+             "--eval-interval", "10", "--quiet"]
+
+
+@pytest.mark.parametrize("tokens", [False, True], ids=["characters", "tokens"])
+def test_text_under_ddp_matches_one_process(tmp_path: Path, tokens: bool):
+    """Text mode under torchrun: every rank draws the same windows (the same seeded generator) and trains on
+    its slice; rank 0 evaluates. The curve, the val loss and (tokens) the bits per character equal one
+    process's on the same global batch."""
+    from typer.testing import CliRunner
+
+    from makemore.cli import app
+
+    (tmp_path / "play.txt").write_text(TEXT)
+    args = ["train", "play.txt", *TEXT_TINY]
+    if tokens:
+        from makemore.tokenizer import Tokenizer
+
+        Tokenizer.train([TEXT], vocab_size=280).save(tmp_path / "tok.json")
+        args += ["--tokenizer", "tok.json"]
+    ddp = _torchrun(["-m", "makemore", *args, "-o", "ddp"], tmp_path)
+    assert ddp.returncode == 0, ddp.stdout + ddp.stderr
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        result = CliRunner().invoke(app, [*args, "-o", "one", "--device", "cpu"])
+    finally:
+        os.chdir(here)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["ddp", "one"]  # rank 1 wrote nothing
+
+    def events(run: str) -> list[dict]:
+        return [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+
+    two, one = events("ddp"), events("one")
+    for kind, field in (("step", "loss"), ("eval", "val_loss"), ("eval", "train_loss")):
+        a = [(e["step"], e[field]) for e in two if e["event"] == kind]
+        b = [(e["step"], e[field]) for e in one if e["event"] == kind]
+        assert [s for s, _ in a] == [s for s, _ in b] and len(a) >= 2, (kind, a, b)
+        for (step, x), (_, y) in zip(a, b):
+            assert abs(x - y) < TOLERANCE, f"{kind} {field} at step {step}: two ranks {x:.6f}, one process {y:.6f}"
+    bpc = [(e.get("val_bpc"), f.get("val_bpc")) for e, f in zip(
+        [e for e in two if e["event"] == "eval"], [e for e in one if e["event"] == "eval"])]
+    assert all((x is None) == (y is None) and (x is None or abs(x - y) < TOLERANCE) for x, y in bpc)
+    if tokens:
+        assert all(x is not None for x, _ in bpc)
+    steps = [e["loss"] for e in one if e["event"] == "step"]
+    assert steps[-1] < steps[0]  # it learned something
