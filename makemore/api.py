@@ -9,6 +9,8 @@
     run = makemore.train("names", type="mlp", diagnostics=True, diag_interval=50, init_scale=5)
     run.latest_diagnostics().layers                   # the instruments' records (also run.diagnostics(), model.…)
     makemore.lr_find("names", type="mlp", steps=300)  # the learning-rate sweep: .lrs, .losses, .suggested
+    text = makemore.train("play.txt", mode="text", tokenizer="tok.json").model   # or preset="gpt2-124m"
+    text.continue_text("ROMEO:", 200)                 # 200 characters; text.evaluate(): loss, bpc, chars
 
 Nothing here prints unless asked (``progress``) or exits the interpreter; bad input raises a ``MakemoreError``.
 """
