@@ -6,7 +6,10 @@ alternates between rounds), each trainer continuing where it left off, so every 
 three record steps at the default interval of 100. The steps are driven as ``Trainer.run`` drives them (the record
 flags set per step) and each record is written to metrics.jsonl as the JSONL sink writes it; evaluation and
 checkpoints are left out (they cost the same either way). The overhead is the median over rounds of each round's
-time ratio, with the range of the ratios.
+time ratio, with the range of the ratios. On a small CPU the stretches' noise is as large as the cost, so the
+script also times record steps against plain steps of the same trainer, one of each in turn (``--pairs``), and
+gives the extra time of a record (writing it to metrics.jsonl included) and what it adds at the interval:
+extra / (interval × plain step).
 
     python benchmarks/diagnostics.py                         # 7 rounds of 300 steps per family
     python benchmarks/diagnostics.py --types mlp --rounds 3  # fewer
@@ -33,6 +36,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=300, help="steps per timed stretch")
     parser.add_argument("--interval", type=int, default=None, help="default: the CLI's --diag-interval default")
+    parser.add_argument("--pairs", type=int, default=30, help="record and plain steps timed in turn")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="2 rounds of 20 steps, interval 10 (checks it runs)")
     args = parser.parse_args()
@@ -97,13 +101,29 @@ def main() -> None:
             times_off.append(seconds[id(off)] / args.steps)
             times_on.append(seconds[id(on)] / args.steps)
             ratios.append(seconds[id(on)] / seconds[id(off)])
+        plain, record = [], []
+        for _ in range(args.pairs):
+            for recorded, times in ((False, plain), (True, record)):
+                sync(args.device)
+                t0 = time.perf_counter()
+                on._record_step, on._measure_norm = recorded, False
+                on._train_step()
+                on.step += 1
+                for event in on.diagnostics:
+                    sinks[id(on)](event)
+                on.diagnostics = []
+                sync(args.device)
+                times.append(time.perf_counter() - t0)
+        extra = statistics.median(record) - statistics.median(plain)
         records = sum(1 for line in (Path(on.run_dir) / "metrics.jsonl").open() if '"diagnostics"' in line)
         for s in sinks.values():
             s.close()
         rows.append([model_type, f"{statistics.median(times_off) * 1e3:.2f}", f"{statistics.median(times_on) * 1e3:.2f}",
                      f"{(statistics.median(ratios) - 1) * 100:+.1f}%",
-                     f"{(min(ratios) - 1) * 100:+.1f}% to {(max(ratios) - 1) * 100:+.1f}%", str(records)])
-    print(table(rows, ["type", "ms/step off", "ms/step on", "overhead (median)", "range over rounds", "records"]))
+                     f"{(min(ratios) - 1) * 100:+.1f}% to {(max(ratios) - 1) * 100:+.1f}%", str(records),
+                     f"{extra * 1e3:.1f} ms", f"{extra / (interval * statistics.median(plain)) * 100:+.1f}%"])
+    print(table(rows, ["type", "ms/step off", "ms/step on", "overhead (median)", "range over rounds", "records",
+                       "a record's extra", f"= at every {interval}"]))
 
 
 if __name__ == "__main__":

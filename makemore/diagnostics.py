@@ -42,7 +42,11 @@ Saturation and dead units, per nonlinearity:
 
 Histograms have ``HIST_BINS`` equal bins over a fixed range per kind (``HIST_RANGE``: [-1, 1] for the bounded
 kinds, [-5, 5] otherwise); values outside the range are counted in the first or last bin. Each bin holds the
-share of the layer's values that fall in it.
+share of the layer's values that fall in it. Above ``HIST_SAMPLE`` (16,384) values, the histograms (and only
+they: means, spreads, saturation and dead units see every value) are taken on that many values at fixed
+pseudo-random positions, the same positions at every record: counting bins was most of a record's cost, and
+a share estimated from 16,384 values is within about 1.2 percentage points of the whole layer's (three
+standard errors of a share of one half).
 
 Activation gradients have no natural fixed range (their scale follows the batch size and the loss), so their
 ``GRAD_BINS`` (21) bins span ``±GRAD_SPAN`` (4) standard deviations of that layer's gradient at that record; an odd
@@ -209,6 +213,26 @@ def project_2d(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return coords, variance
 
 
+HIST_SAMPLE = 16_384  # values per histogram at most (see the module's docstring)
+_sample_at: dict[tuple[int, str], torch.Tensor] = {}
+
+
+def histogram(values: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tensor:
+    """Shares of ``values`` in ``bins`` equal bins over [lo, hi] (outside values in the end bins), on at most
+    ``HIST_SAMPLE`` of them at fixed pseudo-random positions (drawn, with replacement, once per tensor size and
+    device)."""
+    flat = values.reshape(-1)
+    if flat.numel() > HIST_SAMPLE:
+        key = (flat.numel(), str(flat.device))
+        if key not in _sample_at:
+            if len(_sample_at) >= 256:  # word batches vary in length: keep the memory bounded
+                _sample_at.clear()
+            gen = torch.Generator().manual_seed(flat.numel())
+            _sample_at[key] = torch.randint(flat.numel(), (HIST_SAMPLE,), generator=gen).to(flat.device)
+        flat = flat[_sample_at[key]]
+    return torch.histc(flat.clamp(lo, hi), bins=bins, min=lo, max=hi) / max(1, flat.numel())
+
+
 def activation_stats(value: torch.Tensor, kind: str, applied: bool = True) -> torch.Tensor:
     """[mean, std, saturation, dead units, units, hist...] of one layer's value (last dimension = units).
 
@@ -236,7 +260,7 @@ def activation_stats(value: torch.Tensor, kind: str, applied: bool = True) -> to
     else:
         saturation = dead = nan
     lo, hi = HIST_RANGE.get(kind, DEFAULT_RANGE)
-    hist = torch.histc(a.clamp(lo, hi), bins=HIST_BINS, min=lo, max=hi) / max(1, a.numel())
+    hist = histogram(a, HIST_BINS, lo, hi)
     units = torch.full((), float(x.size(1)), device=x.device)
     std = a.std() if a.numel() > 1 else torch.zeros((), device=x.device)
     return torch.cat([torch.stack([a.mean(), std, saturation, dead, units]), hist])
@@ -254,7 +278,7 @@ def gradient_stats(grad: torch.Tensor) -> torch.Tensor:
     g = grad.detach().float().reshape(-1)
     std = g.std() if g.numel() > 1 else torch.zeros((), device=g.device)
     scaled = g / (GRAD_SPAN * std).clamp_min(torch.finfo(torch.float32).tiny)  # all zero: every value in the middle
-    hist = torch.histc(scaled.clamp(-1.0, 1.0), bins=GRAD_BINS, min=-1.0, max=1.0) / max(1, g.numel())
+    hist = histogram(scaled, GRAD_BINS, -1.0, 1.0)
     return torch.cat([torch.stack([g.mean(), std]), hist])
 
 
