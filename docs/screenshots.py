@@ -1,7 +1,8 @@
 """Make docs/tui-80x24.svg and docs/tui-200x60.svg from a real (small) training inside the TUI, and
-docs/tui-overlay.svg from three small runs overlaid (`makemore tui RUN RUN RUN`).
+docs/tui-overlay.svg from three small runs overlaid (`makemore tui RUN RUN RUN`), and docs/diagnostics.svg from
+an MLP trained with --diagnostics, replayed, with the diagnostics screen open.
 
-    python docs/screenshots.py [--data names] [--steps 1500] [--out /tmp/makemore-shots] [--only main|overlay]
+    python docs/screenshots.py [--data names] [--steps 1500] [--out /tmp/makemore-shots] [--only main|overlay|diagnostics]
 
 Trains a small Transformer on the word list inside the app at 200x60, takes the 200x60 screenshot once the run
 has passed two evaluations, shrinks the terminal to 80x24 for the second, and lets the run finish. For the
@@ -81,12 +82,39 @@ async def shoot_overlay(args) -> None:
         app.save_screenshot(filename="tui-overlay.svg", path=str(DOCS))
 
 
+async def shoot_diagnostics(args) -> None:
+    from makemore.rundir import RunDir
+    from makemore.sinks import JsonlSink
+    from makemore.training import Request, drive, new_trainer
+    from makemore.tui.app import create_app
+    from makemore.tui.diagnostics_screen import DiagnosticsScreen
+
+    out = args.out / "diagnostics"
+    if out.exists():
+        shutil.rmtree(out)
+    request = Request(data=args.data, model_type="mlp", out=out,
+                      train=dict(max_steps=args.steps, eval_interval=args.steps // 4, diagnostics=True,
+                                 diag_interval=max(1, args.steps // 30)), device="cpu")
+    trainer, _ = new_trainer(request)
+    with RunDir(trainer.run_dir).lock():
+        drive(trainer, [JsonlSink(trainer.run_dir)])
+    app = create_app(follow=Path(trainer.run_dir))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause(2.0)
+        await pilot.press("d")
+        deadline = time.monotonic() + 60
+        while not isinstance(app.screen, DiagnosticsScreen) and time.monotonic() < deadline:
+            await pilot.pause(0.2)
+        await pilot.pause(1.5)
+        app.save_screenshot(filename="diagnostics.svg", path=str(DOCS))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="names")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--out", type=Path, default=Path("/tmp/makemore-shots"))
-    parser.add_argument("--only", choices=("main", "overlay"), help="make only these screenshots")
+    parser.add_argument("--only", choices=("main", "overlay", "diagnostics"), help="make only these screenshots")
     args = parser.parse_args()
     if args.only in (None, "main"):
         asyncio.run(shoot(args))
@@ -94,6 +122,9 @@ def main() -> None:
     if args.only in (None, "overlay"):
         asyncio.run(shoot_overlay(args))
         print(f"wrote {DOCS / 'tui-overlay.svg'}")
+    if args.only in (None, "diagnostics"):
+        asyncio.run(shoot_diagnostics(args))
+        print(f"wrote {DOCS / 'diagnostics.svg'}")
 
 
 if __name__ == "__main__":
