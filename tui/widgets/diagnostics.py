@@ -64,17 +64,15 @@ def shared_gradient_scale(diagnostics: Diagnostics) -> float | None:
     return stds[len(stds) // 2] if stds else None
 
 
-class ActivationHistograms(Static):
-    """Per layer: the histogram of its values at the last record (the lecture's plt.hist of each tanh), or with
-    ``gradients`` of its activation gradient (the lecture's second picture: alike across layers when healthy)."""
+class _RecordView(Static):
+    """A panel that draws the latest diagnostics record, of the activations or (``gradients``, key ``a``) of
+    their gradients; subclasses give ``_title`` and ``_draw``."""
 
-    DEFAULT_CSS = """
-    ActivationHistograms { height: 1fr; padding: 0 1; overflow-y: auto; }
-    """
     gradients = reactive(False, init=False)
+    EMPTY = ""  # shown until the first record
 
     def __init__(self, **kwargs) -> None:
-        super().__init__("no diagnostics yet", **kwargs)
+        super().__init__(self.EMPTY, **kwargs)
         self.diagnostics: Diagnostics | None = None
 
     def on_mount(self) -> None:
@@ -89,6 +87,22 @@ class ActivationHistograms(Static):
     def watch_gradients(self) -> None:
         self._title()
         self._draw()
+
+    def _title(self) -> None:
+        raise NotImplementedError
+
+    def _draw(self) -> None:
+        raise NotImplementedError
+
+
+class ActivationHistograms(_RecordView):
+    """Per layer: the histogram of its values at the last record (the lecture's plt.hist of each tanh), or with
+    ``gradients`` of its activation gradient (the lecture's second picture: alike across layers when healthy)."""
+
+    DEFAULT_CSS = """
+    ActivationHistograms { height: 1fr; padding: 0 1; overflow-y: auto; }
+    """
+    EMPTY = "no diagnostics yet"
 
     def _title(self) -> None:
         if self.gradients:
@@ -122,31 +136,13 @@ class ActivationHistograms(Static):
         self.update(t)
 
 
-class LayerTable(Static):
+class LayerTable(_RecordView):
     """Mean, std, saturation and dead units per layer, with the lecture's warnings; with ``gradients``, the
     mean and std of each layer's activation gradient."""
 
     DEFAULT_CSS = """
     LayerTable { height: 1fr; padding: 0 1; overflow-y: auto; }
     """
-    gradients = reactive(False, init=False)
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__("", **kwargs)
-        self.diagnostics: Diagnostics | None = None
-
-    def on_mount(self) -> None:
-        self._title()
-
-    def show(self, diagnostics: Diagnostics | None) -> None:
-        if diagnostics is self.diagnostics:
-            return
-        self.diagnostics = diagnostics
-        self._draw()
-
-    def watch_gradients(self) -> None:
-        self._title()
-        self._draw()
 
     def _title(self) -> None:
         if self.gradients:
