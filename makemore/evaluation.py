@@ -23,12 +23,19 @@ def evaluate(model, words: EncodedWords, batch_size: int = 512, device=None) -> 
     """Mean NLL in nats per character over every word (NaN for an empty list)."""
     if len(words) == 0:
         return math.nan
+    return mean_nll(model, words.iter_batches(_batch_size(model, words, batch_size), device))
+
+
+@torch.inference_mode()
+def mean_nll(model, batches) -> float:
+    """Mean NLL in nats over the targets of ``batches`` ((x, y) pairs; targets of -1 are padding), with the model
+    in eval mode for the duration. Words and text streams are both scored by it."""
     was_training = model.training
     model.eval()
     total = torch.zeros((), dtype=torch.float64)
     count = 0
     try:
-        for x, y in words.iter_batches(_batch_size(model, words, batch_size), device):
+        for x, y in batches:
             logits, _ = model(x)
             nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1),
                                   ignore_index=-1, reduction="sum")

@@ -351,29 +351,13 @@ def _batches(stream, starts, window: int, skip: int, device, model, budget: int 
 
 def stream_loss(model, stream, block: int, skip: int = 0, device=None, max_tokens: int | None = None) -> float:
     """Mean NLL per predicted character over windows tiling ``stream`` (or ``max_tokens`` of them)."""
-    import torch
-    import torch.nn.functional as F
+    from makemore.evaluation import mean_nll
 
     window = skip + block + 1
     if len(stream) < window:
         raise MakemoreError(f"{len(stream):,} characters are fewer than one window of {window}")
     starts = tiling_starts(len(stream), window, block, max_tokens)
-
-    was_training = model.training
-    model.eval()
-    total = torch.zeros((), dtype=torch.float64)
-    count = 0
-    try:
-        with torch.inference_mode():
-            for x, y in _batches(stream, starts, window, skip, device, model):
-                logits, _ = model(x)
-                nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1),
-                                      ignore_index=-1, reduction="sum")
-                total += nll.double().cpu()
-                count += int((y != -1).sum())
-    finally:
-        model.train(was_training)
-    return float(total) / count
+    return mean_nll(model, _batches(stream, starts, window, skip, device, model))
 
 
 # --- sampling --------------------------------------------------------------------------------------
