@@ -57,12 +57,10 @@ def step_label(x: int) -> str:
     return f"{x / 1000:g}k" if x >= 1000 else str(x)
 
 
-class LossChart(PlotextPlot):
-    steps: reactive[list[tuple[int, float]]] = reactive(list, repaint=False, init=False)
-    evals: reactive[list[Eval]] = reactive(list, repaint=False, init=False)
-    log_scale = reactive(False, repaint=False, init=False)
-    smoothing = reactive(False, repaint=False, init=False)
-    waiting = reactive("waiting for the first step", repaint=False, init=False)  # shown while there is no data
+class ThrottledPlot(PlotextPlot):
+    """A plot that redraws when its data changes, at most once per ``min_interval`` seconds while data streams
+    in (a change soon after the last replot waits for the rest of the interval). Subclasses draw in ``draw``
+    and give their titles in ``_titles``."""
 
     def __init__(self, min_interval: float = 1.0, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -75,12 +73,40 @@ class LossChart(PlotextPlot):
         self._titles()
         self.replot()
 
-    # every change asks for a replot; a replot soon after the last one waits for the rest of the interval
+    def _schedule(self, now: bool = False) -> None:
+        wait = self._plotted_at + self.min_interval - time.monotonic()
+        if now or wait <= 0:
+            self.replot()
+        elif self._pending is None:
+            self._pending = self.set_timer(wait, self.replot)
+
+    def replot(self) -> None:
+        self._pending = None
+        self._plotted_at = time.monotonic()
+        self.plt.clear_figure()
+        self.draw(self.plt)
+        self.refresh()
+
+    def draw(self, plt) -> None:
+        raise NotImplementedError
+
+    def _titles(self) -> None:
+        raise NotImplementedError
+
+
+class LossChart(ThrottledPlot):
+    steps: reactive[list[tuple[int, float]]] = reactive(list, repaint=False, init=False)
+    evals: reactive[list[Eval]] = reactive(list, repaint=False, init=False)
+    log_scale = reactive(False, repaint=False, init=False)
+    smoothing = reactive(False, repaint=False, init=False)
+    waiting = reactive("waiting for the first step", repaint=False, init=False)  # shown while there is no data
+
+    # every change asks for a replot; the first points draw at once
     def watch_steps(self) -> None:
-        self._schedule()
+        self._schedule(now=len(self.steps) < 2)
 
     def watch_evals(self) -> None:
-        self._schedule()
+        self._schedule(now=len(self.steps) < 2)
 
     def watch_log_scale(self) -> None:
         self._titles()
@@ -92,13 +118,6 @@ class LossChart(PlotextPlot):
 
     def watch_waiting(self) -> None:
         self.refresh()
-
-    def _schedule(self) -> None:
-        wait = self._plotted_at + self.min_interval - time.monotonic()
-        if wait <= 0 or not self.steps or len(self.steps) < 2:
-            self.replot()
-        elif self._pending is None:
-            self._pending = self.set_timer(wait, self.replot)
 
     @property
     def has_data(self) -> bool:
@@ -117,11 +136,7 @@ class LossChart(PlotextPlot):
             return Text(self.waiting, style="italic", justify="center")
         return super().render()
 
-    def replot(self) -> None:
-        self._pending = None
-        self._plotted_at = time.monotonic()
-        plt = self.plt
-        plt.clear_figure()
+    def draw(self, plt) -> None:
         width = max(self.size.width, 40)
         train = downsample(self.steps, 2 * width)
         if train:
@@ -139,4 +154,3 @@ class LossChart(PlotextPlot):
         plt.ylabel("loss (nats/char)")
         if self.log_scale:
             plt.yscale("log")
-        self.refresh()

@@ -10,15 +10,13 @@ streams in, and downsamples long curves (train to two points per column, val to 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 from rich.text import Text
 from textual.reactive import reactive
-from textual_plotext import PlotextPlot
 
 from makemore.tui.overlay import RunCurve
-from makemore.tui.widgets.loss_chart import downsample, nice_ticks, step_label
+from makemore.tui.widgets.loss_chart import ThrottledPlot, downsample, nice_ticks, step_label
 from makemore.tui.widgets.stats import fmt_time
 
 TIME_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
@@ -52,29 +50,14 @@ class Series:
     marker: str | None
 
 
-class OverlayChart(PlotextPlot):
+class OverlayChart(ThrottledPlot):
     curves: reactive[tuple[RunCurve, ...]] = reactive(tuple, repaint=False, init=False)
     x_axis = reactive("step", repaint=False, init=False)  # "step" or "time"
     show_train = reactive(True, repaint=False, init=False)
     log_scale = reactive(False, repaint=False, init=False)
 
-    def __init__(self, min_interval: float = 1.0, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.min_interval = min_interval  # seconds between two replots while data streams in
-        self._plotted_at = -math.inf
-        self._pending = None
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self._titles()
-        self.replot()
-
     def watch_curves(self) -> None:
-        wait = self._plotted_at + self.min_interval - time.monotonic()
-        if wait <= 0:
-            self.replot()
-        elif self._pending is None:
-            self._pending = self.set_timer(wait, self.replot)
+        self._schedule()
 
     def watch_x_axis(self) -> None:
         self._titles()
@@ -118,11 +101,7 @@ class OverlayChart(PlotextPlot):
                                   c.look.marker))
         return out
 
-    def replot(self) -> None:
-        self._pending = None
-        self._plotted_at = time.monotonic()
-        plt = self.plt
-        plt.clear_figure()
+    def draw(self, plt) -> None:
         drawn = self.series()
         for s in drawn:
             if len(s.xs) > 1:
@@ -141,4 +120,3 @@ class OverlayChart(PlotextPlot):
         plt.ylabel("loss (nats/char)")
         if self.log_scale:
             plt.yscale("log")
-        self.refresh()
