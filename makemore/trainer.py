@@ -23,7 +23,6 @@ from makemore.rundir import BEST, LAST_STATE, RunDir, TrainingState
 from makemore.events import MAX_TABLE_VOCAB, Bigrams, Eval, Event, Failed, Finished, Samples, Saved, Started, Step
 
 
-
 def flatten(params: list[torch.Tensor]) -> torch.nn.Parameter:
     """One contiguous parameter, with its gradient preallocated, of which ``params`` become views.
 
