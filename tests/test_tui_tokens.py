@@ -107,6 +107,7 @@ async def shows_bits_per_char(app, pilot, workdir: Path, run: Path) -> None:
     samples = app.run_screen().query_one(SamplesPanel).samples
     assert samples is not None and samples.text and "Ġ" not in samples.text  # decoded text, not token strings
     assert samples.text.splitlines()[0][:20] in text_of(app, "#sample-words")
+    assert "loss (nats/token)" in screen_text(app) and "nats/char" not in screen_text(app)  # the chart's axis
 
 
 async def test_tui_trains_a_token_run_and_shows_bits_per_char(workdir, tmp_path):
@@ -170,6 +171,7 @@ async def test_a_character_text_run_shows_nats_per_char_over_ln2(workdir, tmp_pa
         assert f"val bits/char {last['val_loss'] / math.log(2):.4f}" in stats, stats
         assert "characters)" in text_of(app, "#title")
         assert screen.query_one(BigramTable).note == ""  # a character vocabulary has its table
+        assert "loss (nats/char)" in screen_text(app)
 
 
 def test_tui_help_lists_tokenizer_and_preset_without_importing_torch():

@@ -49,6 +49,11 @@ WIDE_SAMPLES = 24  # samples per evaluation when training here on a large termin
 POLL = {"train": 0.25, "follow": 1.0, "replay": 1.0}  # seconds between looks at the state (or the file)
 
 
+def is_token_run(started) -> bool:
+    """Whether a run's vocabulary is a tokenizer's (a text run whose symbols are longer than one character)."""
+    return started.mode == "text" and any(len(v) > 1 for v in started.vocab[1:])
+
+
 def no_table_note(started) -> str:
     """Why a run has no P(next | previous) table: its vocabulary (a tokenizer's) is too large to draw."""
     V = len(started.vocab)
@@ -445,6 +450,7 @@ class RunScreen(Screen):
             self.table.vocab = tuple(snap.started.vocab)
             self.table.info = self.info
             self.table.note = no_table_note(snap.started)
+            self.chart.unit = "token" if is_token_run(snap.started) else "char"
         with self.app.batch_update():
             self.topbar.title = self._title(snap)
             self.topbar.summary = self._summary(snap)
@@ -487,7 +493,7 @@ class RunScreen(Screen):
                 return f"makemore · waiting for {where} to start"
             return (f"makemore · {where} · preparing (loading torch and the data)" if self.mode == "train"
                     else f"makemore · {where} · waiting for the first event")
-        unit = "words" if st.mode != "text" else "tokens" if any(len(v) > 1 for v in st.vocab[1:]) else "characters"
+        unit = "words" if st.mode != "text" else "tokens" if is_token_run(st) else "characters"
         return Text.assemble(("makemore", "bold"), f" · {st.dataset} ({st.num_words:,} {unit}) · ",
                              (st.model_type, "bold"), f" {st.num_params:,} params · {st.device} · "
                              f"{self.run_dir or st.run_dir}")

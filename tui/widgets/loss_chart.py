@@ -100,6 +100,7 @@ class LossChart(ThrottledPlot):
     log_scale = reactive(False, repaint=False, init=False)
     smoothing = reactive(False, repaint=False, init=False)
     waiting = reactive("waiting for the first step", repaint=False, init=False)  # shown while there is no data
+    unit = "char"  # what the loss is per: "char", or "token" for a tokenizer's run (set once the run has started)
 
     # every change asks for a replot; the first points draw at once
     def watch_steps(self) -> None:
@@ -151,6 +152,6 @@ class LossChart(ThrottledPlot):
         ticks = nice_ticks(last)
         plt.xticks(ticks, [step_label(t) for t in ticks])
         plt.xlabel("step")
-        plt.ylabel("loss (nats/char)")
+        plt.ylabel(f"loss (nats/{self.unit})")
         if self.log_scale:
             plt.yscale("log")
