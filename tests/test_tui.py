@@ -5,7 +5,6 @@ screen shows is read back from the rendered lines, at 80x24, 120x40 and 200x60."
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from makemore.tui.widgets.bigram_table import BigramTable  # noqa: E402
 from makemore.tui.widgets.loss_chart import LossChart, downsample, nice_ticks  # noqa: E402
 from makemore.tui.widgets.samples import SamplesPanel  # noqa: E402
 from makemore.tui.widgets.stats import StatsPanel  # noqa: E402
+from tui_helpers import screen_lines, screen_text, text_of, wait_for  # noqa: E402
 
 SIZE = (120, 40)
 SIZES = [(80, 24), (120, 40), (200, 60)]
@@ -39,33 +39,6 @@ def tiny_trainer(words: Path, out: Path, **train):
     trainer, _ = new_trainer(request)
     trainer.cfg.num_samples = 6
     return trainer
-
-
-async def wait_for(pilot, condition, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
-
-
-def screen_lines(app) -> list[str]:
-    """The screen as the terminal would show it, one string per line."""
-    return [strip.text for strip in app.screen._compositor.render_strips()]
-
-
-def screen_text(app) -> str:
-    return "\n".join(screen_lines(app))
-
-
-def text_of(app, selector: str) -> str:
-    """The plain text a Static shows (whatever rich renderable it holds)."""
-    from rich.console import Console
-
-    console = Console(width=200, record=True, file=open("/dev/null", "w"))
-    content = app.screen.query_one(selector).content
-    console.print(content)
-    return console.export_text()
 
 
 # --- training inside the app ------------------------------------------------------------------------

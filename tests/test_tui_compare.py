@@ -8,7 +8,6 @@ import json
 import math
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,23 +23,12 @@ from makemore.tui.app import create_app  # noqa: E402
 from makemore.tui.overlay import eval_seconds, looks, run_names  # noqa: E402
 from makemore.tui.widgets.overlay_chart import OverlayChart, time_ticks  # noqa: E402
 from makemore.tui.widgets.run_legend import RunLegend, RunsTable  # noqa: E402
+from tui_helpers import screen_text, wait_for  # noqa: E402
 
 SIZES = [(80, 24), (120, 40)]
 WORDS = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "harper", "evelyn", "abigail", "emily",
          "ella", "elizabeth", "camila", "luna", "sofia", "avery", "mila", "aria", "scarlett", "penelope", "layla",
          "chloe", "victoria", "madison", "eleanor", "grace", "nora", "riley", "zoey"]
-
-
-async def wait_for(pilot, condition, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
-
-
-def screen_text(app) -> str:
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 def colour_at(content, offset: int) -> tuple[int, int, int] | None:

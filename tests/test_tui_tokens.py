@@ -4,11 +4,11 @@ request `makemore train` builds."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,10 @@ from makemore.tokenizer import Tokenizer  # noqa: E402
 from makemore.tui.app import create_app  # noqa: E402
 from makemore.tui.widgets.bigram_table import BigramTable  # noqa: E402
 from makemore.tui.widgets.samples import SamplesPanel  # noqa: E402
+from tui_helpers import screen_text, text_of, wait_for as _wait_for  # noqa: E402
+
+# token runs train a little longer to their first evaluations
+wait_for = functools.partial(_wait_for, timeout=30.0)
 
 
 TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
@@ -29,27 +33,6 @@ TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\n
 TINY = dict(n_layer=1, n_head=2, n_embd=16)
 RECIPE = dict(max_steps=6, eval_interval=3, batch_size=4, warmup_steps=2)
 SIZE = (120, 40)
-
-
-async def wait_for(pilot, condition, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
-
-
-def screen_text(app) -> str:
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
-
-
-def text_of(app, selector: str) -> str:
-    """The plain text a Static shows (whatever rich renderable it holds)."""
-    from rich.console import Console
-
-    console = Console(width=200, record=True, file=open("/dev/null", "w"))
-    console.print(app.screen.query_one(selector).content)
-    return console.export_text()
 
 
 @pytest.fixture(autouse=True)
