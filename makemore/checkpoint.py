@@ -7,10 +7,8 @@ directory are and mean is ``makemore.rundir``'s business.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any

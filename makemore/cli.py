@@ -8,10 +8,6 @@ Start-up stays fast: nothing here imports torch or textual at module level; each
 # `makemore sample -n 10` added to `import torch`); evaluated once, as the functions are defined, they cost
 # next to nothing.
 import functools
-import json
-import math
-import re
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional

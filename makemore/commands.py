@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 from rich.markup import escape
 from rich.table import Table

@@ -54,6 +54,18 @@ def _filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None)
     return logits
 
 
+def pick(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One index per row of ``probs`` (B, V) on the CPU, drawn from that row's distribution: the first index
+    whose cumulative probability exceeds a uniform draw times the row's total (inverse transform sampling).
+
+    One random number per row, where ``torch.multinomial`` draws one per entry (B x V exponentials): a tenth
+    of the sampler's time at 1,000 names. The sums run in float64, where a uniform draw below 1 times the total
+    rounds below the total, so an index of probability 0 (a filtered or forbidden character) is never drawn."""
+    cdf = probs.double().cumsum(-1)
+    u = torch.rand(probs.size(0), 1, generator=generator, dtype=torch.float64) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, right=True).squeeze(1)
+
+
 @torch.inference_mode()
 def generate(model, vocab: Vocab, n: int, **options) -> list[Generated]:
     """Draw ``n`` words (see ``draw``)."""
@@ -170,8 +182,7 @@ def _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_
         else:
             if temperature != 1:
                 logits = logits / temperature
-            probs = _filter_logits(logits, top_k, top_p).softmax(-1)
-            nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            nxt = pick(_filter_logits(logits, top_k, top_p).softmax(-1), generator)
         logprob[which] += logp.gather(1, nxt[:, None]).squeeze(1).double()
         if length >= limit:
             overlong[which[nxt != 0]] = True  # would have gone on past max_len

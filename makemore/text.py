@@ -405,9 +405,8 @@ def generate_text(model, chars: list[str], prompt: str, length: int, *, temperat
                   top_k: int | None = None, top_p: float | None = None, generator=None,
                   device=None) -> Iterator[str]:
     """Continue ``prompt`` by ``length`` characters, yielding each as it is drawn."""
-    import torch
 
-    from makemore.sample import _filter_logits
+    from makemore.sample import _filter_logits, pick as draw_index
 
     if temperature < 0:
         raise MakemoreError("--temperature must be >= 0")
@@ -419,7 +418,7 @@ def generate_text(model, chars: list[str], prompt: str, length: int, *, temperat
         if temperature == 0:
             return int(row.argmax())
         probs = _filter_logits((row / temperature)[None], top_k, top_p).softmax(-1)
-        return int(torch.multinomial(probs, 1, generator=generator))
+        return int(draw_index(probs, generator))
 
     was_training = model.training
     model.eval()

@@ -165,9 +165,8 @@ def generate_tokens(model, tokenizer, prompt: str, length: int, *, temperature: 
     """Continue ``prompt`` until ``length`` characters have been drawn, yielding text as it decodes (a
     character split over several tokens appears once complete; bytes that cannot complete become U+FFFD, and
     so do control characters other than newline and tab)."""
-    import torch
 
-    from makemore.sample import _filter_logits
+    from makemore.sample import _filter_logits, pick as draw_index
     from makemore.text import continue_ids
 
     if temperature < 0:
@@ -180,7 +179,7 @@ def generate_tokens(model, tokenizer, prompt: str, length: int, *, temperature: 
         if temperature == 0:
             return int(row.argmax())
         probs = _filter_logits((row / temperature)[None], top_k, top_p).softmax(-1)
-        return int(torch.multinomial(probs, 1, generator=generator))
+        return int(draw_index(probs, generator))
 
     decoder = tokenizer.stream()
     for i in ids:

@@ -14,7 +14,6 @@ import pickle
 import random
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
