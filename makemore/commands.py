@@ -14,7 +14,7 @@ from rich.table import Table
 from makemore import checkpoint as ckpt
 from makemore.errors import MakemoreError
 from makemore.rundir import resolve_run
-from makemore.sinks import TAG_STYLE, make_console
+from makemore.console import TAG_STYLE, make_console
 
 out = make_console()
 err = make_console(stderr=True)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -14,6 +12,7 @@ from rich.markup import escape
 
 from makemore.rundir import METRICS, SAMPLES
 from makemore.events import Eval, Event, Failed, Finished, InitialLoss, Samples, Saved, Started, Step
+from makemore.console import TAG_STYLE, make_console
 
 Sink = Callable[[Event], None]
 
@@ -82,43 +81,6 @@ class TensorBoardSink:
 
     def close(self) -> None:
         self.writer.close()
-
-
-TAG_STYLE = {"new": "green", "train": "dim", "test": "yellow", "empty": "dim italic"}  # one colour per tag
-
-UNWRAPPED_WIDTH = 1 << 16  # off a terminal: wide enough that no line of ours is ever wrapped
-
-
-class _Unpadded:
-    """sys.stdout or sys.stderr as they are at each write (a test runner swaps them), without the spaces that
-    pad a table's lines to its width."""
-
-    _TRAILING = re.compile(r" +(?=\n)")
-
-    def __init__(self, stderr: bool):
-        self.stderr = stderr
-
-    @property
-    def stream(self):
-        return sys.stderr if self.stderr else sys.stdout
-
-    def write(self, text: str) -> int:
-        return self.stream.write(self._TRAILING.sub("", text))
-
-    def __getattr__(self, name):
-        return getattr(self.stream, name)
-
-
-def make_console(stderr: bool = False):
-    """A rich console for the commands' output. On a terminal, rich as usual. Piped or redirected
-    (``| tee log``), a line is never wrapped, whatever its length or $COLUMNS, and never padded with spaces:
-    a log keeps each line whole."""
-    from rich.console import Console
-
-    console = Console(stderr=stderr, highlight=False)
-    if not console.is_terminal:
-        console = Console(file=_Unpadded(stderr), highlight=False, soft_wrap=True, width=UNWRAPPED_WIDTH)
-    return console
 
 
 def fmt_time(seconds: float | None) -> str:

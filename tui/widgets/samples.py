@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual.widgets import Input, Static
 
 from makemore.events import Samples
-from makemore.sinks import TAG_STYLE
+from makemore.console import TAG_STYLE
 
 
 def columns_for(width: int, words: list[str]) -> int:

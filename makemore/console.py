@@ -1,0 +1,43 @@
+"""The commands' consoles: rich on a terminal, whole unpadded lines in a pipe or a log; the colour of each sample
+tag. Apart from the event sinks, so that a command that only prints (``sample``, ``info``) need not import them."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+TAG_STYLE = {"new": "green", "train": "dim", "test": "yellow", "empty": "dim italic"}  # one colour per tag
+
+UNWRAPPED_WIDTH = 1 << 16  # off a terminal: wide enough that no line of ours is ever wrapped
+
+
+class _Unpadded:
+    """sys.stdout or sys.stderr as they are at each write (a test runner swaps them), without the spaces that
+    pad a table's lines to its width."""
+
+    _TRAILING = re.compile(r" +(?=\n)")
+
+    def __init__(self, stderr: bool):
+        self.stderr = stderr
+
+    @property
+    def stream(self):
+        return sys.stderr if self.stderr else sys.stdout
+
+    def write(self, text: str) -> int:
+        return self.stream.write(self._TRAILING.sub("", text))
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def make_console(stderr: bool = False):
+    """A rich console for the commands' output. On a terminal, rich as usual. Piped or redirected
+    (``| tee log``), a line is never wrapped, whatever its length or $COLUMNS, and never padded with spaces:
+    a log keeps each line whole."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console = Console(file=_Unpadded(stderr), highlight=False, soft_wrap=True, width=UNWRAPPED_WIDTH)
+    return console
