@@ -396,9 +396,10 @@ def test_the_python_api_trains_and_continues_text(play, tmp_path):
     assert result == json.loads(printed.stdout)
 
 
-def test_a_text_time_budget_keeps_the_recipes_shape_and_spreads_its_schedule(play):
-    """`--max-time 600` on text: the default shape (which beat a larger model in ten minutes), no step limit, so
-    the schedule follows the clock, and evaluations spaced for a long run; a shorter budget is the plain recipe."""
+def test_a_text_time_budget_takes_its_tiers_shape_and_spreads_its_schedule(play):
+    """`--max-time 600` on text: the budget tier's deeper model and learning rate over the default's, no step
+    limit, so the schedule follows the clock, and evaluations spaced for a long run; a shorter budget is the
+    plain recipe with the clock deciding."""
     from makemore.training import Request, check_request, text_block_size
 
     family = FAMILIES["transformer"]
@@ -406,9 +407,11 @@ def test_a_text_time_budget_keeps_the_recipes_shape_and_spreads_its_schedule(pla
     plain_hyper, plain = check_request(Request(data=str(play), mode="text"))
     hyper, cfg = check_request(Request(data=str(play), mode="text", train={"max_time": 600}))
     assert cfg.max_steps == 0 and cfg.max_time == 600
-    assert hyper == plain_hyper == {**family.hyper, **family.text.hyper}
+    assert plain_hyper == {**family.hyper, **family.text.hyper}
+    assert hyper == {**plain_hyper, "n_layer": settings["n_layer"]} != plain_hyper
     assert cfg.eval_interval == settings["eval_interval"] != plain.eval_interval
-    assert (cfg.learning_rate, cfg.batch_size) == (plain.learning_rate, plain.batch_size)
+    assert cfg.learning_rate == settings["learning_rate"] != plain.learning_rate
+    assert cfg.batch_size == plain.batch_size
     assert text_block_size(Request(data=str(play), mode="text", train={"max_time": 600})) == family.text.block_size
     _, short = check_request(Request(data=str(play), mode="text", train={"max_time": seconds / 2}))
     assert short.eval_interval == plain.eval_interval and short.max_steps == 0
