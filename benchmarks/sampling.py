@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import cpu_name, names_path, table  # noqa: E402
+from common import compile_package, cpu_name, names_path, table  # noqa: E402
 
 
 def reference_generate(model, vocab, n, generator, batch_size=1024):
@@ -99,6 +99,7 @@ def main() -> None:
                     "time (all its threads) instead of the wall clock: names per CPU second, steadier on a shared "
                     "machine (with --threads 1, the back-to-back ratios of a busy machine)")
     args = ap.parse_args()
+    compile_package()
 
     exe = shutil.which("makemore")
     cli = [exe] if exe else [sys.executable, "-m", "makemore"]

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, table  # noqa: E402
+from common import REPO, compile_package, table  # noqa: E402
 
 TINY = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
 NANOGPT = REPO.parent / "shared" / "reference" / "nanogpt"
@@ -203,6 +203,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads for makemore (default: torch's)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    compile_package()
     if not args.data.exists():
         sys.exit(f"{args.data}: not found (pass --data PATH to Tiny Shakespeare)")
     if args.threads:

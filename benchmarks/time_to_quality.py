@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import cpu_name, names_path, table  # noqa: E402
+from common import compile_package, cpu_name, names_path, table  # noqa: E402
 
 OURS = re.compile(r"step (\d+): train \S+ val (\S+)")
 THEIRS = re.compile(r"step (\d+) train loss: \S+ test loss: (\S+)")
@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds before a run is given up")
     parser.add_argument("--ours", default="", help="extra options for `makemore train` (to try a recipe)")
     args = parser.parse_args()
+    compile_package()
     thresholds = sorted((float(x) for x in args.thresholds.split(",")), reverse=True)
     data = names_path(args.data)
 

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import cpu_name, matmul_peak, names_path, table  # noqa: E402
+from common import compile_package, cpu_name, matmul_peak, names_path, table  # noqa: E402
 
 
 def wall(cmd: list[str], cwd: Path) -> float:
@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=450)
     parser.add_argument("--short", type=int, default=50)
     args = parser.parse_args()
+    compile_package()
     data = names_path(args.data).resolve()
     reference = Path(args.reference).resolve()
     exe = shutil.which("makemore")

@@ -82,6 +82,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     from makemore.training import Request, check_request, check_resume, drive, new_trainer, prepare_data, \
         resume_trainer
 
+    settle_imports()
     main = dist.is_main  # under torchrun, rank 0 alone prints and writes
     quiet = quiet or not main
 
@@ -169,6 +170,15 @@ def _exit_if_interrupted(trainer) -> None:
         raise KeyboardInterrupt
 
 
+def settle_imports() -> None:
+    """Called by the commands once torch is imported: its millions of objects live as long as the process, so they
+    leave the cycle collector's reach (``gc.freeze``), which would otherwise walk them all in each of its full
+    passes: `makemore sample -n 10` took 0.2 s longer beyond `import torch` without this."""
+    import gc
+
+    gc.freeze()
+
+
 # --- sample -----------------------------------------------------------------------------------------
 
 SMALL_SAMPLE = 100  # up to this many words, `sample` runs on one CPU thread
@@ -180,6 +190,7 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
     from makemore.device import resolve_device
     from makemore.sample import check_lengths, cpu_threads, sample_words
 
+    settle_imports()
     if n is not None and n < 1:
         raise MakemoreError("-n must be at least 1")
     if top_p is not None and not 0 < top_p <= 1:
@@ -293,6 +304,7 @@ def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: s
     from makemore.device import resolve_device
     from makemore.evaluation import evaluate_on
 
+    settle_imports()
     if split not in (None, "train", "val", "test"):
         raise MakemoreError(f"--split must be train, val or test, not {split!r}")
     loaded = run.load_model(device=resolve_device(device))
@@ -352,6 +364,7 @@ def score_command(run, words: list[str], *, as_json: bool) -> None:
     from makemore.evaluation import score_words
     from makemore.sample import tag
 
+    settle_imports()
     loaded = run.load_model()
     if loaded.mode == "text":
         raise MakemoreError(f"{run.path}: a text run; score scores words of a word list "
