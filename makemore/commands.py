@@ -176,7 +176,8 @@ def settle_imports() -> None:
     passes: `makemore sample -n 10` took 0.2 s longer beyond `import torch` without this."""
     import gc
 
-    gc.freeze()
+    if not gc.get_freeze_count():  # once: a process that runs several commands (a test) freezes what came first
+        gc.freeze()
 
 
 # --- sample -----------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def flatten(params: list[torch.Tensor]) -> torch.nn.Parameter:
     return flat
 
 
-def make_optimizer(model, cfg: TrainConfig, flat: bool = False) -> torch.optim.Optimizer:
+def make_optimizer(model, cfg: TrainConfig, flat: bool = False):
     """AdamW with weight decay on matrices only; ``flat``: each group's tensors as one (see ``flatten``)."""
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
@@ -50,11 +50,13 @@ def make_optimizer(model, cfg: TrainConfig, flat: bool = False) -> torch.optim.O
     if flat:
         decay, no_decay = ([flatten(group)] if group else [] for group in (decay, no_decay))
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    # fused AdamW updates every tensor in one kernel (CPU and CUDA); foreach is the fallback
-    try:
-        return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, cfg.beta2), fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, cfg.beta2), foreach=True)
+    # fused AdamW updates every tensor in one kernel (CPU and CUDA): makemore.optim runs it without torch.optim's
+    # second of start-up; elsewhere (MPS) torch's foreach AdamW
+    from makemore import optim
+
+    if optim.supported(decay + no_decay):
+        return optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, cfg.beta2))
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, cfg.beta2), foreach=True)
 
 
 class Diverged(MakemoreError):
