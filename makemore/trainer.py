@@ -239,13 +239,15 @@ class Trainer:
         reason = "max_steps"
         while not cfg.max_steps or self.step < cfg.max_steps:
             if not self._resume.is_set():  # paused: time stands still
-                self.elapsed += time.perf_counter() - last_tick
+                paused = time.perf_counter()
+                self.elapsed += paused - last_tick
                 self._busy.release()  # another thread may use the model meanwhile (see ``idle``)
                 try:
                     self._resume.wait()
                 finally:
                     self._busy.acquire()
-                last_tick = window_start = time.perf_counter()
+                last_tick = time.perf_counter()
+                window_start += last_tick - paused  # the window's rate counts its steps' time, not the pause
             if self.dist.enabled:  # every rank stops at the same step: the one agreed at the last exchange
                 if self._agreed_stop:
                     reason = self._agreed_stop
@@ -300,9 +302,12 @@ class Trainer:
                 window_steps = window_tokens = 0
                 window_start = last_tick = time.perf_counter()  # time spent in the sinks is not training time
             if main and (self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps):
+                started = time.perf_counter()
+                self.elapsed += started - last_tick
                 yield from self._evaluate()
                 yield self._save_last("last")
-                window_start = last_tick = time.perf_counter()  # evaluation is not training time
+                last_tick = time.perf_counter()  # evaluation is not training time, for the clock nor the rate:
+                window_start += last_tick - started  # the steps since the last Step keep their own time
         if not main:
             return  # rank 0 evaluates, saves and reports the end
         if self.step % cfg.eval_interval != 0 and self.step != cfg.max_steps:

@@ -133,3 +133,44 @@ def test_trainer_follows_the_schedule_of_whichever_budget_ends_first(small_words
         assert lr == pytest.approx(_expected_lr(step, elapsed, trainer.cfg), rel=1e-9), (step, elapsed)
     if ends == "time":  # the last steps approach the floor
         assert seen[-1][2] < trainer.cfg.learning_rate / 2
+
+
+def test_step_rates_and_the_clock_count_training_alone(small_words, tmp_path, monkeypatch):
+    """A fake clock on which a training step takes 1 s, an evaluation 100 s and a pause 50 s. Evaluations fall
+    between the Step events (every 7 steps; a Step every 10), and the run pauses once: every Step must report 1
+    step/s and an elapsed time equal to its step, whatever fell inside its window."""
+    import makemore.trainer as trainer_module
+
+    clock = [0.0]
+    monkeypatch.setattr(trainer_module.time, "perf_counter", lambda: clock[0])
+    trainer, _ = new_trainer(Request(data=str(small_words), model_type="bigram", out=tmp_path / "r",
+                                     train={"max_steps": 30, "eval_interval": 7, "batch_size": 4,
+                                            "warmup_steps": 0}))
+    step, evaluate = trainer._train_step, trainer._evaluate
+
+    def timed_step():
+        clock[0] += 1.0
+        return step()
+
+    def timed_evaluate():
+        clock[0] += 100.0
+        yield from evaluate()
+
+    class PauseOnce:  # paused once, before step 16; the wait is where the pause's time passes
+        def is_set(self):
+            return trainer.step != 15 or self.waited
+
+        def wait(self):
+            clock[0] += 50.0
+            self.waited = True
+
+        waited = False
+
+    trainer._train_step, trainer._evaluate, trainer._resume = timed_step, timed_evaluate, PauseOnce()
+    events = list(trainer.run())
+    steps = [e for e in events if e.kind == "step"]
+    assert [e.step for e in steps] == [10, 20, 30]
+    assert len([e for e in events if e.kind == "eval"]) == 6  # steps 0, 7, 14, 21, 28 and the last
+    assert trainer._resume.waited
+    for e in steps:
+        assert e.steps_per_s == pytest.approx(1.0) and e.elapsed == pytest.approx(e.step), e
