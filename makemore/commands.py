@@ -82,7 +82,6 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     from makemore.training import Request, check_request, check_resume, drive, new_trainer, prepare_data, \
         resume_trainer
 
-    settle_imports()
     main = dist.is_main  # under torchrun, rank 0 alone prints and writes
     quiet = quiet or not main
 
@@ -104,6 +103,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         with lock:
             if main:
                 run.remove_stale_temporaries()  # left by a writer that was killed mid-save
+            settle_imports()
             trainer = resume_trainer(run, overrides, dist=dist)
             drive(trainer, sinks_for(trainer), handle_sigint=True)
         _exit_if_interrupted(trainer)
@@ -146,6 +146,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                   + _small_split_note(len(prepared.val), len(prepared.test)))
         if prepared.hint:
             err.print(f"note: {prepared.hint}", soft_wrap=True)
+    settle_imports()  # everything is checked: torch, if prepare_data did not import it, comes in here
     trainer, _ = new_trainer(request, prepared, dist=dist, checked=checked)
     with trainer.rundir.lock() if main else contextlib.nullcontext():
         drive(trainer, sinks_for(trainer), handle_sigint=True)
@@ -171,13 +172,22 @@ def _exit_if_interrupted(trainer) -> None:
 
 
 def settle_imports() -> None:
-    """Called by the commands once torch is imported: its millions of objects live as long as the process, so they
-    leave the cycle collector's reach (``gc.freeze``), which would otherwise walk them all in each of its full
-    passes: `makemore sample -n 10` took 0.2 s longer beyond `import torch` without this."""
+    """Called by the commands before their work: torch (imported here if it was not yet) and what came with it
+    live as long as the process, so they leave the cycle collector's reach (``gc.freeze``), which would otherwise
+    walk their millions of objects in each of its full passes: `makemore sample -n 10` took 0.2 s longer beyond
+    `import torch` without this. Once per process (a test runs many commands in one)."""
+    global _settled
+    if _settled:
+        return
     import gc
+    import importlib
 
-    if not gc.get_freeze_count():  # once: a process that runs several commands (a test) freezes what came first
-        gc.freeze()
+    importlib.import_module("torch")
+    gc.freeze()
+    _settled = True
+
+
+_settled = False
 
 
 # --- sample -----------------------------------------------------------------------------------------

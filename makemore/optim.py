@@ -4,10 +4,10 @@ costs: its constructor imports ``torch._dynamo``, about a second at every launch
 
 The update is the same fused kernel (``torch._fused_adamw_``) with the same arguments, so the weights move
 exactly as under ``torch.optim.AdamW(fused=True)``, and ``state_dict()`` has the same layout, so a checkpoint
-written by either loads into the other (tests/test_trainer.py checks both). What the trainer needs of an
+written by either loads into the other (tests/test_optim.py checks both). What the trainer needs of an
 optimizer is all there is: ``param_groups`` (the learning rate is set there each step), ``step()``,
 ``zero_grad()``, ``state_dict()``, ``load_state_dict()`` and ``register_step_pre_hook()``; ``torch.amp.GradScaler`` drives it as
-it drives torch's.
+it drives torch's fused AdamW.
 """
 
 from __future__ import annotations
@@ -22,13 +22,15 @@ GROUP_DEFAULTS = {"amsgrad": False, "maximize": False, "foreach": None, "captura
 
 
 def supported(params: list[torch.Tensor]) -> bool:
-    """Whether the fused kernel runs here: CPU or CUDA tensors of a floating type (torch >= 2.4)."""
-    return hasattr(torch, "_fused_adamw_") and all(
+    """Whether this optimizer takes these tensors: floating-point, on one CPU or CUDA device (torch >= 2.4)."""
+    return hasattr(torch, "_fused_adamw_") and len({p.device for p in params}) <= 1 and all(
         p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
 
 
 class AdamW:
-    _step_supports_amp_scaling = False  # GradScaler unscales the gradients before ``step`` (as for torch's)
+    # as torch's fused AdamW: GradScaler hands ``grad_scale`` and ``found_inf`` to ``step`` as attributes and the
+    # kernel skips the update where a gradient was not finite, without reading the flag back to the host
+    _step_supports_amp_scaling = True
 
     def __init__(self, groups: list[dict[str, Any]], *, lr: float, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8):
@@ -67,12 +69,20 @@ class AdamW:
                 continue
             states = [self._state(p) for p in params]
             steps = [s["step"] for s in states]
+            device = params[0].device
+            grad_scale, found_inf = getattr(self, "grad_scale", None), getattr(self, "found_inf", None)
+            if grad_scale is not None:
+                grad_scale = grad_scale.to(device, non_blocking=True)
+            if found_inf is not None:
+                found_inf = found_inf.to(device, non_blocking=True)
             torch._foreach_add_(steps, 1)
             beta1, beta2 = group["betas"]
             torch._fused_adamw_(params, [p.grad for p in params], [s["exp_avg"] for s in states],
                                 [s["exp_avg_sq"] for s in states], [], steps, lr=group["lr"], beta1=beta1,
                                 beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
-                                amsgrad=False, maximize=False, grad_scale=None, found_inf=None)
+                                amsgrad=False, maximize=False, grad_scale=grad_scale, found_inf=found_inf)
+            if found_inf is not None:  # a skipped step does not count
+                torch._foreach_sub_(steps, [found_inf] * len(steps))
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:
@@ -81,8 +91,12 @@ class AdamW:
                     continue
                 if set_to_none:
                     p.grad = None
-                else:
-                    p.grad.detach_().zero_()
+                else:  # as torch's optimizers: a gradient that is a view cannot be detached in place
+                    if p.grad.grad_fn is not None:
+                        p.grad.detach_()
+                    else:
+                        p.grad.requires_grad_(False)
+                    p.grad.zero_()
 
     def state_dict(self) -> dict[str, Any]:
         """``torch.optim.Optimizer.state_dict``'s layout: parameters numbered in order across the groups."""

@@ -62,7 +62,11 @@ def pick(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch
     of the sampler's time at 1,000 names. The sums run in float64, where a uniform draw below 1 times the total
     rounds below the total, so an index of probability 0 (a filtered or forbidden character) is never drawn."""
     cdf = probs.double().cumsum(-1)
-    u = torch.rand(probs.size(0), 1, generator=generator, dtype=torch.float64) * cdf[:, -1:]
+    total = cdf[:, -1:]
+    if not bool(((total > 0) & total.isfinite()).all()):  # NaN or overflow: the index found would be past the end
+        raise MakemoreError("the model's next-character probabilities are not finite numbers (a --temperature "
+                            "this low overflows them; 0 samples greedily)")
+    u = torch.rand(probs.size(0), 1, generator=generator, dtype=torch.float64) * total
     return torch.searchsorted(cdf, u, right=True).squeeze(1)
 
 

@@ -50,13 +50,16 @@ def make_optimizer(model, cfg: TrainConfig, flat: bool = False):
     if flat:
         decay, no_decay = ([flatten(group)] if group else [] for group in (decay, no_decay))
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    # fused AdamW updates every tensor in one kernel (CPU and CUDA): makemore.optim runs it without torch.optim's
-    # second of start-up; elsewhere (MPS) torch's foreach AdamW
+    # fused AdamW updates every tensor in one kernel: on CPU and CUDA makemore.optim runs it without torch.optim's
+    # second of start-up; elsewhere (MPS) torch's own, fused where it can be, foreach otherwise
     from makemore import optim
 
     if optim.supported(decay + no_decay):
         return optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, cfg.beta2))
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, cfg.beta2), foreach=True)
+    try:
+        return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, cfg.beta2), fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, cfg.beta2), foreach=True)
 
 
 class Diverged(MakemoreError):

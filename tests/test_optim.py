@@ -3,6 +3,7 @@ load either way, and the start-up it exists to save."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -59,14 +60,41 @@ def test_a_checkpoint_of_either_continues_under_the_other(first):
     assert sorted(saved["state"]) == list(range(6))
     assert [g["params"] for g in saved["param_groups"]] == [[0, 1], [2, 3, 4, 5]]  # numbered across the groups
     assert all(float(s["step"]) == 5 for s in saved["state"].values())
+    # as the run directory keeps it: the groups' settings in JSON metadata (tuples come back as lists)
+    saved = {"state": saved["state"], "param_groups": json.loads(json.dumps(saved["param_groups"]))}
     resumed = make[second](model)
     resumed.load_state_dict(saved)
     again = resumed.state_dict()
-    assert again["param_groups"] == saved["param_groups"]
+    assert json.loads(json.dumps(again["param_groups"])) == saved["param_groups"]
     assert all(torch.equal(again["state"][i][k], saved["state"][i][k]) for i in saved["state"] for k in saved["state"][i])
     _train(model, resumed, 5, start=5)
     for a, b in zip(model.parameters(), whole.parameters()):
         assert torch.equal(a, b)
+
+
+def test_under_a_grad_scaler_a_step_with_an_infinite_gradient_is_skipped_as_by_torchs():
+    """GradScaler as the trainer drives it (unscale, step, update), with an infinite gradient at one step: the
+    same weights and step counts as torch's fused AdamW, the bad step skipped by both."""
+    results = []
+    for make in (lambda m: optim.AdamW(_groups(m), lr=1e-2, betas=(0.9, 0.99)),
+                 lambda m: torch.optim.AdamW(_groups(m), lr=1e-2, betas=(0.9, 0.99), fused=True)):
+        model = _model()
+        opt, scaler = make(model), torch.amp.GradScaler("cpu", init_scale=2.0 ** 4)
+        for step in range(6):
+            g = torch.Generator().manual_seed(step)
+            x, y = torch.randn(16, 5, generator=g), torch.randint(0, 3, (16,), generator=g)
+            scaler.scale(torch.nn.functional.cross_entropy(model(x), y)).backward()
+            if step == 2:
+                next(model.parameters()).grad[0, 0] = float("inf")
+            scaler.unscale_(opt)
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad()
+        results.append(([p.detach().clone() for p in model.parameters()],
+                        [float(s["step"]) for s in opt.state_dict()["state"].values()]))
+    (ours, our_steps), (theirs, their_steps) = results
+    assert our_steps == their_steps == [5.0] * 6
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
 
 
 def test_a_checkpoint_that_does_not_fit_is_refused():

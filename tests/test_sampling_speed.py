@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from makemore.data import Vocab
+from makemore.errors import MakemoreError
 from makemore.models import FAMILIES, build_model
 from makemore.models.base import LanguageModel
 from makemore.sample import _filter_logits, generate, pick
@@ -187,13 +188,18 @@ def test_next_character_frequencies_follow_the_model():
 def test_pick_follows_each_rows_distribution_and_never_draws_a_zero():
     """``pick`` against the probabilities it is given, with zeros first, inside and last in a row: each share
     within 5 standard errors over 100,000 draws per row, and no zero-probability index ever drawn."""
-    probs = torch.tensor([[0.0, 0.5, 0.0, 0.2, 0.3, 0.0], [0.1, 0.0, 0.0, 0.0, 0.0, 0.9]])
+    probs = torch.tensor([[0.0, 0.5, 0.0, 0.2, 0.3, 0.0], [0.1, 0.0, 0.0, 0.0, 0.0, 0.9],
+                          [0.0, 0.2, 0.2, 0.0, 0.4, 0.0]])  # the last sums to 0.8: shares are of its total
     N = 100_000
-    drawn = pick(probs.repeat_interleave(N, 0), torch.Generator().manual_seed(0)).view(2, N)
+    drawn = pick(probs.repeat_interleave(N, 0), torch.Generator().manual_seed(0)).view(3, N)
     for row, p in zip(drawn, probs):
+        p = p / p.sum()
         share = torch.bincount(row, minlength=6).double() / N
         assert (share[p == 0] == 0).all()
         assert ((share - p.double()).abs() <= 5 * (p * (1 - p) / N).sqrt() + 1e-12).all(), (share, p)
+    for bad in (float("nan"), float("inf")):  # a row that is not a distribution is refused, not indexed past
+        with pytest.raises(MakemoreError, match="not finite"):
+            pick(torch.tensor([[0.5, bad, 0.5]]))
 
 
 def test_cpu_threads_are_restored():
