@@ -4,10 +4,10 @@ costs: its constructor imports ``torch._dynamo``, about a second at every launch
 
 The update is the same fused kernel (``torch._fused_adamw_``) with the same arguments, so the weights move
 exactly as under ``torch.optim.AdamW(fused=True)``, and ``state_dict()`` has the same layout, so a checkpoint
-written by either loads into the other (tests/test_optim.py checks both). What the trainer needs of an
-optimizer is all there is: ``param_groups`` (the learning rate is set there each step), ``step()``,
-``zero_grad()``, ``state_dict()``, ``load_state_dict()`` and ``register_step_pre_hook()``; ``torch.amp.GradScaler`` drives it as
-it drives torch's fused AdamW.
+written by either loads into the other (tests/test_optim.py checks both). What the trainer and lr-find need
+of an optimizer is all there is: ``param_groups`` (the learning rate is set there each step), ``step()``,
+``zero_grad()``, ``state_dict()``, ``load_state_dict()`` and ``register_step_pre_hook()``;
+``torch.amp.GradScaler`` drives it as it drives torch's fused AdamW.
 """
 
 from __future__ import annotations

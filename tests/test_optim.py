@@ -66,7 +66,8 @@ def test_a_checkpoint_of_either_continues_under_the_other(first):
     resumed.load_state_dict(saved)
     again = resumed.state_dict()
     assert json.loads(json.dumps(again["param_groups"])) == saved["param_groups"]
-    assert all(torch.equal(again["state"][i][k], saved["state"][i][k]) for i in saved["state"] for k in saved["state"][i])
+    for i, entry in saved["state"].items():
+        assert all(torch.equal(again["state"][i][k], value) for k, value in entry.items())
     _train(model, resumed, 5, start=5)
     for a, b in zip(model.parameters(), whole.parameters()):
         assert torch.equal(a, b)
