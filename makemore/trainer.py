@@ -352,9 +352,10 @@ class Trainer:
         """
         cfg = self.cfg
         index = self.data.draw(cfg.batch_size, self.batch_gen)
-        total_targets = self.data.targets(index)
         mine = index[self.dist.shard(len(index))]
         chunks = mine.chunk(max(1, cfg.grad_accum))
+        # the weights of the micro-batches' losses; one micro-batch on one process needs none
+        total_targets = self.data.targets(index) if len(chunks) > 1 or self.dist.world_size > 1 else None
         loss_sum = torch.zeros((), device=self.device)
         tokens = 0
         record = self._record_step and self.recorder is not None
@@ -399,19 +400,22 @@ class Trainer:
                 torch._foreach_lerp_(self.ema, [p.detach() for p in self.trained], 1 - decay)
         return loss_sum, tokens
 
-    def _micro_batches(self, chunks, forward, total_targets: int, loss_sum: torch.Tensor,
+    def _micro_batches(self, chunks, forward, total_targets: int | None, loss_sum: torch.Tensor,
                        tokens: int) -> tuple[torch.Tensor, int]:
         """Forward and backward over the micro-batches of one step; gradients accumulate."""
         for i, chunk in enumerate(chunks):
             x, y, extra = self.data.micro_batch(chunk, self.model, self.cfg.pack, self.device)
-            weight = self.data.targets(chunk) / total_targets
+            # the whole batch in one micro-batch on one process: weight 1, no scalar product in either pass
+            whole = total_targets is None
+            weight = 1.0 if whole else self.data.targets(chunk) / total_targets
             # DDP all-reduces (averages) gradients on the last micro-batch only; the others accumulate locally
             last = i == len(chunks) - 1
             with contextlib.nullcontext() if last or not self.dist.enabled else self.ddp.no_sync():
                 with self._autocast():
                     _, loss = forward(x, y, **extra)
-                scaled = loss * weight
-                backward = scaled * self.dist.world_size  # DDP divides the summed gradients by the world size
+                scaled = loss if whole else loss * weight
+                # DDP divides the summed gradients by the world size
+                backward = scaled if whole else scaled * self.dist.world_size
                 (self.scaler.scale(backward) if self.scaler else backward).backward()
             loss_sum += scaled.detach().float()
             tokens += x.numel()

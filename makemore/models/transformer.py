@@ -38,21 +38,22 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: Tensor, cache: tuple[Tensor, Tensor] | None = None, mask: Tensor | None = None,
-                past: int = 0) -> Tensor:
-        B, T, C = x.shape
-        qkv = self.c_attn(x)  # (B, T, 3C)
+                past: int = 0, bt: tuple[int, int] | None = None) -> Tensor:
+        """``x`` (B, T, C), or (B * T, C) rows with ``bt`` = (B, T): the model keeps its activations as rows, so
+        that no view wraps each matrix product, in either pass."""
+        B, T = bt if bt is not None else x.shape[:2]
+        C = x.size(-1)
+        qkv = self.c_attn(x)
         if cache is not None:
-            return self.resid_dropout(self.c_proj(self.decode(qkv, cache, past)))
-        q, k, v = qkv.split(C, dim=2)
-        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-        # causal, or the packed rows' mask (each word attends to its own earlier positions only)
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=mask is None, dropout_p=self.dropout if self.training else 0.0
-        )
-        y = y.transpose(1, 2).contiguous().view(B, T, C)
-        return self.resid_dropout(self.c_proj(y))
+            y = self.decode(qkv.view(B, T, 3 * C), cache, past)
+        else:
+            # q, k, v of every head by one view and one permute: each (B, nh, T, hs)
+            q, k, v = qkv.view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4).unbind(0)
+            # causal, or the packed rows' mask (each word attends to its own earlier positions only)
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=mask is None, dropout_p=self.dropout if self.training else 0.0
+            ).transpose(1, 2)
+        return self.resid_dropout(self.c_proj(y.reshape(x.shape)))
 
     def decode(self, qkv: Tensor, cache: tuple[Tensor, Tensor], past: int) -> Tensor:
         """Attention of T new positions (after ``past`` cached ones) over the cache, which they are written into.
@@ -107,8 +108,8 @@ class Block(nn.Module):
         self.mlp = MLP(config)
 
     def forward(self, x: Tensor, cache: tuple[Tensor, Tensor] | None = None, mask: Tensor | None = None,
-                past: int = 0) -> Tensor:
-        x = x + self.attn(self.ln_1(x), cache, mask, past)
+                past: int = 0, bt: tuple[int, int] | None = None) -> Tensor:
+        x = x + self.attn(self.ln_1(x), cache, mask, past, bt)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -158,10 +159,11 @@ class Model(LanguageModel):
             j = torch.arange(T, device=idx.device)
             mask = (j[None, :, None] >= j[None, None, :]) & (j[None, None, :] >= (j - pos)[:, :, None])
             mask = mask.unsqueeze(1)  # (B, 1, T, T): the same for every head
-        x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
+        x = self.wte(idx) + self.wpe(pos)  # (B, T, C)
+        x = self.drop(x.view(B * T, -1))  # rows: one view here instead of two around every matrix product
         for i, block in enumerate(self.h):
-            x = block(x, None if caches is None else caches[i], mask, start)
-        return self.lm_head(self.ln_f(x))  # (B, T, V)
+            x = block(x, None if caches is None else caches[i], mask, start, (B, T))
+        return self.lm_head(self.ln_f(x))  # (B * T, V)
 
     @property
     def context_limit(self) -> int:
@@ -170,8 +172,8 @@ class Model(LanguageModel):
     def forward(self, idx: Tensor, targets: Tensor | None = None,
                 pos: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """``pos`` (B, T): each slot's position within its word, for rows that pack several words (training)."""
-        logits = self._forward(idx, 0, None, pos)
-        return logits, self.loss(logits, targets)
+        logits = self._forward(idx, 0, None, pos)  # (B * T, V)
+        return logits.view(*idx.shape, -1), self.loss(logits, targets)
 
     def init_state(self, batch_size: int, device: torch.device) -> tuple[int, list[tuple[Tensor, Tensor]]]:
         """(positions seen, each layer's (keys, values)): buffers of (block_size, B, n_embd), written in place
@@ -184,8 +186,8 @@ class Model(LanguageModel):
 
     def decode(self, idx: Tensor, state: tuple[int, list[tuple[Tensor, Tensor]]]) -> tuple[Tensor, tuple]:
         start, caches = state
-        logits = self._forward(idx, start, caches)
-        return logits[:, -1, :], (start + idx.size(1), caches)
+        logits = self._forward(idx, start, caches)  # (B * T, V)
+        return logits.view(*idx.shape, -1)[:, -1, :], (start + idx.size(1), caches)
 
     def keep_rows(self, state: tuple[int, list[tuple[Tensor, Tensor]]], rows: Tensor) -> tuple:
         """The caches of ``rows`` only, copying the positions filled so far (the batch is dimension 1)."""
