@@ -1,7 +1,7 @@
 """Per step at the reference's settings, whole process against whole process.
 
 Each tool's own command line at Karpathy's makemore.py's defaults (4 layers, 4 heads, 64 channels, batch 32,
-AdamW at 5e-4, weight decay 0.01) on names.txt, run twice per round: for LONG steps and for SHORT steps. The
+AdamW at 5e-4, weight decay 0.01, no gradient clipping, no weights' average) on names.txt, run twice per round: for LONG steps and for SHORT steps. The
 difference of the two wall times, divided by LONG − SHORT, is the cost of a step as a user pays it — data
 loading, the optimizer, logging and whatever each loop does between steps included; start-up (imports, data
 preparation, the first evaluation) cancels out. Rounds alternate the tools, so that a machine whose speed drifts
@@ -9,6 +9,10 @@ affects both alike; the table gives the median per-step time of each and the med
 
     python benchmarks/whole_process.py --reference ../shared/reference/makemore.py        # 5 rounds, 450 − 50 steps
     python benchmarks/whole_process.py --reference ../shared/reference/makemore.py --rounds 1 --long 100 --short 20
+    python benchmarks/whole_process.py --reference ../shared/reference/makemore.py --compile   # also --compile
+
+With ``--compile`` each round also runs ``makemore train --compile``: its step, and what compiling adds to the
+start (its SHORT run's wall time minus the eager one's), with the steps after which the faster step pays it back.
 
 Between SHORT and LONG neither tool evaluates (the reference every 500 steps, makemore told `--eval-interval`
 above LONG); the reference prints 10 samples every 200 steps, as its users see it do.
@@ -42,6 +46,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--long", type=int, default=450)
     parser.add_argument("--short", type=int, default=50)
+    parser.add_argument("--compile", action="store_true", help="also makemore train --compile")
     args = parser.parse_args()
     compile_package()
     data = names_path(args.data).resolve()
@@ -55,31 +60,49 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
         return [sys.executable, str(reference), "-i", str(data), "-o", str(out), "--max-steps", str(steps)]
 
-    def makemore_cmd(steps: int) -> list[str]:
+    def makemore_cmd(steps: int, compiled: bool = False) -> list[str]:
         out = tmp / f"mm-{steps}"
         shutil.rmtree(out, ignore_errors=True)
         return [*ours, "train", str(data), "--type", "transformer", "--n-layer", "4", "--n-head", "4",
                 "--n-embd", "64", "--batch-size", "32", "--lr", "5e-4", "--weight-decay", "0.01", "--ema", "0",
-                "--max-steps", str(steps), "--eval-interval", str(args.long + 1), "-o", str(out), "-q"]
+                "--grad-clip", "0", "--max-steps", str(steps), "--eval-interval", str(args.long + 1), "-o", str(out),
+                "-q", *(["--compile"] if compiled else [])]
 
     span = args.long - args.short
-    rounds = []
-    for _ in range(args.rounds):
-        ref = (wall(reference_cmd(args.long), tmp) - wall(reference_cmd(args.short), tmp)) / span
-        mine = (wall(makemore_cmd(args.long), tmp) - wall(makemore_cmd(args.short), tmp)) / span
-        rounds.append((ref, mine))
-        print(f"round {len(rounds)}: reference {ref * 1e3:.1f} ms/step, makemore {mine * 1e3:.1f} ms/step, "
-              f"ratio {ref / mine:.2f}x", flush=True)
+    tools = ["reference makemore.py", "makemore train"] + (["makemore train --compile"] if args.compile else [])
+    per_step: dict[str, list[float]] = {t: [] for t in tools}
+    extra_start: list[float] = []  # what compiling adds to the start: wall(SHORT, compiled) - wall(SHORT, eager)
+    eager_short = 0.0
+    for r in range(args.rounds):
+        for tool in tools:
+            if tool == tools[0]:
+                long, short = wall(reference_cmd(args.long), tmp), wall(reference_cmd(args.short), tmp)
+            else:
+                compiled = tool.endswith("--compile")
+                long, short = (wall(makemore_cmd(args.long, compiled), tmp),
+                               wall(makemore_cmd(args.short, compiled), tmp))
+                if compiled:
+                    extra_start.append(short - eager_short)
+                else:
+                    eager_short = short
+            per_step[tool].append((long - short) / span)
+        print(f"round {r + 1}: " + ", ".join(f"{t} {per_step[t][-1] * 1e3:.1f} ms/step" for t in tools), flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
-    ratios = sorted(r / m for r, m in rounds)
     peak = matmul_peak()
-    rows = [
-        ["reference makemore.py", f"{statistics.median(r for r, _ in rounds) * 1e3:.1f} ms",
-         ", ".join(f"{r * 1e3:.1f}" for r, _ in rounds)],
-        ["makemore train", f"{statistics.median(m for _, m in rounds) * 1e3:.1f} ms",
-         ", ".join(f"{m * 1e3:.1f}" for _, m in rounds)],
-        ["ratio, round by round", f"{statistics.median(ratios):.2f}x", f"range {ratios[0]:.2f}x to {ratios[-1]:.2f}x"],
-    ]
+    ref = per_step[tools[0]]
+    rows = []
+    for tool in tools:
+        rows.append([tool, f"{statistics.median(per_step[tool]) * 1e3:.1f} ms",
+                     ", ".join(f"{t * 1e3:.1f}" for t in per_step[tool])])
+        if tool != tools[0]:
+            ratios = sorted(a / b for a, b in zip(ref, per_step[tool]))
+            rows.append(["  ratio to the reference, round by round", f"{statistics.median(ratios):.2f}x",
+                         f"range {ratios[0]:.2f}x to {ratios[-1]:.2f}x"])
+    if args.compile:
+        saved = statistics.median(per_step["makemore train"]) - statistics.median(per_step[tools[2]])
+        extra = statistics.median(extra_start)
+        pays = f"pays back after {extra / saved:,.0f} steps" if saved > 0 else "never pays back"
+        rows.append(["compiling adds to the start", f"{extra:.1f} s", pays])
     print(f"{cpu_name()}, float32 matmul peak {peak / 1e9:.0f} GFLOP/s; (wall({args.long} steps) − "
           f"wall({args.short} steps)) / {span}, {args.rounds} rounds")
     print(table(rows, ["tool", "per step (median)", "rounds"]))
