@@ -130,8 +130,15 @@ async def test_following_and_replaying_a_token_run_show_the_same(workdir, tmp_pa
 
         assert 0 < len(drawn.text) - len("All:") <= makemore.text.SAMPLE_CHARS and "Ġ" not in drawn.text
         assert drawn.text[:20] in text_of(app, "#sample-words")
-        await pilot.press("escape", "w", *"speak", "enter")
-        await wait_for(pilot, lambda: "text run" in str(panel.score), what="the refusal to score a word")
+        # a text run has no words to score: no input for one, no key, no hint
+        from textual.widgets import Input
+
+        assert panel.text_mode and not screen.query_one("#word", Input).display
+        assert screen.query_one("#prefix", Input).placeholder.startswith("text to continue")
+        assert "score a word" not in str(panel.border_subtitle) and "/: prefix" in str(panel.border_subtitle)
+        await pilot.press("escape", "w")
+        await pilot.pause(0.1)
+        assert not screen.query_one("#word", Input).has_focus
     events = [event_from_json(json.loads(line)) for line in (run / rundir.METRICS).read_text().splitlines()]
     app = create_app(events=[e for e in events if e is not None])
     async with app.run_test(size=SIZE) as pilot:

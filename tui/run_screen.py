@@ -260,6 +260,8 @@ class RunScreen(Screen):
         if action == "temperature":
             return self.check_action("sample", ()) and (not compact or self.active_tab == "samples")
         if action == "focus_input":
+            if parameters == ("word",) and self.samples.text_mode:
+                return False  # a text run has no words to score
             return self.playable and (not compact or self.active_tab == "samples")
         if action in ("log_scale", "smoothing"):
             return not compact or self.active_tab == "loss"
@@ -451,6 +453,7 @@ class RunScreen(Screen):
             self.table.info = self.info
             self.table.note = no_table_note(snap.started)
             self.chart.unit = "token" if is_token_run(snap.started) else "char"
+            self.samples.text_mode = snap.started.mode == "text"
         with self.app.batch_update():
             self.topbar.title = self._title(snap)
             self.topbar.summary = self._summary(snap)

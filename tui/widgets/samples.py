@@ -1,9 +1,9 @@
 """The latest samples, each tagged new / train / test (the same colours as `makemore sample`), or a text
 continuation wrapped over several lines (text mode). Below them, when there is a model to play with, a
-prefix to sample from and a word to score.
+prefix to sample from and a word to score (text mode: a text to continue, and nothing to score).
 
-The panel owns ``samples``, ``temperature``, ``note``, ``playable`` and ``score`` as reactive attributes;
-the screen sets them and the panel redraws what changed.
+The panel owns ``samples``, ``temperature``, ``note``, ``playable``, ``text_mode`` and ``score`` as reactive
+attributes; the screen sets them and the panel redraws what changed.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ class SamplesPanel(Vertical):
     temperature = reactive(1.0, init=False)
     note = reactive("", init=False)
     playable = reactive(False, init=False)  # a model to sample from and score with is at hand
+    text_mode = reactive(False, init=False)  # a text run: the prefix is continued, and there are no words to score
     score: reactive[Text | str] = reactive("", init=False)
 
     def compose(self) -> ComposeResult:
@@ -94,6 +95,12 @@ class SamplesPanel(Vertical):
         self._play_shown()
         self._title()
 
+    def watch_text_mode(self, text_mode: bool) -> None:
+        prefix = self.query_one("#prefix", Input)
+        prefix.placeholder = "text to continue (Enter)" if text_mode else "prefix (Enter samples)"
+        self._play_shown()
+        self._title()
+
     def watch_score(self, score) -> None:
         self.query_one("#score", Static).update(score)
 
@@ -102,7 +109,8 @@ class SamplesPanel(Vertical):
 
     def _play_shown(self) -> None:
         self.query_one("#play").display = self.playable
-        self.query_one("#score").display = self.playable
+        self.query_one("#word").display = not self.text_mode
+        self.query_one("#score").display = self.playable and not self.text_mode
 
     def _draw(self) -> None:
         self.words.update(render_samples(self.samples, self.words.size.width or self.size.width, self.note))
@@ -116,5 +124,5 @@ class SamplesPanel(Vertical):
         prefix = getattr(s, "prefix", "")
         prefix = f" · prefix {prefix!r}" if prefix else ""
         self.border_title = f"Samples · T={self.temperature:.2f}{drawn}{prefix}{novelty}"
-        self.border_subtitle = "s: sample · +/-: temperature" + (" · /: prefix · w: score a word"
-                                                                 if self.playable else "")
+        play = " · /: prefix" + ("" if self.text_mode else " · w: score a word") if self.playable else ""
+        self.border_subtitle = "s: sample · +/-: temperature" + play
