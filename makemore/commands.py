@@ -125,9 +125,12 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
 
         if get_family(model_type).fitted:
             err.print(f"--diagnostics: {model_type} is fitted in one pass (counted): nothing to diagnose")
+    from makemore.shards import is_shard_dir
     from makemore.training import resolve_mode
 
     checked = check_request(request)
+    if resolve_mode(request) == "text" or request.tokenizer is not None or is_shard_dir(data):
+        settle_imports()  # torch reads a text from the start: its threads begin with denormals flushed
     prepared = prepare_data(data, seed, max_len, resolve_mode(request), request.tokenizer)
     if hasattr(prepared, "describe"):  # tokens: a text and its tokenizer, or token shards
         if not quiet:
@@ -175,7 +178,8 @@ def settle_imports() -> None:
     """Called by the commands before their work: torch (imported here if it was not yet) and what came with it
     live as long as the process, so they leave the cycle collector's reach (``gc.freeze``), which would otherwise
     walk their millions of objects in each of its full passes: `makemore sample -n 10` took 0.2 s longer beyond
-    `import torch` without this. Once per process (a test runs many commands in one)."""
+    `import torch` without this. Denormals are flushed to zero from here on (``makemore.device.flush_denormals``).
+    Once per process (a test runs many commands in one)."""
     global _settled
     if _settled:
         return
@@ -183,6 +187,9 @@ def settle_imports() -> None:
     import importlib
 
     importlib.import_module("torch")
+    from makemore.device import flush_denormals
+
+    flush_denormals()  # before any torch work starts the threads that inherit it
     gc.freeze()
     _settled = True
 

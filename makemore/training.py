@@ -219,8 +219,9 @@ def new_trainer(req: Request, prepared: Prepared | None = None, dist=None,
     """
     import torch
 
-    from makemore.device import resolve_device
+    from makemore.device import flush_denormals, resolve_device
 
+    flush_denormals()  # this thread trains (the TUI's training thread, a script's main thread)
     hyper, cfg = checked or check_request(req)
     cfg.device = resolve_device(cfg.device)
     cfg.check()  # again, now that "auto" names a device (float16 needs CUDA)
@@ -276,8 +277,9 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
     """
     import torch
 
-    from makemore.device import resolve_device
+    from makemore.device import flush_denormals, resolve_device
 
+    flush_denormals()
     run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
     config = run.config
     vocab = run.vocab()

@@ -4,6 +4,7 @@ that decode; the matmul precision chosen by default keeps float32 results."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,65 @@ def test_compile_trains_and_samples_from_the_plain_module(small_words: Path, tmp
     torch.testing.assert_close(compiled, plain, rtol=1e-4, atol=1e-4)
     _decodable(trainer, [g.word for g in generate(trainer.model, trainer.vocab, 20,
                                                   generator=torch.Generator().manual_seed(0))])
+
+
+def _denormals(n: int = 1 << 22) -> torch.Tensor:
+    """``n`` copies of the smallest float32 denormal, made from its bits (no arithmetic that could flush it)."""
+    return torch.ones(n, dtype=torch.int32).view(torch.float32)
+
+
+def _flushes(x: torch.Tensor) -> bool:
+    """Whether this thread's arithmetic (and its intra-op threads': the tensor is large enough to be split among
+    them) reads and writes denormals as zero."""
+    return not bool((x * 1.0).count_nonzero())
+
+
+def _in_a_new_thread(fn) -> dict:
+    seen: dict = {}
+    thread = threading.Thread(target=lambda: seen.update(fn()))
+    thread.start()
+    thread.join()
+    return seen
+
+
+@pytest.mark.parametrize("mode", ["words", "text"])
+def test_the_thread_that_trains_flushes_denormals_from_the_start(small_words: Path, tmp_path: Path, mode):
+    """A model's values can drift into denormals, which CPUs handle tens of times slower; the thread that builds
+    a trainer (a script's, the TUI's training thread) flushes them to zero before its first parallel work, so its
+    intra-op threads, started then, flush them too. Checked in new threads, whose intra-op threads are their own
+    (each starts with flushing off, whatever the test process did before)."""
+    text = tmp_path / "play.txt"
+    text.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 40)
+    x = _denormals()
+
+    def untouched() -> dict:
+        torch.set_flush_denormal(False)
+        return {"flushes": _flushes(x)}
+
+    def training() -> dict:
+        torch.set_flush_denormal(False)
+        new_trainer(Request(data=str(small_words if mode == "words" else text), model_type="transformer",
+                            out=tmp_path / "run", mode=mode, hyper=TINY, train={"max_steps": 1}))
+        return {"flushes": _flushes(x)}
+
+    assert _in_a_new_thread(untouched) == {"flushes": False}
+    assert _in_a_new_thread(training) == {"flushes": True}
+
+
+def test_the_command_line_flushes_denormals_before_torch_reads_a_text(tmp_path: Path):
+    """`makemore train TEXT --mode text`: torch encodes the text before the trainer exists, so the command flushes
+    denormals before reading it (the first parallel work starts the intra-op threads, which keep the setting)."""
+    import subprocess
+    import sys
+
+    text = tmp_path / "play.txt"
+    text.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 20000)  # 1.2 MB: encoded in parallel
+    code = ("import sys, torch\n"
+            "from makemore.cli import app\n"
+            f"app(['train', {str(text)!r}, '--mode', 'text', '--max-steps', '1', '--n-layer', '1',"
+            f" '--n-embd', '16', '--n-head', '2', '-o', {str(tmp_path / 'run')!r}], standalone_mode=False)\n"
+            "x = torch.ones(1 << 22, dtype=torch.int32).view(torch.float32)  # denormals, from their bits\n"
+            "print('flushes' if not bool((x * 1.0).count_nonzero()) else 'keeps denormals')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "flushes"
