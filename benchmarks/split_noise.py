@@ -36,6 +36,9 @@ def main() -> None:
     from makemore.rundir import RunDir
 
     loaded = [RunDir(Path(r)).load_model("best") for r in args.runs]
+    for run, lr in zip(args.runs, loaded):
+        if not lr.split:
+            sys.exit(f"{run}: not a word run with a split (a text run is scored by `makemore eval`)")
     first = loaded[0]
     for run, other in zip(args.runs[1:], loaded[1:]):
         if other.split.get(args.split) != first.split.get(args.split) or other.vocab.chars != first.vocab.chars:

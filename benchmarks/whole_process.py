@@ -1,7 +1,10 @@
 """Per step at the reference's settings, whole process against whole process.
 
 Each tool's own command line at Karpathy's makemore.py's defaults (4 layers, 4 heads, 64 channels, batch 32,
-AdamW at 5e-4, weight decay 0.01, no gradient clipping, no weights' average) on names.txt, run twice per round: for LONG steps and for SHORT steps. The
+AdamW at 5e-4, weight decay 0.01, no gradient clipping, no weights' average) on names.txt, run twice per round:
+for LONG steps and for SHORT steps. What still differs is each tool's own way: makemore packs the 32 words into
+rows of 16 slots (about 16 rows) where the reference pads one row per word, and warms its learning rate up over
+100 steps and decays it where the reference keeps it constant. The
 difference of the two wall times, divided by LONG − SHORT, is the cost of a step as a user pays it — data
 loading, the optimizer, logging and whatever each loop does between steps included; start-up (imports, data
 preparation, the first evaluation) cancels out. Rounds alternate the tools, so that a machine whose speed drifts
@@ -96,7 +99,7 @@ def main() -> None:
                      ", ".join(f"{t * 1e3:.1f}" for t in per_step[tool])])
         if tool != tools[0]:
             ratios = sorted(a / b for a, b in zip(ref, per_step[tool]))
-            rows.append(["  ratio to the reference, round by round", f"{statistics.median(ratios):.2f}x",
+            rows.append(["  ratio, round by round", f"{statistics.median(ratios):.2f}x",
                          f"range {ratios[0]:.2f}x to {ratios[-1]:.2f}x"])
     if args.compile:
         saved = statistics.median(per_step["makemore train"]) - statistics.median(per_step[tools[2]])

@@ -151,7 +151,11 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
     run: ``max_steps``/``max_time``/``device`` may extend or move it, anything else given must match the run.
     ``progress``: show progress on the console (a terminal or a notebook). ``tokenizer``: a text on tokens
     (``mode="text"``); ``preset``: a named model and recipe (``"gpt2-124m"``), which the options given override.
-    The instruments take the command line's names: ``diagnostics=True``, ``diag_interval=N``, ``init_scale=X``."""
+    The instruments take the command line's names: ``diagnostics=True``, ``diag_interval=N``, ``init_scale=X``.
+
+    The calling thread flushes denormal floats to zero from then on (``makemore.device.flush_denormals``), as the
+    command line does: torch's intra-op threads take the setting when they start, so in a process that has run
+    torch before, only the calling thread's share of the work flushes."""
     import dataclasses
 
     from makemore.config import TrainConfig

@@ -130,7 +130,9 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
 
     checked = check_request(request)
     if resolve_mode(request) == "text" or request.tokenizer is not None or is_shard_dir(data):
-        settle_imports()  # torch reads a text from the start: its threads begin with denormals flushed
+        from makemore.device import flush_denormals
+
+        flush_denormals()  # torch reads a text from the start: its threads begin with denormals flushed
     prepared = prepare_data(data, seed, max_len, resolve_mode(request), request.tokenizer)
     if hasattr(prepared, "describe"):  # tokens: a text and its tokenizer, or token shards
         if not quiet:

@@ -96,7 +96,7 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
 
     import torch
 
-    from makemore.device import resolve_device
+    from makemore.device import flush_denormals, resolve_device
     from makemore.models import build_model
     from makemore.trainer import make_optimizer
     from makemore.training import Request, check_request, prepare_data
@@ -105,6 +105,7 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
     request = Request(data=data, model_type=model_type, hyper=hyper or {}, train=train, seed=seed,
                       device=resolve_device(device), max_len=max_len)
     hyper_, cfg = check_request(request)
+    flush_denormals()  # the sweep ends at learning rates that throw a model's values anywhere
     prepared = prepare_data(data, seed, max_len)
     words = prepared.encoded()["train"]
     block_size = max(len(w) for w in prepared.words.words) + 1

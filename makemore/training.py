@@ -221,8 +221,8 @@ def new_trainer(req: Request, prepared: Prepared | None = None, dist=None,
 
     from makemore.device import flush_denormals, resolve_device
 
-    flush_denormals()  # this thread trains (the TUI's training thread, a script's main thread)
     hyper, cfg = checked or check_request(req)
+    flush_denormals()  # this thread trains (the TUI's training thread, a script's main thread)
     cfg.device = resolve_device(cfg.device)
     cfg.check()  # again, now that "auto" names a device (float16 needs CUDA)
     mode = resolve_mode(req)

@@ -136,6 +136,8 @@ async def test_following_and_replaying_a_token_run_show_the_same(workdir, tmp_pa
         assert panel.text_mode and not screen.query_one("#word", Input).display
         assert screen.query_one("#prefix", Input).placeholder.startswith("text to continue")
         assert "score a word" not in str(panel.border_subtitle) and "/: prefix" in str(panel.border_subtitle)
+        assert screen.check_action("focus_input", ("word",)) is False
+        assert screen.check_action("focus_input", ("prefix",)) is True
         await pilot.press("escape", "w")
         await pilot.pause(0.1)
         assert not screen.query_one("#word", Input).has_focus
