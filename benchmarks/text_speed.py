@@ -1,8 +1,8 @@
 """The default text recipe's training speed: characters per second and model-FLOPs utilisation.
 
 Builds the trainer `makemore train tinyshakespeare.txt --mode text` builds (the Transformer's text recipe: one
-block of 4 heads and 128 channels, block 64, batch 32), times its training step (median after warm-up, in rounds), counts the
-FLOPs of the matrix products of one step (forward and backward, attention included) with
+block of 4 heads and 128 channels, block 64, batch 32), times its training step (median after warm-up, in
+rounds), counts the FLOPs of the matrix products of one step (forward and backward, attention included) with
 torch.utils.flop_counter, and measures the float32 matmul peak in the same run, under the precision the trainer
 took (``--matmul-precision auto``). Characters per second are predicted characters: batch x block per step.
 

@@ -161,7 +161,8 @@ def test_the_thread_that_trains_flushes_denormals_from_the_start(small_words: Pa
     if not torch.set_flush_denormal(False):
         pytest.skip("this CPU has no flush-to-zero mode")
     text = tmp_path / "play.txt"
-    text.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 20000)  # 1.2 MB: read in parallel
+    # 1.2 MB: enough for torch to read it in parallel, which starts the thread's intra-op threads
+    text.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 20000)
     x = _denormals()
 
     def untouched() -> dict:
@@ -187,7 +188,7 @@ def test_the_command_line_flushes_denormals_before_torch_reads_a_text(tmp_path: 
     if not torch.set_flush_denormal(False):
         pytest.skip("this CPU has no flush-to-zero mode")
     text = tmp_path / "play.txt"
-    text.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 20000)  # 1.2 MB: encoded in parallel
+    text.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 20000)  # 1.2 MB
     code = ("import sys, torch\n"
             "from makemore.cli import app\n"
             f"app(['train', {str(text)!r}, '--mode', 'text', '--max-steps', '1', '--n-layer', '1',"

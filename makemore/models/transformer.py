@@ -160,7 +160,8 @@ class Model(LanguageModel):
             mask = (j[None, :, None] >= j[None, None, :]) & (j[None, None, :] >= (j - pos)[:, :, None])
             mask = mask.unsqueeze(1)  # (B, 1, T, T): the same for every head
         x = self.wte(idx) + self.wpe(pos)  # (B, T, C)
-        x = self.drop(x.view(B * T, self.config.n_embd))  # rows: one view here instead of two around every matrix product
+        # as rows (B * T, C): one view here instead of two around every matrix product
+        x = self.drop(x.view(B * T, self.config.n_embd))
         for i, block in enumerate(self.h):
             x = block(x, None if caches is None else caches[i], mask, start, (B, T))
         return self.lm_head(self.ln_f(x))  # (B * T, V)
