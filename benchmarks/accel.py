@@ -37,6 +37,10 @@ def main() -> None:
 
     import torch
 
+    from makemore.device import flush_denormals
+
+    flush_denormals()  # as makemore's commands do, before any torch work starts torch's threads
+
     from makemore.training import prepare_data
     from makemore.models import FAMILIES, step_recipe
     from makemore.models import build_model

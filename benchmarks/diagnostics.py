@@ -45,6 +45,10 @@ def main() -> None:
 
     import torch
 
+    from makemore.device import flush_denormals
+
+    flush_denormals()  # as makemore's commands do, before any torch work starts torch's threads
+
     from makemore.config import TrainConfig
     from makemore.diagnostics import DEFAULT_INTERVAL
     from makemore.models import FAMILIES, build_model, step_recipe

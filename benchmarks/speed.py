@@ -50,6 +50,10 @@ def main() -> None:
 
     import torch
 
+    from makemore.device import flush_denormals
+
+    flush_denormals()  # as makemore's commands do, before any torch work starts torch's threads
+
     if args.threads:
         torch.set_num_threads(args.threads)
     reps = dict(warmup=3, reps=3, inner=5) if args.quick else dict(warmup=20, reps=7, inner=20)

@@ -10,6 +10,7 @@ Two views, both medians over many steps on the same stream of batches:
 
     python benchmarks/step_breakdown.py                 # batch 32, the reference's model (4 layers, 64 channels)
     python benchmarks/step_breakdown.py --batch-size 128
+    python benchmarks/step_breakdown.py --default-model  # the default recipe's model (one block of 96 channels)
 """
 
 from __future__ import annotations
@@ -31,10 +32,16 @@ def main() -> None:
     parser.add_argument("--data", help="word list (default: ../shared/data/names.txt beside the repository)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=400, help="timed steps per view (default 400)")
+    parser.add_argument("--default-model", action="store_true",
+                        help="the default recipe's model instead of the reference's 4 layers of 64 channels")
     args = parser.parse_args()
 
     import torch
     import torch.nn.functional as F
+
+    from makemore.device import flush_denormals
+
+    flush_denormals()  # as makemore's commands do, before any torch work starts torch's threads
 
     from makemore.training import prepare_data
     from makemore.models import FAMILIES, step_recipe
@@ -47,7 +54,10 @@ def main() -> None:
     prepared = prepare_data(str(path), seed=42)
     block_size = max(len(w) for w in prepared.words.words) + 1
     torch.manual_seed(0)
-    model = build_model("transformer", len(prepared.vocab), block_size, FAMILIES["transformer"].hyper)
+    hyper = dict(FAMILIES["transformer"].hyper)
+    if not args.default_model:
+        hyper.update(n_layer=4, n_head=4, n_embd=64)  # Karpathy's makemore.py's Transformer
+    model = build_model("transformer", len(prepared.vocab), block_size, hyper)
     cfg = TrainConfig(**{**step_recipe("transformer"), "batch_size": args.batch_size})
     trainer = build_trainer(model, prepared.vocab, prepared.encoded(), cfg, RunDir(tempfile.mkdtemp()),
                             "transformer", path.stem)
