@@ -403,10 +403,10 @@ class Trainer:
     def _micro_batches(self, chunks, forward, total_targets: int | None, loss_sum: torch.Tensor,
                        tokens: int) -> tuple[torch.Tensor, int]:
         """Forward and backward over the micro-batches of one step; gradients accumulate."""
+        # the whole batch in one micro-batch on one process: weight 1, no scalar product in either pass
+        whole = total_targets is None
         for i, chunk in enumerate(chunks):
             x, y, extra = self.data.micro_batch(chunk, self.model, self.cfg.pack, self.device)
-            # the whole batch in one micro-batch on one process: weight 1, no scalar product in either pass
-            whole = total_targets is None
             weight = 1.0 if whole else self.data.targets(chunk) / total_targets
             # DDP all-reduces (averages) gradients on the last micro-batch only; the others accumulate locally
             last = i == len(chunks) - 1
