@@ -93,13 +93,24 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def cpu_name() -> str:
-    """The CPU's model name, as the kernel reports it (every benchmark names its machine)."""
+    """The CPU's model name, as the kernel reports it, and the vector instructions torch's kernels use (every
+    benchmark names its machine). Where the instructions are limited (``ATEN_CPU_CAPABILITY``,
+    ``MKL_ENABLE_INSTRUCTIONS``, ``ONEDNN_MAX_CPU_ISA``: a way to see, on one machine, how a CPU without its wider
+    vectors fares), the limits are named too."""
+    import os
     import platform
 
+    name = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+                name = line.split(":", 1)[1].strip()
+                break
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    import torch
+
+    limits = [f"{key}={os.environ[key]}" for key in ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS",
+                                                      "ONEDNN_MAX_CPU_ISA") if os.environ.get(key)]
+    isa = f"{torch.backends.cpu.get_cpu_capability()} kernels" + (f", limited: {' '.join(limits)}" if limits else "")
+    return f"{name} ({isa})"
