@@ -1,18 +1,24 @@
-"""Where training runs: the device a name means, the float32 matmul precision a device gets, and denormals.
+"""Where training runs: the device a name means, the float32 matmul precision a device gets, denormals, and
+which GELU kernel a CPU step takes.
 
 All are decided once per process, before a trainer is built, by what this machine can do (not by its model name).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import statistics
+import time
+from collections.abc import Iterator
 
 import torch
 
 from makemore.config import MATMUL_PRECISIONS
 from makemore.errors import MakemoreError
 
-__all__ = ["MATMUL_PRECISIONS", "flush_denormals", "resolve_device", "set_matmul_precision"]
+__all__ = ["MATMUL_PRECISIONS", "flush_denormals", "native_gelu_pays", "onednn_off", "resolve_device",
+           "set_matmul_precision"]
 
 
 def flush_denormals() -> None:
@@ -99,8 +105,6 @@ def _pays(device: str, precision: str) -> bool:
     """Whether float32 matmuls under ``precision`` are faster on ``device`` than under ``highest``, timed at the
     shapes a small model trains with (a batch of 2,048 rows through 128 -> 512 and 512 -> 128 layers, forward and
     the weight gradient), alternating the two precisions and keeping each one's best of several rounds."""
-    import time
-
     before = torch.get_float32_matmul_precision()
     x = torch.randn(2048, 128, device=device)
     w1, w2 = torch.randn(512, 128, device=device), torch.randn(128, 512, device=device)
@@ -123,3 +127,68 @@ def _pays(device: str, precision: str) -> bool:
     finally:
         torch.set_float32_matmul_precision(before)
     return best[precision] <= PAYS_BY * best["highest"]
+
+
+NATIVE_GELU_PAYS_BY = 0.97  # take torch's GELU kernel only if the MLP needs at most this share of oneDNN's time
+SMALL_MLP_SECONDS = 1.5e-3  # an MLP pass (forward and backward) longer than this keeps oneDNN without timing
+ROUNDS = 15  # alternations timed, about 2 ms a side each (with 7, one choice in five at 256 rows of 64 was noise's)
+
+
+@functools.cache
+def native_gelu_pays(rows: int, width: int) -> bool:
+    """Whether a GELU MLP (``width`` -> 4·``width`` -> ``width``, as the Transformer's) on ``rows`` rows, forward
+    and backward, is faster on this CPU with oneDNN switched off, that is with torch's own GELU kernel instead
+    of oneDNN's; at float32 matmul precision ``highest`` (MKL's matmuls) the GELU is the only oneDNN kernel a
+    Transformer's step calls. oneDNN's GELU costs more per call, which shows on small batches between the
+    matmuls (256 rows of 64, a 4×4×64 model at batch 32: 8–13% less time for the MLP without it, 5% less for
+    the whole step); on large ones its kernel is the faster (2,048 rows of 128: 0–18% more without it). So an
+    MLP whose pass takes longer than ``SMALL_MLP_SECONDS`` keeps oneDNN untimed; a smaller one is timed once
+    per process and shape, the two alternated over ``ROUNDS`` rounds, by the median of the rounds' ratios
+    (60–90 ms).
+    """
+    before = torch.backends.mkldnn.enabled
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(rows, width, generator=gen, requires_grad=True)
+    w1 = (torch.randn(4 * width, width, generator=gen) / width**0.5).requires_grad_()
+    w2 = (torch.randn(width, 4 * width, generator=gen) / (4 * width) ** 0.5).requires_grad_()
+    b1, b2 = torch.zeros(4 * width, requires_grad=True), torch.zeros(width, requires_grad=True)
+    grad = torch.randn(rows, width, generator=gen)
+
+    F = torch.nn.functional
+
+    def work() -> None:  # a scalar's backward, as in training (an explicit gradient would import sympy)
+        (F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2) * grad).sum().backward()
+
+    ratios = []  # each round's time without oneDNN over its time with it
+    try:
+        work()  # the first pass allocates and initialises: not timed
+        t0 = time.perf_counter()
+        work()
+        once = time.perf_counter() - t0
+        if once > SMALL_MLP_SECONDS:  # what the native kernel saves per call is too small a share here
+            return False
+        reps = max(1, min(50, int(2e-3 / max(once, 1e-6))))  # about 2 ms a timing
+        for _ in range(ROUNDS):
+            took = {}
+            for onednn in (True, False):
+                torch.backends.mkldnn.enabled = onednn
+                work()  # the first pass after a switch is slower: not timed
+                t0 = time.perf_counter()
+                for _ in range(reps):
+                    work()
+                took[onednn] = time.perf_counter() - t0
+            ratios.append(took[False] / took[True])
+    finally:
+        torch.backends.mkldnn.enabled = before
+    return statistics.median(ratios) <= NATIVE_GELU_PAYS_BY
+
+
+@contextlib.contextmanager
+def onednn_off() -> Iterator[None]:
+    """Within: torch dispatches no work to oneDNN in this process (its own kernels instead); restored after."""
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = before

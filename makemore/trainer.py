@@ -18,6 +18,7 @@ from makemore import distributed
 from makemore.batches import WordBatches
 from makemore.config import TrainConfig, lr_at
 from makemore.data import Vocab
+from makemore.device import onednn_off
 from makemore.errors import MakemoreError
 from makemore.rundir import BEST, LAST_STATE, RunDir, TrainingState
 from makemore.events import MAX_TABLE_VOCAB, Bigrams, Eval, Event, Failed, Finished, Samples, Saved, Started, Step
@@ -112,6 +113,10 @@ class Trainer:
         if cfg.compile and model.trainable:
             self.forward = torch.compile(self.ddp)
         self.scaler = torch.amp.GradScaler("cuda") if cfg.dtype == "float16" and self.device.type == "cuda" else None
+        # on a CPU, the Transformer's step may run faster with torch's GELU kernel than with oneDNN's (small
+        # batches): timed at this model's MLP shape before the first step (then every step runs with oneDNN
+        # off), kept in the run's state so that --resume continues with the same kernel and the same numbers
+        self.native_gelu: bool | None = None
         # --diagnostics: rank 0 records every diag_interval steps; off, nothing is created and no hook registered
         self.recorder = None
         if cfg.diagnostics and model.trainable and dist.is_main:
@@ -318,6 +323,23 @@ class Trainer:
             yield self._save_last("interrupt" if reason == "stopped" else "last")
         yield self._finished(reason)
 
+    def _gelu_kernel_is_a_choice(self) -> bool:
+        """Whether oneDNN in this run's step serves the GELU alone: a float32 step of a model with GELU MLPs on a
+        CPU, eager, with float32 matmuls not handed to oneDNN (precision highest)."""
+        model, cfg = self.model, self.cfg
+        return bool(model.trainable and model.gelu_width and self.device.type == "cpu" and cfg.dtype == "float32"
+                    and not cfg.compile and self.matmul_precision == "highest"
+                    and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
+
+    def _native_gelu_pays(self, rows: int) -> bool:
+        """Whether this run's steps take torch's GELU kernel (oneDNN off), timed at the model's MLP shape with
+        the ``rows`` of a micro-batch (makemore.device.native_gelu_pays), where that is a choice."""
+        if not self._gelu_kernel_is_a_choice():
+            return False
+        from makemore.device import native_gelu_pays
+
+        return native_gelu_pays(rows, int(self.model.gelu_width))
+
     def _exchange(self, window_loss: torch.Tensor) -> float:
         """Sum the window's loss over the ranks; under DDP also adopt rank 0's clock and stop decision.
 
@@ -354,6 +376,8 @@ class Trainer:
         index = self.data.draw(cfg.batch_size, self.batch_gen)
         mine = index[self.dist.shard(len(index))]
         chunks = mine.chunk(max(1, cfg.grad_accum))
+        if self.native_gelu is None:  # the first step: timed at the rows of its first micro-batch
+            self.native_gelu = self._native_gelu_pays(int(self.data.targets(chunks[0])))
         # the weights of the micro-batches' losses; one micro-batch on one process needs none
         total_targets = self.data.targets(index) if len(chunks) > 1 or self.dist.world_size > 1 else None
         loss_sum = torch.zeros((), device=self.device)
@@ -362,7 +386,7 @@ class Trainer:
         # a record step runs the plain module: hooks on a compiled graph would make it recompile
         forward = self.ddp if record else self.forward
         watching = self.recorder.watch() if record else contextlib.nullcontext()
-        with watching:
+        with watching, onednn_off() if self.native_gelu else contextlib.nullcontext():
             loss_sum, tokens = self._micro_batches(chunks, forward, total_targets, loss_sum, tokens)
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
@@ -500,7 +524,8 @@ class Trainer:
         state = TrainingState(weights=self.model.state_dict(),
                               optimizer=self.optimizer.state_dict() if self.optimizer is not None else None,
                               rng=rng, ema=list(self.ema or []),
-                              meta={**self._meta(), "elapsed": self.elapsed, "train": asdict(self.cfg)})
+                              meta={**self._meta(), "elapsed": self.elapsed, "train": asdict(self.cfg),
+                                    "native_gelu": self.native_gelu})
         path = self.rundir.save_state(state)
         return Saved(step=self.step, path=str(path), reason=reason)
 
@@ -532,6 +557,8 @@ class Trainer:
             self.best_val = float(meta["best_val_loss"]) if meta.get("best_val_loss") is not None else math.inf
             self.best_step = int(meta.get("best_step", -1))
             self.elapsed = float(meta.get("elapsed", 0.0))
+            if isinstance(meta.get("native_gelu"), bool):  # the kernel the run was taking, where still a choice
+                self.native_gelu = meta["native_gelu"] and self._gelu_kernel_is_a_choice()
         except (KeyError, ValueError, TypeError, RuntimeError) as e:
             raise MakemoreError(f"{where}: optimizer or RNG state does not fit this run "
                                 f"({type(e).__name__}: {e})") from None

@@ -198,3 +198,107 @@ def test_the_command_line_flushes_denormals_before_torch_reads_a_text(tmp_path: 
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "flushes"
+
+
+# --- the GELU kernel a CPU step takes ---------------------------------------------------------------------
+
+def test_onednn_off_switches_it_off_within_and_restores_it_after_an_error():
+    from makemore.device import onednn_off
+
+    before = torch.backends.mkldnn.enabled
+    with pytest.raises(RuntimeError, match="inside"):
+        with onednn_off():
+            assert torch.backends.mkldnn.enabled is False
+            raise RuntimeError("inside")
+    assert torch.backends.mkldnn.enabled is before
+
+
+def test_the_gelu_probe_times_only_small_mlps_and_decides_by_its_threshold(monkeypatch):
+    from makemore import device
+
+    probe = device.native_gelu_pays.__wrapped__  # without the per-process cache
+    before = torch.backends.mkldnn.enabled
+    monkeypatch.setattr(device, "ROUNDS", 3)
+    monkeypatch.setattr(device, "NATIVE_GELU_PAYS_BY", 100.0)  # any timing says it pays
+    assert probe(32, 8) is True
+    monkeypatch.setattr(device, "SMALL_MLP_SECONDS", 0.0)  # every MLP too large to time: oneDNN stays
+    assert probe(32, 8) is False
+    monkeypatch.setattr(device, "SMALL_MLP_SECONDS", 1.0)
+    monkeypatch.setattr(device, "NATIVE_GELU_PAYS_BY", 0.0)  # no timing says it pays
+    assert probe(32, 8) is False
+    assert torch.backends.mkldnn.enabled is before
+
+
+def _watch_onednn(model) -> list[tuple[bool, bool]]:
+    """(training?, oneDNN on?) at each forward pass of ``model``."""
+    seen: list[tuple[bool, bool]] = []
+    model.register_forward_pre_hook(lambda m, args: seen.append((m.training, torch.backends.mkldnn.enabled)))
+    return seen
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_steps_take_the_gelu_kernel_the_probe_chose_and_a_resumed_run_keeps_it(small_words, tmp_path, monkeypatch,
+                                                                              native):
+    """The probe runs once, in the first step, at the model's MLP shape and the rows of its micro-batch; every
+    training step then runs with oneDNN off (torch's GELU) or on, evaluation always with it on; the choice is in
+    the run's state, so --resume continues with it without timing again."""
+    from makemore import device
+    from makemore.training import resume_trainer
+
+    calls = []
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width: calls.append((rows, width)) or native)
+    out = tmp_path / "run"
+    trainer, _ = new_trainer(Request(data=str(small_words), out=out, hyper=TINY, device="cpu",
+                                     train={"batch_size": 8, "max_steps": 6, "eval_interval": 3,
+                                            "matmul_precision": "highest"}))
+    seen = _watch_onednn(trainer.model)
+    draws = []
+    draw = trainer.data.draw
+    trainer.data.draw = lambda n, generator: draws.append(draw(n, generator)) or draws[-1]
+    list(trainer.run())
+    assert len(draws) == 6 and calls == [(trainer.data.targets(draws[0]), TINY["n_embd"])]
+    assert trainer.native_gelu is native
+    assert {on for training, on in seen if training} == {not native}
+    assert {on for training, on in seen if not training} == {True}
+    assert torch.backends.mkldnn.enabled is True
+
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width: pytest.fail("timed again on resume"))
+    resumed = resume_trainer(out, {"max_steps": 9})
+    seen = _watch_onednn(resumed.model)
+    list(resumed.run())
+    assert resumed.native_gelu is native and resumed.step == 9
+    assert {on for training, on in seen if training} == {not native}
+
+
+@pytest.mark.parametrize("train, hyper", [({"matmul_precision": "medium"}, TINY), ({"dtype": "bfloat16"}, TINY),
+                                          ({}, {"n_layer": 1, "n_embd": 8})])
+def test_the_gelu_kernel_is_no_choice_where_onednn_does_more_or_there_is_no_gelu(small_words, tmp_path, monkeypatch,
+                                                                                 train, hyper, restore_matmul_precision):
+    """With oneDNN's matmuls (precision medium), under bfloat16, or in a model without GELU MLPs (an LSTM),
+    oneDNN stays on and nothing is timed."""
+    from makemore import device
+
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width: pytest.fail("timed"))
+    model_type = "transformer" if hyper is TINY else "lstm"
+    trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / "run", model_type=model_type, hyper=hyper,
+                                     device="cpu", train={"batch_size": 8, "max_steps": 3, "eval_interval": 3,
+                                                          **train}))
+    seen = _watch_onednn(trainer.model)
+    list(trainer.run())
+    assert trainer.native_gelu is False
+    assert {on for _, on in seen} == {True}
+
+
+def test_torchs_gelu_and_onednns_train_to_the_same_losses_up_to_rounding(small_words, tmp_path, monkeypatch):
+    from makemore import device
+
+    curves = []
+    for native in (True, False):
+        monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, native=native: native)
+        trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / str(native), hyper=TINY, device="cpu",
+                                         train={"batch_size": 8, "max_steps": 20, "eval_interval": 20,
+                                                "matmul_precision": "highest"}))
+        curves.append([e.loss for e in trainer.run() if e.kind == "step"])
+        assert trainer.native_gelu is native
+    assert len(curves[0]) == 2
+    torch.testing.assert_close(curves[0], curves[1], rtol=1e-4, atol=1e-5)

@@ -43,6 +43,9 @@ class LanguageModel(nn.Module):
     # the float32 matmul precision that trains the family fastest on a CPU, taken only where it stays exact
     # float32 (see trainer.set_matmul_precision); "medium" (oneDNN) pays for large matrices, costs for small ones
     cpu_matmul_precision: str = "highest"
+    # the input width of the family's GELU MLPs (they widen it four times), by which a CPU's trainer times
+    # which GELU kernel to take (see makemore.device.native_gelu_pays); None: no GELU
+    gelu_width: int | None = None
 
     @property
     def context_limit(self) -> int | None:

@@ -118,6 +118,10 @@ class Model(LanguageModel):
     # large matrices: oneDNN's float32 matmuls pay here (they cost for the MLP's and the RNN's small ones)
     cpu_matmul_precision = "medium"
 
+    @property
+    def gelu_width(self) -> int:
+        return self.config.n_embd
+
     def __init__(self, config: Config):
         super().__init__()
         if config.n_embd % config.n_head:
