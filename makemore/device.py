@@ -144,7 +144,7 @@ def native_gelu_pays(rows: int, width: int) -> bool:
     the whole step); on large ones its kernel is the faster (2,048 rows of 128: 0–18% more without it). So an
     MLP whose pass takes longer than ``SMALL_MLP_SECONDS`` keeps oneDNN untimed; a smaller one is timed once
     per process and shape, the two alternated over ``ROUNDS`` rounds, by the median of the rounds' ratios
-    (60–90 ms).
+    (about 60 ms).
     """
     before = torch.backends.mkldnn.enabled
     gen = torch.Generator().manual_seed(0)
