@@ -1,7 +1,8 @@
 """Where training runs: the device a name means, the float32 matmul precision a device gets, denormals, and
 which GELU kernel a CPU step takes.
 
-All are decided once per process, before a trainer is built, by what this machine can do (not by its model name).
+All are decided by what this machine can do (not by its model name): the first three once per process, before a
+trainer is built; the GELU kernel at a run's first step, by timing at its model's shape.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import statistics
+import threading
 import time
 from collections.abc import Iterator
 
@@ -138,15 +140,14 @@ ROUNDS = 15  # alternations timed, about 2 ms a side each (with 7, one choice in
 def native_gelu_pays(rows: int, width: int) -> bool:
     """Whether a GELU MLP (``width`` -> 4·``width`` -> ``width``, as the Transformer's) on ``rows`` rows, forward
     and backward, is faster on this CPU with oneDNN switched off, that is with torch's own GELU kernel instead
-    of oneDNN's; at float32 matmul precision ``highest`` (MKL's matmuls) the GELU is the only oneDNN kernel a
-    Transformer's step calls. oneDNN's GELU costs more per call, which shows on small batches between the
+    of oneDNN's; at float32 matmul precision ``highest`` (MKL's matmuls, on x86) the GELU is the only oneDNN
+    kernel a Transformer's step calls. oneDNN's GELU costs more per call, which shows on small batches between the
     matmuls (256 rows of 64, a 4×4×64 model at batch 32: 8–13% less time for the MLP without it, 5% less for
     the whole step); on large ones its kernel is the faster (2,048 rows of 128: 0–18% more without it). So an
     MLP whose pass takes longer than ``SMALL_MLP_SECONDS`` keeps oneDNN untimed; a smaller one is timed once
     per process and shape, the two alternated over ``ROUNDS`` rounds, by the median of the rounds' ratios
     (about 60 ms).
     """
-    before = torch.backends.mkldnn.enabled
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(rows, width, generator=gen, requires_grad=True)
     w1 = (torch.randn(4 * width, width, generator=gen) / width**0.5).requires_grad_()
@@ -159,7 +160,13 @@ def native_gelu_pays(rows: int, width: int) -> bool:
     def work() -> None:  # a scalar's backward, as in training (an explicit gradient would import sympy)
         (F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2) * grad).sum().backward()
 
+    with _ONEDNN_LOCK:  # no onednn_off may save the switch while this turns it
+        return _time_gelu(work)
+
+
+def _time_gelu(work) -> bool:
     ratios = []  # each round's time without oneDNN over its time with it
+    before = torch.backends.mkldnn.enabled
     try:
         work()  # the first pass allocates and initialises: not timed
         t0 = time.perf_counter()
@@ -183,12 +190,24 @@ def native_gelu_pays(rows: int, width: int) -> bool:
     return statistics.median(ratios) <= NATIVE_GELU_PAYS_BY
 
 
+_ONEDNN_LOCK = threading.Lock()
+_onednn_off = {"depth": 0, "before": True}  # how many are inside onednn_off, and the switch before the first
+
+
 @contextlib.contextmanager
 def onednn_off() -> Iterator[None]:
-    """Within: torch dispatches no work to oneDNN in this process (its own kernels instead); restored after."""
-    before = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
+    """Within: torch dispatches no work to oneDNN (its own kernels instead). The switch is the process's, not the
+    thread's: while one thread is inside, torch work in another runs without oneDNN too (the same results up to
+    rounding). Threads may overlap: the first in turns it off, the last out restores it."""
+    with _ONEDNN_LOCK:
+        if _onednn_off["depth"] == 0:
+            _onednn_off["before"] = torch.backends.mkldnn.enabled
+            torch.backends.mkldnn.enabled = False
+        _onednn_off["depth"] += 1
     try:
         yield
     finally:
-        torch.backends.mkldnn.enabled = before
+        with _ONEDNN_LOCK:
+            _onednn_off["depth"] -= 1
+            if _onednn_off["depth"] == 0:
+                torch.backends.mkldnn.enabled = _onednn_off["before"]

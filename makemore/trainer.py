@@ -114,8 +114,8 @@ class Trainer:
             self.forward = torch.compile(self.ddp)
         self.scaler = torch.amp.GradScaler("cuda") if cfg.dtype == "float16" and self.device.type == "cuda" else None
         # on a CPU, the Transformer's step may run faster with torch's GELU kernel than with oneDNN's (small
-        # batches): timed at this model's MLP shape before the first step (then every step runs with oneDNN
-        # off), kept in the run's state so that --resume continues with the same kernel and the same numbers
+        # batches): timed at this model's MLP shape in the first step (then every step runs with oneDNN off),
+        # kept in the run's state so that --resume continues with the same kernel
         self.native_gelu: bool | None = None
         # --diagnostics: rank 0 records every diag_interval steps; off, nothing is created and no hook registered
         self.recorder = None
@@ -331,14 +331,21 @@ class Trainer:
                     and not cfg.compile and self.matmul_precision == "highest"
                     and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
 
-    def _native_gelu_pays(self, rows: int) -> bool:
-        """Whether this run's steps take torch's GELU kernel (oneDNN off), timed at the model's MLP shape with
-        the ``rows`` of a micro-batch (makemore.device.native_gelu_pays), where that is a choice."""
-        if not self._gelu_kernel_is_a_choice():
-            return False
-        from makemore.device import native_gelu_pays
+    def _choose_gelu_kernel(self, chunk: torch.Tensor) -> bool:
+        """Whether this run's steps take torch's GELU kernel (oneDNN off), where that is a choice: timed at the
+        model's MLP width and the rows that the micro-batch ``chunk`` gives it (makemore.device.native_gelu_pays;
+        its time counts as the first step's). Under DDP the ranks agree: torch's kernel only if every rank's
+        timing finds it faster."""
+        native = False
+        if self._gelu_kernel_is_a_choice():
+            from makemore.device import native_gelu_pays
 
-        return native_gelu_pays(rows, int(self.model.gelu_width))
+            x, _, _ = self.data.micro_batch(chunk, self.model, self.cfg.pack, self.device)
+            native = native_gelu_pays(x.numel(), int(self.model.gelu_width))
+        if self.dist.enabled and self.device.type == "cpu":  # every rank takes part, whatever its own case
+            votes = distributed.all_reduce_sum(torch.tensor([float(native)], dtype=torch.float64), self.dist)
+            native = int(votes[0]) == self.dist.world_size
+        return native
 
     def _exchange(self, window_loss: torch.Tensor) -> float:
         """Sum the window's loss over the ranks; under DDP also adopt rank 0's clock and stop decision.
@@ -376,8 +383,8 @@ class Trainer:
         index = self.data.draw(cfg.batch_size, self.batch_gen)
         mine = index[self.dist.shard(len(index))]
         chunks = mine.chunk(max(1, cfg.grad_accum))
-        if self.native_gelu is None:  # the first step: timed at the rows of its first micro-batch
-            self.native_gelu = self._native_gelu_pays(int(self.data.targets(chunks[0])))
+        if self.native_gelu is None:  # the first step: timed at the shape of its first micro-batch
+            self.native_gelu = self._choose_gelu_kernel(chunks[0])
         # the weights of the micro-batches' losses; one micro-batch on one process needs none
         total_targets = self.data.targets(index) if len(chunks) > 1 or self.dist.world_size > 1 else None
         loss_sum = torch.zeros((), device=self.device)
@@ -525,7 +532,8 @@ class Trainer:
                               optimizer=self.optimizer.state_dict() if self.optimizer is not None else None,
                               rng=rng, ema=list(self.ema or []),
                               meta={**self._meta(), "elapsed": self.elapsed, "train": asdict(self.cfg),
-                                    "native_gelu": self.native_gelu})
+                                    # None: no kernel chosen yet, or no choice here
+                                    "native_gelu": self.native_gelu if self._gelu_kernel_is_a_choice() else None})
         path = self.rundir.save_state(state)
         return Saved(step=self.step, path=str(path), reason=reason)
 
@@ -557,8 +565,11 @@ class Trainer:
             self.best_val = float(meta["best_val_loss"]) if meta.get("best_val_loss") is not None else math.inf
             self.best_step = int(meta.get("best_step", -1))
             self.elapsed = float(meta.get("elapsed", 0.0))
-            if isinstance(meta.get("native_gelu"), bool):  # the kernel the run was taking, where still a choice
-                self.native_gelu = meta["native_gelu"] and self._gelu_kernel_is_a_choice()
+            if "native_gelu" in meta:  # the kernel the run was taking, where still a choice; None: time it now
+                saved = meta["native_gelu"]
+                self.native_gelu = saved and self._gelu_kernel_is_a_choice() if isinstance(saved, bool) else None
+            elif self.step > 0:  # a run saved before the choice existed trained with oneDNN's
+                self.native_gelu = False
         except (KeyError, ValueError, TypeError, RuntimeError) as e:
             raise MakemoreError(f"{where}: optimizer or RNG state does not fit this run "
                                 f"({type(e).__name__}: {e})") from None

@@ -202,6 +202,9 @@ def test_the_command_line_flushes_denormals_before_torch_reads_a_text(tmp_path: 
 
 # --- the GELU kernel a CPU step takes ---------------------------------------------------------------------
 
+ONEDNN = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
+
+
 def test_onednn_off_switches_it_off_within_and_restores_it_after_an_error():
     from makemore.device import onednn_off
 
@@ -213,19 +216,42 @@ def test_onednn_off_switches_it_off_within_and_restores_it_after_an_error():
     assert torch.backends.mkldnn.enabled is before
 
 
+def test_overlapping_onednn_off_restores_the_switch_when_the_last_one_leaves():
+    """Two trainers in two threads may overlap their steps in any order: the first in saves the switch, the
+    last out restores it (each saving and restoring its own would leave oneDNN off for good)."""
+    from makemore.device import onednn_off
+
+    before = torch.backends.mkldnn.enabled
+    a, b = onednn_off(), onednn_off()
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)  # the first in leaves first
+    assert torch.backends.mkldnn.enabled is False
+    b.__exit__(None, None, None)
+    assert torch.backends.mkldnn.enabled is before
+
+
+@ONEDNN
 def test_the_gelu_probe_times_only_small_mlps_and_decides_by_its_threshold(monkeypatch):
     from makemore import device
 
     probe = device.native_gelu_pays.__wrapped__  # without the per-process cache
     before = torch.backends.mkldnn.enabled
+    seen = []  # oneDNN's switch at each GELU the probe runs
+    gelu = torch.nn.functional.gelu
+    monkeypatch.setattr(torch.nn.functional, "gelu", lambda x: seen.append(torch.backends.mkldnn.enabled) or gelu(x))
     monkeypatch.setattr(device, "ROUNDS", 3)
+    monkeypatch.setattr(device, "SMALL_MLP_SECONDS", float("inf"))  # every MLP small enough to time
     monkeypatch.setattr(device, "NATIVE_GELU_PAYS_BY", 100.0)  # any timing says it pays
     assert probe(32, 8) is True
-    monkeypatch.setattr(device, "SMALL_MLP_SECONDS", 0.0)  # every MLP too large to time: oneDNN stays
-    assert probe(32, 8) is False
-    monkeypatch.setattr(device, "SMALL_MLP_SECONDS", 1.0)
+    assert set(seen) == {True, False}  # timed both ways
     monkeypatch.setattr(device, "NATIVE_GELU_PAYS_BY", 0.0)  # no timing says it pays
     assert probe(32, 8) is False
+    seen.clear()
+    monkeypatch.setattr(device, "NATIVE_GELU_PAYS_BY", 100.0)
+    monkeypatch.setattr(device, "SMALL_MLP_SECONDS", 0.0)  # every MLP too large to time: oneDNN stays
+    assert probe(32, 8) is False
+    assert seen == [True, True]  # two passes to see its size, neither without oneDNN
     assert torch.backends.mkldnn.enabled is before
 
 
@@ -236,6 +262,7 @@ def _watch_onednn(model) -> list[tuple[bool, bool]]:
     return seen
 
 
+@ONEDNN
 @pytest.mark.parametrize("native", [True, False])
 def test_steps_take_the_gelu_kernel_the_probe_chose_and_a_resumed_run_keeps_it(small_words, tmp_path, monkeypatch,
                                                                               native):
@@ -256,7 +283,8 @@ def test_steps_take_the_gelu_kernel_the_probe_chose_and_a_resumed_run_keeps_it(s
     draw = trainer.data.draw
     trainer.data.draw = lambda n, generator: draws.append(draw(n, generator)) or draws[-1]
     list(trainer.run())
-    assert len(draws) == 6 and calls == [(trainer.data.targets(draws[0]), TINY["n_embd"])]
+    x, _, _ = trainer.data.micro_batch(draws[0], trainer.model, True, "cpu")  # the rows the MLP saw
+    assert len(draws) == 6 and calls == [(x.numel(), TINY["n_embd"])]
     assert trainer.native_gelu is native
     assert {on for training, on in seen if training} == {not native}
     assert {on for training, on in seen if not training} == {True}
@@ -272,8 +300,8 @@ def test_steps_take_the_gelu_kernel_the_probe_chose_and_a_resumed_run_keeps_it(s
 
 @pytest.mark.parametrize("train, hyper", [({"matmul_precision": "medium"}, TINY), ({"dtype": "bfloat16"}, TINY),
                                           ({}, {"n_layer": 1, "n_embd": 8})])
-def test_the_gelu_kernel_is_no_choice_where_onednn_does_more_or_there_is_no_gelu(small_words, tmp_path, monkeypatch,
-                                                                                 train, hyper, restore_matmul_precision):
+def test_the_gelu_kernel_is_no_choice_where_onednn_does_more_or_there_is_no_gelu(
+        small_words, tmp_path, monkeypatch, train, hyper, restore_matmul_precision):
     """With oneDNN's matmuls (precision medium), under bfloat16, or in a model without GELU MLPs (an LSTM),
     oneDNN stays on and nothing is timed."""
     from makemore import device
@@ -289,6 +317,7 @@ def test_the_gelu_kernel_is_no_choice_where_onednn_does_more_or_there_is_no_gelu
     assert {on for _, on in seen} == {True}
 
 
+@ONEDNN
 def test_torchs_gelu_and_onednns_train_to_the_same_losses_up_to_rounding(small_words, tmp_path, monkeypatch):
     from makemore import device
 
@@ -302,3 +331,45 @@ def test_torchs_gelu_and_onednns_train_to_the_same_losses_up_to_rounding(small_w
         assert trainer.native_gelu is native
     assert len(curves[0]) == 2
     torch.testing.assert_close(curves[0], curves[1], rtol=1e-4, atol=1e-5)
+
+
+@ONEDNN
+def test_a_resumed_run_saved_before_the_choice_keeps_onednn_and_an_undecided_one_times_it(small_words, tmp_path,
+                                                                                         monkeypatch):
+    """A run whose state lacks the choice (saved before it existed) trained with oneDNN's GELU, so it resumes
+    with it, untimed; a state that says none was chosen yet (None) times it at the resumed run's first step."""
+    from makemore import device, rundir
+    from makemore.training import resume_trainer
+
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width: True)
+    out = tmp_path / "run"
+    trainer, _ = new_trainer(Request(data=str(small_words), out=out, hyper=TINY, device="cpu",
+                                     train={"batch_size": 8, "max_steps": 3, "eval_interval": 3,
+                                            "matmul_precision": "highest"}))
+    list(trainer.run())
+    assert trainer.native_gelu is True
+    load_state = rundir.RunDir.load_state
+
+    def saved_as(value):
+        def load(self):
+            state = load_state(self)
+            if value == "missing":
+                del state.meta["native_gelu"]
+            else:
+                state.meta["native_gelu"] = value
+            return state
+        return load
+
+    monkeypatch.setattr(rundir.RunDir, "load_state", saved_as("missing"))
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width: pytest.fail("timed"))
+    resumed = resume_trainer(out, {"max_steps": 4})
+    list(resumed.run())
+    assert resumed.native_gelu is False
+
+    monkeypatch.setattr(rundir.RunDir, "load_state", saved_as(None))
+    calls = []
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width: calls.append(rows) or True)
+    resumed = resume_trainer(out, {"max_steps": 5})
+    assert resumed.native_gelu is None
+    list(resumed.run())
+    assert resumed.native_gelu is True and len(calls) == 1
