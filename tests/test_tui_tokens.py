@@ -162,7 +162,11 @@ async def test_a_character_text_run_shows_nats_per_char_over_ln2(workdir, tmp_pa
         stats = text_of(app, "#stats")
         assert f"val bits/char {last['val_loss'] / math.log(2):.4f}" in stats, stats
         assert "characters)" in text_of(app, "#title")
-        assert screen.query_one(BigramTable).note == ""  # a character vocabulary has its table
+        table = screen.query_one(BigramTable)
+        assert table.note == ""  # a character vocabulary has its table
+        # below it: a text has no training words to count the cell in (not "no split.json", a word list's case)
+        described = table.describe().plain
+        assert "a text run: no training words" in described and "split.json" not in described
         assert "loss (nats/char)" in screen_text(app)
 
 

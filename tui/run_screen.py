@@ -448,7 +448,7 @@ class RunScreen(Screen):
         """Give each widget its part of the snapshot; a widget whose part did not change does not redraw."""
         if snap.started is not None and self.info is None:
             run_dir = self.current_run_dir or Path(snap.started.run_dir)
-            self.info = read_run_info(run_dir, snap.started.vocab)
+            self.info = read_run_info(run_dir, snap.started.vocab, text=snap.started.mode == "text")
             self.table.vocab = tuple(snap.started.vocab)
             self.table.info = self.info
             self.table.note = no_table_note(snap.started)

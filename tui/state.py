@@ -149,6 +149,7 @@ class RunInfo:
     start_counts: dict[tuple[int, int], int] = field(default_factory=dict)  # (first, second) -> words; 0 = stop
     start_totals: dict[int, int] = field(default_factory=dict)  # first character -> words
     have_words: bool = True
+    text: bool = False  # a text run: one stream of characters, no words to count in
 
     def matching(self, row: int, col: int) -> tuple[int, int]:
         """(count, total) in the training words that estimate the table's cell (row, col)."""
@@ -175,8 +176,9 @@ def count_pairs(words: list[str], vocab: list[str]) -> tuple[Counter, Counter, C
     return counts, totals, starts, start_totals
 
 
-def read_run_info(run_dir: Path, vocab: list[str]) -> RunInfo:
-    """``vocab`` is index -> character with index 0 the start/stop token (as in the Started event)."""
+def read_run_info(run_dir: Path, vocab: list[str], text: bool = False) -> RunInfo:
+    """``vocab`` is index -> character with index 0 the start/stop token (as in the Started event); ``text``: a
+    text run, which has no training words."""
     from makemore.errors import MakemoreError
     from makemore.tui import backend
 
@@ -186,7 +188,7 @@ def read_run_info(run_dir: Path, vocab: list[str]) -> RunInfo:
         exact = model_type == "bigram" or hyper.get("context") == 1
     except (MakemoreError, OSError):
         pass
-    words = backend.training_words(run_dir)
+    words = [] if text else backend.training_words(run_dir)
     counts, totals, starts, start_totals = count_pairs(words, vocab)
     return RunInfo(exact_bigram=exact, counts=dict(counts), row_totals=dict(totals), start_counts=dict(starts),
-                   start_totals=dict(start_totals), have_words=bool(words))
+                   start_totals=dict(start_totals), have_words=bool(words), text=text)

@@ -221,7 +221,9 @@ class BigramTable(Widget, can_focus=True):
         text = Text()
         text.append(f"{given} → {nxt}", style="bold")
         text.append(f"   P = {p:.3f}\n")
-        if info is None or not info.have_words:
+        if info is not None and info.text:
+            text.append("a text run: no training words to count this in\n", style="dim")
+        elif info is None or not info.have_words:
             text.append("training words not available (no split.json)\n", style="dim")
         else:
             count, total = info.matching(r, c)
