@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from makemore.models.base import Tensor, WindowModel
+from makemore.models.dropout import Dropout
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class FuseConsecutive(nn.Module):
         super().__init__()
         self.fc = nn.Linear(2 * n_in, n_out, bias=False)  # the batch norm's shift is the bias
         self.bn = nn.BatchNorm1d(n_out)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         nn.init.kaiming_normal_(self.fc.weight, nonlinearity="tanh")
 
     def forward(self, x: Tensor) -> Tensor:
