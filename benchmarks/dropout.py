@@ -57,7 +57,10 @@ def main() -> None:
         target = hyper if key in family.hyper else train
         if key not in target:
             raise SystemExit(f"--set {key}: not a setting of the Transformer's recipe")
-        target[key] = type(target[key])(value)
+        kind = type(target[key])
+        if kind is bool and isinstance(value, str):
+            value = value.lower() in ("1", "true", "yes")
+        target[key] = kind(value)
     torch.manual_seed(0)
     model = build_model("transformer", len(prepared.vocab), block_size, hyper)
     cfg = TrainConfig(**{**train, "max_steps": 10_000})
