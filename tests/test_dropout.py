@@ -71,8 +71,10 @@ def test_dropout_keeps_the_dtype():
     torch.manual_seed(4)
     x = torch.randn(16, 16, dtype=torch.bfloat16)
     assert dropout(x, 0.5, training=True).dtype == torch.bfloat16
-    # p = 1 drops everything, as torch's does
+    # p = 1 drops everything, as torch's does; p too close to 0 or 1 for 16 bits is torch's dropout
     assert torch.equal(dropout(torch.ones(3, 3), 1.0, training=True), torch.zeros(3, 3))
+    assert torch.equal(dropout(torch.ones(3, 3), 1 - 1e-7, training=True), torch.zeros(3, 3))
+    torch.testing.assert_close(dropout(torch.ones(3, 3), 1e-7, training=True), torch.ones(3, 3))
 
 
 def qkv(B=3, nh=2, T=6, hs=4):

@@ -43,7 +43,7 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """``F.dropout(x, p, training)``, with the CPU mask drawn by ``keep_mask``."""
     if not training or p == 0.0:
         return x
-    if not 0.0 < p < 1.0 or keeps_torch_dropout(x):
+    if not 0 < round(p * LEVELS) < LEVELS or keeps_torch_dropout(x):  # p within 1/131,072 of 0 or 1: torch's
         return F.dropout(x, p, training)
     return x * keep_mask(x.shape, p, x.dtype)
 
