@@ -8,11 +8,13 @@ over the rounds, and the share of the step that torch's masks took in a profile.
 
     python benchmarks/dropout.py
     python benchmarks/dropout.py --set n_layer=1 --set n_embd=96 --set dropout=0.1 --rounds 9
+    python benchmarks/dropout.py --set tie_weights=true    # values are JSON, as time_to_loss.py's
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -40,35 +42,23 @@ def main() -> None:
 
     flush_denormals()  # as makemore's commands do
 
-    from makemore.config import TrainConfig
-    from makemore.models import FAMILIES, build_model, step_recipe
     from makemore.models import dropout as dropout_module
-    from makemore.rundir import RunDir
-    from makemore.training import build_trainer, prepare_data
+    from makemore.models import get_family
+    from makemore.training import Request, new_trainer
 
-    path = names_path(args.data)
-    prepared = prepare_data(str(path), seed=42)
-    block_size = max(len(w) for w in prepared.words.words) + 1
-    family = FAMILIES["transformer"]
-    hyper, train = dict(family.hyper), step_recipe("transformer")
-    settings = family.for_budget(LONG_BUDGET)
-    settings.update(item.partition("=")[::2] for item in args.set)
-    for key, value in settings.items():
-        target = hyper if key in family.hyper else train
-        if key not in target:
-            raise SystemExit(f"--set {key}: not a setting of the Transformer's recipe")
-        kind = type(target[key])
-        if kind is bool and isinstance(value, str):
-            value = value.lower() in ("1", "true", "yes")
-        target[key] = kind(value)
-    torch.manual_seed(0)
-    model = build_model("transformer", len(prepared.vocab), block_size, hyper)
-    cfg = TrainConfig(**{**train, "max_steps": 10_000})
-    trainer = build_trainer(model, prepared.vocab, prepared.encoded(), cfg, RunDir(tempfile.mkdtemp()),
-                            "transformer", path.stem)
+    # what `makemore train names.txt --max-time 600` builds: the budget picks the long-budget settings
+    hyper, family = {}, get_family("transformer")
+    train: dict = {"max_time": LONG_BUDGET}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        (hyper if key in family.hyper else train)[key] = json.loads(value)
+    out = Path(tempfile.mkdtemp(prefix="makemore-dropout-")) / "run"
+    trainer, _ = new_trainer(Request(data=str(names_path(args.data)), model_type="transformer", out=out,
+                                     train=train, hyper=hyper))
+    cfg = trainer.cfg
     peak = matmul_peak()
     print(f"{cpu_name()}; float32 matmul peak {peak / 1e9:.0f} GFLOP/s; {torch.get_num_threads()} threads")
-    print(f"model {hyper}; batch {cfg.batch_size}")
+    print(f"model {trainer.model.config}; batch {cfg.batch_size}")
 
     def timed(ours: bool) -> float:
         dropout_module.CPU_MASK = ours

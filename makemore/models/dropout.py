@@ -13,6 +13,8 @@ On other devices, and inside ``torch.compile`` (whose fused kernels draw their o
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -24,9 +26,7 @@ CPU_MASK = True  # False: torch's own dropout everywhere (benchmarks/dropout.py 
 def keep_mask(shape: torch.Size | tuple[int, ...], p: float, dtype: torch.dtype) -> torch.Tensor:
     """A CPU tensor of ``shape``: 0 where an element is dropped (probability ``p``, rounded to a multiple of
     1/65,536), else 1 / (1 - that probability), so that the kept elements' expected sum is unchanged."""
-    n = 1
-    for s in shape:
-        n *= s
+    n = math.prod(shape)
     dropped = round(p * LEVELS)  # how many of the 65,536 levels drop
     words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(1 << 63), None)  # every bit uniform
     levels = words.view(torch.int16)[:n].view(shape)  # uniform over -32,768 .. 32,767
