@@ -23,7 +23,7 @@ from typing import Any
 
 from makemore.errors import MakemoreError
 
-_HYPER = ("n_layer", "n_head", "n_embd", "n_embd2", "context", "dropout", "batchnorm", "smoothing")
+_HYPER = ("n_layer", "n_head", "n_embd", "n_embd2", "context", "dropout", "dropout_samples", "batchnorm", "smoothing")
 
 
 class _Records:

@@ -143,7 +143,7 @@ def _given(ctx: typer.Context) -> set[str]:
 
 # --- train ------------------------------------------------------------------------------------------
 
-HYPER = ("n_layer", "n_head", "n_embd", "n_embd2", "context", "dropout", "batchnorm", "smoothing")
+HYPER = ("n_layer", "n_head", "n_embd", "n_embd2", "context", "dropout", "dropout_samples", "batchnorm", "smoothing")
 TRAIN = ("max_steps", "max_time", "batch_size", "learning_rate", "weight_decay", "warmup_steps", "grad_clip",
          "grad_accum", "eval_interval", "ema", "dtype", "compile", "matmul_precision", "diagnostics", "diag_interval",
          "init_scale")
@@ -168,6 +168,11 @@ def train(
                                                    rich_help_panel=M, show_default=False)] = None,
     dropout: Annotated[Optional[float], typer.Option(help="Dropout probability.", rich_help_panel=M,
                                                      show_default=False)] = None,
+    dropout_samples: Annotated[Optional[int], typer.Option(help="Transformer trained with dropout: predict the "
+                                                           "average of this many dropout masks' predictions in "
+                                                           "evaluation and sampling (Monte Carlo dropout); 0: one "
+                                                           "pass with dropout off.", rich_help_panel=M,
+                                                           show_default=False)] = None,
     batchnorm: Annotated[Optional[bool], typer.Option("--batchnorm/--no-batchnorm", help="Batch norm (mlp).",
                                                       rich_help_panel=M, show_default=False)] = None,
     smoothing: Annotated[Optional[float], typer.Option(help="Additive smoothing of counts (ngram).",

@@ -338,7 +338,8 @@ def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: s
         return
     where, words = result["on"], result["words"]
     out.print(f"{where}: {result['loss']:.4f} nats/char · {result['bpc']:.4f} bits/char · perplexity "
-              f"{result['perplexity']:.2f} · {words:,} words · {run.path} @ step {loaded.step}")
+              f"{result['perplexity']:.2f} · {words:,} words · {run.path} @ step {loaded.step}"
+              + (f" · averaging {result['dropout_samples']} dropout masks" if result.get("dropout_samples") else ""))
     if any(result.get("skipped", {}).values()):
         err.print(f"{where}: {result['lines']:,} lines, {words:,} words scored; skipped " + ", ".join(_skip_reasons(result)))
 

@@ -112,6 +112,9 @@ def evaluate_on(loaded, file=None, split: str = "test", skip_unknown: bool = Fal
             raise MakemoreError(f"{loaded.run_dir}: the {split} split is empty (the word list was too small)")
         where = f"{split} split"
     loss = evaluate(loaded.model, EncodedWords(words, loaded.vocab), device=_device(loaded.model))
+    masks = getattr(loaded.model.config, "dropout_samples", 0)
+    if masks:  # the model predicts the average of this many dropout masks' predictions
+        extra["dropout_samples"] = masks
     return {"on": where, "words": len(words), "loss": loss, "bpc": bits(loss), **extra}
 
 

@@ -115,6 +115,7 @@ class Finished(Event):
     best_val_loss: float
     test_loss: float | None
     elapsed: float
+    test_loss_one_pass: float | None = None  # a model averaging dropout masks: its test loss from one pass
 
 
 @dataclass(frozen=True)

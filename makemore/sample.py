@@ -132,6 +132,11 @@ def draw(
     out: list[Generated] = []
     too_long = 0
     prefix_ids = vocab.encode(prefix)
+    averaging = getattr(model, "averages_masks", lambda: False)()
+    mask_generator = None
+    if averaging:  # each step's dropout masks, from a generator seeded by this draw's (see the Transformer)
+        seed = int(torch.randint(1 << 62, (), generator=generator))
+        mask_generator = torch.Generator(device=device).manual_seed(seed)
     try:
         while len(out) < n:
             if too_long > 100 * n + 1000:
@@ -141,14 +146,41 @@ def draw(
             if too_long:  # expect to drop as many as so far
                 wanted = min(wanted * (too_long + len(out)) // max(len(out), 1) + 1, 64 * wanted)
             B = min(batch_size, wanted, max(1, (1 << 24) // len(vocab)))  # bound (B, V) logits memory
-            batch = _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_len, limit, cut,
-                                    generator, device)
+            with _masks(mask_generator):
+                batch = _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_len, limit,
+                                        cut, generator, device)
             ended = [g for g in batch if g is not None]
+            if averaging:
+                ended = _scored(model, vocab, ended, len(prefix), device)
             too_long += len(batch) - len(ended)
             out.extend(ended[: n - len(out)])
     finally:
         model.train(was_training)
     return Drawn(out, too_long)
+
+
+def _masks(generator: torch.Generator | None):
+    if generator is None:
+        return contextlib.nullcontext()
+    from makemore.models.dropout import masks_from
+
+    return masks_from(generator)
+
+
+def _scored(model, vocab: Vocab, words: list[Generated], skip: int, device) -> list[Generated]:
+    """``words`` with their log-probabilities from the model's forward pass, the first ``skip`` characters (the
+    prefix) not counted: a model that averages dropout masks draws each character from one fresh set of masks,
+    which draws from the average over all of them, and scores the words with its average, as evaluation does."""
+    from makemore.data import EncodedWords
+
+    if not words:
+        return words
+    encoded = EncodedWords([g.word for g in words], vocab)
+    x, y = encoded.batch(torch.arange(len(words)), device)
+    y[:, :skip] = -1
+    logp = model(x)[0].float().log_softmax(-1)
+    lp = (logp.gather(-1, y.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (y != -1)).sum(1).double().cpu()
+    return [Generated(g.word, v) for g, v in zip(words, lp.tolist())]
 
 
 def _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_len, limit, cut, generator,

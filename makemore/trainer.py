@@ -489,10 +489,16 @@ class Trainer:
         with self.averaged():
             yield from self._evaluate_model()
 
+    def one_pass(self):
+        """Inside: a model that averages dropout masks evaluates in one pass (see the Transformer's)."""
+        return getattr(self.model, "one_pass", contextlib.nullcontext)()
+
     def _evaluate_model(self) -> Iterator[Event]:
-        train_loss = self.data.evaluate(self.model, "train", device=self.device)
-        # a word list too small for a validation split selects checkpoints on the training subset
-        val_loss = self.data.evaluate(self.model, "val", device=self.device) if self.data.has("val") else train_loss
+        with self.one_pass():  # the periodic losses and the checkpoint chosen by them: one pass each
+            train_loss = self.data.evaluate(self.model, "train", device=self.device)
+            # a word list too small for a validation split selects checkpoints on the training subset
+            val_loss = self.data.evaluate(self.model, "val", device=self.device) if self.data.has("val") \
+                else train_loss
         if not math.isfinite(val_loss):
             yield from self._diverged(self.step)
         improved = val_loss < self.best_val
@@ -575,21 +581,28 @@ class Trainer:
                                 f"({type(e).__name__}: {e})") from None
 
     def _finished(self, reason: str) -> Finished:
-        test_loss = None
+        test_loss = one_pass = None
         if self.data.has("test"):
             from makemore.models import load_weights
+
+            def test() -> tuple[float, float | None]:
+                loss = self.data.evaluate(self.model, "test", device=self.device)
+                if not getattr(self.model.config, "dropout_samples", 0):
+                    return loss, None
+                with self.one_pass():
+                    return loss, self.data.evaluate(self.model, "test", device=self.device)
 
             weights = self.rundir.best_weights(str(self.device))
             if weights is not None:  # report test on the checkpoint chosen by validation
                 current = {k: v.clone() for k, v in self.model.state_dict().items()}
                 load_weights(self.model, weights, self.rundir.file(BEST))
-                test_loss = self.data.evaluate(self.model, "test", device=self.device)
+                test_loss, one_pass = test()
                 self.model.load_state_dict(current)
             else:
                 with self.averaged():
-                    test_loss = self.data.evaluate(self.model, "test", device=self.device)
+                    test_loss, one_pass = test()
         return Finished(step=self.step, reason=reason, best_val_loss=_finite(self.best_val),
-                        test_loss=test_loss, elapsed=self.elapsed)
+                        test_loss=test_loss, elapsed=self.elapsed, test_loss_one_pass=one_pass)
 
 
 def _finite(x: float) -> float | None:

@@ -166,6 +166,8 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
     defaults = text_defaults(req.model_type)[1] if mode == "text" else {}
     hyper = model_hyper(req.model_type, {**defaults, **{k: v for k, v in tier.items() if k in family.hyper},
                                          **user_hyper})
+    if mode == "text" and hyper.get("dropout_samples"):
+        raise MakemoreError("--dropout-samples applies to word lists, not to --mode text")
     recipe = {**step_recipe(req.model_type, mode), **{k: v for k, v in tier.items() if k not in family.hyper},
               **user_train}
     if timed:

@@ -143,7 +143,8 @@ def test_gpt2_preset_trains_a_few_steps_on_a_cpu(workdir):
     config = json.loads((workdir / "gpt" / "config.json").read_text())
     model, train = config["model"], config["train"]
     # the options given win; the preset fills in the rest
-    assert model["hyper"] == {"n_layer": 2, "n_head": 2, "n_embd": 128, "dropout": 0.0, "tie_weights": True}
+    assert model["hyper"] == {"n_layer": 2, "n_head": 2, "n_embd": 128, "dropout": 0.0, "tie_weights": True,
+                              "dropout_samples": 0}
     assert model["block_size"] == 128 and train["max_steps"] == 20 and train["batch_size"] == 4
     assert (train["beta2"], train["weight_decay"], train["grad_clip"], train["learning_rate"]) == (0.95, 0.1, 1.0, 6e-4)
     assert train["warmup_steps"] == 1  # 715 of 19,073 steps, scaled to 20

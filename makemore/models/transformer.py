@@ -3,10 +3,18 @@
 Token and learned position embeddings, pre-LayerNorm blocks of causal self-attention and a GELU MLP, a final
 LayerNorm and a linear head. Attention runs through ``F.scaled_dot_product_attention`` with the query, key and
 value projections fused into one matrix. Sampling keeps a KV cache per layer.
+
+With ``dropout_samples`` K > 0, the model trained with dropout predicts, in evaluation, the average of the
+probabilities of K forward passes each under its own dropout masks (Monte Carlo dropout, Gal and Ghahramani
+2016: an ensemble of the thinned networks dropout trains, instead of the one pass with dropout off that
+approximates it). Evaluation draws the masks from a generator seeded alike at every call, so the same weights
+and words always score the same; sampling draws each next character from one fresh set of masks over the
+whole prefix (no KV cache), which is drawing from the average over all masks exactly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -15,7 +23,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from makemore.models.base import LanguageModel, Tensor
-from makemore.models.dropout import Dropout, dropout, keeps_torch_dropout
+from makemore.models.dropout import Dropout, drawable, dropout, forced_generator, keeps_torch_dropout, masks_from
+
+MAX_DROPOUT_SAMPLES = 1024
+MASK_SEED = 0  # evaluation's masks: the same at every call, whatever the training drew
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,7 @@ class Config:
     n_embd: int  # channels of the residual stream
     dropout: float  # on attention weights and residual branches; 0 for small data is usually best
     tie_weights: bool = False  # the head shares the token embedding's matrix (GPT-2; saves V x n_embd weights)
+    dropout_samples: int = 0  # > 0: evaluation averages the predictions of this many dropout masks (module doc)
 
 
 class CausalSelfAttention(nn.Module):
@@ -51,7 +63,8 @@ class CausalSelfAttention(nn.Module):
             # q, k, v of every head by one view and one permute: each (B, nh, T, hs)
             q, k, v = qkv.view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4).unbind(0)
             # causal, or the packed rows' mask (each word attends to its own earlier positions only)
-            if self.training and self.dropout > 0 and not keeps_torch_dropout(x):
+            drop = self.dropout > 0 and (self.training or forced_generator() is not None)
+            if drop and not keeps_torch_dropout(x):
                 y = attention(q, k, v, mask, self.dropout).transpose(1, 2)
             else:
                 y = F.scaled_dot_product_attention(
@@ -143,7 +156,14 @@ class Model(LanguageModel):
         super().__init__()
         if config.n_embd % config.n_head:
             raise ValueError(f"n_embd ({config.n_embd}) must be divisible by n_head ({config.n_head})")
+        if not 0 <= config.dropout_samples <= MAX_DROPOUT_SAMPLES:
+            raise ValueError(f"dropout_samples must be between 0 and {MAX_DROPOUT_SAMPLES} "
+                             f"(got {config.dropout_samples})")
+        if config.dropout_samples and not drawable(config.dropout):
+            raise ValueError(f"dropout_samples averages the predictions of dropout masks, but dropout is "
+                             f"{config.dropout:g}: train with dropout (e.g. --dropout 0.2)")
         self.config = config
+        self._one_pass = False  # set inside one_pass()
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         self.wpe = nn.Embedding(config.block_size, config.n_embd)
         self.drop = Dropout(config.dropout)
@@ -193,14 +213,49 @@ class Model(LanguageModel):
 
     def forward(self, idx: Tensor, targets: Tensor | None = None,
                 pos: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """``pos`` (B, T): each slot's position within its word, for rows that pack several words (training)."""
-        logits = self._forward(idx, 0, None, pos)  # (B * T, V)
+        """``pos`` (B, T): each slot's position within its word, for rows that pack several words (training).
+        In evaluation with ``dropout_samples``, the logits are the log of the averaged probabilities."""
+        if self.averages_masks():
+            logits = self._averaged(idx, pos)
+        else:
+            logits = self._forward(idx, 0, None, pos)  # (B * T, V)
         return logits.view(*idx.shape, -1), self.loss(logits, targets)
+
+    def averages_masks(self) -> bool:
+        """Whether predictions now average dropout masks: in evaluation, with ``dropout_samples``."""
+        return self.config.dropout_samples > 0 and not self.training and not self._one_pass
+
+    @contextlib.contextmanager
+    def one_pass(self):
+        """Inside: evaluation is the one pass with dropout off, whatever ``dropout_samples`` says (the trainer's
+        periodic losses: K passes would cost each evaluation K times the time)."""
+        before, self._one_pass = self._one_pass, True
+        try:
+            yield
+        finally:
+            self._one_pass = before
+
+    def _averaged(self, idx: Tensor, pos: Tensor | None) -> Tensor:
+        """log of the mean, over ``dropout_samples`` sets of masks, of the predicted probabilities (B * T, V):
+        float32 log-probabilities (their log-softmax is themselves). Masks from the enclosing ``masks_from``
+        block's generator, or from one seeded with MASK_SEED."""
+        k = self.config.dropout_samples
+        generator = forced_generator()
+        if generator is None:
+            generator = torch.Generator(device=idx.device).manual_seed(MASK_SEED)
+        total = None
+        with masks_from(generator):
+            for _ in range(k):
+                logp = self._forward(idx, 0, None, pos).float().log_softmax(-1)
+                total = logp if total is None else torch.logaddexp(total, logp)
+        return total - math.log(k)
 
     def init_state(self, batch_size: int, device: torch.device) -> tuple[int, list[tuple[Tensor, Tensor]]]:
         """(positions seen, each layer's (keys, values)): buffers of (block_size, B, n_embd), written in place
         (growing them by torch.cat each step copied the whole prefix every token: 35% of sampling time)."""
         c = self.config
+        if self.averages_masks():  # the tokens so far: each step runs them all again under fresh masks
+            return 0, torch.zeros(batch_size, 0, dtype=torch.long, device=device)
         dtype = self.wte.weight.dtype
         shape = (c.block_size, batch_size, c.n_embd)
         return 0, [(torch.empty(shape, dtype=dtype, device=device), torch.empty(shape, dtype=dtype, device=device))
@@ -208,12 +263,22 @@ class Model(LanguageModel):
 
     def decode(self, idx: Tensor, state: tuple[int, list[tuple[Tensor, Tensor]]]) -> tuple[Tensor, tuple]:
         start, caches = state
+        if isinstance(caches, Tensor):  # averaging masks: one fresh set over the whole prefix draws exactly
+            prefix = torch.cat([caches, idx], 1)
+            generator = forced_generator()
+            if generator is None:  # (the sampler supplies one seeded from its own; else torch's default one)
+                generator = torch.Generator(device=idx.device).manual_seed(int(torch.randint(1 << 62, ())))
+            with masks_from(generator):
+                logits = self._forward(prefix, 0, None)
+            return logits.view(*prefix.shape, -1)[:, -1, :], (prefix.size(1), prefix)
         logits = self._forward(idx, start, caches)  # (B * T, V)
         return logits.view(*idx.shape, -1)[:, -1, :], (start + idx.size(1), caches)
 
     def keep_rows(self, state: tuple[int, list[tuple[Tensor, Tensor]]], rows: Tensor) -> tuple:
         """The caches of ``rows`` only, copying the positions filled so far (the batch is dimension 1)."""
         start, caches = state
+        if isinstance(caches, Tensor):
+            return start, caches.index_select(0, rows)
         kept = []
         for layer in caches:
             pair = []
