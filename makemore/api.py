@@ -82,7 +82,8 @@ class Model(_Records):
         if self._loaded.mode == "text":
             raise MakemoreError(f"{self.run_dir}: a text run; use .continue_text(prompt, length)")
         drawn = sample_words(self._loaded, n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
-                             min_len=min_len, max_len=max_len, new_only=new_only, unique=unique, seed=seed).samples
+                             min_len=min_len, max_len=max_len, new_only=new_only, unique=unique, seed=seed,
+                             scores=logprobs).samples
         if not (tags or logprobs):
             return [d.word for d in drawn]
         return [(d.word, *((d.tag,) if tags else ()), *((d.logprob,) if logprobs else ())) for d in drawn]

@@ -58,7 +58,8 @@ class WordBatches:
         model.fit(x, y)
 
     def samples(self, model, step: int, temperature: float, generator, device, n: int = 12) -> Samples:
-        words = generate(model, self.vocab, n, temperature=temperature, generator=generator, device=device)
+        words = generate(model, self.vocab, n, temperature=temperature, generator=generator, device=device,
+                         scores=False)
         return Samples(step=step, temperature=temperature,
                        samples=[Sample(g.word, tag(g.word, *self.known)) for g in words])
 

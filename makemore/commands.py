@@ -240,7 +240,7 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
     with cpu_threads(1 if device == "cpu" and n <= SMALL_SAMPLE else None):
         sampled = sample_words(loaded, n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
                                min_len=min_len, max_len=max_len, new_only=new_only, unique=unique,
-                               allow_empty=allow_empty, seed=seed)
+                               allow_empty=allow_empty, seed=seed, scores=scores or as_json)
     results = [(d.word, d.tag, d.logprob) for d in sampled.samples]
     too_long = sampled.too_long
     counts = {k: sum(t == k for _, t, _ in results) for k in ("new", "train", "test", "empty")}

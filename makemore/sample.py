@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 
 import torch
@@ -14,7 +15,9 @@ from makemore.errors import MakemoreError
 @dataclass(frozen=True)
 class Generated:
     word: str  # the prefix included
-    logprob: float  # the model's log-probability of the generated characters and the stop token
+    # the model's log-probability of the generated characters and the stop token (NaN from a model averaging
+    # dropout masks when not asked for: scoring them costs it its K passes)
+    logprob: float
 
 
 @dataclass(frozen=True)
@@ -110,12 +113,14 @@ def draw(
     generator: torch.Generator | None = None,
     batch_size: int = 1024,
     device=None,
+    scores: bool = True,
 ) -> Drawn:
     """Draw ``n`` words. ``temperature`` 0 is greedy. ``min_len``/``max_len`` count characters incl. the prefix.
 
     A word is never empty unless ``allow_empty`` (the stop token cannot come first), and never cut short: a
     sample still going at ``max_len`` characters is dropped, counted, and drawn again, so the words that come
-    back follow the model's distribution restricted to the lengths asked for.
+    back follow the model's distribution restricted to the lengths asked for. Without ``scores``, a model that
+    averages dropout masks leaves each word's log-probability NaN (every other model computes it as it draws).
     """
     if temperature < 0:
         raise MakemoreError("--temperature must be >= 0")
@@ -151,7 +156,8 @@ def draw(
                                         cut, generator, device)
             ended = [g for g in batch if g is not None]
             if averaging:
-                ended = _scored(model, vocab, ended, len(prefix), device)
+                ended = _scored(model, vocab, ended, len(prefix), device) if scores else \
+                    [Generated(g.word, math.nan) for g in ended]
             too_long += len(batch) - len(ended)
             out.extend(ended[: n - len(out)])
     finally:
@@ -265,10 +271,11 @@ class Sampled:
 
 def sample_words(loaded, n: int, *, temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None, prefix: str = "", min_len: int = 0, max_len: int | None = None,
-                 new_only: bool = False, unique: bool = False, allow_empty: bool = False, seed: int = 0) -> Sampled:
+                 new_only: bool = False, unique: bool = False, allow_empty: bool = False, seed: int = 0,
+                 scores: bool = True) -> Sampled:
     """``n`` words from a loaded run (``makemore.rundir.LoadedRun``), each tagged by the run's split; with
-    ``new_only`` only words in neither split, with ``unique`` no word twice. What `makemore sample` and the
-    Python API's ``Model.sample`` both call."""
+    ``new_only`` only words in neither split, with ``unique`` no word twice; ``scores`` as ``draw``'s. What
+    `makemore sample` and the Python API's ``Model.sample`` both call."""
     if n < 1:
         raise MakemoreError("-n must be at least 1")
     if top_p is not None and not 0 < top_p <= 1:
@@ -283,7 +290,7 @@ def sample_words(loaded, n: int, *, temperature: float = 1.0, top_k: int | None 
         want = n - len(results)
         drawn = draw(loaded.model, loaded.vocab, want if not (new_only or unique) else max(2 * want, 32),
                      temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, min_len=min_len,
-                     max_len=max_len, allow_empty=allow_empty, generator=generator)
+                     max_len=max_len, allow_empty=allow_empty, generator=generator, scores=scores)
         attempts += len(drawn.words)
         too_long += drawn.too_long
         for g in drawn.words:

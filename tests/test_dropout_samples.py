@@ -175,3 +175,12 @@ def test_the_trainer_chooses_by_one_pass_and_reports_the_averaged_test_loss(smal
         assert evaluate(loaded.model, val) == pytest.approx(best_val, rel=1e-6)
     assert finished.test_loss != pytest.approx(finished.test_loss_one_pass, rel=1e-6)
     assert math.isfinite(finished.test_loss)
+
+
+def test_without_scores_the_same_words_come_unscored():
+    model = _model(samples=4, seed=4)
+    vocab = Vocab(list("abcde"))
+    scored = draw(model, vocab, 30, generator=torch.Generator().manual_seed(6)).words
+    plain = draw(model, vocab, 30, generator=torch.Generator().manual_seed(6), scores=False).words
+    assert [g.word for g in plain] == [g.word for g in scored]
+    assert all(math.isnan(g.logprob) for g in plain) and all(math.isfinite(g.logprob) for g in scored)

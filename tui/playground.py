@@ -80,7 +80,7 @@ class Playground:
                                                  generator=self.generator)
                 else:
                     words = backend.generate(self.model, self.vocab, n, temperature=temperature, prefix=prefix,
-                                             generator=self.generator)
+                                             generator=self.generator, scores=False)
             step = self.trainer.step if self.trainer is not None else self.step
         source = self.source or f"live model (paused at step {step:,})"
         if self.mode == "text":
