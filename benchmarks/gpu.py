@@ -13,13 +13,15 @@ It runs the other benchmarks, one after the other, with ``--device cuda``, bfloa
 4. ``text_speed.py``: the text recipe's step: characters/s and MFU.
 5. and 6. Sampling: a 300-step run trained on the GPU, then 1,000 names from it, in process, on the GPU and on
    the CPU.
+7. A Transformer averaging dropout masks (``--dropout-samples``) on the GPU: its masks drawn by a CUDA
+   generator in evaluation and sampling; a score must not change from one call to the next.
 
 Every step trains through pinned host memory (batches move with non-blocking copies on CUDA). Each step has its
 own time limit (12.5 minutes in all at worst, 6 for steps 1-2), so one that hangs cannot take the others'
 time; the summary says which passed. Where one command may run at most 10 minutes, run steps 1-2 and 3-6 apart.
 
     python benchmarks/gpu.py --out gpu-results --steps 1,2   # on a GPU machine (not yet run on one)
-    python benchmarks/gpu.py --out gpu-results --steps 3,4,5,6
+    python benchmarks/gpu.py --out gpu-results --steps 3,4,5,6,7
     python benchmarks/gpu.py --dry-run --out /tmp/g   # the same steps, tiny and on the CPU: checks the plumbing
 """
 
@@ -58,7 +60,25 @@ def steps(device: str, dry: bool, work: Path) -> list[tuple[str, list[str], floa
         ("sampling: a run to sample", [*makemore, "train", str(names_path(None)), "--device", device,
                                        "--max-steps", "20" if dry else "300", "-o", str(run), "-q"], 60),
         ("sampling: 1,000 names", [*py, "-c", SAMPLING, str(run), device], 60),
+        ("averaging dropout masks", [*py, "-c", MASKS, str(names_path(None)), str(work / "masks-run"), device,
+                                     "20" if dry else "200"], 90),
     ]
+
+
+# a Transformer that averages dropout masks, trained, evaluated twice (the same figure) and sampled on the device
+MASKS = """
+import math, sys
+import makemore
+data, out, device, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+run = makemore.train(data, out=out, device=device, n_layer=2, n_embd=64, dropout=0.2, dropout_samples=8,
+                     max_steps=steps, progress=False)
+model = makemore.load(out, device=device)
+first, second = model.evaluate()["loss"], model.evaluate()["loss"]
+assert first == second and math.isfinite(first), (first, second)
+words = model.sample(200, seed=1, logprobs=True)
+assert len(words) == 200 and all(math.isfinite(lp) for _, lp in words)
+print(f"{device}: test {first:.4f} (averaging 8 masks; the run reported {run.test_loss:.4f}); 200 names sampled")
+"""
 
 
 # names/s for 1,000 names, in process, on the device and on the CPU: median of 5 after one warm-up each
@@ -86,7 +106,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for each step's full output")
     parser.add_argument("--dry-run", action="store_true", help="tiny steps on the CPU: checks that all runs")
-    parser.add_argument("--steps", default="1,2,3,4,5,6", help="which steps, by number (sampling needs 5 before 6)")
+    parser.add_argument("--steps", default="1,2,3,4,5,6,7", help="which steps, by number (sampling needs 5 "
+                                                                  "before 6)")
     args = parser.parse_args()
 
     import torch

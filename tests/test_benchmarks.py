@@ -22,9 +22,10 @@ def test_the_gpu_benchmark_runs_every_step_in_its_dry_run(tmp_path: Path):
                           capture_output=True, text=True, timeout=300, cwd=REPO)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     passed = [line for line in done.stdout.splitlines() if line[:1].isdigit() and "  ok  " in line]  # the summary
-    assert len(passed) == 6, done.stdout
+    assert len(passed) == 7, done.stdout
     logs = sorted(p.name for p in out.iterdir())
-    assert [name.split("-")[0] for name in logs] == ["1", "2", "3", "4", "5", "6"]
-    sampled = (out / logs[-1]).read_text()
+    assert [name.split("-")[0] for name in logs] == ["1", "2", "3", "4", "5", "6", "7"]
+    sampled = (out / logs[5]).read_text()
     assert "cpu:" in sampled and "names/s" in sampled  # the sampling step measured something
     assert "tokens/s" in (out / logs[0]).read_text() and "MFU" in (out / logs[3]).read_text()
+    assert "averaging 8 masks" in (out / logs[6]).read_text()
