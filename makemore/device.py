@@ -108,8 +108,12 @@ def _pays(device: str, precision: str) -> bool:
     shapes a small model trains with (a batch of 2,048 rows through 128 -> 512 and 512 -> 128 layers, forward and
     the weight gradient), alternating the two precisions and keeping each one's best of several rounds."""
     before = torch.get_float32_matmul_precision()
-    x = torch.randn(2048, 128, device=device)
-    w1, w2 = torch.randn(512, 128, device=device), torch.randn(128, 512, device=device)
+    # its own generator: drawing from torch's default one would make the first run in a process train
+    # differently from a later one with the same seed (the probe runs once per process)
+    gen = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn(2048, 128, device=device, generator=gen)
+    w1 = torch.randn(512, 128, device=device, generator=gen)
+    w2 = torch.randn(128, 512, device=device, generator=gen)
 
     def work() -> None:
         h = torch.nn.functional.linear(x, w1)

@@ -375,3 +375,30 @@ def test_a_resumed_run_saved_before_the_choice_keeps_onednn_and_an_undecided_one
     assert resumed.native_gelu is None
     list(resumed.run())
     assert resumed.native_gelu is True and len(calls) == 1
+
+
+def test_the_probes_draw_no_numbers_from_the_training_generator():
+    """The matmul-precision and GELU probes run once per process: drawing from torch's default generator, they
+    made the first run in a process train differently from a later one with the same seed."""
+    from makemore import device
+
+    device._pays.cache_clear()
+    torch.manual_seed(11)
+    before = torch.get_rng_state()
+    device._pays("cpu", "medium")
+    device.native_gelu_pays.__wrapped__(64, 16)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_two_runs_with_one_seed_in_one_process_train_alike(small_words, tmp_path):
+    from makemore import device
+
+    device._pays.cache_clear()  # the first run times the probes, the second finds them cached
+    losses = []
+    for name in ("a", "b"):
+        trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / name,
+                                         hyper={"n_layer": 1, "n_head": 2, "n_embd": 16, "dropout": 0.1},
+                                         train={"max_steps": 12, "eval_interval": 12, "batch_size": 8}))
+        trainer.cfg.log_interval = 1
+        losses.append([e.loss for e in trainer.run() if e.kind == "step"])
+    assert len(losses[0]) == 12 and losses[0] == losses[1]
