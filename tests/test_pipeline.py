@@ -61,11 +61,12 @@ def test_checkpoint_round_trip_gives_identical_logits(small_words, tmp_path):
     assert torch.equal(expected, got)
 
 
-@pytest.mark.parametrize("ema", [0.0, 0.9])
-def test_resume_continues_exactly(small_words, tmp_path, ema):
+@pytest.mark.parametrize("ema, masks", [(0.0, 0), (0.9, 0), (0.0, 3)])
+def test_resume_continues_exactly(small_words, tmp_path, ema, masks):
     """A run stopped at step 30 and resumed logs the same losses as one that never stopped (with the moving
-    average of the weights too: the evaluations after the resume use it)."""
-    common = dict(data=str(small_words), hyper={**TINY, "dropout": 0.1},
+    average of the weights too: the evaluations after the resume use it; and with a model that averages dropout
+    masks, whose evaluations and samples draw no random numbers of the training's)."""
+    common = dict(data=str(small_words), hyper={**TINY, "dropout": 0.1, "dropout_samples": masks},
                   train={"max_steps": 60, "eval_interval": 20, "batch_size": 8, "ema": ema})
     straight, _ = new_trainer(Request(out=tmp_path / "a", **common))
     a = run_all(straight)
@@ -81,6 +82,7 @@ def test_resume_continues_exactly(small_words, tmp_path, ema):
     evals_a = {e.step: (e.train_loss, e.val_loss) for e in a if isinstance(e, Eval)}
     evals_b = {e.step: (e.train_loss, e.val_loss) for e in b2 if isinstance(e, Eval)}
     assert evals_b and all(evals_a[s] == evals_b[s] for s in evals_b)
+    assert a[-1].test_loss == b2[-1].test_loss
 
 
 def test_moving_average_of_the_weights_is_what_evaluation_sees(small_words, tmp_path):
