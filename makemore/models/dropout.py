@@ -77,10 +77,12 @@ def keeps_torch_dropout(x: torch.Tensor) -> bool:
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """``F.dropout(x, p, training)``, with the CPU mask drawn by ``keep_mask``; inside ``masks_from``, dropout
     whatever ``training`` says, with that block's generator."""
+    if p == 0.0:
+        return x
     forced = forced_generator()
     if forced is not None and drawable(p):
         return x * keep_mask(x.shape, p, x.dtype, x.device, forced)
-    if not training or p == 0.0:
+    if not training:
         return x
     if not drawable(p) or keeps_torch_dropout(x):  # p within 1/131,072 of 0 or 1: torch's
         return F.dropout(x, p, training)
