@@ -10,6 +10,7 @@ import torch
 
 from makemore.data import Vocab
 from makemore.errors import MakemoreError
+from makemore.models.dropout import masks_from
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def draw(
             if too_long:  # expect to drop as many as so far
                 wanted = min(wanted * (too_long + len(out)) // max(len(out), 1) + 1, 64 * wanted)
             B = min(batch_size, wanted, max(1, (1 << 24) // len(vocab)))  # bound (B, V) logits memory
-            with _masks(mask_generator):
+            with masks_from(mask_generator) if averaging else contextlib.nullcontext():
                 batch = _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_len, limit,
                                         cut, generator, device)
             ended = [g for g in batch if g is not None]
@@ -163,14 +164,6 @@ def draw(
     finally:
         model.train(was_training)
     return Drawn(out, too_long)
-
-
-def _masks(generator: torch.Generator | None):
-    if generator is None:
-        return contextlib.nullcontext()
-    from makemore.models.dropout import masks_from
-
-    return masks_from(generator)
 
 
 def _scored(model, vocab: Vocab, words: list[Generated], skip: int, device) -> list[Generated]:
