@@ -60,8 +60,9 @@ class CausalSelfAttention(nn.Module):
         if cache is not None:
             y = self.decode(qkv.view(B, T, 3 * C), cache, past)
         else:
-            # q, k, v of every head by one view and one permute: each (B, nh, T, hs)
-            q, k, v = qkv.view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4).unbind(0)
+            # q, k, v of every head, each (B, nh, T, hs): views of the projection's rows, split where the rows
+            # keep them side by side, so that their gradients stack back into the rows' layout without a copy
+            q, k, v = (t.transpose(1, 2) for t in qkv.view(B, T, 3, self.n_head, C // self.n_head).unbind(2))
             # causal, or the packed rows' mask (each word attends to its own earlier positions only)
             drop = self.dropout > 0 and (self.training or forced_generator() is not None)
             if drop and not keeps_torch_dropout(x):
