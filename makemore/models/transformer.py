@@ -107,6 +107,15 @@ class CausalSelfAttention(nn.Module):
         return y.transpose(1, 2).reshape(B, T, C)
 
 
+def _masks(device: torch.device, seed: int | None):
+    """Dropout masks on for the block: from the enclosing ``masks_from`` block's generator, or else from a new
+    one seeded with ``seed``."""
+    generator = forced_generator()
+    if generator is None:
+        generator = torch.Generator(device=device).manual_seed(seed)
+    return masks_from(generator)
+
+
 def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, p: float) -> Tensor:
     """What ``F.scaled_dot_product_attention`` computes with ``dropout_p=p`` on a CPU (its math kernel: scores,
     mask, softmax, dropout of the weights, their product with the values), with ``dropout``'s mask, which
@@ -241,11 +250,8 @@ class Model(LanguageModel):
         float32 log-probabilities (their log-softmax is themselves). Masks from the enclosing ``masks_from``
         block's generator, or from one seeded with MASK_SEED."""
         k = self.config.dropout_samples
-        generator = forced_generator()
-        if generator is None:
-            generator = torch.Generator(device=idx.device).manual_seed(MASK_SEED)
         total = None
-        with masks_from(generator):
+        with _masks(idx.device, MASK_SEED):
             for _ in range(k):
                 logp = self._forward(idx, 0, None, pos).float().log_softmax(-1)
                 total = logp if total is None else torch.logaddexp(total, logp)
@@ -266,10 +272,8 @@ class Model(LanguageModel):
         start, caches = state
         if isinstance(caches, Tensor):  # averaging masks: one fresh set over the whole prefix draws exactly
             prefix = torch.cat([caches, idx], 1)
-            generator = forced_generator()
-            if generator is None:  # (the sampler supplies one seeded from its own; else torch's default one)
-                generator = torch.Generator(device=idx.device).manual_seed(int(torch.randint(1 << 62, ())))
-            with masks_from(generator):
+            # the sampler supplies a generator seeded from its own; a direct caller gets one from torch's
+            with _masks(idx.device, int(torch.randint(1 << 62, ())) if forced_generator() is None else None):
                 logits = self._forward(prefix, 0, None)
             return logits.view(*prefix.shape, -1)[:, -1, :], (prefix.size(1), prefix)
         logits = self._forward(idx, start, caches)  # (B * T, V)
