@@ -13,7 +13,7 @@ import math
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -136,24 +136,38 @@ def _pays(device: str, precision: str) -> bool:
     return best[precision] <= PAYS_BY * best["highest"]
 
 
-NATIVE_GELU_PAYS_BY = 0.97  # take torch's GELU kernel only if the MLP needs at most this share of oneDNN's time
+NATIVE_GELU_PAYS_BY = 0.99  # take torch's GELU kernel only if the run's passes need at most this share of oneDNN's time
 SMALL_MLP_SECONDS = 1.5e-3  # an MLP pass (forward and backward) longer than this keeps oneDNN without timing
-ROUNDS = 15  # alternations timed, about 2 ms a side each (with 7, one choice in five at 256 rows of 64 was noise's)
+ROUNDS = 15  # alternations of the run's passes timed, about 2 ms a side each
 SIZE_PASSES = 3  # passes timed to see an MLP's size (with 1, one process in six at 240 rows of 64 took oneDNN)
+_gelu_choices: dict[tuple[int, int], bool] = {}  # this process's choice for each MLP shape (rows, width)
 
 
-@functools.cache
-def native_gelu_pays(rows: int, width: int) -> bool:
-    """Whether a GELU MLP (``width`` -> 4·``width`` -> ``width``, as the Transformer's) on ``rows`` rows, forward
-    and backward, is faster on this CPU with oneDNN switched off, that is with torch's own GELU kernel instead
-    of oneDNN's; at float32 matmul precision ``highest`` (MKL's matmuls, on x86) the GELU is the only oneDNN
-    kernel a Transformer's step calls. oneDNN's GELU costs more per call, which shows on small batches between the
-    matmuls (256 rows of 64, a 4×4×64 model at batch 32: 8–13% less time for the MLP without it, 5% less for
-    the whole step); on large ones its kernel is the faster (2,048 rows of 128: 0–18% more without it). So an
-    MLP whose pass takes longer than ``SMALL_MLP_SECONDS`` keeps oneDNN untimed; a smaller one is timed once
-    per process and shape, the two alternated over ``ROUNDS`` rounds, by the median of the rounds' ratios
-    (about 60 ms).
+def native_gelu_pays(rows: int, width: int, passes: Callable[[], None]) -> bool:
+    """Whether a run whose GELU MLPs (``width`` -> 4·``width`` -> ``width``, as the Transformer's) see ``rows``
+    rows trains faster on this CPU with oneDNN switched off, that is with torch's own GELU kernel instead of
+    oneDNN's; at float32 matmul precision ``highest`` (MKL's matmuls, on x86) the GELU is the only oneDNN kernel
+    a Transformer's step calls. oneDNN's GELU costs more per call, which shows on small batches between the
+    matmuls (256 rows of 64, a 4×4×64 model at batch 32: the forward and backward passes 2–8% shorter without
+    it); on large ones its kernel is the faster (2,048 rows of 128: the MLP alone 0–18% slower without it).
+
+    Decided once per process and MLP shape. An MLP whose isolated pass (forward and backward) takes longer than
+    ``SMALL_MLP_SECONDS`` keeps oneDNN untimed. For a smaller one, ``passes`` (the run's own forward and backward
+    on a micro-batch) is timed both ways, alternated over ``ROUNDS`` rounds, and the median of the rounds'
+    ratios decides (about 0.3 s for the 4×4×64 model). Timed alone, the MLP's ratio ranged 0.89–1.04 over
+    eight processes, around the few per cent that decide, and a process that kept oneDNN took a 3–4% longer
+    step; the run's own passes ranged 0.92–0.98.
     """
+    key = (rows, width)
+    if key not in _gelu_choices:
+        with _ONEDNN_LOCK:  # no onednn_off may save the switch while this turns it
+            _gelu_choices[key] = _mlp_is_small(rows, width) and _faster_without_onednn(passes)
+    return _gelu_choices[key]
+
+
+def _mlp_is_small(rows: int, width: int) -> bool:
+    """Whether a GELU MLP's pass on ``rows`` rows (forward and backward, oneDNN as it is) is short enough that
+    what torch's GELU kernel saves per call could matter: the fastest of ``SIZE_PASSES`` after a first."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(rows, width, generator=gen, requires_grad=True)
     w1 = (torch.randn(4 * width, width, generator=gen) / width**0.5).requires_grad_()
@@ -166,22 +180,26 @@ def native_gelu_pays(rows: int, width: int) -> bool:
     def work() -> None:  # a scalar's backward, as in training (an explicit gradient would import sympy)
         (F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2) * grad).sum().backward()
 
-    with _ONEDNN_LOCK:  # no onednn_off may save the switch while this turns it
-        return _time_gelu(work)
+    return _fastest(work, SIZE_PASSES) <= SMALL_MLP_SECONDS
 
 
-def _time_gelu(work) -> bool:
+def _fastest(work: Callable[[], None], passes: int) -> float:
+    """The shortest of ``passes`` timed calls of ``work``, after a first that allocates and initialises."""
+    work()
+    once = math.inf
+    for _ in range(passes):  # the fastest of a few: one pass slowed by the machine would mislead
+        t0 = time.perf_counter()
+        work()
+        once = min(once, time.perf_counter() - t0)
+    return once
+
+
+def _faster_without_onednn(work: Callable[[], None]) -> bool:
+    """Whether ``work`` takes at most ``NATIVE_GELU_PAYS_BY`` of its time with oneDNN on when oneDNN is off."""
     ratios = []  # each round's time without oneDNN over its time with it
     before = torch.backends.mkldnn.enabled
     try:
-        work()  # the first pass allocates and initialises: not timed
-        once = math.inf
-        for _ in range(SIZE_PASSES):  # the fastest of a few: one pass slowed by the machine kept oneDNN
-            t0 = time.perf_counter()
-            work()
-            once = min(once, time.perf_counter() - t0)
-        if once > SMALL_MLP_SECONDS:  # what the native kernel saves per call is too small a share here
-            return False
+        once = _fastest(work, 2)
         reps = max(1, min(50, int(2e-3 / max(once, 1e-6))))  # about 2 ms a timing
         for _ in range(ROUNDS):
             took = {}

@@ -332,16 +332,38 @@ class Trainer:
                     and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
 
     def _choose_gelu_kernel(self, chunk: torch.Tensor) -> bool:
-        """Whether this run's steps take torch's GELU kernel (oneDNN off), where that is a choice: timed at the
-        model's MLP width and the rows that the micro-batch ``chunk`` gives it (makemore.device.native_gelu_pays;
-        its time counts as the first step's). Under DDP the ranks agree: torch's kernel only if every rank's
-        timing finds it faster."""
+        """Whether this run's steps take torch's GELU kernel (oneDNN off), where that is a choice: decided at the
+        model's MLP width and the rows that the micro-batch ``chunk`` gives it, by timing the model's forward and
+        backward passes on it each way (makemore.device.native_gelu_pays; its time counts as the first step's).
+        The timing leaves no trace but on forward hooks: the gradients and torch's random numbers (dropout) are
+        as they were. Under DDP the ranks agree: torch's kernel only if every rank's timing finds it faster."""
         native = False
         if self._gelu_kernel_is_a_choice():
             from makemore.device import native_gelu_pays
 
-            x, _, _ = self.data.micro_batch(chunk, self.model, self.cfg.pack, self.device)
-            native = native_gelu_pays(x.numel(), int(self.model.gelu_width))
+            model = self.model
+            x, y, extra = self.data.micro_batch(chunk, model, self.cfg.pack, self.device)
+
+            params = list({id(p): p for p in (*self.trained, *model.parameters())}.values())
+            saved: dict = {}  # what the timing would change, saved at its first pass (large models are not timed)
+
+            def passes() -> None:  # the plain module: under DDP, no gradients exchanged
+                if not saved:
+                    saved["rng"] = torch.get_rng_state()
+                    saved["grads"] = [None if p.grad is None else p.grad.clone() for p in params]
+                _, loss = model(x, y, **extra)
+                loss.backward()
+
+            try:
+                native = native_gelu_pays(x.numel(), int(model.gelu_width), passes)
+            finally:
+                if saved:
+                    torch.set_rng_state(saved["rng"])
+                    for p, g in zip(params, saved["grads"]):
+                        if g is None:
+                            p.grad = None
+                        else:  # in place: the gradients may be views of a flat buffer
+                            p.grad.copy_(g)
         if self.dist.enabled and self.device.type == "cpu":  # every rank takes part, whatever its own case
             votes = distributed.all_reduce_sum(torch.tensor([float(native)], dtype=torch.float64), self.dist)
             native = int(votes[0]) == self.dist.world_size

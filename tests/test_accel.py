@@ -232,27 +232,87 @@ def test_overlapping_onednn_off_restores_the_switch_when_the_last_one_leaves():
 
 
 @ONEDNN
-def test_the_gelu_probe_times_only_small_mlps_and_decides_by_its_threshold(monkeypatch):
+def test_the_gelu_probe_times_the_runs_passes_of_small_mlps_and_decides_by_its_threshold(monkeypatch):
     from makemore import device
 
-    probe = device.native_gelu_pays.__wrapped__  # without the per-process cache
     before = torch.backends.mkldnn.enabled
-    seen = []  # oneDNN's switch at each GELU the probe runs
+    sizing = []  # oneDNN's switch at each GELU of the isolated MLP that sizes it
     gelu = torch.nn.functional.gelu
-    monkeypatch.setattr(torch.nn.functional, "gelu", lambda x: seen.append(torch.backends.mkldnn.enabled) or gelu(x))
+    monkeypatch.setattr(torch.nn.functional, "gelu", lambda x: sizing.append(torch.backends.mkldnn.enabled) or gelu(x))
+    timed = []  # oneDNN's switch at each of the run's passes the probe times
+
+    def passes():
+        timed.append(torch.backends.mkldnn.enabled)
+
+    def decide(rows=32, width=8):
+        monkeypatch.setattr(device, "_gelu_choices", {})  # a fresh process's
+        sizing.clear()
+        timed.clear()
+        return device.native_gelu_pays(rows, width, passes)
+
     monkeypatch.setattr(device, "ROUNDS", 3)
     monkeypatch.setattr(device, "SMALL_MLP_SECONDS", float("inf"))  # every MLP small enough to time
     monkeypatch.setattr(device, "NATIVE_GELU_PAYS_BY", 100.0)  # any timing says it pays
-    assert probe(32, 8) is True
-    assert set(seen) == {True, False}  # timed both ways
+    assert decide() is True
+    assert set(timed) == {True, False} and timed.count(False) >= device.ROUNDS  # the run's passes, both ways
+    assert set(sizing) == {True}  # the isolated MLP only sizes it, with oneDNN as it was
     monkeypatch.setattr(device, "NATIVE_GELU_PAYS_BY", 0.0)  # no timing says it pays
-    assert probe(32, 8) is False
-    seen.clear()
+    assert decide() is False
     monkeypatch.setattr(device, "NATIVE_GELU_PAYS_BY", 100.0)
     monkeypatch.setattr(device, "SMALL_MLP_SECONDS", 0.0)  # every MLP too large to time: oneDNN stays
-    assert probe(32, 8) is False
-    assert seen == [True] * (1 + device.SIZE_PASSES)  # passes to see its size, none without oneDNN
+    assert decide() is False
+    assert sizing == [True] * (1 + device.SIZE_PASSES) and timed == []  # sized, and the run's passes untouched
     assert torch.backends.mkldnn.enabled is before
+
+
+@ONEDNN
+def test_the_gelu_choice_is_made_once_per_process_and_mlp_shape(monkeypatch):
+    from makemore import device
+
+    monkeypatch.setattr(device, "_gelu_choices", {})
+    monkeypatch.setattr(device, "ROUNDS", 1)
+    monkeypatch.setattr(device, "SMALL_MLP_SECONDS", float("inf"))
+    monkeypatch.setattr(device, "NATIVE_GELU_PAYS_BY", 100.0)
+    assert device.native_gelu_pays(32, 8, lambda: None) is True
+    monkeypatch.setattr(device, "NATIVE_GELU_PAYS_BY", 0.0)  # a second timing would now say no
+    assert device.native_gelu_pays(32, 8, lambda: pytest.fail("timed again")) is True
+    assert device.native_gelu_pays(64, 8, lambda: None) is False  # another shape is timed
+
+
+@ONEDNN
+def test_timing_the_runs_passes_leaves_no_trace_on_its_training(small_words, tmp_path, monkeypatch):
+    """The probe times the model's own forward and backward passes in the first step, with dropout: the run
+    then trains exactly as one whose kernel was given without timing (the same gradients, the same random
+    numbers), and the timed passes were training passes with oneDNN on and off."""
+    from makemore import device
+
+    monkeypatch.setattr(device, "ROUNDS", 2)
+    monkeypatch.setattr(device, "SMALL_MLP_SECONDS", float("inf"))
+    monkeypatch.setattr(device, "NATIVE_GELU_PAYS_BY", 100.0)
+    timed = device.native_gelu_pays
+    curves, seen, in_probe = [], [], []
+
+    def probe(rows, width, passes):
+        mark = len(seen)
+        try:
+            return timed(rows, width, passes)
+        finally:
+            in_probe.extend(seen[mark:])
+
+    for choose in (probe, lambda rows, width, passes: True):
+        monkeypatch.setattr(device, "_gelu_choices", {})
+        monkeypatch.setattr(device, "native_gelu_pays", choose)
+        torch.manual_seed(3)  # the same draws before the run as well
+        trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / str(len(curves)),
+                                         hyper={**TINY, "dropout": 0.2}, device="cpu",
+                                         train={"batch_size": 8, "max_steps": 6, "eval_interval": 6,
+                                                "matmul_precision": "highest"}))
+        trainer.cfg.log_interval = 1
+        seen = _watch_onednn(trainer.model)
+        curves.append([e.loss for e in trainer.run() if e.kind == "step"])
+        assert trainer.native_gelu is True
+    assert set(in_probe) == {(True, True), (True, False)}  # training passes, oneDNN on and off
+    assert len(curves[0]) == 6 and curves[0] == curves[1]
 
 
 def _watch_onednn(model) -> list[tuple[bool, bool]]:
@@ -273,7 +333,7 @@ def test_steps_take_the_gelu_kernel_the_probe_chose_and_a_resumed_run_keeps_it(s
     from makemore.training import resume_trainer
 
     calls = []
-    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width: calls.append((rows, width)) or native)
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: calls.append((rows, width)) or native)
     out = tmp_path / "run"
     trainer, _ = new_trainer(Request(data=str(small_words), out=out, hyper=TINY, device="cpu",
                                      train={"batch_size": 8, "max_steps": 6, "eval_interval": 3,
@@ -290,7 +350,7 @@ def test_steps_take_the_gelu_kernel_the_probe_chose_and_a_resumed_run_keeps_it(s
     assert {on for training, on in seen if not training} == {True}
     assert torch.backends.mkldnn.enabled is True
 
-    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width: pytest.fail("timed again on resume"))
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: pytest.fail("timed again on resume"))
     resumed = resume_trainer(out, {"max_steps": 9})
     seen = _watch_onednn(resumed.model)
     list(resumed.run())
@@ -306,7 +366,7 @@ def test_the_gelu_kernel_is_no_choice_where_onednn_does_more_or_there_is_no_gelu
     oneDNN stays on and nothing is timed."""
     from makemore import device
 
-    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width: pytest.fail("timed"))
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: pytest.fail("timed"))
     model_type = "transformer" if hyper is TINY else "lstm"
     trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / "run", model_type=model_type, hyper=hyper,
                                      device="cpu", train={"batch_size": 8, "max_steps": 3, "eval_interval": 3,
@@ -325,7 +385,7 @@ def test_torchs_gelu_and_onednns_train_to_the_same_losses_up_to_rounding(small_w
 
     curves = []
     for native in (True, False):
-        monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, native=native: native)
+        monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes, native=native: native)
         trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / str(native), hyper=TINY, device="cpu",
                                          train={"batch_size": 8, "max_steps": 20, "eval_interval": 20,
                                                 "matmul_precision": "highest"}))
@@ -343,7 +403,7 @@ def test_a_resumed_run_saved_before_the_choice_keeps_onednn_and_an_undecided_one
     from makemore import device, rundir
     from makemore.training import resume_trainer
 
-    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width: True)
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: True)
     out = tmp_path / "run"
     trainer, _ = new_trainer(Request(data=str(small_words), out=out, hyper=TINY, device="cpu",
                                      train={"batch_size": 8, "max_steps": 3, "eval_interval": 3,
@@ -363,14 +423,14 @@ def test_a_resumed_run_saved_before_the_choice_keeps_onednn_and_an_undecided_one
         return load
 
     monkeypatch.setattr(rundir.RunDir, "load_state", saved_as("missing"))
-    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width: pytest.fail("timed"))
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: pytest.fail("timed"))
     resumed = resume_trainer(out, {"max_steps": 4})
     list(resumed.run())
     assert resumed.native_gelu is False
 
     monkeypatch.setattr(rundir.RunDir, "load_state", saved_as(None))
     calls = []
-    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width: calls.append(rows) or True)
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: calls.append(rows) or True)
     resumed = resume_trainer(out, {"max_steps": 5})
     assert resumed.native_gelu is None
     list(resumed.run())
@@ -386,7 +446,7 @@ def test_the_probes_draw_no_numbers_from_the_training_generator():
     torch.manual_seed(11)
     before = torch.get_rng_state()
     device._pays("cpu", "medium")
-    device.native_gelu_pays.__wrapped__(64, 16)
+    device._mlp_is_small(64, 16)
     assert torch.equal(torch.get_rng_state(), before)
 
 
@@ -394,6 +454,7 @@ def test_two_runs_with_one_seed_in_one_process_train_alike(small_words, tmp_path
     from makemore import device
 
     device._pays.cache_clear()  # the first run times the probes, the second finds them cached
+    device._gelu_choices.clear()
     losses = []
     for name in ("a", "b"):
         trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / name,
