@@ -204,34 +204,56 @@ _settled = False
 SMALL_SAMPLE = 100  # up to this many words, `sample` runs on one CPU thread
 
 
-def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
-                   scores, as_json, output, seed, device, allow_empty: bool = False, prompt=None,
-                   length=None) -> None:
-    from makemore.device import resolve_device
-    from makemore.sample import check_lengths, cpu_threads, sample_words
+def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
+                          scores, output, prompt, length) -> None:
+    """What `sample` can refuse from the run's config.json alone: before torch is imported or weights read."""
+    from makemore.config import check_lengths, check_sampling
 
-    settle_imports()
-    if n is not None and n < 1:
-        raise MakemoreError("-n must be at least 1")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise MakemoreError("--top-p must be in (0, 1]")
+    check_sampling(n=n, temperature=temperature, top_k=top_k, top_p=top_p)
     run_dir = run.path
     if run.config.mode == "text":
-        loaded = run.load_model(device=resolve_device(device))
         words_only = {"--prefix": prefix != "", "--min-len": min_len != 0, "--max-len": max_len is not None,
                       "--new-only": new_only, "--unique": unique, "--scores": scores}
         given = next((k for k, v in words_only.items() if v), None)
         if given:
             raise MakemoreError(f"{given} applies to word lists; {run_dir} is a text run "
                                 f"(continue a --prompt for --length characters)")
+        if length is not None and length < 0:
+            raise MakemoreError("--length must be at least 0")
+    else:
+        if prompt is not None or length is not None:
+            raise MakemoreError(f"--{'prompt' if prompt is not None else 'length'} applies to text runs; "
+                                f"{run_dir} learned a word list (use --prefix, --max-len)")
+        check_lengths(run.config.model.block_size, prefix, min_len, max_len)
+        unknown = set(prefix) - set(run.config.vocab)
+        if unknown:
+            raise MakemoreError(f"--prefix {prefix!r}: character {sorted(unknown)[0]!r} is not in the model's "
+                                f"vocabulary")
+    if output is not None:
+        target = Path(output)
+        if target.is_dir():
+            raise MakemoreError(f"{target}: is a directory; -O names the file to write the samples to")
+        if not target.parent.is_dir():
+            raise MakemoreError(f"{target}: no directory {target.parent} to write the samples into")
+
+
+def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
+                   scores, as_json, output, seed, device, allow_empty: bool = False, prompt=None,
+                   length=None) -> None:
+    _check_sample_options(run, n=n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
+                          min_len=min_len, max_len=max_len, new_only=new_only, unique=unique, scores=scores,
+                          output=output, prompt=prompt, length=length)
+    from makemore.device import resolve_device
+    from makemore.sample import cpu_threads, sample_words
+
+    settle_imports()
+    run_dir = run.path
+    if run.config.mode == "text":
+        loaded = run.load_model(device=resolve_device(device))
         return _sample_text(loaded, n=n or 1, prompt="\n" if prompt is None else prompt,
                             length=500 if length is None else length, temperature=temperature, top_k=top_k,
                             top_p=top_p, as_json=as_json, output=output, seed=seed)
-    if prompt is not None or length is not None:
-        raise MakemoreError(f"--{'prompt' if prompt is not None else 'length'} applies to text runs; "
-                            f"{run_dir} learned a word list (use --prefix, --max-len)")
     n = 20 if n is None else n
-    check_lengths(run.config.model.block_size, prefix, min_len, max_len)  # before loading the weights
     device = resolve_device(device)
     loaded = run.load_model(device=device)
     run_dir = run.path
@@ -321,12 +343,12 @@ def emit_continuations(run_dir, prompt: str, length: int, n: int, draw, *, as_js
 
 def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: str,
                  skip_unknown: bool = False) -> None:
+    if split not in (None, "train", "val", "test"):
+        raise MakemoreError(f"--split must be train, val or test, not {split!r}")
     from makemore.device import resolve_device
     from makemore.evaluation import evaluate_on
 
     settle_imports()
-    if split not in (None, "train", "val", "test"):
-        raise MakemoreError(f"--split must be train, val or test, not {split!r}")
     loaded = run.load_model(device=resolve_device(device))
     if loaded.mode == "text":
         return _eval_text(loaded, file=file, split=split or "val", as_json=as_json)
@@ -382,14 +404,17 @@ SKIP_REASONS = {"too_long": "longer than the model's block", "unknown": "charact
 
 
 def score_command(run, words: list[str], *, as_json: bool) -> None:
+    from makemore.data import check_scorable
+
+    if run.config.mode == "text":
+        raise MakemoreError(f"{run.path}: a text run; score scores words of a word list "
+                            f"(for a text, use `makemore eval {run.path} FILE`)")
+    check_scorable(words, run.config.model.block_size, run.vocab())  # before torch is imported
     from makemore.evaluation import score_words
     from makemore.sample import tag
 
     settle_imports()
     loaded = run.load_model()
-    if loaded.mode == "text":
-        raise MakemoreError(f"{run.path}: a text run; score scores words of a word list "
-                            f"(for a text, use `makemore eval {run.path} FILE`)")
     nll = score_words(loaded, words)
     train_words, held_out = loaded.known_words()
     rows = [{"word": w, "nll": v, "tag": tag(w, train_words, held_out)} for w, v in zip(words, nll)]

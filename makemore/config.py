@@ -131,3 +131,36 @@ def lr_at(step: int, cfg: TrainConfig, elapsed: float | None = None) -> float:
     p = progress(step, cfg, elapsed)
     min_lr = cfg.learning_rate * cfg.min_lr_ratio
     return min_lr + 0.5 * (cfg.learning_rate - min_lr) * (1 + math.cos(math.pi * p))
+
+
+# --- sampling options --------------------------------------------------------------------------------
+
+def check_sampling(*, n: int | None = None, temperature: float = 1.0, top_k: int | None = None,
+                   top_p: float | None = None) -> None:
+    """The options every sampler takes, refused before any model is loaded (word lists and texts alike)."""
+    if n is not None and n < 1:
+        raise MakemoreError("-n must be at least 1")
+    if not temperature >= 0:  # NaN too
+        raise MakemoreError(f"--temperature must be >= 0, not {temperature:g}")
+    if top_k is not None and top_k < 1:
+        raise MakemoreError(f"--top-k must be at least 1, not {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise MakemoreError("--top-p must be in (0, 1]")
+
+
+def check_lengths(block_size: int, prefix: str = "", min_len: int = 0, max_len: int | None = None) -> int:
+    """The longest word that may be drawn; an impossible request is refused here, before anything is drawn."""
+    longest = block_size - 1  # the model's window: it never saw a longer word
+    if min_len < 0:
+        raise MakemoreError("--min-len must be at least 0")
+    if max_len is not None and max_len < 1:
+        raise MakemoreError("--max-len must be at least 1")
+    if min_len > longest:
+        raise MakemoreError(f"--min-len {min_len}: this model's words have at most {longest} characters")
+    if max_len is not None and min_len > max_len:
+        raise MakemoreError(f"--min-len {min_len} is more than --max-len {max_len}")
+    limit = longest if max_len is None else min(max_len, longest)
+    if len(prefix) > limit:
+        raise MakemoreError(f"--prefix is {len(prefix)} characters; " + (
+            f"--max-len is {max_len}" if limit < longest else f"this model generates at most {longest}"))
+    return limit

@@ -202,6 +202,19 @@ class Vocab:
         return set(text) - self.stoi.keys()
 
 
+def check_scorable(words: list[str], block_size: int, vocab: Vocab) -> None:
+    """Refuse a word a model of ``block_size`` over ``vocab`` cannot score: empty, too long, or with a character
+    outside the vocabulary."""
+    for w in words:
+        if not w.strip():
+            raise MakemoreError("cannot score an empty word")
+        if len(w) >= block_size:
+            raise MakemoreError(f"{w!r}: {len(w)} characters; this model handles at most {block_size - 1}")
+        unknown = vocab.unknown(w)
+        if unknown:
+            raise MakemoreError(f"{w!r}: character {sorted(unknown)[0]!r} is not in the model's vocabulary")
+
+
 # --- splitting -------------------------------------------------------------------------------------
 
 def split_sizes(n: int) -> tuple[int, int]:

@@ -65,17 +65,9 @@ def bits(nats: float) -> float:
 
 def score_words(loaded, words: list[str]) -> list[float]:
     """Each word's mean NLL per character under a loaded run's model; a word it cannot score is refused."""
-    from makemore.errors import MakemoreError
+    from makemore.data import check_scorable
 
-    block = loaded.config.model.block_size
-    for w in words:
-        if not w.strip():
-            raise MakemoreError("cannot score an empty word")
-        if len(w) >= block:
-            raise MakemoreError(f"{w!r}: {len(w)} characters; this model handles at most {block - 1}")
-        unknown = loaded.vocab.unknown(w)
-        if unknown:
-            raise MakemoreError(f"{w!r}: character {sorted(unknown)[0]!r} is not in the model's vocabulary")
+    check_scorable(words, loaded.config.model.block_size, loaded.vocab)
     if not words:
         return []
     return word_nll(loaded.model, EncodedWords(list(words), loaded.vocab), device=_device(loaded.model))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
+from makemore.config import check_lengths, check_sampling
 from makemore.data import Vocab
 from makemore.errors import MakemoreError
 from makemore.models.dropout import masks_from
@@ -45,7 +46,7 @@ def cpu_threads(n: int | None):
 
 
 def _filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
-    if top_k is not None and top_k > 0 and top_k < logits.size(-1):
+    if top_k is not None and 0 < top_k < logits.size(-1):
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p is not None and 0 < top_p < 1:
@@ -80,24 +81,6 @@ def generate(model, vocab: Vocab, n: int, **options) -> list[Generated]:
     return draw(model, vocab, n, **options).words
 
 
-def check_lengths(block_size: int, prefix: str = "", min_len: int = 0, max_len: int | None = None) -> int:
-    """The longest word that may be drawn; an impossible request is refused here, before anything is drawn."""
-    longest = block_size - 1  # the model's window: it never saw a longer word
-    if min_len < 0:
-        raise MakemoreError("--min-len must be at least 0")
-    if max_len is not None and max_len < 1:
-        raise MakemoreError("--max-len must be at least 1")
-    if min_len > longest:
-        raise MakemoreError(f"--min-len {min_len}: this model's words have at most {longest} characters")
-    if max_len is not None and min_len > max_len:
-        raise MakemoreError(f"--min-len {min_len} is more than --max-len {max_len}")
-    limit = longest if max_len is None else min(max_len, longest)
-    if len(prefix) > limit:
-        raise MakemoreError(f"--prefix is {len(prefix)} characters; " + (
-            f"--max-len is {max_len}" if limit < longest else f"this model generates at most {longest}"))
-    return limit
-
-
 @torch.inference_mode()
 def draw(
     model,
@@ -123,8 +106,7 @@ def draw(
     back follow the model's distribution restricted to the lengths asked for. Without ``scores``, a model that
     averages dropout masks leaves each word's log-probability NaN (every other model computes it as it draws).
     """
-    if temperature < 0:
-        raise MakemoreError("--temperature must be >= 0")
+    check_sampling(temperature=temperature, top_k=top_k, top_p=top_p)
     unknown = vocab.unknown(prefix)
     if unknown:
         raise MakemoreError(f"--prefix {prefix!r}: character {sorted(unknown)[0]!r} is not in the model's vocabulary")
@@ -269,10 +251,7 @@ def sample_words(loaded, n: int, *, temperature: float = 1.0, top_k: int | None 
     """``n`` words from a loaded run (``makemore.rundir.LoadedRun``), each tagged by the run's split; with
     ``new_only`` only words in neither split, with ``unique`` no word twice; ``scores`` as ``draw``'s. What
     `makemore sample` and the Python API's ``Model.sample`` both call."""
-    if n < 1:
-        raise MakemoreError("-n must be at least 1")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise MakemoreError("--top-p must be in (0, 1]")
+    check_sampling(n=n, temperature=temperature, top_k=top_k, top_p=top_p)
     check_lengths(loaded.config.model.block_size, prefix, min_len, max_len)
     train_words, held_out = loaded.known_words()
     generator = torch.Generator().manual_seed(seed)

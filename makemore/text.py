@@ -406,10 +406,10 @@ def generate_text(model, chars: list[str], prompt: str, length: int, *, temperat
                   device=None) -> Iterator[str]:
     """Continue ``prompt`` by ``length`` characters, yielding each as it is drawn."""
 
+    from makemore.config import check_sampling
     from makemore.sample import _filter_logits, pick as draw_index
 
-    if temperature < 0:
-        raise MakemoreError("--temperature must be >= 0")
+    check_sampling(temperature=temperature, top_k=top_k, top_p=top_p)
     ids = encode(prompt, chars) if prompt else []
     if not ids:
         raise MakemoreError("--prompt is empty; give at least one character (the default is a newline)")

@@ -34,6 +34,8 @@ def tokenizer_train_command(data: str, vocab_size: int, out: Path, pattern: str)
 
     if pattern not in PATTERNS:
         raise MakemoreError(f"--pattern {pattern}: expected one of {', '.join(PATTERNS)}")
+    if out.exists() or out.is_symlink():
+        raise MakemoreError(f"{out}: already exists; choose another --out (a file is never overwritten)")
     src = _corpus(data)
     files = documents(src)
     size = corpus_bytes(files)

@@ -166,11 +166,11 @@ def generate_tokens(model, tokenizer, prompt: str, length: int, *, temperature: 
     character split over several tokens appears once complete; bytes that cannot complete become U+FFFD, and
     so do control characters other than newline and tab)."""
 
+    from makemore.config import check_sampling
     from makemore.sample import _filter_logits, pick as draw_index
     from makemore.text import continue_ids
 
-    if temperature < 0:
-        raise MakemoreError("--temperature must be >= 0")
+    check_sampling(temperature=temperature, top_k=top_k, top_p=top_p)
     ids = tokenizer.encode(prompt) if prompt else [tokenizer.eot_id]
     real = tokenizer.vocab_size
 

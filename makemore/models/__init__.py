@@ -257,7 +257,45 @@ def model_hyper(model_type: str, overrides: dict[str, Any]) -> dict[str, Any]:
             raise MakemoreError(
                 f"--{name.replace('_', '-')} does not apply to --type {model_type} (it takes: {takes})"
             )
-    return {**family.hyper, **{k: v for k, v in overrides.items() if v is not None}}
+    hyper = {**family.hyper, **{k: v for k, v in overrides.items() if v is not None}}
+    check_hyper(model_type, hyper)
+    return hyper
+
+
+# the whole numbers a model takes, and their bounds (beyond these, memory runs out before a step is taken)
+SIZE_LIMITS = {"n_layer": (1, 256), "n_head": (1, 1024), "n_embd": (1, 16384), "n_embd2": (1, 65536),
+               "context": (1, 1024), "dropout_samples": (0, 1024)}
+
+
+def check_hyper(model_type: str, hyper: dict[str, Any]) -> None:
+    """Refuse a model that cannot be built or trained, before any data is read, any run directory made or torch
+    imported: sizes out of range, a dropout not below 1, a Transformer width its heads do not divide, a WaveNet
+    context that is not a power of two (the models check the same when built from Python)."""
+    def option(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    for name, (low, high) in SIZE_LIMITS.items():
+        value = hyper.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise MakemoreError(f"{option(name)} must be a whole number, not {value!r}")
+        if not low <= value <= high:
+            raise MakemoreError(f"{option(name)} must be between {low} and {high:,}, not {value}")
+    dropout = hyper.get("dropout")
+    if dropout is not None and not 0 <= dropout < 1:
+        raise MakemoreError(f"--dropout must be at least 0 and below 1, not {dropout:g}")
+    if hyper.get("dropout_samples") and not dropout:
+        raise MakemoreError("--dropout-samples averages the predictions of dropout masks, but --dropout is 0: "
+                            "train with dropout (e.g. --dropout 0.2)")
+    smoothing = hyper.get("smoothing")
+    if smoothing is not None and not smoothing > 0:
+        raise MakemoreError(f"--smoothing must be positive, not {smoothing:g} (unseen contexts need it)")
+    if model_type == "transformer" and hyper["n_embd"] % hyper["n_head"]:
+        raise MakemoreError(f"--n-embd {hyper['n_embd']} must be divisible by --n-head {hyper['n_head']}")
+    if model_type == "wavenet" and (hyper["context"] < 2 or hyper["context"] & (hyper["context"] - 1)):
+        raise MakemoreError(f"--context must be a power of two, at least 2, for --type wavenet "
+                            f"(not {hyper['context']})")
 
 
 def build_model(model_type: str, vocab_size: int, block_size: int, hyper: dict[str, Any]):

@@ -22,10 +22,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from makemore.models import SIZE_LIMITS
 from makemore.models.base import LanguageModel, Tensor
 from makemore.models.dropout import Dropout, drawable, dropout, forced_generator, keeps_torch_dropout, masks_from
 
-MAX_DROPOUT_SAMPLES = 1024
+MAX_DROPOUT_SAMPLES = SIZE_LIMITS["dropout_samples"][1]
 MASK_SEED = 0  # evaluation's masks: the same at every call, whatever the training drew
 
 

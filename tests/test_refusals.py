@@ -1,0 +1,138 @@
+"""Options that cannot work are refused in one line with exit code 2, before torch is imported, and before any
+run directory is made or file written: model sizes, sampling options, a split, words to score, and an existing
+tokenizer file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from makemore.cli import app
+from makemore.errors import MakemoreError
+
+runner = CliRunner()
+
+# each run in one fresh process, which must not have imported torch at the end (see _refused)
+REFUSE = r"""
+import json, sys
+from typer.testing import CliRunner
+from makemore.cli import app
+runner = CliRunner()
+results = []
+for args in json.loads(sys.argv[1]):
+    r = runner.invoke(app, args)
+    results.append({"code": r.exit_code, "stderr": r.stderr, "exception": repr(r.exception)})
+print(json.dumps({"results": results, "torch": "torch" in sys.modules}))
+"""
+
+
+def _refused(cases: list[list[str]], cwd: Path) -> list[str]:
+    """Run every case in one fresh process; each must exit 2 with one line on stderr, and torch must not have
+    been imported by any of them. Returns the lines."""
+    done = subprocess.run([sys.executable, "-c", REFUSE, json.dumps(cases)], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    lines = []
+    for args, r in zip(cases, report["results"], strict=True):
+        assert r["code"] == 2, (args, r)
+        stderr = r["stderr"].strip().splitlines()
+        assert len(stderr) == 1 and "Traceback" not in r["stderr"], (args, r["stderr"])
+        lines.append(stderr[0])
+    assert report["torch"] is False, "a refusal imported torch"
+    return lines
+
+
+MODEL_CASES = [
+    (["--n-embd", "0"], "--n-embd must be between 1 and 16,384, not 0"),
+    (["--n-head", "0"], "--n-head must be between 1 and 1,024, not 0"),
+    (["--n-layer", "0"], "--n-layer must be between 1 and 256, not 0"),
+    (["--n-embd", "99999999"], "--n-embd must be between 1 and 16,384, not 99999999"),
+    (["--type", "bow", "--n-embd", "-1"], "--n-embd must be between 1 and 16,384, not -1"),
+    (["--type", "gru", "--n-embd2", "0"], "--n-embd2 must be between 1 and 65,536, not 0"),
+    (["--type", "mlp", "--context", "0"], "--context must be between 1 and 1,024, not 0"),
+    (["--n-head", "5"], "--n-embd 96 must be divisible by --n-head 5"),
+    (["--dropout", "1"], "--dropout must be at least 0 and below 1, not 1"),
+    (["--dropout", "-0.1"], "--dropout must be at least 0 and below 1, not -0.1"),
+    (["--type", "ngram", "--smoothing", "0"], "--smoothing must be positive, not 0"),
+    (["--type", "wavenet", "--context", "6"], "--context must be a power of two, at least 2, for --type wavenet"),
+    (["--dropout", "0.1", "--dropout-samples", "2000"], "--dropout-samples must be between 0 and 1,024, not 2000"),
+]
+
+
+def test_impossible_models_are_refused_before_torch_and_before_a_run_directory(small_words, tmp_path):
+    out = tmp_path / "run"
+    cases = [["train", str(small_words), "--max-steps", "2", "-o", str(out), *args] for args, _ in MODEL_CASES]
+    for line, (args, message) in zip(_refused(cases, tmp_path), MODEL_CASES):
+        assert message in line, (args, line)
+    assert not out.exists()
+
+
+def test_the_python_api_refuses_them_alike_and_makes_no_directory(small_words, tmp_path):
+    import makemore
+
+    out = tmp_path / "run"
+    with pytest.raises(MakemoreError, match="--n-embd must be between 1"):
+        makemore.train(small_words, n_embd=0, max_steps=2, out=out, progress=False)
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def word_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("refusals")
+    data = root / "people.txt"
+    data.write_text("\n".join(["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "harper",
+                               "evelyn", "abigail", "emily", "ella", "elizabeth", "camila", "luna"]) + "\n")
+    result = runner.invoke(app, ["train", str(data), "--type", "bigram", "--max-steps", "2", "-q",
+                                 "-o", str(root / "run")])
+    assert result.exit_code == 0, result.output
+    return root / "run"
+
+
+def test_sampling_eval_and_score_refuse_bad_options_before_torch(word_run, tmp_path):
+    run = str(word_run)
+    (tmp_path / "adir").mkdir()
+    cases = [
+        (["sample", run, "-n", "0"], "-n must be at least 1"),
+        (["sample", run, "-T", "-1"], "--temperature must be >= 0"),
+        (["sample", run, "--top-k", "0"], "--top-k must be at least 1, not 0"),
+        (["sample", run, "--top-p", "2"], "--top-p must be in (0, 1]"),
+        (["sample", run, "--max-len", "0"], "--max-len must be at least 1"),
+        (["sample", run, "--min-len", "5", "--max-len", "3"], "--min-len 5 is more than --max-len 3"),
+        (["sample", run, "--prefix", "9"], "--prefix '9': character '9' is not in the model's vocabulary"),
+        (["sample", run, "--prompt", "x"], "--prompt applies to text runs"),
+        (["sample", run, "--length", "5"], "--length applies to text runs"),
+        (["sample", run, "-O", str(tmp_path / "nowhere" / "x.txt")], "no directory"),
+        (["sample", run, "-O", str(tmp_path / "adir")], "is a directory"),
+        (["eval", run, "--split", "foo"], "--split must be train, val or test, not 'foo'"),
+        (["score", run, "EMMA"], "'EMMA': character 'A' is not in the model's vocabulary"),
+        (["score", run, "e" * 40], "this model handles at most"),
+    ]
+    for line, (args, message) in zip(_refused([args for args, _ in cases], tmp_path), cases):
+        assert message in line, (args, line)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]  # nothing written
+
+
+def test_top_k_below_one_is_refused_by_the_samplers_too(word_run):
+    import makemore
+
+    model = makemore.load(word_run)
+    with pytest.raises(MakemoreError, match="--top-k must be at least 1"):
+        model.sample(5, top_k=0)
+    assert len(model.sample(5, top_k=1)) == 5  # the likeliest character each time
+
+
+def test_tokenizer_train_does_not_overwrite_an_existing_file(tmp_path):
+    text = tmp_path / "play.txt"
+    text.write_text("to be or not to be, that is the question\n" * 20)
+    precious = tmp_path / "precious.json"
+    precious.write_text("keep me")
+    result = runner.invoke(app, ["tokenizer", "train", str(text), "--vocab-size", "260", "-o", str(precious)])
+    assert result.exit_code == 2
+    assert "already exists" in result.stderr and str(precious) in result.stderr
+    assert precious.read_text() == "keep me"
