@@ -16,6 +16,8 @@ from makemore.events import Bigrams, Eval, Sample, Samples, Saved, Started, Step
 
 pytest.importorskip("textual")
 
+from textual.widgets import Input  # noqa: E402
+
 from makemore.tui.app import create_app  # noqa: E402
 from makemore.tui.follow import MetricsTail  # noqa: E402
 from makemore.tui.state import read_run_info  # noqa: E402
@@ -552,14 +554,15 @@ async def test_finished_run_is_a_playground(finished_run, size):
         await pilot.press("slash", "e", "m", "enter")
         await wait_for(pilot, lambda: getattr(screen.snap.samples, "prefix", "") == "em", what="prefixed samples")
         assert all(s.word.startswith("em") for s in screen.snap.samples.samples)
-        await pilot.press("escape")  # leaves the input, stays on the run
-        assert app.run_screen() is screen
+        assert not isinstance(app.focused, Input)  # Enter left the box: the keys act again
+        await pilot.press("slash", "escape")  # Esc leaves the input, and stays on the run
+        assert app.run_screen() is screen and not isinstance(app.focused, Input)
         await pilot.press("w", *"emma", "enter")
         await wait_for(pilot, lambda: "nats/char" in str(panel.score), what="the score")
         run = rundir.RunDir.open(finished_run).load_model()
         expected = word_nll(run.model, EncodedWords(["emma"], run.vocab))[0]
         assert f"{expected:.3f} nats/char" in str(panel.score) and "train" in str(panel.score)
-        await pilot.press("escape")
+        assert screen.query_one("#prefix", Input).value == "em"  # nothing typed after Enter went into the box
         await pilot.press("w", *"x1", "enter")  # a character the model has never seen: said, not crashed
         await wait_for(pilot, lambda: "not in the model's vocabulary" in str(panel.score), what="the refusal")
         assert not screen.check_action("pause", ()) and not screen.check_action("save", ())

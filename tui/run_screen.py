@@ -308,13 +308,16 @@ class RunScreen(Screen):
             self.action_tab("samples")
         self.call_after_refresh(self.query_one(f"#{which}", Input).focus)  # once shown
 
+    # Enter applies the box and leaves it, so that the keys act again (typing on added to the box before)
     @on(Input.Submitted, "#prefix")
     def _prefix_submitted(self, event: Input.Submitted) -> None:
         self._play("sample", event.value)
+        self.table.focus()
 
     @on(Input.Submitted, "#word")
     def _word_submitted(self, event: Input.Submitted) -> None:
         self._play("score", event.value.strip())
+        self.table.focus()
 
     def action_log_scale(self) -> None:
         self.chart.log_scale = not self.chart.log_scale
@@ -484,6 +487,9 @@ class RunScreen(Screen):
     def _waiting(self, snap: Snapshot) -> str:
         if snap.started is None:
             if self.mode == "follow" and not backend.is_run_dir(self.run_dir):
+                if self.run_dir is not None and not Path(self.run_dir).exists():  # a typo waits too: say so
+                    return (f"waiting for {self.run_dir} to start: no such directory yet "
+                            f"(`makemore train DATA -o {self.run_dir}` makes it; q quits)")
                 return f"waiting for {self.run_dir} to start"
             return "preparing: loading torch and the data" if self.mode == "train" else "waiting for the first event"
         return "waiting for the first step"
