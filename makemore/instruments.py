@@ -223,9 +223,15 @@ def _num(x: float | None, fmt: str = ".3f") -> str:
     return "-" if x is None else format(x, fmt)
 
 
+# the command line's tables: one space between columns, none at the edges (80 columns hold them)
+COMPACT = {"box": None, "pad_edge": False, "collapse_padding": True}
+
+
 def layer_table(diag) -> Table:
-    t = Table(title=f"activations at step {diag.step:,}; grad: d loss / d output", title_justify="left", box=None)
-    for col, right in (("layer", False), ("kind", False), ("units", True), ("mean", True), ("std", True),
+    t = Table(title=f"activations at step {diag.step:,}; grad: d loss / d output", title_justify="left",
+              **COMPACT)
+    t.add_column("layer", overflow="fold")  # a long name wraps; the numbers are never cut short
+    for col, right in (("kind", False), ("units", True), ("mean", True), ("std", True),
                        ("saturated", True), ("dead", True), ("grad mean", True), ("grad std", True), ("", False)):
         t.add_column(col, justify="right" if right else "left", no_wrap=True)
     for layer in diag.layers:
@@ -240,8 +246,9 @@ def layer_table(diag) -> Table:
 def weight_table(diag) -> Table:
     lo, hi = HEALTHY_UPDATE
     t = Table(title=f"weights at step {diag.step:,} (lr {diag.lr:.2e}); upd/data = log10(std(update) / "
-              f"std(weight)), healthy for AdamW: {lo:g} to {hi:g}", title_justify="left", box=None)
-    for col, right in (("weight", False), ("shape", False), ("std", True), ("grad mean", True), ("grad std", True),
+              f"std(weight)), healthy for AdamW: {lo:g} to {hi:g}", title_justify="left", **COMPACT)
+    t.add_column("weight", overflow="fold")
+    for col, right in (("shape", False), ("std", True), ("grad mean", True), ("grad std", True),
                        ("grad/data", True), ("upd/data", True), ("", False)):
         t.add_column(col, justify="right" if right else "left", no_wrap=True)
     for w in diag.weights:
@@ -372,16 +379,16 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
         err.print(f"no runs in {root}/; train one first (makemore train names)")
         return
     best = min((r["best_val_loss"] for r in rows if r["best_val_loss"] is not None), default=None)
-    t = Table(box=None)
-    for col, right in (("run", False), ("type", False), ("params", True), ("steps", True), ("time", True),
-                       ("best val", True), ("test", True), ("", False)):
-        t.add_column(col, justify="right" if right else "left")
+    t = Table(**COMPACT)  # 80 columns hold a name of 25 characters whole
+    t.add_column("run", overflow="fold")  # a long name wraps onto a second line, never cut short
+    for col in ("type", "params", "steps", "time", "best val", "test", "done"):
+        t.add_column(col, justify="left" if col in ("type", "done") else "right", no_wrap=True)
     for r in rows:
         val = _fmt_loss(r["best_val_loss"])
         t.add_row(escape(Path(r["run"]).name), r["type"], f"{r['params']:,}" if r["params"] else "-",
                   f"{r['steps']:,}", _fmt_seconds(r["elapsed"]),
                   Text(val, style="bold green") if best is not None and r["best_val_loss"] == best else val,
-                  _fmt_loss(r["test_loss"]), "" if r["finished"] else Text("not finished", style="dim"))
+                  _fmt_loss(r["test_loss"]), "yes" if r["finished"] else Text("no", style="yellow"))
     out.print(t)
     for path, e in bad:
         err.print(f"skipped {path}: {e}")

@@ -280,7 +280,9 @@ class Trainer:
             lr = lr_at(self.step, cfg, self._synced_elapsed if self.dist.enabled else self.elapsed)
             for group in opt.param_groups:
                 group["lr"] = lr
-            self._record_step = self.recorder is not None and self.recorder.due(self.step)
+            # every diag_interval steps, and the last step of a run with a step budget (its final state)
+            self._record_step = self.recorder is not None and (self.recorder.due(self.step)
+                                                               or self.step + 1 == cfg.max_steps)
             self._measure_norm = (self.step + 1) % cfg.log_interval == 0 or self.step + 1 == cfg.max_steps
             loss_sum, tokens = self._train_step()
             window_loss += loss_sum

@@ -303,7 +303,7 @@ def test_update_to_data_rises_with_the_learning_rate(small_words, tmp_path):
 def test_no_hooks_outside_record_steps_and_none_when_off(small_words, tmp_path):
     trainer = trainer_for(small_words, tmp_path / "on", max_steps=12, diag_interval=5)
     events = list(trainer.run())
-    assert [e.step for e in events if isinstance(e, Diagnostics)] == [0, 5, 10]
+    assert [e.step for e in events if isinstance(e, Diagnostics)] == [0, 5, 10, 11]  # and the last step
     assert not any(m._forward_hooks for m in trainer.model.modules())  # removed after each record
     steps = [e for e in events if isinstance(e, Step)]
     assert steps and all(s.grad_norm is not None and s.grad_norm > 0 for s in steps)
@@ -319,7 +319,7 @@ def test_resume_keeps_recording(small_words, tmp_path):
     r = runner.invoke(app, ["train", "--resume", str(run), "--max-steps", "20", "-q"])
     assert r.exit_code == 0, r.output
     steps = [m["step"] for m in metrics(run) if m["event"] == "diagnostics"]
-    assert steps == [0, 4, 8, 12, 16]
+    assert steps == [0, 4, 8, 9, 12, 16, 19]  # each run's last step too
 
 
 def test_initial_loss_warning_fires_for_confidently_wrong_logits(small_words, tmp_path):
@@ -424,7 +424,9 @@ def test_runs_lists_and_sorts(three_runs):
         finished = [m for m in metrics(Path(x["run"])) if m["event"] == "finished"][-1]
         assert x["test_loss"] == finished["test_loss"] and x["elapsed"] == finished["elapsed"]
     r = runner.invoke(app, ["runs", str(three_runs), "--sort", "steps"], env={"COLUMNS": "200"})
-    assert r.exit_code == 0 and r.output.index(" b ") < r.output.index(" c ") < r.output.index(" a ")
+    assert r.exit_code == 0, r.output
+    names = [line.split()[0] for line in r.output.splitlines()[1:4]]  # under the header, one run a line
+    assert names == ["b", "c", "a"]
     r = runner.invoke(app, ["runs", str(three_runs), "--sort", "colour"])
     assert r.exit_code == 2 and "--sort" in r.output
 
@@ -448,7 +450,7 @@ def test_diagnose_tables_and_embedding(three_runs):
     assert r.exit_code == 0, r.output
     result = json.loads(r.output)
     last = [m for m in metrics(three_runs / "c") if m["event"] == "diagnostics"][-1]
-    assert result["diagnostics"] == last and last["step"] == 15
+    assert result["diagnostics"] == last and last["step"] == 19  # the run's last step (20 steps)
     assert len(result["embedding"]) == len(result["labels"]) and result["labels"][0] == "."
     r = runner.invoke(app, ["diagnose", str(three_runs / "c")], env={"COLUMNS": "200"})
     assert r.exit_code == 0 and "tanh" in r.output and "fc.weight" in r.output and "embeddings" in r.output
@@ -586,7 +588,8 @@ async def test_training_in_the_tui_records_diagnostics_by_default(small_words, t
         while diag.history.latest is None:
             assert time.monotonic() < deadline, "no diagnostics on the screen"
             await pilot.pause(0.1)
-        assert diag.history.latest.step == 0 and diag.run_dir == tmp_path / "run"  # default interval: 100
+        # the default interval of 100 records step 0, and the last step of the 30
+        assert diag.history.latest.step == 29 and diag.run_dir == tmp_path / "run"
 
 
 def test_diagnostics_screen_snapshot(snap_compare):
@@ -623,7 +626,7 @@ def test_ddp_rank_zero_records_the_global_gradients(names_path, tmp_path):
     assert r.exit_code == 0, r.output
     got = {name: [m for m in metrics(tmp_path / name) if m["event"] == "diagnostics"]
            for name in ("ddp", "one", "accum")}
-    assert [m["step"] for m in got["ddp"]] == [m["step"] for m in got["one"]] == [0, 5, 10]  # once: rank 0 alone
+    assert [m["step"] for m in got["ddp"]] == [m["step"] for m in got["one"]] == [0, 5, 10, 11]  # rank 0 alone
     # the same global batch: after the all-reduce rank 0 sees the one-process gradient (summation order aside)
     for a, b in zip(got["ddp"][0]["weights"], got["one"][0]["weights"]):
         assert a["grad_std"] == pytest.approx(b["grad_std"], rel=1e-4)
@@ -661,7 +664,7 @@ def test_the_api_records_diagnostics_and_reads_them_back(small_words, tmp_path):
     run = makemore.train(small_words, out=tmp_path / "scaled", diagnostics=True, diag_interval=5, init_scale=2.0,
                          **tiny)
     records = run.diagnostics()
-    assert [d.step for d in records] == [0, 5, 10] and all(isinstance(d, Diagnostics) for d in records)
+    assert [d.step for d in records] == [0, 5, 10, 11] and all(isinstance(d, Diagnostics) for d in records)
     written = [m for m in metrics(run.run_dir) if m["event"] == "diagnostics"]
     assert [d.to_json() for d in records] == written  # what metrics.jsonl holds, as events
     assert run.latest_diagnostics() == records[-1] and records[-1].layers[1].grad_std is not None

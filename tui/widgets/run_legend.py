@@ -39,8 +39,10 @@ class RunLegend(Static):
 
 def runs_table(rows: tuple[RunRow, ...]) -> Table:
     best = min((r.best_val for r in rows if r.best_val is not None), default=None)
-    t = Table(box=None, expand=True, pad_edge=False)
-    for col, right in (("run", False), ("type", False), ("params", True), ("steps", True), ("time", True),
+    # one space between columns; a long run name wraps (the only column that may), the figures never cut short
+    t = Table(box=None, expand=True, pad_edge=False, collapse_padding=True)
+    t.add_column("run", overflow="fold")
+    for col, right in (("type", False), ("params", True), ("steps", True), ("time", True),
                        ("best val", True), ("test", True), ("status", False)):
         t.add_column(col, justify="right" if right else "left", no_wrap=True)
     for r in rows:
@@ -48,7 +50,7 @@ def runs_table(rows: tuple[RunRow, ...]) -> Table:
         status = Text(r.status, style=STATUS_STYLE.get(r.status, ""))
         if r.error:
             status.append(f" ({r.error})", style="dim")
-        t.add_row(Text.assemble(swatch(r), " ", r.name), r.type or "-", f"{r.params:,}" if r.params else "-",
+        t.add_row(Text.assemble((r.look.marker, r.look.style), " ", r.name), r.type or "-", f"{r.params:,}" if r.params else "-",
                   f"{r.steps:,}", fmt_time(r.seconds),
                   Text(val, style="bold green") if best is not None and r.best_val == best else val,
                   fmt_loss(r.test), status)
