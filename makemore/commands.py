@@ -14,15 +14,10 @@ from rich.table import Table
 from makemore import checkpoint as ckpt
 from makemore.errors import MakemoreError
 from makemore.rundir import resolve_run
-from makemore.console import TAG_STYLE, make_console
+from makemore.console import TAG_STYLE, make_console, plural
 
 out = make_console()
 err = make_console(stderr=True)
-
-
-def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
-    """``1 duplicate``, ``2 duplicates``, ``1 empty line``: a count with its noun in the right number."""
-    return f"{count:,} {noun if count == 1 else plural_noun or noun + 's'}"
 
 
 # --- which run ------------------------------------------------------------------------------------
@@ -363,7 +358,7 @@ def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: s
               f"{result['perplexity']:.2f} · {words:,} words · {run.path} @ step {loaded.step}"
               + (f" · averaging {result['dropout_samples']} dropout masks" if result.get("dropout_samples") else ""))
     if any(result.get("skipped", {}).values()):
-        err.print(f"{where}: {result['lines']:,} lines, {words:,} words scored; skipped " + ", ".join(_skip_reasons(result)))
+        err.print(f"{where}: {plural(result['lines'], 'line')}, {plural(words, 'word')} scored; skipped " + ", ".join(_skip_reasons(result)))
 
 
 def _skip_reasons(result: dict) -> list[str]:

@@ -41,3 +41,8 @@ def make_console(stderr: bool = False):
     if not console.is_terminal:
         console = Console(file=_Unpadded(stderr), highlight=False, soft_wrap=True, width=UNWRAPPED_WIDTH)
     return console
+
+
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    """``1 duplicate``, ``2 duplicates``, ``1 empty line``: a count with its noun in the right number."""
+    return f"{count:,} {noun if count == 1 else plural_noun or noun + 's'}"

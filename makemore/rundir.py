@@ -79,7 +79,7 @@ class RunConfig:
     @classmethod
     def from_json(cls, obj: Any, where: str) -> RunConfig:
         """Validate a parsed config.json; a bad one is one error naming the file and the field."""
-        from makemore.models import get_family
+        from makemore.models import check_hyper, get_family
 
         if not isinstance(obj, dict):
             raise MakemoreError(f"{where}: expected a JSON object")
@@ -101,6 +101,10 @@ class RunConfig:
                 raise MakemoreError(f"{where}: {spec.type} takes no hyperparameter {name!r}")
             if not _hyper_fits(value, family.hyper[name]):
                 raise MakemoreError(f"{where}: hyperparameter model.hyper.{name} has a bad value ({value!r})")
+        try:  # sizes no model can have, as the options are refused
+            check_hyper(spec.type, {**family.hyper, **spec.hyper})
+        except MakemoreError as e:
+            raise MakemoreError(f"{where}: model.hyper: {e}") from None
         chars = _expect(obj, "vocab", list, where)
         if not all(isinstance(c, str) for c in chars):
             raise MakemoreError(f"{where}: field vocab must be a list of characters")
@@ -229,7 +233,9 @@ class RunDir:
         renamed into place, so a kill never leaves a half-made run that blocks ``-o`` and ``--resume``."""
         if out is not None:
             out = Path(out)
-            if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            if out.exists() and not out.is_dir():
+                raise MakemoreError(f"{out}: is a file, not a run directory; choose another directory with -o")
+            if out.exists() and any(out.iterdir()):
                 raise MakemoreError(f"{out}: already exists; continue it with `makemore train --resume {out}` "
                                     f"or choose another directory with -o")
         else:

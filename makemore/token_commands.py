@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from makemore.console import plural
 from makemore.errors import MakemoreError
 
 MAX_TOKENIZE_BYTES = 256 << 20  # tokenize --file reads the whole file; prepare is for larger corpora
@@ -153,8 +154,8 @@ def prepare_command(src: Path, tokenizer: Path, out: Path, shard_tokens: int, va
     total = sum(s["bytes"] for s in index["splits"].values())
     for split, s in index["splits"].items():
         shards = sum(x["split"] == split for x in index["shards"])
-        _echo(f"{split}: {s['documents']:,} documents, {s['tokens']:,} tokens in {shards} shard"
-              f"{'s' * (shards != 1)}, {s['chars']:,} characters"
+        _echo(f"{split}: {plural(s['documents'], 'document')}, {plural(s['tokens'], 'token')} in "
+              f"{plural(shards, 'shard')}, {plural(s['chars'], 'character')}"
               + (f" ({s['chars'] / s['tokens']:.2f} per token)" if s["tokens"] else ""))
     _echo(f"{out}: {index['dtype']} shards of {index['shard_tokens']:,} tokens"
           + (f"; {empty} empty document{'s' * (empty != 1)} (end-of-text only)" if empty else "")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from makemore.console import plural
 from makemore.errors import MakemoreError
 from makemore.presets import padded_vocab
 from makemore.rundir import tokenizer_entry  # noqa: F401 (config.json's, read where it is owned)
@@ -361,7 +362,7 @@ class PreparedShards:
     def describe(self) -> str:
         idx = self.shards.index["splits"]
         return (f"{self.path}: token shards, {idx['train']['tokens']:,} train tokens in "
-                f"{idx['train']['documents']:,} documents, {idx['val']['tokens']:,} val tokens; "
+                f"{plural(idx['train']['documents'], 'document')}, {idx['val']['tokens']:,} val tokens; "
                 f"{self.tokenizer.describe()}")
 
 

@@ -136,3 +136,24 @@ def test_tokenizer_train_does_not_overwrite_an_existing_file(tmp_path):
     assert result.exit_code == 2
     assert "already exists" in result.stderr and str(precious) in result.stderr
     assert precious.read_text() == "keep me"
+
+
+def test_a_run_directory_whose_config_holds_an_impossible_model_is_refused(word_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(word_run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["model"]["type"] = "mlp"
+    config["model"]["hyper"] = {"context": 3, "n_embd": 0, "n_embd2": 8, "batchnorm": False}
+    (copy / "config.json").write_text(json.dumps(config))
+    line = _refused([["sample", str(copy), "-n", "2"]], tmp_path)[0]
+    assert line == f"error: {copy / 'config.json'}: model.hyper: --n-embd must be between 1 and 16,384, not 0"
+
+
+def test_an_output_that_is_a_file_is_named_as_one(small_words, tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    result = runner.invoke(app, ["train", str(small_words), "--max-steps", "2", "-o", str(target)])
+    assert result.exit_code == 2
+    assert f"{target}: is a file, not a run directory" in result.stderr and target.read_text() == "mine"
