@@ -423,6 +423,7 @@ def score_command(run, words: list[str], *, as_json: bool) -> None:
     for r in rows:
         table.add_row(escape(r["word"]), f"{r['nll']:.3f}", f"[{TAG_STYLE[r['tag']]}]{r['tag']}[/]")
     out.print(table)
+    err.print(f"{plural(len(rows), 'word')} scored by {run.path}")  # which run: a mistyped name is a word
 
 
 # --- info, datasets ---------------------------------------------------------------------------------

@@ -675,7 +675,10 @@ async def test_start_screen_lists_stopped_runs_and_escape_comes_back(tmp_path, s
         from makemore.tui.start_screen import StartScreen
 
         assert isinstance(app.screen, StartScreen)
-        lines = {name: next(line for line in screen_lines(app) if name in line) for name in ("done", "halted")}
+        shown = screen_lines(app)
+        # each run on two lines: its name, then its state
+        lines = {name: next(shown[i + 1] for i, line in enumerate(shown) if name in line)
+                 for name in ("done", "halted")}
         assert "stopped" in lines["halted"] and "finished" not in lines["halted"]
         assert "finished" in lines["done"]
         field = app.screen.query_one("#max_time")

@@ -76,14 +76,15 @@ async def test_start_screen_lists_recent_runs_newest_first(small_words, tmp_path
         await pilot.pause()
         options = app.screen.query_one("#runs", OptionList)
         texts = option_texts(options)
-        assert len(texts) == 2 and texts[0].split()[1] == "new-bigram" and texts[1].split()[1] == "old-ngram"
+        assert len(texts) == 2 and texts[0].split()[0] == "new-bigram" and texts[1].split()[0] == "old-ngram"
         for text, run, state, ago in ((texts[0], new, "unfinished", "2 min ago"),
                                       (texts[1], old, "finished", "3 h ago")):
             lines = [json.loads(x) for x in (run / rundir.METRICS).read_text().splitlines()]
             best = min(x["val_loss"] for x in lines if x["event"] == "eval")
             steps = max(x["step"] for x in lines if x["event"] in ("step", "eval", "finished"))
-            assert text.split() == [state, run.name, run.name.split("-")[1], "step", str(steps), "best", "val",
-                                    f"{best:.4f}", *ago.split()]
+            name_line, detail = text.splitlines()  # two lines: the run, then how it stands
+            assert name_line.split() == [run.name, run.name.split("-")[1]]
+            assert detail.split() == [state, "·", str(steps), "steps", "·", "val", f"{best:.4f}", "·", *ago.split()]
         assert app.screen.focused is options
         await pilot.press("enter")  # open the highlighted run: the newest one, highlighted from the start
         await pilot.pause()

@@ -18,8 +18,10 @@ from makemore.errors import MakemoreError
 from makemore.models import FAMILIES, recipe_for
 
 
-def recent_runs(root: Path, limit: int = 30) -> list[tuple[Path, str]]:
-    """(run dir, one-line description), most recently changed first; reads JSON only."""
+def recent_runs(root: Path, limit: int = 30) -> list[tuple[Path, Text]]:
+    """(run dir, a description on two lines: name and type, then state, steps, best val and when), most recently
+    changed first; reads JSON only. Two short lines fit the narrow list beside the form at 120 columns, where
+    one long line wrapped at an arbitrary place."""
     from makemore.tui import backend
 
     out = []
@@ -29,12 +31,17 @@ def recent_runs(root: Path, limit: int = 30) -> list[tuple[Path, str]]:
             status = run.status()
         except (MakemoreError, KeyError, TypeError, ValueError):
             continue
-        best = f"best val {s['best_val_loss']:.4f}" if s["best_val_loss"] is not None else "no eval yet"
+        best = f"val {s['best_val_loss']:.4f}" if s["best_val_loss"] is not None else "no eval yet"
         quiet_for = time.time() - run.last_change()
         state = run_state(status, quiet_for)
-        out.append((run.path, f"{state:<10} {run.path.name:<24} {s['type']:<11} step {s['steps']:>7,}  {best:<16} "
-                              f"{_ago(quiet_for)}"))
+        out.append((run.path, Text.assemble((run.path.name, "bold"), "  ", (s["type"], "dim"), "\n  ",
+                                            (state, STATE_STYLE.get(state, "")),
+                                            f" · {s['steps']:,} steps · {best} · {_ago(quiet_for)}")))
     return out
+
+
+STATE_STYLE = {"finished": "green", "stopped": "yellow", "failed": "red", "running": "bold cyan",
+               "unfinished": "yellow"}
 
 
 def run_state(status: str, quiet_for: float) -> str:

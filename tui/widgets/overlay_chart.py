@@ -76,7 +76,7 @@ class OverlayChart(ThrottledPlot):
         self.border_title = f"Loss · val: bright line, a marker per evaluation · {train}"
         axis = "step" if self.x_axis == "step" else "time"
         scale = "log" if self.log_scale else "linear"
-        self.border_subtitle = f"t: train · w: x = {axis} · l: {scale}"
+        self.border_subtitle = f"t: train · w: x axis · l: log scale · now x = {axis}, {scale}"
 
     def render(self):
         if all(c.empty for c in self.curves):
