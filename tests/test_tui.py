@@ -915,3 +915,18 @@ def test_the_screens_open_without_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+async def test_a_copied_run_shows_the_directory_it_is_in(finished_run, tmp_path):
+    """Its events name the directory it was trained in; the Run panel names the one being watched."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(finished_run, copy)
+    app = create_app(follow=copy, poll_interval=0.05)
+    async with app.run_test(size=(200, 60)) as pilot:
+        screen = app.run_screen()
+        await wait_for(pilot, lambda: screen.snap.finished is not None, what="the replay")
+        await pilot.pause(0.1)
+        shown = text_of(app, "#stats")
+        assert str(copy) in shown and str(finished_run) not in shown

@@ -132,6 +132,8 @@ class RunScreen(Screen):
         self.stats = self.query_one(StatsPanel)
         self.table = self.query_one(BigramTable)
         self.stats.border_title = "Run"
+        if self.mode == "follow" and self.run_dir is not None:
+            self.stats.where = str(self.run_dir)
         self.add_class("-tab-loss")
         self._fit_layout()
         self.table.focus()

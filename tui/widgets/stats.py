@@ -46,7 +46,7 @@ def fmt_bpc(x: float | None) -> str:
     return f"{x:.4f}" if x is not None and math.isfinite(x) else "-"
 
 
-def render_figures(f: Figures | None, width: int):
+def render_figures(f: Figures | None, width: int, where: str | None = None):
     if f is None:
         return Text("waiting for the run to start", style="italic")
     st, last = f.started, f.last_step
@@ -88,7 +88,8 @@ def render_figures(f: Figures | None, width: int):
             t.add_row(a)
             t.add_row(b)
     saved = f"{f.saved.path.rsplit('/', 1)[-1]} @ {f.saved.step:,} ({f.saved.reason})" if f.saved else "-"
-    parts = [t, kv("run dir", st.run_dir if st else "-"), kv("last save", saved)]
+    # the directory being watched, where known (a copied run's events still name the one it was trained in)
+    parts = [t, kv("run dir", where or (st.run_dir if st else "-")), kv("last save", saved)]
     if f.finished:
         fin = f.finished
         word = "stopped" if fin.reason == "stopped" else "finished"
@@ -103,12 +104,13 @@ def render_figures(f: Figures | None, width: int):
 
 class StatsPanel(Static):
     figures: reactive[Figures | None] = reactive(None, init=False)
+    where: str | None = None  # the run directory shown, if not the one the events name
 
     def on_mount(self) -> None:
-        self.update(render_figures(self.figures, self.content_size.width))
+        self.update(render_figures(self.figures, self.content_size.width, self.where))
 
     def watch_figures(self, figures: Figures | None) -> None:
-        self.update(render_figures(figures, self.content_size.width))
+        self.update(render_figures(figures, self.content_size.width, self.where))
 
     def on_resize(self) -> None:
-        self.update(render_figures(self.figures, self.content_size.width))
+        self.update(render_figures(self.figures, self.content_size.width, self.where))
