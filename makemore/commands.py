@@ -203,6 +203,7 @@ def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len,
                           scores, output, prompt, length) -> None:
     """What `sample` can refuse from the run's config.json alone: before torch is imported or weights read."""
     from makemore.config import check_lengths, check_sampling
+    from makemore.data import check_prefix
 
     check_sampling(n=n, temperature=temperature, top_k=top_k, top_p=top_p)
     run_dir = run.path
@@ -220,10 +221,7 @@ def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len,
             raise MakemoreError(f"--{'prompt' if prompt is not None else 'length'} applies to text runs; "
                                 f"{run_dir} learned a word list (use --prefix, --max-len)")
         check_lengths(run.config.model.block_size, prefix, min_len, max_len)
-        unknown = set(prefix) - set(run.config.vocab)
-        if unknown:
-            raise MakemoreError(f"--prefix {prefix!r}: character {sorted(unknown)[0]!r} is not in the model's "
-                                f"vocabulary")
+        check_prefix(prefix, run.vocab())
     if output is not None:
         target = Path(output)
         if target.is_dir():

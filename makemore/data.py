@@ -202,6 +202,13 @@ class Vocab:
         return set(text) - self.stoi.keys()
 
 
+def check_prefix(prefix: str, vocab: Vocab) -> None:
+    """Refuse a sampling prefix with a character the model has never seen."""
+    unknown = vocab.unknown(prefix)
+    if unknown:
+        raise MakemoreError(f"--prefix {prefix!r}: character {sorted(unknown)[0]!r} is not in the model's vocabulary")
+
+
 def check_scorable(words: list[str], block_size: int, vocab: Vocab) -> None:
     """Refuse a word a model of ``block_size`` over ``vocab`` cannot score: empty, too long, or with a character
     outside the vocabulary."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from makemore.config import check_lengths, check_sampling
-from makemore.data import Vocab
+from makemore.data import Vocab, check_prefix
 from makemore.errors import MakemoreError
 from makemore.models.dropout import masks_from
 
@@ -107,9 +107,7 @@ def draw(
     averages dropout masks leaves each word's log-probability NaN (every other model computes it as it draws).
     """
     check_sampling(temperature=temperature, top_k=top_k, top_p=top_p)
-    unknown = vocab.unknown(prefix)
-    if unknown:
-        raise MakemoreError(f"--prefix {prefix!r}: character {sorted(unknown)[0]!r} is not in the model's vocabulary")
+    check_prefix(prefix, vocab)
     device = device or next(model.parameters(), torch.zeros(())).device
     block = model.config.block_size
     limit = check_lengths(block, prefix, min_len, max_len)
