@@ -139,6 +139,8 @@ def _pays(device: str, precision: str) -> bool:
 NATIVE_GELU_PAYS_BY = 0.99  # take torch's GELU kernel only if the run's passes need at most this share of oneDNN's time
 SMALL_MLP_SECONDS = 1.5e-3  # an MLP pass (forward and backward) longer than this keeps oneDNN without timing
 ROUNDS = 15  # alternations of the run's passes timed, about 2 ms a side each
+PROBE_SECONDS = 0.5  # ... or fewer (at least MIN_ROUNDS) when a larger model's passes would take longer
+MIN_ROUNDS = 5
 SIZE_PASSES = 3  # passes timed to see an MLP's size (with 1, one process in six at 240 rows of 64 took oneDNN)
 _gelu_choices: dict[tuple[int, int], bool] = {}  # this process's choice for each MLP shape (rows, width)
 
@@ -154,9 +156,9 @@ def native_gelu_pays(rows: int, width: int, passes: Callable[[], None]) -> bool:
     Decided once per process and MLP shape. An MLP whose isolated pass (forward and backward) takes longer than
     ``SMALL_MLP_SECONDS`` keeps oneDNN untimed. For a smaller one, ``passes`` (the run's own forward and backward
     on a micro-batch) is timed both ways, alternated over ``ROUNDS`` rounds, and the median of the rounds'
-    ratios decides (about 0.3 s for the 4×4×64 model). Timed alone, the MLP's ratio ranged 0.89–1.04 over
-    eight processes, around the few per cent that decide, and a process that kept oneDNN took a 3–4% longer
-    step; the run's own passes ranged 0.92–0.98.
+    ratios decides (about 0.3 s for the 4×4×64 model; rounds stop after ``PROBE_SECONDS`` once ``MIN_ROUNDS``
+    are done). Timed alone, the MLP's ratio ranged 0.89–1.04 over eight processes, around the few per cent that
+    decide, and a process that kept oneDNN took a 3–4% longer step; the run's own passes ranged 0.92–0.98.
     """
     key = (rows, width)
     if key not in _gelu_choices:
@@ -201,7 +203,10 @@ def _faster_without_onednn(work: Callable[[], None]) -> bool:
     try:
         once = _fastest(work, 2)
         reps = max(1, min(50, int(2e-3 / max(once, 1e-6))))  # about 2 ms a timing
-        for _ in range(ROUNDS):
+        start = time.perf_counter()
+        for i in range(ROUNDS):
+            if i >= MIN_ROUNDS and time.perf_counter() - start > PROBE_SECONDS:
+                break
             took = {}
             for onednn in (True, False):
                 torch.backends.mkldnn.enabled = onednn

@@ -266,6 +266,26 @@ def test_the_gelu_probe_times_the_runs_passes_of_small_mlps_and_decides_by_its_t
 
 
 @ONEDNN
+def test_the_gelu_probe_stops_after_its_time_once_its_fewest_rounds_are_done(monkeypatch):
+    import time
+
+    from makemore import device
+
+    timed = []
+
+    def passes():  # 3 ms: one timed pass a side per round
+        timed.append(torch.backends.mkldnn.enabled)
+        time.sleep(3e-3)
+
+    monkeypatch.setattr(device, "_gelu_choices", {})
+    monkeypatch.setattr(device, "SMALL_MLP_SECONDS", float("inf"))
+    monkeypatch.setattr(device, "PROBE_SECONDS", 0.0)
+    monkeypatch.setattr(device, "MIN_ROUNDS", 2)
+    device.native_gelu_pays(32, 8, passes)
+    assert timed.count(False) == 2 * 2  # two rounds (of 15), each a pass after the switch and one timed
+
+
+@ONEDNN
 def test_the_gelu_choice_is_made_once_per_process_and_mlp_shape(monkeypatch):
     from makemore import device
 
