@@ -149,7 +149,7 @@ class StartScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#runs", OptionList).border_title = f"Recent runs in {self.runs_root}/"
-        self.query_one("#new-run").border_title = "New run"
+        self.query_one("#new-run").border_title = "New run · Enter in any field trains"
         self.action_reload()
         self._defaults(self.query_one("#type", Select).value)
 
