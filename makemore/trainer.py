@@ -346,7 +346,8 @@ class Trainer:
             model = self.model
             x, y, extra = self.data.micro_batch(chunk, model, self.cfg.pack, self.device)
 
-            params = list({id(p): p for p in (*self.trained, *model.parameters())}.values())
+            # the model's own parameters: where the optimizer holds flat buffers, their gradients are its views
+            params = [p for p in model.parameters() if p.requires_grad]
             saved: dict = {}  # what the timing would change, saved at its first pass (large models are not timed)
 
             def passes() -> None:  # the plain module: under DDP, no gradients exchanged
