@@ -8,6 +8,7 @@ Start-up stays fast: nothing here imports torch or textual at module level; each
 # `makemore sample -n 10` added to `import torch`); evaluated once, as the functions are defined, they cost
 # next to nothing.
 import functools
+import inspect
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -48,7 +49,18 @@ class _Command(_Help, TyperCommand):
 
 
 class _Group(_Help, TyperGroup):
-    pass
+    """The commands' list shows each one's first paragraph as one flowing line, as the command's own help does
+    (Typer's rich mode would keep the docstring's line breaks there)."""
+
+    def format_help(self, ctx, formatter):
+        saved = [(cmd, cmd.short_help) for cmd in self.commands.values() if not cmd.short_help and cmd.help]
+        for cmd, _ in saved:
+            cmd.short_help = " ".join(inspect.cleandoc(cmd.help).split("\n\n")[0].split())
+        try:
+            return super().format_help(ctx, formatter)
+        finally:
+            for cmd, short in saved:
+                cmd.short_help = short
 
 
 app = typer.Typer(

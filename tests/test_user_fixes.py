@@ -273,6 +273,14 @@ def test_help_shows_no_type_after_flags_and_separates_option_names(command):
         assert re.search(r"--new-only\s+Only words", result.output)
 
 
+def test_the_commands_list_shows_each_summary_as_one_flowing_line():
+    """A docstring's line breaks do not break the summary in the commands' list (they did in Typer's rich mode)."""
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    assert re.search(r"held-out set; from a text run, continue a prompt", result.output)
+    assert re.search(r"exponential grid, loss against log10\(lr\)", result.output)
+
+
 # --- messages -----------------------------------------------------------------------------------------
 
 def test_counts_in_the_right_number_and_a_tiny_list_says_why_val_equals_train(tmp_path):
