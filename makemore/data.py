@@ -202,11 +202,26 @@ class Vocab:
         return set(text) - self.stoi.keys()
 
 
+def not_in_vocabulary(text: str, known) -> str | None:
+    """Why ``text`` cannot be read by a model that knows the characters ``known``: each unknown character, in the
+    order they appear (the first five), and the lowercase spelling where the model knows that one; None if it can."""
+    unknown = list(dict.fromkeys(c for c in text if c not in known))
+    if not unknown:
+        return None
+    named = ", ".join(repr(c) for c in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+    message = (f"characters {named} are" if len(unknown) > 1 else f"character {named} is") + \
+        " not in the model's vocabulary"
+    lower = text.lower()
+    if lower != text and all(c in known for c in lower):
+        message += f" (it knows {lower!r})"
+    return message
+
+
 def check_prefix(prefix: str, vocab: Vocab) -> None:
     """Refuse a sampling prefix with a character the model has never seen."""
-    unknown = vocab.unknown(prefix)
-    if unknown:
-        raise MakemoreError(f"--prefix {prefix!r}: character {sorted(unknown)[0]!r} is not in the model's vocabulary")
+    why = not_in_vocabulary(prefix, vocab.stoi)
+    if why:
+        raise MakemoreError(f"--prefix {prefix!r}: {why}")
 
 
 def check_scorable(words: list[str], block_size: int, vocab: Vocab) -> None:
@@ -217,9 +232,9 @@ def check_scorable(words: list[str], block_size: int, vocab: Vocab) -> None:
             raise MakemoreError("cannot score an empty word")
         if len(w) >= block_size:
             raise MakemoreError(f"{w!r}: {len(w)} characters; this model handles at most {block_size - 1}")
-        unknown = vocab.unknown(w)
-        if unknown:
-            raise MakemoreError(f"{w!r}: character {sorted(unknown)[0]!r} is not in the model's vocabulary")
+        why = not_in_vocabulary(w, vocab.stoi)
+        if why:
+            raise MakemoreError(f"{w!r}: {why}")
 
 
 # --- splitting -------------------------------------------------------------------------------------

@@ -110,7 +110,11 @@ def test_sampling_eval_and_score_refuse_bad_options_before_torch(word_run, tmp_p
         (["sample", run, "-O", str(tmp_path / "nowhere" / "x.txt")], "no directory"),
         (["sample", run, "-O", str(tmp_path / "adir")], "is a directory"),
         (["eval", run, "--split", "foo"], "--split must be train, val or test, not 'foo'"),
-        (["score", run, "EMMA"], "'EMMA': character 'A' is not in the model's vocabulary"),
+        (["score", run, "EMMA"],
+         "'EMMA': characters 'E', 'M', 'A' are not in the model's vocabulary (it knows 'emma')"),
+        (["score", run, "zoë!"], "'zoë!': characters 'ë', '!' are not in the model's vocabulary"),
+        (["sample", run, "--prefix", "Ma"],
+         "--prefix 'Ma': character 'M' is not in the model's vocabulary (it knows 'ma')"),
         (["score", run, "e" * 40], "this model handles at most"),
     ]
     for line, (args, message) in zip(_refused([args for args, _ in cases], tmp_path), cases):

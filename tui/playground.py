@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from makemore.data import not_in_vocabulary
 from makemore.errors import MakemoreError
 from makemore.events import Sample, Samples
 from makemore.tui import backend
@@ -94,9 +95,9 @@ class Playground:
             raise MakemoreError("type a word to score")
         if self.mode == "text":
             raise MakemoreError("a text run: scoring words is for word lists (`makemore eval RUN FILE` scores a text)")
-        unknown = sorted(set(word) - set(self.vocab.chars))
-        if unknown:
-            raise MakemoreError(f"{word!r}: character {unknown[0]!r} is not in the model's vocabulary")
+        why = not_in_vocabulary(word, self.vocab.stoi)
+        if why:
+            raise MakemoreError(f"{word!r}: {why}")
         block = self.model.config.block_size
         if len(word) + 1 > block:
             raise MakemoreError(f"{word!r} is {len(word)} characters; this model reads at most {block - 1}")
