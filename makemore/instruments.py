@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from makemore.console import plural
 from makemore.errors import MakemoreError
 from makemore.rundir import RunDir, list_runs
 
@@ -392,7 +393,7 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
     out.print(t)
     for path, e in bad:
         err.print(f"skipped {path}: {e}")
-    err.print(f"{len(rows)} run(s) in {root}" + (f", {len(bad)} unreadable" if bad else "") + f" · sorted by {sort}")
+    err.print(f"{plural(len(rows), 'run')} in {root}" + (f", {len(bad)} unreadable" if bad else "") + f" · sorted by {sort}")
 
 
 def _flatten(summary: dict[str, Any]) -> dict[str, Any]:

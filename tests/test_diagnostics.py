@@ -427,6 +427,7 @@ def test_runs_lists_and_sorts(three_runs):
     assert r.exit_code == 0, r.output
     names = [line.split()[0] for line in r.output.splitlines()[1:4]]  # under the header, one run a line
     assert names == ["b", "c", "a"]
+    assert "3 runs in " in r.output and "sorted by steps" in r.output
     r = runner.invoke(app, ["runs", str(three_runs), "--sort", "colour"])
     assert r.exit_code == 2 and "--sort" in r.output
 
@@ -539,7 +540,7 @@ async def test_the_screen_shows_replayed_records_and_goes_back():
         assert len(screen.query_one("#grad-norm", SeriesChart).series["grad norm"]) == 60
         assert len(screen.query_one(EmbeddingScatter).coords) == 27
         svg = app.export_screenshot().replace("&#160;", " ")
-        assert "Saturation and dead units" in svg and "1 layer(s) to look at" not in svg  # at 600: 5%, no dead
+        assert "Saturation and dead units" in svg and "1 layer to look at" not in svg  # at 600: 5%, no dead
         assert "a: their gradients" in svg and "÷ median" not in svg
         latest = screen.query_one(ActivationHistograms).diagnostics
         fc, tanh = latest.layers[:2]

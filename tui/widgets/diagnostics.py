@@ -16,6 +16,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
+from makemore.console import plural
 from makemore.events import GRAD_SPAN, Diagnostics, LayerStats
 from makemore.instruments import HEALTHY_UPDATE, layer_warning, token_labels
 from makemore.tui.widgets.loss_chart import downsample, nice_ticks, step_label
@@ -171,7 +172,7 @@ class LayerTable(_RecordView):
                       "-" if layer.saturation is None else f"{layer.saturation:.0%}",
                       "-" if layer.dead is None else str(layer.dead),
                       Text(warn, style="bold yellow") if warn else "")
-        summary = Text(f"{warnings} layer(s) to look at" if warnings else "no saturated or dead layers",
+        summary = Text(f"{plural(warnings, 'layer')} to look at" if warnings else "no saturated or dead layers",
                        style="bold yellow" if warnings else "green")
         self.update(Group(summary, t))
 
