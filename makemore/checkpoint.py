@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from makemore.errors import MakemoreError
+from makemore.files import open_regular, parse_json
 
 FORMAT_VERSION = 1
+MAX_HEADER = 100 << 20  # safetensors' own limit on a header's length
 MAX_TENSOR_FILE = 64 << 30  # a checkpoint larger than this is not one makemore wrote for a model it can train
 
 
@@ -72,15 +74,13 @@ def write_json(path: Path, obj: Any) -> None:
     write_atomic(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MakemoreError(f"{path}: missing") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise MakemoreError(f"{path}: not valid JSON ({e})") from None
-    except OSError as e:
-        raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
+def read_json(path: Path, limit: int = 1 << 30) -> Any:
+    """A JSON file of at most ``limit`` bytes (a regular file; nested however deep, refused in one line)."""
+    from makemore.files import read_json as read_bounded_json
+
+    if not Path(path).exists():
+        raise MakemoreError(f"{path}: missing")
+    return read_bounded_json(path, limit)
 
 
 # --- tensors -----------------------------------------------------------------------------------------
@@ -103,29 +103,21 @@ def load_tensors(path: Path, device: str = "cpu") -> tuple[dict, dict[str, Any]]
     from safetensors.torch import load
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise MakemoreError(f"{path}: missing checkpoint")
     if path.suffix in PICKLE_SUFFIXES:
         raise MakemoreError(f"{path}: a {path.suffix} file may hold a pickle, which can run code when loaded; "
                             f"makemore only loads .safetensors checkpoints inside a run directory")
-    try:
-        size = path.stat().st_size
-        if size > MAX_TENSOR_FILE:
-            raise MakemoreError(f"{path}: {size:,} bytes, more than the {MAX_TENSOR_FILE:,} a checkpoint may hold")
-        data = path.read_bytes()
-    except OSError as e:
-        raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
-    if looks_like_pickle(data):
-        raise MakemoreError(f"{path}: looks like a pickle/torch.save file, which can run code when loaded; "
-                            f"makemore only loads safetensors and never unpickles")
+    data = _read_safetensors(path)
     try:
         tensors = load(data)
     except Exception as e:  # the parser's own error types vary by version; any failure means a bad file
         raise MakemoreError(f"{path}: not a valid safetensors file ({e})") from None
     try:
         meta_raw = _read_metadata(data)
-        metadata = {k: (json.loads(v) if k != "format" else v) for k, v in meta_raw.items()}
-    except (ValueError, json.JSONDecodeError) as e:
+        metadata = {k: (parse_json(v, path, "checkpoint metadata") if k != "format" else v)
+                    for k, v in meta_raw.items()}
+    except ValueError as e:
         raise MakemoreError(f"{path}: bad checkpoint metadata ({e})") from None
     if device != "cpu":
         tensors = {k: v.to(device) for k, v in tensors.items()}
@@ -145,10 +137,68 @@ def looks_like_pickle(data: bytes) -> bool:
     return (len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5) or data[:4] == b"PK\x03\x04"
 
 
+def tensor_bytes(path: Path) -> int:
+    """How many bytes of tensor data the safetensors file ``path`` declares, from its header alone."""
+    with open_regular(path, "a safetensors checkpoint") as f:
+        return _declared(path, f)[1]
+
+
+def _declared(path: Path, f) -> tuple[bytes, int]:
+    """The header (its length prefix included) of the open safetensors file ``f`` and the bytes of tensor data it
+    declares, checked against the file's size: a truncated or padded file is refused before its data is read."""
+    head, first = f.read(8), f.read(1)
+    if first != b"{" and looks_like_pickle(head + first):  # a safetensors header opens with {
+        raise MakemoreError(f"{path}: looks like a pickle/torch.save file, which can run code when loaded; "
+                            f"makemore only loads safetensors and never unpickles")
+    n = int.from_bytes(head, "little") if len(head) == 8 else -1
+    if not 2 <= n <= MAX_HEADER:
+        raise MakemoreError(f"{path}: not a valid safetensors file (header length {n:,})")
+    raw = first + f.read(n - 1)
+    if len(raw) != n:
+        raise MakemoreError(f"{path}: not a valid safetensors file (truncated header)")
+    try:
+        header = json.loads(raw)
+    except (ValueError, RecursionError):
+        header = None
+    if not isinstance(header, dict):
+        raise MakemoreError(f"{path}: not a valid safetensors file (its header is not a JSON object)")
+    end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)):
+            raise MakemoreError(f"{path}: not a valid safetensors file (tensor {name!r} has no data offsets)")
+        end = max(end, offsets[1])
+    size = os.fstat(f.fileno()).st_size
+    if size != 8 + n + end:
+        raise MakemoreError(f"{path}: not a valid safetensors file ({size:,} bytes where its header declares "
+                            f"{8 + n + end:,}: truncated or damaged)")
+    return head + raw, end
+
+
+def _read_safetensors(path: Path) -> bytes:
+    """The whole file, read only once its header has been checked against its size, which is bounded."""
+    with open_regular(path, "a safetensors checkpoint") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_TENSOR_FILE:
+            raise MakemoreError(f"{path}: {size:,} bytes, more than the {MAX_TENSOR_FILE:,} a checkpoint may hold")
+        head, end = _declared(path, f)
+        try:
+            rest = f.read(end)
+        except OSError as e:
+            raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
+    if len(rest) != end:
+        raise MakemoreError(f"{path}: changed while being read")
+    return head + rest
+
+
 def _read_metadata(data: bytes) -> dict[str, str]:
     n = int.from_bytes(data[:8], "little")
     header = json.loads(data[8 : 8 + n])
     meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict):
+        raise ValueError("metadata must be an object")
     if not all(isinstance(v, str) for v in meta.values()):
         raise ValueError("metadata values must be strings")
     return meta

@@ -437,22 +437,26 @@ def info_command(run, *, as_json: bool) -> None:
     t.add_column(style="bold")
     t.add_column()
     d = s["dataset"]
+
+    def count(v) -> str:  # config.json is the user's to edit: a field of the wrong type shows as "?"
+        return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else "?"
+
     t.add_row("run", s["run"])
-    t.add_row("model", f"{s['type']} · {s['params']:,} parameters · " +
+    t.add_row("model", f"{s['type']} · {count(s['params'])} parameters · " +
               " ".join(f"{k}={v}" for k, v in s["hyper"].items()))
     if s["mode"] == "text":
         sp = s["split"]
-        t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · text, {d.get('chars', 0):,} characters")
-        t.add_row("split", f"characters [0, {sp.get('boundary', 0):,}) train, the rest val: "
-                           f"{sp.get('train', 0):,} / {sp.get('val', 0):,} · block {s['block_size']}")
+        t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · text, {count(d.get('chars', 0))} characters")
+        t.add_row("split", f"characters [0, {count(sp.get('boundary', 0))}) train, the rest val: "
+                           f"{count(sp.get('train', 0))} / {count(sp.get('val', 0))} · block {s['block_size']}")
         tk = d.get("tokenizer")  # a token run's: its size, padding, pre-split
         t.add_row("vocab", f"{s['vocab_size'] - 1} characters: {s['vocab']!r}" if not isinstance(tk, dict) else
                   f"{tk.get('vocab_size')} tokens (rows padded to {tk.get('padded')}) · byte-level BPE, "
                   f"{tk.get('pattern')} pre-split · {s['run']}/tokenizer.json")
     else:
-        t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · {d.get('words', 0):,} words, "
-                  f"{d.get('duplicates_dropped', 0):,} duplicates dropped")
-        t.add_row("split", " / ".join(f"{s['split'].get(k, 0):,}" for k in ("train", "val", "test"))
+        t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · {count(d.get('words', 0))} words, "
+                  f"{count(d.get('duplicates_dropped', 0))} duplicates dropped")
+        t.add_row("split", " / ".join(count(s['split'].get(k, 0)) for k in ("train", "val", "test"))
                   + " train/val/test")
         t.add_row("vocab", f"{s['vocab_size']} symbols: {s['vocab']!r} + start/stop")
     tr = s["train"]
@@ -463,7 +467,8 @@ def info_command(run, *, as_json: bool) -> None:
         t.add_row("training", f"{length} · batch {tr.get('batch_size')} · "
                   f"lr {tr.get('learning_rate')} · wd {tr.get('weight_decay')} · seed {tr.get('seed')} · "
                   f"{tr.get('device')}")
-    t.add_row("progress", f"step {s['steps']}" + (f" · finished ({s['finished']}) in {s['elapsed']:.0f} s"
+    took = f" in {s['elapsed']:.0f} s" if s["elapsed"] is not None else ""
+    t.add_row("progress", f"step {s['steps']}" + (f" · finished ({s['finished']}){took}"
                                                    if s["finished"] else " · not finished"))
     fmt = (lambda v: f"{v:.4f}" if isinstance(v, float) else "-")
     t.add_row("best val", f"{fmt(s['best_val_loss'])} @ step {s['best_step']}")

@@ -78,7 +78,11 @@ class TrainConfig:
         """From a stored configuration: every field of the right type, nothing unknown (``where`` names the file)."""
         if not isinstance(obj, dict):
             raise MakemoreError(f"{where}: field 'train' must be an object")
-        return cls(**check_fields(cls, obj, where, "train"))
+        config = cls(**check_fields(cls, obj, where, "train"))
+        try:
+            return config.check()
+        except MakemoreError as e:
+            raise MakemoreError(f"{where}: train: {e}") from None
 
 
 def check_fields(cls, obj: dict[str, Any], where: str, prefix: str) -> dict[str, Any]:

@@ -15,7 +15,9 @@ from importlib import resources
 from pathlib import Path
 
 from makemore.errors import MakemoreError
+from makemore.files import read_limited
 
+MAX_WORDS_BYTES = 1 << 30  # 1 GiB: a word list becomes Python strings, several times its size in memory
 DEFAULT_MAX_LEN = 64  # characters; longer lines are skipped (and counted) unless --max-len says otherwise
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # C0 and C1 control characters other than tab and line ends: never part of a word, and printing them back
@@ -56,16 +58,14 @@ class WordList:
 
 
 def read_bytes(path: Path) -> bytes:
+    """A word list's bytes: a regular file of at most ``MAX_WORDS_BYTES`` (a FIFO, a device or a pipe is refused,
+    never waited on or read without end)."""
     if not path.exists():
         raise MakemoreError(f"{path}: no such file")
     if path.is_dir():
         raise MakemoreError(f"{path}: is a directory, expected a text file with one word per line")
-    try:
-        return path.read_bytes()
-    except PermissionError:
-        raise MakemoreError(f"{path}: permission denied") from None
-    except OSError as e:
-        raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
+    return read_limited(path, MAX_WORDS_BYTES, "a text file with one word per line",
+                        "; a word list is read whole (a larger text trains with --mode text)")
 
 
 def decode_text(data: bytes, path: Path) -> str:

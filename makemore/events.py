@@ -209,6 +209,8 @@ def event_from_json(obj: dict[str, Any]) -> Event | None:
         return None
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: v for k, v in obj.items() if k in names}
+    if not _typed(cls, kwargs):
+        return None
     try:
         if cls is Samples and isinstance(kwargs.get("samples"), list):
             kwargs["samples"] = [Sample(**s) for s in kwargs["samples"] if isinstance(s, dict)]
@@ -216,12 +218,50 @@ def event_from_json(obj: dict[str, Any]) -> Event | None:
             for key, item in (("layers", LayerStats), ("weights", WeightStats)):
                 if not isinstance(kwargs.get(key), list):
                     return None
-                kwargs[key] = [item(**_known(item, row)) for row in kwargs[key] if isinstance(row, dict)]
+                rows = [_known(item, row) for row in kwargs[key] if isinstance(row, dict)]
+                if not all(_typed(item, row) for row in rows):
+                    return None
+                kwargs[key] = [item(**row) for row in rows]
+            if any(len(point) != 2 for point in kwargs.get("embedding") or []):
+                return None
         if cls is Samples and not isinstance(kwargs.get("text"), (str, type(None))):
             return None
         return cls(**kwargs)
     except TypeError:
         return None
+
+
+def _typed(cls: type, values: dict[str, Any]) -> bool:
+    """Whether each of ``values`` has the type its field of ``cls`` declares: metrics.jsonl is a file anyone can
+    edit, and a string where a number belongs would fail later, far from the line that held it."""
+    hints = _hints(cls)
+    return all(_fits(v, hints[k]) for k, v in values.items() if k in hints)
+
+
+_HINTS: dict[type, dict[str, str]] = {}
+
+
+def _hints(cls: type) -> dict[str, str]:
+    if cls not in _HINTS:
+        _HINTS[cls] = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    return _HINTS[cls]
+
+
+def _fits(value: Any, hint: str) -> bool:
+    """``value`` against an annotation as written: int, float, str, bool, list[...], X | None; others pass."""
+    hint = hint.strip()
+    if hint.endswith("| None"):
+        return value is None or _fits(value, hint[: -len("| None")])
+    if hint == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint == "float":  # NaN and infinities included: a diverged run logs them
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint in ("str", "bool"):
+        return isinstance(value, str if hint == "str" else bool)
+    if hint.startswith("list[") and hint.endswith("]"):
+        inner = hint[len("list["):-1]
+        return isinstance(value, list) and (inner[:1].isupper() or all(_fits(v, inner) for v in value))
+    return True
 
 
 def _known(cls: type, row: dict[str, Any]) -> dict[str, Any]:

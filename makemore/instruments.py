@@ -111,7 +111,7 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
     words = prepared.encoded()["train"]
     block_size = max(len(w) for w in prepared.words.words) + 1
     torch.manual_seed(seed)
-    model = build_model(model_type, len(prepared.vocab), block_size, hyper_).to(cfg.device)
+    model = build_model(model_type, len(prepared.vocab), block_size, hyper_, copies=4).to(cfg.device)
     model.train()
     opt = make_optimizer(model, cfg)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -359,7 +359,7 @@ def _fmt_loss(x) -> str:
 
 
 def _fmt_seconds(x) -> str:
-    if not isinstance(x, (int, float)):
+    if not isinstance(x, (int, float)) or not math.isfinite(x):
         return "-"
     s = int(x)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

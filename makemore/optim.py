@@ -12,6 +12,7 @@ of an optimizer is all there is: ``param_groups`` (the learning rate is set ther
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Any
 
@@ -118,6 +119,7 @@ class AdamW:
             raise ValueError(f"{len(saved_groups)} parameter groups saved, the optimizer has {len(self.param_groups)}")
         by_id: dict[int, torch.Tensor] = {}
         for group, saved in zip(self.param_groups, saved_groups):
+            _check_settings(saved, group)
             if len(saved["params"]) != len(group["params"]):
                 raise ValueError(f"a saved group holds {len(saved['params'])} parameters, the optimizer's "
                                  f"{len(group['params'])}")
@@ -132,7 +134,32 @@ class AdamW:
                     raise ValueError(f"saved {key} has shape {tuple(value.shape)}, the parameter {tuple(p.shape)}")
                 moments[key] = value.to(dtype=p.dtype, device=p.device).clone()
             step = torch.as_tensor(entry["step"], dtype=torch.float32).to(p.device).clone()
+            if step.numel() != 1 or not bool(torch.isfinite(step).all()) or float(step) < 0:
+                raise ValueError(f"saved step {entry['step']!r} is not a count of steps")
             state[p] = {"step": step.reshape(()), **moments}
         self.state = state
         for group, saved in zip(self.param_groups, saved_groups):
             group.update({k: (tuple(v) if k == "betas" else v) for k, v in saved.items() if k != "params"})
+
+
+def _check_settings(saved: dict[str, Any], group: dict[str, Any]) -> None:
+    """A saved group's settings, each of the type the optimizer's own has: finite non-negative numbers, betas two
+    numbers in [0, 1), flags as flags; anything else is a ValueError naming it (the file is the user's to edit)."""
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+    for key, value in saved.items():
+        if key == "params":
+            ok = isinstance(value, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in value)
+        elif key == "betas":
+            ok = isinstance(value, (list, tuple)) and len(value) == 2 and all(number(b) and b < 1 for b in value)
+        elif key not in group:
+            raise ValueError(f"unknown optimizer setting {key!r}")
+        elif isinstance(group[key], bool) or group[key] is None:
+            ok = value is None or isinstance(value, bool)
+        elif isinstance(group[key], (int, float)):
+            ok = number(value)
+        else:
+            ok = True
+        if not ok:
+            raise ValueError(f"optimizer setting {key!r} has a bad value ({value!r})")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ from typing import Any, Iterator
 from makemore import checkpoint as ckpt
 from makemore.config import TrainConfig, check_fields
 from makemore.errors import MakemoreError
+from makemore.files import is_regular, open_regular
 
 FORMAT_VERSION = ckpt.FORMAT_VERSION
 CONFIG = "config.json"
@@ -43,6 +45,7 @@ RUNS = Path("runs")  # where runs go unless -o says otherwise, and where "the la
 
 MAX_BLOCK_SIZE = 1 << 16  # a sanity bound on what a config.json may ask us to allocate
 MAX_HYPER_INT = 1 << 16
+MAX_METRICS_LINE = 64 << 20  # one event; the largest, diagnostics with a 50k-token embedding scatter, is ~2 MB
 MAX_JSON_BYTES = 1 << 30  # config.json and split.json: a split of a few million words fits well inside
 SPLITS = ("train", "val", "test")
 
@@ -139,8 +142,6 @@ def _expect(obj: Any, key: str, kind: type, where: str) -> Any:
 
 
 def _hyper_fits(value: Any, default: Any) -> bool:
-    import math
-
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, int):
@@ -148,6 +149,28 @@ def _hyper_fits(value: Any, default: Any) -> bool:
     if isinstance(default, float):
         return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _number(value: Any) -> float | None:
+    """A finite number from metrics.jsonl, or None for anything else (the file is the user's to edit)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return value if ok else None
+
+
+def check_checkpoint_size(path: Path, spec: ModelSpec, vocab_size: int) -> None:
+    """Refuse a config.json whose model the checkpoint ``path`` cannot hold, before building it: a small edited
+    config could otherwise describe a model of terabytes. A missing checkpoint is left to its reader."""
+    from makemore.models import rough_bytes, weight_bytes
+
+    if not path.exists():
+        return
+    have = ckpt.tensor_bytes(path)
+    if rough_bytes(vocab_size, spec.block_size, spec.hyper) <= 2 * have:
+        return  # no model these settings describe can outgrow it (the shapes are compared as it loads)
+    params, nbytes = weight_bytes(spec.type, vocab_size, spec.block_size, spec.hyper)
+    if nbytes > 2 * have:  # float32 weights saved as bfloat16 would take half
+        raise MakemoreError(f"{path}: {have:,} bytes of tensors, too few for the {params:,}-parameter {spec.type} that "
+                            f"{CONFIG} describes")
 
 
 def tokenizer_entry(dataset: dict) -> dict | None:
@@ -165,7 +188,7 @@ def _read_json(path: Path) -> Any:
         raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
     if size > MAX_JSON_BYTES:
         raise MakemoreError(f"{path}: {size:,} bytes, more than the {MAX_JSON_BYTES:,} a run file may hold")
-    return ckpt.read_json(path)
+    return ckpt.read_json(path, MAX_JSON_BYTES)
 
 
 # --- the training state that --resume continues from ------------------------------------------------
@@ -218,12 +241,14 @@ class RunDir:
                                     f"never unpickles and loads only run directories written by `makemore train`")
             raise MakemoreError(f"{path}: not a directory (expected a run directory written by `makemore train`)")
         if not cls.is_run(path):
+            if (path / CONFIG).exists() or (path / CONFIG).is_symlink():
+                raise MakemoreError(f"{path / CONFIG}: not a regular file; this is not a run `makemore train` wrote")
             raise MakemoreError(f"{path}: not a makemore run (no {CONFIG})")
         return cls(path)
 
     @staticmethod
     def is_run(path: Path) -> bool:
-        return (Path(path) / CONFIG).is_file()
+        return is_regular(Path(path) / CONFIG)
 
     @classmethod
     def create(cls, out: Path | None, default_name: str, config: RunConfig,
@@ -364,10 +389,11 @@ class RunDir:
         config = self.config
         vocab = self.vocab()
         m = config.model
-        model = build_model(m.type, len(vocab), m.block_size, m.hyper)
         path = self.path / (BEST if which == "best" else LAST)
         if which == "best" and not path.exists() and (self.path / LAST).exists():
             path = self.path / LAST
+        check_checkpoint_size(path, m, len(vocab))
+        model = build_model(m.type, len(vocab), m.block_size, m.hyper)
         tensors, meta = ckpt.load_tensors(path)
         load_weights(model, tensors, path)
         model.to(device).eval()
@@ -379,17 +405,23 @@ class RunDir:
     def metrics(self) -> Iterator[dict[str, Any]]:
         """Every complete line of metrics.jsonl as a dict, streamed (a torn last line is skipped)."""
         path = self.path / METRICS
-        try:
-            f = open(path, "rb")
-        except FileNotFoundError:
+        if not path.exists() and not path.is_symlink():
             return
-        with f:
-            for line in f:
+        with open_regular(path, "the run's metrics, one JSON object per line") as f:
+            while True:
+                try:
+                    line = f.readline(MAX_METRICS_LINE + 1)
+                except OSError as e:
+                    raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
+                if len(line) > MAX_METRICS_LINE:  # no event is this long: skip to the line's end
+                    while line and not line.endswith(b"\n"):
+                        line = f.readline(MAX_METRICS_LINE + 1)
+                    continue
                 if not line.endswith(b"\n"):
-                    break  # torn by a live or killed writer
+                    break  # the end, or a line torn by a live or killed writer
                 try:
                     obj = json.loads(line)
-                except (json.JSONDecodeError, UnicodeDecodeError):
+                except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
                     continue
                 if isinstance(obj, dict):
                     yield obj
@@ -451,9 +483,9 @@ class RunDir:
             "mode": config.mode,
             "best_val_loss": best["val_loss"] if best else None,
             "best_step": best.get("step") if best else None,
-            "test_loss": finished.get("test_loss") if finished else None,
-            "finished": finished.get("reason") if finished else None,
-            "elapsed": finished.get("elapsed") if finished else None,
+            "test_loss": _number(finished.get("test_loss")) if finished else None,
+            "finished": str(finished.get("reason")) if finished else None,
+            "elapsed": _number(finished.get("elapsed")) if finished else None,
         }
 
 

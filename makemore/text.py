@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 from makemore.errors import MakemoreError
+from makemore.files import open_regular, size_text
 
 TRAIN_FRACTION = 0.9  # nanoGPT's shakespeare_char/prepare.py: data[:int(n * 0.9)] trains
 MAX_TEXT_BYTES = 2 << 30  # 2 GiB: a larger file is refused before reading
@@ -47,15 +48,13 @@ def _decoded_chunks(path: Path) -> Iterator[tuple[str, bytes]]:
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     pending_cr = False
     lines_before = 0
-    try:
-        f = open(path, "rb")
-    except PermissionError:
-        raise MakemoreError(f"{path}: permission denied") from None
-    except OSError as e:
-        raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
-    with f:
+    read = 0
+    with open_regular(path, "a text file") as f:
         while True:
             raw = f.read(CHUNK_BYTES)
+            read += len(raw)
+            if read > MAX_TEXT_BYTES:  # the size was checked first; this holds a file that grows as it is read
+                raise MakemoreError(f"{path}: larger than {size_text(MAX_TEXT_BYTES)}; split it, or train on a part")
             final = not raw
             try:
                 text = decoder.decode(raw, final=final)

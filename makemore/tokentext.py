@@ -367,9 +367,13 @@ class PreparedShards:
 
 
 def _sha256(path: Path) -> str:
+    """Of a shard directory's index.json, read within the limit its reader keeps."""
     import hashlib
 
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    from makemore.files import read_limited
+    from makemore.shards import MAX_INDEX_BYTES
+
+    return hashlib.sha256(read_limited(path, MAX_INDEX_BYTES)).hexdigest()
 
 
 def prepare_shards(data: str | Path, seed: int) -> PreparedShards:

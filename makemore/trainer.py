@@ -596,6 +596,8 @@ class Trainer:
             self.best_val = float(meta["best_val_loss"]) if meta.get("best_val_loss") is not None else math.inf
             self.best_step = int(meta.get("best_step", -1))
             self.elapsed = float(meta.get("elapsed", 0.0))
+            if self.step < 0 or not math.isfinite(self.elapsed) or self.elapsed < 0:
+                raise ValueError(f"step {self.step} after {self.elapsed} s of training")
             if "native_gelu" in meta:  # the kernel the run was taking, where still a choice; None: time it now
                 saved = meta["native_gelu"]
                 self.native_gelu = saved and self._gelu_kernel_is_a_choice() if isinstance(saved, bool) else None

@@ -19,7 +19,7 @@ from makemore.config import TrainConfig
 from makemore.data import DEFAULT_MAX_LEN, EncodedWords, Vocab, WordList, read_words, resolve_dataset, split_words
 from makemore.errors import MakemoreError
 from makemore.models import build_model, get_family, model_hyper, recipe_for, step_recipe, text_defaults
-from makemore.rundir import ModelSpec, RunConfig, RunDir
+from makemore.rundir import LAST_STATE, ModelSpec, RunConfig, RunDir, check_checkpoint_size
 
 
 @dataclass
@@ -142,6 +142,7 @@ def prepare_data(data: str, seed: int, max_len: int = DEFAULT_MAX_LEN, mode: str
 
 
 DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+MAX_BLOCK_SIZE = MAX_LEN_LIMIT * 8  # text mode's context, in tokens
 
 
 def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
@@ -159,6 +160,8 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
         raise MakemoreError("--max-steps must be at least 1")
     if req.block_size is not None and mode != "text":
         raise MakemoreError("--block-size applies to --mode text (a word list's context is its longest word)")
+    if req.block_size is not None and not 1 <= req.block_size <= MAX_BLOCK_SIZE:
+        raise MakemoreError(f"--block-size must be between 1 and {MAX_BLOCK_SIZE}, not {req.block_size}")
     # --max-time alone: the time budget decides when to stop and picks the family's settings for that budget
     timed = user_train.get("max_time") is not None and user_train.get("max_steps") is None
     tier = family.for_budget(user_train["max_time"], mode) if timed else {}
@@ -184,10 +187,9 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
 
 
 def text_block_size(req: Request) -> int:
-    """Text mode: ``--block-size``, or the family's text recipe (its time-budget tier's, given --max-time)."""
+    """Text mode: ``--block-size`` (its range checked by ``check_request``), or the family's text recipe (its
+    time-budget tier's, given --max-time)."""
     if req.block_size is not None:
-        if not 1 <= req.block_size <= MAX_LEN_LIMIT * 8:
-            raise MakemoreError(f"--block-size must be between 1 and {MAX_LEN_LIMIT * 8}, not {req.block_size}")
         return req.block_size
     train = {k: v for k, v in req.train.items() if v is not None}
     timed = train.get("max_time") is not None and train.get("max_steps") is None
@@ -236,7 +238,7 @@ def new_trainer(req: Request, prepared: Prepared | None = None, dist=None,
         block_size = max(len(w) for w in prepared.words.words) + 1
     _check_logits_memory(cfg, block_size, len(prepared.vocab))
     torch.manual_seed(req.seed)
-    model = build_model(req.model_type, len(prepared.vocab), block_size, hyper)
+    model = build_model(req.model_type, len(prepared.vocab), block_size, hyper, copies=4)
     batches = prepared.batches(model, block_size, cfg)  # refuses a text too short for one window
     if dist is not None and not dist.is_main:  # same data, same model; rank 0 alone owns the run directory
         run = RunDir(req.out or "runs")
@@ -291,7 +293,8 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
     cfg = dataclasses.replace(config.train, **{k: overrides[k] for k in RESUMABLE if k in overrides})
     torch.manual_seed(cfg.seed)  # with no checkpoint yet the run starts over exactly as it first began
     m = config.model
-    model = build_model(m.type, len(vocab), m.block_size, m.hyper)
+    check_checkpoint_size(run.path / LAST_STATE, m, len(vocab))
+    model = build_model(m.type, len(vocab), m.block_size, m.hyper, copies=4)
     device = overrides.get("device") or cfg.device
     if device.startswith("cuda") and not torch.cuda.is_available():
         device = "cpu"  # a run trained on a GPU continues on the CPU

@@ -379,6 +379,12 @@ def test_truncated_safetensors(run_copy):
     for cut in (0, 7, 100, len(data) // 2, len(data) - 1):
         (run_copy / rundir.BEST).write_bytes(data[:cut])
         assert_refused(cli("sample", run_copy), "model.safetensors", "not a valid safetensors file")
+    (run_copy / rundir.BEST).write_bytes(data[: len(data) // 2])
+    assert_refused(cli("sample", run_copy), f"{len(data) // 2:,} bytes where its header declares {len(data):,}")
+    with open(run_copy / rundir.BEST, "wb") as f:  # sparse: declared by its size, never read
+        f.write(data)
+        f.truncate(10 << 30)
+    assert_refused(cli("sample", run_copy), f"{10 << 30:,} bytes where its header declares {len(data):,}")
 
 
 def test_tensors_that_do_not_match_the_config(run_copy):
@@ -395,10 +401,17 @@ def test_tensors_that_do_not_match_the_config(run_copy):
     save_file(missing, run_copy / rundir.BEST)
     assert_refused(cli("eval", run_copy), "tensors do not match the model in config.json", f"missing {name}")
     config = json.loads((run_copy / rundir.CONFIG).read_text())
-    config["model"]["hyper"]["n_embd"] = 32
+    config["model"]["hyper"]["n_embd"] = 20  # other shapes, of about the checkpoint's size
     (run_copy / rundir.CONFIG).write_text(json.dumps(config))
     save_file(tensors, run_copy / rundir.BEST)
     assert_refused(cli("sample", run_copy), "model.safetensors", "config.json implies")
+    # a config describing a model the checkpoint cannot hold is refused before the model is built: 256 blocks of
+    # 16,384 channels (within the options' limits) would need terabytes
+    config["model"]["hyper"].update(n_layer=256, n_embd=16384, n_head=16)
+    (run_copy / rundir.CONFIG).write_text(json.dumps(config))
+    for command in ("sample", "eval"):
+        assert_refused(cli(command, run_copy), "model.safetensors", "too few for the 824,",
+                       "-parameter transformer that config.json describes")
 
 
 def _edit_config(run: Path, edit) -> None:

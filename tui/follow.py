@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from makemore.rundir import METRICS
+from makemore.rundir import MAX_METRICS_LINE, METRICS
 from makemore.events import Event, event_from_json
 
 
@@ -21,35 +21,45 @@ class MetricsTail:
         self.partial = b""
         self.max_bytes = max_bytes  # per poll, so that a long backlog never blocks the UI for long
         self.bad_lines = 0
+        self.overlong = False  # inside a line longer than any event, dropped as it comes
         self.behind = False  # the last poll left bytes unread (a backlog larger than max_bytes)
 
     def poll(self) -> list[Event]:
         try:
             size = self.path.stat().st_size
-        except FileNotFoundError:
+        except OSError:  # not there yet, or not reachable for now
             return []
         if size < self.offset:  # truncated or replaced: start over
-            self.offset, self.partial = 0, b""
+            self.offset, self.partial, self.overlong = 0, b"", False
         if size == self.offset:
             self.behind = False
             return []
-        with open(self.path, "rb") as f:
-            f.seek(self.offset)
-            chunk = f.read(min(size - self.offset, self.max_bytes))
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                chunk = f.read(min(size - self.offset, self.max_bytes))
+        except OSError:  # unreadable for now (permissions, replaced by a directory): the next poll tries again
+            return []
         self.offset += len(chunk)
         self.behind = self.offset < size
         data = self.partial + chunk
         *lines, self.partial = data.split(b"\n")
         events = []
         for line in lines:
+            if self.overlong:  # the end of an overlong line
+                self.overlong = False
+                continue
             if not line.strip():
                 continue
             try:
                 event = event_from_json(json.loads(line))
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep
                 event = None
             if event is None:
                 self.bad_lines += 1
             else:
                 events.append(event)
+        if len(self.partial) > MAX_METRICS_LINE:  # no event is this long: counted once, dropped as it comes
+            self.bad_lines += not self.overlong
+            self.partial, self.overlong = b"", True
         return events

@@ -298,8 +298,43 @@ def check_hyper(model_type: str, hyper: dict[str, Any]) -> None:
                             f"(not {hyper['context']})")
 
 
-def build_model(model_type: str, vocab_size: int, block_size: int, hyper: dict[str, Any]):
-    """A fresh model of the family (imports torch and the family's module)."""
+def build_model(model_type: str, vocab_size: int, block_size: int, hyper: dict[str, Any], *, copies: int = 1):
+    """A fresh model of the family (imports torch and the family's module), once a shell of it on the meta device
+    (no memory) says that ``copies`` times its weights fit in this machine's memory: 1 to load one, 4 to train it
+    (weights, gradients and AdamW's two moments)."""
+    module, config = _config(model_type, vocab_size, block_size, hyper)
+    memory = physical_memory()
+    if memory and rough_bytes(vocab_size, block_size, hyper) * copies > memory // 4:
+        params, nbytes = _weight_bytes(module, config)
+    else:
+        params = nbytes = 0  # far from the limit: the shell, whose first use imports torch._dynamo, is not built
+    if memory and nbytes * copies > memory:
+        need = "its weights" if copies == 1 else "its weights, gradients and optimizer state"
+        raise MakemoreError(f"a {model_type} of {params:,} parameters needs {nbytes * copies / 2**30:,.1f} GiB for "
+                            f"{need}; this machine has {memory / 2**30:,.1f} GiB of memory")
+    try:
+        return module.Model(config)
+    except (TypeError, ValueError) as e:
+        raise MakemoreError(f"bad {model_type} configuration: {e}") from None
+
+
+def rough_bytes(vocab_size: int, block_size: int, hyper: dict[str, Any]) -> int:
+    """An upper bound, within a small factor, of the float32 bytes of any family's weights at these settings, from
+    the numbers alone: 16 x layers x context x the largest width squared (every family's matrices are at most
+    that), or the count table of an n-gram. It decides whether the exact figure, from a shell of the model on the
+    meta device, is worth its cost."""
+    ints = [v for v in hyper.values() if isinstance(v, int) and not isinstance(v, bool)]
+    width = max([vocab_size, block_size, *ints])
+    layers, context = max(1, hyper.get("n_layer", 1)), max(1, hyper.get("context", 1))
+    return 4 * max(16 * layers * context * width * width, 2 * vocab_size ** (context + 1))
+
+
+def weight_bytes(model_type: str, vocab_size: int, block_size: int, hyper: dict[str, Any]) -> tuple[int, int]:
+    """(parameters, bytes of its state dict) of the model these settings describe, built on the meta device."""
+    return _weight_bytes(*_config(model_type, vocab_size, block_size, hyper))
+
+
+def _config(model_type: str, vocab_size: int, block_size: int, hyper: dict[str, Any]):
     import dataclasses
 
     module = get_family(model_type).load()
@@ -308,10 +343,31 @@ def build_model(model_type: str, vocab_size: int, block_size: int, hyper: dict[s
     if unknown:
         raise MakemoreError(f"unknown hyperparameters for {model_type}: {', '.join(sorted(unknown))}")
     try:
-        config = module.Config(vocab_size=vocab_size, block_size=block_size, **hyper)
-        return module.Model(config)
+        return module, module.Config(vocab_size=vocab_size, block_size=block_size, **hyper)
     except (TypeError, ValueError) as e:
         raise MakemoreError(f"bad {model_type} configuration: {e}") from None
+
+
+def _weight_bytes(module, config) -> tuple[int, int]:
+    import torch
+
+    try:
+        with torch.device("meta"):
+            shell = module.Model(config)
+    except (TypeError, ValueError) as e:
+        raise MakemoreError(f"bad {type(config).__module__.rsplit('.', 1)[-1]} configuration: {e}") from None
+    params = sum(p.numel() for p in shell.parameters())
+    return params, sum(t.numel() * t.element_size() for t in shell.state_dict().values())
+
+
+def physical_memory() -> int | None:
+    """Bytes of memory this machine has (None where the system does not say)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def load_weights(model, tensors: dict, path) -> None:

@@ -1,0 +1,96 @@
+"""Reading what a user or a run directory hands us, bounded: regular files only, at most a stated size, JSON
+parsed without a traceback whatever it holds.
+
+A FIFO would block the reader until a writer came, and a device (``/dev/zero``) or a pipe never ends and reports
+a size of 0; so a path must name a regular file, and the read itself stops one byte past the limit, whatever
+``stat`` said. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from makemore.errors import MakemoreError
+
+
+def size_text(n: int) -> str:
+    """``64 MB``, ``2 GiB``, ``512 bytes``: a limit as a person reads it."""
+    for unit, shift in (("GiB", 30), ("MB", 20), ("KB", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift} {unit}"
+    return f"{n:,} bytes"
+
+
+def open_regular(path: Path | str, what: str = "") -> BinaryIO:
+    """``path`` opened for reading in binary, refused with one line unless it is a regular file: missing,
+    unreadable, a directory, a FIFO, a socket or a device. ``what`` names what was expected (``a word list``)."""
+    path = Path(path)
+    expected = f" (expected {what})" if what else ""
+    try:
+        # non-blocking, so that opening a FIFO returns at once instead of waiting for a writer
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise MakemoreError(f"{path}: no such file{expected}") from None
+    except IsADirectoryError:
+        raise MakemoreError(f"{path}: a directory, not a file{expected}") from None
+    except PermissionError:
+        raise MakemoreError(f"{path}: permission denied") from None
+    except OSError as e:
+        raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise MakemoreError(f"{path}: a directory, not a file{expected}")
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or \
+                stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+            raise MakemoreError(f"{path}: {kind}, not a regular file{expected}; save it to a file first")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def is_regular(path: Path | str) -> bool:
+    """Whether ``path`` is a regular file (following symbolic links), without opening it."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def read_limited(path: Path | str, limit: int, what: str = "", advice: str = "") -> bytes:
+    """The whole of the regular file ``path``, refused if it holds more than ``limit`` bytes (the read stops one
+    byte past it). ``advice`` follows the refusal (``; split it``)."""
+    with open_regular(path, what) as f:
+        try:
+            data = f.read(limit + 1)
+        except OSError as e:
+            raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
+    if len(data) > limit:
+        raise MakemoreError(f"{path}: larger than {size_text(limit)}{advice}")
+    return data
+
+
+def parse_json(data: bytes | str, path: Path | str, what: str = "JSON") -> Any:
+    """``data`` (the contents of ``path``) parsed as JSON, or one line naming the file: not UTF-8, not JSON, or
+    nested too deep for the parser."""
+    try:
+        return json.loads(data)
+    except UnicodeDecodeError:
+        raise MakemoreError(f"{path}: not UTF-8 (expected {what})") from None
+    except json.JSONDecodeError as e:
+        raise MakemoreError(f"{path}: not valid {what} ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    except RecursionError:
+        raise MakemoreError(f"{path}: {what} nested too deeply") from None
+
+
+def read_json(path: Path | str, limit: int, what: str = "JSON") -> Any:
+    """A JSON file of at most ``limit`` bytes, parsed; every failure is one line naming the file."""
+    return parse_json(read_limited(path, limit, what), path, what)

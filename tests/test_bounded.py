@@ -1,0 +1,276 @@
+"""Everything read is bounded: regular files only (a FIFO never blocks a command, a device never fills memory), a
+size limit enforced by the read itself, JSON nested too deep refused, and fields of the wrong type in a run's files
+refused or shown as unknown, never a traceback. A damaged run's settings are refused before a model is built from
+them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from makemore import rundir
+from makemore.cli import app
+
+TINY = ["--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--batch-size", "8", "-q"]
+WORDS = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "harper", "evelyn", "abigail",
+         "emily", "ella", "elizabeth", "camila", "luna", "sofia", "avery", "mila", "aria", "scarlett"]
+DEEP = "[" * 100_000 + "]" * 100_000  # valid JSON that Python's parser cannot descend
+
+
+def cli(*args):
+    return CliRunner().invoke(app, [str(a) for a in args], prog_name="makemore", env={"COLUMNS": "400"})
+
+
+def refused(result, *fragments: str) -> str:
+    output = result.stdout + result.stderr
+    assert result.exit_code == 2, output
+    assert "Traceback" not in output and not isinstance(result.exception, (RecursionError, TypeError, ValueError))
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def subprocess_cli(*args, cwd: Path) -> subprocess.CompletedProcess:
+    """A real process with a deadline: a command that blocked on a FIFO would be killed, and the test fail."""
+    return subprocess.run([sys.executable, "-m", "makemore", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=60, env={**os.environ, "COLUMNS": "200"})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("bounded")
+    data = root / "words.txt"
+    data.write_text("\n".join(WORDS) + "\n")
+    run = root / "run"
+    r = cli("train", data, "-o", run, *TINY, "--max-steps", "6", "--eval-interval", "3")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    return run
+
+
+@pytest.fixture
+def run(trained, tmp_path) -> Path:
+    dest = tmp_path / "run"
+    shutil.copytree(trained, dest)
+    return dest
+
+
+def _replace(path: Path, how: str) -> None:
+    path.unlink()
+    if how == "fifo":
+        os.mkfifo(path)
+    elif how == "device":
+        path.symlink_to("/dev/zero")
+    else:
+        path.mkdir()
+
+
+# --- what is not a regular file ----------------------------------------------------------------------
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/zero"), reason="needs FIFOs and /dev/zero")
+def test_a_fifo_or_a_device_as_the_data_is_refused_at_once(trained, tmp_path):
+    fifo = tmp_path / "words.fifo"
+    os.mkfifo(fifo)  # no writer: opening it to read would wait for ever
+    for args in (["train", fifo, "--type", "bigram"], ["train", fifo, "--mode", "text", "--type", "bigram"],
+                 ["eval", trained, fifo]):
+        r = subprocess_cli(*args, cwd=tmp_path)
+        assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+        assert r.stderr.startswith(f"error: {fifo}: a FIFO (named pipe), not a regular file"), r.stderr
+    for args in (["train", "/dev/zero", "--type", "bigram"], ["eval", trained, "/dev/zero"]):
+        refused(cli(*args), "/dev/zero: a device, not a regular file")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_inside_a_run_directory_never_blocks_a_command(run, tmp_path):
+    _replace(run / rundir.METRICS, "fifo")
+    for args in (["info", run], ["runs", run.parent], ["diagnose", run]):
+        r = subprocess_cli(*args, cwd=tmp_path)
+        assert "Traceback" not in r.stderr, r.stderr
+        assert f"{run / rundir.METRICS}: a FIFO (named pipe), not a regular file" in r.stderr, (args, r.stderr)
+        assert r.returncode == (0 if args[0] == "runs" else 2), (args, r.stderr)  # runs: listed as unreadable
+
+
+@pytest.mark.parametrize("how", ["device", "directory"])
+def test_a_run_file_that_is_not_a_regular_file_is_named(run, how):
+    if how == "device" and not os.path.exists("/dev/zero"):
+        pytest.skip("needs /dev/zero")
+    _replace(run / rundir.METRICS, how)
+    kind = "a device" if how == "device" else "a directory"
+    refused(cli("info", run), f"{run / rundir.METRICS}: {kind}")
+    r = cli("runs", run.parent)
+    assert r.exit_code == 0 and "unreadable" in r.output and f"{run / rundir.METRICS}: {kind}" in r.output
+    config = (run / rundir.CONFIG).read_bytes()
+    _replace(run / rundir.CONFIG, how)
+    refused(cli("info", run), f"{run / rundir.CONFIG}: not a regular file")
+    os.rmdir(run / rundir.CONFIG) if how == "directory" else (run / rundir.CONFIG).unlink()
+    (run / rundir.CONFIG).write_bytes(config)
+    _replace(run / rundir.BEST, how)
+    refused(cli("eval", run), f"{run / rundir.BEST}: {kind}")
+
+
+# --- sizes -------------------------------------------------------------------------------------------
+
+def test_a_word_list_is_read_no_further_than_its_limit(tmp_path, monkeypatch):
+    from makemore import data
+
+    words = tmp_path / "words.txt"
+    words.write_text("\n".join(WORDS) + "\n")
+    monkeypatch.setattr(data, "MAX_WORDS_BYTES", 40)
+    refused(cli("train", words, "--type", "bigram", "-o", tmp_path / "r"), f"{words}: larger than 40 bytes",
+            "--mode text")
+    assert not (tmp_path / "r").exists()
+    monkeypatch.setattr(data, "MAX_WORDS_BYTES", words.stat().st_size)  # exactly the limit: read
+    assert cli("train", words, "--type", "bigram", "--max-steps", "1", "-o", tmp_path / "r", "-q").exit_code == 0
+
+
+def test_an_overlong_metrics_line_is_skipped_and_the_rest_read(run, monkeypatch):
+    lines = (run / rundir.METRICS).read_bytes().splitlines(keepends=True)
+    monkeypatch.setattr(rundir, "MAX_METRICS_LINE", max(len(x) for x in lines) + 10)
+    long = b'{"event": "note", "x": "' + b"a" * (2 * rundir.MAX_METRICS_LINE) + b'"}\n'
+    (run / rundir.METRICS).write_bytes(lines[0] + long + b"".join(lines[1:]))
+    assert len(list(rundir.RunDir(run).metrics())) == len(lines)  # every line but the long one
+    r = cli("info", run, "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["steps"] == 6
+
+
+def test_a_checkpoint_is_checked_against_its_header_before_it_is_read(run):
+    best = run / rundir.BEST
+    data = best.read_bytes()
+    with open(best, "ab") as f:  # padded to 10 GiB, sparse: refused from the header and the size alone
+        f.truncate(10 << 30)
+    refused(cli("eval", run), f"{best}: not a valid safetensors file ({10 << 30:,} bytes where its header "
+                              f"declares {len(data):,}")
+
+
+# --- JSON nested too deep ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", [rundir.CONFIG, rundir.SPLIT])
+def test_json_nested_too_deep_is_one_line(run, name):
+    (run / name).write_text(DEEP)
+    refused(cli("eval", run), f"{run / name}", "nested too deeply")
+
+
+def test_a_metrics_line_nested_too_deep_is_skipped(run):
+    with open(run / rundir.METRICS, "a") as f:
+        f.write(DEEP + "\n")
+    r = cli("info", run, "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["steps"] == 6
+    from makemore.tui.follow import MetricsTail
+
+    tail = MetricsTail(run)
+    assert tail.poll() and tail.bad_lines == 1
+
+
+def test_checkpoint_metadata_nested_too_deep_is_one_line(run):
+    from safetensors.torch import load_file, save_file
+
+    best = run / rundir.BEST
+    save_file(load_file(best), best, metadata={"format": "makemore/1", "step": DEEP})
+    refused(cli("eval", run), f"{best}", "nested too deeply")
+
+
+# --- fields of the wrong type ------------------------------------------------------------------------
+
+def _edit(path: Path, edit) -> None:
+    obj = json.loads(path.read_text())
+    edit(obj)
+    path.write_text(json.dumps(obj))
+
+
+def test_info_and_runs_show_a_field_of_the_wrong_type_as_unknown(run):
+    _edit(run / rundir.CONFIG, lambda c: (c["model"].update(num_params=None), c["dataset"].update(words="many")))
+    lines = (run / rundir.METRICS).read_text().splitlines()
+    finished = json.loads(lines[-1])
+    assert finished["event"] == "finished"
+    for elapsed in ("x", float("inf")):
+        (run / rundir.METRICS).write_text("\n".join(lines[:-1] + [json.dumps({**finished, "elapsed": elapsed})])
+                                          + "\n")
+        r = cli("info", run)
+        assert r.exit_code == 0, r.output
+        assert "? parameters" in r.output and "? words" in r.output and "finished (max_steps)\n" in r.output
+        for sort in ("time", "test", "name"):
+            r = cli("runs", run.parent, "--sort", sort)
+            assert r.exit_code == 0 and "run " in r.output and "Traceback" not in r.output, r.output
+
+
+def test_settings_no_run_could_have_are_refused_by_name(run):
+    _edit(run / rundir.CONFIG, lambda c: c["train"].update(max_steps=0, max_time=None))
+    refused(cli("info", run), f"{run / rundir.CONFIG}: train: --max-steps must be at least 1")
+
+
+def test_a_diagnostics_event_with_bad_fields_is_skipped(tmp_path):
+    from makemore.events import event_from_json
+
+    step = {"event": "step", "step": 3, "loss": float("nan"), "lr": 1e-3, "steps_per_s": 1.0, "tokens_per_s": 1.0,
+            "elapsed": 1.0}
+    assert event_from_json(step) is not None  # a diverged run's NaN is a float
+    for bad in ({"step": "3"}, {"loss": "low"}, {"step": True}, {"grad_norm": [1.0]}):
+        assert event_from_json({**step, **bad}) is None, bad
+    diag = {"event": "diagnostics", "step": 1, "lr": 0.1, "grad_norm": None, "layers": [], "weights": [],
+            "embedding": [[0.0, 1.0], [1.0, 0.0]]}
+    assert event_from_json(diag) is not None
+    assert event_from_json({**diag, "embedding": [[1.0]]}) is None
+    assert event_from_json({**diag, "step": "x"}) is None
+    assert event_from_json({**diag, "layers": [{"name": 3}]}) is None
+
+
+def test_a_resume_with_impossible_optimizer_settings_is_refused_before_training(run):
+    from safetensors.torch import load_file, save_file
+
+    state = run / rundir.LAST_STATE
+    tensors = load_file(state)
+    with open(state, "rb") as f:  # the metadata as written, param_groups edited
+        n = int.from_bytes(f.read(8), "little")
+        meta = json.loads(f.read(n))["__metadata__"]
+    before = (run / rundir.METRICS).read_bytes()
+    for groups_edit in (lambda g: g.update(weight_decay="x"), lambda g: g.update(betas="ab"),
+                        lambda g: g.update(eps=float("nan")), lambda g: g.update(lr=-1.0)):
+        groups = json.loads(meta["param_groups"])
+        groups_edit(groups[0])
+        save_file(tensors, state, metadata={**meta, "param_groups": json.dumps(groups)})
+        refused(cli("train", "--resume", run, "--max-steps", "12"), f"{state}", "optimizer")
+        assert (run / rundir.METRICS).read_bytes() == before  # nothing recorded: the run is as it was
+
+
+# --- models a machine cannot hold --------------------------------------------------------------------
+
+def test_a_model_larger_than_memory_is_refused_before_it_is_built(tmp_path):
+    words = tmp_path / "words.txt"
+    words.write_text("\n".join(WORDS) + "\n")
+    r = cli("train", words, "--n-layer", "256", "--n-embd", "16384", "--n-head", "16", "-o", tmp_path / "big")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    last = r.stderr.splitlines()[-1]  # after the line that describes the data
+    assert last.startswith("error: a transformer of 824,689,131,520 parameters needs 12,288.8 GiB for its "
+                           "weights, gradients and optimizer state; this machine has "), last
+    assert not (tmp_path / "big").exists()
+
+
+def test_the_rough_size_bounds_every_familys_weights_from_above():
+    """The bound that decides whether the exact size is computed: never below the weights it bounds."""
+    import random
+
+    from makemore.models import FAMILIES, build_model, rough_bytes
+
+    rng = random.Random(0)
+    for name, family in FAMILIES.items():
+        for _ in range(12):
+            hyper = dict(family.hyper)
+            for key, value in hyper.items():
+                if isinstance(value, bool) or not isinstance(value, int) or key == "dropout_samples":
+                    continue
+                hyper[key] = (rng.choice([2, 4, 8, 16]) if name == "wavenet" else rng.randint(1, 3 if name == "ngram"
+                              else 12)) if key == "context" else rng.randint(1, 4) if key == "n_layer" else \
+                    rng.choice([1, 2, 4]) if key == "n_head" else rng.choice([4, 8, 16, 32, 64, 128])
+            vocab, block = rng.randint(3, 60), rng.randint(2, 40)
+            model = build_model(name, vocab, block, hyper)
+            actual = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+            assert actual <= rough_bytes(vocab, block, hyper), (name, hyper, vocab, block)
