@@ -494,8 +494,9 @@ def compare(
 tokenizer_app = typer.Typer(cls=_Group, help="Byte-level BPE tokenizers (GPT-2/GPT-4 style) for token-level text models.",
                             no_args_is_help=True)
 app.add_typer(tokenizer_app, name="tokenizer")
+# readable=False: Click's own check would print a boxed usage error; makemore.files refuses it in one line
 TokArg = Annotated[Path, typer.Argument(help="Tokenizer file (tokenizer.json, from makemore tokenizer train).",
-                                        show_default=False)]
+                                        show_default=False, readable=False)]
 
 
 @tokenizer_app.command(name="train", cls=_Command)
@@ -524,7 +525,7 @@ def tokenize(
     tok: TokArg,
     text: Annotated[Optional[str], typer.Argument(help="Text to tokenize.", show_default=False)] = None,
     file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Tokenize this file instead.",
-                                                 show_default=False)] = None,
+                                                 show_default=False, readable=False)] = None,
     merges: Annotated[bool, typer.Option("--merges", help="List the first merges, in rank order, as byte "
                                          "strings.")] = False,
     n: Annotated[int, typer.Option("-n", help="How many merges --merges lists.")] = 30,
@@ -543,9 +544,10 @@ def tokenize(
 @handles_errors
 def prepare(
     src: Annotated[Path, typer.Argument(help="A text file, or a directory of text files (each one document).",
-                                        show_default=False)],
-    tokenizer: Annotated[Path, typer.Option(help="Tokenizer file.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="New directory for the shards.", show_default=False)],
+                                        show_default=False, readable=False)],
+    tokenizer: Annotated[Path, typer.Option(help="Tokenizer file.", show_default=False, readable=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New directory for the shards.", show_default=False,
+                                      readable=False)],
     shard_tokens: Annotated[int, typer.Option(help="Tokens per shard.")] = 100_000_000,
     val_fraction: Annotated[float, typer.Option(help="About this fraction of the bytes (the last documents) "
                                                 "validates.")] = 0.1,

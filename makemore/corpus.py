@@ -9,11 +9,15 @@ encoding them one by one gives the tokens of the whole.
 from __future__ import annotations
 
 import codecs
+import os
 import re
+import stat
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from makemore.errors import MakemoreError
+from makemore.files import open_regular, read_limited
 
 PIECE_BYTES = 1 << 20  # read this much at a time; pieces are about this long
 MAX_PIECE_CHARS = 64 << 20  # a text without a safe place to cut in this many characters is cut anyway
@@ -22,22 +26,107 @@ MAX_PIECE_CHARS = 64 << 20  # a text without a safe place to cut in this many ch
 _SAFE = re.compile(r"(?<=\S)\n(?=\S)")
 
 
-def documents(src: str | Path) -> list[Path]:
-    """The files of a corpus: ``src`` itself, or every file under the directory ``src`` in sorted order
-    (hidden files and directories skipped)."""
+# what a directory walk leaves out, by kind: (singular, plural) as the report names them
+SKIPPED_NAMES = {
+    "hidden file": ("hidden file", "hidden files"),
+    "hidden directory": ("hidden directory", "hidden directories"),
+    "FIFO": ("FIFO", "FIFOs"),
+    "device": ("device", "devices"),
+    "socket": ("socket", "sockets"),
+    "broken link": ("broken link", "broken links"),
+    "linked directory": ("linked directory", "linked directories"),
+    "unreadable directory": ("unreadable directory", "unreadable directories"),
+    "other entry": ("other entry", "other entries"),
+}
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The files of a corpus in reading order, and how many entries of each kind the walk left out: nothing is
+    dropped without being counted, so a command can say what it did not read."""
+
+    root: Path
+    files: list[Path]
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return files_text(len(self.files), self.skipped)
+
+
+def skipped_text(skipped: dict[str, int]) -> str:
+    """``skipped 1 hidden file, 2 FIFOs``, or empty when nothing was left out."""
+    parts = [f"{n:,} {SKIPPED_NAMES[k][n != 1]}" for k, n in skipped.items() if n]
+    return "skipped " + ", ".join(parts) if parts else ""
+
+
+def files_text(n: int, skipped: dict[str, int]) -> str:
+    """``3 files (skipped 1 hidden file)``: what the commands print about the corpus they read."""
+    left_out = skipped_text(skipped)
+    return f"{n:,} file{'s' * (n != 1)}" + (f" ({left_out})" if left_out else "")
+
+
+def _kind(mode: int) -> str:
+    """The skip category of what is not a regular file."""
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "other entry"
+
+
+def documents(src: str | Path) -> Corpus:
+    """The files of a corpus: ``src`` itself (a regular file), or every regular file under the directory ``src``
+    in sorted order. Hidden files and directories, FIFOs, devices, sockets, broken links and links to
+    directories are left out and counted."""
     src = Path(src).expanduser()
     if not src.exists():
         raise MakemoreError(f"{src}: no such file or directory")
-    if src.is_file():
-        return [src]
-    files = sorted(p for p in src.rglob("*")
-                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(src).parts))
+    if not src.is_dir():
+        open_regular(src, "a text file or a directory of text files").close()  # refuses a FIFO or a device
+        return Corpus(src, [src])
+    counts = dict.fromkeys(SKIPPED_NAMES, 0)
+    files = []
+
+    def unreadable(error: OSError) -> None:
+        if error.filename == str(src):
+            raise MakemoreError(f"{src}: cannot read ({error.strerror or error})")
+        counts["unreadable directory"] += 1
+
+    for folder, dirs, names in os.walk(src, onerror=unreadable):
+        here = Path(folder)
+        for d in list(dirs):
+            if d.startswith("."):
+                counts["hidden directory"] += 1
+            elif (here / d).is_symlink():
+                counts["linked directory"] += 1  # not followed: a link to a directory above would never end
+            else:
+                continue
+            dirs.remove(d)
+        for name in names:
+            path = here / name
+            if name.startswith("."):
+                counts["hidden file"] += 1
+                continue
+            try:
+                mode = path.stat().st_mode
+            except OSError:
+                counts["broken link"] += 1
+                continue
+            if stat.S_ISREG(mode):
+                files.append(path)
+            else:
+                counts[_kind(mode)] += 1
+    skipped = {k: n for k, n in counts.items() if n}
     if not files:
-        raise MakemoreError(f"{src}: no files in this directory")
-    return files
+        left_out = skipped_text(skipped)
+        raise MakemoreError(f"{src}: no files in this directory" + (f" ({left_out})" if left_out else ""))
+    return Corpus(src, sorted(files), skipped)
 
 
 def corpus_bytes(files: list[Path]) -> int:
+    """The bytes of the corpus's (regular) files, as listed: what progress is measured against."""
     return sum(p.stat().st_size for p in files)
 
 
@@ -47,25 +136,20 @@ def read_pieces(path: Path, piece_bytes: int = PIECE_BYTES, start: int = 0, end:
     refuses non-UTF-8 and NUL bytes."""
     decoder = codecs.getincrementaldecoder("utf-8-sig" if start == 0 else "utf-8")()
     left = float("inf") if end is None else end - start
-    try:
-        f = open(path, "rb")
-        f.seek(start)
-    except PermissionError:
-        raise MakemoreError(f"{path}: permission denied") from None
-    except OSError as e:
-        raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
+    f = open_regular(path, "a text file")  # a FIFO or a device is refused, never waited on
     buffer, offset = "", start
     with f:
+        try:
+            f.seek(start)
+        except OSError as e:
+            raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
         while True:
-            raw = f.read(int(min(piece_bytes, left)))
-            left -= len(raw)
             try:
-                text = decoder.decode(raw, final=not raw)
-            except UnicodeDecodeError as e:
-                raise MakemoreError(f"{path}: not UTF-8 (byte 0x{raw[e.start]:02x} at offset "
-                                    f"{offset + e.start:,}); convert it, e.g. iconv -f latin1 -t utf-8") from None
-            if "\x00" in text:
-                raise MakemoreError(f"{path}: binary data (a NUL byte), expected text")
+                raw = f.read(int(min(piece_bytes, left)))
+            except OSError as e:
+                raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
+            left -= len(raw)
+            text = _decode(decoder, raw, path, offset)
             offset += len(raw)
             buffer += text
             if not raw:
@@ -80,6 +164,20 @@ def read_pieces(path: Path, piece_bytes: int = PIECE_BYTES, start: int = 0, end:
         yield buffer
 
 
+def _decode(decoder, raw: bytes, path: Path, offset: int) -> str:
+    """The next ``raw`` bytes (at ``offset`` in the file) through the incremental UTF-8 ``decoder``; the end of
+    the file when ``raw`` is empty. Refuses non-UTF-8 and NUL bytes."""
+    try:
+        text = decoder.decode(raw, final=not raw)
+    except UnicodeDecodeError as e:  # e.object: the bytes the decoder held back from before, then raw
+        at = offset - (len(e.object) - len(raw)) + e.start
+        raise MakemoreError(f"{path}: not UTF-8 (byte 0x{e.object[e.start]:02x} at offset {at:,}); convert it, "
+                            f"e.g. iconv -f latin1 -t utf-8") from None
+    if "\x00" in text:
+        raise MakemoreError(f"{path}: binary data (a NUL byte), expected text")
+    return text
+
+
 def _last_safe_cut(text: str) -> int | None:
     """The position just after the last safe line break of ``text`` (None if there is none)."""
     nl = text.rfind("\n")
@@ -91,13 +189,8 @@ def _last_safe_cut(text: str) -> int | None:
 
 
 def read_text(path: Path, limit: int) -> str:
-    """A whole (small) text file, refused when larger than ``limit`` bytes."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise MakemoreError(f"{path}: no such file") from None
-    if path.is_dir():
-        raise MakemoreError(f"{path}: is a directory, expected a text file")
-    if size > limit:
-        raise MakemoreError(f"{path}: {size:,} bytes, more than the {limit:,} read here")
-    return "".join(read_pieces(path))
+    """A whole (small) text file, refused when larger than ``limit`` bytes; a FIFO or a device is refused, not
+    read (it might never end)."""
+    data = read_limited(path, limit, "a text file")
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    return _decode(decoder, data, path, 0) + _decode(decoder, b"", path, len(data))

@@ -6,9 +6,10 @@ shards of its split, preceded by the end-of-text token, as little-endian uint16 
 has more than 65,536 tokens). The last documents (about ``val_fraction`` of the bytes, and at least one) are the
 validation split; a corpus of one file is cut into a training and a validation document at a line break near
 ``1 - val_fraction`` of its bytes. ``index.json`` records the tokenizer (its sha256; a copy sits beside the
-shards as ``tokenizer.json``), the shards and their token counts, and every document with its split, first
-token and counts of tokens, characters and bytes. Everything is written into a temporary directory that is
-renamed into place at the end: an interrupted ``prepare`` leaves nothing behind.
+shards as ``tokenizer.json``), the shards and their token counts, every document with its split, first
+token and counts of tokens, characters and bytes, and how many entries of each kind the walk of the corpus left
+out (``skipped``: hidden files and directories, FIFOs, devices). Everything is written into a temporary
+directory that is renamed into place at the end: an interrupted ``prepare`` leaves nothing behind.
 
 ``TokenWindows`` yields training batches: each epoch walks the documents in a new permuted order (the GPT-2
 lecture saw periodic bumps in the loss without it) and cuts the stream into consecutive windows of
@@ -28,8 +29,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from makemore.corpus import corpus_bytes, documents, read_pieces
+from makemore.corpus import Corpus, corpus_bytes, documents, read_pieces
 from makemore.errors import MakemoreError
+from makemore.files import open_regular, read_json
 
 FORMAT = "makemore-token-shards"
 VERSION = 1
@@ -52,9 +54,9 @@ class Document:
     end: int | None = None
 
 
-def _plan(src: Path, val_fraction: float) -> tuple[list[Document], list[Document]]:
+def _plan(corpus: Corpus, val_fraction: float) -> tuple[list[Document], list[Document]]:
     """(train, val) documents: the last files by sorted order make the validation split."""
-    files = documents(src)
+    src, files = corpus.root, corpus.files
     root = src if src.is_dir() else src.parent
     if len(files) == 1:
         path = files[0]
@@ -76,7 +78,7 @@ def _plan(src: Path, val_fraction: float) -> tuple[list[Document], list[Document
 def _line_break_near(path: Path, at: int) -> int | None:
     """The byte offset just after a line break at or after ``at`` that sits between two printable ASCII
     characters (a safe place to cut: see ``corpus``), or None."""
-    with open(path, "rb") as f:
+    with open_regular(path, "a text file") as f:
         for start in range(max(at - 1, 0), max(at - 1, 0) + (16 << 20), 1 << 20):
             f.seek(start)
             block = f.read((1 << 20) + 2)
@@ -146,10 +148,15 @@ def prepare(src: str | Path, tokenizer, out: str | Path, shard_tokens: int = DEF
         raise MakemoreError(f"--shard-tokens {shard_tokens}: expected at least 1")
     if not 0 < val_fraction < 1:
         raise MakemoreError(f"--val-fraction {val_fraction}: expected a fraction between 0 and 1")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    try:
+        taken = out.exists() and (not out.is_dir() or any(out.iterdir()))
+    except OSError as e:
+        raise MakemoreError(f"{out}: cannot read ({e.strerror or e})") from None
+    if taken:
         raise MakemoreError(f"{out}: already exists and is not empty; choose another output directory")
-    train_docs, val_docs = _plan(src, val_fraction)
-    total_bytes = corpus_bytes(documents(src))
+    corpus = documents(src)
+    train_docs, val_docs = _plan(corpus, val_fraction)
+    total_bytes = corpus_bytes(corpus.files)
     dtype = np.uint16 if tokenizer.vocab_size <= 1 << 16 else np.uint32
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -191,7 +198,8 @@ def prepare(src: str | Path, tokenizer, out: str | Path, shard_tokens: int = DEF
                                "chars": sum(r["chars"] for r in records if r["split"] == split),
                                "bytes": sum(r["bytes"] for r in records if r["split"] == split)}
                        for split in ("train", "val")},
-            "source": str(src), "seconds": round(seconds, 3),
+            "source": str(src), "files": len(corpus.files), "skipped": corpus.skipped,
+            "seconds": round(seconds, 3),
         }
         (tmp / TOKENIZER).write_bytes(tokenizer.to_json())
         (tmp / INDEX).write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n")
@@ -283,18 +291,10 @@ class Shards:
 
 
 def _read_index(path: Path) -> dict:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_INDEX_BYTES + 1)
-    except FileNotFoundError:
-        raise MakemoreError(f"{path.parent}: not a shard directory (no {INDEX}; make one with makemore prepare)") \
-            from None
-    if len(data) > MAX_INDEX_BYTES:
-        raise MakemoreError(f"{path}: larger than {MAX_INDEX_BYTES >> 20} MB")
-    try:
-        index = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise MakemoreError(f"{path}: not JSON ({e})") from None
+    """``index.json``, bounded and parsed without a traceback (a FIFO in its place is refused, not waited on)."""
+    if not os.path.lexists(path):
+        raise MakemoreError(f"{path.parent}: not a shard directory (no {INDEX}; make one with makemore prepare)")
+    index = read_json(path, MAX_INDEX_BYTES, "JSON")
     if not isinstance(index, dict) or index.get("format") != FORMAT:
         raise MakemoreError(f"{path}: not a makemore shard index")
     if index.get("version") != VERSION:

@@ -38,7 +38,8 @@ def tokenizer_train_command(data: str, vocab_size: int, out: Path, pattern: str)
     if out.exists() or out.is_symlink():
         raise MakemoreError(f"{out}: already exists; choose another --out (a file is never overwritten)")
     src = _corpus(data)
-    files = documents(src)
+    corpus = documents(src)
+    files = corpus.files
     size = corpus_bytes(files)
     chars = 0
 
@@ -55,7 +56,7 @@ def tokenizer_train_command(data: str, vocab_size: int, out: Path, pattern: str)
     if chars == 0:
         raise MakemoreError(f"{src}: no text to train on")
     tok.save(out)
-    _echo(f"{src}: {len(files):,} file{'s' * (len(files) != 1)}, {chars:,} characters, {size:,} bytes")
+    _echo(f"{src}: {corpus.describe()}, {chars:,} characters, {size:,} bytes")
     short = f" (the text ran out of pairs to merge before {vocab_size:,})" if tok.vocab_size < vocab_size else ""
     _echo(f"{tok.describe()}{short} · trained in {seconds:.1f} s → {out}")
     if size <= COMPRESSION_SAMPLE_BYTES:
@@ -130,6 +131,7 @@ def tokenize_command(tok_path: Path, text: str | None, file: Path | None, as_jso
 
 def prepare_command(src: Path, tokenizer: Path, out: Path, shard_tokens: int, val_fraction: float,
                     quiet: bool) -> None:
+    from makemore.corpus import files_text
     from makemore.shards import prepare
     from makemore.tokenizer import Tokenizer
 
@@ -152,6 +154,7 @@ def prepare_command(src: Path, tokenizer: Path, out: Path, shard_tokens: int, va
     docs = index["documents"]
     empty = sum(d["chars"] == 0 for d in docs)
     total = sum(s["bytes"] for s in index["splits"].values())
+    _echo(f"{src}: {files_text(index['files'], index['skipped'])}")
     for split, s in index["splits"].items():
         shards = sum(x["split"] == split for x in index["shards"])
         _echo(f"{split}: {plural(s['documents'], 'document')}, {plural(s['tokens'], 'token')} in "

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from makemore.errors import MakemoreError
+from makemore.files import parse_json, read_limited
 
 # The pre-split patterns of tiktoken's GPT-2 and GPT-4 (cl100k) encodings.
 PATTERNS = {
@@ -141,27 +142,15 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> Tokenizer:
-        """A ``tokenizer.json``: JSON only, at most ``MAX_FILE_BYTES``, checked to be a byte-level BPE."""
+        """A ``tokenizer.json``: a regular file (a FIFO would block), JSON only, at most ``MAX_FILE_BYTES``,
+        checked to be a byte-level BPE."""
         path = Path(path)
-        try:
-            with open(path, "rb") as f:
-                data = f.read(MAX_FILE_BYTES + 1)
-        except FileNotFoundError:
-            raise MakemoreError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise MakemoreError(f"{path}: is a directory, expected a tokenizer file (tokenizer.json)") from None
-        except OSError as e:
-            raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
-        if len(data) > MAX_FILE_BYTES:
-            raise MakemoreError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MB; not a tokenizer file")
+        data = read_limited(path, MAX_FILE_BYTES, "a tokenizer.json file", "; not a tokenizer file")
         return cls.from_bytes(data, str(path))
 
     @classmethod
     def from_bytes(cls, data: bytes, source: str = "<tokenizer>") -> Tokenizer:
-        try:
-            spec = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise MakemoreError(f"{source}: not a JSON tokenizer file ({e})") from None
+        spec = parse_json(data, source, "JSON tokenizer file")
         pattern = _check_spec(spec, source)
         tk = _library()
         try:
@@ -256,36 +245,72 @@ def _pre_tokenizer(tk, pattern: str):
     ])
 
 
+def _kind(value) -> str:
+    """What a JSON value is, as a message names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), "a number")
+
+
 def _check_spec(spec, source: str) -> str | None:
     """What makes encode-then-decode give back the text: BPE over all 256 bytes, no normalizer, no added prefix
-    space, a byte-level decoder. Returns the pre-split pattern's name (or the regex, or None for GPT-2's own)."""
+    space, a byte-level decoder. Returns the pre-split pattern's name (or the regex, or None for GPT-2's own).
+
+    The file is anyone's JSON: every part looked at is type-checked first, so a string where an object belongs
+    is refused by name rather than failing on a method it lacks."""
     def bad(what: str):
         return MakemoreError(f"{source}: {what}")
 
-    if not isinstance(spec, dict) or not isinstance(spec.get("model"), dict):
+    def get(obj: dict, key: str, types: tuple, expected: str, where: str, default=None):
+        """``obj[key]`` (``default`` when absent or null), refused unless one of ``types``."""
+        value = obj.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, types):
+            raise bad(f"{where}{key} is {_kind(value)}, expected {expected}")
+        return value
+
+    if not isinstance(spec, dict):
+        raise bad(f"not a tokenizer.json file (the file is {_kind(spec)}, expected an object)")
+    model = get(spec, "model", (dict,), "an object", "")
+    if model is None:
         raise bad("not a tokenizer.json file (no model)")
-    model = spec["model"]
     if model.get("type") != "BPE":
         raise bad(f"model type {model.get('type')!r}, expected byte-level BPE")
     if not isinstance(model.get("vocab"), dict) or not isinstance(model.get("merges"), list):
         raise bad("the BPE model has no vocab or merges")
+    get(spec, "added_tokens", (list,), "a list", "")
     if spec.get("normalizer") is not None:
         raise bad("has a normalizer, which would change the text (decode would not give it back)")
-    if (spec.get("decoder") or {}).get("type") != "ByteLevel":
+    decoder = get(spec, "decoder", (dict,), "an object", "", {})
+    if decoder.get("type") != "ByteLevel":
         raise bad("its decoder is not byte-level")
-    pre = spec.get("pre_tokenizer") or {}
-    steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
-    if not steps or not isinstance(steps[-1], dict) or steps[-1].get("type") != "ByteLevel":
+    pre = get(spec, "pre_tokenizer", (dict,), "an object", "", {})
+    if pre.get("type") == "Sequence":
+        steps = get(pre, "pretokenizers", (list,), "a list", "pre_tokenizer.", [])
+        where = [f"pre_tokenizer.pretokenizers[{i}]" for i in range(len(steps))]
+    else:
+        steps, where = [pre], ["pre_tokenizer"]
+    for step, name in zip(steps, where):
+        if not isinstance(step, dict):
+            raise bad(f"{name} is {_kind(step)}, expected an object")
+    if not steps or steps[-1].get("type") != "ByteLevel":
         raise bad("its pre-tokenizer does not end in a byte-level step (not a byte-level BPE tokenizer)")
-    if steps[-1].get("add_prefix_space"):
+    last = steps[-1]
+    if get(last, "add_prefix_space", (bool,), "true or false", where[-1] + ".", False):
         raise bad("adds a space before the text (add_prefix_space), so decode would not give the text back")
+    use_regex = get(last, "use_regex", (bool,), "true or false", where[-1] + ".", True)
     if len(steps) == 1:
-        return None if steps[0].get("use_regex", True) else "none"
+        return None if use_regex else "none"
     split = steps[0]
-    if len(steps) != 2 or split.get("type") != "Split" or steps[-1].get("use_regex", True):
+    if len(steps) != 2 or split.get("type") != "Split" or use_regex:
         raise bad("expected a pre-tokenizer of one regex Split then ByteLevel(use_regex=false)")
-    regex = (split.get("pattern") or {}).get("Regex")
-    if not isinstance(regex, str) or split.get("behavior") != "Isolated" or split.get("invert"):
+    pattern = get(split, "pattern", (dict,), 'an object such as {"Regex": "..."}', where[0] + ".", {})
+    regex = pattern.get("Regex")
+    invert = get(split, "invert", (bool,), "true or false", where[0] + ".", False)
+    if not isinstance(regex, str) or split.get("behavior") != "Isolated" or invert:
         raise bad("its Split pre-tokenizer is not an isolating regex split")
     return next((name for name, p in PATTERNS.items() if p == regex), regex)
 

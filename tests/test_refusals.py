@@ -5,6 +5,7 @@ tokenizer file."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,15 @@ def test_impossible_models_are_refused_before_torch_and_before_a_run_directory(s
     cases = [["train", str(small_words), "--max-steps", "2", "-o", str(out), *args] for args, _ in MODEL_CASES]
     for line, (args, message) in zip(_refused(cases, tmp_path), MODEL_CASES):
         assert message in line, (args, line)
+    assert not out.exists()
+
+
+def test_a_block_size_out_of_range_is_refused_before_torch_and_before_reading_the_data(small_words, tmp_path):
+    out = tmp_path / "run"
+    cases = [["train", str(small_words), "--mode", "text", "--type", "bigram", "--block-size", size, "-o", str(out)]
+             for size in ("0", "8193")]
+    assert _refused(cases, tmp_path) == ["error: --block-size must be between 1 and 8192, not 0",
+                                         "error: --block-size must be between 1 and 8192, not 8193"]
     assert not out.exists()
 
 
@@ -161,3 +171,57 @@ def test_an_output_that_is_a_file_is_named_as_one(small_words, tmp_path):
     result = runner.invoke(app, ["train", str(small_words), "--max-steps", "2", "-o", str(target)])
     assert result.exit_code == 2
     assert f"{target}: is a file, not a run directory" in result.stderr and target.read_text() == "mine"
+
+
+def test_token_commands_refuse_fifos_devices_and_deep_json_in_one_line_without_waiting(tmp_path):
+    text = tmp_path / "play.txt"
+    text.write_text("to be or not to be, that is the question\n" * 20)
+    tok = tmp_path / "tok.json"
+    assert runner.invoke(app, ["tokenizer", "train", str(text), "--vocab-size", "260", "-o", str(tok)]).exit_code == 0
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    special = "not a regular file (expected a text file or a directory of text files); save it to a file first"
+    cases = [
+        (["tokenize", "fifo", "x"], "error: fifo: a FIFO (named pipe), not a regular file (expected a "
+                                    "tokenizer.json file); save it to a file first"),
+        (["tokenize", "deep.json", "x"], "error: deep.json: JSON tokenizer file nested too deeply"),
+        (["tokenize", str(tok), "--file", "fifo"],
+         "error: fifo: a FIFO (named pipe), not a regular file (expected a text file); save it to a file first"),
+        (["prepare", "fifo", "--tokenizer", str(tok), "-o", "s"], f"error: fifo: a FIFO (named pipe), {special}"),
+        (["prepare", "/dev/zero", "--tokenizer", str(tok), "-o", "s"], f"error: /dev/zero: a device, {special}"),
+        (["prepare", str(text), "--tokenizer", "fifo", "-o", "s"],
+         "error: fifo: a FIFO (named pipe), not a regular file (expected a tokenizer.json file); save it to a "
+         "file first"),
+        (["tokenizer", "train", "fifo", "--vocab-size", "260", "-o", "t.json"],
+         f"error: fifo: a FIFO (named pipe), {special}"),
+        (["tokenizer", "train", "/dev/zero", "--vocab-size", "260", "-o", "t.json"],
+         f"error: /dev/zero: a device, {special}"),
+    ]
+    assert _refused([args for args, _ in cases], tmp_path) == [line for _, line in cases]
+    assert not (tmp_path / "s").exists() and not (tmp_path / "t.json").exists()
+
+
+def test_an_unreadable_path_is_refused_in_one_line_not_a_usage_box(tmp_path, monkeypatch):
+    """Click's own readability check would print a boxed usage error; the commands refuse it in one line."""
+    text = tmp_path / "play.txt"
+    text.write_text("to be or not to be, that is the question\n" * 20)
+    tok = tmp_path / "tok.json"
+    assert runner.invoke(app, ["tokenizer", "train", str(text), "--vocab-size", "260", "-o", str(tok)]).exit_code == 0
+    locked = tmp_path / "locked"
+    locked.write_text("{}")
+    real_open, real_access = os.open, os.access
+
+    def denied(path, *args, **kwargs):  # what a file without read permission gives anyone but root
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path) != locked and real_access(path, mode, **kw))
+    for args in (["tokenize", str(locked), "x"], ["tokenize", str(tok), "--file", str(locked)],
+                 ["prepare", str(locked), "--tokenizer", str(tok), "-o", str(tmp_path / "s")],
+                 ["prepare", str(text), "--tokenizer", str(locked), "-o", str(tmp_path / "s")]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr == f"error: {locked}: permission denied\n", (args, result.stderr)

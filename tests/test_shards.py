@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from makemore.corpus import read_pieces
+from makemore.corpus import documents, read_pieces, read_text
 from makemore.errors import MakemoreError
 from makemore.shards import Shards, TokenWindows, bits_per_char, prepare
 from makemore.tokenizer import END_OF_TEXT, Tokenizer
@@ -194,6 +196,7 @@ def test_prepare_command(corpus, tok, tmp_path):
     result = runner.invoke(app, ["prepare", str(corpus), "--tokenizer", str(tmp_path / "tok.json"), "-o",
                                  str(tmp_path / "s"), "--shard-tokens", "1000"])
     assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == f"{corpus}: 6 files (skipped 1 hidden file)"
     index = json.loads((tmp_path / "s" / "index.json").read_text())
     train = index["splits"]["train"]
     assert f"train: {train['documents']} documents, {train['tokens']:,} tokens" in result.output
@@ -201,3 +204,73 @@ def test_prepare_command(corpus, tok, tmp_path):
     result = runner.invoke(app, ["prepare", str(corpus), "--tokenizer", str(tmp_path / "tok.json"), "-o",
                                  str(tmp_path / "s")])
     assert result.exit_code == 2 and "not empty" in result.output
+
+
+def _with_skipped_entries(corpus: Path) -> Path:
+    """The corpus plus a file in a hidden directory, a FIFO and a broken link: none of them read, all counted."""
+    (corpus / ".git").mkdir()
+    (corpus / ".git" / "config").write_text("never read either")
+    os.mkfifo(corpus / "c" / "pipe.txt")
+    (corpus / "gone.txt").symlink_to(corpus / "nowhere.txt")
+    return corpus
+
+
+def test_what_a_directory_walk_leaves_out_is_counted(corpus):
+    found = documents(_with_skipped_entries(corpus))
+    assert [p.relative_to(corpus).as_posix() for p in found.files] == sorted(DOCS)
+    assert found.skipped == {"hidden file": 1, "hidden directory": 1, "FIFO": 1, "broken link": 1}
+    assert found.describe() == "6 files (skipped 1 hidden file, 1 hidden directory, 1 FIFO, 1 broken link)"
+    (corpus / ".another").write_text("x")
+    assert documents(corpus).describe().startswith("6 files (skipped 2 hidden files, ")
+    assert documents(corpus / "a.txt").describe() == "1 file"
+
+
+def test_prepare_and_tokenizer_train_report_what_they_skipped(corpus, tok, tmp_path):
+    from typer.testing import CliRunner
+
+    from makemore.cli import app
+
+    _with_skipped_entries(corpus)
+    tok.save(tmp_path / "tok.json")
+    runner = CliRunner()
+    skipped = "6 files (skipped 1 hidden file, 1 hidden directory, 1 FIFO, 1 broken link)"
+    result = runner.invoke(app, ["prepare", str(corpus), "--tokenizer", str(tmp_path / "tok.json"), "-o",
+                                 str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == f"{corpus}: {skipped}"
+    index = json.loads((tmp_path / "s" / "index.json").read_text())
+    assert index["files"] == 6 and index["skipped"] == {"hidden file": 1, "hidden directory": 1, "FIFO": 1,
+                                                        "broken link": 1}
+    result = runner.invoke(app, ["tokenizer", "train", str(corpus), "--vocab-size", "260", "-o",
+                                 str(tmp_path / "t.json")])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].startswith(f"{corpus}: {skipped}, ")
+
+
+def test_a_directory_with_nothing_to_read_says_what_it_skipped(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / ".hidden").write_text("x")
+    os.mkfifo(tmp_path / "d" / "pipe")
+    with pytest.raises(MakemoreError) as e:
+        documents(tmp_path / "d")
+    assert str(e.value) == f"{tmp_path / 'd'}: no files in this directory (skipped 1 hidden file, 1 FIFO)"
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_a_fifo_or_a_device_is_refused_as_not_a_regular_file(tmp_path, tok, special):
+    if special == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+    path = tmp_path / "fifo" if special == "fifo" else Path(special)
+    kind = "a FIFO (named pipe)" if special == "fifo" else "a device"
+    message = f"{path}: {kind}, not a regular file (expected a text file or a directory of text files); " \
+              f"save it to a file first"
+    with pytest.raises(MakemoreError) as e:
+        prepare(path, tok, tmp_path / "s")
+    assert str(e.value) == message
+    with pytest.raises(MakemoreError) as e:
+        documents(path)
+    assert str(e.value) == message
+    with pytest.raises(MakemoreError, match=re.escape(f"{kind}, not a regular file (expected a text file)")):
+        next(read_pieces(path))  # opened without waiting for a writer
+    with pytest.raises(MakemoreError, match=re.escape(f"{kind}, not a regular file (expected a text file)")):
+        read_text(path, 100)

@@ -229,10 +229,52 @@ def test_bad_files_are_refused_with_the_reason(tok, tmp_path, change, message):
         Tokenizer.load(path)
 
 
+def _split_step(spec: dict) -> dict:
+    return spec["pre_tokenizer"]["pretokenizers"][0]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s.update(decoder="ByteLevel"), "decoder is a string, expected an object"),
+    (lambda s: s.update(pre_tokenizer="x"), "pre_tokenizer is a string, expected an object"),
+    (lambda s: _split_step(s).update(pattern="abc"),
+     'pre_tokenizer.pretokenizers[0].pattern is a string, expected an object such as {"Regex": "..."}'),
+    (lambda s: _split_step(s).update(pattern=["Regex"]),
+     'pre_tokenizer.pretokenizers[0].pattern is a list, expected an object such as {"Regex": "..."}'),
+    (lambda s: _split_step(s).update(invert="no"),
+     "pre_tokenizer.pretokenizers[0].invert is a string, expected true or false"),
+    (lambda s: s["pre_tokenizer"].update(pretokenizers={"type": "ByteLevel"}),
+     "pre_tokenizer.pretokenizers is an object, expected a list"),
+    (lambda s: s["pre_tokenizer"]["pretokenizers"].__setitem__(0, "Split"),
+     "pre_tokenizer.pretokenizers[0] is a string, expected an object"),
+    (lambda s: s["pre_tokenizer"]["pretokenizers"][1].update(add_prefix_space="no"),
+     "pre_tokenizer.pretokenizers[1].add_prefix_space is a string, expected true or false"),
+    (lambda s: s["pre_tokenizer"]["pretokenizers"][1].update(use_regex=0),
+     "pre_tokenizer.pretokenizers[1].use_regex is a number, expected true or false"),
+    (lambda s: s.update(model="BPE"), "model is a string, expected an object"),
+    (lambda s: s.update(added_tokens=7), "added_tokens is a number, expected a list"),
+])
+def test_parts_of_the_wrong_json_type_are_refused_by_name(tok, tmp_path, change, message):
+    spec = json.loads(tok.to_json())
+    change(spec)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(spec))
+    with pytest.raises(MakemoreError) as e:
+        Tokenizer.load(path)
+    assert str(e.value) == f"{path}: {message}"
+
+
 def test_not_json_too_big_and_missing(tmp_path):
     (tmp_path / "a.json").write_bytes(b"\x80\x03}q\x00.")  # a pickle
-    with pytest.raises(MakemoreError, match="not a JSON tokenizer"):
+    with pytest.raises(MakemoreError, match=r"a.json: not UTF-8 \(expected JSON tokenizer file\)"):
         Tokenizer.load(tmp_path / "a.json")
+    (tmp_path / "b.json").write_text('{"model": ')
+    with pytest.raises(MakemoreError, match=r"b.json: not valid JSON tokenizer file \(Expecting value at line 1"):
+        Tokenizer.load(tmp_path / "b.json")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(MakemoreError, match="deep.json: JSON tokenizer file nested too deeply"):
+        Tokenizer.load(tmp_path / "deep.json")
+    with pytest.raises(MakemoreError, match="a directory, not a file"):
+        Tokenizer.load(tmp_path)
     with pytest.raises(MakemoreError, match="no such file"):
         Tokenizer.load(tmp_path / "missing.json")
     import makemore.tokenizer as t
