@@ -17,13 +17,95 @@ Nothing here prints unless asked (``progress``) or exits the interpreter; bad in
 
 from __future__ import annotations
 
+import functools
+import inspect
+import types
+import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from makemore.config import check_seed, fits
 from makemore.errors import MakemoreError
 
-_HYPER = ("n_layer", "n_head", "n_embd", "n_embd2", "context", "dropout", "dropout_samples", "batchnorm", "smoothing")
+# the model options ``train`` takes as keywords, with their types (the training options' are TrainConfig's)
+_HYPER = {"n_layer": int, "n_head": int, "n_embd": int, "n_embd2": int, "context": int, "dropout": float,
+          "dropout_samples": int, "batchnorm": bool, "smoothing": float}
+_API_ONLY = ("data", "file", "run_dir", "progress", "tags", "logprobs")  # keywords the command line has no option for
+
+
+def _option(name: str) -> str:
+    """A keyword as the command line's messages name it (``max_steps``: ``--max-steps``, ``n``: ``-n``)."""
+    if name in _API_ONLY:
+        return name
+    return "-n" if name == "n" else "--" + name.replace("_", "-")
+
+
+def _describe(hint: Any) -> str:
+    """The annotated type in words, for the message that refuses a value of another."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = typing.get_args(hint)
+        text = " or ".join(_describe(h) for h in args if h is not type(None) and not (h is str and Path in args))
+        return text + " or None" if type(None) in args else text
+    return {int: "an integer", float: "a number", bool: "True or False", str: "a string",
+            Path: "a path (str or os.PathLike)"}.get(hint, str(hint))
+
+
+def _refuse(name: str, value: Any, hint: Any) -> MakemoreError:
+    return MakemoreError(f"{_option(name)} must be {_describe(hint)}, not {value!r}")
+
+
+@functools.cache
+def _hints(fn) -> dict[str, Any]:
+    return typing.get_type_hints(fn)
+
+
+@functools.cache
+def _train_options() -> dict[str, Any]:
+    """The keywords ``train`` takes in ``**options``, with their types: TrainConfig's fields and the model's."""
+    from makemore.config import TrainConfig
+
+    return {**{k: v for k, v in _hints(TrainConfig).items() if k not in ("seed", "device")}, **_HYPER}
+
+
+def _checked(options=None):
+    """Refuse a call whose arguments do not fit the function's annotations (``options``: the types of what its
+    ``**options`` may hold; None there means the recipe's default) before anything is read or written, with the
+    command line's words; a seed must be one torch takes. What the library does with a wrong type is undefined:
+    a TypeError deep inside, or worse, a run written with it."""
+
+    def wrap(fn):
+        signature = inspect.signature(fn)
+        named = set(signature.parameters)
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            if options is None:
+                unknown = sorted(set(kwargs) - named)
+                if unknown:
+                    raise MakemoreError(f"unknown option {unknown[0]!r}")
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError as e:
+                raise MakemoreError(f"{fn.__name__}: {e}") from None
+            hints = _hints(fn)
+            for name, value in bound.arguments.items():
+                if signature.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+                    table = options()
+                    for key, v in value.items():
+                        if key not in table:
+                            raise MakemoreError(f"unknown option {key!r}")
+                        if v is not None and not fits(v, table[key], finite=False):
+                            raise _refuse(key, v, table[key])
+                elif name in hints and not fits(value, hints[name], finite=False):
+                    raise _refuse(name, value, hints[name])
+            check_seed(bound.arguments.get("seed"))
+            return fn(*args, **kwargs)
+
+        return call
+
+    return wrap
 
 
 class _Records:
@@ -73,6 +155,7 @@ class Model(_Records):
         """The torch module itself."""
         return self._loaded.model
 
+    @_checked()
     def sample(self, n: int = 20, *, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                prefix: str = "", min_len: int = 0, max_len: int | None = None, new_only: bool = False,
                unique: bool = False, seed: int = 0, tags: bool = False, logprobs: bool = False) -> list:
@@ -88,6 +171,7 @@ class Model(_Records):
             return [d.word for d in drawn]
         return [(d.word, *((d.tag,) if tags else ()), *((d.logprob,) if logprobs else ())) for d in drawn]
 
+    @_checked()
     def continue_text(self, prompt: str = "\n", length: int = 500, *, temperature: float = 1.0,
                       top_k: int | None = None, top_p: float | None = None, seed: int = 0) -> str:
         """A text run's continuation of ``prompt`` by ``length`` characters (the prompt not included); a token
@@ -98,16 +182,31 @@ class Model(_Records):
 
         if self._loaded.mode != "text":
             raise MakemoreError(f"{self.run_dir}: a word-list run; use .sample(n)")
+        if length < 0:
+            raise MakemoreError("--length must be at least 0")  # as `makemore sample --length`
         return "".join(continuation(self._loaded.model, self._loaded.vocab, prompt, length,
                                     temperature=temperature, top_k=top_k, top_p=top_p,
                                     generator=torch.Generator().manual_seed(seed)))
 
+    @_checked()
     def score(self, words: list[str] | str) -> list[float]:
         """Each word's mean negative log-likelihood in nats per character (its stop token included)."""
         from makemore.evaluation import score_words
 
-        return score_words(self._loaded, [words] if isinstance(words, str) else list(words))
+        if self._loaded.mode == "text":  # `makemore score`'s refusal: a text has no words to score one by one
+            raise MakemoreError(f"{self.run_dir}: a text run; score scores words of a word list "
+                                f"(for a text, use `makemore eval {self.run_dir} FILE`)")
+        if isinstance(words, str):
+            words = [words]
+        elif isinstance(words, (bytes, bytearray)) or not isinstance(words, Iterable):
+            raise MakemoreError(f"score takes a word or a list of words, not {words!r}")
+        words = list(words)
+        bad = [w for w in words if not isinstance(w, str)]
+        if bad:
+            raise MakemoreError(f"score takes words as strings, not {bad[0]!r}")
+        return score_words(self._loaded, words)
 
+    @_checked()
     def evaluate(self, file: str | Path | None = None, *, split: str | None = None,
                  skip_unknown: bool = False) -> dict[str, Any]:
         """Loss on a word list ``file`` (or on the run's ``split``, default test): loss (nats/char), bpc, words,
@@ -116,10 +215,13 @@ class Model(_Records):
 
         A text run: on a text ``file`` or its ``split`` (default val): loss (nats per character, or per token
         for a token run: ``loss_unit``), bpc (bits per character of the text, as `makemore eval`), chars
-        (and tokens), perplexity."""
+        (and tokens), perplexity; ``skip_unknown`` is refused there (a text is one stream, with no words to skip)."""
         from makemore.evaluation import evaluate_on, evaluate_text
 
         if self._loaded.mode == "text":
+            if skip_unknown:
+                raise MakemoreError(f"--skip-unknown applies to word lists; {self.run_dir} is a text run, one "
+                                    f"stream with no words to skip")
             return evaluate_text(self._loaded, file=file, split=split or "val")
         return evaluate_on(self._loaded, file=file, split=split or "test", skip_unknown=skip_unknown)
 
@@ -143,13 +245,15 @@ class Run(_Records):
         return self._model
 
 
+@_checked(options=_train_options)
 def train(data: str | Path | None = None, *, type: str | None = None, out: str | Path | None = None,
           resume: str | Path | None = None, seed: int = 42, device: str = "auto", max_len: int = 64,
           progress: bool = True, mode: str | None = None, block_size: int | None = None,
           tokenizer: str | Path | None = None, preset: str | None = None, **options: Any) -> Run:
     """Train as `makemore train` does; ``options`` are its options as keywords (``max_steps=1000``,
     ``learning_rate=3e-3``, ``n_embd=128``, ...); ``type`` defaults to the Transformer. ``resume`` continues a
-    run: ``max_steps``/``max_time``/``device`` may extend or move it, anything else given must match the run.
+    run: ``max_steps``/``max_time``/``device`` may extend or move it, anything else given must match the run (a
+    ``seed`` or ``max_len`` left at its default is not compared), and ``out``, if given, must name it.
     ``progress``: show progress on the console (a terminal or a notebook). ``tokenizer``: a text on tokens
     (``mode="text"``); ``preset``: a named model and recipe (``"gpt2-124m"``), which the options given override.
     The instruments take the command line's names: ``diagnostics=True``, ``diag_interval=N``, ``init_scale=X``.
@@ -163,10 +267,7 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
     from makemore.rundir import RunDir
     from makemore.training import Request, check_request, drive, new_trainer, resume_trainer
 
-    train_names = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "device"}
-    unknown = sorted(set(options) - set(_HYPER) - train_names)
-    if unknown:
-        raise MakemoreError(f"unknown option {unknown[0]!r}")
+    train_names = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "device"}  # unknown ones: _checked
     hyper = {k: v for k, v in options.items() if k in _HYPER}
     train_opts = {k: v for k, v in options.items() if k in train_names}
     if resume is not None and (tokenizer is not None or preset is not None):
@@ -176,8 +277,13 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
         from makemore.training import check_resume
 
         run = RunDir.open(resume)
+        if out is not None and Path(out).resolve() != run.path.resolve():
+            raise MakemoreError(f"out does not apply with resume (the run continues in {run.path})")
+        defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
+        fixed = {"seed": seed, "max_len": max_len, "mode": mode, "block_size": block_size}  # the run's own
         given = {"data": str(data) if data is not None else None, "model_type": type,
-                 "device": device if device != "auto" else None, **hyper, **train_opts}
+                 "device": device if device != "auto" else None, **hyper, **train_opts,
+                 **{k: v for k, v in fixed.items() if v != defaults[k]}}
         trainer = resume_trainer(run, check_resume(run, {k: v for k, v in given.items() if v is not None}))
     else:
         if data is None:
@@ -207,6 +313,7 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
                elapsed=trainer.elapsed)
 
 
+@_checked()
 def load(run_dir: str | Path | None = None, *, device: str = "cpu", which: str = "best") -> Model:
     """A trained run's model (the latest run in ./runs when none is named); ``which``: "best" or "last"."""
     from makemore.device import resolve_device
@@ -217,6 +324,7 @@ def load(run_dir: str | Path | None = None, *, device: str = "cpu", which: str =
     return Model(resolve_run(run_dir).load_model(which=which, device=resolve_device(device)))
 
 
+@_checked()
 def lr_find(data: str | Path, *, type: str = "transformer", steps: int = 1000, min: float = 1e-5,
             max: float = 10.0, batch_size: int | None = None, seed: int = 42, device: str = "auto"):
     """The learning-rate sweep of `makemore lr-find` (the same options): from a fresh model with the family's

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from makemore.errors import MakemoreError
@@ -68,6 +70,12 @@ class TrainConfig:
             (self.dtype != "float16" or self.device.startswith("cuda"),
              "--dtype float16 needs a CUDA device (it trains with a gradient scaler there); use bfloat16 on the CPU"),
         ]
+        for name in ("learning_rate", "min_lr_ratio", "weight_decay", "grad_clip", "max_time", "beta2", "ema",
+                     "temperature", "init_scale"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):  # config.json could not hold it (JSON has no inf)
+                raise MakemoreError(f"--{name.replace('_', '-')} must be a finite number, not {value}")
+        check_seed(self.seed)
         for ok, message in checks:
             if not ok:
                 raise MakemoreError(message)
@@ -97,14 +105,16 @@ def check_fields(cls, obj: dict[str, Any], where: str, prefix: str) -> dict[str,
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise MakemoreError(f"{where}: missing field {prefix}.{name}")
             continue
-        if not _fits(obj[name], hints[name]):
+        if not fits(obj[name], hints[name]):
             raise MakemoreError(f"{where}: field {prefix}.{name} has a bad value ({obj[name]!r})")
     return dict(obj)
 
 
-def _fits(value: Any, hint: Any) -> bool:
+def fits(value: Any, hint: Any, *, finite: bool = True) -> bool:
+    """Whether ``value`` has the annotated type ``hint``: a bool is no number, an int is a float (finite unless
+    ``finite`` is False), a path a str or PathLike; hints of other kinds pass."""
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        return any(_fits(value, h) for h in typing.get_args(hint))
+        return any(fits(value, h, finite=finite) for h in typing.get_args(hint))
     if hint is type(None):
         return value is None
     if hint is bool:
@@ -112,9 +122,11 @@ def _fits(value: Any, hint: Any) -> bool:
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and (not finite or math.isfinite(value))
     if hint is str:
         return isinstance(value, str)
+    if hint is Path:
+        return isinstance(value, (str, os.PathLike))
     return True
 
 
@@ -139,13 +151,28 @@ def lr_at(step: int, cfg: TrainConfig, elapsed: float | None = None) -> float:
 
 # --- sampling options --------------------------------------------------------------------------------
 
+MAX_SAMPLES = 1_000_000  # words or continuations per command: all are held until printed
+
+
+MAX_SEED = (1 << 63) - 1  # the trainer seeds a second generator with seed + 1; numpy's takes no negative seed
+
+
+def check_seed(seed: int | None) -> None:
+    """A seed every generator a run seeds from it takes."""
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise MakemoreError(f"--seed must be between 0 and {MAX_SEED:,}, not {seed}")
+
+
 def check_sampling(*, n: int | None = None, temperature: float = 1.0, top_k: int | None = None,
-                   top_p: float | None = None) -> None:
+                   top_p: float | None = None, seed: int | None = None) -> None:
     """The options every sampler takes, refused before any model is loaded (word lists and texts alike)."""
-    if n is not None and n < 1:
-        raise MakemoreError("-n must be at least 1")
+    if n is not None and not 1 <= n <= MAX_SAMPLES:
+        raise MakemoreError(f"-n must be between 1 and {MAX_SAMPLES:,}" + (f", not {n:,}" if n > 0 else ""))
     if not temperature >= 0:  # NaN too
         raise MakemoreError(f"--temperature must be >= 0, not {temperature:g}")
+    if math.isinf(temperature):
+        raise MakemoreError("--temperature must be a finite number, not inf")
+    check_seed(seed)
     if top_k is not None and top_k < 1:
         raise MakemoreError(f"--top-k must be at least 1, not {top_k}")
     if top_p is not None and not 0 < top_p <= 1:

@@ -1,0 +1,212 @@
+"""The Python API refuses a wrong-typed or out-of-range argument as the command line would, in one MakemoreError
+line, before anything is written: never a TypeError from deep inside, never a run that stores the wrong type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import makemore
+from makemore.errors import MakemoreError
+
+WORDS = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "harper", "evelyn", "abigail", "emily",
+         "ella", "luna", "sofia", "avery", "mila", "aria", "chloe", "grace", "nora"]
+TINY_TEXT = {"type": "transformer", "n_layer": 1, "n_embd": 16, "n_head": 2}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("data")
+    (folder / "words.txt").write_text("\n".join(WORDS) + "\n", encoding="utf-8")
+    (folder / "play.txt").write_text("ROMEO: but soft, what light through yonder window breaks.\n" * 40,
+                                     encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def word_model(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "words"
+    return makemore.train(data / "words.txt", type="bigram", max_steps=2, out=out, progress=False).model
+
+
+@pytest.fixture(scope="module")
+def text_model(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "text"
+    return makemore.train(data / "play.txt", mode="text", block_size=8, max_steps=2, out=out, progress=False,
+                          **TINY_TEXT).model
+
+
+def _files(run: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(run)): (p.stat().st_size, p.stat().st_mtime_ns) for p in run.rglob("*")}
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"max_steps": "5"}, "--max-steps must be an integer, not '5'"),
+    ({"max_steps": 5.5}, "--max-steps must be an integer, not 5.5"),
+    ({"max_steps": True}, "--max-steps must be an integer, not True"),
+    ({"batch_size": "4"}, "--batch-size must be an integer, not '4'"),
+    ({"batch_size": 4.5}, "--batch-size must be an integer, not 4.5"),
+    ({"learning_rate": "0.1"}, "--learning-rate must be a number, not '0.1'"),
+    ({"max_time": "5"}, "--max-time must be a number"),
+    ({"ema": "0.5"}, "--ema must be a number, not '0.5'"),
+    ({"max_len": "64"}, "--max-len must be an integer, not '64'"),
+    ({"max_len": 10.5}, "--max-len must be an integer, not 10.5"),
+    ({"block_size": "8"}, "--block-size must be an integer or None, not '8'"),
+    ({"dropout": "0.1"}, "--dropout must be a number, not '0.1'"),
+    ({"smoothing": "x"}, "--smoothing must be a number, not 'x'"),
+    ({"batchnorm": "yes"}, "--batchnorm must be True or False, not 'yes'"),
+    ({"diagnostics": "yes"}, "--diagnostics must be True or False, not 'yes'"),
+    ({"compile": "no"}, "--compile must be True or False, not 'no'"),
+    ({"progress": "no"}, "progress must be True or False, not 'no'"),
+    ({"device": 0}, "--device must be a string, not 0"),
+    ({"out": 5}, r"--out must be a path \(str or os.PathLike\) or None, not 5"),
+    ({"resume": 5}, r"--resume must be a path \(str or os.PathLike\) or None, not 5"),
+    ({"type": 3}, "--type must be a string or None, not 3"),
+    ({"seed": "1"}, "--seed must be an integer, not '1'"),
+    ({"seed": 1.5}, "--seed must be an integer, not 1.5"),
+    ({"seed": None}, "--seed must be an integer, not None"),
+    ({"seed": 2 ** 63}, "--seed must be between 0 and 9,223,372,036,854,775,807"),
+    ({"seed": -1}, "--seed must be between 0 and 9,223,372,036,854,775,807"),
+    ({"nonsense": 1}, "unknown option 'nonsense'"),
+])
+def test_train_refuses_a_wrong_type_before_writing_anything(data, tmp_path, monkeypatch, given, message):
+    """Each keyword's type is checked first: the run directory (by default under ./runs) never appears."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MakemoreError, match=message):
+        makemore.train(data / "words.txt", **{"type": "bigram", "max_steps": 2, "progress": False, **given})
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, given, message", [
+    (("3",), {}, "-n must be an integer, not '3'"),
+    ((1.5,), {}, "-n must be an integer, not 1.5"),
+    ((None,), {}, "-n must be an integer, not None"),
+    ((True,), {}, "-n must be an integer, not True"),
+    ((2,), {"temperature": "1"}, "--temperature must be a number, not '1'"),
+    ((2,), {"temperature": None}, "--temperature must be a number, not None"),
+    ((2,), {"top_k": "3"}, "--top-k must be an integer or None, not '3'"),
+    ((2,), {"top_k": 1.5}, "--top-k must be an integer or None, not 1.5"),
+    ((2,), {"top_k": True}, "--top-k must be an integer or None, not True"),
+    ((2,), {"top_p": "0.5"}, "--top-p must be a number or None, not '0.5'"),
+    ((2,), {"prefix": 123}, "--prefix must be a string, not 123"),
+    ((2,), {"prefix": None}, "--prefix must be a string, not None"),
+    ((2,), {"prefix": ["a"]}, r"--prefix must be a string, not \['a'\]"),
+    ((2,), {"min_len": "3"}, "--min-len must be an integer, not '3'"),
+    ((2,), {"min_len": 1.5}, "--min-len must be an integer, not 1.5"),
+    ((2,), {"max_len": 2.5}, "--max-len must be an integer or None, not 2.5"),
+    ((2,), {"tags": "yes"}, "tags must be True or False, not 'yes'"),
+    ((2,), {"seed": "1"}, "--seed must be an integer, not '1'"),
+    ((2,), {"seed": None}, "--seed must be an integer, not None"),
+    ((2,), {"seed": 1.5}, "--seed must be an integer, not 1.5"),
+    ((2,), {"seed": 2 ** 70}, "--seed must be between 0 and 9,223,372,036,854,775,807"),
+    ((2,), {"seed": 2 ** 63}, "--seed must be between 0 and 9,223,372,036,854,775,807"),
+    ((2,), {"nonsense": 1}, "unknown option 'nonsense'"),
+    ((2, 3), {}, "sample: too many positional arguments"),
+])
+def test_sample_refuses_a_wrong_type(word_model, args, given, message):
+    with pytest.raises(MakemoreError, match=message):
+        word_model.sample(*args, **given)
+
+
+@pytest.mark.parametrize("args, given, message", [
+    ((123, 5), {}, "--prompt must be a string, not 123"),
+    (("a", "5"), {}, "--length must be an integer, not '5'"),
+    (("a", 1.5), {}, "--length must be an integer, not 1.5"),
+    (("a", -1), {}, "--length must be at least 0"),  # as `makemore sample --length -1`
+    (("a", 5), {"top_k": "3"}, "--top-k must be an integer or None, not '3'"),
+    (("a", 5), {"seed": 2 ** 63}, "--seed must be between 0 and 9,223,372,036,854,775,807"),
+])
+def test_continue_text_refuses_what_the_command_line_refuses(text_model, args, given, message):
+    with pytest.raises(MakemoreError, match=message):
+        text_model.continue_text(*args, **given)
+
+
+@pytest.mark.parametrize("words, message", [
+    ([123], "score takes words as strings, not 123"),
+    ([None], "score takes words as strings, not None"),
+    (["emma", 5], "score takes words as strings, not 5"),
+    (b"emma", "score takes a word or a list of words, not b'emma'"),
+    (None, "score takes a word or a list of words, not None"),
+    (123, "score takes a word or a list of words, not 123"),
+])
+def test_score_refuses_what_is_not_words(word_model, words, message):
+    with pytest.raises(MakemoreError, match=message):
+        word_model.score(words)
+
+
+def test_a_text_model_refuses_word_list_calls(text_model):
+    """score and --skip-unknown mean words of a list; a text run has none (the CLI's score says so too)."""
+    with pytest.raises(MakemoreError, match="a text run; score scores words of a word list"):
+        text_model.score(["ab"])
+    with pytest.raises(MakemoreError, match="--skip-unknown applies to word lists"):
+        text_model.evaluate(skip_unknown=True)
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"file": 5}, r"file must be a path \(str or os.PathLike\) or None, not 5"),
+    ({"split": 1}, "--split must be a string or None, not 1"),
+    ({"skip_unknown": "yes"}, "--skip-unknown must be True or False, not 'yes'"),
+])
+def test_evaluate_refuses_a_wrong_type(word_model, given, message):
+    with pytest.raises(MakemoreError, match=message):
+        word_model.evaluate(**given)
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"steps": "5"}, "--steps must be an integer, not '5'"),
+    ({"steps": 2.5}, "--steps must be an integer, not 2.5"),
+    ({"min": "0.1"}, "--min must be a number, not '0.1'"),
+    ({"batch_size": "4"}, "--batch-size must be an integer or None, not '4'"),
+    ({"batch_size": 2.5}, "--batch-size must be an integer or None, not 2.5"),
+    ({"type": 3}, "--type must be a string, not 3"),
+    ({"seed": 2 ** 70}, "--seed must be between 0 and 9,223,372,036,854,775,807"),
+    ({"seed": 2 ** 63}, "--seed must be between 0 and 9,223,372,036,854,775,807"),
+    ({"nonsense": 1}, "unknown option 'nonsense'"),
+])
+def test_lr_find_refuses_a_wrong_type(data, given, message):
+    with pytest.raises(MakemoreError, match=message):
+        makemore.lr_find(data / "words.txt", **{"type": "mlp", "steps": 3, **given})
+
+
+@pytest.mark.parametrize("args, given, message", [
+    ((5,), {}, r"run_dir must be a path \(str or os.PathLike\) or None, not 5"),
+    ((None,), {"device": 0}, "--device must be a string, not 0"),
+])
+def test_load_refuses_a_wrong_type(args, given, message):
+    with pytest.raises(MakemoreError, match=message):
+        makemore.load(*args, **given)
+
+
+@pytest.fixture
+def word_run(data, tmp_path) -> Path:
+    return makemore.train(data / "words.txt", type="bigram", max_steps=2, out=tmp_path / "run", progress=False).run_dir
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"seed": 7}, "--seed 7 differs from the run's 42"),
+    ({"max_len": 10}, "--max-len 10 differs from the run's 64"),
+    ({"mode": "text"}, "--mode text differs from the run's words"),
+    ({"block_size": 10}, "--block-size does not apply to this run"),
+    ({"out": "elsewhere"}, r"out does not apply with resume \(the run continues in "),
+])
+def test_resume_refuses_what_cannot_change(word_run, tmp_path, monkeypatch, given, message):
+    """As `makemore train --resume RUN --seed 7`: silently continuing with the run's own value would mislead."""
+    monkeypatch.chdir(tmp_path)
+    before = _files(word_run)
+    with pytest.raises(MakemoreError, match=message):
+        makemore.train(resume=word_run, max_steps=3, progress=False, **given)
+    assert _files(word_run) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_resume_refuses_a_text_runs_other_block_size(text_model):
+    with pytest.raises(MakemoreError, match="--block-size 10 differs from the run's 8"):
+        makemore.train(resume=text_model.run_dir, max_steps=3, block_size=10, progress=False)
+
+
+def test_resume_accepts_the_runs_own_values(word_run):
+    """Repeating what the run was trained with, its own directory as out included, continues it."""
+    run = makemore.train(resume=str(word_run), out=word_run, seed=42, max_len=64, mode="words", max_steps=3,
+                         progress=False)
+    assert run.step == 3 and run.run_dir == word_run
