@@ -89,6 +89,8 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     if resume is not None and (tokenizer is not None or preset is not None):
         raise MakemoreError(f"--resume continues a run as it was configured; drop "
                             f"{'--tokenizer' if tokenizer is not None else '--preset'}")
+    if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
+        raise MakemoreError(f"-o {out} does not apply with --resume: the run continues in {resume}")
     if resume is not None:
         run = RunDir.open(resume)
         values = {"data": data, "model_type": model_type, "seed": seed, "max_len": max_len, "device": device,
@@ -200,12 +202,12 @@ SMALL_SAMPLE = 100  # up to this many words, `sample` runs on one CPU thread
 
 
 def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
-                          scores, output, prompt, length) -> None:
+                          scores, output, prompt, length, seed=None) -> None:
     """What `sample` can refuse from the run's config.json alone: before torch is imported or weights read."""
     from makemore.config import check_lengths, check_sampling
     from makemore.data import check_prefix
 
-    check_sampling(n=n, temperature=temperature, top_k=top_k, top_p=top_p)
+    check_sampling(n=n, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
     run_dir = run.path
     if run.config.mode == "text":
         words_only = {"--prefix": prefix != "", "--min-len": min_len != 0, "--max-len": max_len is not None,
@@ -235,7 +237,7 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
                    length=None) -> None:
     _check_sample_options(run, n=n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
                           min_len=min_len, max_len=max_len, new_only=new_only, unique=unique, scores=scores,
-                          output=output, prompt=prompt, length=length)
+                          output=output, prompt=prompt, length=length, seed=seed)
     from makemore.device import resolve_device
     from makemore.sample import cpu_threads, sample_words
 
@@ -338,6 +340,17 @@ def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: s
                  skip_unknown: bool = False) -> None:
     if split not in (None, "train", "val", "test"):
         raise MakemoreError(f"--split must be train, val or test, not {split!r}")
+    # what config.json and the file system can refuse, before torch is imported or weights read
+    if run.config.mode == "text" and skip_unknown:
+        raise MakemoreError(f"--skip-unknown applies to word lists; {run.path} is a text run, one stream with no "
+                            f"words to skip")
+    if run.config.mode == "text" and split == "test" and file is None:
+        raise MakemoreError(f"{run.path}: a text run has no test split; its held-out part is val, the last 10% "
+                            f"of the text (as nanoGPT's); use --split val or name a file")
+    if file is not None:
+        from makemore.files import open_regular
+
+        open_regular(file, "a file to evaluate on").close()
     from makemore.device import resolve_device
     from makemore.evaluation import evaluate_on
 

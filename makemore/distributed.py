@@ -57,20 +57,37 @@ def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ and "LOCAL_RANK" in os.environ
 
 
+def _env_int(name: str) -> int:
+    value = os.environ[name]
+    try:
+        return int(value)
+    except ValueError:
+        raise MakemoreError(f"{name}={value!r} in the environment: expected a whole number (torchrun sets it)") \
+            from None
+
+
 def setup(device: str) -> tuple[Context, str]:
     """Join the process group if torchrun started us; returns the context and the device this rank uses.
 
     ``device`` is what the user asked for after resolution (cpu, cuda, cuda:N, ...). Under torchrun a CUDA
     device becomes ``cuda:LOCAL_RANK``: one GPU per process, as torchrun lays them out.
     """
-    if not launched_by_torchrun() or int(os.environ["WORLD_SIZE"]) == 1:
+    if not launched_by_torchrun():
         return SINGLE, device
+    rank, world, local = (_env_int(name) for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    if world < 1 or not 0 <= rank < world or local < 0:
+        raise MakemoreError(f"RANK={rank} WORLD_SIZE={world} LOCAL_RANK={local}: expected 0 <= RANK < WORLD_SIZE "
+                            f"and LOCAL_RANK >= 0 (as torchrun sets them)")
+    if world == 1:
+        return SINGLE, device
+    if not all(os.environ.get(name) for name in ("MASTER_ADDR", "MASTER_PORT")):
+        raise MakemoreError("WORLD_SIZE > 1 without MASTER_ADDR and MASTER_PORT: start the processes with torchrun "
+                            "(torchrun --nproc_per_node=N -m makemore train ...)")
     import torch
     import torch.distributed as dist
 
     if not dist.is_available():
         raise MakemoreError("this build of torch has no torch.distributed; run without torchrun")
-    rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
     if device.startswith("cuda"):
         if local >= torch.cuda.device_count():
             raise MakemoreError(f"LOCAL_RANK {local} but only {torch.cuda.device_count()} CUDA device(s) here; "

@@ -36,7 +36,7 @@ def open_regular(path: Path | str, what: str = "") -> BinaryIO:
     except FileNotFoundError:
         raise MakemoreError(f"{path}: no such file{expected}") from None
     except IsADirectoryError:
-        raise MakemoreError(f"{path}: a directory, not a file{expected}") from None
+        raise MakemoreError(f"{path}: is a directory, not a file{expected}") from None
     except PermissionError:
         raise MakemoreError(f"{path}: permission denied") from None
     except OSError as e:
@@ -44,7 +44,7 @@ def open_regular(path: Path | str, what: str = "") -> BinaryIO:
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
-            raise MakemoreError(f"{path}: a directory, not a file{expected}")
+            raise MakemoreError(f"{path}: is a directory, not a file{expected}")
         if not stat.S_ISREG(mode):
             kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or \
                 stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file"

@@ -95,21 +95,26 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
     if get_family(model_type).fitted:
         raise MakemoreError(f"{model_type} is fitted in one pass (counted), with no learning rate to find")
 
+    from makemore.training import Request, _check_logits_memory, check_request, prepare_data
+
+    train = {"batch_size": batch_size} if batch_size is not None else {}
+    request = Request(data=data, model_type=model_type, hyper=hyper or {}, train=train, seed=seed,
+                      device=device, max_len=max_len)
+    hyper_, cfg = check_request(request)  # before torch: a refused option costs nothing
+
     import torch
 
     from makemore.device import flush_denormals, resolve_device
     from makemore.models import build_model
     from makemore.trainer import make_optimizer
-    from makemore.training import Request, check_request, prepare_data
 
-    train = {"batch_size": batch_size} if batch_size is not None else {}
-    request = Request(data=data, model_type=model_type, hyper=hyper or {}, train=train, seed=seed,
-                      device=resolve_device(device), max_len=max_len)
-    hyper_, cfg = check_request(request)
+    cfg.device = resolve_device(device)
+    cfg.check()  # again, now that "auto" names a device
     flush_denormals()  # the sweep ends at learning rates that throw a model's values anywhere
     prepared = prepare_data(data, seed, max_len)
     words = prepared.encoded()["train"]
     block_size = max(len(w) for w in prepared.words.words) + 1
+    _check_logits_memory(cfg, block_size, len(prepared.vocab))
     torch.manual_seed(seed)
     model = build_model(model_type, len(prepared.vocab), block_size, hyper_, copies=4).to(cfg.device)
     model.train()
@@ -338,8 +343,12 @@ SORT_KEYS = {"name": "run", "type": "type", "params": "params", "steps": "steps"
 
 def find_runs(root: Path) -> list[RunDir]:
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise MakemoreError(f"{root}: a file, not a directory of runs")
     if not root.is_dir():
         raise MakemoreError(f"{root}: no such directory")
+    if RunDir.is_run(root):  # one run named: listed alone
+        return [RunDir(root)]
     return list_runs(root)
 
 
@@ -415,7 +424,14 @@ RESULTS = ("steps", "time (s)", "best val", "best step", "test", "finished")
 def compare_command(paths: list[Path], *, as_json: bool) -> None:
     if len(paths) < 2:
         raise MakemoreError("compare needs at least two run directories")
-    rows, bad = summaries([RunDir.open(p) for p in paths])
+    runs, seen = [], {}
+    for p in paths:
+        run = RunDir.open(p)
+        if run.path.resolve() in seen:
+            raise MakemoreError(f"{p}: the same run as {seen[run.path.resolve()]}; give each run once")
+        seen[run.path.resolve()] = p
+        runs.append(run)
+    rows, bad = summaries(runs)
     if bad:
         raise MakemoreError(bad[0][1])
     flat = [_flatten(r) for r in rows]

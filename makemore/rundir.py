@@ -258,11 +258,7 @@ class RunDir:
         renamed into place, so a kill never leaves a half-made run that blocks ``-o`` and ``--resume``."""
         if out is not None:
             out = Path(out)
-            if out.exists() and not out.is_dir():
-                raise MakemoreError(f"{out}: is a file, not a run directory; choose another directory with -o")
-            if out.exists() and any(out.iterdir()):
-                raise MakemoreError(f"{out}: already exists; continue it with `makemore train --resume {out}` "
-                                    f"or choose another directory with -o")
+            check_out(out)
         else:
             out = _unique_dir(RUNS / default_name)
         staging = _staging_dir(out)
@@ -597,6 +593,20 @@ def _staging_dir(out: Path) -> Path:
     except OSError as e:
         raise MakemoreError(f"{out.parent}: cannot create a run directory here ({e.strerror or e})") from None
     return tmp
+
+
+def check_out(out: Path) -> None:
+    """Refuse ``-o OUT`` for a new run when OUT is a file or a directory that is not empty (a run is never
+    overwritten)."""
+    try:
+        taken = out.exists() and (not out.is_dir() or any(out.iterdir()))
+    except OSError as e:
+        raise MakemoreError(f"{out}: cannot read ({e.strerror or e})") from None
+    if taken and not out.is_dir():
+        raise MakemoreError(f"{out}: is a file, not a run directory; choose another directory with -o")
+    if taken:
+        raise MakemoreError(f"{out}: already exists; continue it with `makemore train --resume {out}` "
+                            f"or choose another directory with -o")
 
 
 def _publish(staging: Path, out: Path) -> None:

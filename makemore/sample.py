@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from makemore.config import check_lengths, check_sampling
+from makemore.console import plural
 from makemore.data import Vocab, check_prefix
 from makemore.errors import MakemoreError
 from makemore.models.dropout import masks_from
@@ -249,7 +250,7 @@ def sample_words(loaded, n: int, *, temperature: float = 1.0, top_k: int | None 
     """``n`` words from a loaded run (``makemore.rundir.LoadedRun``), each tagged by the run's split; with
     ``new_only`` only words in neither split, with ``unique`` no word twice; ``scores`` as ``draw``'s. What
     `makemore sample` and the Python API's ``Model.sample`` both call."""
-    check_sampling(n=n, temperature=temperature, top_k=top_k, top_p=top_p)
+    check_sampling(n=n, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
     check_lengths(loaded.config.model.block_size, prefix, min_len, max_len)
     train_words, held_out = loaded.known_words()
     generator = torch.Generator().manual_seed(seed)
@@ -271,7 +272,10 @@ def sample_words(loaded, n: int, *, temperature: float = 1.0, top_k: int | None 
             results.append(Tagged(g.word, t, g.logprob))
             if len(results) == n:
                 break
-        if attempts > 100 * n and len(results) < n:
-            raise MakemoreError(f"found only {len(results)} words meeting --new-only/--unique in {attempts} "
-                                f"samples; try a higher --temperature")
+        if attempts > min(100 * n, 1_000_000 + 10 * n) and len(results) < n:
+            asked = " and ".join(o for o, on in (("--new-only", new_only), ("--unique", unique)) if on)
+            limits = [o for o, on in (("--prefix", prefix), ("--min-len", min_len), ("--max-len", max_len is not None),
+                                      ("--top-k", top_k is not None), ("--top-p", top_p is not None)) if on]
+            raise MakemoreError(f"found only {plural(len(results), 'word')} meeting {asked} in {attempts:,} samples; "
+                                f"try a higher --temperature" + (f" or loosen {', '.join(limits)}" if limits else ""))
     return Sampled(results, too_long)

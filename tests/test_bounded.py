@@ -104,7 +104,7 @@ def test_a_run_file_that_is_not_a_regular_file_is_named(run, how):
     if how == "device" and not os.path.exists("/dev/zero"):
         pytest.skip("needs /dev/zero")
     _replace(run / rundir.METRICS, how)
-    kind = "a device" if how == "device" else "a directory"
+    kind = "a device" if how == "device" else "is a directory"
     refused(cli("info", run), f"{run / rundir.METRICS}: {kind}")
     r = cli("runs", run.parent)
     assert r.exit_code == 0 and "unreadable" in r.output and f"{run / rundir.METRICS}: {kind}" in r.output
@@ -274,3 +274,11 @@ def test_the_rough_size_bounds_every_familys_weights_from_above():
             model = build_model(name, vocab, block, hyper)
             actual = sum(t.numel() * t.element_size() for t in model.state_dict().values())
             assert actual <= rough_bytes(vocab, block, hyper), (name, hyper, vocab, block)
+
+
+def test_sampling_gives_up_on_what_it_cannot_find_and_names_the_constraints(trained):
+    """Greedy decoding makes one word: asking for five distinct ones stops after its attempts and says what to
+    loosen (what the user constrained, not a fixed hint)."""
+    r = cli("sample", trained, "-n", "5", "--unique", "-T", "0", "--top-k", "3")
+    line = refused(r, "found only 1 word meeting --unique in ")
+    assert line.endswith("samples; try a higher --temperature or loosen --top-k"), line

@@ -428,6 +428,12 @@ def test_runs_lists_and_sorts(three_runs):
     names = [line.split()[0] for line in r.output.splitlines()[1:4]]  # under the header, one run a line
     assert names == ["b", "c", "a"]
     assert "3 runs in " in r.output and "sorted by steps" in r.output
+    r = runner.invoke(app, ["runs", str(three_runs / "a")], env={"COLUMNS": "200"})  # one run named: listed alone
+    assert r.exit_code == 0 and r.output.splitlines()[1].split()[:2] == ["a", "bigram"] and "1 run in " in r.output
+    r = runner.invoke(app, ["runs", str(three_runs / "a" / "config.json")])
+    assert r.exit_code == 2 and "a file, not a directory of runs" in r.output
+    r = runner.invoke(app, ["compare", str(three_runs / "a"), str(three_runs / "a")])
+    assert r.exit_code == 2 and "the same run as" in r.output
     r = runner.invoke(app, ["runs", str(three_runs), "--sort", "colour"])
     assert r.exit_code == 2 and "--sort" in r.output
 

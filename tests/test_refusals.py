@@ -63,6 +63,12 @@ MODEL_CASES = [
     (["--type", "ngram", "--smoothing", "0"], "--smoothing must be positive, not 0"),
     (["--type", "wavenet", "--context", "6"], "--context must be a power of two, at least 2, for --type wavenet"),
     (["--dropout", "0.1", "--dropout-samples", "2000"], "--dropout-samples must be between 0 and 1,024, not 2000"),
+    (["--type", "ngram", "--smoothing", "inf"], "--smoothing must be a finite number, not inf"),
+    (["--grad-clip", "inf"], "--grad-clip must be a finite number, not inf"),
+    (["--lr", "inf"], "--learning-rate must be a finite number, not inf"),
+    (["--weight-decay", "inf"], "--weight-decay must be a finite number, not inf"),
+    (["--max-time", "inf"], "--max-time must be a finite number, not inf"),
+    (["--seed", str(1 << 64)], f"--seed must be between 0 and {(1 << 63) - 1:,}, not {1 << 64}"),
 ]
 
 
@@ -108,7 +114,10 @@ def test_sampling_eval_and_score_refuse_bad_options_before_torch(word_run, tmp_p
     run = str(word_run)
     (tmp_path / "adir").mkdir()
     cases = [
-        (["sample", run, "-n", "0"], "-n must be at least 1"),
+        (["sample", run, "-n", "0"], "-n must be between 1 and 1,000,000"),
+        (["sample", run, "-n", "1000001"], "-n must be between 1 and 1,000,000, not 1,000,001"),
+        (["sample", run, "--seed", str(1 << 64)], f"--seed must be between 0 and {(1 << 63) - 1:,}, not {1 << 64}"),
+        (["sample", run, "-T", "inf"], "--temperature must be a finite number"),
         (["sample", run, "-T", "-1"], "--temperature must be >= 0"),
         (["sample", run, "--top-k", "0"], "--top-k must be at least 1, not 0"),
         (["sample", run, "--top-p", "2"], "--top-p must be in (0, 1]"),
@@ -225,3 +234,40 @@ def test_an_unreadable_path_is_refused_in_one_line_not_a_usage_box(tmp_path, mon
         result = runner.invoke(app, args)
         assert result.exit_code == 2, (args, result.output)
         assert result.stderr == f"error: {locked}: permission denied\n", (args, result.stderr)
+
+
+def test_the_learning_rate_sweep_refuses_before_torch_and_bounds_its_batch(small_words, tmp_path):
+    lines = _refused([["lr-find", str(small_words), "--type", "bigram", "-b", "0"],
+                      ["lr-find", str(small_words), "--type", "bigram", "--seed", str(1 << 64)]], tmp_path)
+    assert lines == ["error: --batch-size must be at least 1", f"error: --seed must be between 0 and {(1 << 63) - 1:,}, not {1 << 64}"]
+    r = CliRunner().invoke(app, ["lr-find", str(small_words), "--type", "bigram", "--steps", "5", "-b", "1000000000"])
+    assert r.exit_code == 2 and "needs about" in r.stderr and "GiB for the logits of one step" in r.stderr
+
+
+def test_eval_refuses_what_the_run_and_the_file_system_say_before_torch(word_run, tmp_path):
+    cases = [["eval", str(word_run), str(tmp_path / "missing.txt")], ["eval", str(word_run), str(tmp_path)]]
+    assert _refused(cases, tmp_path) == [
+        f"error: {tmp_path / 'missing.txt'}: no such file (expected a file to evaluate on)",
+        f"error: {tmp_path}: is a directory, not a file (expected a file to evaluate on)"]
+
+
+def test_resume_refuses_an_output_directory_other_than_the_run(word_run, tmp_path):
+    line = _refused([["train", "--resume", str(word_run), "-o", str(tmp_path / "other"), "--max-steps", "9"]],
+                    tmp_path)[0]
+    assert line == f"error: -o {tmp_path / 'other'} does not apply with --resume: the run continues in {word_run}"
+    assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"RANK": "0", "WORLD_SIZE": "abc", "LOCAL_RANK": "0"}, "WORLD_SIZE='abc' in the environment: expected a whole"),
+    ({"RANK": "5", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}, "RANK=5 WORLD_SIZE=2 LOCAL_RANK=0: expected 0 <= RANK"),
+    ({"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "", "MASTER_PORT": ""},
+     "WORLD_SIZE > 1 without MASTER_ADDR and MASTER_PORT"),
+])
+def test_a_broken_distributed_environment_is_one_line(small_words, tmp_path, env, message):
+    result = subprocess.run([sys.executable, "-m", "makemore", "train", str(small_words), "--type", "bigram",
+                             "--max-steps", "2", "-o", str(tmp_path / "run")], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=60, env={**os.environ, **env})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {message}"), result.stderr
+    assert not (tmp_path / "run").exists()

@@ -345,3 +345,36 @@ async def test_a_run_whose_summary_cannot_be_read_says_why(tmp_path):
         assert "config.json" in (table.rows[1].error or "")
         assert len(app.screen.chart.curves[1].train) == 25  # its curve is still drawn from its metrics
         assert "unreadable" in screen_text(app) and app.is_running
+
+
+def test_the_tui_refuses_bad_training_options_and_a_damaged_overlay_before_its_screen_opens(tmp_path):
+    """Each refused in one line, exit 2, torch not imported: the screen never opens to show "training failed"."""
+    good, bad, taken = tmp_path / "good", tmp_path / "bad", tmp_path / "taken"
+    for run in (good, bad):
+        write_run(run, "mlp", 100, scripted(str(run), "mlp", 100, 2.1, 500, 500))
+    (bad / rundir.CONFIG).write_text("{not json", encoding="utf-8")
+    taken.mkdir()
+    (taken / "x").write_text("x")
+    words = tmp_path / "words.txt"
+    words.write_text("emma\nava\nmia\n")
+    cases = [(["tui", str(good), str(bad)], f"{bad / rundir.CONFIG}: not valid JSON"),
+             (["tui", str(words), "--type", "bigram", "--eval-interval", "0"], "--eval-interval must be at least 1"),
+             (["tui", str(words), "--type", "bigram", "--grad-accum", "0"], "--grad-accum must be between 1"),
+             (["tui", str(words), "--type", "bigram", "--lr", "inf"], "--learning-rate must be a finite number"),
+             (["tui", str(words), "--type", "bigram", "--device", "tpu"], "unknown device 'tpu'"),
+             (["tui", str(words), "--type", "bigram", "-o", str(taken)], f"{taken}: already exists")]
+    code = ("import json, sys; from makemore.cli import app\n"
+            "for argv in json.loads(sys.argv[1]):\n"
+            "    sys.argv = ['makemore', *argv]\n"
+            "    try:\n        app()\n    except SystemExit as e:\n        print('exit', e.code, flush=True)\n"
+            "    print('---', file=sys.stderr, flush=True)\n"
+            "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, json.dumps([args for args, _ in cases])],
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:-1] == ["exit 2"] * len(cases) + ["False"], result.stdout
+    errors = result.stderr.split("---\n")[:-1]
+    for (args, message), stderr in zip(cases, errors, strict=True):
+        assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("error: ") and message in stderr, \
+            (args, stderr)
+    assert not (tmp_path / "runs").exists()

@@ -107,7 +107,9 @@ def check_overlay(targets: list[str], given: list[str]) -> list[Path]:
                             f"as they are")
     paths, seen = [], {}
     for target in targets:
-        path = RunDir.open(target).path  # "<path>: no such run directory", "<path>: not a makemore run", ...
+        run = RunDir.open(target)  # "<path>: no such run directory", "<path>: not a makemore run", ...
+        run.config  # read now: a damaged config.json is refused here, not drawn as an unreadable curve
+        path = run.path
         key = path.resolve()
         if key in seen:
             raise MakemoreError(f"{target}: the same run as {seen[key]}; give each run once")
@@ -145,10 +147,13 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
         request = backend.new_request(data=target, model_type=model_type, out=out, hyper=hyper, train=train,
                                       seed=seed, device=device, max_len=max_len, mode=mode, block_size=block_size,
                                       tokenizer=Path(tokenizer) if tokenizer is not None else None)
+        backend.check_request(request)  # options, and the tokenizer file: refused before the screen opens
         if resolve_mode(request) == "words":  # a text is read (and checked) when training starts
             backend.check_training_options(target, model_type, hyper, max_len)
-        else:
-            backend.check_request(request)  # options, and the tokenizer file: refused before the screen opens
+        if out is not None:
+            from makemore.rundir import check_out
+
+            check_out(Path(out))  # a run is never overwritten: said now, not inside the screen
         app = create_app(request=request)
     else:
         if given:

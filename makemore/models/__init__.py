@@ -8,6 +8,7 @@ hyperparameters it takes (with their defaults: the single source of them) and it
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass, field
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -282,6 +283,11 @@ def check_hyper(model_type: str, hyper: dict[str, Any]) -> None:
             raise MakemoreError(f"{option(name)} must be a whole number, not {value!r}")
         if not low <= value <= high:
             raise MakemoreError(f"{option(name)} must be between {low} and {high:,}, not {value}")
+    for name in ("dropout", "smoothing"):
+        value = hyper.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value)):
+            raise MakemoreError(f"{option(name)} must be a finite number, not {value!r}")
     dropout = hyper.get("dropout")
     if dropout is not None and not 0 <= dropout < 1:
         raise MakemoreError(f"--dropout must be at least 0 and below 1, not {dropout:g}")
