@@ -8,12 +8,14 @@ Start-up stays fast: nothing here imports torch or textual at module level; each
 # `makemore sample -n 10` added to `import torch`); evaluated once, as the functions are defined, they cost
 # next to nothing.
 import functools
+import importlib
 import inspect
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import typer.core
 from typer.core import TyperCommand, TyperGroup
 
 from makemore import __version__
@@ -44,13 +46,41 @@ class _Help:
                 param.opts, param.metavar = opts, metavar
 
 
+# the click that Typer runs on: its own copy in recent versions, the click package in older ones
+_click = getattr(typer.core, "_click", None) or importlib.import_module("click")
+_CLICK_ERROR = _click.exceptions.ClickException
+_NO_ARGS = getattr(_click.exceptions, "NoArgsIsHelpError", ())
+_ABORT = getattr(typer.core, "Abort", None) or _click.exceptions.Abort
+
+
 class _Command(_Help, TyperCommand):
     pass
 
 
 class _Group(_Help, TyperGroup):
     """The commands' list shows each one's first paragraph as one flowing line, as the command's own help does
-    (Typer's rich mode would keep the docstring's line breaks there)."""
+    (Typer's rich mode would keep the docstring's line breaks there); a usage error (an unknown option, a value
+    of the wrong type) is one line on stderr and exit code 2, as makemore's own refusals are, where Typer would
+    draw a usage line and a box."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _NO_ARGS as e:  # `makemore` alone: its help (Typer's rich help is printed as the error is made)
+            if e.format_message().strip():
+                e.show()
+            sys.exit(e.exit_code)
+        except _CLICK_ERROR as e:
+            command = e.ctx.command_path if getattr(e, "ctx", None) else "makemore"
+            typer.echo(f"error: {' '.join(e.format_message().split())} (`{command} --help` lists the options)",
+                       err=True)
+            sys.exit(e.exit_code)
+        except _ABORT:
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def format_help(self, ctx, formatter):
         saved = [(cmd, cmd.short_help) for cmd in self.commands.values() if not cmd.short_help and cmd.help]

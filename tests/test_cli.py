@@ -35,6 +35,25 @@ def test_help_and_version_do_not_import_torch():
     assert version.returncode == 0 and version.stdout.startswith("makemore ")
 
 
+@pytest.mark.parametrize("args, message", [
+    (["train", "--nope"], "error: No such option: --nope"),
+    (["sample", "-n", "abc"], "error: Invalid value for '-n'"),
+    (["nope"], "error: No such command 'nope'."),
+])
+def test_a_usage_error_is_one_line_and_exit_2(args, message):
+    """Click's usage errors read like makemore's own refusals: one line on stderr, exit 2, no box."""
+    result = makemore(*args)
+    assert result.returncode == 2 and result.stdout == "", result
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message) and lines[0].endswith("--help` lists the options)"), lines
+
+
+def test_makemore_alone_prints_its_help():
+    result = makemore()
+    assert result.returncode == 2 and "Commands" in result.stdout and "train" in result.stdout
+    assert result.stdout.count(" Usage: ") == 1  # once, not twice
+
+
 def test_train_help_lists_every_family_with_defaults():
     result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
