@@ -89,10 +89,10 @@ def with_preset(name: str | None, *, model_type: str, type_given: bool, hyper: d
     is resolved here: some settings apply on CUDA only)."""
     if name is None:
         return model_type, hyper, train, block_size
-    from makemore.device import resolve_device
-
-    chosen = get_preset(name)
+    chosen = get_preset(name)  # an unknown name is refused before torch, which resolve_device imports
     if type_given and model_type != chosen.model_type:
         raise MakemoreError(f"--preset {name} is a {chosen.model_type}; drop --type {model_type}")
+    from makemore.device import resolve_device
+
     hyper, train, block_size = chosen.apply(hyper, train, block_size, resolve_device(device))
     return chosen.model_type, hyper, train, block_size

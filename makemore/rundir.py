@@ -97,8 +97,8 @@ class RunConfig:
             family = get_family(spec.type)
         except MakemoreError as e:
             raise MakemoreError(f"{where}: {e}") from None
-        if not 2 <= spec.block_size <= MAX_BLOCK_SIZE:
-            raise MakemoreError(f"{where}: model.block_size {spec.block_size} is out of range (2 to {MAX_BLOCK_SIZE})")
+        if not 1 <= spec.block_size <= MAX_BLOCK_SIZE:  # 1: a text model of one character's context
+            raise MakemoreError(f"{where}: model.block_size {spec.block_size} is out of range (1 to {MAX_BLOCK_SIZE})")
         for name, value in spec.hyper.items():
             if name not in family.hyper:
                 raise MakemoreError(f"{where}: {spec.type} takes no hyperparameter {name!r}")
@@ -171,6 +171,12 @@ def check_checkpoint_size(path: Path, spec: ModelSpec, vocab_size: int) -> None:
     if nbytes > 2 * have:  # float32 weights saved as bfloat16 would take half
         raise MakemoreError(f"{path}: {have:,} bytes of tensors, too few for the {params:,}-parameter {spec.type} that "
                             f"{CONFIG} describes")
+
+
+def _token_vocab_size(dataset: dict) -> int | None:
+    """A token run's vocabulary size, as its config.json records the tokenizer (None: a character or word run)."""
+    size = (tokenizer_entry(dataset) or {}).get("vocab_size")
+    return size if isinstance(size, int) and not isinstance(size, bool) else None
 
 
 def tokenizer_entry(dataset: dict) -> dict | None:
@@ -474,7 +480,7 @@ class RunDir:
             "dataset": config.dataset,
             "split": config.split,
             "vocab": "".join(config.vocab),
-            "vocab_size": len(config.vocab) + 1,
+            "vocab_size": _token_vocab_size(config.dataset) or len(config.vocab) + 1,
             "steps": steps,
             "mode": config.mode,
             "best_val_loss": best["val_loss"] if best else None,

@@ -44,6 +44,7 @@ PIECE_BYTES = 128 << 10  # text per piece handed to the encoder
 # token's text, offsets, masks), so memory holds ~4 MB per core of encodings, whatever the size of the corpus.
 BATCH_PIECES = 2 * (os.cpu_count() or 1)
 MAX_INDEX_BYTES = 256 << 20
+MAX_SHARDS = 1_000  # memory maps one process keeps open, each holding a file descriptor
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,9 @@ class _ShardWriter:
         pos = 0
         while pos < len(ids):
             if self._file is None:
+                if len(self.shards) >= MAX_SHARDS // 2:  # each split's share of what a reader keeps open
+                    raise MakemoreError(f"--shard-tokens {self.shard_tokens:,} makes more than {MAX_SHARDS // 2:,} "
+                                        f"{self.split} shards; give a larger --shard-tokens")
                 name = f"{self.split}_{len(self.shards):06d}.bin"
                 self._file = open(self.folder / name, "wb")
                 self.shards.append({"file": name, "split": self.split, "tokens": 0})
@@ -155,11 +159,19 @@ def prepare(src: str | Path, tokenizer, out: str | Path, shard_tokens: int = DEF
     if taken:
         raise MakemoreError(f"{out}: already exists and is not empty; choose another output directory")
     corpus = documents(src)
+    if corpus.root.is_dir() and out.resolve().is_relative_to(corpus.root.resolve()):
+        raise MakemoreError(f"{out}: inside the corpus {src}, whose next reading would take the shards for text; "
+                            f"choose an output directory outside it")
     train_docs, val_docs = _plan(corpus, val_fraction)
     total_bytes = corpus_bytes(corpus.files)
     dtype = np.uint16 if tokenizer.vocab_size <= 1 << 16 else np.uint32
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    made = [p for p in reversed(out.parents) if not p.exists()]  # removed again if prepare fails
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as e:
+        _remove_empty(made)
+        raise MakemoreError(f"{out.parent}: cannot create the shard directory here ({e.strerror or e})") from None
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -201,6 +213,10 @@ def prepare(src: str | Path, tokenizer, out: str | Path, shard_tokens: int = DEF
             "source": str(src), "files": len(corpus.files), "skipped": corpus.skipped,
             "seconds": round(seconds, 3),
         }
+        empty = [split for split in ("train", "val") if not index["splits"][split]["chars"]]
+        if empty:
+            raise MakemoreError(f"{src}: the {empty[0]} documents hold no text; a split needs some (bits per "
+                                f"character divide by its characters)")
         (tmp / TOKENIZER).write_bytes(tokenizer.to_json())
         (tmp / INDEX).write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n")
         if out.exists():
@@ -208,8 +224,34 @@ def prepare(src: str | Path, tokenizer, out: str | Path, shard_tokens: int = DEF
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(made)
         raise
     return index
+
+
+def _allow_open_files(n: int) -> None:
+    """Raise this process's limit on open files to ``n`` where the hard limit allows (each memory map keeps
+    its file open; the usual soft limit is 1,024)."""
+    try:
+        import resource
+    except ImportError:  # not on this system
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < n:
+        target = n if hard == resource.RLIM_INFINITY else min(n, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """The directories a failed prepare created for its output, deepest first, where still empty."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _encoded(docs: list[Document], tokenizer, piece_bytes: int, batch_pieces: int):
@@ -249,10 +291,15 @@ class Shards:
         path = self.folder / INDEX
         self.index = _read_index(path)
         self.tokenizer = Tokenizer.load(self.folder / TOKENIZER)
-        if self.tokenizer.sha256 != self.index["tokenizer"]["sha256"]:
+        if self.tokenizer.sha256 != self.index["tokenizer"]["sha256"] or \
+                self.index["tokenizer"].get("vocab_size") != self.tokenizer.vocab_size:
             raise MakemoreError(f"{self.folder / TOKENIZER}: not the tokenizer these shards were made with "
-                                f"(sha256 differs from index.json)")
+                                f"(its sha256 or size differs from index.json)")
+        if len(self.index["shards"]) > MAX_SHARDS:
+            raise MakemoreError(f"{path}: {len(self.index['shards']):,} shards, more than the {MAX_SHARDS:,} one "
+                                f"process keeps open; make them again with a larger --shard-tokens")
         self.dtype = np.dtype(self.index["dtype"]).newbyteorder("<")
+        _allow_open_files(len(self.index["shards"]) + 256)
         self._maps: dict[str, list] = {}
         for split in ("train", "val"):
             arrays = []
@@ -335,10 +382,12 @@ class TokenWindows:
     only the rows asked for are copied out of the maps.
     """
 
-    def __init__(self, docs: list[list], block_size: int, seed: int = 0, shuffle: bool = True):
+    def __init__(self, docs: list[list], block_size: int, seed: int = 0, shuffle: bool = True,
+                 vocab_size: int | None = None):
         import numpy as np
 
         self.docs, self.T, self.seed, self.shuffle = docs, block_size, seed, shuffle
+        self.vocab_size = vocab_size  # given: every row read is checked against it (a damaged shard)
         self.lengths = np.array([sum(len(s) for s in d) for d in docs], dtype=np.int64)
         self.tokens = int(self.lengths.sum())
         if self.tokens <= block_size:
@@ -387,6 +436,9 @@ class TokenWindows:
         import numpy as np
 
         block = np.stack([self.read(int(r) * self.T, self.T + 1) for r in rows])
+        if self.vocab_size is not None and block.size and int(block.max()) >= self.vocab_size:
+            raise MakemoreError(f"token id {int(block.max()):,} in the training shards is outside the tokenizer's "
+                                f"{self.vocab_size:,}; the shards are damaged (make them again)")
         return block[:, :-1], block[:, 1:]
 
     def batches(self, batch_size: int, start: int = 0) -> Iterator[tuple]:
@@ -401,5 +453,6 @@ class TokenWindows:
 
 
 def bits_per_char(nats_per_token: float, tokens: int, chars: int) -> float:
-    """Loss per token turned into bits per character of the text the tokens encode: total nats / chars / ln 2."""
-    return nats_per_token * tokens / chars / math.log(2)
+    """Loss per token turned into bits per character of the text the tokens encode: total nats / chars / ln 2
+    (NaN for no characters: nothing to divide by)."""
+    return nats_per_token * tokens / chars / math.log(2) if chars else math.nan

@@ -87,6 +87,8 @@ def tokenize_command(tok_path: Path, text: str | None, file: Path | None, as_jso
                      n: int) -> None:
     from makemore.tokenizer import Tokenizer, readable
 
+    if n < 0:
+        raise MakemoreError(f"-n must be at least 0, not {n}")
     tok = Tokenizer.load(tok_path)
     if merges:
         if text is not None or file is not None:

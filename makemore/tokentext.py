@@ -333,9 +333,17 @@ class PreparedShards:
         if window_skip(model):
             raise MakemoreError(f"{self.path}: token shards train models that read a whole window (transformer, "
                                 f"bow, rnn, gru, lstm, bigram), not fixed-context ones")
-        windows = TokenWindows(self.shards.documents("train"), block_size, seed=self.seed)
+        vocab_size = self.tokenizer.vocab_size
+        windows = TokenWindows(self.shards.documents("train"), block_size, seed=self.seed, vocab_size=vocab_size)
         val = np.concatenate([seg for doc in self.shards.documents("val") for seg in doc])
         idx = self.shards.index["splits"]
+        if val.size and int(val.max()) >= vocab_size:
+            raise MakemoreError(f"{self.path}: the val shards hold token id {int(val.max()):,}, outside the "
+                                f"tokenizer's {vocab_size:,}; the shards are damaged (make them again)")
+        for split in ("train", "val"):
+            if not idx[split]["chars"]:
+                raise MakemoreError(f"{self.path}: the {split} documents hold no text (bits per character need "
+                                    f"some); make the shards again from a corpus with text in both")
         return ShardBatches(windows, val, self.tokenizer, {s: idx[s]["chars"] for s in ("train", "val")},
                             {s: idx[s]["tokens"] for s in ("train", "val")}, block_size, name=str(self.path))
 

@@ -271,3 +271,24 @@ def test_a_broken_distributed_environment_is_one_line(small_words, tmp_path, env
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: {message}"), result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_an_unknown_preset_and_a_negative_merge_count_are_refused_before_torch(small_words, tmp_path):
+    tok = tmp_path / "tok.json"
+    tok.write_text("{}")
+    lines = _refused([["train", str(small_words), "--preset", "nope"],
+                      ["tokenize", "--merges", str(tok), "-n", "-1"]], tmp_path)
+    assert lines[0].startswith("error: --preset nope: unknown") and lines[1] == "error: -n must be at least 0, not -1"
+
+
+def test_a_text_run_of_one_character_of_context_reads_back(tmp_path):
+    text = tmp_path / "play.txt"
+    text.write_text("to be or not to be, that is the question\n" * 30)
+    run = tmp_path / "run"
+    r = CliRunner().invoke(app, ["train", str(text), "--mode", "text", "--type", "bigram", "--block-size", "1",
+                                 "--max-steps", "3", "-o", str(run), "-q"])
+    assert r.exit_code == 0, r.output
+    info = CliRunner().invoke(app, ["info", str(run), "--json"])
+    assert info.exit_code == 0 and json.loads(info.stdout)["block_size"] == 1, info.output
+    sample = CliRunner().invoke(app, ["sample", str(run), "--prompt", "to", "--length", "5"])
+    assert sample.exit_code == 0 and sample.stdout.startswith("to"), sample.output

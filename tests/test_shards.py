@@ -274,3 +274,36 @@ def test_a_fifo_or_a_device_is_refused_as_not_a_regular_file(tmp_path, tok, spec
         next(read_pieces(path))  # opened without waiting for a writer
     with pytest.raises(MakemoreError, match=re.escape(f"{kind}, not a regular file (expected a text file)")):
         read_text(path, 100)
+
+
+def test_prepare_refuses_an_output_inside_the_corpus_too_many_shards_and_an_empty_split(corpus, tok, tmp_path,
+                                                                                         monkeypatch):
+    from makemore import shards
+
+    with pytest.raises(MakemoreError, match="inside the corpus"):
+        prepare(corpus, tok, corpus / "shards")
+    assert not (corpus / "shards").exists()
+    monkeypatch.setattr(shards, "MAX_SHARDS", 8)
+    with pytest.raises(MakemoreError, match="--shard-tokens 16 makes more than 4 train shards"):
+        prepare(corpus, tok, tmp_path / "a" / "b" / "s", shard_tokens=16)
+    assert not (tmp_path / "a").exists()  # the directories made for it are gone again
+    empty = tmp_path / "empty-val"
+    empty.mkdir()
+    (empty / "a.txt").write_text(DOCS["a.txt"])
+    for i in range(3):
+        (empty / f"z{i}.txt").write_text("")
+    with pytest.raises(MakemoreError, match="the val documents hold no text"):
+        prepare(empty, tok, tmp_path / "s2", val_fraction=0.5)
+    assert not (tmp_path / "s2").exists()
+    assert math.isnan(bits_per_char(2.0, 10, 0))
+
+
+def test_damaged_token_ids_are_refused_as_they_are_read(corpus, tok, tmp_path):
+    prepare(corpus, tok, tmp_path / "s", shard_tokens=500)
+    shard = tmp_path / "s" / "train_000000.bin"
+    data = bytearray(shard.read_bytes())
+    data[:200] = b"\xff" * 200  # token 65,535: far outside the tokenizer's vocabulary, the size unchanged
+    shard.write_bytes(bytes(data))
+    windows = TokenWindows(Shards(tmp_path / "s").documents("train"), 16, vocab_size=tok.vocab_size, shuffle=False)
+    with pytest.raises(MakemoreError, match="outside the tokenizer's"):
+        windows.rows(range(4))

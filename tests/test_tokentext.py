@@ -68,6 +68,8 @@ def test_train_eval_and_sample_a_token_model(workdir):
 
     weights = load_file(run / "model.safetensors")
     assert weights["wte.weight"].shape[0] == 320 and tok.vocab_size == 300
+    info = makemore("info", "run", "--json", cwd=workdir)
+    assert info.returncode == 0 and json.loads(info.stdout)["vocab_size"] == 300  # the tokenizer's, not 1
 
     # eval: nats per token, and bits per character of the val text (the last 10% of the characters)
     result = makemore("eval", "run", "--json", cwd=workdir)
