@@ -348,13 +348,15 @@ def _batches(stream, starts, window: int, skip: int, device, model, budget: int 
         yield windows(stream, starts[i:i + size], window, skip, device)
 
 
-def stream_loss(model, stream, block: int, skip: int = 0, device=None, max_tokens: int | None = None) -> float:
-    """Mean NLL per predicted character over windows tiling ``stream`` (or ``max_tokens`` of them)."""
+def stream_loss(model, stream, block: int, skip: int = 0, device=None, max_tokens: int | None = None,
+                unit: str = "character") -> float:
+    """Mean NLL per predicted character (or token: ``unit``) over windows tiling ``stream`` (or ``max_tokens`` of
+    them)."""
     from makemore.evaluation import mean_nll
 
     window = skip + block + 1
     if len(stream) < window:
-        raise MakemoreError(f"{len(stream):,} characters are fewer than one window of {window}")
+        raise MakemoreError(f"{len(stream):,} {unit}s are fewer than one window of {window}")
     starts = tiling_starts(len(stream), window, block, max_tokens)
     return mean_nll(model, _batches(stream, starts, window, skip, device, model))
 

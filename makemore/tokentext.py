@@ -448,7 +448,7 @@ def evaluate_run(loaded, *, file=None, split: str = "val") -> dict:
         text, _, _ = _read_normalised(Path(file))
         ids = torch.tensor(tok.encode(text), dtype=torch.int32)
         try:
-            loss = stream_loss(model, ids, block, window_skip(model), device)
+            loss = stream_loss(model, ids, block, window_skip(model), device, unit="token")
         except MakemoreError as e:
             raise MakemoreError(f"{file}: {e}") from None
         where, tokens, chars = str(file), len(ids), len(text)

@@ -159,6 +159,10 @@ def test_tokenizer_train_does_not_overwrite_an_existing_file(tmp_path):
     assert result.exit_code == 2
     assert "already exists" in result.stderr and str(precious) in result.stderr
     assert precious.read_text() == "keep me"
+    nowhere = tmp_path / "nowhere" / "tok.json"  # refused before training, not when the file is written
+    result = runner.invoke(app, ["tokenizer", "train", str(text), "--vocab-size", "260", "-o", str(nowhere)])
+    assert result.exit_code == 2 and f"{tmp_path / 'nowhere'} is not a directory" in result.stderr
+    assert "trained in" not in result.output
 
 
 def test_a_run_directory_whose_config_holds_an_impossible_model_is_refused(word_run, tmp_path):

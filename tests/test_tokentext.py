@@ -70,6 +70,9 @@ def test_train_eval_and_sample_a_token_model(workdir):
     assert weights["wte.weight"].shape[0] == 320 and tok.vocab_size == 300
     info = makemore("info", "run", "--json", cwd=workdir)
     assert info.returncode == 0 and json.loads(info.stdout)["vocab_size"] == 300  # the tokenizer's, not 1
+    (workdir / "short.txt").write_text("All:")
+    short = makemore("eval", "run", "short.txt", cwd=workdir)
+    assert short.returncode == 2 and "tokens are fewer than one window of 17" in short.stderr, short.stderr
 
     # eval: nats per token, and bits per character of the val text (the last 10% of the characters)
     result = makemore("eval", "run", "--json", cwd=workdir)
