@@ -407,18 +407,19 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
 
 def _flatten(summary: dict[str, Any]) -> dict[str, Any]:
     """The settings and results of one run as flat rows: model.*, train.*, data.*, then the results."""
-    rows: dict[str, Any] = {"type": summary["type"], "params": summary["params"]}
+    rows: dict[str, Any] = {"type": summary["type"], "params": summary["params"], "mode": summary["mode"]}
     rows.update({f"model.{k}": v for k, v in summary["hyper"].items()})
     rows.update({f"train.{k}": v for k, v in summary["train"].items()})
     data = summary.get("dataset") or {}
     rows.update({"data.name": data.get("name"), "data.sha256": (data.get("sha256") or "")[:12] or None,
                  "data.words": data.get("words")})
-    rows.update({"steps": summary["steps"], "time (s)": summary["elapsed"], "best val": summary["best_val_loss"],
+    rows.update({"steps": summary["steps"], "time (s)": summary["elapsed"], "loss unit": summary["loss_unit"],
+                 "best val": summary["best_val_loss"], "best val (bits/char)": summary["best_val_bpc"],
                  "best step": summary["best_step"], "test": summary["test_loss"], "finished": summary["finished"]})
     return rows
 
 
-RESULTS = ("steps", "time (s)", "best val", "best step", "test", "finished")
+RESULTS = ("steps", "time (s)", "loss unit", "best val", "best val (bits/char)", "best step", "test", "finished")
 
 
 def compare_command(paths: list[Path], *, as_json: bool) -> None:
@@ -446,7 +447,7 @@ def compare_command(paths: list[Path], *, as_json: bool) -> None:
     for r in rows:
         t.add_column(escape(Path(r["run"]).name), justify="right")
     for k in keys:
-        if k == "best val":
+        if k == "loss unit":  # the results below the settings
             t.add_section()
         values = [f.get(k) for f in flat]
         cells = [_cell(v) for v in values]

@@ -173,6 +173,16 @@ def check_checkpoint_size(path: Path, spec: ModelSpec, vocab_size: int) -> None:
                             f"{CONFIG} describes")
 
 
+def _best_bpc(best: dict | None, tokens: bool) -> float | None:
+    """Bits per character of the best evaluation: as the run recorded it (text runs: a token run's needs the
+    text's length), else a word list's nats per character over ln 2."""
+    if best is None:
+        return None
+    if best.get("val_bpc") is not None or tokens:
+        return _number(best.get("val_bpc"))
+    return _number(best["val_loss"] / math.log(2))
+
+
 def _token_vocab_size(dataset: dict) -> int | None:
     """A token run's vocabulary size, as its config.json records the tokenizer (None: a character or word run)."""
     size = (tokenizer_entry(dataset) or {}).get("vocab_size")
@@ -484,6 +494,9 @@ class RunDir:
             "steps": steps,
             "mode": config.mode,
             "best_val_loss": best["val_loss"] if best else None,
+            # nats per character, or per token for a token run; bits per character compare across both
+            "loss_unit": "nats/token" if _token_vocab_size(config.dataset) else "nats/char",
+            "best_val_bpc": _best_bpc(best, tokens=_token_vocab_size(config.dataset) is not None),
             "best_step": best.get("step") if best else None,
             "test_loss": _number(finished.get("test_loss")) if finished else None,
             "finished": str(finished.get("reason")) if finished else None,

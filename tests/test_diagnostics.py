@@ -446,6 +446,8 @@ def test_compare_highlights_what_differs(three_runs):
     assert {"type", "train.learning_rate", "train.max_steps", "best val", "train.diagnostics"} <= differ
     assert "train.seed" not in differ and "data.sha256" not in differ
     assert result["values"]["train.max_steps"] == [30, 10, 20]
+    assert result["values"]["loss unit"] == ["nats/char"] * 3  # word lists: bits per character = nats / ln 2
+    assert result["values"]["best val (bits/char)"] == [v / math.log(2) for v in result["values"]["best val"]]
     r = runner.invoke(app, ["compare", str(three_runs / "a"), str(three_runs / "b")], env={"COLUMNS": "200"})
     assert r.exit_code == 0 and "train.learning_rate" in r.output and "rows differ" in r.output
     r = runner.invoke(app, ["compare", str(three_runs / "a")])

@@ -69,7 +69,11 @@ def test_train_eval_and_sample_a_token_model(workdir):
     weights = load_file(run / "model.safetensors")
     assert weights["wte.weight"].shape[0] == 320 and tok.vocab_size == 300
     info = makemore("info", "run", "--json", cwd=workdir)
-    assert info.returncode == 0 and json.loads(info.stdout)["vocab_size"] == 300  # the tokenizer's, not 1
+    summary = json.loads(info.stdout)
+    assert info.returncode == 0 and summary["vocab_size"] == 300  # the tokenizer's, not 1
+    best = min((m for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+                if m["event"] == "eval"), key=lambda m: m["val_loss"])
+    assert summary["loss_unit"] == "nats/token" and summary["best_val_bpc"] == best["val_bpc"]  # not nats / ln 2
     (workdir / "short.txt").write_text("All:")
     short = makemore("eval", "run", "short.txt", cwd=workdir)
     assert short.returncode == 2 and "tokens are fewer than one window of 17" in short.stderr, short.stderr
