@@ -114,6 +114,11 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         model_type, hyper, train, block_size = with_preset(preset, model_type=model_type, hyper=hyper, train=train,
                                                            type_given="model_type" in given,
                                                            block_size=block_size, device=device)
+        from makemore.device import resolve_device
+
+        if main and "batch_size" not in given and not resolve_device(device).startswith("cuda"):
+            err.print(f"--preset {preset} is sized for GPUs: on a CPU one step of its batch takes minutes; "
+                      f"docs/tokens.md gives smaller overrides for a CPU")
     request = Request(data=data, model_type=model_type, out=out, hyper=hyper, train=train, seed=seed,
                       device=device, max_len=max_len, mode=mode, block_size=block_size,
                       tokenizer=Path(tokenizer) if tokenizer is not None else None)

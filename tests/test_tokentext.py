@@ -149,6 +149,7 @@ def test_gpt2_preset_trains_a_few_steps_on_a_cpu(workdir):
                       "--block-size", "128", "--max-steps", "20", "--batch-size", "4", "--grad-accum", "2",
                       "-o", "gpt", cwd=workdir)
     assert result.returncode == 0, result.stderr
+    assert "sized for GPUs" not in result.stderr  # its batch was given: no warning about the preset's
     config = json.loads((workdir / "gpt" / "config.json").read_text())
     model, train = config["model"], config["train"]
     # the options given win; the preset fills in the rest
