@@ -419,8 +419,6 @@ def _flatten(summary: dict[str, Any]) -> dict[str, Any]:
     return rows
 
 
-RESULTS = ("steps", "time (s)", "loss unit", "best val", "best val (bits/char)", "best step", "test", "finished")
-
 
 def compare_command(paths: list[Path], *, as_json: bool) -> None:
     if len(paths) < 2:

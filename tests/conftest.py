@@ -5,6 +5,7 @@ absent (the README's Set up section says how to fetch it)."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,34 @@ def small_words(tmp_path: Path) -> Path:
     path = tmp_path / "small.txt"
     path.write_text("\n".join(words) + "\n", encoding="utf-8")
     return path
+
+
+RUN_WORDS = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "harper", "evelyn", "abigail",
+             "emily", "ella", "elizabeth", "camila", "luna", "sofia", "avery", "mila", "aria", "scarlett"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """One small finished Transformer run (20 steps, evaluated at 10 and 20), copied by the tests that damage it.
+    Its words include rich markup."""
+    from typer.testing import CliRunner
+
+    from makemore.cli import app
+
+    root = tmp_path_factory.mktemp("trained")
+    data = root / "words.txt"
+    data.write_text("\n".join(RUN_WORDS + ["[/b]", "[red]x"]) + "\n", encoding="utf-8")
+    run = root / "run"
+    r = CliRunner().invoke(app, ["train", str(data), "-o", str(run), "--n-layer", "1", "--n-embd", "16", "--n-head",
+                                 "2", "--batch-size", "8", "-q", "--max-steps", "20", "--eval-interval", "10"],
+                           prog_name="makemore")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    return run
+
+
+@pytest.fixture
+def run_copy(trained, tmp_path) -> Path:
+    """A copy of ``trained`` to damage."""
+    dest = tmp_path / "run"
+    shutil.copytree(trained, dest)
+    return dest

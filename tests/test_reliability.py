@@ -69,25 +69,6 @@ def one_thread():
     torch.set_num_threads(previous)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    """One small finished run, copied by the tests that damage it. Its words include rich markup."""
-    root = tmp_path_factory.mktemp("trained")
-    data = root / "words.txt"
-    data.write_text("\n".join(WORDS + ["[/b]", "[red]x"]) + "\n", encoding="utf-8")
-    run = root / "run"
-    r = cli("train", data, "-o", run, *TINY, "--max-steps", "20", "--eval-interval", "10")
-    assert r.exit_code == 0, r.stdout + r.stderr
-    return run
-
-
-@pytest.fixture
-def run_copy(trained, tmp_path) -> Path:
-    dest = tmp_path / "run"
-    shutil.copytree(trained, dest)
-    return dest
-
-
 # --- bad word lists ----------------------------------------------------------------------------------
 
 def _write(path: Path, data: bytes) -> Path:
