@@ -178,12 +178,12 @@ class Model(_Records):
         run draws tokens until their decoded text is ``length`` characters long, as `makemore sample` does."""
         import torch
 
+        from makemore.config import check_text_length
         from makemore.text import continuation
 
         if self._loaded.mode != "text":
             raise MakemoreError(f"{self.run_dir}: a word-list run; use .sample(n)")
-        if length < 0:
-            raise MakemoreError("--length must be at least 0")  # as `makemore sample --length`
+        check_text_length(length)  # as `makemore sample --length`
         return "".join(continuation(self._loaded.model, self._loaded.vocab, prompt, length,
                                     temperature=temperature, top_k=top_k, top_p=top_p,
                                     generator=torch.Generator().manual_seed(seed)))

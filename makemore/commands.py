@@ -131,6 +131,10 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     from makemore.training import resolve_mode
 
     checked = check_request(request)
+    if out is not None and main:  # rank 0 creates the run directory; the others may start after it did
+        from makemore.rundir import check_out
+
+        check_out(Path(out))
     if resolve_mode(request) == "text" or request.tokenizer is not None or is_shard_dir(data):
         from makemore.device import flush_denormals
 
@@ -204,13 +208,15 @@ _settled = False
 # --- sample -----------------------------------------------------------------------------------------
 
 SMALL_SAMPLE = 100  # up to this many words, `sample` runs on one CPU thread
+MAX_HELD = 100_000_000  # characters of all continuations, where --json or -O holds them until written
 
 
 def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
-                          scores, output, prompt, length, seed=None) -> None:
+                          scores, output, prompt, length, seed=None, as_json=False) -> None:
     """What `sample` can refuse from the run's config.json alone: before torch is imported or weights read."""
-    from makemore.config import check_lengths, check_sampling
+    from makemore.config import check_lengths, check_sampling, check_text_length
     from makemore.data import check_prefix
+    from makemore.rundir import tokenizer_entry
 
     check_sampling(n=n, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
     run_dir = run.path
@@ -221,8 +227,19 @@ def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len,
         if given:
             raise MakemoreError(f"{given} applies to word lists; {run_dir} is a text run "
                                 f"(continue a --prompt for --length characters)")
-        if length is not None and length < 0:
-            raise MakemoreError("--length must be at least 0")
+        if length is not None:
+            check_text_length(length)
+        held = (n or 1) * (500 if length is None else length)
+        if (as_json or output is not None) and held > MAX_HELD:
+            raise MakemoreError(f"-n × --length is {held:,} characters; with --json or -O all are held until "
+                                f"written, at most {MAX_HELD:,}")
+        if prompt is not None and tokenizer_entry(run.config.dataset) is None:  # a token run encodes any text
+            from makemore.text import encode
+
+            try:
+                encode(prompt, run.vocab().chars)
+            except MakemoreError as e:
+                raise MakemoreError(f"--prompt {prompt!r}: {e}") from None
     else:
         if prompt is not None or length is not None:
             raise MakemoreError(f"--{'prompt' if prompt is not None else 'length'} applies to text runs; "
@@ -242,7 +259,7 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
                    length=None) -> None:
     _check_sample_options(run, n=n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
                           min_len=min_len, max_len=max_len, new_only=new_only, unique=unique, scores=scores,
-                          output=output, prompt=prompt, length=length, seed=seed)
+                          output=output, prompt=prompt, length=length, seed=seed, as_json=as_json)
     from makemore.device import resolve_device
     from makemore.sample import cpu_threads, sample_words
 
@@ -294,19 +311,13 @@ def _sample_text(loaded, *, n, prompt, length, temperature, top_k, top_p, as_jso
     """Continue ``prompt``; without --json each character is printed as it is drawn."""
     import torch
 
-    from makemore.text import encode, generate_text
+    from makemore.text import generate_text
 
-    if length < 0:
-        raise MakemoreError("--length must be at least 0")
     if hasattr(loaded.vocab, "tokenizer"):  # a token run: the prompt is encoded, the draw decoded as it comes
         from makemore.tokentext import sample_command as sample_tokens
 
         return sample_tokens(loaded, n=n, prompt=prompt, length=length, temperature=temperature, top_k=top_k,
                              top_p=top_p, as_json=as_json, output=output, seed=seed)
-    try:
-        encode(prompt, loaded.vocab.chars)
-    except MakemoreError as e:
-        raise MakemoreError(f"--prompt {prompt!r}: {e}") from None
     generator = torch.Generator().manual_seed(seed)
     emit_continuations(loaded.run_dir, prompt, length, n, lambda: generate_text(
         loaded.model, loaded.vocab.chars, prompt, length, temperature=temperature, top_k=top_k, top_p=top_p,
@@ -318,17 +329,20 @@ def emit_continuations(run_dir, prompt: str, length: int, n: int, draw, *, as_js
     as they come (without --json), written to ``output`` and printed as JSON (with --json) once all are drawn.
     Character runs and token runs both sample through this."""
     texts, stream = [], not as_json
+    keep = as_json or output is not None  # else each continuation is only printed, and memory stays flat
     for i in range(n):
         if stream:
             sys.stdout.write(("\n\n" if i else "") + prompt)
             sys.stdout.flush()
         drawn = []
         for piece in draw():
-            drawn.append(piece)
+            if keep:
+                drawn.append(piece)
             if stream:
                 sys.stdout.write(piece)
                 sys.stdout.flush()
-        texts.append(prompt + "".join(drawn))
+        if keep:
+            texts.append(prompt + "".join(drawn))
     if stream:
         sys.stdout.write("\n")
         sys.stdout.flush()

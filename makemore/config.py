@@ -152,6 +152,7 @@ def lr_at(step: int, cfg: TrainConfig, elapsed: float | None = None) -> float:
 # --- sampling options --------------------------------------------------------------------------------
 
 MAX_SAMPLES = 1_000_000  # words or continuations per command: all are held until printed
+MAX_LENGTH = 1_000_000  # characters of one continuation of a text run's prompt
 
 
 MAX_SEED = (1 << 63) - 1  # the trainer seeds a second generator with seed + 1; numpy's takes no negative seed
@@ -177,6 +178,12 @@ def check_sampling(*, n: int | None = None, temperature: float = 1.0, top_k: int
         raise MakemoreError(f"--top-k must be at least 1, not {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
         raise MakemoreError("--top-p must be in (0, 1]")
+
+
+def check_text_length(length: int) -> None:
+    """A text run's ``--length``: characters of one continuation."""
+    if not 0 <= length <= MAX_LENGTH:
+        raise MakemoreError(f"--length must be between 0 and {MAX_LENGTH:,} characters, not {length:,}")
 
 
 def check_lengths(block_size: int, prefix: str = "", min_len: int = 0, max_len: int | None = None) -> int:

@@ -97,6 +97,33 @@ def split_boundary(n: int) -> int:
     return int(n * TRAIN_FRACTION)
 
 
+def _check_parts(path: Path, n: int, window: int) -> None:
+    """Refuse a text of ``n`` characters whose train or val part is shorter than one ``window``."""
+    b = split_boundary(n)
+    for name, length in (("train", b), ("val", n - b)):
+        if length < window:
+            raise MakemoreError(
+                f"{path}: the {name} part ({length:,} characters of {n:,}; the first 90% train, the last 10% "
+                f"validate) is shorter than one window of {window} characters; lower --block-size or use a "
+                f"longer text")
+
+
+def check_windows(path: Path, window: int) -> None:
+    """Before torch: refuse a text too short for one ``window`` of characters in each of its parts, as
+    ``TextBatches`` would once it is read. A character takes at most 4 bytes and the val part is a tenth of the
+    text, so a file of 40 bytes a character of the window (and a BOM) is long enough unread; only a smaller one is
+    read, and its characters counted. An unreadable or empty file is left to ``read_text`` to name."""
+    path = Path(path)
+    try:
+        if not path.is_file() or path.stat().st_size >= 40 * window + 3:
+            return
+        n = sum(len(text) for text, _ in _decoded_chunks(path))
+    except (MakemoreError, OSError):
+        return
+    if n:
+        _check_parts(path, n, window)
+
+
 def stream_dtype(vocab_size: int):
     import torch
 
@@ -222,12 +249,7 @@ class TextBatches:
         self.eval_tokens = eval_tokens
         b = corpus.boundary
         self.splits = {"train": corpus.stream[:b], "val": corpus.stream[b:]}
-        for name, part in self.splits.items():
-            if len(part) < self.window:
-                raise MakemoreError(
-                    f"{corpus.path}: the {name} part ({len(part):,} characters of {len(corpus):,}; the first 90% "
-                    f"train, the last 10% validate) is shorter than one window of {self.window} characters; "
-                    f"lower --block-size or use a longer text")
+        _check_parts(corpus.path, len(corpus), self.window)
         self.num_items = len(self.splits["train"])  # characters in the training part
 
     # what the trainer asks of a batch source

@@ -104,9 +104,7 @@ def prepare_data(data: str, seed: int, max_len: int = DEFAULT_MAX_LEN, mode: str
     on tokens ``makemore.tokentext.PreparedTokens``, or token shards ``PreparedShards``)."""
     from makemore.shards import is_shard_dir
 
-    if is_shard_dir(data):
-        if tokenizer is not None:
-            raise MakemoreError(f"{data}: token shards carry their tokenizer; drop --tokenizer")
+    if is_shard_dir(data):  # (with --tokenizer refused by check_request)
         from makemore.tokentext import prepare_shards
 
         return prepare_shards(data, seed)
@@ -146,8 +144,11 @@ MAX_BLOCK_SIZE = MAX_LEN_LIMIT * 8  # text mode's context, in tokens
 
 
 def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
-    """The model's hyperparameters and the training configuration the request implies, checked before touching
-    any data or importing torch. The device stays as named ("auto", "cuda:1"); ``new_trainer`` resolves it."""
+    """The model's hyperparameters and the training configuration the request implies, checked before importing
+    torch; of the data, only a small text is read, to refuse it if it is too short for the block. The device
+    stays as named ("auto", "cuda:1"); ``new_trainer`` resolves it."""
+    from makemore.shards import is_shard_dir
+
     family = get_family(req.model_type)
     mode = resolve_mode(req)
     user_train = {k: v for k, v in req.train.items() if v is not None}
@@ -179,6 +180,23 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
     if unknown:
         raise MakemoreError(f"unknown training option --{unknown[0].replace('_', '-')}")
     cfg = TrainConfig(**recipe, seed=req.seed, device=req.device).check()
+    shards = req.data is not None and is_shard_dir(req.data)
+    if req.tokenizer is not None and shards:
+        raise MakemoreError(f"{req.data}: token shards carry their tokenizer; drop --tokenizer")
+    if req.data is not None and not shards:
+        path = resolve_dataset(req.data)[1]
+        if not path.exists():
+            raise MakemoreError(f"{path}: no such file")
+        if mode == "text" and req.tokenizer is None:
+            from makemore.text import check_windows
+
+            # a small text too short for the block: a window holds the block, its target and a window model's
+            # context in front
+            check_windows(path, text_block_size(req) + hyper.get("context", 1))
+    if req.tokenizer is not None:
+        from makemore.tokenizer import Tokenizer
+
+        Tokenizer.load(req.tokenizer)  # read again with the text; refused here, before torch
     if cfg.init_scale != 1.0:  # (builds a tiny copy of the model: torch only for a run that asks for it)
         from makemore.diagnostics import check_init_scale
 

@@ -113,7 +113,7 @@ def test_sample_refuses_a_wrong_type(word_model, args, given, message):
     ((123, 5), {}, "--prompt must be a string, not 123"),
     (("a", "5"), {}, "--length must be an integer, not '5'"),
     (("a", 1.5), {}, "--length must be an integer, not 1.5"),
-    (("a", -1), {}, "--length must be at least 0"),  # as `makemore sample --length -1`
+    (("a", -1), {}, "--length must be between 0 and 1,000,000 characters, not -1"),  # as `makemore sample --length -1`
     (("a", 5), {"top_k": "3"}, "--top-k must be an integer or None, not '3'"),
     (("a", 5), {"seed": 2 ** 63}, "--seed must be between 0 and 9,223,372,036,854,775,807"),
 ])

@@ -296,3 +296,84 @@ def test_a_text_run_of_one_character_of_context_reads_back(tmp_path):
     assert info.exit_code == 0 and json.loads(info.stdout)["block_size"] == 1, info.output
     sample = CliRunner().invoke(app, ["sample", str(run), "--prompt", "to", "--length", "5"])
     assert sample.exit_code == 0 and sample.stdout.startswith("to"), sample.output
+
+
+@pytest.fixture(scope="module")
+def char_text_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("text-refusals")
+    text = root / "play.txt"
+    text.write_text("to be or not to be, that is the question\n" * 30)
+    r = runner.invoke(app, ["train", str(text), "--mode", "text", "--type", "bigram", "--block-size", "4",
+                            "--max-steps", "2", "-o", str(root / "run"), "-q"])
+    assert r.exit_code == 0, r.output
+    return root / "run"
+
+
+def test_a_text_runs_sampling_options_are_refused_before_torch(char_text_run, tmp_path):
+    run = str(char_text_run)
+    cases = [
+        (["sample", run, "--prompt", "to bΩ"], "--prompt 'to bΩ': character 'Ω' is not in the model's vocabulary"),
+        (["sample", run, "--length", "-1"], "--length must be between 0 and 1,000,000 characters, not -1"),
+        (["sample", run, "--length", "1000001"], "--length must be between 0 and 1,000,000 characters, not 1,000,001"),
+        (["sample", run, "-n", "1000", "--length", "200000", "--json"],
+         "-n × --length is 200,000,000 characters; with --json or -O all are held until written, at most 100,000,000"),
+    ]
+    for line, (args, message) in zip(_refused([args for args, _ in cases], tmp_path), cases):
+        assert message in line, (args, line)
+
+
+def test_what_a_new_runs_data_and_output_make_impossible_is_refused_before_torch(char_text_run, tmp_path):
+    """A missing file, a text too short for one window in each part, a tokenizer beside token shards, a broken
+    tokenizer file and an output that exists: each refused before torch, and nothing written."""
+    short = tmp_path / "short.txt"
+    short.write_text("to be or not to be\n" * 20)  # 380 characters: 342 train, 38 val
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "index.json").write_text("{}")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"x": 1}')
+    cases = [
+        (["train", str(tmp_path / "gone.txt"), "--mode", "text"], f"{tmp_path / 'gone.txt'}: no such file"),
+        (["train", str(tmp_path / "gone.txt"), "--tokenizer", str(broken)], "no such file"),
+        (["train", str(short), "--mode", "text", "--block-size", "64"],
+         "the val part (38 characters of 380; the first 90% train, the last 10% validate) is shorter than one "
+         "window of 65 characters"),
+        (["train", str(short), "--mode", "text", "--type", "mlp", "--block-size", "32", "--context", "8"],
+         "shorter than one window of 40 characters"),
+        (["train", str(shards), "--tokenizer", str(broken)], "token shards carry their tokenizer; drop --tokenizer"),
+        (["train", str(short), "--tokenizer", str(broken)], "not a tokenizer.json file"),
+        (["train", str(short), "--mode", "text", "--block-size", "4", "-o", str(char_text_run)], "already exists"),
+    ]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for line, (args, message) in zip(_refused([args for args, _ in cases], tmp_path), cases):
+        assert message in line, (args, line)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no run directory made
+
+
+@pytest.mark.parametrize("family", ["transformer", "mlp", "wavenet", "ngram", "bigram", "rnn", "bow"])
+def test_the_early_window_check_agrees_with_the_batches(family, tmp_path):
+    """check_windows, which runs before torch from the options alone, refuses exactly the texts that the text
+    batches built from the model refuse: at the shortest text that fits and at one character less."""
+    from makemore import text as textmode
+    from makemore.models import build_model, model_hyper
+
+    hyper = model_hyper(family, {"context": 4} if family in ("mlp", "wavenet", "ngram") else {})
+    block = 8
+    chars = "ab\n"
+    model = build_model(family, len(chars) + 1, block, hyper)
+    window = block + 1 + textmode.window_skip(model)
+    assert window == block + hyper.get("context", 1)  # what check_request hands check_windows
+    fits = next(n for n in range(1, 1000) if min(textmode.split_boundary(n), n - textmode.split_boundary(n)) >= window)
+    for n, ok in ((fits, True), (fits - 1, False)):
+        path = tmp_path / f"{n}.txt"
+        path.write_text(("ab\n" * n)[:n])
+        corpus = textmode.read_text(path)
+        outcomes = []
+        for check in (lambda: textmode.check_windows(path, window),
+                      lambda: textmode.TextBatches(corpus, block, textmode.window_skip(model))):
+            try:
+                check()
+                outcomes.append(None)
+            except MakemoreError as e:
+                outcomes.append(str(e))
+        assert outcomes[0] == outcomes[1] and (outcomes[0] is None) == ok, (family, n, outcomes)

@@ -82,10 +82,6 @@ def check_request(request) -> None:
     from makemore.training import check_request as check
 
     check(request)
-    if request.tokenizer is not None:
-        from makemore.tokenizer import Tokenizer
-
-        Tokenizer.load(request.tokenizer)
 
 
 def new_trainer(request):
