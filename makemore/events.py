@@ -36,6 +36,12 @@ class Started(Event):
     time: float = 0.0  # wall-clock time.time() at the start
     max_time: float | None = None  # seconds of training allowed; with max_steps 0 the only limit
     mode: str = "words"  # "text": one character stream (num_words then counts its training characters)
+    unit: str = ""  # what num_words counts: "word", "character" or "token" (older runs' metrics: "", see ``item``)
+
+    @property
+    def item(self) -> str:
+        """What ``num_words`` counts: ``unit``, or for a run written before it, what its mode says."""
+        return self.unit or ("character" if self.mode == "text" else "word")
 
 
 @dataclass(frozen=True)

@@ -382,27 +382,37 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
     rows.sort(key=lambda r: (r.get(key) is None, r.get(key) if r.get(key) is not None else 0, r["run"]))
     if as_json:
         print(json.dumps({"runs": [{k: r[k] for k in ("run", "type", "params", "steps", "elapsed", "best_val_loss",
-                                                      "best_step", "test_loss", "finished")} for r in rows],
+                                                      "loss_unit", "best_val_bpc", "best_step", "test_loss",
+                                                      "finished")} for r in rows],
                           "unreadable": [{"run": str(p), "error": e} for p, e in bad]}, ensure_ascii=False))
         return
     if not rows and not bad:
         err.print(f"no runs in {root}/; train one first (makemore train names)")
         return
-    best = min((r["best_val_loss"] for r in rows if r["best_val_loss"] is not None), default=None)
+    # a token run's losses are per token, the others' per character: marked, and the best of each kind shown
+    tokens = any(r["loss_unit"] == "nats/token" for r in rows)
+    best = {unit: min((r["best_val_loss"] for r in rows if r["best_val_loss"] is not None and r["loss_unit"] == unit),
+                      default=None) for unit in ("nats/char", "nats/token")}
+
+    def loss(r, key: str) -> str:
+        mark = ("*" if r["loss_unit"] == "nats/token" else " ") if tokens else ""
+        return _fmt_loss(r[key]) + (mark if r[key] is not None else " " * len(mark))
+
     t = Table(**COMPACT)  # 80 columns hold a name of 25 characters whole
     t.add_column("run", overflow="fold")  # a long name wraps onto a second line, never cut short
     for col in ("type", "params", "steps", "time", "best val", "test", "done"):
         t.add_column(col, justify="left" if col in ("type", "done") else "right", no_wrap=True)
     for r in rows:
-        val = _fmt_loss(r["best_val_loss"])
+        val = loss(r, "best_val_loss")
+        top = r["best_val_loss"] is not None and r["best_val_loss"] == best[r["loss_unit"]]
         t.add_row(escape(Path(r["run"]).name), r["type"], f"{r['params']:,}" if r["params"] else "-",
-                  f"{r['steps']:,}", _fmt_seconds(r["elapsed"]),
-                  Text(val, style="bold green") if best is not None and r["best_val_loss"] == best else val,
-                  _fmt_loss(r["test_loss"]), "yes" if r["finished"] else Text("no", style="yellow"))
+                  f"{r['steps']:,}", _fmt_seconds(r["elapsed"]), Text(val, style="bold green") if top else val,
+                  loss(r, "test_loss"), "yes" if r["finished"] else Text("no", style="yellow"))
     out.print(t)
     for path, e in bad:
         err.print(f"skipped {path}: {e}")
-    err.print(f"{plural(len(rows), 'run')} in {root}" + (f", {len(bad)} unreadable" if bad else "") + f" · sorted by {sort}")
+    err.print(f"{plural(len(rows), 'run')} in {root}" + (f", {len(bad)} unreadable" if bad else "") + f" · sorted by {sort}"
+              + (" · * nats per token, not per character" if tokens else ""))
 
 
 def _flatten(summary: dict[str, Any]) -> dict[str, Any]:

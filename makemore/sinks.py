@@ -133,7 +133,7 @@ class ConsoleSink:
             self.total = event.max_steps
             self.max_time = event.max_time
             c.print(f"[bold]{event.model_type}[/] · {event.num_params:,} parameters · {event.device} · "
-                    f"{plural(event.num_words, 'training character' if event.mode == 'text' else 'training word')} · "
+                    f"{plural(event.num_words, 'training ' + event.item)} · "
                     f"vocab {len(event.vocab)} → {escape(event.run_dir)}"
                     + (f" (resuming at step {event.start_step})" if event.start_step else ""))
             if self.live and (event.max_steps or event.max_time):

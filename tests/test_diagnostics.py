@@ -438,6 +438,28 @@ def test_runs_lists_and_sorts(three_runs):
     assert r.exit_code == 2 and "--sort" in r.output
 
 
+def test_runs_marks_a_token_runs_losses_as_per_token(three_runs, tmp_path):
+    """A token run's losses are nats per token: the table marks them and highlights the best of each unit."""
+    import shutil
+
+    root = tmp_path / "runs"
+    for name in "ab":
+        shutil.copytree(three_runs / name, root / name)
+    config = json.loads((root / "b" / "config.json").read_text())
+    config["dataset"]["tokenizer"] = {"file": "tokenizer.json", "sha256": "0" * 64, "vocab_size": 300}
+    (root / "b" / "config.json").write_text(json.dumps(config))
+    r = runner.invoke(app, ["runs", str(root), "--json"])
+    units = {Path(x["run"]).name: x["loss_unit"] for x in json.loads(r.output)["runs"]}
+    assert r.exit_code == 0 and units == {"a": "nats/char", "b": "nats/token"}, r.output
+    r = runner.invoke(app, ["runs", str(root)], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    rows = {line.split()[0]: line.split() for line in r.output.splitlines()[1:3]}
+    assert rows["b"][5].endswith("*") and rows["b"][6].endswith("*"), rows  # best val and test, per token
+    assert not rows["a"][5].endswith("*") and "* nats per token, not per character" in r.output
+    r = runner.invoke(app, ["runs", str(three_runs)], env={"COLUMNS": "80"})
+    assert "*" not in r.output and "per token" not in r.output  # no token run: no mark
+
+
 def test_compare_highlights_what_differs(three_runs):
     r = runner.invoke(app, ["compare", *(str(three_runs / n) for n in "abc"), "--json"])
     assert r.exit_code == 0, r.output

@@ -61,6 +61,11 @@ def test_train_eval_and_sample_a_token_model(workdir):
     run = workdir / "run"
     config = json.loads((run / "config.json").read_text())
     tok = Tokenizer.load(workdir / "tok.json")
+    # the first line counts the training part in tokens, as metrics.jsonl's started event does
+    train_tokens = len(tok.encode(TEXT[: int(len(TEXT) * 0.9)]))
+    assert f" · {train_tokens:,} training tokens · " in result.stderr, result.stderr
+    started = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert started["event"] == "started" and (started["num_words"], started["unit"]) == (train_tokens, "token")
     assert (run / "tokenizer.json").read_bytes() == (workdir / "tok.json").read_bytes()
     assert config["dataset"]["tokenizer"]["sha256"] == tok.sha256
     # the vocabulary is the tokenizer's, padded to a multiple of 64 for the embedding and the head

@@ -504,7 +504,7 @@ class RunScreen(Screen):
                 return f"makemore · waiting for {where} to start"
             return (f"makemore · {where} · preparing (loading torch and the data)" if self.mode == "train"
                     else f"makemore · {where} · waiting for the first event")
-        unit = "words" if st.mode != "text" else "tokens" if is_token_run(st) else "characters"
+        unit = f"{st.unit or ('token' if is_token_run(st) else st.item)}s"
         return Text.assemble(("makemore", "bold"), f" · {st.dataset} ({st.num_words:,} {unit}) · ",
                              (st.model_type, "bold"), f" {st.num_params:,} params · {st.device} · "
                              f"{self.run_dir or st.run_dir}")
