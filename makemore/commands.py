@@ -212,13 +212,14 @@ MAX_HELD = 100_000_000  # characters of all continuations, where --json or -O ho
 
 
 def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
-                          scores, output, prompt, length, seed=None, as_json=False) -> None:
+                          scores, output, prompt, length, seed=None, as_json=False, device="cpu") -> None:
     """What `sample` can refuse from the run's config.json alone: before torch is imported or weights read."""
-    from makemore.config import check_lengths, check_sampling, check_text_length
+    from makemore.config import check_device, check_lengths, check_sampling, check_text_length
     from makemore.data import check_prefix
     from makemore.rundir import tokenizer_entry
 
     check_sampling(n=n, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    check_device(device)
     run_dir = run.path
     if run.config.mode == "text":
         words_only = {"--prefix": prefix != "", "--min-len": min_len != 0, "--max-len": max_len is not None,
@@ -259,7 +260,8 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
                    length=None) -> None:
     _check_sample_options(run, n=n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
                           min_len=min_len, max_len=max_len, new_only=new_only, unique=unique, scores=scores,
-                          output=output, prompt=prompt, length=length, seed=seed, as_json=as_json)
+                          output=output, prompt=prompt, length=length, seed=seed, as_json=as_json,
+                          device=device)
     from makemore.device import resolve_device
     from makemore.sample import cpu_threads, sample_words
 
@@ -357,8 +359,11 @@ def emit_continuations(run_dir, prompt: str, length: int, n: int, draw, *, as_js
 
 def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: str,
                  skip_unknown: bool = False) -> None:
+    from makemore.config import check_device
+
     if split not in (None, "train", "val", "test"):
         raise MakemoreError(f"--split must be train, val or test, not {split!r}")
+    check_device(device)
     # what config.json and the file system can refuse, before torch is imported or weights read
     if run.config.mode == "text" and skip_unknown:
         raise MakemoreError(f"--skip-unknown applies to word lists; {run.path} is a text run, one stream with no "

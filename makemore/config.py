@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
+import sys
 import types
 import typing
 from dataclasses import dataclass
@@ -178,6 +180,29 @@ def check_sampling(*, n: int | None = None, temperature: float = 1.0, top_k: int
         raise MakemoreError(f"--top-k must be at least 1, not {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
         raise MakemoreError("--top-p must be in (0, 1]")
+
+
+DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def check_device(name: str) -> None:
+    """A ``--device`` refused before torch where it cannot work: not a device's name, CUDA with a CPU build of torch
+    (its version says so: ``2.13.0+cpu``), or Apple's MPS off macOS. The rest is for torch to say
+    (``makemore.device.resolve_device``)."""
+    if not DEVICE_NAME.fullmatch(name):
+        raise MakemoreError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    if name.startswith("cuda"):
+        from importlib import metadata
+
+        try:
+            build = metadata.version("torch")
+        except metadata.PackageNotFoundError:  # torch from elsewhere (a source tree): torch will say
+            return
+        if build.endswith("+cpu"):
+            raise MakemoreError(f"device {name!r}: CUDA is not available on this machine (torch {build} is a "
+                                f"CPU build)")
+    if name == "mps" and sys.platform != "darwin":
+        raise MakemoreError(f"device {name!r}: MPS is not available on this machine (Apple's GPUs, on macOS)")
 
 
 def check_text_length(length: int) -> None:

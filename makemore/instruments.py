@@ -20,7 +20,7 @@ from rich.text import Text
 
 from makemore.console import plural
 from makemore.errors import MakemoreError
-from makemore.rundir import RunDir, list_runs
+from makemore.rundir import RUNS, RunDir, list_runs
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -377,7 +377,8 @@ def _fmt_seconds(x) -> str:
 def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
     if sort not in SORT_KEYS:
         raise MakemoreError(f"--sort must be one of {', '.join(SORT_KEYS)}, not {sort!r}")
-    rows, bad = summaries(find_runs(root))
+    # where runs go by default, before the first run made it: no runs yet, as in an empty directory
+    rows, bad = summaries(find_runs(root) if root != RUNS or root.exists() else [])
     key = SORT_KEYS[sort]
     rows.sort(key=lambda r: (r.get(key) is None, r.get(key) if r.get(key) is not None else 0, r["run"]))
     if as_json:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from makemore import __version__
-from makemore.config import TrainConfig
+from makemore.config import TrainConfig, check_device
 from makemore.data import DEFAULT_MAX_LEN, EncodedWords, Vocab, WordList, read_words, resolve_dataset, split_words
 from makemore.errors import MakemoreError
 from makemore.models import build_model, get_family, model_hyper, recipe_for, step_recipe, text_defaults
@@ -139,7 +138,6 @@ def prepare_data(data: str, seed: int, max_len: int = DEFAULT_MAX_LEN, mode: str
     return prepared
 
 
-DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 MAX_BLOCK_SIZE = MAX_LEN_LIMIT * 8  # text mode's context, in tokens
 
 
@@ -153,8 +151,7 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
     mode = resolve_mode(req)
     user_train = {k: v for k, v in req.train.items() if v is not None}
     user_hyper = {k: v for k, v in req.hyper.items() if v is not None}
-    if not DEVICE_NAME.fullmatch(req.device):
-        raise MakemoreError(f"unknown device {req.device!r}; use auto, cpu, cuda, cuda:N or mps")
+    check_device(req.device)
     if not 1 <= req.max_len <= MAX_LEN_LIMIT:
         raise MakemoreError(f"--max-len must be between 1 and {MAX_LEN_LIMIT} characters, not {req.max_len}")
     if user_train.get("max_steps") is not None and user_train["max_steps"] < 1:
@@ -360,6 +357,8 @@ def check_resume(run: RunDir, given: dict[str, Any]) -> dict[str, Any]:
     for name, value in given.items():
         option = "--type" if name == "model_type" else "--" + name.replace("_", "-")
         if name in RESUMABLE or name == "device":
+            if name == "device":
+                check_device(value)
             overrides[name] = value
         elif name == "data":
             _check_same_data(run, config, value)

@@ -743,3 +743,15 @@ def test_histograms_of_large_layers_are_sampled_and_close_to_the_whole():
     small = big[: dg.HIST_SAMPLE]
     exact = torch.histc(small.clamp(-1, 1), bins=20, min=-1, max=1) / small.numel()
     assert torch.equal(dg.histogram(small, 20, -1.0, 1.0), exact)
+
+
+def test_runs_before_the_first_run_says_there_are_none(tmp_path, monkeypatch):
+    """`makemore runs` where no run was made yet (no runs/ directory): no runs, as in an empty directory; a
+    directory the user names must exist."""
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["runs"])
+    assert r.exit_code == 0 and "no runs in runs/; train one first" in r.stderr, r.output
+    r = runner.invoke(app, ["runs", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout) == {"runs": [], "unreadable": []}
+    r = runner.invoke(app, ["runs", "elsewhere"])
+    assert r.exit_code == 2 and "elsewhere: no such directory" in r.stderr

@@ -377,3 +377,25 @@ def test_the_early_window_check_agrees_with_the_batches(family, tmp_path):
             except MakemoreError as e:
                 outcomes.append(str(e))
         assert outcomes[0] == outcomes[1] and (outcomes[0] is None) == ok, (family, n, outcomes)
+
+
+def test_a_device_that_cannot_work_is_refused_before_torch_and_before_the_data(word_run, small_words, tmp_path):
+    """A misspelt device always; CUDA when torch is a CPU build (its version says so) and MPS off macOS: by every
+    command that takes --device, before the data is read or torch imported."""
+    from importlib import metadata
+
+    run = str(word_run)
+    devices = ["tpu"] + (["cuda:1"] if metadata.version("torch").endswith("+cpu") else []) + \
+        (["mps"] if sys.platform != "darwin" else [])
+    cases = []
+    for device in devices:
+        cases += [["train", str(small_words), "--device", device], ["sample", run, "--device", device],
+                  ["eval", run, "--device", device], ["train", "--resume", run, "--device", device],
+                  ["lr-find", str(small_words), "--device", device]]
+    lines = _refused(cases, tmp_path)
+    for args, line in zip(cases, lines):
+        device = args[-1]
+        expected = {"tpu": "unknown device 'tpu'; use auto, cpu, cuda, cuda:N or mps",
+                    "cuda:1": "device 'cuda:1': CUDA is not available on this machine (torch ",
+                    "mps": "device 'mps': MPS is not available on this machine"}[device]
+        assert line.startswith("error: " + expected), (args, line)
