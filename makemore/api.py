@@ -326,12 +326,14 @@ def load(run_dir: str | Path | None = None, *, device: str = "cpu", which: str =
 
 @_checked()
 def lr_find(data: str | Path, *, type: str = "transformer", steps: int = 1000, min: float = 1e-5,
-            max: float = 10.0, batch_size: int | None = None, seed: int = 42, device: str = "auto"):
+            max: float = 10.0, batch_size: int | None = None, seed: int = 42, device: str = "auto",
+            mode: str | None = None, block_size: int | None = None, tokenizer: str | Path | None = None):
     """The learning-rate sweep of `makemore lr-find` (the same options): from a fresh model with the family's
     recipe, one step per learning rate on an exponential grid from ``min`` to ``max``, stopped once the loss
     explodes. Returns a ``makemore.instruments.Sweep``: ``lrs`` and ``losses`` (the steps run), ``suggested``
-    (the bottom of the valley), ``smoothed``, ``exploded_at``, ``rule`` and the family's ``recipe_lr``."""
+    (the bottom of the valley), ``smoothed``, ``exploded_at``, ``rule``, the family's ``recipe_lr`` and the
+    ``loss_unit``. On a text with ``mode="text"`` (and ``block_size``, ``tokenizer``), as ``train`` takes them."""
     from makemore.instruments import lr_sweep
 
     return lr_sweep(str(data), model_type=type, steps=steps, lr_min=min, lr_max=max, seed=seed, device=device,
-                    batch_size=batch_size)
+                    batch_size=batch_size, mode=mode, block_size=block_size, tokenizer=tokenizer)

@@ -467,23 +467,36 @@ def datasets(as_json: JsonOpt = False) -> None:
 @app.command(name="lr-find", cls=_Command)
 @handles_errors
 def lr_find(
-    data: Annotated[str, typer.Argument(help="Word list: a file or a built-in dataset name.")],
+    data: Annotated[str, typer.Argument(help="Word list or text: a file, token shards or a built-in dataset "
+                                             "name.")],
     model_type: Annotated[str, typer.Option("--type", "-t", help=f"Model family: {', '.join(FAMILIES)}.")] = "transformer",
     steps: Annotated[int, typer.Option(help="Steps of the sweep: one per learning rate.")] = 1000,
     lr_min: Annotated[float, typer.Option("--min", help="First learning rate.")] = 1e-5,
     lr_max: Annotated[float, typer.Option("--max", help="Last learning rate.")] = 10.0,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Words per step (default: the "
-                                                      "family's recipe).", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Words or windows per step "
+                                                      "(default: the family's recipe).", show_default=False)] = None,
     as_json: JsonOpt = False,
     seed: SeedOpt = 42,
     device: DeviceOpt = "auto",
+    mode: Annotated[Optional[str], typer.Option(help="words | text, as `makemore train --mode`.",
+                                                show_default=False)] = None,
+    block_size: Annotated[Optional[int], typer.Option(help="Text mode: characters of context per window (default: "
+                                                      "the family's text recipe).", show_default=False)] = None,
+    tokenizer: Annotated[Optional[Path], typer.Option(help="Text mode on tokens: a tokenizer file.",
+                                                      show_default=False)] = None,
 ) -> None:
     """The lecture's learning-rate sweep: from a fresh model, one step per learning rate on an exponential grid,
-    loss against log10(lr) in the terminal, and a suggested learning rate (the valley)."""
-    from makemore.instruments import lr_find_command
+    loss against log10(lr) in the terminal, and a suggested learning rate (the valley). On a word list or a text,
+    with the family's recipe for it.
 
-    lr_find_command(data, model_type=model_type, steps=steps, lr_min=lr_min, lr_max=lr_max, seed=seed,
-                    device=device, batch_size=batch_size, as_json=as_json)
+    [dim]makemore lr-find names --type mlp · makemore lr-find shakespeare --steps 300[/]
+    """
+    from makemore.instruments import lr_find_command
+    from makemore.models import family_name
+
+    lr_find_command(data, model_type=family_name(model_type), steps=steps, lr_min=lr_min, lr_max=lr_max,
+                    seed=seed, device=device, batch_size=batch_size, as_json=as_json, mode=mode,
+                    block_size=block_size, tokenizer=tokenizer)
 
 
 @app.command(cls=_Command)

@@ -54,6 +54,7 @@ class Sweep:
     lr_max: float
     model_type: str
     recipe_lr: float
+    loss_unit: str = "nats/char"  # nats per character (words, text) or per token (a tokenizer's text)
 
 
 def centred_average(values: list[float], half_width: int) -> list[float]:
@@ -83,9 +84,12 @@ RULE = ("the valley: the learning rate at the lowest point of the loss averaged 
 
 
 def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: float, seed: int, device: str,
-             batch_size: int | None = None, max_len: int = 64, hyper: dict | None = None) -> Sweep:
+             batch_size: int | None = None, max_len: int = 64, hyper: dict | None = None, mode: str | None = None,
+             block_size: int | None = None, tokenizer: Path | None = None) -> Sweep:
     """One optimizer step per learning rate on an exponential grid from ``lr_min`` to ``lr_max``, from a fresh
-    model with the family's recipe (AdamW, its weight decay, its gradient clipping, no schedule)."""
+    model with the family's recipe (AdamW, its weight decay, its gradient clipping, no schedule): on a word list,
+    or on a text (``mode`` text, ``block_size``, ``tokenizer``) with the family's text recipe, each step's batch
+    drawn as training draws it."""
     from makemore.models import get_family
 
     if steps < 2:
@@ -95,15 +99,18 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
     if get_family(model_type).fitted:
         raise MakemoreError(f"{model_type} is fitted in one pass (counted), with no learning rate to find")
 
-    from makemore.training import Request, _check_logits_memory, check_request, prepare_data
+    from makemore.training import Request, _check_logits_memory, check_request, prepare_data, resolve_mode, \
+        text_block_size
 
     train = {"batch_size": batch_size} if batch_size is not None else {}
     request = Request(data=data, model_type=model_type, hyper=hyper or {}, train=train, seed=seed,
-                      device=device, max_len=max_len)
+                      device=device, max_len=max_len, mode=mode, block_size=block_size,
+                      tokenizer=Path(tokenizer) if tokenizer is not None else None)
     hyper_, cfg = check_request(request)  # before torch: a refused option costs nothing
 
     import torch
 
+    from makemore.batches import WordBatches
     from makemore.device import flush_denormals, resolve_device
     from makemore.models import build_model
     from makemore.trainer import make_optimizer
@@ -111,12 +118,15 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
     cfg.device = resolve_device(device)
     cfg.check()  # again, now that "auto" names a device
     flush_denormals()  # the sweep ends at learning rates that throw a model's values anywhere
-    prepared = prepare_data(data, seed, max_len)
-    words = prepared.encoded()["train"]
-    block_size = max(len(w) for w in prepared.words.words) + 1
-    _check_logits_memory(cfg, block_size, len(prepared.vocab))
+    text = resolve_mode(request) == "text"
+    prepared = prepare_data(data, seed, max_len, "text" if text else "words", request.tokenizer)
+    block = text_block_size(request) if text else max(len(w) for w in prepared.words.words) + 1
+    _check_logits_memory(cfg, block, len(prepared.vocab))
     torch.manual_seed(seed)
-    model = build_model(model_type, len(prepared.vocab), block_size, hyper_, copies=4).to(cfg.device)
+    model = build_model(model_type, len(prepared.vocab), block, hyper_, copies=4).to(cfg.device)
+    source = prepared.batches(model, block, cfg)  # the trainer's batch source: a text's windows, packed words
+    if isinstance(source, dict):
+        source = WordBatches(source, prepared.vocab)
     model.train()
     opt = make_optimizer(model, cfg)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -127,9 +137,8 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
         lr = lr_min * (lr_max / lr_min) ** (i / (steps - 1))
         for group in opt.param_groups:
             group["lr"] = lr
-        index = torch.randint(len(words), (cfg.batch_size,), generator=generator)
-        x, y = words.batch(index, cfg.device)
-        _, loss = model(x, y)
+        x, y, extra = source.micro_batch(source.draw(cfg.batch_size, generator), model, cfg.pack, cfg.device)
+        _, loss = model(x, y, **extra)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
@@ -145,7 +154,8 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
         raise MakemoreError(f"the loss exploded at once (learning rate {lr_min:g}); lower --min")
     suggested, smoothed = suggest_lr(lrs, losses)
     return Sweep(lrs=lrs, losses=losses, smoothed=smoothed, suggested=suggested, exploded_at=exploded, rule=RULE,
-                 steps=steps, lr_min=lr_min, lr_max=lr_max, model_type=model_type, recipe_lr=cfg.learning_rate)
+                 steps=steps, lr_min=lr_min, lr_max=lr_max, model_type=model_type, recipe_lr=cfg.learning_rate,
+                 loss_unit="nats/token" if getattr(source, "tokenizer", None) is not None else "nats/char")
 
 
 def _plot(build) -> str:
@@ -171,20 +181,21 @@ def lr_plot(sweep: Sweep, width: int = 90, height: int = 22) -> str:
         plt.vline(math.log10(sweep.suggested))
         plt.title(f"lr-find · {sweep.model_type} · suggested {sweep.suggested:.2g}")
         plt.xlabel("log10(learning rate)")
-        plt.ylabel("loss")
+        plt.ylabel(f"loss ({sweep.loss_unit})")
 
     return _plot(build)
 
 
 def lr_find_command(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: float, seed: int,
-                    device: str, batch_size: int | None, as_json: bool) -> None:
+                    device: str, batch_size: int | None, as_json: bool, mode: str | None = None,
+                    block_size: int | None = None, tokenizer: Path | None = None) -> None:
     sweep = lr_sweep(data, model_type=model_type, steps=steps, lr_min=lr_min, lr_max=lr_max, seed=seed,
-                     device=device, batch_size=batch_size)
+                     device=device, batch_size=batch_size, mode=mode, block_size=block_size, tokenizer=tokenizer)
     if as_json:
         print(json.dumps({"model_type": sweep.model_type, "suggested_lr": sweep.suggested, "rule": sweep.rule,
                           "recipe_lr": sweep.recipe_lr, "exploded_at": sweep.exploded_at, "steps": sweep.steps,
                           "steps_run": len(sweep.losses), "lr_min": sweep.lr_min, "lr_max": sweep.lr_max,
-                          "lrs": sweep.lrs, "losses": sweep.losses}))
+                          "loss_unit": sweep.loss_unit, "lrs": sweep.lrs, "losses": sweep.losses}))
         return
     print(lr_plot(sweep))  # as it is: rich would wrap the plot's lines
     if sweep.exploded_at is not None:

@@ -371,6 +371,31 @@ def test_lr_find_on_the_mlp_lands_near_the_recipe(names_path):
     assert min(sweep.losses) < sweep.losses[0] - 0.5
 
 
+def test_lr_find_on_a_text_sweeps_its_windows_in_its_unit(tmp_path):
+    """On a text the sweep steps through windows with the family's text recipe, as training would; its losses are
+    nats per character, and per token with a tokenizer."""
+    from makemore.tokenizer import Tokenizer
+
+    text = tmp_path / "play.txt"
+    text.write_text("".join(f"ROMEO: line {i} of the play, with words; and more words!\n" for i in range(300)))
+    r = runner.invoke(app, ["lr-find", str(text), "--mode", "text", "--block-size", "16", "--steps", "60",
+                            "--min", "1e-4", "--max", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.output)
+    distinct = len(set(text.read_text()))
+    assert result["loss_unit"] == "nats/char" and result["recipe_lr"] == 0.008  # the text recipe's, not words'
+    assert abs(result["losses"][0] - math.log(distinct + 1)) < 0.3  # a fresh model: about uniform
+    assert min(result["losses"]) < result["losses"][0] - 1.0  # it learns the play as the rate rises
+    r = runner.invoke(app, ["lr-find", str(text), "--mode", "text", "--block-size", "16", "--steps", "5"])
+    assert r.exit_code == 0 and "loss (nats/char)" in r.output
+
+    Tokenizer.train(text.read_text(), 300).save(tmp_path / "tok.json")
+    from makemore import lr_find
+
+    sweep = lr_find(text, mode="text", tokenizer=tmp_path / "tok.json", block_size=8, steps=10, max=0.1)
+    assert sweep.loss_unit == "nats/token" and len(sweep.losses) == 10 and all(map(math.isfinite, sweep.losses))
+
+
 def test_lr_find_cli_json_and_refusals(small_words):
     r = runner.invoke(app, ["lr-find", str(small_words), "--type", "bigram", "--steps", "40", "--min", "1e-3",
                             "--max", "1000", "--json"])

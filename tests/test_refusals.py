@@ -340,6 +340,7 @@ def test_what_a_new_runs_data_and_output_make_impossible_is_refused_before_torch
          "window of 65 characters"),
         (["train", str(short), "--mode", "text", "--type", "mlp", "--block-size", "32", "--context", "8"],
          "shorter than one window of 40 characters"),
+        (["lr-find", str(short), "--mode", "text", "--block-size", "64"], "shorter than one window of 65 characters"),
         (["train", str(shards), "--tokenizer", str(broken)], "token shards carry their tokenizer; drop --tokenizer"),
         (["train", str(short), "--tokenizer", str(broken)], "not a tokenizer.json file"),
         (["train", str(short), "--mode", "text", "--block-size", "4", "-o", str(char_text_run)], "already exists"),
