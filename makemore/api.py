@@ -172,18 +172,21 @@ class Model(_Records):
         return [(d.word, *((d.tag,) if tags else ()), *((d.logprob,) if logprobs else ())) for d in drawn]
 
     @_checked()
-    def continue_text(self, prompt: str = "\n", length: int = 500, *, temperature: float = 1.0,
+    def continue_text(self, prompt: str | None = None, length: int = 500, *, temperature: float = 1.0,
                       top_k: int | None = None, top_p: float | None = None, seed: int = 0) -> str:
-        """A text run's continuation of ``prompt`` by ``length`` characters (the prompt not included); a token
-        run draws tokens until their decoded text is ``length`` characters long, as `makemore sample` does."""
+        """A text run's continuation of ``prompt`` (default: a newline, as `makemore sample`) by ``length``
+        characters (the prompt not included); a token run draws tokens until their decoded text is ``length``
+        characters long, as `makemore sample` does."""
         import torch
 
         from makemore.config import check_text_length
-        from makemore.text import continuation
+        from makemore.text import continuation, default_prompt
 
         if self._loaded.mode != "text":
             raise MakemoreError(f"{self.run_dir}: a word-list run; use .sample(n)")
         check_text_length(length)  # as `makemore sample --length`
+        if prompt is None:
+            prompt = default_prompt(self._loaded.vocab)
         return "".join(continuation(self._loaded.model, self._loaded.vocab, prompt, length,
                                     temperature=temperature, top_k=top_k, top_p=top_p,
                                     generator=torch.Generator().manual_seed(seed)))

@@ -480,8 +480,9 @@ def lr_find(
     device: DeviceOpt = "auto",
     mode: Annotated[Optional[str], typer.Option(help="words | text, as `makemore train --mode`.",
                                                 show_default=False)] = None,
-    block_size: Annotated[Optional[int], typer.Option(help="Text mode: characters of context per window (default: "
-                                                      "the family's text recipe).", show_default=False)] = None,
+    block_size: Annotated[Optional[int], typer.Option(help="Text mode: characters (or tokens) of context per "
+                                                      "window (default: the family's text recipe).",
+                                                      show_default=False)] = None,
     tokenizer: Annotated[Optional[Path], typer.Option(help="Text mode on tokens: a tokenizer file.",
                                                       show_default=False)] = None,
 ) -> None:
@@ -492,9 +493,8 @@ def lr_find(
     [dim]makemore lr-find names --type mlp · makemore lr-find shakespeare --steps 300[/]
     """
     from makemore.instruments import lr_find_command
-    from makemore.models import family_name
 
-    lr_find_command(data, model_type=family_name(model_type), steps=steps, lr_min=lr_min, lr_max=lr_max,
+    lr_find_command(data, model_type=model_type, steps=steps, lr_min=lr_min, lr_max=lr_max,
                     seed=seed, device=device, batch_size=batch_size, as_json=as_json, mode=mode,
                     block_size=block_size, tokenizer=tokenizer)
 

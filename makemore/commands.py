@@ -108,8 +108,14 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     if data is None:
         raise MakemoreError("name a word list to train on (a file, or a built-in dataset such as `names`), "
                             "or --resume a run")
-    if preset is not None:
+    if preset is not None:  # (the preset asks torch what the device is: what needs no torch is refused first)
+        from makemore.config import check_device
+        from makemore.rundir import check_out
         from makemore.presets import with_preset
+
+        check_device(device)
+        if out is not None and main:
+            check_out(Path(out))
 
         model_type, hyper, train, block_size = with_preset(preset, model_type=model_type, hyper=hyper, train=train,
                                                            type_given="model_type" in given,
@@ -268,8 +274,10 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
     settle_imports()
     run_dir = run.path
     if run.config.mode == "text":
+        from makemore.text import default_prompt
+
         loaded = run.load_model(device=resolve_device(device))
-        return _sample_text(loaded, n=n or 1, prompt="\n" if prompt is None else prompt,
+        return _sample_text(loaded, n=n or 1, prompt=default_prompt(loaded.vocab) if prompt is None else prompt,
                             length=500 if length is None else length, temperature=temperature, top_k=top_k,
                             top_p=top_p, as_json=as_json, output=output, seed=seed)
     n = 20 if n is None else n

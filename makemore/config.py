@@ -182,7 +182,7 @@ def check_sampling(*, n: int | None = None, temperature: float = 1.0, top_k: int
         raise MakemoreError("--top-p must be in (0, 1]")
 
 
-DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+DEVICE_NAME = re.compile(r"auto|cpu(:0)?|mps(:0)?|cuda(:\d+)?")
 
 
 def check_device(name: str) -> None:
@@ -201,7 +201,7 @@ def check_device(name: str) -> None:
         if build.endswith("+cpu"):
             raise MakemoreError(f"device {name!r}: CUDA is not available on this machine (torch {build} is a "
                                 f"CPU build)")
-    if name == "mps" and sys.platform != "darwin":
+    if name.startswith("mps") and sys.platform != "darwin":
         raise MakemoreError(f"device {name!r}: MPS is not available on this machine (Apple's GPUs, on macOS)")
 
 

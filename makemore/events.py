@@ -40,8 +40,13 @@ class Started(Event):
 
     @property
     def item(self) -> str:
-        """What ``num_words`` counts: ``unit``, or for a run written before it, what its mode says."""
-        return self.unit or ("character" if self.mode == "text" else "word")
+        """What ``num_words`` counts: ``unit``, or for a run written before it, what its mode and vocabulary say
+        (a token's symbol may be longer than one character)."""
+        if self.unit:
+            return self.unit
+        if self.mode != "text":
+            return "word"
+        return "token" if any(len(v) > 1 for v in self.vocab[1:]) else "character"
 
 
 @dataclass(frozen=True)

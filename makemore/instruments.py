@@ -90,7 +90,9 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
     model with the family's recipe (AdamW, its weight decay, its gradient clipping, no schedule): on a word list,
     or on a text (``mode`` text, ``block_size``, ``tokenizer``) with the family's text recipe, each step's batch
     drawn as training draws it."""
-    from makemore.models import get_family
+    from makemore.models import family_name, get_family
+
+    model_type = family_name(model_type)  # any case, as the command line takes it
 
     if steps < 2:
         raise MakemoreError("--steps must be at least 2")
@@ -391,7 +393,9 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
     # where runs go by default, before the first run made it: no runs yet, as in an empty directory
     rows, bad = summaries(find_runs(root) if root != RUNS or root.exists() else [])
     key = SORT_KEYS[sort]
-    rows.sort(key=lambda r: (r.get(key) is None, r.get(key) if r.get(key) is not None else 0, r["run"]))
+    by_unit = key in ("best_val_loss", "test_loss")  # losses per character first, then those per token
+    rows.sort(key=lambda r: (r.get(key) is None, by_unit and r["loss_unit"] == "nats/token",
+                             r.get(key) if r.get(key) is not None else 0, r["run"]))
     if as_json:
         print(json.dumps({"runs": [{k: r[k] for k in ("run", "type", "params", "steps", "elapsed", "best_val_loss",
                                                       "loss_unit", "best_val_bpc", "best_step", "test_loss",

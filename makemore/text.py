@@ -298,10 +298,11 @@ class TextBatches:
             model.fit(x.to(device), y.to(device))
 
     def samples(self, model, step: int, temperature: float, generator, device, n: int = 1):
-        """One continuation of a newline, ``SAMPLE_CHARS`` long (several lines); ``n`` is for word lists."""
+        """One continuation of a newline (``default_prompt``), ``SAMPLE_CHARS`` long (several lines); ``n`` is for
+        word lists."""
         from makemore.events import Samples
 
-        text = "".join(generate_text(model, self.chars, "\n", SAMPLE_CHARS, temperature=temperature,
+        text = "".join(generate_text(model, self.chars, default_prompt(self), SAMPLE_CHARS, temperature=temperature,
                                      generator=generator, device=device))
         return Samples(step=step, temperature=temperature, samples=[], text=text)
 
@@ -450,6 +451,15 @@ def generate_text(model, chars: list[str], prompt: str, length: int, *, temperat
             yield chars[token - 1]
     finally:
         model.train(was_training)
+
+
+def default_prompt(vocab) -> str:
+    """Where a continuation starts when no prompt is given: a newline, or for a character run whose text has none,
+    a space, else its first character (a token run encodes any text)."""
+    chars = getattr(vocab, "chars", None)
+    if hasattr(vocab, "tokenizer") or not chars or "\n" in chars:
+        return "\n"
+    return " " if " " in chars else chars[0]
 
 
 def continuation(model, vocab, prompt: str, length: int, **options) -> Iterator[str]:

@@ -110,7 +110,7 @@ def test_sample_refuses_a_wrong_type(word_model, args, given, message):
 
 
 @pytest.mark.parametrize("args, given, message", [
-    ((123, 5), {}, "--prompt must be a string, not 123"),
+    ((123, 5), {}, "--prompt must be a string or None, not 123"),
     (("a", "5"), {}, "--length must be an integer, not '5'"),
     (("a", 1.5), {}, "--length must be an integer, not 1.5"),
     (("a", -1), {}, "--length must be between 0 and 1,000,000 characters, not -1"),  # as `makemore sample --length -1`

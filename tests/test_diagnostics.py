@@ -470,17 +470,19 @@ def test_runs_marks_a_token_runs_losses_as_per_token(three_runs, tmp_path):
     root = tmp_path / "runs"
     for name in "ab":
         shutil.copytree(three_runs / name, root / name)
-    config = json.loads((root / "b" / "config.json").read_text())
+    config = json.loads((root / "a" / "config.json").read_text())
     config["dataset"]["tokenizer"] = {"file": "tokenizer.json", "sha256": "0" * 64, "vocab_size": 300}
-    (root / "b" / "config.json").write_text(json.dumps(config))
-    r = runner.invoke(app, ["runs", str(root), "--json"])
-    units = {Path(x["run"]).name: x["loss_unit"] for x in json.loads(r.output)["runs"]}
-    assert r.exit_code == 0 and units == {"a": "nats/char", "b": "nats/token"}, r.output
+    (root / "a" / "config.json").write_text(json.dumps(config))
+    r = runner.invoke(app, ["runs", str(root), "--json", "--sort", "val"])
+    rows = json.loads(r.output)["runs"]
+    assert r.exit_code == 0 and [(Path(x["run"]).name, x["loss_unit"]) for x in rows] == \
+        [("b", "nats/char"), ("a", "nats/token")], r.output  # by val within each unit, characters first
+    assert rows[1]["best_val_loss"] <= rows[0]["best_val_loss"]  # so by value (then name) alone, a came first
     r = runner.invoke(app, ["runs", str(root)], env={"COLUMNS": "80"})
     assert r.exit_code == 0, r.output
     rows = {line.split()[0]: line.split() for line in r.output.splitlines()[1:3]}
-    assert rows["b"][5].endswith("*") and rows["b"][6].endswith("*"), rows  # best val and test, per token
-    assert not rows["a"][5].endswith("*") and "* nats per token, not per character" in r.output
+    assert rows["a"][5].endswith("*") and rows["a"][6].endswith("*"), rows  # best val and test, per token
+    assert not rows["b"][5].endswith("*") and "* nats per token, not per character" in r.output
     r = runner.invoke(app, ["runs", str(three_runs)], env={"COLUMNS": "80"})
     assert "*" not in r.output and "per token" not in r.output  # no token run: no mark
 

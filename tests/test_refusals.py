@@ -4,6 +4,7 @@ tokenizer file."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -351,33 +352,57 @@ def test_what_a_new_runs_data_and_output_make_impossible_is_refused_before_torch
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no run directory made
 
 
-@pytest.mark.parametrize("family", ["transformer", "mlp", "wavenet", "ngram", "bigram", "rnn", "bow"])
-def test_the_early_window_check_agrees_with_the_batches(family, tmp_path):
-    """check_windows, which runs before torch from the options alone, refuses exactly the texts that the text
-    batches built from the model refuse: at the shortest text that fits and at one character less."""
-    from makemore import text as textmode
-    from makemore.models import build_model, model_hyper
+SMALL = {"transformer": {"n_layer": 1, "n_head": 2, "n_embd": 8}, "mlp": {"context": 4, "n_embd2": 8},
+         "wavenet": {"context": 4, "n_embd2": 8}, "ngram": {"context": 3}, "bigram": {}, "rnn": {"n_embd2": 8},
+         "bow": {"n_embd2": 8}}
 
-    hyper = model_hyper(family, {"context": 4} if family in ("mlp", "wavenet", "ngram") else {})
+
+@pytest.mark.parametrize("family", sorted(SMALL))
+def test_the_early_window_check_refuses_what_the_batches_refuse(family, tmp_path):
+    """check_request, before torch, from the options and the file's length alone, refuses exactly the texts that
+    the batches built for the model refuse, around the shortest text that fits: a text of two-byte characters,
+    so that bytes and characters differ."""
+    from makemore.models import build_model
+    from makemore.training import Request, check_request, prepare_data
+
     block = 8
-    chars = "ab\n"
-    model = build_model(family, len(chars) + 1, block, hyper)
-    window = block + 1 + textmode.window_skip(model)
-    assert window == block + hyper.get("context", 1)  # what check_request hands check_windows
-    fits = next(n for n in range(1, 1000) if min(textmode.split_boundary(n), n - textmode.split_boundary(n)) >= window)
-    for n, ok in ((fits, True), (fits - 1, False)):
+    outcomes = []
+    for n in range(80, 140):
         path = tmp_path / f"{n}.txt"
-        path.write_text(("ab\n" * n)[:n])
-        corpus = textmode.read_text(path)
-        outcomes = []
-        for check in (lambda: textmode.check_windows(path, window),
-                      lambda: textmode.TextBatches(corpus, block, textmode.window_skip(model))):
-            try:
-                check()
-                outcomes.append(None)
-            except MakemoreError as e:
-                outcomes.append(str(e))
-        assert outcomes[0] == outcomes[1] and (outcomes[0] is None) == ok, (family, n, outcomes)
+        path.write_text(("aé\n" * n)[:n], encoding="utf-8")
+        request = Request(data=str(path), model_type=family, mode="text", block_size=block, hyper=SMALL[family])
+        early = late = None
+        try:
+            hyper, cfg = check_request(request)
+        except MakemoreError as e:
+            early = str(e)
+            hyper, cfg = check_request(dataclasses.replace(request, data=None))  # the options alone
+        prepared = prepare_data(str(path), 42, mode="text")
+        try:
+            prepared.batches(build_model(family, len(prepared.vocab), block, hyper), block, cfg)
+        except MakemoreError as e:
+            late = str(e)
+        assert early == late, (family, n)
+        outcomes.append(early is None)
+    assert not outcomes[0] and outcomes[-1]  # the range holds the boundary: refused below it, accepted above
+
+
+def test_the_early_window_check_reads_no_long_text(tmp_path, monkeypatch):
+    """A file of at least 40 bytes a character of the window (and a BOM's 3) has enough characters for both parts,
+    whatever they are, so it is not read; a shorter one is."""
+    from makemore import text as textmode
+
+    path = tmp_path / "long.txt"
+    path.write_text("x" * (40 * 65 + 3))
+
+    def no_reading(_):
+        raise AssertionError("read")
+
+    monkeypatch.setattr(textmode, "_decoded_chunks", no_reading)
+    textmode.check_windows(path, 65)
+    path.write_text("x" * (40 * 65 + 2))
+    with pytest.raises(AssertionError, match="read"):
+        textmode.check_windows(path, 65)
 
 
 def test_a_device_that_cannot_work_is_refused_before_torch_and_before_the_data(word_run, small_words, tmp_path):
@@ -392,7 +417,8 @@ def test_a_device_that_cannot_work_is_refused_before_torch_and_before_the_data(w
     for device in devices:
         cases += [["train", str(small_words), "--device", device], ["sample", run, "--device", device],
                   ["eval", run, "--device", device], ["train", "--resume", run, "--device", device],
-                  ["lr-find", str(small_words), "--device", device]]
+                  ["lr-find", str(small_words), "--device", device],
+                  ["train", str(small_words), "--preset", "gpt2-124m", "--device", device]]
     lines = _refused(cases, tmp_path)
     for args, line in zip(cases, lines):
         device = args[-1]
@@ -400,3 +426,5 @@ def test_a_device_that_cannot_work_is_refused_before_torch_and_before_the_data(w
                     "cuda:1": "device 'cuda:1': CUDA is not available on this machine (torch ",
                     "mps": "device 'mps': MPS is not available on this machine"}[device]
         assert line.startswith("error: " + expected), (args, line)
+    sampled = runner.invoke(app, ["sample", run, "-n", "2", "--device", "cpu:0"])  # torch's name of the CPU
+    assert sampled.exit_code == 0, sampled.output

@@ -148,3 +148,16 @@ def test_tensorboard_sink_writes_the_scalars(tmp_path):
     texts = {t.step: tensor_util.make_ndarray(t.tensor_proto).item().decode() for t in
              logs.Tensors("samples/text_summary")}
     assert texts[20].split() == ["emma", "zoë", "[/b]"]
+
+
+def test_started_says_what_its_count_counts_for_runs_written_before_it_said_so():
+    """A started event names its unit; one from before the field existed (unit "") is read by its mode and
+    vocabulary: a token's symbol may be longer than one character."""
+    def started(**kw):
+        return Started(run_dir="r", model_type="transformer", num_params=1, device="cpu", dataset="d", num_words=9,
+                       vocab=kw.pop("vocab", ["<>", "a", "b"]), max_steps=1, batch_size=1, **kw)
+
+    assert started(unit="token", mode="text").item == "token"
+    assert started(mode="text", vocab=["<>", "a", "th"]).item == "token"
+    assert started(mode="text").item == "character"
+    assert started().item == "word"

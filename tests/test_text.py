@@ -272,6 +272,28 @@ def test_sampling_streams_draws_and_refuses_unknown_prompt_characters(play, tmp_
     assert json.loads(r.stdout)["chars"] == len(play.read_text(encoding="utf-8")) - 1
 
 
+def test_a_text_without_a_newline_trains_and_samples_from_a_space(tmp_path):
+    """A continuation with no prompt starts from a newline; a text that has none starts from a space instead
+    (before, its first evaluation's sample failed on the newline, leaving a half-made run)."""
+    text = tmp_path / "line.txt"
+    text.write_text("to be or not to be, that is the question. " * 60)
+    run = tmp_path / "run"
+    r = cli("train", text, "--mode", "text", "--type", "bigram", "--block-size", "8", "--max-steps", "4",
+            "--eval-interval", "2", "-o", run, "-q")
+    assert r.exit_code == 0, r.output
+    drawn = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    texts = [d["text"] for d in drawn if d["event"] == "samples"]
+    assert texts and all(t and set(t) <= set(text.read_text()) for t in texts)
+    r = cli("sample", run, "--length", "30", "--json")
+    assert r.exit_code == 0, r.output
+    sample = json.loads(r.stdout)["samples"][0]["text"]
+    assert sample.startswith(" ") and len(sample) == 31
+    import makemore
+
+    continued = makemore.load(run).continue_text(length=12)
+    assert len(continued) == 12 and set(continued) <= set(text.read_text())
+
+
 # --- runs -------------------------------------------------------------------------------------------
 
 def test_resume_of_a_text_run_continues_exactly(play, tmp_path):

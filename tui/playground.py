@@ -17,6 +17,7 @@ from pathlib import Path
 from makemore.data import not_in_vocabulary
 from makemore.errors import MakemoreError
 from makemore.events import Sample, Samples
+from makemore.text import default_prompt
 from makemore.tui import backend
 
 PLAY_SEED = 1234  # the playground's own generator; each draw continues it
@@ -77,7 +78,8 @@ class Playground:
             averaged = self.trainer.averaged() if self.trainer is not None else _nothing()
             with averaged:
                 if self.mode == "text":
-                    text = backend.continue_text(self.model, self.vocab, prefix or "\n", temperature=temperature,
+                    text = backend.continue_text(self.model, self.vocab, prefix or default_prompt(self.vocab),
+                                                 temperature=temperature,
                                                  generator=self.generator)
                 else:
                     words = backend.generate(self.model, self.vocab, n, temperature=temperature, prefix=prefix,
@@ -86,7 +88,7 @@ class Playground:
         source = self.source or f"live model (paused at step {step:,})"
         if self.mode == "text":
             return Drawn(step=step, temperature=temperature, source=source, prefix=prefix, samples=[],
-                         text=(prefix or "\n") + text)
+                         text=(prefix or default_prompt(self.vocab)) + text)
         return Drawn(step=step, temperature=temperature, source=source, prefix=prefix,
                      samples=[Sample(g.word, backend.tag(g.word, *self.known)) for g in words])
 

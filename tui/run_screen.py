@@ -50,8 +50,8 @@ POLL = {"train": 0.25, "follow": 1.0, "replay": 1.0}  # seconds between looks at
 
 
 def is_token_run(started) -> bool:
-    """Whether a run's vocabulary is a tokenizer's (a text run whose symbols are longer than one character)."""
-    return started.mode == "text" and any(len(v) > 1 for v in started.vocab[1:])
+    """Whether a run's vocabulary is a tokenizer's (``Started.item``)."""
+    return started.item == "token"
 
 
 def no_table_note(started) -> str:
@@ -504,7 +504,7 @@ class RunScreen(Screen):
                 return f"makemore · waiting for {where} to start"
             return (f"makemore · {where} · preparing (loading torch and the data)" if self.mode == "train"
                     else f"makemore · {where} · waiting for the first event")
-        unit = f"{st.unit or ('token' if is_token_run(st) else st.item)}s"
+        unit = f"{st.item}s"
         return Text.assemble(("makemore", "bold"), f" · {st.dataset} ({st.num_words:,} {unit}) · ",
                              (st.model_type, "bold"), f" {st.num_params:,} params · {st.device} · "
                              f"{self.run_dir or st.run_dir}")
