@@ -492,8 +492,14 @@ def info_command(run, *, as_json: bool) -> None:
     if s["mode"] == "text":
         sp = s["split"]
         t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · text, {count(d.get('chars', 0))} characters")
-        t.add_row("split", f"characters [0, {count(sp.get('boundary', 0))}) train, the rest val: "
-                           f"{count(sp.get('train', 0))} / {count(sp.get('val', 0))} · block {s['block_size']}")
+        if sp.get("kind") == "shards":  # prepared shards: whole documents each side, counted in tokens
+            docs = sp.get("documents") if isinstance(sp.get("documents"), dict) else {}
+            t.add_row("split", f"token shards: {count(sp.get('train', 0))} / {count(sp.get('val', 0))} tokens "
+                               f"train / val, in {count(docs.get('train'))} / {count(docs.get('val'))} documents · "
+                               f"block {s['block_size']}")
+        else:
+            t.add_row("split", f"characters [0, {count(sp.get('boundary', 0))}) train, the rest val: "
+                               f"{count(sp.get('train', 0))} / {count(sp.get('val', 0))} · block {s['block_size']}")
         tk = d.get("tokenizer")  # a token run's: its size, padding, pre-split
         t.add_row("vocab", f"{s['vocab_size'] - 1} characters: {s['vocab']!r}" if not isinstance(tk, dict) else
                   f"{tk.get('vocab_size')} tokens (rows padded to {tk.get('padded')}) · byte-level BPE, "
@@ -516,7 +522,8 @@ def info_command(run, *, as_json: bool) -> None:
     t.add_row("progress", f"step {s['steps']}" + (f" · finished ({s['finished']}){took}"
                                                    if s["finished"] else " · not finished"))
     fmt = (lambda v: f"{v:.4f}" if isinstance(v, float) else "-")
-    t.add_row("best val", f"{fmt(s['best_val_loss'])} @ step {s['best_step']}")
+    t.add_row("best val", f"{fmt(s['best_val_loss'])} @ step {s['best_step']}" if s["best_step"] is not None
+              else "- (no evaluation recorded yet)")
     if s["mode"] != "text":  # a text run's held-out part is val (there is no test split)
         t.add_row("test", fmt(s["test_loss"]))
     family, defaults = get_family(s["type"]), recipe_for(s["type"], s["mode"])

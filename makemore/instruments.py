@@ -435,10 +435,13 @@ def _flatten(summary: dict[str, Any]) -> dict[str, Any]:
     """The settings and results of one run as flat rows: model.*, train.*, data.*, then the results."""
     rows: dict[str, Any] = {"type": summary["type"], "params": summary["params"], "mode": summary["mode"]}
     rows.update({f"model.{k}": v for k, v in summary["hyper"].items()})
+    rows["model.block_size"] = summary["block_size"]  # the context: a word list's longest word + 1, a text's window
     rows.update({f"train.{k}": v for k, v in summary["train"].items()})
     data = summary.get("dataset") or {}
+    tokenizer = data.get("tokenizer") if isinstance(data.get("tokenizer"), dict) else {}
     rows.update({"data.name": data.get("name"), "data.sha256": (data.get("sha256") or "")[:12] or None,
-                 "data.words": data.get("words")})
+                 "data.words": data.get("words"), "vocab size": summary["vocab_size"],
+                 "data.tokenizer": (str(tokenizer.get("sha256") or "")[:12] or None) if tokenizer else None})
     rows.update({"steps": summary["steps"], "time (s)": summary["elapsed"], "loss unit": summary["loss_unit"],
                  "best val": summary["best_val_loss"], "best val (bits/char)": summary["best_val_bpc"],
                  "best step": summary["best_step"], "test": summary["test_loss"], "finished": summary["finished"]})

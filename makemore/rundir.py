@@ -467,19 +467,24 @@ class RunDir:
     def summary(self) -> dict[str, Any]:
         """What `makemore info`, the run list and the start screen show; reads metrics.jsonl in one pass."""
         config = self.config
-        best = finished = None
+        finished = None
+        evals: list[dict] = []
         steps = 0
         for m in self.metrics():
             kind = m.get("event")
             if kind in ("step", "eval", "finished") and isinstance(m.get("step"), int):
                 steps = max(steps, m["step"])
-            if kind == "eval" and isinstance(m.get("val_loss"), (int, float)):
-                if best is None or m["val_loss"] < best["val_loss"]:
-                    best = m
+            if kind == "eval" and isinstance(m.get("val_loss"), (int, float)) and isinstance(m.get("step"), int):
+                evals.append(m)
             elif kind == "finished":
                 finished = m
             elif kind == "started":
                 finished = None
+                # a resume goes on from its checkpoint's step: what a killed process logged after it is undone
+                start = m.get("start_step") if isinstance(m.get("start_step"), int) else 0
+                steps = min(steps, start)
+                evals = [e for e in evals if e["step"] <= start]
+        best = min(evals, key=lambda e: e["val_loss"], default=None)
         return {
             "run": str(self.path),
             "type": config.model.type,

@@ -62,6 +62,8 @@ def _plan(corpus: Corpus, val_fraction: float) -> tuple[list[Document], list[Doc
     if len(files) == 1:
         path = files[0]
         size = path.stat().st_size
+        if size == 0:
+            raise MakemoreError(f"{path}: empty file")
         cut = _line_break_near(path, int(size * (1 - val_fraction)))
         if cut is None:
             raise MakemoreError(f"{path}: no line break near {1 - val_fraction:.0%} of the file to cut off the "

@@ -436,15 +436,16 @@ def sample_command(loaded, *, n, prompt, length, temperature, top_k, top_p, as_j
 
 def evaluate_run(loaded, *, file=None, split: str = "val") -> dict:
     """A token run's nats per token and bits per character on its val (or train) split, or another text file."""
+    import torch
+
     from makemore.text import stream_loss, window_skip
 
     run_dir, model = loaded.run_dir, loaded.model
-    device = next(model.parameters()).device
+    # where the model lives: a counted n-gram has buffers and no parameters
+    device = next((t.device for t in (*model.parameters(), *model.buffers())), torch.device("cpu"))
     block = loaded.config.model.block_size
     tok = loaded.vocab.tokenizer
     if file is not None:
-        import torch
-
         text, _, _ = _read_normalised(Path(file))
         ids = torch.tensor(tok.encode(text), dtype=torch.int32)
         try:

@@ -18,7 +18,7 @@ from makemore.config import TrainConfig, check_device
 from makemore.data import DEFAULT_MAX_LEN, EncodedWords, Vocab, WordList, read_words, resolve_dataset, split_words
 from makemore.errors import MakemoreError
 from makemore.models import build_model, get_family, model_hyper, recipe_for, step_recipe, text_defaults
-from makemore.rundir import LAST_STATE, ModelSpec, RunConfig, RunDir, check_checkpoint_size
+from makemore.rundir import CONFIG, LAST_STATE, ModelSpec, RunConfig, RunDir, check_checkpoint_size
 
 
 @dataclass
@@ -339,6 +339,11 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
         if not cfg.max_steps and trainer.elapsed >= cfg.max_time:
             raise MakemoreError(f"{run.path}: already trained for its {cfg.max_time:g} s; "
                                 f"pass a larger --max-time to continue")
+    changed = {k: getattr(cfg, k) for k in RESUMABLE if getattr(cfg, k) != getattr(config.train, k)}
+    if changed and (dist is None or dist.is_main):
+        # the run is now configured so: a later --resume, `info` and `compare` see the length it was given
+        config.train = dataclasses.replace(config.train, **changed)
+        config.save(run.file(CONFIG))
     return trainer
 
 

@@ -186,6 +186,9 @@ def test_info_and_runs_show_a_field_of_the_wrong_type_as_unknown(run):
         for sort in ("time", "test", "name"):
             r = cli("runs", run.parent, "--sort", sort)
             assert r.exit_code == 0 and "run " in r.output and "Traceback" not in r.output, r.output
+    (run / rundir.METRICS).unlink()  # no record of any evaluation: said so, not "@ step None"
+    r = cli("info", run)
+    assert r.exit_code == 0 and "- (no evaluation recorded yet)" in r.output and "None" not in r.output, r.output
 
 
 def test_settings_no_run_could_have_are_refused_by_name(run):

@@ -485,6 +485,10 @@ def test_runs_marks_a_token_runs_losses_as_per_token(three_runs, tmp_path):
     assert not rows["b"][5].endswith("*") and "* nats per token, not per character" in r.output
     r = runner.invoke(app, ["runs", str(three_runs)], env={"COLUMNS": "80"})
     assert "*" not in r.output and "per token" not in r.output  # no token run: no mark
+    r = runner.invoke(app, ["compare", str(root / "a"), str(root / "b"), "--json"])
+    result = json.loads(r.output)
+    assert {"data.tokenizer", "vocab size", "loss unit"} <= set(result["differ"]), result["differ"]
+    assert result["values"]["data.tokenizer"] == ["0" * 12, None] and result["values"]["vocab size"][0] == 300
 
 
 def test_compare_highlights_what_differs(three_runs):
@@ -495,6 +499,8 @@ def test_compare_highlights_what_differs(three_runs):
     assert {"type", "train.learning_rate", "train.max_steps", "best val", "train.diagnostics"} <= differ
     assert "train.seed" not in differ and "data.sha256" not in differ
     assert result["values"]["train.max_steps"] == [30, 10, 20]
+    assert result["values"]["model.block_size"] == [6] * 3  # the longest word and its start token
+    assert "model.block_size" not in differ and result["values"]["data.tokenizer"] == [None] * 3
     assert result["values"]["loss unit"] == ["nats/char"] * 3  # word lists: bits per character = nats / ln 2
     assert result["values"]["best val (bits/char)"] == [v / math.log(2) for v in result["values"]["best val"]]
     r = runner.invoke(app, ["compare", str(three_runs / "a"), str(three_runs / "b")], env={"COLUMNS": "200"})

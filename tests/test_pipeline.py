@@ -220,6 +220,29 @@ def test_a_timed_run_stops_on_time_and_resumes_only_with_more_time(small_words, 
     assert again[-1].reason == "max_time" and again[-1].step > finished.step
 
 
+def test_a_resume_that_extends_a_run_keeps_its_new_length_through_an_interruption(small_words, tmp_path):
+    """--resume --max-steps N configures the run for N steps: stopped on the way, it resumes again without
+    repeating N (before, it fell back to the first length and refused: "already trained 20 of 10 steps")."""
+    out = tmp_path / "r"
+
+    def save(events):  # what the JSON sink writes
+        with open(out / "metrics.jsonl", "a") as f:
+            f.writelines(json.dumps(e.to_json()) + "\n" for e in events)
+
+    trainer, _ = new_trainer(Request(data=str(small_words), out=out, hyper=TINY,
+                                     train={"max_steps": 10, "eval_interval": 5, "log_interval": 5}))
+    save(run_all(trainer))
+    extended = resume_trainer(out, {"max_steps": 40})
+    assert json.loads((out / "config.json").read_text())["train"]["max_steps"] == 40
+    events = run_all(extended, stop_at=20)
+    save(events)
+    assert events[-1].reason == "stopped" and events[-1].step == 20
+    again = resume_trainer(out)  # no --max-steps: the run's own 40
+    assert again.cfg.max_steps == 40 and again.step == 20
+    assert run_all(again)[-1].step == 40
+    assert RunDir(out).config.train.max_steps == 40
+
+
 def test_flat_parameter_buffers_train_exactly_like_per_tensor_ones(small_words, tmp_path):
     """The trainer keeps the weights in two flat buffers (one AdamW update, one clipping norm); the steps must be
     those of the usual per-tensor optimizer, and the model's parameters must stay views of the buffers."""

@@ -454,6 +454,21 @@ def test_resume_before_the_first_checkpoint_starts_over(run_copy, trained):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_what_a_killed_attempt_logged_past_the_checkpoint_is_undone_in_the_summary(run_copy):
+    """Killed before its first checkpoint, a run starts over on --resume; the lines the killed process logged
+    stay in metrics.jsonl, but info, runs and compare count the steps and the best val of the run that goes on."""
+    for name in (rundir.BEST, rundir.LAST, rundir.LAST_STATE):
+        (run_copy / name).unlink()
+    killed = [json.loads(line) for line in (run_copy / rundir.METRICS).read_text().splitlines()]
+    assert max(m.get("step", 0) for m in killed) == 20
+    r = cli("train", "--resume", run_copy, "--max-steps", "12")
+    assert r.exit_code == 0, r.stderr
+    summary = rundir.RunDir(run_copy).summary()
+    assert summary["steps"] == 12 and summary["best_step"] <= 12 and summary["finished"] == "max_steps"
+    info = json.loads(cli("info", run_copy, "--json").stdout)
+    assert info["steps"] == 12 and info["best_step"] <= 12
+
+
 def test_kill_between_state_and_weights_still_resumes(trained, tmp_path):
     """last.state.safetensors holds its own copy of the weights, so a newer state file with older weights
     (a kill between the two writes of one save) resumes exactly as if nothing had happened."""

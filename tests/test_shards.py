@@ -295,6 +295,9 @@ def test_prepare_refuses_an_output_inside_the_corpus_too_many_shards_and_an_empt
     with pytest.raises(MakemoreError, match="the val documents hold no text"):
         prepare(empty, tok, tmp_path / "s2", val_fraction=0.5)
     assert not (tmp_path / "s2").exists()
+    with pytest.raises(MakemoreError, match=re.escape(f"{empty / 'z0.txt'}: empty file")):  # one empty file
+        prepare(empty / "z0.txt", tok, tmp_path / "s3")
+    assert not (tmp_path / "s3").exists()
     assert math.isnan(bits_per_char(2.0, 10, 0))
 
 

@@ -102,6 +102,19 @@ def test_train_eval_and_sample_a_token_model(workdir):
     assert result.returncode == 0 and result.stdout.rstrip("\n") == text
 
 
+def test_a_counted_token_model_evaluates(workdir):
+    """The n-gram, fitted by counting, has buffers and no parameters: eval found its device by its parameters
+    and died in a traceback."""
+    result = makemore("train", "play.txt", "--tokenizer", "tok.json", "--type", "ngram", "--block-size", "16",
+                      "-o", "ngram", "-q", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    for args in (["eval", "ngram", "--json"], ["eval", "ngram", "play.txt", "--json"]):
+        result = makemore(*args, cwd=workdir)
+        assert result.returncode == 0, result.stderr
+        ev = json.loads(result.stdout)
+        assert ev["loss_unit"] == "nats/token" and 0 < ev["loss"] < math.log(300)
+
+
 def _in_memory(prepared):
     """The same shard run with every document copied into memory instead of memory-mapped."""
     class InMemory:
@@ -166,6 +179,10 @@ def test_gpt2_preset_trains_a_few_steps_on_a_cpu(workdir):
     finished = [json.loads(line) for line in (workdir / "gpt" / "metrics.jsonl").read_text().splitlines()
                 if '"finished"' in line]
     assert finished and finished[-1]["step"] == 20 and math.isfinite(finished[-1]["best_val_loss"])
+    index = json.loads((workdir / "shards" / "index.json").read_text())["splits"]
+    split = [line for line in makemore("info", "gpt", cwd=workdir).stdout.splitlines() if line.startswith("split")]
+    # whole documents each side, in tokens: no character boundary as a stream's split has
+    assert split and f"token shards: {index['train']['tokens']:,} / {index['val']['tokens']:,} tokens" in split[0]
 
 
 def test_bits_per_char_by_hand_on_a_toy_text():
