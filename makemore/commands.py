@@ -501,7 +501,9 @@ def info_command(run, *, as_json: bool) -> None:
             t.add_row("split", f"characters [0, {count(sp.get('boundary', 0))}) train, the rest val: "
                                f"{count(sp.get('train', 0))} / {count(sp.get('val', 0))} · block {s['block_size']}")
         tk = d.get("tokenizer")  # a token run's: its size, padding, pre-split
-        t.add_row("vocab", f"{s['vocab_size'] - 1} characters: {s['vocab']!r}" if not isinstance(tk, dict) else
+        # the model's rows, as training counts them: the characters and id 0 (a word list's start/stop; unused here)
+        t.add_row("vocab", f"{s['vocab_size']} symbols: {s['vocab']!r} + id 0 (unused in a text)"
+                  if not isinstance(tk, dict) else
                   f"{tk.get('vocab_size')} tokens (rows padded to {tk.get('padded')}) · byte-level BPE, "
                   f"{tk.get('pattern')} pre-split · {s['run']}/tokenizer.json")
     else:

@@ -255,6 +255,9 @@ def test_sampling_streams_draws_and_refuses_unknown_prompt_characters(play, tmp_
     r = cli("train", play, "--mode", "text", "-o", run, "--n-layer", "1", "--n-head", "2", "--n-embd", "16",
             "--block-size", "16", "--max-steps", "4", "--eval-interval", "2", "-q")
     assert r.exit_code == 0, r.output
+    started = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    vocab = [line for line in cli("info", run).stdout.splitlines() if line.startswith("vocab")]
+    assert vocab and vocab[0].split()[1:3] == [str(len(started["vocab"])), "symbols:"]  # as training counted them
     r = cli("sample", run, "--prompt", "ROMEO:", "--length", "50", "--seed", "7")
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith("ROMEO:") and len(r.stdout.rstrip("\n")) >= 50
