@@ -165,9 +165,18 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
             err.print(f"note: {prepared.hint}", soft_wrap=True)
     settle_imports()  # everything is checked: torch, if prepare_data did not import it, comes in here
     trainer, _ = new_trainer(request, prepared, dist=dist, checked=checked)
+    if main and not quiet and (trainer.cfg.grad_accum > 1 or dist.world_size > 1) and _has_batch_norm(trainer.model):
+        err.print(f"note: {trainer.model_type} normalises with the statistics of each micro-batch, so --grad-accum "
+                  f"and several processes change its result (not so for a model without batch norm)")
     with trainer.rundir.lock() if main else contextlib.nullcontext():
         drive(trainer, sinks_for(trainer), handle_sigint=True)
     _exit_if_interrupted(trainer)
+
+
+def _has_batch_norm(model) -> bool:
+    from torch import nn
+
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 def _small_split_note(val: int, test: int) -> str:
@@ -259,6 +268,9 @@ def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len,
             raise MakemoreError(f"{target}: is a directory; -O names the file to write the samples to")
         if not target.parent.is_dir():
             raise MakemoreError(f"{target}: no directory {target.parent} to write the samples into")
+        if target.parent.resolve() == Path(run_dir).resolve():
+            raise MakemoreError(f"{target}: inside the run directory {run_dir}, whose files are the run's; "
+                                f"-O names a file elsewhere")
 
 
 def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
@@ -518,8 +530,9 @@ def info_command(run, *, as_json: bool) -> None:
     else:
         length = f"{tr.get('max_steps')} steps" if tr.get("max_steps") else f"{tr.get('max_time'):g} s"
         t.add_row("training", f"{length} · batch {tr.get('batch_size')} · "
-                  f"lr {tr.get('learning_rate')} · wd {tr.get('weight_decay')} · seed {tr.get('seed')} · "
-                  f"{tr.get('device')}")
+                  f"lr {tr.get('learning_rate')} · wd {tr.get('weight_decay')} · "
+                  + (f"weights' average {tr.get('ema')} · " if tr.get("ema") else "")
+                  + f"seed {tr.get('seed')} · {tr.get('device')}")
     took = f" in {s['elapsed']:.0f} s" if s["elapsed"] is not None else ""
     t.add_row("progress", f"step {s['steps']}" + (f" · finished ({s['finished']}){took}"
                                                    if s["finished"] else " · not finished"))

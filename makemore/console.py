@@ -31,15 +31,32 @@ class _Unpadded:
         return getattr(self.stream, name)
 
 
-def make_console(stderr: bool = False):
+def make_console(stderr: bool = False, outlive_reader: bool = False):
     """A rich console for the commands' output. On a terminal, rich as usual. Piped or redirected
     (``| tee log``), a line is never wrapped, whatever its length or $COLUMNS, and never padded with spaces:
-    a log keeps each line whole."""
+    a log keeps each line whole.
+
+    When the reader of a pipe goes away (``| head``), rich ends the command (exit code 1); with
+    ``outlive_reader`` (training's progress) the console falls silent instead and the command goes on: a run
+    piped into ``head`` trains to its end and saves, as it would unwatched."""
     from rich.console import Console
 
-    console = Console(stderr=stderr, highlight=False)
+    class Outliving(Console):
+        def on_broken_pipe(self) -> None:
+            import os
+
+            self.quiet = True  # nothing more to say: no one reads it
+            try:  # later writes (Python's own flush at exit too) go to the null device
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, (sys.stderr if stderr else sys.stdout).fileno())
+                os.close(null)
+            except (OSError, ValueError, AttributeError):  # not a real file (a test's capture)
+                pass
+
+    cls = Outliving if outlive_reader else Console
+    console = cls(stderr=stderr, highlight=False)
     if not console.is_terminal:
-        console = Console(file=_Unpadded(stderr), highlight=False, soft_wrap=True, width=UNWRAPPED_WIDTH)
+        console = cls(file=_Unpadded(stderr), highlight=False, soft_wrap=True, width=UNWRAPPED_WIDTH)
     return console
 
 

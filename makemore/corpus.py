@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from makemore.errors import MakemoreError
-from makemore.files import open_regular, read_limited
+from makemore.files import check_not_utf16, open_regular, read_limited
 
 PIECE_BYTES = 1 << 20  # read this much at a time; pieces are about this long
 MAX_PIECE_CHARS = 64 << 20  # a text without a safe place to cut in this many characters is cut anyway
@@ -149,6 +149,8 @@ def read_pieces(path: Path, piece_bytes: int = PIECE_BYTES, start: int = 0, end:
             except OSError as e:
                 raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
             left -= len(raw)
+            if offset == 0:
+                check_not_utf16(raw, path)
             text = _decode(decoder, raw, path, offset)
             offset += len(raw)
             buffer += text
@@ -192,5 +194,6 @@ def read_text(path: Path, limit: int) -> str:
     """A whole (small) text file, refused when larger than ``limit`` bytes; a FIFO or a device is refused, not
     read (it might never end)."""
     data = read_limited(path, limit, "a text file")
+    check_not_utf16(data, path)
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     return _decode(decoder, data, path, 0) + _decode(decoder, b"", path, len(data))

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from makemore.errors import MakemoreError
-from makemore.files import read_limited
+from makemore.files import check_not_utf16, read_limited
 
 MAX_WORDS_BYTES = 1 << 30  # 1 GiB: a word list becomes Python strings, several times its size in memory
 DEFAULT_MAX_LEN = 64  # characters; longer lines are skipped (and counted) unless --max-len says otherwise
@@ -69,6 +69,7 @@ def read_bytes(path: Path) -> bytes:
 
 
 def decode_text(data: bytes, path: Path) -> str:
+    check_not_utf16(data, path)
     if b"\x00" in data:
         raise MakemoreError(f"{path}: binary data (NUL bytes), expected UTF-8 text with one word per line")
     try:

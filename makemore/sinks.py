@@ -96,7 +96,7 @@ class ConsoleSink:
     """A live progress line on a terminal; plain log lines (one per evaluation) otherwise."""
 
     def __init__(self, console=None, quiet: bool = False):
-        self.console = console or make_console()
+        self.console = console or make_console(outlive_reader=True)  # `train ... | head` trains on, unprinted
         self.quiet = quiet
         self.live = self.console.is_terminal and not quiet
         self.progress = None

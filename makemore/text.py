@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 from makemore.errors import MakemoreError
-from makemore.files import open_regular, size_text
+from makemore.files import check_not_utf16, open_regular, size_text
 
 TRAIN_FRACTION = 0.9  # nanoGPT's shakespeare_char/prepare.py: data[:int(n * 0.9)] trains
 MAX_TEXT_BYTES = 2 << 30  # 2 GiB: a larger file is refused before reading
@@ -52,6 +52,8 @@ def _decoded_chunks(path: Path) -> Iterator[tuple[str, bytes]]:
     with open_regular(path, "a text file") as f:
         while True:
             raw = f.read(CHUNK_BYTES)
+            if not read:
+                check_not_utf16(raw, path)
             read += len(raw)
             if read > MAX_TEXT_BYTES:  # the size was checked first; this holds a file that grows as it is read
                 raise MakemoreError(f"{path}: larger than {size_text(MAX_TEXT_BYTES)}; split it, or train on a part")

@@ -206,7 +206,35 @@ def test_resume_extends_a_finished_run(trained_run):
     result = makemore("train", "--resume", str(trained_run), "--max-steps", "50", "-q", cwd=root)
     assert result.returncode == 0, result.stderr
     info = json.loads(runner.invoke(app, ["info", str(trained_run), "--json"]).stdout)
-    assert info["steps"] == 50
+    assert info["steps"] == 50 and info["train"]["max_steps"] == 50  # the run is now a run of 50 steps
+    text = runner.invoke(app, ["info", str(trained_run)], env={"COLUMNS": "200"}).stdout
+    assert "50 steps · batch" in text
+    assert f"weights' average {info['train']['ema']}" in text  # the recipe's average of the weights, shown
+
+
+def test_train_piped_into_a_reader_that_leaves_trains_to_its_end(tmp_path, small_words):
+    """`makemore train ... | head -1`: once the reader has gone, the progress falls silent and the run goes on to
+    finish and save (before, rich's broken-pipe handling ended it at once, exit 1, with no checkpoint)."""
+    out = tmp_path / "run"
+    with open(tmp_path / "stderr.txt", "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "makemore", "train", str(small_words), "--type", "bigram",
+                                 "--max-steps", "300", "--eval-interval", "5", "-o", str(out)],
+                                stdout=subprocess.PIPE, stderr=stderr, text=True)
+        first = proc.stdout.readline()
+        proc.stdout.close()  # as `head -1` does after its line
+        assert proc.wait(timeout=120) == 0, (tmp_path / "stderr.txt").read_text()
+    assert "bigram" in first
+    info = json.loads(makemore("info", str(out), "--json").stdout)
+    assert info["steps"] == 300 and info["finished"] == "max_steps" and (out / "model.safetensors").exists()
+
+
+def test_grad_accum_on_a_batch_norm_model_says_it_changes_the_result(tmp_path, small_words):
+    """Batch norm normalises each micro-batch with its own statistics: --grad-accum is not one large batch there."""
+    common = [str(small_words), "--type", "mlp", "--max-steps", "2", "--grad-accum", "2"]
+    r = runner.invoke(app, ["train", *common, "--batchnorm", "-o", str(tmp_path / "bn")])
+    assert r.exit_code == 0 and "mlp normalises with the statistics of each micro-batch" in r.stderr, r.output
+    r = runner.invoke(app, ["train", *common, "-o", str(tmp_path / "plain")])
+    assert r.exit_code == 0 and "micro-batch" not in r.stderr, r.output
 
 
 def test_ctrl_c_stops_cleanly_and_saves(tmp_path, small_words):

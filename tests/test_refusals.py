@@ -129,6 +129,8 @@ def test_sampling_eval_and_score_refuse_bad_options_before_torch(word_run, tmp_p
         (["sample", run, "--length", "5"], "--length applies to text runs"),
         (["sample", run, "-O", str(tmp_path / "nowhere" / "x.txt")], "no directory"),
         (["sample", run, "-O", str(tmp_path / "adir")], "is a directory"),
+        (["sample", run, "-O", str(word_run / "config.json")], "inside the run directory"),
+        (["sample", run, "-O", str(word_run / "new.txt")], "inside the run directory"),
         (["eval", run, "--split", "foo"], "--split must be train, val or test, not 'foo'"),
         (["score", run, "EMMA"],
          "'EMMA': characters 'E', 'M', 'A' are not in the model's vocabulary (it knows 'emma')"),
