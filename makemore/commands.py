@@ -108,14 +108,14 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     if data is None:
         raise MakemoreError("name a word list to train on (a file, or a built-in dataset such as `names`), "
                             "or --resume a run")
-    if preset is not None:  # (the preset asks torch what the device is: what needs no torch is refused first)
-        from makemore.config import check_device
-        from makemore.rundir import check_out
-        from makemore.presets import with_preset
+    from makemore.config import check_device
+    from makemore.rundir import check_out
 
-        check_device(device)
-        if out is not None and main:
-            check_out(Path(out))
+    check_device(device)  # (also in check_request; here before a preset, which asks torch about the device)
+    if out is not None and main:  # rank 0 creates the run directory; the others may start after it did
+        check_out(Path(out))
+    if preset is not None:
+        from makemore.presets import with_preset
 
         model_type, hyper, train, block_size = with_preset(preset, model_type=model_type, hyper=hyper, train=train,
                                                            type_given="model_type" in given,
@@ -137,10 +137,6 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     from makemore.training import resolve_mode
 
     checked = check_request(request)
-    if out is not None and main:  # rank 0 creates the run directory; the others may start after it did
-        from makemore.rundir import check_out
-
-        check_out(Path(out))
     if resolve_mode(request) == "text" or request.tokenizer is not None or is_shard_dir(data):
         from makemore.device import flush_denormals
 
@@ -224,6 +220,7 @@ _settled = False
 
 SMALL_SAMPLE = 100  # up to this many words, `sample` runs on one CPU thread
 MAX_HELD = 100_000_000  # characters of all continuations, where --json or -O holds them until written
+DEFAULT_LENGTH = 500  # characters of a text run's continuation without --length
 
 
 def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
@@ -245,7 +242,7 @@ def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len,
                                 f"(continue a --prompt for --length characters)")
         if length is not None:
             check_text_length(length)
-        held = (n or 1) * (500 if length is None else length)
+        held = (n or 1) * (DEFAULT_LENGTH if length is None else length)
         if (as_json or output is not None) and held > MAX_HELD:
             raise MakemoreError(f"-n × --length is {held:,} characters; with --json or -O all are held until "
                                 f"written, at most {MAX_HELD:,}")
@@ -290,7 +287,7 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
 
         loaded = run.load_model(device=resolve_device(device))
         return _sample_text(loaded, n=n or 1, prompt=default_prompt(loaded.vocab) if prompt is None else prompt,
-                            length=500 if length is None else length, temperature=temperature, top_k=top_k,
+                            length=DEFAULT_LENGTH if length is None else length, temperature=temperature, top_k=top_k,
                             top_p=top_p, as_json=as_json, output=output, seed=seed)
     n = 20 if n is None else n
     device = resolve_device(device)
