@@ -358,6 +358,7 @@ def test_the_tui_refuses_bad_training_options_and_a_damaged_overlay_before_its_s
     words = tmp_path / "words.txt"
     words.write_text("emma\nava\nmia\n")
     cases = [(["tui", str(good), str(bad)], f"{bad / rundir.CONFIG}: not valid JSON"),
+             (["tui", str(bad)], f"{bad / rundir.CONFIG}: not valid JSON"),  # followed alone: refused alike
              (["tui", str(words), "--type", "bigram", "--eval-interval", "0"], "--eval-interval must be at least 1"),
              (["tui", str(words), "--type", "bigram", "--grad-accum", "0"], "--grad-accum must be between 1"),
              (["tui", str(words), "--type", "bigram", "--lr", "inf"], "--learning-rate must be a finite number"),

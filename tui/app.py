@@ -136,6 +136,10 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
         if given:
             raise MakemoreError(f"{target} is a run directory, which the TUI follows as it is; "
                                 f"{given[0]} applies only when training (continue a run with `makemore train --resume`)")
+        from makemore.rundir import CONFIG, RunDir
+
+        if (Path(target) / CONFIG).exists():  # (a run still being made has none yet: the screen waits for it)
+            RunDir(target).config  # a damaged config.json is refused here, as `info` and `sample` refuse it
         app = create_app(follow=Path(target))
     elif target is not None:
         from makemore.training import resolve_mode
