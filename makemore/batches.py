@@ -6,11 +6,11 @@ Two modes, one interface, so the trainer has no branch on the mode:
   to the stop token (the Transformer packs several words to a row);
 - ``makemore.text.TextBatches``: one character stream, random windows of its training part.
 
-A source offers ``mode``, ``num_items`` (training words or characters), ``has(split)``,
-``draw(batch_size, generator)`` (the global batch's indices: the same on every rank), ``targets(index)`` (the
-predictions they hold, to weight micro-batches), ``micro_batch(index, model, pack, device) -> (x, y, extra)``,
-``evaluate(model, split, device)``, ``fit(model, device)`` (count models), ``samples(...)`` (a Samples event)
-and ``bigram_table(model, device)``.
+A source offers ``mode``, ``unit`` (word, character or token), ``num_items`` (training items of that unit),
+``has(split)``, ``draw(batch_size, generator)`` (the global batch's indices: the same on every rank),
+``targets(index)`` (the predictions they hold, to weight micro-batches), ``micro_batch(index, model, pack,
+device) -> (x, y, extra)``, ``evaluate(model, split, device)``, ``fit(model, device)`` (count models),
+``samples(...)`` (a Samples event) and ``bigram_table(model, device)``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from makemore.sample import generate, tag
 
 class WordBatches:
     mode = "words"
+    unit = "word"  # what num_items counts
 
     def __init__(self, splits: dict[str, EncodedWords], vocab: Vocab, eval_words: int = 1000):
         self.vocab = vocab

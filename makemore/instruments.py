@@ -157,7 +157,7 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
     suggested, smoothed = suggest_lr(lrs, losses)
     return Sweep(lrs=lrs, losses=losses, smoothed=smoothed, suggested=suggested, exploded_at=exploded, rule=RULE,
                  steps=steps, lr_min=lr_min, lr_max=lr_max, model_type=model_type, recipe_lr=cfg.learning_rate,
-                 loss_unit="nats/token" if getattr(source, "tokenizer", None) is not None else "nats/char")
+                 loss_unit="nats/token" if source.unit == "token" else "nats/char")
 
 
 def _plot(build) -> str:

@@ -241,6 +241,7 @@ class TextBatches:
     """
 
     mode = "text"
+    unit = "character"  # what num_items counts and the loss is per
 
     def __init__(self, corpus: TextCorpus, block: int, skip: int = 0, eval_tokens: int = EVAL_TOKENS):
         self.corpus = corpus

@@ -77,6 +77,8 @@ def run_vocab(run) -> TokenVocab:
 class TokenBatches(TextBatches):
     """Random windows of a token stream; evaluation, samples and the split as character text mode has them."""
 
+    unit = "token"
+
     def __init__(self, train, val, tokenizer, chars: dict[str, int], block: int, skip: int = 0,
                  eval_tokens: int | None = None, name: str = "text"):
         eval_tokens = _text.EVAL_TOKENS if eval_tokens is None else eval_tokens

@@ -383,7 +383,11 @@ def test_lr_find_on_a_text_sweeps_its_windows_in_its_unit(tmp_path):
     assert r.exit_code == 0, r.output
     result = json.loads(r.output)
     distinct = len(set(text.read_text()))
-    assert result["loss_unit"] == "nats/char" and result["recipe_lr"] == 0.008  # the text recipe's, not words'
+    from makemore.models import step_recipe
+
+    text_lr, words_lr = (step_recipe("transformer", mode)["learning_rate"] for mode in ("text", "words"))
+    assert text_lr != words_lr and result["recipe_lr"] == text_lr  # the text recipe's, not the word lists'
+    assert result["loss_unit"] == "nats/char"
     assert abs(result["losses"][0] - math.log(distinct + 1)) < 0.3  # a fresh model: about uniform
     assert min(result["losses"]) < result["losses"][0] - 1.0  # it learns the play as the rate rises
     r = runner.invoke(app, ["lr-find", str(text), "--mode", "text", "--block-size", "16", "--steps", "5"])
