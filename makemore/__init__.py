@@ -1,4 +1,4 @@
-"""makemore: character-level language models that learn a list of words and generate more like them.
+"""makemore: language models that learn a list of words or a text and generate more like it.
 
 Importing this package is cheap (no torch); the heavy parts are imported by what needs them. The Python API:
 

@@ -96,7 +96,7 @@ class _Group(_Help, TyperGroup):
 app = typer.Typer(
     name="makemore",
     cls=_Group,
-    help="Train character-level language models on a list of words, and generate more like them.",
+    help="Train language models on a list of words or on a text, and generate more like them.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
@@ -155,7 +155,7 @@ def _main(
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
                                                     help="Show the version and exit.")] = None,
 ) -> None:
-    """Train character-level language models on a list of words, and generate more like them."""
+    """Train language models on a list of words or on a text, and generate more like them."""
 
 
 # --- options shared between commands, defined once ------------------------------------------------
@@ -194,7 +194,7 @@ TRAIN_ONLY = ("resume", "tensorboard", "quiet")  # options the live screen does 
 
 def train(
     ctx: typer.Context,
-    data: Annotated[Optional[str], typer.Argument(help="Word list: a text file with one word per line, or a "
+    data: Annotated[Optional[str], typer.Argument(help="Word list (one word per line) or text (see --mode), or a "
                                                        "built-in dataset name (see `makemore datasets`); for "
                                                        "`makemore tui`, also a run directory to follow, or "
                                                        "several to overlay.",
@@ -287,7 +287,7 @@ def train(
                                                   "GPT-2 lecture's). Options given explicitly override it.",
                                                   rich_help_panel=M, show_default=False)] = None,
 ) -> None:
-    """Train a model on a word list and save it to a run directory.
+    """Train a model on a word list or a text and save it to a run directory.
 
     [dim]makemore train names · makemore train names.txt --type mlp --batchnorm · makemore train --resume runs/names-transformer[/]
     """
