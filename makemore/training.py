@@ -224,9 +224,18 @@ def fit_to_data(cfg: TrainConfig, req: Request, num_train: int) -> None:
         return
     cfg.max_steps = steps
     if req.train.get("eval_interval") is None:
-        cfg.eval_interval = max(1, min(cfg.eval_interval, steps // 5))
+        cfg.eval_interval = min(cfg.eval_interval, auto_eval_interval(steps))
     if req.train.get("warmup_steps") is None:
         cfg.warmup_steps = min(cfg.warmup_steps, max(1, steps // 10))
+
+
+def auto_eval_interval(steps: int) -> int:
+    """Four or five evaluations over ``steps``, the last at the end, with none just before it (646 steps: every
+    130, where every 129 would evaluate at 645 and again at 646)."""
+    interval = math.ceil(steps / 5)
+    if 0 < steps % interval < interval / 2:
+        interval = math.ceil(steps / 4)
+    return interval
 
 
 def new_trainer(req: Request, prepared: Prepared | None = None, dist=None,

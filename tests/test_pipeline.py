@@ -176,12 +176,21 @@ def test_recipe_is_shortened_for_a_small_word_list_unless_steps_are_given(small_
     trainer, prepared = new_trainer(Request(data=str(small_words), out=tmp_path / "a", hyper=TINY))
     expected = math.ceil(recipe["max_epochs"] * len(prepared.train) / recipe["batch_size"])
     assert trainer.cfg.max_steps == expected < recipe["max_steps"]
-    assert trainer.cfg.eval_interval <= max(1, expected // 5)
+    interval = trainer.cfg.eval_interval
+    evaluated = sorted({*range(interval, expected + 1, interval), expected})
+    assert 4 <= len(evaluated) <= 5 and evaluated[-1] - evaluated[-2] >= interval / 4  # none just before the end
     given, _ = new_trainer(Request(data=str(small_words), out=tmp_path / "b", hyper=TINY,
                                    train={"max_steps": 777}))
     assert given.cfg.max_steps == 777
     saved = json.loads((trainer.run_dir / rundir.CONFIG).read_text())
     assert saved["train"]["max_steps"] == expected  # the run records what it actually does
+
+
+@pytest.mark.parametrize("steps, interval", [(646, 130), (21, 6), (20, 4), (17, 5)])
+def test_a_shortened_recipe_evaluates_four_or_five_times_none_just_before_the_end(steps, interval):
+    from makemore.training import auto_eval_interval
+
+    assert auto_eval_interval(steps) == interval
 
 
 def test_a_time_budget_alone_decides_the_length_and_picks_the_budgets_settings(small_words, tmp_path):
