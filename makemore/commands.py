@@ -224,7 +224,8 @@ DEFAULT_LENGTH = 500  # characters of a text run's continuation without --length
 
 
 def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
-                          scores, output, prompt, length, seed=None, as_json=False, device="cpu") -> None:
+                          scores, output, prompt, length, seed=None, as_json=False, device="cpu",
+                          allow_empty=False) -> None:
     """What `sample` can refuse from the run's config.json alone: before torch is imported or weights read."""
     from makemore.config import check_device, check_lengths, check_sampling, check_text_length
     from makemore.data import check_prefix
@@ -235,7 +236,7 @@ def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len,
     run_dir = run.path
     if run.config.mode == "text":
         words_only = {"--prefix": prefix != "", "--min-len": min_len != 0, "--max-len": max_len is not None,
-                      "--new-only": new_only, "--unique": unique, "--scores": scores}
+                      "--new-only": new_only, "--unique": unique, "--scores": scores, "--allow-empty": allow_empty}
         given = next((k for k, v in words_only.items() if v), None)
         if given:
             raise MakemoreError(f"{given} applies to word lists; {run_dir} is a text run "
@@ -246,9 +247,11 @@ def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len,
         if (as_json or output is not None) and held > MAX_HELD:
             raise MakemoreError(f"-n × --length is {held:,} characters; with --json or -O all are held until "
                                 f"written, at most {MAX_HELD:,}")
-        if prompt is not None and tokenizer_entry(run.config.dataset) is None:  # a token run encodes any text
-            from makemore.text import encode
+        if prompt is not None:
+            from makemore.text import check_prompt, encode
 
+            check_prompt(prompt)
+        if prompt is not None and tokenizer_entry(run.config.dataset) is None:  # a token run encodes any text
             try:
                 encode(prompt, run.vocab().chars)
             except MakemoreError as e:
@@ -268,6 +271,11 @@ def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len,
         if target.parent.resolve() == Path(run_dir).resolve():
             raise MakemoreError(f"{target}: inside the run directory {run_dir}, whose files are the run's; "
                                 f"-O names a file elsewhere")
+        data = run.config.dataset.get("path")
+        if isinstance(data, str) and data and (target.resolve() == Path(data).resolve()
+                                               or target.parent.resolve() == Path(data).resolve()):
+            raise MakemoreError(f"{target}: the data {run_dir} was trained on ({data}), which evaluating and "
+                                f"resuming the run read again; -O names a file elsewhere")
 
 
 def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
@@ -276,7 +284,7 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
     _check_sample_options(run, n=n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
                           min_len=min_len, max_len=max_len, new_only=new_only, unique=unique, scores=scores,
                           output=output, prompt=prompt, length=length, seed=seed, as_json=as_json,
-                          device=device)
+                          device=device, allow_empty=allow_empty)
     from makemore.device import resolve_device
     from makemore.sample import cpu_threads, sample_words
 

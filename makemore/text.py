@@ -437,9 +437,8 @@ def generate_text(model, chars: list[str], prompt: str, length: int, *, temperat
     from makemore.sample import _filter_logits, pick as draw_index
 
     check_sampling(temperature=temperature, top_k=top_k, top_p=top_p)
-    ids = encode(prompt, chars) if prompt else []
-    if not ids:
-        raise MakemoreError("--prompt is empty; give at least one character (the default is a newline)")
+    check_prompt(prompt)
+    ids = encode(prompt, chars)
 
     def pick(row):
         if temperature == 0:
@@ -454,6 +453,13 @@ def generate_text(model, chars: list[str], prompt: str, length: int, *, temperat
             yield chars[token - 1]
     finally:
         model.train(was_training)
+
+
+def check_prompt(prompt: str) -> None:
+    """A continuation needs a prompt of one character at least: left out, it starts from ``default_prompt``."""
+    if not prompt:
+        raise MakemoreError("--prompt is empty; give at least one character, or leave --prompt out to start "
+                            "from a newline (or a space, in a text without one)")
 
 
 def default_prompt(vocab) -> str:

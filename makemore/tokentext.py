@@ -171,10 +171,11 @@ def generate_tokens(model, tokenizer, prompt: str, length: int, *, temperature: 
 
     from makemore.config import check_sampling
     from makemore.sample import _filter_logits, pick as draw_index
-    from makemore.text import continue_ids
+    from makemore.text import check_prompt, continue_ids
 
     check_sampling(temperature=temperature, top_k=top_k, top_p=top_p)
-    ids = tokenizer.encode(prompt) if prompt else [tokenizer.eot_id]
+    check_prompt(prompt)
+    ids = tokenizer.encode(prompt)
     real = tokenizer.vocab_size
 
     def pick(row):

@@ -131,6 +131,7 @@ def test_sampling_eval_and_score_refuse_bad_options_before_torch(word_run, tmp_p
         (["sample", run, "-O", str(tmp_path / "adir")], "is a directory"),
         (["sample", run, "-O", str(word_run / "config.json")], "inside the run directory"),
         (["sample", run, "-O", str(word_run / "new.txt")], "inside the run directory"),
+        (["sample", run, "-O", str(word_run.parent / "people.txt")], "the data"),
         (["eval", run, "--split", "foo"], "--split must be train, val or test, not 'foo'"),
         (["score", run, "EMMA"],
          "'EMMA': characters 'E', 'M', 'A' are not in the model's vocabulary (it knows 'emma')"),
@@ -142,6 +143,22 @@ def test_sampling_eval_and_score_refuse_bad_options_before_torch(word_run, tmp_p
     for line, (args, message) in zip(_refused([args for args, _ in cases], tmp_path), cases):
         assert message in line, (args, line)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]  # nothing written
+    assert (word_run.parent / "people.txt").read_text().startswith("emma\nolivia\n")  # the data kept
+
+
+def test_a_text_runs_sample_refuses_an_empty_prompt_and_word_options_before_torch(tmp_path):
+    data = tmp_path / "play.txt"
+    data.write_text("to be or not to be, that is the question.\n" * 30)
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(data), "--mode", "text", "--type", "bigram", "--block-size", "8",
+                                 "--max-steps", "2", "-q", "-o", str(run)])
+    assert result.exit_code == 0, result.output
+    lines = _refused([["sample", str(run), "--prompt", ""], ["sample", str(run), "--allow-empty"],
+                      ["sample", str(run), "-O", str(data)]], tmp_path)
+    assert lines[0].startswith("error: --prompt is empty; give at least one character")
+    assert lines[1].startswith("error: --allow-empty applies to word lists")
+    assert "the data" in lines[2] and str(data) in lines[2]
+    assert data.read_text().startswith("to be or not")
 
 
 def test_top_k_below_one_is_refused_by_the_samplers_too(word_run):

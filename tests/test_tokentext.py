@@ -254,6 +254,8 @@ def test_the_python_api_trains_continues_and_evaluates_a_token_model(workdir, tm
     # length counts characters of the decoded continuation, as `makemore sample --length` does
     text = model.continue_text("All:", 37, seed=3)
     assert len(text) == 37 and text == model.continue_text("All:", 37, seed=3)
+    with pytest.raises(makemore.MakemoreError, match="--prompt is empty"):  # as a character run's
+        model.continue_text("", 5)
     cli = makemore_cli(workdir, "sample", str(run.run_dir), "--prompt", "All:", "--length", "37", "--seed", "3",
                        "--json")
     assert json.loads(cli)["samples"][0]["text"] == "All:" + text
