@@ -141,6 +141,6 @@ def evaluate_text(loaded, *, file=None, split: str = "val") -> dict:
         batches = batches_for_run(loaded.run, loaded.model)
         loss = batches.evaluate(loaded.model, split, device, max_tokens=None)
         where = f"{split} split"
-        chars = len(batches.eval_starts(split)) * batches.block
+        chars = len(batches.splits[split]) - batches.skip - 1  # all but the first window's context
     return {"run": str(run_dir), "on": where, "chars": chars, "loss": loss, "loss_unit": "nats/char",
             "bpc": bits(loss), "perplexity": math.exp(loss), "step": loaded.step}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import itertools
 import math
 import re
 from collections import deque
@@ -384,7 +385,22 @@ def stream_loss(model, stream, block: int, skip: int = 0, device=None, max_token
     if len(stream) < window:
         raise MakemoreError(f"{len(stream):,} {unit}s are fewer than one window of {window}")
     starts = tiling_starts(len(stream), window, block, max_tokens)
-    return mean_nll(model, _batches(stream, starts, window, skip, device, model))
+    batches = _batches(stream, starts, window, skip, device, model)
+    if max_tokens is None:  # the whole stream: every character after the first window's context, once
+        batches = itertools.chain(batches, _tail(stream, int(starts[-1]) + window, window, device))
+    return mean_nll(model, batches)
+
+
+def _tail(stream, end: int, window: int, device):
+    """The stream's last window, where the tiling's windows stop short of the end (``end``: just past the last
+    character they predict): only its targets beyond ``end`` count."""
+    import torch
+
+    if len(stream) > end:
+        start = len(stream) - window
+        x, y = windows(stream, torch.tensor([start]), window, 0, device)
+        y[:, : end - start - 1] = -1  # predicted by the tiling already (its first ``skip`` among them)
+        yield x, y
 
 
 # --- sampling --------------------------------------------------------------------------------------

@@ -461,9 +461,13 @@ def evaluate_run(loaded, *, file=None, split: str = "val") -> dict:
             raise MakemoreError(f"{run_dir}: a text run has no {split} split; its held-out part is val")
         batches = batches_for_run(loaded.run, model)
         loss = batches.evaluate(model, split, device, max_tokens=None)
-        where = f"{split} split"
-        tokens = getattr(batches, "tokens", {}).get(split, len(batches.splits[split]))  # shards: the whole split
-        chars = batches.split_chars[split]
+        held = batches.splits[split]
+        whole = getattr(batches, "tokens", {}).get(split, len(held))
+        where, tokens, chars = f"{split} split", len(held), batches.split_chars[split]
+        if len(held) < whole:  # shards: evaluation holds the split's first tokens only (``ShardBatches``)
+            order = " in the first epoch's order" if split == "train" else ""
+            where = f"{split} split, its first {len(held):,} of {whole:,} tokens{order}"
+            chars = len(tok.decode(held.tolist()))
     return {"run": str(run_dir), "on": where, "tokens": tokens, "chars": chars, "loss": loss,
             "loss_unit": "nats/token", "bpc": bits_per_char(loss, tokens, chars), "perplexity": math.exp(loss),
             "step": loaded.step}

@@ -275,6 +275,36 @@ def test_sampling_streams_draws_and_refuses_unknown_prompt_characters(play, tmp_
     assert json.loads(r.stdout)["chars"] == len(play.read_text(encoding="utf-8")) - 1
 
 
+@pytest.mark.parametrize("length", [8 * 5 + 1, 8 * 5 + 6, 8 * 9 + 3])
+def test_eval_scores_every_character_of_a_file_and_of_a_split_once(play, tmp_path, length):
+    """Windows tile the stream; where they stop short of its end, a last window scores the rest (before, up to
+    a block's worth of characters at the end went unscored while the count included them)."""
+    import torch
+    import makemore
+
+    run = tmp_path / "run"
+    r = cli("train", play, "--mode", "text", "--type", "bigram", "--block-size", "8", "--max-steps", "60", "-o", run,
+            "-q")
+    assert r.exit_code == 0, r.output
+    text = play.read_text()[:length]
+    part = tmp_path / "part.txt"
+    part.write_text(text)
+    model = makemore.load(run)
+    got = model.evaluate(part)
+    chars = model._loaded.vocab.chars
+    ids = torch.tensor([chars.index(c) + 1 for c in text])
+    with torch.no_grad():  # a bigram's prediction depends on the previous character alone: one pass scores all
+        logits, _ = model.module(ids[None, :-1])
+        expected = torch.nn.functional.cross_entropy(logits[0], ids[1:]).item()
+    assert got["chars"] == length - 1 and got["loss"] == pytest.approx(expected, rel=1e-5)
+    whole = play.read_text()
+    val_text = tmp_path / "val.txt"
+    val_text.write_text(whole[int(len(whole) * 0.9):])  # the val split: the last 10%
+    on_split, on_file = model.evaluate(), model.evaluate(val_text)
+    assert on_split["chars"] == on_file["chars"] == len(whole) - int(len(whole) * 0.9) - 1
+    assert on_split["loss"] == pytest.approx(on_file["loss"], rel=1e-6)
+
+
 def test_a_text_without_a_newline_trains_and_samples_from_a_space(tmp_path):
     """A continuation with no prompt starts from a newline; a text that has none starts from a space instead
     (before, its first evaluation's sample failed on the newline, leaving a half-made run)."""

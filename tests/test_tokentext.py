@@ -183,6 +183,13 @@ def test_gpt2_preset_trains_a_few_steps_on_a_cpu(workdir):
     split = [line for line in makemore("info", "gpt", cwd=workdir).stdout.splitlines() if line.startswith("split")]
     # whole documents each side, in tokens: no character boundary as a stream's split has
     assert split and f"token shards: {index['train']['tokens']:,} / {index['val']['tokens']:,} tokens" in split[0]
+    # evaluation holds the train split's first tokens only: eval says so, and counts what it scored
+    result = json.loads(makemore_cli(workdir, "eval", "gpt", "--split", "train", "--json"))
+    held = 2048 + 128 + 1  # EVAL_TOKENS as set above, and one window
+    assert held < index["train"]["tokens"]
+    assert result["on"] == f"train split, its first {held:,} of {index['train']['tokens']:,} tokens in the first " \
+                           f"epoch's order"
+    assert result["tokens"] == held and 0 < result["chars"] < index["train"]["chars"]
 
 
 def test_bits_per_char_by_hand_on_a_toy_text():
