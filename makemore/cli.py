@@ -277,8 +277,9 @@ def train(
                                                 "of characters, newlines included (default: text for a "
                                                 "built-in text corpus such as shakespeare, else words).",
                                                 rich_help_panel=M, show_default=False)] = None,
-    block_size: Annotated[Optional[int], typer.Option(help="Text mode: characters of context per training "
-                                                      "window (default: the family's text recipe).",
+    block_size: Annotated[Optional[int], typer.Option(help="Text mode: characters (tokens, with --tokenizer) "
+                                                      "of context per training window (default: the family's "
+                                                      "text recipe).",
                                                       rich_help_panel=M, show_default=False)] = None,
     tokenizer: Annotated[Optional[Path], typer.Option(help="Text mode on tokens: a tokenizer file (makemore "
                                                       "tokenizer train); the vocabulary is its tokens.",

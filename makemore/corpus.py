@@ -1,8 +1,8 @@
 """Text corpora for tokenizers and token shards: a file, or a directory of text files, read piece by piece.
 
 A corpus may be larger than memory, so nothing here holds more than a few pieces of it at once. Each file is
-one document, read as UTF-8 (a BOM is dropped; anything else is kept exactly as it is, line ends included, since
-byte-level BPE gives every byte back). Pieces are cut only where the tokenizer's pre-split cuts anyway, so
+one document, read as UTF-8 as character text mode reads a text: a BOM is dropped, CRLF and CR become LF, and
+anything else is kept exactly as it is (byte-level BPE gives every byte back). Pieces are cut only where the tokenizer's pre-split cuts anyway, so
 encoding them one by one gives the tokens of the whole.
 """
 
@@ -23,7 +23,7 @@ PIECE_BYTES = 1 << 20  # read this much at a time; pieces are about this long
 MAX_PIECE_CHARS = 64 << 20  # a text without a safe place to cut in this many characters is cut anyway
 # A line break alone between two characters that are not whitespace: GPT-2's and GPT-4's patterns always split
 # after it, whatever follows, so a piece may end there (tokenizer.safe_cuts relies on the same fact).
-_SAFE = re.compile(r"(?<=\S)\n(?=\S)")
+SAFE_BREAK = re.compile(r"(?<=\S)\n(?=\S)")
 
 
 # what a directory walk leaves out, by kind: (singular, plural) as the report names them
@@ -86,6 +86,12 @@ def documents(src: str | Path) -> Corpus:
     if not src.is_dir():
         open_regular(src, "a text file or a directory of text files").close()  # refuses a FIFO or a device
         return Corpus(src, [src])
+    if (src / "config.json").is_file() and any(src.glob("*.safetensors")):
+        raise MakemoreError(f"{src}: a run directory (a trained model), not a corpus; give a text file or a "
+                            f"directory of text files")
+    if (src / "index.json").is_file() and any(src.glob("*.bin")):
+        raise MakemoreError(f"{src}: token shards (made by `makemore prepare`), not a corpus; give a text file or "
+                            f"a directory of text files")
     counts = dict.fromkeys(SKIPPED_NAMES, 0)
     files = []
 
@@ -137,7 +143,7 @@ def read_pieces(path: Path, piece_bytes: int = PIECE_BYTES, start: int = 0, end:
     decoder = codecs.getincrementaldecoder("utf-8-sig" if start == 0 else "utf-8")()
     left = float("inf") if end is None else end - start
     f = open_regular(path, "a text file")  # a FIFO or a device is refused, never waited on
-    buffer, offset = "", start
+    buffer, offset, cr = "", start, ""
     with f:
         try:
             f.seek(start)
@@ -151,9 +157,10 @@ def read_pieces(path: Path, piece_bytes: int = PIECE_BYTES, start: int = 0, end:
             left -= len(raw)
             if offset == 0:
                 check_not_utf16(raw, path)
-            text = _decode(decoder, raw, path, offset)
+            text = cr + _decode(decoder, raw, path, offset)
             offset += len(raw)
-            buffer += text
+            cr = "\r" if raw and text.endswith("\r") else ""  # perhaps the first half of a CRLF: held back
+            buffer += _line_ends(text[:-1] if cr else text)
             if not raw:
                 break
             cut = _last_safe_cut(buffer)
@@ -172,6 +179,8 @@ def _decode(decoder, raw: bytes, path: Path, offset: int) -> str:
     try:
         text = decoder.decode(raw, final=not raw)
     except UnicodeDecodeError as e:  # e.object: the bytes the decoder held back from before, then raw
+        if b"\x00" in raw:
+            raise MakemoreError(f"{path}: binary data (a NUL byte), expected text") from None
         at = offset - (len(e.object) - len(raw)) + e.start
         raise MakemoreError(f"{path}: not UTF-8 (byte 0x{e.object[e.start]:02x} at offset {at:,}); convert it, "
                             f"e.g. iconv -f latin1 -t utf-8") from None
@@ -180,11 +189,16 @@ def _decode(decoder, raw: bytes, path: Path, offset: int) -> str:
     return text
 
 
+def _line_ends(text: str) -> str:
+    """CRLF and CR as LF, as ``makemore.text`` reads a text: every command sees the same characters."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _last_safe_cut(text: str) -> int | None:
     """The position just after the last safe line break of ``text`` (None if there is none)."""
     nl = text.rfind("\n")
     while nl > 0:
-        if _SAFE.match(text, nl):
+        if SAFE_BREAK.match(text, nl):
             return nl + 1
         nl = text.rfind("\n", 0, nl)
     return None
@@ -196,4 +210,4 @@ def read_text(path: Path, limit: int) -> str:
     data = read_limited(path, limit, "a text file")
     check_not_utf16(data, path)
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    return _decode(decoder, data, path, 0) + _decode(decoder, b"", path, len(data))
+    return _line_ends(_decode(decoder, data, path, 0) + _decode(decoder, b"", path, len(data)))

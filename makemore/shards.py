@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from makemore.corpus import Corpus, corpus_bytes, documents, read_pieces
+from makemore.corpus import SAFE_BREAK, Corpus, corpus_bytes, documents, read_pieces
 from makemore.errors import MakemoreError
 from makemore.files import open_regular, read_json
 
@@ -75,24 +75,46 @@ def _plan(corpus: Corpus, val_fraction: float) -> tuple[list[Document], list[Doc
     while n_val < len(docs) - 1 and (n_val == 0 or got < want):
         n_val += 1
         got += sizes[-n_val]
-    return docs[:-n_val], docs[-n_val:]
+    first = len(docs) - n_val  # the first validation file
+    if got > 1.5 * want:  # it alone takes the split far past its share: its end validates, as a single file's
+        cut = _line_break_near(files[first], int(got - want))
+        if cut is not None and cut < sizes[first]:
+            doc = docs[first]
+            return ([*docs[:first], Document(doc.path, doc.name, 0, cut)],
+                    [Document(doc.path, doc.name + "#val", cut, None), *docs[first + 1:]])
+    return docs[:first], docs[first:]
 
 
 def _line_break_near(path: Path, at: int) -> int | None:
-    """The byte offset just after a line break at or after ``at`` that sits between two printable ASCII
-    characters (a safe place to cut: see ``corpus``), or None."""
+    """The byte offset just after a line break at or after ``at`` that sits between two characters that are not
+    whitespace, in any script (a safe place to cut: see ``corpus``), or None."""
     with open_regular(path, "a text file") as f:
         for start in range(max(at - 1, 0), max(at - 1, 0) + (16 << 20), 1 << 20):
             f.seek(start)
-            block = f.read((1 << 20) + 2)
+            block = f.read((1 << 20) + 5)
             i = block.find(b"\n")
             while 0 <= i < len(block) - 1:
-                if i > 0 and 0x21 <= block[i - 1] <= 0x7E and 0x21 <= block[i + 1] <= 0x7E:
+                if i > 0 and _safe_break(block, i):
                     return start + i + 1
                 i = block.find(b"\n", i + 1)
             if len(block) < (1 << 20):
                 return None
     return None
+
+
+def _safe_break(data: bytes, i: int) -> bool:
+    """Whether the line break at ``data[i]`` has a character that is not whitespace on each side (UTF-8: the
+    character before ends at ``i - 1``, the one after starts at ``i + 1``)."""
+    a = i - 1
+    while a > 0 and i - a < 4 and 0x80 <= data[a] < 0xC0:  # back over continuation bytes to the lead byte
+        a -= 1
+    lead = data[i + 1]
+    b = i + 2 + (lead >= 0xC0) + (lead >= 0xE0) + (lead >= 0xF0)
+    try:
+        around = data[a:b].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return len(around) == 3 and SAFE_BREAK.match(around, 1) is not None
 
 
 def _pieces(doc: Document, piece_bytes: int) -> Iterator[str]:

@@ -184,6 +184,13 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
         path = resolve_dataset(req.data)[1]
         if not path.exists():
             raise MakemoreError(f"{path}: no such file")
+        if path.is_dir():
+            if (path / "config.json").is_file():
+                raise MakemoreError(f"{path}: is a run directory, not data; continue it with `makemore train --resume "
+                                    f"{path}`")
+            raise MakemoreError(f"{path}: is a directory, not a file; a directory of text files trains as token "
+                                f"shards: `makemore prepare {path} --tokenizer TOK.json -o SHARDS`, then "
+                                f"`makemore train SHARDS`")
         if mode == "text" and req.tokenizer is None:
             from makemore.text import check_windows
 

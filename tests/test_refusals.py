@@ -362,6 +362,9 @@ def test_what_a_new_runs_data_and_output_make_impossible_is_refused_before_torch
          "shorter than one window of 40 characters"),
         (["lr-find", str(short), "--mode", "text", "--block-size", "64"], "shorter than one window of 65 characters"),
         (["train", str(shards), "--tokenizer", str(broken)], "token shards carry their tokenizer; drop --tokenizer"),
+        (["train", str(tmp_path), "--tokenizer", str(broken)],
+         f"is a directory, not a file; a directory of text files trains as token shards: `makemore prepare {tmp_path}"),
+        (["train", str(char_text_run)], "is a run directory, not data; continue it with `makemore train --resume"),
         (["train", str(short), "--tokenizer", str(broken)], "not a tokenizer.json file"),
         (["train", str(short), "--mode", "text", "--block-size", "4", "-o", str(char_text_run)], "already exists"),
     ]

@@ -41,8 +41,13 @@ def corpus(tmp_path) -> Path:
     return root
 
 
+def _lf(text: str) -> str:
+    """Line ends as every command reads them: CRLF and CR as LF."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _text(name: str) -> str:
-    return DOCS[name].removeprefix("\ufeff")  # a BOM at the start of a file is not part of its text
+    return _lf(DOCS[name].removeprefix("\ufeff"))  # a BOM at the start of a file is not part of its text
 
 
 def _split_tokens(shards: Shards, split: str) -> np.ndarray:
@@ -50,7 +55,9 @@ def _split_tokens(shards: Shards, split: str) -> np.ndarray:
 
 
 def test_prepare_a_directory_gives_shards_that_decode_to_the_documents_in_order(corpus, tok, tmp_path):
-    index = prepare(corpus, tok, tmp_path / "shards", shard_tokens=500, piece_bytes=300, batch_pieces=3)
+    # the last file, g.txt, is about a quarter of the corpus: whole files each side (see the test below)
+    index = prepare(corpus, tok, tmp_path / "shards", shard_tokens=500, piece_bytes=300, batch_pieces=3,
+                    val_fraction=0.25)
     names = sorted(DOCS)
     assert [d["name"] for d in index["documents"]] == names
     shards = Shards(tmp_path / "shards")
@@ -78,7 +85,7 @@ def test_prepare_a_directory_gives_shards_that_decode_to_the_documents_in_order(
 
 
 def test_a_single_file_is_cut_into_a_training_and_a_validation_document(tmp_path, tok):
-    text = "".join(DOCS.values()).replace("\ufeff", "")
+    text = _lf("".join(DOCS.values()).replace("\ufeff", ""))
     (tmp_path / "one.txt").write_text(text)
     index = prepare(tmp_path / "one.txt", tok, tmp_path / "s")
     shards = Shards(tmp_path / "s")
@@ -86,6 +93,50 @@ def test_a_single_file_is_cut_into_a_training_and_a_validation_document(tmp_path
     assert train.startswith(END_OF_TEXT) and val.startswith(END_OF_TEXT)
     assert train[len(END_OF_TEXT):] + val[len(END_OF_TEXT):] == text
     assert 0.8 < index["splits"]["train"]["bytes"] / len(text.encode()) < 0.95
+
+
+def test_a_last_file_far_larger_than_the_validation_share_is_cut_for_it(tmp_path, tok):
+    """The last files validate; where the last one alone is far more than --val-fraction of the corpus (here
+    91%), it is cut at a line break as a single file is, so that the split is about the share asked for."""
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    small, big = "All:\nSpeak, speak.\n" * 100, "First Citizen:\nBefore we proceed any further.\n" * 450
+    (corpus / "a.txt").write_text(small)
+    (corpus / "b.txt").write_text(big)
+    index = prepare(corpus, tok, tmp_path / "s")
+    assert [(d["name"], d["split"]) for d in index["documents"]] == [
+        ("a.txt", "train"), ("b.txt", "train"), ("b.txt#val", "val")]
+    total = len(small) + len(big)
+    assert 0.09 < index["splits"]["val"]["bytes"] / total < 0.11
+    shards = Shards(tmp_path / "s")
+    train, val = (tok.decode(_split_tokens(shards, s).tolist()) for s in ("train", "val"))
+    assert (train + val).replace(END_OF_TEXT, "") == small + big
+
+
+def test_a_single_file_in_any_script_is_cut_where_no_token_crosses(tmp_path, tok):
+    """A line break between two characters that are not whitespace is a safe cut in any script (before, only
+    between two ASCII characters: a Cyrillic text was refused as having no line break)."""
+    lines = ["привет мир как дела", "日本語の文章です", "γειά σου κόσμε"] * 300
+    text = "\n".join(lines) + "\n"
+    (tmp_path / "ru.txt").write_text(text)
+    prepare(tmp_path / "ru.txt", tok, tmp_path / "s")
+    shards = Shards(tmp_path / "s")
+    train, val = (tok.decode(_split_tokens(shards, s).tolist()) for s in ("train", "val"))
+    assert train[len(END_OF_TEXT):] + val[len(END_OF_TEXT):] == text
+    head = train[len(END_OF_TEXT):]
+    assert head.endswith("\n") and not head.endswith(" \n") and 0.85 < len(head) / len(text) < 0.95
+
+
+def test_line_ends_are_read_as_text_mode_reads_them(tmp_path, tok):
+    """CRLF and CR become LF in a corpus, across piece edges too, as `train FILE --tokenizer` and `eval` read a
+    text: the same document gives the same tokens whichever command reads it."""
+    text = _lf("".join(DOCS.values()).replace("\ufeff", ""))
+    crlf = text.replace("\n", "\r\n")
+    (tmp_path / "t.txt").write_bytes(crlf.encode())
+    for size in (5, 6, 97, 1 << 20):
+        assert "".join(read_pieces(tmp_path / "t.txt", piece_bytes=size)) == text
+    (tmp_path / "mac.txt").write_bytes(text.replace("\n", "\r").encode())
+    assert "".join(read_pieces(tmp_path / "mac.txt", piece_bytes=7)) == text
 
 
 def test_more_than_65536_tokens_are_stored_as_uint32(tmp_path, tok, monkeypatch):
@@ -112,6 +163,18 @@ def test_refusals(tmp_path, tok, corpus):
     with pytest.raises(MakemoreError, match="b.txt: not UTF-8"):
         prepare(bad, tok, tmp_path / "s2")
     assert not (tmp_path / "s2").exists() and not list(tmp_path.glob(".s2.*"))  # nothing half-written
+    (bad / "b.txt").write_bytes(b"\x18\x06\x00\x00\xc1{}")  # a binary file: named so, not sent to iconv
+    with pytest.raises(MakemoreError, match="b.txt: binary data"):
+        prepare(bad, tok, tmp_path / "s2")
+    run = tmp_path / "run"  # what a run directory or token shards hold is not a corpus
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "best.safetensors").write_bytes(b"\x08\x00")
+    with pytest.raises(MakemoreError, match="a run directory"):
+        prepare(run, tok, tmp_path / "s3")
+    prepare(corpus, tok, tmp_path / "shards")
+    with pytest.raises(MakemoreError, match="token shards"):
+        prepare(tmp_path / "shards", tok, tmp_path / "s4")
 
 
 def test_a_changed_shard_or_tokenizer_is_refused(corpus, tok, tmp_path):
@@ -171,7 +234,7 @@ def test_windows_read_through_memory_maps(corpus, tok, tmp_path):
 
 
 def test_read_pieces_cut_safely_and_keep_everything(tmp_path, tok):
-    text = "".join(DOCS.values()).replace("\ufeff", "")
+    text = _lf("".join(DOCS.values()).replace("\ufeff", ""))
     (tmp_path / "t.txt").write_bytes(text.encode())
     pieces = list(read_pieces(tmp_path / "t.txt", piece_bytes=97))
     assert "".join(pieces) == text and len(pieces) > 10
