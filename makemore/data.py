@@ -166,6 +166,8 @@ class Vocab:
     ``text``: a text stream's vocabulary, in which newline and tab are characters like any other."""
 
     def __init__(self, chars: list[str], text: bool = False):
+        if not chars:
+            raise MakemoreError("vocabulary is empty")
         if len(set(chars)) != len(chars):
             raise MakemoreError("vocabulary has duplicate characters")
         if any(len(c) != 1 for c in chars):

@@ -410,7 +410,9 @@ class RunDir:
         load_weights(model, tensors, path)
         model.to(device).eval()
         step = meta.get("step", 0)
-        return LoadedRun(self, config, vocab, model, step if isinstance(step, int) else 0, self.split())
+        # a word run's split tags every sample and score: without it every word would pass for new
+        split = self.split(required=config.mode == "words")
+        return LoadedRun(self, config, vocab, model, step if isinstance(step, int) else 0, split)
 
     # metrics.jsonl
 
@@ -531,7 +533,7 @@ class LoadedRun:
         return self.config.mode
 
     def known_words(self) -> tuple[set[str], set[str]]:
-        """(training words, held-out words) for tagging samples; empty if the split is not stored."""
+        """(training words, held-out words) for tagging samples; empty for a text run, which has no word split."""
         if not self.split:
             return set(), set()
         return set(self.split["train"]), set(self.split["val"]) | set(self.split["test"])

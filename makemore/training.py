@@ -18,7 +18,7 @@ from makemore.config import TrainConfig, check_device
 from makemore.data import DEFAULT_MAX_LEN, EncodedWords, Vocab, WordList, read_words, resolve_dataset, split_words
 from makemore.errors import MakemoreError
 from makemore.models import build_model, get_family, model_hyper, recipe_for, step_recipe, text_defaults
-from makemore.rundir import CONFIG, LAST_STATE, ModelSpec, RunConfig, RunDir, check_checkpoint_size
+from makemore.rundir import CONFIG, LAST_STATE, SPLIT, ModelSpec, RunConfig, RunDir, check_checkpoint_size
 
 
 @dataclass
@@ -331,6 +331,10 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
         device = "cpu"  # a run trained on a GPU continues on the CPU
     cfg.device = resolve_device(device)
     cfg.check()
+    try:  # as a new run's options are checked: config.json may have been edited since
+        _check_logits_memory(cfg, m.block_size, len(vocab))
+    except MakemoreError as e:
+        raise MakemoreError(f"{run.path / CONFIG}: {e}") from None
     if text:
         from makemore.tokentext import tokenizer_entry
 
@@ -341,7 +345,10 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
 
         splits = batches_for_run(run, model)  # the same file (sha256 checked), the same boundary
     else:
-        splits = {k: EncodedWords(split[k], vocab) for k in ("train", "val", "test")}
+        try:
+            splits = {k: EncodedWords(split[k], vocab) for k in ("train", "val", "test")}
+        except MakemoreError as e:  # split.json and config.json's vocabulary disagree: one was edited
+            raise MakemoreError(f"{run.path / SPLIT}: {e} (the vocabulary of {run.path / CONFIG})") from None
     trainer = build_trainer(model, vocab, splits, cfg, run, m.type, str(config.dataset.get("name", run.path.name)), dist)
     if run.has_state():
         trainer.restore()

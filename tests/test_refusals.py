@@ -198,6 +198,41 @@ def test_a_run_directory_whose_config_holds_an_impossible_model_is_refused(word_
     assert line == f"error: {copy / 'config.json'}: model.hyper: --n-embd must be between 1 and 16,384, not 0"
 
 
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c.update(vocab=[]), "config.json: vocabulary is empty"),
+    (lambda c: c["train"].update(batch_size=10**9), "config.json: 20 symbols x 10 positions x batch 1000000000"),
+    (lambda c: c["vocab"].__setitem__(c["vocab"].index("z") if "z" in c["vocab"] else -1, "!"),
+     "split.json: character "),
+])
+def test_resume_refuses_an_edited_config_in_one_line_naming_the_file(word_run, tmp_path, edit, message):
+    """An edited config.json is refused by --resume as a new run's options are: an empty vocabulary, a batch
+    whose logits no memory holds, a vocabulary that no longer covers the stored split (before: a traceback, an
+    allocation failure, and a message that named no file)."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(word_run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    edit(config)
+    (copy / "config.json").write_text(json.dumps(config))
+    metrics = (copy / "metrics.jsonl").read_bytes()
+    result = runner.invoke(app, ["train", "--resume", str(copy), "--max-steps", "4"])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert message in result.stderr and str(copy) in result.stderr
+    assert (copy / "metrics.jsonl").read_bytes() == metrics  # nothing trained, nothing logged
+
+
+def test_a_word_run_without_its_split_is_refused_not_every_word_called_new(word_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(word_run, copy)
+    (copy / "split.json").unlink()
+    for args in (["sample", str(copy), "-n", "3"], ["score", str(copy), "emma"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and f"{copy / 'split.json'}: missing" in result.stderr, (args, result.output)
+
+
 def test_an_output_that_is_a_file_is_named_as_one(small_words, tmp_path):
     target = tmp_path / "notes.txt"
     target.write_text("mine")
