@@ -233,6 +233,22 @@ def test_a_word_run_without_its_split_is_refused_not_every_word_called_new(word_
         assert result.exit_code == 2 and f"{copy / 'split.json'}: missing" in result.stderr, (args, result.output)
 
 
+def test_a_checkpoint_whose_weights_are_not_finite_is_refused_by_name(word_run, tmp_path):
+    import shutil
+
+    from makemore import checkpoint
+
+    copy = tmp_path / "copy"
+    shutil.copytree(word_run, copy)
+    tensors, meta = checkpoint.load_tensors(copy / "model.safetensors")
+    checkpoint.save_tensors(copy / "model.safetensors", {k: v * float("nan") for k, v in tensors.items()},
+                            {k: v for k, v in meta.items() if k != "format"})
+    for args in (["sample", str(copy), "-n", "2"], ["eval", str(copy)], ["score", str(copy), "emma"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert f"{copy / 'model.safetensors'}: tensor " in result.stderr and "not finite" in result.stderr
+
+
 def test_an_output_that_is_a_file_is_named_as_one(small_words, tmp_path):
     target = tmp_path / "notes.txt"
     target.write_text("mine")

@@ -393,4 +393,12 @@ def load_weights(model, tensors: dict, path) -> None:
             raise MakemoreError(
                 f"{path}: tensor {name} has shape {tuple(value.shape)}, config.json implies {tuple(expected[name].shape)}"
             )
+    import torch
+
+    # a checkpoint is saved only from finite weights: anything else was damaged since (sampling would blame
+    # the temperature, evaluation print nan)
+    bad = next((n for n, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+    if bad is not None:
+        raise MakemoreError(f"{path}: tensor {bad} holds values that are not finite (NaN or infinity); the file is "
+                            f"damaged")
     model.load_state_dict(tensors, strict=True)
