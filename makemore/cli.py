@@ -421,7 +421,12 @@ def eval_(
     Words of a file longer than the model's longest are skipped; each skipped word is counted and reported.
     """
     from makemore.commands import eval_command
+    from makemore.data import builtin_datasets, resolve_dataset
 
+    if run is not None and file is None and (run.is_file() or (not run.exists() and str(run) in builtin_datasets())):
+        run, file = None, run  # `makemore eval FILE`: the latest run, on that file (or built-in dataset)
+    if file is not None:
+        file = resolve_dataset(file)[1]
     eval_command(_run_dir(run), file=file, split=split, as_json=as_json, device=device, skip_unknown=skip_unknown)
 
 

@@ -389,6 +389,11 @@ def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: s
     if split not in (None, "train", "val", "test"):
         raise MakemoreError(f"--split must be train, val or test, not {split!r}")
     check_device(device)
+    if file is not None and split is not None:
+        raise MakemoreError(f"--split names one of the run's own parts; {file} is scored whole (drop one of them)")
+    if file is None and skip_unknown:
+        raise MakemoreError("--skip-unknown applies to the words of a FILE; the run's own splits hold no unknown "
+                            "characters")
     # what config.json and the file system can refuse, before torch is imported or weights read
     if run.config.mode == "text" and skip_unknown:
         raise MakemoreError(f"--skip-unknown applies to word lists; {run.path} is a text run, one stream with no "
@@ -415,7 +420,7 @@ def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: s
         return
     where, words = result["on"], result["words"]
     out.print(f"{where}: {result['loss']:.4f} nats/char · {result['bpc']:.4f} bits/char · perplexity "
-              f"{result['perplexity']:.2f} · {words:,} words · {run.path} @ step {loaded.step}"
+              f"{result['perplexity']:.2f} · {plural(words, 'word')} · {run.path} @ step {loaded.step}"
               + (f" · averaging {result['dropout_samples']} dropout masks" if result.get("dropout_samples") else ""))
     if any(result.get("skipped", {}).values()):
         err.print(f"{where}: {plural(result['lines'], 'line')}, {plural(words, 'word')} scored; skipped " + ", ".join(_skip_reasons(result)))

@@ -95,7 +95,7 @@ def parse_json(data: bytes | str, path: Path | str, what: str = "JSON") -> Any:
     except UnicodeDecodeError:
         raise MakemoreError(f"{path}: not UTF-8 (expected {what})") from None
     except json.JSONDecodeError as e:
-        raise MakemoreError(f"{path}: not valid {what} ({e.msg} at line {e.lineno}, column {e.colno})") from None
+        raise MakemoreError(f"{path}: not valid {what} ({e.msg.removesuffix(' at')} at line {e.lineno}, column {e.colno})") from None
     except RecursionError:
         raise MakemoreError(f"{path}: {what} nested too deeply") from None
 

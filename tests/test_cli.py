@@ -128,6 +128,13 @@ def test_eval_on_a_file(trained_run, tmp_path):
     result = runner.invoke(app, ["eval", str(trained_run), str(other), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["words"] == 2
+    root = trained_run.parent.parent  # `eval FILE`: the latest run in runs/, on the file, as `eval [RUN] [FILE]`
+    alone = makemore("eval", str(other), "--json", cwd=root)
+    assert alone.returncode == 0, alone.stderr
+    assert json.loads(alone.stdout) == {**json.loads(result.stdout), "run": str(Path("runs") / trained_run.name)}
+    builtin = makemore("eval", str(trained_run), "names", "--skip-unknown", "--json", cwd=root)  # a built-in name
+    assert builtin.returncode == 0, builtin.stderr
+    assert json.loads(builtin.stdout)["on"].endswith(str(Path("datasets") / "names.txt"))
 
 
 def test_eval_on_each_split(trained_run):
