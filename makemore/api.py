@@ -298,7 +298,8 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
             block_size=block_size, device=device)
         request = Request(data=str(data), model_type=model_type, out=Path(out) if out is not None else None,
                           hyper=hyper, train=train_opts, seed=seed, device=device, max_len=max_len, mode=mode,
-                          block_size=block_size, tokenizer=Path(tokenizer) if tokenizer is not None else None)
+                          block_size=block_size, tokenizer=Path(tokenizer) if tokenizer is not None else None,
+                          preset=preset)
         trainer, _ = new_trainer(request, checked=check_request(request))
     sinks = []
     if progress:

@@ -127,12 +127,14 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                       f"docs/tokens.md gives smaller overrides for a CPU")
     request = Request(data=data, model_type=model_type, out=out, hyper=hyper, train=train, seed=seed,
                       device=device, max_len=max_len, mode=mode, block_size=block_size,
-                      tokenizer=Path(tokenizer) if tokenizer is not None else None)
-    if train.get("diagnostics") and main:
-        from makemore.models import get_family
+                      tokenizer=Path(tokenizer) if tokenizer is not None else None, preset=preset)
+    from makemore.models import get_family
 
-        if get_family(model_type).fitted:
-            err.print(f"--diagnostics: {model_type} is fitted in one pass (counted): nothing to diagnose")
+    unused = [k for k, v in train.items() if v is not None and v is not False]
+    if main and unused and get_family(model_type).fitted:  # said, not refused: a script may loop over families
+        options = ", ".join("--" + k.replace("_", "-") for k in unused)
+        err.print(f"{model_type} is counted in one pass, not trained: {options} "
+                  f"{'has' if len(unused) == 1 else 'have'} no effect")
     from makemore.shards import is_shard_dir
     from makemore.training import resolve_mode
 

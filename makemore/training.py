@@ -36,6 +36,7 @@ class Request:
     mode: str | None = None  # "words" (one item per line) or "text" (one stream); None: by the dataset
     block_size: int | None = None  # text mode: characters of context per window (None: the family's recipe)
     tokenizer: Path | None = None  # text mode on tokens: a tokenizer.json (makemore tokenizer train)
+    preset: str | None = None  # the preset that filled in what was not given (``makemore.presets``)
 
 
 def resolve_mode(req: Request) -> str:
@@ -156,6 +157,9 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
         raise MakemoreError(f"--max-len must be between 1 and {MAX_LEN_LIMIT} characters, not {req.max_len}")
     if user_train.get("max_steps") is not None and user_train["max_steps"] < 1:
         raise MakemoreError("--max-steps must be at least 1")
+    if req.block_size is not None and mode != "text" and req.preset is not None:
+        raise MakemoreError(f"--preset {req.preset} is a recipe for text or token shards; {req.data} reads as a "
+                            f"word list (give --tokenizer, token shards or --mode text)")
     if req.block_size is not None and mode != "text":
         raise MakemoreError("--block-size applies to --mode text (a word list's context is its longest word)")
     if req.block_size is not None and not 1 <= req.block_size <= MAX_BLOCK_SIZE:

@@ -350,9 +350,14 @@ def test_the_console_prints_the_initial_loss_and_the_warning(small_words, tmp_pa
     assert "warning: initial loss 27.0000 is far above" in text
 
 
-def test_ngram_has_nothing_to_diagnose(small_words, tmp_path):
+def test_ngram_has_nothing_to_diagnose_and_says_which_options_it_does_not_use(small_words, tmp_path):
     r = runner.invoke(app, ["train", str(small_words), "--type", "ngram", "--diagnostics", "-o", str(tmp_path / "r")])
-    assert r.exit_code == 0 and "nothing to diagnose" in r.output
+    assert r.exit_code == 0
+    assert "ngram is counted in one pass, not trained: --diagnostics has no effect" in r.stderr
+    r = runner.invoke(app, ["train", str(small_words), "--type", "ngram", "--lr", "0.1", "--ema", "0.9",
+                            "--max-time", "5", "-o", str(tmp_path / "r2")])
+    assert r.exit_code == 0
+    assert "not trained: --max-time, --learning-rate, --ema have no effect" in r.stderr
     assert not [m for m in metrics(tmp_path / "r") if m["event"] == "diagnostics"]
 
 

@@ -83,3 +83,19 @@ def test_tied_weights_train_as_one_matrix():
     # the one matrix gets the gradient of both uses: embedding lookup and head
     assert model.wte.weight.grad is model.lm_head.weight.grad
     assert torch.count_nonzero(model.wte.weight.grad[x.unique()]) > 0
+
+
+def test_the_preset_on_a_word_list_is_refused_for_what_it_is(tmp_path):
+    """A text recipe on a word list: refused by name, not as a --block-size the user never gave."""
+    from typer.testing import CliRunner
+
+    from makemore.cli import app
+
+    words = tmp_path / "names.txt"
+    words.write_text("emma\nolivia\nava\nmia\n" * 5)
+    result = CliRunner().invoke(app, ["train", str(words), "--preset", "gpt2-124m", "--n-layer", "1", "--n-embd",
+                                      "64", "--max-steps", "2", "-b", "8", "--grad-accum", "1",
+                                      "-o", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert f"--preset gpt2-124m is a recipe for text or token shards; {words} reads as a word list" in result.stderr
+    assert "--block-size" not in result.stderr and not (tmp_path / "run").exists()
