@@ -546,8 +546,9 @@ def info_command(run, *, as_json: bool) -> None:
                   + (f"weights' average {tr.get('ema')} · " if tr.get("ema") else "")
                   + f"seed {tr.get('seed')} · {tr.get('device')}")
     took = f" in {s['elapsed']:.0f} s" if s["elapsed"] is not None else ""
-    t.add_row("progress", f"step {s['steps']}" + (f" · finished ({s['finished']}){took}"
-                                                   if s["finished"] else " · not finished"))
+    t.add_row("progress", f"step {s['steps']}" + (f" · finished ({s['finished']}){took}" if s["finished"] else
+                                                   f" · failed: {escape(s['failed'])}" if s["failed"] else
+                                                   " · not finished"))
     fmt = (lambda v: f"{v:.4f}" if isinstance(v, float) else "-")
     t.add_row("best val", f"{fmt(s['best_val_loss'])} @ step {s['best_step']}" if s["best_step"] is not None
               else "- (no evaluation recorded yet)")

@@ -399,7 +399,7 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
     if as_json:
         print(json.dumps({"runs": [{k: r[k] for k in ("run", "type", "params", "steps", "elapsed", "best_val_loss",
                                                       "loss_unit", "best_val_bpc", "best_step", "test_loss",
-                                                      "finished")} for r in rows],
+                                                      "finished", "failed")} for r in rows],
                           "unreadable": [{"run": str(p), "error": e} for p, e in bad]}, ensure_ascii=False))
         return
     if not rows and not bad:
@@ -423,7 +423,8 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
         top = r["best_val_loss"] is not None and r["best_val_loss"] == best[r["loss_unit"]]
         t.add_row(escape(Path(r["run"]).name), r["type"], f"{r['params']:,}" if r["params"] else "-",
                   f"{r['steps']:,}", _fmt_seconds(r["elapsed"]), Text(val, style="bold green") if top else val,
-                  loss(r, "test_loss"), "yes" if r["finished"] else Text("no", style="yellow"))
+                  loss(r, "test_loss"), "yes" if r["finished"] else Text("failed", style="red") if r.get("failed")
+                  else Text("no", style="yellow"))
     out.print(t)
     for path, e in bad:
         err.print(f"skipped {path}: {e}")
@@ -444,7 +445,8 @@ def _flatten(summary: dict[str, Any]) -> dict[str, Any]:
                  "data.tokenizer": (str(tokenizer.get("sha256") or "")[:12] or None) if tokenizer else None})
     rows.update({"steps": summary["steps"], "time (s)": summary["elapsed"], "loss unit": summary["loss_unit"],
                  "best val": summary["best_val_loss"], "best val (bits/char)": summary["best_val_bpc"],
-                 "best step": summary["best_step"], "test": summary["test_loss"], "finished": summary["finished"]})
+                 "best step": summary["best_step"], "test": summary["test_loss"], "finished": summary["finished"],
+                 "failed": summary.get("failed")})
     return rows
 
 

@@ -469,7 +469,7 @@ class RunDir:
     def summary(self) -> dict[str, Any]:
         """What `makemore info`, the run list and the start screen show; reads metrics.jsonl in one pass."""
         config = self.config
-        finished = None
+        finished = failed = None
         evals: list[dict] = []
         steps = 0
         for m in self.metrics():
@@ -480,8 +480,10 @@ class RunDir:
                 evals.append(m)
             elif kind == "finished":
                 finished = m
+            elif kind == "failed":  # diverged: the run stopped there, its last good checkpoint kept
+                failed = m
             elif kind == "started":
-                finished = None
+                finished = failed = None
                 # a resume goes on from its checkpoint's step: what a killed process logged after it is undone
                 start = m.get("start_step") if isinstance(m.get("start_step"), int) else 0
                 steps = min(steps, start)
@@ -507,6 +509,7 @@ class RunDir:
             "best_step": best.get("step") if best else None,
             "test_loss": _number(finished.get("test_loss")) if finished else None,
             "finished": str(finished.get("reason")) if finished else None,
+            "failed": str(failed.get("message")) if failed else None,
             "elapsed": _number(finished.get("elapsed")) if finished else None,
         }
 

@@ -292,6 +292,12 @@ def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_p
     assert r.exit_code == 0, r.stderr
     events = [json.loads(x) for x in (run / rundir.METRICS).read_text().splitlines()]
     assert events[-1]["event"] == "failed" and events[-1]["step"] == step
+    # info and runs say the run failed and why, where they said "not finished" and "no"
+    r = cli("info", run)
+    progress = next(line for line in r.stdout.splitlines() if line.startswith("progress"))
+    assert f"failed: training diverged: the loss became NaN or infinite at step {step}" in progress
+    r = cli("runs", tmp_path, "--json")
+    assert [x["failed"] for x in json.loads(r.stdout)["runs"]] == [events[-1]["message"]]
 
 
 # --- untrusted files -----------------------------------------------------------------------------------
