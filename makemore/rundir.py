@@ -22,6 +22,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -402,7 +403,8 @@ class RunDir:
         vocab = self.vocab()
         m = config.model
         path = self.path / (BEST if which == "best" else LAST)
-        if which == "best" and not path.exists() and (self.path / LAST).exists():
+        fell_back = which == "best" and not path.exists() and (self.path / LAST).exists()
+        if fell_back:  # every evaluation saves the best before the last: the best was lost since
             path = self.path / LAST
         check_checkpoint_size(path, m, len(vocab))
         model = build_model(m.type, len(vocab), m.block_size, m.hyper)
@@ -410,6 +412,9 @@ class RunDir:
         load_weights(model, tensors, path)
         model.to(device).eval()
         step = meta.get("step", 0)
+        if fell_back:
+            print(f"note: {self.path / BEST} is missing; using {path.name} (step {step}), the latest weights",
+                  file=sys.stderr)
         # a word run's split tags every sample and score: without it every word would pass for new
         split = self.split(required=config.mode == "words")
         return LoadedRun(self, config, vocab, model, step if isinstance(step, int) else 0, split)

@@ -252,6 +252,25 @@ def test_a_checkpoint_whose_weights_are_not_finite_is_refused_by_name(word_run, 
         assert f"{copy / 'model.safetensors'}: tensor " in result.stderr and "not finite" in result.stderr
 
 
+def test_lost_checkpoints_are_said_or_refused_never_passed_over(word_run, tmp_path):
+    """Without model.safetensors, commands use the latest weights and say so; without last.state.safetensors a
+    run that saved checkpoints cannot resume (before, it started again at step 0 without a word)."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(word_run, copy)
+    (copy / "model.safetensors").unlink()
+    result = runner.invoke(app, ["eval", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert f"note: {copy / 'model.safetensors'} is missing; using last.safetensors (step 2)" in result.stderr
+    (copy / "last.state.safetensors").unlink()
+    shutil.copy(word_run / "model.safetensors", copy / "model.safetensors")
+    metrics = (copy / "metrics.jsonl").read_bytes()
+    result = runner.invoke(app, ["train", "--resume", str(copy), "--max-steps", "5"])
+    assert result.exit_code == 2 and f"{copy / 'last.state.safetensors'}: missing" in result.stderr, result.output
+    assert (copy / "metrics.jsonl").read_bytes() == metrics
+
+
 def test_an_output_that_is_a_file_is_named_as_one(small_words, tmp_path):
     target = tmp_path / "notes.txt"
     target.write_text("mine")
