@@ -55,6 +55,16 @@ class Sweep:
     model_type: str
     recipe_lr: float
     loss_unit: str = "nats/char"  # nats per character (words, text) or per token (a tokenizer's text)
+    exploded_loss: float | None = None  # the loss that stopped the sweep: not finite, or EXPLODE x the lowest
+
+    @property
+    def at_edge(self) -> str | None:
+        """"max" where the loss was still falling at the sweep's last learning rate (the valley lies beyond
+        --max), "min" where it was lowest at the first (below --min); None when the valley lies within."""
+        best = self.lrs.index(self.suggested)
+        if best == len(self.lrs) - 1 and self.exploded_at is None:
+            return "max"
+        return "min" if best == 0 else None
 
 
 def centred_average(values: list[float], half_width: int) -> list[float]:
@@ -134,7 +144,7 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
     params = [p for p in model.parameters() if p.requires_grad]
     generator = torch.Generator().manual_seed(seed)
     lrs, losses = [], []
-    exploded = None
+    exploded = exploded_loss = None
     for i in range(steps):
         lr = lr_min * (lr_max / lr_min) ** (i / (steps - 1))
         for group in opt.param_groups:
@@ -148,7 +158,7 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
         opt.step()
         value = loss.item()  # one sync per step: the sweep needs every loss
         if not math.isfinite(value) or (losses and value > EXPLODE * min(losses)):
-            exploded = lr
+            exploded, exploded_loss = lr, value
             break
         lrs.append(lr)
         losses.append(value)
@@ -157,7 +167,7 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
     suggested, smoothed = suggest_lr(lrs, losses)
     return Sweep(lrs=lrs, losses=losses, smoothed=smoothed, suggested=suggested, exploded_at=exploded, rule=RULE,
                  steps=steps, lr_min=lr_min, lr_max=lr_max, model_type=model_type, recipe_lr=cfg.learning_rate,
-                 loss_unit="nats/token" if source.unit == "token" else "nats/char")
+                 loss_unit="nats/token" if source.unit == "token" else "nats/char", exploded_loss=exploded_loss)
 
 
 def _plot(build) -> str:
@@ -197,12 +207,22 @@ def lr_find_command(data: str, *, model_type: str, steps: int, lr_min: float, lr
         print(json.dumps({"model_type": sweep.model_type, "suggested_lr": sweep.suggested, "rule": sweep.rule,
                           "recipe_lr": sweep.recipe_lr, "exploded_at": sweep.exploded_at, "steps": sweep.steps,
                           "steps_run": len(sweep.losses), "lr_min": sweep.lr_min, "lr_max": sweep.lr_max,
-                          "loss_unit": sweep.loss_unit, "lrs": sweep.lrs, "losses": sweep.losses}))
+                          "loss_unit": sweep.loss_unit, "valley_beyond": sweep.at_edge, "lrs": sweep.lrs,
+                          "losses": sweep.losses}))
         return
     print(lr_plot(sweep))  # as it is: rich would wrap the plot's lines
     if sweep.exploded_at is not None:
-        out.print(f"stopped early: the loss exploded at learning rate {sweep.exploded_at:.3g} "
-                  f"(more than {EXPLODE:g}x its lowest), after {len(sweep.losses)} of {sweep.steps} steps")
+        loss = sweep.exploded_loss
+        why = (f"became {loss}" if loss is None or not math.isfinite(loss) else
+               f"reached {loss:.4g}, more than {EXPLODE:g}x its lowest ({min(sweep.losses):.4g})")
+        out.print(f"stopped early: at learning rate {sweep.exploded_at:.3g} the loss {why}, after "
+                  f"{len(sweep.losses)} of {sweep.steps} steps")
+    if sweep.at_edge == "max":
+        out.print(f"the loss was still falling at --max {sweep.lr_max:g}: the valley lies beyond it; sweep higher",
+                  style="yellow")
+    elif sweep.at_edge == "min":
+        out.print(f"the loss was lowest at the first learning rate (--min {sweep.lr_min:g}): sweep lower, or more "
+                  f"finely (more --steps, a lower --max)", style="yellow")
     out.print(f"suggested learning rate: [bold]{sweep.suggested:.3g}[/] (log10 {math.log10(sweep.suggested):.2f}); "
               f"the {sweep.model_type} recipe uses {sweep.recipe_lr:g}")
     out.print(f"rule: {sweep.rule}", style="dim")

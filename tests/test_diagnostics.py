@@ -412,6 +412,19 @@ def test_lr_find_cli_json_and_refusals(small_words):
     result = json.loads(r.output)
     assert result["rule"].startswith("the valley") and result["lrs"][0] == pytest.approx(1e-3)
     assert result["suggested_lr"] in result["lrs"]
+    assert result["valley_beyond"] is None  # 1e-3 to 1000 holds the bigram's valley
+    # a sweep that stops short of the valley says which way it lies; an explosion says what the loss did
+    r = runner.invoke(app, ["lr-find", str(small_words), "--type", "bigram", "--steps", "30", "--max", "1e-3"])
+    assert r.exit_code == 0 and "still falling at --max 0.001: the valley lies beyond it" in " ".join(r.stdout.split())
+    r = runner.invoke(app, ["lr-find", str(small_words), "--type", "bigram", "--steps", "20", "--max", "1e300",
+                            "--json"])
+    result = json.loads(r.stdout)
+    assert result["steps_run"] == 2 and result["exploded_at"] == pytest.approx(10 ** (-5 + 305 * 2 / 19))
+    r = runner.invoke(app, ["lr-find", str(small_words), "--type", "bigram", "--steps", "20", "--max", "1e300"])
+    said = " ".join(r.stdout.split())
+    loss = result["losses"]  # the loss that stopped it is what the message names, not a rule it did not meet
+    assert "stopped early: at learning rate 1.27e+27 the loss " in said and "after 2 of 20 steps" in said
+    assert ("became nan" in said or "became inf" in said) or f"its lowest ({min(loss):.4g})" in said
     r = runner.invoke(app, ["lr-find", str(small_words), "--type", "ngram"])
     assert r.exit_code == 2 and "no learning rate to find" in r.output
     r = runner.invoke(app, ["lr-find", str(small_words), "--min", "1", "--max", "0.1"])
