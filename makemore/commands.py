@@ -546,6 +546,8 @@ def info_command(run, *, as_json: bool) -> None:
                   + (f"weights' average {tr.get('ema')} · " if tr.get("ema") else "")
                   + f"seed {tr.get('seed')} · {tr.get('device')}")
     took = f" in {s['elapsed']:.0f} s" if s["elapsed"] is not None else ""
+    if s["damaged_lines"]:
+        t.add_row("metrics", f"skipped {plural(s['damaged_lines'], 'damaged line')} of {run.path / 'metrics.jsonl'}")
     t.add_row("progress", f"step {s['steps']}" + (f" · finished ({s['finished']}){took}" if s["finished"] else
                                                    f" · failed: {escape(s['failed'])}" if s["failed"] else
                                                    " · not finished"))

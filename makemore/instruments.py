@@ -419,7 +419,7 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
     if as_json:
         print(json.dumps({"runs": [{k: r[k] for k in ("run", "type", "params", "steps", "elapsed", "best_val_loss",
                                                       "loss_unit", "best_val_bpc", "best_step", "test_loss",
-                                                      "finished", "failed")} for r in rows],
+                                                      "finished", "failed", "damaged_lines")} for r in rows],
                           "unreadable": [{"run": str(p), "error": e} for p, e in bad]}, ensure_ascii=False))
         return
     if not rows and not bad:
@@ -448,6 +448,9 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
     out.print(t)
     for path, e in bad:
         err.print(f"skipped {path}: {e}")
+    for r in rows:
+        if r["damaged_lines"]:
+            err.print(f"{r['run']}: skipped {plural(r['damaged_lines'], 'damaged line')} of its metrics.jsonl")
     err.print(f"{plural(len(rows), 'run')} in {root}" + (f", {len(bad)} unreadable" if bad else "") + f" · sorted by {sort}"
               + (" · * nats per token, not per character" if tokens else ""))
 

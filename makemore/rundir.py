@@ -229,6 +229,7 @@ class RunDir:
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self._config: RunConfig | None = None
+        self.damaged = 0  # lines of metrics.jsonl the last read of it skipped (``metrics``)
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -422,8 +423,10 @@ class RunDir:
     # metrics.jsonl
 
     def metrics(self) -> Iterator[dict[str, Any]]:
-        """Every complete line of metrics.jsonl as a dict, streamed (a torn last line is skipped)."""
+        """Every complete line of metrics.jsonl as a dict, streamed (a torn last line is skipped); the complete
+        lines that are not one (a line torn by a killed writer, an edit) are skipped and counted in ``damaged``."""
         path = self.path / METRICS
+        self.damaged = 0
         if not path.exists() and not path.is_symlink():
             return
         with open_regular(path, "the run's metrics, one JSON object per line") as f:
@@ -435,15 +438,19 @@ class RunDir:
                 if len(line) > MAX_METRICS_LINE:  # no event is this long: skip to the line's end
                     while line and not line.endswith(b"\n"):
                         line = f.readline(MAX_METRICS_LINE + 1)
+                    self.damaged += 1
                     continue
                 if not line.endswith(b"\n"):
                     break  # the end, or a line torn by a live or killed writer
                 try:
                     obj = json.loads(line)
                 except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
+                    self.damaged += 1
                     continue
                 if isinstance(obj, dict):
                     yield obj
+                else:
+                    self.damaged += 1
 
     def events(self) -> Iterator:
         """metrics.jsonl as events (lines that are not a known event are skipped)."""
@@ -516,6 +523,7 @@ class RunDir:
             "finished": str(finished.get("reason")) if finished else None,
             "failed": str(failed.get("message")) if failed else None,
             "elapsed": _number(finished.get("elapsed")) if finished else None,
+            "damaged_lines": self.damaged,  # of metrics.jsonl, skipped
         }
 
 

@@ -271,6 +271,21 @@ def test_lost_checkpoints_are_said_or_refused_never_passed_over(word_run, tmp_pa
     assert (copy / "metrics.jsonl").read_bytes() == metrics
 
 
+def test_damaged_lines_of_metrics_are_counted_and_said(word_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "runs" / "copy"
+    shutil.copytree(word_run, copy)
+    with open(copy / "metrics.jsonl", "a") as f:
+        f.write('garbage\n[1, 2, 3]\n{"event": "step", "step": 1, "loss": 3.0}\n')
+    info = runner.invoke(app, ["info", str(copy)])
+    assert f"skipped 2 damaged lines of {copy / 'metrics.jsonl'}" in " ".join(info.stdout.split())
+    assert json.loads(runner.invoke(app, ["info", str(copy), "--json"]).stdout)["damaged_lines"] == 2
+    runs = runner.invoke(app, ["runs", str(tmp_path / "runs")])
+    assert f"{copy}: skipped 2 damaged lines of its metrics.jsonl" in " ".join(runs.stderr.split())
+    assert json.loads(runner.invoke(app, ["info", str(word_run), "--json"]).stdout)["damaged_lines"] == 0
+
+
 def test_an_output_that_is_a_file_is_named_as_one(small_words, tmp_path):
     target = tmp_path / "notes.txt"
     target.write_text("mine")
