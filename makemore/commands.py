@@ -13,7 +13,7 @@ from rich.table import Table
 
 from makemore import checkpoint as ckpt
 from makemore.errors import MakemoreError
-from makemore.rundir import resolve_run
+from makemore.rundir import RunDir, resolve_run
 from makemore.console import TAG_STYLE, make_console, plural
 
 out = make_console()
@@ -23,10 +23,10 @@ err = make_console(stderr=True)
 # --- which run ------------------------------------------------------------------------------------
 
 def split_run_and_words(args: list[str], root: Path = Path("runs")):
-    """``makemore score [RUN] WORD...``: the first argument is the run if it is a directory (or a path, which
+    """``makemore score [RUN] WORD...``: the first argument is the run if it is a run directory (or a path, which
     must then be one), else a word, and the run is the latest, as for every other command."""
     first = args[0] if args else ""
-    if Path(first).is_dir() or "/" in first:
+    if RunDir.is_run(Path(first)) or "/" in first:
         run, words = resolve_run(Path(first), root), args[1:]
     else:
         run, words = resolve_run(None, root), list(args)

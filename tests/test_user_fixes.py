@@ -242,6 +242,9 @@ def test_score_defaults_to_the_latest_run(run):
     assert json.loads(latest.stdout) == json.loads(named.stdout)
     assert [r["word"] for r in json.loads(latest.stdout)] == ["emma", "zzzz"]
     assert "no such run directory" in one_line_error(makemore("score", "runs/nope", "emma", cwd=root))
+    (root / "emma").mkdir(exist_ok=True)  # a folder that happens to share a word's name is not a run
+    beside = makemore("score", "emma", "zzzz", "--json", cwd=root)
+    assert beside.returncode == 0 and json.loads(beside.stdout) == json.loads(latest.stdout), beside.stderr
 
 
 def test_a_dataset_name_points_to_the_runs_trained_on_it(run):
