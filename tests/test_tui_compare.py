@@ -156,6 +156,7 @@ def write_run(run: Path, model_type: str, num_params: int, events: list) -> None
                                                 eval_interval=500),
                               vocab=VOCAB[1:])
     config.save(run / rundir.CONFIG)
+    (run / rundir.SPLIT).write_text(json.dumps({"train": ["ab"], "val": ["ba"], "test": ["aa"]}))  # as every word run
     append(run, *events)
 
 
@@ -260,12 +261,39 @@ def test_overlay_snapshot(snap_compare, size, tmp_path, monkeypatch):
 
 @pytest.fixture
 def no_screen(monkeypatch):
-    """Record the apps the command would run instead of running them."""
+    """Record the apps the command would run instead of running them (as if on a terminal)."""
+    import makemore.tui.app
     from makemore.tui.app import MakemoreApp
 
     ran = []
     monkeypatch.setattr(MakemoreApp, "run", lambda self, *a, **k: ran.append(self))
+    monkeypatch.setattr(makemore.tui.app, "_need_terminal", lambda: None)
     return ran
+
+
+def test_without_a_terminal_the_screen_is_refused_in_one_line_not_drawn_forever(tmp_path):
+    """Input from /dev/null and output to a pipe: before, the screen drew escape codes into the pipe and spun a
+    core until killed."""
+    import subprocess
+    import sys
+
+    a = tmp_path / "a"
+    write_run(a, "mlp", 100, scripted(str(a), "mlp", 100, 2.1, 500, 500))
+    done = subprocess.run([sys.executable, "-m", "makemore", "tui", str(a)], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == ("error: makemore tui needs a terminal (its input or output is not one); train "
+                                   "without the screen with `makemore train`, or follow a run with `makemore info`")
+
+
+def test_following_a_word_run_without_its_split_is_refused_before_the_screen(tmp_path, no_screen):
+    from makemore.cli import app
+
+    a = tmp_path / "a"
+    write_run(a, "mlp", 100, scripted(str(a), "mlp", 100, 2.1, 500, 500))
+    (a / "split.json").unlink(missing_ok=True)
+    r = CliRunner().invoke(app, ["tui", str(a)], prog_name="makemore")
+    assert r.exit_code == 2 and f"{a / 'split.json'}: missing" in r.output and not no_screen
 
 
 def test_tui_overlays_runs_and_refuses_what_is_not_one(tmp_path, no_screen):

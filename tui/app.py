@@ -118,6 +118,18 @@ def check_overlay(targets: list[str], given: list[str]) -> list[Path]:
     return paths
 
 
+def _need_terminal() -> None:
+    """The screen draws on a terminal and reads its keys: without one (a pipe, a file, a job in the background
+    with its input closed) it would draw escape codes into the output forever."""
+    import sys
+
+    from makemore.errors import MakemoreError
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise MakemoreError("makemore tui needs a terminal (its input or output is not one); train without the "
+                            "screen with `makemore train`, or follow a run with `makemore info`")
+
+
 def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed: int, device: str, max_len: int,
                  hyper: dict, train: dict, given: list[str], mode: str | None = None,
                  block_size: int | None = None, more: list[str] | None = None, tokenizer: Path | None = None,
@@ -130,7 +142,9 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
     from makemore.tui import backend
 
     if target is not None and more:
-        create_app(compare=check_overlay([target, *more], given)).run()
+        app = create_app(compare=check_overlay([target, *more], given))
+        _need_terminal()
+        app.run()
         return
     if target is not None and follows(target):
         if given:
@@ -139,7 +153,9 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
         from makemore.rundir import CONFIG, RunDir
 
         if (Path(target) / CONFIG).exists():  # (a run still being made has none yet: the screen waits for it)
-            RunDir(target).config  # a damaged config.json is refused here, as `info` and `sample` refuse it
+            run = RunDir(target)
+            # a damaged config.json or split.json is refused here, as `info`, `sample` and `eval` refuse it
+            run.split(required=run.config.mode == "words")
         app = create_app(follow=Path(target))
     elif target is not None:
         from makemore.training import resolve_mode
@@ -163,6 +179,7 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
         if given:
             raise MakemoreError(f"{given[0]} needs a word list to train on: makemore tui names {given[0]} ...")
         app = create_app()
+    _need_terminal()
     app.run()
     screen = app.run_screen()
     if screen is not None and screen.run_dir is not None:

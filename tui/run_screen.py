@@ -27,7 +27,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static, Tab, Tabs
+from textual.widgets import Input, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from makemore.errors import MakemoreError
@@ -37,6 +37,7 @@ from makemore.tui.follow import MetricsTail
 from makemore.tui.playground import Playground
 from makemore.tui.state import STALLED_AFTER, RunInfo, RunState, Snapshot, read_run_info
 from makemore.tui.widgets.bigram_table import BigramTable
+from makemore.tui.widgets.footer import FittingFooter
 from makemore.tui.widgets.loss_chart import LossChart
 from makemore.tui.widgets.samples import SamplesPanel
 from makemore.tui.widgets.stats import StatsPanel, fmt_bpc, fmt_loss, text_bpc
@@ -55,13 +56,22 @@ def is_token_run(started) -> bool:
 
 
 def no_table_note(started) -> str:
-    """Why a run has no P(next | previous) table: its vocabulary (a tokenizer's) is too large to draw."""
+    """Why a run has no P(next | previous) table: its vocabulary is too large to draw. A tokenizer's tokens (a
+    token run), or the thousands of characters of a word list or text in a script such as Chinese or Japanese
+    (a character run: the symbols are the characters and the start/stop token)."""
     V = len(started.vocab)
     if V <= MAX_TABLE_VOCAB:
         return ""
-    return (f"No P(next | previous) table for this run: its {V:,} tokens would make a {V:,} x {V:,} grid "
-            f"(drawn up to {MAX_TABLE_VOCAB} symbols). The Run panel gives the val loss in bits per character "
-            f"and the Samples panel the decoded text.")
+    if is_token_run(started):
+        return (f"No P(next | previous) table for this run: its {V:,} tokens would make a {V:,} x {V:,} grid "
+                f"(drawn up to {MAX_TABLE_VOCAB} symbols). The Run panel gives the val loss in bits per character "
+                f"and the Samples panel the decoded text.")
+    head = (f"No P(next | previous) table for this run: its {V - 1:,} distinct characters (with the start/stop "
+            f"token, {V:,} symbols) would make a {V:,} x {V:,} grid (drawn up to {MAX_TABLE_VOCAB} symbols).")
+    if started.mode == "text":
+        return head + (" The Run panel gives the val loss in bits per character and the Samples panel the "
+                       "text the model writes.")
+    return head + " The Samples panel shows the words the model draws, each tagged new, train or test."
 
 
 class RunScreen(Screen):
@@ -85,6 +95,9 @@ class RunScreen(Screen):
         Binding("x", "screenshot", "screenshot"),
         Binding("d", "diagnostics", "diagnostics"),
     ]
+    # the labels a footer too narrow for the keys uses (at 80 columns); if the keys still do not fit, the last
+    # ones are left out of it (they still act)
+    FOOTER_SHORT = {"screenshot": "shot", "diagnostics": "diag"}
 
     def __init__(self, *, request=None, trainer=None, follow: Path | None = None,
                  events: list[Event] | None = None, poll_interval: float | None = None, chart_interval: float = 1.0):
@@ -123,7 +136,8 @@ class RunScreen(Screen):
             yield BigramTable(id="bigrams")
             yield SamplesPanel(id="samples")
             yield StatsPanel(id="stats")
-        yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; the room goes to keys
+        # ctrl+p still opens the command palette; the room goes to keys, which never end mid-word (FittingFooter)
+        yield FittingFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.topbar = self.query_one(TopBar)
@@ -397,7 +411,9 @@ class RunScreen(Screen):
             play = self._get_playground()
             if job == "sample":
                 capacity = self.app.call_from_thread(self._sample_capacity)
-                self.state.apply(play.sample(capacity, self.temperature, text))
+                drawn = play.sample(capacity, self.temperature, text)
+                # as many as the panel shows, no more: how many columns fit depends on the longest word drawn
+                self.state.apply(self.app.call_from_thread(self.samples.fit, drawn))
             else:
                 score = play.score(text)
                 line = Text.assemble((score.word, "bold"), f"  {score.nll:.3f} nats/char",
@@ -423,13 +439,14 @@ class RunScreen(Screen):
         return self._playground[1]
 
     def _sample_capacity(self) -> int:
-        """As many samples as the panel shows (at least 12)."""
+        """As many samples as the panel can show (at least 12): words of up to 10 cells, the most columns there
+        can be. Those that do not fit once drawn are left out (``SamplesPanel.fit``)."""
         from makemore.tui.widgets.samples import columns_for
 
         words = self.query_one("#sample-words", Static)
-        cols = columns_for(words.size.width, ["x" * 10])
+        cols = columns_for(words.size.width, [])
         rows = max(1, words.size.height - 1)
-        return max(12, min(200, cols * rows))
+        return max(self.samples.at_least, min(200, cols * rows))
 
     # --- drawing ------------------------------------------------------------------------------------
 

@@ -203,9 +203,11 @@ class StartScreen(Screen):
             request = self.request()
             backend.check_training_options(request.data, request.model_type, request.hyper)
         except MakemoreError as e:
-            error.update(Text(str(e), style="red"))
+            error.update(Text(str(e), style="bold red"))
+            error.add_class("-shown")  # docked at the foot of the form: in view at any size and scroll
             return
         error.update("")
+        error.remove_class("-shown")
         self.app.push_screen(RunScreen(request=request))
 
     def request(self):

@@ -21,6 +21,7 @@ from textual.widget import Widget
 
 from makemore.events import Bigrams
 from makemore.tui.state import RunInfo
+from makemore.tui.widgets.cells import center, pad
 
 # dark blue -> teal -> yellow, indexed by sqrt(p) so that the many small probabilities stay distinguishable
 _STOPS = [(0.0, (18, 18, 38)), (0.35, (32, 96, 140)), (0.65, (70, 170, 120)), (1.0, (250, 220, 60))]
@@ -104,8 +105,14 @@ class BigramTable(Widget, can_focus=True):
         V = self.size_v
         return list(self.vocab) if len(self.vocab) == V else [str(i) for i in range(V)]
 
-    def watch_info(self, info: RunInfo | None) -> None:
-        exact = info is None or info.exact_bigram
+    def watch_info(self) -> None:
+        self._titles()
+
+    def _titles(self) -> None:
+        if self.note:  # no table: nothing has rows and columns to describe
+            self.border_title, self.border_subtitle = "P(next)", ""
+            return
+        exact = self.info is None or self.info.exact_bigram
         self.border_title = ("P(next | prev) · rows: prev · cols: next" if exact else
                              "P(next | ⟨start⟩ prev) · rows: first char · cols: second")
         self.border_subtitle = "" if exact else "the model sees more than one character"
@@ -151,6 +158,7 @@ class BigramTable(Widget, can_focus=True):
         self._lines = None
 
     def watch_note(self) -> None:
+        self._titles()
         self._lines = None
         self.refresh()
 
@@ -191,10 +199,10 @@ class BigramTable(Widget, can_focus=True):
         cols = range(self.col0, self.col0 + ncols)
         header = [Segment(" " * label)]
         for j in cols:
-            header.append(Segment(f"{shown(labels[j]):^{cell}}", LABEL_AT_CURSOR if j == c else LABEL))
+            header.append(Segment(center(shown(labels[j]), cell), LABEL_AT_CURSOR if j == c else LABEL))
         lines = [Strip(header)]
         for i in range(self.row0, self.row0 + nrows):
-            segments = [Segment(f" {shown(labels[i]):<2} ", LABEL_AT_CURSOR if i == r else LABEL)]
+            segments = [Segment(f" {pad(shown(labels[i]), label - 2)} ", LABEL_AT_CURSOR if i == r else LABEL)]
             row = probs[i]
             for j in cols:
                 if (i, j) == (r, c):

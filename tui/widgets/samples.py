@@ -8,22 +8,63 @@ attributes; the screen sets them and the panel redraws what changed.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Input, Static
 
-from makemore.events import Samples
+from makemore.events import Samples, novelty as novelty_of
 from makemore.console import TAG_STYLE
+from makemore.tui.widgets.cells import cell_len, pad
+
+
+WORD_CELLS = (10, 18)  # a column is as wide as its longest word, within these (terminal cells)
+TAG_CELLS = 6  # "train " / "new   "
+GAP = 3  # cells between columns
+MAX_COLUMNS = 4
+
+
+def word_cells(words: list[str]) -> int:
+    """The cells a column gives each word: the longest word's width, within ``WORD_CELLS``."""
+    return _word_cells(max((cell_len(w) for w in words), default=0))
+
+
+def _word_cells(longest: int) -> int:
+    lo, hi = WORD_CELLS
+    return max(lo, min(longest, hi))
+
+
+def _columns(width: int, longest: int) -> int:
+    return max(1, min(MAX_COLUMNS, (width + GAP) // (TAG_CELLS + _word_cells(longest) + GAP)))
 
 
 def columns_for(width: int, words: list[str]) -> int:
-    cell = 6 + min(max((len(w) for w in words), default=0), 18) + 3
-    return max(1, min(4, width // max(cell, 1)))
+    """How many columns of ``words`` fit side by side in ``width`` cells (1 to 4), as ``render_samples`` lays
+    them out: each column a tag and a word of ``word_cells`` cells, with ``GAP`` cells between columns."""
+    return _columns(width, max((cell_len(w) for w in words), default=0))
 
 
-def render_samples(samples: Samples | None, width: int, note: str = "") -> Text:
+def fit_count(width: int, rows: int | None, words: list[str]) -> int:
+    """How many of ``words``, the first ones, ``render_samples`` shows in ``width`` cells and ``rows`` lines of
+    words (None: as many lines as it takes). The columns are as wide as the longest word shown, so a long word
+    can leave fewer in view than the words before it would have filled."""
+    if rows is None:
+        return len(words)
+    n, longest = 0, 0
+    for word in words:
+        longest = max(longest, cell_len(word))
+        if n + 1 > _columns(width, longest) * rows:
+            break
+        n += 1
+    return n
+
+
+def render_samples(samples: Samples | None, width: int, note: str = "", rows: int | None = None) -> Text:
+    """The samples in columns (the first ones down the first column), then where they came from. With ``rows``,
+    only the words that fit in that many lines are drawn (``fit_count``)."""
     if samples is None:
         return Text(note or "no samples yet", style="italic")
     text_mode = getattr(samples, "text", None)
@@ -34,11 +75,10 @@ def render_samples(samples: Samples | None, width: int, note: str = "") -> Text:
             out.append(f" · {note}", style="italic dim")
         return out
     out = Text(no_wrap=True, overflow="ellipsis")
-    words = samples.samples
+    words = samples.samples[:fit_count(width, rows, [s.word for s in samples.samples])]
     ncols = columns_for(width, [s.word for s in words])
     per = (len(words) + ncols - 1) // ncols
-    wide = min(max((len(s.word) for s in words), default=0), 18)
-    wide = max(wide, 10)
+    wide = word_cells([s.word for s in words])
     for i in range(per):
         for j in range(ncols):
             k = i + j * per
@@ -46,10 +86,9 @@ def render_samples(samples: Samples | None, width: int, note: str = "") -> Text:
                 continue
             s = words[k]
             if j:
-                out.append("   ")
-            out.append(f"{s.tag:<6}", style=TAG_STYLE.get(s.tag, ""))
-            word = s.word if len(s.word) <= 18 else s.word[:17] + "…"
-            out.append(f"{word:<{wide}}", style="bold" if s.tag == "new" else "")
+                out.append(" " * GAP)
+            out.append(f"{s.tag:<{TAG_CELLS}}", style=TAG_STYLE.get(s.tag, ""))
+            out.append(pad(s.word, wide), style="bold" if s.tag == "new" else "")
         out.append("\n")
     source = getattr(samples, "source", "")
     out.append(source or f"step {samples.step:,}", style="dim")
@@ -65,6 +104,7 @@ class SamplesPanel(Vertical):
     playable = reactive(False, init=False)  # a model to sample from and score with is at hand
     text_mode = reactive(False, init=False)  # a text run: the prefix is continued, and there are no words to score
     score: reactive[Text | str] = reactive("", init=False)
+    at_least = 12  # samples the playground keeps where the panel grows with them (it shows them all)
 
     def compose(self) -> ComposeResult:
         yield Static("no samples yet", id="sample-words")
@@ -82,8 +122,7 @@ class SamplesPanel(Vertical):
         return self.query_one("#sample-words", Static)
 
     def watch_samples(self) -> None:
-        self._title()
-        self._draw()
+        self._draw()  # and the title, which counts what is drawn
 
     def watch_note(self) -> None:
         self._draw()
@@ -112,12 +151,49 @@ class SamplesPanel(Vertical):
         self.query_one("#word").display = not self.text_mode
         self.query_one("#score").display = self.playable and not self.text_mode
 
+    @property
+    def word_rows(self) -> int | None:
+        """The lines of words the panel has room for: None where it grows with them (the medium and wide
+        layouts), the height less the source line where its height is fixed (the compact layout's tab)."""
+        words = self.words
+        height = words.styles.height
+        if height is None or height.is_auto or not words.size.height:
+            return None
+        return max(1, words.size.height - 1)
+
+    def fit(self, samples: Samples) -> Samples:
+        """``samples`` cut to what the panel shows at its size (the playground draws a few more than may fit: the
+        number of columns depends on the longest word). Where the panel grows with its words, at least
+        ``at_least`` are kept (it shows them all)."""
+        rows = self.word_rows
+        words = [s.word for s in samples.samples]
+        width = self.words.size.width or self.size.width
+        if rows is None:
+            rows = max(self.words.size.height - 1, 1)
+            n = max(fit_count(width, rows, words), min(len(words), self.at_least))
+        else:
+            n = fit_count(width, rows, words)
+        return samples if n >= len(words) else replace(samples, samples=samples.samples[:n])
+
+    def _shown(self) -> list:
+        """The samples on screen (all of them, unless the panel's height cannot hold them)."""
+        s = self.samples
+        if s is None or not s.samples:
+            return []
+        width = self.words.size.width or self.size.width
+        return s.samples[:fit_count(width, self.word_rows, [x.word for x in s.samples])]
+
     def _draw(self) -> None:
-        self.words.update(render_samples(self.samples, self.words.size.width or self.size.width, self.note))
+        self.words.update(render_samples(self.samples, self.words.size.width or self.size.width, self.note,
+                                         rows=self.word_rows))
+        self._title()
 
     def _title(self) -> None:
         s = self.samples
-        novelty = f" · novelty {s.novelty:.0%}" if s is not None and s.samples else ""
+        shown = self._shown()
+        novelty = f" · novelty {novelty_of(x.tag for x in shown):.0%}" if shown else ""
+        if s is not None and 0 < len(shown) < len(s.samples):  # the rest do not fit: said, and not counted
+            novelty += f" of {len(shown)} shown ({len(s.samples)} drawn)"
         drawn = ""
         if s is not None and abs(s.temperature - self.temperature) > 1e-9:
             drawn = f" (drawn at T={s.temperature:.2f})"

@@ -1,0 +1,255 @@
+"""The TUI at 80x24 and with wide characters, through Textual's Pilot: the samples drawn are the samples shown (and
+the novelty counts those), CJK words keep their columns, a large character vocabulary is explained as such, the
+start form's refusal is in view, and the footer's keys are never cut mid-word."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from makemore.events import Bigrams, Sample, Samples, Started, novelty
+
+pytest.importorskip("textual")
+
+from rich.cells import cell_len  # noqa: E402
+from textual.widgets import Input  # noqa: E402
+
+from makemore.tui.app import create_app  # noqa: E402
+from makemore.tui.playground import Drawn  # noqa: E402
+from makemore.tui.run_screen import RunScreen, no_table_note  # noqa: E402
+from makemore.tui.widgets.samples import fit_count, render_samples  # noqa: E402
+from tui_helpers import screen_lines, screen_text, wait_for  # noqa: E402
+
+COMPACT = (80, 24)
+
+
+def started(vocab: list[str], **kw) -> Started:
+    return Started(run_dir="runs/none", model_type="mlp", num_params=1, device="cpu", dataset="toy", num_words=1,
+                   vocab=vocab, max_steps=10, batch_size=1, **kw)
+
+
+def samples_lines(app) -> list[str]:
+    """The lines inside the Samples panel's border."""
+    lines = screen_lines(app)
+    top = next(i for i, line in enumerate(lines) if "Samples ·" in line)
+    bottom = next(i for i in range(top + 1, len(lines)) if lines[i].lstrip().startswith("╰"))
+    return lines[top + 1:bottom]
+
+
+def shown_novelty(title: str) -> str:
+    return re.search(r"novelty (\d+%)", title).group(1)
+
+
+# --- 1. as many samples drawn as shown, and the novelty of those -------------------------------------------
+
+class FakePlayground:
+    """Draws ``n`` words of which every 7th is long (13 letters, so only 3 columns fit at 80 columns)."""
+
+    def __init__(self):
+        self.asked = []
+
+    def sample(self, n, temperature, prefix=""):
+        self.asked.append(n)
+        words = [f"{prefix}{i:03d}" + ("longtail" if i % 7 == 0 else "") for i in range(n)]
+        tags = ["train" if i % 10 == 3 else "test" if i % 13 == 5 else "new" for i in range(n)]
+        return Drawn(step=1, temperature=temperature, source="fake checkpoint", prefix=prefix,
+                     samples=[Sample(w, t) for w, t in zip(words, tags)])
+
+
+@pytest.mark.parametrize("size", [COMPACT, (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_playground_keeps_as_many_samples_as_the_panel_shows(size):
+    app = create_app(events=[started(list(".abcdefghijklmnopqrstuvwxyz0123456789"))])
+    async with app.run_test(size=size) as pilot:
+        screen = app.run_screen()
+        await wait_for(pilot, lambda: screen.snap.started is not None, what="the replay")
+        fake = FakePlayground()
+        screen._get_playground = lambda: fake
+        if size == COMPACT:
+            await pilot.press("2")
+            await pilot.pause(0.1)
+        screen._play("sample", "ma")
+        await wait_for(pilot, lambda: getattr(screen.snap.samples, "source", "") == "fake checkpoint",
+                       what="the samples")
+        await pilot.pause(0.2)
+        drawn = screen.snap.samples.samples
+        on_screen = re.findall(r"(new|train|test) +(ma\d{3}\w*)", "\n".join(samples_lines(app)))
+        assert sorted(w for _, w in on_screen) == sorted(s.word for s in drawn)  # every word kept is shown, in full
+        title = screen.samples.border_title
+        assert shown_novelty(title) == f"{novelty(t for t, _ in on_screen):.0%}", title
+        assert "shown" not in title  # nothing hidden to mention
+        assert len(drawn) >= 12
+        if size == COMPACT:  # a long word took a column away: the words that no longer fit were left out
+            assert len(drawn) < fake.asked[0]
+
+
+async def test_the_novelty_counts_only_the_samples_shown():
+    # 100 samples at evaluation, in a tab that holds fewer: the first half new, the rest train
+    words = [Sample(f"w{i:02d}", "new" if i < 50 else "train") for i in range(100)]
+    events = [started(list(".abcdefghijklmnopqrstuvwxyz0123456789")), Samples(step=5, temperature=1.0, samples=words)]
+    app = create_app(events=events)
+    async with app.run_test(size=COMPACT) as pilot:
+        screen = app.run_screen()
+        await wait_for(pilot, lambda: screen.snap.samples is not None, what="the samples")
+        await pilot.press("2")
+        await pilot.pause(0.2)
+        on_screen = re.findall(r"(new|train|test) +(w\d\d)", "\n".join(samples_lines(app)))
+        assert 12 <= len(on_screen) < 100
+        title = screen.samples.border_title
+        assert shown_novelty(title) == f"{novelty(t for t, _ in on_screen):.0%}", title
+        assert shown_novelty(title) != "50%"  # (the novelty of all 100)
+        assert f"of {len(on_screen)} shown (100 drawn)" in title
+
+
+def test_the_words_counted_are_the_words_rendered():
+    words = [Sample("a" * (3 + i % 16), "new") for i in range(40)]
+    for width in (30, 54, 76, 110):
+        for rows in (3, 14):
+            n = fit_count(width, rows, [s.word for s in words])
+            text = render_samples(Samples(step=1, temperature=1.0, samples=words), width, rows=rows)
+            lines = text.plain.splitlines()[:-1]  # the last line says where they came from
+            assert len(lines) <= rows and sum(line.count("new") for line in lines) == n
+            assert all(cell_len(line) <= width for line in lines), (width, lines)
+
+
+# --- 2. wide characters, and a large character vocabulary ---------------------------------------------------
+
+CJK = [chr(0x4E00 + 7 * i) for i in range(300)]
+
+
+async def test_cjk_samples_keep_their_columns_and_the_table_note_speaks_of_characters():
+    words = ["".join(CJK[(i * 5 + j * 11) % 300] for j in range(2 + i % 3)) for i in range(16)]
+    events = [started([".", *CJK], unit="word"),
+              Samples(step=5, temperature=1.0, samples=[Sample(w, "new") for w in words])]
+    app = create_app(events=events)
+    async with app.run_test(size=COMPACT) as pilot:
+        screen = app.run_screen()
+        await wait_for(pilot, lambda: screen.snap.samples is not None, what="the samples")
+        await pilot.press("2")
+        await pilot.pause(0.2)
+        lines = [line for line in samples_lines(app) if "new" in line]
+        assert len(lines) == 4  # 16 words in 4 columns of 4 lines: nothing wrapped onto a line of its own
+        for word in words:
+            assert any(f"new   {word}" in line for line in lines), word
+        assert all(cell_len(line) == 80 and line.rstrip().endswith("│") for line in samples_lines(app))
+        await pilot.press("3")
+        await pilot.pause(0.1)
+        note = screen.table.note
+        assert "its 300 distinct characters" in note and "301 x 301 grid" in note
+        assert "tokens" not in note and "decoded text" not in note
+        text = screen_text(app)
+        assert "No P(next | previous) table" in text and "distinct" in text
+        assert "rows:" not in text  # no table: its title does not describe rows and columns
+
+
+def test_a_large_vocabulary_is_explained_by_what_it_holds():
+    tokens = ["<|endoftext|>", *[f"t{i}" for i in range(400)]]
+    token_note = no_table_note(started(tokens, mode="text", unit="token"))
+    assert "401 tokens" in token_note and "decoded text" in token_note
+    words_note = no_table_note(started([".", *CJK], unit="word"))
+    assert "300 distinct characters" in words_note and "words the model draws" in words_note
+    assert "token" not in words_note.replace("start/stop token", "") and "decoded" not in words_note
+    text_note = no_table_note(started([".", *CJK], mode="text", unit="character"))
+    assert "300 distinct characters" in text_note and "bits per character" in text_note
+    assert "decoded" not in text_note
+    assert no_table_note(started(list(".abc"))) == ""
+
+
+async def test_a_table_of_wide_characters_keeps_its_columns():
+    from makemore.tui.widgets.bigram_table import BigramTable
+
+    vocab = [".", *CJK[:20]]
+    V = len(vocab)
+    probs = [[1 / V] * V for _ in range(V)]
+    app = create_app(events=[started(vocab), Bigrams(step=0, probs=probs)])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.run_screen()
+        await wait_for(pilot, lambda: screen.table.size_v == V, what="the table")
+        table = screen.query_one(BigramTable)
+        label, cell, ncols, nrows = table.geometry()
+        strips = table.build_lines()
+        # the header and every row as wide as label + columns x cell: a label of two cells moves nothing
+        for strip in strips[:1 + nrows]:
+            assert strip.cell_length == label + ncols * cell, strip.text
+
+
+# --- 3. the start form's refusal is in view -------------------------------------------------------------------
+
+@pytest.mark.parametrize("size", [COMPACT, (120, 32), (120, 50)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_start_forms_refusal_is_in_view(tmp_path, size, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    missing = "nope.txt"
+    app = create_app(runs_root=tmp_path / "runs")
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        field = app.screen.query_one("#data", Input)
+        field.focus()
+        field.value = missing
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.screen.query_one("#form-error").region.height > 0
+        assert f"{missing}: no such file" in screen_text(app)
+        assert missing in screen_text(app)  # and the field that was refused is in view too
+        # a good value clears it
+        field.value = "names"
+        hyper = app.screen.query_one("#hyper", Input)
+        hyper.value = "n_embd"
+        hyper.focus()
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert "is not name=value" in screen_text(app) and "no such file" not in screen_text(app)
+
+
+# --- 4. the footer's keys are never cut mid-word ----------------------------------------------------------------
+
+def footer_labels() -> set[str]:
+    """Every word the run screen's footer may show: the keys and their labels, long and short."""
+    words = set()
+    for b in RunScreen.BINDINGS:
+        if b.show:
+            words.update((b.key_display or b.key).split())
+            words.update(b.description.split())
+    for short in RunScreen.FOOTER_SHORT.values():
+        words.update(short.split())
+    return words | {"esc"}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    from makemore.sinks import JsonlSink
+    from makemore.training import Request, drive, new_trainer
+
+    root = tmp_path_factory.mktemp("fixes")
+    words = root / "words.txt"
+    words.write_text("\n".join(["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "harper", "evelyn",
+                                "abigail", "emily", "ella", "luna", "sofia", "avery", "mila"]) + "\n", encoding="utf-8")
+    trainer, _ = new_trainer(Request(data=str(words), model_type="bigram", out=root / "run", device="cpu",
+                                     train=dict(max_steps=20, eval_interval=10, batch_size=8)))
+    from makemore.rundir import RunDir
+
+    with RunDir(trainer.run_dir).lock():
+        drive(trainer, [JsonlSink(trainer.run_dir)])
+    return root / "run"
+
+
+@pytest.mark.parametrize("size", [COMPACT, (100, 30), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_footer_is_never_cut_mid_word(finished_run, size):
+    app = create_app(follow=finished_run, poll_interval=0.05)
+    allowed = footer_labels()
+    async with app.run_test(size=size) as pilot:
+        screen = app.run_screen()
+        await wait_for(pilot, lambda: screen.snap.finished is not None and screen.playable, what="the replay")
+        tabs = "1234" if screen.layout_class == "compact" else " "
+        for tab in tabs:
+            if tab != " ":
+                await pilot.press(tab)
+            await pilot.pause(0.2)
+            footer = screen_lines(app)[-1]
+            assert set(footer.split()) <= allowed, footer  # whole entries only
+            for entry in ("q quit", "esc runs", "s sample"):  # the most important keys stay
+                assert entry in footer, footer
+            if tab == "2":  # where the playground's keys act: all of them, with shorter labels
+                assert "/ prefix" in footer and "w score" in footer and "d diag" in footer, footer
+        if size == (120, 40):  # room enough: the full labels
+            assert "x screenshot" in footer and "d diagnostics" in footer, footer
