@@ -129,16 +129,15 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                       device=device, max_len=max_len, mode=mode, block_size=block_size,
                       tokenizer=Path(tokenizer) if tokenizer is not None else None, preset=preset)
     from makemore.models import get_family
+    from makemore.shards import is_shard_dir
+    from makemore.training import resolve_mode
 
+    checked = check_request(request)
     unused = [k for k, v in train.items() if v is not None and v is not False]
     if main and unused and get_family(model_type).fitted:  # said, not refused: a script may loop over families
         options = ", ".join("--" + k.replace("_", "-") for k in unused)
         err.print(f"{model_type} is counted in one pass, not trained: {options} "
                   f"{'has' if len(unused) == 1 else 'have'} no effect")
-    from makemore.shards import is_shard_dir
-    from makemore.training import resolve_mode
-
-    checked = check_request(request)
     if resolve_mode(request) == "text" or request.tokenizer is not None or is_shard_dir(data):
         from makemore.device import flush_denormals
 

@@ -86,7 +86,9 @@ def documents(src: str | Path) -> Corpus:
     if not src.is_dir():
         open_regular(src, "a text file or a directory of text files").close()  # refuses a FIFO or a device
         return Corpus(src, [src])
-    if (src / "config.json").is_file() and any(src.glob("*.safetensors")):
+    from makemore.rundir import RunDir
+
+    if RunDir.is_run(src):
         raise MakemoreError(f"{src}: a run directory (a trained model), not a corpus; give a text file or a "
                             f"directory of text files")
     if (src / "index.json").is_file() and any(src.glob("*.bin")):

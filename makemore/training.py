@@ -189,7 +189,7 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
         if not path.exists():
             raise MakemoreError(f"{path}: no such file")
         if path.is_dir():
-            if (path / "config.json").is_file():
+            if RunDir.is_run(path):
                 raise MakemoreError(f"{path}: is a run directory, not data; continue it with `makemore train --resume "
                                     f"{path}`")
             raise MakemoreError(f"{path}: is a directory, not a file; a directory of text files trains as token "
