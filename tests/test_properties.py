@@ -96,11 +96,11 @@ def test_text_outside_the_vocabulary_is_refused(words, other):
 @SETTINGS
 @given(st.lists(st.text(min_size=0, max_size=2), max_size=8))
 def test_any_vocabulary_list_is_accepted_or_refused_cleanly(chars):
-    """What config.json may hold: duplicates, multi-character or control entries are refused."""
+    """What config.json may hold: an empty list, duplicates, multi-character or control entries are refused."""
     try:
         vocab = Vocab(chars)
     except MakemoreError:
-        assert (len(set(chars)) != len(chars) or any(len(c) != 1 for c in chars)
+        assert (not chars or len(set(chars)) != len(chars) or any(len(c) != 1 for c in chars)
                 or any(CONTROL.search(c) for c in chars))
         return
     assert vocab.chars == sorted(chars) and vocab.boundary not in vocab.stoi

@@ -198,6 +198,7 @@ def test_tui_passes_tokenizer_and_preset_to_the_request(workdir, monkeypatch):
             return None
 
     monkeypatch.setattr(tui_app, "create_app", lambda **kw: made.update(kw) or NoScreen())
+    monkeypatch.setattr(tui_app, "_need_terminal", lambda: None)  # as if on a terminal
     monkeypatch.chdir(workdir)
     result = CliRunner().invoke(app, ["tui", "play.txt", "--tokenizer", "tok.json", "--preset", "gpt2-124m",
                                       "--n-layer", "2", "--n-embd", "128", "--max-steps", "20", "--device", "cpu"])
