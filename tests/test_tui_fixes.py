@@ -42,6 +42,15 @@ def shown_novelty(title: str) -> str:
     return re.search(r"novelty (\d+%)", title).group(1)
 
 
+async def samples_tab(app, pilot):
+    """The run screen once its samples are in, on the compact layout's Samples tab."""
+    screen = app.run_screen()
+    await wait_for(pilot, lambda: screen.snap.samples is not None, what="the samples")
+    await pilot.press("2")
+    await pilot.pause(0.2)
+    return screen
+
+
 # --- 1. as many samples drawn as shown, and the novelty of those -------------------------------------------
 
 class FakePlayground:
@@ -90,10 +99,7 @@ async def test_the_novelty_counts_only_the_samples_shown():
     events = [started(list(".abcdefghijklmnopqrstuvwxyz0123456789")), Samples(step=5, temperature=1.0, samples=words)]
     app = create_app(events=events)
     async with app.run_test(size=COMPACT) as pilot:
-        screen = app.run_screen()
-        await wait_for(pilot, lambda: screen.snap.samples is not None, what="the samples")
-        await pilot.press("2")
-        await pilot.pause(0.2)
+        screen = await samples_tab(app, pilot)
         on_screen = re.findall(r"(new|train|test) +(w\d\d)", "\n".join(samples_lines(app)))
         assert 12 <= len(on_screen) < 100
         title = screen.samples.border_title
@@ -124,10 +130,7 @@ async def test_cjk_samples_keep_their_columns_and_the_table_note_speaks_of_chara
               Samples(step=5, temperature=1.0, samples=[Sample(w, "new") for w in words])]
     app = create_app(events=events)
     async with app.run_test(size=COMPACT) as pilot:
-        screen = app.run_screen()
-        await wait_for(pilot, lambda: screen.snap.samples is not None, what="the samples")
-        await pilot.press("2")
-        await pilot.pause(0.2)
+        screen = await samples_tab(app, pilot)
         lines = [line for line in samples_lines(app) if "new" in line]
         assert len(lines) == 4  # 16 words in 4 columns of 4 lines: nothing wrapped onto a line of its own
         for word in words:
