@@ -283,7 +283,7 @@ def test_without_a_terminal_the_screen_is_refused_in_one_line_not_drawn_forever(
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip() == ("error: makemore tui needs a terminal (its input or output is not one); train "
-                                   "without the screen with `makemore train`, or follow a run with `makemore info`")
+                                   "without the screen with `makemore train`, or see a run with `makemore info`")
 
 
 def test_following_a_word_run_without_its_split_is_refused_before_the_screen(tmp_path, no_screen):

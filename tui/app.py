@@ -127,7 +127,7 @@ def _need_terminal() -> None:
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise MakemoreError("makemore tui needs a terminal (its input or output is not one); train without the "
-                            "screen with `makemore train`, or follow a run with `makemore info`")
+                            "screen with `makemore train`, or see a run with `makemore info`")
 
 
 def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed: int, device: str, max_len: int,
