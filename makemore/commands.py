@@ -13,7 +13,7 @@ from rich.table import Table
 
 from makemore import checkpoint as ckpt
 from makemore.errors import MakemoreError
-from makemore.rundir import RunDir, resolve_run
+from makemore.rundir import METRICS, RunDir, resolve_run
 from makemore.console import TAG_STYLE, make_console, plural
 
 out = make_console()
@@ -546,7 +546,7 @@ def info_command(run, *, as_json: bool) -> None:
                   + f"seed {tr.get('seed')} · {tr.get('device')}")
     took = f" in {s['elapsed']:.0f} s" if s["elapsed"] is not None else ""
     if s["damaged_lines"]:
-        t.add_row("metrics", f"skipped {plural(s['damaged_lines'], 'damaged line')} of {run.path / 'metrics.jsonl'}")
+        t.add_row("metrics", f"skipped {plural(s['damaged_lines'], 'damaged line')} of {run.path / METRICS}")
     t.add_row("progress", f"step {s['steps']}" + (f" · finished ({s['finished']}){took}" if s["finished"] else
                                                    f" · failed: {escape(s['failed'])}" if s["failed"] else
                                                    " · not finished"))

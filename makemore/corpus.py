@@ -2,7 +2,8 @@
 
 A corpus may be larger than memory, so nothing here holds more than a few pieces of it at once. Each file is
 one document, read as UTF-8 as character text mode reads a text: a BOM is dropped, CRLF and CR become LF, and
-anything else is kept exactly as it is (byte-level BPE gives every byte back). Pieces are cut only where the tokenizer's pre-split cuts anyway, so
+anything else is kept exactly as it is (byte-level BPE gives every byte back). Pieces are cut only where the
+tokenizer's pre-split cuts anyway, so
 encoding them one by one gives the tokens of the whole.
 """
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from makemore.errors import MakemoreError
-from makemore.files import check_not_utf16, open_regular, read_limited
+from makemore.files import check_not_utf16, line_ends, open_regular, read_limited
 
 PIECE_BYTES = 1 << 20  # read this much at a time; pieces are about this long
 MAX_PIECE_CHARS = 64 << 20  # a text without a safe place to cut in this many characters is cut anyway
@@ -162,7 +163,7 @@ def read_pieces(path: Path, piece_bytes: int = PIECE_BYTES, start: int = 0, end:
             text = cr + _decode(decoder, raw, path, offset)
             offset += len(raw)
             cr = "\r" if raw and text.endswith("\r") else ""  # perhaps the first half of a CRLF: held back
-            buffer += _line_ends(text[:-1] if cr else text)
+            buffer += line_ends(text[:-1] if cr else text)
             if not raw:
                 break
             cut = _last_safe_cut(buffer)
@@ -191,11 +192,6 @@ def _decode(decoder, raw: bytes, path: Path, offset: int) -> str:
     return text
 
 
-def _line_ends(text: str) -> str:
-    """CRLF and CR as LF, as ``makemore.text`` reads a text: every command sees the same characters."""
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
 def _last_safe_cut(text: str) -> int | None:
     """The position just after the last safe line break of ``text`` (None if there is none)."""
     nl = text.rfind("\n")
@@ -212,4 +208,4 @@ def read_text(path: Path, limit: int) -> str:
     data = read_limited(path, limit, "a text file")
     check_not_utf16(data, path)
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    return _line_ends(_decode(decoder, data, path, 0) + _decode(decoder, b"", path, len(data)))
+    return line_ends(_decode(decoder, data, path, 0) + _decode(decoder, b"", path, len(data)))

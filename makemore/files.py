@@ -95,7 +95,8 @@ def parse_json(data: bytes | str, path: Path | str, what: str = "JSON") -> Any:
     except UnicodeDecodeError:
         raise MakemoreError(f"{path}: not UTF-8 (expected {what})") from None
     except json.JSONDecodeError as e:
-        raise MakemoreError(f"{path}: not valid {what} ({e.msg.removesuffix(' at')} at line {e.lineno}, column {e.colno})") from None
+        raise MakemoreError(f"{path}: not valid {what} ({e.msg.removesuffix(' at')} at line {e.lineno}, "
+                            f"column {e.colno})") from None
     except RecursionError:
         raise MakemoreError(f"{path}: {what} nested too deeply") from None
 
@@ -103,3 +104,8 @@ def parse_json(data: bytes | str, path: Path | str, what: str = "JSON") -> Any:
 def read_json(path: Path | str, limit: int, what: str = "JSON") -> Any:
     """A JSON file of at most ``limit`` bytes, parsed; every failure is one line naming the file."""
     return parse_json(read_limited(path, limit, what), path, what)
+
+
+def line_ends(text: str) -> str:
+    """CRLF and CR as LF: how every command reads a text's line ends (text mode, corpora, tokenizers)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Iterator
 
 from makemore.errors import MakemoreError
-from makemore.files import check_not_utf16, open_regular, size_text
+from makemore.files import check_not_utf16, line_ends, open_regular, size_text
 
 TRAIN_FRACTION = 0.9  # nanoGPT's shakespeare_char/prepare.py: data[:int(n * 0.9)] trains
 MAX_TEXT_BYTES = 2 << 30  # 2 GiB: a larger file is refused before reading
@@ -71,7 +71,7 @@ def _decoded_chunks(path: Path) -> Iterator[tuple[str, bytes]]:
             pending_cr = not final and text.endswith("\r")
             if pending_cr:
                 text = text[:-1]  # a CR at the edge may be the first half of a CRLF
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
+            text = line_ends(text)
             lines_before += text.count("\n")
             yield text, raw
             if final:
