@@ -310,8 +310,13 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
         sinks.append(ConsoleSink(console=Console(stderr=True)))
     from makemore.sinks import JsonlSink
 
+    import threading
+
     with trainer.rundir.lock():
-        last = drive(trainer, [JsonlSink(trainer.run_dir), *sinks])
+        # Ctrl-C (a notebook's interrupt) stops after the current step and saves, as on the command line; signal
+        # handlers belong to the main thread, so a call from another thread is stopped by its own means
+        last = drive(trainer, [JsonlSink(trainer.run_dir), *sinks],
+                     handle_sigint=threading.current_thread() is threading.main_thread())
     return Run(run_dir=trainer.run_dir, step=trainer.step, reason=getattr(last, "reason", "stopped"),
                best_val_loss=getattr(last, "best_val_loss", None), test_loss=getattr(last, "test_loss", None),
                elapsed=trainer.elapsed)

@@ -18,7 +18,7 @@ from makemore.config import TrainConfig, check_device
 from makemore.data import DEFAULT_MAX_LEN, EncodedWords, Vocab, WordList, read_words, resolve_dataset, split_words
 from makemore.errors import MakemoreError
 from makemore.models import build_model, get_family, model_hyper, recipe_for, step_recipe, text_defaults
-from makemore.rundir import BEST, CONFIG, LAST_STATE, SPLIT, ModelSpec, RunConfig, RunDir, check_checkpoint_size
+from makemore.rundir import CONFIG, LAST, LAST_STATE, SPLIT, ModelSpec, RunConfig, RunDir, check_checkpoint_size
 
 
 @dataclass
@@ -320,8 +320,10 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
 
     flush_denormals()
     run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
-    if not run.has_state() and (run.path / BEST).exists():  # (a run killed before its first checkpoint has neither)
-        raise MakemoreError(f"{run.path / LAST_STATE}: missing, though the run saved checkpoints: the optimizer's "
+    # the last weights and their training state are saved together (a run stopped before its first periodic
+    # checkpoint has neither, and starts again at step 0): the weights alone mean the state was lost since
+    if not run.has_state() and (run.path / LAST).exists():
+        raise MakemoreError(f"{run.path / LAST_STATE}: missing, though {run.path / LAST} is there: the optimizer's "
                             f"state is lost and the run cannot continue where it stopped; train a new run with -o")
     config = run.config
     vocab = run.vocab()

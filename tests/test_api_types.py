@@ -69,6 +69,14 @@ def _files(run: Path) -> dict[str, tuple[int, int]]:
     ({"seed": 2 ** 63}, "--seed must be between 0 and 9,223,372,036,854,775,807"),
     ({"seed": -1}, "--seed must be between 0 and 9,223,372,036,854,775,807"),
     ({"nonsense": 1}, "unknown option 'nonsense'"),
+    # settings only the API takes, refused as the command line's are (before: a ZeroDivisionError, a negative
+    # learning rate, NaN train losses, or a refusal after the run directory was written)
+    ({"log_interval": 0}, "log_interval must be at least 1"),
+    ({"min_lr_ratio": -1.0}, "min_lr_ratio must be between 0 and 1"),
+    ({"min_lr_ratio": 5.0}, "min_lr_ratio must be between 0 and 1"),
+    ({"eval_words": 0}, "eval_words must be at least 1"),
+    ({"num_samples": -1}, "num_samples must be at least 0"),
+    ({"temperature": -1.0}, "temperature must be at least 0"),
 ])
 def test_train_refuses_a_wrong_type_before_writing_anything(data, tmp_path, monkeypatch, given, message):
     """Each keyword's type is checked first: the run directory (by default under ./runs) never appears."""

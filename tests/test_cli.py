@@ -274,6 +274,38 @@ def test_ctrl_c_stops_cleanly_and_saves(tmp_path, small_words):
     assert result.exit_code == 0, result.output
 
 
+def test_an_interrupt_stops_the_python_api_cleanly_and_a_run_stopped_before_any_checkpoint_resumes(tmp_path,
+                                                                                                     small_words):
+    """A notebook's interrupt (SIGINT) during makemore.train stops after the step and saves, as Ctrl-C does on the
+    command line (before: a KeyboardInterrupt and nothing saved). A run stopped before its first checkpoint of
+    the last weights starts again at step 0 on --resume."""
+    out = tmp_path / "api"
+    code = ("import os, pathlib, signal, threading, time, makemore\n"
+            "def interrupt():  # once training runs: its second logged step\n"
+            f"    metrics = pathlib.Path({str(out / 'metrics.jsonl')!r})\n"
+            "    while not metrics.exists() or metrics.read_text().count('\"event\": \"step\"') < 2:\n"
+            "        time.sleep(0.05)\n"
+            "    os.kill(os.getpid(), signal.SIGINT)\n"
+            "threading.Thread(target=interrupt, daemon=True).start()\n"
+            f"run = makemore.train({str(small_words)!r}, type='bigram', max_steps=10**6, eval_interval=10**5, "
+            f"out={str(out)!r}, progress=False)\n"
+            "print(run.reason, run.step)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    reason, step = done.stdout.split()
+    assert reason == "stopped" and 0 < int(step) < 10**6
+    assert (out / "last.state.safetensors").is_file()
+    result = runner.invoke(app, ["train", "--resume", str(out), "--max-steps", str(int(step) + 5), "-q"])
+    assert result.exit_code == 0, result.output
+    early = tmp_path / "early"  # the step-0 evaluation saved the best weights, and nothing else yet
+    result = runner.invoke(app, ["train", str(small_words), "--type", "bigram", "--max-steps", "5", "-q",
+                                 "-o", str(early)])
+    for name in ("last.safetensors", "last.state.safetensors"):
+        (early / name).unlink()
+    result = runner.invoke(app, ["train", "--resume", str(early), "-q"])
+    assert result.exit_code == 0 and result.stdout.startswith("done (max_steps) at step 5"), result.output
+
+
 def test_default_run_dir_gets_a_suffix_when_taken(trained_run):
     root = trained_run.parent.parent
     result = makemore("train", str(root / "words.txt"), *TINY, "--max-steps", "2", "-q", cwd=root)
