@@ -365,11 +365,14 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
             splits.seek(trainer.step, cfg.batch_size)
     # else: killed before its first checkpoint; it starts from step 0 with the stored configuration and split
     if run.finished():  # else: killed after its last save; it goes on to finish
+        if not model.trainable:
+            raise MakemoreError(f"{run.path}: {m.type} is counted in one pass, and this run was; there is nothing "
+                                f"to continue (train a new run to count again)")
         if cfg.max_steps and trainer.step >= cfg.max_steps:
             raise MakemoreError(f"{run.path}: already trained {trainer.step} of {cfg.max_steps} steps; "
                                 f"pass a larger --max-steps to continue")
-        if not cfg.max_steps and trainer.elapsed >= cfg.max_time:
-            raise MakemoreError(f"{run.path}: already trained for its {cfg.max_time:g} s; "
+        if cfg.max_time is not None and trainer.elapsed >= cfg.max_time:  # whatever --max-steps now says
+            raise MakemoreError(f"{run.path}: already trained for its --max-time of {cfg.max_time:g} s; "
                                 f"pass a larger --max-time to continue")
     changed = {k: getattr(cfg, k) for k in RESUMABLE if getattr(cfg, k) != getattr(config.train, k)}
     if changed and (dist is None or dist.is_main):

@@ -358,6 +358,8 @@ def test_ngram_has_nothing_to_diagnose_and_says_which_options_it_does_not_use(sm
                             "--max-time", "5", "-o", str(tmp_path / "r2")])
     assert r.exit_code == 0
     assert "not trained: --max-time, --learning-rate, --ema have no effect" in r.stderr
+    r = runner.invoke(app, ["train", "--resume", str(tmp_path / "r2")])  # counted already: nothing to continue
+    assert r.exit_code == 2 and "ngram is counted in one pass, and this run was" in r.stderr, r.output
     assert not [m for m in metrics(tmp_path / "r") if m["event"] == "diagnostics"]
 
 

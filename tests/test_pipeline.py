@@ -222,8 +222,13 @@ def test_a_timed_run_stops_on_time_and_resumes_only_with_more_time(small_words, 
     started = events[0]
     assert started.max_steps == 0 and started.max_time == 1.5
     (tmp_path / "r" / "metrics.jsonl").write_text("".join(json.dumps(e.to_json()) + "\n" for e in events))
-    with pytest.raises(MakemoreError, match="already trained for its 1.5 s"):
+    with pytest.raises(MakemoreError, match="already trained for its --max-time of 1.5 s"):
         resume_trainer(tmp_path / "r")
+    # more steps do not lift the time budget: refused as such (before, it "trained" no step and exited 0)
+    before = (tmp_path / "r" / "config.json").read_bytes()
+    with pytest.raises(MakemoreError, match="pass a larger --max-time"):
+        resume_trainer(tmp_path / "r", {"max_steps": 10**6})
+    assert (tmp_path / "r" / "config.json").read_bytes() == before
     more = resume_trainer(tmp_path / "r", {"max_time": 2.5})
     again = run_all(more)
     assert again[-1].reason == "max_time" and again[-1].step > finished.step
