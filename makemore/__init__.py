@@ -25,3 +25,8 @@ def __getattr__(name: str):
 
         return getattr(api, name)
     raise AttributeError(f"module 'makemore' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The API's names too (they are imported on first use): tab completion and ``help`` see them."""
+    return sorted({*globals(), *_API})

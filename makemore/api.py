@@ -219,12 +219,17 @@ class Model(_Records):
         A text run: on a text ``file`` or its ``split`` (default val): loss (nats per character, or per token
         for a token run: ``loss_unit``), bpc (bits per character of the text, as `makemore eval`), chars
         (and tokens), perplexity; ``skip_unknown`` is refused there (a text is one stream, with no words to skip)."""
+        from makemore.config import check_eval_target
+        from makemore.data import resolve_dataset
         from makemore.evaluation import evaluate_on, evaluate_text
 
+        if self._loaded.mode == "text" and skip_unknown:
+            raise MakemoreError(f"--skip-unknown applies to word lists; {self.run_dir} is a text run, one "
+                                f"stream with no words to skip")
+        check_eval_target(file, split, skip_unknown)
+        if file is not None:
+            file = resolve_dataset(file)[1]  # a path, or a built-in dataset's name, as `train` takes them
         if self._loaded.mode == "text":
-            if skip_unknown:
-                raise MakemoreError(f"--skip-unknown applies to word lists; {self.run_dir} is a text run, one "
-                                    f"stream with no words to skip")
             return evaluate_text(self._loaded, file=file, split=split or "val")
         return evaluate_on(self._loaded, file=file, split=split or "test", skip_unknown=skip_unknown)
 

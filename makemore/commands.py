@@ -385,20 +385,16 @@ def emit_continuations(run_dir, prompt: str, length: int, n: int, draw, *, as_js
 
 def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: str,
                  skip_unknown: bool = False) -> None:
-    from makemore.config import check_device
+    from makemore.config import check_device, check_eval_target
 
     if split not in (None, "train", "val", "test"):
         raise MakemoreError(f"--split must be train, val or test, not {split!r}")
     check_device(device)
-    if file is not None and split is not None:
-        raise MakemoreError(f"--split names one of the run's own parts; {file} is scored whole (drop one of them)")
-    if file is None and skip_unknown:
-        raise MakemoreError("--skip-unknown applies to the words of a FILE; the run's own splits hold no unknown "
-                            "characters")
     # what config.json and the file system can refuse, before torch is imported or weights read
     if run.config.mode == "text" and skip_unknown:
         raise MakemoreError(f"--skip-unknown applies to word lists; {run.path} is a text run, one stream with no "
                             f"words to skip")
+    check_eval_target(file, split, skip_unknown)
     if run.config.mode == "text" and split == "test" and file is None:
         raise MakemoreError(f"{run.path}: a text run has no test split; its held-out part is val, the last 10% "
                             f"of the text (as nanoGPT's); use --split val or name a file")

@@ -232,3 +232,12 @@ def check_lengths(block_size: int, prefix: str = "", min_len: int = 0, max_len: 
         raise MakemoreError(f"--prefix is {len(prefix)} characters; " + (
             f"--max-len is {max_len}" if limit < longest else f"this model generates at most {longest}"))
     return limit
+
+
+def check_eval_target(file, split: str | None, skip_unknown: bool) -> None:
+    """What `eval` and ``Model.evaluate`` score: a file, whole, or one of the run's own splits."""
+    if file is not None and split is not None:
+        raise MakemoreError(f"--split names one of the run's own parts; {file} is scored whole (drop one of them)")
+    if file is None and skip_unknown:
+        raise MakemoreError("--skip-unknown applies to the words of a FILE; the run's own splits hold no unknown "
+                            "characters")

@@ -151,6 +151,21 @@ def test_a_text_model_refuses_word_list_calls(text_model):
         text_model.evaluate(skip_unknown=True)
 
 
+def test_evaluate_takes_what_eval_takes(word_model, data):
+    """A built-in dataset by name, as `train` and `eval` take it; a file with a split, or --skip-unknown with no
+    file, refused as `eval` refuses them (before: the split was ignored, the name was "no such file")."""
+    on_builtin = word_model.evaluate("names", skip_unknown=True)
+    assert on_builtin["on"].endswith("names.txt") and on_builtin["words"] > 1000
+    with pytest.raises(MakemoreError, match="--split names one of the run's own parts"):
+        word_model.evaluate(data / "words.txt", split="val")
+    with pytest.raises(MakemoreError, match="--skip-unknown applies to the words of a FILE"):
+        word_model.evaluate(skip_unknown=True)
+
+
+def test_the_package_lists_its_api():
+    assert {"train", "load", "lr_find", "Model", "Run", "MakemoreError"} <= set(dir(makemore))
+
+
 @pytest.mark.parametrize("given, message", [
     ({"file": 5}, r"file must be a path \(str or os.PathLike\) or None, not 5"),
     ({"split": 1}, "--split must be a string or None, not 1"),
