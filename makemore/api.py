@@ -31,7 +31,7 @@ from makemore.errors import MakemoreError
 
 # the model options ``train`` takes as keywords, with their types (the training options' are TrainConfig's)
 _HYPER = {"n_layer": int, "n_head": int, "n_embd": int, "n_embd2": int, "context": int, "dropout": float,
-          "dropout_samples": int, "batchnorm": bool, "smoothing": float}
+          "dropout_samples": int, "batchnorm": bool, "smoothing": float, "tie_weights": bool}
 _API_ONLY = ("data", "file", "run_dir", "progress", "tags", "logprobs")  # keywords the command line has no option for
 
 

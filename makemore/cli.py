@@ -185,7 +185,8 @@ def _given(ctx: typer.Context) -> set[str]:
 
 # --- train ------------------------------------------------------------------------------------------
 
-HYPER = ("n_layer", "n_head", "n_embd", "n_embd2", "context", "dropout", "dropout_samples", "batchnorm", "smoothing")
+HYPER = ("n_layer", "n_head", "n_embd", "n_embd2", "context", "dropout", "dropout_samples", "batchnorm", "smoothing",
+         "tie_weights")
 TRAIN = ("max_steps", "max_time", "batch_size", "learning_rate", "weight_decay", "warmup_steps", "grad_clip",
          "grad_accum", "eval_interval", "ema", "dtype", "compile", "matmul_precision", "diagnostics", "diag_interval",
          "init_scale")
@@ -215,6 +216,9 @@ def train(
                                                            "evaluation and sampling (Monte Carlo dropout); 0: one "
                                                            "pass with dropout off.", rich_help_panel=M,
                                                            show_default=False)] = None,
+    tie_weights: Annotated[Optional[bool], typer.Option("--tie-weights/--no-tie-weights", help="Transformer: the "
+                                                        "head shares the token embedding's matrix (GPT-2).",
+                                                        rich_help_panel=M, show_default=False)] = None,
     batchnorm: Annotated[Optional[bool], typer.Option("--batchnorm/--no-batchnorm", help="Batch norm (mlp).",
                                                       rich_help_panel=M, show_default=False)] = None,
     smoothing: Annotated[Optional[float], typer.Option(help="Additive smoothing of counts (ngram).",

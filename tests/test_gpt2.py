@@ -99,3 +99,25 @@ def test_the_preset_on_a_word_list_is_refused_for_what_it_is(tmp_path):
     assert result.exit_code == 2
     assert f"--preset gpt2-124m is a recipe for text or token shards; {words} reads as a word list" in result.stderr
     assert "--block-size" not in result.stderr and not (tmp_path / "run").exists()
+
+
+def test_tie_weights_is_an_option_of_the_command_line_and_the_api(tmp_path):
+    """The error for a wrong family lists --tie-weights among the Transformer's options: it is one (before, the
+    command line had no such option and the API refused the keyword)."""
+    from typer.testing import CliRunner
+
+    import makemore
+    from makemore.cli import app
+
+    words = tmp_path / "names.txt"
+    words.write_text("emma\nolivia\nava\nmia\nluna\nzoe\n" * 5)
+    common = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--max-steps", "2", "-q"]
+    for flag, out in (("--tie-weights", "tied"), ("--no-tie-weights", "untied")):
+        result = CliRunner().invoke(app, ["train", str(words), flag, *common, "-o", str(tmp_path / out)])
+        assert result.exit_code == 0, result.output
+    tied, untied = (makemore.load(tmp_path / d) for d in ("tied", "untied"))
+    V = len(tied.module.wte.weight)
+    assert untied.num_params - tied.num_params == V * 16  # the head's own matrix, gone (its bias stays)
+    api = makemore.train(words, tie_weights=True, n_layer=1, n_head=2, n_embd=16, max_steps=2,
+                         out=tmp_path / "api", progress=False)
+    assert api.model.num_params == tied.num_params
