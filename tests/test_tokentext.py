@@ -303,3 +303,19 @@ def test_the_python_api_applies_a_preset_as_the_command_line_does(workdir, tmp_p
     with pytest.raises(makemore.MakemoreError, match="drop --type mlp"):
         makemore.train(workdir / "play.txt", tokenizer=workdir / "tok.json", preset="gpt2-124m", type="mlp",
                        progress=False)
+
+
+def test_resume_takes_the_original_command_with_its_tokenizer(workdir, tmp_path):
+    """Repeating the command that made a token run, with --resume and a longer --max-steps, continues it; another
+    tokenizer is refused (before, any --tokenizer was)."""
+    run = tmp_path / "run"
+    first = makemore("train", "play.txt", "--tokenizer", "tok.json", *TINY, "--block-size", "16", "--max-steps", "4",
+                     "-b", "4", "-q", "-o", str(run), cwd=workdir)
+    assert first.returncode == 0, first.stderr
+    again = makemore("train", "play.txt", "--tokenizer", "tok.json", *TINY, "--block-size", "16", "--max-steps", "6",
+                     "-b", "4", "-q", "--resume", str(run), cwd=workdir)
+    assert again.returncode == 0 and again.stdout.startswith("done (max_steps) at step 6"), again.stderr
+    Tokenizer.train([TEXT], vocab_size=280).save(tmp_path / "other.json")
+    other = makemore("train", "play.txt", "--tokenizer", str(tmp_path / "other.json"), "--max-steps", "8",
+                     "--resume", str(run), cwd=workdir)
+    assert other.returncode == 2 and "not the tokenizer" in other.stderr
