@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -339,6 +340,11 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
     if device.startswith("cuda") and not torch.cuda.is_available():
         device = "cpu"  # a run trained on a GPU continues on the CPU
     cfg.device = resolve_device(device)
+    if cfg.dtype == "float16" and not cfg.device.startswith("cuda"):  # its gradient scaler is CUDA's
+        cfg.dtype = "float32"
+        if dist is None or dist.is_main:
+            print(f"note: {run.path} trained in float16, which needs CUDA; it continues in float32 on "
+                  f"{cfg.device}", file=sys.stderr)
     cfg.check()
     try:  # as a new run's options are checked: config.json may have been edited since
         _check_logits_memory(cfg, m.block_size, len(vocab))

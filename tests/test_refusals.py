@@ -286,6 +286,21 @@ def test_damaged_lines_of_metrics_are_counted_and_said(word_run, tmp_path):
     assert json.loads(runner.invoke(app, ["info", str(word_run), "--json"]).stdout)["damaged_lines"] == 0
 
 
+def test_a_float16_gpu_run_continues_on_a_cpu_in_float32(word_run, tmp_path):
+    """A run trained on CUDA in float16 (here: its config.json says so) continues on a machine without CUDA, in
+    float32, and says so (before, it was refused with advice that --resume then refused too)."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(word_run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["train"].update(device="cuda:0", dtype="float16")
+    (copy / "config.json").write_text(json.dumps(config))
+    result = runner.invoke(app, ["train", "--resume", str(copy), "--max-steps", "4", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert f"note: {copy} trained in float16, which needs CUDA; it continues in float32 on cpu" in result.stderr
+
+
 def test_an_output_that_is_a_file_is_named_as_one(small_words, tmp_path):
     target = tmp_path / "notes.txt"
     target.write_text("mine")
