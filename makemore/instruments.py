@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from rich.text import Text
 
 from makemore.console import plural
 from makemore.errors import MakemoreError
-from makemore.rundir import RUNS, RunDir, list_runs
+from makemore.rundir import CONFIG, RUNS, RunDir, list_runs
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -382,7 +383,11 @@ def find_runs(root: Path) -> list[RunDir]:
         raise MakemoreError(f"{root}: no such directory")
     if RunDir.is_run(root):  # one run named: listed alone
         return [RunDir(root)]
-    return list_runs(root)
+    # a folder whose config.json is there but is no file (a FIFO, a broken link) is a run that cannot be read:
+    # listed as unreadable (``summaries``), not passed over
+    odd = [RunDir(p) for p in sorted(root.iterdir()) if not p.name.startswith(".") and p.is_dir()
+           and not RunDir.is_run(p) and os.path.lexists(p / CONFIG)]
+    return list_runs(root) + odd
 
 
 def summaries(runs: list[RunDir]) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:

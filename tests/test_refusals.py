@@ -553,3 +553,17 @@ def test_a_device_that_cannot_work_is_refused_before_torch_and_before_the_data(w
         assert line.startswith("error: " + expected), (args, line)
     sampled = runner.invoke(app, ["sample", run, "-n", "2", "--device", "cpu:0"])  # torch's name of the CPU
     assert sampled.exit_code == 0, sampled.output
+
+
+def test_runs_counts_a_run_whose_config_is_no_file_as_unreadable(word_run, tmp_path):
+    """A folder whose config.json is a FIFO is a run that cannot be read, listed as such (before: "no runs")."""
+    import shutil
+
+    root = tmp_path / "runs"
+    shutil.copytree(word_run, root / "good")
+    (root / "odd").mkdir()
+    os.mkfifo(root / "odd" / "config.json")
+    result = runner.invoke(app, ["runs", str(root)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stderr.split())
+    assert "1 run in" in said and "1 unreadable" in said and f"skipped {root / 'odd'}:" in said
