@@ -14,17 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from makemore.console import plural
+from makemore.console import make_console, plural
 from makemore.errors import MakemoreError
 from makemore.rundir import CONFIG, RUNS, RunDir, list_runs
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = make_console()  # piped or redirected, lines stay whole: a run's name is never folded or cut there
+err = make_console(stderr=True)
 
 # The AdamW band of update-to-data ratios (log10) that the TUI and `diagnose` mark as healthy. The lecture's -3
 # is for plain SGD; AdamW normalises every update to about the learning rate, so the ratio follows
@@ -448,8 +447,7 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
         top = r["best_val_loss"] is not None and r["best_val_loss"] == best[r["loss_unit"]]
         t.add_row(escape(Path(r["run"]).name), r["type"], f"{r['params']:,}" if r["params"] else "-",
                   f"{r['steps']:,}", _fmt_seconds(r["elapsed"]), Text(val, style="bold green") if top else val,
-                  loss(r, "test_loss"), "yes" if r["finished"] else Text("failed", style="red") if r.get("failed")
-                  else Text("no", style="yellow"))
+                  loss(r, "test_loss"), _done(r))
     out.print(t)
     for path, e in bad:
         err.print(f"skipped {path}: {e}")
@@ -458,6 +456,17 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
             err.print(f"{r['run']}: skipped {plural(r['damaged_lines'], 'damaged line')} of its metrics.jsonl")
     err.print(f"{plural(len(rows), 'run')} in {root}" + (f", {len(bad)} unreadable" if bad else "") + f" · sorted by {sort}"
               + (" · * nats per token, not per character" if tokens else ""))
+
+
+def _done(summary: dict[str, Any]):
+    """The runs table's last column: yes (its budget used, or counted), stopped (Ctrl-C or q: resumable),
+    failed (diverged), no (still training, or killed)."""
+    reason = summary["finished"]
+    if reason == "stopped":
+        return Text("stopped", style="yellow")
+    if reason:
+        return "yes"
+    return Text("failed", style="red") if summary.get("failed") else Text("no", style="yellow")
 
 
 def _flatten(summary: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -86,35 +87,36 @@ def _plan(corpus: Corpus, val_fraction: float) -> tuple[list[Document], list[Doc
 
 
 def _line_break_near(path: Path, at: int) -> int | None:
-    """The byte offset just after a line break at or after ``at`` that sits between two characters that are not
-    whitespace, in any script (a safe place to cut: see ``corpus``), or None."""
+    """The byte offset just after a line break (LF, CRLF or CR) at or after ``at`` that sits between two characters
+    that are not whitespace, in any script (a safe place to cut: see ``corpus``), or None."""
     with open_regular(path, "a text file") as f:
         for start in range(max(at - 1, 0), max(at - 1, 0) + (16 << 20), 1 << 20):
             f.seek(start)
-            block = f.read((1 << 20) + 5)
-            i = block.find(b"\n")
-            while 0 <= i < len(block) - 1:
-                if i > 0 and _safe_break(block, i):
-                    return start + i + 1
-                i = block.find(b"\n", i + 1)
+            block = f.read((1 << 20) + 6)
+            for m in _BREAK.finditer(block):
+                if 0 < m.start() and m.end() < len(block) and _safe_break(block, m.start(), m.end()):
+                    return start + m.end()
             if len(block) < (1 << 20):
                 return None
     return None
 
 
-def _safe_break(data: bytes, i: int) -> bool:
-    """Whether the line break at ``data[i]`` has a character that is not whitespace on each side (UTF-8: the
-    character before ends at ``i - 1``, the one after starts at ``i + 1``)."""
-    a = i - 1
-    while a > 0 and i - a < 4 and 0x80 <= data[a] < 0xC0:  # back over continuation bytes to the lead byte
+_BREAK = re.compile(rb"\r\n|\r|\n")
+
+
+def _safe_break(data: bytes, s: int, e: int) -> bool:
+    """Whether the line break ``data[s:e]`` has a character that is not whitespace on each side (UTF-8: the
+    character before ends at ``s - 1``, the one after starts at ``e``)."""
+    a = s - 1
+    while a > 0 and s - a < 4 and 0x80 <= data[a] < 0xC0:  # back over continuation bytes to the lead byte
         a -= 1
-    lead = data[i + 1]
-    b = i + 2 + (lead >= 0xC0) + (lead >= 0xE0) + (lead >= 0xF0)
+    lead = data[e]
+    b = e + 1 + (lead >= 0xC0) + (lead >= 0xE0) + (lead >= 0xF0)
     try:
-        around = data[a:b].decode("utf-8")
+        before, after = data[a:s].decode("utf-8"), data[e:b].decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return len(around) == 3 and SAFE_BREAK.match(around, 1) is not None
+    return len(before) == len(after) == 1 and SAFE_BREAK.match(before + "\n" + after, 1) is not None
 
 
 def _pieces(doc: Document, piece_bytes: int) -> Iterator[str]:
@@ -181,7 +183,8 @@ def prepare(src: str | Path, tokenizer, out: str | Path, shard_tokens: int = DEF
     except OSError as e:
         raise MakemoreError(f"{out}: cannot read ({e.strerror or e})") from None
     if taken:
-        raise MakemoreError(f"{out}: already exists and is not empty; choose another output directory")
+        what = "a directory that is not empty" if out.is_dir() else "a file"
+        raise MakemoreError(f"{out}: already exists, {what}; choose another output directory")
     corpus = documents(src)
     if corpus.root.is_dir() and out.resolve().is_relative_to(corpus.root.resolve()):
         raise MakemoreError(f"{out}: inside the corpus {src}, whose next reading would take the shards for text; "

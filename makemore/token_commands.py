@@ -43,13 +43,14 @@ def tokenizer_train_command(data: str, vocab_size: int, out: Path, pattern: str)
     corpus = documents(src)
     files = corpus.files
     size = corpus_bytes(files)
-    chars = 0
+    chars = text_bytes = 0  # of the text as read (line ends as LF): what the tokens encode
 
     def texts():
-        nonlocal chars
+        nonlocal chars, text_bytes
         for path in files:
             for piece in read_pieces(path):
                 chars += len(piece)
+                text_bytes += len(piece.encode("utf-8"))
                 yield piece
 
     t0 = time.perf_counter()
@@ -64,7 +65,7 @@ def tokenizer_train_command(data: str, vocab_size: int, out: Path, pattern: str)
     if size <= COMPRESSION_SAMPLE_BYTES:
         tokens = sum(len(ids) for path in files for ids in tok.encode_batch(list(read_pieces(path))))
         _echo(f"on its training text: {tokens:,} tokens, {chars / max(tokens, 1):.2f} characters per token, "
-              f"{size / max(tokens, 1):.2f} bytes per token")
+              f"{text_bytes / max(tokens, 1):.2f} bytes per token")
 
 
 def _shown(b: bytes) -> str:

@@ -217,7 +217,8 @@ class Tokenizer:
 
     def describe(self) -> str:
         name = self.pattern if self.pattern in PATTERNS else "custom" if self.pattern else "gpt2 (built-in)"
-        return f"byte-level BPE · {self.vocab_size:,} tokens ({len(self.merges):,} merges) · {name} pre-split"
+        merges = f"{len(self.merges):,} merge{'' if len(self.merges) == 1 else 's'}"
+        return f"byte-level BPE · {self.vocab_size:,} tokens ({merges}) · {name} pre-split"
 
 
 class StreamDecoder:

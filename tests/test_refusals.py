@@ -567,3 +567,22 @@ def test_runs_counts_a_run_whose_config_is_no_file_as_unreadable(word_run, tmp_p
     assert result.exit_code == 0, result.output
     said = " ".join(result.stderr.split())
     assert "1 run in" in said and "1 unreadable" in said and f"skipped {root / 'odd'}:" in said
+
+
+def test_runs_keeps_each_line_whole_in_a_pipe_and_says_a_stopped_run_was_stopped(word_run, tmp_path):
+    """Piped, `runs` writes one line per run, its name whole (before: folded at 80 columns and padded), and a run
+    stopped with Ctrl-C shows as stopped, not done."""
+    import shutil
+
+    root = tmp_path / "runs"
+    name = "names-mlp-batchnorm-context5-a-long-experiment-name"
+    shutil.copytree(word_run, root / name)
+    lines = (root / name / "metrics.jsonl").read_text().splitlines()
+    finished = json.loads(lines[-1])
+    assert finished["event"] == "finished"
+    lines[-1] = json.dumps({**finished, "reason": "stopped"})
+    (root / name / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["runs", str(root)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if name in line)
+    assert row.split()[0] == name and row.split()[-1] == "stopped" and row == row.rstrip()

@@ -113,12 +113,14 @@ def test_a_last_file_far_larger_than_the_validation_share_is_cut_for_it(tmp_path
     assert (train + val).replace(END_OF_TEXT, "") == small + big
 
 
-def test_a_single_file_in_any_script_is_cut_where_no_token_crosses(tmp_path, tok):
-    """A line break between two characters that are not whitespace is a safe cut in any script (before, only
-    between two ASCII characters: a Cyrillic text was refused as having no line break)."""
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
+def test_a_single_file_in_any_script_is_cut_where_no_token_crosses(tmp_path, tok, end):
+    """A line break between two characters that are not whitespace is a safe cut in any script and with any line
+    ends (before, only an LF between two ASCII characters: a Cyrillic text, or any CRLF file, was refused as
+    having no line break)."""
     lines = ["привет мир как дела", "日本語の文章です", "γειά σου κόσμε"] * 300
     text = "\n".join(lines) + "\n"
-    (tmp_path / "ru.txt").write_text(text)
+    (tmp_path / "ru.txt").write_bytes(text.replace("\n", end).encode())
     prepare(tmp_path / "ru.txt", tok, tmp_path / "s")
     shards = Shards(tmp_path / "s")
     train, val = (tok.decode(_split_tokens(shards, s).tolist()) for s in ("train", "val"))
