@@ -525,8 +525,10 @@ def info_command(run, *, as_json: bool) -> None:
                                f"train / val, in {count(docs.get('train'))} / {count(docs.get('val'))} documents · "
                                f"block {s['block_size']}")
         else:
+            unit = "tokens" if isinstance(d.get("tokenizer"), dict) else "characters"  # what the parts hold
             t.add_row("split", f"characters [0, {count(sp.get('boundary', 0))}) train, the rest val: "
-                               f"{count(sp.get('train', 0))} / {count(sp.get('val', 0))} · block {s['block_size']}")
+                               f"{count(sp.get('train', 0))} / {count(sp.get('val', 0))} {unit} · "
+                               f"block {s['block_size']}")
         tk = d.get("tokenizer")  # a token run's: its size, padding, pre-split
         # the model's rows, as training counts them: the characters and id 0 (a word list's start/stop; unused here)
         t.add_row("vocab", f"{s['vocab_size']} symbols: {s['vocab']!r} + id 0 (unused in a text)"
@@ -555,8 +557,9 @@ def info_command(run, *, as_json: bool) -> None:
                                                    f" · failed: {escape(s['failed'])}" if s["failed"] else
                                                    " · not finished"))
     fmt = (lambda v: f"{v:.4f}" if isinstance(v, float) else "-")
-    t.add_row("best val", f"{fmt(s['best_val_loss'])} @ step {s['best_step']}" if s["best_step"] is not None
-              else "- (no evaluation recorded yet)")
+    bpc = f" ({s['best_val_bpc']:.4f} bits/char)" if s["mode"] == "text" and s["best_val_bpc"] is not None else ""
+    t.add_row("best val", f"{fmt(s['best_val_loss'])} {s['loss_unit']}{bpc} @ step {s['best_step']}"
+              if s["best_step"] is not None else "- (no evaluation recorded yet)")
     if s["mode"] != "text":  # a text run's held-out part is val (there is no test split)
         t.add_row("test", fmt(s["test_loss"]))
     family, defaults = get_family(s["type"]), recipe_for(s["type"], s["mode"])

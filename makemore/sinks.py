@@ -134,7 +134,7 @@ class ConsoleSink:
             self.max_time = event.max_time
             c.print(f"[bold]{event.model_type}[/] · {event.num_params:,} parameters · {event.device} · "
                     f"{plural(event.num_words, 'training ' + event.item)} · "
-                    f"vocab {len(event.vocab)} → {escape(event.run_dir)}"
+                    f"vocab {_vocab_size(event.vocab)} → {escape(event.run_dir)}"
                     + (f" (resuming at step {event.start_step})" if event.start_step else ""))
             if self.live and (event.max_steps or event.max_time):
                 self._start_progress(event)
@@ -193,3 +193,7 @@ class ConsoleSink:
         self._stop()
 
 
+def _vocab_size(vocab: list[str]) -> str:
+    """The vocabulary as `info` gives it: a token run's rows padded for faster kernels are said as such."""
+    pad = vocab.count("<pad>") if vocab and vocab[-1] == "<pad>" else 0
+    return f"{len(vocab) - pad:,} (rows padded to {len(vocab):,})" if pad else f"{len(vocab):,}"
