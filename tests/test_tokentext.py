@@ -180,7 +180,11 @@ def test_gpt2_preset_trains_a_few_steps_on_a_cpu(workdir):
                 if '"finished"' in line]
     assert finished and finished[-1]["step"] == 20 and math.isfinite(finished[-1]["best_val_loss"])
     index = json.loads((workdir / "shards" / "index.json").read_text())["splits"]
-    split = [line for line in makemore("info", "gpt", cwd=workdir).stdout.splitlines() if line.startswith("split")]
+    info = makemore("info", "gpt", cwd=workdir).stdout.splitlines()
+    split = [line for line in info if line.startswith("split")]
+    best = json.loads(makemore("info", "gpt", "--json", cwd=workdir).stdout)
+    assert any(line.startswith("best val") and f"{best['best_val_loss']:.4f} nats/token "
+               f"({best['best_val_bpc']:.4f} bits/char) @ step" in line for line in info), info
     # whole documents each side, in tokens: no character boundary as a stream's split has
     assert split and f"token shards: {index['train']['tokens']:,} / {index['val']['tokens']:,} tokens" in split[0]
     # evaluation holds the train split's first tokens only: eval says so, and counts what it scored
