@@ -165,6 +165,10 @@ def prepare_command(src: Path, tokenizer: Path, out: Path, shard_tokens: int, va
         _echo(f"{split}: {plural(s['documents'], 'document')}, {plural(s['tokens'], 'token')} in "
               f"{plural(shards, 'shard')}, {plural(s['chars'], 'character')}"
               + (f" ({s['chars'] / s['tokens']:.2f} per token)" if s["tokens"] else ""))
+    share = index["splits"]["val"]["bytes"] / max(total, 1)
+    if not val_fraction / 1.5 <= share <= val_fraction * 1.5:  # whole files, and the first one kept for training
+        _echo(f"note: val holds {share:.1%} of the text, where --val-fraction asked {val_fraction:.1%}: the last "
+              f"files validate whole (the first file always trains); give files of other sizes to come closer")
     _echo(f"{out}: {index['dtype']} shards of {index['shard_tokens']:,} tokens"
           + (f"; {empty} empty document{'s' * (empty != 1)} (end-of-text only)" if empty else "")
           + f"; {total / 2**20:,.1f} MB in {seconds:.1f} s ({total / 2**20 / max(seconds, 1e-9):.1f} MB/s)")

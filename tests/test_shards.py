@@ -269,6 +269,15 @@ def test_prepare_command(corpus, tok, tmp_path):
     result = runner.invoke(app, ["prepare", str(corpus), "--tokenizer", str(tmp_path / "tok.json"), "-o",
                                  str(tmp_path / "s")])
     assert result.exit_code == 2 and "not empty" in result.output
+    assert "note: val holds" not in result.output
+    two = tmp_path / "two"  # a large first file, which always trains, and a small last one: far from 30%
+    two.mkdir()
+    (two / "a.txt").write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 200)
+    (two / "b.txt").write_text("All:\nSpeak, speak.\n" * 10)
+    result = runner.invoke(app, ["prepare", str(two), "--tokenizer", str(tmp_path / "tok.json"), "-o",
+                                 str(tmp_path / "s2"), "--val-fraction", "0.3"])
+    assert result.exit_code == 0 and "note: val holds 1.5% of the text, where --val-fraction asked 30.0%" in \
+        result.output, result.output
 
 
 def _with_skipped_entries(corpus: Path) -> Path:
