@@ -469,6 +469,11 @@ def _done(summary: dict[str, Any]):
     return Text("failed", style="red") if summary.get("failed") else Text("no", style="yellow")
 
 
+RESULTS = ("steps", "time (s)", "loss unit", "best val", "best val (bits/char)", "best step", "test", "finished",
+           "failed")  # compare's last rows, in this order (``_flatten``)
+_GROUPS = {"model": 1, "train": 2, "data": 3, "vocab size": 3}
+
+
 def _flatten(summary: dict[str, Any]) -> dict[str, Any]:
     """The settings and results of one run as flat rows: model.*, train.*, data.*, then the results."""
     rows: dict[str, Any] = {"type": summary["type"], "params": summary["params"], "mode": summary["mode"]}
@@ -502,18 +507,21 @@ def compare_command(paths: list[Path], *, as_json: bool) -> None:
     if bad:
         raise MakemoreError(bad[0][1])
     flat = [_flatten(r) for r in rows]
-    keys = list(dict.fromkeys(k for f in flat for k in f))
+    # every run's settings, grouped (model.*, train.*, data.*), then the results: runs of other families add
+    # their own settings to their group, never below the results
+    keys = sorted(dict.fromkeys(k for f in flat for k in f), key=lambda k: (
+        k in RESULTS, RESULTS.index(k) if k in RESULTS else _GROUPS.get(k.split(".")[0], 0)))
     differ = [k for k in keys if len({json.dumps(f.get(k)) for f in flat}) > 1]
     if as_json:
         print(json.dumps({"runs": [r["run"] for r in rows], "values": {k: [f.get(k) for f in flat] for k in keys},
                           "differ": differ}, ensure_ascii=False))
         return
     t = Table(box=None)
-    t.add_column("")
+    t.add_column("", overflow="fold")  # names wrap onto a second line at 80 columns, never cut short
     for r in rows:
-        t.add_column(escape(Path(r["run"]).name), justify="right")
+        t.add_column(escape(Path(r["run"]).name), justify="right", overflow="fold")
     for k in keys:
-        if k == "loss unit":  # the results below the settings
+        if k == RESULTS[0]:  # the results below the settings
             t.add_section()
         values = [f.get(k) for f in flat]
         cells = [_cell(v) for v in values]

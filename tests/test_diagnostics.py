@@ -527,6 +527,10 @@ def test_compare_highlights_what_differs(three_runs):
     assert "model.block_size" not in differ and result["values"]["data.tokenizer"] == [None] * 3
     assert result["values"]["loss unit"] == ["nats/char"] * 3  # word lists: bits per character = nats / ln 2
     assert result["values"]["best val (bits/char)"] == [v / math.log(2) for v in result["values"]["best val"]]
+    # the bigrams come first, yet the mlp's own settings join the model's rows, above the results
+    keys = list(result["values"])
+    assert max(keys.index(k) for k in keys if k.startswith("model.")) < keys.index("train.max_steps")
+    assert max(keys.index(k) for k in keys if k.startswith(("model.", "train.", "data."))) < keys.index("steps")
     r = runner.invoke(app, ["compare", str(three_runs / "a"), str(three_runs / "b")], env={"COLUMNS": "200"})
     assert r.exit_code == 0 and "train.learning_rate" in r.output and "rows differ" in r.output
     r = runner.invoke(app, ["compare", str(three_runs / "a")])
