@@ -258,3 +258,32 @@ async def test_the_footer_is_never_cut_mid_word(finished_run, size):
                         and (size != (120, 40) or ("x screenshot" in footer and "d diagnostics" in footer)))
 
             await wait_for(pilot, footer_holds, what=f"a footer of whole entries: {screen_lines(app)[-1]!r}")
+
+
+async def test_the_log_scale_survives_resizes_and_tab_switches(finished_run):
+    """Each render builds the chart again; with plotext's own log scale every build took the log of the data
+    once more: the chart went blank after one resize and the app died on a negative logarithm after two."""
+    from makemore.tui.widgets.log_axis import logged
+
+    app = create_app(follow=finished_run, poll_interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.run_screen()
+        await wait_for(pilot, lambda: screen.snap.finished is not None, what="the replay")
+        await pilot.press("l")
+        for size in ((130, 40), (120, 40), (80, 24), (120, 40)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.2)
+            assert app.is_running
+            assert sum("\u2800" < ch <= "\u28ff" for ch in screen_text(app)) > 20, size  # the curve, drawn
+        assert "now log" in screen_text(app)
+    assert logged([100.0, 1.0]) == [2.0, 0.0]
+
+
+async def test_the_run_shown_last_is_named_once_the_screen_is_gone(finished_run):
+    """`makemore tui` promised to print the run directory at the end: it looked for the run screen after Textual
+    had emptied its screens, and printed nothing."""
+    app = create_app(follow=finished_run, poll_interval=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.run_screen().snap.finished is not None, what="the replay")
+        await pilot.press("q")
+    assert app.left_run == (finished_run, False)  # followed, not trained here: nothing to resume

@@ -191,11 +191,11 @@ def test_tui_passes_tokenizer_and_preset_to_the_request(workdir, monkeypatch):
     made = {}
 
     class NoScreen:
+        left_run = None
+        return_code = 0
+
         def run(self):
             pass
-
-        def run_screen(self):
-            return None
 
     monkeypatch.setattr(tui_app, "create_app", lambda **kw: made.update(kw) or NoScreen())
     monkeypatch.setattr(tui_app, "_need_terminal", lambda: None)  # as if on a terminal

@@ -21,6 +21,17 @@ class MakemoreApp(App):
         self.compare = compare
         self.runs_root = runs_root
         self.intervals = dict(poll_interval=poll_interval, chart_interval=chart_interval)
+        self.shown_run = None  # the last run screen opened (Textual empties its screens before run() returns)
+
+    @property
+    def left_run(self) -> tuple[Path, bool] | None:
+        """(the last run shown, whether it was trained here and stopped before its end), for the line the command
+        prints once the screen is gone."""
+        screen = self.shown_run
+        if screen is None or screen.run_dir is None:
+            return None
+        finished = screen.snap.finished
+        return screen.run_dir, screen.trainer is not None and (finished is None or finished.reason == "stopped")
 
     def on_mount(self) -> None:
         from makemore.tui.run_screen import RunScreen
@@ -181,6 +192,9 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
         app = create_app()
     _need_terminal()
     app.run()
-    screen = app.run_screen()
-    if screen is not None and screen.run_dir is not None:
-        print(f"run directory: {screen.run_dir}")
+    if app.left_run is not None:
+        run_dir, unfinished = app.left_run
+        print(f"run directory: {run_dir}" + (f" · continue it with `makemore train --resume {run_dir}`"
+                                               if unfinished else ""))
+    if app.return_code:  # the screen failed (its traceback is above): the command fails too
+        raise SystemExit(app.return_code)

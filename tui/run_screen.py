@@ -140,6 +140,7 @@ class RunScreen(Screen):
         yield FittingFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        self.app.shown_run = self  # what `makemore tui` names when it ends
         self.topbar = self.query_one(TopBar)
         self.chart = self.query_one(LossChart)
         self.samples = self.query_one(SamplesPanel)

@@ -19,6 +19,7 @@ from textual_plotext import PlotextPlot
 from makemore.console import plural
 from makemore.events import GRAD_SPAN, Diagnostics, LayerStats
 from makemore.instruments import HEALTHY_UPDATE, layer_warning, token_labels
+from makemore.tui.widgets.log_axis import log_ticks, logged
 from makemore.tui.widgets.loss_chart import downsample, nice_ticks, step_label
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
@@ -226,16 +227,22 @@ class SeriesChart(PlotextPlot):
         width = max(self.size.width, 40)
         last = 0
         drawn = False
+        log = self.log_y
+        shown: list[float] = []
         for name, points in self.series.items():
-            points = downsample([(x, y) for x, y in points if y is not None and math.isfinite(y)], 2 * width)
+            points = downsample([(x, y) for x, y in points if y is not None and math.isfinite(y)
+                                 and (y > 0 or not log)], 2 * width)
             if not points:
                 continue
-            plt.plot([x for x, _ in points], [y for _, y in points], marker="braille",
+            shown += [y for _, y in points]
+            ys = [y for _, y in points]
+            plt.plot([x for x, _ in points], logged(ys) if log else ys, marker="braille",
                      label=name if len(self.series) > 1 else None)
             last = max(last, points[-1][0])
             drawn = True
         for y, color in self.hlines:
-            plt.hline(y, color)
+            if not log or y > 0:
+                plt.hline(math.log10(y) if log else y, color)
         if not drawn:
             plt.plot([0], [0], marker=" ")
         ticks = nice_ticks(last)
@@ -243,8 +250,8 @@ class SeriesChart(PlotextPlot):
         plt.xlabel("step")
         if self.ylabel:
             plt.ylabel(self.ylabel)
-        if self.log_y and drawn:
-            plt.yscale("log")
+        if log and drawn:  # see log_axis: the log is taken here, not by plotext
+            log_ticks(plt, shown)
         self.refresh()
 
 

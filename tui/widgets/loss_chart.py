@@ -15,6 +15,7 @@ from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
 from makemore.events import Eval
+from makemore.tui.widgets.log_axis import log_ticks, logged
 
 VAL_MARKER = "◆"
 
@@ -140,13 +141,17 @@ class LossChart(ThrottledPlot):
     def draw(self, plt) -> None:
         width = max(self.size.width, 40)
         train = downsample(self.steps, 2 * width)
+        scale = logged if self.log_scale else list  # see log_axis: the log is taken here, not by plotext
+        shown: list[float] = []
         if train:
             ys = [y for _, y in train]
             if self.smoothing:
                 ys = ema(ys)
-            plt.plot([x for x, _ in train], ys, color="cyan", marker="braille")
+            shown += ys
+            plt.plot([x for x, _ in train], scale(ys), color="cyan", marker="braille")
         if self.evals:
-            plt.scatter([e.step for e in self.evals], [e.val_loss for e in self.evals], color="orange",
+            shown += [e.val_loss for e in self.evals]
+            plt.scatter([e.step for e in self.evals], scale([e.val_loss for e in self.evals]), color="orange",
                         marker=VAL_MARKER)
         last = max([x for x, _ in train[-1:]] + [e.step for e in self.evals[-1:]] + [0])
         ticks = nice_ticks(last)
@@ -154,4 +159,4 @@ class LossChart(ThrottledPlot):
         plt.xlabel("step")
         plt.ylabel(f"loss (nats/{self.unit})")
         if self.log_scale:
-            plt.yscale("log")
+            log_ticks(plt, shown)

@@ -16,6 +16,7 @@ from rich.text import Text
 from textual.reactive import reactive
 
 from makemore.tui.overlay import RunCurve
+from makemore.tui.widgets.log_axis import log_ticks, logged
 from makemore.tui.widgets.loss_chart import ThrottledPlot, downsample, nice_ticks, step_label
 from makemore.tui.widgets.stats import fmt_time
 
@@ -103,11 +104,12 @@ class OverlayChart(ThrottledPlot):
 
     def draw(self, plt) -> None:
         drawn = self.series()
+        scale = logged if self.log_scale else list  # see log_axis: the log is taken here, not by plotext
         for s in drawn:
             if len(s.xs) > 1:
-                plt.plot(s.xs, s.ys, color=s.colour, marker="braille")
+                plt.plot(s.xs, scale(s.ys), color=s.colour, marker="braille")
             if s.marker is not None:
-                plt.scatter(s.xs, s.ys, color=s.colour, marker=s.marker)
+                plt.scatter(s.xs, scale(s.ys), color=s.colour, marker=s.marker)
         last = max((x for s in drawn for x in s.xs[-1:]), default=0)
         if self.x_axis == "step":
             ticks = nice_ticks(last)
@@ -119,4 +121,4 @@ class OverlayChart(ThrottledPlot):
             plt.xlabel("training time")
         plt.ylabel("loss (nats/char)")
         if self.log_scale:
-            plt.yscale("log")
+            log_ticks(plt, [y for s in drawn for y in s.ys])
