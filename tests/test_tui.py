@@ -638,6 +638,10 @@ async def test_paused_run_samples_and_saves_at_once_and_resumes_exactly(small_wo
                        what="samples drawn while paused")
         paused_at = trainer.step
         assert f"paused at step {paused_at:,}" in screen.snap.samples.source
+        first = screen.snap.samples  # a second press draws new words (it drew the same ones again)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: screen.snap.samples is not first, what="a second draw while paused")
+        new_words = [x.word for x in screen.snap.samples.samples] != [x.word for x in first.samples]
         await pilot.press("c")
         await wait_for(pilot, lambda: screen.snap.saved is not None and screen.snap.saved.reason == "request",
                        what="the save while paused")
@@ -651,6 +655,7 @@ async def test_paused_run_samples_and_saves_at_once_and_resumes_exactly(small_wo
     written = [event_from_json(json.loads(line)) for line in (tmp_path / "b" / rundir.METRICS).read_text().splitlines()]
     assert losses(written) == losses(reference)
     assert any(isinstance(e, Saved) and e.reason == "request" and e.step == paused_at for e in written)
+    assert new_words  # (asserted once the run has ended: a failure while paused would leave its thread waiting)
 
 
 # --- going back, the start screen ------------------------------------------------------------------------

@@ -139,6 +139,8 @@ class RunScreen(Screen):
         # ctrl+p still opens the command palette; the room goes to keys, which never end mid-word (FittingFooter)
         yield FittingFooter(compact=True, show_command_palette=False)
 
+    _paused_generator = None  # (step, generator): the playground's draws while paused at that step
+
     def on_mount(self) -> None:
         self.app.shown_run = self  # what `makemore tui` names when it ends
         self.topbar = self.query_one(TopBar)
@@ -425,8 +427,12 @@ class RunScreen(Screen):
             self.app.call_from_thread(setattr, self.samples, "score", Text(str(e), style="red"))
 
     def _get_playground(self) -> Playground:
-        if self.paused:
-            return Playground.from_trainer(self.trainer)
+        if self.paused:  # the live model, at its current step; one generator across the draws of a pause
+            play = Playground.from_trainer(self.trainer)
+            if self._paused_generator is None or self._paused_generator[0] != self.trainer.step:
+                self._paused_generator = (self.trainer.step, play.generator)
+            play.generator = self._paused_generator[1]  # each press of s draws new words, as from a checkpoint
+            return play
         run_dir = self.current_run_dir
         if run_dir is None:
             raise MakemoreError("no run directory to load a model from")
