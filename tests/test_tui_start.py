@@ -101,6 +101,21 @@ async def test_start_screen_without_runs_offers_the_form(tmp_path):
         assert app.screen.focused is app.screen.query_one("#data", Input)
 
 
+async def test_escape_in_a_field_leaves_the_field_and_keeps_the_form(tmp_path):
+    """Esc in a field leaves it, as on the run screen (it quit the app and lost the form); Esc again quits."""
+    app = create_app(runs_root=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press(*"names")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.is_running and app.screen.focused is None
+        assert app.screen.query_one("#data", Input).value == "names"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not app.is_running
+
+
 async def type_into(pilot, selector: str, text: str) -> None:
     field = pilot.app.screen.query_one(selector, Input)
     field.focus()

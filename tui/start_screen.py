@@ -110,8 +110,18 @@ def parse_hyper(text: str) -> dict:
 
 
 class StartScreen(Screen):
-    BINDINGS = [Binding("q", "app.quit", "quit"), Binding("escape", "app.quit", "quit", show=False),
+    BINDINGS = [Binding("q", "app.quit", "quit"), Binding("escape", "leave", "quit", show=False),
                 Binding("r", "reload", "reload runs")]
+
+    def action_leave(self) -> None:
+        """Esc in a field of the form leaves the field (as on the run screen), keeping what was typed; elsewhere
+        it quits."""
+        from textual.widgets import Input
+
+        if isinstance(self.focused, Input):
+            self.set_focus(None)
+        else:
+            self.app.exit()
 
     def __init__(self, runs_root: Path = Path("runs")):
         super().__init__()
