@@ -287,3 +287,14 @@ async def test_the_run_shown_last_is_named_once_the_screen_is_gone(finished_run)
         await wait_for(pilot, lambda: app.run_screen().snap.finished is not None, what="the replay")
         await pilot.press("q")
     assert app.left_run == (finished_run, False)  # followed, not trained here: nothing to resume
+
+
+async def test_q_quits_from_the_diagnostics_screen_too(finished_run):
+    app = create_app(follow=finished_run, poll_interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.run_screen().snap.finished is not None, what="the replay")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "DiagnosticsScreen", what="the diagnostics")
+        await pilot.press("q")
+        await pilot.pause(0.3)
+        assert not app.is_running

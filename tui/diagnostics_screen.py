@@ -84,9 +84,19 @@ def _numel(shape: list[int]) -> int:
 class DiagnosticsScreen(Screen):
     BINDINGS = [
         Binding("escape,d", "back", "back"),
+        Binding("q", "quit_run", "quit"),
         Binding("a", "gradients", "activations/gradients"),
         Binding("g", "log_norm", "log grad norm"),
     ]
+    def action_quit_run(self) -> None:
+        """q quits from here as from the run screen below: a run training here is saved first."""
+        below = self.app.run_screen()
+        self.app.pop_screen()
+        if below is not None:
+            below.action_quit_run()
+        else:
+            self.app.exit()
+
     DEFAULT_CSS = """
     DiagnosticsScreen #diag-title { height: 1; background: $panel; padding: 0 1; }
     DiagnosticsScreen .diag-row { height: 1fr; }

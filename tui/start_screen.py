@@ -134,7 +134,9 @@ class StartScreen(Screen):
             with Vertical(id="runs-panel"):
                 yield OptionList(id="runs")
             with VerticalScroll(id="new-run"):
-                yield Label("word list (file, or built-in: names, surnames, words)")
+                from makemore.data import builtin_datasets
+
+                yield Label(f"word list or text (a file, or built-in: {', '.join(sorted(builtin_datasets()))})")
                 yield Input(value="names", id="data")
                 yield Label("model type")
                 yield Select([(name, name) for name in FAMILIES], value=next(iter(FAMILIES)), allow_blank=False,
