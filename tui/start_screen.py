@@ -136,7 +136,7 @@ class StartScreen(Screen):
             with VerticalScroll(id="new-run"):
                 from makemore.data import builtin_datasets
 
-                yield Label(f"word list or text (a file, or built-in: {', '.join(sorted(builtin_datasets()))})")
+                yield Label(f"data: a file, or {', '.join(sorted(builtin_datasets()))}")
                 yield Input(value="names", id="data")
                 yield Label("model type")
                 yield Select([(name, name) for name in FAMILIES], value=next(iter(FAMILIES)), allow_blank=False,
