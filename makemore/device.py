@@ -20,8 +20,8 @@ import torch
 from makemore.config import MATMUL_PRECISIONS
 from makemore.errors import MakemoreError
 
-__all__ = ["MATMUL_PRECISIONS", "flush_denormals", "native_gelu_pays", "onednn_off", "resolve_device",
-           "set_matmul_precision"]
+__all__ = ["MATMUL_PRECISIONS", "flush_denormals", "matmuls_in_onednn_pay", "native_gelu_pays", "onednn_off",
+           "resolve_device", "set_matmul_precision"]
 
 
 def flush_denormals() -> None:
@@ -65,11 +65,11 @@ def set_matmul_precision(device: torch.device, precision: str = "auto", cpu_choi
     ``auto``: on CUDA ``high`` (TF32 tensor cores, the usual trade); on a CPU ``cpu_choice`` (the model family's
     ``cpu_matmul_precision``) if it keeps float32 results, else ``highest``. ``medium`` hands float32 matmuls
     to oneDNN instead of the BLAS library and allows it bfloat16 arithmetic, which it may take on CPUs with
-    bfloat16 matrix units; on CPUs without them it computes in float32, faster than the BLAS library for large
-    matrices and slower for small ones, and on some CPUs slower at every size (benchmarks/README.md has the
-    figures). So before taking it, ``auto`` multiplies, at a small and a large size, numbers that bfloat16 would
-    round (1 + 2^-12), and keeps ``medium`` only if every product is exact and if it is also faster here than
-    ``highest`` at a model's matmul shapes (timed once per process, a few milliseconds).
+    bfloat16 matrix units; so before taking it, ``auto`` multiplies, at a small and a large size, numbers that
+    bfloat16 would round (1 + 2^-12), and keeps ``medium`` only if every product is exact. Whether it is also
+    faster depends on the CPU and on the model's shapes (oneDNN is faster for large matrices on some CPUs, slower
+    at every size on others, and much slower for many small batched ones on some): a trainer decides that on its
+    own first step (``matmuls_in_onednn_pay``), where ``auto`` set ``medium`` here.
     """
     if precision != "auto":
         torch.set_float32_matmul_precision(precision)
@@ -77,8 +77,7 @@ def set_matmul_precision(device: torch.device, precision: str = "auto", cpu_choi
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")
         return "high"
-    chosen = cpu_choice if cpu_choice == "highest" or (
-        _stays_float32(str(device), cpu_choice) and _pays(str(device), cpu_choice)) else "highest"
+    chosen = cpu_choice if cpu_choice == "highest" or _stays_float32(str(device), cpu_choice) else "highest"
     torch.set_float32_matmul_precision(chosen)
     return chosen
 
@@ -100,40 +99,29 @@ def _stays_float32(device: str, precision: str) -> bool:
         torch.set_float32_matmul_precision(before)
 
 
-PAYS_BY = 0.9  # take the other precision only if it needs at most this share of highest's time
+PAYS_BY = 0.9  # take oneDNN's matmuls only if the run's passes need at most this share of MKL's time
+_precision_choices: dict[tuple, bool] = {}  # this process's choice for each model and micro-batch shape
 
 
-@functools.cache
-def _pays(device: str, precision: str) -> bool:
-    """Whether float32 matmuls under ``precision`` are faster on ``device`` than under ``highest``, timed at the
-    shapes a small model trains with (a batch of 2,048 rows through 128 -> 512 and 512 -> 128 layers, forward and
-    the weight gradient), alternating the two precisions and keeping each one's best of several rounds."""
-    before = torch.get_float32_matmul_precision()
-    # its own generator: drawing from torch's default one would make the first run in a process train
-    # differently from a later one with the same seed (the probe runs once per process)
-    gen = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn(2048, 128, device=device, generator=gen)
-    w1 = torch.randn(512, 128, device=device, generator=gen)
-    w2 = torch.randn(128, 512, device=device, generator=gen)
+def matmuls_in_onednn_pay(key: tuple, passes: Callable[[], None]) -> bool:
+    """Whether a run trains faster on this CPU with its float32 matmuls in oneDNN (precision ``medium``) than in
+    the BLAS library (``highest``): ``passes`` (the run's own forward and backward on a micro-batch) timed under
+    each, alternated over ``ROUNDS`` rounds (fewer, at least ``MIN_ROUNDS``, after ``PROBE_SECONDS``), the median
+    of the rounds' ratios against ``PAYS_BY``. Decided once per process and ``key`` (the model and the
+    micro-batch's shape). The process's precision is as it was before, whatever the answer.
 
-    def work() -> None:
-        h = torch.nn.functional.linear(x, w1)
-        out = torch.nn.functional.linear(h, w2)
-        _ = out.T @ h  # the shape of a weight gradient
-
-    best = {"highest": float("inf"), precision: float("inf")}
-    try:
-        for _ in range(5):
-            for p in best:
-                torch.set_float32_matmul_precision(p)
-                work()  # warm the kernel for this precision
-                t0 = time.perf_counter()
-                for _ in range(3):
-                    work()
-                best[p] = min(best[p], time.perf_counter() - t0)
-    finally:
-        torch.set_float32_matmul_precision(before)
-    return best[precision] <= PAYS_BY * best["highest"]
+    Timed rather than assumed because no rule held: on one CPU oneDNN's matmuls made the default names recipe's
+    step 18% shorter, on another (AMD EPYC, AVX-512) three times longer, where the attention's many small batched
+    matmuls each become a oneDNN call."""
+    if key not in _precision_choices:
+        before = torch.get_float32_matmul_precision()
+        try:
+            ratio = _median_ratio(passes, lambda medium: torch.set_float32_matmul_precision(
+                "medium" if medium else "highest"))
+        finally:
+            torch.set_float32_matmul_precision(before)
+        _precision_choices[key] = ratio <= PAYS_BY
+    return _precision_choices[key]
 
 
 NATIVE_GELU_PAYS_BY = 0.99  # take torch's GELU kernel only if the run's passes need at most this share of oneDNN's time
@@ -141,6 +129,7 @@ SMALL_MLP_SECONDS = 1.5e-3  # an MLP pass (forward and backward) longer than thi
 ROUNDS = 15  # alternations of the run's passes timed, about 2 ms a side each
 PROBE_SECONDS = 0.5  # ... or fewer (at least MIN_ROUNDS) when a larger model's passes would take longer
 MIN_ROUNDS = 5
+LONG_PASS_SECONDS = 0.05  # passes at least this long (a large model's) are timed for one round only
 SIZE_PASSES = 3  # passes timed to see an MLP's size (with 1, one process in six at 240 rows of 64 took oneDNN)
 _gelu_choices: dict[tuple[int, int], bool] = {}  # this process's choice for each MLP shape (rows, width)
 
@@ -198,27 +187,40 @@ def _fastest(work: Callable[[], None], passes: int) -> float:
 
 def _faster_without_onednn(work: Callable[[], None]) -> bool:
     """Whether ``work`` takes at most ``NATIVE_GELU_PAYS_BY`` of its time with oneDNN on when oneDNN is off."""
-    ratios = []  # each round's time without oneDNN over its time with it
     before = torch.backends.mkldnn.enabled
+
+    def switch(off: bool) -> None:
+        torch.backends.mkldnn.enabled = not off
+
     try:
-        once = _fastest(work, 2)
-        reps = max(1, min(50, int(2e-3 / max(once, 1e-6))))  # about 2 ms a timing
-        start = time.perf_counter()
-        for i in range(ROUNDS):
-            if i >= MIN_ROUNDS and time.perf_counter() - start > PROBE_SECONDS:
-                break
-            took = {}
-            for onednn in (True, False):
-                torch.backends.mkldnn.enabled = onednn
-                work()  # the first pass after a switch is slower: not timed
-                t0 = time.perf_counter()
-                for _ in range(reps):
-                    work()
-                took[onednn] = time.perf_counter() - t0
-            ratios.append(took[False] / took[True])
+        return _median_ratio(work, switch) <= NATIVE_GELU_PAYS_BY
     finally:
         torch.backends.mkldnn.enabled = before
-    return statistics.median(ratios) <= NATIVE_GELU_PAYS_BY
+
+
+def _median_ratio(work: Callable[[], None], switch: Callable[[bool], None]) -> float:
+    """The median over rounds of ``work``'s time after ``switch(True)`` over its time after ``switch(False)``:
+    each round times both, about 2 ms a side, the first pass after a switch untimed (it is slower); rounds stop
+    after ``PROBE_SECONDS`` once ``MIN_ROUNDS`` are done (one, for passes of ``LONG_PASS_SECONDS`` or more). The
+    caller restores what ``switch`` changes."""
+    ratios = []
+    once = _fastest(work, 2)
+    reps = max(1, min(50, int(2e-3 / max(once, 1e-6))))
+    fewest = MIN_ROUNDS if once < LONG_PASS_SECONDS else 1  # a long pass: its own noise is a small share
+    start = time.perf_counter()
+    for i in range(ROUNDS):
+        if i >= fewest and time.perf_counter() - start > PROBE_SECONDS:
+            break
+        took = {}
+        for flag in (False, True):
+            switch(flag)
+            work()
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                work()
+            took[flag] = time.perf_counter() - t0
+        ratios.append(took[True] / took[False])
+    return statistics.median(ratios)
 
 
 _ONEDNN_LOCK = threading.Lock()

@@ -103,6 +103,14 @@ class Trainer:
         self.batch_gen = torch.Generator().manual_seed(cfg.seed)
         self.sample_gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.matmul_precision = matmul_precision  # as makemore.device.set_matmul_precision set it for this process
+        # --matmul-precision auto on a CPU where oneDNN's matmuls are exact ("medium"): whether they are also faster
+        # is timed on the model's own passes in the first step, kept in the run's state for --resume
+        self._precision_auto = cfg.matmul_precision == "auto" and self.device.type == "cpu"
+        self._precision_open = self._precision_auto and matmul_precision == "medium"
+        self._saved_precision: str | None = None
+        self._kernels_chosen = False
+        if self._precision_open and not (model.trainable and cfg.dtype == "float32"):
+            self._set_precision("highest")  # nothing to time: no float32 training step
         if dist.enabled and model.trainable and cfg.batch_size < dist.world_size:
             raise MakemoreError(f"--batch-size {cfg.batch_size} is smaller than the {dist.world_size} processes; "
                                 f"every rank needs at least one word per step")
@@ -334,6 +342,60 @@ class Trainer:
                     and not cfg.compile and self.matmul_precision == "highest"
                     and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
 
+    def _choose_matmul_precision(self, chunk: torch.Tensor) -> None:
+        """Where ``--matmul-precision auto`` left it open on a CPU (oneDNN's matmuls exact here, "medium"): keep
+        them only if the model's forward and backward passes on the micro-batch ``chunk`` are faster in oneDNN than
+        in the BLAS library ("highest"), timed each way (makemore.device.matmuls_in_onednn_pay; its time counts as
+        the first step's); a resumed run takes the precision it was trained with. Under DDP on CPUs the ranks
+        agree: oneDNN's only if every rank takes it."""
+        if self._precision_open:
+            medium = self._saved_precision == "medium"
+            if self._saved_precision not in ("highest", "medium"):
+                from makemore.device import matmuls_in_onednn_pay
+
+                with self._probe_passes(chunk) as (x, passes):
+                    key = (self.model_type, tuple(x.shape), sum(p.numel() for p in self.trained))
+                    medium = matmuls_in_onednn_pay(key, passes)
+            self._set_precision("medium" if medium else "highest")
+        if self.dist.enabled and self.device.type == "cpu":  # every rank takes part, whatever its own case
+            mine = float(self.matmul_precision == "medium")
+            votes = distributed.all_reduce_sum(torch.tensor([mine], dtype=torch.float64), self.dist)
+            if self._precision_auto and mine and int(votes[0]) != self.dist.world_size:
+                self._set_precision("highest")
+
+    def _set_precision(self, precision: str) -> None:
+        self.matmul_precision = precision
+        self._precision_open = False
+        torch.set_float32_matmul_precision(precision)
+
+    @contextlib.contextmanager
+    def _probe_passes(self, chunk: torch.Tensor):
+        """(the micro-batch's input, a function that runs the plain model's forward and backward passes on it),
+        for timing kernels; afterwards the gradients and torch's random numbers (dropout) are as they were."""
+        model = self.model
+        x, y, extra = self.data.micro_batch(chunk, model, self.cfg.pack, self.device)
+        # the model's own parameters: where the optimizer holds flat buffers, their gradients are its views
+        params = [p for p in model.parameters() if p.requires_grad]
+        saved: dict = {}  # what the timing would change, saved at its first pass (what is not timed, not saved)
+
+        def passes() -> None:  # the plain module: under DDP, no gradients exchanged
+            if not saved:
+                saved["rng"] = torch.get_rng_state()
+                saved["grads"] = [None if p.grad is None else p.grad.clone() for p in params]
+            _, loss = model(x, y, **extra)
+            loss.backward()
+
+        try:
+            yield x, passes
+        finally:
+            if saved:
+                torch.set_rng_state(saved["rng"])
+                for p, g in zip(params, saved["grads"]):
+                    if g is None:
+                        p.grad = None
+                    else:  # in place: the gradients may be views of a flat buffer
+                        p.grad.copy_(g)
+
     def _choose_gelu_kernel(self, chunk: torch.Tensor) -> bool:
         """Whether this run's steps take torch's GELU kernel (oneDNN off), where that is a choice: decided at the
         model's MLP width and the rows that the micro-batch ``chunk`` gives it, by timing the model's forward and
@@ -344,30 +406,8 @@ class Trainer:
         if self._gelu_kernel_is_a_choice():
             from makemore.device import native_gelu_pays
 
-            model = self.model
-            x, y, extra = self.data.micro_batch(chunk, model, self.cfg.pack, self.device)
-
-            # the model's own parameters: where the optimizer holds flat buffers, their gradients are its views
-            params = [p for p in model.parameters() if p.requires_grad]
-            saved: dict = {}  # what the timing would change, saved at its first pass (large models are not timed)
-
-            def passes() -> None:  # the plain module: under DDP, no gradients exchanged
-                if not saved:
-                    saved["rng"] = torch.get_rng_state()
-                    saved["grads"] = [None if p.grad is None else p.grad.clone() for p in params]
-                _, loss = model(x, y, **extra)
-                loss.backward()
-
-            try:
-                native = native_gelu_pays(x.numel(), int(model.gelu_width), passes)
-            finally:
-                if saved:
-                    torch.set_rng_state(saved["rng"])
-                    for p, g in zip(params, saved["grads"]):
-                        if g is None:
-                            p.grad = None
-                        else:  # in place: the gradients may be views of a flat buffer
-                            p.grad.copy_(g)
+            with self._probe_passes(chunk) as (x, passes):
+                native = native_gelu_pays(x.numel(), int(self.model.gelu_width), passes)
         if self.dist.enabled and self.device.type == "cpu":  # every rank takes part, whatever its own case
             votes = distributed.all_reduce_sum(torch.tensor([float(native)], dtype=torch.float64), self.dist)
             native = int(votes[0]) == self.dist.world_size
@@ -409,8 +449,11 @@ class Trainer:
         index = self.data.draw(cfg.batch_size, self.batch_gen)
         mine = index[self.dist.shard(len(index))]
         chunks = mine.chunk(max(1, cfg.grad_accum))
-        if self.native_gelu is None:  # the first step: timed at the shape of its first micro-batch
-            self.native_gelu = self._choose_gelu_kernel(chunks[0])
+        if not self._kernels_chosen:  # this process's first step: timed at the shape of its first micro-batch
+            self._choose_matmul_precision(chunks[0])
+            if self.native_gelu is None:
+                self.native_gelu = self._choose_gelu_kernel(chunks[0])
+            self._kernels_chosen = True
         # the weights of the micro-batches' losses; one micro-batch on one process needs none
         total_targets = self.data.targets(index) if len(chunks) > 1 or self.dist.world_size > 1 else None
         loss_sum = torch.zeros((), device=self.device)
@@ -565,7 +608,8 @@ class Trainer:
                               rng=rng, ema=list(self.ema or []),
                               meta={**self._meta(), "elapsed": self.elapsed, "train": asdict(self.cfg),
                                     # None: no kernel chosen yet, or no choice here
-                                    "native_gelu": self.native_gelu if self._gelu_kernel_is_a_choice() else None})
+                                    "native_gelu": self.native_gelu if self._gelu_kernel_is_a_choice() else None,
+                                    "matmul_precision": None if self._precision_open else self.matmul_precision})
         path = self.rundir.save_state(state)
         return Saved(step=self.step, path=str(path), reason=reason)
 
@@ -599,6 +643,11 @@ class Trainer:
             self.elapsed = float(meta.get("elapsed", 0.0))
             if self.step < 0 or not math.isfinite(self.elapsed) or self.elapsed < 0:
                 raise ValueError(f"step {self.step} after {self.elapsed} s of training")
+            if meta.get("matmul_precision") in ("highest", "medium") and self._precision_open:
+                # the precision it trained with, taken in the first step (under DDP the ranks vote); set now for
+                # the GELU's choice below, which depends on it
+                self._saved_precision = self.matmul_precision = meta["matmul_precision"]
+                torch.set_float32_matmul_precision(self.matmul_precision)
             if "native_gelu" in meta:  # the kernel the run was taking, where still a choice; None: time it now
                 saved = meta["native_gelu"]
                 self.native_gelu = saved and self._gelu_kernel_is_a_choice() if isinstance(saved, bool) else None

@@ -77,15 +77,13 @@ def _float32_exact(precision: str) -> bool:
 
 
 def test_default_matmul_precision_keeps_float32_results(restore_matmul_precision):
-    """auto hands CPU matmuls to oneDNN ("medium") exactly when they stay float32 here and are faster: "medium" if
-    they do both, "highest" if oneDNN computes in bfloat16 or is slower on this CPU; then products that bfloat16
-    arithmetic would round (1 + 2^-12 is 1 in bfloat16) come out exact at the model's shapes, and a step's loss
-    and gradients match "highest"'s."""
-    from makemore.device import _pays, _stays_float32, set_matmul_precision
+    """auto offers CPU matmuls to oneDNN ("medium") exactly when they stay float32 here: "medium" if they do,
+    "highest" if oneDNN computes in bfloat16; then products that bfloat16 arithmetic would round (1 + 2^-12 is 1
+    in bfloat16) come out exact at the model's shapes, and a step's loss and gradients match "highest"'s."""
+    from makemore.device import _stays_float32, set_matmul_precision
 
     _stays_float32.cache_clear()  # probe now, not in an earlier test
-    _pays.cache_clear()
-    expected = "medium" if _float32_exact("medium") and _pays("cpu", "medium") else "highest"
+    expected = "medium" if _float32_exact("medium") else "highest"
     applied = set_matmul_precision(torch.device("cpu"), "auto", cpu_choice="medium")  # the Transformer's
     assert applied == expected and torch.get_float32_matmul_precision() == applied
     assert set_matmul_precision(torch.device("cpu"), "auto", cpu_choice="highest") == "highest"  # the MLP's
@@ -104,17 +102,118 @@ def test_default_matmul_precision_keeps_float32_results(restore_matmul_precision
     torch.testing.assert_close(results[0], results[1], rtol=1e-5, atol=1e-6)
 
 
-def test_auto_takes_onednn_only_where_it_is_exact_and_faster(monkeypatch, restore_matmul_precision):
-    """Exactness and speed both decide: exact but slower (as on some CPUs) keeps "highest"."""
+def test_auto_offers_onednn_only_where_it_is_exact(monkeypatch, restore_matmul_precision):
+    """Exactness decides what auto offers; speed is the run's to time (below): not exact keeps "highest"."""
     from makemore import device
 
-    for exact, faster, expected in ((True, True, "medium"), (True, False, "highest"), (False, True, "highest"),
-                                    (False, False, "highest")):
+    for exact, expected in ((True, "medium"), (False, "highest")):
         monkeypatch.setattr(device, "_stays_float32", lambda d, p, exact=exact: exact)
-        monkeypatch.setattr(device, "_pays", lambda d, p, faster=faster: faster)
         assert device.set_matmul_precision(torch.device("cpu"), "auto", cpu_choice="medium") == expected
         assert torch.get_float32_matmul_precision() == expected
     assert device.set_matmul_precision(torch.device("cpu"), "auto", cpu_choice="highest") == "highest"
+
+
+def test_the_matmul_probe_times_the_runs_passes_under_both_precisions(monkeypatch, restore_matmul_precision):
+    """oneDNN's matmuls are kept only if the run's own passes are faster with them, by PAYS_BY; both precisions
+    are timed, the process's precision is as it was afterwards, and each key (model and shape) is timed once."""
+    from makemore import device
+
+    torch.set_float32_matmul_precision("medium")
+    timed = []
+
+    def passes():
+        timed.append(torch.get_float32_matmul_precision())
+
+    monkeypatch.setattr(device, "_precision_choices", {})
+    monkeypatch.setattr(device, "ROUNDS", 3)
+    monkeypatch.setattr(device, "PAYS_BY", 100.0)  # any timing says oneDNN pays
+    assert device.matmuls_in_onednn_pay(("a",), passes) is True
+    assert set(timed) == {"highest", "medium"} and timed.count("medium") >= device.ROUNDS
+    assert torch.get_float32_matmul_precision() == "medium"
+    monkeypatch.setattr(device, "PAYS_BY", 0.0)  # no timing says it pays
+    assert device.matmuls_in_onednn_pay(("a",), lambda: pytest.fail("timed again")) is True
+    assert device.matmuls_in_onednn_pay(("b",), passes) is False
+
+
+def test_a_long_pass_is_timed_for_one_round(monkeypatch, restore_matmul_precision):
+    """A large model's pass (at least LONG_PASS_SECONDS) is timed for one round, not MIN_ROUNDS: the probe then
+    costs 7 passes (3 to size it, 2 a side), whatever the model."""
+    import time
+
+    from makemore import device
+
+    timed = []
+
+    def passes():
+        timed.append(torch.get_float32_matmul_precision())
+        time.sleep(0.002)
+
+    monkeypatch.setattr(device, "_precision_choices", {})
+    monkeypatch.setattr(device, "PROBE_SECONDS", 0.0)
+    monkeypatch.setattr(device, "LONG_PASS_SECONDS", 0.001)
+    device.matmuls_in_onednn_pay(("long",), passes)
+    assert len(timed) == 3 + 2 * 2
+    monkeypatch.setattr(device, "LONG_PASS_SECONDS", 1.0)  # the same pass, now short: MIN_ROUNDS rounds
+    timed.clear()
+    device.matmuls_in_onednn_pay(("short",), passes)
+    assert len(timed) == 3 + device.MIN_ROUNDS * 2 * 2
+
+
+def _precision_run(words: Path, out: Path, train: dict | None = None, model_type: str = "transformer"):
+    trainer, _ = new_trainer(Request(data=str(words), out=out, model_type=model_type, device="cpu",
+                                     hyper=TINY if model_type == "transformer" else None,
+                                     train={"batch_size": 8, "max_steps": 4, "eval_interval": 4, **(train or {})}))
+    seen = []  # the precision at each training forward pass
+    trainer.model.register_forward_pre_hook(
+        lambda m, args: seen.append(torch.get_float32_matmul_precision()) if m.training else None)
+    return trainer, seen
+
+
+@pytest.mark.parametrize("pays", [True, False])
+def test_a_run_trains_with_the_precision_its_first_step_timed_and_resumes_with_it(
+        small_words, tmp_path, monkeypatch, restore_matmul_precision, pays):
+    """Where auto offers oneDNN's matmuls (exact here), the first step times the run's own passes on its first
+    micro-batch, once; every training step then runs under the precision chosen, which is in the run's state:
+    --resume takes it without timing again."""
+    from makemore import device
+    from makemore.training import resume_trainer
+
+    monkeypatch.setattr(device, "_stays_float32", lambda d, p: True)
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
+    calls = []
+    monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: calls.append(key) or pays)
+    out = tmp_path / "run"
+    trainer, seen = _precision_run(small_words, out)
+    assert trainer.matmul_precision == "medium"  # offered, not yet timed
+    list(trainer.run())
+    chosen = "medium" if pays else "highest"
+    assert len(calls) == 1 and calls[0][0] == "transformer"
+    assert trainer.matmul_precision == chosen and torch.get_float32_matmul_precision() == chosen
+    assert set(seen[-4:]) == {chosen}  # the steps after the probe's passes
+
+    torch.set_float32_matmul_precision("highest" if pays else "medium")  # as another run in the process left it
+    monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: pytest.fail("timed again on resume"))
+    resumed = resume_trainer(out, {"max_steps": 6})
+    resumed_seen = []
+    resumed.model.register_forward_pre_hook(
+        lambda m, args: resumed_seen.append(torch.get_float32_matmul_precision()) if m.training else None)
+    list(resumed.run())
+    assert resumed.step == 6 and resumed.matmul_precision == chosen and set(resumed_seen) == {chosen}
+
+
+@pytest.mark.parametrize("train", [{"matmul_precision": "medium"}, {"matmul_precision": "highest"},
+                                   {"dtype": "bfloat16"}])
+def test_no_matmul_timing_where_the_precision_is_given_or_no_float32_step(small_words, tmp_path, monkeypatch,
+                                                                         restore_matmul_precision, train):
+    """A precision given by the user is used as given; under bfloat16 auto keeps "highest" (the matmuls run in
+    bfloat16 under autocast): nothing timed."""
+    from makemore import device
+
+    monkeypatch.setattr(device, "_stays_float32", lambda d, p: True)
+    monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: pytest.fail("timed"))
+    trainer, _ = _precision_run(small_words, tmp_path / "run", train)
+    list(trainer.run())
+    assert trainer.matmul_precision == train.get("matmul_precision", "highest")
 
 
 @pytest.mark.slow
@@ -462,10 +561,10 @@ def test_the_probes_draw_no_numbers_from_the_training_generator():
     made the first run in a process train differently from a later one with the same seed."""
     from makemore import device
 
-    device._pays.cache_clear()
+    device._stays_float32.cache_clear()
     torch.manual_seed(11)
     before = torch.get_rng_state()
-    device._pays("cpu", "medium")
+    device._stays_float32("cpu", "medium")
     device._mlp_is_small(64, 16)
     assert torch.equal(torch.get_rng_state(), before)
 
@@ -473,7 +572,7 @@ def test_the_probes_draw_no_numbers_from_the_training_generator():
 def test_two_runs_with_one_seed_in_one_process_train_alike(small_words, tmp_path):
     from makemore import device
 
-    device._pays.cache_clear()  # the first run times the probes, the second finds them cached
+    device._precision_choices.clear()  # the first run times the probes, the second finds them cached
     device._gelu_choices.clear()
     losses = []
     for name in ("a", "b"):
