@@ -76,8 +76,11 @@ async def test_pause_stops_the_step_counter_and_quit_saves(small_words, tmp_path
     async with app.run_test(size=SIZE) as pilot:
         screen = app.run_screen()
         await wait_for(pilot, lambda: screen.state.snapshot().step >= 20, what="training to start")
+        assert "p pause" in footer_line(app)
         await pilot.press("p")
         assert trainer.paused and "paused" in text_of(app, "#status")
+        await pilot.pause(0.1)
+        assert "p resume" in footer_line(app) and "p pause" not in footer_line(app)  # the key says what it does
         await pilot.pause(0.3)  # the step under way finishes
         frozen = trainer.step
         await pilot.pause(0.6)
@@ -190,6 +193,30 @@ async def test_following_a_run_shows_appended_points(tmp_path):
         append(metrics, raw=line[17:] + "\n")
         await wait_for(pilot, lambda: len(chart.steps) == 4, what="the completed line")
         assert chart.steps[-1] == (40, 1.0)
+
+
+async def test_a_stalled_followed_run_shows_no_rate_or_eta(tmp_path, monkeypatch):
+    """A followed run that writes nothing for a while is stalled: its last rate and the ETA from it are stale, so
+    the Run panel says so instead of counting down; a new line brings them back."""
+    from makemore.tui import run_screen
+
+    run = tmp_path / "run"
+    write_run_dir(run)
+    metrics = run / rundir.METRICS
+    append(metrics, started(), step(10), step(20))
+    app = create_app(follow=run, poll_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.run_screen()
+        await wait_for(pilot, lambda: "20 / 100" in text_of(app, "#stats"), what="the first steps")
+        assert "eta 0:08" in text_of(app, "#stats") and "steps/s 10.0" in text_of(app, "#stats")
+        monkeypatch.setattr(run_screen, "STALLED_AFTER", 0.2)
+        await wait_for(pilot, lambda: "stalled" in text_of(app, "#status"), what="the stall")
+        await wait_for(pilot, lambda: "eta stalled" in text_of(app, "#stats"), what="the panel to say so")
+        assert "steps/s -" in text_of(app, "#stats")
+        monkeypatch.setattr(run_screen, "STALLED_AFTER", 30.0)
+        append(metrics, step(30))
+        await wait_for(pilot, lambda: "steps/s 10.0" in text_of(app, "#stats"), what="the rate again")
+        assert "eta 0:07" in text_of(app, "#stats") and "following" in text_of(app, "#status")
 
 
 async def test_following_a_run_with_a_truncated_last_line(tmp_path):
@@ -566,6 +593,10 @@ async def test_finished_run_is_a_playground(finished_run, size):
         await pilot.press("w", *"x1", "enter")  # a character the model has never seen: said, not crashed
         await wait_for(pilot, lambda: "not in the model's vocabulary" in str(panel.score), what="the refusal")
         assert not screen.check_action("pause", ()) and not screen.check_action("save", ())
+        await pilot.press("w", *"Emma-Louise1", "enter")  # a refusal wider than the panel: wrapped, not cut
+        await wait_for(pilot, lambda: "'E', '-', 'L', '1'" in str(panel.score), what="the long refusal")
+        await pilot.pause(0.1)
+        assert "vocabulary" in screen_text(app).split("'L', '1'")[-1]  # its end is on the screen
 
 
 def test_playground_score_matches_word_nll(finished_run):

@@ -116,6 +116,25 @@ async def test_escape_in_a_field_leaves_the_field_and_keeps_the_form(tmp_path):
         assert not app.is_running
 
 
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_tab_stops_only_at_controls_a_person_can_see(tmp_path, size):
+    """Tab walks the form's fields and buttons and the list of runs; the form's scrolling column was a stop of
+    its own, with nothing shown focused."""
+    from textual.widgets import Button
+
+    app = create_app(runs_root=tmp_path / "runs")
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        seen = []
+        for _ in range(25):
+            await pilot.press("tab")
+            await pilot.pause()
+            focused = app.screen.focused
+            assert isinstance(focused, (Input, Select, Button, OptionList)), focused
+            seen.append(focused)
+        assert len({id(w) for w in seen}) >= 5 and app.screen.query_one("#data", Input) in seen
+
+
 async def type_into(pilot, selector: str, text: str) -> None:
     field = pilot.app.screen.query_one(selector, Input)
     field.focus()

@@ -18,6 +18,8 @@ once, and resumes exactly as if nothing had happened (``Trainer.idle``).
 
 from __future__ import annotations
 
+import dataclasses
+
 import time
 from pathlib import Path
 
@@ -80,6 +82,7 @@ class RunScreen(Screen):
         Binding("q", "quit_run", "quit"),
         Binding("escape", "back", "runs"),
         Binding("p", "pause", "pause"),
+        Binding("p", "resume", "resume"),  # the same key, shown in its place while paused
         Binding("s", "sample", "sample"),
         Binding("c", "save", "save"),
         Binding("1", "tab('loss')", "panels", key_display="1-4"),
@@ -269,8 +272,9 @@ class RunScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that cannot act now are hidden from the footer (and do nothing)."""
         compact = self.has_class("-compact")
-        if action == "pause":
-            return self.training and not self.stopping and self.trainer is not None
+        if action in ("pause", "resume"):
+            return (self.training and not self.stopping and self.trainer is not None
+                    and self.trainer.paused == (action == "resume"))
         if action == "save":
             return self.training and not self.stopping and self.trainer is not None
         # with the panels as tabs, a key that acts on one panel shows only on its tab (the footer is short)
@@ -288,7 +292,11 @@ class RunScreen(Screen):
             return compact
         return True
 
+    def action_resume(self) -> None:
+        self.action_pause()
+
     def action_pause(self) -> None:
+        """p: pause the training run, or resume it if paused."""
         t = self.trainer
         if t is None or not self.training:
             return
@@ -471,6 +479,8 @@ class RunScreen(Screen):
             self.snap = self.state.snapshot()
             self._hand_down(self.snap)
         self.topbar.status = self._status(self.snap)  # changes with time too (stalled)
+        if self.stats.figures is not None and self.stats.figures.stalled != self._stalled(self.snap):
+            self.stats.figures = dataclasses.replace(self.stats.figures, stalled=self._stalled(self.snap))
         self._keys_changed()
 
     def _hand_down(self, snap: Snapshot) -> None:
@@ -496,7 +506,7 @@ class RunScreen(Screen):
                 self.samples.temperature = self.temperature = snap.samples.temperature
             self.samples.playable = self.playable
             self.table.bigrams = snap.bigrams
-            self.stats.figures = snap.figures()
+            self.stats.figures = dataclasses.replace(snap.figures(), stalled=self._stalled(snap))
             error = self.query_one("#error", Static)
             if snap.failed:
                 error.update(Text(f"training failed: {snap.failed}", style="bold"))
@@ -545,6 +555,11 @@ class RunScreen(Screen):
         loss = f" loss {fmt_loss(snap.last_step.loss)}" if snap.last_step else ""
         return f"step {snap.step:,}{total}{loss}{val}"
 
+    def _stalled(self, snap: Snapshot) -> bool:
+        """A followed run that has not ended and has written nothing for ``STALLED_AFTER`` seconds."""
+        return (self.mode == "follow" and bool(snap.version) and not (snap.finished or snap.failed)
+                and time.monotonic() - snap.last_event_time > STALLED_AFTER)
+
     def _status(self, snap: Snapshot) -> Text:
         if snap.failed:
             return Text("✖ failed", style="bold red")
@@ -562,7 +577,7 @@ class RunScreen(Screen):
             return Text("● training" if snap.started else "○ preparing", style="bold green")
         if self.mode == "replay":
             return Text("○ replay", style="bold")
-        if snap.version and time.monotonic() - snap.last_event_time > STALLED_AFTER:
+        if self._stalled(snap):
             return Text("◌ stalled", style="bold yellow")
         if snap.started is None:
             return Text("○ waiting", style="bold cyan")

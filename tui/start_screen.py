@@ -109,6 +109,11 @@ def parse_hyper(text: str) -> dict:
     return hyper
 
 
+class FormScroll(VerticalScroll, can_focus=False):
+    """The form's scrolling column: Tab goes from field to field, not to the column itself (an invisible stop);
+    a focused field scrolls into view on its own."""
+
+
 class StartScreen(Screen):
     BINDINGS = [Binding("q", "app.quit", "quit"), Binding("escape", "leave", "quit", show=False),
                 Binding("r", "reload", "reload runs")]
@@ -133,7 +138,7 @@ class StartScreen(Screen):
         with Horizontal(id="start-body"):
             with Vertical(id="runs-panel"):
                 yield OptionList(id="runs")
-            with VerticalScroll(id="new-run"):
+            with FormScroll(id="new-run"):
                 from makemore.data import builtin_datasets
 
                 yield Label(f"data: a file, or {', '.join(sorted(builtin_datasets()))}")

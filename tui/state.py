@@ -31,6 +31,7 @@ class Figures:
     saved: Saved | None
     finished: Finished | None
     failed: str | None
+    stalled: bool = False  # a followed run that has written nothing for a while: its rate and ETA are stale
 
 
 @dataclass(eq=False)

@@ -56,15 +56,16 @@ def render_figures(f: Figures | None, width: int, where: str | None = None):
     def kv(key: str, value: str, style: str = "") -> Text:
         return Text.assemble((f"{key} ", "dim"), (value, style or "bold"))
 
-    speed = last.steps_per_s if last else None
+    speed = last.steps_per_s if last and not f.stalled else None  # a stalled run's last rate is not its rate
     elapsed = f.finished.elapsed if f.finished else last.elapsed if last else None
     remaining = (total - step) / speed if speed and total and not f.finished else None
-    if not total and st and st.max_time and elapsed is not None and not f.finished:
+    if not total and st and st.max_time and elapsed is not None and not f.finished and not f.stalled:
         remaining = max(0.0, st.max_time - elapsed)  # no step limit: the time budget decides
     ev = f.last_eval
     bpc, best_bpc = text_bpc(st, ev)
     pairs = [
         (kv("step", f"{step:,}" + (f" / {total:,}" if total else "")),
+         kv("eta", "stalled", "bold yellow") if f.stalled else
          kv("eta", fmt_time(remaining) if remaining is not None else "-")),
         (kv("steps/s", f"{speed:,.1f}" if speed else "-"),
          kv("tokens/s", f"{last.tokens_per_s / 1000:,.1f}k" if last else "-")),
