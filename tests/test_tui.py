@@ -206,7 +206,6 @@ async def test_a_stalled_followed_run_shows_no_rate_or_eta(tmp_path, monkeypatch
     append(metrics, started(), step(10), step(20))
     app = create_app(follow=run, poll_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
-        screen = app.run_screen()
         await wait_for(pilot, lambda: "20 / 100" in text_of(app, "#stats"), what="the first steps")
         assert "eta 0:08" in text_of(app, "#stats") and "steps/s 10.0" in text_of(app, "#stats")
         monkeypatch.setattr(run_screen, "STALLED_AFTER", 0.2)
