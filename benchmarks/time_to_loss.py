@@ -71,7 +71,10 @@ def main() -> None:
     hyper = {}
     for item in args.set:
         key, _, value = item.partition("=")
-        parsed = json.loads(value)
+        try:
+            parsed = json.loads(value)  # numbers, true/false
+        except json.JSONDecodeError:
+            parsed = value  # a word: dtype=bfloat16
         (hyper if key in get_family(args.type).hyper else train)[key] = parsed
     request = Request(data=str(names_path(args.data)), model_type=args.type, out=out, device=args.device,
                       train=train, hyper=hyper)

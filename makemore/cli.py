@@ -267,7 +267,9 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final line.", rich_help_panel=P)] = False,
     seed: SeedOpt = 42,
     device: DeviceOpt = "auto",
-    dtype: Annotated[str, typer.Option(help="float32 | bfloat16 | float16 (autocast).", rich_help_panel=S)] = "float32",
+    dtype: Annotated[str, typer.Option(help="auto | float32 | bfloat16 | float16 (autocast). auto: float32, or on "
+                                       "a CPU bfloat16 where the first step times it 20% faster.",
+                                       rich_help_panel=S)] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (needs a C++ compiler "
                                           "on CPU; slow first step).", rich_help_panel=S)] = False,
     matmul_precision: Annotated[str, typer.Option(help="auto | highest | high | medium: torch's float32 matmul "

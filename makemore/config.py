@@ -19,7 +19,7 @@ from typing import Any
 from makemore.errors import MakemoreError
 
 MATMUL_PRECISIONS = ("auto", "highest", "high", "medium")
-DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -36,7 +36,9 @@ class TrainConfig:
     beta2: float = 0.99  # AdamW's second-moment decay (GPT-2's recipe: 0.95)
     seed: int = 42
     device: str = "cpu"
-    dtype: str = "float32"  # autocast dtype: float32 (off), bfloat16, float16 (CUDA, with a grad scaler)
+    # autocast dtype: float32 (off), bfloat16, float16 (CUDA, with a grad scaler); auto: on a CPU, bfloat16 where
+    # the first step times it faster (makemore.device.bfloat16_pays), else float32
+    dtype: str = "auto"
     grad_accum: int = 1  # micro-batches per optimizer step (the batch is split among them)
     compile: bool = False
     matmul_precision: str = "auto"  # torch's float32 matmul precision: auto, highest, high, medium

@@ -20,8 +20,8 @@ import torch
 from makemore.config import MATMUL_PRECISIONS
 from makemore.errors import MakemoreError
 
-__all__ = ["MATMUL_PRECISIONS", "flush_denormals", "matmuls_in_onednn_pay", "native_gelu_pays", "onednn_off",
-           "resolve_device", "set_matmul_precision"]
+__all__ = ["MATMUL_PRECISIONS", "bfloat16_pays", "flush_denormals", "matmuls_in_onednn_pay", "native_gelu_pays",
+           "onednn_off", "resolve_device", "set_matmul_precision"]
 
 
 def flush_denormals() -> None:
@@ -117,11 +117,33 @@ def matmuls_in_onednn_pay(key: tuple, passes: Callable[[], None]) -> bool:
         before = torch.get_float32_matmul_precision()
         try:
             ratio = _median_ratio(passes, lambda medium: torch.set_float32_matmul_precision(
-                "medium" if medium else "highest"))
+                "medium" if medium else "highest"), PAYS_BY)
         finally:
             torch.set_float32_matmul_precision(before)
         _precision_choices[key] = ratio <= PAYS_BY
     return _precision_choices[key]
+
+
+BFLOAT16_PAYS_BY = 0.8  # train under bfloat16 autocast only if the run's passes need at most this share of float32's
+_dtype_choices: dict[tuple, bool] = {}  # this process's choice for each model and micro-batch shape
+
+
+def bfloat16_pays(key: tuple, passes: Callable[[], None], use: Callable[[bool], None]) -> bool:
+    """Whether a run trains faster on this CPU under bfloat16 autocast than in float32: ``passes`` (the run's own
+    forward and backward on a micro-batch, under bfloat16 autocast after ``use(True)``, in float32 after
+    ``use(False)``) timed each way, alternated, the median of the rounds' ratios against ``BFLOAT16_PAYS_BY``.
+    Decided once per process and ``key``; ``use(False)`` afterwards, whatever the answer.
+
+    Timed because it depends on the CPU and the model: on a CPU with bfloat16 matrix instructions (AMD EPYC,
+    AVX-512 BF16) the ten-minute names Transformer's step took 0.69 of float32's time, and the default names
+    recipe's 1.23 (its matrices are small); without them bfloat16 is slower at every size."""
+    if key not in _dtype_choices:
+        try:
+            ratio = _median_ratio(passes, use, BFLOAT16_PAYS_BY)
+        finally:
+            use(False)
+        _dtype_choices[key] = ratio <= BFLOAT16_PAYS_BY
+    return _dtype_choices[key]
 
 
 NATIVE_GELU_PAYS_BY = 0.99  # take torch's GELU kernel only if the run's passes need at most this share of oneDNN's time
@@ -129,6 +151,7 @@ SMALL_MLP_SECONDS = 1.5e-3  # an MLP pass (forward and backward) longer than thi
 ROUNDS = 15  # alternations of the run's passes timed, about 2 ms a side each
 PROBE_SECONDS = 0.5  # ... or fewer (at least MIN_ROUNDS) when a larger model's passes would take longer
 MIN_ROUNDS = 5
+CLEAR_ROUNDS, CLEAR_MARGIN = 3, 1.15  # a timing this clear after this many rounds needs no more
 LONG_PASS_SECONDS = 0.05  # passes at least this long (a large model's) are timed for one round only
 SIZE_PASSES = 3  # passes timed to see an MLP's size (with 1, one process in six at 240 rows of 64 took oneDNN)
 _gelu_choices: dict[tuple[int, int], bool] = {}  # this process's choice for each MLP shape (rows, width)
@@ -193,16 +216,17 @@ def _faster_without_onednn(work: Callable[[], None]) -> bool:
         torch.backends.mkldnn.enabled = not off
 
     try:
-        return _median_ratio(work, switch) <= NATIVE_GELU_PAYS_BY
+        return _median_ratio(work, switch, NATIVE_GELU_PAYS_BY) <= NATIVE_GELU_PAYS_BY
     finally:
         torch.backends.mkldnn.enabled = before
 
 
-def _median_ratio(work: Callable[[], None], switch: Callable[[bool], None]) -> float:
+def _median_ratio(work: Callable[[], None], switch: Callable[[bool], None], threshold: float) -> float:
     """The median over rounds of ``work``'s time after ``switch(True)`` over its time after ``switch(False)``:
     each round times both, about 2 ms a side, the first pass after a switch untimed (it is slower); rounds stop
     after ``PROBE_SECONDS`` once ``MIN_ROUNDS`` are done (one, for passes of ``LONG_PASS_SECONDS`` or more). The
-    caller restores what ``switch`` changes."""
+    caller restores what ``switch`` changes. Clear-cut timings stop sooner: after ``CLEAR_ROUNDS`` rounds whose
+    ratios all lie beyond ``threshold`` by ``CLEAR_MARGIN``, on the same side."""
     ratios = []
     once = _fastest(work, 2)
     reps = max(1, min(50, int(2e-3 / max(once, 1e-6))))
@@ -220,6 +244,9 @@ def _median_ratio(work: Callable[[], None], switch: Callable[[bool], None]) -> f
                 work()
             took[flag] = time.perf_counter() - t0
         ratios.append(took[True] / took[False])
+        if len(ratios) >= CLEAR_ROUNDS and (min(ratios) > threshold * CLEAR_MARGIN
+                                            or max(ratios) < threshold / CLEAR_MARGIN):
+            break
     return statistics.median(ratios)
 
 

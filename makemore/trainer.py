@@ -109,7 +109,13 @@ class Trainer:
         self._precision_open = self._precision_auto and matmul_precision == "medium"
         self._saved_precision: str | None = None
         self._kernels_chosen = False
-        if self._precision_open and not (model.trainable and cfg.dtype == "float32"):
+        # --dtype auto: on a CPU, bfloat16 autocast if the first step times the model's own passes faster under
+        # it (kept in the run's state for --resume); float32 elsewhere (CUDA trains in float32 with TF32)
+        self._dtype_auto = self._dtype_open = cfg.dtype == "auto"
+        self._saved_dtype: str | None = None
+        if self._dtype_open and not (self.device.type == "cpu" and model.trainable and not cfg.compile):
+            self._set_dtype("float32")
+        if self._precision_open and not (model.trainable and cfg.dtype in ("float32", "auto")):
             self._set_precision("highest")  # nothing to time: no float32 training step
         if dist.enabled and model.trainable and cfg.batch_size < dist.world_size:
             raise MakemoreError(f"--batch-size {cfg.batch_size} is smaller than the {dist.world_size} processes; "
@@ -212,7 +218,7 @@ class Trainer:
     # --- the loop ---------------------------------------------------------------------------------
 
     def _autocast(self):
-        if self.cfg.dtype == "float32":
+        if self.cfg.dtype in ("float32", "auto"):  # auto: float32 until the first step has chosen
             return contextlib.nullcontext()
         dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[self.cfg.dtype]
         return torch.autocast(self.device.type, dtype=dtype)
@@ -363,6 +369,33 @@ class Trainer:
             if self._precision_auto and mine and int(votes[0]) != self.dist.world_size:
                 self._set_precision("highest")
 
+    def _choose_dtype(self, chunk: torch.Tensor) -> None:
+        """Where ``--dtype auto`` left it open (a CPU): bfloat16 autocast if the model's forward and backward passes
+        on the micro-batch ``chunk`` are faster under it than in float32 (makemore.device.bfloat16_pays; its time
+        counts as the first step's), else float32; a resumed run takes the dtype it was trained with. Under DDP
+        on CPUs the ranks agree: bfloat16 only if every rank takes it."""
+        if self._dtype_open:
+            bf16 = self._saved_dtype == "bfloat16"
+            if self._saved_dtype not in ("float32", "bfloat16"):
+                from makemore.device import bfloat16_pays
+
+                def use(flag: bool) -> None:  # the passes autocast as the run's dtype says
+                    self.cfg.dtype = "bfloat16" if flag else "float32"
+
+                with self._probe_passes(chunk) as (x, passes):
+                    key = (self.model_type, tuple(x.shape), sum(p.numel() for p in self.trained))
+                    bf16 = bfloat16_pays(key, passes, use)
+            self._set_dtype("bfloat16" if bf16 else "float32")
+        if self.dist.enabled and self.device.type == "cpu":  # every rank takes part, whatever its own case
+            mine = float(self.cfg.dtype == "bfloat16")
+            votes = distributed.all_reduce_sum(torch.tensor([mine], dtype=torch.float64), self.dist)
+            if self._dtype_auto and mine and int(votes[0]) != self.dist.world_size:
+                self._set_dtype("float32")
+
+    def _set_dtype(self, dtype: str) -> None:
+        self.cfg.dtype = dtype
+        self._dtype_open = False
+
     def _set_precision(self, precision: str) -> None:
         self.matmul_precision = precision
         self._precision_open = False
@@ -382,7 +415,8 @@ class Trainer:
             if not saved:
                 saved["rng"] = torch.get_rng_state()
                 saved["grads"] = [None if p.grad is None else p.grad.clone() for p in params]
-            _, loss = model(x, y, **extra)
+            with self._autocast():
+                _, loss = model(x, y, **extra)
             loss.backward()
 
         try:
@@ -450,7 +484,8 @@ class Trainer:
         mine = index[self.dist.shard(len(index))]
         chunks = mine.chunk(max(1, cfg.grad_accum))
         if not self._kernels_chosen:  # this process's first step: timed at the shape of its first micro-batch
-            self._choose_matmul_precision(chunks[0])
+            self._choose_matmul_precision(chunks[0])  # first: the dtype's timing compares with the float32 chosen
+            self._choose_dtype(chunks[0])
             if self.native_gelu is None:
                 self.native_gelu = self._choose_gelu_kernel(chunks[0])
             self._kernels_chosen = True
@@ -609,7 +644,8 @@ class Trainer:
                               meta={**self._meta(), "elapsed": self.elapsed, "train": asdict(self.cfg),
                                     # None: no kernel chosen yet, or no choice here
                                     "native_gelu": self.native_gelu if self._gelu_kernel_is_a_choice() else None,
-                                    "matmul_precision": None if self._precision_open else self.matmul_precision})
+                                    "matmul_precision": None if self._precision_open else self.matmul_precision,
+                                    "dtype": None if self._dtype_open else self.cfg.dtype})
         path = self.rundir.save_state(state)
         return Saved(step=self.step, path=str(path), reason=reason)
 
@@ -643,6 +679,10 @@ class Trainer:
             self.elapsed = float(meta.get("elapsed", 0.0))
             if self.step < 0 or not math.isfinite(self.elapsed) or self.elapsed < 0:
                 raise ValueError(f"step {self.step} after {self.elapsed} s of training")
+            if meta.get("dtype") in ("float32", "bfloat16") and self._dtype_open:
+                # the dtype it trained with, taken in the first step (under DDP the ranks vote); set now for the
+                # GELU's choice below, which depends on it
+                self._saved_dtype = self.cfg.dtype = meta["dtype"]
             if meta.get("matmul_precision") in ("highest", "medium") and self._precision_open:
                 # the precision it trained with, taken in the first step (under DDP the ranks vote); set now for
                 # the GELU's choice below, which depends on it

@@ -150,6 +150,7 @@ def test_a_long_pass_is_timed_for_one_round(monkeypatch, restore_matmul_precisio
 
     monkeypatch.setattr(device, "_precision_choices", {})
     monkeypatch.setattr(device, "PROBE_SECONDS", 0.0)
+    monkeypatch.setattr(device, "CLEAR_MARGIN", float("inf"))  # no timing clear enough to stop sooner
     monkeypatch.setattr(device, "LONG_PASS_SECONDS", 0.001)
     device.matmuls_in_onednn_pay(("long",), passes)
     assert len(timed) == 3 + 2 * 2
@@ -159,9 +160,108 @@ def test_a_long_pass_is_timed_for_one_round(monkeypatch, restore_matmul_precisio
     assert len(timed) == 3 + device.MIN_ROUNDS * 2 * 2
 
 
+def test_a_clear_cut_timing_stops_after_its_first_rounds(monkeypatch, restore_matmul_precision):
+    """Passes three times slower one way decide after CLEAR_ROUNDS rounds; a close call takes them all."""
+    import time
+
+    from makemore import device
+
+    timed = []
+
+    def passes():
+        timed.append(torch.get_float32_matmul_precision())
+        time.sleep(0.006 if torch.get_float32_matmul_precision() == "medium" else 0.002)
+
+    monkeypatch.setattr(device, "_precision_choices", {})
+    monkeypatch.setattr(device, "ROUNDS", 8)
+    monkeypatch.setattr(device, "PROBE_SECONDS", float("inf"))  # only clarity stops it before ROUNDS
+    assert device.matmuls_in_onednn_pay(("slow",), passes) is False
+    assert timed.count("medium") == device.CLEAR_ROUNDS * 2  # a pass after each switch, and one timed
+    timed.clear()
+    monkeypatch.setattr(device, "PAYS_BY", 3.0)  # the same timing, now a close call
+    assert isinstance(device.matmuls_in_onednn_pay(("close",), passes), bool)
+    assert timed.count("medium") == device.ROUNDS * 2
+
+
+def test_the_bfloat16_probe_times_the_runs_passes_both_ways(monkeypatch):
+    """bfloat16 is taken only if the run's passes are faster under it by BFLOAT16_PAYS_BY; both ways are timed,
+    the run is left in float32 afterwards, and each key is timed once."""
+    from makemore import device
+
+    state = {"bf16": False}
+    timed = []
+
+    def use(flag):
+        state["bf16"] = flag
+
+    def passes():
+        timed.append(state["bf16"])
+
+    monkeypatch.setattr(device, "_dtype_choices", {})
+    monkeypatch.setattr(device, "ROUNDS", 3)
+    monkeypatch.setattr(device, "BFLOAT16_PAYS_BY", 100.0)
+    assert device.bfloat16_pays(("a",), passes, use) is True
+    assert set(timed) == {True, False} and state["bf16"] is False
+    monkeypatch.setattr(device, "BFLOAT16_PAYS_BY", 0.0)
+    assert device.bfloat16_pays(("a",), lambda: pytest.fail("timed again"), use) is True
+    assert device.bfloat16_pays(("b",), passes, use) is False and state["bf16"] is False
+
+
+def _autocast_seen(trainer) -> list[bool]:
+    """Whether bfloat16 autocast was on at each training forward pass of ``trainer``'s model."""
+    seen: list[bool] = []
+    trainer.model.register_forward_pre_hook(
+        lambda m, args: seen.append(torch.is_autocast_enabled("cpu")) if m.training else None)
+    return seen
+
+
+@pytest.mark.parametrize("pays", [True, False])
+def test_dtype_auto_trains_in_what_its_first_step_timed_and_resumes_with_it(small_words, tmp_path, monkeypatch,
+                                                                           restore_matmul_precision, pays):
+    """--dtype auto (the default) on a CPU: the first step times the run's passes in float32 and under bfloat16
+    autocast, once; every step then trains in the dtype chosen, which the run's state keeps: --resume takes it
+    without timing again. config.json keeps what was asked for (auto)."""
+    from makemore import device
+    from makemore.training import resume_trainer
+
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
+    monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: False)
+    calls = []
+    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: calls.append(key) or pays)
+    out = tmp_path / "run"
+    trainer, _ = _precision_run(small_words, out)
+    seen = _autocast_seen(trainer)
+    assert trainer.cfg.dtype == "auto"
+    list(trainer.run())
+    chosen = "bfloat16" if pays else "float32"
+    assert len(calls) == 1 and trainer.cfg.dtype == chosen
+    assert set(seen) == {pays}
+    assert json.loads((out / "config.json").read_text())["train"]["dtype"] == "auto"
+
+    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: pytest.fail("timed again on resume"))
+    resumed = resume_trainer(out, {"max_steps": 6})
+    seen = _autocast_seen(resumed)
+    list(resumed.run())
+    assert resumed.step == 6 and resumed.cfg.dtype == chosen and set(seen) == {pays}
+
+
+@pytest.mark.parametrize("train, model_type", [({"dtype": "float32"}, "transformer"),
+                                               ({"dtype": "bfloat16"}, "transformer"), ({}, "ngram")])
+def test_no_dtype_timing_where_the_dtype_is_given_or_nothing_trains(small_words, tmp_path, monkeypatch, train,
+                                                                    model_type):
+    from makemore import device
+
+    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: pytest.fail("timed"))
+    trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / "run", model_type=model_type,
+                                     device="cpu", hyper=TINY if model_type == "transformer" else {},
+                                     train={"batch_size": 8, "max_steps": 3, "eval_interval": 3, **train}))
+    list(trainer.run())
+    assert trainer.cfg.dtype == train.get("dtype", "float32")
+
+
 def _precision_run(words: Path, out: Path, train: dict | None = None, model_type: str = "transformer"):
     trainer, _ = new_trainer(Request(data=str(words), out=out, model_type=model_type, device="cpu",
-                                     hyper=TINY if model_type == "transformer" else None,
+                                     hyper=TINY if model_type == "transformer" else {},
                                      train={"batch_size": 8, "max_steps": 4, "eval_interval": 4, **(train or {})}))
     seen = []  # the precision at each training forward pass
     trainer.model.register_forward_pre_hook(
@@ -180,6 +280,7 @@ def test_a_run_trains_with_the_precision_its_first_step_timed_and_resumes_with_i
 
     monkeypatch.setattr(device, "_stays_float32", lambda d, p: True)
     monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
+    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: False)  # float32: its precision matters
     calls = []
     monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: calls.append(key) or pays)
     out = tmp_path / "run"
