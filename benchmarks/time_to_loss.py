@@ -104,6 +104,8 @@ def main() -> None:
     curve.append((finished.elapsed, finished.step, final))
 
     rows = threshold_rows(curve)
+    rows.append(["dtype, float32 matmul precision (as the first step chose)", trainer.cfg.dtype,
+                 trainer.matmul_precision])
     rows.append([f"test loss at the end ({finished.elapsed:.0f} s, {finished.reason})", f"{final:.4f}",
                  f"step {finished.step:,}"])
     if finished.test_loss_one_pass is not None:

@@ -147,6 +147,19 @@ class InitialLoss(Event):
 
 
 @dataclass(frozen=True)
+class Arithmetic(Event):
+    """How this process's training steps compute, as its first step chose by timing them (``--dtype auto``,
+    ``--matmul-precision auto``, the GELU kernel) or as the run's state or options gave it."""
+
+    kind: ClassVar[str] = "arithmetic"
+    step: int  # the first step of this process
+    dtype: str  # float32, or the autocast dtype: bfloat16, float16
+    matmul_precision: str  # torch's float32 matmul precision: highest (MKL), medium (oneDNN), high (TF32)
+    native_gelu: bool  # torch's GELU kernel instead of oneDNN's
+    dtype_chosen: bool = False  # --dtype auto chose the dtype (now, or when the run began)
+
+
+@dataclass(frozen=True)
 class LayerStats:
     """One layer's activations at a record step (see makemore.diagnostics for what each kind measures)."""
 
@@ -209,7 +222,7 @@ class Diagnostics(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls for cls in (Started, Step, Eval, Samples, Bigrams, Saved, Finished, Failed, InitialLoss,
-                              Diagnostics)
+                              Diagnostics, Arithmetic)
 }
 
 

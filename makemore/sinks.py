@@ -11,7 +11,7 @@ from typing import Callable
 from rich.markup import escape
 
 from makemore.rundir import METRICS, SAMPLES
-from makemore.events import Eval, Event, Failed, Finished, InitialLoss, Samples, Saved, Started, Step
+from makemore.events import Arithmetic, Eval, Event, Failed, Finished, InitialLoss, Samples, Saved, Started, Step
 from makemore.console import TAG_STYLE, make_console, plural
 
 Sink = Callable[[Event], None]
@@ -155,6 +155,11 @@ class ConsoleSink:
                     + (f"({event.val_bpc:.4f} bits/char) " if event.val_bpc is not None else "")
                     + f"(best {event.best_val_loss:.4f} @ {event.best_step})")
             (self.progress.console if self.progress else c).print(line, highlight=False)
+        elif isinstance(event, Arithmetic) and event.dtype_chosen and event.dtype == "bfloat16":
+            # the one choice that changes the arithmetic itself: said, as the lines of a resumed run say theirs
+            (self.progress.console if self.progress else c).print(
+                "training under bfloat16 autocast: the first step timed it faster than float32 on this CPU "
+                "(--dtype float32 keeps float32; evaluation is float32)", highlight=False)
         elif isinstance(event, InitialLoss):
             (self.progress.console if self.progress else c).print(
                 f"initial loss {event.loss:.4f} (ln(vocab size) = {event.uniform:.4f})", highlight=False)

@@ -21,7 +21,7 @@ from makemore.data import Vocab
 from makemore.device import onednn_off
 from makemore.errors import MakemoreError
 from makemore.rundir import BEST, LAST_STATE, RunDir, TrainingState
-from makemore.events import MAX_TABLE_VOCAB, Bigrams, Eval, Event, Failed, Finished, Samples, Saved, Started, Step
+from makemore.events import MAX_TABLE_VOCAB, Arithmetic, Bigrams, Eval, Event, Failed, Finished, Samples, Saved, Started, Step
 
 
 def flatten(params: list[torch.Tensor]) -> torch.nn.Parameter:
@@ -299,7 +299,11 @@ class Trainer:
             self._record_step = self.recorder is not None and (self.recorder.due(self.step)
                                                                or self.step + 1 == cfg.max_steps)
             self._measure_norm = (self.step + 1) % cfg.log_interval == 0 or self.step + 1 == cfg.max_steps
+            first = not self._kernels_chosen
             loss_sum, tokens = self._train_step()
+            if first and main:
+                yield Arithmetic(step=self.step + 1, dtype=self.cfg.dtype, matmul_precision=self.matmul_precision,
+                                 native_gelu=bool(self.native_gelu), dtype_chosen=self._dtype_auto)
             window_loss += loss_sum
             window_tokens += tokens
             window_steps += 1

@@ -232,17 +232,20 @@ def test_dtype_auto_trains_in_what_its_first_step_timed_and_resumes_with_it(smal
     trainer, _ = _precision_run(small_words, out)
     seen = _autocast_seen(trainer)
     assert trainer.cfg.dtype == "auto"
-    list(trainer.run())
+    events = list(trainer.run())
     chosen = "bfloat16" if pays else "float32"
     assert len(calls) == 1 and trainer.cfg.dtype == chosen
+    said = [e for e in events if e.kind == "arithmetic"]  # what the first step chose, told once
+    assert [(e.step, e.dtype, e.dtype_chosen) for e in said] == [(1, chosen, True)]
     assert set(seen) == {pays}
     assert json.loads((out / "config.json").read_text())["train"]["dtype"] == "auto"
 
     monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: pytest.fail("timed again on resume"))
     resumed = resume_trainer(out, {"max_steps": 6})
     seen = _autocast_seen(resumed)
-    list(resumed.run())
+    said = [e for e in resumed.run() if e.kind == "arithmetic"]
     assert resumed.step == 6 and resumed.cfg.dtype == chosen and set(seen) == {pays}
+    assert [(e.step, e.dtype) for e in said] == [(5, chosen)]  # the resumed process's first step
 
 
 @pytest.mark.parametrize("train, model_type", [({"dtype": "float32"}, "transformer"),

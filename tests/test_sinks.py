@@ -9,8 +9,8 @@ import types
 import pytest
 
 from makemore import rundir
-from makemore.events import (EVENT_TYPES, Bigrams, Diagnostics, Eval, Failed, Finished, InitialLoss, LayerStats,
-                             Sample, Samples, Saved, Started, Step, WeightStats, event_from_json)
+from makemore.events import (EVENT_TYPES, Arithmetic, Bigrams, Diagnostics, Eval, Failed, Finished, InitialLoss,
+                             LayerStats, Sample, Samples, Saved, Started, Step, WeightStats, event_from_json)
 from makemore.sinks import ConsoleSink, JsonlSink
 
 # one of each event type, with the values that are easy to lose: None, non-ASCII text, markup-like words,
@@ -33,6 +33,7 @@ EVENTS = [
     Finished(step=500, reason="max_steps", best_val_loss=2.05, test_loss=None, elapsed=12.5),
     Failed(step=7, message="training diverged: the loss became NaN or infinite at step 7"),
     InitialLoss(loss=3.3012, uniform=3.295836866004329, far_above=False),
+    Arithmetic(step=1, dtype="bfloat16", matmul_precision="highest", native_gelu=True, dtype_chosen=True),
     Diagnostics(step=100, lr=6e-3, grad_norm=None,
                 layers=[LayerStats("h.0.mlp.gelu", "gelu", 256, -0.1, 0.9, 0.125, 0, [0.5, 0.5], -5.0, 5.0),
                         LayerStats("lm_head", "linear", 27, 0.0, 1.5, None, None, [1.0], -5.0, 5.0)],
@@ -80,6 +81,19 @@ def _plain_console_sink(monkeypatch, quiet: bool = False):
     out = io.StringIO()
     console = Console(file=out, width=300, force_terminal=False, color_system=None)
     return ConsoleSink(console=console, quiet=quiet), out, clock
+
+
+def test_the_console_says_when_auto_chose_bfloat16(monkeypatch):
+    """--dtype auto's bfloat16 changes the arithmetic: the console says so, once; a dtype given, or float32
+    chosen, needs no line; --quiet prints none."""
+    choice = dict(step=1, matmul_precision="highest", native_gelu=False)
+    for event, said in ((Arithmetic(dtype="bfloat16", dtype_chosen=True, **choice), True),
+                        (Arithmetic(dtype="bfloat16", dtype_chosen=False, **choice), False),
+                        (Arithmetic(dtype="float32", dtype_chosen=True, **choice), False)):
+        for quiet in (False, True):
+            sink, out, _ = _plain_console_sink(monkeypatch, quiet=quiet)
+            sink(event)
+            assert ("training under bfloat16 autocast" in out.getvalue()) is (said and not quiet), (event, quiet)
 
 
 def test_console_sink_prints_plain_lines_off_a_terminal(monkeypatch):

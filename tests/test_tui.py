@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from makemore import checkpoint as ckpt
 from makemore import rundir
-from makemore.events import Bigrams, Eval, Sample, Samples, Saved, Started, Step
+from makemore.events import Arithmetic, Bigrams, Eval, Sample, Samples, Saved, Started, Step
 
 pytest.importorskip("textual")
 
@@ -193,6 +193,19 @@ async def test_following_a_run_shows_appended_points(tmp_path):
         append(metrics, raw=line[17:] + "\n")
         await wait_for(pilot, lambda: len(chart.steps) == 4, what="the completed line")
         assert chart.steps[-1] == (40, 1.0)
+
+
+async def test_the_run_panel_names_the_dtype_the_first_step_chose(tmp_path):
+    run = tmp_path / "run"
+    write_run_dir(run)
+    append(run / rundir.METRICS, started(), step(10))
+    app = create_app(follow=run, poll_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "10 / 100" in text_of(app, "#stats"), what="the first steps")
+        assert "device cpu" in text_of(app, "#stats") and "bfloat16" not in text_of(app, "#stats")
+        append(run / rundir.METRICS, Arithmetic(step=11, dtype="bfloat16", matmul_precision="highest",
+                                                native_gelu=False, dtype_chosen=True), step(20))
+        await wait_for(pilot, lambda: "device cpu · bfloat16" in text_of(app, "#stats"), what="the dtype")
 
 
 async def test_a_stalled_followed_run_shows_no_rate_or_eta(tmp_path, monkeypatch):

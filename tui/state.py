@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from makemore.events import Bigrams, Eval, Event, Failed, Finished, Samples, Saved, Started, Step
+from makemore.events import Arithmetic, Bigrams, Eval, Event, Failed, Finished, Samples, Saved, Started, Step
 
 STALLED_AFTER = 30.0  # seconds without a new line before a followed run that has not ended is called stalled
 
@@ -32,6 +32,7 @@ class Figures:
     finished: Finished | None
     failed: str | None
     stalled: bool = False  # a followed run that has written nothing for a while: its rate and ETA are stale
+    dtype: str = "float32"  # what the training steps compute in (an Arithmetic event's), shown beside the device
 
 
 @dataclass(eq=False)
@@ -50,6 +51,7 @@ class Snapshot:
     finished: Finished | None = None
     failed: str | None = None  # a Failed event's message, or a training exception
     paused: bool = False
+    dtype: str = "float32"  # the training steps' dtype, as the first step's Arithmetic event told it
     last_event_time: float = 0.0  # time.monotonic() when the last event arrived
 
     @property
@@ -70,7 +72,7 @@ class Snapshot:
 
     def figures(self) -> Figures:
         return Figures(self.started, self.step, self.last_step, self.evals[-1] if self.evals else None, self.saved,
-                       self.finished, self.failed)
+                       self.finished, self.failed, dtype=self.dtype)
 
 
 class RunState:
@@ -106,6 +108,8 @@ class RunState:
                 s.finished = event
             elif isinstance(event, Failed):
                 s.failed = event.message
+            elif isinstance(event, Arithmetic):
+                s.dtype = event.dtype
             s.version += 1
             s.last_event_time = time.monotonic()
 

@@ -75,7 +75,8 @@ def render_figures(f: Figures | None, width: int, where: str | None = None):
         *([(kv("val bits/char", fmt_bpc(bpc)),
             kv("best bits/char", fmt_bpc(best_bpc), "bold green"))] if st is not None and st.mode == "text" else []),
         (kv("elapsed", fmt_time(elapsed)), kv("batch", f"{st.batch_size}" if st else "-")),
-        (kv("params", f"{st.num_params:,}" if st else "-"), kv("device", st.device if st else "-")),
+        (kv("params", f"{st.num_params:,}" if st else "-"),
+         kv("device", (st.device + ("" if f.dtype == "float32" else f" · {f.dtype}")) if st else "-")),
     ]
     t = Table.grid(padding=(0, 3))
     if width >= 48:
