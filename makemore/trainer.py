@@ -408,7 +408,8 @@ class Trainer:
     @contextlib.contextmanager
     def _probe_passes(self, chunk: torch.Tensor):
         """(the micro-batch's input, a function that runs the plain model's forward and backward passes on it),
-        for timing kernels; afterwards the gradients and torch's random numbers (dropout) are as they were."""
+        for timing kernels; afterwards the gradients, the buffers (batch norm's running statistics) and torch's
+        random numbers (dropout) are as they were."""
         model = self.model
         x, y, extra = self.data.micro_batch(chunk, model, self.cfg.pack, self.device)
         # the model's own parameters: where the optimizer holds flat buffers, their gradients are its views
@@ -419,6 +420,7 @@ class Trainer:
             if not saved:
                 saved["rng"] = torch.get_rng_state()
                 saved["grads"] = [None if p.grad is None else p.grad.clone() for p in params]
+                saved["buffers"] = [b.clone() for b in model.buffers()]
             with self._autocast():
                 _, loss = model(x, y, **extra)
             loss.backward()
@@ -428,6 +430,8 @@ class Trainer:
         finally:
             if saved:
                 torch.set_rng_state(saved["rng"])
+                for b, kept in zip(model.buffers(), saved["buffers"]):
+                    b.copy_(kept)
                 for p, g in zip(params, saved["grads"]):
                     if g is None:
                         p.grad = None

@@ -262,6 +262,38 @@ def test_no_dtype_timing_where_the_dtype_is_given_or_nothing_trains(small_words,
     assert trainer.cfg.dtype == train.get("dtype", "float32")
 
 
+def test_the_probes_leave_batch_norms_running_statistics_as_they_were(small_words, tmp_path, monkeypatch,
+                                                                      restore_matmul_precision):
+    """The first step's timed passes run in training mode, which moves batch norm's running statistics: they are
+    put back, so a WaveNet (batch norm) whose first step timed the precision and the dtype trains and evaluates
+    exactly as one whose choices were given without timing."""
+    from makemore import device
+
+    monkeypatch.setattr(device, "_stays_float32", lambda d, p: True)  # the precision is timed too
+    monkeypatch.setattr(device, "ROUNDS", 2)
+    monkeypatch.setattr(device, "PAYS_BY", 0.0)  # the timings say: MKL's matmuls, float32
+    monkeypatch.setattr(device, "BFLOAT16_PAYS_BY", 0.0)
+    timed, given = device.matmuls_in_onednn_pay, device.bfloat16_pays
+    runs = []
+    for probe in (True, False):
+        monkeypatch.setattr(device, "_precision_choices", {})
+        monkeypatch.setattr(device, "_dtype_choices", {})
+        monkeypatch.setattr(device, "matmuls_in_onednn_pay", timed if probe else lambda key, passes: False)
+        monkeypatch.setattr(device, "bfloat16_pays", given if probe else lambda key, passes, use: False)
+        torch.manual_seed(5)
+        trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / str(probe), model_type="wavenet",
+                                         hyper={"n_embd": 8, "n_embd2": 16}, device="cpu",
+                                         train={"batch_size": 8, "max_steps": 4, "eval_interval": 4}))
+        trainer.cfg.log_interval = 1
+        events = list(trainer.run())
+        assert trainer.cfg.dtype == "float32" and trainer.matmul_precision == "highest"
+        runs.append(([e.loss for e in events if e.kind == "step"], [e.val_loss for e in events if e.kind == "eval"],
+                     [b.clone() for b in trainer.model.buffers()]))
+    (steps, evals, buffers), (steps2, evals2, buffers2) = runs
+    assert len(steps) == 4 and steps == steps2 and evals == evals2
+    assert buffers and all(torch.equal(a, b) for a, b in zip(buffers, buffers2))
+
+
 def _precision_run(words: Path, out: Path, train: dict | None = None, model_type: str = "transformer"):
     trainer, _ = new_trainer(Request(data=str(words), out=out, model_type=model_type, device="cpu",
                                      hyper=TINY if model_type == "transformer" else {},
