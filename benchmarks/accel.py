@@ -67,12 +67,14 @@ def main() -> None:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows = []
     for device in devices:
-        precision = trainer(device).matmul_precision  # the float32 matmul precision its trainer takes
+        probe = trainer(device, dtype="float32")
+        probe._train_step()  # the first step chooses the float32 matmul precision (timed on a CPU)
+        precision = probe.matmul_precision
         peak = matmul_peak(device, precision=precision)
         peak_bf16 = matmul_peak(device, torch.bfloat16) if device == "cuda" else None
-        modes = [("eager float32", {}), ("bfloat16 autocast", {"dtype": "bfloat16"})]
+        modes = [("eager float32", {"dtype": "float32"}), ("bfloat16 autocast", {"dtype": "bfloat16"})]
         if not args.no_compile:
-            modes.insert(1, ("torch.compile", {"compile": True}))
+            modes.insert(1, ("torch.compile", {"compile": True, "dtype": "float32"}))
         if device == "cuda":
             modes.append(("float16 autocast + grad scaler", {"dtype": "float16"}))
         for label, train in modes:
@@ -82,7 +84,7 @@ def main() -> None:
                     t._train_step()  # the first calls compile (tens of seconds on a CPU)
             seconds = median_time(t._train_step, device=device, **reps)
             flops = count_flops(t._train_step) if not train.get("compile") else count_flops(
-                trainer(device)._train_step)  # same arithmetic as eager
+                trainer(device, dtype="float32")._train_step)  # same arithmetic as eager
             tokens = batch * targets_per_word
             low = train.get("dtype") in ("bfloat16", "float16") and peak_bf16
             mfu = flops / seconds / (peak_bf16 if low else peak)

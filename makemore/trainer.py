@@ -387,7 +387,8 @@ class Trainer:
                     self.cfg.dtype = "bfloat16" if flag else "float32"
 
                 with self._probe_passes(chunk) as (x, passes):
-                    key = (self.model_type, tuple(x.shape), sum(p.numel() for p in self.trained))
+                    key = (self.model_type, tuple(x.shape), sum(p.numel() for p in self.trained),
+                           self.matmul_precision)  # float32's time depends on it
                     bf16 = bfloat16_pays(key, passes, use)
             self._set_dtype("bfloat16" if bf16 else "float32")
         if self.dist.enabled and self.device.type == "cpu":  # every rank takes part, whatever its own case
@@ -652,8 +653,11 @@ class Trainer:
                               meta={**self._meta(), "elapsed": self.elapsed, "train": asdict(self.cfg),
                                     # None: no kernel chosen yet, or no choice here
                                     "native_gelu": self.native_gelu if self._gelu_kernel_is_a_choice() else None,
-                                    "matmul_precision": None if self._precision_open else self.matmul_precision,
-                                    "dtype": None if self._dtype_open else self.cfg.dtype})
+                                    # None: not chosen yet (a resumed run's restored choice counts as chosen)
+                                    "matmul_precision": None if self._precision_open and self._saved_precision is None
+                                    else self.matmul_precision,
+                                    "dtype": None if self._dtype_open and self._saved_dtype is None
+                                    else self.cfg.dtype})
         path = self.rundir.save_state(state)
         return Saved(step=self.step, path=str(path), reason=reason)
 
@@ -687,6 +691,10 @@ class Trainer:
             self.elapsed = float(meta.get("elapsed", 0.0))
             if self.step < 0 or not math.isfinite(self.elapsed) or self.elapsed < 0:
                 raise ValueError(f"step {self.step} after {self.elapsed} s of training")
+            if "matmul_precision" not in meta and meta.get("native_gelu") is True:
+                meta = {**meta, "matmul_precision": "highest"}  # saved before the key: torch's GELU meant MKL's
+            if "dtype" not in meta and self.step > 0:
+                meta = {**meta, "dtype": "float32"}  # saved before --dtype auto existed: it trained in float32
             if meta.get("dtype") in ("float32", "bfloat16") and self._dtype_open:
                 # the dtype it trained with, taken in the first step (under DDP the ranks vote); set now for the
                 # GELU's choice below, which depends on it
