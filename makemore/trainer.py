@@ -21,7 +21,8 @@ from makemore.data import Vocab
 from makemore.device import onednn_off
 from makemore.errors import MakemoreError
 from makemore.rundir import BEST, LAST_STATE, RunDir, TrainingState
-from makemore.events import MAX_TABLE_VOCAB, Arithmetic, Bigrams, Eval, Event, Failed, Finished, Samples, Saved, Started, Step
+from makemore.events import (MAX_TABLE_VOCAB, Arithmetic, Bigrams, Eval, Event, Failed, Finished, Samples, Saved,
+                             Started, Step)
 
 
 def flatten(params: list[torch.Tensor]) -> torch.nn.Parameter:
