@@ -368,11 +368,8 @@ class Trainer:
                     key = (self.model_type, tuple(x.shape), sum(p.numel() for p in self.trained))
                     medium = matmuls_in_onednn_pay(key, passes)
             self._set_precision("medium" if medium else "highest")
-        if self.dist.enabled and self.device.type == "cpu":  # every rank takes part, whatever its own case
-            mine = float(self.matmul_precision == "medium")
-            votes = distributed.all_reduce_sum(torch.tensor([mine], dtype=torch.float64), self.dist)
-            if self._precision_auto and mine and int(votes[0]) != self.dist.world_size:
-                self._set_precision("highest")
+        if not self._every_rank(self.matmul_precision == "medium") and self._precision_auto:
+            self._set_precision("highest")
 
     def _choose_dtype(self, chunk: torch.Tensor) -> None:
         """Where ``--dtype auto`` left it open (a CPU): bfloat16 autocast if the model's forward and backward passes
@@ -392,11 +389,8 @@ class Trainer:
                            self.matmul_precision)  # float32's time depends on it
                     bf16 = bfloat16_pays(key, passes, use)
             self._set_dtype("bfloat16" if bf16 else "float32")
-        if self.dist.enabled and self.device.type == "cpu":  # every rank takes part, whatever its own case
-            mine = float(self.cfg.dtype == "bfloat16")
-            votes = distributed.all_reduce_sum(torch.tensor([mine], dtype=torch.float64), self.dist)
-            if self._dtype_auto and mine and int(votes[0]) != self.dist.world_size:
-                self._set_dtype("float32")
+        if not self._every_rank(self.cfg.dtype == "bfloat16") and self._dtype_auto:
+            self._set_dtype("float32")
 
     def _set_dtype(self, dtype: str) -> None:
         self.cfg.dtype = dtype
@@ -452,10 +446,15 @@ class Trainer:
 
             with self._probe_passes(chunk) as (x, passes):
                 native = native_gelu_pays(x.numel(), int(self.model.gelu_width), passes)
-        if self.dist.enabled and self.device.type == "cpu":  # every rank takes part, whatever its own case
-            votes = distributed.all_reduce_sum(torch.tensor([float(native)], dtype=torch.float64), self.dist)
-            native = int(votes[0]) == self.dist.world_size
-        return native
+        return self._every_rank(native)
+
+    def _every_rank(self, mine: bool) -> bool:
+        """Whether every rank's timing took the faster kernel (``mine``: this rank's), so that under DDP on CPUs all
+        train alike; every rank takes part, whatever its own case. One process: ``mine``."""
+        if not (self.dist.enabled and self.device.type == "cpu"):
+            return mine
+        votes = distributed.all_reduce_sum(torch.tensor([float(mine)], dtype=torch.float64), self.dist)
+        return int(votes[0]) == self.dist.world_size
 
     def _exchange(self, window_loss: torch.Tensor) -> float:
         """Sum the window's loss over the ranks; under DDP also adopt rank 0's clock and stop decision.
