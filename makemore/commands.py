@@ -498,6 +498,16 @@ def score_command(run, words: list[str], *, as_json: bool) -> None:
 
 # --- info, datasets ---------------------------------------------------------------------------------
 
+def _arithmetic(train: dict, chosen: dict | None) -> str:
+    """The dtype the steps computed in, and the float32 matmul precision where it is not torch's default: as the
+    latest process's first step chose them (``auto``) or as given; before any step, as configured."""
+    dtype = chosen.get("dtype") if chosen else None
+    text = f"{dtype}, chosen by --dtype auto" if dtype and train.get("dtype") == "auto" else \
+        str(dtype or f"--dtype {train.get('dtype')}")
+    precision = chosen.get("matmul_precision") if chosen else None
+    return text + (f" · matmul precision {precision}" if precision and precision != "highest" else "")
+
+
 def info_command(run, *, as_json: bool) -> None:
     s = run.summary()
     if as_json:
@@ -549,7 +559,7 @@ def info_command(run, *, as_json: bool) -> None:
         t.add_row("training", f"{length} · batch {tr.get('batch_size')} · "
                   f"lr {tr.get('learning_rate')} · wd {tr.get('weight_decay')} · "
                   + (f"weights' average {tr.get('ema')} · " if tr.get("ema") else "")
-                  + f"seed {tr.get('seed')} · {tr.get('device')}")
+                  + f"seed {tr.get('seed')} · {tr.get('device')} · {_arithmetic(tr, s['arithmetic'])}")
     took = f" in {s['elapsed']:.0f} s" if s["elapsed"] is not None else ""
     if s["damaged_lines"]:
         t.add_row("metrics", f"skipped {plural(s['damaged_lines'], 'damaged line')} of {run.path / METRICS}")

@@ -481,7 +481,7 @@ class RunDir:
     def summary(self) -> dict[str, Any]:
         """What `makemore info`, the run list and the start screen show; reads metrics.jsonl in one pass."""
         config = self.config
-        finished = failed = None
+        finished = failed = arithmetic = None
         evals: list[dict] = []
         steps = 0
         for m in self.metrics():
@@ -494,8 +494,10 @@ class RunDir:
                 finished = m
             elif kind == "failed":  # diverged: the run stopped there, its last good checkpoint kept
                 failed = m
+            elif kind == "arithmetic" and isinstance(m.get("dtype"), str):  # what each process's steps computed in
+                arithmetic = m
             elif kind == "started":
-                finished = failed = None
+                finished = failed = arithmetic = None
                 # a resume goes on from its checkpoint's step: what a killed process logged after it is undone
                 start = m.get("start_step") if isinstance(m.get("start_step"), int) else 0
                 steps = min(steps, start)
@@ -524,6 +526,9 @@ class RunDir:
             "failed": str(failed.get("message")) if failed else None,
             "elapsed": _number(finished.get("elapsed")) if finished else None,
             "damaged_lines": self.damaged,  # of metrics.jsonl, skipped
+            # the latest process's dtype and float32 matmul precision (as --dtype/--matmul-precision auto chose)
+            "arithmetic": {k: arithmetic.get(k) for k in ("dtype", "matmul_precision", "native_gelu", "dtype_chosen")}
+            if arithmetic else None,
         }
 
 

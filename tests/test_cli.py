@@ -116,6 +116,13 @@ def test_eval_info_score(trained_run):
     chars = set((trained_run.parent.parent / "words.txt").read_text().replace("\n", ""))
     assert summary["type"] == "transformer" and summary["steps"] == 40
     assert summary["vocab_size"] == len(chars) + 1
+    # the arithmetic the steps used, as the run's first step chose it (--dtype auto) and recorded it
+    recorded = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    chosen = next(e for e in recorded if e["event"] == "arithmetic")
+    assert summary["arithmetic"]["dtype"] == chosen["dtype"] in ("float32", "bfloat16")
+    assert summary["arithmetic"]["matmul_precision"] == chosen["matmul_precision"]
+    shown = runner.invoke(app, ["info", str(trained_run)], env={"COLUMNS": "200"}).stdout
+    assert f"cpu · {chosen['dtype']}, chosen by --dtype auto" in shown
     score = runner.invoke(app, ["score", str(trained_run), "emma", "zzzz", "--json"])
     rows = json.loads(score.stdout)
     assert [r["word"] for r in rows] == ["emma", "zzzz"]

@@ -750,6 +750,24 @@ async def test_escape_from_a_run_opened_directly_shows_the_start_screen(finished
         assert finished_run.name in screen_text(app)
 
 
+async def test_escape_from_a_run_outside_runs_lists_its_folder_too(finished_run, tmp_path):
+    """`makemore tui elsewhere/run`, then Esc: the start screen lists the runs beside it as well as runs/'s, and
+    says which folders it lists (before, only runs/, where the run just left was not)."""
+    from makemore.tui.start_screen import StartScreen
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    make_finished(runs, "ours", "max_steps")
+    app = create_app(follow=finished_run, poll_interval=0.05, runs_root=runs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen), what="the start screen")
+        assert app.screen.runs == [finished_run, runs / "ours"] or app.screen.runs == [runs / "ours", finished_run]
+        text = screen_text(app)
+        assert str(finished_run) in text and "ours" in text
+        assert f"{finished_run.parent}/" in text
+
+
 async def test_start_form_takes_a_time_budget(tmp_path):
     from makemore.errors import MakemoreError
     from makemore.tui.start_screen import StartScreen, parse_duration

@@ -380,7 +380,9 @@ class RunScreen(Screen):
         if len(self.app.screen_stack) > 2:  # opened from the start screen
             self.app.pop_screen()
         else:
-            self.app.switch_screen(StartScreen(self.app.runs_root))
+            # a run from elsewhere (`makemore tui path/to/run`): its neighbours are listed beside runs/'s
+            beside = self.run_dir.parent if self.run_dir is not None else None
+            self.app.switch_screen(StartScreen(self.app.runs_root, beside=beside))
 
     def action_diagnostics(self) -> None:
         from makemore.tui.diagnostics_screen import DiagnosticsScreen

@@ -18,14 +18,19 @@ from makemore.errors import MakemoreError
 from makemore.models import FAMILIES, recipe_for
 
 
-def recent_runs(root: Path, limit: int = 30) -> list[tuple[Path, Text]]:
+def recent_runs(root: Path, limit: int = 30, beside: Path | None = None) -> list[tuple[Path, Text]]:
     """(run dir, a description on two lines: name and type, then state, steps, best val and when), most recently
     changed first; reads JSON only. Two short lines fit the narrow list beside the form at 120 columns, where
-    one long line wrapped at an arbitrary place."""
+    one long line wrapped at an arbitrary place. ``beside``: a second folder whose runs are listed too (the
+    folder of a run opened from elsewhere), each under its path rather than its name."""
+    from makemore.rundir import RunDir
     from makemore.tui import backend
 
+    runs = backend.recent_runs(root)
+    if beside is not None:
+        runs = sorted(runs + backend.recent_runs(beside), key=RunDir.last_change, reverse=True)
     out = []
-    for run in backend.recent_runs(root)[:limit]:
+    for run in runs[:limit]:
         try:
             s = run.summary()
             status = run.status()
@@ -34,10 +39,18 @@ def recent_runs(root: Path, limit: int = 30) -> list[tuple[Path, Text]]:
         best = f"val {s['best_val_loss']:.4f}" if s["best_val_loss"] is not None else "no eval yet"
         quiet_for = time.time() - run.last_change()
         state = run_state(status, quiet_for)
-        out.append((run.path, Text.assemble((run.path.name, "bold"), "  ", (s["type"], "dim"), "\n  ",
+        name = run.path.name if run.path.parent == Path(root) else str(run.path)
+        out.append((run.path, Text.assemble((name, "bold"), "  ", (s["type"], "dim"), "\n  ",
                                             (state, STATE_STYLE.get(state, "")),
                                             f" · {s['steps']:,} steps · {best} · {_ago(quiet_for)}")))
     return out
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 STATE_STYLE = {"finished": "green", "stopped": "yellow", "failed": "red", "running": "bold cyan",
@@ -128,10 +141,16 @@ class StartScreen(Screen):
         else:
             self.app.exit()
 
-    def __init__(self, runs_root: Path = Path("runs")):
+    def __init__(self, runs_root: Path = Path("runs"), beside: Path | None = None):
+        """``beside``: the folder of a run opened outside ``runs_root`` (Esc from it), whose runs are listed too;
+        new runs still go to ``runs_root``."""
         super().__init__()
         self.runs_root = runs_root
+        self.beside = beside if beside is not None and not _same_folder(beside, runs_root) else None
         self.runs: list[Path] = []
+
+    def _folders(self, joint: str) -> str:
+        return f"{self.runs_root}/" + (f" {joint} {self.beside}/" if self.beside is not None else "")
 
     def compose(self) -> ComposeResult:
         yield Static("makemore · open a run, or train a new one", id="start-title")
@@ -165,7 +184,7 @@ class StartScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#runs", OptionList).border_title = f"Recent runs in {self.runs_root}/"
+        self.query_one("#runs", OptionList).border_title = f"Recent runs in {self._folders('and')}"
         self.query_one("#new-run").border_title = "New run · Enter in any field trains"
         self.action_reload()
         self._defaults(self.query_one("#type", Select).value)
@@ -179,14 +198,14 @@ class StartScreen(Screen):
     def action_reload(self) -> None:
         runs = self.query_one("#runs", OptionList)
         runs.clear_options()
-        found = recent_runs(self.runs_root)
+        found = recent_runs(self.runs_root, beside=self.beside)
         self.runs = [p for p, _ in found]
         if found:
             runs.add_options([Option(text, id=str(i)) for i, (_, text) in enumerate(found)])
             runs.highlighted = 0
             runs.focus()
         else:
-            runs.add_option(Option(f"no runs in {self.runs_root}/ yet", disabled=True))
+            runs.add_option(Option(f"no runs in {self._folders('or')} yet", disabled=True))
             self.query_one("#data", Input).focus()
 
     @on(Select.Changed, "#type")
