@@ -705,7 +705,9 @@ def test_ddp_rank_zero_records_the_global_gradients(names_path, tmp_path):
     words = tmp_path / "words.txt"
     words.write_text("".join(names_path.read_text().splitlines(keepends=True)[:2000]))
     options = ["--type", "mlp", "--max-steps", "12", "--batch-size", "9", "--eval-interval", "100", "--diagnostics",
-               "--diag-interval", "5", "-q"]
+               "--diag-interval", "5", "-q",
+               # the same arithmetic in all three, whatever the first steps' timings find on a loaded machine
+               "--dtype", "float32", "--matmul-precision", "highest"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MAKEMORE_DIST_TIMEOUT": "60"}
     ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
                           "makemore", "train", str(words), "-o", "ddp", *options], cwd=tmp_path, env=env,
@@ -816,3 +818,39 @@ def test_runs_before_the_first_run_says_there_are_none(tmp_path, monkeypatch):
     assert r.exit_code == 0 and json.loads(r.stdout) == {"runs": [], "unreadable": []}
     r = runner.invoke(app, ["runs", "elsewhere"])
     assert r.exit_code == 2 and "elsewhere: no such directory" in r.stderr
+
+
+def test_labels_on_the_same_cells_are_joined_not_hidden():
+    from makemore.tui.widgets.diagnostics import joined_labels
+
+    # a and b on one point, c one cell-width right of them (touching), d far away, e on d's row but apart
+    xs, ys = [0.0, 0.0, 1 / 39, 1.0, 0.5], [0.0, 0.0, 0.0, 1.0, 1.0]
+    placed = joined_labels(xs, ys, ["a", "b", "c", "d", "e"], cols=40, rows=10)
+    assert sorted(text for *_, text in placed) == ["abc", "d", "e"]
+    assert (0.0, 0.0, "abc") in placed  # at the first one's place
+    # on a plot wide enough to part them, every label keeps its own place
+    assert len(joined_labels([0.0, 0.5, 1.0], [0.0, 0.0, 0.0], ["x", "y", "z"], cols=40, rows=10)) == 3
+    assert joined_labels([2.0], [3.0], ["q"], cols=40, rows=10) == [(2.0, 3.0, "q")]  # one point: no range
+
+
+async def test_the_embedding_scatter_shows_every_character_even_when_they_coincide():
+    from textual.app import App
+
+    from makemore.tui.widgets.diagnostics import EmbeddingScatter
+
+    vocab = list(".abcdefghijklmnopqrstuvwxyz")
+    # two clusters: the vowels all at one point, the consonants spread along a line
+    coords = [[1.0, 1.0] if c in "aeiou" else [i / 27, -1.0 + (i % 3) * 0.01] for i, c in enumerate(vocab)]
+
+    class One(App):
+        def compose(self):
+            yield EmbeddingScatter()
+
+    app = One()
+    async with app.run_test(size=(80, 24)) as pilot:
+        scatter = app.query_one(EmbeddingScatter)
+        scatter.set_data(coords, vocab)
+        await pilot.pause(0.1)
+        shown = "".join(str(line.text) for line in scatter.render_lines(scatter.region.reset_offset))
+        assert "aeiou" in shown
+        assert all(c in shown for c in "bcdfghjklmnpqrstvwxyz")

@@ -287,9 +287,41 @@ class EmbeddingScatter(PlotextPlot):
             return
         xs, ys = [c[0] for c in self.coords], [c[1] for c in self.coords]
         plt.scatter(xs, ys, marker=" ")
-        for x, y, label in zip(xs, ys, self.labels):
-            plt.text(label, x, y, color="cyan")
+        # the plot's area inside plotext's axes and tick labels, about
+        cols, rows = max(8, self.size.width - AXES_WIDTH), max(4, self.size.height - AXES_HEIGHT)
+        for x, y, label in joined_labels(xs, ys, self.labels, cols, rows):
+            plt.text(label, x, y, color="cyan", alignment="left")  # from x, as joined_labels places it
         self.refresh()
+
+    def on_resize(self) -> None:
+        self.replot()  # which labels share a cell depends on the size
+
+
+AXES_WIDTH, AXES_HEIGHT = 12, 4  # columns of the y tick labels and frame, rows of the x ticks, label and frame
+
+
+def joined_labels(xs: list[float], ys: list[float], labels: list[str], cols: int,
+                  rows: int) -> list[tuple[float, float, str]]:
+    """(x, y, text) for each label of a scatter drawn ``cols`` x ``rows`` cells, where labels that would fall on
+    the same cells are joined into one text at the first one's place ("e" and "i" close together: "ei"), so that
+    none is drawn over and hidden by another; a text drawn left-aligned from its x, moved left where it would
+    run past the right edge."""
+    def cell(v: float, lo: float, hi: float, n: int) -> int:
+        return round((v - lo) / (hi - lo) * (n - 1)) if hi > lo else 0
+
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    placed: list[list] = []  # [x, y, text, row, first column, last column]
+    for x, y, label in sorted(zip(xs, ys, labels), key=lambda t: (t[1], t[0])):
+        row, col = cell(y, y0, y1, rows), cell(x, x0, x1, cols)
+        near = next((p for p in placed if p[3] == row and p[4] - len(label) <= col <= p[5] + 1), None)
+        if near is None:
+            placed.append([x, y, label, row, col, col + len(label) - 1])
+        else:
+            near[2] += label
+            near[5] += len(label)
+    step = (x1 - x0) / (cols - 1) if x1 > x0 else 0.0  # one cell, in x
+    # a text that would run past the right edge (where plotext cuts it) ends at the edge instead
+    return [(x - max(0, last - (cols - 1)) * step, y, text) for x, y, text, _, _, last in placed]
 
 
 def update_ratio_hlines() -> list[tuple[float, str]]:
