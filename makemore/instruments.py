@@ -480,6 +480,8 @@ def _flatten(summary: dict[str, Any]) -> dict[str, Any]:
     rows.update({f"model.{k}": v for k, v in summary["hyper"].items()})
     rows["model.block_size"] = summary["block_size"]  # the context: a word list's longest word + 1, a text's window
     rows.update({f"train.{k}": v for k, v in summary["train"].items()})
+    used = summary.get("arithmetic") or {}  # what "auto" chose (or what was given), as the steps computed
+    rows.update({"train.dtype_used": used.get("dtype"), "train.matmul_precision_used": used.get("matmul_precision")})
     data = summary.get("dataset") or {}
     tokenizer = data.get("tokenizer") if isinstance(data.get("tokenizer"), dict) else {}
     rows.update({"data.name": data.get("name"), "data.sha256": (data.get("sha256") or "")[:12] or None,

@@ -495,9 +495,9 @@ class RunDir:
             elif kind == "failed":  # diverged: the run stopped there, its last good checkpoint kept
                 failed = m
             elif kind == "arithmetic" and isinstance(m.get("dtype"), str):  # what each process's steps computed in
-                arithmetic = m
+                arithmetic = m  # kept across a resume, which continues as its run's state says, step or not
             elif kind == "started":
-                finished = failed = arithmetic = None
+                finished = failed = None
                 # a resume goes on from its checkpoint's step: what a killed process logged after it is undone
                 start = m.get("start_step") if isinstance(m.get("start_step"), int) else 0
                 steps = min(steps, start)

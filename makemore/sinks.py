@@ -159,7 +159,9 @@ class ConsoleSink:
             # the one choice that changes the arithmetic itself: said, as the lines of a resumed run say theirs
             (self.progress.console if self.progress else c).print(
                 "training under bfloat16 autocast: the first step timed it faster than float32 on this CPU "
-                "(--dtype float32 keeps float32; evaluation is float32)", highlight=False)
+                "(a run trained with --dtype float32 keeps float32; evaluation is float32)" if event.step <= 1 else
+                "continuing under bfloat16 autocast, as --dtype auto chose when this run began (evaluation is "
+                "float32)", highlight=False)
         elif isinstance(event, InitialLoss):
             (self.progress.console if self.progress else c).print(
                 f"initial loss {event.loss:.4f} (ln(vocab size) = {event.uniform:.4f})", highlight=False)

@@ -365,7 +365,7 @@ class Trainer:
                 from makemore.device import matmuls_in_onednn_pay
 
                 with self._probe_passes(chunk) as (x, passes):
-                    key = (self.model_type, tuple(x.shape), sum(p.numel() for p in self.trained))
+                    key = self._timing_key(x)
                     medium = matmuls_in_onednn_pay(key, passes)
             self._set_precision("medium" if medium else "highest")
         if not self._every_rank(self.matmul_precision == "medium") and self._precision_auto:
@@ -385,12 +385,16 @@ class Trainer:
                     self.cfg.dtype = "bfloat16" if flag else "float32"
 
                 with self._probe_passes(chunk) as (x, passes):
-                    key = (self.model_type, tuple(x.shape), sum(p.numel() for p in self.trained),
-                           self.matmul_precision)  # float32's time depends on it
+                    key = (*self._timing_key(x), self.matmul_precision)  # float32's time depends on it
                     bf16 = bfloat16_pays(key, passes, use)
             self._set_dtype("bfloat16" if bf16 else "float32")
         if not self._every_rank(self.cfg.dtype == "bfloat16") and self._dtype_auto:
             self._set_dtype("float32")
+
+    def _timing_key(self, x: torch.Tensor) -> tuple:
+        """What a timing is kept for in this process: the model (its type and every size: the heads, not only the
+        width, decide how many small matmuls a step makes) and the micro-batch's shape."""
+        return self.model_type, repr(self.model.config), tuple(x.shape)
 
     def _set_dtype(self, dtype: str) -> None:
         self.cfg.dtype = dtype
@@ -691,9 +695,10 @@ class Trainer:
             self.elapsed = float(meta.get("elapsed", 0.0))
             if self.step < 0 or not math.isfinite(self.elapsed) or self.elapsed < 0:
                 raise ValueError(f"step {self.step} after {self.elapsed} s of training")
-            if "matmul_precision" not in meta and meta.get("native_gelu") is True:
-                meta = {**meta, "matmul_precision": "highest"}  # saved before the key: torch's GELU meant MKL's
-            if "dtype" not in meta and self.step > 0:
+            if meta.get("matmul_precision") is None and isinstance(meta.get("native_gelu"), bool):
+                # saved before the key (or, past step 0, without it): a GELU kernel chosen meant MKL's matmuls
+                meta = {**meta, "matmul_precision": "highest"}
+            if meta.get("dtype") is None and self.step > 0:
                 meta = {**meta, "dtype": "float32"}  # saved before --dtype auto existed: it trained in float32
             if meta.get("dtype") in ("float32", "bfloat16") and self._dtype_open:
                 # the dtype it trained with, taken in the first step (under DDP the ranks vote); set now for the

@@ -281,7 +281,7 @@ def new_trainer(req: Request, prepared: Prepared | None = None, dist=None,
     else:
         config = RunConfig(
             model=ModelSpec(type=req.model_type, block_size=block_size, hyper=hyper, num_params=model.num_params()),
-            train=cfg,
+            train=dataclasses.replace(cfg),  # as configured: the trainer's copy takes what "auto" chooses
             vocab=prepared.vocab.chars,
             dataset=prepared.dataset_config(req.max_len),
             split=prepared.split_config(req.seed),
@@ -411,9 +411,22 @@ def check_resume(run: RunDir, given: dict[str, Any]) -> dict[str, Any]:
         elif name not in stored:
             raise MakemoreError(f"{option} does not apply to this run ({config.model.type})")
         elif not _same(value, stored[name]):
-            raise MakemoreError(f"{option} {value} differs from the run's {stored[name]} ({run.path / 'config.json'}); "
+            chose = _auto_chose(run, name) if stored[name] == "auto" else None
+            if chose is not None and value == chose:
+                continue  # what --dtype/--matmul-precision auto chose for this run: the run as it is
+            raise MakemoreError(f"{option} {value} differs from the run's {stored[name]}"
+                                + (f", which chose {chose}" if chose else "") + f" ({run.path / 'config.json'}); "
                                 f"--resume continues a run as it was configured")
     return overrides
+
+
+def _auto_chose(run: RunDir, name: str) -> str | None:
+    """What ``auto`` chose for a run's ``dtype`` or ``matmul_precision`` at its first step (metrics.jsonl's
+    arithmetic event; JSON only), or None: not chosen yet, or not one of these."""
+    if name not in ("dtype", "matmul_precision"):
+        return None
+    used = run.summary().get("arithmetic") or {}
+    return used.get(name) if isinstance(used.get(name), str) else None
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -17,6 +17,26 @@ NAMES = REPO.parent / "shared" / "data" / "names.txt"
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def steady_arithmetic():
+    """Runs trained inside the test process compute in float32, with MKL's matmuls and oneDNN's GELU, instead of
+    as their first step's timings find (``--dtype auto``, ``--matmul-precision auto``, the GELU kernel): on a
+    loaded machine a timing can go either way, and tests that compare two runs' numbers would then compare two
+    kinds of arithmetic. For the whole session, so that the shared runs built by session fixtures compute as the
+    tests do. Yields the real timings: test_accel.py, which tests them, puts them back for its tests. Runs in
+    subprocesses (some command-line tests) time as a user's do."""
+    from makemore import device
+
+    names = ("bfloat16_pays", "matmuls_in_onednn_pay", "native_gelu_pays")
+    real = {name: getattr(device, name) for name in names}
+    patch = pytest.MonkeyPatch()
+    patch.setattr(device, "bfloat16_pays", lambda key, passes, use: False)
+    patch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: False)
+    patch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
+    yield real
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def names_path() -> Path:
     if not NAMES.exists():

@@ -17,6 +17,15 @@ from makemore.sample import generate
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16}
 
 
+@pytest.fixture(autouse=True)
+def timed_arithmetic(steady_arithmetic, monkeypatch):
+    """The real timings here (conftest.py answers them for the other tests' runs): these tests test them."""
+    from makemore import device
+
+    for name, real in steady_arithmetic.items():
+        monkeypatch.setattr(device, name, real)
+
+
 def _train(words: Path, out: Path, **train):
     request = Request(data=str(words), out=out, hyper=TINY, device="cpu",
                       train={"batch_size": 16, "learning_rate": 1e-2, "warmup_steps": 10, **train})
@@ -275,17 +284,78 @@ def test_restored_choices_survive_a_save_before_the_first_step_and_old_states_ke
 
     load_state = rundir.RunDir.load_state
 
-    def old_state(self):  # as a run saved before the precision and dtype were kept: float32, torch's GELU
+    gelu = {"native": True}
+
+    def old_state(self):  # as a run saved before the precision and dtype were kept: float32, a GELU kernel
         state = load_state(self)
         del state.meta["matmul_precision"], state.meta["dtype"]
-        state.meta["native_gelu"] = True
+        state.meta["native_gelu"] = gelu["native"]
         return state
 
     monkeypatch.setattr(rundir.RunDir, "load_state", old_state)
-    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: False)
-    resumed = resume_trainer(out, {"max_steps": 6})
-    list(resumed.run())
-    assert resumed.matmul_precision == "highest" and resumed.native_gelu is True and resumed.step == 6
+    for native in (True, False):  # either kernel was chosen at MKL's matmuls: neither is timed again
+        gelu["native"] = native
+        resumed = resume_trainer(out, {"max_steps": 6})
+        list(resumed.run())
+        assert resumed.step == 6 and resumed.cfg.dtype == "float32"
+        assert resumed.matmul_precision == "highest" and resumed.native_gelu is native
+
+
+def test_timings_are_kept_per_model_not_per_width(small_words, tmp_path, monkeypatch, restore_matmul_precision):
+    """Two runs in one process (the TUI, a notebook) whose models differ only in their heads are timed each:
+    the heads decide how many small matmuls a step makes. The same model again takes the kept answer."""
+    from makemore import device
+
+    monkeypatch.setattr(device, "_stays_float32", lambda d, p: True)
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
+    monkeypatch.setattr(device, "_precision_choices", {})
+    monkeypatch.setattr(device, "_dtype_choices", {})
+    timed = []
+    monkeypatch.setattr(device, "_median_ratio", lambda work, switch, threshold: timed.append(threshold) or 2.0)
+    for i, heads in enumerate((1, 2, 2)):
+        trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / str(i), device="cpu",
+                                         hyper={**TINY, "n_head": heads},
+                                         train={"batch_size": 8, "max_steps": 2, "eval_interval": 2}))
+        list(trainer.run())
+        assert trainer.cfg.dtype == "float32" and trainer.matmul_precision == "highest"
+    assert len(timed) == 4  # precision and dtype, for each of the two models
+
+
+def test_what_auto_chose_is_shown_kept_and_accepted_on_resume(small_words, tmp_path, monkeypatch,
+                                                               restore_matmul_precision):
+    """The dtype auto chose is the run's: `info` and `compare` show it (config.json keeps "auto"), also after a
+    resume that ran no step; --resume accepts it given explicitly and refuses another dtype, naming the choice;
+    the trainer's choice does not leak into the run directory's configuration."""
+    from makemore import device
+    from makemore.instruments import _flatten
+    from makemore.rundir import RunDir
+    from makemore.training import check_resume, resume_trainer
+
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
+    monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: False)
+    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: True)
+    from makemore.sinks import JsonlSink
+    from makemore.training import drive
+
+    out = tmp_path / "run"
+    trainer, _ = _precision_run(small_words, out)
+    drive(trainer, [JsonlSink(out)])  # metrics.jsonl, as the command line writes it
+    assert trainer.cfg.dtype == "bfloat16" and trainer.rundir.config.train.dtype == "auto"
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    (out / "metrics.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # killed after its last save, unfinished
+    resumed = resume_trainer(out, {"max_steps": 4})  # nothing left to train: this process takes no step
+    drive(resumed, [JsonlSink(out)])
+    kinds = [json.loads(line)["event"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert kinds.count("started") == 2 and "arithmetic" not in kinds[kinds.index("started", 1):]
+    run = RunDir.open(out)
+    used = run.summary()["arithmetic"]
+    assert (used["dtype"], used["matmul_precision"]) == ("bfloat16", "highest")
+    rows = _flatten(run.summary())
+    assert (rows["train.dtype"], rows["train.dtype_used"], rows["train.matmul_precision_used"]) == \
+        ("auto", "bfloat16", "highest")
+    assert check_resume(run, {"dtype": "bfloat16", "matmul_precision": "highest"}) == {}
+    with pytest.raises(MakemoreError, match=r"--dtype float32 differs from the run's auto, which chose bfloat16"):
+        check_resume(run, {"dtype": "float32"})
 
 
 @pytest.mark.parametrize("train, model_type", [({"dtype": "float32"}, "transformer"),
