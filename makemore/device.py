@@ -197,6 +197,12 @@ def _mlp_is_small(rows: int, width: int) -> bool:
     return _fastest(work, SIZE_PASSES) <= SMALL_MLP_SECONDS
 
 
+def _timed(work: Callable[[], None]) -> float:
+    t0 = time.perf_counter()
+    work()
+    return time.perf_counter() - t0
+
+
 def _fastest(work: Callable[[], None], passes: int) -> float:
     """The shortest of ``passes`` timed calls of ``work``, after a first that allocates and initialises."""
     work()
@@ -228,7 +234,8 @@ def _median_ratio(work: Callable[[], None], switch: Callable[[bool], None], thre
     caller restores what ``switch`` changes. Clear-cut timings stop sooner: after ``CLEAR_ROUNDS`` rounds whose
     ratios all lie beyond ``threshold`` by ``CLEAR_MARGIN``, on the same side."""
     ratios = []
-    once = _fastest(work, 2)
+    first = _timed(work)  # allocates and initialises: a pass this long alone is long in any case
+    once = first if first >= 5 * LONG_PASS_SECONDS else min(_timed(work) for _ in range(2))
     reps = max(1, min(50, int(2e-3 / max(once, 1e-6))))
     fewest = MIN_ROUNDS if once < LONG_PASS_SECONDS else 1  # a long pass: its own noise is a small share
     start = time.perf_counter()

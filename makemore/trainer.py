@@ -275,9 +275,11 @@ class Trainer:
             if self.dist.enabled:  # every rank stops at the same step: the one agreed at the last exchange
                 if self._agreed_stop:
                     reason = self._agreed_stop
+                    self.elapsed += time.perf_counter() - last_tick
                     break
             elif self._stop.is_set():
                 reason = "stopped"
+                self.elapsed += time.perf_counter() - last_tick  # the steps since the last log line count too
                 break
             if self._save_now.is_set() and main:
                 self._save_now.clear()
@@ -364,7 +366,7 @@ class Trainer:
             if self._saved_precision not in ("highest", "medium"):
                 from makemore.device import matmuls_in_onednn_pay
 
-                with self._probe_passes(chunk) as (x, passes):
+                with self._probe_passes(chunk) as (x, passes), _unless_stopped():
                     key = self._timing_key(x)
                     medium = matmuls_in_onednn_pay(key, passes)
             self._set_precision("medium" if medium else "highest")
@@ -384,7 +386,7 @@ class Trainer:
                 def use(flag: bool) -> None:  # the passes autocast as the run's dtype says
                     self.cfg.dtype = "bfloat16" if flag else "float32"
 
-                with self._probe_passes(chunk) as (x, passes):
+                with self._probe_passes(chunk) as (x, passes), _unless_stopped():
                     key = (*self._timing_key(x), self.matmul_precision)  # float32's time depends on it
                     bf16 = bfloat16_pays(key, passes, use)
             self._set_dtype("bfloat16" if bf16 else "float32")
@@ -417,6 +419,8 @@ class Trainer:
         saved: dict = {}  # what the timing would change, saved at its first pass (what is not timed, not saved)
 
         def passes() -> None:  # the plain module: under DDP, no gradients exchanged
+            if self._stop.is_set():  # Ctrl-C, q: answered after this pass, not after the whole timing
+                raise _StopTiming
             if not saved:
                 saved["rng"] = torch.get_rng_state()
                 saved["grads"] = [None if p.grad is None else p.grad.clone() for p in params]
@@ -448,7 +452,7 @@ class Trainer:
         if self._gelu_kernel_is_a_choice():
             from makemore.device import native_gelu_pays
 
-            with self._probe_passes(chunk) as (x, passes):
+            with self._probe_passes(chunk) as (x, passes), _unless_stopped():
                 native = native_gelu_pays(x.numel(), int(self.model.gelu_width), passes)
         return self._every_rank(native)
 
@@ -741,6 +745,20 @@ class Trainer:
                     test_loss, one_pass = test()
         return Finished(step=self.step, reason=reason, best_val_loss=_finite(self.best_val),
                         test_loss=test_loss, elapsed=self.elapsed, test_loss_one_pass=one_pass)
+
+
+class _StopTiming(Exception):
+    """Raised by a timed pass once the run is asked to stop: the timing is abandoned, nothing kept of it."""
+
+
+@contextlib.contextmanager
+def _unless_stopped():
+    """Within: a timing that a stop request abandons leaves the choice at its default (float32, MKL's matmuls,
+    oneDNN's GELU): the one step then taken ends the run."""
+    try:
+        yield
+    except _StopTiming:
+        pass
 
 
 def _finite(x: float) -> float | None:

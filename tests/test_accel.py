@@ -146,7 +146,7 @@ def test_the_matmul_probe_times_the_runs_passes_under_both_precisions(monkeypatc
 
 def test_a_long_pass_is_timed_for_one_round(monkeypatch, restore_matmul_precision):
     """A large model's pass (at least LONG_PASS_SECONDS) is timed for one round, not MIN_ROUNDS: the probe then
-    costs 7 passes (3 to size it, 2 a side), whatever the model."""
+    costs 7 passes (3 to size it, 2 a side), 5 if its first pass alone is five times that long."""
     import time
 
     from makemore import device
@@ -167,6 +167,10 @@ def test_a_long_pass_is_timed_for_one_round(monkeypatch, restore_matmul_precisio
     timed.clear()
     device.matmuls_in_onednn_pay(("short",), passes)
     assert len(timed) == 3 + device.MIN_ROUNDS * 2 * 2
+    monkeypatch.setattr(device, "LONG_PASS_SECONDS", 0.0001)  # a pass this long at its first call is not sized
+    timed.clear()  # again: 5 passes (Ctrl-C waits for fewer of a large model's, which take seconds each)
+    device.matmuls_in_onednn_pay(("very long",), passes)
+    assert len(timed) == 1 + 2 * 2
 
 
 def test_a_clear_cut_timing_stops_after_its_first_rounds(monkeypatch, restore_matmul_precision):
@@ -828,3 +832,45 @@ def test_two_runs_with_one_seed_in_one_process_train_alike(small_words, tmp_path
         trainer.cfg.log_interval = 1
         losses.append([e.loss for e in trainer.run() if e.kind == "step"])
     assert len(losses[0]) == 12 and losses[0] == losses[1]
+
+
+def test_a_stop_during_the_first_steps_timing_is_answered_at_once(small_words, tmp_path, monkeypatch,
+                                                                 restore_matmul_precision):
+    """Ctrl-C or q while the first step times the run's passes (a large model's take seconds each): the timing
+    is abandoned at its next pass, the run takes the default (float32), makes that one step and stops."""
+    from makemore import device
+
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
+    monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: False)
+    trainer, _ = _precision_run(small_words, tmp_path / "run", {"max_steps": 50})
+    timed = []
+
+    def pays(key, passes, use):
+        passes()
+        trainer.request_stop()  # arrives while the timing runs
+        for _ in range(100):
+            passes()
+            timed.append(1)
+        return True
+
+    monkeypatch.setattr(device, "bfloat16_pays", pays)
+    events = list(trainer.run())
+    assert timed == [] and trainer.cfg.dtype == "float32" and trainer.step == 1
+    assert events[-1].kind == "finished" and events[-1].reason == "stopped"
+
+
+def test_a_stopped_run_counts_the_time_of_its_steps_since_the_last_log_line(small_words, tmp_path):
+    """Before, a stop between two log lines dropped those steps' time from the run's clock (saved for --resume
+    and its --max-time): a stop after a slow step reported 0 s."""
+    import time
+
+    trainer, _ = _precision_run(small_words, tmp_path / "run", {"max_steps": 50})
+    trainer.cfg.log_interval = 1000
+    events = []
+    for event in trainer.run():
+        events.append(event)
+        if event.kind == "arithmetic":  # after the first step: a slow consumer, then a stop
+            time.sleep(0.3)
+            trainer.request_stop()
+    assert events[-1].kind == "finished" and events[-1].reason == "stopped" and trainer.step == 1
+    assert events[-1].elapsed >= 0.3
