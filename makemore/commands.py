@@ -326,7 +326,8 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
     if as_json:
         print(json.dumps({"run": str(run_dir), "samples": [{"word": w, "tag": t, "logprob": lp}
                                                           for w, t, lp in results], "novelty": novelty,
-                          "too_long": too_long}, ensure_ascii=False))
+                          "too_long": too_long, "not_new": sampled.not_new, "repeated": sampled.repeated},
+                         ensure_ascii=False))
         return
     width = max(len(w) for w, _, _ in results)
     for w, t, lp in results:
@@ -338,8 +339,11 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
         f"{counts['new']} new, {counts['train']} in train, {counts['test']} in val/test"
     if counts["empty"]:
         summary += f", {plural(counts['empty'], 'empty word')} (not counted in the novelty)"
-    if too_long:
-        summary += f"; {plural(too_long, 'sample')} longer than --max-len {max_len} drawn again"
+    again = ([f"{plural(too_long, 'sample')} longer than --max-len {max_len}"] if too_long else []) + \
+        ([f"{plural(sampled.not_new, 'sample')} already in the run's words (--new-only)"] if sampled.not_new else []) + \
+        ([f"{plural(sampled.repeated, 'repeat')} (--unique)"] if sampled.repeated else [])
+    if again:
+        summary += "; drawn again: " + ", ".join(again)
     err.print(f"{summary} · {run_dir}")
 
 

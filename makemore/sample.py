@@ -241,6 +241,8 @@ class Tagged:
 class Sampled:
     samples: list[Tagged]
     too_long: int  # samples longer than max_len, drawn again
+    not_new: int = 0  # with new_only: samples found in the run's splits, drawn again
+    repeated: int = 0  # with unique: samples already drawn, drawn again
 
 
 def sample_words(loaded, n: int, *, temperature: float = 1.0, top_k: int | None = None,
@@ -256,7 +258,7 @@ def sample_words(loaded, n: int, *, temperature: float = 1.0, top_k: int | None 
     generator = torch.Generator().manual_seed(seed)
     results: list[Tagged] = []
     seen: set[str] = set()
-    attempts = too_long = 0
+    attempts = too_long = not_new = repeated = 0
     while len(results) < n:
         want = n - len(results)
         drawn = draw(loaded.model, loaded.vocab, want if not (new_only or unique) else max(2 * want, 32),
@@ -266,7 +268,11 @@ def sample_words(loaded, n: int, *, temperature: float = 1.0, top_k: int | None 
         too_long += drawn.too_long
         for g in drawn.words:
             t = tag(g.word, train_words, held_out)
-            if (new_only and t != "new") or (unique and g.word in seen):
+            if new_only and t != "new":
+                not_new += 1
+                continue
+            if unique and g.word in seen:
+                repeated += 1
                 continue
             seen.add(g.word)
             results.append(Tagged(g.word, t, g.logprob))
@@ -278,4 +284,4 @@ def sample_words(loaded, n: int, *, temperature: float = 1.0, top_k: int | None 
                                       ("--top-k", top_k is not None), ("--top-p", top_p is not None)) if on]
             raise MakemoreError(f"found only {plural(len(results), 'word')} meeting {asked} in {attempts:,} samples; "
                                 f"try a higher --temperature" + (f" or loosen {', '.join(limits)}" if limits else ""))
-    return Sampled(results, too_long)
+    return Sampled(results, too_long, not_new, repeated)

@@ -173,7 +173,23 @@ def test_sample_max_len_reports_the_samples_drawn_again(run):
     data = json.loads(result.stdout)
     assert all(1 <= len(s["word"]) <= 2 for s in data["samples"]) and data["too_long"] > 0
     text = runner.invoke(app, ["sample", str(run), "-n", "50", "--max-len", "2", "--temperature", "2"])
-    assert f"{data['too_long']} samples longer than --max-len 2 drawn again" in text.stderr
+    assert f"drawn again: {data['too_long']} samples longer than --max-len 2" in text.stderr
+
+
+def test_sample_new_only_and_unique_count_what_they_passed_over(run):
+    """--new-only and --unique draw again where a sample is in the run's words or already drawn: counted and said,
+    as --max-len's are (before, nothing said how many were passed over)."""
+    args = ["sample", str(run), "-n", "20", "--max-len", "1", "--new-only", "--unique"]
+    data = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    assert {s["tag"] for s in data["samples"]} == {"new"} and len({s["word"] for s in data["samples"]}) == 20
+    assert data["repeated"] > 0  # 20 different letters of 26: some drawn twice on the way
+    text = runner.invoke(app, args).stderr  # the same seed: the same draws
+    said = [f"{data['too_long']} samples longer than --max-len 1"] + (
+        [f"{data['not_new']} samples already in the run's words (--new-only)"] if data["not_new"] else [])
+    assert "drawn again: " + ", ".join(said + [f"{data['repeated']} repeats (--unique)"]) in text
+    plain = json.loads(runner.invoke(app, ["sample", str(run), "-n", "30", "--temperature", "0.6", "--json"]).stdout)
+    assert plain["not_new"] == plain["repeated"] == 0 and "drawn again" not in runner.invoke(
+        app, ["sample", str(run), "-n", "30", "--temperature", "0.6"]).stderr
 
 
 # --- off a terminal, lines stay whole ---------------------------------------------------------------
