@@ -4,7 +4,7 @@ Each tool's own command line at Karpathy's makemore.py's defaults (4 layers, 4 h
 AdamW at 5e-4, weight decay 0.01, no gradient clipping, no weights' average) on names.txt, run twice per round:
 for LONG steps and for SHORT steps. What still differs is each tool's own way: makemore packs the 32 words into
 rows of 16 slots (about 16 rows) where the reference pads one row per word, and warms its learning rate up over
-100 steps and decays it where the reference keeps it constant. The
+a tenth of the steps (at most 100) and decays it where the reference keeps it constant. The
 difference of the two wall times, divided by LONG − SHORT, is the cost of a step as a user pays it — data
 loading, the optimizer, logging and whatever each loop does between steps included; start-up (imports, data
 preparation, the first evaluation) cancels out. Rounds alternate the tools, so that a machine whose speed drifts

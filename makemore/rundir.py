@@ -652,8 +652,16 @@ def check_out(out: Path) -> None:
     if taken and not out.is_dir():
         raise MakemoreError(f"{out}: is a file, not a run directory; choose another directory with -o")
     if taken:
-        raise MakemoreError(f"{out}: already exists; continue it with `makemore train --resume {out}` "
-                            f"or choose another directory with -o")
+        raise _exists(out)
+
+
+def _exists(out: Path) -> MakemoreError:
+    """The refusal of a taken ``-o OUT``: a run is offered --resume; another directory is named for what it is."""
+    if RunDir.is_run(out):
+        return MakemoreError(f"{out}: already exists; continue it with `makemore train --resume {out}` "
+                             f"or choose another directory with -o")
+    return MakemoreError(f"{out}: a directory that is not empty and holds no makemore run; choose another "
+                         f"directory with -o")
 
 
 def _publish(staging: Path, out: Path) -> None:
@@ -663,8 +671,7 @@ def _publish(staging: Path, out: Path) -> None:
     except OSError as e:
         shutil.rmtree(staging, ignore_errors=True)
         if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
-            raise MakemoreError(f"{out}: already exists; continue it with `makemore train --resume {out}` "
-                                f"or choose another directory with -o") from None
+            raise _exists(out) from None
         raise MakemoreError(f"{out}: cannot create the run directory ({e.strerror or e})") from None
     ckpt.fsync_dir(out.parent)
 

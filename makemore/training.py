@@ -178,6 +178,9 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
               **user_train}
     if timed:
         recipe["max_steps"] = 0  # no step limit
+    elif "max_steps" in user_train and "warmup_steps" not in user_train and "warmup_steps" in recipe:
+        # a short run given in steps leaves its warm-up, as one cut short by the word list's size does (fit_to_data)
+        recipe["warmup_steps"] = min(recipe["warmup_steps"], max(1, recipe["max_steps"] // 10))
     unknown = sorted(set(recipe) - {f.name for f in dataclasses.fields(TrainConfig)})
     if unknown:
         raise MakemoreError(f"unknown training option --{unknown[0].replace('_', '-')}")
@@ -378,8 +381,9 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
             raise MakemoreError(f"{run.path}: already trained {trainer.step} of {cfg.max_steps} steps; "
                                 f"pass a larger --max-steps to continue")
         if cfg.max_time is not None and trainer.elapsed >= cfg.max_time:  # whatever --max-steps now says
-            raise MakemoreError(f"{run.path}: already trained for its --max-time of {cfg.max_time:g} s; "
-                                f"pass a larger --max-time to continue")
+            raise MakemoreError(f"{run.path}: already trained {trainer.elapsed:.1f} s, past its --max-time of "
+                                f"{cfg.max_time:g} s, which ends it whatever --max-steps says; pass a larger "
+                                f"--max-time to continue")
     changed = {k: getattr(cfg, k) for k in RESUMABLE if getattr(cfg, k) != getattr(config.train, k)}
     if changed and (dist is None or dist.is_main):
         # the run is now configured so: a later --resume, `info` and `compare` see the length it was given

@@ -222,7 +222,7 @@ def test_a_timed_run_stops_on_time_and_resumes_only_with_more_time(small_words, 
     started = events[0]
     assert started.max_steps == 0 and started.max_time == 1.5
     (tmp_path / "r" / "metrics.jsonl").write_text("".join(json.dumps(e.to_json()) + "\n" for e in events))
-    with pytest.raises(MakemoreError, match="already trained for its --max-time of 1.5 s"):
+    with pytest.raises(MakemoreError, match=r"already trained \d+\.\d s, past its --max-time of 1.5 s"):
         resume_trainer(tmp_path / "r")
     # more steps do not lift the time budget: refused as such (before, it "trained" no step and exited 0)
     before = (tmp_path / "r" / "config.json").read_bytes()
@@ -281,3 +281,17 @@ def test_flat_parameter_buffers_train_exactly_like_per_tensor_ones(small_words, 
     torch.testing.assert_close(flat.model(x)[0], plain.model(x)[0], rtol=1e-4, atol=1e-5)
     buffers = {p.untyped_storage().data_ptr() for p in flat.trained}
     assert all(p.untyped_storage().data_ptr() in buffers for p in flat.model.parameters())
+
+
+def test_a_run_given_few_steps_leaves_its_warm_up(small_words):
+    """--max-steps 60 with a recipe that warms up over 100 steps: before, the whole run stayed in the warm-up (its
+    peak learning rate never reached); now a tenth of the steps, as for a run cut short by a small word list. A
+    warm-up given, or a run long enough, keeps its own."""
+    from makemore.training import check_request
+
+    def warmup(**train) -> int:
+        return check_request(Request(data=str(small_words), train=train))[1].warmup_steps
+
+    assert warmup(max_steps=60) == 6 and warmup(max_steps=5) == 1
+    assert warmup(max_steps=60, warmup_steps=50) == 50
+    assert warmup(max_steps=5000) == warmup() == 100

@@ -391,7 +391,8 @@ def test_the_tui_refuses_bad_training_options_and_a_damaged_overlay_before_its_s
              (["tui", str(words), "--type", "bigram", "--grad-accum", "0"], "--grad-accum must be between 1"),
              (["tui", str(words), "--type", "bigram", "--lr", "inf"], "--learning-rate must be a finite number"),
              (["tui", str(words), "--type", "bigram", "--device", "tpu"], "unknown device 'tpu'"),
-             (["tui", str(words), "--type", "bigram", "-o", str(taken)], f"{taken}: already exists")]
+             (["tui", str(words), "--type", "bigram", "-o", str(taken)],
+              f"{taken}: a directory that is not empty and holds no makemore run")]
     code = ("import json, sys; from makemore.cli import app\n"
             "for argv in json.loads(sys.argv[1]):\n"
             "    sys.argv = ['makemore', *argv]\n"
