@@ -319,3 +319,12 @@ def test_bow_equals_the_reference_masked_softmax():
 def test_options_a_family_does_not_take_are_refused(model_type, option):
     with pytest.raises(MakemoreError, match="does not apply"):
         model_hyper(model_type, {option: 2})
+
+
+def test_an_ngram_too_large_for_its_vocabulary_is_refused_with_the_power_it_needs():
+    from makemore.models import build_model
+
+    with pytest.raises(MakemoreError, match=r"over 27 symbols needs a table of 27\^7 = 10,460,353,203 counts"):
+        build_model("ngram", 27, 16, {"context": 6, "smoothing": 0.1})
+    with pytest.raises(MakemoreError, match=r"over 27 symbols needs a table of 27\^21 counts \(at most"):
+        build_model("ngram", 27, 16, {"context": 20, "smoothing": 0.1})  # no 30-digit number

@@ -63,6 +63,8 @@ MODEL_CASES = [
     (["--dropout", "-0.1"], "--dropout must be at least 0 and below 1, not -0.1"),
     (["--type", "ngram", "--smoothing", "0"], "--smoothing must be positive, not 0"),
     (["--type", "wavenet", "--context", "6"], "--context must be a power of two, at least 2, for --type wavenet"),
+    (["--type", "ngram", "--context", "50"], "--context 50 is too long for an n-gram: its table would hold at least "
+                                             "2^51 counts (at most 50,000,000)"),
     (["--dropout", "0.1", "--dropout-samples", "2000"], "--dropout-samples must be between 0 and 1,024, not 2000"),
     (["--type", "ngram", "--smoothing", "inf"], "--smoothing must be a finite number, not inf"),
     (["--grad-clip", "inf"], "--grad-clip must be a finite number, not inf"),

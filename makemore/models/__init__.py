@@ -263,6 +263,8 @@ def model_hyper(model_type: str, overrides: dict[str, Any]) -> dict[str, Any]:
     return hyper
 
 
+NGRAM_MAX_TABLE = 50_000_000  # entries of an n-gram's count table (V ** (context + 1)); beyond it it is refused
+
 # the whole numbers a model takes, and their bounds (beyond these, memory runs out before a step is taken)
 SIZE_LIMITS = {"n_layer": (1, 256), "n_head": (1, 1024), "n_embd": (1, 16384), "n_embd2": (1, 65536),
                "context": (1, 1024), "dropout_samples": (0, 1024)}
@@ -299,6 +301,10 @@ def check_hyper(model_type: str, hyper: dict[str, Any]) -> None:
         raise MakemoreError(f"--smoothing must be positive, not {smoothing:g} (unseen contexts need it)")
     if model_type == "transformer" and hyper["n_embd"] % hyper["n_head"]:
         raise MakemoreError(f"--n-embd {hyper['n_embd']} must be divisible by --n-head {hyper['n_head']}")
+    if model_type == "ngram" and 2 ** (hyper["context"] + 1) > NGRAM_MAX_TABLE:
+        # even two symbols (the start/stop token and one character) would need more counts: refused before the data
+        raise MakemoreError(f"--context {hyper['context']} is too long for an n-gram: its table would hold at least "
+                            f"2^{hyper['context'] + 1} counts (at most {NGRAM_MAX_TABLE:,}); use a shorter context")
     if model_type == "wavenet" and (hyper["context"] < 2 or hyper["context"] & (hyper["context"] - 1)):
         raise MakemoreError(f"--context must be a power of two, at least 2, for --type wavenet "
                             f"(not {hyper['context']})")

@@ -14,7 +14,7 @@ import torch
 
 from makemore.models.base import Tensor, WindowModel, context_windows, real_positions
 
-MAX_TABLE = 50_000_000  # entries of the count table (V ** (context + 1)); beyond it the table is refused
+from makemore.models import NGRAM_MAX_TABLE as MAX_TABLE  # entries of the count table; beyond it it is refused
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,10 @@ class Model(WindowModel):
             raise ValueError(f"smoothing must be positive (got {config.smoothing}); unseen contexts need it")
         rows = config.vocab_size ** config.context
         if rows * config.vocab_size > MAX_TABLE:
+            need = rows * config.vocab_size
             raise ValueError(f"a context of {config.context} over {config.vocab_size} symbols needs a table of "
-                             f"{rows * config.vocab_size:,} counts (at most {MAX_TABLE:,}); use a shorter context")
+                             f"{config.vocab_size}^{config.context + 1}" + (f" = {need:,}" if need < 10**15 else "")
+                             + f" counts (at most {MAX_TABLE:,}); use a shorter context")
         self.config = config
         # row = the window read as a base-V number (oldest token most significant), column = the next token
         self.register_buffer("counts", torch.zeros(rows, config.vocab_size, dtype=torch.int64))
