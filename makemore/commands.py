@@ -168,6 +168,11 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                   + _small_split_note(len(prepared.val), len(prepared.test)))
         if prepared.hint:
             err.print(f"note: {prepared.hint}", soft_wrap=True)
+        batch = checked[1].batch_size
+        if not get_family(model_type).fitted and batch > len(prepared.train):
+            err.print(f"note: --batch-size {batch:,} is more than the {len(prepared.train):,} training words: each "
+                      f"batch draws words at random, some many times over, and a step costs {batch:,} words' work",
+                      soft_wrap=True)
     settle_imports()  # everything is checked: torch, if prepare_data did not import it, comes in here
     trainer, _ = new_trainer(request, prepared, dist=dist, checked=checked)
     if main and not quiet and (trainer.cfg.grad_accum > 1 or dist.world_size > 1) and _has_batch_norm(trainer.model):

@@ -342,3 +342,18 @@ def test_readme_command_list_matches_the_code():
                 checked += 1
     assert checked >= 2  # -n 20 and --temperature 1.0 at least
     assert "--set" not in readme
+
+
+def test_a_batch_larger_than_the_training_words_is_noted(tmp_path):
+    """--batch-size 100,000 on a few thousand words trained without a word (it draws with replacement), its
+    steps minutes long: now said before the first step. A batch within the words says nothing."""
+    words = tmp_path / "people.txt"
+    words.write_text("\n".join(PEOPLE) + "\n")
+    big = runner.invoke(app, ["train", str(words), "--type", "bigram", "--max-steps", "1", "--batch-size", "500",
+                              "-o", str(tmp_path / "big")])
+    assert big.exit_code == 0, big.output
+    train = json.loads((tmp_path / "big" / "split.json").read_text())["train"]
+    assert f"note: --batch-size 500 is more than the {len(train)} training words" in big.stderr
+    small = runner.invoke(app, ["train", str(words), "--type", "bigram", "--max-steps", "1", "--batch-size", "2",
+                                "-o", str(tmp_path / "small")])
+    assert small.exit_code == 0 and "--batch-size" not in small.stderr
