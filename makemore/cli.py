@@ -74,7 +74,9 @@ class _Group(_Help, TyperGroup):
             sys.exit(e.exit_code)
         except _CLICK_ERROR as e:
             command = e.ctx.command_path if getattr(e, "ctx", None) else "makemore"
-            typer.echo(f"error: {' '.join(e.format_message().split())} (`{command} --help` lists the options)",
+            # a misspelt command under a group (makemore bogus, makemore tokenizer bogus): the commands are listed
+            what = "commands" if "No such command" in e.format_message() else "options"
+            typer.echo(f"error: {' '.join(e.format_message().split())} (`{command} --help` lists the {what})",
                        err=True)
             sys.exit(e.exit_code)
         except _ABORT:
@@ -468,7 +470,7 @@ def info(run: RunArg = None, as_json: JsonOpt = False) -> None:
 @app.command(cls=_Command)
 @handles_errors
 def datasets(as_json: JsonOpt = False) -> None:
-    """The built-in word lists (use a name wherever a file is expected)."""
+    """The built-in datasets, word lists and texts (use a name wherever a file is expected)."""
     from makemore.commands import datasets_command
 
     datasets_command(as_json=as_json)

@@ -555,8 +555,9 @@ def info_command(run, *, as_json: bool) -> None:
                   f"{tk.get('vocab_size')} tokens (rows padded to {tk.get('padded')}) · byte-level BPE, "
                   f"{tk.get('pattern')} pre-split · {s['run']}/tokenizer.json")
     else:
-        t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · {count(d.get('words', 0))} words, "
-                  f"{count(d.get('duplicates_dropped', 0))} duplicates dropped")
+        words, dups = d.get("words", 0), d.get("duplicates_dropped", 0)
+        t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · {count(words)} word{'' if words == 1 else 's'}, "
+                  f"{count(dups)} duplicate{'' if dups == 1 else 's'} dropped")
         t.add_row("split", " / ".join(count(s['split'].get(k, 0)) for k in ("train", "val", "test"))
                   + " train/val/test")
         t.add_row("vocab", f"{s['vocab_size']} symbols: {s['vocab']!r} + start/stop")

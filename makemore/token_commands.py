@@ -64,7 +64,7 @@ def tokenizer_train_command(data: str, vocab_size: int, out: Path, pattern: str)
     _echo(f"{tok.describe()}{short} · trained in {seconds:.1f} s → {out}")
     if size <= COMPRESSION_SAMPLE_BYTES:
         tokens = sum(len(ids) for path in files for ids in tok.encode_batch(list(read_pieces(path))))
-        _echo(f"on its training text: {tokens:,} tokens, {chars / max(tokens, 1):.2f} characters per token, "
+        _echo(f"on its training text: {plural(tokens, 'token')}, {chars / max(tokens, 1):.2f} characters per token, "
               f"{text_bytes / max(tokens, 1):.2f} bytes per token")
 
 
@@ -131,7 +131,7 @@ def tokenize_command(tok_path: Path, text: str | None, file: Path | None, as_jso
             _echo(" ".join(map(str, ids)))
     ratio = f"{summary['chars_per_token']:.2f} characters per token, {summary['compression_ratio']:.2f} bytes " \
             f"per token" if ids else "nothing to encode"
-    _echo(f"{len(ids):,} tokens · {len(text):,} characters · {summary['bytes']:,} bytes · {ratio}")
+    _echo(f"{plural(len(ids), 'token')} · {plural(len(text), 'character')} · {summary['bytes']:,} bytes · {ratio}")
 
 
 def prepare_command(src: Path, tokenizer: Path, out: Path, shard_tokens: int, val_fraction: float,

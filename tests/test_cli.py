@@ -35,17 +35,18 @@ def test_help_and_version_do_not_import_torch():
     assert version.returncode == 0 and version.stdout.startswith("makemore ")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--nope"], "error: No such option: --nope"),
-    (["sample", "-n", "abc"], "error: Invalid value for '-n'"),
-    (["nope"], "error: No such command 'nope'."),
+@pytest.mark.parametrize("args, message, ending", [
+    (["train", "--nope"], "error: No such option: --nope", " train --help` lists the options)"),
+    (["sample", "-n", "abc"], "error: Invalid value for '-n'", " sample --help` lists the options)"),
+    (["nope"], "error: No such command 'nope'.", "makemore --help` lists the commands)"),
+    (["tokenizer", "nope"], "error: No such command 'nope'.", " tokenizer --help` lists the commands)"),
 ])
-def test_a_usage_error_is_one_line_and_exit_2(args, message):
+def test_a_usage_error_is_one_line_and_exit_2(args, message, ending):
     """Click's usage errors read like makemore's own refusals: one line on stderr, exit 2, no box."""
     result = makemore(*args)
     assert result.returncode == 2 and result.stdout == "", result
     lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(message) and lines[0].endswith("--help` lists the options)"), lines
+    assert len(lines) == 1 and lines[0].startswith(message) and lines[0].endswith(ending), lines
 
 
 def test_makemore_alone_prints_its_help():
