@@ -357,3 +357,14 @@ def test_a_batch_larger_than_the_training_words_is_noted(tmp_path):
     small = runner.invoke(app, ["train", str(words), "--type", "bigram", "--max-steps", "1", "--batch-size", "2",
                                 "-o", str(tmp_path / "small")])
     assert small.exit_code == 0 and "--batch-size" not in small.stderr
+
+
+def test_info_shows_both_budgets_of_a_run_given_both(tmp_path):
+    words = tmp_path / "people.txt"
+    words.write_text("\n".join(PEOPLE) + "\n")
+    run = tmp_path / "both"
+    r = runner.invoke(app, ["train", str(words), "--type", "bigram", "--max-steps", "3", "--max-time", "60", "-q",
+                            "-o", str(run)])
+    assert r.exit_code == 0, r.output
+    shown = runner.invoke(app, ["info", str(run)], env={"COLUMNS": "200"}).stdout
+    assert "3 steps or 60 s, whichever comes first" in shown and "1 word," not in shown
