@@ -174,8 +174,9 @@ def test_a_long_pass_is_timed_for_one_round(monkeypatch, restore_matmul_precisio
 
 
 def test_a_clear_cut_timing_stops_after_its_first_rounds(monkeypatch, restore_matmul_precision):
-    """Passes six times slower one way decide after CLEAR_ROUNDS rounds; a timing that is never clear enough
-    takes all ROUNDS."""
+    """Passes six times slower under the switch decide after one round (FAR_MARGIN), or CLEAR_ROUNDS rounds
+    within it; six times faster, after CLEAR_ROUNDS: a switch is never taken on one round. A timing that is
+    never clear enough takes all ROUNDS."""
     import time
 
     from makemore import device
@@ -189,8 +190,23 @@ def test_a_clear_cut_timing_stops_after_its_first_rounds(monkeypatch, restore_ma
     monkeypatch.setattr(device, "_precision_choices", {})
     monkeypatch.setattr(device, "ROUNDS", 8)
     monkeypatch.setattr(device, "PROBE_SECONDS", float("inf"))  # only clarity stops it before ROUNDS
+    assert device.matmuls_in_onednn_pay(("far",), passes) is False  # six times slower: one round says it
+    assert timed.count("medium") == 2  # a pass after the switch, and one timed
+    timed.clear()
+    monkeypatch.setattr(device, "FAR_MARGIN", float("inf"))
     assert device.matmuls_in_onednn_pay(("slow",), passes) is False
-    assert timed.count("medium") == device.CLEAR_ROUNDS * 2  # a pass after each switch, and one timed
+    assert timed.count("medium") == device.CLEAR_ROUNDS * 2
+    monkeypatch.setattr(device, "FAR_MARGIN", 2.0)
+    timed.clear()
+    slow = {"medium": 0.002, "highest": 0.012}
+
+    def faster():
+        timed.append(torch.get_float32_matmul_precision())
+        time.sleep(slow[torch.get_float32_matmul_precision()])
+
+    assert device.matmuls_in_onednn_pay(("fast",), faster) is True
+    assert timed.count("medium") == device.CLEAR_ROUNDS * 2
+    monkeypatch.setattr(device, "FAR_MARGIN", float("inf"))
     timed.clear()
     monkeypatch.setattr(device, "CLEAR_MARGIN", float("inf"))  # no timing clear enough
     assert device.matmuls_in_onednn_pay(("close",), passes) is False
