@@ -110,6 +110,7 @@ class Trainer:
         self._precision_open = self._precision_auto and matmul_precision == "medium"
         self._saved_precision: str | None = None
         self._kernels_chosen = False
+        self._timing_abandoned = False  # a stop request cut the first step's timing short
         # --dtype auto: on a CPU, bfloat16 autocast if the first step times the model's own passes faster under
         # it (kept in the run's state for --resume); float32 elsewhere (CUDA trains in float32 with TF32)
         self._dtype_auto = self._dtype_open = cfg.dtype == "auto"
@@ -304,7 +305,7 @@ class Trainer:
             self._measure_norm = (self.step + 1) % cfg.log_interval == 0 or self.step + 1 == cfg.max_steps
             first = not self._kernels_chosen
             loss_sum, tokens = self._train_step()
-            if first and main:
+            if first and main and not self._timing_abandoned:  # (abandoned: nothing chosen to tell)
                 yield Arithmetic(step=self.step + 1, dtype=self.cfg.dtype, matmul_precision=self.matmul_precision,
                                  native_gelu=bool(self.native_gelu), dtype_chosen=self._dtype_auto)
             window_loss += loss_sum
@@ -366,7 +367,7 @@ class Trainer:
             if self._saved_precision not in ("highest", "medium"):
                 from makemore.device import matmuls_in_onednn_pay
 
-                with self._probe_passes(chunk) as (x, passes), _unless_stopped():
+                with self._probe_passes(chunk) as (x, passes), self._unless_stopped():
                     key = self._timing_key(x)
                     medium = matmuls_in_onednn_pay(key, passes)
             self._set_precision("medium" if medium else "highest")
@@ -386,12 +387,22 @@ class Trainer:
                 def use(flag: bool) -> None:  # the passes autocast as the run's dtype says
                     self.cfg.dtype = "bfloat16" if flag else "float32"
 
-                with self._probe_passes(chunk) as (x, passes), _unless_stopped():
+                with self._probe_passes(chunk) as (x, passes), self._unless_stopped():
                     key = (*self._timing_key(x), self.matmul_precision)  # float32's time depends on it
                     bf16 = bfloat16_pays(key, passes, use)
             self._set_dtype("bfloat16" if bf16 else "float32")
         if not self._every_rank(self.cfg.dtype == "bfloat16") and self._dtype_auto:
             self._set_dtype("float32")
+
+    @contextlib.contextmanager
+    def _unless_stopped(self):
+        """Within: a timing that a stop request abandons leaves the choice at its default (float32, MKL's
+        matmuls, oneDNN's GELU) for the one step then taken, which ends the run; the choices stay open, to be
+        timed by the process that resumes it."""
+        try:
+            yield
+        except _StopTiming:
+            self._timing_abandoned = True
 
     def _timing_key(self, x: torch.Tensor) -> tuple:
         """What a timing is kept for in this process: the model (its type and every size: the heads, not only the
@@ -452,7 +463,7 @@ class Trainer:
         if self._gelu_kernel_is_a_choice():
             from makemore.device import native_gelu_pays
 
-            with self._probe_passes(chunk) as (x, passes), _unless_stopped():
+            with self._probe_passes(chunk) as (x, passes), self._unless_stopped():
                 native = native_gelu_pays(x.numel(), int(self.model.gelu_width), passes)
         return self._every_rank(native)
 
@@ -501,11 +512,14 @@ class Trainer:
         mine = index[self.dist.shard(len(index))]
         chunks = mine.chunk(max(1, cfg.grad_accum))
         if not self._kernels_chosen:  # this process's first step: timed at the shape of its first micro-batch
+            still_open = self._precision_open, self._dtype_open, self.native_gelu
             self._choose_matmul_precision(chunks[0])  # first: the dtype's timing compares with the float32 chosen
             self._choose_dtype(chunks[0])
             if self.native_gelu is None:
                 self.native_gelu = self._choose_gelu_kernel(chunks[0])
             self._kernels_chosen = True
+            if self._timing_abandoned:  # this step on the defaults; the run's state says nothing was chosen
+                self._precision_open, self._dtype_open, self.native_gelu = still_open
         # the weights of the micro-batches' losses; one micro-batch on one process needs none
         total_targets = self.data.targets(index) if len(chunks) > 1 or self.dist.world_size > 1 else None
         loss_sum = torch.zeros((), device=self.device)
@@ -702,7 +716,7 @@ class Trainer:
             if meta.get("matmul_precision") is None and isinstance(meta.get("native_gelu"), bool):
                 # saved before the key (or, past step 0, without it): a GELU kernel chosen meant MKL's matmuls
                 meta = {**meta, "matmul_precision": "highest"}
-            if meta.get("dtype") is None and self.step > 0:
+            if "dtype" not in meta and self.step > 0:
                 meta = {**meta, "dtype": "float32"}  # saved before --dtype auto existed: it trained in float32
             if meta.get("dtype") in ("float32", "bfloat16") and self._dtype_open:
                 # the dtype it trained with, taken in the first step (under DDP the ranks vote); set now for the
@@ -749,16 +763,6 @@ class Trainer:
 
 class _StopTiming(Exception):
     """Raised by a timed pass once the run is asked to stop: the timing is abandoned, nothing kept of it."""
-
-
-@contextlib.contextmanager
-def _unless_stopped():
-    """Within: a timing that a stop request abandons leaves the choice at its default (float32, MKL's matmuls,
-    oneDNN's GELU): the one step then taken ends the run."""
-    try:
-        yield
-    except _StopTiming:
-        pass
 
 
 def _finite(x: float) -> float | None:

@@ -174,8 +174,8 @@ def test_a_long_pass_is_timed_for_one_round(monkeypatch, restore_matmul_precisio
 
 
 def test_a_clear_cut_timing_stops_after_its_first_rounds(monkeypatch, restore_matmul_precision):
-    """Passes six times slower under the switch decide after one round (FAR_MARGIN), or CLEAR_ROUNDS rounds
-    within it; six times faster, after CLEAR_ROUNDS: a switch is never taken on one round. A timing that is
+    """Passes six times slower under the switch decide after FAR_ROUNDS rounds (FAR_MARGIN), or CLEAR_ROUNDS
+    rounds within it; six times faster, after CLEAR_ROUNDS: a switch is never taken so soon. A timing that is
     never clear enough takes all ROUNDS."""
     import time
 
@@ -190,8 +190,8 @@ def test_a_clear_cut_timing_stops_after_its_first_rounds(monkeypatch, restore_ma
     monkeypatch.setattr(device, "_precision_choices", {})
     monkeypatch.setattr(device, "ROUNDS", 8)
     monkeypatch.setattr(device, "PROBE_SECONDS", float("inf"))  # only clarity stops it before ROUNDS
-    assert device.matmuls_in_onednn_pay(("far",), passes) is False  # six times slower: one round says it
-    assert timed.count("medium") == 2  # a pass after the switch, and one timed
+    assert device.matmuls_in_onednn_pay(("far",), passes) is False  # six times slower: FAR_ROUNDS say it
+    assert timed.count("medium") == device.FAR_ROUNDS * 2  # a pass after each switch, and one timed
     timed.clear()
     monkeypatch.setattr(device, "FAR_MARGIN", float("inf"))
     assert device.matmuls_in_onednn_pay(("slow",), passes) is False
@@ -313,11 +313,11 @@ def test_restored_choices_survive_a_save_before_the_first_step_and_old_states_ke
         return state
 
     monkeypatch.setattr(rundir.RunDir, "load_state", old_state)
-    for native in (True, False):  # either kernel was chosen at MKL's matmuls: neither is timed again
+    for native, steps in ((True, 6), (False, 8)):  # either kernel chosen meant MKL's matmuls: neither timed again
         gelu["native"] = native
-        resumed = resume_trainer(out, {"max_steps": 6})
+        resumed = resume_trainer(out, {"max_steps": steps})
         list(resumed.run())
-        assert resumed.step == 6 and resumed.cfg.dtype == "float32"
+        assert resumed.step == steps and resumed.cfg.dtype == "float32"
         assert resumed.matmul_precision == "highest" and resumed.native_gelu is native
 
 
@@ -853,7 +853,11 @@ def test_two_runs_with_one_seed_in_one_process_train_alike(small_words, tmp_path
 def test_a_stop_during_the_first_steps_timing_is_answered_at_once(small_words, tmp_path, monkeypatch,
                                                                  restore_matmul_precision):
     """Ctrl-C or q while the first step times the run's passes (a large model's take seconds each): the timing
-    is abandoned at its next pass, the run takes the default (float32), makes that one step and stops."""
+    is abandoned at its next pass, the run takes the default (float32) for that one step and stops. Nothing was
+    chosen, and nothing is recorded as chosen: the resumed run times again."""
+    from makemore import rundir
+    from makemore.training import resume_trainer
+
     from makemore import device
 
     monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
@@ -873,6 +877,13 @@ def test_a_stop_during_the_first_steps_timing_is_answered_at_once(small_words, t
     events = list(trainer.run())
     assert timed == [] and trainer.cfg.dtype == "float32" and trainer.step == 1
     assert events[-1].kind == "finished" and events[-1].reason == "stopped"
+    assert "arithmetic" not in [e.kind for e in events]
+    meta = rundir.RunDir.open(tmp_path / "run").load_state().meta
+    assert meta["dtype"] is None and meta["matmul_precision"] is None
+    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: True)  # timed now, in full
+    resumed = resume_trainer(tmp_path / "run", {"max_steps": 3})
+    said = [e for e in resumed.run() if e.kind == "arithmetic"]
+    assert resumed.cfg.dtype == "bfloat16" and [(e.step, e.dtype) for e in said] == [(2, "bfloat16")]
 
 
 def test_a_stopped_run_counts_the_time_of_its_steps_since_the_last_log_line(small_words, tmp_path):
@@ -882,11 +893,15 @@ def test_a_stopped_run_counts_the_time_of_its_steps_since_the_last_log_line(smal
 
     trainer, _ = _precision_run(small_words, tmp_path / "run", {"max_steps": 50})
     trainer.cfg.log_interval = 1000
-    events = []
-    for event in trainer.run():
-        events.append(event)
-        if event.kind == "arithmetic":  # after the first step: a slow consumer, then a stop
-            time.sleep(0.3)
-            trainer.request_stop()
+    step = trainer._train_step
+
+    def slow_step():  # a large model's step, asked to stop while it runs
+        result = step()
+        time.sleep(0.3)
+        trainer.request_stop()
+        return result
+
+    trainer._train_step = slow_step
+    events = list(trainer.run())
     assert events[-1].kind == "finished" and events[-1].reason == "stopped" and trainer.step == 1
     assert events[-1].elapsed >= 0.3
