@@ -152,10 +152,10 @@ ROUNDS = 15  # alternations of the run's passes timed, about 2 ms a side each
 PROBE_SECONDS = 0.5  # ... or fewer (at least MIN_ROUNDS) when a larger model's passes would take longer
 MIN_ROUNDS = 5
 CLEAR_ROUNDS, CLEAR_MARGIN = 3, 1.15  # a timing this clear after this many rounds needs no more
-# a first round whose switched side is this many times slower than it may be: the switch is not taken, no more
-# rounds (oneDNN's matmuls at 3.1x, bfloat16 at 1.7x for the default names Transformer on an AMD EPYC); a
-# switch is never taken on one round
-FAR_MARGIN = 2.0
+# first rounds whose switched side is this many times slower than it may be: the switch is not taken, no more
+# rounds (oneDNN's matmuls at 3.1x, bfloat16 at 1.7x for the default names Transformer on an AMD EPYC); two, so
+# that one pass slowed by the machine does not decide; a switch is never taken so soon
+FAR_ROUNDS, FAR_MARGIN = 2, 2.0
 LONG_PASS_SECONDS = 0.05  # passes at least this long (a large model's) are timed for one round only
 SIZE_PASSES = 3  # passes timed to see an MLP's size (with 1, one process in six at 240 rows of 64 took oneDNN)
 _gelu_choices: dict[tuple[int, int], bool] = {}  # this process's choice for each MLP shape (rows, width)
@@ -236,8 +236,8 @@ def _median_ratio(work: Callable[[], None], switch: Callable[[bool], None], thre
     each round times both, about 2 ms a side, the first pass after a switch untimed (it is slower); rounds stop
     after ``PROBE_SECONDS`` once ``MIN_ROUNDS`` are done (one, for passes of ``LONG_PASS_SECONDS`` or more). The
     caller restores what ``switch`` changes. Clear-cut timings stop sooner: after ``CLEAR_ROUNDS`` rounds whose
-    ratios all lie beyond ``threshold`` by ``CLEAR_MARGIN``, on the same side; after one, if it is above ``threshold``
-    by ``FAR_MARGIN`` (the switch far slower: not taken)."""
+    ratios all lie beyond ``threshold`` by ``CLEAR_MARGIN``, on the same side; after ``FAR_ROUNDS``, if all are above
+    ``threshold`` by ``FAR_MARGIN`` (the switch far slower: not taken)."""
     ratios = []
     first = _timed(work)  # allocates and initialises: a pass this long alone is long in any case
     once = first if first >= 5 * LONG_PASS_SECONDS else min(_timed(work) for _ in range(2))
@@ -256,7 +256,7 @@ def _median_ratio(work: Callable[[], None], switch: Callable[[bool], None], thre
                 work()
             took[flag] = time.perf_counter() - t0
         ratios.append(took[True] / took[False])
-        if len(ratios) == 1 and ratios[0] > threshold * FAR_MARGIN:
+        if len(ratios) == FAR_ROUNDS and min(ratios) > threshold * FAR_MARGIN:
             break
         if len(ratios) >= CLEAR_ROUNDS and (min(ratios) > threshold * CLEAR_MARGIN
                                             or max(ratios) < threshold / CLEAR_MARGIN):
