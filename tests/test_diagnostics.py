@@ -854,3 +854,18 @@ async def test_the_embedding_scatter_shows_every_character_even_when_they_coinci
         shown = "".join(str(line.text) for line in scatter.render_lines(scatter.region.reset_offset))
         assert "aeiou" in shown
         assert all(c in shown for c in "bcdfghjklmnpqrstvwxyz")
+
+
+def test_joined_labels_keep_to_the_plot_and_skip_what_cannot_be_drawn():
+    from makemore.tui.widgets.diagnostics import joined_labels
+
+    # a row of 30 labels on a 10-column plot: one text, cut to the row, starting at the left edge (not left of it)
+    placed = joined_labels([i / 29 for i in range(30)], [0.0] * 30, [chr(97 + i % 26) for i in range(30)],
+                           cols=10, rows=5)
+    assert placed == [(0.0, 0.0, "abcdefghi…")]
+    # left to right within a row whatever the order given; a joined text never covers the next group
+    placed = joined_labels([1.0, 0.0, 0.03, 0.5], [0.0, 0.0, 0.0, 0.0], ["z", "a", "b", "m"], cols=40, rows=5)
+    assert [text for *_, text in placed] == ["ab", "m", "z"]
+    assert joined_labels([float("nan"), 0.0, 1.0], [0.0, float("inf"), 1.0], ["a", "b", "c"], 40, 5) == \
+        [(1.0, 1.0, "c")]
+    assert joined_labels([], [], [], 40, 5) == []

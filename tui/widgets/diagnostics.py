@@ -286,10 +286,12 @@ class EmbeddingScatter(PlotextPlot):
             self.refresh()
             return
         xs, ys = [c[0] for c in self.coords], [c[1] for c in self.coords]
-        plt.scatter(xs, ys, marker=" ")
-        # the plot's area inside plotext's axes and tick labels, about
-        cols, rows = max(8, self.size.width - AXES_WIDTH), max(4, self.size.height - AXES_HEIGHT)
-        for x, y, label in joined_labels(xs, ys, self.labels, cols, rows):
+        labelled = len(self.labels) <= MAX_LABELS
+        plt.scatter(xs, ys, marker=" " if labelled else "·")
+        # the plot's area inside plotext's frame and tick labels, or a little less: a coarser grid joins more,
+        # never less, than the plot's own
+        cols, rows = max(1, self.size.width - AXES_WIDTH), max(1, self.size.height - AXES_HEIGHT)
+        for x, y, label in joined_labels(xs, ys, self.labels, cols, rows) if labelled else []:
             plt.text(label, x, y, color="cyan", alignment="left")  # from x, as joined_labels places it
         self.refresh()
 
@@ -297,31 +299,45 @@ class EmbeddingScatter(PlotextPlot):
         self.replot()  # which labels share a cell depends on the size
 
 
-AXES_WIDTH, AXES_HEIGHT = 12, 4  # columns of the y tick labels and frame, rows of the x ticks, label and frame
+MAX_LABELS = 256  # a token vocabulary's thousands of labels would fill every row: its points are drawn unlabelled
+AXES_WIDTH, AXES_HEIGHT = 8, 3  # the y tick labels and the frame's columns; the frame's and x ticks' rows
 
 
 def joined_labels(xs: list[float], ys: list[float], labels: list[str], cols: int,
                   rows: int) -> list[tuple[float, float, str]]:
     """(x, y, text) for each label of a scatter drawn ``cols`` x ``rows`` cells, where labels that would fall on
-    the same cells are joined into one text at the first one's place ("e" and "i" close together: "ei"), so that
-    none is drawn over and hidden by another; a text drawn left-aligned from its x, moved left where it would
-    run past the right edge."""
-    def cell(v: float, lo: float, hi: float, n: int) -> int:
-        return round((v - lo) / (hi - lo) * (n - 1)) if hi > lo else 0
+    or touch the same cells of a row are joined, left to right, into one text at the first one's place ("e" and
+    "i" close together: "ei"), so that none is drawn over and hidden by another; a text is drawn left-aligned
+    from its x, moved left where it would run past the right edge, and cut with "…" where longer than a row.
+    Points that are not finite are left out."""
+    import math
 
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    placed: list[list] = []  # [x, y, text, row, first column, last column]
-    for x, y, label in sorted(zip(xs, ys, labels), key=lambda t: (t[1], t[0])):
-        row, col = cell(y, y0, y1, rows), cell(x, x0, x1, cols)
-        near = next((p for p in placed if p[3] == row and p[4] - len(label) <= col <= p[5] + 1), None)
-        if near is None:
-            placed.append([x, y, label, row, col, col + len(label) - 1])
+    def cell(v: float, lo: float, hi: float, n: int) -> int:
+        return round((v - lo) / (hi - lo) * (n - 1)) if hi > lo and n > 1 else 0
+
+    points = [(x, y, label) for x, y, label in zip(xs, ys, labels) if math.isfinite(x) and math.isfinite(y)]
+    if not points:
+        return []
+    x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
+    y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
+    placed: list[list] = []  # [x, y, text, row, first column, last column], in (row, column) order
+    for row, col, x, y, label in sorted((cell(y, y0, y1, rows), cell(x, x0, x1, cols), x, y, label)
+                                        for x, y, label in points):
+        last = placed[-1] if placed else None
+        if last is not None and last[3] == row and col <= last[5] + 1:
+            last[2] += label
+            last[5] += len(label)
         else:
-            near[2] += label
-            near[5] += len(label)
-    step = (x1 - x0) / (cols - 1) if x1 > x0 else 0.0  # one cell, in x
-    # a text that would run past the right edge (where plotext cuts it) ends at the edge instead
-    return [(x - max(0, last - (cols - 1)) * step, y, text) for x, y, text, _, _, last in placed]
+            placed.append([x, y, label, row, col, col + len(label) - 1])
+    step = (x1 - x0) / (cols - 1) if x1 > x0 and cols > 1 else 0.0  # one cell, in x
+    out = []
+    for x, y, text, _, first, last in placed:
+        if len(text) > cols:
+            text, last = text[:cols - 1] + "…", first + cols - 1
+        # a text that would run past the right edge (where plotext cuts it) ends at the edge, never left of x0
+        shift = min(max(0, last - (cols - 1)), first)
+        out.append((x - shift * step, y, text))
+    return out
 
 
 def update_ratio_hlines() -> list[tuple[float, str]]:
