@@ -12,7 +12,8 @@
     text = makemore.train("play.txt", mode="text", tokenizer="tok.json").model   # or preset="gpt2-124m"
     text.continue_text("ROMEO:", 200)                 # 200 characters; text.evaluate(): loss, bpc, chars
 
-Nothing here prints but ``train``'s progress (off with ``progress=False``), nor exits the interpreter; bad input raises a ``MakemoreError``.
+Nothing here prints but ``train``'s progress (off with ``progress=False``) and notes on stderr, nor exits the
+interpreter; bad input raises a ``MakemoreError``.
 """
 
 from __future__ import annotations

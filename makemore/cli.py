@@ -238,7 +238,8 @@ def train(
                                                            rich_help_panel=O, show_default=False)] = None,
     weight_decay: Annotated[Optional[float], typer.Option(help="AdamW weight decay (matrices only).",
                                                          rich_help_panel=O, show_default=False)] = None,
-    warmup_steps: Annotated[Optional[int], typer.Option(help="Linear warm-up steps before cosine decay.",
+    warmup_steps: Annotated[Optional[int], typer.Option(help="Linear warm-up steps before cosine decay (default: the "
+                                                        "recipe's, at most a tenth of --max-steps).",
                                                         rich_help_panel=O, show_default=False)] = None,
     grad_clip: Annotated[Optional[float], typer.Option(help="Max gradient norm (0: off).", rich_help_panel=O,
                                                        show_default=False)] = None,

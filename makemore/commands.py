@@ -345,7 +345,7 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
     if counts["empty"]:
         summary += f", {plural(counts['empty'], 'empty word')} (not counted in the novelty)"
     again = ([f"{plural(too_long, 'sample')} longer than --max-len {max_len}"] if too_long else []) + \
-        ([f"{plural(sampled.not_new, 'sample')} already in the run's words (--new-only)"] if sampled.not_new else []) + \
+        ([f"{plural(sampled.not_new, 'sample')} not new (--new-only)"] if sampled.not_new else []) + \
         ([f"{plural(sampled.repeated, 'repeat')} (--unique)"] if sampled.repeated else [])
     if again:
         summary += "; drawn again: " + ", ".join(again)

@@ -498,6 +498,8 @@ class RunDir:
                 arithmetic = m  # kept across a resume, which continues as its run's state says, step or not
             elif kind == "started":
                 finished = failed = None
+                if not m.get("start_step"):  # from step 0 (no state: killed before its first save), chosen anew
+                    arithmetic = None
                 # a resume goes on from its checkpoint's step: what a killed process logged after it is undone
                 start = m.get("start_step") if isinstance(m.get("start_step"), int) else 0
                 steps = min(steps, start)

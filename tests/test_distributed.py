@@ -22,7 +22,9 @@ import pytest
 TOLERANCE = 1e-3
 # a tiny model and an uneven global batch (9 words over 2 ranks: 5 + 4), so the token weighting is exercised
 TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--batch-size", "9", "--lr", "1e-2",
-        "--warmup-steps", "400", "--eval-interval", "100", "--quiet"]
+        "--warmup-steps", "400", "--eval-interval", "100", "--quiet",
+        # the same arithmetic in the torchrun processes (which time it) as in this one (where conftest.py pins it)
+        "--dtype", "float32", "--matmul-precision", "highest"]
 
 
 def _words(names_path: Path, tmp_path: Path) -> Path:

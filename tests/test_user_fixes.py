@@ -185,7 +185,7 @@ def test_sample_new_only_and_unique_count_what_they_passed_over(run):
     assert data["repeated"] > 0  # 20 different letters of 26: some drawn twice on the way
     text = runner.invoke(app, args).stderr  # the same seed: the same draws
     said = [f"{data['too_long']} samples longer than --max-len 1"] + (
-        [f"{data['not_new']} samples already in the run's words (--new-only)"] if data["not_new"] else [])
+        [f"{data['not_new']} samples not new (--new-only)"] if data["not_new"] else [])
     assert "drawn again: " + ", ".join(said + [f"{data['repeated']} repeats (--unique)"]) in text
     plain = json.loads(runner.invoke(app, ["sample", str(run), "-n", "30", "--temperature", "0.6", "--json"]).stdout)
     assert plain["not_new"] == plain["repeated"] == 0 and "drawn again" not in runner.invoke(
