@@ -905,3 +905,27 @@ def test_a_stopped_run_counts_the_time_of_its_steps_since_the_last_log_line(smal
     events = list(trainer.run())
     assert events[-1].kind == "finished" and events[-1].reason == "stopped" and trainer.step == 1
     assert events[-1].elapsed >= 0.3
+
+
+def test_a_run_that_starts_over_has_no_arithmetic_until_its_first_step(small_words, tmp_path, monkeypatch,
+                                                                       restore_matmul_precision):
+    """Killed before its first save, a run starts over at step 0 and times again: what the killed process chose is
+    no longer the run's (a resume from a saved step keeps it: its state holds it)."""
+    from makemore import device
+    from makemore.rundir import RunDir
+    from makemore.sinks import JsonlSink
+    from makemore.training import drive
+
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
+    monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: False)
+    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: True)
+    out = tmp_path / "run"
+    drive(_precision_run(small_words, out)[0], [JsonlSink(out)])
+    metrics = out / "metrics.jsonl"
+    assert RunDir.open(out).summary()["arithmetic"]["dtype"] == "bfloat16"
+    with metrics.open("a") as f:  # a process that resumed from step 4: the choice stands
+        f.write(json.dumps({"event": "started", "start_step": 4}) + "\n")
+    assert RunDir.open(out).summary()["arithmetic"]["dtype"] == "bfloat16"
+    with metrics.open("a") as f:  # one that started over
+        f.write(json.dumps({"event": "started", "start_step": 0}) + "\n")
+    assert RunDir.open(out).summary()["arithmetic"] is None
