@@ -19,7 +19,6 @@ once, and resumes exactly as if nothing had happened (``Trainer.idle``).
 from __future__ import annotations
 
 import dataclasses
-
 import time
 from pathlib import Path
 
