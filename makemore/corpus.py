@@ -176,6 +176,21 @@ def read_pieces(path: Path, piece_bytes: int = PIECE_BYTES, start: int = 0, end:
         yield buffer
 
 
+def check_text_head(path: Path, limit: int = 16 << 20) -> None:
+    """Refuse ``path`` when its first ``limit`` bytes are not UTF-8 text (UTF-16, binary, another encoding), with
+    the message ``read_pieces`` would give: for a refusal about the file's shape that its encoding explains."""
+    with open_regular(path, "a text file") as f:
+        try:
+            raw = f.read(limit)
+        except OSError as e:
+            raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
+    check_not_utf16(raw, path)
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    _decode(decoder, raw, path, 0)
+    if len(raw) < limit:
+        _decode(decoder, b"", path, len(raw))
+
+
 def _decode(decoder, raw: bytes, path: Path, offset: int) -> str:
     """The next ``raw`` bytes (at ``offset`` in the file) through the incremental UTF-8 ``decoder``; the end of
     the file when ``raw`` is empty. Refuses non-UTF-8 and NUL bytes."""

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from makemore.corpus import SAFE_BREAK, Corpus, corpus_bytes, documents, read_pieces
+from makemore.corpus import SAFE_BREAK, Corpus, check_text_head, corpus_bytes, documents, read_pieces
 from makemore.errors import MakemoreError
 from makemore.files import open_regular, read_json
 
@@ -67,6 +67,7 @@ def _plan(corpus: Corpus, val_fraction: float) -> tuple[list[Document], list[Doc
             raise MakemoreError(f"{path}: empty file")
         cut = _line_break_near(path, int(size * (1 - val_fraction)))
         if cut is None:
+            check_text_head(path)  # a file that is not text says so, rather than that it has no line break
             raise MakemoreError(f"{path}: no line break near {1 - val_fraction:.0%} of the file to cut off the "
                                 f"validation split; give a directory of several files")
         return [Document(path, path.name, 0, cut)], [Document(path, path.name + "#val", cut, None)]

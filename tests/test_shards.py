@@ -179,6 +179,21 @@ def test_refusals(tmp_path, tok, corpus):
         prepare(tmp_path / "shards", tok, tmp_path / "s4")
 
 
+@pytest.mark.parametrize("data, says", [
+    (b"caf\xe9\nna\xefve\nhello\nworld\n", "not UTF-8 (byte 0xe9 at offset 3)"),  # Latin-1, too short to cut
+    (b"\x7fELF\x02\x01\x01\x00\x00\x00", "binary data"),
+    ("one line, no break".encode("utf-16"), "UTF-16 text"),
+    (b"one line of text, no break", "no line break near 90%"),  # text indeed: the cut is what fails
+])
+def test_a_single_file_that_cannot_be_cut_says_why(tmp_path, tok, data, says):
+    """A single file with no place to cut the validation split says first what is wrong with its text, if anything:
+    a small Latin-1 or binary file used to be refused for having no line break."""
+    (tmp_path / "one.txt").write_bytes(data)
+    with pytest.raises(MakemoreError, match=re.escape(f"one.txt: {says}")):
+        prepare(tmp_path / "one.txt", tok, tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
 def test_a_changed_shard_or_tokenizer_is_refused(corpus, tok, tmp_path):
     prepare(corpus, tok, tmp_path / "s", shard_tokens=500)
     other = Tokenizer.train(["something else entirely"], vocab_size=300)
