@@ -586,7 +586,9 @@ def info_command(run, *, as_json: bool) -> None:
         t.add_row("test", fmt(s["test_loss"]))
     family, defaults = get_family(s["type"]), recipe_for(s["type"], s["mode"])
     recipe = "fitted in one pass" if family.fitted else \
-        f"steps={defaults['max_steps']} batch={defaults['batch_size']} lr={defaults['learning_rate']:g}"
+        f"steps={defaults['max_steps']}" + (f" (at most {defaults['max_epochs']} epochs)" if "max_epochs" in defaults
+                                             else "") + \
+        f" batch={defaults['batch_size']} lr={defaults['learning_rate']:g}"
     if s["mode"] == "text":
         from makemore.models import text_defaults
 

@@ -368,3 +368,22 @@ def test_info_shows_both_budgets_of_a_run_given_both(tmp_path):
     assert r.exit_code == 0, r.output
     shown = runner.invoke(app, ["info", str(run)], env={"COLUMNS": "200"}).stdout
     assert "3 steps or 60 s, whichever comes first" in shown and "1 word," not in shown
+
+
+def test_info_names_the_recipe_s_cap_on_epochs_beside_its_steps(tmp_path):
+    """A Transformer trained on a small list stops after the recipe's cap on epochs, long before its 4,000 steps:
+    `info`'s defaults row names the cap, as `train --help` does (it showed the 4,000 steps alone)."""
+    from makemore.models import recipe_for
+
+    words = tmp_path / "people.txt"
+    words.write_text("\n".join(PEOPLE) + "\n")
+    shown = {}
+    for family in ("transformer", "bigram"):
+        run = tmp_path / family
+        r = runner.invoke(app, ["train", str(words), "--type", family, "-q", "-o", str(run)]
+                          + (["--n-layer", "1", "--n-embd", "8", "--n-head", "1"] if family == "transformer" else []))
+        assert r.exit_code == 0, r.output
+        shown[family] = runner.invoke(app, ["info", str(run)], env={"COLUMNS": "300"}).stdout
+    cap = recipe_for("transformer")["max_epochs"]
+    assert f"steps={recipe_for('transformer')['max_steps']} (at most {cap} epochs) batch=" in shown["transformer"]
+    assert "epochs" not in shown["bigram"]  # a recipe without a cap says none
