@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import types
 import typing
 from collections.abc import Iterable
@@ -274,7 +275,7 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
 
     from makemore.config import TrainConfig
     from makemore.rundir import RunDir
-    from makemore.training import Request, check_request, drive, new_trainer, resume_trainer
+    from makemore.training import Request, check_request, data_notes, drive, new_trainer, resume_trainer
 
     train_names = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "device"}  # unknown ones: _checked
     hyper = {k: v for k, v in options.items() if k in _HYPER}
@@ -306,7 +307,10 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
                           hyper=hyper, train=train_opts, seed=seed, device=device, max_len=max_len, mode=mode,
                           block_size=block_size, tokenizer=Path(tokenizer) if tokenizer is not None else None,
                           preset=preset)
-        trainer, _ = new_trainer(request, checked=check_request(request))
+        checked = check_request(request)
+        trainer, prepared = new_trainer(request, checked=checked)
+        for note in data_notes(prepared, model_type, checked[1].batch_size):
+            print(f"note: {note}", file=sys.stderr)
     sinks = []
     if progress:
         from rich.console import Console

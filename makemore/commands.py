@@ -138,7 +138,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                       tokenizer=Path(tokenizer) if tokenizer is not None else None, preset=preset)
     from makemore.models import get_family
     from makemore.shards import is_shard_dir
-    from makemore.training import resolve_mode
+    from makemore.training import data_notes, resolve_mode
 
     checked = check_request(request)
     unused = [k for k, v in train.items() if v is not None and v is not False]
@@ -166,13 +166,8 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         err.print(f"{prepared.path}: {plural(len(w.words), 'word')} (dropped {', '.join(dropped)}); "
                   f"split {len(prepared.train):,}/{len(prepared.val):,}/{len(prepared.test):,} train/val/test"
                   + _small_split_note(len(prepared.val), len(prepared.test)))
-        if prepared.hint:
-            err.print(f"note: {prepared.hint}", soft_wrap=True)
-        batch = checked[1].batch_size
-        if not get_family(model_type).fitted and batch > len(prepared.train):
-            err.print(f"note: --batch-size {batch:,} is more than the {len(prepared.train):,} training words: each "
-                      f"batch draws words at random, some many times over, and a step costs {batch:,} words' work",
-                      soft_wrap=True)
+        for note in data_notes(prepared, model_type, checked[1].batch_size):
+            err.print(f"note: {note}", soft_wrap=True)
     settle_imports()  # everything is checked: torch, if prepare_data did not import it, comes in here
     trainer, _ = new_trainer(request, prepared, dist=dist, checked=checked)
     if main and not quiet and (trainer.cfg.grad_accum > 1 or dist.world_size > 1) and _has_batch_norm(trainer.model):

@@ -95,6 +95,22 @@ class Prepared:
         return {"train": self.train, "val": self.val, "test": self.test}
 
 
+def data_notes(prepared, model_type: str, batch_size: int) -> list[str]:
+    """What a user should hear about a word list before training on it, each a line said after "note: ", by the
+    command line, the Python API and the TUI alike: the file looks like running text; the batch is larger than
+    the training words."""
+    from makemore.models import get_family
+
+    if prepared.mode != "words":
+        return []
+    notes = [prepared.hint] if prepared.hint else []
+    if not get_family(model_type).fitted and batch_size > len(prepared.train):
+        notes.append(f"--batch-size {batch_size:,} is more than the {len(prepared.train):,} training words: each "
+                     f"batch draws words at random, some many times over, and a step costs {batch_size:,} words' "
+                     f"work")
+    return notes
+
+
 MAX_LEN_LIMIT = 1024  # the context follows the longest word; beyond this attention and logits outgrow memory
 LOGITS_BUDGET = 4 << 30  # bytes the logits of one training micro-batch may take (with softmax and gradient)
 

@@ -298,3 +298,25 @@ async def test_q_quits_from_the_diagnostics_screen_too(finished_run):
         await pilot.press("q")
         await pilot.pause(0.3)
         assert not app.is_running
+
+
+async def test_the_tui_and_the_api_say_the_notes_the_command_line_prints(small_words, tmp_path, capsys):
+    """A batch larger than the training words was noted by `makemore train` alone: the TUI shows the note as a
+    notification, and the Python API prints it on stderr, as the command line does."""
+    import makemore
+    from makemore.training import Request
+
+    request = Request(data=str(small_words), model_type="transformer", out=tmp_path / "tui",
+                      hyper=dict(n_layer=1, n_head=2, n_embd=16), device="cpu",
+                      train=dict(max_steps=3, eval_interval=3, batch_size=64, warmup_steps=1))
+    app = create_app(request=request, poll_interval=0.05)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        screen = app.run_screen()
+        await wait_for(pilot, lambda: screen.snap.finished is not None, what="the run")
+        notes = [str(n.message) for n in app._notifications]
+    assert any("--batch-size 64 is more than the" in n and "training words" in n for n in notes), notes
+    makemore.train(small_words, type="bigram", out=tmp_path / "api", max_steps=2, batch_size=64, progress=False)
+    err = capsys.readouterr().err
+    assert "note: --batch-size 64 is more than the" in err
+    makemore.train(small_words, type="bigram", out=tmp_path / "quiet", max_steps=2, batch_size=4, progress=False)
+    assert "--batch-size" not in capsys.readouterr().err  # a batch the words fill says nothing

@@ -85,10 +85,13 @@ def check_request(request) -> None:
 
 
 def new_trainer(request):
+    """(trainer, notes): the notes are what the command line prints after "note: " before training."""
+    from makemore.training import check_request, data_notes
     from makemore.training import new_trainer as build
 
-    trainer, _ = build(request)
-    return trainer
+    checked = check_request(request)
+    trainer, prepared = build(request, checked=checked)
+    return trainer, data_notes(prepared, request.model_type, checked[1].batch_size)
 
 
 def check_training_options(data: str, model_type: str, hyper: dict[str, Any], max_len: int | None = None) -> None:

@@ -201,7 +201,9 @@ class RunScreen(Screen):
     def _train(self) -> None:
         worker = get_current_worker()
         if self.trainer is None:
-            self.trainer = backend.new_trainer(self.request)
+            self.trainer, notes = backend.new_trainer(self.request)
+            for note in notes:
+                self.app.call_from_thread(self.notify, note, title="note", timeout=12)
             self.run_dir = Path(self.trainer.run_dir)
             self.temperature = self.trainer.cfg.temperature
         trainer = self.trainer
