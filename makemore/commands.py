@@ -141,11 +141,6 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     from makemore.training import data_notes, resolve_mode
 
     checked = check_request(request)
-    unused = [k for k, v in train.items() if v is not None and v is not False]
-    if main and unused and get_family(model_type).fitted:  # said, not refused: a script may loop over families
-        options = ", ".join("--" + k.replace("_", "-") for k in unused)
-        err.print(f"{model_type} is counted in one pass, not trained: {options} "
-                  f"{'has' if len(unused) == 1 else 'have'} no effect")
     if resolve_mode(request) == "text" or request.tokenizer is not None or is_shard_dir(data):
         from makemore.device import flush_denormals
 
@@ -170,6 +165,11 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
             err.print(f"note: {note}", soft_wrap=True)
     settle_imports()  # everything is checked: torch, if prepare_data did not import it, comes in here
     trainer, _ = new_trainer(request, prepared, dist=dist, checked=checked)
+    unused = [k for k, v in train.items() if v is not None and v is not False]
+    if main and unused and get_family(model_type).fitted:  # said, not refused (a script may loop over families),
+        options = ", ".join("--" + k.replace("_", "-") for k in unused)  # once nothing else is refused
+        err.print(f"{model_type} is counted in one pass, not trained: {options} "
+                  f"{'has' if len(unused) == 1 else 'have'} no effect")
     if main and not quiet and (trainer.cfg.grad_accum > 1 or dist.world_size > 1) and _has_batch_norm(trainer.model):
         err.print(f"note: {trainer.model_type} normalises with the statistics of each micro-batch, so --grad-accum "
                   f"and several processes change its result (not so for a model without batch norm)")

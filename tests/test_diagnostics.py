@@ -361,6 +361,11 @@ def test_ngram_has_nothing_to_diagnose_and_says_which_options_it_does_not_use(sm
     r = runner.invoke(app, ["train", "--resume", str(tmp_path / "r2")])  # counted already: nothing to continue
     assert r.exit_code == 2 and "ngram is counted in one pass, and this run was" in r.stderr, r.output
     assert not [m for m in metrics(tmp_path / "r") if m["event"] == "diagnostics"]
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"caf\xe9\nna\xefve\n")
+    r = runner.invoke(app, ["train", str(latin), "--type", "ngram", "--max-steps", "5", "-o", str(tmp_path / "r3")])
+    assert r.exit_code == 2 and "not UTF-8" in r.stderr
+    assert "no effect" not in r.stderr  # a refused run is not told which options it would have ignored
 
 
 # --- lr-find ----------------------------------------------------------------------------------------------
