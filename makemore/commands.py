@@ -518,6 +518,7 @@ def info_command(run, *, as_json: bool) -> None:
         print(json.dumps(s, ensure_ascii=False))
         return
     from makemore.models import get_family, recipe_for
+    from makemore.text import EVAL_TOKENS as EVAL_TOKENS_SHOWN
 
     t = Table(box=None, show_header=False, pad_edge=False)
     t.add_column(style="bold")
@@ -575,7 +576,13 @@ def info_command(run, *, as_json: bool) -> None:
                                                    " · not finished"))
     fmt = (lambda v: f"{v:.4f}" if isinstance(v, float) else "-")
     bpc = f" ({s['best_val_bpc']:.4f} bits/char)" if s["mode"] == "text" and s["best_val_bpc"] is not None else ""
-    t.add_row("best val", f"{fmt(s['best_val_loss'])} {s['loss_unit']}{bpc} @ step {s['best_step']}"
+    val = s["split"].get("val") if s["mode"] == "text" else None
+    if isinstance(val, int) and val > EVAL_TOKENS_SHOWN and s["best_step"] is not None:  # a fixed part of val
+        unit = "tokens" if isinstance(d.get("tokenizer"), dict) or sp.get("kind") == "shards" else "characters"
+        part = f" · on {EVAL_TOKENS_SHOWN:,} {unit} of val (`makemore eval` scores all of it)"
+    else:
+        part = ""
+    t.add_row("best val", f"{fmt(s['best_val_loss'])} {s['loss_unit']}{bpc} @ step {s['best_step']}{part}"
               if s["best_step"] is not None else "- (no evaluation recorded yet)")
     if s["mode"] != "text":  # a text run's held-out part is val (there is no test split)
         t.add_row("test", fmt(s["test_loss"]))

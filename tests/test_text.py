@@ -379,6 +379,23 @@ def test_samples_event_with_text_round_trips_through_json():
     assert words.text is None and words.samples[0].word == "emma"
 
 
+@pytest.mark.parametrize("n_lines", [300, 3000])
+def test_info_says_when_the_best_val_loss_is_on_a_part_of_val(tmp_path, n_lines):
+    """Training scores a text run on a fixed part of val (``EVAL_TOKENS``); `info` says so when val is longer,
+    and nothing when that part is all of it."""
+    from makemore.text import EVAL_TOKENS
+
+    play = tmp_path / "play.txt"
+    play.write_text(_text(n_lines), encoding="utf-8")
+    run = tmp_path / "run"
+    assert cli("train", play, "--mode", "text", "-o", run, "--n-layer", "1", "--n-head", "2", "--n-embd", "16",
+               "--block-size", "16", "--max-steps", "2", "-q").exit_code == 0
+    val = json.loads((run / "config.json").read_text())["split"]["val"]
+    shown = CliRunner().invoke(app, ["info", str(run)], env={"COLUMNS": "250"}).stdout
+    part = f"@ step 2 · on {EVAL_TOKENS:,} characters of val (`makemore eval` scores all of it)"
+    assert (part in shown) == (val > EVAL_TOKENS), (val, shown)
+
+
 def test_info_reads_a_long_metrics_file_without_loading_it(tmp_path, play, monkeypatch):
     run = tmp_path / "run"
     assert cli("train", play, "--mode", "text", "-o", run, "--n-layer", "1", "--n-head", "2", "--n-embd", "16",
