@@ -275,7 +275,8 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
 
     from makemore.config import TrainConfig
     from makemore.rundir import RunDir
-    from makemore.training import Request, check_request, data_notes, drive, new_trainer, resume_trainer
+    from makemore.training import (Request, check_request, data_notes, drive, new_trainer, resume_trainer,
+                                   unused_note)
 
     train_names = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "device"}  # unknown ones: _checked
     hyper = {k: v for k, v in options.items() if k in _HYPER}
@@ -311,6 +312,8 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
         trainer, prepared = new_trainer(request, checked=checked)
         for note in data_notes(prepared, model_type, checked[1].batch_size):
             print(f"note: {note}", file=sys.stderr)
+        if note := unused_note(model_type, train_opts):
+            print(note, file=sys.stderr)
     sinks = []
     if progress:
         from rich.console import Console

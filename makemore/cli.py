@@ -20,7 +20,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from makemore import __version__
 from makemore.errors import MakemoreError
-from makemore.models import BASE_RECIPE, BASE_TEXT_RECIPE, FAMILIES
+from makemore.models import BASE_RECIPE, BASE_TEXT_RECIPE, FAMILIES, recipe_text
 
 
 class _Help:
@@ -111,9 +111,7 @@ def _family_table() -> str:
     for f in FAMILIES.values():
         hyper = " ".join(f"{k}={v}" for k, v in f.hyper.items()) or "-"
         r = {**BASE_RECIPE, **f.recipe}
-        recipe = "fitted in one pass" if f.fitted else \
-            f"steps={r['max_steps']}" + (f" (at most {r['max_epochs']} epochs)" if "max_epochs" in r else "") + \
-            f" batch={r['batch_size']} lr={r['learning_rate']:g}"
+        recipe = "fitted in one pass" if f.fitted else recipe_text(r)
         for seconds, settings in f.budgets:
             recipe += f"; with --max-time {seconds:g} or more: " + " ".join(f"{k}={v:g}" for k, v in settings.items())
         if f.text is not None:  # text mode (--mode text, or a built-in text such as shakespeare)
@@ -565,7 +563,7 @@ def tokenizer_train(
     vocab_size: Annotated[int, typer.Option("--vocab-size", help="Tokens in all: 256 bytes, the merges and "
                                             "<|endoftext|>.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="A new file for the tokenizer (JSON); an existing one is never "
-                                      "replaced: runs and shards made with it check its sha256.",
+                                      "replaced: runs and shards made with it record its sha256.",
                                       show_default=False)],
     pattern: Annotated[str, typer.Option(help="Pre-split regex: gpt4 (cl100k) | gpt2.")] = "gpt4",
 ) -> None:

@@ -136,9 +136,8 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     request = Request(data=data, model_type=model_type, out=out, hyper=hyper, train=train, seed=seed,
                       device=device, max_len=max_len, mode=mode, block_size=block_size,
                       tokenizer=Path(tokenizer) if tokenizer is not None else None, preset=preset)
-    from makemore.models import get_family
     from makemore.shards import is_shard_dir
-    from makemore.training import data_notes, resolve_mode
+    from makemore.training import data_notes, resolve_mode, unused_note
 
     checked = check_request(request)
     if resolve_mode(request) == "text" or request.tokenizer is not None or is_shard_dir(data):
@@ -165,11 +164,8 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
             err.print(f"note: {note}", soft_wrap=True)
     settle_imports()  # everything is checked: torch, if prepare_data did not import it, comes in here
     trainer, _ = new_trainer(request, prepared, dist=dist, checked=checked)
-    unused = [k for k, v in train.items() if v is not None and v is not False]
-    if main and unused and get_family(model_type).fitted:  # said, not refused (a script may loop over families),
-        options = ", ".join("--" + k.replace("_", "-") for k in unused)  # once nothing else is refused
-        err.print(f"{model_type} is counted in one pass, not trained: {options} "
-                  f"{'has' if len(unused) == 1 else 'have'} no effect")
+    if main and (note := unused_note(model_type, train)):
+        err.print(note)
     if main and not quiet and (trainer.cfg.grad_accum > 1 or dist.world_size > 1) and _has_batch_norm(trainer.model):
         err.print(f"note: {trainer.model_type} normalises with the statistics of each micro-batch, so --grad-accum "
                   f"and several processes change its result (not so for a model without batch norm)")
@@ -517,8 +513,7 @@ def info_command(run, *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(s, ensure_ascii=False))
         return
-    from makemore.models import get_family, recipe_for
-    from makemore.text import EVAL_TOKENS as EVAL_TOKENS_SHOWN
+    from makemore.models import get_family, recipe_for, recipe_text
 
     t = Table(box=None, show_header=False, pad_edge=False)
     t.add_column(style="bold")
@@ -534,13 +529,14 @@ def info_command(run, *, as_json: bool) -> None:
     if s["mode"] == "text":
         sp = s["split"]
         t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · text, {count(d.get('chars', 0))} characters")
+        unit = "tokens" if isinstance(d.get("tokenizer"), dict) else "characters"  # what the parts hold
+        part = _scored_part(sp, unit)
         if sp.get("kind") == "shards":  # prepared shards: whole documents each side, counted in tokens
             docs = sp.get("documents") if isinstance(sp.get("documents"), dict) else {}
             t.add_row("split", f"token shards: {count(sp.get('train', 0))} / {count(sp.get('val', 0))} tokens "
                                f"train / val, in {count(docs.get('train'))} / {count(docs.get('val'))} documents · "
                                f"block {s['block_size']}")
         else:
-            unit = "tokens" if isinstance(d.get("tokenizer"), dict) else "characters"  # what the parts hold
             t.add_row("split", f"characters [0, {count(sp.get('boundary', 0))}) train, the rest val: "
                                f"{count(sp.get('train', 0))} / {count(sp.get('val', 0))} {unit} · "
                                f"block {s['block_size']}")
@@ -551,6 +547,7 @@ def info_command(run, *, as_json: bool) -> None:
                   f"{tk.get('vocab_size')} tokens (rows padded to {tk.get('padded')}) · byte-level BPE, "
                   f"{tk.get('pattern')} pre-split · {s['run']}/tokenizer.json")
     else:
+        part = ""
         words, dups = d.get("words", 0), d.get("duplicates_dropped", 0)
         t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · {count(words)} word{'' if words == 1 else 's'}, "
                   f"{count(dups)} duplicate{'' if dups == 1 else 's'} dropped")
@@ -576,21 +573,12 @@ def info_command(run, *, as_json: bool) -> None:
                                                    " · not finished"))
     fmt = (lambda v: f"{v:.4f}" if isinstance(v, float) else "-")
     bpc = f" ({s['best_val_bpc']:.4f} bits/char)" if s["mode"] == "text" and s["best_val_bpc"] is not None else ""
-    val = s["split"].get("val") if s["mode"] == "text" else None
-    if isinstance(val, int) and val > EVAL_TOKENS_SHOWN and s["best_step"] is not None:  # a fixed part of val
-        unit = "tokens" if isinstance(d.get("tokenizer"), dict) or sp.get("kind") == "shards" else "characters"
-        part = f" · on {EVAL_TOKENS_SHOWN:,} {unit} of val (`makemore eval` scores all of it)"
-    else:
-        part = ""
     t.add_row("best val", f"{fmt(s['best_val_loss'])} {s['loss_unit']}{bpc} @ step {s['best_step']}{part}"
               if s["best_step"] is not None else "- (no evaluation recorded yet)")
     if s["mode"] != "text":  # a text run's held-out part is val (there is no test split)
         t.add_row("test", fmt(s["test_loss"]))
     family, defaults = get_family(s["type"]), recipe_for(s["type"], s["mode"])
-    recipe = "fitted in one pass" if family.fitted else \
-        f"steps={defaults['max_steps']}" + (f" (at most {defaults['max_epochs']} epochs)" if "max_epochs" in defaults
-                                             else "") + \
-        f" batch={defaults['batch_size']} lr={defaults['learning_rate']:g}"
+    recipe = "fitted in one pass" if family.fitted else recipe_text(defaults)
     if s["mode"] == "text":
         from makemore.models import text_defaults
 
@@ -601,6 +589,20 @@ def info_command(run, *, as_json: bool) -> None:
     t.add_row(f"{s['type']} defaults" + (" (text)" if s["mode"] == "text" else ""),
               f"{hyper} · {recipe}" if hyper else recipe)
     out.print(t)
+
+
+def _scored_part(split: dict, unit: str) -> str:
+    """What a text run's best val loss was scored on, where that is not all of val: training scores a fixed part
+    (``EVAL_TOKENS``) at each evaluation, and `makemore eval` all of it, or a shard run's first
+    ``MAX_EVAL_TOKENS``."""
+    from makemore.text import EVAL_TOKENS
+    from makemore.tokentext import MAX_EVAL_TOKENS
+
+    val = split.get("val")
+    if not isinstance(val, int) or isinstance(val, bool) or val <= EVAL_TOKENS:
+        return ""
+    whole = f"its first {MAX_EVAL_TOKENS:,}" if split.get("kind") == "shards" and val > MAX_EVAL_TOKENS else "all of it"
+    return f" · on {EVAL_TOKENS:,} {unit} of val (`makemore eval` scores {whole})"
 
 
 DATASET_INFO = {

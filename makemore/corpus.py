@@ -178,17 +178,14 @@ def read_pieces(path: Path, piece_bytes: int = PIECE_BYTES, start: int = 0, end:
 
 def check_text_head(path: Path, limit: int = 16 << 20) -> None:
     """Refuse ``path`` when its first ``limit`` bytes are not UTF-8 text (UTF-16, binary, another encoding), with
-    the message ``read_pieces`` would give: for a refusal about the file's shape that its encoding explains."""
+    the message ``read_pieces`` would give: for a refusal about the file's shape that its encoding explains (a
+    byte that is not UTF-8 further on is not seen)."""
     with open_regular(path, "a text file") as f:
         try:
             raw = f.read(limit)
         except OSError as e:
             raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
-    check_not_utf16(raw, path)
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    _decode(decoder, raw, path, 0)
-    if len(raw) < limit:
-        _decode(decoder, b"", path, len(raw))
+    decode_head(raw, path, whole=len(raw) < limit)
 
 
 def _decode(decoder, raw: bytes, path: Path, offset: int) -> str:
@@ -220,7 +217,12 @@ def _last_safe_cut(text: str) -> int | None:
 def read_text(path: Path, limit: int) -> str:
     """A whole (small) text file, refused when larger than ``limit`` bytes; a FIFO or a device is refused, not
     read (it might never end)."""
-    data = read_limited(path, limit, "a text file")
+    return line_ends(decode_head(read_limited(path, limit, "a text file"), path, whole=True))
+
+
+def decode_head(data: bytes, path: Path, whole: bool) -> str:
+    """The text of a file's first bytes (all of them if ``whole``; else a character cut at the end is held back),
+    refused as ``read_pieces`` refuses it: UTF-16, binary, not UTF-8."""
     check_not_utf16(data, path)
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    return line_ends(_decode(decoder, data, path, 0) + _decode(decoder, b"", path, len(data)))
+    return _decode(decoder, data, path, 0) + (_decode(decoder, b"", path, len(data)) if whole else "")

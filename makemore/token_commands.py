@@ -36,7 +36,8 @@ def tokenizer_train_command(data: str, vocab_size: int, out: Path, pattern: str)
     if pattern not in PATTERNS:
         raise MakemoreError(f"--pattern {pattern}: expected one of {', '.join(PATTERNS)}")
     if out.exists() or out.is_symlink():
-        raise MakemoreError(f"{out}: already exists; choose another --out (a tokenizer is never replaced: runs and shards made with it check its sha256)")
+        raise MakemoreError(f"{out}: already exists; choose another --out (a tokenizer is never replaced: runs and "
+                            f"shards made with it record its sha256)")
     if not out.resolve().parent.is_dir():  # said now, not after the training
         raise MakemoreError(f"{out}: {out.parent} is not a directory; create it first, or choose another --out")
     src = _corpus(data)

@@ -95,12 +95,10 @@ class Prepared:
         return {"train": self.train, "val": self.val, "test": self.test}
 
 
-def data_notes(prepared, model_type: str, batch_size: int) -> list[str]:
+def data_notes(prepared: Prepared | Any, model_type: str, batch_size: int) -> list[str]:
     """What a user should hear about a word list before training on it, each a line said after "note: ", by the
     command line, the Python API and the TUI alike: the file looks like running text; the batch is larger than
-    the training words."""
-    from makemore.models import get_family
-
+    the training words. (A text or token stream has none.)"""
     if prepared.mode != "words":
         return []
     notes = [prepared.hint] if prepared.hint else []
@@ -109,6 +107,17 @@ def data_notes(prepared, model_type: str, batch_size: int) -> list[str]:
                      f"batch draws words at random, some many times over, and a step costs {batch_size:,} words' "
                      f"work")
     return notes
+
+
+def unused_note(model_type: str, train: dict[str, Any]) -> str | None:
+    """Training options given to a family fitted by counting, which has no use for them: said, not refused (a
+    script may loop over families), once nothing else is refused."""
+    unused = [k for k, v in train.items() if v is not None and v is not False]
+    if not unused or not get_family(model_type).fitted:
+        return None
+    options = ", ".join("--" + k.replace("_", "-") for k in unused)
+    verb = "has" if len(unused) == 1 else "have"
+    return f"{model_type} is counted in one pass, not trained: {options} {verb} no effect"
 
 
 MAX_LEN_LIMIT = 1024  # the context follows the longest word; beyond this attention and logits outgrow memory

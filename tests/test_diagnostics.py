@@ -368,6 +368,15 @@ def test_ngram_has_nothing_to_diagnose_and_says_which_options_it_does_not_use(sm
     assert "no effect" not in r.stderr  # a refused run is not told which options it would have ignored
 
 
+def test_the_api_says_which_options_the_ngram_does_not_use(small_words, tmp_path, capsys):
+    import makemore
+
+    makemore.train(small_words, type="ngram", out=tmp_path / "api", learning_rate=0.1, progress=False)
+    assert "ngram is counted in one pass, not trained: --learning-rate has no effect" in capsys.readouterr().err
+    makemore.train(small_words, type="ngram", out=tmp_path / "plain", progress=False)
+    assert "no effect" not in capsys.readouterr().err
+
+
 # --- lr-find ----------------------------------------------------------------------------------------------
 
 @pytest.mark.slow

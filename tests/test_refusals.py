@@ -183,7 +183,7 @@ def test_tokenizer_train_does_not_overwrite_an_existing_file(tmp_path):
     result = runner.invoke(app, ["tokenizer", "train", str(text), "--vocab-size", "260", "-o", str(precious)])
     assert result.exit_code == 2
     assert "already exists" in result.stderr and str(precious) in result.stderr
-    assert "check its sha256" in result.stderr  # why it refuses where `sample -O` replaces a file
+    assert "record its sha256" in result.stderr  # why it refuses where `sample -O` replaces a file
     assert precious.read_text() == "keep me"
     nowhere = tmp_path / "nowhere" / "tok.json"  # refused before training, not when the file is written
     result = runner.invoke(app, ["tokenizer", "train", str(text), "--vocab-size", "260", "-o", str(nowhere)])

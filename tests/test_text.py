@@ -396,6 +396,21 @@ def test_info_says_when_the_best_val_loss_is_on_a_part_of_val(tmp_path, n_lines)
     assert (part in shown) == (val > EVAL_TOKENS), (val, shown)
 
 
+def test_the_part_of_val_info_names_for_tokens_and_shards():
+    """A token run's part is in tokens; a shard run's `makemore eval` scores its first ``MAX_EVAL_TOKENS``."""
+    from makemore.commands import _scored_part
+    from makemore.text import EVAL_TOKENS
+    from makemore.tokentext import MAX_EVAL_TOKENS
+
+    assert _scored_part({"val": EVAL_TOKENS}, "tokens") == ""  # all of val, scored at each evaluation
+    assert _scored_part({"val": "?"}, "tokens") == ""  # an edited config.json: nothing claimed
+    assert _scored_part({"val": EVAL_TOKENS + 1}, "tokens").endswith(f"{EVAL_TOKENS:,} tokens of val "
+                                                                      f"(`makemore eval` scores all of it)")
+    big = {"kind": "shards", "val": MAX_EVAL_TOKENS + 1}
+    assert _scored_part(big, "tokens").endswith(f"(`makemore eval` scores its first {MAX_EVAL_TOKENS:,})")
+    assert _scored_part({**big, "val": MAX_EVAL_TOKENS}, "tokens").endswith("scores all of it)")
+
+
 def test_info_reads_a_long_metrics_file_without_loading_it(tmp_path, play, monkeypatch):
     run = tmp_path / "run"
     assert cli("train", play, "--mode", "text", "-o", run, "--n-layer", "1", "--n-head", "2", "--n-embd", "16",

@@ -202,8 +202,8 @@ class RunScreen(Screen):
         worker = get_current_worker()
         if self.trainer is None:
             self.trainer, notes = backend.new_trainer(self.request)
-            for note in notes:
-                self.app.call_from_thread(self.notify, note, title="note", timeout=12)
+            for note in notes if not worker.is_cancelled else ():  # (notify is thread-safe)
+                self.notify(note, title="note", timeout=12, markup=False)
             self.run_dir = Path(self.trainer.run_dir)
             self.temperature = self.trainer.cfg.temperature
         trainer = self.trainer
