@@ -635,8 +635,8 @@ def _unique_dir(base: Path) -> Path:
 
 
 def _staging_dir(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
         os.chmod(tmp, 0o777 & ~ckpt.umask())
     except OSError as e:
@@ -655,6 +655,9 @@ def check_out(out: Path) -> None:
         raise MakemoreError(f"{out}: is a file, not a run directory; choose another directory with -o")
     if taken:
         raise _exists(out)
+    above = next((p for p in out.parents if p.exists() or p.is_symlink()), None)  # the nearest that exists
+    if above is not None and not above.is_dir():
+        raise MakemoreError(f"{out}: {above} is a file, not a directory; choose another directory with -o")
 
 
 def _exists(out: Path) -> MakemoreError:

@@ -589,3 +589,17 @@ def test_runs_keeps_each_line_whole_in_a_pipe_and_says_a_stopped_run_was_stopped
     assert result.exit_code == 0, result.output
     row = next(line for line in result.stdout.splitlines() if name in line)
     assert row.split()[0] == name and row.split()[-1] == "stopped" and row == row.rstrip()
+
+
+@pytest.mark.parametrize("under", ["run", "a/b"])
+def test_an_output_under_a_file_is_refused_in_one_line(tmp_path, under):
+    """`-o FILE/run` ended in a traceback (FileExistsError, or NotADirectoryError a level deeper)."""
+    (tmp_path / "words.txt").write_text("emma\nolivia\nava\n")
+    blocker = tmp_path / "empty.txt"
+    blocker.write_text("")
+    out = blocker / under
+    result = runner.invoke(app, ["train", str(tmp_path / "words.txt"), "--type", "bigram", "--max-steps", "1",
+                                 "-o", str(out)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{blocker} is a file, not a directory" in result.stderr
+    assert blocker.read_text() == "" and sorted(p.name for p in tmp_path.iterdir()) == ["empty.txt", "words.txt"]

@@ -80,12 +80,13 @@ def test_schedule_warms_up_linearly_then_follows_a_cosine_to_its_floor():
 
 
 def test_schedule_on_a_time_budget_follows_the_seconds_trained():
-    """--max-time 60 without a step limit: the cosine runs over the seconds (after the warm-up steps)."""
+    """--max-time 60 without a step limit: the cosine runs over the seconds, and the warm-up steps rise until
+    they meet it."""
     from makemore.config import lr_at
 
     cfg = _config(max_steps=0, max_time=60.0)
     hand = {(2, 0.0): 0.75,  # still warming up: steps, not seconds
-            (2, 50.0): 0.75,
+            (2, 40.0): TWO_THIRDS,  # ... until the rise meets the cosine: from there, the cosine
             (4, 0.0): 1.0, (100, 20.0): THIRD, (5000, 30.0): HALF, (7, 40.0): TWO_THIRDS,
             (9, 60.0): 0.1, (9, 75.0): 0.1}  # the floor, and past the budget
     assert {key: lr_at(*key[:1], cfg, key[1]) for key in hand} == pytest.approx(hand, abs=1e-12)
@@ -105,16 +106,26 @@ def test_schedule_with_both_budgets_follows_whichever_is_further_spent():
 
 def _expected_lr(step: int, elapsed: float, cfg) -> float:
     """The schedule written out once more, for a run with steps, time or both as its budget."""
-    if step < cfg.warmup_steps:
-        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
-    fractions = []
+    warming = cfg.learning_rate * (step + 1) / cfg.warmup_steps if step < cfg.warmup_steps else math.inf
+    fractions = [0.0]
     if cfg.max_steps:
         fractions.append((step - cfg.warmup_steps) / (cfg.max_steps - cfg.warmup_steps))
     if cfg.max_time:
         fractions.append(elapsed / cfg.max_time)
     done = min(1.0, max(fractions))  # whichever budget is further spent
     floor = cfg.learning_rate * cfg.min_lr_ratio
-    return floor + (cfg.learning_rate - floor) * (1 + math.cos(math.pi * done)) / 2
+    return min(warming, floor + (cfg.learning_rate - floor) * (1 + math.cos(math.pi * done)) / 2)
+
+
+def test_a_short_time_budget_s_rate_does_not_fall_at_the_end_of_the_warm_up():
+    """--max-time 3 with 100 warm-up steps that take 1 s: the rate fell from the peak at step 99 to the cosine's
+    value a third of the way through (0.775 of it here) at step 100; it now meets the cosine and follows it."""
+    from makemore.config import lr_at
+
+    cfg = _config(max_steps=0, max_time=3.0, warmup_steps=100)
+    rates = [lr_at(step, cfg, step / 100) for step in range(200)]  # 10 ms a step
+    assert max(abs(a - b) for a, b in zip(rates, rates[1:])) < 0.02  # no jump: at most a warm-up step's rise
+    assert rates[99] == pytest.approx(lr_at(99, cfg, 0.99)) and rates[99] < 0.8
 
 
 @pytest.mark.parametrize("budget, ends", [
