@@ -559,7 +559,7 @@ def info_command(run, *, as_json: bool) -> None:
         t.add_row("training", f"fitted in one pass · seed {tr.get('seed')} · {tr.get('device')}")
     else:
         steps, seconds = tr.get("max_steps"), tr.get("max_time")
-        length = " or ".join(([f"{steps} steps"] if steps else []) + ([f"{seconds:g} s"] if seconds else [])) \
+        length = " or ".join(([f"{count(steps)} steps"] if steps else []) + ([f"{seconds:g} s"] if seconds else [])) \
             + (", whichever comes first" if steps and seconds else "")
         t.add_row("training", f"{length} · batch {tr.get('batch_size')} · "
                   f"lr {tr.get('learning_rate')} · wd {tr.get('weight_decay')} · "

@@ -22,6 +22,9 @@ MATMUL_PRECISIONS = ("auto", "highest", "high", "medium")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
+MAX_STEPS = 1_000_000_000  # months of steps on any machine: a larger count is a typo that would never end
+
+
 @dataclass
 class TrainConfig:
     max_steps: int  # 0: no step limit (with max_time: the time budget alone decides)
@@ -57,6 +60,8 @@ class TrainConfig:
         checks = [
             (self.max_steps >= 1 or (self.max_steps == 0 and self.max_time is not None),
              "--max-steps must be at least 1"),
+            (self.max_steps <= MAX_STEPS, f"--max-steps must be at most {MAX_STEPS:,}, not {self.max_steps:,}"),
+            (self.warmup_steps <= MAX_STEPS, f"--warmup-steps must be at most {MAX_STEPS:,}"),
             (self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.learning_rate > 0, "--learning-rate must be positive"),
             (self.warmup_steps >= 0, "--warmup-steps must be at least 0"),

@@ -100,12 +100,13 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
     model with the family's recipe (AdamW, its weight decay, its gradient clipping, no schedule): on a word list,
     or on a text (``mode`` text, ``block_size``, ``tokenizer``) with the family's text recipe, each step's batch
     drawn as training draws it."""
+    from makemore.config import MAX_STEPS
     from makemore.models import family_name, get_family
 
     model_type = family_name(model_type)  # any case, as the command line takes it
 
-    if steps < 2:
-        raise MakemoreError("--steps must be at least 2")
+    if not 2 <= steps <= MAX_STEPS:
+        raise MakemoreError(f"--steps must be between 2 and {MAX_STEPS:,}, not {steps:,}")
     if not (0 < lr_min < lr_max) or not math.isfinite(lr_max):
         raise MakemoreError(f"--min ({lr_min:g}) must be positive and below --max ({lr_max:g})")
     if get_family(model_type).fitted:

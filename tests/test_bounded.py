@@ -271,3 +271,17 @@ def test_sampling_gives_up_on_what_it_cannot_find_and_names_the_constraints(trai
     r = cli("sample", trained, "-n", "5", "--unique", "-T", "0", "--top-k", "3")
     line = refused(r, "found only 1 word meeting --unique in ")
     assert line.endswith("samples; try a higher --temperature or loosen --top-k"), line
+
+
+@pytest.mark.parametrize("args, says", [
+    (["train", "names", "--max-steps", "99999999999999999999"],
+     "--max-steps must be at most 1,000,000,000, not 99,999,999,999,999,999,999"),
+    (["train", "names", "--warmup-steps", "10000000000"], "--warmup-steps must be at most 1,000,000,000"),
+    (["lr-find", "names", "--steps", "100000000000"], "--steps must be between 2 and 1,000,000,000"),
+])
+def test_a_step_count_no_run_could_reach_is_refused(tmp_path, args, says):
+    """A digit too many trained until Ctrl-C (a count past 64 bits included); now it is refused, before a run
+    directory is made."""
+    result = cli(*args, *(["-o", tmp_path / "out"] if args[0] == "train" else []))
+    assert result.exit_code == 2 and says in result.stderr, result.output
+    assert not (tmp_path / "out").exists()
