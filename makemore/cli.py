@@ -166,7 +166,7 @@ RunArg = Annotated[Optional[Path], typer.Argument(help="Run directory (default: 
 SeedOpt = Annotated[int, typer.Option(help="Random seed: same seed, same result.", rich_help_panel=S)]
 DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU).",
                                         rich_help_panel=S)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.", rich_help_panel=P)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.", rich_help_panel=P)]
 
 
 def _run_dir(run: Path | None):
@@ -246,7 +246,8 @@ def train(
     eval_interval: Annotated[Optional[int], typer.Option(help="Steps between evaluations and checkpoints.",
                                                          rich_help_panel=O, show_default=False)] = None,
     ema: Annotated[Optional[float], typer.Option(help="Decay of a moving average of the weights (e.g. 0.999) "
-                                                 "that evaluation, samples and checkpoints use; 0: off.",
+                                                 "that evaluation, samples and checkpoints use; 0: off (default: the "
+                                                 "model type's recipe, --help's list).",
                                                  rich_help_panel=O, show_default=False)] = None,
     diagnostics: Annotated[Optional[bool], typer.Option(
         "--diagnostics/--no-diagnostics", help="Record activation, gradient and update statistics every "

@@ -196,7 +196,7 @@ def check_sampling(*, n: int | None = None, temperature: float = 1.0, top_k: int
     if top_k is not None and top_k < 1:
         raise MakemoreError(f"--top-k must be at least 1, not {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
-        raise MakemoreError("--top-p must be in (0, 1]")
+        raise MakemoreError(f"--top-p must be in (0, 1], not {top_p:g}")
 
 
 DEVICE_NAME = re.compile(r"auto|cpu(:0)?|mps(:0)?|cuda(:\d+)?")

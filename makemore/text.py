@@ -379,11 +379,13 @@ def stream_loss(model, stream, block: int, skip: int = 0, device=None, max_token
                 unit: str = "character") -> float:
     """Mean NLL per predicted character (or token: ``unit``) over windows tiling ``stream`` (or ``max_tokens`` of
     them)."""
+    from makemore.console import plural
     from makemore.evaluation import mean_nll
 
     window = skip + block + 1
     if len(stream) < window:
-        raise MakemoreError(f"{len(stream):,} {unit}s are fewer than one window of {window}")
+        raise MakemoreError(f"{plural(len(stream), unit)} {'is' if len(stream) == 1 else 'are'} fewer than one "
+                            f"window of {window}")
     starts = tiling_starts(len(stream), window, block, max_tokens)
     batches = _batches(stream, starts, window, skip, device, model)
     if max_tokens is None:  # the whole stream: every character after the first window's context, once

@@ -150,7 +150,7 @@ class Tokenizer:
 
     @classmethod
     def from_bytes(cls, data: bytes, source: str = "<tokenizer>") -> Tokenizer:
-        spec = parse_json(data, source, "JSON tokenizer file")
+        spec = parse_json(data, source, "tokenizer JSON")
         pattern = _check_spec(spec, source)
         tk = _library()
         try:
@@ -279,7 +279,7 @@ def _check_spec(spec, source: str) -> str | None:
     if model is None:
         raise bad("not a tokenizer.json file (no model)")
     if model.get("type") != "BPE":
-        raise bad(f"model type {model.get('type')!r}, expected byte-level BPE")
+        raise bad(f"not a tokenizer.json file of byte-level BPE (its model has type {model.get('type')!r})")
     if not isinstance(model.get("vocab"), dict) or not isinstance(model.get("merges"), list):
         raise bad("the BPE model has no vocab or merges")
     get(spec, "added_tokens", (list,), "a list", "")

@@ -188,6 +188,9 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
                             f"word list (give --tokenizer, token shards or --mode text)")
     if req.block_size is not None and mode != "text":
         raise MakemoreError("--block-size applies to --mode text (a word list's context is its longest word)")
+    if req.max_len != DEFAULT_MAX_LEN and mode == "text":  # (the default, given or not, changes nothing)
+        raise MakemoreError(f"--max-len applies to word lists; {req.data} trains as one text (its context is "
+                            f"--block-size)")
     if req.block_size is not None and not 1 <= req.block_size <= MAX_BLOCK_SIZE:
         raise MakemoreError(f"--block-size must be between 1 and {MAX_BLOCK_SIZE}, not {req.block_size}")
     # --max-time alone: the time budget decides when to stop and picks the family's settings for that budget

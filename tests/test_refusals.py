@@ -123,7 +123,7 @@ def test_sampling_eval_and_score_refuse_bad_options_before_torch(word_run, tmp_p
         (["sample", run, "-T", "inf"], "--temperature must be a finite number"),
         (["sample", run, "-T", "-1"], "--temperature must be >= 0"),
         (["sample", run, "--top-k", "0"], "--top-k must be at least 1, not 0"),
-        (["sample", run, "--top-p", "2"], "--top-p must be in (0, 1]"),
+        (["sample", run, "--top-p", "2"], "--top-p must be in (0, 1], not 2"),
         (["sample", run, "--max-len", "0"], "--max-len must be at least 1"),
         (["sample", run, "--min-len", "5", "--max-len", "3"], "--min-len 5 is more than --max-len 3"),
         (["sample", run, "--prefix", "9"], "--prefix '9': character '9' is not in the model's vocabulary"),
@@ -324,7 +324,7 @@ def test_token_commands_refuse_fifos_devices_and_deep_json_in_one_line_without_w
     cases = [
         (["tokenize", "fifo", "x"], "error: fifo: a FIFO (named pipe), not a regular file (expected a "
                                     "tokenizer.json file); save it to a file first"),
-        (["tokenize", "deep.json", "x"], "error: deep.json: JSON tokenizer file nested too deeply"),
+        (["tokenize", "deep.json", "x"], "error: deep.json: tokenizer JSON nested too deeply"),
         (["tokenize", str(tok), "--file", "fifo"],
          "error: fifo: a FIFO (named pipe), not a regular file (expected a text file); save it to a file first"),
         (["prepare", "fifo", "--tokenizer", str(tok), "-o", "s"], f"error: fifo: a FIFO (named pipe), {special}"),
@@ -473,6 +473,9 @@ def test_what_a_new_runs_data_and_output_make_impossible_is_refused_before_torch
         (["train", str(char_text_run)], "is a run directory, not data; continue it with `makemore train --resume"),
         (["train", str(short), "--tokenizer", str(broken)], "not a tokenizer.json file"),
         (["train", str(short), "--mode", "text", "--block-size", "4", "-o", str(char_text_run)], "already exists"),
+        (["train", str(short), "--mode", "text", "--max-len", "5"],  # was trained with --max-len unused, unsaid
+         f"--max-len applies to word lists; {short} trains as one text (its context is --block-size)"),
+        (["train", str(shards), "--max-len", "5"], "--max-len applies to word lists"),
     ]
     before = sorted(p.name for p in tmp_path.iterdir())
     for line, (args, message) in zip(_refused([args for args, _ in cases], tmp_path), cases):

@@ -212,7 +212,8 @@ def test_file_loads_in_the_library_as_it_is(tok, tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda s: s.update(model={**s["model"], "type": "WordPiece"}), "model type"),
+    (lambda s: s.update(model={**s["model"], "type": "WordPiece"}),
+     r"not a tokenizer.json file of byte-level BPE \(its model has type .WordPiece.\)"),
     (lambda s: s.update(normalizer={"type": "Lowercase"}), "normalizer"),
     (lambda s: s.update(added_tokens=[]), "endoftext"),
     (lambda s: s["model"]["vocab"].update({"ĠĠĠĠĠĠĠĠĠĠ": s["model"]["vocab"].pop("Ā")}), "bytes have no token"),
@@ -265,13 +266,13 @@ def test_parts_of_the_wrong_json_type_are_refused_by_name(tok, tmp_path, change,
 
 def test_not_json_too_big_and_missing(tmp_path):
     (tmp_path / "a.json").write_bytes(b"\x80\x03}q\x00.")  # a pickle
-    with pytest.raises(MakemoreError, match=r"a.json: not UTF-8 \(expected JSON tokenizer file\)"):
+    with pytest.raises(MakemoreError, match=r"a.json: not UTF-8 \(expected tokenizer JSON\)"):
         Tokenizer.load(tmp_path / "a.json")
     (tmp_path / "b.json").write_text('{"model": ')
-    with pytest.raises(MakemoreError, match=r"b.json: not valid JSON tokenizer file \(Expecting value at line 1"):
+    with pytest.raises(MakemoreError, match=r"b.json: not valid tokenizer JSON \(Expecting value at line 1"):
         Tokenizer.load(tmp_path / "b.json")
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
-    with pytest.raises(MakemoreError, match="deep.json: JSON tokenizer file nested too deeply"):
+    with pytest.raises(MakemoreError, match="deep.json: tokenizer JSON nested too deeply"):
         Tokenizer.load(tmp_path / "deep.json")
     with pytest.raises(MakemoreError, match="a directory, not a file"):
         Tokenizer.load(tmp_path)

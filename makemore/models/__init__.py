@@ -235,9 +235,11 @@ def recipe_for(name: str, mode: str = "words") -> dict[str, Any]:
 
 
 def recipe_text(recipe: dict[str, Any]) -> str:
-    """``steps=4000 (at most 20 epochs) batch=128 lr=0.006``: a recipe as `train --help` and `info` show it."""
+    """``steps=4000 (at most 20 epochs) batch=128 lr=0.006 ema=0.998``: a recipe as `train --help` and `info`
+    show it."""
     cap = f" (at most {recipe['max_epochs']} epochs)" if "max_epochs" in recipe else ""
-    return f"steps={recipe['max_steps']}{cap} batch={recipe['batch_size']} lr={recipe['learning_rate']:g}"
+    ema = f" ema={recipe['ema']:g}" if recipe.get("ema") else ""
+    return f"steps={recipe['max_steps']}{cap} batch={recipe['batch_size']} lr={recipe['learning_rate']:g}{ema}"
 
 
 def text_defaults(name: str) -> tuple[int, dict[str, Any]]:
