@@ -502,3 +502,12 @@ def test_a_text_time_budget_takes_its_tiers_shape_and_spreads_its_schedule(play)
     assert text_block_size(Request(data=str(play), mode="text", train={"max_time": 600})) == family.text.block_size
     _, short = check_request(Request(data=str(play), mode="text", train={"max_time": seconds / 2}))
     assert short.eval_interval == plain.eval_interval and short.max_steps == 0
+
+
+def test_a_stream_shorter_than_a_window_is_counted_in_the_right_number():
+    from makemore.text import stream_loss
+
+    with pytest.raises(MakemoreError, match="^1 character is fewer than one window of 5$"):
+        stream_loss(None, [7], 4, 0, None, None)
+    with pytest.raises(MakemoreError, match="^3 tokens are fewer than one window of 5$"):
+        stream_loss(None, [7, 8, 9], 4, 0, None, None, unit="token")
