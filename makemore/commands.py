@@ -137,7 +137,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                       device=device, max_len=max_len, mode=mode, block_size=block_size,
                       tokenizer=Path(tokenizer) if tokenizer is not None else None, preset=preset)
     from makemore.shards import is_shard_dir
-    from makemore.training import data_notes, resolve_mode, unused_note
+    from makemore.training import check_prepared, data_notes, resolve_mode, unused_note
 
     checked = check_request(request)
     if resolve_mode(request) == "text" or request.tokenizer is not None or is_shard_dir(data):
@@ -162,6 +162,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                   + _small_split_note(len(prepared.val), len(prepared.test)))
         for note in data_notes(prepared, model_type, checked[1].batch_size):
             err.print(f"note: {note}", soft_wrap=True)
+    check_prepared(model_type, checked[0], prepared)
     settle_imports()  # everything is checked: torch, if prepare_data did not import it, comes in here
     trainer, _ = new_trainer(request, prepared, dist=dist, checked=checked)
     if main and (note := unused_note(model_type, train)):

@@ -120,6 +120,9 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
                       device=device, max_len=max_len, mode=mode, block_size=block_size,
                       tokenizer=Path(tokenizer) if tokenizer is not None else None)
     hyper_, cfg = check_request(request)  # before torch: a refused option costs nothing
+    text = resolve_mode(request) == "text"
+    if not text:  # a word list is read without torch: a bad file costs nothing either
+        prepared = prepare_data(data, seed, max_len, "words", request.tokenizer)
 
     import torch
 
@@ -131,8 +134,8 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
     cfg.device = resolve_device(device)
     cfg.check()  # again, now that "auto" names a device
     flush_denormals()  # the sweep ends at learning rates that throw a model's values anywhere
-    text = resolve_mode(request) == "text"
-    prepared = prepare_data(data, seed, max_len, "text" if text else "words", request.tokenizer)
+    if text:  # (torch reads a text: after the flush)
+        prepared = prepare_data(data, seed, max_len, "text", request.tokenizer)
     block = text_block_size(request) if text else max(len(w) for w in prepared.words.words) + 1
     _check_logits_memory(cfg, block, len(prepared.vocab))
     torch.manual_seed(seed)

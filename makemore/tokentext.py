@@ -331,11 +331,8 @@ class PreparedShards:
         import numpy as np
 
         from makemore.shards import TokenWindows
-        from makemore.text import window_skip
 
-        if window_skip(model):
-            raise MakemoreError(f"{self.path}: token shards train models that read a whole window (transformer, "
-                                f"bow, rnn, gru, lstm, bigram), not fixed-context ones")
+        # (a fixed-context model is refused by ``check_request``, from the family alone)
         vocab_size = self.tokenizer.vocab_size
         windows = TokenWindows(self.shards.documents("train"), block_size, seed=self.seed, vocab_size=vocab_size)
         val = np.concatenate([seg for doc in self.shards.documents("val") for seg in doc])

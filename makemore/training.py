@@ -109,6 +109,15 @@ def data_notes(prepared: Prepared | Any, model_type: str, batch_size: int) -> li
     return notes
 
 
+def check_prepared(model_type: str, hyper: dict[str, Any], prepared) -> None:
+    """What the data refuses of the model, before torch is imported where the data did not import it: an
+    n-gram's table over this vocabulary too large to hold."""
+    from makemore.models import ngram_table_error
+
+    if model_type == "ngram" and (error := ngram_table_error(hyper["context"], len(prepared.vocab))):
+        raise MakemoreError(f"bad ngram configuration: {error}")
+
+
 def unused_note(model_type: str, train: dict[str, Any]) -> str | None:
     """Training options given to a family fitted by counting, which has no use for them: said, not refused (a
     script may loop over families), once nothing else is refused."""
@@ -183,6 +192,9 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
         raise MakemoreError(f"--max-len must be between 1 and {MAX_LEN_LIMIT} characters, not {req.max_len}")
     if user_train.get("max_steps") is not None and user_train["max_steps"] < 1:
         raise MakemoreError("--max-steps must be at least 1")
+    if "context" in family.hyper and req.data is not None and is_shard_dir(req.data):  # the window models
+        raise MakemoreError(f"{req.data}: token shards train models that read a whole window (transformer, "
+                            f"bow, rnn, gru, lstm, bigram), not fixed-context ones")
     if req.block_size is not None and mode != "text" and req.preset is not None:
         raise MakemoreError(f"--preset {req.preset} is a recipe for text or token shards; {req.data} reads as a "
                             f"word list (give --tokenizer, token shards or --mode text)")
@@ -304,6 +316,7 @@ def new_trainer(req: Request, prepared: Prepared | None = None, dist=None,
         fit_to_data(cfg, req, prepared.num_train)
         block_size = max(len(w) for w in prepared.words.words) + 1
     _check_logits_memory(cfg, block_size, len(prepared.vocab))
+    check_prepared(req.model_type, hyper, prepared)
     torch.manual_seed(req.seed)
     model = build_model(req.model_type, len(prepared.vocab), block_size, hyper, copies=4)
     batches = prepared.batches(model, block_size, cfg)  # refuses a text too short for one window

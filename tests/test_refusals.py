@@ -476,6 +476,8 @@ def test_what_a_new_runs_data_and_output_make_impossible_is_refused_before_torch
         (["train", str(short), "--mode", "text", "--max-len", "5"],  # was trained with --max-len unused, unsaid
          f"--max-len applies to word lists; {short} trains as one text (its context is --block-size)"),
         (["train", str(shards), "--max-len", "5"], "--max-len applies to word lists"),
+        (["train", str(shards), "--type", "mlp"], f"{shards}: token shards train models that read a whole window"),
+        (["lr-find", str(shards), "--type", "wavenet"], "token shards train models that read a whole window"),
     ]
     before = sorted(p.name for p in tmp_path.iterdir())
     for line, (args, message) in zip(_refused([args for args, _ in cases], tmp_path), cases):
@@ -606,3 +608,21 @@ def test_an_output_under_a_file_is_refused_in_one_line(tmp_path, under):
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert f"{blocker} is a file, not a directory" in result.stderr
     assert blocker.read_text() == "" and sorted(p.name for p in tmp_path.iterdir()) == ["empty.txt", "words.txt"]
+
+
+def test_what_a_word_list_makes_impossible_is_refused_before_torch(tmp_path):
+    """An n-gram's table over the file's vocabulary too large, a file `lr-find` cannot read: refused once the
+    words are read, before torch is imported (2 s more, before)."""
+    words = tmp_path / "words.txt"
+    words.write_text("emma\nolivia\nava\n")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"caf\xe9\n")
+    cases = [
+        (["train", str(words), "--type", "ngram", "--context", "9", "-q"],
+         "a context of 9 over 8 symbols needs a table of 8^10 = 1,073,741,824 counts"),  # 7 letters + start/stop
+        (["lr-find", str(latin)], f"{latin}: not UTF-8 (byte 0xe9 on line 1)"),
+        (["lr-find", str(tmp_path / "gone.txt")], "no such file"),
+    ]
+    for line, (args, message) in zip(_refused([args for args, _ in cases], tmp_path), cases):
+        assert message in line, (args, line)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latin.txt", "words.txt"]

@@ -273,6 +273,17 @@ def model_hyper(model_type: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
 NGRAM_MAX_TABLE = 50_000_000  # entries of an n-gram's count table (V ** (context + 1)); beyond it it is refused
 
+
+def ngram_table_error(context: int, vocab_size: int) -> str | None:
+    """Why an n-gram of ``context`` over ``vocab_size`` symbols cannot be built (its count table is too large),
+    or None; said before torch is imported."""
+    need = vocab_size ** (context + 1)
+    if need <= NGRAM_MAX_TABLE:
+        return None
+    return (f"a context of {context} over {vocab_size} symbols needs a table of {vocab_size}^{context + 1}"
+            + (f" = {need:,}" if need < 10**15 else "") + f" counts (at most {NGRAM_MAX_TABLE:,}); use a shorter "
+            f"context")
+
 # the whole numbers a model takes, and their bounds (beyond these, memory runs out before a step is taken)
 SIZE_LIMITS = {"n_layer": (1, 256), "n_head": (1, 1024), "n_embd": (1, 16384), "n_embd2": (1, 65536),
                "context": (1, 1024), "dropout_samples": (0, 1024)}

@@ -14,7 +14,7 @@ import torch
 
 from makemore.models.base import Tensor, WindowModel, context_windows, real_positions
 
-from makemore.models import NGRAM_MAX_TABLE as MAX_TABLE  # entries of the count table; beyond it it is refused
+from makemore.models import ngram_table_error
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,8 @@ class Model(WindowModel):
         if not config.smoothing > 0:
             raise ValueError(f"smoothing must be positive (got {config.smoothing}); unseen contexts need it")
         rows = config.vocab_size ** config.context
-        if rows * config.vocab_size > MAX_TABLE:
-            need = rows * config.vocab_size
-            raise ValueError(f"a context of {config.context} over {config.vocab_size} symbols needs a table of "
-                             f"{config.vocab_size}^{config.context + 1}" + (f" = {need:,}" if need < 10**15 else "")
-                             + f" counts (at most {MAX_TABLE:,}); use a shorter context")
+        if error := ngram_table_error(config.context, config.vocab_size):
+            raise ValueError(error)
         self.config = config
         # row = the window read as a base-V number (oldest token most significant), column = the next token
         self.register_buffer("counts", torch.zeros(rows, config.vocab_size, dtype=torch.int64))
