@@ -152,9 +152,24 @@ def _hyper_fits(value: Any, default: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
-def _number(value: Any) -> float | None:
-    """A finite number from metrics.jsonl, or None for anything else (the file is the user's to edit)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+MAX_ELAPSED = 1e10  # seconds of training (three centuries): a larger reading is an edit, not a clock
+_LOSSES = ("loss", "train_loss", "val_loss", "test_loss", "best_val_loss")
+
+
+def _plausible(obj: dict[str, Any]) -> bool:
+    """Whether a metrics line has the shape every reader relies on: an event's name, a step count, a loss that is
+    a number (or null). Anything else is counted as damaged (an edit), not read as the run's progress; a field
+    that only one line shows (a finished run's time) is shown as unknown instead (``_number``)."""
+    step = obj.get("step", 0)
+    return (isinstance(obj.get("event"), str) and isinstance(step, int) and not isinstance(step, bool) and step >= 0
+            and all(obj.get(k) is None or (isinstance(obj[k], (int, float)) and not isinstance(obj[k], bool))
+                    for k in _LOSSES))
+
+
+def _number(value: Any, most: float = math.inf) -> float | None:
+    """A finite number (at most ``most`` in magnitude) from metrics.jsonl, or None for anything else (the file is
+    the user's to edit)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and abs(value) <= most
     return value if ok else None
 
 
@@ -447,7 +462,7 @@ class RunDir:
                 except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
                     self.damaged += 1
                     continue
-                if isinstance(obj, dict):
+                if isinstance(obj, dict) and _plausible(obj):
                     yield obj
                 else:
                     self.damaged += 1
@@ -526,7 +541,7 @@ class RunDir:
             "test_loss": _number(finished.get("test_loss")) if finished else None,
             "finished": str(finished.get("reason")) if finished else None,
             "failed": str(failed.get("message")) if failed else None,
-            "elapsed": _number(finished.get("elapsed")) if finished else None,
+            "elapsed": _number(finished.get("elapsed"), MAX_ELAPSED) if finished else None,
             "damaged_lines": self.damaged,  # of metrics.jsonl, skipped
             # the latest process's dtype and float32 matmul precision (as --dtype/--matmul-precision auto chose)
             "arithmetic": {k: arithmetic.get(k) for k in ("dtype", "matmul_precision", "native_gelu", "dtype_chosen")}

@@ -191,6 +191,25 @@ def test_info_and_runs_show_a_field_of_the_wrong_type_as_unknown(run):
     assert r.exit_code == 0 and "- (no evaluation recorded yet)" in r.output and "None" not in r.output, r.output
 
 
+def test_metrics_lines_of_the_wrong_shape_are_counted_and_a_clock_past_reason_is_unknown(run):
+    """An edited metrics.jsonl: lines whose step or loss is not a number were skipped without being counted (or
+    read as progress), and a finished run's time of 1e308 s printed hundreds of digits in `info` and `runs`."""
+    lines = (run / rundir.METRICS).read_text().splitlines()
+    finished = json.loads(lines[-1])
+    steps = rundir.RunDir(run).summary()["steps"]
+    edits = [{"event": "eval", "step": "x"}, {"event": "eval", "step": steps + 100, "train_loss": "a",
+                                              "val_loss": 0.5}, {"event": "step", "step": -1}, {"step": 3}]
+    (run / rundir.METRICS).write_text("\n".join(lines[:-1] + [json.dumps(e) for e in edits]
+                                                + [json.dumps({**finished, "elapsed": 1e308})]) + "\n")
+    summary = rundir.RunDir(run).summary()
+    assert summary["damaged_lines"] == len(edits) and summary["steps"] == steps  # not moved by an edit
+    assert summary["elapsed"] is None and summary["finished"] == finished["reason"]
+    shown = cli("info", run).output
+    assert f"skipped {len(edits)} damaged lines" in shown and "0000000" not in shown, shown
+    listed = cli("runs", run.parent).output
+    assert "0000000" not in listed and max(map(len, listed.splitlines())) < 400, listed
+
+
 def test_settings_no_run_could_have_are_refused_by_name(run):
     _edit(run / rundir.CONFIG, lambda c: c["train"].update(max_steps=0, max_time=None))
     refused(cli("info", run), f"{run / rundir.CONFIG}: train: --max-steps must be at least 1")
