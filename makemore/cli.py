@@ -388,7 +388,9 @@ def sample(
     unique: Annotated[bool, typer.Option("--unique", help="No word twice.")] = False,
     scores: Annotated[bool, typer.Option("--scores", help="Show each word's log-probability.")] = False,
     as_json: JsonOpt = False,
-    output: Annotated[Optional[Path], typer.Option("--output", "-O", help="Also write the words to this file (a file there is replaced, as by >).",
+    output: Annotated[Optional[Path], typer.Option("--output", "-O", help="Also write the words to this file (a "
+                                                   "file there is replaced, as by >); a text run's continuations, a "
+                                                   "line of dashes apart.",
                                                    show_default=False)] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",

@@ -361,15 +361,19 @@ def _sample_text(loaded, *, n, prompt, length, temperature, top_k, top_p, as_jso
         generator=generator), as_json=as_json, output=output)
 
 
+CONTINUATIONS_APART = "\n" + "-" * 15 + "\n"  # between two continuations, printed or written: nanoGPT's line
+
+
 def emit_continuations(run_dir, prompt: str, length: int, n: int, draw, *, as_json: bool, output) -> None:
     """``n`` continuations of ``prompt``, each from ``draw()`` (an iterator of text pieces): printed piece by piece
     as they come (without --json), written to ``output`` and printed as JSON (with --json) once all are drawn.
-    Character runs and token runs both sample through this."""
+    A line of dashes stands between two continuations (a blank line would not: a text has blank lines of its
+    own). Character runs and token runs both sample through this."""
     texts, stream = [], not as_json
     keep = as_json or output is not None  # else each continuation is only printed, and memory stays flat
     for i in range(n):
         if stream:
-            sys.stdout.write(("\n\n" if i else "") + prompt)
+            sys.stdout.write((CONTINUATIONS_APART if i else "") + prompt)
             sys.stdout.flush()
         drawn = []
         for piece in draw():
@@ -384,7 +388,7 @@ def emit_continuations(run_dir, prompt: str, length: int, n: int, draw, *, as_js
         sys.stdout.write("\n")
         sys.stdout.flush()
     if output is not None:
-        ckpt.write_atomic(Path(output), "\n\n".join(texts).encode("utf-8") + b"\n")
+        ckpt.write_atomic(Path(output), CONTINUATIONS_APART.join(texts).encode("utf-8") + b"\n")
     if as_json:
         print(json.dumps({"run": str(run_dir), "prompt": prompt, "length": length,
                           "samples": [{"text": t} for t in texts]}, ensure_ascii=False))

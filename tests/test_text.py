@@ -263,6 +263,13 @@ def test_sampling_streams_draws_and_refuses_unknown_prompt_characters(play, tmp_
     assert r.stdout.startswith("ROMEO:") and len(r.stdout.rstrip("\n")) >= 50
     again = cli("sample", run, "--prompt", "ROMEO:", "--length", "50", "--seed", "7", "--json")
     assert json.loads(again.stdout)["samples"][0]["text"] == r.stdout[:-1]  # the same draw, as JSON
+    several = cli("sample", run, "--prompt", "ROMEO:", "--length", "40", "-n", "3", "--seed", "3",
+                  "-O", tmp_path / "three.txt")
+    drawn = json.loads(cli("sample", run, "--prompt", "ROMEO:", "--length", "40", "-n", "3", "--seed", "3",
+                           "--json").stdout)["samples"]
+    apart = "\n" + "-" * 15 + "\n"  # a blank line apart, they could not be told from a text's own blank lines
+    assert (tmp_path / "three.txt").read_text() == apart.join(d["text"] for d in drawn) + "\n"
+    assert several.stdout == (tmp_path / "three.txt").read_text()  # printed as written
     r = cli("sample", run, "--prompt", "ROMEO:Ω", "--length", "5")
     assert r.exit_code == 2 and "'Ω'" in r.output and "not in the model's vocabulary" in r.output
     assert "Traceback" not in r.output
