@@ -411,10 +411,15 @@ def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: s
     if run.config.mode == "text" and split == "test" and file is None:
         raise MakemoreError(f"{run.path}: a text run has no test split; its held-out part is val, the last 10% "
                             f"of the text (as nanoGPT's); use --split val or name a file")
+    read = None
     if file is not None:
         from makemore.files import open_regular
 
         open_regular(file, "a file to evaluate on").close()
+    if file is not None and run.config.mode != "text":  # read now: a file it cannot score is refused before torch
+        from makemore.data import read_words_for_model
+
+        read = read_words_for_model(Path(file), run.vocab(), run.config.model.block_size - 1, skip_unknown)
     from makemore.device import resolve_device
     from makemore.evaluation import evaluate_on
 
@@ -423,7 +428,7 @@ def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: s
     if loaded.mode == "text":
         return _eval_text(loaded, file=file, split=split or "val", as_json=as_json)
     split = split or "test"
-    result = evaluate_on(loaded, file=file, split=split, skip_unknown=skip_unknown)
+    result = evaluate_on(loaded, file=file, split=split, skip_unknown=skip_unknown, read=read)
     result = {"run": str(run.path), **result, "perplexity": math.exp(result["loss"]), "step": loaded.step}
     if as_json:
         print(json.dumps(result, ensure_ascii=False))

@@ -77,11 +77,12 @@ def _device(model):
     return next(iter(model.parameters()), torch.zeros(())).device
 
 
-def evaluate_on(loaded, file=None, split: str = "test", skip_unknown: bool = False) -> dict:
+def evaluate_on(loaded, file=None, split: str = "test", skip_unknown: bool = False, read=None) -> dict:
     """Loss of a loaded run's model on a word list ``file`` or on one of its splits: loss and bits per character,
     words evaluated, and, for a file, its lines and the words skipped by reason (longer than the model's block;
     characters outside its vocabulary, which refuse the file unless ``skip_unknown``; duplicates; empty lines).
-    What `makemore eval` and the Python API's ``Model.evaluate`` both call."""
+    What `makemore eval` and the Python API's ``Model.evaluate`` both call; ``read``: ``file`` as
+    ``read_words_for_model`` read it already (before torch, to refuse a bad file at once)."""
     from pathlib import Path
 
     from makemore.data import read_words_for_model
@@ -90,7 +91,7 @@ def evaluate_on(loaded, file=None, split: str = "test", skip_unknown: bool = Fal
     extra: dict = {}
     if file is not None:
         longest = loaded.config.model.block_size - 1
-        read = read_words_for_model(Path(file), loaded.vocab, longest, skip_unknown=skip_unknown)
+        read = read or read_words_for_model(Path(file), loaded.vocab, longest, skip_unknown=skip_unknown)
         words, where = read.words, str(file)
         extra = {"lines": read.lines, "skipped": read.skipped(), "longest": longest,
                  "unknown_chars": read.unknown_chars}

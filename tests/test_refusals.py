@@ -144,10 +144,14 @@ def test_sampling_eval_and_score_refuse_bad_options_before_torch(word_run, tmp_p
         (["sample", run, "--prefix", "Ma"],
          "--prefix 'Ma': character 'M' is not in the model's vocabulary (it knows 'ma')"),
         (["score", run, "e" * 40], "this model handles at most"),
+        (["eval", run, str(tmp_path / "latin.txt")], "latin.txt: not UTF-8 (byte 0xe9 on line 1)"),  # read first
+        (["eval", run, str(tmp_path / "adir")],
+         "adir: is a directory, not a file (expected a file to evaluate on)"),
     ]
+    (tmp_path / "latin.txt").write_bytes(b"caf\xe9\n")
     for line, (args, message) in zip(_refused([args for args, _ in cases], tmp_path), cases):
         assert message in line, (args, line)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]  # nothing written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "latin.txt"]  # nothing written
     assert (word_run.parent / "people.txt").read_text().startswith("emma\nolivia\n")  # the data kept
 
 
