@@ -420,6 +420,8 @@ def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: s
         from makemore.data import read_words_for_model
 
         read = read_words_for_model(Path(file), run.vocab(), run.config.model.block_size - 1, skip_unknown)
+    elif file is not None:
+        _check_eval_text(run, Path(file))
     from makemore.device import resolve_device
     from makemore.evaluation import evaluate_on
 
@@ -439,6 +441,26 @@ def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: s
               + (f" · averaging {result['dropout_samples']} dropout masks" if result.get("dropout_samples") else ""))
     if any(result.get("skipped", {}).values()):
         err.print(f"{where}: {plural(result['lines'], 'line')}, {plural(words, 'word')} scored; skipped " + ", ".join(_skip_reasons(result)))
+
+
+def _check_eval_text(run, file: Path) -> None:
+    """Before torch: refuse a text that a text run would refuse once its model is loaded. A character run reads it
+    for its characters and length (a window holds the block, its target and a window model's context in front); a
+    token run, whose tokenizer encodes any text, for its size and encoding."""
+    from makemore.rundir import tokenizer_entry
+
+    if tokenizer_entry(run.config.dataset) is not None:
+        from makemore.tokentext import check_readable
+
+        return check_readable(file)
+    from makemore.text import check_length, scan_text
+
+    m = run.config.model
+    scan = scan_text(file, chars=run.vocab().chars)
+    try:
+        check_length(scan.length, m.block_size + m.hyper.get("context", 1))
+    except MakemoreError as e:
+        raise MakemoreError(f"{file}: {e}") from None
 
 
 def _skip_reasons(result: dict) -> list[str]:

@@ -133,14 +133,20 @@ def stream_dtype(vocab_size: int):
     return torch.uint8 if vocab_size <= 256 else torch.int16 if vocab_size <= 32768 else torch.int32
 
 
-def read_text(path: Path, chars: list[str] | None = None) -> TextCorpus:
-    """Read ``path`` as one character stream; ``chars``: encode with this (a trained model's) vocabulary.
+@dataclass
+class TextScan:
+    """What the first pass over a text finds, before anything is encoded (no torch)."""
 
-    Two passes over the file, each chunk by chunk: the first checks it and collects its characters, the second
-    encodes it into a tensor allocated once. Peak memory is the encoded stream plus a few chunks.
-    """
-    import torch
+    chars: list[str]  # sorted: the text's own characters, or the vocabulary it was checked against
+    length: int  # characters of the normalised text
+    sha256: str
+    bytes: int
+    lines: int
 
+
+def scan_text(path: Path, chars: list[str] | None = None) -> TextScan:
+    """Check ``path`` as one character stream, chunk by chunk, without torch: its size, its encoding, no binary
+    data or control characters, and, given ``chars`` (a trained model's vocabulary), no character outside them."""
     path = Path(path)
     if not path.exists():
         raise MakemoreError(f"{path}: no such file")
@@ -175,6 +181,21 @@ def read_text(path: Path, chars: list[str] | None = None) -> TextCorpus:
         if unknown:
             raise MakemoreError(f"{path}: character {unknown[0]!r} is not in the model's vocabulary"
                                 + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
+    return TextScan(list(chars), n, digest.hexdigest(), nbytes, lines)
+
+
+def read_text(path: Path, chars: list[str] | None = None) -> TextCorpus:
+    """Read ``path`` as one character stream; ``chars``: encode with this (a trained model's) vocabulary.
+
+    Two passes over the file, each chunk by chunk: the first (``scan_text``) checks it and collects its
+    characters, the second encodes it into a tensor allocated once. Peak memory is the encoded stream plus a few
+    chunks.
+    """
+    import torch
+
+    path = Path(path)
+    scan = scan_text(path, chars)
+    chars, n = scan.chars, scan.length
     table = torch.tensor([ord(c) for c in chars], dtype=torch.int32)
     stream = torch.empty(n, dtype=stream_dtype(len(chars) + 1))
     offset = 0
@@ -188,7 +209,7 @@ def read_text(path: Path, chars: list[str] | None = None) -> TextCorpus:
         offset += len(ids)
     if offset != n:
         raise MakemoreError(f"{path}: changed while being read")
-    return TextCorpus(path, list(chars), stream, digest.hexdigest(), nbytes, lines)
+    return TextCorpus(path, list(chars), stream, scan.sha256, scan.bytes, scan.lines)
 
 
 def _encode_codes(text: str, table):
@@ -375,17 +396,22 @@ def _batches(stream, starts, window: int, skip: int, device, model, budget: int 
         yield windows(stream, starts[i:i + size], window, skip, device)
 
 
+def check_length(n: int, window: int, unit: str = "character") -> None:
+    """Refuse a stream of ``n`` characters (or tokens: ``unit``) shorter than one ``window`` to score."""
+    from makemore.console import plural
+
+    if n < window:
+        raise MakemoreError(f"{plural(n, unit)} {'is' if n == 1 else 'are'} fewer than one window of {window}")
+
+
 def stream_loss(model, stream, block: int, skip: int = 0, device=None, max_tokens: int | None = None,
                 unit: str = "character") -> float:
     """Mean NLL per predicted character (or token: ``unit``) over windows tiling ``stream`` (or ``max_tokens`` of
     them)."""
-    from makemore.console import plural
     from makemore.evaluation import mean_nll
 
     window = skip + block + 1
-    if len(stream) < window:
-        raise MakemoreError(f"{plural(len(stream), unit)} {'is' if len(stream) == 1 else 'are'} fewer than one "
-                            f"window of {window}")
+    check_length(len(stream), window, unit)
     starts = tiling_starts(len(stream), window, block, max_tokens)
     batches = _batches(stream, starts, window, skip, device, model)
     if max_tokens is None:  # the whole stream: every character after the first window's context, once

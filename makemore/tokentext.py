@@ -208,16 +208,30 @@ def generate_tokens(model, tokenizer, prompt: str, length: int, *, temperature: 
 
 # --- preparing a run ---------------------------------------------------------------------------------
 
+def _check_size(path: Path) -> None:
+    size = path.stat().st_size if path.exists() else 0
+    if size > MAX_TOKEN_TEXT_BYTES:
+        raise MakemoreError(f"{path}: {size / 2**30:.1f} GiB; tokenize it once with `makemore prepare` and "
+                            f"train on the shards")
+
+
+def check_readable(path: Path) -> None:
+    """Before torch: refuse a text a token run cannot read (too large, not UTF-8), chunk by chunk; any text it can
+    read encodes."""
+    from makemore.text import _decoded_chunks
+
+    _check_size(path)
+    for _ in _decoded_chunks(path):
+        pass
+
+
 def _read_normalised(path: Path) -> tuple[str, str, int]:
     """The text as character text mode reads it (BOM dropped, CRLF and CR as LF), its sha256 and byte count."""
     import hashlib
 
     from makemore.text import _decoded_chunks
 
-    size = path.stat().st_size if path.exists() else 0
-    if size > MAX_TOKEN_TEXT_BYTES:
-        raise MakemoreError(f"{path}: {size / 2**30:.1f} GiB; tokenize it once with `makemore prepare` and "
-                            f"train on the shards")
+    _check_size(path)
     digest, parts, n = hashlib.sha256(), [], 0
     for text, raw in _decoded_chunks(path):
         digest.update(raw)

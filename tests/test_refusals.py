@@ -170,6 +170,40 @@ def test_a_text_runs_sample_refuses_an_empty_prompt_and_word_options_before_torc
     assert data.read_text().startswith("to be or not")
 
 
+def test_a_text_it_cannot_score_is_refused_before_a_text_runs_model_is_loaded(tmp_path):
+    """`eval RUN FILE` of a text run reads FILE before torch: an encoding, a control character, a character outside
+    the model's vocabulary, a text shorter than one window (8 characters of block, 1 of target) are each refused
+    in one line; a token run's file, for its encoding. A file it can score is scored (the check refuses no more)."""
+    from makemore.tokenizer import Tokenizer
+
+    data = tmp_path / "play.txt"
+    data.write_text("to be or not to be, that is the question.\n" * 30)
+    Tokenizer.train([data.read_text()], vocab_size=270).save(tmp_path / "tok.json")
+    for run, extra in (("run", []), ("tokens", ["--tokenizer", str(tmp_path / "tok.json")])):
+        result = runner.invoke(app, ["train", str(data), "--mode", "text", "--type", "bigram", "--block-size", "8",
+                                     "--max-steps", "2", "-q", "-o", str(tmp_path / run), *extra])
+        assert result.exit_code == 0, result.output
+    files = {"latin.txt": b"to be \xe9\n", "bell.txt": b"to be\x07\n", "upper.txt": b"To be or not to be\n",
+             "short.txt": b"to be or", "fits.txt": b"to be or "}
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    run, tokens = str(tmp_path / "run"), str(tmp_path / "tokens")
+    cases = [
+        (["eval", run, "latin.txt"], "latin.txt: not UTF-8 (byte 0xe9 on line 1)"),
+        (["eval", run, "bell.txt"], "bell.txt: control character U+0007 on line 1; expected text"),
+        (["eval", run, "upper.txt"], "upper.txt: character 'T' is not in the model's vocabulary"),
+        (["eval", run, "short.txt"], "short.txt: 8 characters are fewer than one window of 9"),
+        (["eval", tokens, "latin.txt"], "latin.txt: not UTF-8 (byte 0xe9 on line 1)"),
+    ]
+    for line, (args, message) in zip(_refused([args for args, _ in cases], tmp_path), cases):
+        assert message in line, (args, line)
+    scored = runner.invoke(app, ["eval", run, str(tmp_path / "fits.txt"), "--json"])
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.stdout)["chars"] == 8  # one window of 9: each character after the first predicted
+    scored = runner.invoke(app, ["eval", tokens, str(tmp_path / "upper.txt"), "--json"])
+    assert scored.exit_code == 0 and json.loads(scored.stdout)["tokens"] > 0, scored.output
+
+
 def test_top_k_below_one_is_refused_by_the_samplers_too(word_run):
     import makemore
 
