@@ -609,8 +609,8 @@ def prepare(
     out: Annotated[Path, typer.Option("--out", "-o", help="New directory for the shards.", show_default=False,
                                       readable=False)],
     shard_tokens: Annotated[int, typer.Option(help="Tokens per shard.")] = 100_000_000,
-    val_fraction: Annotated[float, typer.Option(help="About this fraction of the bytes (the last documents) "
-                                                "validates.")] = 0.1,
+    val_fraction: Annotated[float, typer.Option(help="This fraction of the bytes validates: the last "
+                                                "documents, the end of one cut off at a line break to make it up.")] = 0.1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
 ) -> None:
     """Tokenize a corpus once into token shards on disk, for corpora larger than memory.

@@ -3,13 +3,14 @@
 ``prepare`` reads a file or a directory of text files (each file one document) piece by piece, encodes the
 pieces in parallel (the `tokenizers` library's batch encode, on every core), and appends each document to the
 shards of its split, preceded by the end-of-text token, as little-endian uint16 (uint32 when the vocabulary
-has more than 65,536 tokens). The last documents (about ``val_fraction`` of the bytes, and at least one) are the
-validation split; a corpus of one file is cut into a training and a validation document at a line break near
-``1 - val_fraction`` of its bytes. ``index.json`` records the tokenizer (its sha256; a copy sits beside the
-shards as ``tokenizer.json``), the shards and their token counts, every document with its split, first
-token and counts of tokens, characters and bytes, and how many entries of each kind the walk of the corpus left
-out (``skipped``: hidden files and directories, FIFOs, devices). Everything is written into a temporary
-directory that is renamed into place at the end: an interrupted ``prepare`` leaves nothing behind.
+has more than 65,536 tokens). The last documents (``val_fraction`` of the bytes, within 10%) are the
+validation split: the last files whole, and the end of the file before them, cut off at a line break, for the
+rest (a corpus of one file is cut so into a training and a validation document). ``index.json`` records the
+tokenizer (its sha256; a copy sits beside the shards as ``tokenizer.json``), the shards and their token counts,
+every document with its split, first token and counts of tokens, characters and bytes, and how many entries of
+each kind the walk of the corpus left out (``skipped``: hidden files and directories, FIFOs, devices).
+Everything is written into a temporary directory that is renamed into place at the end: an interrupted
+``prepare`` leaves nothing behind.
 
 ``TokenWindows`` yields training batches: each epoch walks the documents in a new permuted order (the GPT-2
 lecture saw periodic bumps in the loss without it) and cuts the stream into consecutive windows of
@@ -57,7 +58,8 @@ class Document:
 
 
 def _plan(corpus: Corpus, val_fraction: float) -> tuple[list[Document], list[Document]]:
-    """(train, val) documents: the last files by sorted order make the validation split."""
+    """(train, val) documents: the last files by sorted order make the validation split, the end of one cut off to
+    bring it to ``val_fraction`` of the bytes where whole files would not."""
     src, files = corpus.root, corpus.files
     root = src if src.is_dir() else src.parent
     if len(files) == 1:
@@ -74,17 +76,18 @@ def _plan(corpus: Corpus, val_fraction: float) -> tuple[list[Document], list[Doc
     docs = [Document(p, str(p.relative_to(root))) for p in files]
     sizes = [p.stat().st_size for p in files]
     want, n_val, got = val_fraction * sum(sizes), 0, 0
-    while n_val < len(docs) - 1 and (n_val == 0 or got < want):
+    # the last files validate whole while they stay within 10% of the share (the first file always trains) ...
+    while n_val < len(docs) - 1 and got + sizes[-n_val - 1] <= 1.1 * want:
         n_val += 1
         got += sizes[-n_val]
-    first = len(docs) - n_val  # the first validation file
-    if got > 1.5 * want:  # it alone takes the split far past its share: its end validates, as a single file's
-        cut = _line_break_near(files[first], int(got - want))
-        if cut is not None and cut < sizes[first]:
-            doc = docs[first]
-            return ([*docs[:first], Document(doc.path, doc.name, 0, cut)],
-                    [Document(doc.path, doc.name + "#val", cut, None), *docs[first + 1:]])
-    return docs[:first], docs[first:]
+    if got < 0.9 * want:  # ... and the end of the file before them makes up the rest, cut as a single file is
+        i = len(docs) - n_val - 1
+        cut = _line_break_near(files[i], max(1, int(sizes[i] - (want - got))))
+        if cut is not None and cut < sizes[i]:
+            return ([*docs[:i], Document(docs[i].path, docs[i].name, 0, cut)],
+                    [Document(docs[i].path, docs[i].name + "#val", cut, None), *docs[i + 1:]])
+    n_val = max(n_val, 1)  # no line break to cut at: whole files, at least one
+    return docs[:-n_val], docs[-n_val:]
 
 
 def _line_break_near(path: Path, at: int) -> int | None:

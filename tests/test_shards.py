@@ -266,6 +266,26 @@ def test_bits_per_char_by_hand():
     assert bits_per_char(1.5, tokens=10, chars=10) == pytest.approx(1.5 / math.log(2))
 
 
+@pytest.mark.parametrize("sizes,fraction", [((100,) * 5, 0.5), ((100,) * 5, 0.1), ((100,) * 5, 0.3),
+                                            ((1000, 10), 0.3), ((10, 1000), 0.1), ((300, 50, 50, 50), 0.25)])
+def test_the_validation_split_is_the_fraction_asked_for_whatever_the_files(tmp_path, sizes, fraction):
+    """The last files validate whole while they stay within 10% of --val-fraction, and the end of the file before
+    them, cut at a line break, makes up the rest: within 10% of the share on files of any sizes (each a number
+    of lines of 20 bytes), with at least one document on each side, and every byte in exactly one of them."""
+    from makemore.corpus import documents
+    from makemore.shards import _plan
+
+    for i, lines in enumerate(sizes):
+        (tmp_path / f"{i}.txt").write_text("Speak, speak, hear.\n" * lines)
+    train, val = _plan(documents(tmp_path), fraction)
+    total = 20 * sum(sizes)
+    span = {d: (d.end if d.end is not None else d.path.stat().st_size) - d.start for d in train + val}
+    assert train and val and sum(span.values()) == total
+    assert abs(sum(span[d] for d in val) - fraction * total) <= 0.1 * fraction * total + 20, (train, val)
+    assert [d.name.removesuffix("#val") for d in train + val] == [
+        f"{i}.txt" for i in range(len(sizes)) for _ in range(1 + any(d.name == f"{i}.txt#val" for d in val))]
+
+
 def test_prepare_command(corpus, tok, tmp_path):
     from typer.testing import CliRunner
 
@@ -285,14 +305,24 @@ def test_prepare_command(corpus, tok, tmp_path):
                                  str(tmp_path / "s")])
     assert result.exit_code == 2 and "not empty" in result.output
     assert "note: val holds" not in result.output
-    two = tmp_path / "two"  # a large first file, which always trains, and a small last one: far from 30%
+    two = tmp_path / "two"  # a large first file and a small last one: the end of the first makes up the 30%
     two.mkdir()
     (two / "a.txt").write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 200)
     (two / "b.txt").write_text("All:\nSpeak, speak.\n" * 10)
     result = runner.invoke(app, ["prepare", str(two), "--tokenizer", str(tmp_path / "tok.json"), "-o",
                                  str(tmp_path / "s2"), "--val-fraction", "0.3"])
-    assert result.exit_code == 0 and "note: val holds 1.5% of the text, where --val-fraction asked 30.0%" in \
-        result.output, result.output
+    assert result.exit_code == 0 and "val: 2 documents" in result.output and "note:" not in result.output
+    index = json.loads((tmp_path / "s2" / "index.json").read_text())
+    assert [(d["name"], d["split"]) for d in index["documents"]] == [
+        ("a.txt", "train"), ("a.txt#val", "val"), ("b.txt", "val")]
+    assert 0.27 <= index["splits"]["val"]["bytes"] / sum(s["bytes"] for s in index["splits"].values()) <= 0.33
+    # the first file one line, with no line break to cut it at: the last file whole (190 of 9,390 bytes), said so
+    (two / "a.txt").write_text("Before we proceed any further, hear me speak. " * 200)
+    result = runner.invoke(app, ["prepare", str(two), "--tokenizer", str(tmp_path / "tok.json"), "-o",
+                                 str(tmp_path / "s3"), "--val-fraction", "0.3"])
+    assert result.exit_code == 0 and "note: val holds 2.0% of the text, where --val-fraction asked 30.0%: the last " \
+        "files validate whole, as the file before them had no line break near the share" in result.output, \
+        result.output
 
 
 def _with_skipped_entries(corpus: Path) -> Path:
@@ -378,7 +408,7 @@ def test_prepare_refuses_an_output_inside_the_corpus_too_many_shards_and_an_empt
     assert not (tmp_path / "a").exists()  # the directories made for it are gone again
     empty = tmp_path / "empty-val"
     empty.mkdir()
-    (empty / "a.txt").write_text(DOCS["a.txt"])
+    (empty / "a.txt").write_text("Speak, speak. " * 50)  # one line: no line break to cut its end off at
     for i in range(3):
         (empty / f"z{i}.txt").write_text("")
     with pytest.raises(MakemoreError, match="the val documents hold no text"):
