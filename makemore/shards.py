@@ -69,7 +69,8 @@ def _plan(corpus: Corpus, val_fraction: float) -> tuple[list[Document], list[Doc
             raise MakemoreError(f"{path}: empty file")
         cut = _line_break_near(path, int(size * (1 - val_fraction)))
         if cut is None:
-            check_text_head(path)  # a file that is not text says so, rather than that it has no line break
+            # a file that is not text says so, rather than that it has no line break: its head and the part searched
+            check_text_head(path, at=int(size * (1 - val_fraction)))
             raise MakemoreError(f"{path}: no line break near {1 - val_fraction:.0%} of the file to cut off the "
                                 f"validation split; give a directory of several files")
         return [Document(path, path.name, 0, cut)], [Document(path, path.name + "#val", cut, None)]

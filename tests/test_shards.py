@@ -184,7 +184,9 @@ def test_refusals(tmp_path, tok, corpus):
     (b"\x7fELF\x02\x01\x01\x00\x00\x00", "binary data"),
     ("one line, no break".encode("utf-16"), "UTF-16 text"),
     (b"one line of text, no break", "no line break near 90%"),  # text indeed: the cut is what fails
-])
+    # beyond the first 16 MB, in the part searched for a line break (from 90% of the file on)
+    (b"a" * ((19 << 20) + (512 << 10)) + b"\xe9" + b"a" * (1 << 20), "not UTF-8 (byte 0xe9 at offset 20,447,232)"),
+], ids=["latin-1", "binary", "utf-16", "one-line", "latin-1-at-the-cut"])
 def test_a_single_file_that_cannot_be_cut_says_why(tmp_path, tok, data, says):
     """A single file with no place to cut the validation split says first what is wrong with its text, if anything:
     a small Latin-1 or binary file used to be refused for having no line break."""
