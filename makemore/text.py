@@ -144,6 +144,18 @@ class TextScan:
     lines: int
 
 
+def refuse_control(text: str, path: Path, lines_before: int = 0) -> None:
+    """Refuse binary data or a control character in ``text``, a chunk of ``path`` after ``lines_before`` lines,
+    naming its line (what every reader of a text refuses: character and token text mode alike)."""
+    control = _CONTROL.search(text)
+    if control:
+        line = lines_before + text.count("\n", 0, control.start()) + 1
+        what = "binary data (NUL byte" if control.group() == "\x00" else \
+            f"control character U+{ord(control.group()):04X}"
+        raise MakemoreError(f"{path}: {what} on line {line}" + (")" if what.startswith("binary") else "") +
+                            "; expected text")
+
+
 def scan_text(path: Path, chars: list[str] | None = None) -> TextScan:
     """Check ``path`` as one character stream, chunk by chunk, without torch: its size, its encoding, no binary
     data or control characters, and, given ``chars`` (a trained model's vocabulary), no character outside them."""
@@ -162,13 +174,7 @@ def scan_text(path: Path, chars: list[str] | None = None) -> TextScan:
     for text, raw in _decoded_chunks(path):
         digest.update(raw)
         nbytes += len(raw)
-        control = _CONTROL.search(text)
-        if control:
-            line = lines + text.count("\n", 0, control.start()) + 1
-            what = "binary data (NUL byte" if control.group() == "\x00" else \
-                f"control character U+{ord(control.group()):04X}"
-            raise MakemoreError(f"{path}: {what} on line {line}" + (")" if what.startswith("binary") else "") +
-                                "; expected text")
+        refuse_control(text, path, lines)
         seen.update(text)
         n += len(text)
         lines += text.count("\n")
@@ -500,10 +506,14 @@ def generate_text(model, chars: list[str], prompt: str, length: int, *, temperat
 
 
 def check_prompt(prompt: str) -> None:
-    """A continuation needs a prompt of one character at least: left out, it starts from ``default_prompt``."""
+    """A continuation needs a prompt of text, one character at least: left out, it starts from
+    ``default_prompt``."""
     if not prompt:
         raise MakemoreError("--prompt is empty; give at least one character, or leave --prompt out to start "
                             "from a newline (or a space, in a text without one)")
+    control = _CONTROL.search(prompt)
+    if control:  # what no text a model learned from holds (every reader refuses it)
+        raise MakemoreError(f"--prompt {prompt!r}: control character U+{ord(control.group()):04X}; a prompt is text")
 
 
 def default_prompt(vocab) -> str:

@@ -216,24 +216,29 @@ def _check_size(path: Path) -> None:
 
 
 def check_readable(path: Path) -> None:
-    """Before torch: refuse a text a token run cannot read (too large, not UTF-8), chunk by chunk; any text it can
-    read encodes."""
-    from makemore.text import _decoded_chunks
+    """Before torch: refuse a text a token run cannot read (too large, not UTF-8, binary data or a control
+    character), chunk by chunk; any text it can read encodes."""
+    from makemore.text import _decoded_chunks, refuse_control
 
     _check_size(path)
-    for _ in _decoded_chunks(path):
-        pass
+    lines = 0
+    for text, _ in _decoded_chunks(path):
+        refuse_control(text, path, lines)
+        lines += text.count("\n")
 
 
 def _read_normalised(path: Path) -> tuple[str, str, int]:
-    """The text as character text mode reads it (BOM dropped, CRLF and CR as LF), its sha256 and byte count."""
+    """The text as character text mode reads it (BOM dropped, CRLF and CR as LF; binary data and control characters
+    refused), its sha256 and byte count."""
     import hashlib
 
-    from makemore.text import _decoded_chunks
+    from makemore.text import _decoded_chunks, refuse_control
 
     _check_size(path)
-    digest, parts, n = hashlib.sha256(), [], 0
+    digest, parts, n, lines = hashlib.sha256(), [], 0, 0
     for text, raw in _decoded_chunks(path):
+        refuse_control(text, path, lines)
+        lines += text.count("\n")
         digest.update(raw)
         n += len(raw)
         parts.append(text)

@@ -173,7 +173,8 @@ def test_a_text_runs_sample_refuses_an_empty_prompt_and_word_options_before_torc
 def test_a_text_it_cannot_score_is_refused_before_a_text_runs_model_is_loaded(tmp_path):
     """`eval RUN FILE` of a text run reads FILE before torch: an encoding, a control character, a character outside
     the model's vocabulary, a text shorter than one window (8 characters of block, 1 of target) are each refused
-    in one line; a token run's file, for its encoding. A file it can score is scored (the check refuses no more)."""
+    in one line; a token run's file, for its encoding and its control characters, as its training text is. A file
+    it can score is scored (the check refuses no more)."""
     from makemore.tokenizer import Tokenizer
 
     data = tmp_path / "play.txt"
@@ -194,9 +195,19 @@ def test_a_text_it_cannot_score_is_refused_before_a_text_runs_model_is_loaded(tm
         (["eval", run, "upper.txt"], "upper.txt: character 'T' is not in the model's vocabulary"),
         (["eval", run, "short.txt"], "short.txt: 8 characters are fewer than one window of 9"),
         (["eval", tokens, "latin.txt"], "latin.txt: not UTF-8 (byte 0xe9 on line 1)"),
+        (["eval", tokens, "bell.txt"], "bell.txt: control character U+0007 on line 1; expected text"),
+        (["sample", tokens, "--prompt", "to be\x1b[31m"], "control character U+001B; a prompt is text"),
     ]
     for line, (args, message) in zip(_refused([args for args, _ in cases], tmp_path), cases):
         assert message in line, (args, line)
+    # a token run's text is read as a character run's is: binary data refused, not tokenized
+    (tmp_path / "nul.txt").write_bytes(data.read_bytes()[:100] + b"\x00" + data.read_bytes()[100:])
+    result = runner.invoke(app, ["train", str(tmp_path / "nul.txt"), "--mode", "text", "--type", "bigram",
+                                 "--tokenizer", str(tmp_path / "tok.json"), "--max-steps", "2", "-q", "-o",
+                                 str(tmp_path / "nul-run")])
+    assert result.exit_code == 2 and "nul.txt: binary data (NUL byte on line 3); expected text" in result.stderr, \
+        result.output
+    assert not (tmp_path / "nul-run").exists()
     scored = runner.invoke(app, ["eval", run, str(tmp_path / "fits.txt"), "--json"])
     assert scored.exit_code == 0, scored.output
     assert json.loads(scored.stdout)["chars"] == 8  # one window of 9: each character after the first predicted
