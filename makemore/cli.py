@@ -610,7 +610,7 @@ def prepare(
                                       readable=False)],
     shard_tokens: Annotated[int, typer.Option(help="Tokens per shard.")] = 100_000_000,
     val_fraction: Annotated[float, typer.Option(help="This fraction of the bytes validates: the last "
-                                                "documents, the end of one cut off at a line break to make it up.")] = 0.1,
+                                                "documents, the end of one cut off after a line break to make it up.")] = 0.1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
 ) -> None:
     """Tokenize a corpus once into token shards on disk, for corpora larger than memory.

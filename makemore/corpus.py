@@ -176,21 +176,15 @@ def read_pieces(path: Path, piece_bytes: int = PIECE_BYTES, start: int = 0, end:
         yield buffer
 
 
-def check_text_head(path: Path, limit: int = 16 << 20, at: int = 0) -> None:
-    """Refuse ``path`` when its first ``limit`` bytes, or the ``limit`` bytes from offset ``at``, are not UTF-8
-    text (UTF-16, binary, another encoding), with the message ``read_pieces`` would give: for a refusal about the
-    file's shape that its encoding explains (a byte that is not UTF-8 elsewhere is not seen)."""
+def check_text_head(path: Path, limit: int = 16 << 20) -> None:
+    """Refuse ``path`` when its first ``limit`` bytes are not UTF-8 text (UTF-16, binary, another encoding), with
+    the message ``read_pieces`` would give: for a refusal about the file's shape that its encoding explains."""
     with open_regular(path, "a text file") as f:
         try:
             raw = f.read(limit)
-            decode_head(raw, path, whole=len(raw) < limit)
-            if at > len(raw):  # a region further on: from the first character that starts in it
-                f.seek(at)
-                raw = f.read(limit)
-                lead = next((i for i, b in enumerate(raw[:4]) if not 0x80 <= b < 0xC0), 0)
-                _decode(codecs.getincrementaldecoder("utf-8")(), raw[lead:], path, at + lead)
         except OSError as e:
             raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
+    decode_head(raw, path, whole=len(raw) < limit)
 
 
 def _decode(decoder, raw: bytes, path: Path, offset: int) -> str:

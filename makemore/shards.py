@@ -4,8 +4,8 @@
 pieces in parallel (the `tokenizers` library's batch encode, on every core), and appends each document to the
 shards of its split, preceded by the end-of-text token, as little-endian uint16 (uint32 when the vocabulary
 has more than 65,536 tokens). The last documents (``val_fraction`` of the bytes, within 10%) are the
-validation split: the last files whole, and the end of the file before them, cut off at a line break, for the
-rest (a corpus of one file is cut so into a training and a validation document). ``index.json`` records the
+validation split: the last files whole, and the end of the file before them, cut off after a line break, for
+the rest (a corpus of one file is cut so into a training and a validation document). ``index.json`` records the
 tokenizer (its sha256; a copy sits beside the shards as ``tokenizer.json``), the shards and their token counts,
 every document with its split, first token and counts of tokens, characters and bytes, and how many entries of
 each kind the walk of the corpus left out (``skipped``: hidden files and directories, FIFOs, devices).
@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from makemore.corpus import SAFE_BREAK, Corpus, check_text_head, corpus_bytes, documents, read_pieces
+from makemore.corpus import Corpus, check_text_head, corpus_bytes, documents, read_pieces
 from makemore.errors import MakemoreError
 from makemore.files import open_regular, read_json
 
@@ -67,12 +67,10 @@ def _plan(corpus: Corpus, val_fraction: float) -> tuple[list[Document], list[Doc
         size = path.stat().st_size
         if size == 0:
             raise MakemoreError(f"{path}: empty file")
-        cut = _line_break_near(path, int(size * (1 - val_fraction)))
+        cut = _cut_near(path, int(size * (1 - val_fraction)))
         if cut is None:
-            # a file that is not text says so, rather than that it has no line break: its head and the part searched
-            check_text_head(path, at=int(size * (1 - val_fraction)))
-            raise MakemoreError(f"{path}: no line break near {1 - val_fraction:.0%} of the file to cut off the "
-                                f"validation split; give a directory of several files")
+            check_text_head(path)  # a file that is not text says so, rather than that it is too short
+            raise MakemoreError(f"{path}: one character; too short to cut off a validation split")
         return [Document(path, path.name, 0, cut)], [Document(path, path.name + "#val", cut, None)]
     docs = [Document(p, str(p.relative_to(root))) for p in files]
     sizes = [p.stat().st_size for p in files]
@@ -83,45 +81,34 @@ def _plan(corpus: Corpus, val_fraction: float) -> tuple[list[Document], list[Doc
         got += sizes[-n_val]
     if got < 0.9 * want:  # ... and the end of the file before them makes up the rest, cut as a single file is
         i = len(docs) - n_val - 1
-        cut = _line_break_near(files[i], max(1, int(sizes[i] - (want - got))))
-        if cut is not None and cut < sizes[i]:
+        cut = _cut_near(files[i], max(1, int(sizes[i] - (want - got))))
+        if cut is not None:
             return ([*docs[:i], Document(docs[i].path, docs[i].name, 0, cut)],
                     [Document(docs[i].path, docs[i].name + "#val", cut, None), *docs[i + 1:]])
-    n_val = max(n_val, 1)  # no line break to cut at: whole files, at least one
+    n_val = max(n_val, 1)  # nowhere to cut (a file of one character): whole files, at least one
     return docs[:-n_val], docs[-n_val:]
 
 
-def _line_break_near(path: Path, at: int) -> int | None:
-    """The byte offset just after a line break (LF, CRLF or CR) at or after ``at`` that sits between two characters
-    that are not whitespace, in any script (a safe place to cut: see ``corpus``), or None."""
+def _cut_near(path: Path, at: int) -> int | None:
+    """Where to cut a file into two documents, at or after byte ``at`` (within ``CUT_WINDOW`` bytes): after the
+    first run of line breaks (so that the second starts a line, a paragraph where blank lines part them), else
+    after the first run of spaces and tabs, else where the first character starts. None where that is the file's
+    start or end (a file of one character)."""
     with open_regular(path, "a text file") as f:
-        for start in range(max(at - 1, 0), max(at - 1, 0) + (16 << 20), 1 << 20):
-            f.seek(start)
-            block = f.read((1 << 20) + 6)
-            for m in _BREAK.finditer(block):
-                if 0 < m.start() and m.end() < len(block) and _safe_break(block, m.start(), m.end()):
-                    return start + m.end()
-            if len(block) < (1 << 20):
-                return None
+        size = os.fstat(f.fileno()).st_size
+        f.seek(at)
+        block = f.read(CUT_WINDOW)
+    for pattern, after in _CUTS:
+        m = pattern.search(block)
+        if m:
+            cut = at + (m.end() if after else m.start())
+            return cut if 0 < cut < size else None
     return None
 
 
-_BREAK = re.compile(rb"\r\n|\r|\n")
-
-
-def _safe_break(data: bytes, s: int, e: int) -> bool:
-    """Whether the line break ``data[s:e]`` has a character that is not whitespace on each side (UTF-8: the
-    character before ends at ``s - 1``, the one after starts at ``e``)."""
-    a = s - 1
-    while a > 0 and s - a < 4 and 0x80 <= data[a] < 0xC0:  # back over continuation bytes to the lead byte
-        a -= 1
-    lead = data[e]
-    b = e + 1 + (lead >= 0xC0) + (lead >= 0xE0) + (lead >= 0xF0)
-    try:
-        before, after = data[a:s].decode("utf-8"), data[e:b].decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return len(before) == len(after) == 1 and SAFE_BREAK.match(before + "\n" + after, 1) is not None
+# a run of line breaks, of blanks (ASCII: never inside a character's UTF-8 bytes), a byte that starts a character
+_CUTS = ((re.compile(rb"[\r\n]+"), True), (re.compile(rb"[ \t\f\v]+"), True), (re.compile(rb"[^\x80-\xbf]"), False))
+CUT_WINDOW = 16 << 20
 
 
 def _pieces(doc: Document, piece_bytes: int) -> Iterator[str]:

@@ -167,9 +167,9 @@ def prepare_command(src: Path, tokenizer: Path, out: Path, shard_tokens: int, va
               f"{plural(shards, 'shard')}, {plural(s['chars'], 'character')}"
               + (f" ({s['chars'] / s['tokens']:.2f} per token)" if s["tokens"] else ""))
     share = index["splits"]["val"]["bytes"] / max(total, 1)
-    if not val_fraction / 1.5 <= share <= val_fraction * 1.5:  # no line break to cut at: whole files validate
-        _echo(f"note: val holds {share:.1%} of the text, where --val-fraction asked {val_fraction:.1%}: the last "
-              f"files validate whole, as the file before them had no line break near the share to cut it at")
+    if not val_fraction / 1.5 <= share <= val_fraction * 1.5:  # nowhere to cut a file: whole files validate
+        _echo(f"note: val holds {share:.1%} of the text, where --val-fraction asked {val_fraction:.1%}: whole files "
+              f"validate, as the file to cut for the rest had nowhere to cut")
     _echo(f"{out}: {index['dtype']} shards of {index['shard_tokens']:,} tokens"
           + (f"; {empty} empty document{'s' * (empty != 1)} (end-of-text only)" if empty else "")
           + f"; {total / 2**20:,.1f} MB in {seconds:.1f} s ({total / 2**20 / max(seconds, 1e-9):.1f} MB/s)")

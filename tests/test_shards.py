@@ -95,6 +95,22 @@ def test_a_single_file_is_cut_into_a_training_and_a_validation_document(tmp_path
     assert 0.8 < index["splits"]["train"]["bytes"] / len(text.encode()) < 0.95
 
 
+@pytest.mark.parametrize("text, before", [
+    ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n" * 40, "\n"),
+    ("Before we proceed any further, hear me speak. " * 60, " "),  # one line: after a space
+    ("ÉÉÉÉÉ" * 200, "É"),  # no line break or space: where a character starts
+], ids=["lines", "one-line", "one-word"])
+def test_a_single_file_is_cut_after_a_line_break_else_a_space_else_between_characters(tmp_path, tok, text, before):
+    """The validation part starts a line (after all the line breaks there: a blank line does not start it), else
+    a word, else a character; about a tenth of the bytes."""
+    (tmp_path / "one.txt").write_text(text)
+    prepare(tmp_path / "one.txt", tok, tmp_path / "s")
+    shards = Shards(tmp_path / "s")
+    train, held = (tok.decode(_split_tokens(shards, s).tolist())[len(END_OF_TEXT):] for s in ("train", "val"))
+    assert train + held == text and train.endswith(before) and held[0] not in "\n "
+    assert 0.09 <= len(held.encode()) / len(text.encode()) <= 0.11
+
+
 def test_a_last_file_far_larger_than_the_validation_share_is_cut_for_it(tmp_path, tok):
     """The last files validate; where the last one alone is far more than --val-fraction of the corpus (here
     91%), it is cut at a line break as a single file is, so that the split is about the share asked for."""
@@ -183,13 +199,14 @@ def test_refusals(tmp_path, tok, corpus):
     (b"caf\xe9\nna\xefve\nhello\nworld\n", "not UTF-8 (byte 0xe9 at offset 3)"),  # Latin-1, too short to cut
     (b"\x7fELF\x02\x01\x01\x00\x00\x00", "binary data"),
     ("one line, no break".encode("utf-16"), "UTF-16 text"),
-    (b"one line of text, no break", "no line break near 90%"),  # text indeed: the cut is what fails
-    # beyond the first 16 MB, in the part searched for a line break (from 90% of the file on)
+    (b"x", "one character; too short to cut off a validation split"),  # text indeed: the cut is what fails
+    (b"\xe9", "not UTF-8 (byte 0xe9 at offset 0)"),
+    # beyond the first 16 MB, after the cut
     (b"a" * ((19 << 20) + (512 << 10)) + b"\xe9" + b"a" * (1 << 20), "not UTF-8 (byte 0xe9 at offset 20,447,232)"),
-], ids=["latin-1", "binary", "utf-16", "one-line", "latin-1-at-the-cut"])
-def test_a_single_file_that_cannot_be_cut_says_why(tmp_path, tok, data, says):
-    """A single file with no place to cut the validation split says first what is wrong with its text, if anything:
-    a small Latin-1 or binary file used to be refused for having no line break."""
+], ids=["latin-1", "binary", "utf-16", "one-character", "one-latin-1-character", "latin-1-after-the-cut"])
+def test_a_single_file_that_cannot_be_prepared_says_why(tmp_path, tok, data, says):
+    """A single file that cannot be prepared says what is wrong with its text, if anything, before that it is too
+    short to cut: a small Latin-1 or binary file used to be refused for having no line break."""
     (tmp_path / "one.txt").write_bytes(data)
     with pytest.raises(MakemoreError, match=re.escape(f"one.txt: {says}")):
         prepare(tmp_path / "one.txt", tok, tmp_path / "s")
@@ -318,13 +335,13 @@ def test_prepare_command(corpus, tok, tmp_path):
     assert [(d["name"], d["split"]) for d in index["documents"]] == [
         ("a.txt", "train"), ("a.txt#val", "val"), ("b.txt", "val")]
     assert 0.27 <= index["splits"]["val"]["bytes"] / sum(s["bytes"] for s in index["splits"].values()) <= 0.33
-    # the first file one line, with no line break to cut it at: the last file whole (190 of 9,390 bytes), said so
-    (two / "a.txt").write_text("Before we proceed any further, hear me speak. " * 200)
+    # two files of one character: nowhere to cut, so the last file validates whole (1 of 2 bytes), and says so
+    (two / "a.txt").write_text("a")
+    (two / "b.txt").write_text("b")
     result = runner.invoke(app, ["prepare", str(two), "--tokenizer", str(tmp_path / "tok.json"), "-o",
                                  str(tmp_path / "s3"), "--val-fraction", "0.3"])
-    assert result.exit_code == 0 and "note: val holds 2.0% of the text, where --val-fraction asked 30.0%: the last " \
-        "files validate whole, as the file before them had no line break near the share" in result.output, \
-        result.output
+    assert result.exit_code == 0 and "note: val holds 50.0% of the text, where --val-fraction asked 30.0%: whole " \
+        "files validate, as the file to cut for the rest had nowhere to cut" in result.output, result.output
 
 
 def _with_skipped_entries(corpus: Path) -> Path:
@@ -410,7 +427,7 @@ def test_prepare_refuses_an_output_inside_the_corpus_too_many_shards_and_an_empt
     assert not (tmp_path / "a").exists()  # the directories made for it are gone again
     empty = tmp_path / "empty-val"
     empty.mkdir()
-    (empty / "a.txt").write_text("Speak, speak. " * 50)  # one line: no line break to cut its end off at
+    (empty / "a.txt").write_text("S")  # one character: nowhere to cut its end off at
     for i in range(3):
         (empty / f"z{i}.txt").write_text("")
     with pytest.raises(MakemoreError, match="the val documents hold no text"):
