@@ -275,7 +275,7 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
 
     from makemore.config import TrainConfig
     from makemore.rundir import RunDir
-    from makemore.training import (Request, check_request, data_notes, drive, new_trainer, resume_trainer,
+    from makemore.training import (Request, check_with_preset, data_notes, drive, new_trainer, resume_trainer,
                                    unused_note)
 
     train_names = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "device"}  # unknown ones: _checked
@@ -299,16 +299,12 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
     else:
         if data is None:
             raise MakemoreError("name a word list to train on (a file, or a built-in dataset such as 'names')")
-        from makemore.presets import with_preset
-
-        model_type, hyper, train_opts, block_size = with_preset(
-            preset, model_type=type or "transformer", type_given=type is not None, hyper=hyper, train=train_opts,
-            block_size=block_size, device=device)
-        request = Request(data=str(data), model_type=model_type, out=Path(out) if out is not None else None,
-                          hyper=hyper, train=train_opts, seed=seed, device=device, max_len=max_len, mode=mode,
-                          block_size=block_size, tokenizer=Path(tokenizer) if tokenizer is not None else None,
-                          preset=preset)
-        checked = check_request(request)
+        request = Request(data=str(data), model_type=type or "transformer",
+                          out=Path(out) if out is not None else None, hyper=hyper, train=train_opts, seed=seed,
+                          device=device, max_len=max_len, mode=mode, block_size=block_size,
+                          tokenizer=Path(tokenizer) if tokenizer is not None else None, preset=preset)
+        request, checked = check_with_preset(request, type_given=type is not None)
+        model_type, train_opts = request.model_type, request.train
         trainer, prepared = new_trainer(request, checked=checked)
         for note in data_notes(prepared, model_type, checked[1].batch_size):
             print(f"note: {note}", file=sys.stderr)

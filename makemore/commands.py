@@ -74,7 +74,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
 
     from makemore.rundir import RunDir
     from makemore.sinks import ConsoleSink, JsonlSink, TensorBoardSink
-    from makemore.training import Request, check_request, check_resume, drive, new_trainer, prepare_data, \
+    from makemore.training import Request, check_resume, drive, new_trainer, prepare_data, \
         resume_trainer
 
     main = dist.is_main  # under torchrun, rank 0 alone prints and writes
@@ -119,27 +119,23 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     from makemore.config import check_device
     from makemore.rundir import check_out
 
-    check_device(device)  # (also in check_request; here before a preset, which asks torch about the device)
+    check_device(device)  # (also in check_request; here before the run directory is checked)
     if out is not None and main:  # rank 0 creates the run directory; the others may start after it did
         check_out(Path(out))
-    if preset is not None:
-        from makemore.presets import with_preset
-
-        model_type, hyper, train, block_size = with_preset(preset, model_type=model_type, hyper=hyper, train=train,
-                                                           type_given="model_type" in given,
-                                                           block_size=block_size, device=device)
-        from makemore.device import resolve_device
-
-        if main and "batch_size" not in given and not resolve_device(device).startswith("cuda"):
-            err.print(f"--preset {preset} is sized for GPUs: on a CPU one step of its batch takes minutes; "
-                      f"docs/tokens.md gives smaller overrides for a CPU")
     request = Request(data=data, model_type=model_type, out=out, hyper=hyper, train=train, seed=seed,
                       device=device, max_len=max_len, mode=mode, block_size=block_size,
                       tokenizer=Path(tokenizer) if tokenizer is not None else None, preset=preset)
     from makemore.shards import is_shard_dir
-    from makemore.training import check_prepared, data_notes, resolve_mode, unused_note
+    from makemore.training import check_prepared, check_with_preset, data_notes, resolve_mode, unused_note
 
-    checked = check_request(request)
+    request, checked = check_with_preset(request, type_given="model_type" in given)
+    model_type, train = request.model_type, request.train
+    if preset is not None and main and "batch_size" not in given:
+        from makemore.device import resolve_device
+
+        if not resolve_device(device).startswith("cuda"):
+            err.print(f"--preset {preset} is sized for GPUs: on a CPU one step of its batch takes minutes; "
+                      f"docs/tokens.md gives smaller overrides for a CPU")
     if resolve_mode(request) == "text" or request.tokenizer is not None or is_shard_dir(data):
         from makemore.device import flush_denormals
 

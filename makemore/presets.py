@@ -83,16 +83,15 @@ def get_preset(name: str) -> Preset:
 
 def with_preset(name: str | None, *, model_type: str, type_given: bool, hyper: dict[str, Any],
                 train: dict[str, Any], block_size: int | None,
-                device: str) -> tuple[str, dict[str, Any], dict[str, Any], int | None]:
+                device: str | None) -> tuple[str, dict[str, Any], dict[str, Any], int | None]:
     """(model type, hyper, train, block size) with preset ``name`` filling in what the user left None; no preset:
-    as given. The command line, the TUI and the Python API all apply a preset here. ``device`` as named ("auto"
-    is resolved here: some settings apply on CUDA only)."""
+    as given. The command line and the Python API apply a preset here (through ``training.check_with_preset``).
+    ``device``: resolved ("cuda:0", "cpu": some settings apply on CUDA only), or None for the settings of any
+    device (without torch)."""
     if name is None:
         return model_type, hyper, train, block_size
-    chosen = get_preset(name)  # an unknown name is refused before torch, which resolve_device imports
+    chosen = get_preset(name)
     if type_given and model_type != chosen.model_type:
         raise MakemoreError(f"--preset {name} is a {chosen.model_type}; drop --type {model_type}")
-    from makemore.device import resolve_device
-
-    hyper, train, block_size = chosen.apply(hyper, train, block_size, resolve_device(device))
+    hyper, train, block_size = chosen.apply(hyper, train, block_size, device or "cpu")
     return chosen.model_type, hyper, train, block_size

@@ -184,6 +184,8 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
     from makemore.shards import is_shard_dir
 
     family = get_family(req.model_type)
+    if req.data is not None and not is_shard_dir(req.data) and not resolve_dataset(req.data)[1].exists():
+        raise MakemoreError(f"{resolve_dataset(req.data)[1]}: no such file")  # before what its kind would refuse
     mode = resolve_mode(req)
     user_train = {k: v for k, v in req.train.items() if v is not None}
     user_hyper = {k: v for k, v in req.hyper.items() if v is not None}
@@ -254,6 +256,31 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
 
         check_init_scale(req.model_type, hyper)
     return hyper, cfg
+
+
+def check_with_preset(req: Request, type_given: bool) -> tuple[Request, tuple[dict[str, Any], TrainConfig]]:
+    """``req`` with its preset applied (``req.preset``; the user's values win), and ``check_request``'s result: the
+    preset's settings for any device are checked first, before torch; then, where the device resolves to CUDA
+    (torch is asked), the request with the preset's CUDA-only settings is checked again."""
+    if req.preset is None:
+        return req, check_request(req)
+    from makemore.presets import with_preset
+
+    def applied(device: str | None) -> Request:
+        model_type, hyper, train, block_size = with_preset(
+            req.preset, model_type=req.model_type, type_given=type_given, hyper=req.hyper, train=req.train,
+            block_size=req.block_size, device=device)
+        return dataclasses.replace(req, model_type=model_type, hyper=hyper, train=train, block_size=block_size)
+
+    first = applied(None)
+    checked = check_request(first)
+    from makemore.device import resolve_device
+
+    device = resolve_device(req.device)
+    if not device.startswith("cuda"):
+        return first, checked
+    final = applied(device)
+    return final, check_request(final)
 
 
 def text_block_size(req: Request) -> int:

@@ -452,12 +452,21 @@ def test_a_broken_distributed_environment_is_one_line(small_words, tmp_path, env
     assert not (tmp_path / "run").exists()
 
 
-def test_an_unknown_preset_and_a_negative_merge_count_are_refused_before_torch(small_words, tmp_path):
+def test_a_preset_unknown_or_misapplied_and_a_negative_merge_count_are_refused_before_torch(small_words, tmp_path):
     tok = tmp_path / "tok.json"
     tok.write_text("{}")
+    text = tmp_path / "play.txt"
+    text.write_text("to be or not to be, that is the question\n" * 30)
     lines = _refused([["train", str(small_words), "--preset", "nope"],
-                      ["tokenize", "--merges", str(tok), "-n", "-1"]], tmp_path)
+                      ["tokenize", "--merges", str(tok), "-n", "-1"],
+                      # a known preset: what it sets up is checked before torch too, and its CUDA warning waits
+                      ["train", str(tmp_path / "nope.txt"), "--preset", "gpt2-124m"],
+                      ["train", str(text), "--mode", "text", "--preset", "gpt2-124m", "--learning-rate", "-1"],
+                      ["train", str(small_words), "--preset", "gpt2-124m"]], tmp_path)
     assert lines[0].startswith("error: --preset nope: unknown") and lines[1] == "error: -n must be at least 0, not -1"
+    assert lines[2] == f"error: {tmp_path / 'nope.txt'}: no such file"  # not that it reads as a word list
+    assert lines[3].startswith("error: --learning-rate must be")
+    assert lines[4].startswith("error: --preset gpt2-124m is a recipe for text or token shards")
 
 
 def test_a_text_run_of_one_character_of_context_reads_back(tmp_path):

@@ -70,18 +70,12 @@ def new_request(**fields):
     return Request(**fields)
 
 
-def with_preset(name, **fields):
-    """(model type, hyper, train, block size) with a named preset's values where none were given."""
-    from makemore.presets import with_preset as apply
+def check_request(request, type_given: bool = False):
+    """The request with its preset applied (where it names one; the given values win), a bad option (and, on
+    tokens, an unreadable tokenizer file) refused before a screen opens, as `makemore train` refuses it."""
+    from makemore.training import check_with_preset
 
-    return apply(name, **fields)
-
-
-def check_request(request) -> None:
-    """Refuse a bad option (and, on tokens, an unreadable tokenizer file) before a screen opens."""
-    from makemore.training import check_request as check
-
-    check(request)
+    return check_with_preset(request, type_given)[0]
 
 
 def new_trainer(request):
