@@ -281,9 +281,13 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
     train_names = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "device"}  # unknown ones: _checked
     hyper = {k: v for k, v in options.items() if k in _HYPER}
     train_opts = {k: v for k, v in options.items() if k in train_names}
-    if resume is not None and (tokenizer is not None or preset is not None):
-        raise MakemoreError(f"resume continues a run as it was configured; drop "
-                            f"{'tokenizer' if tokenizer is not None else 'preset'}")
+    if resume is not None and preset is not None:
+        raise MakemoreError("resume continues a run with the settings it was given, the preset's among them if it "
+                            "had one; drop preset")
+    if resume is not None and tokenizer is not None:  # the original call repeated: the same tokenizer passes
+        from makemore.training import check_resume_tokenizer
+
+        check_resume_tokenizer(Path(resume), Path(tokenizer), option="tokenizer")
     if resume is not None:
         from makemore.training import check_resume
 

@@ -90,13 +90,9 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         raise MakemoreError(f"--resume continues a run with the settings it was given, --preset {preset}'s among "
                             f"them if it had it; drop --preset")
     if resume is not None and tokenizer is not None:  # the original command repeated: the same tokenizer passes
-        from makemore.rundir import tokenizer_entry
-        from makemore.tokenizer import Tokenizer
+        from makemore.training import check_resume_tokenizer
 
-        entry = tokenizer_entry(RunDir.open(resume).config.dataset)
-        if entry is None or Tokenizer.load(tokenizer).sha256 != entry.get("sha256"):
-            raise MakemoreError(f"--tokenizer {tokenizer}: not the tokenizer {resume} trained with; --resume "
-                                f"continues a run as it was configured (drop --tokenizer)")
+        check_resume_tokenizer(resume, tokenizer)
     if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
         raise MakemoreError(f"-o {out} does not apply with --resume: the run continues in {resume}")
     if resume is not None:

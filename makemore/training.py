@@ -258,6 +258,18 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
     return hyper, cfg
 
 
+def check_resume_tokenizer(resume: Path, tokenizer: Path, option: str = "--tokenizer") -> None:
+    """A resumed run's original command repeated with its tokenizer passes (the same file, by its sha256); any
+    other tokenizer is refused: a run continues as it was configured."""
+    from makemore.rundir import tokenizer_entry
+    from makemore.tokenizer import Tokenizer
+
+    entry = tokenizer_entry(RunDir.open(resume).config.dataset)
+    if entry is None or Tokenizer.load(tokenizer).sha256 != entry.get("sha256"):
+        raise MakemoreError(f"{option} {tokenizer}: not the tokenizer {resume} trained with; resuming continues a "
+                            f"run as it was configured (drop {option})")
+
+
 def check_with_preset(req: Request, type_given: bool) -> tuple[Request, tuple[dict[str, Any], TrainConfig]]:
     """``req`` with its preset applied (``req.preset``; the user's values win), and ``check_request``'s result: the
     preset's settings for any device are checked first, before torch; then, where the device resolves to CUDA

@@ -323,3 +323,12 @@ def test_resume_takes_the_original_command_with_its_tokenizer(workdir, tmp_path)
     other = makemore("train", "play.txt", "--tokenizer", str(tmp_path / "other.json"), "--max-steps", "8",
                      "--resume", str(run), cwd=workdir)
     assert other.returncode == 2 and "not the tokenizer" in other.stderr
+    # the Python API takes the same call again too, and refuses the other tokenizer the same way
+    import makemore as api
+
+    api.train(workdir / "play.txt", tokenizer=workdir / "tok.json", resume=run, max_steps=7,
+                       progress=False)
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 7
+    with pytest.raises(api.MakemoreError, match="tokenizer .*other.json: not the tokenizer"):
+        api.train(workdir / "play.txt", tokenizer=tmp_path / "other.json", resume=run, max_steps=8,
+                           progress=False)
