@@ -302,21 +302,40 @@ def weight_table(diag) -> Table:
     return t
 
 
+MAX_LABELS = 256  # a token vocabulary's thousands of labels would fill every row: its points are drawn unlabelled
+
+
 def embedding_plot(coords: list[list[float]], labels: list[str], title: str, width: int = 70,
                    height: int = 24) -> str:
+    """Each point labelled, or, above ``MAX_LABELS`` points, a dot each."""
+    labelled = len(labels) <= MAX_LABELS
+
     def build(plt):
         plt.plotsize(width, height)
         xs, ys = [c[0] for c in coords], [c[1] for c in coords]
-        plt.scatter(xs, ys, marker=" ")
-        for x, y, label in zip(xs, ys, labels):
+        plt.scatter(xs, ys, marker=" " if labelled else "·")
+        for x, y, label in zip(xs, ys, labels) if labelled else ():
             plt.text(label, x, y)
 
     return title + "\n" + _plot(build)  # plotext drops a title wider than the plot
 
 
-def token_labels(vocab: list[str]) -> list[str]:
-    """Index -> label: index 0 is the start/stop token, shown as the lectures' '.'."""
-    return ["." if i == 0 else (c if c.isprintable() and not c.isspace() else repr(c)) for i, c in enumerate(vocab)]
+def token_labels(vocab: list[str], start: bool = True) -> list[str]:
+    """Index -> label: with ``start``, index 0 is the start/stop token, shown as the lectures' '.'; a token with
+    whitespace or an unprintable character is shown quoted."""
+    return ["." if i == 0 and start else
+            (c if c.isprintable() and not any(ch.isspace() for ch in c) else repr(c)) for i, c in enumerate(vocab)]
+
+
+def run_labels(run: RunDir) -> list[str]:
+    """A run's embedding rows, labelled: a character run's start/stop token and characters; a token run's tokens
+    (the rows that pad the vocabulary to a multiple of 64 left out)."""
+    from makemore.rundir import tokenizer_entry
+
+    if tokenizer_entry(run.config.dataset) is None:
+        return token_labels(["<s>", *run.config.vocab])
+    tokens = run.vocab().tokenizer.token_bytes
+    return token_labels([b.decode("utf-8", errors="replace") for b in tokens], start=False)
 
 
 def embedding_from_checkpoint(run: RunDir) -> tuple[list[list[float]], float | None] | None:
@@ -335,7 +354,7 @@ def diagnose_command(run_dir: Path, *, as_json: bool) -> None:
 
     run = RunDir.open(run_dir)
     config = run.config
-    vocab = ["<s>", *config.vocab]
+    labels = run_labels(run)
     diag = latest_diagnostics(run)
     embedding, variance, source = None, None, None
     if diag is not None and diag.embedding:
@@ -345,10 +364,11 @@ def diagnose_command(run_dir: Path, *, as_json: bool) -> None:
         if found is not None:
             embedding, variance = found
             source = "best checkpoint"
+    embedding = embedding[:len(labels)] if embedding else embedding  # a token run's padding rows left out
     if as_json:
         print(json.dumps({"run": str(run_dir), "diagnostics": diag.to_json() if diag else None,
                           "embedding": embedding, "embedding_variance": variance,
-                          "labels": token_labels(vocab) if embedding else None}, ensure_ascii=False))
+                          "labels": labels if embedding else None}, ensure_ascii=False))
         return
     from makemore.models import get_family
 
@@ -366,8 +386,9 @@ def diagnose_command(run_dir: Path, *, as_json: bool) -> None:
     if embedding:
         share = f" · {variance:.0%} of the variance" if variance is not None else ""
         out.print()
-        print(embedding_plot(embedding, token_labels(vocab)[:len(embedding)],
-                             f"embeddings on 2 principal components · {source}{share}"))
+        dots = f" · {len(embedding):,} tokens, unlabelled" if len(embedding) > MAX_LABELS else ""
+        print(embedding_plot(embedding, labels[:len(embedding)],
+                             f"embeddings on 2 principal components · {source}{share}{dots}"))
     elif diag is not None:
         err.print(f"{run_dir}: this model has no embedding table to draw")
 

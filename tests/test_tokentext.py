@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
@@ -307,6 +308,26 @@ def test_the_python_api_applies_a_preset_as_the_command_line_does(workdir, tmp_p
     with pytest.raises(makemore.MakemoreError, match="drop --type mlp"):
         makemore.train(workdir / "play.txt", tokenizer=workdir / "tok.json", preset="gpt2-124m", type="mlp",
                        progress=False)
+
+
+def test_diagnose_labels_a_token_runs_embeddings_with_its_tokens(workdir, tmp_path):
+    """`makemore diagnose` of a token run: one point per token of the tokenizer (not the rows that pad the
+    vocabulary), labelled with the token's text (quoted where it holds a space), drawn unlabelled above 256."""
+    run = tmp_path / "run"
+    made = makemore("train", "play.txt", "--tokenizer", "tok.json", *TINY, "--block-size", "16", "--max-steps", "2",
+                    "-b", "4", "-q", "-o", str(run), cwd=workdir)
+    assert made.returncode == 0, made.stderr
+    shown = makemore("diagnose", str(run), "--json", cwd=workdir)
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    tok = Tokenizer.load(workdir / "tok.json")
+    assert len(report["embedding"]) == len(report["labels"]) == tok.vocab_size == 300
+    merged = {report["labels"][i]: tok.token_bytes[i].decode() for i in range(256, 300)}
+    assert any(label.startswith("' ") for label in merged)  # a token that starts a word, quoted
+    assert all(ast.literal_eval(label) == text if label.startswith("'") else label == text
+               for label, text in merged.items())
+    plot = makemore("diagnose", str(run), cwd=workdir)
+    assert plot.returncode == 0 and "300 tokens, unlabelled" in plot.stdout, plot.stdout
 
 
 def test_resume_takes_the_original_command_with_its_tokenizer(workdir, tmp_path):

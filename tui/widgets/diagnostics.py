@@ -18,7 +18,7 @@ from textual_plotext import PlotextPlot
 
 from makemore.console import plural
 from makemore.events import GRAD_SPAN, Diagnostics, LayerStats
-from makemore.instruments import HEALTHY_UPDATE, layer_warning, token_labels
+from makemore.instruments import HEALTHY_UPDATE, MAX_LABELS, layer_warning, token_labels
 from makemore.tui.widgets.log_axis import log_ticks, logged
 from makemore.tui.widgets.loss_chart import downsample, nice_ticks, step_label
 
@@ -299,7 +299,6 @@ class EmbeddingScatter(PlotextPlot):
         self.replot()  # which labels share a cell depends on the size
 
 
-MAX_LABELS = 256  # a token vocabulary's thousands of labels would fill every row: its points are drawn unlabelled
 AXES_WIDTH, AXES_HEIGHT = 8, 3  # the y tick labels and the frame's columns; the frame's and x ticks' rows
 
 
