@@ -259,6 +259,10 @@ def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len,
             raise MakemoreError(f"--{'prompt' if prompt is not None else 'length'} applies to text runs; "
                                 f"{run_dir} learned a word list (use --prefix, --max-len)")
         check_lengths(run.config.model.block_size, prefix, min_len, max_len)
+        longest = run.config.model.block_size - 1
+        if max_len is not None and max_len > longest:  # not refused (it holds of every word), but said
+            err.print(f"note: --max-len {max_len} is more than this model's longest word ({longest} characters): it "
+                      f"limits nothing")
         check_prefix(prefix, run.vocab())
     if output is not None:
         target = Path(output)

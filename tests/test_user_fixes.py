@@ -167,6 +167,16 @@ def test_impossible_lengths_are_refused_in_one_line(run, args, message):
     assert message(block) in one_line_error(runner.invoke(app, ["sample", str(run), *args(block)]))
 
 
+def test_a_max_len_beyond_the_models_longest_word_is_said_to_limit_nothing(run):
+    block = block_size(run)
+    result = runner.invoke(app, ["sample", str(run), "-n", "3", "--max-len", str(block)])
+    assert result.exit_code == 0, result.output
+    assert f"note: --max-len {block} is more than this model's longest word ({block - 1} characters): it limits " \
+        "nothing" in result.stderr
+    within = runner.invoke(app, ["sample", str(run), "-n", "3", "--max-len", str(block - 1)])
+    assert within.exit_code == 0 and "limits nothing" not in within.stderr
+
+
 def test_sample_max_len_reports_the_samples_drawn_again(run):
     result = runner.invoke(app, ["sample", str(run), "-n", "50", "--max-len", "2", "--temperature", "2", "--json"])
     assert result.exit_code == 0, result.output
