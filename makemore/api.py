@@ -276,7 +276,7 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
     from makemore.config import TrainConfig
     from makemore.rundir import RunDir
     from makemore.training import (Request, check_with_preset, data_notes, drive, new_trainer, resume_trainer,
-                                   unused_note)
+                                   unused_note, warmup_note)
 
     train_names = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "device"}  # unknown ones: _checked
     hyper = {k: v for k, v in options.items() if k in _HYPER}
@@ -314,6 +314,8 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
             print(f"note: {note}", file=sys.stderr)
         if note := unused_note(model_type, train_opts):
             print(note, file=sys.stderr)
+        if note := warmup_note(trainer.cfg):
+            print(f"note: {note}", file=sys.stderr)
     sinks = []
     if progress:
         from rich.console import Console

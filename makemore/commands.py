@@ -122,7 +122,8 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                       device=device, max_len=max_len, mode=mode, block_size=block_size,
                       tokenizer=Path(tokenizer) if tokenizer is not None else None, preset=preset)
     from makemore.shards import is_shard_dir
-    from makemore.training import check_prepared, check_with_preset, data_notes, resolve_mode, unused_note
+    from makemore.training import check_prepared, check_with_preset, data_notes, resolve_mode, unused_note, \
+        warmup_note
 
     request, checked = check_with_preset(request, type_given="model_type" in given)
     model_type, train = request.model_type, request.train
@@ -159,6 +160,8 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     trainer, _ = new_trainer(request, prepared, dist=dist, checked=checked)
     if main and (note := unused_note(model_type, train)):
         err.print(note)
+    if main and (note := warmup_note(trainer.cfg)):
+        err.print(f"note: {note}")
     if main and not quiet and (trainer.cfg.grad_accum > 1 or dist.world_size > 1) and _has_batch_norm(trainer.model):
         err.print(f"note: {trainer.model_type} normalises with the statistics of each micro-batch, so --grad-accum "
                   f"and several processes change its result (not so for a model without batch norm)")

@@ -129,6 +129,18 @@ def unused_note(model_type: str, train: dict[str, Any]) -> str | None:
     return f"{model_type} is counted in one pass, not trained: {options} {verb} no effect"
 
 
+def warmup_note(cfg: TrainConfig) -> str | None:
+    """A warm-up longer than the run (given so): the learning rate never reaches its peak. Said (after "note: "),
+    not refused."""
+    from makemore.config import lr_at
+
+    if not cfg.max_steps or cfg.max_time is not None or cfg.warmup_steps <= cfg.max_steps:
+        return None
+    top = lr_at(cfg.max_steps - 1, cfg)
+    return (f"--warmup-steps {cfg.warmup_steps:,} is longer than the run's {cfg.max_steps:,} steps: the "
+            f"learning rate rises to {top:.2e}, {top / cfg.learning_rate:.0%} of its peak {cfg.learning_rate:.2e}")
+
+
 MAX_LEN_LIMIT = 1024  # the context follows the longest word; beyond this attention and logits outgrow memory
 LOGITS_BUDGET = 4 << 30  # bytes the logits of one training micro-batch may take (with softmax and gradient)
 

@@ -377,6 +377,26 @@ def test_the_api_says_which_options_the_ngram_does_not_use(small_words, tmp_path
     assert "no effect" not in capsys.readouterr().err
 
 
+def test_a_warm_up_longer_than_the_run_is_said_with_the_rate_it_reaches(small_words, tmp_path, capsys):
+    """--warmup-steps 500 in a run of 20 steps: the rate rises to 20/500 of its peak, and the command line and the
+    API say so; a warm-up within the run says nothing."""
+    import makemore
+
+    r = runner.invoke(app, ["train", str(small_words), "--type", "bigram", "--max-steps", "20", "--warmup-steps",
+                            "500", "--lr", "0.1", "-o", str(tmp_path / "r")])
+    assert r.exit_code == 0, r.output
+    assert "note: --warmup-steps 500 is longer than the run's 20 steps: the learning rate rises to 4.00e-03, 4% of " \
+        "its peak 1.00e-01" in r.stderr
+    last = [m for m in metrics(tmp_path / "r") if m["event"] == "step"][-1]
+    assert last["lr"] == pytest.approx(0.1 * 20 / 500)  # what the note said is what the run did
+    makemore.train(small_words, type="bigram", max_steps=20, warmup_steps=500, learning_rate=0.1,
+                   out=tmp_path / "api", progress=False)
+    assert "note: --warmup-steps 500 is longer than the run's 20 steps" in capsys.readouterr().err
+    r = runner.invoke(app, ["train", str(small_words), "--type", "bigram", "--max-steps", "20", "--warmup-steps",
+                            "20", "-o", str(tmp_path / "within")])
+    assert r.exit_code == 0 and "--warmup-steps" not in r.stderr
+
+
 # --- lr-find ----------------------------------------------------------------------------------------------
 
 @pytest.mark.slow

@@ -80,12 +80,13 @@ def check_request(request, type_given: bool = False):
 
 def new_trainer(request):
     """(trainer, notes): the notes are what the command line prints after "note: " before training."""
-    from makemore.training import check_request, data_notes
+    from makemore.training import check_request, data_notes, warmup_note
     from makemore.training import new_trainer as build
 
     checked = check_request(request)
     trainer, prepared = build(request, checked=checked)
-    return trainer, data_notes(prepared, request.model_type, checked[1].batch_size)
+    late = warmup_note(trainer.cfg)
+    return trainer, data_notes(prepared, request.model_type, checked[1].batch_size) + ([late] if late else [])
 
 
 def check_training_options(data: str, model_type: str, hyper: dict[str, Any], max_len: int | None = None) -> None:
