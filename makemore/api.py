@@ -340,12 +340,14 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
 @_checked()
 def load(run_dir: str | Path | None = None, *, device: str = "cpu", which: str = "best") -> Model:
     """A trained run's model (the latest run in ./runs when none is named); ``which``: "best" or "last"."""
-    from makemore.device import resolve_device
     from makemore.rundir import resolve_run
 
     if which not in ("best", "last"):
         raise MakemoreError(f"which must be 'best' or 'last', not {which!r}")
-    return Model(resolve_run(run_dir).load_model(which=which, device=resolve_device(device)))
+    run = resolve_run(run_dir)  # a missing or damaged run is refused before torch, which makemore.device imports
+    from makemore.device import resolve_device
+
+    return Model(run.load_model(which=which, device=resolve_device(device)))
 
 
 @_checked()

@@ -565,7 +565,7 @@ def tokenizer_train(
                                              "or a built-in dataset name.", show_default=False)],
     vocab_size: Annotated[int, typer.Option("--vocab-size", help="Tokens in all: 256 bytes, the merges and "
                                             "<|endoftext|>.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="A new file for the tokenizer (JSON); an existing one is never "
+    out: Annotated[str, typer.Option("--out", "-o", help="A new file for the tokenizer (JSON); an existing one is never "
                                       "replaced: runs and shards made with it record its sha256.",
                                       show_default=False)],
     pattern: Annotated[str, typer.Option(help="Pre-split regex: gpt4 (cl100k) | gpt2.")] = "gpt4",

@@ -74,6 +74,14 @@ def is_regular(path: Path | str) -> bool:
         return False
 
 
+def check_parent(out: Path, remedy: str) -> None:
+    """Refuse ``out`` when the nearest of its parents that exists is a file, not a directory (the missing ones
+    are made when it is written); ``remedy``: what to do instead."""
+    above = next((p for p in Path(out).parents if p.exists() or p.is_symlink()), None)
+    if above is not None and not above.is_dir():
+        raise MakemoreError(f"{out}: {above} is a file, not a directory; {remedy}")
+
+
 def read_limited(path: Path | str, limit: int, what: str = "", advice: str = "") -> bytes:
     """The whole of the regular file ``path``, refused if it holds more than ``limit`` bytes (the read stops one
     byte past it). ``advice`` follows the refusal (``; split it``)."""

@@ -31,7 +31,7 @@ from typing import Any, Iterator
 from makemore import checkpoint as ckpt
 from makemore.config import TrainConfig, check_fields
 from makemore.errors import MakemoreError
-from makemore.files import is_regular, open_regular
+from makemore.files import check_parent, is_regular, open_regular
 
 FORMAT_VERSION = ckpt.FORMAT_VERSION
 CONFIG = "config.json"
@@ -670,9 +670,7 @@ def check_out(out: Path) -> None:
         raise MakemoreError(f"{out}: is a file, not a run directory; choose another directory with -o")
     if taken:
         raise _exists(out)
-    above = next((p for p in out.parents if p.exists() or p.is_symlink()), None)  # the nearest that exists
-    if above is not None and not above.is_dir():
-        raise MakemoreError(f"{out}: {above} is a file, not a directory; choose another directory with -o")
+    check_parent(out, "choose another directory with -o")
 
 
 def _exists(out: Path) -> MakemoreError:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from makemore.corpus import Corpus, check_text_head, corpus_bytes, documents, read_pieces
 from makemore.errors import MakemoreError
-from makemore.files import open_regular, read_json
+from makemore.files import check_parent, open_regular, read_json
 
 FORMAT = "makemore-token-shards"
 VERSION = 1
@@ -177,6 +177,7 @@ def prepare(src: str | Path, tokenizer, out: str | Path, shard_tokens: int = DEF
     if taken:
         what = "a directory that is not empty" if out.is_dir() else "a file"
         raise MakemoreError(f"{out}: already exists, {what}; choose another output directory")
+    check_parent(out, "choose another output directory")
     corpus = documents(src)
     if corpus.root.is_dir() and out.resolve().is_relative_to(corpus.root.resolve()):
         raise MakemoreError(f"{out}: inside the corpus {src}, whose next reading would take the shards for text; "

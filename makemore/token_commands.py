@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from makemore.console import plural
 from makemore.errors import MakemoreError
+from makemore.files import check_parent
 
 MAX_TOKENIZE_BYTES = 256 << 20  # tokenize --file reads the whole file; prepare is for larger corpora
 COMPRESSION_SAMPLE_BYTES = 64 << 20  # tokenizer train measures chars/token on at most this much of its corpus
@@ -29,17 +31,20 @@ def _corpus(spec: str) -> Path:
     return path if path.is_dir() else resolve_dataset(spec)[1]
 
 
-def tokenizer_train_command(data: str, vocab_size: int, out: Path, pattern: str) -> None:
+def tokenizer_train_command(data: str, vocab_size: int, out: str | Path, pattern: str) -> None:
     from makemore.corpus import corpus_bytes, documents, read_pieces
     from makemore.tokenizer import PATTERNS, Tokenizer
 
     if pattern not in PATTERNS:
         raise MakemoreError(f"--pattern {pattern}: expected one of {', '.join(PATTERNS)}")
+    named, out = str(out), Path(out)
+    if named.endswith(("/", os.sep)) or out.is_dir():
+        raise MakemoreError(f"{named}: names a directory; give the tokenizer's file name, e.g. "
+                            f"{out / 'tokenizer.json'}")
     if out.exists() or out.is_symlink():
         raise MakemoreError(f"{out}: already exists; choose another --out (a tokenizer is never replaced: runs and "
                             f"shards made with it record its sha256)")
-    if not out.resolve().parent.is_dir():  # said now, not after the training
-        raise MakemoreError(f"{out}: {out.parent} is not a directory; create it first, or choose another --out")
+    check_parent(out, "choose another --out")  # said now, not after the training (missing directories are made)
     src = _corpus(data)
     corpus = documents(src)
     files = corpus.files
@@ -59,6 +64,10 @@ def tokenizer_train_command(data: str, vocab_size: int, out: Path, pattern: str)
     seconds = time.perf_counter() - t0
     if chars == 0:
         raise MakemoreError(f"{src}: no text to train on")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MakemoreError(f"{out.parent}: cannot create the directory ({e.strerror or e})") from None
     tok.save(out)
     _echo(f"{src}: {corpus.describe()}, {chars:,} characters, {size:,} bytes")
     short = f" (the text ran out of pairs to merge before {vocab_size:,})" if tok.vocab_size < vocab_size else ""

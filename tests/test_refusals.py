@@ -224,7 +224,7 @@ def test_top_k_below_one_is_refused_by_the_samplers_too(word_run):
     assert len(model.sample(5, top_k=1)) == 5  # the likeliest character each time
 
 
-def test_tokenizer_train_does_not_overwrite_an_existing_file(tmp_path):
+def test_tokenizer_train_does_not_overwrite_an_existing_file_and_wants_a_file_name(tmp_path):
     text = tmp_path / "play.txt"
     text.write_text("to be or not to be, that is the question\n" * 20)
     precious = tmp_path / "precious.json"
@@ -234,10 +234,35 @@ def test_tokenizer_train_does_not_overwrite_an_existing_file(tmp_path):
     assert "already exists" in result.stderr and str(precious) in result.stderr
     assert "record its sha256" in result.stderr  # why it refuses where `sample -O` replaces a file
     assert precious.read_text() == "keep me"
-    nowhere = tmp_path / "nowhere" / "tok.json"  # refused before training, not when the file is written
-    result = runner.invoke(app, ["tokenizer", "train", str(text), "--vocab-size", "260", "-o", str(nowhere)])
-    assert result.exit_code == 2 and f"{tmp_path / 'nowhere'} is not a directory" in result.stderr
+    under_a_file = precious / "tok.json"  # refused before training, not when the file is written
+    result = runner.invoke(app, ["tokenizer", "train", str(text), "--vocab-size", "260", "-o", str(under_a_file)])
+    assert result.exit_code == 2 and f"{precious} is a file, not a directory" in result.stderr
     assert "trained in" not in result.output
+    for directory in (f"{tmp_path / 'newdir'}/", str(tmp_path)):  # a directory, to be or that is: not a file name
+        result = runner.invoke(app, ["tokenizer", "train", str(text), "--vocab-size", "260", "-o", directory])
+        assert result.exit_code == 2 and f"{directory}: names a directory; give the tokenizer's file name, e.g. " \
+            f"{Path(directory) / 'tokenizer.json'}" in result.stderr, result.output
+    assert not (tmp_path / "newdir").exists()
+    made = tmp_path / "new" / "dirs" / "tok.json"  # missing directories are made, as train -o and prepare -o do
+    result = runner.invoke(app, ["tokenizer", "train", str(text), "--vocab-size", "260", "-o", str(made)])
+    assert result.exit_code == 0 and made.is_file(), result.output
+
+
+def test_an_output_under_a_file_and_a_missing_run_are_refused_before_torch(tmp_path):
+    """`prepare -o FILE/shards` says the file is in the way (it said the shard directory could not be created);
+    `makemore.load` of a missing run refuses it before torch is imported, as the commands do."""
+    from makemore.tokenizer import Tokenizer
+
+    text = tmp_path / "play.txt"
+    text.write_text("to be or not to be, that is the question\n" * 20)
+    Tokenizer.train([text.read_text()], vocab_size=260).save(tmp_path / "tok.json")
+    lines = _refused([["prepare", str(text), "--tokenizer", "tok.json", "-o", str(text / "shards")]], tmp_path)
+    assert lines[0] == f"error: {text / 'shards'}: {text} is a file, not a directory; choose another output directory"
+    done = subprocess.run([sys.executable, "-c", "import sys, makemore\ntry:\n    makemore.load('nope')\n"
+                           "except makemore.MakemoreError as e:\n    print(e)\nprint('torch' in sys.modules)"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "False", done.stdout + done.stderr
+    assert "nope" in done.stdout.splitlines()[0]
 
 
 def test_a_run_directory_whose_config_holds_an_impossible_model_is_refused(word_run, tmp_path):
