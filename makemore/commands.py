@@ -149,7 +149,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     elif not quiet:
         w = prepared.words
         dropped = [plural(w.duplicates, "duplicate")] + ([plural(w.empty, "empty line")] if w.empty else []) \
-            + ([f"{plural(w.too_long, 'line')} longer than --max-len {max_len}"] if w.too_long else [])
+            + ([f"{plural(w.too_long, 'word')} longer than --max-len {max_len}"] if w.too_long else [])
         err.print(f"{prepared.path}: {plural(len(w.words), 'word')} (dropped {', '.join(dropped)}); "
                   f"split {len(prepared.train):,}/{len(prepared.val):,}/{len(prepared.test):,} train/val/test"
                   + _small_split_note(len(prepared.val), len(prepared.test)))

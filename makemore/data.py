@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from makemore.console import plural
 from makemore.errors import MakemoreError
 from makemore.files import check_not_utf16, read_limited
 
@@ -145,8 +146,12 @@ def read_words_for_model(path: Path, vocab: Vocab, longest: int, skip_unknown: b
     chars = sorted(set().union(*(vocab.unknown(w) for w in unknown)))
     if unknown and not skip_unknown:
         shown = ", ".join(repr(c) for c in chars[:5]) + (f" and {len(chars) - 5:,} more" if len(chars) > 5 else "")
-        raise MakemoreError(f"{path}: {len(unknown):,} of {len(read.words):,} words have characters not in the "
-                            f"model's vocabulary ({shown}; first {unknown[0]!r}); --skip-unknown scores the others")
+        others, too_long = len(fits) - len(unknown), len(read.words) - len(fits)
+        raise MakemoreError(
+            f"{path}: {len(unknown):,} of {len(read.words):,} words have characters not in the model's vocabulary "
+            f"({shown}; first {unknown[0]!r}); "
+            + (f"--skip-unknown scores the other {plural(others, 'word')}" if others else "no other word can be scored")
+            + (f" ({too_long:,} longer than its {longest} characters are skipped either way)" if too_long else ""))
     kept = [w for w in fits if not vocab.unknown(w)] if unknown else fits
     if not kept:
         raise MakemoreError(f"{path}: no word the model can score ({len(read.words) - len(fits):,} longer than its "

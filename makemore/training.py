@@ -174,7 +174,8 @@ def prepare_data(data: str, seed: int, max_len: int = DEFAULT_MAX_LEN, mode: str
         raise
     unique = len(words.words) + words.too_long
     if words.too_long * 2 > unique:  # most of the file would be skipped: prose, not a list
-        raise MakemoreError(f"{path}: {words.too_long:,} of {unique:,} lines are longer than --max-len {max_len}; "
+        raise MakemoreError(f"{path}: {words.too_long:,} of {unique:,} distinct words (lines) are longer than "
+                            f"--max-len {max_len}; "
                             f"if this is running text, train on it as one stream with --mode text "
                             f"(or raise --max-len to keep them as words)")
     train, val, test = split_words(words.words, seed)

@@ -230,7 +230,7 @@ def test_a_million_character_line_among_words_is_skipped_and_counted(tmp_path):
     run = tmp_path / "run"
     r = cli("train", data, "-o", run, "--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--max-steps", "2")
     assert r.exit_code == 0, r.stderr
-    assert "1 line longer than --max-len 64" in r.stderr
+    assert "1 word longer than --max-len 64" in r.stderr
     config = json.loads((run / rundir.CONFIG).read_text())
     assert config["model"]["block_size"] == 5 and config["dataset"]["too_long_dropped"] == 1
 

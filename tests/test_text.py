@@ -369,7 +369,7 @@ def test_prose_read_as_words_points_to_text_mode(tmp_path):
     path.write_text("".join(f"This is a long line of running text, number {i}, that goes on and on and on.\n"
                             if i % 5 else f"Short line {i}.\n" for i in range(50)), encoding="utf-8")
     r = cli("train", path, "--max-steps", "1", "-o", tmp_path / "run")
-    assert r.exit_code == 2 and "--mode text" in r.output and "40 of 50 lines are longer" in r.output
+    assert r.exit_code == 2 and "--mode text" in r.output and "40 of 50 distinct words (lines) are longer" in r.output
     assert not (tmp_path / "run").exists()
     path.write_text("".join(f"Line {i} is long enough for everyone.\n" for i in range(50)), encoding="utf-8")
     r = cli("train", path, "--max-steps", "1", "-o", tmp_path / "run2", "--n-layer", "1", "--n-embd", "16",

@@ -57,7 +57,15 @@ def test_eval_refuses_unknown_characters_naming_them_and_the_way_out(run, tmp_pa
     f = tmp_path / "mixed.txt"
     f.write_text("anna\nQuin\nbob\n")
     message = one_line_error(runner.invoke(app, ["eval", str(run), str(f)]))
-    assert "'Q'" in message and "--skip-unknown" in message and "1 of 3 words" in message
+    assert "'Q'" in message and "1 of 3 words" in message and "--skip-unknown scores the other 2 words" in message
+    # words too long for the model are skipped either way: the way out says how many it would score
+    f.write_text("anna\nQuin\n" + "ab" * block_size(run) + "\n")
+    message = one_line_error(runner.invoke(app, ["eval", str(run), str(f)]))
+    assert message.endswith(f"--skip-unknown scores the other 1 word (1 longer than its {block_size(run) - 1} "
+                            f"characters are skipped either way)"), message
+    f.write_text("Quin\n" + "ab" * block_size(run) + "\n")
+    assert one_line_error(runner.invoke(app, ["eval", str(run), str(f)])).endswith(
+        "no other word can be scored (1 longer than its " f"{block_size(run) - 1} characters are skipped either way)")
 
 
 def test_eval_skips_and_counts_each_reason_and_scores_the_rest(run, tmp_path):
