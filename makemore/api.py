@@ -314,7 +314,7 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
             print(f"note: {note}", file=sys.stderr)
         if note := unused_note(model_type, train_opts):
             print(note, file=sys.stderr)
-        if note := warmup_note(trainer.cfg):
+        if note := warmup_note(model_type, trainer.cfg):
             print(f"note: {note}", file=sys.stderr)
     sinks = []
     if progress:
@@ -340,11 +340,13 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
 @_checked()
 def load(run_dir: str | Path | None = None, *, device: str = "cpu", which: str = "best") -> Model:
     """A trained run's model (the latest run in ./runs when none is named); ``which``: "best" or "last"."""
+    from makemore.config import check_device
     from makemore.rundir import resolve_run
 
     if which not in ("best", "last"):
         raise MakemoreError(f"which must be 'best' or 'last', not {which!r}")
-    run = resolve_run(run_dir)  # a missing or damaged run is refused before torch, which makemore.device imports
+    check_device(device)
+    run = resolve_run(run_dir)  # a bad device or a missing run is refused before torch, which makemore.device imports
     from makemore.device import resolve_device
 
     return Model(run.load_model(which=which, device=resolve_device(device)))

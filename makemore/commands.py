@@ -160,7 +160,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     trainer, _ = new_trainer(request, prepared, dist=dist, checked=checked)
     if main and (note := unused_note(model_type, train)):
         err.print(note)
-    if main and (note := warmup_note(trainer.cfg)):
+    if main and (note := warmup_note(model_type, trainer.cfg)):
         err.print(f"note: {note}")
     if main and not quiet and (trainer.cfg.grad_accum > 1 or dist.world_size > 1) and _has_batch_norm(trainer.model):
         err.print(f"note: {trainer.model_type} normalises with the statistics of each micro-batch, so --grad-accum "
@@ -251,7 +251,7 @@ def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len,
         if prompt is not None:
             from makemore.text import check_prompt, encode
 
-            check_prompt(prompt)
+            prompt = check_prompt(prompt)
         if prompt is not None and tokenizer_entry(run.config.dataset) is None:  # a token run encodes any text
             try:
                 encode(prompt, run.vocab().chars)
@@ -262,10 +262,6 @@ def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len,
             raise MakemoreError(f"--{'prompt' if prompt is not None else 'length'} applies to text runs; "
                                 f"{run_dir} learned a word list (use --prefix, --max-len)")
         check_lengths(run.config.model.block_size, prefix, min_len, max_len)
-        longest = run.config.model.block_size - 1
-        if max_len is not None and max_len > longest:  # not refused (it holds of every word), but said
-            err.print(f"note: --max-len {max_len} is more than this model's longest word ({longest} characters): it "
-                      f"limits nothing")
         check_prefix(prefix, run.vocab())
     if output is not None:
         target = Path(output)
@@ -281,6 +277,10 @@ def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len,
                                                or target.parent.resolve() == Path(data).resolve()):
             raise MakemoreError(f"{target}: the data {run_dir} was trained on ({data}), which evaluating and "
                                 f"resuming the run read again; -O names a file elsewhere")
+    longest = run.config.model.block_size - 1
+    if run.config.mode != "text" and max_len is not None and max_len > longest:  # it holds of every word: said
+        err.print(f"note: --max-len {max_len} is more than this model's longest word ({longest} characters): it "
+                  f"limits nothing")
 
 
 def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_len, new_only, unique,
@@ -445,19 +445,20 @@ def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: s
 def _check_eval_text(run, file: Path) -> None:
     """Before torch: refuse a text that a text run would refuse once its model is loaded. A character run reads it
     for its characters and length (a window holds the block, its target and a window model's context in front); a
-    token run, whose tokenizer encodes any text, for its size and encoding."""
+    token run, whose tokenizer encodes any text, for its size, its encoding and, if it is small, its length."""
     from makemore.rundir import tokenizer_entry
 
+    m = run.config.model
+    window = m.block_size + m.hyper.get("context", 1)
     if tokenizer_entry(run.config.dataset) is not None:
-        from makemore.tokentext import check_readable
+        from makemore.tokentext import check_scorable
 
-        return check_readable(file)
+        return check_scorable(file, run.vocab().tokenizer, window)
     from makemore.text import check_length, scan_text
 
-    m = run.config.model
     scan = scan_text(file, chars=run.vocab().chars)
     try:
-        check_length(scan.length, m.block_size + m.hyper.get("context", 1))
+        check_length(scan.length, window)
     except MakemoreError as e:
         raise MakemoreError(f"{file}: {e}") from None
 

@@ -334,8 +334,10 @@ def run_labels(run: RunDir) -> list[str]:
 
     if tokenizer_entry(run.config.dataset) is None:
         return token_labels(["<s>", *run.config.vocab])
-    tokens = run.vocab().tokenizer.token_bytes
-    return token_labels([b.decode("utf-8", errors="replace") for b in tokens], start=False)
+    from makemore.tokentext import run_tokenizer
+
+    tokens = run_tokenizer(run).token_bytes  # a byte that is part of a character shows as its escape: '\\xe2'
+    return token_labels([b.decode("utf-8", errors="backslashreplace") for b in tokens], start=False)
 
 
 def embedding_from_checkpoint(run: RunDir) -> tuple[list[list[float]], float | None] | None:
@@ -354,7 +356,11 @@ def diagnose_command(run_dir: Path, *, as_json: bool) -> None:
 
     run = RunDir.open(run_dir)
     config = run.config
-    labels = run_labels(run)
+    try:
+        labels = run_labels(run)
+    except MakemoreError as e:  # a token run's tokenizer.json missing or changed: its points are drawn unlabelled
+        err.print(f"note: the embeddings are not labelled: {e}")
+        labels = None
     diag = latest_diagnostics(run)
     embedding, variance, source = None, None, None
     if diag is not None and diag.embedding:
@@ -364,7 +370,9 @@ def diagnose_command(run_dir: Path, *, as_json: bool) -> None:
         if found is not None:
             embedding, variance = found
             source = "best checkpoint"
-    embedding = embedding[:len(labels)] if embedding else embedding  # a token run's padding rows left out
+    if embedding and labels is not None:
+        embedding = embedding[:len(labels)]  # a token run's padding rows left out
+    labels = labels if labels is not None else [""] * len(embedding or [])
     if as_json:
         print(json.dumps({"run": str(run_dir), "diagnostics": diag.to_json() if diag else None,
                           "embedding": embedding, "embedding_variance": variance,

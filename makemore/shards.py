@@ -4,13 +4,13 @@
 pieces in parallel (the `tokenizers` library's batch encode, on every core), and appends each document to the
 shards of its split, preceded by the end-of-text token, as little-endian uint16 (uint32 when the vocabulary
 has more than 65,536 tokens). The last documents (``val_fraction`` of the bytes, within 10%) are the
-validation split: the last files whole, and the end of the file before them, cut off after a line break, for
-the rest (a corpus of one file is cut so into a training and a validation document). ``index.json`` records the
-tokenizer (its sha256; a copy sits beside the shards as ``tokenizer.json``), the shards and their token counts,
-every document with its split, first token and counts of tokens, characters and bytes, and how many entries of
-each kind the walk of the corpus left out (``skipped``: hidden files and directories, FIFOs, devices).
-Everything is written into a temporary directory that is renamed into place at the end: an interrupted
-``prepare`` leaves nothing behind.
+validation split: the last files whole, and the end of the file before them, cut off after a line break (else a
+space) near the share, for the rest; a corpus of one file is cut so into a training and a validation document.
+``index.json`` records the tokenizer (its sha256; a copy sits beside the shards as ``tokenizer.json``), the
+shards and their token counts, every document with its split, first token and counts of tokens, characters
+and bytes, and how many entries of each kind the walk of the corpus left out (``skipped``: hidden files and
+directories, FIFOs, devices). Everything is written into a temporary directory that is renamed into place at
+the end: an interrupted ``prepare`` leaves nothing behind.
 
 ``TokenWindows`` yields training batches: each epoch walks the documents in a new permuted order (the GPT-2
 lecture saw periodic bumps in the loss without it) and cuts the stream into consecutive windows of
@@ -67,7 +67,7 @@ def _plan(corpus: Corpus, val_fraction: float) -> tuple[list[Document], list[Doc
         size = path.stat().st_size
         if size == 0:
             raise MakemoreError(f"{path}: empty file")
-        cut = _cut_near(path, int(size * (1 - val_fraction)))
+        cut = _cut_near(path, int(size * (1 - val_fraction)), int(0.1 * val_fraction * size))
         if cut is None:
             check_text_head(path)  # a file that is not text says so, rather than that it is too short
             raise MakemoreError(f"{path}: one character; too short to cut off a validation split")
@@ -81,33 +81,38 @@ def _plan(corpus: Corpus, val_fraction: float) -> tuple[list[Document], list[Doc
         got += sizes[-n_val]
     if got < 0.9 * want:  # ... and the end of the file before them makes up the rest, cut as a single file is
         i = len(docs) - n_val - 1
-        cut = _cut_near(files[i], max(1, int(sizes[i] - (want - got))))
+        cut = _cut_near(files[i], int(sizes[i] - (want - got)), int(0.1 * want))
         if cut is not None:
             return ([*docs[:i], Document(docs[i].path, docs[i].name, 0, cut)],
                     [Document(docs[i].path, docs[i].name + "#val", cut, None), *docs[i + 1:]])
-    n_val = max(n_val, 1)  # nowhere to cut (a file of one character): whole files, at least one
+    n_val = max(n_val, 1)  # nowhere to cut (a file of one character): whole files, at least one (prepare says so)
     return docs[:-n_val], docs[-n_val:]
 
 
-def _cut_near(path: Path, at: int) -> int | None:
-    """Where to cut a file into two documents, at or after byte ``at`` (within ``CUT_WINDOW`` bytes): after the
-    first run of line breaks (so that the second starts a line, a paragraph where blank lines part them), else
-    after the first run of spaces and tabs, else where the first character starts. None where that is the file's
-    start or end (a file of one character)."""
+def _cut_near(path: Path, at: int, slack: int) -> int | None:
+    """Where to cut a file into two documents: the place nearest byte ``at``, at most ``slack`` bytes away (and
+    ``CUT_WINDOW``), just after a run of line breaks (the second document starts a line; a CRLF is never parted);
+    else just after a run of spaces or tabs (it starts a word); else where a character starts. Never at the file's
+    start or end: None for a file of one character."""
+    slack = min(max(slack, 4), CUT_WINDOW)  # 4: a character's bytes, so that one always starts within reach
     with open_regular(path, "a text file") as f:
         size = os.fstat(f.fileno()).st_size
-        f.seek(at)
-        block = f.read(CUT_WINDOW)
-    for pattern, after in _CUTS:
-        m = pattern.search(block)
-        if m:
-            cut = at + (m.end() if after else m.start())
-            return cut if 0 < cut < size else None
-    return None
+        lo, hi = max(1, at - slack), min(size - 1, at + slack)
+        if lo > hi:
+            return None
+        f.seek(lo - 1)
+        block = f.read(hi - lo + 2)  # from the byte before ``lo`` to the byte at ``hi``
+    for pattern in _RUNS:
+        # a run's end is a place to cut (block[0] is the byte at lo - 1); one that reaches past hi may go on
+        ends = (lo - 1 + m.end() for m in pattern.finditer(block))
+        cut = min((c for c in ends if lo <= c <= hi), key=lambda c: abs(c - at), default=None)
+        if cut is not None:
+            return cut
+    starts = (p for d in range(slack + 1) for p in (at - d, at + d) if lo <= p <= hi)
+    return next((p for p in starts if not 0x80 <= block[p - lo + 1] < 0xC0), None)  # not a continuation byte
 
 
-# a run of line breaks, of blanks (ASCII: never inside a character's UTF-8 bytes), a byte that starts a character
-_CUTS = ((re.compile(rb"[\r\n]+"), True), (re.compile(rb"[ \t\f\v]+"), True), (re.compile(rb"[^\x80-\xbf]"), False))
+_RUNS = (re.compile(rb"[\r\n]+"), re.compile(rb"[ \t]+"))  # ASCII: never inside a character's UTF-8 bytes
 CUT_WINDOW = 16 << 20
 
 

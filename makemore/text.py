@@ -144,10 +144,10 @@ class TextScan:
     lines: int
 
 
-def refuse_control(text: str, path: Path, lines_before: int = 0) -> None:
-    """Refuse binary data or a control character in ``text``, a chunk of ``path`` after ``lines_before`` lines,
-    naming its line (what every reader of a text refuses: character and token text mode alike)."""
-    control = _CONTROL.search(text)
+def refuse_control(text: str, path: Path, lines_before: int = 0, refused: re.Pattern = _CONTROL) -> None:
+    """Refuse binary data (a NUL) or a control character (those ``refused`` matches) in ``text``, a chunk of
+    ``path`` after ``lines_before`` lines, naming its line."""
+    control = refused.search(text)
     if control:
         line = lines_before + text.count("\n", 0, control.start()) + 1
         what = "binary data (NUL byte" if control.group() == "\x00" else \
@@ -487,7 +487,7 @@ def generate_text(model, chars: list[str], prompt: str, length: int, *, temperat
     from makemore.sample import _filter_logits, pick as draw_index
 
     check_sampling(temperature=temperature, top_k=top_k, top_p=top_p)
-    check_prompt(prompt)
+    prompt = check_prompt(prompt)
     ids = encode(prompt, chars)
 
     def pick(row):
@@ -505,15 +505,15 @@ def generate_text(model, chars: list[str], prompt: str, length: int, *, temperat
         model.train(was_training)
 
 
-def check_prompt(prompt: str) -> None:
-    """A continuation needs a prompt of text, one character at least: left out, it starts from
-    ``default_prompt``."""
+def check_prompt(prompt: str) -> str:
+    """The prompt as the model reads text (line ends as LF): a continuation needs one character at least (left
+    out, it starts from ``default_prompt``), and no NUL."""
     if not prompt:
         raise MakemoreError("--prompt is empty; give at least one character, or leave --prompt out to start "
                             "from a newline (or a space, in a text without one)")
-    control = _CONTROL.search(prompt)
-    if control:  # what no text a model learned from holds (every reader refuses it)
-        raise MakemoreError(f"--prompt {prompt!r}: control character U+{ord(control.group()):04X}; a prompt is text")
+    if "\x00" in prompt:  # binary data, which every reader of a text refuses
+        raise MakemoreError(f"--prompt {prompt!r}: a NUL character; a prompt is text")
+    return line_ends(prompt)  # CRLF and CR as LF, as every text was read
 
 
 def default_prompt(vocab) -> str:

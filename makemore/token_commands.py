@@ -64,11 +64,19 @@ def tokenizer_train_command(data: str, vocab_size: int, out: str | Path, pattern
     seconds = time.perf_counter() - t0
     if chars == 0:
         raise MakemoreError(f"{src}: no text to train on")
+    made = [p for p in reversed(out.parents) if not p.exists()]  # removed again if the file cannot be written
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise MakemoreError(f"{out.parent}: cannot create the directory ({e.strerror or e})") from None
-    tok.save(out)
+        tok.save(out)
+    except (OSError, MakemoreError) as e:
+        for p in reversed(made):
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        if isinstance(e, MakemoreError):
+            raise
+        raise MakemoreError(f"{out}: cannot write the tokenizer ({e.strerror or e})") from None
     _echo(f"{src}: {corpus.describe()}, {chars:,} characters, {size:,} bytes")
     short = f" (the text ran out of pairs to merge before {vocab_size:,})" if tok.vocab_size < vocab_size else ""
     _echo(f"{tok.describe()}{short} · trained in {seconds:.1f} s → {out}")
@@ -176,9 +184,9 @@ def prepare_command(src: Path, tokenizer: Path, out: Path, shard_tokens: int, va
               f"{plural(shards, 'shard')}, {plural(s['chars'], 'character')}"
               + (f" ({s['chars'] / s['tokens']:.2f} per token)" if s["tokens"] else ""))
     share = index["splits"]["val"]["bytes"] / max(total, 1)
-    if not val_fraction / 1.5 <= share <= val_fraction * 1.5:  # nowhere to cut a file: whole files validate
-        _echo(f"note: val holds {share:.1%} of the text, where --val-fraction asked {val_fraction:.1%}: whole files "
-              f"validate, as the file to cut for the rest had nowhere to cut")
+    if abs(share - val_fraction) > 0.1 * val_fraction:  # files of a character or a few bytes: no closer cut
+        _echo(f"note: val holds {share:.1%} of the text, where --val-fraction asked {val_fraction:.1%}: the nearest "
+              f"the files could be cut to it")
     _echo(f"{out}: {index['dtype']} shards of {index['shard_tokens']:,} tokens"
           + (f"; {empty} empty document{'s' * (empty != 1)} (end-of-text only)" if empty else "")
           + f"; {total / 2**20:,.1f} MB in {seconds:.1f} s ({total / 2**20 / max(seconds, 1e-9):.1f} MB/s)")

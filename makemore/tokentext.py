@@ -26,7 +26,7 @@ from makemore.presets import padded_vocab
 from makemore.rundir import tokenizer_entry  # noqa: F401 (config.json's, read where it is owned)
 from makemore.shards import bits_per_char
 from makemore import text as _text
-from makemore.text import TextBatches
+from makemore.text import TextBatches, _decoded_chunks
 
 RUN_TOKENIZER = "tokenizer.json"
 # Control characters other than newline and tab: a token model can draw any byte (all 256 are tokens, seen in
@@ -174,7 +174,7 @@ def generate_tokens(model, tokenizer, prompt: str, length: int, *, temperature: 
     from makemore.text import check_prompt, continue_ids
 
     check_sampling(temperature=temperature, top_k=top_k, top_p=top_p)
-    check_prompt(prompt)
+    prompt = check_prompt(prompt)
     ids = tokenizer.encode(prompt)
     real = tokenizer.vocab_size
 
@@ -215,29 +215,54 @@ def _check_size(path: Path) -> None:
                             f"train on the shards")
 
 
-def check_readable(path: Path) -> None:
-    """Before torch: refuse a text a token run cannot read (too large, not UTF-8, binary data or a control
-    character), chunk by chunk; any text it can read encodes."""
-    from makemore.text import _decoded_chunks, refuse_control
+def check_scorable(path: Path, tokenizer, window: int) -> None:
+    """Before torch: refuse a text a token run cannot score: too large, empty, not UTF-8, binary data; a small one
+    (up to ``ENCODED_BEFORE`` bytes) encoded, and refused if it is fewer tokens than one ``window``."""
+    from makemore.text import check_length
 
     _check_size(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise MakemoreError(f"{path}: empty file")
+    if size <= ENCODED_BEFORE:
+        text = _read_normalised(path)[0]
+        if not text:
+            raise MakemoreError(f"{path}: no characters")
+        try:
+            check_length(len(tokenizer.encode(text)), window, "token")
+        except MakemoreError as e:
+            raise MakemoreError(f"{path}: {e}") from None
+        return
     lines = 0
     for text, _ in _decoded_chunks(path):
-        refuse_control(text, path, lines)
+        _refuse_binary(text, path, lines)
         lines += text.count("\n")
 
 
-def _read_normalised(path: Path) -> tuple[str, str, int]:
-    """The text as character text mode reads it (BOM dropped, CRLF and CR as LF; binary data and control characters
-    refused), its sha256 and byte count."""
-    import hashlib
+ENCODED_BEFORE = 1 << 20  # bytes of a text to score that are encoded before torch, to count its tokens
 
-    from makemore.text import _decoded_chunks, refuse_control
+
+def _refuse_binary(text: str, path: Path, lines_before: int) -> None:
+    """A NUL byte means binary data: refused, as ``prepare`` and ``tokenizer train`` refuse it. Other control
+    characters encode as any text does (character text mode refuses them: each would be a character of its
+    vocabulary)."""
+    from makemore.text import refuse_control
+
+    refuse_control(text, path, lines_before, _NUL)
+
+
+_NUL = re.compile("\x00")
+
+
+def _read_normalised(path: Path) -> tuple[str, str, int]:
+    """The text as character text mode reads it (BOM dropped, CRLF and CR as LF; binary data refused), its sha256
+    and byte count."""
+    import hashlib
 
     _check_size(path)
     digest, parts, n, lines = hashlib.sha256(), [], 0, 0
     for text, raw in _decoded_chunks(path):
-        refuse_control(text, path, lines)
+        _refuse_binary(text, path, lines)
         lines += text.count("\n")
         digest.update(raw)
         n += len(raw)

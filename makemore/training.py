@@ -129,12 +129,13 @@ def unused_note(model_type: str, train: dict[str, Any]) -> str | None:
     return f"{model_type} is counted in one pass, not trained: {options} {verb} no effect"
 
 
-def warmup_note(cfg: TrainConfig) -> str | None:
+def warmup_note(model_type: str, cfg: TrainConfig) -> str | None:
     """A warm-up longer than the run (given so): the learning rate never reaches its peak. Said (after "note: "),
-    not refused."""
+    not refused; not for a family fitted by counting (``unused_note`` says it has no learning rate)."""
     from makemore.config import lr_at
 
-    if not cfg.max_steps or cfg.max_time is not None or cfg.warmup_steps <= cfg.max_steps:
+    if get_family(model_type).fitted or not cfg.max_steps or cfg.max_time is not None \
+            or cfg.warmup_steps <= cfg.max_steps:
         return None
     top = lr_at(cfg.max_steps - 1, cfg)
     return (f"--warmup-steps {cfg.warmup_steps:,} is longer than the run's {cfg.max_steps:,} steps: the "

@@ -395,6 +395,9 @@ def test_a_warm_up_longer_than_the_run_is_said_with_the_rate_it_reaches(small_wo
     r = runner.invoke(app, ["train", str(small_words), "--type", "bigram", "--max-steps", "20", "--warmup-steps",
                             "20", "-o", str(tmp_path / "within")])
     assert r.exit_code == 0 and "--warmup-steps" not in r.stderr
+    r = runner.invoke(app, ["train", str(small_words), "--type", "ngram", "--max-steps", "20", "--warmup-steps",
+                            "50", "-o", str(tmp_path / "counted")])  # no learning rate at all: one note, not two
+    assert r.exit_code == 0 and "--warmup-steps have no effect" in r.stderr and "longer than the run" not in r.stderr
 
 
 # --- lr-find ----------------------------------------------------------------------------------------------

@@ -173,8 +173,8 @@ def test_a_text_runs_sample_refuses_an_empty_prompt_and_word_options_before_torc
 def test_a_text_it_cannot_score_is_refused_before_a_text_runs_model_is_loaded(tmp_path):
     """`eval RUN FILE` of a text run reads FILE before torch: an encoding, a control character, a character outside
     the model's vocabulary, a text shorter than one window (8 characters of block, 1 of target) are each refused
-    in one line; a token run's file, for its encoding and its control characters, as its training text is. A file
-    it can score is scored (the check refuses no more)."""
+    in one line; a token run's file, for its encoding, binary data and, small, its length in tokens. A file it can
+    score is scored (the check refuses no more)."""
     from makemore.tokenizer import Tokenizer
 
     data = tmp_path / "play.txt"
@@ -184,8 +184,10 @@ def test_a_text_it_cannot_score_is_refused_before_a_text_runs_model_is_loaded(tm
         result = runner.invoke(app, ["train", str(data), "--mode", "text", "--type", "bigram", "--block-size", "8",
                                      "--max-steps", "2", "-q", "-o", str(tmp_path / run), *extra])
         assert result.exit_code == 0, result.output
-    files = {"latin.txt": b"to be \xe9\n", "bell.txt": b"to be\x07\n", "upper.txt": b"To be or not to be\n",
-             "short.txt": b"to be or", "fits.txt": b"to be or "}
+    files = {"latin.txt": b"to be \xe9\n", "bell.txt": b"to be or not to be, that is\x07\n",
+             "upper.txt": b"To be or not to be\n",
+             "short.txt": b"to be or", "fits.txt": b"to be or ", "empty.txt": b""}
+    tok = Tokenizer.load(tmp_path / "tok.json")
     for name, content in files.items():
         (tmp_path / name).write_bytes(content)
     run, tokens = str(tmp_path / "run"), str(tmp_path / "tokens")
@@ -195,12 +197,17 @@ def test_a_text_it_cannot_score_is_refused_before_a_text_runs_model_is_loaded(tm
         (["eval", run, "upper.txt"], "upper.txt: character 'T' is not in the model's vocabulary"),
         (["eval", run, "short.txt"], "short.txt: 8 characters are fewer than one window of 9"),
         (["eval", tokens, "latin.txt"], "latin.txt: not UTF-8 (byte 0xe9 on line 1)"),
-        (["eval", tokens, "bell.txt"], "bell.txt: control character U+0007 on line 1; expected text"),
-        (["sample", tokens, "--prompt", "to be\x1b[31m"], "control character U+001B; a prompt is text"),
+        (["eval", tokens, "short.txt"],
+         f"short.txt: {len(tok.encode('to be or'))} tokens are fewer than one window of 9"),
+        (["eval", tokens, "empty.txt"], "empty.txt: empty file"),
     ]
     for line, (args, message) in zip(_refused([args for args, _ in cases], tmp_path), cases):
         assert message in line, (args, line)
-    # a token run's text is read as a character run's is: binary data refused, not tokenized
+    # a token run reads any text, as prepare does (a control character encodes), but not binary data
+    scored = runner.invoke(app, ["eval", tokens, str(tmp_path / "bell.txt"), "--json"])
+    assert scored.exit_code == 0 and json.loads(scored.stdout)["chars"] == 29, scored.output  # all of it
+    said = runner.invoke(app, ["sample", tokens, "--prompt", "to be\r\nor", "--length", "5", "--seed", "1"])
+    assert said.exit_code == 0 and said.stdout.startswith("to be\nor"), said.output  # CRLF read as LF
     (tmp_path / "nul.txt").write_bytes(data.read_bytes()[:100] + b"\x00" + data.read_bytes()[100:])
     result = runner.invoke(app, ["train", str(tmp_path / "nul.txt"), "--mode", "text", "--type", "bigram",
                                  "--tokenizer", str(tmp_path / "tok.json"), "--max-steps", "2", "-q", "-o",
@@ -258,11 +265,12 @@ def test_an_output_under_a_file_and_a_missing_run_are_refused_before_torch(tmp_p
     Tokenizer.train([text.read_text()], vocab_size=260).save(tmp_path / "tok.json")
     lines = _refused([["prepare", str(text), "--tokenizer", "tok.json", "-o", str(text / "shards")]], tmp_path)
     assert lines[0] == f"error: {text / 'shards'}: {text} is a file, not a directory; choose another output directory"
-    done = subprocess.run([sys.executable, "-c", "import sys, makemore\ntry:\n    makemore.load('nope')\n"
-                           "except makemore.MakemoreError as e:\n    print(e)\nprint('torch' in sys.modules)"],
+    done = subprocess.run([sys.executable, "-c", "import sys, makemore\n"
+                           "for device in ('cpu', 'bogus'):\n    try:\n        makemore.load('nope', device=device)\n"
+                           "    except makemore.MakemoreError as e:\n        print(e)\nprint('torch' in sys.modules)"],
                           capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert done.returncode == 0 and done.stdout.splitlines()[-1] == "False", done.stdout + done.stderr
-    assert "nope" in done.stdout.splitlines()[0]
+    assert "nope" in done.stdout.splitlines()[0] and "bogus" in done.stdout.splitlines()[1]
 
 
 def test_a_run_directory_whose_config_holds_an_impossible_model_is_refused(word_run, tmp_path):

@@ -95,6 +95,46 @@ def test_a_single_file_is_cut_into_a_training_and_a_validation_document(tmp_path
     assert 0.8 < index["splits"]["train"]["bytes"] / len(text.encode()) < 0.95
 
 
+@pytest.mark.parametrize("text, fraction, before", [
+    ("the quick brown fox jumps over the lazy dog and runs far away\n", 0.1, b" "),  # its one line break: its end
+    ("hello there\r\nsecond line here\r\nthird\r\n", 0.1, None),  # CRLF, never parted
+    ("a" * 500 + "\n" + "b" * 500 + "\n", 0.1, b"b"),  # no break or space near the share: a character start
+    ("ab\n", 0.1, None),
+    ("abcdefghij", 0.95, b"a"),  # the share asked takes the cut to the file's start
+    ("Before we proceed any further, hear me speak. " * 2000 + "end\nof\ntext\n", 0.1, b" "),  # breaks at the end
+    ("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 100, 0.1, b"\n"),
+], ids=["one-line", "crlf", "two-long-lines", "three-bytes", "most", "breaks-at-the-end", "lines"])
+def test_a_single_file_is_cut_within_a_tenth_of_the_share_asked(tmp_path, text, fraction, before):
+    """The cut is the place nearest the share within a tenth of it (or a character's bytes, for a tiny file),
+    after a line break, else a space, else before a character: however the file's line breaks fall, both parts
+    hold text and val is within 10% of --val-fraction."""
+    from makemore.corpus import documents
+    from makemore.shards import _plan
+
+    (tmp_path / "one.txt").write_bytes(text.encode())
+    (train,), (val,) = _plan(documents(tmp_path / "one.txt"), fraction)
+    size, data = len(text.encode()), text.encode()
+    assert 0 < train.end == val.start < size and val.end is None
+    assert abs((size - val.start) - fraction * size) <= max(0.1 * fraction * size, 4)
+    assert data[val.start - 1:val.start + 1] != b"\r\n"  # a CRLF stays whole
+    if before is not None:
+        assert data[val.start - 1:val.start] == before
+
+
+def test_a_directory_whose_last_file_has_no_line_break_near_the_share_is_cut_at_a_space(tmp_path):
+    from makemore.corpus import documents
+    from makemore.shards import _plan
+
+    (tmp_path / "a.txt").write_text("Speak, speak.\n" * 100)
+    (tmp_path / "b.txt").write_text("word " * 400 + "\n")
+    (tmp_path / "z.txt").write_text("")  # an empty last file validates, and text with it
+    train, val = _plan(documents(tmp_path), 0.1)
+    total = 14 * 100 + 5 * 400 + 1
+    held = sum((d.end if d.end is not None else d.path.stat().st_size) - d.start for d in val)
+    assert [d.name for d in train] == ["a.txt", "b.txt"] and [d.name for d in val] == ["b.txt#val", "z.txt"]
+    assert abs(held - 0.1 * total) <= 0.01 * total
+
+
 @pytest.mark.parametrize("text, before", [
     ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n" * 40, "\n"),
     ("Before we proceed any further, hear me speak. " * 60, " "),  # one line: after a space
@@ -340,8 +380,8 @@ def test_prepare_command(corpus, tok, tmp_path):
     (two / "b.txt").write_text("b")
     result = runner.invoke(app, ["prepare", str(two), "--tokenizer", str(tmp_path / "tok.json"), "-o",
                                  str(tmp_path / "s3"), "--val-fraction", "0.3"])
-    assert result.exit_code == 0 and "note: val holds 50.0% of the text, where --val-fraction asked 30.0%: whole " \
-        "files validate, as the file to cut for the rest had nowhere to cut" in result.output, result.output
+    assert result.exit_code == 0 and "note: val holds 50.0% of the text, where --val-fraction asked 30.0%: the " \
+        "nearest the files could be cut to it" in result.output, result.output
 
 
 def _with_skipped_entries(corpus: Path) -> Path:

@@ -322,6 +322,8 @@ def test_diagnose_labels_a_token_runs_embeddings_with_its_tokens(workdir, tmp_pa
     report = json.loads(shown.stdout)
     tok = Tokenizer.load(workdir / "tok.json")
     assert len(report["embedding"]) == len(report["labels"]) == tok.vocab_size == 300
+    assert len(set(report["labels"])) == 300  # each token told apart: a lone byte of a character by its escape
+    assert report["labels"][0xE2] == "\\xe2" and report["labels"][ord("a")] == "a"
     merged = {report["labels"][i]: tok.token_bytes[i].decode() for i in range(256, 300)}
     assert any(label.startswith("' ") for label in merged)  # a token that starts a word, quoted
     assert all(ast.literal_eval(label) == text if label.startswith("'") else label == text

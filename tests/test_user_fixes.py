@@ -183,6 +183,8 @@ def test_a_max_len_beyond_the_models_longest_word_is_said_to_limit_nothing(run):
         "nothing" in result.stderr
     within = runner.invoke(app, ["sample", str(run), "-n", "3", "--max-len", str(block - 1)])
     assert within.exit_code == 0 and "limits nothing" not in within.stderr
+    refused = runner.invoke(app, ["sample", str(run), "--max-len", str(block), "--prefix", "Z"])
+    assert "not in the model's vocabulary" in one_line_error(refused)  # a refusal alone: no note before it
 
 
 def test_sample_max_len_reports_the_samples_drawn_again(run):

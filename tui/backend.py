@@ -85,7 +85,7 @@ def new_trainer(request):
 
     checked = check_request(request)
     trainer, prepared = build(request, checked=checked)
-    late = warmup_note(trainer.cfg)
+    late = warmup_note(request.model_type, trainer.cfg)
     return trainer, data_notes(prepared, request.model_type, checked[1].batch_size) + ([late] if late else [])
 
 
