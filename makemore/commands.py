@@ -127,12 +127,6 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
 
     request, checked = check_with_preset(request, type_given="model_type" in given)
     model_type, train = request.model_type, request.train
-    if preset is not None and main and "batch_size" not in given:
-        from makemore.device import resolve_device
-
-        if not resolve_device(device).startswith("cuda"):
-            err.print(f"--preset {preset} is sized for GPUs: on a CPU one step of its batch takes minutes; "
-                      f"docs/tokens.md gives smaller overrides for a CPU")
     if resolve_mode(request) == "text" or request.tokenizer is not None or is_shard_dir(data):
         from makemore.device import flush_denormals
 
@@ -156,6 +150,12 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         for note in data_notes(prepared, model_type, checked[1].batch_size):
             err.print(f"note: {note}", soft_wrap=True)
     check_prepared(model_type, checked[0], prepared)
+    if preset is not None and main and "batch_size" not in given:  # said once nothing is refused
+        from makemore.device import resolve_device
+
+        if not resolve_device(device).startswith("cuda"):
+            err.print(f"--preset {preset} is sized for GPUs: on a CPU one step of its batch takes minutes; "
+                      f"docs/tokens.md gives smaller overrides for a CPU")
     settle_imports()  # everything is checked: torch, if prepare_data did not import it, comes in here
     trainer, _ = new_trainer(request, prepared, dist=dist, checked=checked)
     if main and (note := unused_note(model_type, train)):

@@ -79,7 +79,8 @@ def check_parent(out: Path, remedy: str) -> None:
     are made when it is written); ``remedy``: what to do instead."""
     above = next((p for p in Path(out).parents if p.exists() or p.is_symlink()), None)
     if above is not None and not above.is_dir():
-        raise MakemoreError(f"{out}: {above} is a file, not a directory; {remedy}")
+        what = "a link to nothing" if above.is_symlink() and not above.exists() else "a file"
+        raise MakemoreError(f"{out}: {above} is {what}, not a directory; {remedy}")
 
 
 def read_limited(path: Path | str, limit: int, what: str = "", advice: str = "") -> bytes:
