@@ -362,6 +362,8 @@ def diagnose_command(run_dir: Path, *, as_json: bool) -> None:
         err.print(f"note: the embeddings are not labelled: {e}")
         labels = None
     diag = latest_diagnostics(run)
+    if run.damaged:  # the latest record shown may be an earlier one than the run wrote last
+        err.print(f"{run_dir}: skipped {plural(run.damaged, 'damaged line')} of its metrics.jsonl")
     embedding, variance, source = None, None, None
     if diag is not None and diag.embedding:
         embedding, variance, source = diag.embedding, diag.embedding_variance, f"step {diag.step:,}"

@@ -501,7 +501,7 @@ class RunDir:
         steps = 0
         for m in self.metrics():
             kind = m.get("event")
-            if kind in ("step", "eval", "finished") and isinstance(m.get("step"), int):
+            if kind in ("step", "eval", "finished", "failed") and isinstance(m.get("step"), int):
                 steps = max(steps, m["step"])
             if kind == "eval" and isinstance(m.get("val_loss"), (int, float)) and isinstance(m.get("step"), int):
                 evals.append(m)

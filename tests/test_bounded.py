@@ -304,3 +304,27 @@ def test_a_step_count_no_run_could_reach_is_refused(tmp_path, args, says):
     result = cli(*args, *(["-o", tmp_path / "out"] if args[0] == "train" else []))
     assert result.exit_code == 2 and says in result.stderr, result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_run_that_failed_before_its_first_progress_record_counts_the_steps_it_took(run):
+    """`runs` and `info` count the steps to a divergence (the failed record's step), not 0, and `diagnose` says
+    when it skipped damaged lines, as they do."""
+    from makemore.cli import app
+    from makemore.rundir import RunDir
+
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    started = next(x for x in lines if json.loads(x)["event"] == "started")
+    first = next(x for x in lines if json.loads(x)["event"] == "eval")
+    failed = json.dumps({"event": "failed", "step": 10, "message": "training diverged: the loss became nan"})
+    (run / "metrics.jsonl").write_text("\n".join([started, first, failed, '{"event": "diagn']) + "\n")
+    summary = RunDir(run).summary()
+    assert summary["steps"] == 10 and summary["failed"] == "training diverged: the loss became nan"
+    result = CliRunner().invoke(app, ["diagnose", str(run)])
+    assert f"{run}: skipped 1 damaged line of its metrics.jsonl" in result.stderr, result.output
+
+
+def test_a_diverged_loss_is_shown_in_exponent_form_on_the_screen():
+    from makemore.tui.widgets.stats import fmt_loss
+
+    assert fmt_loss(1.1779553451967974e32) == "1.178e+32" and fmt_loss(2.05) == "2.0500"
+    assert fmt_loss(9999.5) == "9999.5000" and fmt_loss(float("nan")) == "-"

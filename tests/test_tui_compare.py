@@ -408,3 +408,24 @@ def test_the_tui_refuses_bad_training_options_and_a_damaged_overlay_before_its_s
         assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("error: ") and message in stderr, \
             (args, stderr)
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_token_runs_losses_are_marked_per_token_beside_per_character_ones():
+    """A token run's losses are nats per token: marked "*" in the legend and the table, the axis says both units,
+    and the lowest val is picked among runs of the same unit (before, the axis said nats/char for every run)."""
+    from rich.console import Console
+
+    from makemore.tui.overlay import RunRow, loss_axis
+    from makemore.tui.widgets.run_legend import legend_line, runs_table
+
+    chars, tokens = looks(2)
+    rows = (RunRow("mlp", chars, "mlp", 11_897, 200, 3.0, 2.2, 199, 2.19, "finished"),
+            RunRow("tok", tokens, "transformer", 288_640, 5, 1.0, 3.47, 5, None, "finished", per_token=True))
+    assert str(legend_line(rows[0])).endswith("best val 2.2000 @ 199")
+    assert str(legend_line(rows[1])).endswith("best val 3.4700* @ 5")
+    console = Console(width=120, record=True, file=open("/dev/null", "w"))
+    console.print(runs_table(rows))
+    table = console.export_text()
+    assert "2.2000" in table and "2.1900" in table and "3.4700*" in table and "2.2000*" not in table
+    assert loss_axis([False, True]) == "loss (nats/char; * nats/token)"
+    assert loss_axis([False, False]) == "loss (nats/char)" and loss_axis([True]) == "loss (nats/token)"

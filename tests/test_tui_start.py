@@ -70,12 +70,17 @@ async def test_start_screen_lists_recent_runs_newest_first(small_words, tmp_path
     new = make_run(runs, "new-bigram", "bigram", small_words, finish=False, mtime=now - 120)
     (runs / "not-a-run").mkdir()
     (runs / "broken").mkdir()
-    (runs / "broken" / rundir.CONFIG).write_text("{", encoding="utf-8")  # skipped, not fatal
+    (runs / "broken" / rundir.CONFIG).write_text("{", encoding="utf-8")  # listed as unreadable, not fatal
     app = create_app(runs_root=runs)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         options = app.screen.query_one("#runs", OptionList)
         texts = option_texts(options)
+        disabled = [options.get_option_at_index(i).disabled for i in range(options.option_count)]
+        readable = [t for t, off in zip(texts, disabled) if not off]
+        broken = [t for t, off in zip(texts, disabled) if off]
+        assert len(broken) == 1 and broken[0].split()[:3] == ["broken", "unreadable:", "config.json:"], broken
+        texts = readable
         assert len(texts) == 2 and texts[0].split()[0] == "new-bigram" and texts[1].split()[0] == "old-ngram"
         for text, run, state, ago in ((texts[0], new, "unfinished", "2 min ago"),
                                       (texts[1], old, "finished", "3 h ago")):

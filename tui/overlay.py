@@ -78,6 +78,7 @@ class RunCurve:
     look: Look
     train: tuple[tuple[int, float, float], ...]
     val: tuple[tuple[int, float, float], ...]
+    per_token: bool = False  # a token run's losses: nats per token, where the others' are per character
 
     @property
     def empty(self) -> bool:
@@ -91,7 +92,7 @@ def run_curve(name: str, look: Look, snap: Snapshot) -> RunCurve:
         times = [0.0] * len(steps)
     train = tuple((s, t, loss) for (s, loss), t in zip(snap.steps, times))
     val = tuple((e.step, eval_seconds(steps, times, e.step), e.val_loss) for e in snap.evals)
-    return RunCurve(name, look, train, val)
+    return RunCurve(name, look, train, val, per_token=snap.started is not None and snap.started.item == "token")
 
 
 # --- the legend and the table ----------------------------------------------------------------------------
@@ -109,6 +110,7 @@ class RunRow:
     test: float | None
     status: str  # waiting | following | stalled | finished | stopped | failed | unreadable
     error: str | None = None  # why the run's summary could not be read
+    per_token: bool = False  # its losses are nats per token (a token run), marked "*" beside the others'
 
 
 def run_status(snap: Snapshot, now: float | None = None) -> str:
@@ -142,4 +144,12 @@ def run_row(name: str, look: Look, summary: dict[str, Any] | None, snap: Snapsho
                   params=s.get("params") or (st.num_params if st else None),
                   steps=max(s.get("steps") or 0, snap.step), seconds=seconds,
                   best_val=best_val, best_step=best_step, test=test,
-                  status="unreadable" if error else run_status(snap, now), error=error)
+                  status="unreadable" if error else run_status(snap, now), error=error,
+                  per_token=s.get("loss_unit") == "nats/token" or (st is not None and st.item == "token"))
+
+
+def loss_axis(per_token: list[bool]) -> str:
+    """The loss axis's label for runs whose losses are per character, per token (``per_token``), or both."""
+    if per_token and all(per_token):
+        return "loss (nats/token)"
+    return "loss (nats/char; * nats/token)" if any(per_token) else "loss (nats/char)"

@@ -18,11 +18,13 @@ from makemore.errors import MakemoreError
 from makemore.models import FAMILIES, recipe_for
 
 
-def recent_runs(root: Path, limit: int = 30, beside: Path | None = None) -> list[tuple[Path, Text]]:
-    """(run dir, a description on two lines: name and type, then state, steps, best val and when), most recently
+def recent_runs(root: Path, limit: int = 30, beside: Path | None = None) -> list[tuple[Path, Text, bool]]:
+    """(run dir, a description on two lines: name and type, then state, steps, best val and when; whether it can
+    be opened), most recently
     changed first; reads JSON only. Two short lines fit the narrow list beside the form at 120 columns, where
     one long line wrapped at an arbitrary place. ``beside``: a second folder whose runs are listed too (the
-    folder of a run opened from elsewhere), each under its path rather than its name."""
+    folder of a run opened from elsewhere), each under its path rather than its name. A run whose files cannot be
+    read is listed with the reason, as `makemore runs` lists it (the screen shows it, greyed, not to be opened)."""
     from makemore.rundir import RunDir
     from makemore.tui import backend
 
@@ -31,18 +33,20 @@ def recent_runs(root: Path, limit: int = 30, beside: Path | None = None) -> list
         runs = sorted(runs + backend.recent_runs(beside), key=RunDir.last_change, reverse=True)
     out = []
     for run in runs[:limit]:
+        name = run.path.name if run.path.parent == Path(root) else str(run.path)
         try:
             s = run.summary()
             status = run.status()
-        except (MakemoreError, KeyError, TypeError, ValueError):
+        except (MakemoreError, KeyError, TypeError, ValueError) as e:  # listed, for what it is, not opened
+            reason = str(e).removeprefix(f"{run.path}/").removeprefix(f"{run.path}: ")
+            out.append((run.path, Text.assemble((name, "bold"), "\n  ", (f"unreadable: {reason}", "red")), False))
             continue
         best = f"val {s['best_val_loss']:.4f}" if s["best_val_loss"] is not None else "no eval yet"
         quiet_for = time.time() - run.last_change()
         state = run_state(status, quiet_for)
-        name = run.path.name if run.path.parent == Path(root) else str(run.path)
         out.append((run.path, Text.assemble((name, "bold"), "  ", (s["type"], "dim"), "\n  ",
                                             (state, STATE_STYLE.get(state, "")),
-                                            f" · {s['steps']:,} steps · {best} · {_ago(quiet_for)}")))
+                                            f" · {s['steps']:,} steps · {best} · {_ago(quiet_for)}"), True))
     return out
 
 
@@ -199,10 +203,11 @@ class StartScreen(Screen):
         runs = self.query_one("#runs", OptionList)
         runs.clear_options()
         found = recent_runs(self.runs_root, beside=self.beside)
-        self.runs = [p for p, _ in found]
+        self.runs = [p for p, _, _ in found]
         if found:
-            runs.add_options([Option(text, id=str(i)) for i, (_, text) in enumerate(found)])
-            runs.highlighted = 0
+            runs.add_options([Option(text, id=str(i), disabled=not readable)
+                              for i, (_, text, readable) in enumerate(found)])
+            runs.highlighted = next((i for i, (_, _, readable) in enumerate(found) if readable), None)
             runs.focus()
         else:
             runs.add_option(Option(f"no runs in {self._folders('or')} yet", disabled=True))

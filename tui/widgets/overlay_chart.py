@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.reactive import reactive
 
-from makemore.tui.overlay import RunCurve
+from makemore.tui.overlay import RunCurve, loss_axis
 from makemore.tui.widgets.log_axis import log_ticks, logged
 from makemore.tui.widgets.loss_chart import ThrottledPlot, downsample, nice_ticks, step_label
 from makemore.tui.widgets.stats import fmt_time
@@ -119,6 +119,6 @@ class OverlayChart(ThrottledPlot):
             ticks = time_ticks(last)
             plt.xticks(ticks, time_labels(ticks))
             plt.xlabel("training time")
-        plt.ylabel("loss (nats/char)")
+        plt.ylabel(loss_axis([c.per_token for c in self.curves]))
         if self.log_scale:
             log_ticks(plt, [y for s in drawn for y in s.ys])

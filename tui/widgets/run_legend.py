@@ -23,8 +23,14 @@ def swatch(row: RunRow) -> Text:
     return Text(f"━{row.look.marker}━", style=row.look.style)
 
 
+def mark(row: RunRow) -> str:
+    """"*" after a token run's losses, which are nats per token where the others' are per character."""
+    return "*" if row.per_token else ""
+
+
 def legend_line(row: RunRow) -> Text:
-    best = f"best val {fmt_loss(row.best_val)}" + (f" @ {row.best_step:,}" if row.best_step is not None else "")
+    best = f"best val {fmt_loss(row.best_val)}{mark(row) if row.best_val is not None else ''}" + (
+        f" @ {row.best_step:,}" if row.best_step is not None else "")
     params = f"{row.params:,} params" if row.params else "- params"
     return Text.assemble(swatch(row), " ", (row.name, f"bold {row.look.style}"),
                          f" · {row.type or '-'} · {params} · {best}")
@@ -38,7 +44,9 @@ class RunLegend(Static):
 
 
 def runs_table(rows: tuple[RunRow, ...]) -> Table:
-    best = min((r.best_val for r in rows if r.best_val is not None), default=None)
+    # the lowest of each kind: a loss per token is not comparable with one per character
+    best = {kind: min((r.best_val for r in rows if r.best_val is not None and r.per_token == kind), default=None)
+            for kind in (False, True)}
     # one space between columns; a long run name wraps (the only column that may), the figures never cut short
     t = Table(box=None, expand=True, pad_edge=False, collapse_padding=True)
     t.add_column("run", overflow="fold")
@@ -46,14 +54,14 @@ def runs_table(rows: tuple[RunRow, ...]) -> Table:
                        ("best val", True), ("test", True), ("status", False)):
         t.add_column(col, justify="right" if right else "left", no_wrap=True)
     for r in rows:
-        val = fmt_loss(r.best_val)
+        val = fmt_loss(r.best_val) + (mark(r) if r.best_val is not None else "")
         status = Text(r.status, style=STATUS_STYLE.get(r.status, ""))
         if r.error:
             status.append(f" ({r.error})", style="dim")
         t.add_row(Text.assemble((r.look.marker, r.look.style), " ", r.name), r.type or "-", f"{r.params:,}" if r.params else "-",
                   f"{r.steps:,}", fmt_time(r.seconds),
-                  Text(val, style="bold green") if best is not None and r.best_val == best else val,
-                  fmt_loss(r.test), status)
+                  Text(val, style="bold green") if r.best_val is not None and r.best_val == best[r.per_token] else val,
+                  fmt_loss(r.test) + (mark(r) if r.test is not None else ""), status)
     return t
 
 

@@ -25,7 +25,11 @@ def fmt_time(seconds: float | None) -> str:
 
 
 def fmt_loss(x: float | None) -> str:
-    return f"{x:.4f}" if x is not None and math.isfinite(x) else "-"
+    """Four decimals, or four digits in exponent form for a loss that diverged past 10,000 (1.178e+32), which
+    would crowd everything else off its line."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    return f"{x:.4f}" if abs(x) < 1e4 else f"{x:.4g}"
 
 
 def text_bpc(started, ev) -> tuple[float | None, float | None]:
