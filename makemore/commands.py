@@ -123,7 +123,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                       tokenizer=Path(tokenizer) if tokenizer is not None else None, preset=preset)
     from makemore.shards import is_shard_dir
     from makemore.training import check_prepared, check_with_preset, data_notes, resolve_mode, unused_note, \
-        warmup_note
+        warmup_note, words_read
 
     request, checked = check_with_preset(request, type_given="model_type" in given)
     model_type, train = request.model_type, request.train
@@ -141,10 +141,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
             err.print(f"{prepared.path}: text, {len(c):,} characters, {len(c.chars)} distinct; split at character "
                       f"{split['boundary']:,}: {split['train']:,} train / {split['val']:,} val (the last 10%)")
     elif not quiet:
-        w = prepared.words
-        dropped = [plural(w.duplicates, "duplicate")] + ([plural(w.empty, "empty line")] if w.empty else []) \
-            + ([f"{plural(w.too_long, 'word')} longer than --max-len {max_len}"] if w.too_long else [])
-        err.print(f"{prepared.path}: {plural(len(w.words), 'word')} (dropped {', '.join(dropped)}); "
+        err.print(f"{words_read(prepared, max_len)}; "
                   f"split {len(prepared.train):,}/{len(prepared.val):,}/{len(prepared.test):,} train/val/test"
                   + _small_split_note(len(prepared.val), len(prepared.test)))
         for note in data_notes(prepared, model_type, checked[1].batch_size):

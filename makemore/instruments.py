@@ -56,6 +56,8 @@ class Sweep:
     recipe_lr: float
     loss_unit: str = "nats/char"  # nats per character (words, text) or per token (a tokenizer's text)
     exploded_loss: float | None = None  # the loss that stopped the sweep: not finite, or EXPLODE x the lowest
+    read: str | None = None  # a word list: the words kept and what was dropped (None for a text)
+    notes: tuple[str, ...] = ()  # what a user should hear about the data, as `train` says it (training.data_notes)
 
     @property
     def at_edge(self) -> str | None:
@@ -112,8 +114,8 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
     if get_family(model_type).fitted:
         raise MakemoreError(f"{model_type} is fitted in one pass (counted), with no learning rate to find")
 
-    from makemore.training import Request, _check_logits_memory, check_request, prepare_data, resolve_mode, \
-        text_block_size
+    from makemore.training import Request, _check_logits_memory, check_request, data_notes, prepare_data, \
+        resolve_mode, text_block_size, words_read
 
     train = {"batch_size": batch_size} if batch_size is not None else {}
     request = Request(data=data, model_type=model_type, hyper=hyper or {}, train=train, seed=seed,
@@ -171,7 +173,9 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
     suggested, smoothed = suggest_lr(lrs, losses)
     return Sweep(lrs=lrs, losses=losses, smoothed=smoothed, suggested=suggested, exploded_at=exploded, rule=RULE,
                  steps=steps, lr_min=lr_min, lr_max=lr_max, model_type=model_type, recipe_lr=cfg.learning_rate,
-                 loss_unit="nats/token" if source.unit == "token" else "nats/char", exploded_loss=exploded_loss)
+                 loss_unit="nats/token" if source.unit == "token" else "nats/char", exploded_loss=exploded_loss,
+                 read=None if text else words_read(prepared, max_len),
+                 notes=tuple(data_notes(prepared, model_type, cfg.batch_size)))
 
 
 def _plot(build) -> str:
@@ -207,6 +211,8 @@ def lr_find_command(data: str, *, model_type: str, steps: int, lr_min: float, lr
                     block_size: int | None = None, tokenizer: Path | None = None) -> None:
     sweep = lr_sweep(data, model_type=model_type, steps=steps, lr_min=lr_min, lr_max=lr_max, seed=seed,
                      device=device, batch_size=batch_size, mode=mode, block_size=block_size, tokenizer=tokenizer)
+    for line in ([sweep.read] if sweep.read else []) + [f"note: {note}" for note in sweep.notes]:
+        err.print(line, soft_wrap=True)  # on stderr: --json's stdout stays one object
     if as_json:
         print(json.dumps({"model_type": sweep.model_type, "suggested_lr": sweep.suggested, "rule": sweep.rule,
                           "recipe_lr": sweep.recipe_lr, "exploded_at": sweep.exploded_at, "steps": sweep.steps,

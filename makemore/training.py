@@ -16,6 +16,7 @@ from typing import Any
 
 from makemore import __version__
 from makemore.config import TrainConfig, check_device
+from makemore.console import plural
 from makemore.data import DEFAULT_MAX_LEN, EncodedWords, Vocab, WordList, read_words, resolve_dataset, split_words
 from makemore.errors import MakemoreError
 from makemore.models import build_model, get_family, model_hyper, recipe_for, step_recipe, text_defaults
@@ -93,6 +94,14 @@ class Prepared:
 
     def split_file(self) -> dict[str, list[str]] | None:
         return {"train": self.train, "val": self.val, "test": self.test}
+
+
+def words_read(prepared: Prepared, max_len: int) -> str:
+    """What reading a word list kept and dropped, said before training on it (and before an lr-find sweep)."""
+    w = prepared.words
+    dropped = [plural(w.duplicates, "duplicate")] + ([plural(w.empty, "empty line")] if w.empty else []) \
+        + ([f"{plural(w.too_long, 'word')} longer than --max-len {max_len}"] if w.too_long else [])
+    return f"{prepared.path}: {plural(len(w.words), 'word')} (dropped {', '.join(dropped)})"
 
 
 def data_notes(prepared: Prepared | Any, model_type: str, batch_size: int) -> list[str]:

@@ -425,7 +425,7 @@ def test_lr_find_on_a_text_sweeps_its_windows_in_its_unit(tmp_path):
     r = runner.invoke(app, ["lr-find", str(text), "--mode", "text", "--block-size", "16", "--steps", "60",
                             "--min", "1e-4", "--max", "1", "--json"])
     assert r.exit_code == 0, r.output
-    result = json.loads(r.output)
+    result = json.loads(r.stdout)
     distinct = len(set(text.read_text()))
     from makemore.models import step_recipe
 
@@ -448,7 +448,7 @@ def test_lr_find_cli_json_and_refusals(small_words):
     r = runner.invoke(app, ["lr-find", str(small_words), "--type", "bigram", "--steps", "40", "--min", "1e-3",
                             "--max", "1000", "--json"])
     assert r.exit_code == 0, r.output
-    result = json.loads(r.output)
+    result = json.loads(r.stdout)
     assert result["rule"].startswith("the valley") and result["lrs"][0] == pytest.approx(1e-3)
     assert result["suggested_lr"] in result["lrs"]
     assert result["valley_beyond"] is None  # 1e-3 to 1000 holds the bigram's valley
@@ -466,6 +466,17 @@ def test_lr_find_cli_json_and_refusals(small_words):
     assert ("became nan" in said or "became inf" in said) or f"its lowest ({min(loss):.4g})" in said
     r = runner.invoke(app, ["lr-find", str(small_words), "--type", "ngram"])
     assert r.exit_code == 2 and "no learning rate to find" in r.output
+    # what the word list lost is said, as train says it, and train's notes about the data too
+    longer = small_words.parent / "longer.txt"
+    longer.write_text(small_words.read_text() + "x" * 100 + "\n" + small_words.read_text().splitlines()[0] + "\n")
+    r = runner.invoke(app, ["lr-find", str(longer), "--type", "bigram", "--steps", "5"])
+    words = len(set(small_words.read_text().split()))
+    assert r.exit_code == 0 and f"{longer}: {words:,} words (dropped 1 duplicate, 1 word longer than --max-len 64)" \
+        in r.stderr, r.stderr
+    one = small_words.parent / "one.txt"
+    one.write_text("hello\n")
+    r = runner.invoke(app, ["lr-find", str(one), "--type", "bigram", "--steps", "5"])
+    assert r.exit_code == 0 and "note: --batch-size 256 is more than the 1 training words" in r.stderr, r.stderr
     r = runner.invoke(app, ["lr-find", str(small_words), "--min", "1", "--max", "0.1"])
     assert r.exit_code == 2 and "--min" in r.output
 
@@ -819,7 +830,7 @@ def test_the_api_lr_find_returns_what_the_cli_prints(small_words, capsys):
     r = runner.invoke(app, ["lr-find", str(small_words), "--type", "bigram", "--steps", "40", "--min", "1e-3",
                             "--max", "1000", "--device", "cpu", "--json"])
     assert r.exit_code == 0, r.output
-    cli = json.loads(r.output)
+    cli = json.loads(r.stdout)
     # (the same sweep: equal up to the order of threaded float sums)
     assert sweep.lrs == pytest.approx(cli["lrs"]) and sweep.losses == pytest.approx(cli["losses"], rel=1e-4)
     assert sweep.suggested == pytest.approx(cli["suggested_lr"]) and sweep.suggested in sweep.lrs
