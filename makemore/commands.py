@@ -553,8 +553,8 @@ def info_command(run, *, as_json: bool) -> None:
         return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else "?"
 
     t.add_row("run", s["run"])
-    t.add_row("model", f"{s['type']} · {count(s['params'])} parameters · " +
-              " ".join(f"{k}={v}" for k, v in s["hyper"].items()))
+    t.add_row("model", " · ".join([f"{s['type']}", f"{count(s['params'])} parameters"]
+                                   + ([" ".join(f"{k}={v}" for k, v in s["hyper"].items())] if s["hyper"] else [])))
     if s["mode"] == "text":
         sp = s["split"]
         t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · text, {count(d.get('chars', 0))} characters")

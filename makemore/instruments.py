@@ -448,7 +448,7 @@ def _fmt_loss(x) -> str:
 def _fmt_seconds(x) -> str:
     if not isinstance(x, (int, float)) or not math.isfinite(x):
         return "-"
-    s = int(x)
+    s = int(round(x))  # rounded, as info rounds its seconds
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 

@@ -99,8 +99,9 @@ def render_figures(f: Figures | None, width: int, where: str | None = None):
     if f.finished:
         fin = f.finished
         word = "stopped" if fin.reason == "stopped" else "finished"
+        why = "" if fin.reason == word else f"({fin.reason}) "  # "stopped (stopped)" says it twice
         parts.append(Text.assemble((f"{word} ", "bold yellow" if word == "stopped" else "bold green"),
-                                   f"({fin.reason}) · best val {fmt_loss(fin.best_val_loss)}"
+                                   f"{why}· best val {fmt_loss(fin.best_val_loss)}"
                                    + (f" ({fmt_bpc(best_bpc)} bits/char)" if best_bpc is not None else "")
                                    + f" · test {fmt_loss(fin.test_loss)}"))
     if f.failed:
