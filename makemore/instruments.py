@@ -567,7 +567,9 @@ def compare_command(paths: list[Path], *, as_json: bool) -> None:
         if k == RESULTS[0]:  # the results below the settings
             t.add_section()
         values = [f.get(k) for f in flat]
-        cells = [_cell(v) for v in values]
+        # a hash by its first 7 digits, as git shortens one: the rows that differ are found on the whole value
+        cells = [_cell(v)[:7] + "…" if k.endswith("sha256") and isinstance(v, str) and len(v) > 8 else _cell(v)
+                 for v in values]
         if k in differ:
             t.add_row(Text(k, style="bold yellow"), *(Text(c, style="bold yellow") for c in cells))
         else:

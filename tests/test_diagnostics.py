@@ -581,6 +581,8 @@ def test_compare_highlights_what_differs(three_runs):
     assert max(keys.index(k) for k in keys if k.startswith(("model.", "train.", "data."))) < keys.index("steps")
     r = runner.invoke(app, ["compare", str(three_runs / "a"), str(three_runs / "b")], env={"COLUMNS": "200"})
     assert r.exit_code == 0 and "train.learning_rate" in r.output and "rows differ" in r.output
+    sha = json.loads((three_runs / "a" / "config.json").read_text())["dataset"]["sha256"]
+    assert f" {sha[:7]}… " in r.stdout and sha not in r.stdout  # a hash shown short, as git shows one
     r = runner.invoke(app, ["compare", str(three_runs / "a")])
     assert r.exit_code == 2
 

@@ -147,9 +147,9 @@ async def test_cjk_samples_keep_their_columns_and_the_table_note_speaks_of_chara
 
 
 def test_a_large_vocabulary_is_explained_by_what_it_holds():
-    tokens = ["<|endoftext|>", *[f"t{i}" for i in range(400)]]
+    tokens = ["<|endoftext|>", *[f"t{i}" for i in range(400)], *["<pad>"] * 47]  # padded to 448 rows
     token_note = no_table_note(started(tokens, mode="text", unit="token"))
-    assert "401 tokens" in token_note and "decoded text" in token_note
+    assert "401 tokens" in token_note and "401 x 401 grid" in token_note and "decoded text" in token_note
     words_note = no_table_note(started([".", *CJK], unit="word"))
     assert "300 distinct characters" in words_note and "words the model draws" in words_note
     assert "token" not in words_note.replace("start/stop token", "") and "decoded" not in words_note

@@ -64,6 +64,7 @@ def no_table_note(started) -> str:
     if V <= MAX_TABLE_VOCAB:
         return ""
     if is_token_run(started):
+        V = sum(v != "<pad>" for v in started.vocab)  # the tokenizer's tokens, not the rows that pad them
         return (f"No P(next | previous) table for this run: its {V:,} tokens would make a {V:,} x {V:,} grid "
                 f"(drawn up to {MAX_TABLE_VOCAB} symbols). The Run panel gives the val loss in bits per character "
                 f"and the Samples panel the decoded text.")
