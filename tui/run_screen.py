@@ -81,6 +81,7 @@ class RunScreen(Screen):
         # the keys a person needs first come first: a narrow footer cuts the end of this list
         Binding("q", "quit_run", "quit"),
         Binding("escape", "back", "runs"),
+        Binding("escape", "leave_input", "leave the box"),  # in its place while a box has the keys
         Binding("p", "pause", "pause"),
         Binding("p", "resume", "resume"),  # the same key, shown in its place while paused
         Binding("s", "sample", "sample"),
@@ -273,6 +274,10 @@ class RunScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that cannot act now are hidden from the footer (and do nothing)."""
+        if isinstance(self.focused, Input):  # the box takes the keys (typed into it): only Esc leaves it
+            return action == "leave_input"
+        if action == "leave_input":
+            return False
         compact = self.has_class("-compact")
         if action in ("pause", "resume"):
             return (self.training and not self.stopping and self.trainer is not None
@@ -365,10 +370,19 @@ class RunScreen(Screen):
             return
         self.notify(f"screenshot saved: {path}", timeout=6)
 
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()  # into a box or out of it: the footer shows the keys that act
+
+    def on_descendant_blur(self) -> None:
+        self.refresh_bindings()
+
+    def action_leave_input(self) -> None:
+        self.table.focus()
+
     def action_back(self) -> None:
         """Esc: leave an input; otherwise back to the start screen (training here stops and saves first)."""
         if isinstance(self.focused, Input):
-            self.table.focus()
+            self.action_leave_input()
             return
         if self.training and self.trainer is not None:
             self.after_stop = "back"
