@@ -62,29 +62,24 @@ def _plan(corpus: Corpus, val_fraction: float) -> tuple[list[Document], list[Doc
     bring it to ``val_fraction`` of the bytes where whole files would not."""
     src, files = corpus.root, corpus.files
     root = src if src.is_dir() else src.parent
-    if len(files) == 1:
-        path = files[0]
-        size = path.stat().st_size
-        if size == 0:
-            raise MakemoreError(f"{path}: empty file")
-        cut = _cut_near(path, int(size * (1 - val_fraction)), int(0.1 * val_fraction * size))
-        if cut is None:
-            check_text_head(path)  # a file that is not text says so, rather than that it is too short
-            raise MakemoreError(f"{path}: one character; too short to cut off a validation split")
-        return [Document(path, path.name, 0, cut)], [Document(path, path.name + "#val", cut, None)]
     docs = [Document(p, str(p.relative_to(root))) for p in files]
     sizes = [p.stat().st_size for p in files]
+    if sizes == [0]:
+        raise MakemoreError(f"{files[0]}: empty file")
     want, n_val, got = val_fraction * sum(sizes), 0, 0
     # the last files validate whole while they stay within 10% of the share (the first file always trains) ...
     while n_val < len(docs) - 1 and got + sizes[-n_val - 1] <= 1.1 * want:
         n_val += 1
         got += sizes[-n_val]
-    if got < 0.9 * want:  # ... and the end of the file before them makes up the rest, cut as a single file is
+    if got < 0.9 * want:  # ... and the end of the file before them (a single file's end) makes up the rest
         i = len(docs) - n_val - 1
         cut = _cut_near(files[i], int(sizes[i] - (want - got)), int(0.1 * want))
         if cut is not None:
             return ([*docs[:i], Document(docs[i].path, docs[i].name, 0, cut)],
                     [Document(docs[i].path, docs[i].name + "#val", cut, None), *docs[i + 1:]])
+    if len(files) == 1:
+        check_text_head(files[0])  # a file that is not text says so, rather than that it is too short
+        raise MakemoreError(f"{files[0]}: one character; too short to cut off a validation split")
     n_val = max(n_val, 1)  # nowhere to cut (a file of one character): whole files, at least one (prepare says so)
     return docs[:-n_val], docs[-n_val:]
 

@@ -233,22 +233,24 @@ def check_scorable(path: Path, tokenizer, window: int) -> None:
         except MakemoreError as e:
             raise MakemoreError(f"{path}: {e}") from None
         return
-    lines = 0
-    for text, _ in _decoded_chunks(path):
-        _refuse_binary(text, path, lines)
-        lines += text.count("\n")
+    for _ in _checked_chunks(path):
+        pass
 
 
 ENCODED_BEFORE = 1 << 20  # bytes of a text to score that are encoded before torch, to count its tokens
 
 
-def _refuse_binary(text: str, path: Path, lines_before: int) -> None:
-    """A NUL byte means binary data: refused, as ``prepare`` and ``tokenizer train`` refuse it. Other control
-    characters encode as any text does (character text mode refuses them: each would be a character of its
-    vocabulary)."""
+def _checked_chunks(path: Path) -> Iterator[tuple[str, bytes]]:
+    """``text._decoded_chunks`` with binary data refused: a NUL byte, named by its line, as ``prepare`` and
+    ``tokenizer train`` refuse it. Other control characters encode as any text does (character text mode refuses
+    them: each would be a character of its vocabulary)."""
     from makemore.text import refuse_control
 
-    refuse_control(text, path, lines_before, _NUL)
+    lines = 0
+    for text, raw in _decoded_chunks(path):
+        refuse_control(text, path, lines, _NUL)
+        lines += text.count("\n")
+        yield text, raw
 
 
 _NUL = re.compile("\x00")
@@ -260,10 +262,8 @@ def _read_normalised(path: Path) -> tuple[str, str, int]:
     import hashlib
 
     _check_size(path)
-    digest, parts, n, lines = hashlib.sha256(), [], 0, 0
-    for text, raw in _decoded_chunks(path):
-        _refuse_binary(text, path, lines)
-        lines += text.count("\n")
+    digest, parts, n = hashlib.sha256(), [], 0
+    for text, raw in _checked_chunks(path):
         digest.update(raw)
         n += len(raw)
         parts.append(text)

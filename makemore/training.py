@@ -207,8 +207,10 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
     from makemore.shards import is_shard_dir
 
     family = get_family(req.model_type)
-    if req.data is not None and not is_shard_dir(req.data) and not resolve_dataset(req.data)[1].exists():
-        raise MakemoreError(f"{resolve_dataset(req.data)[1]}: no such file")  # before what its kind would refuse
+    shards = req.data is not None and is_shard_dir(req.data)
+    path = resolve_dataset(req.data)[1] if req.data is not None and not shards else None
+    if path is not None and not path.exists():  # said first, before what the file's kind would refuse
+        raise MakemoreError(f"{path}: no such file")
     mode = resolve_mode(req)
     user_train = {k: v for k, v in req.train.items() if v is not None}
     user_hyper = {k: v for k, v in req.hyper.items() if v is not None}
@@ -217,7 +219,7 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
         raise MakemoreError(f"--max-len must be between 1 and {MAX_LEN_LIMIT} characters, not {req.max_len}")
     if user_train.get("max_steps") is not None and user_train["max_steps"] < 1:
         raise MakemoreError("--max-steps must be at least 1")
-    if "context" in family.hyper and req.data is not None and is_shard_dir(req.data):  # the window models
+    if "context" in family.hyper and shards:  # the window models
         raise MakemoreError(f"{req.data}: token shards train models that read a whole window (transformer, "
                             f"bow, rnn, gru, lstm, bigram), not fixed-context ones")
     if req.block_size is not None and mode != "text" and req.preset is not None:
@@ -250,13 +252,9 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
     if unknown:
         raise MakemoreError(f"unknown training option --{unknown[0].replace('_', '-')}")
     cfg = TrainConfig(**recipe, seed=req.seed, device=req.device).check()
-    shards = req.data is not None and is_shard_dir(req.data)
     if req.tokenizer is not None and shards:
         raise MakemoreError(f"{req.data}: token shards carry their tokenizer; drop --tokenizer")
-    if req.data is not None and not shards:
-        path = resolve_dataset(req.data)[1]
-        if not path.exists():
-            raise MakemoreError(f"{path}: no such file")
+    if path is not None:
         if path.is_dir():
             if RunDir.is_run(path):
                 raise MakemoreError(f"{path}: is a run directory, not data; continue it with `makemore train --resume "
