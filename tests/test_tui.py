@@ -594,8 +594,9 @@ async def test_finished_run_is_a_playground(finished_run, size):
         await wait_for(pilot, lambda: getattr(screen.snap.samples, "prefix", "") == "em", what="prefixed samples")
         assert all(s.word.startswith("em") for s in screen.snap.samples.samples)
         assert not isinstance(app.focused, Input)  # Enter left the box: the keys act again
-        await pilot.press("slash", "escape")  # Esc leaves the input, and stays on the run
+        await pilot.press("slash", "x", "escape")  # Esc leaves the input, and stays on the run
         assert app.run_screen() is screen and not isinstance(app.focused, Input)
+        assert screen.query_one("#prefix", Input).value == "em"  # what Esc left was not applied: the box says so
         await pilot.press("w", *"emma", "enter")
         await wait_for(pilot, lambda: "nats/char" in str(panel.score), what="the score")
         run = rundir.RunDir.open(finished_run).load_model()

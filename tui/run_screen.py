@@ -144,6 +144,7 @@ class RunScreen(Screen):
         yield FittingFooter(compact=True, show_command_palette=False)
 
     _paused_generator = None  # (step, generator): the playground's draws while paused at that step
+    _applied_prefix = ""  # the prefix box's text when Enter last applied it
 
     def on_mount(self) -> None:
         self.app.shown_run = self  # what `makemore tui` names when it ends
@@ -345,6 +346,7 @@ class RunScreen(Screen):
     # Enter applies the box and leaves it, so that the keys act again (typing on added to the box before)
     @on(Input.Submitted, "#prefix")
     def _prefix_submitted(self, event: Input.Submitted) -> None:
+        self._applied_prefix = event.value
         self._play("sample", event.value)
         self.table.focus()
 
@@ -377,6 +379,10 @@ class RunScreen(Screen):
         self.refresh_bindings()
 
     def action_leave_input(self) -> None:
+        """Esc: leave the box without applying it. The prefix box goes back to the prefix last applied, the one
+        the panel's title shows and the next `s` uses."""
+        if isinstance(self.focused, Input) and self.focused.id == "prefix":
+            self.focused.value = self._applied_prefix
         self.table.focus()
 
     def action_back(self) -> None:
