@@ -183,14 +183,17 @@ def check_init_scale(model_type: str, hyper: dict[str, Any]) -> None:
         raise MakemoreError(f"--init-scale: {model_type} has no hidden weights to scale")
 
 
-def embedding_matrix(model: nn.Module) -> torch.Tensor | None:
-    """One row per token: the token embedding ``wte``, or the bigram's rows of logits; None if neither."""
+def embedding_matrix(model: nn.Module, rows: int | None = None) -> torch.Tensor | None:
+    """One row per token: the token embedding ``wte``, or the bigram's rows of logits; None if neither.
+
+    ``rows``: how many of the first rows are tokens; a token model's vocabulary is padded to a multiple of 64
+    with rows no input ever selects, which are left out (they would weigh in the principal components)."""
     wte = getattr(model, "wte", None)
     if isinstance(wte, nn.Embedding):
-        return wte.weight
+        return wte.weight[:rows]
     table = getattr(model, "logits", None)
     if isinstance(table, nn.Parameter) and table.dim() == 2:
-        return table
+        return table[:rows]
     return None
 
 
@@ -294,11 +297,13 @@ class Recorder:
     ``optimizer.step()``, and ``finish()`` after it, which builds the ``Diagnostics`` event.
     """
 
-    def __init__(self, model: nn.Module, model_type: str, interval: int = DEFAULT_INTERVAL):
+    def __init__(self, model: nn.Module, model_type: str, interval: int = DEFAULT_INTERVAL,
+                 rows: int | None = None):
         if interval < 1:
             raise ValueError(f"interval must be at least 1 (got {interval})")
         self.model = model
         self.interval = interval
+        self.rows = rows  # the embedding's rows that are tokens (None: all; see ``embedding_matrix``)
         self.points = watch_points(model, model_type)
         self.weights = [(name, p) for name, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
         self._stats: dict[str, torch.Tensor] = {}
@@ -395,7 +400,7 @@ class Recorder:
         norm = grad_norm if torch.is_tensor(grad_norm) else torch.tensor(
             math.nan if grad_norm is None else float(grad_norm))
         parts.append(norm.detach().float().reshape(1).to(device))
-        emb = embedding_matrix(self.model)
+        emb = embedding_matrix(self.model, self.rows)
         if emb is not None:
             coords, variance = project_2d(emb)
             parts += [coords.reshape(-1), variance.reshape(1)]

@@ -346,11 +346,12 @@ def run_labels(run: RunDir) -> list[str]:
     return token_labels([b.decode("utf-8", errors="backslashreplace") for b in tokens], start=False)
 
 
-def embedding_from_checkpoint(run: RunDir) -> tuple[list[list[float]], float | None] | None:
+def embedding_from_checkpoint(run: RunDir, rows: int | None = None) -> tuple[list[list[float]], float | None] | None:
+    """The best (else the last) checkpoint's embedding on 2 principal components, of its first ``rows`` rows."""
     from makemore.diagnostics import embedding_matrix, project_2d
 
     loaded = run.load_model()
-    matrix = embedding_matrix(loaded.model)
+    matrix = embedding_matrix(loaded.model, rows)
     if matrix is None:
         return None
     coords, variance = project_2d(matrix)
@@ -358,7 +359,7 @@ def embedding_from_checkpoint(run: RunDir) -> tuple[list[list[float]], float | N
 
 
 def diagnose_command(run_dir: Path, *, as_json: bool) -> None:
-    from makemore.rundir import BEST, LAST
+    from makemore.rundir import BEST, LAST, token_vocab_size
 
     run = RunDir.open(run_dir)
     config = run.config
@@ -374,7 +375,7 @@ def diagnose_command(run_dir: Path, *, as_json: bool) -> None:
     if diag is not None and diag.embedding:
         embedding, variance, source = diag.embedding, diag.embedding_variance, f"step {diag.step:,}"
     elif (run.path / BEST).exists() or (run.path / LAST).exists():
-        found = embedding_from_checkpoint(run)
+        found = embedding_from_checkpoint(run, token_vocab_size(run.config.dataset))
         if found is not None:
             embedding, variance = found
             source = "best checkpoint"

@@ -199,10 +199,10 @@ def _best_bpc(best: dict | None, tokens: bool) -> float | None:
     return _number(best["val_loss"] / math.log(2))
 
 
-def _token_vocab_size(dataset: dict) -> int | None:
+def token_vocab_size(dataset: dict) -> int | None:
     """A token run's vocabulary size, as its config.json records the tokenizer (None: a character or word run)."""
     size = (tokenizer_entry(dataset) or {}).get("vocab_size")
-    return size if isinstance(size, int) and not isinstance(size, bool) else None
+    return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
 
 
 def tokenizer_entry(dataset: dict) -> dict | None:
@@ -530,13 +530,13 @@ class RunDir:
             "dataset": config.dataset,
             "split": config.split,
             "vocab": "".join(config.vocab),
-            "vocab_size": _token_vocab_size(config.dataset) or len(config.vocab) + 1,
+            "vocab_size": token_vocab_size(config.dataset) or len(config.vocab) + 1,
             "steps": steps,
             "mode": config.mode,
             "best_val_loss": best["val_loss"] if best else None,
             # nats per character, or per token for a token run; bits per character compare across both
-            "loss_unit": "nats/token" if _token_vocab_size(config.dataset) else "nats/char",
-            "best_val_bpc": _best_bpc(best, tokens=_token_vocab_size(config.dataset) is not None),
+            "loss_unit": "nats/token" if token_vocab_size(config.dataset) else "nats/char",
+            "best_val_bpc": _best_bpc(best, tokens=token_vocab_size(config.dataset) is not None),
             "best_step": best.get("step") if best else None,
             "test_loss": _number(finished.get("test_loss")) if finished else None,
             "finished": str(finished.get("reason")) if finished else None,

@@ -45,6 +45,7 @@ class TokenVocab:
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
         self.size = padded_vocab(tokenizer.vocab_size)
+        self.tokens = tokenizer.vocab_size  # the first rows; the rest pad the model's vocabulary
 
     def __len__(self) -> int:
         return self.size

@@ -138,7 +138,7 @@ class Trainer:
         if cfg.diagnostics and model.trainable and dist.is_main:
             from makemore.diagnostics import Recorder
 
-            self.recorder = Recorder(model, model_type, cfg.diag_interval)
+            self.recorder = Recorder(model, model_type, cfg.diag_interval, rows=getattr(vocab, "tokens", None))
         self._record_step = False  # set by run() before each step: whether the Recorder watches it
         self._measure_norm = False  # set by run(): the gradient norm is wanted (a logged step) without clipping
         self.grad_norm: torch.Tensor | None = None  # the last measured global gradient norm (before clipping)

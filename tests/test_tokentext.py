@@ -332,6 +332,31 @@ def test_diagnose_labels_a_token_runs_embeddings_with_its_tokens(workdir, tmp_pa
     assert plot.returncode == 0 and "300 tokens, unlabelled" in plot.stdout, plot.stdout
 
 
+def test_a_token_runs_principal_components_leave_the_padding_rows_out(workdir, tmp_path):
+    """The 20 rows that pad 300 tokens to 320 are never an input: they are left out of the projection, and of
+    its share of the variance, both from a checkpoint and from the diagnostics recorded while training."""
+    import torch
+    from makemore.diagnostics import project_2d
+    from makemore.rundir import RunDir
+
+    for recorded in (False, True):
+        run = tmp_path / f"run{int(recorded)}"
+        flags = ["--diagnostics", "--diag-interval", "2"] if recorded else []
+        made = makemore("train", "play.txt", "--tokenizer", "tok.json", *TINY, "--block-size", "16",
+                        "--max-steps", "2", "-b", "4", "-q", "-o", str(run), *flags, cwd=workdir)
+        assert made.returncode == 0, made.stderr
+        report = json.loads(makemore("diagnose", str(run), "--json", cwd=workdir).stdout)
+        assert (report["diagnostics"] is not None) == recorded
+        wte = RunDir.open(run).load_model().model.wte.weight
+        assert wte.shape[0] == 320
+        coords, variance = project_2d(wte[:300])  # the trained weights: the best checkpoint is the last step's
+        shown = torch.tensor(report["embedding"])
+        assert report["embedding_variance"] == pytest.approx(float(variance), abs=1e-5)
+        assert torch.allclose(shown, coords, atol=1e-4)
+        padded = project_2d(wte)[0][:300]  # with the padding rows in, the picture differs
+        assert (shown - padded).abs().max() > 1e-2
+
+
 def test_resume_takes_the_original_command_with_its_tokenizer(workdir, tmp_path):
     """Repeating the command that made a token run, with --resume and a longer --max-steps, continues it; another
     tokenizer is refused (before, any --tokenizer was)."""
