@@ -111,20 +111,13 @@ def _check_parts(path: Path, n: int, window: int) -> None:
                 f"longer text")
 
 
-def check_windows(path: Path, window: int) -> None:
-    """Before torch: refuse a text too short for one ``window`` of characters in each of its parts, as
-    ``TextBatches`` would once it is read. A character takes at most 4 bytes and the val part is a tenth of the
-    text, so a file of 40 bytes a character of the window (and a BOM) is long enough unread; only a smaller one is
-    read, and its characters counted. An unreadable or empty file is left to ``read_text`` to name."""
+def check_text(path: Path, window: int) -> TextScan:
+    """Before torch: the checks ``read_text`` makes (``scan_text``), and a train and a val part of at least one
+    ``window`` of characters each, as ``TextBatches`` needs. ``read_text`` of the same file reuses this scan."""
     path = Path(path)
-    try:
-        if not path.is_file() or path.stat().st_size >= 40 * window + 3:
-            return
-        n = sum(len(text) for text, _ in _decoded_chunks(path))
-    except (MakemoreError, OSError):
-        return
-    if n:
-        _check_parts(path, n, window)
+    scan = scan_text(path)
+    _check_parts(path, scan.length, window)
+    return scan
 
 
 def stream_dtype(vocab_size: int):
@@ -156,10 +149,30 @@ def refuse_control(text: str, path: Path, lines_before: int = 0, refused: re.Pat
                             "; expected text")
 
 
+# the last scan, by the file's identity (path, size, modification time, inode) and the vocabulary it was checked
+# against: checking a file before torch and reading it after (train, eval) scans it once
+_last_scan: tuple[tuple, TextScan] | None = None
+
+
 def scan_text(path: Path, chars: list[str] | None = None) -> TextScan:
     """Check ``path`` as one character stream, chunk by chunk, without torch: its size, its encoding, no binary
-    data or control characters, and, given ``chars`` (a trained model's vocabulary), no character outside them."""
+    data or control characters, and, given ``chars`` (a trained model's vocabulary), no character outside them.
+    A file scanned last, unchanged since (same size, modification time and inode), is not read again."""
+    global _last_scan
     path = Path(path)
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, None if chars is None else tuple(chars))
+    except OSError:
+        key = None
+    if key is not None and _last_scan is not None and _last_scan[0] == key:
+        return _last_scan[1]
+    scan = _scan(path, chars)
+    _last_scan = (key, scan) if key is not None else None
+    return scan
+
+
+def _scan(path: Path, chars: list[str] | None) -> TextScan:
     if not path.exists():
         raise MakemoreError(f"{path}: no such file")
     if path.is_dir():

@@ -202,7 +202,8 @@ MAX_BLOCK_SIZE = MAX_LEN_LIMIT * 8  # text mode's context, in tokens
 
 def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
     """The model's hyperparameters and the training configuration the request implies, checked before importing
-    torch; of the data, only a small text is read, to refuse it if it is too short for the block. The device
+    torch; of the data, a text (``--mode text`` without a tokenizer) is read through, to refuse what reading it
+    would, or a text too short for the block (the scan is kept for reading it). The device
     stays as named ("auto", "cuda:1"); ``new_trainer`` resolves it."""
     from makemore.shards import is_shard_dir
 
@@ -263,11 +264,11 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
                                 f"shards: `makemore prepare {path} --tokenizer TOK.json -o SHARDS`, then "
                                 f"`makemore train SHARDS`")
         if mode == "text" and req.tokenizer is None:
-            from makemore.text import check_windows
+            from makemore.text import check_text
 
-            # a small text too short for the block: a window holds the block, its target and a window model's
-            # context in front
-            check_windows(path, text_block_size(req) + hyper.get("context", 1))
+            # read through once here (and not again to encode it): a bad byte or a text too short for one window
+            # (the block, its target and a window model's context in front) is refused before torch
+            check_text(path, text_block_size(req) + hyper.get("context", 1))
     if req.tokenizer is not None:
         from makemore.tokenizer import Tokenizer
 

@@ -611,22 +611,34 @@ def test_the_early_window_check_refuses_what_the_batches_refuse(family, tmp_path
     assert not outcomes[0] and outcomes[-1]  # the range holds the boundary: refused below it, accepted above
 
 
-def test_the_early_window_check_reads_no_long_text(tmp_path, monkeypatch):
-    """A file of at least 40 bytes a character of the window (and a BOM's 3) has enough characters for both parts,
-    whatever they are, so it is not read; a shorter one is."""
+def test_a_text_is_checked_before_torch_and_read_once_more_to_encode_it(tmp_path, monkeypatch):
+    """The scan that refuses a text before torch is the one reading it uses: the file is read through twice in
+    all (a scan, then the encoding), not three times. A file changed since its scan is scanned again."""
     from makemore import text as textmode
 
-    path = tmp_path / "long.txt"
-    path.write_text("x" * (40 * 65 + 3))
+    path = tmp_path / "play.txt"
+    path.write_text("to be or not to be\n" * 20)
+    passes = []
+    chunks = textmode._decoded_chunks
+    monkeypatch.setattr(textmode, "_decoded_chunks", lambda p: (passes.append(p), chunks(p))[1])
+    scan = textmode.check_text(path, 16)
+    assert len(passes) == 1 and scan.length == 380
+    corpus = textmode.read_text(path)
+    assert len(passes) == 2 and len(corpus) == 380 and corpus.sha256 == scan.sha256
+    path.write_text("to be or not to be?\n" * 20)  # another size: scanned afresh, not taken from the last scan
+    corpus = textmode.read_text(path)
+    assert len(passes) == 4 and len(corpus) == 400 and "?" in corpus.chars
+    with pytest.raises(MakemoreError, match="the val part .* shorter than one window of 64"):
+        textmode.check_text(path, 64)
 
-    def no_reading(_):
-        raise AssertionError("read")
 
-    monkeypatch.setattr(textmode, "_decoded_chunks", no_reading)
-    textmode.check_windows(path, 65)
-    path.write_text("x" * (40 * 65 + 2))
-    with pytest.raises(AssertionError, match="read"):
-        textmode.check_windows(path, 65)
+def test_train_refuses_a_bad_byte_in_a_text_before_torch(small_words, tmp_path):
+    """--mode text: a control character deep in the file is refused with its line before torch is imported."""
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"to be or not to be\n" * 5000 + b"that is the \x07question\n")
+    [line] = _refused([["train", str(path), "--mode", "text", "-o", str(tmp_path / "run")]], tmp_path)
+    assert line == f"error: {path}: control character U+0007 on line 5001; expected text", line
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_device_that_cannot_work_is_refused_before_torch_and_before_the_data(word_run, small_words, tmp_path):
