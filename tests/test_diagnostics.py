@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import statistics
@@ -705,6 +706,63 @@ async def test_the_screen_shows_replayed_records_and_goes_back():
         await pilot.press("escape")
         await pilot.pause(0.1)
         assert not isinstance(app.screen, DiagnosticsScreen)
+
+
+def many_layers(events: list, blocks: int) -> list:
+    """The scripted record with a Transformer's layer count: eight rows a block."""
+    out = []
+    for e in events:
+        if isinstance(e, Diagnostics):
+            one = e.layers[1]
+            e = dataclasses.replace(e, layers=[dataclasses.replace(one, name=f"h.{b}.{k}")
+                                               for b in range(blocks) for k in range(8)])
+        out.append(e)
+    return out
+
+
+async def test_at_80x24_the_screen_shows_one_view_at_a_time_and_its_panels_scroll():
+    """Below 120x32 the three rows of panels become four views under tabs (keys 1-4), each panel the whole
+    width: at 80x24 the layer table keeps every column. A model with more layers than a panel has rows scrolls
+    (before, the rows below the panel's edge were cut off with no sign)."""
+    from makemore.tui.app import create_app
+    from makemore.tui.diagnostics_screen import DiagnosticsScreen
+    from makemore.tui.widgets.diagnostics import ActivationHistograms, EmbeddingScatter, LayerTable, SeriesChart
+
+    app = create_app(events=many_layers(scripted_diagnostics(), blocks=4))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("d")
+        await pilot.pause(0.3)
+        screen = app.screen
+        assert isinstance(screen, DiagnosticsScreen) and screen.has_class("-compact")
+        shown = lambda: {w.id for w in screen.query(".diag-panel") if w.display and w.parent.display}
+        assert shown() == {"hists", "layers"}
+        table = screen.query_one(LayerTable)
+        assert table.outer_size.width == 80 and table.max_scroll_y > 0  # 32 layers: more than its rows
+        svg = app.export_screenshot().replace("&#160;", " ")
+        assert "sat" in svg and "dead" in svg and "h.0.0" in svg and "h.3.7" not in svg
+        table.scroll_end(animate=False)
+        await pilot.pause(0.1)
+        assert "h.3.7" in app.export_screenshot().replace("&#160;", " ")
+        for key, panels in (("2", {"ratios"}), ("3", {"embedding"}), ("4", {"grad-norm", "lr"}),
+                            ("1", {"hists", "layers"})):
+            await pilot.press(key)
+            await pilot.pause(0.1)
+            assert shown() == panels, key
+            assert all(screen.query_one(f"#{p}").outer_size.width == 80 for p in panels)
+        assert screen.check_action("gradients", ()) and not screen.check_action("log_norm", ())
+        await pilot.press("4")
+        assert screen.check_action("log_norm", ()) and not screen.check_action("gradients", ())
+        await pilot.press("d")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, DiagnosticsScreen)
+    app = create_app(events=scripted_diagnostics())
+    async with app.run_test(size=(120, 40)) as pilot:  # wide enough: the rows as they were, no tabs
+        await pilot.pause(0.2)
+        await pilot.press("d")
+        await pilot.pause(0.3)
+        assert not app.screen.has_class("-compact") and not app.screen.check_action("view", ("layers",))
+        assert all(w.display for w in app.screen.query(".diag-panel"))
 
 
 async def test_training_in_the_tui_records_diagnostics_by_default(small_words, tmp_path):

@@ -5,6 +5,9 @@ to the layers' activation gradients, d loss / d output, and back); the update-to
 every weight matrix over the steps, with the lecture's -3 line and the AdamW band; the gradient norm and the
 learning rate over the steps; the character embeddings on their first two principal components.
 
+Below 120x32, as on the run screen, one view at a time under tabs (keys 1-4): the layers, the update-to-data
+ratios, the embeddings, the gradient norm and learning rate; each panel takes the whole width.
+
 It reads the run's ``metrics.jsonl`` (which the TUI's own training writes too), so it works the same while
 training here, following another process and replaying a finished run; scripted events (tests) can be given
 instead. Nothing here touches the trainer.
@@ -16,11 +19,12 @@ from pathlib import Path
 from typing import Callable
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Container, Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Static, Tab, Tabs
 
 from makemore.events import Diagnostics, Event, Started, Step
 from makemore.instruments import HEALTHY_UPDATE
@@ -28,8 +32,11 @@ from makemore.tui.follow import MetricsTail
 from makemore.tui.widgets.diagnostics import (ActivationHistograms, EmbeddingScatter, LayerTable, SeriesChart,
                                               update_ratio_hlines)
 
+from makemore.tui.run_screen import COMPACT_BELOW
+
 TUI_TRAIN_DEFAULTS = {"diagnostics": True}  # in the TUI the instruments are on unless the user says otherwise
 MAX_RATIO_LINES = 8  # weight matrices drawn in the update-to-data chart (the largest ones)
+VIEWS = {"layers": "Layers", "updates": "Update/data", "embedding": "Embeddings", "norms": "Norm · lr"}  # compact
 
 
 def with_tui_defaults(train: dict) -> dict:
@@ -85,9 +92,14 @@ class DiagnosticsScreen(Screen):
     BINDINGS = [
         Binding("escape,d", "back", "back"),
         Binding("q", "quit_run", "quit"),
+        Binding("1", "view('layers')", "panels", key_display="1-4"),
+        Binding("2", "view('updates')", show=False),
+        Binding("3", "view('embedding')", show=False),
+        Binding("4", "view('norms')", show=False),
         Binding("a", "gradients", "activations/gradients"),
         Binding("g", "log_norm", "log grad norm"),
     ]
+
     def action_quit_run(self) -> None:
         """q quits from here as from the run screen below: a run training here is saved first."""
         below = self.app.run_screen()
@@ -106,6 +118,17 @@ class DiagnosticsScreen(Screen):
     DiagnosticsScreen #layers { width: 1fr; }
     DiagnosticsScreen #ratios { width: 2fr; }
     DiagnosticsScreen #embedding { width: 1fr; }
+    DiagnosticsScreen #diag-tabs { display: none; height: 2; }
+    DiagnosticsScreen #diag-body { height: 1fr; }
+    DiagnosticsScreen.-compact #diag-tabs { display: block; }
+    DiagnosticsScreen.-compact .diag-row { display: none; layout: vertical; }
+    DiagnosticsScreen.-compact .diag-panel, DiagnosticsScreen.-compact #ratios { width: 1fr; height: 1fr; }
+    DiagnosticsScreen.-compact.-view-layers #row-layers { display: block; }
+    DiagnosticsScreen.-compact.-view-updates #row-updates { display: block; }
+    DiagnosticsScreen.-compact.-view-updates #embedding { display: none; }
+    DiagnosticsScreen.-compact.-view-embedding #row-updates { display: block; }
+    DiagnosticsScreen.-compact.-view-embedding #ratios { display: none; }
+    DiagnosticsScreen.-compact.-view-norms #row-norms { display: block; }
     """
 
     def __init__(self, run_dir: Path | Callable[[], Path | None] | None = None, events: list[Event] | None = None,
@@ -127,18 +150,58 @@ class DiagnosticsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static("diagnostics", id="diag-title")
-        with Horizontal(classes="diag-row"):
-            yield ActivationHistograms(id="hists", classes="diag-panel")
-            yield LayerTable(id="layers", classes="diag-panel")
-        with Horizontal(classes="diag-row"):
-            yield SeriesChart("log10 update/data", id="ratios", classes="diag-panel")
-            yield EmbeddingScatter(id="embedding", classes="diag-panel")
-        with Horizontal(classes="diag-row"):
-            yield SeriesChart("norm", id="grad-norm", classes="diag-panel")
-            yield SeriesChart("lr", id="lr", classes="diag-panel")
+        yield Tabs(*(Tab(f"{i} {name}", id=f"view-{key}") for i, (key, name) in enumerate(VIEWS.items(), 1)),
+                   id="diag-tabs")
+        with Container(id="diag-body"):
+            with Horizontal(classes="diag-row", id="row-layers"):
+                yield ActivationHistograms(id="hists", classes="diag-panel")
+                yield LayerTable(id="layers", classes="diag-panel")
+            with Horizontal(classes="diag-row", id="row-updates"):
+                yield SeriesChart("log10 update/data", id="ratios", classes="diag-panel")
+                yield EmbeddingScatter(id="embedding", classes="diag-panel")
+            with Horizontal(classes="diag-row", id="row-norms"):
+                yield SeriesChart("norm", id="grad-norm", classes="diag-panel")
+                yield SeriesChart("lr", id="lr", classes="diag-panel")
         yield Footer()
 
+    # --- layout: below COMPACT_BELOW, one view at a time under tabs ------------------------------------
+
+    def on_resize(self) -> None:
+        width, height = self.app.size
+        self.set_class(width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1], "-compact")
+        self.refresh_bindings()
+
+    @on(Tabs.TabActivated, "#diag-tabs")
+    def _view_activated(self, event: Tabs.TabActivated) -> None:
+        self._show_view((event.tab.id or "view-layers").removeprefix("view-"))
+
+    def _show_view(self, key: str) -> None:
+        for name in VIEWS:
+            self.set_class(name == key, f"-view-{name}")
+        self.refresh_bindings()
+
+    @property
+    def active_view(self) -> str:
+        return next((name for name in VIEWS if self.has_class(f"-view-{name}")), "layers")
+
+    def action_view(self, name: str) -> None:
+        self._show_view(name)
+        self.query_one("#diag-tabs", Tabs).active = f"view-{name}"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """As on the run screen: with the views as tabs, a key shows only where it acts."""
+        compact = self.has_class("-compact")
+        if action == "view":
+            return compact
+        if action == "gradients":
+            return not compact or self.active_view == "layers"
+        if action == "log_norm":
+            return not compact or self.active_view == "norms"
+        return True
+
     def on_mount(self) -> None:
+        self._show_view("layers")
+        self.on_resize()
         lo, hi = HEALTHY_UPDATE
         self.query_one("#ratios").border_title = "Update/data, log10, per weight matrix"
         self.query_one("#ratios").border_subtitle = f"red: -3 (lecture, SGD) · gray: AdamW band {lo:g} to {hi:g}"
@@ -169,7 +232,7 @@ class DiagnosticsScreen(Screen):
                              f"--diag-interval steps)", style="bold")
             else:
                 norm = f"{latest.grad_norm:.3g}" if latest.grad_norm is not None else "-"
-                title = Text.assemble(("diagnostics", "bold"), f"{where} · last record at step {latest.step:,} · "
+                title = Text.assemble(("diagnostics", "bold"), f"{where} · step {latest.step:,} · "
                                       f"lr {latest.lr:.2e} · grad norm {norm}")
             self.query_one("#diag-title", Static).update(title)
             self.query_one(ActivationHistograms).show(latest)

@@ -3,7 +3,9 @@ update-to-data ratios, the gradient norm, the learning rate and the embedding sc
 
 Each widget is handed plain data (events, lists of points) and redraws only when that data changed. The
 histograms and the layer table own ``gradients``: when set, they show the layers' activation gradients
-(d loss / d output) instead of the activations, and say so in their titles."""
+(d loss / d output) instead of the activations, and say so in their titles; they scroll when a model has more
+layers than they have rows (a Transformer records eight a block): with the wheel, or the arrow keys once
+focused (Tab)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import math
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
@@ -66,16 +70,23 @@ def shared_gradient_scale(diagnostics: Diagnostics) -> float | None:
     return stds[len(stds) // 2] if stds else None
 
 
-class _RecordView(Static):
+class _RecordView(VerticalScroll):
     """A panel that draws the latest diagnostics record, of the activations or (``gradients``, key ``a``) of
-    their gradients; subclasses give ``_title`` and ``_draw``."""
+    their gradients, one row a layer, scrolled when they do not fit; subclasses give ``_title`` and ``_draw``."""
 
     gradients = reactive(False, init=False)
     EMPTY = ""  # shown until the first record
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(self.EMPTY, **kwargs)
+        super().__init__(**kwargs)
+        self.body = Static(self.EMPTY)
         self.diagnostics: Diagnostics | None = None
+
+    def compose(self) -> ComposeResult:
+        yield self.body
+
+    def update(self, content) -> None:
+        self.body.update(content)
 
     def on_mount(self) -> None:
         self._title()
