@@ -726,7 +726,7 @@ async def test_at_80x24_the_screen_shows_one_view_at_a_time_and_its_panels_scrol
     (before, the rows below the panel's edge were cut off with no sign)."""
     from makemore.tui.app import create_app
     from makemore.tui.diagnostics_screen import DiagnosticsScreen
-    from makemore.tui.widgets.diagnostics import ActivationHistograms, EmbeddingScatter, LayerTable, SeriesChart
+    from makemore.tui.widgets.diagnostics import LayerTable
 
     app = create_app(events=many_layers(scripted_diagnostics(), blocks=4))
     async with app.run_test(size=(80, 24)) as pilot:
