@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -97,8 +98,8 @@ def read_limited(path: Path | str, limit: int, what: str = "", advice: str = "")
 
 
 def parse_json(data: bytes | str, path: Path | str, what: str = "JSON") -> Any:
-    """``data`` (the contents of ``path``) parsed as JSON, or one line naming the file: not UTF-8, not JSON, or
-    nested too deep for the parser."""
+    """``data`` (the contents of ``path``) parsed as JSON, or one line naming the file: not UTF-8, not JSON,
+    nested too deep for the parser, or holding an integer too long for Python to convert."""
     try:
         return json.loads(data)
     except UnicodeDecodeError:
@@ -108,6 +109,9 @@ def parse_json(data: bytes | str, path: Path | str, what: str = "JSON") -> Any:
                             f"column {e.colno})") from None
     except RecursionError:
         raise MakemoreError(f"{path}: {what} nested too deeply") from None
+    except ValueError:  # an integer longer than Python converts (4,300 digits: sys.get_int_max_str_digits)
+        raise MakemoreError(f"{path}: not valid {what} (a number of more than "
+                            f"{sys.get_int_max_str_digits():,} digits)") from None
 
 
 def read_json(path: Path | str, limit: int, what: str = "JSON") -> Any:

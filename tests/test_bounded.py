@@ -328,3 +328,18 @@ def test_a_diverged_loss_is_shown_in_exponent_form_on_the_screen():
 
     assert fmt_loss(1.1779553451967974e32) == "1.178e+32" and fmt_loss(2.05) == "2.0500"
     assert fmt_loss(9999.5) == "9999.5000" and fmt_loss(float("nan")) == "-"
+
+
+def test_a_number_too_long_to_convert_in_a_json_file_is_named(run, tmp_path):
+    """Python refuses to convert an integer of more than 4,300 digits (a ValueError, not a JSON error): every
+    command said so with a traceback, and one such run broke `makemore runs` for all the others."""
+    config = json.loads((run / rundir.CONFIG).read_text())
+    config["train"]["max_steps"] = int("9" * 4000)
+    (run / rundir.CONFIG).write_text(json.dumps(config).replace("9" * 4000, "9" * 5000))
+    for command in ("info", "sample", "diagnose"):
+        refused(cli(command, run), f"{run / rundir.CONFIG}: not valid JSON (a number of more than 4,300 digits)")
+    r = cli("runs", run.parent)
+    assert r.exit_code == 0 and "unreadable" in r.output and "4,300 digits" in r.output, r.output
+    tok = tmp_path / "tok.json"
+    tok.write_text('{"version": "1.0", "x": ' + "1" * 5000 + "}")
+    refused(cli("tokenize", tok, "hi"), f"{tok}: not valid")
