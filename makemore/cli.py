@@ -19,7 +19,7 @@ import typer.core
 from typer.core import TyperCommand, TyperGroup
 
 from makemore import __version__
-from makemore.errors import MakemoreError
+from makemore.errors import AlreadySaid, MakemoreError
 from makemore.models import BASE_RECIPE, BASE_TEXT_RECIPE, FAMILIES, recipe_text
 
 
@@ -135,7 +135,8 @@ def handles_errors(fn):
         try:
             return fn(*args, **kwargs)
         except MakemoreError as e:
-            typer.echo(f"error: {e}", err=True)
+            if not isinstance(e, AlreadySaid):
+                typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from makemore import checkpoint as ckpt
-from makemore.errors import MakemoreError
+from makemore.errors import AlreadySaid, MakemoreError
 from makemore.rundir import METRICS, RunDir, resolve_run
 from makemore.console import TAG_STYLE, make_console, plural
 
@@ -44,7 +44,16 @@ def train_command(*, device, **options) -> None:
     from makemore import distributed
 
     if not distributed.launched_by_torchrun():
-        return _train(dist=distributed.SINGLE, device=device, **options)
+        return _exit_if_interrupted(_train(dist=distributed.SINGLE, device=device, **options))
+    # the options and files are checked before torch and before joining the others; every rank refuses alike,
+    # so rank 0 alone says why
+    plan = distributed.planned()
+    try:
+        _train(dist=plan, device=device, check_only=True, **options)
+    except MakemoreError as e:
+        if plan.is_main:
+            raise
+        raise AlreadySaid(str(e)) from None
     from makemore.device import resolve_device
 
     wanted = resolve_device(device)
@@ -52,7 +61,7 @@ def train_command(*, device, **options) -> None:
         wanted = "cpu"  # gloo; MPS has no collective backend
     ctx, device = distributed.setup(wanted)
     try:
-        _train(dist=ctx, device=device, **options)
+        trainer = _train(dist=ctx, device=device, **options)
         # the trainer's DDP wrapper (its reducer holds gloo work and the process group) must be gone while the
         # interpreter is fully alive: left to interpreter shutdown it intermittently aborted a rank at exit
         gc.collect()
@@ -64,12 +73,14 @@ def train_command(*, device, **options) -> None:
         raise
     finally:
         distributed.teardown(ctx)
+    _exit_if_interrupted(trainer)  # (after the barrier: a rank that Ctrl-C reached waits for rank 0's save)
 
 
 def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, device, max_len, hyper,
            train, given: set[str], tensorboard, quiet, dist, mode=None, block_size=None, tokenizer=None,
-           preset=None) -> None:
-    """``hyper`` and ``train`` hold None for what the user did not set; ``given`` names every option typed."""
+           preset=None, check_only: bool = False):
+    """``hyper`` and ``train`` hold None for what the user did not set; ``given`` names every option typed.
+    Returns the trainer once its run has ended; ``check_only``: return after the checks made before torch."""
     import contextlib
 
     from makemore.rundir import RunDir
@@ -100,6 +111,8 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         values = {"data": data, "model_type": model_type, "seed": seed, "max_len": max_len, "device": device,
                   "mode": mode, "block_size": block_size, **hyper, **train}
         overrides = check_resume(run, {k: v for k, v in values.items() if k in given and v is not None})
+        if check_only:
+            return None
         lock = run.lock() if main else contextlib.nullcontext()
         with lock:
             if main:
@@ -107,8 +120,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
             settle_imports()
             trainer = resume_trainer(run, overrides, dist=dist)
             drive(trainer, sinks_for(trainer), handle_sigint=True)
-        _exit_if_interrupted(trainer)
-        return
+        return trainer
     if data is None:
         raise MakemoreError("name a word list to train on (a file, or a built-in dataset such as `names`), "
                             "or --resume a run")
@@ -127,6 +139,14 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
 
     request, checked = check_with_preset(request, type_given="model_type" in given)
     model_type, train = request.model_type, request.train
+    from makemore.models import get_family
+
+    if not get_family(model_type).fitted:
+        from makemore.distributed import check_batch_size
+
+        check_batch_size(checked[1].batch_size, dist)
+    if check_only:
+        return None
     if resolve_mode(request) == "text" or request.tokenizer is not None or is_shard_dir(data):
         from makemore.device import flush_denormals
 
@@ -164,7 +184,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                   f"and several processes change its result (not so for a model without batch norm)")
     with trainer.rundir.lock() if main else contextlib.nullcontext():
         drive(trainer, sinks_for(trainer), handle_sigint=True)
-    _exit_if_interrupted(trainer)
+    return trainer
 
 
 def _has_batch_norm(model) -> bool:

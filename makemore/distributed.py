@@ -66,23 +66,59 @@ def _env_int(name: str) -> int:
             from None
 
 
+MAX_TIMEOUT_S = 7 * 24 * 3600
+
+
+def timeout_seconds() -> float:
+    """MAKEMORE_DIST_TIMEOUT (seconds a silent peer is waited for), or the default; checked before torch."""
+    value = os.environ.get("MAKEMORE_DIST_TIMEOUT")
+    if value is None:
+        return DEFAULT_TIMEOUT_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 1 <= seconds <= MAX_TIMEOUT_S:  # (NaN fails this too)
+        raise MakemoreError(f"MAKEMORE_DIST_TIMEOUT={value!r} in the environment: expected seconds between 1 and "
+                            f"{MAX_TIMEOUT_S:,} (a week)")
+    return seconds
+
+
+def planned() -> Context:
+    """This process's place in the torchrun job, from its environment, before any process group is joined (no
+    torch): what the checks before training need (``is_main``, ``world_size``). Outside torchrun: ``SINGLE``."""
+    if not launched_by_torchrun():
+        return SINGLE
+    rank, world, local = (_env_int(name) for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    if world < 1 or not 0 <= rank < world or local < 0:
+        raise MakemoreError(f"RANK={rank} WORLD_SIZE={world} LOCAL_RANK={local}: expected 0 <= RANK < WORLD_SIZE "
+                            f"and LOCAL_RANK >= 0 (as torchrun sets them)")
+    if world == 1:
+        return SINGLE
+    if not all(os.environ.get(name) for name in ("MASTER_ADDR", "MASTER_PORT")):
+        raise MakemoreError("WORLD_SIZE > 1 without MASTER_ADDR and MASTER_PORT: start the processes with torchrun "
+                            "(torchrun --nproc_per_node=N -m makemore train ...)")
+    timeout_seconds()
+    return Context(rank=rank, world_size=world, local_rank=local)
+
+
+def check_batch_size(batch_size: int, ctx: Context) -> None:
+    """Every rank needs at least one word (or window) of each global batch."""
+    if batch_size < ctx.world_size:
+        raise MakemoreError(f"--batch-size {batch_size} is smaller than the {ctx.world_size} processes; "
+                            f"every rank needs at least one word per step")
+
+
 def setup(device: str) -> tuple[Context, str]:
     """Join the process group if torchrun started us; returns the context and the device this rank uses.
 
     ``device`` is what the user asked for after resolution (cpu, cuda, cuda:N, ...). Under torchrun a CUDA
     device becomes ``cuda:LOCAL_RANK``: one GPU per process, as torchrun lays them out.
     """
-    if not launched_by_torchrun():
+    plan = planned()
+    if plan.world_size == 1:
         return SINGLE, device
-    rank, world, local = (_env_int(name) for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
-    if world < 1 or not 0 <= rank < world or local < 0:
-        raise MakemoreError(f"RANK={rank} WORLD_SIZE={world} LOCAL_RANK={local}: expected 0 <= RANK < WORLD_SIZE "
-                            f"and LOCAL_RANK >= 0 (as torchrun sets them)")
-    if world == 1:
-        return SINGLE, device
-    if not all(os.environ.get(name) for name in ("MASTER_ADDR", "MASTER_PORT")):
-        raise MakemoreError("WORLD_SIZE > 1 without MASTER_ADDR and MASTER_PORT: start the processes with torchrun "
-                            "(torchrun --nproc_per_node=N -m makemore train ...)")
+    rank, world, local = plan.rank, plan.world_size, plan.local_rank
     import torch
     import torch.distributed as dist
 
@@ -99,7 +135,7 @@ def setup(device: str) -> tuple[Context, str]:
         backend = "gloo"
     else:
         raise MakemoreError(f"distributed training runs on CPU (gloo) or CUDA (NCCL), not on {device}")
-    timeout = timedelta(seconds=float(os.environ.get("MAKEMORE_DIST_TIMEOUT", DEFAULT_TIMEOUT_S)))
+    timeout = timedelta(seconds=timeout_seconds())
     if not dist.is_initialized():
         kwargs = {"device_id": torch.device(device)} if backend == "nccl" else {}
         dist.init_process_group(backend, timeout=timeout, **kwargs)

@@ -119,9 +119,8 @@ class Trainer:
             self._set_dtype("float32")
         if self._precision_open and not (model.trainable and cfg.dtype in ("float32", "auto")):
             self._set_precision("highest")  # nothing to time: no float32 training step
-        if dist.enabled and model.trainable and cfg.batch_size < dist.world_size:
-            raise MakemoreError(f"--batch-size {cfg.batch_size} is smaller than the {dist.world_size} processes; "
-                                f"every rank needs at least one word per step")
+        if model.trainable:
+            distributed.check_batch_size(cfg.batch_size, dist)
         # the training forward: DDP around the model under torchrun, compiled with --compile; evaluation and
         # sampling always use the plain module (no recompiles for growing sequences, no collectives)
         self.ddp = distributed.wrap(model, dist, self.device) if model.trainable else model
@@ -476,26 +475,24 @@ class Trainer:
         return int(votes[0]) == self.dist.world_size
 
     def _exchange(self, window_loss: torch.Tensor) -> float:
-        """Sum the window's loss over the ranks; under DDP also adopt rank 0's clock and stop decision.
+        """Sum the window's loss over the ranks; under DDP also adopt rank 0's clock, and stop if any rank was
+        asked to or rank 0's time is up.
 
         Every rank calls this at the same steps (each ``log_interval``), so the collective always pairs up.
         """
         if not self.dist.enabled:
             return float(window_loss)
         cfg = self.cfg
-        stop = 0.0
-        if self.dist.is_main:
-            if self._stop.is_set():
-                stop = 1.0
-            elif cfg.max_time is not None and self.elapsed >= cfg.max_time:
-                stop = 2.0
-        values = torch.tensor([float(window_loss), self.elapsed if self.dist.is_main else 0.0,
-                               stop if self.dist.is_main else 0.0], dtype=torch.float64)
+        main = self.dist.is_main
+        out_of_time = main and cfg.max_time is not None and self.elapsed >= cfg.max_time
+        # a stop asked of any rank (Ctrl-C may reach one process alone) stops them all; the clock is rank 0's
+        values = torch.tensor([float(window_loss), self.elapsed if main else 0.0, float(self._stop.is_set()),
+                               float(out_of_time)], dtype=torch.float64)
         distributed.all_reduce_sum(values, self.dist)
         self._synced_elapsed = float(values[1])
-        if not self.dist.is_main:
+        if not main:
             self.elapsed = self._synced_elapsed
-        self._agreed_stop = {1: "stopped", 2: "max_time"}.get(int(values[2]))
+        self._agreed_stop = "stopped" if values[2] > 0 else "max_time" if values[3] > 0 else None
         return float(values[0])
 
     def _train_step(self) -> tuple[torch.Tensor, int]:
@@ -595,6 +592,8 @@ class Trainer:
         raise Diverged(message)
 
     def _fit(self) -> Iterator[Event]:
+        if not self.dist.is_main:
+            return  # counting needs no second process: rank 0 fits, evaluates, saves and reports
         t0 = time.perf_counter()
         self.data.fit(self.model, self.device)
         self.elapsed = time.perf_counter() - t0

@@ -162,3 +162,93 @@ def test_text_under_ddp_matches_one_process(tmp_path: Path, tokens: bool):
         assert math.isclose(factors[0], 1 / math.log(2), rel_tol=1e-9)
     steps = [e["loss"] for e in one if e["event"] == "step"]
     assert steps[-1] < steps[0]  # it learned something
+
+
+# --- what only rank 0 does, and what any rank may ask ------------------------------------------------------
+
+def test_a_counted_model_under_ddp_is_written_by_rank_0_alone(names_path: Path, tmp_path: Path):
+    """An n-gram is counted, not trained: every rank used to evaluate and save it, rank 1 into runs/ itself
+    (model.safetensors, last.safetensors beside the run directories), and the two writers sometimes collided."""
+    words = _words(names_path, tmp_path)
+    run = _torchrun(["-m", "makemore", "train", str(words), "--type", "ngram", "--quiet"], tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["words-ngram"]
+    assert (tmp_path / "runs" / "words-ngram" / "model.safetensors").is_file()
+
+
+STOPPED_RANK = """
+import sys
+from makemore import trainer
+
+original = trainer.Trainer._train_step
+
+def stopping(self):
+    if self.dist.rank == 1 and self.step == 30 and not self.interrupted:
+        self.interrupted = True  # what Ctrl-C does to a process (makemore.training.drive), here to rank 1 alone
+        self.request_stop()
+    return original(self)
+
+trainer.Trainer._train_step = stopping
+from makemore.cli import main
+sys.argv = ["makemore", *sys.argv[1:]]
+main()
+"""
+
+
+def test_a_stop_asked_of_one_rank_stops_every_rank(names_path: Path, tmp_path: Path):
+    """Ctrl-C may reach one process of the job alone: before, rank 1 kept training to the end, then left before
+    rank 0's last save and the job failed with 'lost the other processes'. Now all stop at the next exchange,
+    rank 0 saves, and the run can be continued."""
+    words = _words(names_path, tmp_path)
+    script = tmp_path / "stopping.py"
+    script.write_text(STOPPED_RANK)
+    run = _torchrun([str(script), "train", str(words), "-o", "out", "--max-steps", "100000", *TINY], tmp_path,
+                    timeout=90)  # not stopping would raise TimeoutExpired here
+    output = run.stdout + run.stderr
+    assert "lost the other processes" not in output, output
+    events = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    finished = [e for e in events if e["event"] == "finished"]
+    assert finished and finished[-1]["reason"] == "stopped" and finished[-1]["step"] == 40, output
+    assert (tmp_path / "out" / "last.safetensors").is_file()
+
+
+ONE_RANK = r"""
+import json, sys
+from typer.testing import CliRunner
+from makemore.cli import app
+r = CliRunner().invoke(app, json.loads(sys.argv[1]))
+print(json.dumps({"code": r.exit_code, "stderr": r.stderr, "torch": "torch" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_refusal_under_torchrun_comes_before_torch_and_from_rank_0_alone(names_path: Path, tmp_path: Path,
+                                                                             rank: int):
+    """One rank of a two-process job, with torchrun's environment: every rank refuses a bad option alike, before
+    torch and before joining the others (which waited for a peer there), and only rank 0 prints it. A batch too
+    small for the processes is refused before the run directory exists."""
+    words = _words(names_path, tmp_path)
+    env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank), "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": "1"}  # nothing listens there: joining would fail, not refuse
+    cases = [(["--max-steps", "-5"], "--max-steps must be at least 1"),
+             (["-b", "1"], "--batch-size 1 is smaller than the 2 processes"),
+             (["--resume", "nowhere"], "nowhere")]
+    for extra, message in cases:
+        args = ["train", str(words), "-o", "out", *extra] if extra[0] != "--resume" else ["train", *extra]
+        done = subprocess.run([sys.executable, "-c", ONE_RANK, json.dumps(args)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        assert report["code"] == 2 and report["torch"] is False, (extra, report)
+        if rank == 0:
+            assert report["stderr"].count("\n") == 1 and message in report["stderr"], (extra, report)
+        else:
+            assert report["stderr"] == "", (extra, report)
+        assert not (tmp_path / "out").exists()
+    for value in ("abc", "nan", "inf", "1e30", "-5"):
+        done = subprocess.run([sys.executable, "-c", ONE_RANK, json.dumps(["train", str(words), "-o", "out"])],
+                              cwd=tmp_path, env={**env, "MAKEMORE_DIST_TIMEOUT": value}, capture_output=True,
+                              text=True, timeout=60)
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        assert report["code"] == 2 and report["torch"] is False, (value, report)
+        assert report["stderr"] == f"error: MAKEMORE_DIST_TIMEOUT={value!r} in the environment: expected seconds " \
+                                   f"between 1 and 604,800 (a week)\n", report
