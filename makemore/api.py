@@ -267,6 +267,8 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
     ``progress``: show progress on the console (a terminal or a notebook). ``tokenizer``: a text on tokens
     (``mode="text"``); ``preset``: a named model and recipe (``"gpt2-124m"``), which the options given override.
     The instruments take the command line's names: ``diagnostics=True``, ``diag_interval=N``, ``init_scale=X``.
+    Ctrl-C stops after the current step and saves the run (``resume`` continues it), then raises
+    ``KeyboardInterrupt``, as an interrupted call does: a script's loop of calls ends there.
 
     The calling thread flushes denormal floats to zero from then on (``makemore.device.flush_denormals``), as the
     command line does: torch's intra-op threads take the setting when they start, so in a process that has run
@@ -332,6 +334,8 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
         # handlers belong to the main thread, so a call from another thread is stopped by its own means
         last = drive(trainer, [JsonlSink(trainer.run_dir), *sinks],
                      handle_sigint=threading.current_thread() is threading.main_thread())
+    if trainer.interrupted:  # saved; the interrupt goes on to the caller, so that a loop of calls ends with it
+        raise KeyboardInterrupt
     return Run(run_dir=trainer.run_dir, step=trainer.step, reason=getattr(last, "reason", "stopped"),
                best_val_loss=getattr(last, "best_val_loss", None), test_loss=getattr(last, "test_loss", None),
                elapsed=trainer.elapsed)

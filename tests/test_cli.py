@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -254,7 +255,6 @@ def test_grad_accum_on_a_batch_norm_model_says_it_changes_the_result(tmp_path, s
 
 def test_ctrl_c_stops_cleanly_and_saves(tmp_path, small_words):
     """The first Ctrl-C ends training at the next step, evaluates, saves, and exits 130 as shells expect."""
-    import signal
     import time
 
     out = tmp_path / "run"
@@ -285,22 +285,27 @@ def test_ctrl_c_stops_cleanly_and_saves(tmp_path, small_words):
 def test_an_interrupt_stops_the_python_api_cleanly_and_a_run_stopped_before_any_checkpoint_resumes(tmp_path,
                                                                                                      small_words):
     """A notebook's interrupt (SIGINT) during makemore.train stops after the step and saves, as Ctrl-C does on the
-    command line (before: a KeyboardInterrupt and nothing saved). A run stopped before its first checkpoint of
-    the last weights starts again at step 0 on --resume."""
+    command line (before: a KeyboardInterrupt and nothing saved), then raises KeyboardInterrupt, so that a loop
+    of calls ends there (it went on to the next call, and the script exited with 0). A run stopped before its
+    first checkpoint of the last weights starts again at step 0 on --resume."""
     out = tmp_path / "api"
     code = ("import os, pathlib, signal, threading, time, makemore\n"
             "def interrupt():  # once training runs: its second logged step\n"
-            f"    metrics = pathlib.Path({str(out / 'metrics.jsonl')!r})\n"
+            f"    metrics = pathlib.Path({str(out) + '0/metrics.jsonl'!r})\n"
             "    while not metrics.exists() or metrics.read_text().count('\"event\": \"step\"') < 2:\n"
             "        time.sleep(0.05)\n"
             "    os.kill(os.getpid(), signal.SIGINT)\n"
             "threading.Thread(target=interrupt, daemon=True).start()\n"
-            f"run = makemore.train({str(small_words)!r}, type='bigram', max_steps=10**6, eval_interval=10**5, "
-            f"out={str(out)!r}, progress=False)\n"
-            "print(run.reason, run.step)")
+            "for i in range(2):\n"
+            f"    makemore.train({str(small_words)!r}, type='bigram', max_steps=10**6, eval_interval=10**5, "
+            f"out={str(out)!r} + str(i), progress=False)\n"
+            "    print('went on')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    reason, step = done.stdout.split()
+    assert done.returncode == -signal.SIGINT and done.stderr.rstrip().endswith("KeyboardInterrupt"), done.stderr
+    assert "went on" not in done.stdout and not Path(str(out) + "1").exists()
+    out = Path(str(out) + "0")
+    finished = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][-1]
+    reason, step = finished["reason"], finished["step"]
     assert reason == "stopped" and 0 < int(step) < 10**6
     assert (out / "last.state.safetensors").is_file()
     result = runner.invoke(app, ["train", "--resume", str(out), "--max-steps", str(int(step) + 5), "-q"])
