@@ -13,6 +13,7 @@ from rich.table import Table
 
 from makemore import checkpoint as ckpt
 from makemore.errors import AlreadySaid, MakemoreError
+from makemore.files import is_regular
 from makemore.rundir import METRICS, RunDir, resolve_run
 from makemore.console import TAG_STYLE, make_console, plural
 
@@ -286,9 +287,11 @@ def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len,
             raise MakemoreError(f"{target}: is a directory; -O names the file to write the samples to")
         if not target.parent.is_dir():
             raise MakemoreError(f"{target}: no directory {target.parent} to write the samples into")
-        if target.parent.resolve() == Path(run_dir).resolve():
-            raise MakemoreError(f"{target}: inside the run directory {run_dir}, whose files are the run's; "
-                                f"-O names a file elsewhere")
+        home = target.resolve().parent  # (through a link: where the samples would land)
+        if home == Path(run_dir).resolve() or RunDir.is_run(home):
+            raise MakemoreError(f"{target}: inside the run directory "
+                                f"{run_dir if home == Path(run_dir).resolve() else home}, whose files are the "
+                                f"run's; -O names a file elsewhere")
         data = run.config.dataset.get("path")
         if isinstance(data, str) and data and (target.resolve() == Path(data).resolve()
                                                or target.parent.resolve() == Path(data).resolve()):
@@ -335,7 +338,7 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
     words = len(results) - counts["empty"]
     novelty = counts["new"] / words if words else None  # the share of new words among the non-empty ones
     if output is not None:
-        ckpt.write_atomic(Path(output), "".join(w + "\n" for w, _, _ in results).encode("utf-8"))
+        write_output(Path(output), "".join(w + "\n" for w, _, _ in results).encode("utf-8"))
     if as_json:
         print(json.dumps({"run": str(run_dir), "samples": [{"word": w, "tag": t, "logprob": lp}
                                                           for w, t, lp in results], "novelty": novelty,
@@ -380,6 +383,20 @@ def _sample_text(loaded, *, n, prompt, length, temperature, top_k, top_p, as_jso
 CONTINUATIONS_APART = "\n" + "-" * 15 + "\n"  # between two continuations, printed or written: nanoGPT's line
 
 
+def write_output(path: Path, data: bytes) -> None:
+    """``-O``: write as ``>`` would. Through a link, to the file it names; a FIFO or a device (``/dev/null``)
+    is written to, not replaced; a regular file is replaced atomically (never left half-written)."""
+    target = path.resolve()
+    if target.exists() and not is_regular(target):
+        try:
+            with open(target, "wb") as f:
+                f.write(data)
+        except OSError as e:
+            raise MakemoreError(f"{path}: cannot write ({e.strerror or e})") from None
+        return
+    ckpt.write_atomic(target, data)
+
+
 def emit_continuations(run_dir, prompt: str, length: int, n: int, draw, *, as_json: bool, output) -> None:
     """``n`` continuations of ``prompt``, each from ``draw()`` (an iterator of text pieces): printed piece by piece
     as they come (without --json), written to ``output`` and printed as JSON (with --json) once all are drawn.
@@ -404,7 +421,7 @@ def emit_continuations(run_dir, prompt: str, length: int, n: int, draw, *, as_js
         sys.stdout.write("\n")
         sys.stdout.flush()
     if output is not None:
-        ckpt.write_atomic(Path(output), CONTINUATIONS_APART.join(texts).encode("utf-8") + b"\n")
+        write_output(Path(output), CONTINUATIONS_APART.join(texts).encode("utf-8") + b"\n")
     if as_json:
         print(json.dumps({"run": str(run_dir), "prompt": prompt, "length": length,
                           "samples": [{"text": t} for t in texts]}, ensure_ascii=False))

@@ -96,6 +96,38 @@ def test_sample_latest_run_and_options(trained_run):
     assert "novelty 100%" in c.stderr
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_sample_output_writes_as_a_shell_redirection_does(trained_run, tmp_path):
+    """-O writes as > does: through a link to the file it names (the link stays), into a FIFO (which stays a
+    FIFO; before, both were replaced by a regular file, and so, run as root, was /dev/null). A file in any run
+    directory is refused, not only in the run sampled from."""
+    import stat
+    import threading
+
+    root = trained_run.parent.parent
+    target, link = tmp_path / "target.txt", tmp_path / "link.txt"
+    link.symlink_to(target)
+    done = makemore("sample", str(trained_run), "-n", "3", "-O", str(link), cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert link.is_symlink() and len(target.read_text().split()) == 3
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    done = makemore("sample", str(trained_run), "-n", "4", "-O", str(fifo), cwd=root)
+    reader.join(timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and got and len(got[0].split()) == 4
+    other = tmp_path / "other-run"
+    other.mkdir()
+    (other / "config.json").write_text((trained_run / "config.json").read_text())
+    for path in (other / "config.json", other / "new.txt"):
+        done = makemore("sample", str(trained_run), "-n", "2", "-O", str(path), cwd=root)
+        assert done.returncode == 2 and f"inside the run directory {other}" in done.stderr, done.stderr
+    assert sorted(p.name for p in other.iterdir()) == ["config.json"]
+
+
 def test_sample_imports_only_what_it_needs(trained_run):
     """`sample` of a character run: no tokenizer code, no TUI."""
     code = ("import sys; from makemore.cli import main\n"
