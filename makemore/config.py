@@ -72,7 +72,7 @@ class TrainConfig:
             (0 <= self.min_lr_ratio <= 1, "min_lr_ratio must be between 0 and 1 (of the peak learning rate)"),
             (self.log_interval >= 1, "log_interval must be at least 1"),
             (self.eval_words >= 1, "eval_words must be at least 1"),
-            (self.num_samples >= 0, "num_samples must be at least 0"),
+            (0 <= self.num_samples <= MAX_EVAL_SAMPLES, f"num_samples must be between 0 and {MAX_EVAL_SAMPLES:,}"),
             (self.temperature >= 0, "temperature must be at least 0"),
             (self.max_time is None or self.max_time > 0, "--max-time must be positive"),
             (0 <= self.ema < 1, "--ema must be at least 0 (off) and below 1"),
@@ -170,6 +170,7 @@ def lr_at(step: int, cfg: TrainConfig, elapsed: float | None = None) -> float:
 
 # --- sampling options --------------------------------------------------------------------------------
 
+MAX_EVAL_SAMPLES = 1_000  # drawn at each evaluation (shown, and written to samples.txt)
 MAX_SAMPLES = 1_000_000  # words or continuations per command: all are held until printed
 MAX_LENGTH = 1_000_000  # characters of one continuation of a text run's prompt
 

@@ -356,6 +356,14 @@ class RunDir:
         if not isinstance(split, dict) or not all(
                 isinstance(split.get(k), list) and all(isinstance(w, str) for w in split[k]) for k in SPLITS):
             raise MakemoreError(f"{path}: expected lists of words under train, val and test")
+        if not split["train"]:
+            raise MakemoreError(f"{path}: no training words")
+        longest = self.config.model.block_size - 1  # a word run's window: its longest word and the stop token
+        for k in SPLITS:
+            over = next((w for w in split[k] if len(w) > longest), None)
+            if over is not None:
+                raise MakemoreError(f"{path}: {k} holds a word of {len(over):,} characters, longer than the "
+                                    f"{longest} this run's model reads ({CONFIG}'s block_size)")
         return {k: split[k] for k in SPLITS}
 
     # weights and training state

@@ -343,3 +343,32 @@ def test_a_number_too_long_to_convert_in_a_json_file_is_named(run, tmp_path):
     tok = tmp_path / "tok.json"
     tok.write_text('{"version": "1.0", "x": ' + "1" * 5000 + "}")
     refused(cli("tokenize", tok, "hi"), f"{tok}: not valid")
+
+
+def test_an_edited_split_or_sample_count_is_refused_before_training(run):
+    """split.json with no training words, or a word longer than the model reads, crashed `train --resume`
+    (and `eval`) with a traceback; a num_samples of a billion in config.json hung it, drawing samples."""
+    split = json.loads((run / rundir.SPLIT).read_text())
+    original = (run / rundir.SPLIT).read_text()
+    (run / rundir.SPLIT).write_text(json.dumps({**split, "train": []}))
+    refused(cli("train", "--resume", run, "--max-steps", "5", "-q"), f"{run / rundir.SPLIT}: no training words")
+    longest = json.loads((run / rundir.CONFIG).read_text())["model"]["block_size"] - 1
+    (run / rundir.SPLIT).write_text(json.dumps({**split, "val": split["val"] + ["a" * (longest + 1)]}))
+    for args in (["train", "--resume", run, "--max-steps", "5", "-q"], ["eval", run, "--split", "val"],
+                 ["sample", run, "-n", "2"]):
+        refused(cli(*args), f"{run / rundir.SPLIT}: val holds a word of {longest + 1} characters, longer than the "
+                            f"{longest} this run's model reads")
+    (run / rundir.SPLIT).write_text(original)
+    config = json.loads((run / rundir.CONFIG).read_text())
+    config["train"]["num_samples"] = 10**9
+    (run / rundir.CONFIG).write_text(json.dumps(config))
+    refused(cli("train", "--resume", run, "--max-steps", "5", "-q"),
+            f"{run / rundir.CONFIG}: train: num_samples must be between 0 and 1,000")
+
+
+def test_the_api_bounds_the_samples_drawn_at_each_evaluation(tmp_path):
+    import makemore
+
+    with pytest.raises(makemore.MakemoreError, match="num_samples must be between 0 and 1,000"):
+        makemore.train("names", type="bigram", max_steps=1, num_samples=10**9, out=tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()
