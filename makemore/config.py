@@ -170,6 +170,7 @@ def lr_at(step: int, cfg: TrainConfig, elapsed: float | None = None) -> float:
 
 # --- sampling options --------------------------------------------------------------------------------
 
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3  # a sampler's, besides 0 (greedy)
 MAX_EVAL_SAMPLES = 1_000  # drawn at each evaluation (shown, and written to samples.txt)
 MAX_SAMPLES = 1_000_000  # words or continuations per command: all are held until printed
 MAX_LENGTH = 1_000_000  # characters of one continuation of a text run's prompt
@@ -189,10 +190,12 @@ def check_sampling(*, n: int | None = None, temperature: float = 1.0, top_k: int
     """The options every sampler takes, refused before any model is loaded (word lists and texts alike)."""
     if n is not None and not 1 <= n <= MAX_SAMPLES:
         raise MakemoreError(f"-n must be between 1 and {MAX_SAMPLES:,}" + (f", not {n:,}" if n > 0 else ""))
-    if not temperature >= 0:  # NaN too
-        raise MakemoreError(f"--temperature must be >= 0, not {temperature:g}")
-    if math.isinf(temperature):
-        raise MakemoreError("--temperature must be a finite number, not inf")
+    if not math.isfinite(temperature):
+        raise MakemoreError(f"--temperature must be a finite number, not {temperature}")
+    if temperature != 0 and not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:
+        # below, the draws are greedy's; above, uniform (and float32 overflows at the extremes)
+        raise MakemoreError(f"--temperature must be 0 (greedy) or between {MIN_TEMPERATURE:g} and "
+                            f"{MAX_TEMPERATURE:,g}, not {temperature!r}")
     check_seed(seed)
     if top_k is not None and top_k < 1:
         raise MakemoreError(f"--top-k must be at least 1, not {top_k}")

@@ -70,8 +70,8 @@ def pick(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch
     cdf = probs.double().cumsum(-1)
     total = cdf[:, -1:]
     if not bool(((total > 0) & total.isfinite()).all()):  # NaN or overflow: the index found would be past the end
-        raise MakemoreError("the model's next-character probabilities are not finite numbers (a --temperature "
-                            "this low overflows them; 0 samples greedily)")
+        raise MakemoreError("the model's next-character probabilities are not finite numbers (its weights may "
+                            "hold NaN or infinity)")
     u = torch.rand(probs.size(0), 1, generator=generator, dtype=torch.float64) * total
     return torch.searchsorted(cdf, u, right=True).squeeze(1)
 
@@ -127,8 +127,8 @@ def draw(
     try:
         while len(out) < n:
             if too_long > 100 * n + 1000:
-                raise MakemoreError(f"{too_long:,} samples did not end within --max-len {max_len} and only "
-                                    f"{len(out)} of {n} did; raise --max-len or --temperature")
+                raise MakemoreError(f"{too_long:,} samples did not end within --max-len {max_len}, and "
+                                    f"{len(out):,} did; raise --max-len or --temperature")
             wanted = n - len(out)
             if too_long:  # expect to drop as many as so far
                 wanted = min(wanted * (too_long + len(out)) // max(len(out), 1) + 1, 64 * wanted)
