@@ -372,7 +372,8 @@ def sample(
     run: RunArg = None,
     n: Annotated[int, typer.Option("-n", "--num", help="How many words, or text continuations (for a text run "
                                    "the default is 1).")] = 20,
-    temperature: Annotated[float, typer.Option("--temperature", "-T", help="Softmax temperature: 0 (greedy), or 0.001 to 1,000.")] = 1.0,
+    temperature: Annotated[float, typer.Option("--temperature", "-T",
+                                               help="Softmax temperature: 0 (greedy), or 0.001 to 1,000.")] = 1.0,
     top_k: Annotated[Optional[int], typer.Option(help="Sample among the k likeliest characters.",
                                                  show_default=False)] = None,
     top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling: the smallest set with this mass.",
