@@ -1,4 +1,4 @@
-"""Shared fixtures. The benchmark word list (names.txt, 32,032 US baby names from Karpathy's makemore repository,
+"""Shared fixtures. The benchmark word list (names.txt, 32,033 US baby names from Karpathy's makemore repository,
 MIT) lives in the shared folder beside the repository and is never committed; tests that need it skip when it is
 absent (the README's Set up section says how to fetch it)."""
 
