@@ -335,7 +335,8 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
         last = drive(trainer, [JsonlSink(trainer.run_dir), *sinks],
                      handle_sigint=threading.current_thread() is threading.main_thread())
     if trainer.interrupted:  # saved; the interrupt goes on to the caller, so that a loop of calls ends with it
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt(f"stopped at step {trainer.step:,} and saved in {trainer.run_dir}; "
+                                f"makemore.train(resume={str(trainer.run_dir)!r}) continues it")
     return Run(run_dir=trainer.run_dir, step=trainer.step, reason=getattr(last, "reason", "stopped"),
                best_val_loss=getattr(last, "best_val_loss", None), test_loss=getattr(last, "test_loss", None),
                elapsed=trainer.elapsed)

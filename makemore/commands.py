@@ -47,14 +47,16 @@ def train_command(*, device, **options) -> None:
 
     if not distributed.launched_by_torchrun():
         return _exit_if_interrupted(_train(dist=distributed.SINGLE, device=device, **options))
-    # the options and files are checked before torch and before joining the others; every rank refuses alike,
-    # so rank 0 alone says why
+    # the options and files are checked before torch and before joining the others; the ranks of a machine
+    # refuse alike, so its first one alone says why (rank 0, and on another machine that rank's first)
     plan = distributed.planned()
     try:
         _train(dist=plan, device=device, check_only=True, **options)
     except MakemoreError as e:
         if plan.is_main:
             raise
+        if plan.local_rank == 0:
+            raise MakemoreError(f"rank {plan.rank}: {e}") from None
         raise AlreadySaid(str(e)) from None
     from makemore.device import resolve_device
 
@@ -286,10 +288,14 @@ def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len,
         target = Path(output)
         if target.is_dir():
             raise MakemoreError(f"{target}: is a directory; -O names the file to write the samples to")
-        if not target.parent.is_dir():
-            raise MakemoreError(f"{target}: no directory {target.parent} to write the samples into")
-        home = target.resolve().parent  # (through a link: where the samples would land)
-        if home == Path(run_dir).resolve() or RunDir.is_run(home):
+        try:
+            landing = target.resolve()  # through a link: where the samples would land
+        except (OSError, RuntimeError):  # a loop of links
+            raise MakemoreError(f"{target}: a loop of symbolic links; -O names a file") from None
+        if not target.parent.is_dir() or not landing.parent.is_dir():
+            raise MakemoreError(f"{target}: no directory {landing.parent} to write the samples into")
+        home = landing.parent
+        if home == Path(run_dir).resolve() or RunDir.looks_like_run(home):
             raise MakemoreError(f"{target}: inside the run directory "
                                 f"{run_dir if home == Path(run_dir).resolve() else home}, whose files are the "
                                 f"run's; -O names a file elsewhere")
@@ -396,17 +402,16 @@ PRINTED_AT_ONCE = 1000  # sampled words a print call renders
 
 
 def write_output(path: Path, data: bytes) -> None:
-    """``-O``: write as ``>`` would. Through a link, to the file it names; a FIFO or a device (``/dev/null``)
-    is written to, not replaced; a regular file is replaced atomically (never left half-written)."""
-    target = path.resolve()
-    if target.exists() and not is_regular(target):
+    """``-O``: write as ``>`` would. A FIFO or a device (``/dev/null``, ``/dev/stdout``) is written to, not
+    replaced; a regular file is replaced atomically (never left half-written), through a link the file it names."""
+    if path.exists() and not is_regular(path):  # (both follow links)
         try:
-            with open(target, "wb") as f:
+            with open(path, "wb") as f:
                 f.write(data)
         except OSError as e:
             raise MakemoreError(f"{path}: cannot write ({e.strerror or e})") from None
         return
-    ckpt.write_atomic(target, data)
+    ckpt.write_atomic(path.resolve(), data)
 
 
 def emit_continuations(run_dir, prompt: str, length: int, n: int, draw, *, as_json: bool, output) -> None:

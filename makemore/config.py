@@ -55,8 +55,11 @@ class TrainConfig:
     diagnostics: bool = False  # record activation, gradient and update statistics (makemore.diagnostics)
     diag_interval: int = 100  # steps between those records
 
-    def check(self) -> TrainConfig:
-        """Refuse settings no run can use, naming the option; returns self."""
+    def check(self, stored: bool = False) -> TrainConfig:
+        """Refuse settings no run can use, naming the option; returns self. ``stored``: a run's config.json being
+        read (to show, sample or evaluate it), which the bounds added since runs were first written (samples at
+        each evaluation, their temperature) do not refuse: a run trains with them only through ``--resume``,
+        which checks them all."""
         checks = [
             (self.max_steps >= 1 or (self.max_steps == 0 and self.max_time is not None),
              "--max-steps must be at least 1"),
@@ -72,8 +75,12 @@ class TrainConfig:
             (0 <= self.min_lr_ratio <= 1, "min_lr_ratio must be between 0 and 1 (of the peak learning rate)"),
             (self.log_interval >= 1, "log_interval must be at least 1"),
             (self.eval_words >= 1, "eval_words must be at least 1"),
-            (0 <= self.num_samples <= MAX_EVAL_SAMPLES, f"num_samples must be between 0 and {MAX_EVAL_SAMPLES:,}"),
-            (self.temperature >= 0, "temperature must be at least 0"),
+            (0 <= self.num_samples and (stored or self.num_samples <= MAX_EVAL_SAMPLES),
+             f"num_samples must be between 0 and {MAX_EVAL_SAMPLES:,}"),
+            (self.temperature >= 0 and (stored or self.temperature == 0 or
+                                        MIN_TEMPERATURE <= self.temperature <= MAX_TEMPERATURE),
+             f"temperature (of the samples at each evaluation) must be 0 (greedy) or between {MIN_TEMPERATURE:g} "
+             f"and {MAX_TEMPERATURE:,g}"),
             (self.max_time is None or self.max_time > 0, "--max-time must be positive"),
             (0 <= self.ema < 1, "--ema must be at least 0 (off) and below 1"),
             (math.isfinite(self.init_scale) and self.init_scale > 0, "--init-scale must be a positive number"),
@@ -102,7 +109,7 @@ class TrainConfig:
             raise MakemoreError(f"{where}: field 'train' must be an object")
         config = cls(**check_fields(cls, obj, where, "train"))
         try:
-            return config.check()
+            return config.check(stored=True)
         except MakemoreError as e:
             raise MakemoreError(f"{where}: train: {e}") from None
 

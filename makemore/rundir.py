@@ -283,6 +283,12 @@ class RunDir:
     def is_run(path: Path) -> bool:
         return is_regular(Path(path) / CONFIG)
 
+    @staticmethod
+    def looks_like_run(path: Path) -> bool:
+        """A config.json beside a file only a run has (a folder of another kind may have its own config.json)."""
+        path = Path(path)
+        return RunDir.is_run(path) and any((path / name).exists() for name in (METRICS, SPLIT, BEST, LAST, LAST_STATE))
+
     @classmethod
     def create(cls, out: Path | None, default_name: str, config: RunConfig,
                split: dict[str, list[str]] | None, files: dict[str, bytes] | None = None) -> RunDir:
@@ -356,6 +362,8 @@ class RunDir:
         if not isinstance(split, dict) or not all(
                 isinstance(split.get(k), list) and all(isinstance(w, str) for w in split[k]) for k in SPLITS):
             raise MakemoreError(f"{path}: expected lists of words under train, val and test")
+        if self.config.mode != "words":
+            return {k: split[k] for k in SPLITS}
         if not split["train"]:
             raise MakemoreError(f"{path}: no training words")
         longest = self.config.model.block_size - 1  # a word run's window: its longest word and the stop token

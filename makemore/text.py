@@ -149,20 +149,22 @@ def refuse_control(text: str, path: Path, lines_before: int = 0, refused: re.Pat
                             "; expected text")
 
 
-# the last scan, by the file's identity (path, size, modification time, inode) and the vocabulary it was checked
-# against: checking a file before torch and reading it after (train, eval) scans it once
+# the last scan, by the file's identity (path, device, inode, size, modification and change times: a rewrite that
+# keeps the modification time still moves the change time) and the vocabulary it was checked against: checking a
+# file before torch and reading it after (train, eval) scans it once
 _last_scan: tuple[tuple, TextScan] | None = None
 
 
 def scan_text(path: Path, chars: list[str] | None = None) -> TextScan:
     """Check ``path`` as one character stream, chunk by chunk, without torch: its size, its encoding, no binary
     data or control characters, and, given ``chars`` (a trained model's vocabulary), no character outside them.
-    A file scanned last, unchanged since (same size, modification time and inode), is not read again."""
+    A file scanned last, unchanged since (see ``_last_scan``), is not read again."""
     global _last_scan
     path = Path(path)
     try:
         st = path.stat()
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, None if chars is None else tuple(chars))
+        key = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+               None if chars is None else tuple(chars))
     except OSError:
         key = None
     if key is not None and _last_scan is not None and _last_scan[0] == key:

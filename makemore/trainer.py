@@ -493,6 +493,8 @@ class Trainer:
         if not main:
             self.elapsed = self._synced_elapsed
         self._agreed_stop = "stopped" if values[2] > 0 else "max_time" if values[3] > 0 else None
+        if self._agreed_stop == "stopped":  # (under torchrun only Ctrl-C asks): the job was interrupted, so every
+            self.interrupted = True  # rank ends as one interrupted does, exit code 130
         return float(values[0])
 
     def _train_step(self) -> tuple[torch.Tensor, int]:

@@ -450,8 +450,8 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
         if dist is None or dist.is_main:
             print(f"note: {run.path} trained in float16, which needs CUDA; it continues in float32 on "
                   f"{cfg.device}", file=sys.stderr)
-    cfg.check()
     try:  # as a new run's options are checked: config.json may have been edited since
+        cfg.check()
         _check_logits_memory(cfg, m.block_size, len(vocab))
     except MakemoreError as e:
         raise MakemoreError(f"{run.path / CONFIG}: {e}") from None

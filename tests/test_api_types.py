@@ -76,7 +76,8 @@ def _files(run: Path) -> dict[str, tuple[int, int]]:
     ({"min_lr_ratio": 5.0}, "min_lr_ratio must be between 0 and 1"),
     ({"eval_words": 0}, "eval_words must be at least 1"),
     ({"num_samples": -1}, "num_samples must be between 0 and 1,000"),
-    ({"temperature": -1.0}, "temperature must be at least 0"),
+    ({"temperature": -1.0}, r"temperature \(of the samples at each evaluation\) must be 0 \(greedy\) or between"),
+    ({"temperature": 5000.0}, r"temperature \(of the samples at each evaluation\) must be 0 \(greedy\) or"),
 ])
 def test_train_refuses_a_wrong_type_before_writing_anything(data, tmp_path, monkeypatch, given, message):
     """Each keyword's type is checked first: the run directory (by default under ./runs) never appears."""

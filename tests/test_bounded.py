@@ -360,10 +360,12 @@ def test_an_edited_split_or_sample_count_is_refused_before_training(run):
                             f"{longest} this run's model reads")
     (run / rundir.SPLIT).write_text(original)
     config = json.loads((run / rundir.CONFIG).read_text())
-    config["train"]["num_samples"] = 10**9
-    (run / rundir.CONFIG).write_text(json.dumps(config))
-    refused(cli("train", "--resume", run, "--max-steps", "5", "-q"),
-            f"{run / rundir.CONFIG}: train: num_samples must be between 0 and 1,000")
+    for key, value, message in (("num_samples", 10**9, "num_samples must be between 0 and 1,000"),
+                                ("temperature", 1e-4, "temperature (of the samples at each evaluation) must be 0")):
+        (run / rundir.CONFIG).write_text(json.dumps({**config, "train": {**config["train"], key: value}}))
+        refused(cli("train", "--resume", run, "--max-steps", "5", "-q"), f"{run / rundir.CONFIG}: {message}")
+        for args in (["info", run], ["sample", run, "-n", "2"]):  # a run written before these bounds still reads
+            assert cli(*args).exit_code == 0, (key, args)
 
 
 def test_the_api_bounds_the_samples_drawn_at_each_evaluation(tmp_path):

@@ -122,10 +122,21 @@ def test_sample_output_writes_as_a_shell_redirection_does(trained_run, tmp_path)
     other = tmp_path / "other-run"
     other.mkdir()
     (other / "config.json").write_text((trained_run / "config.json").read_text())
+    done = makemore("sample", str(trained_run), "-n", "2", "-O", str(other / "new.txt"), cwd=root)
+    assert done.returncode == 0, done.stderr  # a folder of another kind may have a config.json of its own
+    (other / "new.txt").unlink()
+    (other / "metrics.jsonl").write_text("")
     for path in (other / "config.json", other / "new.txt"):
         done = makemore("sample", str(trained_run), "-n", "2", "-O", str(path), cwd=root)
         assert done.returncode == 2 and f"inside the run directory {other}" in done.stderr, done.stderr
-    assert sorted(p.name for p in other.iterdir()) == ["config.json"]
+    assert sorted(p.name for p in other.iterdir()) == ["config.json", "metrics.jsonl"]
+    piped = makemore("sample", str(trained_run), "-n", "3", "-O", "/dev/stdout", cwd=root)  # stdout: a pipe
+    assert piped.returncode == 0 and len(piped.stdout.split()) == 3 * 2 + 3, piped.stderr  # tagged, then plain
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "away").symlink_to(tmp_path / "missing" / "file.txt")
+    for path, message in (("loop", "a loop of symbolic links"), ("away", f"no directory {tmp_path / 'missing'}")):
+        done = makemore("sample", str(trained_run), "-n", "2", "-O", str(tmp_path / path), cwd=root)
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
 def test_sample_prints_the_same_lines_to_a_terminal_and_to_a_pipe(trained_run):
@@ -350,7 +361,9 @@ def test_an_interrupt_stops_the_python_api_cleanly_and_a_run_stopped_before_any_
             f"out={str(out)!r} + str(i), progress=False)\n"
             "    print('went on')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == -signal.SIGINT and done.stderr.rstrip().endswith("KeyboardInterrupt"), done.stderr
+    last = done.stderr.rstrip().splitlines()[-1]
+    assert done.returncode == -signal.SIGINT and last.startswith("KeyboardInterrupt: stopped at step "), done.stderr
+    assert f"and saved in {out}0; makemore.train(resume='{out}0') continues it" in last, last  # which run, said
     assert "went on" not in done.stdout and not Path(str(out) + "1").exists()
     out = Path(str(out) + "0")
     finished = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][-1]
@@ -375,3 +388,16 @@ def test_default_run_dir_gets_a_suffix_when_taken(trained_run):
     assert result.stdout.strip().splitlines()[0].startswith("done") and not result.stderr  # -q: one line
     assert len(result.stdout.strip().splitlines()) == 1
     assert (root / "runs" / "words-transformer-2" / "config.json").is_file()
+
+
+def test_a_reader_that_leaves_early_ends_sample_quietly(trained_run):
+    """`makemore sample -n 100000 | head -1`: the words go to a pipe past rich, in large writes; a reader that
+    leaves ends the command quietly (exit code 1, as click ends a command whose output pipe closed)."""
+    root = trained_run.parent.parent
+    proc = subprocess.Popen([sys.executable, "-m", "makemore", "sample", str(trained_run), "-n", "100000"], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # the reader leaves
+    _, err = proc.communicate(timeout=120)
+    assert first.strip() and proc.returncode == 1
+    assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()

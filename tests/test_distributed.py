@@ -221,17 +221,18 @@ print(json.dumps({"code": r.exit_code, "stderr": r.stderr, "torch": "torch" in s
 """
 
 
-@pytest.mark.parametrize("rank", [0, 1])
-def test_a_refusal_under_torchrun_comes_before_torch_and_from_rank_0_alone(names_path: Path, tmp_path: Path,
-                                                                             rank: int):
-    """One rank of a two-process job, with torchrun's environment: every rank refuses a bad option alike, before
-    torch and before joining the others (which waited for a peer there), and only rank 0 prints it. A batch too
-    small for the processes is refused before the run directory exists."""
+@pytest.mark.parametrize("rank, local", [(0, 0), (1, 1), (2, 0)])
+def test_a_refusal_under_torchrun_comes_before_torch_and_once_a_machine(names_path: Path, tmp_path: Path,
+                                                                         rank: int, local: int):
+    """One rank of a four-process job on two machines, with torchrun's environment: every rank refuses a bad
+    option, before torch and before joining the others (which waited for a peer there); rank 0 prints it, and the
+    first rank of another machine (whose files may differ), with its rank. A batch too small for the processes
+    is refused before the run directory exists."""
     words = _words(names_path, tmp_path)
-    env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank), "MASTER_ADDR": "127.0.0.1",
+    env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "4", "LOCAL_RANK": str(local), "MASTER_ADDR": "127.0.0.1",
            "MASTER_PORT": "1"}  # nothing listens there: joining would fail, not refuse
     cases = [(["--max-steps", "-5"], "--max-steps must be at least 1"),
-             (["-b", "1"], "--batch-size 1 is smaller than the 2 processes"),
+             (["-b", "3"], "--batch-size 3 is smaller than the 4 processes"),
              (["--resume", "nowhere"], "nowhere")]
     for extra, message in cases:
         args = ["train", str(words), "-o", "out", *extra] if extra[0] != "--resume" else ["train", *extra]
@@ -239,8 +240,10 @@ def test_a_refusal_under_torchrun_comes_before_torch_and_from_rank_0_alone(names
                               capture_output=True, text=True, timeout=60)
         report = json.loads(done.stdout.strip().splitlines()[-1])
         assert report["code"] == 2 and report["torch"] is False, (extra, report)
-        if rank == 0:
-            assert report["stderr"].count("\n") == 1 and message in report["stderr"], (extra, report)
+        if local == 0:
+            prefix = "error: " if rank == 0 else f"error: rank {rank}: "
+            assert report["stderr"].count("\n") == 1 and report["stderr"].startswith(prefix), (extra, report)
+            assert message in report["stderr"], (extra, report)
         else:
             assert report["stderr"] == "", (extra, report)
         assert not (tmp_path / "out").exists()

@@ -597,6 +597,10 @@ async def test_finished_run_is_a_playground(finished_run, size):
         await pilot.press("slash", "x", "escape")  # Esc leaves the input, and stays on the run
         assert app.run_screen() is screen and not isinstance(app.focused, Input)
         assert screen.query_one("#prefix", Input).value == "em"  # what Esc left was not applied: the box says so
+        await pilot.press("slash", "9", "enter")  # a prefix the model cannot start from is refused, not applied
+        await wait_for(pilot, lambda: "not in the model's vocabulary" in str(panel.score), what="the refused prefix")
+        await pilot.press("slash", "escape")
+        assert screen.query_one("#prefix", Input).value == "em" and "prefix 'em'" in panel.border_title
         await pilot.press("w", *"emma", "enter")
         await wait_for(pilot, lambda: "nats/char" in str(panel.score), what="the score")
         run = rundir.RunDir.open(finished_run).load_model()

@@ -144,7 +144,7 @@ class RunScreen(Screen):
         yield FittingFooter(compact=True, show_command_palette=False)
 
     _paused_generator = None  # (step, generator): the playground's draws while paused at that step
-    _applied_prefix = ""  # the prefix box's text when Enter last applied it
+    _applied_prefix = ""  # the prefix of the last samples drawn here (a refused one is not applied)
 
     def on_mount(self) -> None:
         self.app.shown_run = self  # what `makemore tui` names when it ends
@@ -346,7 +346,6 @@ class RunScreen(Screen):
     # Enter applies the box and leaves it, so that the keys act again (typing on added to the box before)
     @on(Input.Submitted, "#prefix")
     def _prefix_submitted(self, event: Input.Submitted) -> None:
-        self._applied_prefix = event.value
         self._play("sample", event.value)
         self.table.focus()
 
@@ -447,6 +446,7 @@ class RunScreen(Screen):
             if job == "sample":
                 capacity = self.app.call_from_thread(self._sample_capacity)
                 drawn = play.sample(capacity, self.temperature, text)
+                self._applied_prefix = text
                 # as many as the panel shows, no more: how many columns fit depends on the longest word drawn
                 self.state.apply(self.app.call_from_thread(self.samples.fit, drawn))
             else:
