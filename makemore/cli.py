@@ -7,9 +7,11 @@ Start-up stays fast: nothing here imports torch or textual at module level; each
 # starts, and annotations kept as strings were compiled and evaluated one by one each time (a fifth of what
 # `makemore sample -n 10` added to `import torch`); evaluated once, as the functions are defined, they cost
 # next to nothing.
+import errno
 import functools
 import importlib
 import inspect
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -141,8 +143,18 @@ def handles_errors(fn):
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
+        except OSError as e:  # what the system refuses (permissions, a full disk) wherever it comes from: one line
+            if e.errno not in REFUSED_BY_THE_SYSTEM:
+                raise
+            where = f"{e.filename}: " if e.filename else "writing the output: "
+            typer.echo(f"error: {where}{e.strerror or e}", err=True)
+            raise typer.Exit(2) from None
 
     return wrapper
+
+
+# (a closed pipe is not among them: click ends such a command quietly)
+REFUSED_BY_THE_SYSTEM = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENAMETOOLONG}
 
 
 def _version(value: bool) -> None:
@@ -626,6 +638,12 @@ def prepare(
 
 
 def main() -> None:
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:  # closed by the caller (`>&-`): what would be printed there goes nowhere
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
+        elif (stream.encoding or "").lower().replace("-", "") != "utf8" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")  # a Latin-1 terminal: '→' as '\u2192', not a crash
     app()
 
 

@@ -424,11 +424,21 @@ def find_runs(root: Path) -> list[RunDir]:
         raise MakemoreError(f"{root}: no such directory")
     if RunDir.is_run(root):  # one run named: listed alone
         return [RunDir(root)]
-    # a folder whose config.json is there but is no file (a FIFO, a broken link) is a run that cannot be read:
-    # listed as unreadable (``summaries``), not passed over
+    # a folder whose config.json is there but is no file (a FIFO, a broken link), or a folder that cannot be
+    # entered, may be a run that cannot be read: listed as unreadable (``summaries``), not passed over
     odd = [RunDir(p) for p in sorted(root.iterdir()) if not p.name.startswith(".") and p.is_dir()
-           and not RunDir.is_run(p) and os.path.lexists(p / CONFIG)]
+           and not RunDir.is_run(p) and _config_there_or_hidden(p)]
     return list_runs(root) + odd
+
+
+def _config_there_or_hidden(folder: Path) -> bool:
+    try:
+        os.lstat(folder / CONFIG)
+        return True
+    except PermissionError:  # a folder that cannot be entered: whether it holds a run is unknown, so it is said
+        return True
+    except OSError:
+        return False
 
 
 def summaries(runs: list[RunDir]) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
@@ -439,6 +449,8 @@ def summaries(runs: list[RunDir]) -> tuple[list[dict[str, Any]], list[tuple[Path
             rows.append(run.summary())
         except MakemoreError as e:
             bad.append((run.path, str(e)))
+        except PermissionError as e:
+            bad.append((run.path, f"{e.filename or run.path}: {e.strerror}"))
     return rows, bad
 
 

@@ -295,17 +295,31 @@ class RunDir:
         """A new run directory holding ``config`` and ``split``: ``out`` (absent or empty), or
         ``runs/<default_name>`` (then -2, -3, ...). Both files are written into a hidden staging directory that is
         renamed into place, so a kill never leaves a half-made run that blocks ``-o`` and ``--resume``."""
+        made = None
         if out is not None:
             out = Path(out)
             check_out(out)
+            if out.is_symlink():  # a link to an empty directory: the run is made there (a rename cannot replace
+                out = out.resolve()  # the link itself)
         else:
-            out = _unique_dir(RUNS / default_name)
-        staging = _staging_dir(out)
-        if split is not None:  # a text run has none: its split is a boundary in config.json
-            ckpt.write_json(staging / SPLIT, split)
-        for name, data in (files or {}).items():  # e.g. a token run's tokenizer.json
-            ckpt.write_atomic(staging / name, data)
-        config.save(staging / CONFIG)
+            out = made = _unique_dir(RUNS / default_name)
+        try:
+            staging = _staging_dir(out)
+        except MakemoreError:
+            if made is not None:
+                made.rmdir()
+            raise
+        try:
+            if split is not None:  # a text run has none: its split is a boundary in config.json
+                ckpt.write_json(staging / SPLIT, split)
+            for name, data in (files or {}).items():  # e.g. a token run's tokenizer.json
+                ckpt.write_atomic(staging / name, data)
+            config.save(staging / CONFIG)
+        except MakemoreError as e:  # a full disk: nothing is left behind, and the message names the run's file
+            shutil.rmtree(staging, ignore_errors=True)
+            if made is not None:
+                made.rmdir()
+            raise MakemoreError(str(e).replace(str(staging), str(out))) from None
         _publish(staging, out)
         run = cls(out)
         run._config = config
@@ -654,7 +668,14 @@ def runs_trained_on(dataset: str, root: Path = RUNS) -> list[RunDir]:
 def _unique_dir(base: Path) -> Path:
     """``base``, or ``base-2``, ``base-3``, ... : the first that does not exist, created (empty) atomically so that
     two processes never pick the same one; the staging directory is then renamed onto it."""
-    base.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        base.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file, or a link to nothing, named like the folder of runs
+        raise MakemoreError(f"{base.parent}: not a directory, where the runs go; move it, or choose a directory "
+                            f"with -o") from None
+    except OSError as e:
+        raise MakemoreError(f"{base.parent}: cannot create the directory of runs here ({e.strerror or e}); "
+                            f"choose a directory with -o") from None
     for i in range(1, 10_000):
         candidate = base if i == 1 else base.with_name(f"{base.name}-{i}")
         try:
@@ -662,13 +683,17 @@ def _unique_dir(base: Path) -> Path:
             return candidate
         except FileExistsError:
             continue
+        except OSError as e:  # a name too long, no permission, a full disk
+            raise MakemoreError(f"{candidate}: cannot create a run directory ({e.strerror or e}); choose one "
+                                f"with -o") from None
     raise MakemoreError(f"{base}: too many runs with this name")
 
 
 def _staging_dir(out: Path) -> Path:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        # (the name's first 40 characters: a run's name may take all of the 255 bytes a name can have)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name[:40]}.", suffix=".tmp", dir=out.parent))
         os.chmod(tmp, 0o777 & ~ckpt.umask())
     except OSError as e:
         raise MakemoreError(f"{out.parent}: cannot create a run directory here ({e.strerror or e})") from None
@@ -682,6 +707,8 @@ def check_out(out: Path) -> None:
         taken = out.exists() and (not out.is_dir() or any(out.iterdir()))
     except OSError as e:
         raise MakemoreError(f"{out}: cannot read ({e.strerror or e})") from None
+    if out.is_symlink() and not out.exists():
+        raise MakemoreError(f"{out}: a link to nothing; choose another directory with -o")
     if taken and not out.is_dir():
         raise MakemoreError(f"{out}: is a file, not a run directory; choose another directory with -o")
     if taken:

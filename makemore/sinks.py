@@ -10,6 +10,7 @@ from typing import Callable
 
 from rich.markup import escape
 
+from makemore.errors import MakemoreError
 from makemore.rundir import METRICS, SAMPLES
 from makemore.events import Arithmetic, Eval, Event, Failed, Finished, InitialLoss, Samples, Saved, Started, Step
 from makemore.console import TAG_STYLE, make_console, plural
@@ -42,18 +43,29 @@ class JsonlSink:
         self.samples = open(Path(run_dir) / SAMPLES, "a", encoding="utf-8")
 
     def __call__(self, event: Event) -> None:
-        self.file.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
-        self.file.flush()
+        try:
+            self.file.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
+            self.file.flush()
+        except OSError as e:  # a full disk: training stops here, its last checkpoint kept
+            raise MakemoreError(f"{self.file.name}: cannot write ({e.strerror or e}); the run stops at its last "
+                                f"checkpoint, which --resume continues once there is room") from None
         if isinstance(event, Samples):
-            self.samples.write(f"# step {event.step} temperature {event.temperature:g}\n")
-            if event.text is not None:
-                self.samples.write(event.text + "\n")
-            self.samples.write("".join(f"{s.word}\t{s.tag}\n" for s in event.samples))
-            self.samples.flush()
+            try:
+                self.samples.write(f"# step {event.step} temperature {event.temperature:g}\n")
+                if event.text is not None:
+                    self.samples.write(event.text + "\n")
+                self.samples.write("".join(f"{s.word}\t{s.tag}\n" for s in event.samples))
+                self.samples.flush()
+            except OSError as e:
+                raise MakemoreError(f"{self.samples.name}: cannot write ({e.strerror or e}); the run stops at "
+                                    f"its last checkpoint, which --resume continues once there is room") from None
 
     def close(self) -> None:
-        self.file.close()
-        self.samples.close()
+        for f in (self.file, self.samples):
+            try:
+                f.close()
+            except OSError:  # what could not be written was said when it failed
+                pass
 
 
 class TensorBoardSink:
@@ -121,6 +133,20 @@ class ConsoleSink:
         self.progress.start()
 
     def __call__(self, event: Event) -> None:
+        if self.console.quiet:
+            return
+        try:
+            self._show(event)
+        except OSError as e:  # the output cannot be written (a full disk under `> log`): training goes on unseen
+            self.console.quiet = True
+            if self.progress is not None:
+                self.progress.live.console.quiet = True
+            import sys
+
+            print(f"note: the progress cannot be written ({e.strerror or e}); training goes on without it",
+                  file=sys.stderr)
+
+    def _show(self, event: Event) -> None:
         c = self.console
         if isinstance(event, InitialLoss) and event.far_above:  # shown even with --quiet: a wasted run
             c.print(f"[bold yellow]warning:[/] initial loss {event.loss:.4f} is far above ln(vocab size) = "
@@ -197,7 +223,10 @@ class ConsoleSink:
             self.progress = None
 
     def close(self) -> None:
-        self._stop()
+        try:
+            self._stop()
+        except OSError:  # said when the output first failed
+            pass
 
 
 def _vocab_size(vocab: list[str]) -> str:

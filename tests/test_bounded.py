@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 
 from makemore import rundir
 from makemore.cli import app
+from makemore.errors import MakemoreError
 
 WORDS = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "harper", "evelyn", "abigail",
          "emily", "ella", "elizabeth", "camila", "luna", "sofia", "avery", "mila", "aria", "scarlett"]
@@ -374,3 +376,124 @@ def test_the_api_bounds_the_samples_drawn_at_each_evaluation(tmp_path):
     with pytest.raises(makemore.MakemoreError, match="num_samples must be between 0 and 1,000"):
         makemore.train("names", type="bigram", max_steps=1, num_samples=10**9, out=tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()
+
+
+# --- what the system refuses: permissions, a full disk, a closed or failing output -------------------------------
+
+def _without_root_powers() -> list[str] | None:
+    """The prefix that runs a command with file permissions enforced: nothing as an ordinary user; as root,
+    setpriv dropping the capabilities that bypass them. None where neither can be had."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    caps = "-dac_override,-dac_read_search,-fowner"
+    probe = subprocess.run([setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}", "true"], capture_output=True)
+    return [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}"] if probe.returncode == 0 else None
+
+
+def test_a_folder_that_cannot_be_entered_is_named_in_one_line(run, tmp_path):
+    """Path.exists() raises PermissionError on Python 3.11 for a path under a folder that cannot be entered: every
+    command ended in a traceback. Now one line naming the path; `runs` lists such a folder as unreadable."""
+    prefix = _without_root_powers()
+    if prefix is None:
+        pytest.skip("needs file permissions enforced (setpriv, as root)")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    shutil.copytree(run, tmp_path / "runs" / "b")
+    shutil.copytree(run, tmp_path / "runs" / "a")
+    (tmp_path / "runs" / "b").chmod(0)
+    locked.chmod(0)
+    try:
+        for args in (["info", "locked/x"], ["sample", "locked/x"], ["train", "locked/words.txt"],
+                     ["sample", run, "-n", "2", "-O", "locked/out.txt"]):
+            r = subprocess.run([*prefix, sys.executable, "-m", "makemore", *map(str, args)], capture_output=True,
+                               text=True, cwd=tmp_path, timeout=60)
+            assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
+            assert len(r.stderr.splitlines()) == 1 and "locked/" in r.stderr and "denied" in r.stderr, (args, r.stderr)
+        r = subprocess.run([*prefix, sys.executable, "-m", "makemore", "runs", "runs"], capture_output=True,
+                           text=True, cwd=tmp_path, timeout=60)
+        assert r.returncode == 0 and "1 run in runs, 1 unreadable" in r.stderr, r.stderr
+        assert f"skipped runs/b: runs/b/config.json: cannot read" in r.stderr, r.stderr
+    finally:
+        locked.chmod(0o755)
+        (tmp_path / "runs" / "b").chmod(0o755)
+
+
+def test_a_full_disk_while_making_a_run_leaves_nothing_behind(small_words, tmp_path, monkeypatch):
+    """The run's first files could not be written: the hidden staging folder and the empty run folder were left
+    (the next run took the name -2), and the message named the staging folder. Now nothing is left, and the
+    message names the run's file."""
+    from makemore import checkpoint
+
+    def full(path, obj):
+        raise MakemoreError(f"{path}: cannot write (No space left on device)")
+
+    monkeypatch.setattr(checkpoint, "write_json", full)
+    monkeypatch.chdir(tmp_path)
+    r = cli("train", small_words, "--type", "bigram", "--max-steps", "2", "-q")
+    refused(r, "runs/small-bigram/split.json: cannot write (No space left on device)")
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_the_folder_of_runs_and_out_are_refused_in_one_line(small_words, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").write_text("")
+    refused(cli("train", small_words, "--type", "bigram", "--max-steps", "2", "-q"),
+            "runs: not a directory, where the runs go")
+    (tmp_path / "runs").unlink()
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    refused(cli("train", small_words, "--type", "bigram", "-o", "dangling"), "dangling: a link to nothing")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "empty")  # a link to an empty folder: the run is made there
+    r = cli("train", small_words, "--type", "bigram", "--max-steps", "2", "-q", "-o", "link")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "empty" / "config.json").is_file()
+    long = "w" * 250 + ".txt"  # the run's name, 'w…w-bigram', is longer than a name can be
+    shutil.copy(small_words, tmp_path / long)
+    refused(cli("train", long, "--type", "bigram", "--max-steps", "2", "-q"), "File name too long")
+    named = "r" * 245  # a name of 245 bytes is fine, though its staging folder's would not have been
+    r = cli("train", small_words, "--type", "bigram", "--max-steps", "2", "-q", "-o", named)
+    assert r.exit_code == 0 and (tmp_path / named / "config.json").is_file(), r.output
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_training_goes_on_when_its_output_cannot_be_written(small_words, tmp_path):
+    """`makemore train … > log` on a full disk: the progress failed to print and training died after making its
+    run directory. Now it says so once on stderr and trains to its end; a closed stdout is no error either, and
+    a terminal that cannot encode a character shows its escape."""
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "makemore", "train", str(small_words), "--type", "bigram",
+                            "--max-steps", "20", "-o", "full"], stdout=full, stderr=subprocess.PIPE, text=True,
+                           cwd=tmp_path, timeout=120)
+    assert r.returncode == 0 and "note: the progress cannot be written (No space left on device)" in r.stderr, r.stderr
+    assert (tmp_path / "full" / "model.safetensors").is_file()
+    closed = subprocess.run(f"{sys.executable} -m makemore info full >&-", shell=True, capture_output=True,
+                            text=True, cwd=tmp_path, timeout=60)
+    assert closed.returncode == 0 and "Traceback" not in closed.stderr, closed.stderr
+    latin = subprocess.run([sys.executable, "-m", "makemore", "train", str(small_words), "--type", "bigram",
+                            "--max-steps", "2", "-o", "latin"], capture_output=True, cwd=tmp_path, timeout=120,
+                           env={**os.environ, "PYTHONIOENCODING": "latin-1"})
+    assert latin.returncode == 0, latin.stderr
+    assert b"\\u2192 latin" in latin.stdout + latin.stderr  # the banner's arrow, escaped
+
+
+def test_a_full_disk_under_metrics_jsonl_stops_the_run_in_one_line(tmp_path):
+    from makemore.events import Step
+    from makemore.sinks import JsonlSink
+
+    class Full:
+        name = str(tmp_path / "metrics.jsonl")
+
+        def write(self, text):
+            raise OSError(28, "No space left on device")
+
+        flush = close = lambda self: None
+
+    sink = JsonlSink(tmp_path)
+    sink.file.close()
+    sink.file = Full()
+    with pytest.raises(MakemoreError, match=r"metrics.jsonl: cannot write \(No space left on device\); the run stops"):
+        sink(Step(step=1, loss=1.0, lr=0.1, steps_per_s=1.0, tokens_per_s=1.0, elapsed=1.0))
+    sink.close()
