@@ -415,7 +415,7 @@ def test_a_folder_that_cannot_be_entered_is_named_in_one_line(run, tmp_path):
         r = subprocess.run([*prefix, sys.executable, "-m", "makemore", "runs", "runs"], capture_output=True,
                            text=True, cwd=tmp_path, timeout=60)
         assert r.returncode == 0 and "1 run in runs, 1 unreadable" in r.stderr, r.stderr
-        assert f"skipped runs/b: runs/b/config.json: cannot read" in r.stderr, r.stderr
+        assert "skipped runs/b: runs/b/config.json: cannot read" in r.stderr, r.stderr
     finally:
         locked.chmod(0o755)
         (tmp_path / "runs" / "b").chmod(0o755)
