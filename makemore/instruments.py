@@ -465,6 +465,9 @@ def _fmt_seconds(x) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
+NARROW_RUNS = 64  # terminal columns under which `runs` shows the name and the losses only
+
+
 def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
     if sort not in SORT_KEYS:
         raise MakemoreError(f"--sort must be one of {', '.join(SORT_KEYS)}, not {sort!r}")
@@ -494,14 +497,18 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
 
     t = Table(**COMPACT)  # 80 columns hold a name of 25 characters whole
     t.add_column("run", overflow="fold")  # a long name wraps onto a second line, never cut short
-    for col in ("type", "params", "steps", "time", "best val", "test", "done"):
+    # a terminal narrower than the eight columns: the name and the losses (rich would squeeze the name out)
+    shown = ("best val", "test") if out.is_terminal and out.width < NARROW_RUNS else \
+        ("type", "params", "steps", "time", "best val", "test", "done")
+    for col in shown:
         t.add_column(col, justify="left" if col in ("type", "done") else "right", no_wrap=True)
     for r in rows:
         val = loss(r, "best_val_loss")
         top = r["best_val_loss"] is not None and r["best_val_loss"] == best[r["loss_unit"]]
-        t.add_row(escape(Path(r["run"]).name), r["type"], f"{r['params']:,}" if r["params"] else "-",
-                  f"{r['steps']:,}", _fmt_seconds(r["elapsed"]), Text(val, style="bold green") if top else val,
-                  loss(r, "test_loss"), _done(r))
+        cells = {"type": r["type"], "params": f"{r['params']:,}" if r["params"] else "-", "steps": f"{r['steps']:,}",
+                 "time": _fmt_seconds(r["elapsed"]), "best val": Text(val, style="bold green") if top else val,
+                 "test": loss(r, "test_loss"), "done": _done(r)}
+        t.add_row(escape(Path(r["run"]).name), *(cells[col] for col in shown))
     out.print(t)
     for path, e in bad:
         err.print(f"skipped {path}: {e}")

@@ -401,3 +401,20 @@ def test_a_reader_that_leaves_early_ends_sample_quietly(trained_run):
     _, err = proc.communicate(timeout=120)
     assert first.strip() and proc.returncode == 1
     assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()
+
+
+def test_runs_on_a_narrow_terminal_keeps_the_names(trained_run):
+    """Under 64 columns rich squeezed the name column out entirely; the names and the losses are shown instead."""
+    import re
+
+    root = trained_run.parent.parent
+    shown = {}
+    for columns in (40, 100):
+        r = subprocess.run([sys.executable, "-m", "makemore", "runs", str(trained_run.parent)], cwd=root,
+                           capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "FORCE_COLOR": "1", "COLUMNS": str(columns)})
+        assert r.returncode == 0, r.stderr
+        shown[columns] = re.sub(r"\x1b\[[0-9;]*m", "", r.stdout).splitlines()
+    assert shown[40][0].split() == ["run", "best", "val", "test"] and trained_run.name in shown[40][1]
+    assert all(len(line) <= 40 for line in shown[40])
+    assert shown[100][0].split() == ["run", "type", "params", "steps", "time", "best", "val", "test", "done"]
