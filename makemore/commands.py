@@ -19,7 +19,7 @@ from makemore.rundir import METRICS, RunDir, resolve_run
 from makemore.console import TAG_STYLE, make_console, plural
 
 out = make_console()
-err = make_console(stderr=True)
+err = make_console(stderr=True, outlive_reader=True)  # notes: a reader that leaves stops nothing
 
 
 # --- which run ------------------------------------------------------------------------------------

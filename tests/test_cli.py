@@ -418,3 +418,14 @@ def test_runs_on_a_narrow_terminal_keeps_the_names(trained_run):
     assert shown[40][0].split() == ["run", "best", "val", "test"] and trained_run.name in shown[40][1]
     assert all(len(line) <= 40 for line in shown[40])
     assert shown[100][0].split() == ["run", "type", "params", "steps", "time", "best", "val", "test", "done"]
+
+
+def test_training_goes_on_when_the_reader_of_its_notes_leaves(small_words, tmp_path):
+    """`makemore train … 2>&1 | head -1`: the reader leaves after the first line, and the data's note on stderr met a
+    closed pipe, which ended the command before its run was made. Its notes now fall silent, and it trains."""
+    proc = subprocess.Popen([sys.executable, "-m", "makemore", "train", str(small_words), "--type", "bigram",
+                             "--max-steps", "20", "-o", str(tmp_path / "run")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    proc.stderr.close()  # before the first note is written
+    assert proc.wait(timeout=120) == 0
+    assert (tmp_path / "run" / "model.safetensors").is_file()
