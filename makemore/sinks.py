@@ -30,6 +30,16 @@ def _ends_mid_line(path: Path) -> bool:
         return False
 
 
+def _append(f, text: str) -> None:
+    """Write and flush ``text`` to one of the run's logs; a full disk stops the run, its last checkpoint kept."""
+    try:
+        f.write(text)
+        f.flush()
+    except OSError as e:
+        raise MakemoreError(f"{f.name}: cannot write ({e.strerror or e}); the run stops at its last checkpoint, "
+                            f"which --resume continues once there is room") from None
+
+
 class JsonlSink:
     """Appends every event to RUN/metrics.jsonl (flushed per line, so another process can follow it)
     and the samples of each evaluation to RUN/samples.txt."""
@@ -43,22 +53,11 @@ class JsonlSink:
         self.samples = open(Path(run_dir) / SAMPLES, "a", encoding="utf-8")
 
     def __call__(self, event: Event) -> None:
-        try:
-            self.file.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
-            self.file.flush()
-        except OSError as e:  # a full disk: training stops here, its last checkpoint kept
-            raise MakemoreError(f"{self.file.name}: cannot write ({e.strerror or e}); the run stops at its last "
-                                f"checkpoint, which --resume continues once there is room") from None
+        _append(self.file, json.dumps(event.to_json(), ensure_ascii=False) + "\n")
         if isinstance(event, Samples):
-            try:
-                self.samples.write(f"# step {event.step} temperature {event.temperature:g}\n")
-                if event.text is not None:
-                    self.samples.write(event.text + "\n")
-                self.samples.write("".join(f"{s.word}\t{s.tag}\n" for s in event.samples))
-                self.samples.flush()
-            except OSError as e:
-                raise MakemoreError(f"{self.samples.name}: cannot write ({e.strerror or e}); the run stops at "
-                                    f"its last checkpoint, which --resume continues once there is room") from None
+            _append(self.samples, f"# step {event.step} temperature {event.temperature:g}\n"
+                    + (event.text + "\n" if event.text is not None else "")
+                    + "".join(f"{s.word}\t{s.tag}\n" for s in event.samples))
 
     def close(self) -> None:
         for f in (self.file, self.samples):
