@@ -32,7 +32,7 @@ from makemore.tui.follow import MetricsTail
 from makemore.tui.widgets.diagnostics import (ActivationHistograms, EmbeddingScatter, LayerTable, SeriesChart,
                                               update_ratio_hlines)
 
-from makemore.tui.run_screen import COMPACT_BELOW
+from makemore.tui.run_screen import is_compact
 
 TUI_TRAIN_DEFAULTS = {"diagnostics": True}  # in the TUI the instruments are on unless the user says otherwise
 MAX_RATIO_LINES = 8  # weight matrices drawn in the update-to-data chart (the largest ones)
@@ -167,8 +167,7 @@ class DiagnosticsScreen(Screen):
     # --- layout: below COMPACT_BELOW, one view at a time under tabs ------------------------------------
 
     def on_resize(self) -> None:
-        width, height = self.app.size
-        self.set_class(width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1], "-compact")
+        self.set_class(is_compact(*self.app.size), "-compact")
         self.refresh_bindings()
 
     @on(Tabs.TabActivated, "#diag-tabs")

@@ -46,6 +46,11 @@ from makemore.tui.widgets.topbar import TopBar
 
 COMPACT_BELOW = (120, 32)  # width, height under which the panels become tabs
 WIDE_FROM = (160, 45)
+
+
+def is_compact(width: int, height: int) -> bool:
+    """Whether a screen of this size shows its panels one at a time under tabs (the run and diagnostics screens)."""
+    return width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
 TABS = ("loss", "samples", "bigrams", "stats")
 WIDE_SAMPLES = 24  # samples per evaluation when training here on a large terminal
 POLL = {"train": 0.25, "follow": 1.0, "replay": 1.0}  # seconds between looks at the state (or the file)
@@ -172,7 +177,7 @@ class RunScreen(Screen):
 
     def _fit_layout(self) -> None:
         width, height = self.app.size
-        compact = width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
+        compact = is_compact(width, height)
         wide = not compact and width >= WIDE_FROM[0] and height >= WIDE_FROM[1]
         self.set_class(compact, "-compact")
         self.set_class(wide, "-wide")
