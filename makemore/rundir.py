@@ -307,7 +307,7 @@ class RunDir:
             staging = _staging_dir(out)
         except MakemoreError:
             if made is not None:
-                made.rmdir()
+                _remove_empty(made)
             raise
         try:
             if split is not None:  # a text run has none: its split is a boundary in config.json
@@ -318,9 +318,9 @@ class RunDir:
         except MakemoreError as e:  # a full disk: nothing is left behind, and the message names the run's file
             shutil.rmtree(staging, ignore_errors=True)
             if made is not None:
-                made.rmdir()
+                _remove_empty(made)
             raise MakemoreError(str(e).replace(str(staging), str(out))) from None
-        _publish(staging, out)
+        out = _publish(staging, out, RUNS / default_name if made is not None else None)
         run = cls(out)
         run._config = config
         return run
@@ -666,8 +666,10 @@ def runs_trained_on(dataset: str, root: Path = RUNS) -> list[RunDir]:
 
 
 def _unique_dir(base: Path) -> Path:
-    """``base``, or ``base-2``, ``base-3``, ... : the first that does not exist, created (empty) atomically so that
-    two processes never pick the same one; the staging directory is then renamed onto it."""
+    """``base``, or ``base-2``, ``base-3``, ... : the first that does not exist, created (empty) atomically, or
+    the first that is an empty folder (one a run killed while it was being made left reserved); the staging
+    directory is then renamed onto it. Two processes that take the same empty folder both stage their files, and
+    the second to publish moves on to the next name (``_publish``)."""
     try:
         base.parent.mkdir(parents=True, exist_ok=True)
     except FileExistsError:  # a file, or a link to nothing, named like the folder of runs
@@ -682,6 +684,8 @@ def _unique_dir(base: Path) -> Path:
             candidate.mkdir()
             return candidate
         except FileExistsError:
+            if _empty_folder(candidate):
+                return candidate
             continue
         except OSError as e:  # a name too long, no permission, a full disk
             raise MakemoreError(f"{candidate}: cannot create a run directory ({e.strerror or e}); choose one "
@@ -725,16 +729,43 @@ def _exists(out: Path) -> MakemoreError:
                          f"directory with -o")
 
 
-def _publish(staging: Path, out: Path) -> None:
-    """Rename a fully written staging directory to ``out`` (absent or empty) in one step."""
+def _remove_empty(path: Path) -> None:
+    """Remove the folder reserved for a run that failed, unless another run has been published into it."""
     try:
-        os.rename(staging, out)
-    except OSError as e:
-        shutil.rmtree(staging, ignore_errors=True)
-        if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
-            raise _exists(out) from None
-        raise MakemoreError(f"{out}: cannot create the run directory ({e.strerror or e})") from None
+        path.rmdir()
+    except OSError:
+        pass
+
+
+def _empty_folder(path: Path) -> bool:
+    try:
+        return not path.is_symlink() and path.is_dir() and next(os.scandir(path), None) is None
+    except OSError:
+        return False
+
+
+def _publish(staging: Path, out: Path, base: Path | None = None) -> Path:
+    """Rename a fully written staging directory to ``out`` (absent or empty) in one step; the run's path. With
+    ``base`` (a run named by default), a name another process took meanwhile moves the run to the next free one."""
+    while True:
+        try:
+            os.rename(staging, out)
+            break
+        except OSError as e:
+            taken = e.errno in (errno.EEXIST, errno.ENOTEMPTY)
+            if taken and base is not None:
+                try:
+                    out = _unique_dir(base)
+                except MakemoreError:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    raise
+                continue
+            shutil.rmtree(staging, ignore_errors=True)
+            if taken:
+                raise _exists(out) from None
+            raise MakemoreError(f"{out}: cannot create the run directory ({e.strerror or e})") from None
     ckpt.fsync_dir(out.parent)
+    return out
 
 
 class RunLock:

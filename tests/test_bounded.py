@@ -437,6 +437,37 @@ def test_a_full_disk_while_making_a_run_leaves_nothing_behind(small_words, tmp_p
     assert list((tmp_path / "runs").iterdir()) == []
 
 
+def test_the_empty_folder_a_killed_run_creation_left_is_taken_again(small_words, tmp_path, monkeypatch):
+    """A kill while a new run's first files were written left the empty folder reserved for its name (and the
+    hidden staging folder), and the next run took the name -2. Now it takes the empty folder; a name another
+    process fills meanwhile moves the run on to the next name, leaving the other's run as it was."""
+    monkeypatch.chdir(tmp_path)
+    runs = tmp_path / "runs"
+    (runs / "small-bigram").mkdir(parents=True)  # what the kill left
+    (runs / ".small-bigram.abc123.tmp").mkdir()
+    (runs / ".small-bigram.abc123.tmp" / "split.json").write_text("{}")
+    r = cli("train", small_words, "--type", "bigram", "--max-steps", "2", "-q")
+    assert r.exit_code == 0, r.output
+    assert (runs / "small-bigram" / "config.json").is_file() and not (runs / "small-bigram-2").exists()
+
+    (runs / "small-bigram-2").mkdir()  # reserved by another process, which publishes its run while we stage ours
+    staging_dir = rundir._staging_dir
+
+    def other_publishes(out):
+        staging = staging_dir(out)
+        if out.name == "small-bigram-2":
+            (out / "config.json").write_text("theirs")
+        return staging
+
+    monkeypatch.setattr(rundir, "_staging_dir", other_publishes)
+    r = cli("train", small_words, "--type", "bigram", "--max-steps", "2", "-q")
+    assert r.exit_code == 0, r.output
+    assert (runs / "small-bigram-2" / "config.json").read_text() == "theirs"
+    assert (runs / "small-bigram-3" / "config.json").is_file()
+    assert sorted(p.name for p in runs.iterdir()) == [".small-bigram.abc123.tmp", "small-bigram",
+                                                      "small-bigram-2", "small-bigram-3"]
+
+
 def test_the_folder_of_runs_and_out_are_refused_in_one_line(small_words, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs").write_text("")
