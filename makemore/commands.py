@@ -51,7 +51,7 @@ def train_command(*, device, **options) -> None:
     # refuse alike, so its first one alone says why (rank 0, and on another machine that rank's first)
     plan = distributed.planned()
     try:
-        _train(dist=plan, device=device, check_only=True, **options)
+        prepared = _train(dist=plan, device=device, check_only=True, **options)
     except MakemoreError as e:
         if plan.is_main:
             raise
@@ -65,7 +65,7 @@ def train_command(*, device, **options) -> None:
         wanted = "cpu"  # gloo; MPS has no collective backend
     ctx, device = distributed.setup(wanted)
     try:
-        trainer = _train(dist=ctx, device=device, **options)
+        trainer = _train(dist=ctx, device=device, prepared=prepared, **options)
         # the trainer's DDP wrapper (its reducer holds gloo work and the process group) must be gone while the
         # interpreter is fully alive: left to interpreter shutdown it intermittently aborted a rank at exit
         gc.collect()
@@ -82,9 +82,10 @@ def train_command(*, device, **options) -> None:
 
 def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, device, max_len, hyper,
            train, given: set[str], tensorboard, quiet, dist, mode=None, block_size=None, tokenizer=None,
-           preset=None, check_only: bool = False):
+           preset=None, check_only: bool = False, prepared=None):
     """``hyper`` and ``train`` hold None for what the user did not set; ``given`` names every option typed.
-    Returns the trainer once its run has ended; ``check_only``: return after the checks made before torch."""
+    Returns the trainer once its run has ended; ``check_only``: return after the checks made before torch, with
+    a word list read and checked (torch is not needed for it), which the next call takes as ``prepared``."""
     import contextlib
 
     from makemore.rundir import RunDir
@@ -149,13 +150,19 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         from makemore.distributed import check_batch_size
 
         check_batch_size(checked[1].batch_size, dist)
+    words = resolve_mode(request) == "words" and request.tokenizer is None and not is_shard_dir(data)
     if check_only:
-        return None
-    if resolve_mode(request) == "text" or request.tokenizer is not None or is_shard_dir(data):
+        if not words:  # a text is scanned by check_with_preset; tokens need torch to read
+            return None
+        prepared = prepare_data(data, seed, max_len, "words")
+        check_prepared(model_type, checked[0], prepared)
+        return prepared
+    if not words:
         from makemore.device import flush_denormals
 
         flush_denormals()  # torch reads a text from the start: its threads begin with denormals flushed
-    prepared = prepare_data(data, seed, max_len, resolve_mode(request), request.tokenizer)
+    if prepared is None:
+        prepared = prepare_data(data, seed, max_len, resolve_mode(request), request.tokenizer)
     if hasattr(prepared, "describe"):  # tokens: a text and its tokenizer, or token shards
         if not quiet:
             err.print(prepared.describe(), soft_wrap=True)

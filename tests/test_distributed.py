@@ -227,15 +227,17 @@ def test_a_refusal_under_torchrun_comes_before_torch_and_once_a_machine(names_pa
     """One rank of a four-process job on two machines, with torchrun's environment: every rank refuses a bad
     option, before torch and before joining the others (which waited for a peer there); rank 0 prints it, and the
     first rank of another machine (whose files may differ), with its rank. A batch too small for the processes
-    is refused before the run directory exists."""
+    is refused before the run directory exists, and so is a word list's bad byte (read by every rank)."""
     words = _words(names_path, tmp_path)
+    (tmp_path / "latin1.txt").write_bytes(b"emma\nol\xe9\nava\n")
     env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "4", "LOCAL_RANK": str(local), "MASTER_ADDR": "127.0.0.1",
            "MASTER_PORT": "1"}  # nothing listens there: joining would fail, not refuse
-    cases = [(["--max-steps", "-5"], "--max-steps must be at least 1"),
-             (["-b", "3"], "--batch-size 3 is smaller than the 4 processes"),
-             (["--resume", "nowhere"], "nowhere")]
-    for extra, message in cases:
-        args = ["train", str(words), "-o", "out", *extra] if extra[0] != "--resume" else ["train", *extra]
+    cases = [(["train", str(words), "-o", "out", "--max-steps", "-5"], "--max-steps must be at least 1"),
+             (["train", str(words), "-o", "out", "-b", "3"], "--batch-size 3 is smaller than the 4 processes"),
+             (["train", "--resume", "nowhere"], "nowhere"),
+             (["train", "latin1.txt", "-o", "out"], "latin1.txt: not UTF-8 (byte 0xe9 on line 2)")]
+    for args, message in cases:
+        extra = args[1:]
         done = subprocess.run([sys.executable, "-c", ONE_RANK, json.dumps(args)], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=60)
         report = json.loads(done.stdout.strip().splitlines()[-1])
