@@ -19,6 +19,7 @@ import codecs
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from makemore.errors import MakemoreError
@@ -33,6 +34,12 @@ END_OF_TEXT = "<|endoftext|>"
 MAX_FILE_BYTES = 64 << 20  # a 200k-token vocabulary is ~10 MB of JSON
 MAX_VOCAB = 1 << 24  # ids are stored as uint32 at most; far beyond any sensible vocabulary
 CHUNK_CHARS = 1 << 20  # text is handed to the library in pieces of about this size, cut where the pre-split cuts
+# Parts of the file the library applies and makemore never sets, with the value makemore writes (absent is the
+# same): any other value changes the ids (cut, padded, the end-of-text id added, words split into "##" pieces or
+# given "</w>" ends, merges skipped or taken at random), or makes the library panic.
+UNSET = {"truncation": None, "padding": None, "post_processor": None}
+UNSET_IN_MODEL = {"dropout": None, "unk_token": None, "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                  "fuse_unk": False, "byte_fallback": False, "ignore_merges": False}
 
 
 def _byte_chars() -> list[str]:
@@ -90,17 +97,29 @@ def _library():
     return tokenizers
 
 
+@contextmanager
+def _library_errors(source: str, failed: str):
+    """The library's failures as one-line errors naming the file, its panics included: pyo3's PanicException
+    derives from BaseException, so ``except Exception`` would let it out as a traceback."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as e:
+        raise MakemoreError(f"{source}: the tokenizers library {failed} ({' '.join(str(e).split())})") from None
+
+
 class Tokenizer:
     """A byte-level BPE tokenizer with an end-of-text token (load, train, encode, decode, save)."""
 
-    def __init__(self, hf, source: str, pattern: str | None, data: bytes, spec: dict):
+    def __init__(self, hf, source: str, pattern: str | None, data: bytes, layout: tuple):
         self._hf = hf
         self._hf.encode_special_tokens = True  # "<|endoftext|>" in a text is text, never the special token
         self.source = source  # file name, for messages
         self.pattern = pattern  # "gpt4" | "gpt2" | the custom regex | None (GPT-2's built-in byte-level split)
         self.sha256 = hashlib.sha256(data).hexdigest()  # of the file: shards name the tokenizer they were made with
         self._json = data
-        self.token_bytes, self.specials, self.merges = _layout(spec, source)
+        self.token_bytes, self.specials, self.merges = layout
         self.eot_id = self.specials[END_OF_TEXT]
 
     # --- building --------------------------------------------------------------------------------
@@ -138,7 +157,7 @@ class Tokenizer:
         hf.add_special_tokens([tk.AddedToken(END_OF_TEXT, special=True, normalized=False)])
         spec = json.loads(hf.to_str())
         data = json.dumps(spec, ensure_ascii=False, indent=1).encode()
-        return cls(hf, "<trained>", pattern, data, spec)
+        return cls(hf, "<trained>", pattern, data, _layout(spec, "<trained>"))
 
     @classmethod
     def load(cls, path: str | Path) -> Tokenizer:
@@ -152,12 +171,11 @@ class Tokenizer:
     def from_bytes(cls, data: bytes, source: str = "<tokenizer>") -> Tokenizer:
         spec = parse_json(data, source, "tokenizer JSON")
         pattern = _check_spec(spec, source)
+        layout = _layout(spec, source)  # before the library reads it: it panics on some files these refuse
         tk = _library()
-        try:
+        with _library_errors(source, "cannot read it"):  # its own message says what it could not read
             hf = tk.Tokenizer.from_str(data.decode())
-        except Exception as e:  # the library's own message says what it could not read
-            raise MakemoreError(f"{source}: the tokenizers library cannot read it ({e})") from None
-        return cls(hf, source, pattern, data, spec)
+        return cls(hf, source, pattern, data, layout)
 
     def to_json(self) -> bytes:
         return self._json
@@ -175,7 +193,10 @@ class Tokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Plain text to ids; never produces a special token."""
-        return self.encode_batch([text])[0] if len(text) > CHUNK_CHARS else self._hf.encode(text).ids
+        if len(text) > CHUNK_CHARS:
+            return self.encode_batch([text])[0]
+        with _library_errors(self.source, "failed to encode"):
+            return self._hf.encode(text, add_special_tokens=False).ids
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         """Several texts at once, encoded in parallel by the library (long texts in safe pieces)."""
@@ -185,7 +206,9 @@ class Tokenizer:
                 pieces.append(piece)
                 owner.append(i)
         out: list[list[int]] = [[] for _ in texts]
-        for i, enc in zip(owner, self._hf.encode_batch_fast(pieces, add_special_tokens=False)):
+        with _library_errors(self.source, "failed to encode"):
+            encodings = self._hf.encode_batch_fast(pieces, add_special_tokens=False)
+        for i, enc in zip(owner, encodings):
             out[i].extend(enc.ids)
         return out
 
@@ -211,7 +234,9 @@ class Tokenizer:
     def pre_split(self, text: str) -> list[str]:
         """The pieces the regex cuts ``text`` into before BPE (merges never cross them)."""
         out = []
-        for piece, _ in self._hf.pre_tokenizer.pre_tokenize_str(text):
+        with _library_errors(self.source, "failed to pre-split"):
+            split = self._hf.pre_tokenizer.pre_tokenize_str(text)
+        for piece, _ in split:
             out.append(bytes(CHAR_BYTE[c] for c in piece).decode("utf-8", errors="replace"))
         return out
 
@@ -255,9 +280,16 @@ def _kind(value) -> str:
     return {dict: "an object", list: "a list", str: "a string"}.get(type(value), "a number")
 
 
+def _shown(value) -> str:
+    """A JSON value as a message quotes it: a short scalar as written, anything else by its kind."""
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, (dict, list)) else ""
+    return text if 0 < len(text) <= 40 else _kind(value)
+
+
 def _check_spec(spec, source: str) -> str | None:
     """What makes encode-then-decode give back the text: BPE over all 256 bytes, no normalizer, no added prefix
-    space, a byte-level decoder. Returns the pre-split pattern's name (or the regex, or None for GPT-2's own).
+    space, a byte-level decoder, none of the library's extras (``UNSET``). Returns the pre-split pattern's name
+    (or the regex, or None for GPT-2's own).
 
     The file is anyone's JSON: every part looked at is type-checked first, so a string where an object belongs
     is refused by name rather than failing on a method it lacks."""
@@ -282,6 +314,12 @@ def _check_spec(spec, source: str) -> str | None:
         raise bad(f"not a tokenizer.json file of byte-level BPE (its model has type {model.get('type')!r})")
     if not isinstance(model.get("vocab"), dict) or not isinstance(model.get("merges"), list):
         raise bad("the BPE model has no vocab or merges")
+    for obj, unset, where in [(spec, UNSET, ""), (model, UNSET_IN_MODEL, "model.")]:
+        for key, written in unset.items():
+            value = obj.get(key)
+            if value is not None and value is not written:  # `is`, as 0 == False
+                raise bad(f"{where}{key} is {_shown(value)}; makemore's tokenizers have "
+                          f"{'none' if written is None else _shown(written)} (an edited file?)")
     get(spec, "added_tokens", (list,), "a list", "")
     if spec.get("normalizer") is not None:
         raise bad("has a normalizer, which would change the text (decode would not give it back)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
@@ -264,6 +265,112 @@ def test_parts_of_the_wrong_json_type_are_refused_by_name(tok, tmp_path, change,
     assert str(e.value) == f"{path}: {message}"
 
 
+def _prepend_end_of_text(spec: dict) -> dict:
+    """A post-processor that puts <|endoftext|> before every text (as BERT's template puts [CLS])."""
+    eot = next(t["id"] for t in spec["added_tokens"] if t["content"] == END_OF_TEXT)
+    return {"type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": END_OF_TEXT, "type_id": 0}},
+                       {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {END_OF_TEXT: {"id": END_OF_TEXT, "ids": [eot], "tokens": [END_OF_TEXT]}}}
+
+
+TRUNCATION = {"direction": "Right", "max_length": 5, "strategy": "LongestFirst", "stride": 0}
+
+
+# Each of these the library applies though makemore never writes it: unrefused, the text is cut, padded, given
+# an end-of-text id, encoded at random, or the library panics (stride >= max_length, a "##" prefix).
+@pytest.mark.parametrize("change, field, shown", [
+    (lambda s: s.update(truncation=TRUNCATION), "truncation", "an object"),
+    (lambda s: s.update(truncation={**TRUNCATION, "stride": 5}), "truncation", "an object"),
+    (lambda s: s.update(padding={"strategy": {"Fixed": 50}, "direction": "Right", "pad_to_multiple_of": None,
+                                 "pad_id": 0, "pad_type_id": 0, "pad_token": "!"}), "padding", "an object"),
+    (lambda s: s.update(post_processor=_prepend_end_of_text(s)), "post_processor", "an object"),
+    (lambda s: s["model"].update(end_of_word_suffix="</w>"), "model.end_of_word_suffix", '"</w>"'),
+    (lambda s: s["model"].update(continuing_subword_prefix="##"), "model.continuing_subword_prefix", '"##"'),
+    (lambda s: s["model"].update(dropout=0.9), "model.dropout", "0.9"),
+    (lambda s: s["model"].update(unk_token="!"), "model.unk_token", '"!"'),
+    (lambda s: s["model"].update(fuse_unk=True), "model.fuse_unk", "true"),
+    (lambda s: s["model"].update(byte_fallback=True), "model.byte_fallback", "true"),
+    (lambda s: s["model"].update(ignore_merges=True), "model.ignore_merges", "true"),
+    (lambda s: s["model"].update(ignore_merges=0), "model.ignore_merges", "0"),
+])
+def test_library_extras_makemore_never_writes_are_refused_by_name(tok, tmp_path, change, field, shown):
+    spec = json.loads(tok.to_json())
+    change(spec)
+    path = tmp_path / "tok.json"
+    path.write_text(json.dumps(spec))
+    with pytest.raises(MakemoreError) as e:
+        Tokenizer.load(path)
+    written = "false" if field in ("model.fuse_unk", "model.byte_fallback", "model.ignore_merges") else "none"
+    assert str(e.value) == f"{path}: {field} is {shown}; makemore's tokenizers have {written} (an edited file?)"
+
+
+def test_library_extras_absent_or_null_load_and_round_trip(tok, tmp_path):
+    spec = json.loads(tok.to_json())
+    for key in ["truncation", "padding", "post_processor"]:
+        del spec[key]
+    for key in ["dropout", "unk_token", "continuing_subword_prefix", "end_of_word_suffix", "ignore_merges"]:
+        del spec["model"][key]
+    spec["model"].update(fuse_unk=None, byte_fallback=False)
+    path = tmp_path / "tok.json"
+    path.write_text(json.dumps(spec))
+    back = Tokenizer.load(path)
+    for text in [TRAIN_TEXT, *UNSEEN]:
+        assert back.encode(text) == tok.encode(text) and back.decode(back.encode(text)) == text
+
+
+def test_a_merge_into_a_token_not_in_the_vocabulary_is_refused_before_the_library_reads_it(tok, tmp_path):
+    spec = json.loads(tok.to_json())
+    spec["model"]["merges"].append(["Ġt", "Ġt"])  # "ĠtĠt" is not a token (some versions of the library panic)
+    path = tmp_path / "tok.json"
+    path.write_text(json.dumps(spec))
+    with pytest.raises(MakemoreError) as e:
+        Tokenizer.load(path)
+    assert str(e.value) == f"{path}: the merge 'Ġt' + 'Ġt' names a token not in the vocabulary"
+
+
+def test_encode_never_lets_the_library_add_special_tokens(tok):
+    from tokenizers.processors import TemplateProcessing
+
+    back = Tokenizer.from_bytes(tok.to_json())
+    # a post-processor set behind the file check's back: encode must not apply it
+    back._hf.post_processor = TemplateProcessing(single=f"{END_OF_TEXT} $A",
+                                                 special_tokens=[(END_OF_TEXT, tok.eot_id)])
+    assert back._hf.encode("hi").ids[0] == tok.eot_id
+    assert back.encode("hi") == tok.encode("hi") and back.encode_batch(["hi"]) == [tok.encode("hi")]
+
+
+def test_library_panics_become_one_line_errors_naming_the_file(tok, monkeypatch):
+    import makemore.tokenizer as t
+
+    class PanicException(BaseException):  # as pyo3's: not an Exception
+        pass
+
+    def panic(*args, **kwargs):
+        raise PanicException("range end index 6 out of range\nfor slice of length 5")
+
+    back = Tokenizer.from_bytes(tok.to_json(), "tok.json")
+    back._hf = SimpleNamespace(encode=panic, encode_batch_fast=panic,
+                               pre_tokenizer=SimpleNamespace(pre_tokenize_str=panic))
+    for call, failed in [(back.encode, "failed to encode"), (lambda s: back.encode_batch([s]), "failed to encode"),
+                         (back.pre_split, "failed to pre-split")]:
+        with pytest.raises(MakemoreError) as e:
+            call("hi")
+        assert str(e.value) == (f"tok.json: the tokenizers library {failed} "
+                                "(range end index 6 out of range for slice of length 5)")  # one line
+    monkeypatch.setattr(t, "_library", lambda: SimpleNamespace(Tokenizer=SimpleNamespace(from_str=panic)))
+    with pytest.raises(MakemoreError, match=r"^tok.json: the tokenizers library cannot read it \(range end"):
+        Tokenizer.from_bytes(tok.to_json(), "tok.json")
+
+    def interrupt(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(t, "_library", lambda: SimpleNamespace(Tokenizer=SimpleNamespace(from_str=interrupt)))
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C stays Ctrl-C
+        Tokenizer.from_bytes(tok.to_json(), "tok.json")
+
+
 def test_not_json_too_big_and_missing(tmp_path):
     (tmp_path / "a.json").write_bytes(b"\x80\x03}q\x00.")  # a pickle
     with pytest.raises(MakemoreError, match=r"a.json: not UTF-8 \(expected tokenizer JSON\)"):
@@ -381,3 +488,20 @@ def test_commands_train_tokenize_and_list_merges(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     result = runner.invoke(app, ["tokenize", str(tmp_path / "bad.json"), "x"])
     assert result.exit_code == 2 and "not a tokenizer.json file" in result.output
+
+
+def test_command_refuses_an_edited_tokenizer_in_one_line(tok, tmp_path):
+    """A "##" prefix makes the library panic as it reads the file (a Rust backtrace on stderr under
+    RUST_BACKTRACE=1, then a Python traceback): makemore refuses the file before the library sees it."""
+    import os
+    import subprocess
+    import sys
+
+    spec = json.loads(tok.to_json())
+    spec["model"]["continuing_subword_prefix"] = "##"
+    (tmp_path / "bad.json").write_text(json.dumps(spec))
+    proc = subprocess.run([sys.executable, "-m", "makemore", "tokenize", "bad.json", "hi"], capture_output=True,
+                          text=True, cwd=tmp_path, env={**os.environ, "RUST_BACKTRACE": "1"})
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == ["error: bad.json: model.continuing_subword_prefix is \"##\"; makemore's "
+                                        "tokenizers have none (an edited file?)"]
