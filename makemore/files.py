@@ -10,12 +10,29 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import sys
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from makemore.errors import MakemoreError
+
+# C0 and C1 control characters other than tab and newline: what a terminal would act on rather than print
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def control_in(obj: Any) -> str | None:
+    """The first control character (``CONTROL``) in any string of a parsed JSON value, or None: a value that is
+    printed back to a terminal (a run's metrics) must not carry an escape sequence an edit put there."""
+    if isinstance(obj, str):
+        found = CONTROL.search(obj)
+        return found.group() if found else None
+    if isinstance(obj, dict):
+        return next((c for k, v in obj.items() if (c := control_in(k) or control_in(v))), None)
+    if isinstance(obj, list):
+        return next((c for v in obj if (c := control_in(v))), None)
+    return None
 
 
 def check_not_utf16(head: bytes, path: Path | str) -> None:

@@ -241,14 +241,20 @@ def lr_find_command(data: str, *, model_type: str, steps: int, lr_min: float, lr
 # --- diagnose -------------------------------------------------------------------------------------------
 
 def latest_diagnostics(run: RunDir):
-    """The last Diagnostics event in a run's metrics.jsonl, or None."""
+    """The last Diagnostics event in a run's metrics.jsonl that reads as one, or None; a record that does not
+    (an edit) is counted in ``run.damaged`` and the one before it stands."""
     from makemore.events import Diagnostics, event_from_json
 
-    last = None
+    last, bad = None, 0
     for row in run.metrics():  # streamed: only the last record is kept
         if row.get("event") == Diagnostics.kind:
-            last = row
-    return event_from_json(last) if last is not None else None
+            event = event_from_json(row)
+            if event is None:
+                bad += 1
+            else:
+                last = event
+    run.damaged += bad
+    return last
 
 
 def layer_warning(layer) -> str:
@@ -358,6 +364,12 @@ def embedding_from_checkpoint(run: RunDir, rows: int | None = None) -> tuple[lis
     return coords.tolist(), float(variance)
 
 
+def skipped_note(run, damaged: int) -> None:
+    """Say on stderr how many lines of a run's metrics.jsonl were skipped as damaged, if any."""
+    if damaged:
+        err.print(f"{run}: skipped {plural(damaged, 'damaged line')} of its metrics.jsonl")
+
+
 def diagnose_command(run_dir: Path, *, as_json: bool) -> None:
     from makemore.rundir import BEST, LAST, token_vocab_size
 
@@ -369,8 +381,7 @@ def diagnose_command(run_dir: Path, *, as_json: bool) -> None:
         err.print(f"note: the embeddings are not labelled: {e}")
         labels = None
     diag = latest_diagnostics(run)
-    if run.damaged:  # the latest record shown may be an earlier one than the run wrote last
-        err.print(f"{run_dir}: skipped {plural(run.damaged, 'damaged line')} of its metrics.jsonl")
+    skipped_note(run_dir, run.damaged)  # the latest record shown may be an earlier one than the run wrote last
     embedding, variance, source = None, None, None
     if diag is not None and diag.embedding:
         embedding, variance, source = diag.embedding, diag.embedding_variance, f"step {diag.step:,}"
@@ -513,8 +524,7 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
     for path, e in bad:
         err.print(f"skipped {path}: {e}")
     for r in rows:
-        if r["damaged_lines"]:
-            err.print(f"{r['run']}: skipped {plural(r['damaged_lines'], 'damaged line')} of its metrics.jsonl")
+        skipped_note(r["run"], r["damaged_lines"])
     err.print(f"{plural(len(rows), 'run')} in {root}" + (f", {len(bad)} unreadable" if bad else "") + f" · sorted by {sort}"
               + (" · * nats per token, not per character" if tokens else ""))
 
@@ -575,6 +585,8 @@ def compare_command(paths: list[Path], *, as_json: bool) -> None:
     keys = sorted(dict.fromkeys(k for f in flat for k in f), key=lambda k: (
         k in RESULTS, RESULTS.index(k) if k in RESULTS else _GROUPS.get(k.split(".")[0], 0)))
     differ = [k for k in keys if len({json.dumps(f.get(k)) for f in flat}) > 1]
+    for r in rows:
+        skipped_note(r["run"], r["damaged_lines"])
     if as_json:
         print(json.dumps({"runs": [r["run"] for r in rows], "values": {k: [f.get(k) for f in flat] for k in keys},
                           "differ": differ}, ensure_ascii=False))

@@ -31,7 +31,7 @@ from typing import Any, Iterator
 from makemore import checkpoint as ckpt
 from makemore.config import TrainConfig, check_fields
 from makemore.errors import MakemoreError
-from makemore.files import check_parent, is_regular, open_regular
+from makemore.files import check_parent, control_in, is_regular, open_regular
 
 FORMAT_VERSION = ckpt.FORMAT_VERSION
 CONFIG = "config.json"
@@ -220,7 +220,11 @@ def _read_json(path: Path) -> Any:
         raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
     if size > MAX_JSON_BYTES:
         raise MakemoreError(f"{path}: {size:,} bytes, more than the {MAX_JSON_BYTES:,} a run file may hold")
-    return ckpt.read_json(path, MAX_JSON_BYTES)
+    obj = ckpt.read_json(path, MAX_JSON_BYTES)
+    if control := control_in(obj):  # printed back to the terminal by info, runs, sample: no escape sequence
+        raise MakemoreError(f"{path}: holds control character U+{ord(control):04X}, which makemore never writes "
+                            f"(an edit?)")
+    return obj
 
 
 # --- the training state that --resume continues from ------------------------------------------------
@@ -492,7 +496,8 @@ class RunDir:
                 except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
                     self.damaged += 1
                     continue
-                if isinstance(obj, dict) and _plausible(obj):
+                # (a control character comes only as a \u escape: JSON refuses it raw)
+                if isinstance(obj, dict) and _plausible(obj) and not (b"\\u" in line and control_in(obj)):
                     yield obj
                 else:
                     self.damaged += 1

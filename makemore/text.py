@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Iterator
 
 from makemore.errors import MakemoreError
-from makemore.files import check_not_utf16, line_ends, open_regular, size_text
+from makemore.files import CONTROL, check_not_utf16, line_ends, open_regular, size_text
 
 TRAIN_FRACTION = 0.9  # nanoGPT's shakespeare_char/prepare.py: data[:int(n * 0.9)] trains
 MAX_TEXT_BYTES = 2 << 30  # 2 GiB: a larger file is refused before reading
@@ -38,8 +38,7 @@ EVAL_TOKENS = 8_192  # predictions per split scored at each evaluation during tr
 TABLE_TOKENS = 4_096  # predictions of the val split averaged into the P(next | previous) table
 SAMPLE_CHARS = 200  # length of the continuation drawn at each evaluation
 BUILTIN_TEXT = {"shakespeare"}  # built-in datasets that are text by nature
-# C0 and C1 control characters other than tab and newline (CR is normalised away before this is applied)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = CONTROL  # (CR is normalised away before this is applied)
 
 
 # --- reading ---------------------------------------------------------------------------------------

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
 
 from makemore.console import plural
 from makemore.errors import MakemoreError
-from makemore.files import check_parent
+from makemore.files import CONTROL as _CONTROL, check_parent
 
 MAX_TOKENIZE_BYTES = 256 << 20  # tokenize --file reads the whole file; prepare is for larger corpora
 COMPRESSION_SAMPLE_BYTES = 64 << 20  # tokenizer train measures chars/token on at most this much of its corpus
 _COLOURS = ["on #4a3b6b", "on #2f5d50", "on #6b4a2f", "on #2f4a6b", "on #6b2f4a", "on #4a6b2f"]
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _echo(line: str = "") -> None:

@@ -22,6 +22,7 @@ from typing import Iterator
 
 from makemore.console import plural
 from makemore.errors import MakemoreError
+from makemore.files import CONTROL as _CONTROL
 from makemore.presets import padded_vocab
 from makemore.rundir import tokenizer_entry  # noqa: F401 (config.json's, read where it is owned)
 from makemore.shards import bits_per_char
@@ -29,9 +30,6 @@ from makemore import text as _text
 from makemore.text import TextBatches, _decoded_chunks
 
 RUN_TOKENIZER = "tokenizer.json"
-# Control characters other than newline and tab: a token model can draw any byte (all 256 are tokens, seen in
-# training or not), and an escape sequence printed to a terminal could drive it; samples show U+FFFD instead.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 MAX_EVAL_TOKENS = 1 << 24  # validation tokens of a shard run evaluated (128 MB as int64)
 MAX_TOKEN_TEXT_BYTES = 1 << 30  # a larger text: tokenize it once with `makemore prepare` and train on the shards
 
@@ -196,6 +194,7 @@ def generate_tokens(model, tokenizer, prompt: str, length: int, *, temperature: 
         if length <= 0:
             return
         for token, _ in continue_ids(model, ids, 1 << 62, pick, device):
+            # a token model can draw any byte, and an escape sequence printed to a terminal could drive it
             text = _CONTROL.sub("\ufffd", decoder.push(token))
             if text:
                 text = text[: length - drawn]

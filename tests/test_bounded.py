@@ -212,6 +212,25 @@ def test_metrics_lines_of_the_wrong_shape_are_counted_and_a_clock_past_reason_is
     assert "0000000" not in listed and max(map(len, listed.splitlines())) < 400, listed
 
 
+def test_an_escape_sequence_in_a_run_file_never_reaches_the_terminal(run):
+    """A run directory is not trusted: an escape sequence written into metrics.jsonl (a finished line's reason, a
+    layer's name) was printed raw by info, compare and diagnose, setting the terminal's title or clearing it. A
+    line holding a control character is now damaged, counted and skipped, by the commands and by the TUI; one in
+    config.json is refused, naming the file."""
+    from tui.follow import MetricsTail
+
+    lines = (run / rundir.METRICS).read_text().splitlines()
+    finished = json.loads(lines[-1])
+    (run / rundir.METRICS).write_text("\n".join(
+        lines[:-1] + [json.dumps({**finished, "reason": "max_steps\x1b]0;PWNED\x07\x1b[2J"})]) + "\n")
+    shown = cli("info", run)
+    assert shown.exit_code == 0 and "\x1b" not in shown.output and "skipped 1 damaged line" in shown.output
+    tail = MetricsTail(run)
+    assert len(tail.poll()) == len(lines) - 1 and tail.bad_lines == 1
+    _edit(run / rundir.CONFIG, lambda c: c["dataset"].update(name="names\x1b[2J"))
+    refused(cli("info", run), f"{run / rundir.CONFIG}: holds control character U+001B")
+
+
 def test_settings_no_run_could_have_are_refused_by_name(run):
     _edit(run / rundir.CONFIG, lambda c: c["train"].update(max_steps=0, max_time=None))
     refused(cli("info", run), f"{run / rundir.CONFIG}: train: --max-steps must be at least 1")

@@ -606,6 +606,30 @@ def test_diagnose_tables_and_embedding(three_runs):
     assert r.exit_code == 0 and "no diagnostics recorded" in r.output and "best checkpoint" in r.output
 
 
+def test_a_damaged_last_record_leaves_the_one_before_it_and_is_counted(three_runs, tmp_path):
+    """diagnose kept the last diagnostics line before reading it: an edited last record (valid JSON, a field of
+    the wrong type) made every record vanish ("no diagnostics recorded"), uncounted. compare said nothing of the
+    lines it skipped."""
+    import shutil
+
+    run = tmp_path / "c"
+    shutil.copytree(three_runs / "c", run)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    at = max(i for i, line in enumerate(lines) if json.loads(line)["event"] == "diagnostics")
+    last = json.loads(lines[at])
+    steps = [json.loads(line)["step"] for line in lines if json.loads(line)["event"] == "diagnostics"]
+    lines[at] = json.dumps({**last, "layers": "oops"})
+    (run / "metrics.jsonl").write_text("\n".join(lines + ["not json"]) + "\n")
+    r = runner.invoke(app, ["diagnose", str(run), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["diagnostics"]["step"] == steps[-2]
+    assert "skipped 2 damaged lines of its metrics.jsonl" in r.stderr, r.stderr
+    r = runner.invoke(app, ["compare", str(three_runs / "a"), str(run)])
+    # (compare reads no diagnostics record: the line that is not JSON is the one it skips)
+    assert r.exit_code == 0 and f"{run}: skipped 1 damaged line of its metrics.jsonl" in r.stderr, r.stderr
+    assert "three_runs" not in r.stderr and "/a: skipped" not in r.stderr
+
+
 def test_instruments_commands_refuse_without_importing_torch(tmp_path):
     import subprocess
     import sys

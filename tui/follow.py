@@ -12,6 +12,7 @@ from pathlib import Path
 
 from makemore.rundir import MAX_METRICS_LINE, METRICS
 from makemore.events import Event, event_from_json
+from makemore.files import control_in
 
 
 class MetricsTail:
@@ -52,7 +53,8 @@ class MetricsTail:
             if not line.strip():
                 continue
             try:
-                event = event_from_json(json.loads(line))
+                obj = json.loads(line)
+                event = None if b"\\u" in line and control_in(obj) else event_from_json(obj)
             except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep
                 event = None
             if event is None:
