@@ -455,11 +455,15 @@ class TokenWindows:
         """Inputs and targets (len(rows), T), int64 numpy arrays, of the given rows."""
         import numpy as np
 
-        block = np.stack([self.read(int(r) * self.T, self.T + 1) for r in rows])
-        if self.vocab_size is not None and block.size and int(block.max()) >= self.vocab_size:
-            raise MakemoreError(f"token id {int(block.max()):,} in the training shards is outside the tokenizer's "
-                                f"{self.vocab_size:,}; the shards are damaged (make them again)")
+        block = self.checked(np.stack([self.read(int(r) * self.T, self.T + 1) for r in rows]))
         return block[:, :-1], block[:, 1:]
+
+    def checked(self, tokens):
+        """``tokens`` read from the training shards, refused if an id is outside the tokenizer's vocabulary."""
+        if self.vocab_size is not None and tokens.size and int(tokens.max()) >= self.vocab_size:
+            raise MakemoreError(f"token id {int(tokens.max()):,} in the training shards is outside the tokenizer's "
+                                f"{self.vocab_size:,}; the shards are damaged (make them again)")
+        return tokens
 
     def batches(self, batch_size: int, start: int = 0) -> Iterator[tuple]:
         """(x, y) of batch ``start``, ``start + 1``, ... forever."""

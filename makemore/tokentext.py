@@ -125,7 +125,7 @@ class ShardBatches(TokenBatches):
         self.windows_ = windows
         self.next_batch = 0
         self.tokens = tokens  # in each split (its bits per character: loss * tokens / characters)
-        train = windows.read(0, min(windows.tokens, eval_tokens + block + 1))
+        train = windows.checked(windows.read(0, min(windows.tokens, eval_tokens + block + 1)))
         val = np.asarray(val[:MAX_EVAL_TOKENS], dtype=np.int64)
         super().__init__(torch.from_numpy(train), torch.from_numpy(val), tokenizer, chars, block, 0,
                          eval_tokens, name)

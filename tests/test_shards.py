@@ -488,3 +488,23 @@ def test_damaged_token_ids_are_refused_as_they_are_read(corpus, tok, tmp_path):
     windows = TokenWindows(Shards(tmp_path / "s").documents("train"), 16, vocab_size=tok.vocab_size, shuffle=False)
     with pytest.raises(MakemoreError, match="outside the tokenizer's"):
         windows.rows(range(4))
+
+
+def test_a_damaged_id_in_the_first_training_tokens_is_refused_before_the_run_exists(corpus, tok, tmp_path):
+    """The train loss's sample (the stream's first tokens) was read without the vocabulary check: training from
+    such shards died at its first evaluation with an IndexError's traceback, leaving a run with no checkpoint."""
+    from typer.testing import CliRunner
+
+    from makemore.cli import app
+
+    prepare(corpus, tok, tmp_path / "s", shard_tokens=500)
+    shard = tmp_path / "s" / "train_000000.bin"
+    data = bytearray(shard.read_bytes())
+    data[:2] = b"\xe8\xfd"  # token 65,000 in the first document, the size unchanged
+    shard.write_bytes(bytes(data))
+    result = CliRunner().invoke(app, ["train", str(tmp_path / "s"), "--n-layer", "1", "--n-embd", "16", "--n-head",
+                                      "2", "--block-size", "16", "--max-steps", "2", "--batch-size", "4", "-o",
+                                      str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    assert "token id 65,000 in the training shards is outside the tokenizer's" in result.stderr, result.stderr
+    assert not (tmp_path / "run").exists()
