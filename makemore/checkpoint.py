@@ -113,15 +113,25 @@ def load_tensors(path: Path, device: str = "cpu") -> tuple[dict, dict[str, Any]]
         tensors = load(data)
     except Exception as e:  # the parser's own error types vary by version; any failure means a bad file
         raise MakemoreError(f"{path}: not a valid safetensors file ({e})") from None
-    try:
-        meta_raw = _read_metadata(data)
-        metadata = {k: (parse_json(v, path, "checkpoint metadata") if k != "format" else v)
-                    for k, v in meta_raw.items()}
-    except ValueError as e:
-        raise MakemoreError(f"{path}: bad checkpoint metadata ({e})") from None
+    metadata = _decoded_metadata(path, data)
     if device != "cpu":
         tensors = {k: v.to(device) for k, v in tensors.items()}
     return tensors, metadata
+
+
+def load_metadata(path: Path) -> dict[str, Any]:
+    """A checkpoint's decoded metadata, from its header alone (checked as ``load_tensors`` checks it)."""
+    with open_regular(path, "a safetensors checkpoint") as f:
+        head, _ = _declared(path, f)
+    return _decoded_metadata(path, head)
+
+
+def _decoded_metadata(path: Path, data: bytes) -> dict[str, Any]:
+    try:
+        meta_raw = _read_metadata(data)
+        return {k: (parse_json(v, path, "checkpoint metadata") if k != "format" else v) for k, v in meta_raw.items()}
+    except ValueError as e:
+        raise MakemoreError(f"{path}: bad checkpoint metadata ({e})") from None
 
 
 PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt"}

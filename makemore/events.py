@@ -37,6 +37,7 @@ class Started(Event):
     max_time: float | None = None  # seconds of training allowed; with max_steps 0 the only limit
     mode: str = "words"  # "text": one character stream (num_words then counts its training characters)
     unit: str = ""  # what num_words counts: "word", "character" or "token" (older runs' metrics: "", see ``item``)
+    best_step: int = -1  # the step of the best checkpoint kept from before the start (-1: none)
 
     @property
     def item(self) -> str:

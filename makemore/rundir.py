@@ -553,7 +553,8 @@ class RunDir:
                 # a resume goes on from its checkpoint's step: what a killed process logged after it is undone
                 start = m.get("start_step") if isinstance(m.get("start_step"), int) else 0
                 steps = min(steps, start)
-                evals = [e for e in evals if e["step"] <= start]
+                # (and the evaluation of a best checkpoint kept across a start from step 0, see ``_keep_best``)
+                evals = [e for e in evals if e["step"] <= start or e["step"] == m.get("best_step")]
         best = min(evals, key=lambda e: e["val_loss"], default=None)
         return {
             "run": str(self.path),

@@ -20,7 +20,8 @@ from makemore.console import plural
 from makemore.data import DEFAULT_MAX_LEN, EncodedWords, Vocab, WordList, read_words, resolve_dataset, split_words
 from makemore.errors import MakemoreError
 from makemore.models import build_model, get_family, model_hyper, recipe_for, step_recipe, text_defaults
-from makemore.rundir import CONFIG, LAST, LAST_STATE, SPLIT, ModelSpec, RunConfig, RunDir, check_checkpoint_size
+from makemore.rundir import BEST, CONFIG, LAST, LAST_STATE, SPLIT, ModelSpec, RunConfig, RunDir, \
+    check_checkpoint_size
 
 
 @dataclass
@@ -474,7 +475,8 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
         trainer.restore()
         if hasattr(splits, "seek"):  # token shards: go on with the batch after the last one trained on
             splits.seek(trainer.step, cfg.batch_size)
-    # else: killed before its first checkpoint; it starts from step 0 with the stored configuration and split
+    else:  # killed before its first checkpoint; it starts from step 0 with the stored configuration and split
+        _keep_best(run, trainer, dist is None or dist.is_main)
     if run.finished():  # else: killed after its last save; it goes on to finish
         if not model.trainable:
             raise MakemoreError(f"{run.path}: {m.type} is counted in one pass, and this run was; there is nothing "
@@ -492,6 +494,24 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
         config.train = dataclasses.replace(config.train, **changed)
         config.save(run.file(CONFIG))
     return trainer
+
+
+def _keep_best(run: RunDir, trainer, say: bool) -> None:
+    """A run that starts over at step 0 with a best checkpoint already saved (killed between writing it and the
+    last checkpoint at the same evaluation) keeps that checkpoint until a better one: it was replaced by the
+    first evaluation's, whatever its loss."""
+    from makemore.checkpoint import load_metadata
+
+    if not (run.path / BEST).exists():
+        return
+    meta = load_metadata(run.path / BEST)
+    best, step = meta.get("best_val_loss"), meta.get("best_step", meta.get("step"))
+    if type(best) not in (int, float) or not math.isfinite(best) or type(step) is not int or step < 0:
+        return
+    trainer.best_val, trainer.best_step = best, step
+    if say:
+        print(f"note: {run.path} has no last checkpoint (it stopped while saving its first): it trains again from "
+              f"step 0; {BEST} (step {step:,}, val {best:.4f}) stays until a better one", file=sys.stderr)
 
 
 def check_resume(run: RunDir, given: dict[str, Any]) -> dict[str, Any]:

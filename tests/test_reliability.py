@@ -479,6 +479,23 @@ def test_what_a_killed_attempt_logged_past_the_checkpoint_is_undone_in_the_summa
     assert info["steps"] == 12 and info["best_step"] <= 12
 
 
+def test_a_best_checkpoint_saved_before_the_kill_stays_until_a_better_one(run_copy):
+    """Killed between the best checkpoint and the last one at its first save, a run starts over at step 0 on
+    --resume; its first evaluation replaced the best checkpoint, whatever its loss, and said nothing."""
+    for name in (rundir.LAST, rundir.LAST_STATE):
+        (run_copy / name).unlink()
+    best = digest(run_copy / rundir.BEST)
+    kept = json.loads(cli("info", run_copy, "--json").stdout)
+    r = cli("train", "--resume", run_copy, "--max-steps", "12")
+    assert r.exit_code == 0, r.stderr
+    assert f"note: {run_copy} has no last checkpoint" in r.stderr and "trains again from step 0" in r.stderr
+    assert f"(step {kept['best_step']}, val {kept['best_val_loss']:.4f}) stays until a better one" in r.stderr
+    assert digest(run_copy / rundir.BEST) == best  # step 10's val is worse than step 20's
+    info = json.loads(cli("info", run_copy, "--json").stdout)
+    assert info["steps"] == 12 and (info["best_step"], info["best_val_loss"]) == (kept["best_step"],
+                                                                                  kept["best_val_loss"])
+
+
 def test_kill_between_state_and_weights_still_resumes(trained, tmp_path):
     """last.state.safetensors holds its own copy of the weights, so a newer state file with older weights
     (a kill between the two writes of one save) resumes exactly as if nothing had happened."""
