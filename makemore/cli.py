@@ -501,8 +501,8 @@ def lr_find(
                                              "name.")],
     model_type: Annotated[str, typer.Option("--type", "-t", help=f"Model family: {', '.join(FAMILIES)}.")] = "transformer",
     steps: Annotated[int, typer.Option(help="Steps of the sweep: one per learning rate.")] = 1000,
-    lr_min: Annotated[float, typer.Option("--min", help="First learning rate.")] = 1e-5,
-    lr_max: Annotated[float, typer.Option("--max", help="Last learning rate.")] = 10.0,
+    lr_min: Annotated[float, typer.Option("--min", help="First learning rate (1e-12 or more).")] = 1e-5,
+    lr_max: Annotated[float, typer.Option("--max", help="Last learning rate (1e6 or less).")] = 10.0,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Words or windows per step "
                                                       "(default: the family's recipe).", show_default=False)] = None,
     as_json: JsonOpt = False,

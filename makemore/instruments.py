@@ -95,6 +95,9 @@ RULE = ("the valley: the learning rate at the lowest point of the loss averaged 
         "the sweep, before the loss turns up (the lecture's pick of the curve's bottom)")
 
 
+LR_RANGE = (1e-12, 1e6)  # the learning rates lr-find may sweep
+
+
 def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: float, seed: int, device: str,
              batch_size: int | None = None, max_len: int = 64, hyper: dict | None = None, mode: str | None = None,
              block_size: int | None = None, tokenizer: Path | None = None) -> Sweep:
@@ -111,6 +114,9 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
         raise MakemoreError(f"--steps must be between 2 and {MAX_STEPS:,}, not {steps:,}")
     if not (0 < lr_min < lr_max) or not math.isfinite(lr_max):
         raise MakemoreError(f"--min ({lr_min:g}) must be positive and below --max ({lr_max:g})")
+    lo, hi = LR_RANGE
+    if not lo <= lr_min < lr_max <= hi:  # far beyond any useful rate: the grid and its plot overflowed
+        raise MakemoreError(f"--min ({lr_min:g}) and --max ({lr_max:g}) must lie between {lo:g} and {hi:g}")
     if get_family(model_type).fitted:
         raise MakemoreError(f"{model_type} is fitted in one pass (counted), with no learning rate to find")
 
@@ -152,7 +158,7 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
     lrs, losses = [], []
     exploded = exploded_loss = None
     for i in range(steps):
-        lr = lr_min * (lr_max / lr_min) ** (i / (steps - 1))
+        lr = math.exp(math.log(lr_min) + (math.log(lr_max) - math.log(lr_min)) * i / (steps - 1))
         for group in opt.param_groups:
             group["lr"] = lr
         x, y, extra = source.micro_batch(source.draw(cfg.batch_size, generator), model, cfg.pack, cfg.device)

@@ -456,14 +456,16 @@ def test_lr_find_cli_json_and_refusals(small_words):
     # a sweep that stops short of the valley says which way it lies; an explosion says what the loss did
     r = runner.invoke(app, ["lr-find", str(small_words), "--type", "bigram", "--steps", "30", "--max", "1e-3"])
     assert r.exit_code == 0 and "still falling at --max 0.001: the valley lies beyond it" in " ".join(r.stdout.split())
-    r = runner.invoke(app, ["lr-find", str(small_words), "--type", "bigram", "--steps", "20", "--max", "1e300",
+    r = runner.invoke(app, ["lr-find", str(small_words), "--type", "bigram", "--steps", "20", "--max", "1e6",
                             "--json"])
     result = json.loads(r.stdout)
-    assert result["steps_run"] == 2 and result["exploded_at"] == pytest.approx(10 ** (-5 + 305 * 2 / 19))
-    r = runner.invoke(app, ["lr-find", str(small_words), "--type", "bigram", "--steps", "20", "--max", "1e300"])
+    n = result["steps_run"]
+    assert n < 20 and result["exploded_at"] == pytest.approx(10 ** (-5 + 11 * n / 19))
+    r = runner.invoke(app, ["lr-find", str(small_words), "--type", "bigram", "--steps", "20", "--max", "1e6"])
     said = " ".join(r.stdout.split())
     loss = result["losses"]  # the loss that stopped it is what the message names, not a rule it did not meet
-    assert "stopped early: at learning rate 1.27e+27 the loss " in said and "after 2 of 20 steps" in said
+    assert f"stopped early: at learning rate {result['exploded_at']:.3g} the loss " in said
+    assert f"after {n} of 20 steps" in said
     assert ("became nan" in said or "became inf" in said) or f"its lowest ({min(loss):.4g})" in said
     r = runner.invoke(app, ["lr-find", str(small_words), "--type", "ngram"])
     assert r.exit_code == 2 and "no learning rate to find" in r.output
@@ -480,6 +482,17 @@ def test_lr_find_cli_json_and_refusals(small_words):
     assert r.exit_code == 0 and "note: --batch-size 256 is more than the 1 training words" in r.stderr, r.stderr
     r = runner.invoke(app, ["lr-find", str(small_words), "--min", "1", "--max", "0.1"])
     assert r.exit_code == 2 and "--min" in r.output
+    # a span whose ratio overflowed: the grid's second rate was infinite, and the plot ended in a traceback
+    for lo, hi in (("1e-300", "1e300"), ("1e-13", "1"), ("1", "1e7")):
+        r = runner.invoke(app, ["lr-find", str(small_words), "--type", "bigram", "--steps", "5", "--min", lo,
+                                "--max", hi])
+        assert r.exit_code == 2 and f"--min ({float(lo):g}) and --max ({float(hi):g}) must lie between 1e-12 and " \
+                                    f"1e+06" in r.stderr, (lo, hi, r.output)
+    r = runner.invoke(app, ["lr-find", str(small_words), "--type", "bigram", "--steps", "5", "--min", "1e-12",
+                            "--max", "1e6", "--json"])
+    assert r.exit_code == 0, r.output
+    lrs = json.loads(r.stdout)["lrs"]
+    assert lrs[0] == pytest.approx(1e-12) and all(math.isfinite(x) for x in lrs)
 
 
 def test_suggestion_is_the_bottom_of_the_centred_valley():
