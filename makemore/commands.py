@@ -306,6 +306,11 @@ def _check_sample_options(run, *, n, temperature, top_k, top_p, prefix, min_len,
             raise MakemoreError(f"{target}: inside the run directory "
                                 f"{run_dir if home == Path(run_dir).resolve() else home}, whose files are the "
                                 f"run's; -O names a file elsewhere")
+        from makemore.shards import is_shard_dir
+
+        if is_shard_dir(home):
+            raise MakemoreError(f"{target}: inside the token shards {home}, which training reads; -O names a file "
+                                f"elsewhere")
         data = run.config.dataset.get("path")
         if isinstance(data, str) and data and (target.resolve() == Path(data).resolve()
                                                or target.parent.resolve() == Path(data).resolve()):

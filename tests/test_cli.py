@@ -130,6 +130,13 @@ def test_sample_output_writes_as_a_shell_redirection_does(trained_run, tmp_path)
         done = makemore("sample", str(trained_run), "-n", "2", "-O", str(path), cwd=root)
         assert done.returncode == 2 and f"inside the run directory {other}" in done.stderr, done.stderr
     assert sorted(p.name for p in other.iterdir()) == ["config.json", "metrics.jsonl"]
+    shards = tmp_path / "shards"  # token shards (their index.json) are no place for samples either
+    shards.mkdir()
+    (shards / "index.json").write_text("{}")
+    for path in (shards / "index.json", shards / "train_000000.bin"):
+        done = makemore("sample", str(trained_run), "-n", "2", "-O", str(path), cwd=root)
+        assert done.returncode == 2 and f"inside the token shards {shards}" in done.stderr, done.stderr
+    assert [p.name for p in shards.iterdir()] == ["index.json"] and (shards / "index.json").read_text() == "{}"
     piped = makemore("sample", str(trained_run), "-n", "3", "-O", "/dev/stdout", cwd=root)  # stdout: a pipe
     assert piped.returncode == 0 and len(piped.stdout.split()) == 3 * 2 + 3, piped.stderr  # tagged, then plain
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
