@@ -39,8 +39,9 @@ def check_not_utf16(head: bytes, path: Path | str) -> None:
     """Refuse a file that begins as UTF-16 does (its byte-order mark, or a NUL beside every ASCII character), by
     that name: its NUL bytes would otherwise read as binary data, and its mark as bytes that are not UTF-8."""
     start = head[:64]
-    if start.startswith((b"\xff\xfe", b"\xfe\xff")) or (
-            len(start) >= 8 and (start[1::2].count(0) == len(start[1::2]) or start[0::2].count(0) == len(start[0::2]))):
+    odd, even = start[1::2], start[0::2]  # (NULs on both sides are binary data, not text)
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(start) >= 8 and (
+            (odd.count(0) == len(odd) and 0 not in even) or (even.count(0) == len(even) and 0 not in odd))):
         raise MakemoreError(f"{path}: UTF-16 text, expected UTF-8; convert it, e.g. iconv -f utf-16 -t utf-8")
 
 

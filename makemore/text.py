@@ -62,6 +62,9 @@ def _decoded_chunks(path: Path) -> Iterator[tuple[str, bytes]]:
                 text = decoder.decode(raw, final=final)
             except UnicodeDecodeError as e:
                 line = lines_before + raw[: max(0, e.start)].count(b"\n") + 1
+                if b"\x00" in raw:  # binary data (a compressed file, a program), which no encoding explains
+                    at = lines_before + raw[: raw.index(b"\x00")].count(b"\n") + 1
+                    raise MakemoreError(f"{path}: binary data (NUL byte on line {at}); expected text") from None
                 bad = raw[e.start] if 0 <= e.start < len(raw) else 0
                 raise MakemoreError(f"{path}: not UTF-8 (byte 0x{bad:02x} on line {line}); convert it, "
                                     f"e.g. iconv -f latin1 -t utf-8") from None

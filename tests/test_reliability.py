@@ -93,6 +93,12 @@ BAD_INPUTS = {
                              ["UTF-16 text, expected UTF-8", "iconv -f utf-16"]),
     "UTF-16 without a mark": (lambda d: _write(d / "in.txt", "emma\nava\nolivia\n".encode("utf-16-le")),
                               ["--mode", "text"], ["UTF-16 text, expected UTF-8"]),
+    # binary data was called UTF-16 (all zeros) or Latin-1 to convert with iconv (a compressed file, in text mode)
+    "all zeros": (lambda d: _write(d / "in.txt", bytes(3000)), [], ["binary data (NUL bytes)"]),
+    "all zeros, text mode": (lambda d: _write(d / "in.txt", bytes(3000)), ["--mode", "text"],
+                             ["binary data (NUL byte on line 1)"]),
+    "gzip data, text mode": (lambda d: _write(d / "in.txt", __import__("gzip").compress(b"emma\n" * 500, mtime=0)),
+                             ["--mode", "text"], ["binary data (NUL byte on line 1)"]),
     "terminal escape": (lambda d: _write(d / "in.txt", b"emma\n\x1b[31mred\n"), [],
                         ["control character U+001B", "line 2"]),
     "tab inside a word (TSV)": (lambda d: _write(d / "in.txt", b"emma\t5\nava\t3\n"), [], ["tab", "line 1"]),
