@@ -535,7 +535,7 @@ def check_prompt(prompt: str) -> str:
 
 def default_prompt(vocab) -> str:
     """Where a continuation starts when no prompt is given: a newline, or for a character run whose text has none,
-    a space, else its first character (a token run encodes any text)."""
+    a space, else the first character of its vocabulary, in code-point order (a token run encodes any text)."""
     chars = getattr(vocab, "chars", None)
     if hasattr(vocab, "tokenizer") or not chars or "\n" in chars:
         return "\n"
