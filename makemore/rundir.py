@@ -362,11 +362,11 @@ class RunDir:
     def vocab(self):
         from makemore.data import Vocab
 
-        try:
-            if tokenizer_entry(self.config.dataset) is not None:  # a token run: RUN/tokenizer.json
-                from makemore.tokentext import run_vocab  # only then: character runs sample without it
+        if tokenizer_entry(self.config.dataset) is not None:  # a token run: RUN/tokenizer.json, which its errors name
+            from makemore.tokentext import run_vocab  # only then: character runs sample without it
 
-                return run_vocab(self)
+            return run_vocab(self)
+        try:
             return Vocab(self.config.vocab, text=self.config.mode == "text")
         except MakemoreError as e:
             raise MakemoreError(f"{self.path / CONFIG}: {e}") from None

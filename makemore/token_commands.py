@@ -183,8 +183,8 @@ def prepare_command(src: Path, tokenizer: Path, out: Path, shard_tokens: int, va
               + (f" ({s['chars'] / s['tokens']:.2f} per token)" if s["tokens"] else ""))
     share = index["splits"]["val"]["bytes"] / max(total, 1)
     if abs(share - val_fraction) > 0.1 * val_fraction:  # files of a character or a few bytes: no closer cut
-        _echo(f"note: val holds {share:.1%} of the text, where --val-fraction asked {val_fraction:.1%}: the nearest "
-              f"the files could be cut to it")
+        _echo(f"note: val holds {share * 100:.2g}% of the text, where --val-fraction asked {val_fraction * 100:.2g}%: "
+              f"the nearest the files could be cut to it")
     _echo(f"{out}: {index['dtype']} shards of {index['shard_tokens']:,} tokens"
           + (f"; {empty} empty document{'s' * (empty != 1)} (end-of-text only)" if empty else "")
           + f"; {total / 2**20:,.1f} MB in {seconds:.1f} s ({total / 2**20 / max(seconds, 1e-9):.1f} MB/s)")

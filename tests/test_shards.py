@@ -380,7 +380,7 @@ def test_prepare_command(corpus, tok, tmp_path):
     (two / "b.txt").write_text("b")
     result = runner.invoke(app, ["prepare", str(two), "--tokenizer", str(tmp_path / "tok.json"), "-o",
                                  str(tmp_path / "s3"), "--val-fraction", "0.3"])
-    assert result.exit_code == 0 and "note: val holds 50.0% of the text, where --val-fraction asked 30.0%: the " \
+    assert result.exit_code == 0 and "note: val holds 50% of the text, where --val-fraction asked 30%: the " \
         "nearest the files could be cut to it" in result.output, result.output
 
 

@@ -80,6 +80,14 @@ def test_train_eval_and_sample_a_token_model(workdir):
     best = min((m for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
                 if m["event"] == "eval"), key=lambda m: m["val_loss"])
     assert summary["loss_unit"] == "nats/token" and summary["best_val_bpc"] == best["val_bpc"]  # not nats / ln 2
+    # a replaced tokenizer.json is named once (its refusal named config.json first, then the tokenizer's file)
+    import shutil
+
+    shutil.copytree(run, workdir / "swapped")
+    Tokenizer.train([TEXT], vocab_size=280).save(workdir / "swapped" / "tokenizer.json")
+    swapped = makemore("sample", "swapped", cwd=workdir)
+    assert swapped.returncode == 2 and swapped.stderr == "error: swapped/tokenizer.json: not the tokenizer this run " \
+        "trained with (sha256 differs from config.json)\n", swapped.stderr
     (workdir / "short.txt").write_text("All:")
     short = makemore("eval", "run", "short.txt", cwd=workdir)
     assert short.returncode == 2 and "tokens are fewer than one window of 17" in short.stderr, short.stderr
