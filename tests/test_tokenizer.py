@@ -256,13 +256,19 @@ def _split_step(spec: dict) -> dict:
     (lambda s: s.update(added_tokens=7), "added_tokens is a number, expected a list"),
 ])
 def test_parts_of_the_wrong_json_type_are_refused_by_name(tok, tmp_path, change, message):
+    path, said = _refusal(tok, tmp_path, change)
+    assert said == f"{path}: {message}"
+
+
+def _refusal(tok, tmp_path, change) -> tuple[Path, str]:
+    """The file of ``tok`` edited by ``change``, and what loading it is refused with."""
     spec = json.loads(tok.to_json())
     change(spec)
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(spec))
     with pytest.raises(MakemoreError) as e:
         Tokenizer.load(path)
-    assert str(e.value) == f"{path}: {message}"
+    return path, str(e.value)
 
 
 def _prepend_end_of_text(spec: dict) -> dict:
@@ -296,14 +302,9 @@ TRUNCATION = {"direction": "Right", "max_length": 5, "strategy": "LongestFirst",
     (lambda s: s["model"].update(ignore_merges=0), "model.ignore_merges", "0"),
 ])
 def test_library_extras_makemore_never_writes_are_refused_by_name(tok, tmp_path, change, field, shown):
-    spec = json.loads(tok.to_json())
-    change(spec)
-    path = tmp_path / "tok.json"
-    path.write_text(json.dumps(spec))
-    with pytest.raises(MakemoreError) as e:
-        Tokenizer.load(path)
+    path, said = _refusal(tok, tmp_path, change)
     written = "false" if field in ("model.fuse_unk", "model.byte_fallback", "model.ignore_merges") else "none"
-    assert str(e.value) == f"{path}: {field} is {shown}; makemore's tokenizers have {written} (an edited file?)"
+    assert said == f"{path}: {field} is {shown}; makemore's tokenizers have {written} (an edited file?)"
 
 
 def test_library_extras_absent_or_null_load_and_round_trip(tok, tmp_path):
