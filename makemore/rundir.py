@@ -166,6 +166,14 @@ def _plausible(obj: dict[str, Any]) -> bool:
                     for k in _LOSSES))
 
 
+def escapes_terminal(line: bytes, obj: dict[str, Any]) -> bool:
+    """Whether a metrics line (``obj`` parsed from ``line``) holds a control character that a reader could print
+    to a terminal: a damaged line. A started event's vocabulary is left out: a token run's holds the single bytes
+    (control characters among them), which the TUI labels escaped (``instruments.token_labels``). (A control
+    character comes only as a \\u escape: JSON refuses it raw.)"""
+    return b"\\u" in line and control_in({k: v for k, v in obj.items() if k != "vocab"}) is not None
+
+
 def _number(value: Any, most: float = math.inf) -> float | None:
     """A finite number (at most ``most`` in magnitude) from metrics.jsonl, or None for anything else (the file is
     the user's to edit)."""
@@ -496,8 +504,7 @@ class RunDir:
                 except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
                     self.damaged += 1
                     continue
-                # (a control character comes only as a \u escape: JSON refuses it raw)
-                if isinstance(obj, dict) and _plausible(obj) and not (b"\\u" in line and control_in(obj)):
+                if isinstance(obj, dict) and _plausible(obj) and not escapes_terminal(line, obj):
                     yield obj
                 else:
                     self.damaged += 1

@@ -227,6 +227,10 @@ def test_an_escape_sequence_in_a_run_file_never_reaches_the_terminal(run):
     assert shown.exit_code == 0 and "\x1b" not in shown.output and "skipped 1 damaged line" in shown.output
     tail = MetricsTail(run)
     assert len(tail.poll()) == len(lines) - 1 and tail.bad_lines == 1
+    # a token run's started event lists its byte tokens, control characters among them: not damage
+    started = json.dumps({"event": "started", "vocab": ["\x00", "\x1b", "a"], "dataset": "x"}).encode()
+    assert not rundir.escapes_terminal(started, json.loads(started))
+    assert rundir.escapes_terminal(started.replace(b'"x"', b'"\\u001b"'), {"dataset": "\x1b"})
     _edit(run / rundir.CONFIG, lambda c: c["dataset"].update(name="names\x1b[2J"))
     refused(cli("info", run), f"{run / rundir.CONFIG}: holds control character U+001B")
 

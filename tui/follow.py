@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from makemore.rundir import MAX_METRICS_LINE, METRICS
+from makemore.rundir import MAX_METRICS_LINE, METRICS, escapes_terminal
 from makemore.events import Event, event_from_json
-from makemore.files import control_in
 
 
 class MetricsTail:
@@ -54,7 +53,7 @@ class MetricsTail:
                 continue
             try:
                 obj = json.loads(line)
-                event = None if b"\\u" in line and control_in(obj) else event_from_json(obj)
+                event = None if escapes_terminal(line, obj) else event_from_json(obj)
             except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep
                 event = None
             if event is None:
