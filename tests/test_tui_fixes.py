@@ -20,7 +20,7 @@ from makemore.tui.app import create_app  # noqa: E402
 from makemore.tui.playground import Drawn  # noqa: E402
 from makemore.tui.run_screen import RunScreen, no_table_note  # noqa: E402
 from makemore.tui.widgets.samples import fit_count, render_samples  # noqa: E402
-from tui_helpers import screen_lines, screen_text, wait_for  # noqa: E402
+from tui_helpers import screen_lines, screen_text, text_of, wait_for  # noqa: E402
 
 COMPACT = (80, 24)
 
@@ -320,3 +320,166 @@ async def test_the_tui_and_the_api_say_the_notes_the_command_line_prints(small_w
     assert "note: --batch-size 64 is more than the" in err
     makemore.train(small_words, type="bigram", out=tmp_path / "quiet", max_steps=2, batch_size=4, progress=False)
     assert "--batch-size" not in capsys.readouterr().err  # a batch the words fill says nothing
+
+
+# --- 5. a new user's pass: the chart after a resize, the start form's ranges, errors that stay, ... ----------
+
+async def test_samples_drawn_for_the_compact_tab_do_not_squeeze_the_chart_after_a_resize():
+    """Samples drawn to fill the compact layout's Samples tab (80x24), then a resize back to 120x40: the Samples
+    panel grew with its words and pushed the Loss panel off the screen, and drawing again kept it so."""
+    app = create_app(events=[started(list(".abcdefghijklmnopqrstuvwxyz0123456789"))])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.run_screen()
+        await wait_for(pilot, lambda: screen.snap.started is not None, what="the replay")
+        fake = FakePlayground()
+        screen._get_playground = lambda: fake
+        await pilot.resize_terminal(*COMPACT)
+        await pilot.pause(0.1)
+        await pilot.press("2")
+        await pilot.pause(0.1)
+        for prefix in ("ab", "cd"):  # drawn for the tab, shown at 120x40; then drawn again at 120x40
+            screen._play("sample", prefix)
+            await wait_for(pilot, lambda: getattr(screen.snap.samples, "prefix", "") == prefix, what="the samples")
+            if prefix == "ab":
+                assert len(screen.snap.samples.samples) > 24  # the tab holds many
+            await pilot.resize_terminal(120, 40)
+            await pilot.pause(0.3)
+            assert screen.chart.size.height >= 8, screen_text(app)
+            assert "Loss" in screen_lines(app)[1]
+            on_screen = re.findall(r"(new|train|test) +([a-d]{2}\d{3}\w*)", "\n".join(samples_lines(app)))
+            assert 12 <= len(on_screen) <= 18  # six rows of words, at most three columns
+        assert len(screen.snap.samples.samples) == len(on_screen)  # drawn at 120x40: as many as shown
+
+
+@pytest.mark.parametrize("field,value,refusal", [
+    ("max_steps", "-5", "max steps: must be at least 1, not -5"),
+    ("max_steps", "99999999999999999999999", "max steps: must be at most 1,000,000,000"),
+    ("batch_size", "0", "batch size: must be at least 1, not 0"),
+    ("learning_rate", "-0.1", "learning rate: must be a positive number"),
+])
+async def test_the_start_form_refuses_numbers_out_of_range_itself(tmp_path, monkeypatch, field, value, refusal):
+    """A max steps of -5 opened the run screen on empty panels and `error: --max-steps must be at least 1`."""
+    monkeypatch.chdir(tmp_path)
+    app = create_app(runs_root=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        box = app.screen.query_one(f"#{field}", Input)
+        box.focus()
+        box.value = value
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert type(app.screen).__name__ == "StartScreen"
+        assert refusal in screen_text(app)
+
+
+async def test_a_draw_clears_the_refusal_of_the_prefix_before(finished_run):
+    """A refused prefix (too long), then an empty one and `s`: new samples came, the refusal stayed under them."""
+    app = create_app(follow=finished_run, poll_interval=0.05)
+    async with app.run_test(size=COMPACT) as pilot:
+        screen = app.run_screen()
+        await wait_for(pilot, lambda: screen.snap.finished is not None and screen.playable, what="the replay")
+        await pilot.press("2", "slash")
+        await pilot.pause(0.1)
+        await pilot.press(*"a" * 30, "enter")
+        await wait_for(pilot, lambda: "--prefix is 30 characters" in screen_text(app), what="the refusal", timeout=60)
+        await pilot.press("slash")
+        await pilot.pause(0.1)
+        await pilot.press("ctrl+u", "enter")
+        await wait_for(pilot, lambda: getattr(screen.snap.samples, "source", ""), what="the samples")
+        first = screen.snap.samples
+        await pilot.press("s")
+        await wait_for(pilot, lambda: screen.snap.samples is not first, what="the second draw")
+        await pilot.pause(0.3)
+        assert "--prefix is 30" not in screen_text(app)
+
+
+async def test_two_screenshots_in_the_same_second_are_two_files(finished_run, monkeypatch):
+    """`x x`: the second screenshot, named by the same second, overwrote the first (two notes named one file)."""
+    import time
+
+    monkeypatch.setattr(time, "strftime", lambda fmt, *a: "20260101-120000")  # both in one second
+    for old in finished_run.glob("screenshot-*.svg"):
+        old.unlink()
+    app = create_app(follow=finished_run, poll_interval=0.05)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await wait_for(pilot, lambda: app.run_screen().snap.finished is not None, what="the replay")
+        await pilot.press("x", "x")
+        await pilot.pause(0.2)
+        notes = [str(n.message) for n in app._notifications]
+    shots = sorted(p.name for p in finished_run.glob("screenshot-*.svg"))
+    try:
+        assert shots == ["screenshot-20260101-120000-2.svg", "screenshot-20260101-120000.svg"]
+        assert len({n for n in notes if n.startswith("screenshot saved")}) == 2, notes
+    finally:
+        for shot in finished_run.glob("screenshot-*.svg"):
+            shot.unlink()
+
+
+@pytest.mark.parametrize("model_type,interval,says", [
+    ("ngram", None, "ngram is fitted in one pass (counted): nothing to diagnose"),  # as `makemore diagnose`
+    ("mlp", 100, "no record yet: the first comes at the first diagnostics interval (every 100 steps)"),  # here
+    ("mlp", None, "no record yet (train with --diagnostics"),  # followed or replayed
+])
+async def test_the_diagnostics_title_says_why_there_is_no_record_and_ends_in_an_ellipsis(model_type, interval, says):
+    """At 80 columns the title was cut mid-advice with no ellipsis, and the advice (train with --diagnostics) was
+    wrong for a run the TUI trains (they are on) and for an n-gram (nothing to diagnose)."""
+    import dataclasses
+
+    from makemore.tui.diagnostics_screen import DiagnosticsScreen
+
+    events = [dataclasses.replace(started(list(".abc")), model_type=model_type)]
+    app = create_app(events=events)
+    async with app.run_test(size=COMPACT) as pilot:
+        await pilot.pause()
+        app.push_screen(DiagnosticsScreen(Path("runs/early"), events=events, diag_interval=lambda: interval))
+        await pilot.pause(0.3)
+        assert says in text_of(app, "#diag-title")
+        first = screen_lines(app)[0]
+        assert first.rstrip().endswith("…"), first  # too long for 80 columns: cut, and seen to be
+        await pilot.resize_terminal(200, 40)
+        await pilot.pause(0.3)
+        assert says in screen_lines(app)[0]
+
+
+async def test_a_paused_run_shows_the_step_it_paused_at_and_no_eta(small_words, tmp_path):
+    """Paused at step 308, the Run panel said `step 300 / 1,000   eta 0:04` (the last step logged, and time left
+    as if it were still training) while the samples said `live model (paused at step 308)`."""
+    from makemore.training import Request
+
+    request = Request(data=str(small_words), model_type="mlp", out=tmp_path / "run", device="cpu",
+                      train=dict(max_steps=1_000_000, eval_interval=500_000, batch_size=8))
+    app = create_app(request=request, poll_interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.run_screen()
+        await wait_for(pilot, lambda: screen.snap.last_step is not None and screen.snap.last_step.step >= 20,
+                       timeout=60, what="some steps")
+        try:
+            await pilot.press("p")
+            await wait_for(pilot, lambda: screen.paused, what="the pause")
+            await pilot.pause(0.5)  # the step under way is finished, then the loop waits
+            step = screen.trainer.step
+            stats = text_of(app, "#stats")
+            assert f"step {step:,} / 1,000,000" in stats, stats
+            assert re.search(r"eta +paused", stats), stats
+            await pilot.press("p")  # resumed: the ETA again
+            await wait_for(pilot, lambda: re.search(r"eta +\d", text_of(app, "#stats")), what="the resume")
+        finally:
+            screen.trainer.request_stop()  # (a paused trainer would hold the app open)
+
+
+@pytest.mark.parametrize("size", [(200, 60), (160, 45), (120, 40), COMPACT], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_boxes_placeholders_are_never_cut(finished_run, size):
+    """At 200x60 the word box read `a word to score (Enter` (no closing parenthesis): the panel was too narrow."""
+    app = create_app(follow=finished_run, poll_interval=0.05)
+    async with app.run_test(size=size) as pilot:
+        screen = app.run_screen()
+        await wait_for(pilot, lambda: screen.snap.finished is not None and screen.playable, what="the replay")
+        if size == COMPACT:
+            await pilot.press("2")
+        await pilot.pause(0.3)
+        line = next(line for line in screen_lines(app) if "prefix" in line and "│" in line)
+        for box in (screen.query_one("#prefix", Input), screen.query_one("#word", Input)):
+            assert cell_len(box.placeholder) <= box.content_size.width, (box.placeholder, box.content_size)
+            assert re.search(rf"(^|\s){re.escape(box.placeholder)}(\s|$)", line), (box.placeholder, line)
+        if size in ((120, 40), COMPACT):  # room enough: the full placeholders
+            assert "prefix (Enter samples)" in line and "a word to score (Enter)" in line

@@ -49,6 +49,7 @@ class DiagnosticsHistory:
 
     def __init__(self) -> None:
         self.vocab: list[str] = []
+        self.model_type = ""
         self.latest: Diagnostics | None = None
         self.ratios: dict[str, list[tuple[int, float]]] = {}
         self.sizes: dict[str, int] = {}
@@ -58,10 +59,10 @@ class DiagnosticsHistory:
 
     def apply(self, event: Event) -> None:
         if isinstance(event, Started):
-            self.vocab = list(event.vocab)
             if event.start_step == 0:  # a new run in the same file: start the series again
                 self.__init__()
-                self.vocab = list(event.vocab)
+            self.vocab = list(event.vocab)
+            self.model_type = event.model_type
         elif isinstance(event, Step):
             self.lr.append((event.step, event.lr))
             if event.grad_norm is not None:
@@ -110,7 +111,8 @@ class DiagnosticsScreen(Screen):
             self.app.exit()
 
     DEFAULT_CSS = """
-    DiagnosticsScreen #diag-title { height: 1; background: $panel; padding: 0 1; }
+    DiagnosticsScreen #diag-title { height: 1; background: $panel; padding: 0 1; text-wrap: nowrap;
+                                    text-overflow: ellipsis; }
     DiagnosticsScreen .diag-row { height: 1fr; }
     DiagnosticsScreen .diag-panel { border: round $primary-darken-1; border-title-style: bold;
                                     border-subtitle-color: $text-muted; }
@@ -132,9 +134,12 @@ class DiagnosticsScreen(Screen):
     """
 
     def __init__(self, run_dir: Path | Callable[[], Path | None] | None = None, events: list[Event] | None = None,
-                 poll_interval: float = 0.5):
+                 poll_interval: float = 0.5, diag_interval: Callable[[], int | None] | None = None):
+        """``diag_interval``: the steps between records of a run this TUI trains with its instruments on (None
+        when it does not), so that the title says when the first record comes rather than how to turn them on."""
         super().__init__()
         self._run_dir = run_dir
+        self._diag_interval = diag_interval
         self.tail: MetricsTail | None = None
         self.history = DiagnosticsHistory()
         for event in events or []:
@@ -227,8 +232,7 @@ class DiagnosticsScreen(Screen):
             latest = h.latest
             where = f" · {run_dir}" if run_dir is not None else ""
             if latest is None:
-                title = Text(f"diagnostics{where} · no record yet (train with --diagnostics; every "
-                             f"--diag-interval steps)", style="bold")
+                title = Text(f"diagnostics{where} · {self._no_record()}", style="bold")
             else:
                 norm = f"{latest.grad_norm:.3g}" if latest.grad_norm is not None else "-"
                 title = Text.assemble(("diagnostics", "bold"), f"{where} · step {latest.step:,} · "
@@ -244,6 +248,18 @@ class DiagnosticsScreen(Screen):
             embedding.set_data(latest.embedding if latest else [], h.vocab)
             if latest is not None and latest.embedding_variance is not None:
                 embedding.border_subtitle = f"first two components: {latest.embedding_variance:.0%} of the variance"
+
+    def _no_record(self) -> str:
+        """Why there is no record yet, as `makemore diagnose` says it where it can."""
+        from makemore.models import FAMILIES
+
+        family = FAMILIES.get(self.history.model_type)
+        if family is not None and family.fitted:
+            return f"{family.name} is fitted in one pass (counted): nothing to diagnose"
+        every = self._diag_interval() if self._diag_interval is not None else None
+        if every:
+            return f"no record yet: the first comes at the first diagnostics interval (every {every:,} steps)"
+        return "no record yet (train with --diagnostics; every --diag-interval steps)"
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -19,6 +19,7 @@ once, and resumes exactly as if nothing had happened (``Trainer.idle``).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from makemore.config import TrainConfig
 from makemore.errors import MakemoreError
 from makemore.events import MAX_TABLE_VOCAB, Event
 from makemore.tui import backend
@@ -150,6 +152,7 @@ class RunScreen(Screen):
 
     _paused_generator = None  # (step, generator): the playground's draws while paused at that step
     _applied_prefix = ""  # the prefix of the last samples drawn here (a refused one is not applied)
+    _refused = False  # the score line shows a refusal (cleared by the next draw)
 
     def on_mount(self) -> None:
         self.app.shown_run = self  # what `makemore tui` names when it ends
@@ -317,7 +320,7 @@ class RunScreen(Screen):
             t.resume()
         else:
             t.pause()
-        self.state.set_paused(t.paused)
+        self.state.set_paused(t.paused, t.step)
         self.samples.playable = self.playable
         self.poll()
         self.refresh_bindings()
@@ -368,9 +371,17 @@ class RunScreen(Screen):
     def action_screenshot(self) -> None:
         """An SVG of the screen into the run directory (or the working directory when there is none)."""
         folder = self.current_run_dir or Path(".")
-        name = f"screenshot-{time.strftime('%Y%m%d-%H%M%S')}.svg"
+        stem = f"screenshot-{time.strftime('%Y%m%d-%H%M%S')}"
+        svg = self.app.export_screenshot()
         try:
-            path = self.app.save_screenshot(filename=name, path=str(folder))
+            for n in itertools.count(1):  # two in the same second: -2, -3, ... (mode "x" never overwrites)
+                path = folder / (f"{stem}.svg" if n == 1 else f"{stem}-{n}.svg")
+                try:
+                    with open(path, "x", encoding="utf-8") as f:
+                        f.write(svg)
+                    break
+                except FileExistsError:
+                    continue
         except OSError as e:
             self.notify(f"{folder}: cannot write a screenshot ({e.strerror or e})", severity="error")
             return
@@ -414,7 +425,16 @@ class RunScreen(Screen):
         from makemore.tui.diagnostics_screen import DiagnosticsScreen
 
         replay = self.app.source.get("events") if self.mode == "replay" else None
-        self.app.push_screen(DiagnosticsScreen(lambda: self.run_dir, events=replay))
+        self.app.push_screen(DiagnosticsScreen(lambda: self.run_dir, events=replay, diag_interval=self._diag_interval))
+
+    def _diag_interval(self) -> int | None:
+        """Steps between the diagnostics records of a run training here with them on (the TUI's default); else None."""
+        if not self.training:
+            return None
+        if self.trainer is not None:
+            return self.trainer.cfg.diag_interval if self.trainer.cfg.diagnostics else None
+        train = self.request.train if self.request is not None else {}  # still preparing: as the request says
+        return (train.get("diag_interval") or TrainConfig.diag_interval) if train.get("diagnostics") else None
 
     def action_quit_run(self) -> None:
         """Quit; while training, stop after the current step, save, then quit (a second q quits at once)."""
@@ -454,6 +474,9 @@ class RunScreen(Screen):
                 self._applied_prefix = text
                 # as many as the panel shows, no more: how many columns fit depends on the longest word drawn
                 self.state.apply(self.app.call_from_thread(self.samples.fit, drawn))
+                if self._refused:  # an earlier refusal no longer holds: these samples were drawn
+                    self._refused = False
+                    self.app.call_from_thread(setattr, self.samples, "score", "")
             else:
                 score = play.score(text)
                 line = Text.assemble((score.word, "bold"), f"  {score.nll:.3f} nats/char",
@@ -461,6 +484,7 @@ class RunScreen(Screen):
                                      f" · {play.source or 'live model'}")
                 self.app.call_from_thread(setattr, self.samples, "score", line)
         except MakemoreError as e:
+            self._refused = True
             self.app.call_from_thread(setattr, self.samples, "score", Text(str(e), style="red"))
 
     def _get_playground(self) -> Playground:
@@ -497,6 +521,8 @@ class RunScreen(Screen):
     def poll(self) -> None:
         if not self.app.is_running or not self.is_mounted:
             return  # timers can fire while the app shuts down
+        if self.paused and self.snap.paused_at != self.trainer.step:  # it pauses once the step under way is done
+            self.state.set_paused(True, self.trainer.step)
         if self.tail is not None:
             for event in self.tail.poll():
                 self.state.apply(event)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from makemore.config import MAX_STEPS
 from makemore.errors import MakemoreError
 from makemore.models import FAMILIES, recipe_for
 
@@ -95,14 +97,23 @@ def _ago(seconds: float) -> str:
     return "just now"
 
 
-def _number(text: str, kind: type, name: str):
+def _number(text: str, kind: type, name: str, low: float = 0, high: float | None = None, positive: bool = False):
+    """The field's number, or None when empty; refused naming the field when not a number or out of the range
+    `makemore train` checks (so that the run screen never opens on a value the trainer refuses)."""
     text = text.strip()
     if not text:
         return None
     try:
-        return kind(text)
+        value = kind(text)
     except ValueError:
         raise MakemoreError(f"{name}: {text!r} is not a number") from None
+    if positive and not (0 < value < math.inf):  # (a float: nan and inf too)
+        raise MakemoreError(f"{name}: must be a positive number, not {text}")
+    if value < low:
+        raise MakemoreError(f"{name}: must be at least {low:,}, not {text}")
+    if high is not None and value > high:
+        raise MakemoreError(f"{name}: must be at most {high:,}, not {text}")
+    return value
 
 
 def parse_hyper(text: str) -> dict:
@@ -261,9 +272,10 @@ class StartScreen(Screen):
         model_type = str(self.query_one("#type", Select).value)
         hyper = parse_hyper(self.query_one("#hyper", Input).value)
         train = {
-            "max_steps": _number(self.query_one("#max_steps", Input).value, int, "max steps"),
-            "batch_size": _number(self.query_one("#batch_size", Input).value, int, "batch size"),
-            "learning_rate": _number(self.query_one("#learning_rate", Input).value, float, "learning rate"),
+            "max_steps": _number(self.query_one("#max_steps", Input).value, int, "max steps", 1, MAX_STEPS),
+            "batch_size": _number(self.query_one("#batch_size", Input).value, int, "batch size", 1),
+            "learning_rate": _number(self.query_one("#learning_rate", Input).value, float, "learning rate",
+                                     positive=True),
             "max_time": parse_duration(self.query_one("#max_time", Input).value),
         }
         from makemore.tui.diagnostics_screen import with_tui_defaults

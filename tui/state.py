@@ -32,6 +32,7 @@ class Figures:
     finished: Finished | None
     failed: str | None
     stalled: bool = False  # a followed run that has written nothing for a while: its rate and ETA are stale
+    paused: bool = False  # training here, paused: no time remains to count down
     dtype: str = "float32"  # what the training steps compute in (an Arithmetic event's), shown beside the device
 
 
@@ -51,6 +52,7 @@ class Snapshot:
     finished: Finished | None = None
     failed: str | None = None  # a Failed event's message, or a training exception
     paused: bool = False
+    paused_at: int | None = None  # the step the trainer paused at (steps are logged every few: it may be past the last)
     dtype: str = "float32"  # the training steps' dtype, as the first step's Arithmetic event told it
     last_event_time: float = 0.0  # time.monotonic() when the last event arrived
 
@@ -63,6 +65,8 @@ class Snapshot:
             candidates.append(self.evals[-1].step)
         if self.finished:
             candidates.append(self.finished.step)
+        if self.paused_at is not None:  # kept once resumed: the step shown does not go back to the last one logged
+            candidates.append(self.paused_at)
         return max(candidates)
 
     @property
@@ -72,7 +76,7 @@ class Snapshot:
 
     def figures(self) -> Figures:
         return Figures(self.started, self.step, self.last_step, self.evals[-1] if self.evals else None, self.saved,
-                       self.finished, self.failed, dtype=self.dtype)
+                       self.finished, self.failed, paused=self.paused, dtype=self.dtype)
 
 
 class RunState:
@@ -100,6 +104,7 @@ class RunState:
             elif isinstance(event, Started):
                 s.started = event
                 s.finished = None  # a resumed run goes on
+                s.paused_at = None
                 if event.start_step == 0:  # a fresh run in the same file starts the curve again
                     s.steps.clear()
                     s.step_times.clear()
@@ -120,9 +125,12 @@ class RunState:
             self._snap.failed = message
             self._snap.version += 1
 
-    def set_paused(self, paused: bool) -> None:
+    def set_paused(self, paused: bool, step: int | None = None) -> None:
+        """Paused or not; ``step``: the step the trainer stands at."""
         with self._lock:
             self._snap.paused = paused
+            if step is not None:
+                self._snap.paused_at = step
             self._snap.version += 1
 
     @property

@@ -25,6 +25,15 @@ WORD_CELLS = (10, 18)  # a column is as wide as its longest word, within these (
 TAG_CELLS = 6  # "train " / "new   "
 GAP = 3  # cells between columns
 MAX_COLUMNS = 4
+# each box's placeholder, longest first: the longest that fits its width is shown (a cut one read "(Enter")
+PLACEHOLDERS = {"prefix": ("prefix (Enter samples)", "prefix (Enter)", "prefix"),
+                "text": ("text to continue (Enter)", "text to continue", "text"),
+                "word": ("a word to score (Enter)", "word to score", "score")}
+
+
+def placeholder_for(kind: str, width: int) -> str:
+    """The longest of the ``kind`` box's placeholders that fits ``width`` cells (the shortest if none does)."""
+    return next((p for p in PLACEHOLDERS[kind] if cell_len(p) <= width), PLACEHOLDERS[kind][-1])
 
 
 def word_cells(words: list[str]) -> int:
@@ -104,13 +113,13 @@ class SamplesPanel(Vertical):
     playable = reactive(False, init=False)  # a model to sample from and score with is at hand
     text_mode = reactive(False, init=False)  # a text run: the prefix is continued, and there are no words to score
     score: reactive[Text | str] = reactive("", init=False)
-    at_least = 12  # samples the playground keeps where the panel grows with them (it shows them all)
+    at_least = 12  # the fewest samples the playground draws (the panel's smallest size shows as many)
 
     def compose(self) -> ComposeResult:
         yield Static("no samples yet", id="sample-words")
         with Horizontal(id="play"):
-            yield Input(placeholder="prefix (Enter samples)", id="prefix")
-            yield Input(placeholder="a word to score (Enter)", id="word")
+            yield Input(placeholder=PLACEHOLDERS["prefix"][0], id="prefix")
+            yield Input(placeholder=PLACEHOLDERS["word"][0], id="word")
         yield Static("", id="score")
 
     def on_mount(self) -> None:
@@ -135,9 +144,8 @@ class SamplesPanel(Vertical):
         self._title()
 
     def watch_text_mode(self, text_mode: bool) -> None:
-        prefix = self.query_one("#prefix", Input)
-        prefix.placeholder = "text to continue (Enter)" if text_mode else "prefix (Enter samples)"
         self._play_shown()
+        self._placeholders()
         self._title()
 
     def watch_score(self, score) -> None:
@@ -145,6 +153,12 @@ class SamplesPanel(Vertical):
 
     def on_resize(self) -> None:
         self._draw()
+        self.call_after_refresh(self._placeholders)  # once the boxes have their new widths
+
+    def _placeholders(self) -> None:
+        for box, kind in ((self.query_one("#prefix", Input), "text" if self.text_mode else "prefix"),
+                          (self.query_one("#word", Input), "word")):
+            box.placeholder = placeholder_for(kind, box.content_size.width or 1000)
 
     def _play_shown(self) -> None:
         self.query_one("#play").display = self.playable
@@ -153,8 +167,8 @@ class SamplesPanel(Vertical):
 
     @property
     def word_rows(self) -> int | None:
-        """The lines of words the panel has room for: None where it grows with them (the medium and wide
-        layouts), the height less the source line where its height is fixed (the compact layout's tab)."""
+        """The lines of words the panel has room for: its height less the source line (fixed in every layout, so
+        that the words never squeeze the chart). None while it has no size (hidden under another tab)."""
         words = self.words
         height = words.styles.height
         if height is None or height.is_auto or not words.size.height:
@@ -163,16 +177,12 @@ class SamplesPanel(Vertical):
 
     def fit(self, samples: Samples) -> Samples:
         """``samples`` cut to what the panel shows at its size (the playground draws a few more than may fit: the
-        number of columns depends on the longest word). Where the panel grows with its words, at least
-        ``at_least`` are kept (it shows them all)."""
+        number of columns depends on the longest word). Hidden, it keeps them all: drawing cuts them once shown."""
         rows = self.word_rows
-        words = [s.word for s in samples.samples]
-        width = self.words.size.width or self.size.width
         if rows is None:
-            rows = max(self.words.size.height - 1, 1)
-            n = max(fit_count(width, rows, words), min(len(words), self.at_least))
-        else:
-            n = fit_count(width, rows, words)
+            return samples
+        words = [s.word for s in samples.samples]
+        n = fit_count(self.words.size.width or self.size.width, rows, words)
         return samples if n >= len(words) else replace(samples, samples=samples.samples[:n])
 
     def _shown(self) -> list:

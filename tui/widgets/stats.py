@@ -70,6 +70,7 @@ def render_figures(f: Figures | None, width: int, where: str | None = None):
     pairs = [
         (kv("step", f"{step:,}" + (f" / {total:,}" if total else "")),
          kv("eta", "stalled", "bold yellow") if f.stalled else
+         kv("eta", "paused", "bold yellow") if f.paused else
          kv("eta", fmt_time(remaining) if remaining is not None else "-")),
         (kv("steps/s", f"{speed:,.1f}" if speed else "-"),
          kv("tokens/s", f"{last.tokens_per_s / 1000:,.1f}k" if last else "-")),
