@@ -483,3 +483,25 @@ async def test_the_boxes_placeholders_are_never_cut(finished_run, size):
             assert re.search(rf"(^|\s){re.escape(box.placeholder)}(\s|$)", line), (box.placeholder, line)
         if size in ((120, 40), COMPACT):  # room enough: the full placeholders
             assert "prefix (Enter samples)" in line and "a word to score (Enter)" in line
+
+
+async def test_damaged_lines_of_a_followed_run_are_counted_on_the_screen(finished_run, tmp_path):
+    """`makemore info` counts the lines of metrics.jsonl it skips; the TUI skipped them in silence, so a run whose
+    file was damaged showed as waiting for its first event with nothing said."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    (run / "metrics.jsonl").write_text("\n".join(lines[:2] + ["not json", "{\"event\": 3}"] + lines[2:]) + "\n")
+    app = create_app(follow=run, poll_interval=0.05)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await wait_for(pilot, lambda: app.run_screen().snap.finished is not None, what="the replay")
+        await pilot.pause(0.2)
+        notes = [str(n.message) for n in app._notifications]
+    assert notes.count(f"{run / 'metrics.jsonl'}: skipped 2 damaged lines") == 1, notes
+    app = create_app(compare=[finished_run, run], poll_interval=0.05, chart_interval=0.0)  # overlaid, the same
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.pause(0.5)
+        notes = [str(n.message) for n in app._notifications]
+    assert notes == [f"{run / 'metrics.jsonl'}: skipped 2 damaged lines"], notes

@@ -23,7 +23,7 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from makemore.events import Finished, Started
-from makemore.tui.follow import MetricsTail
+from makemore.tui.follow import MetricsTail, skipped_note
 from makemore.tui.overlay import RunCurve, RunRow, looks, run_curve, run_names, run_row
 from makemore.tui.state import RunState, Snapshot
 from makemore.tui.widgets.overlay_chart import OverlayChart
@@ -86,6 +86,7 @@ class CompareScreen(Screen):
                 state.apply(event)
                 if isinstance(event, (Finished, Started)):  # the run's results changed: its summary too
                     self._stale[i] = True
+            skipped_note(self, tail)
             behind = behind or tail.behind
         if behind:  # a long backlog: read on at once rather than a chunk per interval
             self.set_timer(0.01, self.poll)

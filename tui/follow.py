@@ -21,8 +21,14 @@ class MetricsTail:
         self.partial = b""
         self.max_bytes = max_bytes  # per poll, so that a long backlog never blocks the UI for long
         self.bad_lines = 0
+        self._told = 0  # of the bad lines, those ``untold`` has handed out
         self.overlong = False  # inside a line longer than any event, dropped as it comes
         self.behind = False  # the last poll left bytes unread (a backlog larger than max_bytes)
+
+    def untold(self) -> int:
+        """The lines skipped as damaged since the last call: for the screen to say so once."""
+        n, self._told = self.bad_lines - self._told, self.bad_lines
+        return n
 
     def poll(self) -> list[Event]:
         try:
@@ -64,3 +70,10 @@ class MetricsTail:
             self.bad_lines += not self.overlong
             self.partial, self.overlong = b"", True
         return events
+
+
+def skipped_note(screen, tail: MetricsTail) -> None:
+    """A notification on ``screen`` of the lines of ``tail``'s file newly skipped as damaged, as `makemore info`
+    counts them."""
+    if n := tail.untold():
+        screen.notify(f"{tail.path}: skipped {n:,} damaged line{'s' * (n != 1)}", severity="warning", timeout=10)

@@ -36,7 +36,7 @@ from makemore.config import TrainConfig
 from makemore.errors import MakemoreError
 from makemore.events import MAX_TABLE_VOCAB, Event
 from makemore.tui import backend
-from makemore.tui.follow import MetricsTail
+from makemore.tui.follow import MetricsTail, skipped_note
 from makemore.tui.playground import Playground
 from makemore.tui.state import STALLED_AFTER, RunInfo, RunState, Snapshot, read_run_info
 from makemore.tui.widgets.bigram_table import BigramTable
@@ -526,6 +526,7 @@ class RunScreen(Screen):
         if self.tail is not None:
             for event in self.tail.poll():
                 self.state.apply(event)
+            skipped_note(self, self.tail)
             if self.tail.behind:  # a long backlog: read on at once rather than a chunk per interval
                 self.set_timer(0.01, self.poll)
         version = self.state.version
