@@ -432,13 +432,13 @@ async def test_the_diagnostics_title_says_why_there_is_no_record_and_ends_in_an_
     async with app.run_test(size=COMPACT) as pilot:
         await pilot.pause()
         app.push_screen(DiagnosticsScreen(Path("runs/early"), events=events, diag_interval=lambda: interval))
-        await pilot.pause(0.3)
-        assert says in text_of(app, "#diag-title")
-        first = screen_lines(app)[0]
-        assert first.rstrip().endswith("…"), first  # too long for 80 columns: cut, and seen to be
+        await wait_for(pilot, lambda: isinstance(app.screen, DiagnosticsScreen) and app.screen.is_mounted,
+                       what="the diagnostics screen")
+        await wait_for(pilot, lambda: says in text_of(app, "#diag-title"), what="the title")
+        # too long for 80 columns: cut, and seen to be
+        await wait_for(pilot, lambda: screen_lines(app)[0].rstrip().endswith("…"), what="the ellipsis")
         await pilot.resize_terminal(200, 40)
-        await pilot.pause(0.3)
-        assert says in screen_lines(app)[0]
+        await wait_for(pilot, lambda: says in screen_lines(app)[0], what="the whole title at 200 columns")
 
 
 async def test_a_paused_run_shows_the_step_it_paused_at_and_no_eta(small_words, tmp_path):
