@@ -18,6 +18,7 @@ interpreter; bad input raises a ``MakemoreError``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import sys
@@ -280,6 +281,10 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
     from makemore.training import (Request, check_with_preset, data_notes, drive, new_trainer, resume_trainer,
                                    unused_note, warmup_note)
 
+    from makemore.models import family_name
+
+    if type is not None:
+        type = family_name(type)  # any case, as the command line takes it (and stores it as the family's name)
     train_names = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "device"}  # unknown ones: _checked
     hyper = {k: v for k, v in options.items() if k in _HYPER}
     train_opts = {k: v for k, v in options.items() if k in train_names}
@@ -290,46 +295,52 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
         from makemore.training import check_resume_tokenizer
 
         check_resume_tokenizer(Path(resume), Path(tokenizer), option="tokenizer")
-    if resume is not None:
-        from makemore.training import check_resume
+    with contextlib.ExitStack() as stack:
+        if resume is not None:
+            from makemore.training import check_resume
 
-        run = RunDir.open(resume)
-        if out is not None and Path(out).resolve() != run.path.resolve():
-            raise MakemoreError(f"out does not apply with resume (the run continues in {run.path})")
-        defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
-        fixed = {"seed": seed, "max_len": max_len, "mode": mode, "block_size": block_size}  # the run's own
-        given = {"data": str(data) if data is not None else None, "model_type": type,
-                 "device": device if device != "auto" else None, **hyper, **train_opts,
-                 **{k: v for k, v in fixed.items() if v != defaults[k]}}
-        trainer = resume_trainer(run, check_resume(run, {k: v for k, v in given.items() if v is not None}))
-    else:
-        if data is None:
-            raise MakemoreError("name a word list to train on (a file, or a built-in dataset such as 'names')")
-        request = Request(data=str(data), model_type=type or "transformer",
-                          out=Path(out) if out is not None else None, hyper=hyper, train=train_opts, seed=seed,
-                          device=device, max_len=max_len, mode=mode, block_size=block_size,
-                          tokenizer=Path(tokenizer) if tokenizer is not None else None, preset=preset)
-        request, checked = check_with_preset(request, type_given=type is not None)
-        model_type, train_opts = request.model_type, request.train
-        trainer, prepared = new_trainer(request, checked=checked)
-        for note in data_notes(prepared, model_type, checked[1].batch_size):
-            print(f"note: {note}", file=sys.stderr)
-        if note := unused_note(model_type, train_opts):
-            print(note, file=sys.stderr)
-        if note := warmup_note(model_type, trainer.cfg):
-            print(f"note: {note}", file=sys.stderr)
-    sinks = []
-    if progress:
-        from rich.console import Console
+            run = RunDir.open(resume)
+            if out is not None and Path(out).resolve() != run.path.resolve():
+                raise MakemoreError(f"out does not apply with resume (the run continues in {run.path})")
+            defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
+            fixed = {"seed": seed, "max_len": max_len, "mode": mode, "block_size": block_size}  # the run's own
+            given = {"data": str(data) if data is not None else None, "model_type": type,
+                     "device": device if device != "auto" else None, **hyper, **train_opts,
+                     **{k: v for k, v in fixed.items() if v != defaults[k]}}
+            overrides = check_resume(run, {k: v for k, v in given.items() if v is not None})
+            # locked before anything is read or written: a run another process trains is refused, its config.json
+            # untouched (resume_trainer saves a longer run's new length into it)
+            stack.enter_context(run.lock())
+            run.remove_stale_temporaries()  # left by a writer that was killed mid-save
+            trainer = resume_trainer(run, overrides)
+        else:
+            if data is None:
+                raise MakemoreError("name a word list to train on (a file, or a built-in dataset such as 'names')")
+            request = Request(data=str(data), model_type=type or "transformer",
+                              out=Path(out) if out is not None else None, hyper=hyper, train=train_opts, seed=seed,
+                              device=device, max_len=max_len, mode=mode, block_size=block_size,
+                              tokenizer=Path(tokenizer) if tokenizer is not None else None, preset=preset)
+            request, checked = check_with_preset(request, type_given=type is not None)
+            model_type, train_opts = request.model_type, request.train
+            trainer, prepared = new_trainer(request, checked=checked)
+            stack.enter_context(trainer.rundir.lock())
+            for note in data_notes(prepared, model_type, checked[1].batch_size):
+                print(f"note: {note}", file=sys.stderr)
+            if note := unused_note(model_type, train_opts):
+                print(note, file=sys.stderr)
+            if note := warmup_note(model_type, trainer.cfg):
+                print(f"note: {note}", file=sys.stderr)
+        sinks = []
+        if progress:
+            from rich.console import Console
 
-        from makemore.sinks import ConsoleSink
+            from makemore.sinks import ConsoleSink
 
-        sinks.append(ConsoleSink(console=Console(stderr=True)))
-    from makemore.sinks import JsonlSink
+            sinks.append(ConsoleSink(console=Console(stderr=True)))
+        from makemore.sinks import JsonlSink
 
-    import threading
+        import threading
 
-    with trainer.rundir.lock():
         # Ctrl-C (a notebook's interrupt) stops after the current step and saves, as on the command line; signal
         # handlers belong to the main thread, so a call from another thread is stopped by its own means
         last = drive(trainer, [JsonlSink(trainer.run_dir), *sinks],

@@ -234,3 +234,24 @@ def test_resume_accepts_the_runs_own_values(word_run):
     run = makemore.train(resume=str(word_run), out=word_run, seed=42, max_len=64, mode="words", max_steps=3,
                          progress=False)
     assert run.step == 3 and run.run_dir == word_run
+
+
+def test_resuming_a_run_another_process_trains_changes_nothing(data, tmp_path):
+    """makemore.train(resume=...) read the run and saved its new length into config.json before the lock refused
+    it: the run another process was training ended with the settings of a refused call."""
+    from makemore.rundir import RunDir
+
+    out = tmp_path / "run"
+    makemore.train(data / "words.txt", type="bigram", max_steps=2, out=out, progress=False)
+    with RunDir(out).lock():  # what a training process holds (flock on a second open file refuses alike)
+        before = _files(out)
+        with pytest.raises(MakemoreError, match="another makemore process is training into this run"):
+            makemore.train(resume=out, max_steps=999, progress=False)
+        assert _files(out) == before
+
+
+def test_a_family_named_in_any_case_is_stored_by_its_name(data, tmp_path):
+    """type="MLP" made a run of type "MLP", which `--resume RUN --type mlp` then refused as another type."""
+    run = makemore.train(data / "words.txt", type="MLP", max_steps=2, out=tmp_path / "run", progress=False)
+    assert makemore.load(run.run_dir).type == "mlp"
+    assert makemore.train(resume=run.run_dir, type="mlp", max_steps=3, progress=False).step == 3
