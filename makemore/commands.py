@@ -102,6 +102,10 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         return [ConsoleSink(quiet=quiet), JsonlSink(trainer.run_dir)] + \
             ([TensorBoardSink(trainer.run_dir)] if tensorboard else [])
 
+    if tensorboard:
+        from makemore.sinks import check_tensorboard
+
+        check_tensorboard()
     if resume is not None and preset is not None:
         raise MakemoreError(f"--resume continues a run with the settings it was given, --preset {preset}'s among "
                             f"them if it had it; drop --preset")

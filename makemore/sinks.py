@@ -67,14 +67,25 @@ class JsonlSink:
                 pass
 
 
+TENSORBOARD_MISSING = "--tensorboard needs the tensorboard package: pip install 'makemore[tensorboard]'"
+
+
+def check_tensorboard() -> None:
+    """Refuse --tensorboard where the package is missing, before torch and before a run directory is made."""
+    import importlib
+
+    try:
+        importlib.import_module("tensorboard")  # what torch's writer needs
+    except ImportError:
+        raise MakemoreError(TENSORBOARD_MISSING) from None
+
+
 class TensorBoardSink:
     def __init__(self, run_dir: Path):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            from makemore.errors import MakemoreError
-
-            raise MakemoreError("--tensorboard needs the tensorboard package: pip install 'makemore[tensorboard]'")
+            raise MakemoreError(TENSORBOARD_MISSING) from None
         self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"))
 
     def __call__(self, event: Event) -> None:

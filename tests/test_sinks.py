@@ -175,3 +175,30 @@ def test_started_says_what_its_count_counts_for_runs_written_before_it_said_so()
     assert started(mode="text", vocab=["<>", "a", "th"]).item == "token"
     assert started(mode="text").item == "character"
     assert started().item == "word"
+
+
+def test_tensorboard_missing_is_refused_before_a_run_is_made_or_changed(tmp_path, small_words):
+    """Without the tensorboard package, --tensorboard was refused only once the run directory existed (an empty
+    run left behind, which then blocked -o), and a refused --resume had already saved its new length."""
+    import os
+    import subprocess
+    import sys
+
+    hidden = tmp_path / "hidden" / "tensorboard"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('not installed')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "hidden")}
+
+    def train(*args):
+        return subprocess.run([sys.executable, "-m", "makemore", "train", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    done = train(str(small_words), "--type", "bigram", "--max-steps", "2", "-o", "run", "--tensorboard")
+    assert done.returncode == 2 and done.stderr == "error: --tensorboard needs the tensorboard package: pip " \
+                                                   "install 'makemore[tensorboard]'\n", done.stderr
+    assert not (tmp_path / "run").exists()
+    assert train(str(small_words), "--type", "bigram", "--max-steps", "2", "-q", "-o", "run").returncode == 0
+    config = (tmp_path / "run" / "config.json").read_bytes()
+    done = train("--resume", "run", "--max-steps", "4", "--tensorboard")
+    assert done.returncode == 2 and "--tensorboard needs the tensorboard package" in done.stderr
+    assert (tmp_path / "run" / "config.json").read_bytes() == config
