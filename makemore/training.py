@@ -238,6 +238,8 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
     timed = user_train.get("max_time") is not None and user_train.get("max_steps") is None
     tier = family.for_budget(user_train["max_time"], mode) if timed else {}
     tier.pop("block_size", None)  # see text_block_size
+    if tier.get("dropout_samples") and user_hyper.get("dropout") == 0 and "dropout_samples" not in user_hyper:
+        tier["dropout_samples"] = 0  # the budget averages the masks of a dropout the user turned off: none
     defaults = text_defaults(req.model_type)[1] if mode == "text" else {}
     hyper = model_hyper(req.model_type, {**defaults, **{k: v for k, v in tier.items() if k in family.hyper},
                                          **user_hyper})

@@ -184,3 +184,21 @@ def test_without_scores_the_same_words_come_unscored():
     plain = draw(model, vocab, 30, generator=torch.Generator().manual_seed(6), scores=False).words
     assert [g.word for g in plain] == [g.word for g in scored]
     assert all(math.isnan(g.logprob) for g in plain) and all(math.isfinite(g.logprob) for g in scored)
+
+
+def test_dropout_turned_off_under_a_time_budget_drops_the_budgets_mask_averaging():
+    """`--max-time 300 --dropout 0` was refused for --dropout-samples, an option the user never gave: the budget's
+    model averages 32 masks of its dropout, which the user's --dropout 0 turns off. A --dropout-samples given with
+    it is still refused."""
+    from makemore.errors import MakemoreError
+    from makemore.training import Request, check_request
+
+    def hyper(**given):
+        request = Request(data="names", model_type="transformer", hyper=given, train={"max_time": 300}, seed=42,
+                          device="cpu")
+        return check_request(request)[0]
+
+    assert hyper()["dropout_samples"] > 0 and hyper()["dropout"] > 0  # the budget's model, as it is
+    assert (hyper(dropout=0)["dropout"], hyper(dropout=0)["dropout_samples"]) == (0, 0)
+    with pytest.raises(MakemoreError, match="--dropout-samples averages the predictions of dropout masks"):
+        hyper(dropout=0, dropout_samples=8)
