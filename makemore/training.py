@@ -479,17 +479,19 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
             splits.seek(trainer.step, cfg.batch_size)
     else:  # killed before its first checkpoint; it starts from step 0 with the stored configuration and split
         _keep_best(run, trainer, dist is None or dist.is_main)
-    if run.finished():  # else: killed after its last save; it goes on to finish
-        if not model.trainable:
-            raise MakemoreError(f"{run.path}: {m.type} is counted in one pass, and this run was; there is nothing "
-                                f"to continue (train a new run to count again)")
-        if cfg.max_steps and trainer.step >= cfg.max_steps:
-            raise MakemoreError(f"{run.path}: already trained {trainer.step} of {cfg.max_steps} steps; "
-                                f"pass a larger --max-steps to continue")
-        if cfg.max_time is not None and trainer.elapsed >= cfg.max_time:  # whatever --max-steps now says
-            raise MakemoreError(f"{run.path}: already trained {trainer.elapsed:.1f} s, past its --max-time of "
-                                f"{cfg.max_time:g} s, which ends it whatever --max-steps says; pass a larger "
-                                f"--max-time to continue")
+    # a finished run has nothing left at its length; one killed after its last save at its length goes on to
+    # finish (writes its final results), and one past a length given now is refused as a finished one is
+    finished = run.finished()
+    if finished and not model.trainable:
+        raise MakemoreError(f"{run.path}: {m.type} is counted in one pass, and this run was; there is nothing "
+                            f"to continue (train a new run to count again)")
+    if cfg.max_steps and (trainer.step >= cfg.max_steps if finished else trainer.step > cfg.max_steps):
+        raise MakemoreError(f"{run.path}: already trained {trainer.step} of {cfg.max_steps} steps; "
+                            f"pass a larger --max-steps to continue")
+    if cfg.max_time is not None and (trainer.elapsed >= cfg.max_time if finished else trainer.elapsed > cfg.max_time):
+        raise MakemoreError(f"{run.path}: already trained {trainer.elapsed:.1f} s, past its --max-time of "
+                            f"{cfg.max_time:g} s, which ends it whatever --max-steps says; pass a larger "
+                            f"--max-time to continue")
     changed = {k: getattr(cfg, k) for k in RESUMABLE if getattr(cfg, k) != getattr(config.train, k)}
     if changed and (dist is None or dist.is_main):
         # the run is now configured so: a later --resume, `info` and `compare` see the length it was given
@@ -545,6 +547,16 @@ def check_resume(run: RunDir, given: dict[str, Any]) -> dict[str, Any]:
             raise MakemoreError(f"{option} {value} differs from the run's {stored[name]}"
                                 + (f", which chose {chose}" if chose else "") + f" ({run.path / 'config.json'}); "
                                 f"--resume continues a run as it was configured")
+    changed = {k: overrides[k] for k in RESUMABLE if k in overrides}
+    try:  # a new length out of range is the option's fault, said before torch; not the run's config.json
+        dataclasses.replace(config.train, **changed).check()
+    except MakemoreError as e:
+        try:
+            config.train.check()
+        except MakemoreError:
+            pass  # the file's own fault: resume_trainer names it
+        else:
+            raise e from None
     return overrides
 
 

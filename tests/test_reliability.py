@@ -527,10 +527,25 @@ def test_kill_after_the_last_save_finishes_on_resume(run_copy):
     lines = (run_copy / rundir.METRICS).read_text().splitlines()
     assert json.loads(lines[-1])["event"] == "finished"
     (run_copy / rundir.METRICS).write_text("\n".join(lines[:-1]) + "\n")  # killed before the final event
+    # a length below the step it stands at was taken, the run "done" at step 20 of 10 (config.json said 10)
+    config = (run_copy / rundir.CONFIG).read_bytes()
+    assert_refused(cli("train", "--resume", run_copy, "--max-steps", "10"), "already trained 20 of 10 steps")
+    assert (run_copy / rundir.CONFIG).read_bytes() == config
     r = cli("train", "--resume", run_copy)
     assert r.exit_code == 0, r.stderr
     last = json.loads((run_copy / rundir.METRICS).read_text().splitlines()[-1])
     assert last["event"] == "finished" and last["step"] == 20 and last["test_loss"] is not None
+
+
+def test_a_new_length_out_of_range_on_resume_is_the_options_fault(run_copy):
+    """`--resume RUN --max-steps 0` was blamed on the run's config.json, once torch was imported."""
+    config = (run_copy / rundir.CONFIG).read_bytes()
+    for args, said in ((["--max-steps", "0"], "--max-steps must be at least 1"),
+                       (["--max-time", "-1"], "--max-time must be positive"),
+                       (["--diag-interval", "0"], "--diag-interval must be at least 1")):
+        r = cli("train", "--resume", run_copy, *args)
+        assert r.exit_code == 2 and r.stderr == f"error: {said}\n", (args, r.stderr)
+    assert (run_copy / rundir.CONFIG).read_bytes() == config
 
 
 def test_torn_metrics_line_is_tolerated(run_copy):
