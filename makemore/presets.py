@@ -48,6 +48,10 @@ class Preset:
             scale = train["max_steps"] / recipe["max_steps"]
             recipe["warmup_steps"] = max(1, round(recipe["warmup_steps"] * scale))
             recipe["eval_interval"] = max(1, min(recipe["eval_interval"], train["max_steps"]))
+        if train.get("batch_size") is not None and train.get("grad_accum") is None and "grad_accum" in recipe:
+            # a batch of its own keeps the recipe's micro-batch (sequences a forward pass holds), as far as it goes
+            micro = max(1, recipe["batch_size"] // recipe["grad_accum"])
+            recipe["grad_accum"] = max(1, train["batch_size"] // micro)
         train = {**train, **{k: v for k, v in recipe.items() if train.get(k) is None}}
         return hyper, train, block_size if block_size is not None else self.block_size
 

@@ -67,6 +67,11 @@ def test_explicit_options_override_the_preset():
     assert hyper["n_head"] == 3
     with pytest.raises(MakemoreError, match="give --n-head"):
         preset.apply({"n_embd": 100}, {}, None, "cpu")
+    # a batch of one's own keeps the micro-batch of 16 sequences (-b 4 with the preset's 32 micro-batches was
+    # refused as "--grad-accum must be between 1 and the batch size", an option not given)
+    grad_accum = {b: preset.apply({}, {"batch_size": b}, None, "cpu")[1]["grad_accum"] for b in (4, 16, 64, 512)}
+    assert grad_accum == {4: 1, 16: 1, 64: 4, 512: 32}
+    assert preset.apply({}, {"batch_size": 64, "grad_accum": 2}, None, "cpu")[1]["grad_accum"] == 2
     with pytest.raises(MakemoreError, match="unknown"):
         get_preset("gpt5")
 
