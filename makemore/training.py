@@ -129,10 +129,14 @@ def check_prepared(model_type: str, hyper: dict[str, Any], prepared) -> None:
 
 
 def unused_note(model_type: str, train: dict[str, Any]) -> str | None:
-    """Training options given to a family fitted by counting, which has no use for them: said, not refused (a
-    script may loop over families), once nothing else is refused."""
+    """Training options given to a family fitted by counting, which has no use for them, or --diag-interval
+    without --diagnostics: said, not refused (a script may loop over families), once nothing else is refused."""
     unused = [k for k, v in train.items() if v is not None and v is not False]
-    if not unused or not get_family(model_type).fitted:
+    if not get_family(model_type).fitted:
+        if train.get("diag_interval") is not None and not train.get("diagnostics"):
+            return "--diag-interval has no effect without --diagnostics, which records the instruments"
+        return None
+    if not unused:
         return None
     options = ", ".join("--" + k.replace("_", "-") for k in unused)
     verb = "has" if len(unused) == 1 else "have"

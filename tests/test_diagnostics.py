@@ -378,6 +378,21 @@ def test_the_api_says_which_options_the_ngram_does_not_use(small_words, tmp_path
     assert "no effect" not in capsys.readouterr().err
 
 
+def test_a_diagnostics_interval_without_diagnostics_is_said_to_do_nothing(small_words, tmp_path, capsys):
+    """--diag-interval alone recorded nothing, and nothing said so."""
+    import makemore
+
+    said = "--diag-interval has no effect without --diagnostics, which records the instruments"
+    r = runner.invoke(app, ["train", str(small_words), "--type", "bigram", "--max-steps", "2", "--diag-interval",
+                            "1", "-o", str(tmp_path / "r")])
+    assert r.exit_code == 0 and said in r.stderr, r.output
+    makemore.train(small_words, type="bigram", max_steps=2, diag_interval=1, out=tmp_path / "api", progress=False)
+    assert said in capsys.readouterr().err
+    r = runner.invoke(app, ["train", str(small_words), "--type", "bigram", "--max-steps", "2", "--diag-interval",
+                            "1", "--diagnostics", "-o", str(tmp_path / "on")])
+    assert r.exit_code == 0 and "no effect" not in r.stderr, r.output
+
+
 def test_a_warm_up_longer_than_the_run_is_said_with_the_rate_it_reaches(small_words, tmp_path, capsys):
     """--warmup-steps 500 in a run of 20 steps: the rate rises to 20/500 of its peak, and the command line and the
     API say so; a warm-up within the run says nothing."""
