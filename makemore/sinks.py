@@ -205,7 +205,7 @@ class ConsoleSink:
             lines = [line for line in event.text.splitlines() if line.strip()][:2]
             (self.progress.console if self.progress else c).print(
                 f"  sample: {escape(' ⏎ '.join(lines)[:200])}", highlight=False)
-        elif isinstance(event, Samples) and not self.quiet:
+        elif isinstance(event, Samples) and not self.quiet and event.samples:  # (num_samples 0: none drawn)
             text = "  ".join(f"[{TAG_STYLE[s.tag]}]{escape(s.word)}[/]" for s in event.samples[:8])  # words are data
             (self.progress.console if self.progress else c).print(f"  samples: {text}", highlight=False)
         elif isinstance(event, Failed):

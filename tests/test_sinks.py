@@ -113,6 +113,7 @@ def test_console_sink_prints_plain_lines_off_a_terminal(monkeypatch):
     expected.append("step 20: train 2.0000 val 2.1000 (best 2.0500 @ 10)")
     sink(samples)
     expected.append("  samples: emma  zoë  [/b]  ")  # words are data, not markup
+    sink(Samples(step=20, temperature=1.0, samples=[]))  # num_samples 0: an empty "samples:" line was printed
     sink(EVENTS[7])  # bigrams: nothing
     sink(EVENTS[8])  # a periodic save: nothing
     sink(Saved(step=25, path="runs/a/last.safetensors", reason="interrupt"))
