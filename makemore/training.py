@@ -418,7 +418,9 @@ def build_trainer(model, vocab, splits, cfg: TrainConfig, run: RunDir, model_typ
                    matmul_precision=precision, **({"dist": dist} if dist is not None else {}))
 
 
-RESUMABLE = ("max_steps", "max_time", "diagnostics", "diag_interval")  # what --resume may change (besides --device); the rest is the run's
+# what --resume may change (besides --device): the length, the instruments, and --compile (speed only: the
+# training forward is compiled, the weights and their checkpoints are the plain module's); the rest is the run's
+RESUMABLE = ("max_steps", "max_time", "diagnostics", "diag_interval", "compile")
 
 
 def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = None, dist=None):

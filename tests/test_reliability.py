@@ -715,3 +715,14 @@ def test_a_second_writer_is_refused_and_the_first_is_unharmed(tmp_path, small_wo
     events = [json.loads(x) for x in (run / rundir.METRICS).read_text().splitlines()]
     assert [e["event"] for e in events].count("started") == 1
     assert events[-1]["event"] == "finished"
+
+
+def test_compile_may_be_turned_on_when_resuming(run_copy):
+    """`--resume RUN --compile` was refused as "--compile True differs from the run's False", though compiling
+    changes only the speed of the training forward (the weights and checkpoints are the plain module's)."""
+    from makemore.training import check_resume
+
+    assert check_resume(rundir.RunDir(run_copy), {"compile": True, "max_steps": 40}) == {"compile": True,
+                                                                                         "max_steps": 40}
+    with pytest.raises(MakemoreError, match="--n-embd 32 differs from the run's 16"):  # the rest is the run's
+        check_resume(rundir.RunDir(run_copy), {"compile": True, "n_embd": 32})
