@@ -486,7 +486,8 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
     else:  # killed before its first checkpoint; it starts from step 0 with the stored configuration and split
         _keep_best(run, trainer, dist is None or dist.is_main)
     # a finished run has nothing left at its length; one killed after its last save at its length goes on to
-    # finish (writes its final results), and one past a length given now is refused as a finished one is
+    # finish (writes its final results), and one past a step count given now is refused as a finished one is
+    # (not past a time: a run's last save falls a moment after its --max-time, and it finishes from there)
     finished = run.finished()
     if finished and not model.trainable:
         raise MakemoreError(f"{run.path}: {m.type} is counted in one pass, and this run was; there is nothing "
@@ -494,7 +495,7 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
     if cfg.max_steps and (trainer.step >= cfg.max_steps if finished else trainer.step > cfg.max_steps):
         raise MakemoreError(f"{run.path}: already trained {trainer.step} of {cfg.max_steps} steps; "
                             f"pass a larger --max-steps to continue")
-    if cfg.max_time is not None and (trainer.elapsed >= cfg.max_time if finished else trainer.elapsed > cfg.max_time):
+    if cfg.max_time is not None and finished and trainer.elapsed >= cfg.max_time:
         raise MakemoreError(f"{run.path}: already trained {trainer.elapsed:.1f} s, past its --max-time of "
                             f"{cfg.max_time:g} s, which ends it whatever --max-steps says; pass a larger "
                             f"--max-time to continue")

@@ -726,3 +726,19 @@ def test_compile_may_be_turned_on_when_resuming(run_copy):
                                                                                          "max_steps": 40}
     with pytest.raises(MakemoreError, match="--n-embd 32 differs from the run's 16"):  # the rest is the run's
         check_resume(rundir.RunDir(run_copy), {"compile": True, "n_embd": 32})
+
+
+def test_a_run_killed_after_its_last_save_past_its_time_finishes_on_resume(small_words, tmp_path):
+    """A run's last save falls a moment after its --max-time: killed before its final event, it finishes on
+    --resume (a step count past the one given is refused; its time past the budget is not)."""
+    run = tmp_path / "run"
+    r = cli("train", small_words, "--type", "bigram", "--max-time", "1", "-q", "-o", run)
+    assert r.exit_code == 0, r.stderr
+    lines = (run / rundir.METRICS).read_text().splitlines()
+    finished = json.loads(lines[-1])
+    assert finished["event"] == "finished" and finished["elapsed"] >= 1
+    (run / rundir.METRICS).write_text("\n".join(lines[:-1]) + "\n")  # killed before the final event
+    r = cli("train", "--resume", run)
+    assert r.exit_code == 0, r.stderr
+    last = json.loads((run / rundir.METRICS).read_text().splitlines()[-1])
+    assert last["event"] == "finished" and last["step"] == finished["step"]
