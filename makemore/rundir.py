@@ -169,9 +169,11 @@ def _plausible(obj: dict[str, Any]) -> bool:
 def escapes_terminal(line: bytes, obj: dict[str, Any]) -> bool:
     """Whether a metrics line (``obj`` parsed from ``line``) holds a control character that a reader could print
     to a terminal: a damaged line. A started event's vocabulary is left out: a token run's holds the single bytes
-    (control characters among them), which the TUI labels escaped (``instruments.token_labels``). (A control
-    character comes only as a \\u escape: JSON refuses it raw.)"""
-    return b"\\u" in line and control_in({k: v for k, v in obj.items() if k != "vocab"}) is not None
+    (control characters among them), which the TUI labels escaped (``instruments.token_labels``). (A C0 control
+    character comes only as a \\u escape, JSON refuses it raw; DEL and the C1 ones may come raw, in UTF-8 as 7F and
+    C2 80-9F: only lines with one of these bytes are looked through.)"""
+    return (b"\\u" in line or b"\x7f" in line or b"\xc2" in line) and \
+        control_in({k: v for k, v in obj.items() if k != "vocab"}) is not None
 
 
 def _number(value: Any, most: float = math.inf) -> float | None:

@@ -231,6 +231,9 @@ def test_an_escape_sequence_in_a_run_file_never_reaches_the_terminal(run):
     started = json.dumps({"event": "started", "vocab": ["\x00", "\x1b", "a"], "dataset": "x"}).encode()
     assert not rundir.escapes_terminal(started, json.loads(started))
     assert rundir.escapes_terminal(started.replace(b'"x"', b'"\\u001b"'), {"dataset": "\x1b"})
+    for control in ("\x9b", "\x7f"):  # C1's CSI and DEL, which JSON leaves unescaped (written raw, as UTF-8)
+        raw = json.dumps({"event": "finished", "reason": f"x{control}2J"}, ensure_ascii=False).encode()
+        assert b"\\u" not in raw and rundir.escapes_terminal(raw, json.loads(raw))
     _edit(run / rundir.CONFIG, lambda c: c["dataset"].update(name="names\x1b[2J"))
     refused(cli("info", run), f"{run / rundir.CONFIG}: holds control character U+001B")
 
