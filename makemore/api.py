@@ -316,6 +316,10 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
         else:
             if data is None:
                 raise MakemoreError("name a word list to train on (a file, or a built-in dataset such as 'names')")
+            if out is not None:  # before torch and the data are read, as the command line checks -o
+                from makemore.rundir import check_out
+
+                check_out(Path(out), "out=")
             request = Request(data=str(data), model_type=type or "transformer",
                               out=Path(out) if out is not None else None, hyper=hyper, train=train_opts, seed=seed,
                               device=device, max_len=max_len, mode=mode, block_size=block_size,

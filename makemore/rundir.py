@@ -719,29 +719,30 @@ def _staging_dir(out: Path) -> Path:
     return tmp
 
 
-def check_out(out: Path) -> None:
+def check_out(out: Path, option: str = "-o") -> None:
     """Refuse ``-o OUT`` for a new run when OUT is a file or a directory that is not empty (a run is never
-    overwritten)."""
+    overwritten). ``option``: how the caller names it (the Python API's ``out=``)."""
     try:
         taken = out.exists() and (not out.is_dir() or any(out.iterdir()))
     except OSError as e:
         raise MakemoreError(f"{out}: cannot read ({e.strerror or e})") from None
     if out.is_symlink() and not out.exists():
-        raise MakemoreError(f"{out}: a link to nothing; choose another directory with -o")
+        raise MakemoreError(f"{out}: a link to nothing; choose another directory with {option}")
     if taken and not out.is_dir():
-        raise MakemoreError(f"{out}: is a file, not a run directory; choose another directory with -o")
+        raise MakemoreError(f"{out}: is a file, not a run directory; choose another directory with {option}")
     if taken:
-        raise _exists(out)
-    check_parent(out, "choose another directory with -o")
+        raise _exists(out, option)
+    check_parent(out, f"choose another directory with {option}")
 
 
-def _exists(out: Path) -> MakemoreError:
+def _exists(out: Path, option: str = "-o") -> MakemoreError:
     """The refusal of a taken ``-o OUT``: a run is offered --resume; another directory is named for what it is."""
     if RunDir.is_run(out):
-        return MakemoreError(f"{out}: already exists; continue it with `makemore train --resume {out}` "
-                             f"or choose another directory with -o")
+        resume = f"`makemore train --resume {out}`" if option == "-o" else f"makemore.train(resume={str(out)!r})"
+        return MakemoreError(f"{out}: already exists; continue it with {resume} or choose another directory with "
+                             f"{option}")
     return MakemoreError(f"{out}: a directory that is not empty and holds no makemore run; choose another "
-                         f"directory with -o")
+                         f"directory with {option}")
 
 
 def _remove_empty(path: Path) -> None:

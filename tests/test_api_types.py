@@ -255,3 +255,23 @@ def test_a_family_named_in_any_case_is_stored_by_its_name(data, tmp_path):
     run = makemore.train(data / "words.txt", type="MLP", max_steps=2, out=tmp_path / "run", progress=False)
     assert makemore.load(run.run_dir).type == "mlp"
     assert makemore.train(resume=run.run_dir, type="mlp", max_steps=3, progress=False).step == 3
+
+
+def test_an_out_that_is_taken_is_refused_before_torch_in_the_apis_words(data, tmp_path):
+    """makemore.train(out=...) on a run that exists was refused only after torch and the data were read, telling
+    a Python caller to use -o and `makemore train --resume`."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    makemore.train(data / "words.txt", type="bigram", max_steps=2, out=out, progress=False)
+    code = ("import json, sys, makemore\n"
+            "try:\n"
+            f"    makemore.train({str(data / 'words.txt')!r}, type='bigram', out={str(out)!r}, progress=False)\n"
+            "except makemore.MakemoreError as e:\n"
+            "    print(json.dumps({'error': str(e), 'torch': 'torch' in sys.modules}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    report = json.loads(done.stdout)
+    assert report == {"error": f"{out}: already exists; continue it with makemore.train(resume={str(out)!r}) or "
+                               f"choose another directory with out=", "torch": False}, report
