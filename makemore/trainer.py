@@ -110,6 +110,7 @@ class Trainer:
         self._precision_open = self._precision_auto and matmul_precision == "medium"
         self._saved_precision: str | None = None
         self._kernels_chosen = False
+        self.choosing_seconds = 0.0  # the first step's timings of the arithmetic (``_train_step``)
         self._timing_abandoned = False  # a stop request cut the first step's timing short
         # --dtype auto: on a CPU, bfloat16 autocast if the first step times the model's own passes faster under
         # it (kept in the run's state for --resume); float32 elsewhere (CUDA trains in float32 with TF32)
@@ -304,6 +305,9 @@ class Trainer:
             self._measure_norm = (self.step + 1) % cfg.log_interval == 0 or self.step + 1 == cfg.max_steps
             first = not self._kernels_chosen
             loss_sum, tokens = self._train_step()
+            if first:  # timing the arithmetic to choose is not training time, for the clock nor the rate (as
+                last_tick += self.choosing_seconds  # evaluation is not): a short --max-time is spent training
+                window_start += self.choosing_seconds
             if first and main and not self._timing_abandoned:  # (abandoned: nothing chosen to tell)
                 yield Arithmetic(step=self.step + 1, dtype=self.cfg.dtype, matmul_precision=self.matmul_precision,
                                  native_gelu=bool(self.native_gelu), dtype_chosen=self._dtype_auto)
@@ -511,12 +515,14 @@ class Trainer:
         mine = index[self.dist.shard(len(index))]
         chunks = mine.chunk(max(1, cfg.grad_accum))
         if not self._kernels_chosen:  # this process's first step: timed at the shape of its first micro-batch
+            timing = time.perf_counter()
             still_open = self._precision_open, self._dtype_open, self.native_gelu
             self._choose_matmul_precision(chunks[0])  # first: the dtype's timing compares with the float32 chosen
             self._choose_dtype(chunks[0])
             if self.native_gelu is None:
                 self.native_gelu = self._choose_gelu_kernel(chunks[0])
             self._kernels_chosen = True
+            self.choosing_seconds = time.perf_counter() - timing
             if self._timing_abandoned:  # this step on the defaults; the run's state says nothing was chosen
                 self._precision_open, self._dtype_open, self.native_gelu = still_open
         # the weights of the micro-batches' losses; one micro-batch on one process needs none

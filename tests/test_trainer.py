@@ -193,3 +193,25 @@ def test_step_rates_and_the_clock_count_training_alone(small_words, tmp_path, mo
     assert trainer._resume.waited
     for e in steps:
         assert e.steps_per_s == pytest.approx(1.0) and e.elapsed == pytest.approx(e.step), e
+
+
+def test_the_first_steps_timings_are_not_training_time(small_words, tmp_path, monkeypatch):
+    """The first step times the arithmetic to choose it (--dtype/--matmul-precision auto); that time counted against
+    --max-time, so a short budget trained a step or two. It is left out of the clock, as evaluation is."""
+    import time
+
+    from makemore.trainer import Trainer
+
+    choose = Trainer._choose_matmul_precision
+
+    def slow(self, chunk):  # a timing that takes a second, as on a busy machine
+        time.sleep(1.0)
+        return choose(self, chunk)
+
+    monkeypatch.setattr(Trainer, "_choose_matmul_precision", slow)
+    trainer, _ = new_trainer(Request(data=str(small_words), model_type="bigram", out=tmp_path / "run",
+                                     train={"max_time": 0.5, "batch_size": 8, "eval_interval": 1_000_000}))
+    trainer.cfg.log_interval = 1
+    steps = [e for e in trainer.run() if e.kind == "step"]
+    assert steps[0].elapsed < 0.5 and len(steps) > 2, [(e.step, e.elapsed) for e in steps]
+    assert trainer.choosing_seconds >= 1.0
