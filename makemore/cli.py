@@ -596,6 +596,7 @@ def tokenizer_train(
 @app.command(cls=_Command)
 @handles_errors
 def tokenize(
+    ctx: typer.Context,
     tok: TokArg,
     text: Annotated[Optional[str], typer.Argument(help="Text to tokenize.", show_default=False)] = None,
     file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Tokenize this file instead.",
@@ -611,6 +612,8 @@ def tokenize(
     """
     from makemore.token_commands import tokenize_command
 
+    if "n" in _given(ctx) and not merges:
+        raise MakemoreError("-n applies to --merges (how many merges it lists)")
     tokenize_command(tok, text=text, file=file, as_json=as_json, merges=merges, n=n)
 
 

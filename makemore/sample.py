@@ -55,6 +55,7 @@ def _filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None)
         cumulative = sorted_logits.softmax(-1).cumsum(-1)
         # keep the smallest set reaching top_p: drop a character once the mass before it reaches top_p
         drop = cumulative - sorted_logits.softmax(-1) >= top_p
+        drop[:, 0] = False  # the likeliest always stays: a top_p below float32's range dropped every character
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
     return logits
@@ -127,8 +128,9 @@ def draw(
     try:
         while len(out) < n:
             if too_long > 100 * n + 1000:
+                looser = "loosen --top-k or --top-p" if top_k is not None or top_p is not None else "--temperature"
                 raise MakemoreError(f"{too_long:,} samples did not end within --max-len {max_len}, and "
-                                    f"{len(out):,} did; raise --max-len or --temperature")
+                                    f"{len(out):,} did; raise --max-len or {looser}")
             wanted = n - len(out)
             if too_long:  # expect to drop as many as so far
                 wanted = min(wanted * (too_long + len(out)) // max(len(out), 1) + 1, 64 * wanted)

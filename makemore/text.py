@@ -530,7 +530,19 @@ def check_prompt(prompt: str) -> str:
                             "from a newline (or a space, in a text without one)")
     if "\x00" in prompt:  # binary data, which every reader of a text refuses
         raise MakemoreError(f"--prompt {prompt!r}: a NUL character; a prompt is text")
+    check_utf8(prompt, "--prompt")
     return line_ends(prompt)  # CRLF and CR as LF, as every text was read
+
+
+def check_utf8(text: str, what: str) -> None:
+    """Refuse a string holding bytes that were not UTF-8 (a command line's argument keeps them as surrogates,
+    which neither a vocabulary nor a tokenizer can read), naming ``what`` it is."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        bad = ord(text[e.start])
+        raise MakemoreError(f"{what}: not UTF-8 (byte 0x{bad - 0xDC00:02x})" if 0xDC80 <= bad <= 0xDCFF else
+                            f"{what}: not UTF-8 (character U+{bad:04X})") from None
 
 
 def default_prompt(vocab) -> str:

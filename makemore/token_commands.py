@@ -129,6 +129,10 @@ def tokenize_command(tok_path: Path, text: str | None, file: Path | None, as_jso
         from makemore.corpus import read_text
 
         text = read_text(Path(file), MAX_TOKENIZE_BYTES)
+    else:
+        from makemore.text import check_utf8
+
+        check_utf8(text, "the text to tokenize")
     ids = tok.encode(text)
     summary = _summary(text, ids)
     if as_json:

@@ -92,6 +92,17 @@ def test_nucleus_is_the_smallest_set_reaching_p():
     assert (_filter_logits(torch.zeros(1, 4), None, 0.51).softmax(-1) > 0).sum().item() == 3
 
 
+def test_a_top_p_below_float32s_range_keeps_the_likeliest_character():
+    """--top-p 1e-40 dropped every character (the mass before the first is 0, which float32 holds as not below
+    1e-40), and sampling blamed the model's weights for probabilities that were not finite."""
+    from makemore.sample import _filter_logits
+
+    logits = torch.tensor([[0.5, 2.0, -1.0, 1.0]])
+    for p in (1e-40, 1e-300, 1e-3):
+        probs = _filter_logits(logits, None, p).softmax(-1)
+        assert probs.tolist() == [[0.0, 1.0, 0.0, 0.0]], (p, probs)
+
+
 def test_sampling_uses_the_filter():
     """Through generate: top-k 1 and a tiny top-p draw the greedy word at any temperature."""
     vocab = Vocab(list("abcde"))

@@ -518,3 +518,14 @@ def test_a_stream_shorter_than_a_window_is_counted_in_the_right_number():
         stream_loss(None, [7], 4, 0, None, None)
     with pytest.raises(MakemoreError, match="^3 tokens are fewer than one window of 5$"):
         stream_loss(None, [7, 8, 9], 4, 0, None, None, unit="token")
+
+
+def test_a_prompt_of_bytes_that_are_not_utf8_is_refused_by_name():
+    """A prompt typed with a byte that is not UTF-8 reached a token run's tokenizer, which was blamed (and the
+    prompt had been printed before the refusal)."""
+    from makemore.errors import MakemoreError
+    from makemore.text import check_prompt
+
+    with pytest.raises(MakemoreError, match=r"^--prompt: not UTF-8 \(byte 0xff\)$"):
+        check_prompt("a\udcff")
+    assert check_prompt("a\r\nb") == "a\nb"

@@ -489,6 +489,13 @@ def test_commands_train_tokenize_and_list_merges(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     result = runner.invoke(app, ["tokenize", str(tmp_path / "bad.json"), "x"])
     assert result.exit_code == 2 and "not a tokenizer.json file" in result.output
+    # -n without --merges was ignored; a text of bytes that are not UTF-8 (a command line keeps them as
+    # surrogates) was blamed on the tokenizer file
+    result = runner.invoke(app, ["tokenize", str(out), "abc", "-n", "3"])
+    assert result.exit_code == 2 and result.stderr == "error: -n applies to --merges (how many merges it lists)\n"
+    result = runner.invoke(app, ["tokenize", str(out), "a\udcffb"])
+    assert result.exit_code == 2 and result.stderr == "error: the text to tokenize: not UTF-8 (byte 0xff)\n", \
+        result.stderr
 
 
 def test_command_refuses_an_edited_tokenizer_in_one_line(tok, tmp_path):
