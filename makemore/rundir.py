@@ -755,7 +755,10 @@ def _remove_empty(path: Path) -> None:
 
 def _empty_folder(path: Path) -> bool:
     try:
-        return not path.is_symlink() and path.is_dir() and next(os.scandir(path), None) is None
+        if path.is_symlink() or not path.is_dir():
+            return False
+        with os.scandir(path) as entries:
+            return next(entries, None) is None
     except OSError:
         return False
 

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from makemore.rundir import MAX_METRICS_LINE, METRICS, escapes_terminal
+from makemore.console import plural
 from makemore.events import Event, event_from_json
 
 
@@ -76,4 +77,4 @@ def skipped_note(screen, tail: MetricsTail) -> None:
     """A notification on ``screen`` of the lines of ``tail``'s file newly skipped as damaged, as `makemore info`
     counts them."""
     if n := tail.untold():
-        screen.notify(f"{tail.path}: skipped {n:,} damaged line{'s' * (n != 1)}", severity="warning", timeout=10)
+        screen.notify(f"{tail.path}: skipped {plural(n, 'damaged line')}", severity="warning", timeout=10)
