@@ -13,7 +13,8 @@ import importlib
 import inspect
 import os
 import sys
-from pathlib import Path
+import typing
+from pathlib import Path, PurePath
 from typing import Annotated, Optional
 
 import typer
@@ -55,8 +56,35 @@ _NO_ARGS = getattr(_click.exceptions, "NoArgsIsHelpError", ())
 _ABORT = getattr(typer.core, "Abort", None) or _click.exceptions.Abort
 
 
+def _names_a_path(param) -> bool:
+    """Whether a command's parameter takes a path: a click.Path in Typer's older versions, an annotation of Path
+    (or a list of them) in its newer ones."""
+    if getattr(getattr(param, "type", None), "name", None) == "path":
+        return True
+    hint = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    return any(isinstance(h, type) and issubclass(h, PurePath) for h in (hint, *typing.get_args(hint)))
+
+
+def _refuse_empty(param) -> None:
+    """Refuse an empty path as the parameter's own error: pathlib reads "" as ".", the current directory, which
+    `-O ""` then called a directory and `-o ""` a directory of other files."""
+    consume = param.consume_value
+
+    def consume_value(ctx, opts):
+        value, source = consume(ctx, opts)
+        if value == "" or (isinstance(value, (list, tuple)) and "" in value):
+            raise _click.exceptions.BadParameter("an empty path", ctx=ctx, param=param)
+        return value, source
+
+    param.consume_value = consume_value
+
+
 class _Command(_Help, TyperCommand):
-    pass
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if _names_a_path(param):
+                _refuse_empty(param)
 
 
 class _Group(_Help, TyperGroup):

@@ -573,7 +573,7 @@ def score_command(run, words: list[str], *, as_json: bool) -> None:
     if run.config.mode == "text":
         raise MakemoreError(f"{run.path}: a text run; score scores words of a word list "
                             f"(for a text, use `makemore eval {run.path} FILE`)")
-    check_scorable(words, run.config.model.block_size, run.vocab())  # before torch is imported
+    words = check_scorable(words, run.config.model.block_size, run.vocab())  # before torch is imported
     from makemore.evaluation import score_words
     from makemore.sample import tag
 

@@ -8,6 +8,7 @@ token; characters get 1..V-1 in sorted order. Batches are drawn by tensor indexi
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import re
 from dataclasses import dataclass
@@ -33,8 +34,17 @@ def builtin_datasets() -> dict[str, Path]:
     return {p.name[:-4]: Path(str(p)) for p in root.iterdir() if p.name.endswith(".txt")}
 
 
+def check_data_named(spec: str | Path) -> None:
+    """Refuse a data argument that is empty (a path would read it as the current directory), or white space that
+    names no file."""
+    if isinstance(spec, str) and (not spec or not spec.strip() and not os.path.lexists(spec)):
+        raise MakemoreError(f"{spec!r}: an empty name for the data; give a file or a built-in dataset "
+                            f"({', '.join(sorted(builtin_datasets()))})")
+
+
 def resolve_dataset(spec: str | Path) -> tuple[str, Path]:
     """A path, or the name of a built-in dataset; returns (name, path)."""
+    check_data_named(spec)
     path = Path(spec).expanduser()
     if path.exists() or path.suffix or "/" in str(spec):
         return path.stem, path
@@ -232,17 +242,20 @@ def check_prefix(prefix: str, vocab: Vocab) -> None:
         raise MakemoreError(f"--prefix {prefix!r}: {why}")
 
 
-def check_scorable(words: list[str], block_size: int, vocab: Vocab) -> None:
-    """Refuse a word a model of ``block_size`` over ``vocab`` cannot score: empty, too long, or with a character
-    outside the vocabulary."""
+def check_scorable(words: list[str], block_size: int, vocab: Vocab) -> list[str]:
+    """The words stripped of the white space around them, as a word list's lines are; a word a model of
+    ``block_size`` over ``vocab`` cannot score is refused: empty, too long, or with a character outside the
+    vocabulary."""
+    words = [w.strip() for w in words]
     for w in words:
-        if not w.strip():
+        if not w:
             raise MakemoreError("cannot score an empty word")
         if len(w) >= block_size:
             raise MakemoreError(f"{w!r}: {len(w)} characters; this model handles at most {block_size - 1}")
         why = not_in_vocabulary(w, vocab.stoi)
         if why:
             raise MakemoreError(f"{w!r}: {why}")
+    return words
 
 
 # --- splitting -------------------------------------------------------------------------------------

@@ -64,10 +64,11 @@ def bits(nats: float) -> float:
 
 
 def score_words(loaded, words: list[str]) -> list[float]:
-    """Each word's mean NLL per character under a loaded run's model; a word it cannot score is refused."""
+    """Each word's mean NLL per character under a loaded run's model (the white space around a word stripped, as
+    a word list's lines are); a word it cannot score is refused."""
     from makemore.data import check_scorable
 
-    check_scorable(words, loaded.config.model.block_size, loaded.vocab)
+    words = check_scorable(words, loaded.config.model.block_size, loaded.vocab)
     if not words:
         return []
     return word_nll(loaded.model, EncodedWords(list(words), loaded.vocab), device=_device(loaded.model))

@@ -125,6 +125,7 @@ def draw(
     if averaging:  # each step's dropout masks, from a generator seeded by this draw's (see the Transformer)
         seed = int(torch.randint(1 << 62, (), generator=generator))
         mask_generator = torch.Generator(device=device).manual_seed(seed)
+    greedy = temperature == 0 or top_k == 1  # the likeliest character at each step: one word, drawn again
     try:
         while len(out) < n:
             if too_long > 100 * n + 1000:
@@ -139,6 +140,10 @@ def draw(
                 batch = _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_len, limit,
                                         cut, generator, device)
             ended = [g for g in batch if g is not None]
+            if not ended and greedy and not averaging:  # every sample is the one word, which does not end
+                rule = "--temperature 0" if temperature == 0 else "--top-k 1"
+                raise MakemoreError(f"under {rule} every sample is the same word, and it does not end within "
+                                    f"--max-len {max_len}; raise --max-len, or sample without {rule}")
             if averaging:
                 ended = _scored(model, vocab, ended, len(prefix), device) if scores else \
                     [Generated(g.word, math.nan) for g in ended]

@@ -23,8 +23,9 @@ def _echo(line: str = "") -> None:
 
 def _corpus(spec: str) -> Path:
     """A file, a directory of text files, or the name of a built-in dataset."""
-    from makemore.data import resolve_dataset
+    from makemore.data import check_data_named, resolve_dataset
 
+    check_data_named(spec)
     path = Path(spec).expanduser()
     return path if path.is_dir() else resolve_dataset(spec)[1]
 
@@ -36,6 +37,8 @@ def tokenizer_train_command(data: str, vocab_size: int, out: str | Path, pattern
     if pattern not in PATTERNS:
         raise MakemoreError(f"--pattern {pattern}: expected one of {', '.join(PATTERNS)}")
     named, out = str(out), Path(out)
+    if not named:
+        raise MakemoreError("--out: an empty path; give the tokenizer's file name, e.g. tokenizer.json")
     if named.endswith(("/", os.sep)) or out.is_dir():
         raise MakemoreError(f"{named}: names a directory; give the tokenizer's file name, e.g. "
                             f"{out / 'tokenizer.json'}")

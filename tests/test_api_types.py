@@ -144,6 +144,10 @@ def test_score_refuses_what_is_not_words(word_model, words, message):
         word_model.score(words)
 
 
+def test_score_strips_the_white_space_around_a_word_as_a_word_list_is_read(word_model):
+    assert word_model.score([" emma\t", "ab "]) == word_model.score(["emma", "ab"])
+
+
 def test_a_text_model_refuses_word_list_calls(text_model):
     """score and --skip-unknown mean words of a list; a text run has none (the CLI's score says so too)."""
     with pytest.raises(MakemoreError, match="a text run; score scores words of a word list"):

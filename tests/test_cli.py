@@ -196,6 +196,12 @@ def test_eval_info_score(trained_run):
     rows = json.loads(score.stdout)
     assert [r["word"] for r in rows] == ["emma", "zzzz"]
     assert rows[0]["tag"] in ("train", "test")
+    # the white space around a word is stripped, as a word list's lines are (and as `eval FILE` reads them)
+    spaced = runner.invoke(app, ["score", str(trained_run), " emma ", "zzzz\t", "--json"])
+    assert spaced.exit_code == 0, spaced.output
+    assert json.loads(spaced.stdout) == rows
+    blank = runner.invoke(app, ["score", str(trained_run), "  "])
+    assert blank.exit_code == 2 and "cannot score an empty word" in blank.output
 
 
 def test_eval_on_a_file(trained_run, tmp_path):

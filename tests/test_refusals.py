@@ -276,6 +276,30 @@ def test_an_output_under_a_file_and_a_missing_run_are_refused_before_torch(tmp_p
     assert "nope" in done.stdout.splitlines()[0] and "bogus" in done.stdout.splitlines()[1]
 
 
+def test_an_empty_path_or_data_name_is_refused_as_empty_not_read_as_the_current_directory(tmp_path):
+    """pathlib reads "" as ".": `tokenizer train ""` learned from every file in the current directory, `-O ""` was
+    called a directory, and `-o ""` a directory of other files."""
+    cwd = tmp_path / "here"
+    cwd.mkdir()
+    (cwd / "notes.txt").write_text("not the data\n")
+    cases = [
+        (["tokenizer", "train", "", "--vocab-size", "300", "-o", "tok.json"], "'': an empty name for the data"),
+        (["tokenizer", "train", "names", "--vocab-size", "300", "-o", ""], "--out: an empty path"),
+        (["train", ""], "'': an empty name for the data"),
+        (["train", "  "], "'  ': an empty name for the data"),
+        (["lr-find", ""], "'': an empty name for the data"),
+        (["train", "names", "-o", ""], "Invalid value for '--out' / '-o': an empty path"),
+        (["sample", "-O", ""], "Invalid value for '--output' / '-O': an empty path"),
+        (["eval", ""], "Invalid value for 'run': an empty path"),
+        (["compare", "runs", ""], "Invalid value for 'RUN...': an empty path"),
+        (["prepare", "", "--tokenizer", "tok.json", "-o", "shards"], "Invalid value for 'src': an empty path"),
+    ]
+    lines = _refused([args for args, _ in cases], cwd)
+    for (args, message), line in zip(cases, lines):
+        assert message in line, (args, line)
+    assert sorted(p.name for p in cwd.iterdir()) == ["notes.txt"]  # nothing made, nothing read as data
+
+
 def test_a_run_directory_whose_config_holds_an_impossible_model_is_refused(word_run, tmp_path):
     import shutil
 

@@ -151,6 +151,25 @@ def test_max_len_drops_and_counts_words_that_had_not_ended_instead_of_cutting_th
         draw(only_b, vocab, 3, max_len=2, generator=torch.Generator().manual_seed(0))
 
 
+@pytest.mark.parametrize("rule, options", [("--temperature 0", {"temperature": 0.0}), ("--top-k 1", {"top_k": 1})])
+def test_greedy_sampling_gives_up_at_once_on_a_word_that_does_not_end_within_max_len(rule, options):
+    """The likeliest character at each step makes one word; drawing it again cannot end it sooner."""
+    from makemore.data import Vocab
+    from makemore.errors import MakemoreError
+    from makemore.sample import draw
+
+    vocab = Vocab(list("ab"))
+    model = _bigram(vocab, {".": {"a": 0.0, "b": 1.0}, "a": {".": 5.0}, "b": {"b": 5.0, ".": 0.0}})  # "bbbbb"
+    calls = []
+    decode = model.decode
+    model.decode = lambda *a: calls.append(1) or decode(*a)
+    with pytest.raises(MakemoreError, match=f"^under {rule} every sample is the same word, and it does not end "
+                                            r"within --max-len 3; raise --max-len, or sample without"):
+        draw(model, vocab, 5, max_len=3, **options)
+    assert len(calls) == 4  # one batch: three characters and the fourth step that would go on
+    assert [g.word for g in draw(model, vocab, 2, max_len=5, **options).words] == ["bbbbb"] * 2
+
+
 def test_sample_cli_no_empty_words_and_novelty_over_non_empty_words(run):
     plain = runner.invoke(app, ["sample", str(run), "-n", "300", "--temperature", "3", "--json"])
     assert plain.exit_code == 0, plain.output
