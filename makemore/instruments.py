@@ -491,7 +491,10 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
     # where runs go by default, before the first run made it: no runs yet, as in an empty directory
     rows, bad = summaries(find_runs(root) if root != RUNS or root.exists() else [])
     key = SORT_KEYS[sort]
-    by_unit = key in ("best_val_loss", "test_loss")  # losses per character first, then those per token
+    if key == "best_val_loss":  # bits per character, which a token run's loss per token is not (without: last)
+        key = "best_val_bpc"
+        rows.sort(key=lambda r: r["best_val_loss"] is None)
+    by_unit = key == "test_loss"  # losses per character first, then those per token
     rows.sort(key=lambda r: (r.get(key) is None, by_unit and r["loss_unit"] == "nats/token",
                              r.get(key) if r.get(key) is not None else 0, r["run"]))
     if as_json:

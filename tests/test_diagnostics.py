@@ -577,8 +577,18 @@ def test_runs_marks_a_token_runs_losses_as_per_token(three_runs, tmp_path):
     r = runner.invoke(app, ["runs", str(root), "--json", "--sort", "val"])
     rows = json.loads(r.output)["runs"]
     assert r.exit_code == 0 and [(Path(x["run"]).name, x["loss_unit"]) for x in rows] == \
-        [("b", "nats/char"), ("a", "nats/token")], r.output  # by val within each unit, characters first
+        [("b", "nats/char"), ("a", "nats/token")], r.output  # by bits per character: a's unknown, so last
     assert rows[1]["best_val_loss"] <= rows[0]["best_val_loss"]  # so by value (then name) alone, a came first
+    # a token run that recorded its bits per character sorts among the others by them (b's: its loss / ln 2)
+    b_bpc = rows[0]["best_val_bpc"]
+    plain = (root / "a" / "metrics.jsonl").read_text().splitlines()
+    for bpc, order in ((b_bpc - 0.01, ["a", "b"]), (b_bpc + 0.01, ["b", "a"])):
+        lines = [json.dumps({**e, "val_bpc": bpc}) if e.get("event") == "eval" else json.dumps(e)
+                 for e in map(json.loads, plain)]
+        (root / "a" / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+        r = runner.invoke(app, ["runs", str(root), "--json", "--sort", "val"])
+        assert [Path(x["run"]).name for x in json.loads(r.output)["runs"]] == order, r.output
+    (root / "a" / "metrics.jsonl").write_text("\n".join(plain) + "\n")
     r = runner.invoke(app, ["runs", str(root)], env={"COLUMNS": "80"})
     assert r.exit_code == 0, r.output
     rows = {line.split()[0]: line.split() for line in r.output.splitlines()[1:3]}
