@@ -85,6 +85,46 @@ def open_regular(path: Path | str, what: str = "") -> BinaryIO:
         raise
 
 
+def _not_own(path: Path, mode: int) -> str:
+    kind = "a symbolic link" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode) else \
+        "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "not a regular file"
+    return f"{path}: {kind}, where the run keeps a file of its own; remove it"
+
+
+def check_own(path: Path | str) -> None:
+    """Refuse a file a run writes into itself (see ``open_own``) that is there but is no regular file."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError:  # said by the opening, with its reason
+        return
+    if not stat.S_ISREG(mode):
+        raise MakemoreError(_not_own(Path(path), mode))
+
+
+def open_own(path: Path | str, flags: int, cannot: str = "") -> int:
+    """A file a run writes into itself (its lock, ``metrics.jsonl``, ``samples.txt``) opened with ``flags`` (and
+    created), refused in one line unless it is a regular file there: a symbolic link planted in a run directory
+    would have the run write through it to a file outside the run, and a FIFO would block the opening.
+    ``cannot``: what an error of the file system (a full disk, no permission) is said as, before its reason."""
+    path = Path(path)
+    check_own(path)
+    try:
+        fd = os.open(path, flags | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as e:
+        check_own(path)  # put there since
+        raise MakemoreError(f"{cannot or f'{path}: cannot write'} ({e.strerror or e})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise MakemoreError(_not_own(path, mode))
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return fd
+
+
 def is_regular(path: Path | str) -> bool:
     """Whether ``path`` is a regular file (following symbolic links), without opening it."""
     try:

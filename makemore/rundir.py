@@ -31,7 +31,7 @@ from typing import Any, Iterator
 from makemore import checkpoint as ckpt
 from makemore.config import TrainConfig, check_fields
 from makemore.errors import MakemoreError
-from makemore.files import check_parent, control_in, is_regular, open_regular
+from makemore.files import check_own, check_parent, control_in, is_regular, open_own, open_regular
 
 FORMAT_VERSION = ckpt.FORMAT_VERSION
 CONFIG = "config.json"
@@ -797,10 +797,9 @@ class RunLock:
     def __enter__(self) -> RunLock:
         import fcntl
 
-        try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise MakemoreError(f"{self.path.parent}: cannot write to the run directory ({e.strerror or e})") from None
+        for own in (METRICS, SAMPLES):  # what the run will append to, refused before anything is written
+            check_own(self.path.parent / own)
+        self.fd = open_own(self.path, os.O_RDWR, cannot=f"{self.path.parent}: cannot write to the run directory")
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -11,6 +12,7 @@ from typing import Callable
 from rich.markup import escape
 
 from makemore.errors import MakemoreError
+from makemore.files import open_own
 from makemore.rundir import METRICS, SAMPLES
 from makemore.events import Arithmetic, Eval, Event, Failed, Finished, InitialLoss, Samples, Saved, Started, Step
 from makemore.console import TAG_STYLE, make_console, plural
@@ -18,16 +20,10 @@ from makemore.console import TAG_STYLE, make_console, plural
 Sink = Callable[[Event], None]
 
 
-def _ends_mid_line(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            if f.tell() == 0:
-                return False
-            f.seek(-1, 2)
-            return f.read(1) != b"\n"
-    except FileNotFoundError:
-        return False
+def _ends_mid_line(fd: int) -> bool:
+    """Whether the file open at ``fd`` (for reading) ends inside a line: a writer was killed mid-line."""
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
 
 
 def _append(f, text: str) -> None:
@@ -46,11 +42,16 @@ class JsonlSink:
 
     def __init__(self, run_dir: Path):
         path = Path(run_dir) / METRICS
-        torn = _ends_mid_line(path)  # a writer killed mid-line; end that line so the next one stays whole
-        self.file = open(path, "a", encoding="utf-8")
+        fd = open_own(path, os.O_RDWR | os.O_APPEND)
+        torn = _ends_mid_line(fd)  # a writer killed mid-line; end that line so the next one stays whole
+        self.file = open(fd, "a", encoding="utf-8")
         if torn:
             self.file.write("\n")
-        self.samples = open(Path(run_dir) / SAMPLES, "a", encoding="utf-8")
+        try:
+            self.samples = open(open_own(Path(run_dir) / SAMPLES, os.O_WRONLY | os.O_APPEND), "a", encoding="utf-8")
+        except BaseException:
+            self.file.close()
+            raise
 
     def __call__(self, event: Event) -> None:
         _append(self.file, json.dumps(event.to_json(), ensure_ascii=False) + "\n")

@@ -300,6 +300,38 @@ def test_an_empty_path_or_data_name_is_refused_as_empty_not_read_as_the_current_
     assert sorted(p.name for p in cwd.iterdir()) == ["notes.txt"]  # nothing made, nothing read as data
 
 
+def test_resume_never_writes_through_a_link_or_into_a_fifo_planted_in_a_run(word_run, tmp_path):
+    """A run directory from elsewhere may hold a symbolic link where the run keeps its lock or its logs: resuming
+    wrote through it (a file outside the run emptied or appended to), and a FIFO there blocked the resume."""
+    import shutil
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    plants = {".lock": lambda p: p.symlink_to(victim), "metrics.jsonl": lambda p: p.symlink_to(victim),
+              "samples.txt": lambda p: p.symlink_to(tmp_path / "made-by-the-run.txt"),  # a dangling link
+              "samples.txt ": lambda p: os.mkfifo(p), ".lock ": lambda p: os.mkfifo(p),
+              "metrics.jsonl ": lambda p: p.mkdir()}
+    cases, said = [], []
+    for i, (name, plant) in enumerate(plants.items()):
+        copy = tmp_path / f"copy{i}"
+        shutil.copytree(word_run, copy)
+        own = copy / name.strip()
+        own.unlink(missing_ok=True)
+        plant(own)
+        kind = "a symbolic link" if own.is_symlink() else "a FIFO (named pipe)" if own.is_fifo() else "a directory"
+        cases.append(["train", "--resume", str(copy), "--max-steps", "4"])
+        said.append(f"error: {own}: {kind}, where the run keeps a file of its own; remove it")
+    code = ("import json, sys\nfrom typer.testing import CliRunner\nfrom makemore.cli import app\n"
+            "print(json.dumps([[r.exit_code, r.stderr] for r in (CliRunner().invoke(app, a) for a in "
+            "json.loads(sys.argv[1]))]))")
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(cases)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    for (exit_code, stderr), line in zip(json.loads(done.stdout.splitlines()[-1]), said, strict=True):
+        assert exit_code == 2 and stderr.strip() == line, (stderr, line)
+    assert victim.read_text() == "precious\n" and not (tmp_path / "made-by-the-run.txt").exists()
+
+
 def test_a_run_directory_whose_config_holds_an_impossible_model_is_refused(word_run, tmp_path):
     import shutil
 
