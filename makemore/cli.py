@@ -67,13 +67,23 @@ def _names_a_path(param) -> bool:
 
 def _refuse_empty(param) -> None:
     """Refuse an empty path as the parameter's own error: pathlib reads "" as ".", the current directory, which
-    `-O ""` then called a directory and `-o ""` a directory of other files."""
+    `-O ""` then called a directory and `-o ""` a directory of other files. A name a run could not record or
+    print back (``files.check_name``) is refused too."""
+    from makemore.files import check_name
+
     consume = param.consume_value
 
     def consume_value(ctx, opts):
         value, source = consume(ctx, opts)
-        if value == "" or (isinstance(value, (list, tuple)) and "" in value):
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if "" in values and _names_a_path(param):
             raise _click.exceptions.BadParameter("an empty path", ctx=ctx, param=param)
+        for v in values:
+            if isinstance(v, str):
+                try:
+                    check_name(v)
+                except MakemoreError as e:
+                    raise _click.exceptions.BadParameter(str(e), ctx=ctx, param=param) from None
         return value, source
 
     param.consume_value = consume_value
@@ -83,7 +93,7 @@ class _Command(_Help, TyperCommand):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for param in self.params:
-            if _names_a_path(param):
+            if _names_a_path(param) or param.name in ("data", "out"):  # (a data argument takes a name or a path)
                 _refuse_empty(param)
 
 

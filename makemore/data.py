@@ -17,7 +17,7 @@ from pathlib import Path
 
 from makemore.console import plural
 from makemore.errors import MakemoreError
-from makemore.files import check_not_utf16, read_limited
+from makemore.files import check_name, check_not_utf16, read_limited
 
 MAX_WORDS_BYTES = 1 << 30  # 1 GiB: a word list becomes Python strings, several times its size in memory
 DEFAULT_MAX_LEN = 64  # characters; longer lines are skipped (and counted) unless --max-len says otherwise
@@ -40,6 +40,7 @@ def check_data_named(spec: str | Path) -> None:
     if isinstance(spec, str) and (not spec or not spec.strip() and not os.path.lexists(spec)):
         raise MakemoreError(f"{spec!r}: an empty name for the data; give a file or a built-in dataset "
                             f"({', '.join(sorted(builtin_datasets()))})")
+    check_name(spec)
 
 
 def resolve_dataset(spec: str | Path) -> tuple[str, Path]:

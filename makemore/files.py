@@ -35,6 +35,25 @@ def control_in(obj: Any) -> str | None:
     return None
 
 
+def check_name(value: str | os.PathLike) -> None:
+    """Refuse a path, or a dataset's name, that a run could neither record in its JSON nor print back: bytes that
+    are not UTF-8 (a command line keeps them as surrogates), or a control character (an escape sequence would
+    reach the terminal; a newline would split a listing's line)."""
+    text = os.fspath(value)
+    if not isinstance(text, str):
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        bad = ord(text[e.start])
+        raise MakemoreError(f"{text!r}: a name that is not UTF-8 (byte 0x{bad - 0xDC00:02x}); rename it"
+                            if 0xDC80 <= bad <= 0xDCFF else f"{text!r}: a name that is not UTF-8 (character "
+                            f"U+{bad:04X}); rename it") from None
+    found = re.search(r"[\x00-\x1f\x7f-\x9f]", text)
+    if found:
+        raise MakemoreError(f"{text!r}: a name holding control character U+{ord(found.group()):04X}; rename it")
+
+
 def check_not_utf16(head: bytes, path: Path | str) -> None:
     """Refuse a file that begins as UTF-16 does (its byte-order mark, or a NUL beside every ASCII character), by
     that name: its NUL bytes would otherwise read as binary data, and its mark as bytes that are not UTF-8."""

@@ -31,7 +31,7 @@ from typing import Any, Iterator
 from makemore import checkpoint as ckpt
 from makemore.config import TrainConfig, check_fields
 from makemore.errors import MakemoreError
-from makemore.files import check_own, check_parent, control_in, is_regular, open_own, open_regular
+from makemore.files import check_name, check_own, check_parent, control_in, is_regular, open_own, open_regular
 
 FORMAT_VERSION = ckpt.FORMAT_VERSION
 CONFIG = "config.json"
@@ -722,6 +722,7 @@ def _staging_dir(out: Path) -> Path:
 def check_out(out: Path, option: str = "-o") -> None:
     """Refuse ``-o OUT`` for a new run when OUT is a file or a directory that is not empty (a run is never
     overwritten). ``option``: how the caller names it (the Python API's ``out=``)."""
+    check_name(out)
     try:
         taken = out.exists() and (not out.is_dir() or any(out.iterdir()))
     except OSError as e:

@@ -300,6 +300,36 @@ def test_an_empty_path_or_data_name_is_refused_as_empty_not_read_as_the_current_
     assert sorted(p.name for p in cwd.iterdir()) == ["notes.txt"]  # nothing made, nothing read as data
 
 
+def test_a_name_a_run_could_not_record_or_print_back_is_refused_before_anything_is_made(small_words, tmp_path):
+    """Bytes that are not UTF-8 in a path ended in a traceback when config.json was written, leaving a staging
+    folder behind; an escape sequence in a name trained a run whose config.json makemore then called edited."""
+    cwd = tmp_path / "here"
+    cwd.mkdir()
+    latin = os.fsdecode(b"caf\xe9.txt")
+    for name in (latin, "we\x1bird.txt"):
+        (cwd / name).write_bytes(small_words.read_bytes())
+    cases = [
+        (["train", latin, "--max-steps", "2"], "Invalid value for 'data': 'caf\\udce9.txt': a name that is not "
+                                               "UTF-8 (byte 0xe9); rename it"),
+        (["train", "we\x1bird.txt"], "'we\\x1bird.txt': a name holding control character U+001B; rename it"),
+        (["train", str(small_words), "-o", "run\nname"], "Invalid value for '--out' / '-o': 'run\\nname': a name "
+                                                         "holding control character U+000A"),
+        (["tokenizer", "train", str(small_words), "--vocab-size", "260", "-o", os.fsdecode(b"t\xff.json")],
+         "'t\\udcff.json': a name that is not UTF-8 (byte 0xff)"),
+        (["info", "run\x1b]0;title\x07"], "Invalid value for 'run': 'run\\x1b]0;title\\x07': a name holding control"),
+    ]
+    lines = _refused([args for args, _ in cases], cwd)
+    for (args, message), line in zip(cases, lines):
+        assert message in line and "\x1b" not in line, (args, line)
+    assert sorted(os.listdir(cwd)) == sorted([latin, "we\x1bird.txt"])  # nothing made
+    import makemore
+
+    for given in ({"data": latin}, {"data": str(small_words), "out": str(cwd / "run\x1b")}):
+        with pytest.raises(MakemoreError, match="a name (that is not UTF-8|holding control character)"):
+            makemore.train(**given, type="bigram", max_steps=1, progress=False)
+    assert sorted(os.listdir(cwd)) == sorted([latin, "we\x1bird.txt"])
+
+
 def test_resume_never_writes_through_a_link_or_into_a_fifo_planted_in_a_run(word_run, tmp_path):
     """A run directory from elsewhere may hold a symbolic link where the run keeps its lock or its logs: resuming
     wrote through it (a file outside the run emptied or appended to), and a FIFO there blocked the resume."""
