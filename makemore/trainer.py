@@ -649,11 +649,14 @@ class Trainer:
         # text runs: nats per character (or per token) -> bits per character of the text, as `makemore eval`
         bpc = getattr(self.data, "bits_per_char", None)
         split = "val" if self.data.has("val") else "train"
+        # the best checkpoint is written before the evaluation is told: a save that fails (a full disk) stops the
+        # run with no record of a best whose weights were never kept
+        saved = self._save_best() if improved else None
         yield Eval(step=self.step, train_loss=train_loss, val_loss=val_loss, best_val_loss=self.best_val,
                    best_step=self.best_step, val_bpc=bpc(val_loss, split) if bpc and math.isfinite(val_loss) else None,
                    best_val_bpc=bpc(self.best_val, split) if bpc and math.isfinite(self.best_val) else None)
-        if improved:
-            yield self._save_best()
+        if saved is not None:
+            yield saved
         yield self._samples()
         if len(self.vocab) <= MAX_TABLE_VOCAB:
             yield Bigrams(step=self.step, probs=self.data.bigram_table(self.model, self.device).tolist())

@@ -580,11 +580,15 @@ def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(run_copy, monke
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_fsync(fd)
 
+    best = {k: v for k, v in json.loads(cli("info", run_copy, "--json").stdout).items() if k.startswith("best")}
     monkeypatch.setattr(os, "fsync", full)
     r = cli("train", "--resume", run_copy)
     assert_refused(r, "cannot write", "No space left on device", "previous version is kept")
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert {p: digest(run_copy / p) for p in before} == before
+    # the evaluation whose best checkpoint could not be written is not recorded as the run's best
+    after = json.loads(cli("info", run_copy, "--json").stdout)
+    assert {k: v for k, v in after.items() if k.startswith("best")} == best
     assert not list(run_copy.glob(".*.tmp"))
     r = cli("train", "--resume", run_copy)  # space is back: the run continues
     assert r.exit_code == 0, r.stderr
