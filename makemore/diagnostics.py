@@ -183,17 +183,26 @@ def check_init_scale(model_type: str, hyper: dict[str, Any]) -> None:
         raise MakemoreError(f"--init-scale: {model_type} has no hidden weights to scale")
 
 
-def embedding_matrix(model: nn.Module, rows: int | None = None) -> torch.Tensor | None:
-    """One row per token: the token embedding ``wte``, or the bigram's rows of logits; None if neither.
+def embedding_rows(vocab) -> slice:
+    """The rows of a model's embedding that stand for symbols of ``vocab`` (see ``embedding_matrix``): a token
+    model's vocabulary is padded to a multiple of 64 with rows no input ever selects, and a character text's
+    index 0 (a word list's start and stop) never occurs in it; such rows are left out, as they would weigh in
+    the principal components untrained."""
+    tokens = getattr(vocab, "tokens", None)
+    if tokens is not None:
+        return slice(0, tokens)
+    return slice(1, None) if getattr(vocab, "text", False) else slice(None)
 
-    ``rows``: how many of the first rows are tokens; a token model's vocabulary is padded to a multiple of 64
-    with rows no input ever selects, which are left out (they would weigh in the principal components)."""
+
+def embedding_matrix(model: nn.Module, rows: slice = slice(None)) -> torch.Tensor | None:
+    """One row per token (``rows`` of them, see ``embedding_rows``): the token embedding ``wte``, or the bigram's
+    rows of logits; None if neither."""
     wte = getattr(model, "wte", None)
     if isinstance(wte, nn.Embedding):
-        return wte.weight[:rows]
+        return wte.weight[rows]
     table = getattr(model, "logits", None)
     if isinstance(table, nn.Parameter) and table.dim() == 2:
-        return table[:rows]
+        return table[rows]
     return None
 
 
@@ -298,12 +307,12 @@ class Recorder:
     """
 
     def __init__(self, model: nn.Module, model_type: str, interval: int = DEFAULT_INTERVAL,
-                 rows: int | None = None):
+                 rows: slice = slice(None)):
         if interval < 1:
             raise ValueError(f"interval must be at least 1 (got {interval})")
         self.model = model
         self.interval = interval
-        self.rows = rows  # the embedding's rows that are tokens (None: all; see ``embedding_matrix``)
+        self.rows = rows  # the embedding's rows that stand for symbols (see ``embedding_rows``)
         self.points = watch_points(model, model_type)
         self.weights = [(name, p) for name, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
         self._stats: dict[str, torch.Tensor] = {}

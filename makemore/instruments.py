@@ -345,21 +345,31 @@ def token_labels(vocab: list[str], start: bool = True) -> list[str]:
             (c if c.isprintable() and not any(ch.isspace() for ch in c) else repr(c)) for i, c in enumerate(vocab)]
 
 
+def run_rows(run: RunDir) -> slice:
+    """The rows of a run's embedding that stand for its symbols (``diagnostics.embedding_rows``), from its
+    config.json alone."""
+    from makemore.rundir import token_vocab_size
+
+    tokens = token_vocab_size(run.config.dataset)
+    return slice(0, tokens) if tokens is not None else slice(1, None) if run.config.mode == "text" else slice(None)
+
+
 def run_labels(run: RunDir) -> list[str]:
-    """A run's embedding rows, labelled: a character run's start/stop token and characters; a token run's tokens
-    (the rows that pad the vocabulary to a multiple of 64 left out)."""
+    """A run's embedding rows (``run_rows``), labelled: a word list's start/stop token and characters; a character
+    text's characters; a token run's tokens."""
     from makemore.rundir import tokenizer_entry
 
     if tokenizer_entry(run.config.dataset) is None:
-        return token_labels(["<s>", *run.config.vocab])
+        text = run.config.mode == "text"
+        return token_labels(list(run.config.vocab) if text else ["<s>", *run.config.vocab], start=not text)
     from makemore.tokentext import run_tokenizer
 
     tokens = run_tokenizer(run).token_bytes  # a byte that is part of a character shows as its escape: '\\xe2'
     return token_labels([b.decode("utf-8", errors="backslashreplace") for b in tokens], start=False)
 
 
-def embedding_from_checkpoint(run: RunDir, rows: int | None = None) -> tuple[list[list[float]], float | None] | None:
-    """The best (else the last) checkpoint's embedding on 2 principal components, of its first ``rows`` rows."""
+def embedding_from_checkpoint(run: RunDir, rows: slice = slice(None)) -> tuple[list[list[float]], float | None] | None:
+    """The best (else the last) checkpoint's embedding on 2 principal components, of its ``rows``."""
     from makemore.diagnostics import embedding_matrix, project_2d
 
     loaded = run.load_model()
@@ -377,7 +387,7 @@ def skipped_note(run, damaged: int) -> None:
 
 
 def diagnose_command(run_dir: Path, *, as_json: bool) -> None:
-    from makemore.rundir import BEST, LAST, token_vocab_size
+    from makemore.rundir import BEST, LAST
 
     run = RunDir.open(run_dir)
     config = run.config
@@ -392,12 +402,14 @@ def diagnose_command(run_dir: Path, *, as_json: bool) -> None:
     if diag is not None and diag.embedding:
         embedding, variance, source = diag.embedding, diag.embedding_variance, f"step {diag.step:,}"
     elif (run.path / BEST).exists() or (run.path / LAST).exists():
-        found = embedding_from_checkpoint(run, token_vocab_size(run.config.dataset))
+        found = embedding_from_checkpoint(run, run_rows(run))
         if found is not None:
             embedding, variance = found
             source = "best checkpoint"
+    if embedding and labels is not None and len(embedding) == len(labels) + 1 and run_rows(run).start == 1:
+        embedding = embedding[1:]  # recorded before a character text's unused index 0 was left out
     if embedding and labels is not None:
-        embedding = embedding[:len(labels)]  # a token run's padding rows left out
+        embedding = embedding[:len(labels)]  # a token run's padding rows left out (recorded before they were)
     labels = labels if labels is not None else [""] * len(embedding or [])
     if as_json:
         print(json.dumps({"run": str(run_dir), "diagnostics": diag.to_json() if diag else None,

@@ -136,9 +136,9 @@ class Trainer:
         # --diagnostics: rank 0 records every diag_interval steps; off, nothing is created and no hook registered
         self.recorder = None
         if cfg.diagnostics and model.trainable and dist.is_main:
-            from makemore.diagnostics import Recorder
+            from makemore.diagnostics import Recorder, embedding_rows
 
-            self.recorder = Recorder(model, model_type, cfg.diag_interval, rows=getattr(vocab, "tokens", None))
+            self.recorder = Recorder(model, model_type, cfg.diag_interval, rows=embedding_rows(vocab))
         self._record_step = False  # set by run() before each step: whether the Recorder watches it
         self._measure_norm = False  # set by run(): the gradient norm is wanted (a logged step) without clipping
         self.grad_norm: torch.Tensor | None = None  # the last measured global gradient norm (before clipping)

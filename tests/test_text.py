@@ -529,3 +529,29 @@ def test_a_prompt_of_bytes_that_are_not_utf8_is_refused_by_name():
     with pytest.raises(MakemoreError, match=r"^--prompt: not UTF-8 \(byte 0xff\)$"):
         check_prompt("a\udcff")
     assert check_prompt("a\r\nb") == "a\nb"
+
+
+def test_a_character_texts_embedding_leaves_out_the_index_it_never_uses(play, tmp_path):
+    """A text has no start or stop: index 0 never occurs, so its untrained row is left out of the projection, and
+    the characters are labelled as they are ('.' before was both that row and the full stop)."""
+    from makemore.events import event_from_json
+    from makemore.instruments import token_labels
+    from makemore.tui.diagnostics_screen import DiagnosticsHistory
+
+    play.write_text(play.read_text() + "The end.\n", encoding="utf-8")  # a full stop among the characters
+    chars = sorted(set(play.read_text()))
+    labels = token_labels(chars, start=False)
+    for recorded in (False, True):
+        run = tmp_path / f"run{int(recorded)}"
+        flags = ["--diagnostics", "--diag-interval", "1"] if recorded else []
+        made = cli("train", play, "--mode", "text", "--n-layer", "1", "--n-embd", "16", "--n-head", "2",
+                   "--block-size", "16", "--max-steps", "2", "-b", "4", "-q", "-o", run, *flags)
+        assert made.exit_code == 0, made.output
+        report = json.loads(cli("diagnose", run, "--json").stdout)
+        assert report["labels"] == labels and len(report["embedding"]) == len(chars)
+        assert labels.count(".") == 1 and "'\\n'" in labels
+    events = [event_from_json(json.loads(line)) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    history = DiagnosticsHistory()
+    for event in events:
+        history.apply(event)
+    assert history.labels == labels and len(history.latest.embedding) == len(chars)

@@ -27,7 +27,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, Tab, Tabs
 
 from makemore.events import Diagnostics, Event, Started, Step
-from makemore.instruments import HEALTHY_UPDATE
+from makemore.instruments import HEALTHY_UPDATE, token_labels
 from makemore.tui.follow import MetricsTail
 from makemore.tui.widgets.diagnostics import (ActivationHistograms, EmbeddingScatter, LayerTable, SeriesChart,
                                               update_ratio_hlines)
@@ -48,7 +48,8 @@ class DiagnosticsHistory:
     """What the screen shows, accumulated from events (no Textual): the latest record and the series."""
 
     def __init__(self) -> None:
-        self.vocab: list[str] = []
+        self.labels: list[str] = []  # the embedding's points, labelled
+        self.item = ""  # what the run's symbols are: "word" (a word list's characters), "character", "token"
         self.model_type = ""
         self.latest: Diagnostics | None = None
         self.ratios: dict[str, list[tuple[int, float]]] = {}
@@ -61,7 +62,11 @@ class DiagnosticsHistory:
         if isinstance(event, Started):
             if event.start_step == 0:  # a new run in the same file: start the series again
                 self.__init__()
-            self.vocab = list(event.vocab)
+            # the embedding's rows, labelled (see ``diagnostics.embedding_rows``): a word list's start and stop
+            # and characters; a character text's characters (its index 0 never occurs); a token run's tokens
+            self.item = event.item
+            self.labels = token_labels(list(event.vocab)[1:] if self.item == "character" else list(event.vocab),
+                                       start=self.item == "word")
             self.model_type = event.model_type
         elif isinstance(event, Step):
             self.lr.append((event.step, event.lr))
@@ -245,7 +250,10 @@ class DiagnosticsScreen(Screen):
                                                                log_y=self.log_norm)
             self.query_one("#lr", SeriesChart).set_data({"lr": list(h.lr)})
             embedding = self.query_one(EmbeddingScatter)
-            embedding.set_data(latest.embedding if latest else [], h.vocab)
+            coords = latest.embedding if latest else []
+            if len(coords) == len(h.labels) + 1 and h.item == "character":
+                coords = coords[1:]  # recorded before a character text's unused index 0 was left out
+            embedding.set_data(coords, h.labels)
             if latest is not None and latest.embedding_variance is not None:
                 embedding.border_subtitle = f"first two components: {latest.embedding_variance:.0%} of the variance"
 

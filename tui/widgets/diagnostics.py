@@ -22,7 +22,7 @@ from textual_plotext import PlotextPlot
 
 from makemore.console import plural
 from makemore.events import GRAD_SPAN, Diagnostics, LayerStats
-from makemore.instruments import HEALTHY_UPDATE, MAX_LABELS, layer_warning, token_labels
+from makemore.instruments import HEALTHY_UPDATE, MAX_LABELS, layer_warning
 from makemore.tui.widgets.log_axis import log_ticks, logged
 from makemore.tui.widgets.loss_chart import downsample, nice_ticks, step_label
 
@@ -282,8 +282,9 @@ class EmbeddingScatter(PlotextPlot):
         super().on_mount()
         self.replot()
 
-    def set_data(self, coords: list[list[float]], vocab: list[str]) -> None:
-        labels = token_labels(vocab)[:len(coords)]
+    def set_data(self, coords: list[list[float]], labels: list[str]) -> None:
+        """``labels``: one for each point (``instruments.token_labels``); a point past them is unlabelled."""
+        labels = labels[:len(coords)]
         if coords == self.coords and labels == self.labels:
             return
         self.coords, self.labels = coords, labels
