@@ -131,7 +131,7 @@ def tokenize_command(tok_path: Path, text: str | None, file: Path | None, as_jso
     if file is not None:
         from makemore.corpus import read_text
 
-        text = read_text(Path(file), MAX_TOKENIZE_BYTES)
+        text = read_text(_corpus(str(file)), MAX_TOKENIZE_BYTES)  # a file, or a built-in dataset's name
     else:
         from makemore.text import check_utf8
 
@@ -163,6 +163,7 @@ def prepare_command(src: Path, tokenizer: Path, out: Path, shard_tokens: int, va
     from makemore.shards import prepare
     from makemore.tokenizer import Tokenizer
 
+    src = _corpus(str(src))  # a file, a directory of text files, or a built-in dataset's name
     tok = Tokenizer.load(tokenizer)
     t0 = time.perf_counter()
     last = [0.0]

@@ -508,3 +508,24 @@ def test_a_damaged_id_in_the_first_training_tokens_is_refused_before_the_run_exi
     assert result.exit_code == 2, result.output
     assert "token id 65,000 in the training shards is outside the tokenizer's" in result.stderr, result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_prepare_and_tokenize_take_a_built_in_datasets_name_as_train_does(tok, tmp_path, monkeypatch):
+    """datasets/README.md: a built-in dataset's name works wherever a file is expected (before, `prepare names`
+    and `tokenize --file names` said there was no such file)."""
+    from typer.testing import CliRunner
+
+    from makemore.cli import app
+    from makemore.data import builtin_datasets
+
+    monkeypatch.chdir(tmp_path)
+    tok.save(tmp_path / "tok.json")
+    runner = CliRunner()
+    made = runner.invoke(app, ["prepare", "names", "--tokenizer", "tok.json", "-o", "shards"])
+    assert made.exit_code == 0, made.output
+    text = builtin_datasets()["names"].read_text(encoding="utf-8")
+    chars = sum(d["chars"] for d in json.loads((tmp_path / "shards" / "index.json").read_text())["documents"])
+    assert chars == len(text)
+    counted = runner.invoke(app, ["tokenize", "tok.json", "--file", "names", "--json"])
+    assert counted.exit_code == 0, counted.output
+    assert json.loads(counted.stdout)["tokens"] == len(tok.encode(text))
