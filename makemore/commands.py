@@ -182,7 +182,8 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         for note in data_notes(prepared, model_type, checked[1].batch_size):
             err.print(f"note: {note}", soft_wrap=True)
     check_prepared(model_type, checked[0], prepared)
-    if preset is not None and main and "batch_size" not in given:  # said once nothing is refused
+    # said once nothing is refused; not where the batch or the model was made smaller
+    if preset is not None and main and not given & {"batch_size", "n_layer", "n_embd", "block_size", "grad_accum"}:
         from makemore.device import resolve_device
 
         if not resolve_device(device).startswith("cuda"):

@@ -177,6 +177,10 @@ def test_gpt2_preset_trains_a_few_steps_on_a_cpu(workdir):
                       "-o", "gpt", cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert "sized for GPUs" not in result.stderr  # its batch was given: no warning about the preset's
+    small = makemore("train", "shards", "--preset", "gpt2-124m", "--n-layer", "1", "--n-embd", "64",
+                     "--block-size", "16", "--max-steps", "1", "-q", "-o", "small", cwd=workdir)
+    assert small.returncode == 0, small.stderr
+    assert "sized for GPUs" not in small.stderr  # a model made smaller: a step takes no minutes
     config = json.loads((workdir / "gpt" / "config.json").read_text())
     model, train = config["model"], config["train"]
     # the options given win; the preset fills in the rest
