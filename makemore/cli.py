@@ -214,7 +214,7 @@ def _main(
 M, O, S, P = "Model", "Optimization", "System", "Output"
 RunArg = Annotated[Optional[Path], typer.Argument(help="Run directory (default: the most recent run in runs/).",
                                                   show_default=False)]
-SeedOpt = Annotated[int, typer.Option(help="Random seed: same seed, same result.", rich_help_panel=S)]
+SeedOpt = Annotated[int, typer.Option(help="Random seed: same seed, same result (with a fixed --dtype: auto chooses by timing).", rich_help_panel=S)]
 DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU).",
                                         rich_help_panel=S)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.", rich_help_panel=P)]
@@ -391,7 +391,7 @@ TUI_HELP = """Watch and steer training live: loss curve, samples, bigram probabi
 
 [dim]makemore tui names --type transformer · makemore tui runs/names-transformer · makemore tui runs/a runs/b · makemore tui[/]
 
-Give a word list to train on it here (the options are those of `makemore train`), a run directory to follow a run that `makemore train` is writing (or replay a finished one), two or more run directories to overlay their loss curves, or nothing for a start screen.
+Give a word list to train on it here (the options are those of `makemore train`, but --resume, --tensorboard and -q), a run directory to follow a run that `makemore train` is writing (or replay a finished one), two or more run directories to overlay their loss curves, or nothing for a start screen.
 """
 
 class _LiveCommand(_Command):

@@ -222,8 +222,14 @@ def _small_split_note(val: int, test: int) -> str:
 
 def _exit_if_interrupted(trainer) -> None:
     """Ctrl-C stopped the run (after saving it): end in KeyboardInterrupt, which the CLI turns into exit code 130
-    as shells expect of an interrupted program, so a script can tell a finished run from a stopped one."""
+    as shells expect of an interrupted program, so a script can tell a finished run from a stopped one; SIGTERM
+    or SIGHUP end in 128 + the signal's number (143, 129), as a process they end does."""
     if trainer.interrupted:
+        import signal
+
+        if trainer.stop_signal != signal.SIGINT:
+            err.print(f"stopped by {signal.Signals(trainer.stop_signal).name}")
+            raise SystemExit(128 + trainer.stop_signal)
         raise KeyboardInterrupt
 
 

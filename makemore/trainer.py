@@ -147,6 +147,8 @@ class Trainer:
         self._agreed_stop: str | None = None  # under DDP: the stop decision all ranks took at that exchange
         self._stop = threading.Event()
         self.interrupted = False  # stopped by Ctrl-C (set by the driver's signal handler)
+        self.done_training = False  # past the last step: a signal now stops nothing (see ``drive``)
+        self.stop_signal = 2  # the signal that stopped the run, where one did: SIGINT (Ctrl-C), SIGTERM or SIGHUP
         self._resume = threading.Event()
         self._resume.set()
         self._save_now = threading.Event()
@@ -344,6 +346,8 @@ class Trainer:
                 yield self._save_last("last")
                 last_tick = time.perf_counter()  # evaluation is not training time, for the clock nor the rate:
                 window_start += last_tick - started  # the steps since the last Step keep their own time
+        # a stop asked while the last step or its evaluation ran did not stop the run: it ended on its own terms
+        self.interrupted, self.done_training = reason == "stopped", True
         if not main:
             return  # rank 0 evaluates, saves and reports the end
         if self.step % cfg.eval_interval != 0 and self.step != cfg.max_steps:

@@ -598,23 +598,32 @@ def drive(trainer, sinks, *, handle_sigint: bool = False):
     of the CLI, the TUI and the Python API. Returns the last event.
 
     ``handle_sigint`` (main thread only): the first Ctrl-C asks the trainer to stop after the current step (it
-    then evaluates and saves); a second one aborts. Whether the run was stopped that way is ``trainer.interrupted``.
+    then evaluates and saves); a second one aborts. SIGTERM (what `timeout`, `kill`, `docker stop` and batch
+    schedulers send) and SIGHUP (a closed terminal) stop the run alike, outside torchrun (whose agent ends its
+    workers with SIGTERM when one of them fails). Whether the run was stopped that way is ``trainer.interrupted``;
+    a signal after the last step stops nothing, and the run ends as it would have.
     """
     import signal
 
-    previous = None
-    if handle_sigint:
-        def on_sigint(signum, frame):
-            if trainer.stop_requested:
-                raise KeyboardInterrupt
-            trainer.interrupted = True
-            for sink in sinks:
-                notice = getattr(sink, "notice", None)
-                if notice:
-                    notice("stopping after this step and saving (Ctrl-C again to abort)")
-            trainer.request_stop()
+    names = ("SIGINT",) if trainer.dist.enabled else ("SIGINT", "SIGTERM", "SIGHUP")
+    caught = [s for s in names if hasattr(signal, s)] if handle_sigint else []
+    previous = {}
 
-        previous = signal.signal(signal.SIGINT, on_sigint)
+    def on_signal(signum, frame):
+        if trainer.stop_requested:
+            raise KeyboardInterrupt
+        if not trainer.done_training:
+            trainer.interrupted, trainer.stop_signal = True, signum
+        again = "Ctrl-C again" if signum == signal.SIGINT else f"{signal.Signals(signum).name} again"
+        for sink in sinks:
+            notice = getattr(sink, "notice", None)
+            if notice:
+                notice(f"stopping after this step and saving ({again} to abort)" if not trainer.done_training
+                       else f"finishing: the run's last evaluation and save ({again} to abort)")
+        trainer.request_stop()
+
+    for name in caught:
+        previous[name] = signal.signal(getattr(signal, name), on_signal)
     last = None
     try:
         for event in trainer.run():
@@ -622,8 +631,8 @@ def drive(trainer, sinks, *, handle_sigint: bool = False):
             for sink in sinks:
                 sink(event)
     finally:
-        if handle_sigint:
-            signal.signal(signal.SIGINT, previous)
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
         for sink in sinks:
             close = getattr(sink, "close", None)
             if close:

@@ -326,8 +326,10 @@ def test_grad_accum_on_a_batch_norm_model_says_it_changes_the_result(tmp_path, s
     assert r.exit_code == 0 and "micro-batch" not in r.stderr, r.output
 
 
-def test_ctrl_c_stops_cleanly_and_saves(tmp_path, small_words):
-    """The first Ctrl-C ends training at the next step, evaluates, saves, and exits 130 as shells expect."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_cleanly_and_saves(tmp_path, small_words, sig):
+    """The first Ctrl-C ends training at the next step, evaluates, saves, and exits 130 as shells expect; SIGTERM
+    (`timeout`, `kill`, a batch scheduler) alike, with 143 (before, it ended the process at once, unsaved)."""
     import time
 
     out = tmp_path / "run"
@@ -341,9 +343,9 @@ def test_ctrl_c_stops_cleanly_and_saves(tmp_path, small_words):
         if '"event": "saved"' in text and text.count('"event": "step"') >= 2:  # after the first checkpoint
             break
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr  # as shells expect of a command stopped by Ctrl-C, after the save
+    assert proc.returncode == 128 + sig, stderr  # as shells expect of a command stopped by Ctrl-C, after the save
     assert "Traceback" not in stderr
     events = [json.loads(line) for line in metrics.read_text().splitlines()]
     finished = events[-1]

@@ -295,3 +295,26 @@ def test_a_run_given_few_steps_leaves_its_warm_up(small_words):
     assert warmup(max_steps=60) == 6 and warmup(max_steps=5) == 1
     assert warmup(max_steps=60, warmup_steps=50) == 50
     assert warmup(max_steps=5000) == warmup() == 100
+
+
+@pytest.mark.parametrize("at, stopped", [(3, True), (6, False)])
+def test_a_signal_stops_a_run_at_the_next_step_but_not_one_past_its_last(small_words, tmp_path, at, stopped):
+    """Ctrl-C (or SIGTERM) during the evaluation at step 3 of 6 stops the run there, and it counts as interrupted
+    (exit 130); during the evaluation of its last step the run ends as it would have, finished (before: exit 130
+    and "interrupted" for a run that had finished)."""
+    import os
+    import signal
+
+    from makemore.training import drive
+
+    trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / "r", hyper=TINY,
+                                     train={"max_steps": 6, "eval_interval": 3}))
+
+    def send(event):
+        if isinstance(event, Eval) and event.step == at:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    last = drive(trainer, [send], handle_sigint=True)
+    assert isinstance(last, Finished) and last.reason == ("stopped" if stopped else "max_steps")
+    assert last.step == at and trainer.interrupted is stopped
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is the driver's only while it runs
