@@ -546,7 +546,7 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
         err.print(f"skipped {path}: {e}")
     for r in rows:
         skipped_note(r["run"], r["damaged_lines"])
-    err.print(f"{plural(len(rows), 'run')} in {root}" + (f", {len(bad)} unreadable" if bad else "") + f" · sorted by {sort}"
+    err.print(f"{plural(len(rows), 'run')} in {root}" + (f", {len(bad)} unreadable" if bad else "") + f" · sorted by {sort}" + (" (bits per character)" if sort == "val" else "")
               + (" · * nats per token, not per character" if tokens else ""))
 
 

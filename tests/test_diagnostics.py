@@ -588,6 +588,8 @@ def test_runs_marks_a_token_runs_losses_as_per_token(three_runs, tmp_path):
         (root / "a" / "metrics.jsonl").write_text("\n".join(lines) + "\n")
         r = runner.invoke(app, ["runs", str(root), "--json", "--sort", "val"])
         assert [Path(x["run"]).name for x in json.loads(r.output)["runs"]] == order, r.output
+    shown = runner.invoke(app, ["runs", str(root), "--sort", "val"], env={"COLUMNS": "200"})
+    assert "sorted by val (bits per character)" in shown.output
     (root / "a" / "metrics.jsonl").write_text("\n".join(plain) + "\n")
     r = runner.invoke(app, ["runs", str(root)], env={"COLUMNS": "80"})
     assert r.exit_code == 0, r.output
