@@ -23,11 +23,12 @@ MAX_TENSOR_FILE = 64 << 30  # a checkpoint larger than this is not one makemore 
 
 # --- atomic writes ---------------------------------------------------------------------------------
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, replace: bool = True, taken: str = "") -> None:
     """Write ``data`` to ``path`` so that ``path`` holds either the old or the new content, never a mix.
 
     A failure (disk full, read-only directory) leaves the old file untouched and is reported as a
-    MakemoreError naming the file.
+    MakemoreError naming the file. Without ``replace``, a file at ``path`` (another process's, made meanwhile) is
+    never replaced: the new one is linked into place, and ``taken`` is what is said if one is there.
     """
     path = Path(path)
     tmp = None
@@ -38,7 +39,14 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if the name is taken, where a rename would replace it
+            except FileExistsError:
+                raise MakemoreError(f"{path}: {taken or 'already exists'}") from None
+            os.unlink(tmp)
     except BaseException as e:
         if tmp is not None:
             try:

@@ -42,9 +42,10 @@ def tokenizer_train_command(data: str, vocab_size: int, out: str | Path, pattern
     if named.endswith(("/", os.sep)) or out.is_dir():
         raise MakemoreError(f"{named}: names a directory; give the tokenizer's file name, e.g. "
                             f"{out / 'tokenizer.json'}")
+    taken = ("already exists; choose another --out (a tokenizer is never replaced: runs and shards made with it "
+             "record its sha256)")
     if out.exists() or out.is_symlink():
-        raise MakemoreError(f"{out}: already exists; choose another --out (a tokenizer is never replaced: runs and "
-                            f"shards made with it record its sha256)")
+        raise MakemoreError(f"{out}: {taken}")
     check_parent(out, "choose another --out")  # said now, not after the training (missing directories are made)
     src = _corpus(data)
     corpus = documents(src)
@@ -68,7 +69,7 @@ def tokenizer_train_command(data: str, vocab_size: int, out: str | Path, pattern
     made = [p for p in reversed(out.parents) if not p.exists()]  # removed again if the file cannot be written
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tok.save(out)
+        tok.save(out, replace=False, taken=taken)  # another process's, written since the check above, is kept
     except (OSError, MakemoreError) as e:
         for p in reversed(made):
             try:

@@ -180,10 +180,12 @@ class Tokenizer:
     def to_json(self) -> bytes:
         return self._json
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path, *, replace: bool = True, taken: str = "") -> None:
+        """Written whole or not at all; without ``replace``, a file there is never replaced (``taken``: what is
+        said then)."""
         from makemore.checkpoint import write_atomic
 
-        write_atomic(Path(path), self._json)
+        write_atomic(Path(path), self._json, replace=replace, taken=taken)
 
     # --- using -----------------------------------------------------------------------------------
 

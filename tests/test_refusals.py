@@ -258,6 +258,28 @@ def test_tokenizer_train_does_not_overwrite_an_existing_file_and_wants_a_file_na
     assert result.exit_code == 0 and made.is_file(), result.output
 
 
+def test_tokenizer_train_keeps_a_file_another_process_wrote_while_it_trained(tmp_path, monkeypatch):
+    """Two `tokenizer train -o tok.json` at once: the one that finished second replaced the other's file, which a
+    run may already have recorded by its sha256. It is now refused, and the first file kept."""
+    from makemore.tokenizer import Tokenizer
+
+    text = tmp_path / "play.txt"
+    text.write_text("to be or not to be, that is the question\n" * 20)
+    out = tmp_path / "tok.json"
+    train = Tokenizer.train
+
+    def meanwhile(*args, **kwargs):
+        tok = train(*args, **kwargs)
+        out.write_text("the other process's")
+        return tok
+
+    monkeypatch.setattr(Tokenizer, "train", meanwhile)
+    result = runner.invoke(app, ["tokenizer", "train", str(text), "--vocab-size", "260", "-o", str(out)])
+    assert result.exit_code == 2 and f"{out}: already exists" in result.stderr, result.output
+    assert out.read_text() == "the other process's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["play.txt", "tok.json"]  # no temporary left
+
+
 def test_an_output_under_a_file_and_a_missing_run_are_refused_before_torch(tmp_path):
     """`prepare -o FILE/shards` says the file is in the way (it said the shard directory could not be created);
     `makemore.load` of a missing run refuses it before torch is imported, as the commands do."""
