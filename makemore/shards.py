@@ -188,7 +188,7 @@ def prepare(src: str | Path, tokenizer, out: str | Path, shard_tokens: int = DEF
     made = [p for p in reversed(out.parents) if not p.exists()]  # removed again if prepare fails
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{_owner()}.", dir=out.parent))
     except OSError as e:
         _remove_empty(made)
         raise MakemoreError(f"{out.parent}: cannot create the shard directory here ({e.strerror or e})") from None
@@ -239,14 +239,60 @@ def prepare(src: str | Path, tokenizer, out: str | Path, shard_tokens: int = DEF
                                 f"character divide by its characters)")
         (tmp / TOKENIZER).write_bytes(tokenizer.to_json())
         (tmp / INDEX).write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n")
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        os.replace(tmp, out)
+        try:
+            if out.exists():
+                out.rmdir()  # empty, checked above
+            os.replace(tmp, out)
+        except OSError as e:
+            if out.exists():  # another process made it meanwhile (another prepare with the same -o)
+                raise MakemoreError(f"{out}: made by another process while this one prepared; choose another "
+                                    f"output directory") from None
+            raise MakemoreError(f"{out}: cannot create the shard directory ({e.strerror or e})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         _remove_empty(made)
         raise
     return index
+
+
+def _owner() -> str:
+    """The machine and process that prepare a shard directory, in its temporary's name (see ``leftovers``)."""
+    import socket
+
+    return f"{re.sub(r'[^A-Za-z0-9_-]', '_', socket.gethostname())}-{os.getpid()}"
+
+
+def leftovers(out: Path | str) -> tuple[list[tuple[Path, int]], list[Path]]:
+    """The temporaries of earlier ``prepare`` runs into ``out`` beside it: those whose process, on this machine,
+    is gone (killed before it finished: removed here, with their sizes), and those that cannot be told so (a
+    prepare of another machine, or still running, or named before the owner was: left, to be said)."""
+    out = Path(out).expanduser()
+    host = _owner().rpartition("-")[0]
+    removed, kept = [], []
+    try:
+        entries = [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.") and p.is_dir()
+                   and not p.is_symlink()]
+    except OSError:
+        return removed, kept
+    for path in entries:
+        owner = re.fullmatch(rf"\.{re.escape(out.name)}\.(.+)-(\d+)\.[A-Za-z0-9_]{{8}}", path.name)
+        if owner is None or owner.group(1) != host or _alive(int(owner.group(2))):
+            kept.append(path)
+            continue
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append((path, size))
+    return removed, kept
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's: alive
+        return True
+    return True
 
 
 def _allow_open_files(n: int) -> None:

@@ -161,11 +161,16 @@ def tokenize_command(tok_path: Path, text: str | None, file: Path | None, as_jso
 def prepare_command(src: Path, tokenizer: Path, out: Path, shard_tokens: int, val_fraction: float,
                     quiet: bool) -> None:
     from makemore.corpus import files_text
-    from makemore.shards import prepare
+    from makemore.shards import leftovers, prepare
     from makemore.tokenizer import Tokenizer
 
     src = _corpus(str(src))  # a file, a directory of text files, or a built-in dataset's name
     tok = Tokenizer.load(tokenizer)
+    removed, kept = leftovers(out)
+    for path, size in removed:
+        sys.stderr.write(f"removed {path} ({size / 2**20:,.1f} MB), left by a prepare that was killed\n")
+    for path in kept:
+        sys.stderr.write(f"note: {path} is another prepare's into {out}, running or killed; remove it if none runs\n")
     t0 = time.perf_counter()
     last = [0.0]
 

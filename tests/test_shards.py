@@ -529,3 +529,43 @@ def test_prepare_and_tokenize_take_a_built_in_datasets_name_as_train_does(tok, t
     counted = runner.invoke(app, ["tokenize", "tok.json", "--file", "names", "--json"])
     assert counted.exit_code == 0, counted.output
     assert json.loads(counted.stdout)["tokens"] == len(tok.encode(text))
+
+
+def test_prepare_removes_what_a_killed_prepare_left_and_refuses_an_output_made_meanwhile(tok, corpus, tmp_path,
+                                                                                        monkeypatch):
+    """A prepare killed mid-way left its hidden temporary (gigabytes on a real corpus) forever; two prepares into
+    one -o at once ended in a traceback."""
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from makemore.cli import app
+    from makemore import shards
+
+    monkeypatch.chdir(tmp_path)
+    tok.save(tmp_path / "tok.json")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = shards._owner().rpartition("-")[0]
+    killed = tmp_path / f".out.{host}-{int(gone.stdout)}.abcd1234"  # its process has ended
+    (killed / "train").mkdir(parents=True)
+    (killed / "train" / "000000.bin").write_bytes(b"\0" * 4096)
+    unknown = tmp_path / ".out.k3j4h5g6"  # named as before the owner was: cannot be told, so said and kept
+    unknown.mkdir()
+    result = CliRunner().invoke(app, ["prepare", str(corpus), "--tokenizer", "tok.json", "-o", "out"])
+    assert result.exit_code == 0, result.output
+    assert f"removed {killed.name} (0.0 MB), left by a prepare that was killed" in result.stderr
+    assert f"note: {unknown.name} is another prepare's into out" in result.stderr
+    assert not killed.exists() and unknown.exists() and (tmp_path / "out" / "index.json").exists()
+    replace = os.replace
+
+    def raced(src, dst):  # another prepare publishes the same output first
+        Path(dst).mkdir(exist_ok=True)
+        (Path(dst) / "index.json").write_text("{}")
+        return replace(src, dst)
+
+    monkeypatch.setattr(shards.os, "replace", raced)
+    result = CliRunner().invoke(app, ["prepare", str(corpus), "--tokenizer", "tok.json", "-o", "other"])
+    assert result.exit_code == 2 and "other: made by another process while this one prepared" in result.stderr
+    assert (tmp_path / "other" / "index.json").read_text() == "{}"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".other.")]  # its temporary removed
