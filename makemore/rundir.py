@@ -16,12 +16,14 @@ leaves half a file; a new run's config.json and split.json appear together or no
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import json
 import math
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -733,6 +735,14 @@ def check_out(out: Path, option: str = "-o") -> None:
         raise MakemoreError(f"{out}: is a file, not a run directory; choose another directory with {option}")
     if taken:
         raise _exists(out, option)
+    try:
+        here = Path.cwd().resolve()
+        holds_cwd = out.exists() and (here == out.resolve() or out.resolve() in here.parents)
+    except OSError:  # the current directory is gone
+        holds_cwd = False
+    if holds_cwd:  # a new run is renamed into place: that would take the directory from under this shell
+        raise MakemoreError(f"{out}: the current directory, which a new run cannot be made in (it is renamed "
+                            f"into place); choose another directory with {option}, e.g. {out / 'run'}")
     check_parent(out, f"choose another directory with {option}")
 
 
@@ -764,11 +774,25 @@ def _empty_folder(path: Path) -> bool:
         return False
 
 
+def _keep_mode(out: Path, staging: Path) -> None:
+    """An empty directory the run takes the place of keeps its permissions and its group (a shared folder's
+    setgid bit, say) in the run that replaces it."""
+    try:
+        st = out.stat()
+    except OSError:
+        return
+    with contextlib.suppress(OSError):
+        os.chown(staging, -1, st.st_gid)
+    with contextlib.suppress(OSError):
+        os.chmod(staging, stat.S_IMODE(st.st_mode))
+
+
 def _publish(staging: Path, out: Path, base: Path | None = None) -> Path:
     """Rename a fully written staging directory to ``out`` (absent or empty) in one step; the run's path. With
     ``base`` (a run named by default), a name another process took meanwhile moves the run to the next free one."""
     while True:
         try:
+            _keep_mode(out, staging)
             os.rename(staging, out)
             break
         except OSError as e:

@@ -352,6 +352,27 @@ def test_a_name_a_run_could_not_record_or_print_back_is_refused_before_anything_
     assert sorted(os.listdir(cwd)) == sorted([latin, "we\x1bird.txt"])
 
 
+def test_a_new_run_in_the_current_directory_is_refused_and_an_empty_folder_keeps_its_mode(small_words, tmp_path):
+    """`-o .` in an empty folder read the data and then failed ("Device or resource busy"); `-o ../here` from
+    inside it replaced the folder under the shell with a half-made run. A folder the run fills keeps its
+    permissions (a shared folder's setgid bit: it came back 0755)."""
+    here = tmp_path / "here"
+    here.mkdir()
+    lines = _refused([["train", str(small_words), "-o", "."], ["train", str(small_words), "-o", "../here"]], here)
+    assert lines == ["error: .: the current directory, which a new run cannot be made in (it is renamed into "
+                     "place); choose another directory with -o, e.g. run",
+                     "error: ../here: the current directory, which a new run cannot be made in (it is renamed into "
+                     "place); choose another directory with -o, e.g. ../here/run"]
+    assert list(here.iterdir()) == []
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o2770)
+    made = runner.invoke(app, ["train", str(small_words), "--type", "bigram", "--max-steps", "1", "-q", "-o",
+                               str(shared)])
+    assert made.exit_code == 0, made.output
+    assert (shared / "config.json").exists() and oct(shared.stat().st_mode & 0o7777) == oct(0o2770)
+
+
 def test_resume_never_writes_through_a_link_or_into_a_fifo_planted_in_a_run(word_run, tmp_path):
     """A run directory from elsewhere may hold a symbolic link where the run keeps its lock or its logs: resuming
     wrote through it (a file outside the run emptied or appended to), and a FIFO there blocked the resume."""
