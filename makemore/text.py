@@ -623,12 +623,12 @@ def batches_for_run(run, model) -> TextBatches:
     if not isinstance(path, str) or not isinstance(sha, str):
         raise MakemoreError(f"{where}: a text run needs dataset.path and dataset.sha256")
     if not Path(path).is_file():
-        raise MakemoreError(f"{path}: the text this run trained on is gone (config.json names it); "
-                            f"put it back to continue")
+        raise MakemoreError(f"{path}: the text this run trained on is gone (config.json names it); put it back, "
+                            f"or name where it is now: `makemore train FILE --resume {run.path}`")
     corpus = read_text(Path(path))
     if corpus.sha256 != sha:
-        raise MakemoreError(f"{path}: changed since the run began (sha256 differs from {where}); "
-                            f"continuing would train on another split")
+        raise MakemoreError(f"{path}: changed since the run began (sha256 differs from {where}); its "
+                            f"train/val split would not be the run's")
     if corpus.chars != config.vocab:
         raise MakemoreError(f"{where}: vocab does not match the characters of {path}")
     if config.split.get("boundary") != corpus.boundary:

@@ -446,6 +446,8 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
     split = None if text else run.split(required=True)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     cfg = dataclasses.replace(config.train, **{k: overrides[k] for k in RESUMABLE if k in overrides})
+    if moved := overrides.get("data_path"):  # the run's file, at the path it was moved to (same sha256)
+        config.dataset = {**config.dataset, "path": moved}
     torch.manual_seed(cfg.seed)  # with no checkpoint yet the run starts over exactly as it first began
     m = config.model
     check_checkpoint_size(run.path / LAST_STATE, m, len(vocab))
@@ -500,8 +502,9 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
                             f"{cfg.max_time:g} s, which ends it whatever --max-steps says; pass a larger "
                             f"--max-time to continue")
     changed = {k: getattr(cfg, k) for k in RESUMABLE if getattr(cfg, k) != getattr(config.train, k)}
-    if changed and (dist is None or dist.is_main):
-        # the run is now configured so: a later --resume, `info` and `compare` see the length it was given
+    if (changed or moved) and (dist is None or dist.is_main):
+        # the run is now configured so: a later --resume, `info` and `compare` see the length it was given (and
+        # where its data is now)
         config.train = dataclasses.replace(config.train, **changed)
         config.save(run.file(CONFIG))
     return trainer
@@ -544,7 +547,8 @@ def check_resume(run: RunDir, given: dict[str, Any]) -> dict[str, Any]:
                 check_device(value)
             overrides[name] = value
         elif name == "data":
-            _check_same_data(run, config, value)
+            if moved := _check_same_data(run, config, value):
+                overrides["data_path"] = moved  # the run's own file, moved: read from where it is now
         elif name not in stored:
             raise MakemoreError(f"{option} does not apply to this run ({config.model.type})")
         elif not _same(value, stored[name]):
@@ -582,15 +586,33 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _check_same_data(run: RunDir, config: RunConfig, data: str) -> None:
+def _check_same_data(run: RunDir, config: RunConfig, data: str) -> str | None:
+    """Refuse ``--resume`` with data that is not the run's; where the run's file has moved (a project copied
+    elsewhere) and ``data`` is that file, byte for byte (its sha256), the path it is at now."""
     name, path = resolve_dataset(data)
     stored_path = config.dataset.get("path")
     if stored_path is not None and Path(stored_path) == path.resolve():
-        return
+        return None
     if stored_path is None and name == config.dataset.get("name"):
-        return
+        return None
+    stored_sha = config.dataset.get("sha256")
+    if isinstance(stored_path, str) and isinstance(stored_sha, str) and not Path(stored_path).exists() \
+            and path.is_file() and _sha256(path) == stored_sha:
+        return str(path.resolve())
     raise MakemoreError(f"{data} is not the data this run was trained on ({stored_path or config.dataset.get('name')}); "
                         f"--resume continues a run on its own data")
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    from makemore.files import open_regular
+
+    digest = hashlib.sha256()
+    with open_regular(path) as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def drive(trainer, sinks, *, handle_sigint: bool = False):

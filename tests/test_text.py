@@ -555,3 +555,25 @@ def test_a_character_texts_embedding_leaves_out_the_index_it_never_uses(play, tm
     for event in events:
         history.apply(event)
     assert history.labels == labels and len(history.latest.embedding) == len(chars)
+
+
+def test_resume_takes_the_runs_own_text_where_it_was_moved_and_refuses_another(play, tmp_path):
+    """A project moved elsewhere: the run's text is no longer at the path config.json names, and giving it again
+    at its new path was refused as "not the data this run was trained on". The same bytes (sha256) are taken,
+    and config.json records where they are now; a different text is still refused."""
+    run = tmp_path / "run"
+    common = ["--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--block-size", "16", "-b", "4", "-q"]
+    made = cli("train", play, "--mode", "text", *common, "--max-steps", "2", "-o", run)
+    assert made.exit_code == 0, made.output
+    moved = tmp_path / "elsewhere" / "play.txt"
+    moved.parent.mkdir()
+    play.rename(moved)
+    other = tmp_path / "other.txt"
+    other.write_text(moved.read_text() + "more\n", encoding="utf-8")
+    refused = cli("train", other, "--resume", run, "--max-steps", "4")
+    assert refused.exit_code == 2 and "is not the data this run was trained on" in refused.output
+    resumed = cli("train", moved, "--resume", run, "--max-steps", "4", "-q")
+    assert resumed.exit_code == 0, resumed.output
+    config = json.loads((run / "config.json").read_text())
+    assert config["dataset"]["path"] == str(moved.resolve()) and config["train"]["max_steps"] == 4
+    assert cli("eval", run, "--json").exit_code == 0  # and the run reads its text from there from now on
