@@ -83,7 +83,11 @@ def tokenizer_train_command(data: str, vocab_size: int, out: str | Path, pattern
     short = f" (the text ran out of pairs to merge before {vocab_size:,})" if tok.vocab_size < vocab_size else ""
     _echo(f"{tok.describe()}{short} · trained in {seconds:.1f} s → {out}")
     if size <= COMPRESSION_SAMPLE_BYTES:
-        tokens = sum(len(ids) for path in files for ids in tok.encode_batch(list(read_pieces(path))))
+        try:
+            tokens = sum(len(ids) for path in files for ids in tok.encode_batch(list(read_pieces(path))))
+        except KeyboardInterrupt:  # the tokenizer is saved: only its measure on the text is left out
+            sys.stderr.write(f"interrupted while measuring; {out} is saved whole\n")
+            return
         _echo(f"on its training text: {plural(tokens, 'token')}, {chars / max(tokens, 1):.2f} characters per token, "
               f"{text_bytes / max(tokens, 1):.2f} bytes per token")
 

@@ -280,6 +280,24 @@ def test_tokenizer_train_keeps_a_file_another_process_wrote_while_it_trained(tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["play.txt", "tok.json"]  # no temporary left
 
 
+def test_tokenizer_train_interrupted_after_saving_says_the_file_is_whole(tmp_path, monkeypatch):
+    """Ctrl-C while the characters per token were measured ended in "interrupted", exit 130, though the tokenizer
+    was saved (a rerun then found the file there)."""
+    from makemore.tokenizer import Tokenizer
+
+    text = tmp_path / "play.txt"
+    text.write_text("to be or not to be, that is the question\n" * 20)
+
+    def interrupted(self, texts):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Tokenizer, "encode_batch", interrupted)
+    out = tmp_path / "tok.json"
+    result = runner.invoke(app, ["tokenizer", "train", str(text), "--vocab-size", "260", "-o", str(out)])
+    assert result.exit_code == 0 and f"interrupted while measuring; {out} is saved whole" in result.stderr
+    assert Tokenizer.load(out).vocab_size == 260
+
+
 def test_an_output_under_a_file_and_a_missing_run_are_refused_before_torch(tmp_path):
     """`prepare -o FILE/shards` says the file is in the way (it said the shard directory could not be created);
     `makemore.load` of a missing run refuses it before torch is imported, as the commands do."""
