@@ -317,13 +317,18 @@ class RunDir:
             check_out(out)
             if out.is_symlink():  # a link to an empty directory: the run is made there (a rename cannot replace
                 out = out.resolve()  # the link itself)
-        else:
+        parents = [p for p in reversed((out or RUNS / default_name).parents) if not p.exists()]
+
+        def undo() -> None:  # a run that could not be made leaves no folder of its making
+            for p in [made] + parents[::-1] if made is not None else parents[::-1]:
+                _remove_empty(p)
+
+        if out is None:
             out = made = _unique_dir(RUNS / default_name)
         try:
             staging = _staging_dir(out)
         except MakemoreError:
-            if made is not None:
-                _remove_empty(made)
+            undo()
             raise
         try:
             if split is not None:  # a text run has none: its split is a boundary in config.json
@@ -333,10 +338,13 @@ class RunDir:
             config.save(staging / CONFIG)
         except MakemoreError as e:  # a full disk: nothing is left behind, and the message names the run's file
             shutil.rmtree(staging, ignore_errors=True)
-            if made is not None:
-                _remove_empty(made)
+            undo()
             raise MakemoreError(str(e).replace(str(staging), str(out))) from None
-        out = _publish(staging, out, RUNS / default_name if made is not None else None)
+        try:
+            out = _publish(staging, out, RUNS / default_name if made is not None else None)
+        except MakemoreError:
+            undo()
+            raise
         run = cls(out)
         run._config = config
         return run

@@ -460,7 +460,10 @@ def test_a_full_disk_while_making_a_run_leaves_nothing_behind(small_words, tmp_p
     monkeypatch.chdir(tmp_path)
     r = cli("train", small_words, "--type", "bigram", "--max-steps", "2", "-q")
     refused(r, "runs/small-bigram/split.json: cannot write (No space left on device)")
-    assert list((tmp_path / "runs").iterdir()) == []
+    assert not (tmp_path / "runs").exists()  # made for this run, and removed with it
+    r = cli("train", small_words, "--type", "bigram", "--max-steps", "2", "-q", "-o", "deep/er/run")
+    refused(r, "deep/er/run/split.json: cannot write (No space left on device)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.txt"]  # nor the folders -o asked for
 
 
 def test_the_empty_folder_a_killed_run_creation_left_is_taken_again(small_words, tmp_path, monkeypatch):
