@@ -524,7 +524,7 @@ def _keep_best(run: RunDir, trainer, say: bool) -> None:
         return
     trainer.best_val, trainer.best_step = best, step
     if say:
-        print(f"note: {run.path} has no last checkpoint (it stopped while saving its first): it trains again from "
+        print(f"note: {run.path} has no last checkpoint (it stopped before writing its first): it trains again from "
               f"step 0; {BEST} (step {step:,}, val {best:.4f}) stays until a better one", file=sys.stderr)
 
 
