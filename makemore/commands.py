@@ -128,7 +128,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                 run.remove_stale_temporaries()  # left by a writer that was killed mid-save
             settle_imports()
             trainer = resume_trainer(run, overrides, dist=dist)
-            drive(trainer, sinks_for(trainer), handle_sigint=True)
+            drive(trainer, sinks_for(trainer), handle_sigint=True, handle_term=True)
         return trainer
     if data is None:
         raise MakemoreError("name a word list to train on (a file, or a built-in dataset such as `names`), "
@@ -199,7 +199,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         err.print(f"note: {trainer.model_type} normalises with the statistics of each micro-batch, so --grad-accum "
                   f"and several processes change its result (not so for a model without batch norm)")
     with trainer.rundir.lock() if main else contextlib.nullcontext():
-        drive(trainer, sinks_for(trainer), handle_sigint=True)
+        drive(trainer, sinks_for(trainer), handle_sigint=True, handle_term=True)
     return trainer
 
 

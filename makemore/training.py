@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -615,23 +616,54 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def drive(trainer, sinks, *, handle_sigint: bool = False):
+def _terminals() -> list[int]:
+    """Which of standard output and error are a terminal (asked while it is there: a hung-up one says no)."""
+    found = []
+    for fd in (1, 2):
+        try:
+            if os.isatty(fd):
+                found.append(fd)
+        except OSError:
+            pass
+    return found
+
+
+def _silence(fds: list[int]) -> None:
+    """Point ``fds`` (a terminal that hung up) at /dev/null, so that what the run still says goes nowhere."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    for fd in fds:
+        try:
+            os.dup2(null, fd)
+        except OSError:
+            pass
+    os.close(null)
+
+
+def drive(trainer, sinks, *, handle_sigint: bool = False, handle_term: bool = False):
     """Run ``trainer`` to its end, handing every event to every sink, then close the sinks. The one training loop
     of the CLI, the TUI and the Python API. Returns the last event.
 
     ``handle_sigint`` (main thread only): the first Ctrl-C asks the trainer to stop after the current step (it
-    then evaluates and saves); a second one aborts. SIGTERM (what `timeout`, `kill`, `docker stop` and batch
-    schedulers send) and SIGHUP (a closed terminal) stop the run alike, outside torchrun (whose agent ends its
-    workers with SIGTERM when one of them fails). Whether the run was stopped that way is ``trainer.interrupted``;
-    a signal after the last step stops nothing, and the run ends as it would have.
+    then evaluates and saves); a second one aborts. ``handle_term`` (the command line's, outside torchrun, whose
+    agent ends its workers with SIGTERM when one of them fails): SIGTERM (what `timeout`, `kill`, `docker stop`
+    and batch schedulers send) and SIGHUP (a closed terminal; its output then goes nowhere) stop the run alike.
+    A signal the process ignores (SIGHUP under `nohup`) stays ignored. Whether the run was stopped that way is
+    ``trainer.interrupted``; a signal after the last step stops nothing, and the run ends as it would have.
     """
     import signal
 
-    names = ("SIGINT",) if trainer.dist.enabled else ("SIGINT", "SIGTERM", "SIGHUP")
-    caught = [s for s in names if hasattr(signal, s)] if handle_sigint else []
+    names = (["SIGINT"] if handle_sigint else []) + \
+        (["SIGTERM", "SIGHUP"] if handle_term and handle_sigint and not trainer.dist.enabled else [])
+    caught = [s for s in names if hasattr(signal, s) and signal.getsignal(getattr(signal, s)) is not signal.SIG_IGN]
     previous = {}
+    terminals = _terminals() if "SIGHUP" in caught else []
 
     def on_signal(signum, frame):
+        if signum == getattr(signal, "SIGHUP", None):
+            _silence(terminals)  # writing to a terminal that is gone fails: what follows is said nowhere
         if trainer.stop_requested:
             raise KeyboardInterrupt
         if not trainer.done_training:

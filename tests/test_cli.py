@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -355,6 +356,41 @@ def test_ctrl_c_stops_cleanly_and_saves(tmp_path, small_words, sig):
     assert saved[-1]["step"] == finished["step"]
     result = runner.invoke(app, ["train", "--resume", str(out), "--max-steps", str(finished["step"] + 10), "-q"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_closed_terminal_stops_the_run_and_saves_it(tmp_path, small_words):
+    """SIGHUP after the terminal is gone: the run stops after its step and saves, as with Ctrl-C, and exits 129
+    (before, the default ended it unsaved; and a stop that wrote to the gone terminal failed with EIO)."""
+    import pty
+    import threading
+    import time
+
+    out = tmp_path / "run"
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "makemore", "train", str(small_words), *TINY,
+                             "--max-steps", "100000", "-o", str(out)],
+                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+
+    def drain():  # a terminal's reader: the run's output must not fill the pty and block it
+        with contextlib.suppress(OSError):
+            while os.read(master, 4096):
+                pass
+
+    threading.Thread(target=drain, daemon=True).start()
+    metrics = out / "metrics.jsonl"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        text = metrics.read_text() if metrics.exists() else ""
+        if '"event": "saved"' in text and text.count('"event": "step"') >= 2:
+            break
+        time.sleep(0.2)
+    os.close(master)  # the terminal closes
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(timeout=60) == 128 + signal.SIGHUP
+    events = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert events[-1]["event"] == "finished" and events[-1]["reason"] == "stopped"
+    assert [e for e in events if e["event"] == "saved"][-1]["step"] == events[-1]["step"]
 
 
 def test_an_interrupt_stops_the_python_api_cleanly_and_a_run_stopped_before_any_checkpoint_resumes(tmp_path,

@@ -297,11 +297,11 @@ def test_a_run_given_few_steps_leaves_its_warm_up(small_words):
     assert warmup(max_steps=5000) == warmup() == 100
 
 
-@pytest.mark.parametrize("at, stopped", [(3, True), (6, False)])
+@pytest.mark.parametrize("at, stopped", [(3, True), (6, False), ("finished", False)])
 def test_a_signal_stops_a_run_at_the_next_step_but_not_one_past_its_last(small_words, tmp_path, at, stopped):
     """Ctrl-C (or SIGTERM) during the evaluation at step 3 of 6 stops the run there, and it counts as interrupted
-    (exit 130); during the evaluation of its last step the run ends as it would have, finished (before: exit 130
-    and "interrupted" for a run that had finished)."""
+    (exit 130); during the evaluation of its last step, or once it has finished, the run ends as it would have,
+    finished (before: exit 130 and "interrupted" for a run that had finished)."""
     import os
     import signal
 
@@ -311,10 +311,40 @@ def test_a_signal_stops_a_run_at_the_next_step_but_not_one_past_its_last(small_w
                                      train={"max_steps": 6, "eval_interval": 3}))
 
     def send(event):
-        if isinstance(event, Eval) and event.step == at:
+        if isinstance(event, Eval) and event.step == at or isinstance(event, Finished) and at == "finished":
             os.kill(os.getpid(), signal.SIGTERM)
 
-    last = drive(trainer, [send], handle_sigint=True)
+    last = drive(trainer, [send], handle_sigint=True, handle_term=True)
     assert isinstance(last, Finished) and last.reason == ("stopped" if stopped else "max_steps")
-    assert last.step == at and trainer.interrupted is stopped
+    assert last.step == (at if stopped else 6) and trainer.interrupted is stopped
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is the driver's only while it runs
+
+
+def test_a_signal_the_process_ignores_stays_ignored_and_the_api_leaves_sigterm_alone(small_words, tmp_path):
+    """Under `nohup` SIGHUP is ignored, and stays so while a run trains; the Python API (handle_term off) takes
+    Ctrl-C only: a script's SIGTERM keeps its own meaning."""
+    import os
+    import signal
+
+    from makemore.training import drive
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / "r", hyper=TINY,
+                                         train={"max_steps": 6, "eval_interval": 3}))
+        seen = {}
+
+        def send(event):
+            if isinstance(event, Eval) and event.step == 3:
+                seen["term"] = signal.getsignal(signal.SIGTERM)
+                os.kill(os.getpid(), signal.SIGHUP)
+
+        last = drive(trainer, [send], handle_sigint=True, handle_term=True)
+        assert last.reason == "max_steps" and not trainer.interrupted
+        assert callable(seen["term"])  # the command line's stop on SIGTERM was in place
+        trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / "api", hyper=TINY,
+                                         train={"max_steps": 3, "eval_interval": 3}))
+        drive(trainer, [lambda e: seen.update(api=signal.getsignal(signal.SIGTERM))], handle_sigint=True)
+        assert seen["api"] is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGHUP, previous)
