@@ -448,7 +448,11 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     cfg = dataclasses.replace(config.train, **{k: overrides[k] for k in RESUMABLE if k in overrides})
     if moved := overrides.get("data_path"):  # the run's file, at the path it was moved to (same sha256)
-        config.dataset = {**config.dataset, "path": moved}
+        was, config.dataset = config.dataset.get("path"), {**config.dataset, "path": moved}
+        if dist is None or dist.is_main:  # recorded at once: `eval` and `sample` read it there, finished or not
+            config.save(run.file(CONFIG))
+            print(f"note: {run.path} reads its data from {moved} from now on (moved from {was}; the same sha256)",
+                  file=sys.stderr)
     torch.manual_seed(cfg.seed)  # with no checkpoint yet the run starts over exactly as it first began
     m = config.model
     check_checkpoint_size(run.path / LAST_STATE, m, len(vocab))
