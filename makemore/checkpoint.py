@@ -46,7 +46,12 @@ def write_atomic(path: Path, data: bytes, *, replace: bool = True, taken: str = 
                 os.link(tmp, path)  # fails if the name is taken, where a rename would replace it
             except FileExistsError:
                 raise MakemoreError(f"{path}: {taken or 'already exists'}") from None
-            os.unlink(tmp)
+            except OSError:  # a file system without hard links (FAT, some network mounts): checked, then renamed
+                if os.path.lexists(path):
+                    raise MakemoreError(f"{path}: {taken or 'already exists'}") from None
+                os.replace(tmp, path)
+            else:
+                os.unlink(tmp)
     except BaseException as e:
         if tmp is not None:
             try:

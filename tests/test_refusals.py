@@ -278,6 +278,15 @@ def test_tokenizer_train_keeps_a_file_another_process_wrote_while_it_trained(tmp
     assert result.exit_code == 2 and f"{out}: already exists" in result.stderr, result.output
     assert out.read_text() == "the other process's"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["play.txt", "tok.json"]  # no temporary left
+    monkeypatch.setattr(Tokenizer, "train", train)
+
+    def no_links(src, dst):  # a FAT drive, some network mounts
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    fat = tmp_path / "fat.json"
+    result = runner.invoke(app, ["tokenizer", "train", str(text), "--vocab-size", "260", "-o", str(fat)])
+    assert result.exit_code == 0 and Tokenizer.load(fat).vocab_size == 260, result.output
 
 
 def test_tokenizer_train_interrupted_after_saving_says_the_file_is_whole(tmp_path, monkeypatch):
