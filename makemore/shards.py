@@ -188,10 +188,11 @@ def prepare(src: str | Path, tokenizer, out: str | Path, shard_tokens: int = DEF
     made = [p for p in reversed(out.parents) if not p.exists()]  # removed again if prepare fails
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{_owner()}.", dir=out.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name[:40]}.", suffix=PREPARING, dir=out.parent))
     except OSError as e:
         _remove_empty(made)
         raise MakemoreError(f"{out.parent}: cannot create the shard directory here ({e.strerror or e})") from None
+    held = _hold(tmp)  # while it is held, another prepare into ``out`` leaves the temporary alone
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -252,47 +253,67 @@ def prepare(src: str | Path, tokenizer, out: str | Path, shard_tokens: int = DEF
         shutil.rmtree(tmp, ignore_errors=True)
         _remove_empty(made)
         raise
+    finally:
+        if held is not None:
+            os.close(held)
     return index
 
 
-def _owner() -> str:
-    """The machine and process that prepare a shard directory, in its temporary's name (see ``leftovers``)."""
-    import socket
+PREPARING = ".preparing"  # the suffix of the temporary a prepare writes its shards into
 
-    return f"{re.sub(r'[^A-Za-z0-9_-]', '_', socket.gethostname())}-{os.getpid()}"
+
+def _hold(folder: Path) -> int | None:
+    """An exclusive lock on ``folder`` for as long as the returned descriptor is open (None: not to be had, or
+    no locks on this system): a prepare holds its temporary's, so that another can tell a live one from one that
+    was killed (the kernel lets go of a dead process's locks)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def leftovers(out: Path | str) -> tuple[list[tuple[Path, int]], list[Path]]:
-    """The temporaries of earlier ``prepare`` runs into ``out`` beside it: those whose process, on this machine,
-    is gone (killed before it finished: removed here, with their sizes), and those that cannot be told so (a
-    prepare of another machine, or still running, or named before the owner was: left, to be said)."""
+    """The temporaries of earlier prepares into ``out``, beside it: those of a prepare that was killed (nobody
+    holds their lock) are removed, and returned with their sizes; those that cannot be told so (a prepare still
+    running, a system without locks, or one named before the lock was held) are returned to be said."""
     out = Path(out).expanduser()
-    host = _owner().rpartition("-")[0]
+    ours = re.compile(re.escape(f".{out.name[:40]}.") + r"[A-Za-z0-9_]{8}" + re.escape(PREPARING))
+    older = re.compile(re.escape(f".{out.name}.") + r"[A-Za-z0-9_]{8}")
     removed, kept = [], []
     try:
-        entries = [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.") and p.is_dir()
-                   and not p.is_symlink()]
+        entries = sorted(p for p in out.parent.iterdir() if p.is_dir() and not p.is_symlink())
     except OSError:
         return removed, kept
     for path in entries:
-        owner = re.fullmatch(rf"\.{re.escape(out.name)}\.(.+)-(\d+)\.[A-Za-z0-9_]{{8}}", path.name)
-        if owner is None or owner.group(1) != host or _alive(int(owner.group(2))):
+        if older.fullmatch(path.name):
             kept.append(path)
             continue
-        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
-        shutil.rmtree(path, ignore_errors=True)
-        removed.append((path, size))
+        if not ours.fullmatch(path.name):
+            continue
+        fd = _hold(path)
+        if fd is None:
+            kept.append(path)
+            continue
+        try:
+            size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+            shutil.rmtree(path, ignore_errors=True)
+        finally:
+            os.close(fd)
+        if path.exists():  # (another user's, say, that this one cannot remove)
+            kept.append(path)
+        else:
+            removed.append((path, size))
     return removed, kept
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's: alive
-        return True
-    return True
 
 
 def _allow_open_files(n: int) -> None:

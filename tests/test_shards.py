@@ -535,9 +535,6 @@ def test_prepare_removes_what_a_killed_prepare_left_and_refuses_an_output_made_m
                                                                                         monkeypatch):
     """A prepare killed mid-way left its hidden temporary (gigabytes on a real corpus) forever; two prepares into
     one -o at once ended in a traceback."""
-    import subprocess
-    import sys
-
     from typer.testing import CliRunner
 
     from makemore.cli import app
@@ -545,18 +542,26 @@ def test_prepare_removes_what_a_killed_prepare_left_and_refuses_an_output_made_m
 
     monkeypatch.chdir(tmp_path)
     tok.save(tmp_path / "tok.json")
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    host = shards._owner().rpartition("-")[0]
-    killed = tmp_path / f".out.{host}-{int(gone.stdout)}.abcd1234"  # its process has ended
+    killed = tmp_path / f".out.abcd1234{shards.PREPARING}"  # nobody holds its lock: its prepare is gone
     (killed / "train").mkdir(parents=True)
     (killed / "train" / "000000.bin").write_bytes(b"\0" * 4096)
-    unknown = tmp_path / ".out.k3j4h5g6"  # named as before the owner was: cannot be told, so said and kept
+    running = tmp_path / f".out.efgh5678{shards.PREPARING}"  # its prepare holds its lock
+    running.mkdir()
+    held = shards._hold(running)
+    unknown = tmp_path / ".out.k3j4h5g6"  # named as before the lock was held: cannot be told, so said and kept
     unknown.mkdir()
-    result = CliRunner().invoke(app, ["prepare", str(corpus), "--tokenizer", "tok.json", "-o", "out"])
+    other = tmp_path / f".out.v2.abcd1234{shards.PREPARING}"  # another output's: not this one's to touch
+    other.mkdir()
+    try:
+        result = CliRunner().invoke(app, ["prepare", str(corpus), "--tokenizer", "tok.json", "-o", "out"])
+    finally:
+        os.close(held)
     assert result.exit_code == 0, result.output
     assert f"removed {killed.name} (0.0 MB), left by a prepare that was killed" in result.stderr
     assert f"note: {unknown.name} is another prepare's into out" in result.stderr
-    assert not killed.exists() and unknown.exists() and (tmp_path / "out" / "index.json").exists()
+    assert f"note: {running.name} is another prepare's into out" in result.stderr and other.name not in result.stderr
+    assert not killed.exists() and unknown.exists() and running.exists() and other.exists()
+    assert (tmp_path / "out" / "index.json").exists()
     replace = os.replace
 
     def raced(src, dst):  # another prepare publishes the same output first
