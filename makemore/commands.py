@@ -182,12 +182,15 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         for note in data_notes(prepared, model_type, checked[1].batch_size):
             err.print(f"note: {note}", soft_wrap=True)
     check_prepared(model_type, checked[0], prepared)
-    # said once nothing is refused; not where the batch or the model was made smaller
-    if preset is not None and main and not given & {"batch_size", "n_layer", "n_embd", "block_size", "grad_accum"}:
+    if preset is not None and main:  # said once nothing is refused, where a step is long on a CPU
         from makemore.device import resolve_device
 
-        if not resolve_device(device).startswith("cuda"):
-            err.print(f"--preset {preset} is sized for GPUs: on a CPU one step of its batch takes minutes; "
+        layers, width = checked[0].get("n_layer") or 0, checked[0].get("n_embd") or 0
+        tokens = checked[1].batch_size * (request.block_size or 0)
+        seconds = 6 * 12 * layers * width ** 2 * tokens / CPU_FLOPS  # the blocks' matrix products, at a CPU's pace
+        if seconds > 60 and not resolve_device(device).startswith("cuda"):
+            took = f"{seconds / 3600:,.0f} hours" if seconds >= 7200 else f"{seconds / 60:,.0f} minutes"
+            err.print(f"--preset {preset} is sized for GPUs: on a CPU one step of its batch takes {took} or more; "
                       f"docs/tokens.md gives smaller overrides for a CPU")
     settle_imports()  # everything is checked: torch, if prepare_data did not import it, comes in here
     trainer, _ = new_trainer(request, prepared, dist=dist, checked=checked)
@@ -218,6 +221,9 @@ def _small_split_note(val: int, test: int) -> str:
     enough = next(n for n in range(1, 1 << 20) if all(split_sizes(n)))  # the fewest words that get both splits
     return (f" (no validation or test split for fewer than {enough} words: the val loss is the loss on the "
             f"training words, which also choose the best checkpoint, and there is no test loss)")
+
+
+CPU_FLOPS = 1e11  # a few cores' float32 matrix products a second, to size the preset's note
 
 
 def _exit_if_interrupted(trainer) -> None:
