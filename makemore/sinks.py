@@ -223,10 +223,12 @@ class ConsoleSink:
             c.print(f"saved {escape(event.path)} at step {event.step}")
 
     def notice(self, message: str) -> None:
-        """A line from the driver (e.g. what Ctrl-C does), on stderr, around the live progress line."""
-        from rich.console import Console
-
-        Console(stderr=True, highlight=False).print(f"\n{message}")
+        """A line from the driver (e.g. what Ctrl-C does), on stderr, around the live progress line; said to no
+        one where stderr's reader is gone (Ctrl-C ends `| tee` too), so that the stop still saves."""
+        try:
+            make_console(stderr=True, outlive_reader=True).print(f"\n{message}")
+        except OSError:
+            pass
 
     def _stop(self) -> None:
         if self.progress is not None:

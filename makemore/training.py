@@ -620,16 +620,16 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _terminal(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
 def _terminals() -> list[int]:
     """Which of standard output and error are a terminal (asked while it is there: a hung-up one says no)."""
-    found = []
-    for fd in (1, 2):
-        try:
-            if os.isatty(fd):
-                found.append(fd)
-        except OSError:
-            pass
-    return found
+    return [fd for fd in (1, 2) if _terminal(fd)]
 
 
 def _silence(fds: list[int]) -> None:
@@ -666,8 +666,8 @@ def drive(trainer, sinks, *, handle_sigint: bool = False, handle_term: bool = Fa
     terminals = _terminals() if "SIGHUP" in caught else []
 
     def on_signal(signum, frame):
-        if signum == getattr(signal, "SIGHUP", None):
-            _silence(terminals)  # writing to a terminal that is gone fails: what follows is said nowhere
+        if signum == getattr(signal, "SIGHUP", None):  # a terminal that is gone (it no longer says it is one):
+            _silence([fd for fd in terminals if not _terminal(fd)])  # what follows is said nowhere, not failed
         if trainer.stop_requested:
             raise KeyboardInterrupt
         if not trainer.done_training:

@@ -372,12 +372,19 @@ def test_a_closed_terminal_stops_the_run_and_saves_it(tmp_path, small_words):
                             stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)
 
-    def drain():  # a terminal's reader: the run's output must not fill the pty and block it
-        with contextlib.suppress(OSError):
-            while os.read(master, 4096):
-                pass
+    reading = threading.Event()
+    reading.set()
 
-    threading.Thread(target=drain, daemon=True).start()
+    def drain():  # a terminal's reader: the run's output must not fill the pty and block it
+        import select
+
+        with contextlib.suppress(OSError):
+            while reading.is_set():
+                if select.select([master], [], [], 0.1)[0]:
+                    os.read(master, 4096)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
     metrics = out / "metrics.jsonl"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -385,9 +392,36 @@ def test_a_closed_terminal_stops_the_run_and_saves_it(tmp_path, small_words):
         if '"event": "saved"' in text and text.count('"event": "step"') >= 2:
             break
         time.sleep(0.2)
-    os.close(master)  # the terminal closes
+    reading.clear()
+    reader.join()  # (a read still blocked on the master would keep the terminal from hanging up)
+    os.close(master)  # the terminal closes: it hangs up, and then the signal comes
+    time.sleep(0.5)
     proc.send_signal(signal.SIGHUP)
     assert proc.wait(timeout=60) == 128 + signal.SIGHUP
+    events = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert events[-1]["event"] == "finished" and events[-1]["reason"] == "stopped"
+    assert [e for e in events if e["event"] == "saved"][-1]["step"] == events[-1]["step"]
+
+
+def test_ctrl_c_under_a_pipe_whose_reader_is_gone_still_saves(tmp_path, small_words):
+    """`makemore train … 2>&1 | tee log` and Ctrl-C: tee ends first, and the stop's notice, written to the closed
+    pipe, ended the run with exit 1, unsaved."""
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "makemore", "train", str(small_words), *TINY,
+                             "--max-steps", "100000", "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    metrics = out / "metrics.jsonl"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        text = metrics.read_text() if metrics.exists() else ""
+        if '"event": "saved"' in text and text.count('"event": "step"') >= 2:
+            break
+        time.sleep(0.2)
+    proc.stdout.close()  # the reader (tee) is gone
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
     events = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert events[-1]["event"] == "finished" and events[-1]["reason"] == "stopped"
     assert [e for e in events if e["event"] == "saved"][-1]["step"] == events[-1]["step"]
