@@ -188,11 +188,22 @@ def prepare(src: str | Path, tokenizer, out: str | Path, shard_tokens: int = DEF
     made = [p for p in reversed(out.parents) if not p.exists()]  # removed again if prepare fails
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name[:40]}.", suffix=PREPARING, dir=out.parent))
+        # made under a name ``leftovers`` passes over, locked, and only then named as a prepare's: another
+        # prepare never finds it unlocked
+        new = Path(tempfile.mkdtemp(prefix=_temporary_prefix(out), suffix=".new", dir=out.parent))
     except OSError as e:
         _remove_empty(made)
         raise MakemoreError(f"{out.parent}: cannot create the shard directory here ({e.strerror or e})") from None
-    held = _hold(tmp)  # while it is held, another prepare into ``out`` leaves the temporary alone
+    held = _hold(new)  # while it is held, another prepare into ``out`` leaves the temporary alone
+    tmp = new.with_name(new.name.removesuffix(".new") + PREPARING)
+    try:
+        os.rename(new, tmp)
+    except OSError as e:
+        shutil.rmtree(new, ignore_errors=True)
+        if held is not None:
+            os.close(held)
+        _remove_empty(made)
+        raise MakemoreError(f"{out.parent}: cannot create the shard directory here ({e.strerror or e})") from None
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -262,6 +273,14 @@ def prepare(src: str | Path, tokenizer, out: str | Path, shard_tokens: int = DEF
 PREPARING = ".preparing"  # the suffix of the temporary a prepare writes its shards into
 
 
+def _temporary_prefix(out: Path) -> str:
+    """How the temporaries of a prepare into ``out`` begin: its name's first 40 characters (a name may take all of
+    the 255 bytes a name can have) and a digest of the whole name, which tells two long names apart."""
+    import hashlib
+
+    return f".{out.name[:40]}.{hashlib.sha256(out.name.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}."
+
+
 def _hold(folder: Path) -> int | None:
     """An exclusive lock on ``folder`` for as long as the returned descriptor is open (None: not to be had, or
     no locks on this system): a prepare holds its temporary's, so that another can tell a live one from one that
@@ -287,7 +306,7 @@ def leftovers(out: Path | str) -> tuple[list[tuple[Path, int]], list[Path]]:
     holds their lock) are removed, and returned with their sizes; those that cannot be told so (a prepare still
     running, a system without locks, or one named before the lock was held) are returned to be said."""
     out = Path(out).expanduser()
-    ours = re.compile(re.escape(f".{out.name[:40]}.") + r"[A-Za-z0-9_]{8}" + re.escape(PREPARING))
+    ours = re.compile(re.escape(_temporary_prefix(out)) + r"[A-Za-z0-9_]{8}" + re.escape(PREPARING))
     older = re.compile(re.escape(f".{out.name}.") + r"[A-Za-z0-9_]{8}")
     removed, kept = [], []
     try:

@@ -542,15 +542,16 @@ def test_prepare_removes_what_a_killed_prepare_left_and_refuses_an_output_made_m
 
     monkeypatch.chdir(tmp_path)
     tok.save(tmp_path / "tok.json")
-    killed = tmp_path / f".out.abcd1234{shards.PREPARING}"  # nobody holds its lock: its prepare is gone
+    prefix = shards._temporary_prefix(Path("out"))
+    killed = tmp_path / f"{prefix}abcd1234{shards.PREPARING}"  # nobody holds its lock: its prepare is gone
     (killed / "train").mkdir(parents=True)
     (killed / "train" / "000000.bin").write_bytes(b"\0" * 4096)
-    running = tmp_path / f".out.efgh5678{shards.PREPARING}"  # its prepare holds its lock
+    running = tmp_path / f"{prefix}efgh5678{shards.PREPARING}"  # its prepare holds its lock
     running.mkdir()
     held = shards._hold(running)
     unknown = tmp_path / ".out.k3j4h5g6"  # named as before the lock was held: cannot be told, so said and kept
     unknown.mkdir()
-    other = tmp_path / f".out.v2.abcd1234{shards.PREPARING}"  # another output's: not this one's to touch
+    other = tmp_path / f"{shards._temporary_prefix(Path('out.v2'))}abcd1234{shards.PREPARING}"  # another output's
     other.mkdir()
     try:
         result = CliRunner().invoke(app, ["prepare", str(corpus), "--tokenizer", "tok.json", "-o", "out"])
