@@ -28,7 +28,7 @@ def write_atomic(path: Path, data: bytes, *, replace: bool = True, taken: str = 
 
     A failure (disk full, read-only directory) leaves the old file untouched and is reported as a
     MakemoreError naming the file. Without ``replace``, a file at ``path`` (another process's, made meanwhile) is
-    never replaced: the new one is linked into place, and ``taken`` is what is said if one is there.
+    never replaced: the new one is linked into place (without hard links, its name is claimed first), and ``taken`` is what is said if one is there.
     """
     path = Path(path)
     tmp = None
@@ -46,8 +46,10 @@ def write_atomic(path: Path, data: bytes, *, replace: bool = True, taken: str = 
                 os.link(tmp, path)  # fails if the name is taken, where a rename would replace it
             except FileExistsError:
                 raise MakemoreError(f"{path}: {taken or 'already exists'}") from None
-            except OSError:  # a file system without hard links (FAT, some network mounts): checked, then renamed
-                if os.path.lexists(path):
+            except OSError:  # a file system without hard links (FAT, some network mounts): the name is claimed
+                try:  # by creating it (only one process can), then the whole file is renamed over the claim
+                    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                except FileExistsError:
                     raise MakemoreError(f"{path}: {taken or 'already exists'}") from None
                 os.replace(tmp, path)
             else:

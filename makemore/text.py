@@ -624,7 +624,7 @@ def batches_for_run(run, model) -> TextBatches:
         raise MakemoreError(f"{where}: a text run needs dataset.path and dataset.sha256")
     if not Path(path).is_file():
         raise MakemoreError(f"{path}: the text this run trained on is gone (config.json names it); put it back, "
-                            f"or name where it is now: `makemore train FILE --resume {run.path}`")
+                            f"or record where it is now with `makemore train FILE --resume {run.path}`")
     corpus = read_text(Path(path))
     if corpus.sha256 != sha:
         raise MakemoreError(f"{path}: changed since the run began (sha256 differs from {where}); its "

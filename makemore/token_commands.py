@@ -87,7 +87,7 @@ def tokenizer_train_command(data: str, vocab_size: int, out: str | Path, pattern
             tokens = sum(len(ids) for path in files for ids in tok.encode_batch(list(read_pieces(path))))
         except KeyboardInterrupt:  # the tokenizer is saved: only its measure on the text is left out
             sys.stderr.write(f"interrupted while measuring; {out} is saved whole\n")
-            return
+            raise SystemExit(130) from None  # still an interrupt to the shell: a loop of commands stops
         _echo(f"on its training text: {plural(tokens, 'token')}, {chars / max(tokens, 1):.2f} characters per token, "
               f"{text_bytes / max(tokens, 1):.2f} bytes per token")
 

@@ -454,7 +454,7 @@ def batches_for_run(run, model):
     else:
         if not path.is_file():
             raise MakemoreError(f"{path}: the text this run trained on is gone (config.json names it); put it "
-                                f"back, or name where it is now: `makemore train FILE --resume {run.path}`")
+                                f"back, or record where it is now with `makemore train FILE --resume {run.path}`")
         prepared = prepare_tokens(str(path), Path(run.path) / RUN_TOKENIZER)
         if prepared.sha256 != dataset.get("sha256"):
             raise MakemoreError(f"{path}: changed since the run began (sha256 differs from {where})")

@@ -500,8 +500,9 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
         raise MakemoreError(f"{run.path}: {m.type} is counted in one pass, and this run was; there is nothing "
                             f"to continue (train a new run to count again)")
     if cfg.max_steps and (trainer.step >= cfg.max_steps if finished else trainer.step > cfg.max_steps):
-        raise MakemoreError(f"{run.path}: already trained {trainer.step} of {cfg.max_steps} steps; "
-                            f"pass a larger --max-steps to continue")
+        raise MakemoreError(f"{run.path}: already trained {trainer.step} of {cfg.max_steps} steps"
+                            + (" (where its data is now is recorded)" if moved else "")
+                            + "; pass a larger --max-steps to continue")
     if cfg.max_time is not None and finished and trainer.elapsed >= cfg.max_time:
         raise MakemoreError(f"{run.path}: already trained {trainer.elapsed:.1f} s, past its --max-time of "
                             f"{cfg.max_time:g} s, which ends it whatever --max-steps says; pass a larger "
@@ -592,8 +593,8 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _check_same_data(run: RunDir, config: RunConfig, data: str) -> str | None:
-    """Refuse ``--resume`` with data that is not the run's; where the run's file has moved (a project copied
-    elsewhere) and ``data`` is that file, byte for byte (its sha256), the path it is at now."""
+    """Refuse ``--resume`` with data that is not the run's; where ``data`` is the run's file elsewhere (moved, or
+    a project copied), byte for byte (its sha256), the path it is at now, which the run reads from then on."""
     name, path = resolve_dataset(data)
     stored_path = config.dataset.get("path")
     if stored_path is not None and Path(stored_path) == path.resolve():
@@ -601,8 +602,8 @@ def _check_same_data(run: RunDir, config: RunConfig, data: str) -> str | None:
     if stored_path is None and name == config.dataset.get("name"):
         return None
     stored_sha = config.dataset.get("sha256")
-    if isinstance(stored_path, str) and isinstance(stored_sha, str) and not Path(stored_path).exists() \
-            and path.is_file() and _sha256(path) == stored_sha:
+    if isinstance(stored_path, str) and isinstance(stored_sha, str) and path.is_file() \
+            and _sha256(path) == stored_sha:
         return str(path.resolve())
     raise MakemoreError(f"{data} is not the data this run was trained on ({stored_path or config.dataset.get('name')}); "
                         f"--resume continues a run on its own data")

@@ -573,12 +573,18 @@ def test_resume_takes_the_runs_own_text_where_it_was_moved_and_refuses_another(p
     refused = cli("train", other, "--resume", run, "--max-steps", "4")
     assert refused.exit_code == 2 and "is not the data this run was trained on" in refused.output
     gone = cli("eval", run)
-    assert gone.exit_code == 2 and f"name where it is now: `makemore train FILE --resume {run}`" in gone.output
+    assert gone.exit_code == 2 and f"record where it is now with `makemore train FILE --resume {run}`" in gone.output
     finished = cli("train", moved, "--resume", run)  # a finished run: nothing to train, but the path is taken
-    assert finished.exit_code == 2 and "already trained 2 of 2 steps" in finished.output
+    assert finished.exit_code == 2 and "already trained 2 of 2 steps (where its data is now is recorded)" in \
+        finished.output
     assert f"reads its data from {moved.resolve()} from now on" in finished.output
     assert cli("eval", run, "--json").exit_code == 0  # and the run reads its text from there from now on
     resumed = cli("train", moved, "--resume", run, "--max-steps", "4", "-q")
     assert resumed.exit_code == 0, resumed.output
     config = json.loads((run / "config.json").read_text())
     assert config["dataset"]["path"] == str(moved.resolve()) and config["train"]["max_steps"] == 4
+    copy = tmp_path / "copy.txt"  # a copy, its original still there: the same bytes, taken too
+    copy.write_bytes(moved.read_bytes())
+    again = cli("train", copy, "--resume", run, "--max-steps", "5", "-q")
+    assert again.exit_code == 0, again.output
+    assert json.loads((run / "config.json").read_text())["dataset"]["path"] == str(copy.resolve())
