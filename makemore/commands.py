@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -185,13 +186,10 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     if preset is not None and main:  # said once nothing is refused, where a step is long on a CPU
         from makemore.device import resolve_device
 
-        layers, width = checked[0].get("n_layer") or 0, checked[0].get("n_embd") or 0
-        tokens = checked[1].batch_size * (request.block_size or 0)
-        seconds = 6 * 12 * layers * width ** 2 * tokens / CPU_FLOPS  # the blocks' matrix products, at a CPU's pace
-        if seconds > 60 and not resolve_device(device).startswith("cuda"):
-            took = f"{seconds / 3600:,.0f} hours" if seconds >= 7200 else f"{seconds / 60:,.0f} minutes"
-            err.print(f"--preset {preset} is sized for GPUs: on a CPU one step of its batch takes {took} or more; "
-                      f"docs/tokens.md gives smaller overrides for a CPU")
+        note = preset_cpu_note(preset, checked[0], checked[1].batch_size, request.block_size or 0,
+                               os.cpu_count() or 1)
+        if note and not resolve_device(device).startswith("cuda"):
+            err.print(note)
     settle_imports()  # everything is checked: torch, if prepare_data did not import it, comes in here
     trainer, _ = new_trainer(request, prepared, dist=dist, checked=checked)
     if main and (note := unused_note(model_type, train)):
@@ -223,7 +221,19 @@ def _small_split_note(val: int, test: int) -> str:
             f"training words, which also choose the best checkpoint, and there is no test loss)")
 
 
-CPU_FLOPS = 1e11  # a few cores' float32 matrix products a second, to size the preset's note
+CORE_FLOPS = 1e11  # float32 matrix products a second on one core at its best (AVX-512): the note's bound
+
+
+def preset_cpu_note(preset: str, hyper: dict, batch_size: int, block_size: int, cores: int) -> str | None:
+    """What a preset's step costs on this machine's CPU, where it is more than a minute even at the cores' best:
+    the blocks' matrix products alone (6 × 12 × layers × width² × tokens), so a bound from below."""
+    flops = 6 * 12 * (hyper.get("n_layer") or 0) * (hyper.get("n_embd") or 0) ** 2 * batch_size * block_size
+    seconds = flops / (CORE_FLOPS * max(cores, 1))
+    if seconds <= 60:
+        return None
+    took = f"{seconds / 3600:,.0f} hours" if seconds >= 7200 else f"{seconds / 60:,.0f} minutes"
+    return (f"--preset {preset} is sized for GPUs: on this CPU's {plural(cores, 'core')} one step of its batch "
+            f"takes {took} or more; docs/tokens.md gives smaller overrides for a CPU")
 
 
 def _exit_if_interrupted(trainer) -> None:

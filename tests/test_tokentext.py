@@ -209,6 +209,19 @@ def test_gpt2_preset_trains_a_few_steps_on_a_cpu(workdir):
     assert result["tokens"] == held and 0 < result["chars"] < index["train"]["chars"]
 
 
+def test_the_presets_cpu_note_bounds_a_step_from_below_and_keeps_quiet_under_a_minute():
+    from makemore.commands import preset_cpu_note
+
+    gpt2 = {"n_layer": 12, "n_embd": 768}
+    note = preset_cpu_note("gpt2-124m", gpt2, 512, 1024, 2)  # 2.67e14 FLOPs at 1e11 a core on 2 cores: 22 min
+    assert note == ("--preset gpt2-124m is sized for GPUs: on this CPU's 2 cores one step of its batch takes 22 "
+                    "minutes or more; docs/tokens.md gives smaller overrides for a CPU")
+    assert "hours" in preset_cpu_note("gpt2-124m", gpt2, 512 * 8, 1024, 2)  # a larger --batch-size costs more
+    assert preset_cpu_note("gpt2-124m", gpt2, 512, 1024, 64) is None  # 42 s on 64 cores
+    assert preset_cpu_note("gpt2-124m", {"n_layer": 1, "n_embd": 64}, 512, 32, 2) is None
+
+
+
 def test_bits_per_char_by_hand_on_a_toy_text():
     """A model that gives every one of the V rows the same logit loses ln V nats per token. The toy text
     "abababab" is 4 tokens "ab" of 2 characters each, so 4 ln V nats over 8 characters: log2(V) / 2 bits each."""
