@@ -109,6 +109,31 @@ def _library_errors(source: str, failed: str):
         raise MakemoreError(f"{source}: the tokenizers library {failed} ({' '.join(str(e).split())})") from None
 
 
+def _interruptible(fn):
+    """``fn()`` in a worker thread while the calling (main) thread waits on it: the library's training runs in
+    native code, where a signal handler, which runs in the main thread, waits until it is done, so Ctrl-C took
+    effect only once the merges were all learned. The worker is abandoned to end with the process."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return fn()
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # handed to the waiting thread
+            box["error"] = e
+
+    worker = threading.Thread(target=run, name="makemore-bpe", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
 class Tokenizer:
     """A byte-level BPE tokenizer with an end-of-text token (load, train, encode, decode, save)."""
 
@@ -140,7 +165,8 @@ class Tokenizer:
             vocab_size=vocab_size - 1, min_frequency=0, show_progress=False, special_tokens=[],
             initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet(),  # all 256 bytes, seen in the text or not
         )
-        hf.train_from_iterator((piece for text in texts for piece in safe_cuts(text)), trainer)
+        _interruptible(lambda: hf.train_from_iterator((piece for text in texts for piece in safe_cuts(text)),
+                                                      trainer))
         return cls._renumbered(tk, hf, pattern)
 
     @classmethod

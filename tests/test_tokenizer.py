@@ -513,3 +513,27 @@ def test_command_refuses_an_edited_tokenizer_in_one_line(tok, tmp_path):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.splitlines() == ["error: bad.json: model.continuing_subword_prefix is \"##\"; makemore's "
                                         "tokenizers have none (an edited file?)"]
+
+
+def test_training_runs_where_ctrl_c_reaches_it_and_its_errors_come_back():
+    """The library's training is native code a signal handler waits on: run in a worker while the main thread
+    waits, Ctrl-C ends the wait at once (before, only when every merge was learned)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from makemore.tokenizer import _interruptible
+
+    def fails():
+        raise MakemoreError("from the worker")
+
+    with pytest.raises(MakemoreError, match="from the worker"):
+        _interruptible(fails)
+    assert _interruptible(lambda: 42) == 42
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        _interruptible(lambda: time.sleep(5))  # a call that keeps its thread out of Python, as training does
+    assert time.monotonic() - start < 2
