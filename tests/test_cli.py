@@ -327,23 +327,28 @@ def test_grad_accum_on_a_batch_norm_model_says_it_changes_the_result(tmp_path, s
     assert r.exit_code == 0 and "micro-batch" not in r.stderr, r.output
 
 
+def _wait_for_a_checkpoint(metrics: Path, seconds: float = 90) -> None:
+    """Until a training process has saved its first checkpoint and logged two steps (or ``seconds`` pass)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        text = metrics.read_text() if metrics.exists() else ""
+        if '"event": "saved"' in text and text.count('"event": "step"') >= 2:
+            return
+        time.sleep(0.2)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_stops_cleanly_and_saves(tmp_path, small_words, sig):
     """The first Ctrl-C ends training at the next step, evaluates, saves, and exits 130 as shells expect; SIGTERM
     (`timeout`, `kill`, a batch scheduler) alike, with 143 (before, it ended the process at once, unsaved)."""
-    import time
-
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "makemore", "train", str(small_words), *TINY,
                              "--max-steps", "100000", "-o", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics = out / "metrics.jsonl"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        text = metrics.read_text() if metrics.exists() else ""
-        if '"event": "saved"' in text and text.count('"event": "step"') >= 2:  # after the first checkpoint
-            break
-        time.sleep(0.2)
+    _wait_for_a_checkpoint(metrics)
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 128 + sig, stderr  # as shells expect of a command stopped by Ctrl-C, after the save
@@ -386,12 +391,7 @@ def test_a_closed_terminal_stops_the_run_and_saves_it(tmp_path, small_words):
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     metrics = out / "metrics.jsonl"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        text = metrics.read_text() if metrics.exists() else ""
-        if '"event": "saved"' in text and text.count('"event": "step"') >= 2:
-            break
-        time.sleep(0.2)
+    _wait_for_a_checkpoint(metrics)
     reading.clear()
     reader.join()  # (a read still blocked on the master would keep the terminal from hanging up)
     os.close(master)  # the terminal closes: it hangs up, and then the signal comes
@@ -406,19 +406,12 @@ def test_a_closed_terminal_stops_the_run_and_saves_it(tmp_path, small_words):
 def test_ctrl_c_under_a_pipe_whose_reader_is_gone_still_saves(tmp_path, small_words):
     """`makemore train … 2>&1 | tee log` and Ctrl-C: tee ends first, and the stop's notice, written to the closed
     pipe, ended the run with exit 1, unsaved."""
-    import time
-
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "makemore", "train", str(small_words), *TINY,
                              "--max-steps", "100000", "-o", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     metrics = out / "metrics.jsonl"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        text = metrics.read_text() if metrics.exists() else ""
-        if '"event": "saved"' in text and text.count('"event": "step"') >= 2:
-            break
-        time.sleep(0.2)
+    _wait_for_a_checkpoint(metrics)
     proc.stdout.close()  # the reader (tee) is gone
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
