@@ -65,10 +65,10 @@ def _names_a_path(param) -> bool:
     return any(isinstance(h, type) and issubclass(h, PurePath) for h in (hint, *typing.get_args(hint)))
 
 
-def _refuse_empty(param) -> None:
-    """Refuse an empty path as the parameter's own error: pathlib reads "" as ".", the current directory, which
-    `-O ""` then called a directory and `-o ""` a directory of other files. A name a run could not record or
-    print back (``files.check_name``) is refused too."""
+def _check_values(param) -> None:
+    """Have a path or name parameter refuse, as its own usage error: an empty path (pathlib reads "" as ".", the
+    current directory, which `-O ""` then called a directory and `-o ""` a directory of other files), and a name
+    a run could not record or print back (``files.check_name``)."""
     from makemore.files import check_name
 
     consume = param.consume_value
@@ -94,7 +94,7 @@ class _Command(_Help, TyperCommand):
         super().__init__(*args, **kwargs)
         for param in self.params:
             if _names_a_path(param) or param.name in ("data", "out"):  # (a data argument takes a name or a path)
-                _refuse_empty(param)
+                _check_values(param)
 
 
 class _Group(_Help, TyperGroup):

@@ -320,7 +320,7 @@ class RunDir:
         parents = [p for p in reversed((out or RUNS / default_name).parents) if not p.exists()]
 
         def undo() -> None:  # a run that could not be made leaves no folder of its making
-            for p in [made] + parents[::-1] if made is not None else parents[::-1]:
+            for p in ([made] if made is not None else []) + parents[::-1]:  # the deepest first
                 _remove_empty(p)
 
         if out is None:
