@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from makemore.config import check_seed, fits
-from makemore.errors import MakemoreError
+from makemore.errors import MakemoreError, refusal
 
 # the model options ``train`` takes as keywords, with their types (the training options' are TrainConfig's)
 _HYPER = {"n_layer": int, "n_head": int, "n_embd": int, "n_embd2": int, "context": int, "dropout": float,
@@ -104,7 +104,13 @@ def _checked(options=None):
                 elif name in hints and not fits(value, hints[name], finite=False):
                     raise _refuse(name, value, hints[name])
             check_seed(bound.arguments.get("seed"))
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            except OSError as e:  # what the system refuses (a name too long, no permission): as the CLI says it
+                line = refusal(e)
+                if line is None:
+                    raise
+                raise MakemoreError(line) from None
 
         return call
 
@@ -130,6 +136,16 @@ class _Records:
         from makemore.rundir import RunDir
 
         return latest_diagnostics(RunDir(self.run_dir))
+
+
+class Words(list):
+    """What ``Model.sample`` returns: the words (or tuples) as a list, with what was drawn again to get them, as
+    `makemore sample` says it: ``too_long`` (longer than ``max_len``), ``not_new`` (with ``new_only``: in the
+    run's splits) and ``repeated`` (with ``unique``: drawn before)."""
+
+    too_long: int = 0
+    not_new: int = 0
+    repeated: int = 0
 
 
 class Model(_Records):
@@ -161,18 +177,22 @@ class Model(_Records):
     @_checked()
     def sample(self, n: int = 20, *, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                prefix: str = "", min_len: int = 0, max_len: int | None = None, new_only: bool = False,
-               unique: bool = False, seed: int = 0, tags: bool = False, logprobs: bool = False) -> list:
-        """``n`` words as strings; with ``tags`` or ``logprobs``, tuples (word, tag?, logprob?) instead."""
+               unique: bool = False, allow_empty: bool = False, seed: int = 0, tags: bool = False,
+               logprobs: bool = False) -> Words:
+        """``n`` words as strings; with ``tags`` or ``logprobs``, tuples (word, tag?, logprob?) instead. The list
+        (``Words``) also counts the samples drawn again to get them."""
         from makemore.sample import sample_words
 
         if self._loaded.mode == "text":
             raise MakemoreError(f"{self.run_dir}: a text run; use .continue_text(prompt, length)")
-        drawn = sample_words(self._loaded, n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
-                             min_len=min_len, max_len=max_len, new_only=new_only, unique=unique, seed=seed,
-                             scores=logprobs).samples
-        if not (tags or logprobs):
-            return [d.word for d in drawn]
-        return [(d.word, *((d.tag,) if tags else ()), *((d.logprob,) if logprobs else ())) for d in drawn]
+        sampled = sample_words(self._loaded, n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
+                               min_len=min_len, max_len=max_len, new_only=new_only, unique=unique,
+                               allow_empty=allow_empty, seed=seed, scores=logprobs)
+        drawn = sampled.samples
+        words = Words(d.word if not (tags or logprobs) else
+                      (d.word, *((d.tag,) if tags else ()), *((d.logprob,) if logprobs else ())) for d in drawn)
+        words.too_long, words.not_new, words.repeated = sampled.too_long, sampled.not_new, sampled.repeated
+        return words
 
     @_checked()
     def continue_text(self, prompt: str | None = None, length: int = 500, *, temperature: float = 1.0,

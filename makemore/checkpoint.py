@@ -7,8 +7,10 @@ directory are and mean is ``makemore.rundir``'s business.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,18 +25,28 @@ MAX_TENSOR_FILE = 64 << 30  # a checkpoint larger than this is not one makemore 
 
 # --- atomic writes ---------------------------------------------------------------------------------
 
-def write_atomic(path: Path, data: bytes, *, replace: bool = True, taken: str = "") -> None:
+def write_atomic(path: Path, data: bytes, *, replace: bool = True, taken: str = "", keep_mode: bool = False) -> None:
     """Write ``data`` to ``path`` so that ``path`` holds either the old or the new content, never a mix.
 
     A failure (disk full, read-only directory) leaves the old file untouched and is reported as a
     MakemoreError naming the file. Without ``replace``, a file at ``path`` (another process's, made meanwhile) is
     never replaced: the new one is linked into place (without hard links, its name is claimed first), and ``taken`` is what is said if one is there.
+    With ``keep_mode``, a file replaced keeps its permissions and group (a private file stays private).
     """
     path = Path(path)
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.fchmod(fd, 0o666 & ~umask())  # mkstemp creates 0600; give the file the usual permissions
+        if keep_mode:
+            try:
+                old = os.stat(path)
+            except OSError:
+                pass
+            else:
+                with contextlib.suppress(OSError):
+                    os.fchown(fd, -1, old.st_gid)
+                os.fchmod(fd, stat.S_IMODE(old.st_mode))
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

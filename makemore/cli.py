@@ -7,7 +7,6 @@ Start-up stays fast: nothing here imports torch or textual at module level; each
 # starts, and annotations kept as strings were compiled and evaluated one by one each time (a fifth of what
 # `makemore sample -n 10` added to `import torch`); evaluated once, as the functions are defined, they cost
 # next to nothing.
-import errno
 import functools
 import importlib
 import inspect
@@ -22,7 +21,7 @@ import typer.core
 from typer.core import TyperCommand, TyperGroup
 
 from makemore import __version__
-from makemore.errors import AlreadySaid, MakemoreError
+from makemore.errors import AlreadySaid, MakemoreError, refusal
 from makemore.models import BASE_RECIPE, BASE_TEXT_RECIPE, FAMILIES, recipe_text
 
 
@@ -182,17 +181,13 @@ def handles_errors(fn):
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
         except OSError as e:  # what the system refuses (permissions, a full disk) wherever it comes from: one line
-            if e.errno not in REFUSED_BY_THE_SYSTEM:
+            line = refusal(e)
+            if line is None:
                 raise
-            where = f"{e.filename}: " if e.filename else "writing the output: "
-            typer.echo(f"error: {where}{e.strerror or e}", err=True)
+            typer.echo(f"error: {line}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper
-
-
-# (a closed pipe is not among them: click ends such a command quietly)
-REFUSED_BY_THE_SYSTEM = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENAMETOOLONG}
 
 
 def _version(value: bool) -> None:
@@ -441,7 +436,7 @@ def sample(
     scores: Annotated[bool, typer.Option("--scores", help="Show each word's log-probability.")] = False,
     as_json: JsonOpt = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-O", help="Also write the words to this file (a "
-                                                   "file there is replaced, as by >); a text run's continuations, a "
+                                                   "file there is replaced, keeping its permissions); a text run's continuations, a "
                                                    "line of dashes apart.",
                                                    show_default=False)] = None,
     seed: SeedOpt = 0,

@@ -442,7 +442,8 @@ PRINTED_AT_ONCE = 1000  # sampled words a print call renders
 
 def write_output(path: Path, data: bytes) -> None:
     """``-O``: write as ``>`` would. A FIFO or a device (``/dev/null``, ``/dev/stdout``) is written to, not
-    replaced; a regular file is replaced atomically (never left half-written), through a link the file it names."""
+    replaced; a regular file is replaced atomically (never left half-written), through a link the file it names,
+    keeping its permissions and group (a hard link elsewhere keeps the old content)."""
     if path.exists() and not is_regular(path):  # (both follow links)
         try:
             with open(path, "wb") as f:
@@ -450,7 +451,7 @@ def write_output(path: Path, data: bytes) -> None:
         except OSError as e:
             raise MakemoreError(f"{path}: cannot write ({e.strerror or e})") from None
         return
-    ckpt.write_atomic(path.resolve(), data)
+    ckpt.write_atomic(path.resolve(), data, keep_mode=True)
 
 
 def emit_continuations(run_dir, prompt: str, length: int, n: int, draw, *, as_json: bool, output) -> None:

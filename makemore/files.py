@@ -54,6 +54,20 @@ def check_name(value: str | os.PathLike) -> None:
         raise MakemoreError(f"{text!r}: a name holding control character U+{ord(found.group()):04X}; rename it")
 
 
+def printable(value: str | os.PathLike) -> str:
+    """A name as it can be printed: its control characters (``\\x1b``) and bytes that are not UTF-8 (``\\xff``)
+    written as escapes, so that a name found on disk never acts on the terminal nor splits a line."""
+    text = os.fspath(value)
+    if not isinstance(text, str):
+        text = os.fsdecode(text)
+
+    def escaped(found: re.Match) -> str:
+        c = ord(found.group())
+        return f"\\x{c - 0xDC00:02x}" if 0xDC80 <= c <= 0xDCFF else f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+    return re.sub(r"[\x00-\x1f\x7f-\x9f\udc80-\udcff]", escaped, text)
+
+
 def check_not_utf16(head: bytes, path: Path | str) -> None:
     """Refuse a file that begins as UTF-16 does (its byte-order mark, or a NUL beside every ASCII character), by
     that name: its NUL bytes would otherwise read as binary data, and its mark as bytes that are not UTF-8."""

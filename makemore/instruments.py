@@ -20,6 +20,7 @@ from rich.text import Text
 
 from makemore.console import make_console, plural
 from makemore.errors import MakemoreError
+from makemore.files import printable
 from makemore.rundir import CONFIG, RUNS, RunDir, list_runs
 
 out = make_console()  # piped or redirected, lines stay whole: a run's name is never folded or cut there
@@ -513,7 +514,7 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
         print(json.dumps({"runs": [{k: r[k] for k in ("run", "type", "params", "steps", "elapsed", "best_val_loss",
                                                       "loss_unit", "best_val_bpc", "best_step", "test_loss",
                                                       "finished", "failed", "damaged_lines")} for r in rows],
-                          "unreadable": [{"run": str(p), "error": e} for p, e in bad]}, ensure_ascii=False))
+                          "unreadable": [{"run": printable(p), "error": e} for p, e in bad]}, ensure_ascii=False))
         return
     if not rows and not bad:
         err.print(f"no runs in {root}/; train one first (makemore train names)")
@@ -543,7 +544,7 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
         t.add_row(escape(Path(r["run"]).name), *(cells[col] for col in shown))
     out.print(t)
     for path, e in bad:
-        err.print(f"skipped {path}: {e}")
+        err.print(f"skipped {escape(printable(path))}: {escape(e)}")
     for r in rows:
         skipped_note(r["run"], r["damaged_lines"])
     err.print(f"{plural(len(rows), 'run')} in {root}" + (f", {len(bad)} unreadable" if bad else "") + f" · sorted by {sort}" + (" (bits per character)" if sort == "val" else "")

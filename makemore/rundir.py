@@ -280,11 +280,13 @@ class RunDir:
         if not path.exists():
             raise MakemoreError(f"{path}: no such run directory")
         if not path.is_dir():
-            try:
-                with open(path, "rb") as f:
-                    head = f.read(4)  # enough to recognise a pickle; the file is never unpickled
-            except OSError:
-                head = b""
+            head = b""
+            if is_regular(path):  # (a FIFO would wait for a writer; a device says nothing of use)
+                try:
+                    with open(path, "rb") as f:
+                        head = f.read(4)  # enough to recognise a pickle; the file is never unpickled
+                except OSError:
+                    pass
             if path.suffix in ckpt.PICKLE_SUFFIXES or ckpt.looks_like_pickle(head):
                 raise MakemoreError(f"{path}: a pickle/torch.save file, which can run code when loaded; makemore "
                                     f"never unpickles and loads only run directories written by `makemore train`")
@@ -548,7 +550,9 @@ class RunDir:
         return self.status() in ("finished", "stopped")
 
     def summary(self) -> dict[str, Any]:
-        """What `makemore info`, the run list and the start screen show; reads metrics.jsonl in one pass."""
+        """What `makemore info`, the run list and the start screen show; reads metrics.jsonl in one pass. A run
+        whose folder's name could not be printed (found by listing a folder) is refused, by that name escaped."""
+        check_name(self.path)
         config = self.config
         finished = failed = arithmetic = None
         evals: list[dict] = []
@@ -557,7 +561,7 @@ class RunDir:
             kind = m.get("event")
             if kind in ("step", "eval", "finished", "failed") and isinstance(m.get("step"), int):
                 steps = max(steps, m["step"])
-            if kind == "eval" and isinstance(m.get("val_loss"), (int, float)) and isinstance(m.get("step"), int):
+            if kind == "eval" and _number(m.get("val_loss")) is not None and isinstance(m.get("step"), int):
                 evals.append(m)
             elif kind == "finished":
                 finished = m
@@ -647,6 +651,7 @@ def latest_run(root: Path = RUNS) -> RunDir:
     runs = list_runs(root)
     if not runs:
         raise MakemoreError(f"no runs in {root}/; train one first (makemore train names) or name a run directory")
+    check_name(runs[0].path)  # printed by the command that reads it: no escape sequence, no newline
     return runs[0]
 
 
@@ -682,6 +687,7 @@ def runs_trained_on(dataset: str, root: Path = RUNS) -> list[RunDir]:
     found = []
     for run in list_runs(root):
         try:
+            check_name(run.path)  # named in a message: a name that could not be printed is no answer either
             used = run.config.dataset
         except MakemoreError:
             continue  # a damaged run is no answer here; the command that opens it says what is wrong

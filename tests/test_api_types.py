@@ -279,3 +279,31 @@ def test_an_out_that_is_taken_is_refused_before_torch_in_the_apis_words(data, tm
     report = json.loads(done.stdout)
     assert report == {"error": f"{out}: already exists; continue it with makemore.train(resume={str(out)!r}) or "
                                f"choose another directory with out=", "torch": False}, report
+
+
+def test_a_name_the_system_refuses_is_a_makemore_error(data, tmp_path):
+    """A path too long for the file system raised a bare OSError from deep inside the API, where the command line
+    said one line: the API now says the same line."""
+    long = str(tmp_path / ("x" * 300))
+    for call in (lambda: makemore.load(long), lambda: makemore.train(long, type="bigram", max_steps=1)):
+        with pytest.raises(MakemoreError, match="File name too long"):
+            call()
+
+
+def test_sample_counts_what_it_drew_again_as_the_command_line_does(word_model):
+    """``Model.sample`` dropped the counts `makemore sample` prints (and took no ``allow_empty``)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from makemore.cli import app
+
+    words = word_model.sample(20, max_len=2, unique=True, seed=1)
+    assert isinstance(words, list) and len(words) == 20 and all(len(w) <= 2 for w in words)
+    r = CliRunner().invoke(app, ["sample", str(word_model.run_dir), "-n", "20", "--max-len", "2", "--unique",
+                                 "--seed", "1", "--json"], prog_name="makemore")
+    said = json.loads(r.stdout)
+    assert [s["word"] for s in said["samples"]] == list(words)
+    assert (words.too_long, words.repeated) == (said["too_long"], said["repeated"]) and words.too_long > 0
+    empty = word_model.sample(200, max_len=1, allow_empty=True, seed=1)
+    assert "" in empty and word_model.sample(1, seed=1) == word_model.sample(1, seed=1, allow_empty=False)

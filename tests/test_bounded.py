@@ -6,6 +6,7 @@ them."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -85,6 +86,20 @@ def test_a_fifo_inside_a_run_directory_never_blocks_a_command(run, tmp_path):
         assert "Traceback" not in r.stderr, r.stderr
         assert f"{run / rundir.METRICS}: a FIFO (named pipe), not a regular file" in r.stderr, (args, r.stderr)
         assert r.returncode == (0 if args[0] == "runs" else 2), (args, r.stderr)  # runs: listed as unreadable
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_named_as_the_run_is_refused_at_once(tmp_path):
+    import makemore
+
+    fifo = tmp_path / "run.fifo"
+    os.mkfifo(fifo)  # no writer: opening it to read its first bytes would wait for ever
+    for args in (["info", fifo], ["train", "--resume", fifo]):
+        r = subprocess_cli(*args, cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr == f"error: {fifo}: not a directory (expected a run directory " \
+            f"written by `makemore train`)\n", r.stderr
+    with pytest.raises(MakemoreError, match="not a directory"):
+        makemore.load(fifo)
 
 
 @pytest.mark.parametrize("how", ["device", "directory"])
@@ -188,6 +203,11 @@ def test_info_and_runs_show_a_field_of_the_wrong_type_as_unknown(run):
         for sort in ("time", "test", "name"):
             r = cli("runs", run.parent, "--sort", sort)
             assert r.exit_code == 0 and "run " in r.output and "Traceback" not in r.output, r.output
+    evaluated = next(json.loads(line) for line in lines if '"eval"' in line)  # a loss of -Infinity: not the best
+    (run / rundir.METRICS).write_text("\n".join(lines + [json.dumps({**evaluated, "val_loss": -math.inf})]) + "\n")
+    listed = cli("runs", run.parent, "--json").stdout  # (was -Infinity: no JSON)
+    assert json.loads(listed, parse_constant=lambda c: pytest.fail(f"{c} in {listed}"))["runs"][0]["best_val_loss"] > 0
+    assert "-inf" not in cli("runs", run.parent).output
     (run / rundir.METRICS).unlink()  # no record of any evaluation: said so, not "@ step None"
     r = cli("info", run)
     assert r.exit_code == 0 and "- (no evaluation recorded yet)" in r.output and "None" not in r.output, r.output

@@ -100,17 +100,21 @@ def test_sample_latest_run_and_options(trained_run):
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_sample_output_writes_as_a_shell_redirection_does(trained_run, tmp_path):
     """-O writes as > does: through a link to the file it names (the link stays), into a FIFO (which stays a
-    FIFO; before, both were replaced by a regular file, and so, run as root, was /dev/null). A file in any run
+    FIFO; before, both were replaced by a regular file, and so, run as root, was /dev/null), and a file replaced
+    keeps its permissions (a private file stayed private only by chance of the umask). A file in any run
     directory is refused, not only in the run sampled from."""
     import stat
     import threading
 
     root = trained_run.parent.parent
     target, link = tmp_path / "target.txt", tmp_path / "link.txt"
+    target.write_text("private\n")
+    target.chmod(0o600)
     link.symlink_to(target)
     done = makemore("sample", str(trained_run), "-n", "3", "-O", str(link), cwd=root)
     assert done.returncode == 0, done.stderr
     assert link.is_symlink() and len(target.read_text().split()) == 3
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     got = []

@@ -379,6 +379,28 @@ def test_a_name_a_run_could_not_record_or_print_back_is_refused_before_anything_
     assert sorted(os.listdir(cwd)) == sorted([latin, "we\x1bird.txt"])
 
 
+def test_a_run_found_under_a_name_that_cannot_be_printed_is_named_escaped(trained, tmp_path, monkeypatch):
+    """A run folder named with an escape sequence or a newline, found by listing (`runs`, the latest run), reached
+    the terminal raw: `runs` lists it as unreadable by its name escaped, and a command that would read it as
+    the latest run refuses it."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("x\x1b[31mred\nline", os.fsdecode(b"a\xffb")):
+        shutil.rmtree(tmp_path / "runs", ignore_errors=True)
+        shutil.copytree(trained, tmp_path / "runs" / name)
+        listed = runner.invoke(app, ["runs"], env={"COLUMNS": "200"})
+        assert listed.exit_code == 0 and "\x1b" not in listed.output \
+            and not any("\udc80" <= c <= "\udcff" for c in listed.output), listed.output
+        assert listed.stderr.splitlines()[0].startswith("skipped runs/" + ("x\\x1b[31mred\\x0aline: " if "x" in name
+                                                                           else "a\\xffb: ")), listed.stderr
+        as_json = json.loads(runner.invoke(app, ["runs", "--json"]).stdout)
+        assert as_json["runs"] == [] and len(as_json["unreadable"]) == 1
+        for args in (["sample", "-n", "1"], ["info"]):
+            r = runner.invoke(app, args)
+            assert r.exit_code == 2 and "a name " in r.stderr and "\x1b" not in r.stderr, r.stderr
+
+
 def test_a_new_run_in_the_current_directory_is_refused_and_an_empty_folder_keeps_its_mode(small_words, tmp_path):
     """`-o .` in an empty folder read the data and then failed ("Device or resource busy"); `-o ../here` from
     inside it replaced the folder under the shell with a half-made run. A folder the run fills keeps its

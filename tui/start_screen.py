@@ -17,6 +17,7 @@ from textual.widgets.option_list import Option
 
 from makemore.config import MAX_STEPS
 from makemore.errors import MakemoreError
+from makemore.files import printable
 from makemore.models import FAMILIES, recipe_for
 
 
@@ -35,7 +36,7 @@ def recent_runs(root: Path, limit: int = 30, beside: Path | None = None) -> list
         runs = sorted(runs + backend.recent_runs(beside), key=RunDir.last_change, reverse=True)
     out = []
     for run in runs[:limit]:
-        name = run.path.name if run.path.parent == Path(root) else str(run.path)
+        name = printable(run.path.name if run.path.parent == Path(root) else run.path)
         try:
             s = run.summary()
             status = run.status()
