@@ -22,6 +22,8 @@ class MakemoreApp(App):
         self.runs_root = runs_root
         self.intervals = dict(poll_interval=poll_interval, chart_interval=chart_interval)
         self.shown_run = None  # the last run screen opened (Textual empties its screens before run() returns)
+        self.handles_signals = False  # set by the command line: SIGTERM and SIGHUP stop as q does (``on_signal``)
+        self.stop_signal = None  # the first of those that came
 
     @property
     def left_run(self) -> tuple[Path, bool] | None:
@@ -37,6 +39,9 @@ class MakemoreApp(App):
         from makemore.tui.run_screen import RunScreen
         from makemore.tui.start_screen import StartScreen
 
+        if self.handles_signals:
+            self._catch_signals()
+
         if self.compare is not None:
             from makemore.tui.compare_screen import CompareScreen
 
@@ -45,6 +50,51 @@ class MakemoreApp(App):
             self.push_screen(RunScreen(**self.source, **self.intervals))
         else:
             self.push_screen(StartScreen(self.runs_root))
+
+    def _catch_signals(self) -> None:
+        """SIGTERM (`kill`, `timeout`, a scheduler) ends the screen as q does: a run training here stops after its
+        step, saves, and the screen quits, the terminal restored (a second SIGTERM quits at once). SIGHUP (the
+        terminal closed) stops and saves the run alike, then ends the process: there is no terminal left to
+        restore, and writing to it could wait for ever. A signal the process ignores (SIGHUP under `nohup`)
+        stays ignored."""
+        import asyncio
+        import signal
+
+        from makemore.training import _terminals
+
+        self._terminals = _terminals()
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.on_term, signal.SIGTERM)
+        if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            # a handler of the process, not of the event loop: the loop may be stuck writing to the terminal
+            signal.signal(signal.SIGHUP, self.on_hangup)
+
+    def on_term(self, signum: int) -> None:
+        screen = self.run_screen()
+        if self.stop_signal is None and screen is not None and screen.training and screen.trainer is not None:
+            self.stop_signal = signum
+            screen.action_quit_run()  # stop after this step, save, then quit
+            return
+        self.stop_signal = self.stop_signal or signum
+        self.exit()
+
+    def on_hangup(self, signum: int, frame=None) -> None:
+        import os
+        import threading
+
+        from makemore.training import _silence, _terminal
+
+        _silence([fd for fd in self._terminals if not _terminal(fd)])  # what is still drawn goes nowhere
+        screen = self.run_screen()
+        if screen is None or screen.trainer is None or screen.trained_out.is_set():
+            os._exit(128 + signum)  # nothing training here: nothing to save
+        screen.trainer.request_stop()  # it evaluates and saves, then closes its files (``trained_out``)
+
+        def end() -> None:
+            screen.trained_out.wait()
+            os._exit(128 + signum)
+
+        threading.Thread(target=end, daemon=True, name="hung-up").start()
 
     def on_unmount(self) -> None:
         from makemore.tui.run_screen import RunScreen
@@ -155,7 +205,10 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
     if target is not None and more:
         app = create_app(compare=check_overlay([target, *more], given))
         _need_terminal()
+        app.handles_signals = True
         app.run()
+        if app.stop_signal is not None:
+            raise SystemExit(128 + app.stop_signal)
         return
     if target is not None and follows(target):
         if given:
@@ -189,6 +242,7 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
             raise MakemoreError(f"{given[0]} needs a word list to train on: makemore tui names {given[0]} ...")
         app = create_app()
     _need_terminal()
+    app.handles_signals = True
     app.run()
     if app.left_run is not None:
         run_dir, unfinished = app.left_run
@@ -196,3 +250,5 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
                                                if unfinished else ""))
     if app.return_code:  # the screen failed (its traceback is above): the command fails too
         raise SystemExit(app.return_code)
+    if app.stop_signal is not None:  # ended by SIGTERM or SIGHUP, as `makemore train` ends: 128 + the signal
+        raise SystemExit(128 + app.stop_signal)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import threading
 import time
 from pathlib import Path
 
@@ -129,6 +130,7 @@ class RunScreen(Screen):
         self.worker: Worker | None = None
         self.stopping = False
         self.after_stop = None  # "quit" or "back" once training has stopped
+        self.trained_out = threading.Event()  # set once a training here has ended, its files closed
         self.snap = Snapshot()
         self._seen = -1  # the state's version last handed to the widgets
         self._playground: tuple[float, Playground] | None = None  # (checkpoint mtime, loaded run)
@@ -233,6 +235,7 @@ class RunScreen(Screen):
                 backend.drive(trainer, self.sinks)
             finally:
                 self.sinks = [self.state]
+                self.trained_out.set()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self.worker:
