@@ -366,7 +366,7 @@ def _encoded(docs: list[Document], tokenizer, piece_bytes: int, batch_pieces: in
     batch: list[tuple[Document, str | None]] = []
 
     def flush():
-        ids = iter(tokenizer.encode_batch([text for _, text in batch if text is not None]))
+        ids = iter(tokenizer.encode_arrays([text for _, text in batch if text is not None]))
         return [(doc, text, None if text is None else next(ids)) for doc, text in batch]
 
     for doc in docs:

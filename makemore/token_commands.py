@@ -84,12 +84,26 @@ def tokenizer_train_command(data: str, vocab_size: int, out: str | Path, pattern
     _echo(f"{tok.describe()}{short} · trained in {seconds:.1f} s → {out}")
     if size <= COMPRESSION_SAMPLE_BYTES:
         try:
-            tokens = sum(len(ids) for path in files for ids in tok.encode_batch(list(read_pieces(path))))
+            tokens = sum(_count_tokens(tok, read_pieces(path)) for path in files)
         except KeyboardInterrupt:  # the tokenizer is saved: only its measure on the text is left out
             sys.stderr.write(f"interrupted while measuring; {out} is saved whole\n")
             raise SystemExit(130) from None  # still an interrupt to the shell: a loop of commands stops
         _echo(f"on its training text: {plural(tokens, 'token')}, {chars / max(tokens, 1):.2f} characters per token, "
               f"{text_bytes / max(tokens, 1):.2f} bytes per token")
+
+
+def _count_tokens(tok, pieces) -> int:
+    """The tokens of a text's pieces, encoded a group at a time (the encodings of the whole are never held)."""
+    from makemore.tokenizer import GROUP_CHARS
+
+    total, group, held = 0, [], 0
+    for piece in pieces:
+        group.append(piece)
+        held += len(piece)
+        if held >= GROUP_CHARS:
+            total += sum(map(len, tok.encode_arrays(group)))
+            group, held = [], 0
+    return total + sum(map(len, tok.encode_arrays(group)))
 
 
 def _shown(b: bytes) -> str:

@@ -34,6 +34,8 @@ END_OF_TEXT = "<|endoftext|>"
 MAX_FILE_BYTES = 64 << 20  # a 200k-token vocabulary is ~10 MB of JSON
 MAX_VOCAB = 1 << 24  # ids are stored as uint32 at most; far beyond any sensible vocabulary
 CHUNK_CHARS = 1 << 20  # text is handed to the library in pieces of about this size, cut where the pre-split cuts
+GROUP_CHARS = 1 << 20  # characters encoded by one call of the library, in parallel pieces: its encodings take
+# some 100 bytes a character while they live
 # Parts of the file the library applies and makemore never sets, with the value makemore writes (absent is the
 # same): any other value changes the ids (cut, padded, the end-of-text id added, words split into "##" pieces or
 # given "</w>" ends, merges skipped or taken at random), or makes the library panic.
@@ -67,26 +69,50 @@ def _symbol_bytes(symbol: str, where: str) -> bytes:
                             f"byte-level alphabet (not a byte-level BPE tokenizer)") from None
 
 
-def safe_cuts(text: str, size: int = CHUNK_CHARS) -> Iterator[str]:
+def safe_cuts(text: str, size: int = CHUNK_CHARS, spaces: bool = False) -> Iterator[str]:
     """``text`` in pieces of roughly ``size`` characters, each cut after a line break that stands alone between
     two characters that are not whitespace: both patterns always split there, whether or not the text goes on,
-    so the pieces pre-split exactly as the whole does. A text without such a place stays whole."""
+    so the pieces pre-split exactly as the whole does. With ``spaces`` (GPT-2's and GPT-4's patterns, not a
+    tokenizer's own), where no such line break comes within ``size``, before a space between two letters: both
+    patterns end a run of letters there and begin the next piece with that space, as they do in the whole. A
+    text without either place stays whole."""
     start = 0
     while len(text) - start > size:
         at = start + max(size, 1)
-        cut = len(text)
-        while True:
-            nl = text.find("\n", at)
-            if nl < 0 or nl + 1 >= len(text):
-                break
-            if not text[nl - 1].isspace() and not text[nl + 1].isspace():
-                cut = nl + 1
-                break
-            at = nl + 1
+        cut = _line_cut(text, at)
+        if spaces and (cut is None or cut - at > size):
+            space = _space_cut(text, at, cut)  # (one before the line break, if any)
+            if space is not None:
+                cut = space
+        cut = cut or len(text)
         yield text[start:cut]
         start = cut
     if start < len(text):
         yield text[start:]
+
+
+def _line_cut(text: str, at: int) -> int | None:
+    """Just after the first line break at or after ``at`` that stands between two characters that are not
+    whitespace; None if there is none."""
+    while True:
+        nl = text.find("\n", at)
+        if nl < 0 or nl + 1 >= len(text):
+            return None
+        if not text[nl - 1].isspace() and not text[nl + 1].isspace():
+            return nl + 1
+        at = nl + 1
+
+
+def _space_cut(text: str, at: int, before: int | None) -> int | None:
+    """The first space at or after ``at`` (and before ``before``) between two letters; None if there is none."""
+    end = len(text) - 1 if before is None else min(before, len(text) - 1)
+    while True:
+        sp = text.find(" ", max(at, 1), end)
+        if sp < 0:
+            return None
+        if text[sp - 1].isalpha() and text[sp + 1].isalpha():
+            return sp
+        at = sp + 1
 
 
 def _library():
@@ -228,17 +254,38 @@ class Tokenizer:
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         """Several texts at once, encoded in parallel by the library (long texts in safe pieces)."""
-        pieces, owner = [], []
+        return [ids.tolist() for ids in self.encode_arrays(texts)]
+
+    def encode_arrays(self, texts: list[str]):
+        """``encode_batch`` as int32 arrays, at 4 bytes a token: the library's encodings (some 100 bytes a
+        character) live only for a group of pieces of about ``GROUP_CHARS`` characters at a time, one piece for
+        each core, whatever the texts' size."""
+        import os
+
+        import numpy as np
+
+        spaces = self.pattern in PATTERNS or self.pattern is None  # a tokenizer's own regex: line breaks only
+        out: list[list] = [[] for _ in texts]
+        group: list[tuple[int, str]] = []
+
+        def encode_group() -> None:
+            with _library_errors(self.source, "failed to encode"):
+                encodings = self._hf.encode_batch_fast([piece for _, piece in group], add_special_tokens=False)
+            for (i, _), enc in zip(group, encodings):
+                out[i].append(np.array(enc.ids, dtype=np.int32))
+            group.clear()
+
+        held, size = 0, max(GROUP_CHARS // min(os.cpu_count() or 1, 8), 1 << 16)
         for i, text in enumerate(texts):
-            for piece in safe_cuts(text):
-                pieces.append(piece)
-                owner.append(i)
-        out: list[list[int]] = [[] for _ in texts]
-        with _library_errors(self.source, "failed to encode"):
-            encodings = self._hf.encode_batch_fast(pieces, add_special_tokens=False)
-        for i, enc in zip(owner, encodings):
-            out[i].extend(enc.ids)
-        return out
+            for piece in safe_cuts(text, size, spaces=spaces):
+                group.append((i, piece))
+                held += len(piece)
+                if held >= GROUP_CHARS:
+                    encode_group()
+                    held = 0
+        if group:
+            encode_group()
+        return [np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32) for parts in out]
 
     def decode(self, ids: Iterable[int]) -> str:
         """Ids to text; bytes that are not valid UTF-8 become U+FFFD, as in the lecture."""

@@ -344,8 +344,23 @@ def prepare_tokens(data: str, tokenizer_path: str | Path) -> PreparedTokens:
     if not text:
         raise MakemoreError(f"{path}: empty file")
     b = split_boundary(len(text))
-    train, val = (torch.tensor(ids, dtype=torch.int32) for ids in tok.encode_batch([text[:b], text[b:]]))
+    train, val = (torch.from_numpy(ids) for ids in tok.encode_arrays([text[:b], text[b:]]))
     return PreparedTokens(name, path, tok, train, val, {"train": b, "val": len(text) - b}, sha, nbytes)
+
+
+def _first_tokens(documents, n: int) -> list:
+    """The segments of ``documents`` (each a list of token arrays) that hold their first ``n`` tokens, the last cut
+    to fit: a split larger than memory is never read whole for the part of it evaluation takes."""
+    import numpy as np
+
+    out, have = [], 0
+    for doc in documents:
+        for seg in doc:
+            out.append(np.asarray(seg[: n - have]))
+            have += len(out[-1])
+            if have >= n:
+                return out
+    return out or [np.zeros(0, dtype=np.int64)]
 
 
 @dataclass
@@ -379,7 +394,7 @@ class PreparedShards:
         # (a fixed-context model is refused by ``check_request``, from the family alone)
         vocab_size = self.tokenizer.vocab_size
         windows = TokenWindows(self.shards.documents("train"), block_size, seed=self.seed, vocab_size=vocab_size)
-        val = np.concatenate([seg for doc in self.shards.documents("val") for seg in doc])
+        val = np.concatenate(_first_tokens(self.shards.documents("val"), MAX_EVAL_TOKENS))  # (all that is read)
         idx = self.shards.index["splits"]
         if val.size and int(val.max()) >= vocab_size:
             raise MakemoreError(f"{self.path}: the val shards hold token id {int(val.max()):,}, outside the "
@@ -491,7 +506,7 @@ def evaluate_run(loaded, *, file=None, split: str = "val") -> dict:
     tok = loaded.vocab.tokenizer
     if file is not None:
         text, _, _ = _read_normalised(Path(file))
-        ids = torch.tensor(tok.encode(text), dtype=torch.int32)
+        ids = torch.from_numpy(tok.encode_arrays([text])[0])
         try:
             loss = stream_loss(model, ids, block, window_skip(model), device, unit="token")
         except MakemoreError as e:
@@ -508,7 +523,7 @@ def evaluate_run(loaded, *, file=None, split: str = "val") -> dict:
         if len(held) < whole:  # shards: evaluation holds the split's first tokens only (``ShardBatches``)
             order = " in the first epoch's order" if split == "train" else ""
             where = f"{split} split, its first {len(held):,} of {whole:,} tokens{order}"
-            chars = len(tok.decode(held.tolist()))
+            chars = len(tok.decode(held[held != tok.eot_id].tolist()))  # the documents' text: their ends are none
     return {"run": str(run_dir), "on": where, "tokens": tokens, "chars": chars, "loss": loss,
             "loss_unit": "nats/token", "bpc": bits_per_char(loss, tokens, chars), "perplexity": math.exp(loss),
             "step": loaded.step}

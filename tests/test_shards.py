@@ -575,3 +575,20 @@ def test_prepare_removes_what_a_killed_prepare_left_and_refuses_an_output_made_m
     assert result.exit_code == 2 and "other: made by another process while this one prepared" in result.stderr
     assert (tmp_path / "other" / "index.json").read_text() == "{}"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".other.")]  # its temporary removed
+
+
+def test_a_shard_runs_evaluation_reads_only_the_val_tokens_it_scores():
+    """The whole val split was concatenated into memory for its first MAX_EVAL_TOKENS tokens."""
+    import numpy as np
+
+    from makemore.tokentext import _first_tokens
+
+    class Unread(list):  # a document past the tokens evaluation takes: never to be read
+        def __iter__(self):
+            raise AssertionError("read past the tokens evaluation takes")
+
+    docs = [[np.arange(0, 5), np.arange(5, 7)], [np.arange(7, 20)], Unread([np.arange(20, 10**6)])]
+    got = _first_tokens(docs, 10)
+    assert np.concatenate(got).tolist() == list(range(10)) and got[-1].base is not None  # a view, no copy
+    assert np.concatenate(_first_tokens(docs[:1], 10)).tolist() == list(range(7))
+    assert len(np.concatenate(_first_tokens([], 10))) == 0

@@ -406,9 +406,11 @@ def test_bad_training_options():
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.text(alphabet=st.sampled_from("ab \n\t\r.X1'é"), max_size=300), st.integers(1, 40))
-def test_safe_cuts_pre_split_like_the_whole(text, size):
-    pieces = list(safe_cuts(text, size))
+@given(st.text(alphabet=st.sampled_from("ab \n\t\r.X1'éΩ中ǅʰ\u0301"), max_size=300), st.integers(1, 40),
+       st.booleans())
+def test_safe_cuts_pre_split_like_the_whole(text, size, spaces):
+    """Cut after a lone line break, and (``spaces``) before a space between two letters."""
+    pieces = list(safe_cuts(text, size, spaces=spaces))
     assert "".join(pieces) == text
     regex = pytest.importorskip("regex")
     for pattern in PATTERNS.values():
@@ -420,6 +422,11 @@ def test_long_text_encodes_as_a_whole(tok, monkeypatch):
 
     monkeypatch.setattr(t, "CHUNK_CHARS", 64)
     assert tok.encode(TRAIN_TEXT) == tok._hf.encode(TRAIN_TEXT).ids
+    # a text without line breaks is cut before spaces, and encoded a group of pieces at a time, as a whole
+    monkeypatch.setattr(t, "GROUP_CHARS", 64)
+    flat = TRAIN_TEXT.replace("\n", " ")
+    assert len(list(safe_cuts(flat, 64))) == 1 and len(list(safe_cuts(flat, 64, spaces=True))) > 5
+    assert tok.encode_arrays([flat, TRAIN_TEXT])[0].tolist() == tok._hf.encode(flat).ids
 
 
 def test_readable_merges(tok):

@@ -207,6 +207,15 @@ def test_gpt2_preset_trains_a_few_steps_on_a_cpu(workdir):
     assert result["on"] == f"train split, its first {held:,} of {index['train']['tokens']:,} tokens in the first " \
                            f"epoch's order"
     assert result["tokens"] == held and 0 < result["chars"] < index["train"]["chars"]
+    # the characters are the documents' text: an end-of-text token is none (it counted as its 13 characters)
+    from makemore.rundir import RunDir
+    from makemore.tokentext import batches_for_run
+
+    loaded = RunDir(workdir / "gpt").load_model()
+    first = batches_for_run(loaded.run, loaded.model).splits["train"]
+    tok = loaded.vocab.tokenizer
+    ends = int((first == tok.eot_id).sum())
+    assert ends > 0 and result["chars"] == len(tok.decode(first.tolist())) - 13 * ends
 
 
 def test_the_presets_cpu_note_bounds_a_step_from_below_and_keeps_quiet_under_a_minute():
