@@ -120,6 +120,8 @@ class RunConfig:
         for name, value in (("dataset", dataset), ("split", split)):
             if not isinstance(value, dict):
                 raise MakemoreError(f"{where}: field {name} must be an object")
+        if "tokenizer" in dataset:
+            _check_tokenizer_entry(dataset["tokenizer"], where)
         makemore = obj.get("makemore", "")
         mode = obj.get("mode", "words")
         if mode not in ("words", "text"):
@@ -215,6 +217,19 @@ def token_vocab_size(dataset: dict) -> int | None:
     """A token run's vocabulary size, as its config.json records the tokenizer (None: a character or word run)."""
     size = (tokenizer_entry(dataset) or {}).get("vocab_size")
     return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
+
+
+def _check_tokenizer_entry(entry: Any, where: Path) -> None:
+    """A token run's record of its tokenizer: a vocabulary size a tokenizer can have, and the model's rows padded
+    from it as training pads them (``info`` shows both; an edit would show sizes no model has)."""
+    from makemore.presets import padded_vocab
+    from makemore.tokenizer import MAX_VOCAB
+
+    size = entry.get("vocab_size") if isinstance(entry, dict) else None
+    if not (isinstance(size, int) and not isinstance(size, bool) and 257 <= size <= MAX_VOCAB) \
+            or entry.get("padded") != padded_vocab(size):
+        raise MakemoreError(f"{where}: field dataset.tokenizer must give vocab_size (257 to {MAX_VOCAB:,}) and "
+                            f"padded (vocab_size rounded up to a multiple of 64) as training wrote them")
 
 
 def tokenizer_entry(dataset: dict) -> dict | None:

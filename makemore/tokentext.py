@@ -393,6 +393,10 @@ class PreparedShards:
 
         # (a fixed-context model is refused by ``check_request``, from the family alone)
         vocab_size = self.tokenizer.vocab_size
+        held = self.shards.tokens("train")
+        if held <= block_size:  # (said of these shards, not of tokens somewhere)
+            raise MakemoreError(f"{self.path}: the train shards hold {plural(held, 'token')}, fewer than one window "
+                                f"of {block_size + 1}; lower --block-size or prepare more text")
         windows = TokenWindows(self.shards.documents("train"), block_size, seed=self.seed, vocab_size=vocab_size)
         val = np.concatenate(_first_tokens(self.shards.documents("val"), MAX_EVAL_TOKENS))  # (all that is read)
         idx = self.shards.index["splits"]
@@ -507,26 +511,34 @@ def evaluate_run(loaded, *, file=None, split: str = "val") -> dict:
     if file is not None:
         text, _, _ = _read_normalised(Path(file))
         ids = torch.from_numpy(tok.encode_arrays([text])[0])
+        skip = window_skip(model)
         try:
-            loss = stream_loss(model, ids, block, window_skip(model), device, unit="token")
+            loss = stream_loss(model, ids, block, skip, device, unit="token")
         except MakemoreError as e:
             raise MakemoreError(f"{file}: {e}") from None
-        where, tokens, chars = str(file), len(ids), len(text)
+        # what was predicted: every token after the first window's context (as a character run counts them)
+        where, tokens, chars = str(file), len(ids) - skip - 1, len(text) - _chars(tok, ids[:skip + 1])
     else:
         if split not in ("train", "val"):
             raise MakemoreError(f"{run_dir}: a text run has no {split} split; its held-out part is val")
         batches = batches_for_run(loaded.run, model)
         loss = batches.evaluate(model, split, device, max_tokens=None)
-        held = batches.splits[split]
+        held, skip = batches.splits[split], batches.skip
         whole = getattr(batches, "tokens", {}).get(split, len(held))
-        where, tokens, chars = f"{split} split", len(held), batches.split_chars[split]
+        where, tokens = f"{split} split", len(held) - skip - 1
+        chars = batches.split_chars[split] - _chars(tok, held[:skip + 1])
         if len(held) < whole:  # shards: evaluation holds the split's first tokens only (``ShardBatches``)
             order = " in the first epoch's order" if split == "train" else ""
             where = f"{split} split, its first {len(held):,} of {whole:,} tokens{order}"
-            chars = len(tok.decode(held[held != tok.eot_id].tolist()))  # the documents' text: their ends are none
+            chars = _chars(tok, held[skip + 1:])
     return {"run": str(run_dir), "on": where, "tokens": tokens, "chars": chars, "loss": loss,
             "loss_unit": "nats/token", "bpc": bits_per_char(loss, tokens, chars), "perplexity": math.exp(loss),
             "step": loaded.step}
+
+
+def _chars(tok, ids) -> int:
+    """The characters of the text that token ids (a tensor) encode; an end-of-text token is none."""
+    return len(tok.decode(ids[ids != tok.eot_id].tolist()))
 
 
 def eval_command(loaded, *, file, split: str, as_json: bool) -> None:

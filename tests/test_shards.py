@@ -592,3 +592,20 @@ def test_a_shard_runs_evaluation_reads_only_the_val_tokens_it_scores():
     assert np.concatenate(got).tolist() == list(range(10)) and got[-1].base is not None  # a view, no copy
     assert np.concatenate(_first_tokens(docs[:1], 10)).tolist() == list(range(7))
     assert len(np.concatenate(_first_tokens([], 10))) == 0
+
+
+def test_shards_too_short_for_one_window_are_named(tmp_path, tok):
+    """The refusal named no shards: "3 tokens are fewer than one window of 17"."""
+    import makemore
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("a few words\n" * 30)
+    (corpus / "b.txt").write_text("and more\n" * 30)
+    index = prepare(corpus, tok, tmp_path / "shards", val_fraction=0.5)
+    train = index["splits"]["train"]["tokens"]
+    with pytest.raises(MakemoreError, match=f"^{tmp_path / 'shards'}: the train shards hold {train} tokens, fewer "
+                                            f"than one window of {train + 1}; lower --block-size"):
+        makemore.train(tmp_path / "shards", block_size=train, max_steps=1, n_layer=1, n_embd=16, n_head=2,
+                       out=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

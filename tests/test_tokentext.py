@@ -98,7 +98,9 @@ def test_train_eval_and_sample_a_token_model(workdir):
     ev = json.loads(result.stdout)
     boundary = int(len(TEXT) * 0.9)
     val_text = TEXT[boundary:]
-    assert ev["chars"] == len(val_text) and ev["tokens"] == len(tok.encode(val_text))
+    # what was predicted: every token but the first (the context of the first window), and the text they encode
+    val_ids = tok.encode(val_text)
+    assert ev["tokens"] == len(val_ids) - 1 and ev["chars"] == len(val_text) - len(tok.decode(val_ids[:1]))
     assert ev["bpc"] == pytest.approx(ev["loss"] * ev["tokens"] / ev["chars"] / math.log(2))
     assert ev["loss"] < math.log(300) + 0.5  # near the uniform loss after 6 steps, and finite
 
@@ -206,7 +208,7 @@ def test_gpt2_preset_trains_a_few_steps_on_a_cpu(workdir):
     assert held < index["train"]["tokens"]
     assert result["on"] == f"train split, its first {held:,} of {index['train']['tokens']:,} tokens in the first " \
                            f"epoch's order"
-    assert result["tokens"] == held and 0 < result["chars"] < index["train"]["chars"]
+    assert result["tokens"] == held - 1 and 0 < result["chars"] < index["train"]["chars"]  # all but the first
     # the characters are the documents' text: an end-of-text token is none (it counted as its 13 characters)
     from makemore.rundir import RunDir
     from makemore.tokentext import batches_for_run
@@ -215,7 +217,7 @@ def test_gpt2_preset_trains_a_few_steps_on_a_cpu(workdir):
     first = batches_for_run(loaded.run, loaded.model).splits["train"]
     tok = loaded.vocab.tokenizer
     ends = int((first == tok.eot_id).sum())
-    assert ends > 0 and result["chars"] == len(tok.decode(first.tolist())) - 13 * ends
+    assert ends > 0 and result["chars"] == len(tok.decode(first[1:].tolist())) - 13 * int((first[1:] == tok.eot_id).sum())
 
 
 def test_the_presets_cpu_note_bounds_a_step_from_below_and_keeps_quiet_under_a_minute():
@@ -309,13 +311,15 @@ def test_the_python_api_trains_continues_and_evaluates_a_token_model(workdir, tm
     result = model.evaluate()
     val_text = TEXT[int(len(TEXT) * 0.9):]
     tok = Tokenizer.load(workdir / "tok.json")
-    assert result["tokens"] == len(tok.encode(val_text)) and result["chars"] == len(val_text)
+    ids = tok.encode(val_text)  # predicted: all but the first token, and the characters they encode
+    assert result["tokens"] == len(ids) - 1 and result["chars"] == len(val_text) - len(tok.decode(ids[:1]))
     assert result["bpc"] == pytest.approx(result["loss"] * result["tokens"] / result["chars"] / math.log(2))
     assert result == {**json.loads(makemore_cli(workdir, "eval", str(run.run_dir), "--json")), "run": result["run"]}
     other = tmp_path / "other.txt"
     other.write_text(TEXT[:400])
     on_file = model.evaluate(other)
-    assert on_file["chars"] == 400 and on_file["tokens"] == len(tok.encode(TEXT[:400]))
+    ids = tok.encode(TEXT[:400])
+    assert on_file["chars"] == 400 - len(tok.decode(ids[:1])) and on_file["tokens"] == len(ids) - 1
     with pytest.raises(makemore.MakemoreError, match="no test split"):
         model.evaluate(split="test")
 
@@ -414,3 +418,21 @@ def test_resume_takes_the_original_command_with_its_tokenizer(workdir, tmp_path)
     with pytest.raises(api.MakemoreError, match="tokenizer .*other.json: not the tokenizer"):
         api.train(workdir / "play.txt", tokenizer=tmp_path / "other.json", resume=run, max_steps=8,
                            progress=False)
+
+
+def test_an_edited_tokenizer_record_is_refused(workdir, tmp_path):
+    """config.json's record of the tokenizer was shown as it was: `info` printed "1000000000 tokens (rows padded
+    to 1000000000)" for an edit."""
+    import shutil
+
+    if not (workdir / "run").is_dir():
+        pytest.skip("needs the token run trained above")
+    for edit in ({"vocab_size": 10**9, "padded": 10**9}, {"padded": 64}, {"vocab_size": "300"}):
+        run = tmp_path / "run"
+        shutil.rmtree(run, ignore_errors=True)
+        shutil.copytree(workdir / "run", run)
+        config = json.loads((run / "config.json").read_text())
+        config["dataset"]["tokenizer"].update(edit)
+        (run / "config.json").write_text(json.dumps(config))
+        result = makemore("info", str(run), cwd=workdir)
+        assert result.returncode == 2 and "field dataset.tokenizer must give vocab_size" in result.stderr, edit
