@@ -129,6 +129,8 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                 run.remove_stale_temporaries()  # left by a writer that was killed mid-save
             settle_imports()
             trainer = resume_trainer(run, overrides, dist=dist)
+            if main and "diag_interval" in given and not trainer.cfg.diagnostics:  # as a new run says it
+                err.print("--diag-interval has no effect without --diagnostics, which records the instruments")
             drive(trainer, sinks_for(trainer), handle_sigint=True, handle_term=True)
         return trainer
     if data is None:

@@ -597,9 +597,15 @@ class Trainer:
         return loss_sum, tokens
 
     def _diverged(self, step: int) -> Iterator[Event]:
-        message = (f"training diverged: the loss became NaN or infinite at step {step} "
-                   f"(try a lower --learning-rate than {self.cfg.learning_rate:g}); "
-                   f"the last good checkpoint in {self.run_dir} is kept")
+        cfg = self.cfg
+        if step == 0:  # before any update: the initial weights, and nothing was saved
+            message = (f"training diverged: the loss is NaN or infinite at step 0, before any training: the "
+                       f"initial weights overflow (--init-scale {cfg.init_scale:g}); nothing was saved in {self.run_dir}")
+        else:
+            decay = f" or --weight-decay than {cfg.weight_decay:g}" if cfg.learning_rate * cfg.weight_decay >= 1 else ""
+            message = (f"training diverged: the loss became NaN or infinite at step {step} "
+                       f"(try a lower --learning-rate than {cfg.learning_rate:g}{decay}); "
+                       f"the last good checkpoint in {self.run_dir} is kept")
         yield Failed(step=step, message=message)
         raise Diverged(message)
 

@@ -534,6 +534,11 @@ def _keep_best(run: RunDir, trainer, say: bool) -> None:
               f"step 0; {BEST} (step {step:,}, val {best:.4f}) stays until a better one", file=sys.stderr)
 
 
+def _shown(value: Any) -> str:
+    """An option's value as it is typed: 2 for 2.0, 1e-05 for 0.00001."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def check_resume(run: RunDir, given: dict[str, Any]) -> dict[str, Any]:
     """``--resume`` with the original command repeated: every option given must equal the run's stored value,
     except those that may change (``RESUMABLE`` and the device). Returns the overrides to apply.
@@ -561,7 +566,11 @@ def check_resume(run: RunDir, given: dict[str, Any]) -> dict[str, Any]:
             chose = _auto_chose(run, name) if stored[name] == "auto" else None
             if chose is not None and value == chose:
                 continue  # what --dtype/--matmul-precision auto chose for this run: the run as it is
-            raise MakemoreError(f"{option} {value} differs from the run's {stored[name]}"
+            if isinstance(value, bool):  # a flag: given, where the run was made without it (or the other way)
+                raise MakemoreError(f"{option if value else '--no-' + option[2:]}: the run was made "
+                                    f"{'without' if value else 'with'} {option} ({run.path / 'config.json'}); "
+                                    f"--resume continues a run as it was configured")
+            raise MakemoreError(f"{option} {_shown(value)} differs from the run's {_shown(stored[name])}"
                                 + (f", which chose {chose}" if chose else "") + f" ({run.path / 'config.json'}); "
                                 f"--resume continues a run as it was configured")
     changed = {k: overrides[k] for k in RESUMABLE if k in overrides}

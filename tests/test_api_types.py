@@ -215,6 +215,7 @@ def word_run(data, tmp_path) -> Path:
     ({"seed": 7}, "--seed 7 differs from the run's 42"),
     ({"max_len": 10}, "--max-len 10 differs from the run's 64"),
     ({"mode": "text"}, "--mode text differs from the run's words"),
+    ({"init_scale": 2.0}, "--init-scale 2 differs from the run's 1 "),  # as typed (it said 2.0 and 1.0)
     ({"block_size": 10}, "--block-size does not apply to this run"),
     ({"out": "elsewhere"}, r"out does not apply with resume \(the run continues in "),
 ])

@@ -391,6 +391,10 @@ def test_a_diagnostics_interval_without_diagnostics_is_said_to_do_nothing(small_
     r = runner.invoke(app, ["train", str(small_words), "--type", "bigram", "--max-steps", "2", "--diag-interval",
                             "1", "--diagnostics", "-o", str(tmp_path / "on")])
     assert r.exit_code == 0 and "no effect" not in r.stderr, r.output
+    # a resume too (it said nothing, and stored the interval): unless the run records diagnostics
+    for run, says in (("r", True), ("on", False)):
+        r = runner.invoke(app, ["train", "--resume", str(tmp_path / run), "--max-steps", "3", "--diag-interval", "2"])
+        assert r.exit_code == 0 and (said in r.stderr) == says, r.output
 
 
 def test_a_warm_up_longer_than_the_run_is_said_with_the_rate_it_reaches(small_words, tmp_path, capsys):

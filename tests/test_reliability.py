@@ -304,6 +304,10 @@ def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_p
     assert f"failed: training diverged: the loss became NaN or infinite at step {step}" in progress
     r = cli("runs", tmp_path, "--json")
     assert [x["failed"] for x in json.loads(r.stdout)["runs"]] == [events[-1]["message"]]
+    # initial weights that overflow: no learning rate is to blame, and no checkpoint was kept (it said both)
+    r = cli("train", small_words, "-o", tmp_path / "huge", *TINY, "--init-scale", "1e300", "--max-steps", "3")
+    assert_refused(r, "at step 0, before any training", "--init-scale 1e+300", "nothing was saved")
+    assert not (tmp_path / "huge" / rundir.BEST).exists()
 
 
 # --- untrusted files -----------------------------------------------------------------------------------

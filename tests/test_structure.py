@@ -125,6 +125,8 @@ def test_repeating_the_command_with_resume_continues_the_run(tmp_path, small_wor
     assert wrong_data.exit_code == 2 and "not the data this run was trained on" in wrong_data.output
     wrong_type = runner.invoke(app, ["train", "--resume", "runs/x", "--type", "mlp", "--max-steps", "40"])
     assert wrong_type.exit_code == 2 and "--type mlp differs from the run's transformer" in wrong_type.output
+    flag = runner.invoke(app, ["train", "--resume", "runs/x", "--tie-weights", "--max-steps", "40"])  # not "True"
+    assert flag.exit_code == 2 and "--tie-weights: the run was made without --tie-weights" in flag.stderr, flag.output
 
 
 def test_one_driver_feeds_every_sink_and_closes_them(tmp_path, small_words):
