@@ -209,7 +209,7 @@ def _main(
 M, O, S, P = "Model", "Optimization", "System", "Output"
 RunArg = Annotated[Optional[Path], typer.Argument(help="Run directory (default: the most recent run in runs/).",
                                                   show_default=False)]
-SeedOpt = Annotated[int, typer.Option(help="Random seed: same seed, same result (with a fixed --dtype: auto chooses by timing).", rich_help_panel=S)]
+SeedOpt = Annotated[int, typer.Option(help="Random seed: same seed, same result (with --dtype and --matmul-precision fixed: auto chooses by timing).", rich_help_panel=S)]
 DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps (auto: CUDA, then MPS, then CPU).",
                                         rich_help_panel=S)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.", rich_help_panel=P)]

@@ -101,6 +101,9 @@ class Trainer:
         self.best_val = math.inf
         self.best_step = -1
         self.elapsed = 0.0
+        # the progress window (steps since the last Step event): its loss summed and its steps, and those a run
+        # resumed in the middle of one took before it stopped (``restore``)
+        self._window_loss, self._window_steps, self._carried = torch.zeros(()), 0, (0.0, 0)
         self.batch_gen = torch.Generator().manual_seed(cfg.seed)
         self.sample_gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.matmul_precision = matmul_precision  # as makemore.device.set_matmul_precision set it for this process
@@ -258,7 +261,8 @@ class Trainer:
                     from makemore.diagnostics import initial_loss_event
 
                     yield initial_loss_event(event.train_loss, len(self.vocab))
-        window_loss = torch.zeros((), device=self.device)
+        # (a run resumed in the middle of a progress window goes on summing it where it stopped: the same sums)
+        window_loss = self._window_loss = torch.full((), self._carried[0], device=self.device)
         window_steps = 0
         window_tokens = 0
         window_start = time.perf_counter()
@@ -316,6 +320,7 @@ class Trainer:
             window_loss += loss_sum
             window_tokens += tokens
             window_steps += 1
+            self._window_steps = window_steps
             self.step += 1
             if self.diagnostics:
                 yield from self.diagnostics
@@ -327,7 +332,9 @@ class Trainer:
                 self.elapsed += now - last_tick
                 last_tick = now
                 total = self._exchange(window_loss)  # the global batch's loss; under DDP also clock and stop
-                mean = total / window_steps
+                # (with the steps of this window a resumed run took before it stopped: the same curve)
+                mean = total / (window_steps + self._carried[1])
+                self._carried = (0.0, 0)
                 if not math.isfinite(mean):
                     yield from self._diverged(self.step)
                 dt = max(now - window_start, 1e-9)
@@ -337,7 +344,7 @@ class Trainer:
                                tokens_per_s=window_tokens * self.dist.world_size / dt, elapsed=self.elapsed,
                                device_memory=_device_memory(self.device), grad_norm=_finite(norm))
                 window_loss.zero_()
-                window_steps = window_tokens = 0
+                window_steps = window_tokens = self._window_steps = 0
                 window_start = last_tick = time.perf_counter()  # time spent in the sinks is not training time
             if main and (self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps):
                 started = time.perf_counter()
@@ -357,10 +364,11 @@ class Trainer:
 
     def _gelu_kernel_is_a_choice(self) -> bool:
         """Whether oneDNN in this run's step serves the GELU alone: a float32 step of a model with GELU MLPs on a
-        CPU, eager, with float32 matmuls not handed to oneDNN (precision highest)."""
+        CPU, eager, with float32 matmuls not handed to oneDNN (precision highest, chosen by the run: a precision
+        given fixes the arithmetic, and the same seed then gives the same numbers, with torch's default kernel)."""
         model, cfg = self.model, self.cfg
         return bool(model.trainable and model.gelu_width and self.device.type == "cpu" and cfg.dtype == "float32"
-                    and not cfg.compile and self.matmul_precision == "highest"
+                    and not cfg.compile and self.matmul_precision == "highest" and cfg.matmul_precision == "auto"
                     and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
 
     def _choose_matmul_precision(self, chunk: torch.Tensor) -> None:
@@ -689,10 +697,15 @@ class Trainer:
                "samples": self.sample_gen.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        # the steps since the last progress record, which a resumed run's first record averages in (under DDP,
+        # where every stop is agreed at a record, a save between two records keeps none)
+        window = self._window_steps + self._carried[1]
+        carried = {"window": [float(self._window_loss), window]} \
+            if window and not self.dist.enabled else {}
         state = TrainingState(weights=self.model.state_dict(),
                               optimizer=self.optimizer.state_dict() if self.optimizer is not None else None,
                               rng=rng, ema=list(self.ema or []),
-                              meta={**self._meta(), "elapsed": self.elapsed, "train": asdict(self.cfg),
+                              meta={**self._meta(), **carried, "elapsed": self.elapsed, "train": asdict(self.cfg),
                                     # None: no kernel chosen yet, or no choice here
                                     "native_gelu": self.native_gelu if self._gelu_kernel_is_a_choice() else None,
                                     # None: not chosen yet (a resumed run's restored choice counts as chosen)
@@ -733,6 +746,14 @@ class Trainer:
             self.elapsed = float(meta.get("elapsed", 0.0))
             if self.step < 0 or not math.isfinite(self.elapsed) or self.elapsed < 0:
                 raise ValueError(f"step {self.step} after {self.elapsed} s of training")
+            window = meta.get("window")
+            if window is not None and not self.dist.enabled:
+                if not (isinstance(window, list) and len(window) == 2):
+                    raise ValueError(f"a progress window of {window!r}")
+                loss, steps = float(window[0]), int(window[1])
+                if not (math.isfinite(loss) and 0 < steps <= self.step):
+                    raise ValueError(f"a progress window of {steps} steps summing to {loss}")
+                self._carried = (loss, steps)
             if meta.get("matmul_precision") is None and isinstance(meta.get("native_gelu"), bool):
                 # saved before the key (or, past step 0, without it): a GELU kernel chosen meant MKL's matmuls
                 meta = {**meta, "matmul_precision": "highest"}

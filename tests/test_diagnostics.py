@@ -576,7 +576,7 @@ def test_runs_marks_a_token_runs_losses_as_per_token(three_runs, tmp_path):
     for name in "ab":
         shutil.copytree(three_runs / name, root / name)
     config = json.loads((root / "a" / "config.json").read_text())
-    config["dataset"]["tokenizer"] = {"file": "tokenizer.json", "sha256": "0" * 64, "vocab_size": 300}
+    config["dataset"]["tokenizer"] = {"file": "tokenizer.json", "sha256": "0" * 64, "vocab_size": 300, "padded": 320}
     (root / "a" / "config.json").write_text(json.dumps(config))
     r = runner.invoke(app, ["runs", str(root), "--json", "--sort", "val"])
     rows = json.loads(r.output)["runs"]

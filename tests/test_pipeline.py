@@ -348,3 +348,28 @@ def test_a_signal_the_process_ignores_stays_ignored_and_the_api_leaves_sigterm_a
         assert seen["api"] is signal.SIG_DFL
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+def test_a_run_stopped_between_two_progress_records_resumes_the_same_curve(small_words, tmp_path):
+    """A stop after step 33 (progress is recorded every 10 steps): the resumed run's record at step 40 averaged
+    steps 34-40 only, where the run that never stopped averages 31-40; the sum so far is in the run's state."""
+    common = dict(data=str(small_words), hyper={**TINY, "dropout": 0.1},
+                  train={"max_steps": 50, "eval_interval": 20, "batch_size": 8})
+    a = run_all(new_trainer(Request(out=tmp_path / "a", **common))[0])
+    stopped, _ = new_trainer(Request(out=tmp_path / "b", **common))
+    step = stopped._train_step
+
+    def stepping():  # a stop asked in the middle of a progress window: after step 33
+        done = step()
+        if stopped.step == 32:
+            stopped.request_stop()
+        return done
+
+    stopped._train_step = stepping
+    b1 = run_all(stopped)
+    assert b1[-1].reason == "stopped" and b1[-1].step == 33
+    b2 = run_all(resume_trainer(tmp_path / "b"))
+    steps_a = {e.step: e.loss for e in a if isinstance(e, Step)}
+    steps_b = {e.step: e.loss for e in b1 + b2 if isinstance(e, Step)}
+    assert steps_a.keys() == steps_b.keys() and 40 in steps_b
+    assert all(steps_a[s] == steps_b[s] for s in steps_a), [(s, steps_a[s], steps_b[s]) for s in steps_a]
