@@ -5,6 +5,7 @@ caller hands each one to its sinks. Thread-safe requests (stop, pause, save, sam
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 import time
@@ -130,7 +131,14 @@ class Trainer:
         self.ddp = distributed.wrap(model, dist, self.device) if model.trainable else model
         self.forward = self.ddp
         if cfg.compile and model.trainable:
-            self.forward = torch.compile(self.ddp)
+            from makemore.models.base import WindowModel
+
+            if isinstance(model, WindowModel):  # its forward picks the real positions by a mask (shapes that
+                # depend on the data, which a graph cannot hold): the windows' network alone is compiled
+                self.forward = functools.partial(self.ddp, window_logits=torch.compile(model.window_logits,
+                                                                                      dynamic=True))
+            else:
+                self.forward = torch.compile(self.ddp)
         self.scaler = torch.amp.GradScaler("cuda") if cfg.dtype == "float16" and self.device.type == "cuda" else None
         # on a CPU, the Transformer's step may run faster with torch's GELU kernel than with oneDNN's (small
         # batches): timed at this model's MLP shape in the first step (then every step runs with oneDNN off),

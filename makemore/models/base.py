@@ -125,10 +125,12 @@ class WindowModel(LanguageModel):
         """(N, context) token windows -> (N, V) logits for the token that follows each window."""
         raise NotImplementedError
 
-    def forward(self, idx: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+    def forward(self, idx: Tensor, targets: Tensor | None = None,
+                window_logits=None) -> tuple[Tensor, Tensor | None]:
+        """``window_logits``: what computes them instead of the module's own (its compiled version, training)."""
         real = real_positions(idx)  # (B, T)
         windows = context_windows(idx, self.config.context)[real]  # (N, context)
-        out = self.window_logits(windows)  # (N, V)
+        out = (window_logits or self.window_logits)(windows)  # (N, V)
         logits = out.new_zeros(*idx.shape, out.size(-1))  # (B, T, V)
         logits[real] = out
         return logits, self.loss(logits, targets)
