@@ -19,7 +19,7 @@ import codecs
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from makemore.errors import MakemoreError
@@ -124,15 +124,49 @@ def _library():
 
 
 @contextmanager
-def _library_errors(source: str, failed: str):
+def _library_errors(source: str, failed: str, quiet: bool = False):
     """The library's failures as one-line errors naming the file, its panics included: pyo3's PanicException
-    derives from BaseException, so ``except Exception`` would let it out as a traceback."""
+    derives from BaseException, so ``except Exception`` would let it out as a traceback. With ``quiet`` (a
+    tokenizer's own regex, which can panic on a text), the report its native code prints of a panic is dropped:
+    the one line says it."""
     try:
-        yield
+        with _stderr_held() if quiet else nullcontext():
+            yield
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except BaseException as e:
         raise MakemoreError(f"{source}: the tokenizers library {failed} ({' '.join(str(e).split())})") from None
+
+
+@contextmanager
+def _stderr_held():
+    """Standard error (the file descriptor) pointed at a temporary file while the library runs: what it printed
+    is passed on if it succeeded, and dropped if it failed (a panic's report, printed before the exception
+    reaches Python)."""
+    import os
+    import sys
+    import tempfile
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no standard error to hold
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if ok:
+                held.seek(0)
+                said = held.read(1 << 20)
+                if said:
+                    os.write(2, said)
 
 
 def _interruptible(fn):
@@ -172,6 +206,8 @@ class Tokenizer:
         self._json = data
         self.token_bytes, self.specials, self.merges = layout
         self.eot_id = self.specials[END_OF_TEXT]
+        # a pre-split regex of the file's own (not GPT-2's or GPT-4's): it may panic on a text (backtracking)
+        self._own_regex = pattern is not None and pattern not in PATTERNS
 
     # --- building --------------------------------------------------------------------------------
 
@@ -249,7 +285,7 @@ class Tokenizer:
         """Plain text to ids; never produces a special token."""
         if len(text) > CHUNK_CHARS:
             return self.encode_batch([text])[0]
-        with _library_errors(self.source, "failed to encode"):
+        with _library_errors(self.source, "failed to encode", quiet=self._own_regex):
             return self._hf.encode(text, add_special_tokens=False).ids
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
@@ -269,7 +305,7 @@ class Tokenizer:
         group: list[tuple[int, str]] = []
 
         def encode_group() -> None:
-            with _library_errors(self.source, "failed to encode"):
+            with _library_errors(self.source, "failed to encode", quiet=self._own_regex):
                 encodings = self._hf.encode_batch_fast([piece for _, piece in group], add_special_tokens=False)
             for (i, _), enc in zip(group, encodings):
                 out[i].append(np.array(enc.ids, dtype=np.int32))
@@ -309,7 +345,7 @@ class Tokenizer:
     def pre_split(self, text: str) -> list[str]:
         """The pieces the regex cuts ``text`` into before BPE (merges never cross them)."""
         out = []
-        with _library_errors(self.source, "failed to pre-split"):
+        with _library_errors(self.source, "failed to pre-split", quiet=self._own_regex):
             split = self._hf.pre_tokenizer.pre_tokenize_str(text)
         for piece, _ in split:
             out.append(bytes(CHAR_BYTE[c] for c in piece).decode("utf-8", errors="replace"))

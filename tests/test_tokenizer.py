@@ -544,3 +544,25 @@ def test_training_runs_where_ctrl_c_reaches_it_and_its_errors_come_back():
     with pytest.raises(KeyboardInterrupt):
         _interruptible(lambda: time.sleep(5))  # a call that keeps its thread out of Python, as training does
     assert time.monotonic() - start < 2
+
+
+def test_a_regex_of_the_files_own_that_panics_is_one_line(tok, tmp_path):
+    """A tokenizer.json whose pre-split regex backtracks without end makes the library panic: its native code
+    printed a report (187 lines with RUST_BACKTRACE=1) before the one-line error. Text it can split is unaffected,
+    and what the library prints without failing still reaches standard error."""
+    import os
+    import subprocess
+    import sys
+
+    spec = json.loads(tok.to_json())
+    spec["pre_tokenizer"]["pretokenizers"][0]["pattern"] = {"Regex": "(a+)+$"}
+    path = tmp_path / "evil.json"
+    path.write_text(json.dumps(spec))
+    run = lambda text: subprocess.run([sys.executable, "-m", "makemore", "tokenize", str(path), text],
+                                      capture_output=True, text=True, timeout=60,
+                                      env={**os.environ, "RUST_BACKTRACE": "1"})
+    failed = run("hello there " + "a" * 40 + "b")
+    assert failed.returncode == 2 and failed.stderr.count("\n") == 1, failed.stderr
+    assert failed.stderr.startswith(f"error: {path}: the tokenizers library failed to encode"), failed.stderr
+    fine = run("hello")
+    assert fine.returncode == 0 and fine.stderr == "" and "5 characters" in fine.stdout, fine.stderr
