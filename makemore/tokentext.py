@@ -466,6 +466,10 @@ def batches_for_run(run, model):
     block = config.model.block_size
     path = Path(str(dataset.get("path")))
     if dataset.get("kind") == "shards":
+        if not path.exists():
+            raise MakemoreError(f"{path}: the shards this run trained on are gone (config.json names them); put "
+                                f"them back, or record where they are now with `makemore train SHARDS --resume "
+                                f"{run.path}`")
         prepared = prepare_shards(path, int((config.split or {}).get("seed", 0)))
         if _sha256(path / "index.json") != dataset.get("index_sha256"):
             raise MakemoreError(f"{path}: the shards changed since the run began (index.json's sha256 differs "

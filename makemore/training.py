@@ -614,6 +614,12 @@ def _check_same_data(run: RunDir, config: RunConfig, data: str) -> str | None:
     if isinstance(stored_path, str) and isinstance(stored_sha, str) and path.is_file() \
             and _sha256(path) == stored_sha:
         return str(path.resolve())
+    from makemore.files import is_regular
+
+    stored_index = config.dataset.get("index_sha256")  # token shards: their index names every shard's tokens
+    if config.dataset.get("kind") == "shards" and isinstance(stored_index, str) and is_regular(path / "index.json") \
+            and _sha256(path / "index.json") == stored_index:
+        return str(path.resolve())
     raise MakemoreError(f"{data} is not the data this run was trained on ({stored_path or config.dataset.get('name')}); "
                         f"--resume continues a run on its own data")
 

@@ -609,3 +609,28 @@ def test_shards_too_short_for_one_window_are_named(tmp_path, tok):
         makemore.train(tmp_path / "shards", block_size=train, max_steps=1, n_layer=1, n_embd=16, n_head=2,
                        out=tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_moved_shards_are_named_gone_and_taken_again_where_they_are_now(tmp_path, tok):
+    """A run whose shards were moved said "not a shard directory (no index.json; make one ...)", and `train
+    SHARDS --resume RUN` from their new place was refused as other data, as a moved text is not."""
+    import makemore
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("a", "b", "c"):
+        (corpus / f"{name}.txt").write_text(DOCS["g.txt"] + DOCS["a.txt"])
+    prepare(corpus, tok, tmp_path / "shards", val_fraction=0.34)
+    tiny = dict(block_size=8, n_layer=1, n_embd=16, n_head=2, batch_size=4, progress=False)
+    run = makemore.train(tmp_path / "shards", max_steps=2, out=tmp_path / "run", **tiny).run_dir
+    (tmp_path / "shards").rename(tmp_path / "moved")
+    with pytest.raises(MakemoreError, match="the shards this run trained on are gone .*--resume"):
+        makemore.load(run).evaluate()
+    makemore.train(tmp_path / "moved", resume=run, max_steps=4, progress=False)
+    assert makemore.load(run).evaluate()["loss"] > 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["dataset"]["path"] == str((tmp_path / "moved").resolve())
+    (tmp_path / "other").mkdir()  # shards of other text: still refused
+    prepare(corpus / "a.txt", tok, tmp_path / "other" / "shards")
+    with pytest.raises(MakemoreError, match="not the data this run was trained on"):
+        makemore.train(tmp_path / "other" / "shards", resume=run, max_steps=6, progress=False)
