@@ -434,7 +434,22 @@ class PreparedShards:
         idx = self.shards.index["splits"]
         return (f"{self.path}: token shards, {idx['train']['tokens']:,} train tokens in "
                 f"{plural(idx['train']['documents'], 'document')}, {idx['val']['tokens']:,} val tokens; "
-                f"{self.tokenizer.describe()}")
+                f"{self.tokenizer.describe()}" + self._unlisted())
+
+    def _unlisted(self) -> str:
+        """Shard files in the directory that index.json does not list: never read, and said so."""
+        import re
+
+        listed = {s.get("file") for s in self.shards.index.get("shards", []) if isinstance(s, dict)}
+        try:
+            extra = sorted(p.name for p in self.path.iterdir()
+                           if re.fullmatch(r"(train|val)_\d+\.bin", p.name) and p.name not in listed)
+        except OSError:
+            return ""
+        if not extra:
+            return ""
+        shown = ", ".join(extra[:3]) + (", ..." if len(extra) > 3 else "")
+        return f"; {plural(len(extra), 'shard file')} not in index.json, not read ({shown})"
 
 
 def _sha256(path: Path) -> str:

@@ -634,3 +634,16 @@ def test_moved_shards_are_named_gone_and_taken_again_where_they_are_now(tmp_path
     prepare(corpus / "a.txt", tok, tmp_path / "other" / "shards")
     with pytest.raises(MakemoreError, match="not the data this run was trained on"):
         makemore.train(tmp_path / "other" / "shards", resume=run, max_steps=6, progress=False)
+
+
+def test_a_shard_file_the_index_does_not_list_is_said_not_read(corpus, tok, tmp_path):
+    """A train_000007.bin put beside the shards was passed over without a word."""
+    import shutil
+
+    from makemore.tokentext import prepare_shards
+
+    prepare(corpus, tok, tmp_path / "shards")
+    assert "not in index.json" not in prepare_shards(tmp_path / "shards", 0).describe()
+    shutil.copy(tmp_path / "shards" / "train_000000.bin", tmp_path / "shards" / "train_000007.bin")
+    assert prepare_shards(tmp_path / "shards", 0).describe().endswith(
+        "; 1 shard file not in index.json, not read (train_000007.bin)")

@@ -51,7 +51,6 @@ class Snapshot:
     saved: Saved | None = None
     finished: Finished | None = None
     failed: str | None = None  # a Failed event's message, or a training exception
-    failed_at: int | None = None  # the step a Failed event names (steps are logged every few: it may be past the last)
     paused: bool = False
     paused_at: int | None = None  # the step the trainer paused at (steps are logged every few: it may be past the last)
     dtype: str = "float32"  # the training steps' dtype, as the first step's Arithmetic event told it
@@ -66,8 +65,6 @@ class Snapshot:
             candidates.append(self.evals[-1].step)
         if self.finished:
             candidates.append(self.finished.step)
-        if self.failed_at is not None:
-            candidates.append(self.failed_at)
         if self.paused_at is not None:  # kept once resumed: the step shown does not go back to the last one logged
             candidates.append(self.paused_at)
         return max(candidates)
@@ -107,7 +104,6 @@ class RunState:
             elif isinstance(event, Started):
                 s.started = event
                 s.finished = None  # a resumed run goes on
-                s.failed = s.failed_at = None
                 s.paused_at = None
                 if event.start_step == 0:  # a fresh run in the same file starts the curve again
                     s.steps.clear()
@@ -117,7 +113,6 @@ class RunState:
                 s.finished = event
             elif isinstance(event, Failed):
                 s.failed = event.message
-                s.failed_at = event.step
             elif isinstance(event, Arithmetic):
                 s.dtype = event.dtype
             s.version += 1
