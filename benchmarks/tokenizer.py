@@ -12,9 +12,14 @@
 3. `makemore prepare` on a generated corpus (a directory of files of shuffled Tiny Shakespeare lines) of each
    size in --prepare-mb, run as the real command in a subprocess: MB/s, and the peak resident memory of that
    process (``ru_maxrss``), which should not grow with the corpus.
+4. Token text mode's memory: the peak resident memory of `makemore train TEXT --mode text --tokenizer TOK
+   --max-steps 1` (the whole text encoded in memory) on the text repeated 1 and --copies times, and of `makemore
+   prepare` on the same texts with their line breaks made spaces (no line break to cut at): the slope between
+   the two sizes is what each character of text costs.
 
     python benchmarks/tokenizer.py                                   # everything (500 MB corpus: minutes)
     python benchmarks/tokenizer.py --vocab 512 --prepare-mb 1 --python-chars 2000 --reps 1   # a quick check
+    python benchmarks/tokenizer.py --vocab 512 --prepare-mb "" --python-chars 2000 --reps 1 --copies 12  # memory
 """
 
 from __future__ import annotations
@@ -112,14 +117,43 @@ sys.exit(rc)"""
 
 def run_prepare(corpus: Path, tok_path: Path, out: Path) -> tuple[float, int]:
     """Seconds and peak RSS (bytes) of `makemore prepare` as its own process."""
+    return run_measured(["prepare", str(corpus), "--tokenizer", str(tok_path), "-o", str(out), "--quiet"])
+
+
+def run_measured(args: list[str]) -> tuple[float, int]:
+    """Seconds and peak RSS (bytes) of `makemore ARGS` as its own process."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "makemore", "prepare",
-                           str(corpus), "--tokenizer", str(tok_path), "-o", str(out), "--quiet"],
+    proc = subprocess.run([sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "makemore", *args],
                           capture_output=True, text=True)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
-        sys.exit(f"makemore prepare failed: {proc.stderr.strip()}")
+        sys.exit(f"makemore {args[0]} failed: {proc.stderr.strip()}")
     return seconds, int(proc.stdout.split()[-1]) * 1024  # Linux reports kilobytes
+
+
+def token_text_memory(text: str, tok, copies: int, folder: Path) -> None:
+    """Section 4: peak RSS of a one-step token text run and of prepare without line breaks, at two sizes."""
+    tok_path = folder / "tok.json"
+    tok.save(tok_path)
+    rows, peaks = [], {}
+    for n in (1, copies):
+        whole, flat = folder / f"text-{n}.txt", folder / f"flat-{n}.txt"
+        whole.write_text(text * n)
+        flat.write_text((text * n).replace("\n", " "))
+        chars = len(text) * n
+        for what, args in (("train --mode text --tokenizer, 1 step", [
+                "train", str(whole), "--mode", "text", "--tokenizer", str(tok_path), "--n-layer", "1", "--n-embd",
+                "16", "--n-head", "2", "--block-size", "16", "--max-steps", "1", "-q", "-o", str(folder / f"run-{n}")]),
+                           ("prepare, no line breaks", ["prepare", str(flat), "--tokenizer", str(tok_path), "-o",
+                                                        str(folder / f"shards-{n}"), "--quiet"])):
+            seconds, rss = run_measured(args)
+            peaks[what, n] = (chars, rss)
+            rows.append([what, f"{chars / 2**20:,.1f}", f"{seconds:.1f}", f"{rss / 2**20:,.0f}"])
+    print(f"\nToken text mode's memory (vocab {tok.vocab_size:,}; the text 1 and {copies} times)")
+    print(table(rows, ["command", "M chars", "seconds", "peak RSS MB"]))
+    for what in ("train --mode text --tokenizer, 1 step", "prepare, no line breaks"):
+        (c1, r1), (c2, r2) = peaks[what, 1], peaks[what, copies]
+        print(f"{what}: {(r2 - r1) / (c2 - c1):.1f} bytes of peak memory per character of text")
 
 
 def main() -> None:
@@ -133,6 +167,8 @@ def main() -> None:
     parser.add_argument("--prepare-mb", default="50,500", help="sizes of the generated corpora, in MB ('' skips)")
     parser.add_argument("--reps", type=int, default=3, help="timings per figure (the best is reported)")
     parser.add_argument("--tmp", default=None, help="directory for the generated corpora (default: a temporary one)")
+    parser.add_argument("--copies", type=int, default=12, help="times the text is repeated for the memory figure "
+                        "(0 skips it)")
     args = parser.parse_args()
 
     from makemore.tokenizer import Tokenizer
@@ -194,6 +230,13 @@ def main() -> None:
                 shutil.rmtree(root / f"shards-{size:g}")
             print(f"\nmakemore prepare (vocab {V:,}, generated corpora of shuffled lines, start-up included)")
             print(table(rows, ["MB", "files", "tokens", "seconds", "MB/s", "peak RSS MB"]))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    # 4. token text mode's memory
+    if args.copies > 1:
+        root = Path(tempfile.mkdtemp(prefix="makemore-bench-", dir=args.tmp))
+        try:
+            token_text_memory(text, tok, args.copies, root)
         finally:
             shutil.rmtree(root, ignore_errors=True)
     print(f"\n(peak RSS of this script: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB)")

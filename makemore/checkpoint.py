@@ -46,7 +46,7 @@ def write_atomic(path: Path, data: bytes, *, replace: bool = True, taken: str = 
             else:
                 with contextlib.suppress(OSError):
                     os.fchown(fd, -1, old.st_gid)
-                os.fchmod(fd, stat.S_IMODE(old.st_mode))
+                os.fchmod(fd, stat.S_IMODE(old.st_mode) & 0o1777)  # (never set-user or set-group id)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -20,5 +20,7 @@ def refusal(e: OSError) -> str | None:
     """The one line that says an error the system raised for bad input (``REFUSED_BY_THE_SYSTEM``), else None."""
     if e.errno not in REFUSED_BY_THE_SYSTEM:
         return None
-    where = f"{e.filename}: " if e.filename else "writing the output: "
+    from makemore.files import printable
+
+    where = f"{printable(e.filename)}: " if isinstance(e.filename, str) and e.filename else "writing the output: "
     return f"{where}{e.strerror or e}"

@@ -35,7 +35,8 @@ MAX_FILE_BYTES = 64 << 20  # a 200k-token vocabulary is ~10 MB of JSON
 MAX_VOCAB = 1 << 24  # ids are stored as uint32 at most; far beyond any sensible vocabulary
 CHUNK_CHARS = 1 << 20  # text is handed to the library in pieces of about this size, cut where the pre-split cuts
 GROUP_CHARS = 1 << 20  # characters encoded by one call of the library, in parallel pieces: its encodings take
-# some 100 bytes a character while they live
+# some 100 bytes a character while they live (more on machines of many cores: a piece for each)
+MIN_PIECE_CHARS = 1 << 16
 # Parts of the file the library applies and makemore never sets, with the value makemore writes (absent is the
 # same): any other value changes the ids (cut, padded, the end-of-text id added, words split into "##" pieces or
 # given "</w>" ends, merges skipped or taken at random), or makes the library panic.
@@ -76,10 +77,12 @@ def safe_cuts(text: str, size: int = CHUNK_CHARS, spaces: bool = False) -> Itera
     tokenizer's own), where no such line break comes within ``size``, before a space between two letters: both
     patterns end a run of letters there and begin the next piece with that space, as they do in the whole. A
     text without either place stays whole."""
-    start = 0
+    start, line = 0, 0  # line: the first line break to cut after at or past the last search (None: none left)
     while len(text) - start > size:
         at = start + max(size, 1)
-        cut = _line_cut(text, at)
+        if line is not None and line < at:  # (searched again only past it: one pass over the text in all)
+            line = _line_cut(text, at)
+        cut = line
         if spaces and (cut is None or cut - at > size):
             space = _space_cut(text, at, cut)  # (one before the line break, if any)
             if space is not None:
@@ -146,14 +149,19 @@ def _stderr_held():
     import os
     import sys
     import tempfile
+    import threading
 
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):  # no standard error to hold
+    if threading.current_thread() is not threading.main_thread():  # another thread (a screen) may be writing
         yield
         return
-    with tempfile.TemporaryFile() as held:
+    try:
+        sys.stderr.flush()
+        held = tempfile.TemporaryFile()
+    except (OSError, ValueError, AttributeError):  # nowhere to hold it: said as it comes
+        yield
+        return
+    with held:
+        saved = os.dup(2)
         os.dup2(held.fileno(), 2)
         ok = False
         try:
@@ -164,8 +172,7 @@ def _stderr_held():
             os.close(saved)
             if ok:
                 held.seek(0)
-                said = held.read(1 << 20)
-                if said:
+                while said := held.read(1 << 20):
                     os.write(2, said)
 
 
@@ -294,8 +301,8 @@ class Tokenizer:
 
     def encode_arrays(self, texts: list[str]):
         """``encode_batch`` as int32 arrays, at 4 bytes a token: the library's encodings (some 100 bytes a
-        character) live only for a group of pieces of about ``GROUP_CHARS`` characters at a time, one piece for
-        each core, whatever the texts' size."""
+        character) live only for a group of pieces, one for each core, of about ``GROUP_CHARS`` characters in all
+        (at least ``MIN_PIECE_CHARS`` a piece), whatever the texts' size."""
         import os
 
         import numpy as np
@@ -311,12 +318,14 @@ class Tokenizer:
                 out[i].append(np.array(enc.ids, dtype=np.int32))
             group.clear()
 
-        held, size = 0, max(GROUP_CHARS // min(os.cpu_count() or 1, 8), 1 << 16)
+        cores = os.cpu_count() or 1
+        held, size = 0, max(GROUP_CHARS // cores, MIN_PIECE_CHARS)
+        group_chars = size * cores
         for i, text in enumerate(texts):
             for piece in safe_cuts(text, size, spaces=spaces):
                 group.append((i, piece))
                 held += len(piece)
-                if held >= GROUP_CHARS:
+                if held >= group_chars:
                     encode_group()
                     held = 0
         if group:

@@ -94,7 +94,13 @@ class TokenBatches(TextBatches):
         self.num_items = len(train)
 
     def bits_per_char(self, loss: float, split: str) -> float:
-        return bits_per_char(loss, len(self.splits[split]), self.split_chars[split])
+        return bits_per_char(loss, *self.predicted(split))
+
+    def predicted(self, split: str) -> tuple[int, int]:
+        """(tokens, characters) a pass over ``split`` predicts: every token after the first window's context, and
+        the characters they encode (what `makemore eval` reports, and divides by, as a character run counts)."""
+        held = self.splits[split]
+        return len(held) - self.skip - 1, self.split_chars[split] - _chars(self.tokenizer, held[: self.skip + 1])
 
     def samples(self, model, step: int, temperature: float, generator, device, n: int = 1):
         from makemore.events import Samples
@@ -123,6 +129,7 @@ class ShardBatches(TokenBatches):
         import torch
 
         self.windows_ = windows
+        self._held_chars: dict[str, int] = {}
         self.next_batch = 0
         self.tokens = tokens  # in each split (its bits per character: loss * tokens / characters)
         train = windows.checked(windows.read(0, min(windows.tokens, eval_tokens + block + 1)))
@@ -155,8 +162,15 @@ class ShardBatches(TokenBatches):
             y = y.pin_memory().to(device, non_blocking=True)
         return x, y, {}
 
-    def bits_per_char(self, loss: float, split: str) -> float:
-        return bits_per_char(loss, self.tokens[split], self.split_chars[split])
+    def predicted(self, split: str) -> tuple[int, int]:
+        """As text mode's; where evaluation holds only the split's first tokens, the characters those encode (the
+        documents' text, without their end-of-text tokens: counted once, then kept)."""
+        held = self.splits[split]
+        if len(held) == self.tokens[split]:
+            return super().predicted(split)
+        if split not in self._held_chars:
+            self._held_chars[split] = _chars(self.tokenizer, held[self.skip + 1:])
+        return len(held) - self.skip - 1, self._held_chars[split]
 
 
 # --- sampling ----------------------------------------------------------------------------------------
@@ -542,14 +556,13 @@ def evaluate_run(loaded, *, file=None, split: str = "val") -> dict:
             raise MakemoreError(f"{run_dir}: a text run has no {split} split; its held-out part is val")
         batches = batches_for_run(loaded.run, model)
         loss = batches.evaluate(model, split, device, max_tokens=None)
-        held, skip = batches.splits[split], batches.skip
+        held = batches.splits[split]
         whole = getattr(batches, "tokens", {}).get(split, len(held))
-        where, tokens = f"{split} split", len(held) - skip - 1
-        chars = batches.split_chars[split] - _chars(tok, held[:skip + 1])
+        where = f"{split} split"
+        tokens, chars = batches.predicted(split)  # as training's evaluations count them
         if len(held) < whole:  # shards: evaluation holds the split's first tokens only (``ShardBatches``)
             order = " in the first epoch's order" if split == "train" else ""
             where = f"{split} split, its first {len(held):,} of {whole:,} tokens{order}"
-            chars = _chars(tok, held[skip + 1:])
     return {"run": str(run_dir), "on": where, "tokens": tokens, "chars": chars, "loss": loss,
             "loss_unit": "nats/token", "bpc": bits_per_char(loss, tokens, chars), "perplexity": math.exp(loss),
             "step": loaded.step}

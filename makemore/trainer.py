@@ -371,12 +371,18 @@ class Trainer:
         yield self._finished(reason)
 
     def _gelu_kernel_is_a_choice(self) -> bool:
+        """Whether the first step times the GELU kernel: where it could take either (``_gelu_kernel_applies``)
+        and the precision was the run's to choose (a precision given fixes the arithmetic: the same seed then gives
+        the same numbers, with torch's default kernel)."""
+        return self._gelu_kernel_applies() and self.cfg.matmul_precision == "auto"
+
+    def _gelu_kernel_applies(self) -> bool:
         """Whether oneDNN in this run's step serves the GELU alone: a float32 step of a model with GELU MLPs on a
-        CPU, eager, with float32 matmuls not handed to oneDNN (precision highest, chosen by the run: a precision
-        given fixes the arithmetic, and the same seed then gives the same numbers, with torch's default kernel)."""
+        CPU, eager, with float32 matmuls not handed to oneDNN (precision highest). A kernel in a run's state is
+        kept where this holds (a run saved before a given precision stopped the timing keeps what it took)."""
         model, cfg = self.model, self.cfg
         return bool(model.trainable and model.gelu_width and self.device.type == "cpu" and cfg.dtype == "float32"
-                    and not cfg.compile and self.matmul_precision == "highest" and cfg.matmul_precision == "auto"
+                    and not cfg.compile and self.matmul_precision == "highest"
                     and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
 
     def _choose_matmul_precision(self, chunk: torch.Tensor) -> None:
@@ -614,9 +620,11 @@ class Trainer:
 
     def _diverged(self, step: int) -> Iterator[Event]:
         cfg = self.cfg
-        if step == 0:  # before any update: the initial weights, and nothing was saved
+        if step == 0:  # before any update: the initial weights (a run resumed from step 0 has its checkpoint)
+            scale = f" (--init-scale {cfg.init_scale:g})" if cfg.init_scale != 1 else ""
+            kept = "the checkpoint in {} is kept" if self.rundir.file(BEST).exists() else "nothing was saved in {}"
             message = (f"training diverged: the loss is NaN or infinite at step 0, before any training: the "
-                       f"initial weights overflow (--init-scale {cfg.init_scale:g}); nothing was saved in {self.run_dir}")
+                       f"initial weights give it{scale}; {kept.format(self.run_dir)}")
         else:
             decay = f" or --weight-decay than {cfg.weight_decay:g}" if cfg.learning_rate * cfg.weight_decay >= 1 else ""
             message = (f"training diverged: the loss became NaN or infinite at step {step} "
@@ -715,7 +723,7 @@ class Trainer:
                               rng=rng, ema=list(self.ema or []),
                               meta={**self._meta(), **carried, "elapsed": self.elapsed, "train": asdict(self.cfg),
                                     # None: no kernel chosen yet, or no choice here
-                                    "native_gelu": self.native_gelu if self._gelu_kernel_is_a_choice() else None,
+                                    "native_gelu": self.native_gelu if self._gelu_kernel_applies() else None,
                                     # None: not chosen yet (a resumed run's restored choice counts as chosen)
                                     "matmul_precision": None if self._precision_open and self._saved_precision is None
                                     else self.matmul_precision,
@@ -778,7 +786,7 @@ class Trainer:
                 torch.set_float32_matmul_precision(self.matmul_precision)
             if "native_gelu" in meta:  # the kernel the run was taking, where still a choice; None: time it now
                 saved = meta["native_gelu"]
-                self.native_gelu = saved and self._gelu_kernel_is_a_choice() if isinstance(saved, bool) else None
+                self.native_gelu = saved and self._gelu_kernel_applies() if isinstance(saved, bool) else None
             elif self.step > 0:  # a run saved before the choice existed trained with oneDNN's
                 self.native_gelu = False
         except (KeyError, ValueError, TypeError, RuntimeError) as e:

@@ -535,8 +535,8 @@ def _keep_best(run: RunDir, trainer, say: bool) -> None:
 
 
 def _shown(value: Any) -> str:
-    """An option's value as it is typed: 2 for 2.0, 1e-05 for 0.00001."""
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """An option's value as it is typed: 2 for 2.0, 1e-05 for 0.00001 (to the digits two values may differ in)."""
+    return f"{value:.12g}" if isinstance(value, float) else str(value)
 
 
 def check_resume(run: RunDir, given: dict[str, Any]) -> dict[str, Any]:

@@ -734,6 +734,23 @@ def test_a_precision_given_leaves_the_gelu_kernel_untimed(small_words, tmp_path,
                                             "matmul_precision": "highest", "dtype": "float32"}))
     list(trainer.run())
     assert not trainer.native_gelu and not trainer._gelu_kernel_is_a_choice()
+    # a run saved with torch's kernel before a given precision stopped the timing goes on with it
+    from makemore import rundir
+    from makemore.training import resume_trainer
+
+    load_state = rundir.RunDir.load_state
+
+    def took_torchs(self):
+        state = load_state(self)
+        state.meta["native_gelu"] = True
+        return state
+
+    monkeypatch.setattr(rundir.RunDir, "load_state", took_torchs)
+    resumed = resume_trainer(tmp_path / "run", {"max_steps": 3})
+    assert resumed.native_gelu is True
+    list(resumed.run())
+    monkeypatch.setattr(rundir.RunDir, "load_state", load_state)
+    assert rundir.RunDir.open(tmp_path / "run").load_state().meta["native_gelu"] is True  # and keeps it
 
 
 def _watch_onednn(model) -> list[tuple[bool, bool]]:

@@ -424,9 +424,17 @@ def test_long_text_encodes_as_a_whole(tok, monkeypatch):
     assert tok.encode(TRAIN_TEXT) == tok._hf.encode(TRAIN_TEXT).ids
     # a text without line breaks is cut before spaces, and encoded a group of pieces at a time, as a whole
     monkeypatch.setattr(t, "GROUP_CHARS", 64)
+    monkeypatch.setattr(t, "MIN_PIECE_CHARS", 16)
     flat = TRAIN_TEXT.replace("\n", " ")
     assert len(list(safe_cuts(flat, 64))) == 1 and len(list(safe_cuts(flat, 64, spaces=True))) > 5
-    assert tok.encode_arrays([flat, TRAIN_TEXT])[0].tolist() == tok._hf.encode(flat).ids
+    calls = []
+    encode = tok._hf.encode_batch_fast
+    monkeypatch.setattr(tok, "_hf", SimpleNamespace(encode_batch_fast=lambda pieces, **kw: calls.append(pieces)
+                                                    or encode(pieces, **kw)))
+    got = tok.encode_arrays([flat, TRAIN_TEXT])
+    monkeypatch.undo()
+    assert got[0].tolist() == tok._hf.encode(flat).ids and got[1].tolist() == tok._hf.encode(TRAIN_TEXT).ids
+    assert len(calls) > 5 and max(sum(map(len, c)) for c in calls) < 200  # a group of small pieces at a time
 
 
 def test_readable_merges(tok):

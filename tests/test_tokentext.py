@@ -102,6 +102,9 @@ def test_train_eval_and_sample_a_token_model(workdir):
     val_ids = tok.encode(val_text)
     assert ev["tokens"] == len(val_ids) - 1 and ev["chars"] == len(val_text) - len(tok.decode(val_ids[:1]))
     assert ev["bpc"] == pytest.approx(ev["loss"] * ev["tokens"] / ev["chars"] / math.log(2))
+    # training's evaluations turn nats per token into bits per character by the same counts (they used all the
+    # split's tokens and characters, eval the predicted ones)
+    assert best["val_bpc"] / best["val_loss"] == pytest.approx(ev["bpc"] / ev["loss"], rel=1e-9)
     assert ev["loss"] < math.log(300) + 0.5  # near the uniform loss after 6 steps, and finite
 
     # sample: --length counts characters of the continuation, which decodes as it streams
@@ -425,8 +428,8 @@ def test_an_edited_tokenizer_record_is_refused(workdir, tmp_path):
     to 1000000000)" for an edit."""
     import shutil
 
-    if not (workdir / "run").is_dir():
-        pytest.skip("needs the token run trained above")
+    if not (workdir / "run").is_dir():  # (run alone: the token run of the first test)
+        test_train_eval_and_sample_a_token_model(workdir)
     for edit in ({"vocab_size": 10**9, "padded": 10**9}, {"padded": 64}, {"vocab_size": "300"}):
         run = tmp_path / "run"
         shutil.rmtree(run, ignore_errors=True)
