@@ -61,10 +61,12 @@ def request(workdir: Path, out: Path, tokenizer: bool = True):
 
 def val_bits_per_char(workdir: Path, val_loss: float) -> float:
     """Bits per character of the val text (its last 10% of characters), worked out here from the text and the
-    tokenizer: nats per token x the val text's tokens / its characters / ln 2."""
+    tokenizer: nats per token x the tokens predicted / the characters they encode / ln 2 (all but the first
+    token, whose context a window never has, as `makemore eval` counts them)."""
     val = TEXT[int(len(TEXT) * 0.9):]  # nanoGPT's split: the last 10% of the characters validate
     tok = Tokenizer.load(workdir / "tok.json")
-    return val_loss * len(tok.encode(val)) / len(val) / math.log(2)
+    ids = tok.encode(val)
+    return val_loss * (len(ids) - 1) / (len(val) - len(tok.decode(ids[:1]))) / math.log(2)
 
 
 def evals(run: Path) -> list[dict]:
@@ -193,6 +195,7 @@ def test_tui_passes_tokenizer_and_preset_to_the_request(workdir, monkeypatch):
     class NoScreen:
         left_run = None
         return_code = 0
+        stop_signal = None
 
         def run(self):
             pass

@@ -85,9 +85,10 @@ class MakemoreApp(App):
         from makemore.training import _silence, _terminal
 
         _silence([fd for fd in self._terminals if not _terminal(fd)])  # what is still drawn goes nowhere
-        screen = self.run_screen()
-        if screen is None or screen.trainer is None or screen.trained_out.is_set():
-            os._exit(128 + signum)  # nothing training here: nothing to save
+        # (the last run screen shown: one quit with `q` may still be saving after the screens are gone)
+        screen = self.run_screen() or self.shown_run
+        if screen is None or not screen.training or screen.trainer is None or screen.trained_out.is_set():
+            os._exit(128 + signum)  # nothing training here (or its data still being read): nothing to save
         screen.trainer.request_stop()  # it evaluates and saves, then closes its files (``trained_out``)
 
         def end() -> None:

@@ -18,6 +18,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
@@ -60,8 +61,9 @@ class CompareScreen(Screen):
     def compose(self) -> ComposeResult:
         yield TopBar(id="topbar")
         yield OverlayChart(min_interval=self.chart_interval, id="overlay")
-        yield RunLegend(id="legend")
-        yield RunsTable(id="overlay-runs")
+        with VerticalScroll(id="overlay-below"):
+            yield RunLegend(id="legend")
+            yield RunsTable(id="overlay-runs")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -86,6 +88,8 @@ class CompareScreen(Screen):
                 state.apply(event)
                 if isinstance(event, (Finished, Started)):  # the run's results changed: its summary too
                     self._stale[i] = True
+            if tail.written is not None:  # a stall is judged from the file, not from when it was read
+                state.written(tail.written)
             skipped_note(self, tail)
             behind = behind or tail.behind
         if behind:  # a long backlog: read on at once rather than a chunk per interval

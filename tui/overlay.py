@@ -18,10 +18,10 @@ from typing import Any
 from makemore.tui.state import STALLED_AFTER, Snapshot
 
 # Okabe and Ito's palette, told apart with the common colour vision deficiencies; each run also has its own
-# marker on its val points, so the runs read apart without colour too
+# marker on its val points, so the runs read apart without colour too (ten: past them, the colour tells apart)
 PALETTE: tuple[tuple[int, int, int], ...] = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
                                              (204, 121, 167), (213, 94, 0), (0, 114, 178))
-MARKERS = ("◆", "●", "▲", "■", "✚", "★", "▼")
+MARKERS = ("◆", "●", "▲", "■", "✚", "★", "▼", "✖", "◀", "▶")
 TRAIN_DIM = 0.45  # a run's train curve is its colour at this share of its brightness: the val curve leads
 
 
@@ -43,8 +43,9 @@ class Look:
 
 
 def looks(count: int) -> list[Look]:
-    """One look per run; past the palette's length the colours repeat with the next marker."""
-    return [Look(PALETTE[i % len(PALETTE)], MARKERS[(i + i // len(PALETTE)) % len(MARKERS)]) for i in range(count)]
+    """One look per run: a marker of its own for each of the first ten runs, the colours repeating after seven;
+    no two of the first seventy share both."""
+    return [Look(PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]) for i in range(count)]
 
 
 def run_names(paths: list[Path]) -> list[str]:
@@ -120,7 +121,7 @@ def run_status(snap: Snapshot, now: float | None = None) -> str:
         return "stopped" if snap.stopped else "finished"
     if snap.started is None:
         return "waiting"
-    now = time.monotonic() if now is None else now
+    now = time.time() if now is None else now  # (last_event_time: when the file was last written)
     return "stalled" if now - snap.last_event_time > STALLED_AFTER else "following"
 
 

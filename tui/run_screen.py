@@ -34,6 +34,7 @@ from textual.widgets import Input, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from makemore.config import TrainConfig
+from makemore.console import plural
 from makemore.errors import MakemoreError
 from makemore.events import MAX_TABLE_VOCAB, Event
 from makemore.tui import backend
@@ -155,6 +156,7 @@ class RunScreen(Screen):
     _paused_generator = None  # (step, generator): the playground's draws while paused at that step
     _applied_prefix = ""  # the prefix of the last samples drawn here (a refused one is not applied)
     _refused = False  # the score line shows a refusal (cleared by the next draw)
+    _problem: str | None = None  # why the followed metrics.jsonl cannot be read, as last said
 
     def on_mount(self) -> None:
         self.app.shown_run = self  # what `makemore tui` names when it ends
@@ -212,7 +214,13 @@ class RunScreen(Screen):
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False, name="train")
     def _train(self) -> None:
-        worker = get_current_worker()
+        self.trained_out.clear()
+        try:
+            self._training(get_current_worker())
+        finally:  # ended, whichever way (cancelled, refused, failed): nothing of it is left to save
+            self.trained_out.set()
+
+    def _training(self, worker) -> None:
         if self.trainer is None:
             self.trainer, notes = backend.new_trainer(self.request)
             for note in notes if not worker.is_cancelled else ():  # (notify is thread-safe)
@@ -235,7 +243,6 @@ class RunScreen(Screen):
                 backend.drive(trainer, self.sinks)
             finally:
                 self.sinks = [self.state]
-                self.trained_out.set()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self.worker:
@@ -276,6 +283,11 @@ class RunScreen(Screen):
         return run_dir is not None and (run_dir / backend.BEST).exists()
 
     @property
+    def can_sample(self) -> bool:
+        """``s`` acts: the trainer draws at its next step, or a model is at hand to draw from."""
+        return (self.training and not self.stopping and self.trainer is not None) or self.playable
+
+    @property
     def current_run_dir(self) -> Path | None:
         if self.run_dir is not None:
             return self.run_dir
@@ -298,7 +310,7 @@ class RunScreen(Screen):
             return self.training and not self.stopping and self.trainer is not None
         # with the panels as tabs, a key that acts on one panel shows only on its tab (the footer is short)
         if action == "sample":
-            return (self.training and not self.stopping and self.trainer is not None) or self.playable
+            return self.can_sample
         if action == "temperature":
             return self.check_action("sample", ()) and (not compact or self.active_tab == "samples")
         if action == "focus_input":
@@ -529,7 +541,15 @@ class RunScreen(Screen):
         if self.tail is not None:
             for event in self.tail.poll():
                 self.state.apply(event)
+            if self.tail.written is not None:  # a stall is judged from the file, not from when it was read
+                self.state.written(self.tail.written)
             skipped_note(self, self.tail)
+            if self.tail.problem != self._problem:  # said once, and on the chart until the file can be read
+                self._problem = self.tail.problem
+                if self._problem:
+                    self.notify(self._problem, title="cannot read the run's events", severity="error", timeout=10)
+                self.chart.waiting = self._waiting(self.snap)
+                self.topbar.title = self._title(self.snap)
             if self.tail.behind:  # a long backlog: read on at once rather than a chunk per interval
                 self.set_timer(0.01, self.poll)
         version = self.state.version
@@ -577,9 +597,12 @@ class RunScreen(Screen):
                self.active_tab)
         if now != self._keys:
             self._keys = now
+            self.samples.can_sample = self.can_sample  # the panel's subtitle offers the keys the footer shows
             self.refresh_bindings()
 
     def _waiting(self, snap: Snapshot) -> str:
+        if self._problem:  # looked at again each poll: a file put in its place is read
+            return f"cannot read the run's events: {self._problem}"
         if snap.started is None:
             if self.mode == "follow" and not backend.is_run_dir(self.run_dir):
                 if self.run_dir is not None and not Path(self.run_dir).exists():  # a typo waits too: say so
@@ -595,10 +618,11 @@ class RunScreen(Screen):
             where = self.run_dir or (self.request.data if self.request is not None else "")
             if self.mode == "follow" and not backend.is_run_dir(self.run_dir):
                 return f"makemore · waiting for {where} to start"
+            if self._problem:
+                return f"makemore · {where} · cannot read its events"
             return (f"makemore · {where} · preparing (loading torch and the data)" if self.mode == "train"
                     else f"makemore · {where} · waiting for the first event")
-        unit = f"{st.item}s"
-        return Text.assemble(("makemore", "bold"), f" · {st.dataset} ({st.num_words:,} {unit}) · ",
+        return Text.assemble(("makemore", "bold"), f" · {st.dataset} ({plural(st.num_words, st.item)}) · ",
                              (st.model_type, "bold"), f" {st.num_params:,} params · {st.device} · "
                              f"{self.run_dir or st.run_dir}")
 
@@ -615,9 +639,10 @@ class RunScreen(Screen):
         return f"step {snap.step:,}{total}{loss}{val}"
 
     def _stalled(self, snap: Snapshot) -> bool:
-        """A followed run that has not ended and has written nothing for ``STALLED_AFTER`` seconds."""
+        """A followed run that has not ended and whose metrics.jsonl has not been written for ``STALLED_AFTER``
+        seconds."""
         return (self.mode == "follow" and bool(snap.version) and not (snap.finished or snap.failed)
-                and time.monotonic() - snap.last_event_time > STALLED_AFTER)
+                and time.time() - snap.last_event_time > STALLED_AFTER)
 
     def _status(self, snap: Snapshot) -> Text:
         if snap.failed:
@@ -636,6 +661,8 @@ class RunScreen(Screen):
             return Text("● training" if snap.started else "○ preparing", style="bold green")
         if self.mode == "replay":
             return Text("○ replay", style="bold")
+        if self._problem:
+            return Text("✖ unreadable", style="bold red")
         if self._stalled(snap):
             return Text("◌ stalled", style="bold yellow")
         if snap.started is None:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from makemore.events import Arithmetic, Bigrams, Eval, Event, Failed, Finished, Samples, Saved, Started, Step
 
-STALLED_AFTER = 30.0  # seconds without a new line before a followed run that has not ended is called stalled
+# seconds since metrics.jsonl was last written before a followed run that has not ended is called stalled
+STALLED_AFTER = 30.0
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,13 @@ class Snapshot:
     saved: Saved | None = None
     finished: Finished | None = None
     failed: str | None = None  # a Failed event's message, or a training exception
+    failed_at: int | None = None  # the step a Failed event names (steps are logged every few: it may be past the last)
     paused: bool = False
     paused_at: int | None = None  # the step the trainer paused at (steps are logged every few: it may be past the last)
     dtype: str = "float32"  # the training steps' dtype, as the first step's Arithmetic event told it
-    last_event_time: float = 0.0  # time.monotonic() when the last event arrived
+    # when the run last wrote, as time.time(): the modification time of a followed run's metrics.jsonl (a run
+    # abandoned hours ago is stalled at once, not 30 s after it is opened), else when the last event arrived
+    last_event_time: float = 0.0
 
     @property
     def step(self) -> int:
@@ -65,6 +69,8 @@ class Snapshot:
             candidates.append(self.evals[-1].step)
         if self.finished:
             candidates.append(self.finished.step)
+        if self.failed_at is not None:
+            candidates.append(self.failed_at)
         if self.paused_at is not None:  # kept once resumed: the step shown does not go back to the last one logged
             candidates.append(self.paused_at)
         return max(candidates)
@@ -104,6 +110,7 @@ class RunState:
             elif isinstance(event, Started):
                 s.started = event
                 s.finished = None  # a resumed run goes on
+                s.failed = s.failed_at = None
                 s.paused_at = None
                 if event.start_step == 0:  # a fresh run in the same file starts the curve again
                     s.steps.clear()
@@ -113,12 +120,21 @@ class RunState:
                 s.finished = event
             elif isinstance(event, Failed):
                 s.failed = event.message
+                s.failed_at = event.step
             elif isinstance(event, Arithmetic):
                 s.dtype = event.dtype
             s.version += 1
-            s.last_event_time = time.monotonic()
+            s.last_event_time = time.time()
 
     __call__ = apply  # a sink, like the console and the metrics file
+
+    def written(self, at: float) -> None:
+        """The followed file was last written at ``at`` (its modification time, as time.time()): the events
+        read from it arrived then, not when they were read."""
+        with self._lock:
+            if self._snap.last_event_time != at:
+                self._snap.last_event_time = at
+                self._snap.version += 1
 
     def fail(self, message: str) -> None:
         with self._lock:
@@ -153,7 +169,9 @@ class RunInfo:
     Row c of the table is the model's P(next | ⟨start⟩ c). For a model that sees one character (a bigram, or a
     window of one) that is P(next | c) wherever c occurs, and the matching count is of the pair anywhere in a
     word. For a model that sees more, it is the distribution of a word's second character given its first,
-    and the matching count is of the words that start with c and continue with next.
+    and the matching count is of the words that start with c and continue with next. A text run (``text``)
+    has no start: its row c is P(next | c) averaged over the val text, row 0 over every position, and there are
+    no words to count in.
     """
 
     exact_bigram: bool  # the model sees one character of context: the table is P(next | prev) anywhere

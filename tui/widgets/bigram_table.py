@@ -1,5 +1,6 @@
 """The model's next-character probabilities as a heatmap: rows are the previous character (the first row is the
-start token), columns the next character (the first column is the stop token).
+start token), columns the next character (the first column is the stop token). A text run has neither: its rows
+are averaged over the val text, the first over every position, and its first column is never the next.
 
 Cells widen with the room there is (2 columns, 3 or 4 with the percentage written in); a vocabulary that does
 not fit scrolls both ways with the cursor, and the last line says which rows and columns are shown. The cursor
@@ -112,10 +113,26 @@ class BigramTable(Widget, can_focus=True):
         if self.note:  # no table: nothing has rows and columns to describe
             self.border_title, self.border_subtitle = "P(next)", ""
             return
+        if self.text:  # running text has no start or stop: row c averages every position after c
+            self.border_title = "P(next | prev) · rows: prev · cols: next"
+            self.border_subtitle = "averaged over the val text · first row: every position"
+            return
         exact = self.info is None or self.info.exact_bigram
         self.border_title = ("P(next | prev) · rows: prev · cols: next" if exact else
                              "P(next | ⟨start⟩ prev) · rows: first char · cols: second")
         self.border_subtitle = "" if exact else "the model sees more than one character"
+
+    @property
+    def text(self) -> bool:
+        """A text run's table (makemore.text): row c is P(next | c) averaged over the positions of the val text
+        where c came last, row 0 the average over every position; column 0, the stop token, never comes next."""
+        return self.info is not None and self.info.text
+
+    def symbol(self, j: int) -> str:
+        """Row or column ``j`` named in the lines under the table."""
+        if j == 0:
+            return "⟨none⟩" if self.text else "⟨stop⟩"
+        return shown(self.labels[j])
 
     def validate_cursor(self, cursor: tuple[int, int]) -> tuple[int, int]:
         V = max(1, self.size_v)
@@ -225,6 +242,9 @@ class BigramTable(Widget, can_focus=True):
         first = "⟨start⟩" if r == 0 else repr(labels[r])
         nxt = "⟨stop⟩" if c == 0 else repr(labels[c])
         given = first if exact or r == 0 else f"⟨start⟩ {first}"
+        if self.text:  # no start or stop in running text (see ``text``)
+            nxt = "⟨none⟩ (no stop in running text)" if c == 0 else nxt
+            given = "any character" if r == 0 else first
         p = probs[r][c]
         text = Text()
         text.append(f"{given} → {nxt}", style="bold")
@@ -252,7 +272,7 @@ class BigramTable(Widget, can_focus=True):
                             f"not what this row estimates)\n", style="dim")
         row = probs[r]
         top = sorted(range(V), key=lambda j: -row[j])[:4]
-        text.append("likeliest: " + "  ".join(f"{'⟨stop⟩' if j == 0 else shown(labels[j])} {row[j]:.2f}"
+        text.append("likeliest: " + "  ".join(f"{self.symbol(j)} {row[j]:.2f}"
                                               for j in top) + "\n", style="dim")
         text.append(self.view_line(), style="dim")
         return text

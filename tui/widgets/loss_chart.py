@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
 from makemore.events import Eval
-from makemore.tui.widgets.log_axis import log_ticks, logged
+from makemore.tui.widgets.log_axis import linear_ticks, log_ticks, logged
 
 VAL_MARKER = "◆"
 
@@ -50,6 +50,12 @@ def nice_ticks(hi: float, count: int = 5) -> list[int]:
     step = next((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw), 10 * magnitude)
     step = max(1, int(step))
     return list(range(0, int(hi) + 1, step))
+
+
+def plot_rows(widget) -> int:
+    """The rows of a chart's y axis: its height less the frame above and below, the x tick labels and the x
+    label."""
+    return max(1, widget.size.height - 4)
 
 
 def step_label(x: int) -> str:
@@ -158,5 +164,4 @@ class LossChart(ThrottledPlot):
         plt.xticks(ticks, [step_label(t) for t in ticks])
         plt.xlabel("step")
         plt.ylabel(f"loss (nats/{self.unit})")
-        if self.log_scale:
-            log_ticks(plt, shown)
+        (log_ticks if self.log_scale else linear_ticks)(plt, shown, plot_rows(self))

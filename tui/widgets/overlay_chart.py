@@ -2,9 +2,10 @@
 
 A run's val loss is a line through its evaluations with the run's marker on each; its train loss is a thin
 line in a dimmer shade of the same colour, drawn first so the val curves stay on top (``show_train`` hides
-them). The x axis is the step or the seconds of training (``x_axis``). Like the single run's chart, the widget
-owns what it shows as reactive attributes, replots at most once per ``min_interval`` seconds while data
-streams in, and downsamples long curves (train to two points per column, val to one).
+them), and the markers last, over every run's lines. The x axis is the step or the seconds of training
+(``x_axis``). Like the single run's chart, the widget owns what it shows as reactive attributes, replots at most
+once per ``min_interval`` seconds while data streams in, and downsamples long curves (train to two points per
+column, val to one).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from rich.text import Text
 from textual.reactive import reactive
 
 from makemore.tui.overlay import RunCurve, loss_axis
-from makemore.tui.widgets.log_axis import log_ticks, logged
-from makemore.tui.widgets.loss_chart import ThrottledPlot, downsample, nice_ticks, step_label
+from makemore.tui.widgets.log_axis import linear_ticks, log_ticks, logged
+from makemore.tui.widgets.loss_chart import ThrottledPlot, downsample, nice_ticks, plot_rows, step_label
 from makemore.tui.widgets.stats import fmt_time
 
 TIME_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
@@ -108,6 +109,7 @@ class OverlayChart(ThrottledPlot):
         for s in drawn:
             if len(s.xs) > 1:
                 plt.plot(s.xs, scale(s.ys), color=s.colour, marker="braille")
+        for s in drawn:  # every marker over every line: a later run's line never hides an earlier run's evaluation
             if s.marker is not None:
                 plt.scatter(s.xs, scale(s.ys), color=s.colour, marker=s.marker)
         last = max((x for s in drawn for x in s.xs[-1:]), default=0)
@@ -120,5 +122,4 @@ class OverlayChart(ThrottledPlot):
             plt.xticks(ticks, time_labels(ticks))
             plt.xlabel("training time")
         plt.ylabel(loss_axis([c.per_token for c in self.curves]))
-        if self.log_scale:
-            log_ticks(plt, [y for s in drawn for y in s.ys])
+        (log_ticks if self.log_scale else linear_ticks)(plt, [y for s in drawn for y in s.ys], plot_rows(self))

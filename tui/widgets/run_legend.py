@@ -1,12 +1,13 @@
 """The overlay chart's legend and the table of runs under it (see makemore.tui.overlay.RunRow).
 
 The legend names each run in its colour, with its marker: directory, type, parameters, best val. The table
-lists the runs with type, parameters, steps, time, best val (the lowest in bold), test loss and status. Both
-own ``rows`` and redraw when it changes.
+lists the runs with type, parameters, steps, time, best val (the lowest in bold), test loss and status; under it,
+why each unreadable run cannot be read. Both own ``rows`` and redraw when it changes.
 """
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.reactive import reactive
@@ -43,7 +44,7 @@ class RunLegend(Static):
         self.update(Text("\n").join(legend_line(r) for r in rows))
 
 
-def runs_table(rows: tuple[RunRow, ...]) -> Table:
+def runs_table(rows: tuple[RunRow, ...]) -> Table | Group:
     # the lowest of each kind: a loss per token is not comparable with one per character
     best = {kind: min((r.best_val for r in rows if r.best_val is not None and r.per_token == kind), default=None)
             for kind in (False, True)}
@@ -56,13 +57,15 @@ def runs_table(rows: tuple[RunRow, ...]) -> Table:
     for r in rows:
         val = fmt_loss(r.best_val) + (mark(r) if r.best_val is not None else "")
         status = Text(r.status, style=STATUS_STYLE.get(r.status, ""))
-        if r.error:
-            status.append(f" ({r.error})", style="dim")
         t.add_row(Text.assemble((r.look.marker, r.look.style), " ", r.name), r.type or "-", f"{r.params:,}" if r.params else "-",
                   f"{r.steps:,}", fmt_time(r.seconds),
                   Text(val, style="bold green") if r.best_val is not None and r.best_val == best[r.per_token] else val,
                   fmt_loss(r.test) + (mark(r) if r.test is not None else ""), status)
-    return t
+    # why a run is unreadable, each on lines of its own under the table (wrapped): in the status column, a long
+    # path squeezed every figure out of the table
+    errors = [Text.assemble((r.look.marker, r.look.style), " ", (r.name, "bold"), f": {r.error}", style="dim")
+              for r in rows if r.error]
+    return Group(t, *errors) if errors else t
 
 
 class RunsTable(Static):

@@ -111,6 +111,7 @@ class SamplesPanel(Vertical):
     temperature = reactive(1.0, init=False)
     note = reactive("", init=False)
     playable = reactive(False, init=False)  # a model to sample from and score with is at hand
+    can_sample = reactive(True, init=False)  # s acts now (the subtitle offers the keys only then)
     text_mode = reactive(False, init=False)  # a text run: the prefix is continued, and there are no words to score
     score: reactive[Text | str] = reactive("", init=False)
     at_least = 12  # the fewest samples the playground draws (the panel's smallest size shows as many)
@@ -141,6 +142,9 @@ class SamplesPanel(Vertical):
 
     def watch_playable(self) -> None:
         self._play_shown()
+        self._title()
+
+    def watch_can_sample(self) -> None:
         self._title()
 
     def watch_text_mode(self, text_mode: bool) -> None:
@@ -211,4 +215,4 @@ class SamplesPanel(Vertical):
         prefix = f" · prefix {prefix!r}" if prefix else ""
         self.border_title = f"Samples · T={self.temperature:.2f}{drawn}{prefix}{novelty}"
         play = " · /: prefix" + ("" if self.text_mode else " · w: score a word") if self.playable else ""
-        self.border_subtitle = "s: sample · +/-: temperature" + play
+        self.border_subtitle = "s: sample · +/-: temperature" + play if self.can_sample else ""

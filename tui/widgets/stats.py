@@ -62,8 +62,9 @@ def render_figures(f: Figures | None, width: int, where: str | None = None):
 
     speed = last.steps_per_s if last and not f.stalled else None  # a stalled run's last rate is not its rate
     elapsed = f.finished.elapsed if f.finished else last.elapsed if last else None
-    remaining = (total - step) / speed if speed and total and not f.finished else None
-    if not total and st and st.max_time and elapsed is not None and not f.finished and not f.stalled:
+    ended = f.finished is not None or f.failed is not None  # no time remains to count down
+    remaining = (total - step) / speed if speed and total and not ended else None
+    if not total and st and st.max_time and elapsed is not None and not ended and not f.stalled:
         remaining = max(0.0, st.max_time - elapsed)  # no step limit: the time budget decides
     ev = f.last_eval
     bpc, best_bpc = text_bpc(st, ev)
