@@ -1,4 +1,5 @@
-"""Defects from a bug hunt, each through Textual's Pilot on a small run directory written by hand (no training):
+"""What the screens show of runs in odd states, each through Textual's Pilot on a small run directory written by
+hand (no training):
 a failed run's step and ETA, the stall of an abandoned run, a metrics.jsonl that is no file, the damaged lines
 counted as `makemore info` counts them, the overlay's table, chart and markers, a diverged run's y axis, a text
 run's P(next) labels, and the titles and keys that name what is there."""
@@ -36,7 +37,7 @@ def diverged(run: Path) -> list:
             Failed(step=14, message="training diverged: the loss became NaN or infinite at step 14")]
 
 
-# --- 1. a failed run: the step it failed at, and no time left to count down ---------------------------------
+# --- a failed run: the step it failed at, and no time left to count down ---------------------------------
 
 async def test_a_failed_run_shows_the_step_it_failed_at_and_no_eta(tmp_path):
     """A run that diverged at step 14 showed `step 10 / 100   eta 0:07` forever beside `✖ failed`."""
@@ -53,7 +54,7 @@ async def test_a_failed_run_shows_the_step_it_failed_at_and_no_eta(tmp_path):
         assert re.search(r"eta +- ", stats), stats
 
 
-# --- 2. a run abandoned long ago is stalled at once ---------------------------------------------------------
+# --- a run abandoned long ago is stalled at once ---------------------------------------------------------
 
 def abandoned(run: Path) -> None:
     """A run killed three hours ago: it has not ended, and its metrics.jsonl was last written then."""
@@ -89,7 +90,7 @@ async def test_the_overlay_shows_a_run_abandoned_hours_ago_stalled_at_once(tmp_p
                        what="the killed run stalled")
 
 
-# --- 4. a metrics.jsonl that is no file says so ---------------------------------------------------------------
+# --- a metrics.jsonl that is no file says so ---------------------------------------------------------------
 
 @pytest.mark.parametrize("kind,says", [("directory", "is a directory, not a file"),
                                        ("fifo", "a FIFO (named pipe), not a regular file")])
@@ -116,7 +117,7 @@ async def test_a_metrics_file_that_is_no_file_says_why(tmp_path, kind, says):
         assert screen.tail.problem is None and "cannot read" not in str(screen.topbar.title)
 
 
-# --- 3. the overlay's table keeps its figures beside an unreadable run -----------------------------------------
+# --- the overlay's table keeps its figures beside an unreadable run -----------------------------------------
 
 @pytest.mark.parametrize("size", [COMPACT, (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
 async def test_an_unreadable_run_never_squeezes_the_figures_out_of_the_runs_table(tmp_path, size):
@@ -146,7 +147,7 @@ async def test_an_unreadable_run_never_squeezes_the_figures_out_of_the_runs_tabl
         assert re.sub(r"\s", "", reason) in below, below
 
 
-# --- 5. damaged lines counted as `makemore info` counts them -------------------------------------------------
+# --- damaged lines counted as `makemore info` counts them -------------------------------------------------
 
 async def test_damaged_lines_are_counted_as_makemore_info_counts_them(tmp_path):
     """A line like {"event": "step"} (no step) is a plausible line to `makemore info`, which skips it uncounted as
@@ -168,7 +169,7 @@ async def test_damaged_lines_are_counted_as_makemore_info_counts_them(tmp_path):
     assert notes == [f"{run / rundir.METRICS}: skipped 4 damaged lines"], notes
 
 
-# --- 9. a text run's P(next) table is labelled as running text's ----------------------------------------------
+# --- a text run's P(next) table is labelled as running text's ----------------------------------------------
 
 def text_run(mode: str) -> list:
     vocab = [".", "\n", " ", "a", "b"]
@@ -205,7 +206,7 @@ async def test_a_text_runs_table_has_no_start_or_stop():
         assert table.describe().plain.startswith("⟨start⟩ → ⟨stop⟩")
 
 
-# --- 7. a diverged run's y axis is read at a glance ------------------------------------------------------------
+# --- a diverged run's y axis is read at a glance ------------------------------------------------------------
 
 def diverging() -> list:
     """Step 0 to 13 of a run whose loss grows from 3.3 to 8e+23 (the evaluation at step 10: 9.2e+24)."""
@@ -244,7 +245,7 @@ async def test_a_diverged_runs_y_axis_is_labelled_compactly_with_the_ticks_that_
         assert len({round(math.log10(a / b)) for a, b in zip(values, values[1:])}) == 1, log
 
 
-# --- 6. the overlay's markers over every run's lines ---------------------------------------------------------
+# --- the overlay's markers over every run's lines ---------------------------------------------------------
 
 def evals_on_a_line(run: Path, model_type: str, steps: list[int]) -> list:
     """A run's evaluations at ``steps``, all on one straight line of val loss (3 at step 0, 2 at step 4,000)."""
@@ -271,7 +272,7 @@ async def test_a_later_runs_line_never_hides_an_earlier_runs_markers(tmp_path):
         assert sum(line.count(marker) for line in on_chart) == 7, "\n".join(on_chart)
 
 
-# --- 8. many runs overlaid at 80x24 --------------------------------------------------------------------------
+# --- many runs overlaid at 80x24 --------------------------------------------------------------------------
 
 async def test_nine_runs_at_80x24_leave_the_chart_its_room_and_each_its_own_marker(tmp_path):
     """The legend and the table took all but two of the chart's rows (the screen itself scrolled), and the eighth
@@ -294,7 +295,7 @@ async def test_nine_runs_at_80x24_leave_the_chart_its_room_and_each_its_own_mark
         assert len({row.look.marker for row in table.rows}) == 9
 
 
-# --- 10. the title counts one word as one --------------------------------------------------------------------
+# --- the title counts one word as one --------------------------------------------------------------------
 
 @pytest.mark.parametrize("count,says", [(1, "(1 word)"), (1_800, "(1,800 words)")])
 async def test_the_title_counts_the_words_in_the_right_number(count, says):
@@ -309,7 +310,7 @@ async def test_the_title_counts_the_words_in_the_right_number(count, says):
 
 
 
-# --- 10. the Samples panel offers only the keys that act ------------------------------------------------------
+# --- the Samples panel offers only the keys that act ------------------------------------------------------
 
 async def test_without_a_checkpoint_the_samples_panel_offers_no_sampling(tmp_path):
     """With model.safetensors missing the footer left `s` out, but the panel's subtitle still said
