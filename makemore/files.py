@@ -104,18 +104,25 @@ def open_regular(path: Path | str, what: str = "") -> BinaryIO:
         raise MakemoreError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
         mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise MakemoreError(f"{path}: is a directory, not a file{expected}")
         if not stat.S_ISREG(mode):
-            kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or \
-                stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
-            raise MakemoreError(f"{path}: {kind}, not a regular file{expected}; save it to a file first")
+            raise MakemoreError(not_a_file(path, mode, what))
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+
+
+def not_a_file(path: Path | str, mode: int, what: str = "") -> str:
+    """What ``open_regular`` says of a path that is there but is no regular file (``mode``: its ``st_mode``), so
+    that a caller that only looked (``stat``) says it in the same words, without opening it."""
+    expected = f" (expected {what})" if what else ""
+    if stat.S_ISDIR(mode):
+        return f"{path}: is a directory, not a file{expected}"
+    kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or \
+        stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+    return f"{path}: {kind}, not a regular file{expected}; save it to a file first"
 
 
 def _not_own(path: Path, mode: int) -> str:

@@ -170,6 +170,17 @@ def _plausible(obj: dict[str, Any]) -> bool:
                     for k in _LOSSES))
 
 
+def metrics_line(line: bytes) -> dict[str, Any] | None:
+    """One line of metrics.jsonl as the object it holds, or None where it is damaged: not JSON (a blank line
+    included), not UTF-8, nested too deep, not of a run's shape (``_plausible``), or holding an escape sequence
+    (``escapes_terminal``). Every reader counts damaged lines by this one rule (`info`, `runs`, the TUI)."""
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) and _plausible(obj) and not escapes_terminal(line, obj) else None
+
+
 def escapes_terminal(line: bytes, obj: dict[str, Any]) -> bool:
     """Whether a metrics line (``obj`` parsed from ``line``) holds a control character that a reader could print
     to a terminal: a damaged line. A started event's vocabulary is left out: a token run's holds the single bytes
@@ -528,15 +539,11 @@ class RunDir:
                     continue
                 if not line.endswith(b"\n"):
                     break  # the end, or a line torn by a live or killed writer
-                try:
-                    obj = json.loads(line)
-                except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
+                obj = metrics_line(line)
+                if obj is None:
                     self.damaged += 1
-                    continue
-                if isinstance(obj, dict) and _plausible(obj) and not escapes_terminal(line, obj):
-                    yield obj
                 else:
-                    self.damaged += 1
+                    yield obj
 
     def events(self) -> Iterator:
         """metrics.jsonl as events (lines that are not a known event are skipped)."""

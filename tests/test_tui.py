@@ -850,7 +850,7 @@ async def test_follower_reads_only_new_bytes_and_redraws_only_what_changed(tmp_p
 
         import makemore.tui.follow as follow
 
-        real_open = open
+        real_open = follow.open_regular
 
         def counting_open(*args, **kwargs):
             counts["read"] += 1
@@ -858,7 +858,7 @@ async def test_follower_reads_only_new_bytes_and_redraws_only_what_changed(tmp_p
 
         monkeypatch.setattr(LossChart, "replot", replot)
         monkeypatch.setattr(StatsPanel, "watch_figures", watch_figures)
-        monkeypatch.setattr(follow, "open", counting_open, raising=False)
+        monkeypatch.setattr(follow, "open_regular", counting_open)
         await pilot.pause(0.5)  # ten polls of an unchanged file
         assert counts == {"replot": 0, "stats": 0, "read": 0}
         offset = screen.tail.offset

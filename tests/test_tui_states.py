@@ -6,6 +6,7 @@ run's P(next) labels, and the titles and keys that name what is there."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -151,22 +152,47 @@ async def test_an_unreadable_run_never_squeezes_the_figures_out_of_the_runs_tabl
 
 async def test_damaged_lines_are_counted_as_makemore_info_counts_them(tmp_path):
     """A line like {"event": "step"} (no step) is a plausible line to `makemore info`, which skips it uncounted as
-    no event it knows; the TUI counted it damaged too (one more than info)."""
+    no event it knows; the TUI counted it damaged too (one more than info). A blank line info counts; the TUI
+    passed it over (one fewer). One rule now counts for both."""
     run = tmp_path / "run"
     events = scripted(str(run), "mlp", 100, 2.1, 500, 500)
     write_run(run, "mlp", 100, events[:3])
     with open(run / rundir.METRICS, "a", encoding="utf-8") as f:
         f.write('not json\n{"event": 3}\n{"event": "step"}\n{"event": "step", "step": -1, "loss": 2.0}\n'
-                '{"event": "eval", "step": 5, "val_loss": "low"}\n')
+                '{"event": "eval", "step": 5, "val_loss": "low"}\n\n')
     append(run, *events[3:])
     run_dir = rundir.RunDir(run)
-    assert sum(1 for _ in run_dir.metrics()) and run_dir.damaged == 4  # as `makemore info` counts them
+    assert sum(1 for _ in run_dir.metrics()) and run_dir.damaged == 5  # as `makemore info` counts them
     app = create_app(follow=run, poll_interval=0.05)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await wait_for(pilot, lambda: app.run_screen().snap.finished is not None, what="the replay")
         await pilot.pause(0.2)
         notes = [str(n.message) for n in app._notifications]
-    assert notes == [f"{run / rundir.METRICS}: skipped 4 damaged lines"], notes
+    assert notes == [f"{run / rundir.METRICS}: skipped 5 damaged lines"], notes
+
+
+def test_a_followed_file_replaced_by_a_longer_one_is_read_from_its_top_and_timed_by_this_clock(tmp_path):
+    """Another file put at the path (a new run), already longer than what was read of the old one, was read from
+    the old offset: its first events lost, a torn line counted damaged. A file written on another machine's clock
+    (a network mount) looked stalled, or live, by that clock: after the first look, a change is timed here."""
+    from makemore.tui.follow import MetricsTail
+
+    run = tmp_path / "run"
+    events = scripted(str(run), "mlp", 100, 2.1, 500, 500)
+    write_run(run, "mlp", 100, events[:2])
+    metrics = run / rundir.METRICS
+    os.utime(metrics, (time.time() - 7200, time.time() - 7200))  # its clock two hours behind this one
+    tail = MetricsTail(run)
+    first = tail.poll()
+    assert len(first) == 2 and time.time() - tail.written > 7000  # the first look: the file's own time
+    append(run, events[2])
+    os.utime(metrics, (time.time() - 7200, time.time() - 7200))
+    assert len(tail.poll()) == 1 and time.time() - tail.written < 60  # a change seen now is now
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(json.dumps(e.to_json()) + "\n" for e in events[:6]))
+    other.replace(metrics)  # longer than the offset read so far
+    again = tail.poll()
+    assert [e.kind for e in again] == [e.kind for e in events[:6]] and tail.bad_lines == 0
 
 
 # --- a text run's P(next) table is labelled as running text's ----------------------------------------------

@@ -22,7 +22,7 @@ class MakemoreApp(App):
         self.runs_root = runs_root
         self.intervals = dict(poll_interval=poll_interval, chart_interval=chart_interval)
         self.shown_run = None  # the last run screen opened (Textual empties its screens before run() returns)
-        self.handles_signals = False  # set by the command line: SIGTERM and SIGHUP stop as q does (``on_signal``)
+        self.handles_signals = False  # set by the command line: SIGTERM and SIGHUP stop as q does (``on_term``, ``on_hangup``)
         self.stop_signal = None  # the first of those that came
 
     @property
@@ -56,9 +56,14 @@ class MakemoreApp(App):
         step, saves, and the screen quits, the terminal restored (a second SIGTERM quits at once). SIGHUP (the
         terminal closed) stops and saves the run alike, then ends the process: there is no terminal left to
         restore, and writing to it could wait for ever. A signal the process ignores (SIGHUP under `nohup`)
-        stays ignored."""
+        stays ignored.
+
+        The SIGHUP handler only silences the terminal and writes the signal into a pipe: a thread waiting on the
+        pipe does the rest (a handler that took locks could wait on the very thread it interrupted)."""
         import asyncio
+        import os
         import signal
+        import threading
 
         from makemore.training import _terminals
 
@@ -66,6 +71,8 @@ class MakemoreApp(App):
         if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.on_term, signal.SIGTERM)
         if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            self._hangups = os.pipe()
+            threading.Thread(target=self._after_hangup, daemon=True, name="hang-up").start()
             # a handler of the process, not of the event loop: the loop may be stuck writing to the terminal
             signal.signal(signal.SIGHUP, self.on_hangup)
 
@@ -73,29 +80,38 @@ class MakemoreApp(App):
         screen = self.run_screen()
         if self.stop_signal is None and screen is not None and screen.training and screen.trainer is not None:
             self.stop_signal = signum
-            screen.action_quit_run()  # stop after this step, save, then quit
+            if screen.stopping:  # already stopping (q, Esc): now quit once it has saved, as q would
+                screen.after_stop = "quit"
+            else:
+                screen.action_quit_run()  # stop after this step, save, then quit
             return
         self.stop_signal = self.stop_signal or signum
         self.exit()
 
     def on_hangup(self, signum: int, frame=None) -> None:
         import os
-        import threading
 
         from makemore.training import _silence, _terminal
 
         _silence([fd for fd in self._terminals if not _terminal(fd)])  # what is still drawn goes nowhere
-        # (the last run screen shown: one quit with `q` may still be saving after the screens are gone)
+        try:
+            os.write(self._hangups[1], bytes([signum]))
+        except OSError:  # (told already: the pipe is full of hang-ups)
+            pass
+
+    def _after_hangup(self) -> None:
+        """The closed terminal's end (``_catch_signals``): the run training here, if any, stops after its step and
+        saves (its thread may outlive the screens, after q), then the process ends with 128 + SIGHUP."""
+        import os
+
+        signum = os.read(self._hangups[0], 1)[0]
+        quiet_r, self._quiet_w = os.pipe()  # input that never comes: the screen's key reader waits on it instead
+        os.dup2(quiet_r, 0)  # of spinning on the hung-up terminal's end of file while the run saves
         screen = self.run_screen() or self.shown_run
-        if screen is None or not screen.training or screen.trainer is None or screen.trained_out.is_set():
-            os._exit(128 + signum)  # nothing training here (or its data still being read): nothing to save
-        screen.trainer.request_stop()  # it evaluates and saves, then closes its files (``trained_out``)
-
-        def end() -> None:
+        if screen is not None and screen.trainer is not None and screen.training_alive:
+            screen.trainer.request_stop()  # it evaluates and saves, then closes its files (``trained_out``)
             screen.trained_out.wait()
-            os._exit(128 + signum)
-
-        threading.Thread(target=end, daemon=True, name="hung-up").start()
+        os._exit(128 + signum)
 
     def on_unmount(self) -> None:
         from makemore.tui.run_screen import RunScreen

@@ -2,22 +2,29 @@
 
 The file is only ever appended to, one JSON object per line, flushed per line. A poll reads from the last
 offset to the end; bytes after the last newline are a line still being written and wait for the next poll.
-A file that shrank was replaced (a new run in the same directory), so reading starts again from the top. A path
-that is there but cannot be read as a file (a directory, a FIFO, no permission) is never opened to wait on: the
+A file that shrank or was replaced (another file at the path: a new run in the same directory) is read again
+from the top. A path that is there but is no file (a directory, a FIFO) is only looked at, never opened: the
 reason is kept in ``problem``, in the words `makemore info` uses, and the next poll looks again.
+
+When the file was last written (``written``, for a stall) is its modification time the first time it is seen,
+then the local clock's time at each poll that finds it changed: a file system whose clock differs from this
+machine's (a network mount) does not make a live run look stalled.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import stat
+import time
 from pathlib import Path
 
 from makemore.console import plural
 from makemore.errors import MakemoreError
-from makemore.files import open_regular
-from makemore.rundir import MAX_METRICS_LINE, METRICS, _plausible, escapes_terminal
+from makemore.files import not_a_file, open_regular
+from makemore.rundir import MAX_METRICS_LINE, METRICS, metrics_line
 from makemore.events import Event, event_from_json
+
+WHAT = "the run's metrics, one JSON object per line"
 
 
 class MetricsTail:
@@ -31,7 +38,8 @@ class MetricsTail:
         self.overlong = False  # inside a line longer than any event, dropped as it comes
         self.behind = False  # the last poll left bytes unread (a backlog larger than max_bytes)
         self.problem: str | None = None  # why the file, which is there, cannot be read (None: it can, or is not there)
-        self.written: float | None = None  # the file's modification time at the last poll (time.time()'s clock)
+        self.written: float | None = None  # when the file was last written, on time.time()'s clock (module doc)
+        self._seen: tuple | None = None  # (device, inode, size, modification time) at the last poll
 
     def untold(self) -> int:
         """The lines skipped as damaged since the last call: for the screen to say so once."""
@@ -47,26 +55,38 @@ class MetricsTail:
         except OSError as e:  # not reachable for now
             self.problem = f"{self.path}: cannot read ({e.strerror or e})"
             return []
-        if not stat.S_ISREG(st.st_mode):  # a FIFO would wait for a writer, a directory has no bytes to read
-            try:  # opened without blocking, only to be told why, as `makemore info` tells it
-                open_regular(self.path, "the run's metrics, one JSON object per line").close()
-            except MakemoreError as e:
-                self.problem = str(e)
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would wait for a writer, a directory has no bytes to read:
+            self.problem = not_a_file(self.path, st.st_mode, WHAT)  # said as `makemore info` says it, unopened
             return []
-        self.problem = None
-        size, self.written = st.st_size, st.st_mtime
-        if size < self.offset:  # truncated or replaced: start over
-            self.offset, self.partial, self.overlong = 0, b"", False
-        if size == self.offset:
-            self.behind = False
+        if self._seen == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) and self.offset == st.st_size:
+            self.problem, self.behind = None, False  # nothing new: not even opened
             return []
-        try:
-            with open(self.path, "rb") as f:
+        try:  # (opened without blocking, and what was opened checked again: the path may have changed meanwhile)
+            f = open_regular(self.path, WHAT)
+        except MakemoreError as e:
+            self.problem = None if "no such file" in str(e) else str(e)
+            return []
+        with f:
+            st = os.fstat(f.fileno())
+            self.problem = None
+            seen = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            if self._seen is None:
+                self.written = min(st.st_mtime, time.time())
+            elif seen != self._seen:
+                self.written = time.time()
+            if self._seen is not None and (seen[:2] != self._seen[:2] or st.st_size < self.offset):
+                self.offset, self.partial, self.overlong = 0, b"", False  # another file, or truncated: from the top
+            self._seen = seen
+            size = st.st_size
+            if size == self.offset:
+                self.behind = False
+                return []
+            try:
                 f.seek(self.offset)
                 chunk = f.read(min(size - self.offset, self.max_bytes))
-        except OSError as e:  # unreadable for now (permissions, replaced meanwhile): the next poll tries again
-            self.problem = f"{self.path}: cannot read ({e.strerror or e})"
-            return []
+            except OSError as e:  # unreadable for now: the next poll tries again
+                self.problem = f"{self.path}: cannot read ({e.strerror or e})"
+                return []
         self.offset += len(chunk)
         self.behind = self.offset < size
         data = self.partial + chunk
@@ -76,15 +96,10 @@ class MetricsTail:
             if self.overlong:  # the end of an overlong line
                 self.overlong = False
                 continue
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep
-                obj = None
-            # damaged as `makemore info` counts it (RunDir.metrics); a line of a plausible shape that is no event
-            # this version knows (one from a newer makemore, or missing a field) is passed over without a count
-            if not (isinstance(obj, dict) and _plausible(obj) and not escapes_terminal(line, obj)):
+            obj = metrics_line(line)
+            # damaged as `makemore info` counts it (one rule); a line of a plausible shape that is no event this
+            # version knows (one from a newer makemore, or missing a field) is passed over without a count
+            if obj is None:
                 self.bad_lines += 1
             elif (event := event_from_json(obj)) is not None:
                 events.append(event)

@@ -132,6 +132,7 @@ class RunScreen(Screen):
         self.stopping = False
         self.after_stop = None  # "quit" or "back" once training has stopped
         self.trained_out = threading.Event()  # set once a training here has ended, its files closed
+        self.training_alive = False  # a training thread is running here (it may outlive the screen, after q)
         self.snap = Snapshot()
         self._seen = -1  # the state's version last handed to the widgets
         self._playground: tuple[float, Playground] | None = None  # (checkpoint mtime, loaded run)
@@ -215,9 +216,11 @@ class RunScreen(Screen):
     @work(thread=True, exclusive=True, group="train", exit_on_error=False, name="train")
     def _train(self) -> None:
         self.trained_out.clear()
+        self.training_alive = True
         try:
             self._training(get_current_worker())
         finally:  # ended, whichever way (cancelled, refused, failed): nothing of it is left to save
+            self.training_alive = False
             self.trained_out.set()
 
     def _training(self, worker) -> None:
