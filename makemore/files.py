@@ -106,7 +106,7 @@ def open_regular(path: Path | str, what: str = "") -> BinaryIO:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise MakemoreError(not_a_file(path, mode, what))
-        if hasattr(os, "set_blocking"):
+        if getattr(os, "O_NONBLOCK", 0):  # (where the opening asked for it: elsewhere reads block anyway)
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
@@ -160,7 +160,7 @@ def open_own(path: Path | str, flags: int, cannot: str = "") -> int:
     if not stat.S_ISREG(mode):
         os.close(fd)
         raise MakemoreError(_not_own(path, mode))
-    if hasattr(os, "set_blocking"):
+    if getattr(os, "O_NONBLOCK", 0):
         os.set_blocking(fd, True)
     return fd
 

@@ -173,12 +173,15 @@ def _plausible(obj: dict[str, Any]) -> bool:
 def metrics_line(line: bytes) -> dict[str, Any] | None:
     """One line of metrics.jsonl as the object it holds, or None where it is damaged: not JSON (a blank line
     included), not UTF-8, nested too deep, not of a run's shape (``_plausible``), or holding an escape sequence
-    (``escapes_terminal``). Every reader counts damaged lines by this one rule (`info`, `runs`, the TUI)."""
-    try:
+    (``escapes_terminal``), or longer than any event (``MAX_METRICS_LINE``). Every reader counts damaged lines by
+    this one rule (`info`, `runs`, the TUI)."""
+    if len(line) - line.endswith(b"\n") > MAX_METRICS_LINE:
+        return None
+    try:  # (a value nested deep enough may pass the parser and not the look for escapes, which recurses too)
         obj = json.loads(line)
+        return obj if isinstance(obj, dict) and _plausible(obj) and not escapes_terminal(line, obj) else None
     except (ValueError, RecursionError):
         return None
-    return obj if isinstance(obj, dict) and _plausible(obj) and not escapes_terminal(line, obj) else None
 
 
 def escapes_terminal(line: bytes, obj: dict[str, Any]) -> bool:

@@ -163,14 +163,17 @@ def test_json_nested_too_deep_is_one_line(run, name):
 
 
 def test_a_metrics_line_nested_too_deep_is_skipped(run):
+    """Too deep for the parser; and deep enough to pass the parser and then not the look for escape sequences,
+    which recursed into it with a traceback."""
+    parsed = '{"event": "step", "step": 1, "loss": 1, "x": ' + "[" * 600 + '"\\u00e9"' + "]" * 600 + "}"
     with open(run / rundir.METRICS, "a") as f:
-        f.write(DEEP + "\n")
+        f.write(DEEP + "\n" + parsed + "\n")
     r = cli("info", run, "--json")
-    assert r.exit_code == 0 and json.loads(r.stdout)["steps"] == 20
+    assert r.exit_code == 0 and json.loads(r.stdout)["steps"] == 20 and json.loads(r.stdout)["damaged_lines"] == 2
     from makemore.tui.follow import MetricsTail
 
     tail = MetricsTail(run)
-    assert tail.poll() and tail.bad_lines == 1
+    assert tail.poll() and tail.bad_lines == 2
 
 
 def test_checkpoint_metadata_nested_too_deep_is_one_line(run):

@@ -76,11 +76,13 @@ def _ended_stopped(run: Path) -> None:
     assert (run / "last.state.safetensors").is_file()
 
 
-def test_sigterm_stops_saves_and_restores_the_terminal(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP-terminal-there"])
+def test_sigterm_stops_saves_and_restores_the_terminal(tmp_path, signum):
+    """(SIGHUP sent while the terminal is still there, `kill -HUP`, ends the screen as SIGTERM does.)"""
     run = tmp_path / "run"
     pid, master, drawn = _start(tmp_path, run)
-    os.kill(pid, signal.SIGTERM)
-    assert _wait(pid) == 128 + signal.SIGTERM
+    os.kill(pid, signum)
+    assert _wait(pid) == 128 + signum
     _ended_stopped(run)
     time.sleep(0.3)
     screen = b"".join(drawn)

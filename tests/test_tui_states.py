@@ -172,9 +172,10 @@ async def test_damaged_lines_are_counted_as_makemore_info_counts_them(tmp_path):
 
 
 def test_a_followed_file_replaced_by_a_longer_one_is_read_from_its_top_and_timed_by_this_clock(tmp_path):
-    """Another file put at the path (a new run), already longer than what was read of the old one, was read from
-    the old offset: its first events lost, a torn line counted damaged. A file written on another machine's clock
-    (a network mount) looked stalled, or live, by that clock: after the first look, a change is timed here."""
+    """Another run's file put at the path, already longer than what was read of the old one, was read from the
+    old offset: its first events lost, a torn line counted damaged; a copy of the same run put in its place (as
+    rsync puts it) goes on where it was. A file written on another machine's clock (a network mount) looked
+    stalled, or live, by that clock: after the first look, a change is timed here."""
     from makemore.tui.follow import MetricsTail
 
     run = tmp_path / "run"
@@ -188,11 +189,16 @@ def test_a_followed_file_replaced_by_a_longer_one_is_read_from_its_top_and_timed
     append(run, events[2])
     os.utime(metrics, (time.time() - 7200, time.time() - 7200))
     assert len(tail.poll()) == 1 and time.time() - tail.written < 60  # a change seen now is now
+    copy = tmp_path / "copy.jsonl"
+    copy.write_text("".join(json.dumps(e.to_json()) + "\n" for e in events[:6]))
+    copy.replace(metrics)  # the same run, synced: a new file, longer
+    assert [e.kind for e in tail.poll()] == [e.kind for e in events[3:6]] and tail.bad_lines == 0
     other = tmp_path / "other.jsonl"
-    other.write_text("".join(json.dumps(e.to_json()) + "\n" for e in events[:6]))
-    other.replace(metrics)  # longer than the offset read so far
+    others = scripted(str(tmp_path / "elsewhere"), "transformer", 300, 2.3, 900, 900)
+    other.write_text("".join(json.dumps(e.to_json()) + "\n" for e in others[:9]))
+    other.replace(metrics)  # another run's, longer than the offset read so far
     again = tail.poll()
-    assert [e.kind for e in again] == [e.kind for e in events[:6]] and tail.bad_lines == 0
+    assert [e.kind for e in again] == [e.kind for e in others[:9]] and tail.bad_lines == 0
 
 
 # --- a text run's P(next) table is labelled as running text's ----------------------------------------------

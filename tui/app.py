@@ -72,6 +72,7 @@ class MakemoreApp(App):
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.on_term, signal.SIGTERM)
         if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
             self._hangups = os.pipe()
+            os.set_blocking(self._hangups[1], False)  # (the handler never waits: a full pipe has said it already)
             threading.Thread(target=self._after_hangup, daemon=True, name="hang-up").start()
             # a handler of the process, not of the event loop: the loop may be stuck writing to the terminal
             signal.signal(signal.SIGHUP, self.on_hangup)
@@ -104,9 +105,23 @@ class MakemoreApp(App):
         saves (its thread may outlive the screens, after q), then the process ends with 128 + SIGHUP."""
         import os
 
-        signum = os.read(self._hangups[0], 1)[0]
+        from makemore.training import _terminal
+
+        while True:
+            told = os.read(self._hangups[0], 1)
+            if not told:
+                return
+            signum = told[0]
+            if not any(_terminal(fd) for fd in (0, *self._terminals)):
+                break
+            # `kill -HUP` with the terminal still there: as SIGTERM, the screen quits, the terminal restored
+            try:
+                self.call_from_thread(self.on_term, signum)
+            except RuntimeError:  # the screen has closed meanwhile
+                pass
         quiet_r, self._quiet_w = os.pipe()  # input that never comes: the screen's key reader waits on it instead
         os.dup2(quiet_r, 0)  # of spinning on the hung-up terminal's end of file while the run saves
+        os.close(quiet_r)
         screen = self.run_screen() or self.shown_run
         if screen is not None and screen.trainer is not None and screen.training_alive:
             screen.trainer.request_stop()  # it evaluates and saves, then closes its files (``trained_out``)

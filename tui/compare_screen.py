@@ -88,7 +88,7 @@ class CompareScreen(Screen):
                 state.apply(event)
                 if isinstance(event, (Finished, Started)):  # the run's results changed: its summary too
                     self._stale[i] = True
-            if tail.written is not None:  # a stall is judged from the file, not from when it was read
+            if tail.written is not None:  # a stall is judged by when the file changed, not when it was read
                 state.written(tail.written)
             skipped_note(self, tail)
             behind = behind or tail.behind

@@ -2,8 +2,9 @@
 
 The file is only ever appended to, one JSON object per line, flushed per line. A poll reads from the last
 offset to the end; bytes after the last newline are a line still being written and wait for the next poll.
-A file that shrank or was replaced (another file at the path: a new run in the same directory) is read again
-from the top. A path that is there but is no file (a directory, a FIFO) is only looked at, never opened: the
+A file that shrank, or whose first bytes changed (another file at the path: a new run in the same directory), is
+read again from the top; a copy of the same run put in its place (rsync renames a new file over the old) goes on
+from where it was. A path that is there but is no file (a directory, a FIFO) is only looked at, never opened: the
 reason is kept in ``problem``, in the words `makemore info` uses, and the next poll looks again.
 
 When the file was last written (``written``, for a stall) is its modification time the first time it is seen,
@@ -25,6 +26,7 @@ from makemore.rundir import MAX_METRICS_LINE, METRICS, metrics_line
 from makemore.events import Event, event_from_json
 
 WHAT = "the run's metrics, one JSON object per line"
+HEAD = 256  # bytes that tell one run's file from another's: its started event's first, with the run's path
 
 
 class MetricsTail:
@@ -40,6 +42,7 @@ class MetricsTail:
         self.problem: str | None = None  # why the file, which is there, cannot be read (None: it can, or is not there)
         self.written: float | None = None  # when the file was last written, on time.time()'s clock (module doc)
         self._seen: tuple | None = None  # (device, inode, size, modification time) at the last poll
+        self._head = b""  # the file's first bytes, as read: another file at the path begins otherwise
 
     def untold(self) -> int:
         """The lines skipped as damaged since the last call: for the screen to say so once."""
@@ -47,6 +50,7 @@ class MetricsTail:
         return n
 
     def poll(self) -> list[Event]:
+        self.behind = False  # (until a read leaves bytes unread)
         try:
             st = self.path.stat()
         except FileNotFoundError:  # not there yet
@@ -59,12 +63,12 @@ class MetricsTail:
             self.problem = not_a_file(self.path, st.st_mode, WHAT)  # said as `makemore info` says it, unopened
             return []
         if self._seen == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) and self.offset == st.st_size:
-            self.problem, self.behind = None, False  # nothing new: not even opened
+            self.problem = None  # nothing new: not even opened
             return []
         try:  # (opened without blocking, and what was opened checked again: the path may have changed meanwhile)
             f = open_regular(self.path, WHAT)
         except MakemoreError as e:
-            self.problem = None if "no such file" in str(e) else str(e)
+            self.problem = str(e) if self.path.exists() else None  # (gone meanwhile: not there yet, again)
             return []
         with f:
             st = os.fstat(f.fileno())
@@ -74,19 +78,22 @@ class MetricsTail:
                 self.written = min(st.st_mtime, time.time())
             elif seen != self._seen:
                 self.written = time.time()
-            if self._seen is not None and (seen[:2] != self._seen[:2] or st.st_size < self.offset):
-                self.offset, self.partial, self.overlong = 0, b"", False  # another file, or truncated: from the top
-            self._seen = seen
-            size = st.st_size
-            if size == self.offset:
-                self.behind = False
-                return []
             try:
+                # (a file's identity alone says nothing: rsync renames a new copy over the old, a deleted file's
+                # inode is given to the next; its first bytes say whose run it is)
+                if self.offset and (st.st_size < self.offset or f.read(len(self._head)) != self._head):
+                    self.offset, self.partial, self.overlong = 0, b"", False  # truncated, or another file: the top
+                self._seen = seen
+                size = st.st_size
+                if size == self.offset:
+                    return []
                 f.seek(self.offset)
                 chunk = f.read(min(size - self.offset, self.max_bytes))
             except OSError as e:  # unreadable for now: the next poll tries again
                 self.problem = f"{self.path}: cannot read ({e.strerror or e})"
                 return []
+        if self.offset == 0:
+            self._head = chunk[:HEAD]
         self.offset += len(chunk)
         self.behind = self.offset < size
         data = self.partial + chunk

@@ -544,7 +544,7 @@ class RunScreen(Screen):
         if self.tail is not None:
             for event in self.tail.poll():
                 self.state.apply(event)
-            if self.tail.written is not None:  # a stall is judged from the file, not from when it was read
+            if self.tail.written is not None:  # a stall is judged by when the file changed, not when it was read
                 self.state.written(self.tail.written)
             skipped_note(self, self.tail)
             if self.tail.problem != self._problem:  # said once, and on the chart until the file can be read

@@ -129,8 +129,8 @@ class RunState:
     __call__ = apply  # a sink, like the console and the metrics file
 
     def written(self, at: float) -> None:
-        """The followed file was last written at ``at`` (its modification time, as time.time()): the events
-        read from it arrived then, not when they were read."""
+        """The followed file was last written at ``at`` (on time.time()'s clock: ``MetricsTail.written``): the
+        events read from it arrived then, not when they were read."""
         with self._lock:
             if self._snap.last_event_time != at:
                 self._snap.last_event_time = at
