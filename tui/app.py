@@ -69,7 +69,10 @@ class MakemoreApp(App):
 
         self._terminals = _terminals()
         if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.on_term, signal.SIGTERM)
+            try:
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.on_term, signal.SIGTERM)
+            except NotImplementedError:  # an event loop without signal handlers (Windows'): as before, unhandled
+                pass
         if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
             self._hangups = os.pipe()
             os.set_blocking(self._hangups[1], False)  # (the handler never waits: a full pipe has said it already)
