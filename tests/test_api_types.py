@@ -307,4 +307,4 @@ def test_sample_counts_what_it_drew_again_as_the_command_line_does(word_model):
     assert [s["word"] for s in said["samples"]] == list(words)
     assert (words.too_long, words.repeated) == (said["too_long"], said["repeated"]) and words.too_long > 0
     empty = word_model.sample(200, max_len=1, allow_empty=True, seed=1)
-    assert "" in empty and word_model.sample(1, seed=1) == word_model.sample(1, seed=1, allow_empty=False)
+    assert "" in empty and "" not in word_model.sample(200, max_len=1, seed=1)  # empty words only when allowed
