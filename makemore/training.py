@@ -486,6 +486,13 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
         except MakemoreError as e:  # split.json and config.json's vocabulary disagree: one was edited
             raise MakemoreError(f"{run.path / SPLIT}: {e} (the vocabulary of {run.path / CONFIG})") from None
     trainer = build_trainer(model, vocab, splits, cfg, run, m.type, str(config.dataset.get("name", run.path.name)), dist)
+    finished = run.finished()
+    if (model.trainable and cfg.max_time is not None and finished and not run.has_state()
+            and config.train.max_time is not None
+            and cfg.max_time <= config.train.max_time):
+        # ended by its time before its first checkpoint: from step 0 again, the same time would end it alike
+        raise MakemoreError(f"{run.path}: its --max-time of {config.train.max_time:g} s ended it before its first "
+                            f"checkpoint, and would again; pass a larger --max-time to continue")
     if run.has_state():
         trainer.restore()
         if hasattr(splits, "seek"):  # token shards: go on with the batch after the last one trained on
@@ -495,7 +502,6 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
     # a finished run has nothing left at its length; one killed after its last save at its length goes on to
     # finish (writes its final results), and one past a step count given now is refused as a finished one is
     # (not past a time: a run's last save falls a moment after its --max-time, and it finishes from there)
-    finished = run.finished()
     if finished and not model.trainable:
         raise MakemoreError(f"{run.path}: {m.type} is counted in one pass, and this run was; there is nothing "
                             f"to continue (train a new run to count again)")

@@ -234,6 +234,20 @@ def test_a_timed_run_stops_on_time_and_resumes_only_with_more_time(small_words, 
     assert again[-1].reason == "max_time" and again[-1].step > finished.step
 
 
+def test_a_run_its_time_ended_before_a_checkpoint_is_refused_the_same_time(small_words, tmp_path):
+    """A --max-time so short it ends the run at step 0, before its first checkpoint: resumed with only more steps,
+    it started over and ended at step 0 again, exit 0. Refused, as a run past its time is; more time goes on."""
+    out = tmp_path / "r"
+    events = run_all(new_trainer(Request(data=str(small_words), out=out, hyper=TINY,
+                                         train={"max_time": 1e-9}))[0])
+    assert events[-1].reason == "max_time" and events[-1].step == 0 and not RunDir(out).has_state()
+    (out / "metrics.jsonl").write_text("".join(json.dumps(e.to_json()) + "\n" for e in events))
+    with pytest.raises(MakemoreError, match=r"its --max-time of 1e-09 s ended it before its first checkpoint"):
+        resume_trainer(out, {"max_steps": 30})
+    again = run_all(resume_trainer(out, {"max_steps": 30, "max_time": 600}))
+    assert again[-1].reason == "max_steps" and again[-1].step == 30
+
+
 def test_a_resume_that_extends_a_run_keeps_its_new_length_through_an_interruption(small_words, tmp_path):
     """--resume --max-steps N configures the run for N steps: stopped on the way, it resumes again without
     repeating N (before, it fell back to the first length and refused: "already trained 20 of 10 steps")."""
