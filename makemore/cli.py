@@ -283,7 +283,7 @@ def train(
     weight_decay: Annotated[Optional[float], typer.Option(help="AdamW weight decay (matrices only).",
                                                          rich_help_panel=O, show_default=False)] = None,
     warmup_steps: Annotated[Optional[int], typer.Option(help="Linear warm-up steps before cosine decay (default: the "
-                                                        "recipe's, at most a tenth of --max-steps).",
+                                                        "recipe's, at most a tenth of --max-steps, at least 1).",
                                                         rich_help_panel=O, show_default=False)] = None,
     grad_clip: Annotated[Optional[float], typer.Option(help="Max gradient norm (0: off).", rich_help_panel=O,
                                                        show_default=False)] = None,
@@ -312,7 +312,8 @@ def train(
                                                    "checkpoint.", rich_help_panel=P, show_default=False)] = None,
     tensorboard: Annotated[bool, typer.Option(help="Also write TensorBoard logs to RUN/tensorboard.",
                                               rich_help_panel=P)] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final line.", rich_help_panel=P)] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final line (and any note on the "
+                                        "options or the data, on stderr).", rich_help_panel=P)] = False,
     seed: SeedOpt = 42,
     device: DeviceOpt = "auto",
     dtype: Annotated[str, typer.Option(help="auto | float32 | bfloat16 | float16 (autocast). auto: float32, or on "
@@ -441,7 +442,8 @@ def sample(
                                                    show_default=False)] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
-    prompt: Annotated[Optional[str], typer.Option(help="Text runs: continue this text (default: a newline).",
+    prompt: Annotated[Optional[str], typer.Option(help="Text runs: continue this text (default: a newline; in a "
+                                                       "text without one, a space, else its first character).",
                                                   show_default=False)] = None,
     length: Annotated[Optional[int], typer.Option(help="Text runs: characters to draw (default 500).",
                                                   show_default=False)] = None,

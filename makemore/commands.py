@@ -178,12 +178,14 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
             c, split = prepared.corpus, prepared.split_config()
             err.print(f"{prepared.path}: text, {len(c):,} characters, {len(c.chars)} distinct; split at character "
                       f"{split['boundary']:,}: {split['train']:,} train / {split['val']:,} val (the last 10%)")
-    elif not quiet:
-        err.print(f"{words_read(prepared, max_len)}; "
-                  f"split {len(prepared.train):,}/{len(prepared.val):,}/{len(prepared.test):,} train/val/test"
-                  + _small_split_note(len(prepared.val), len(prepared.test)))
-        for note in data_notes(prepared, model_type, checked[1].batch_size):
-            err.print(f"note: {note}", soft_wrap=True)
+    else:
+        if not quiet:
+            err.print(f"{words_read(prepared, max_len)}; "
+                      f"split {len(prepared.train):,}/{len(prepared.val):,}/{len(prepared.test):,} train/val/test"
+                      + _small_split_note(len(prepared.val), len(prepared.test)))
+        if main:  # notes, as warnings are, said under --quiet too
+            for note in data_notes(prepared, model_type, checked[1].batch_size):
+                err.print(f"note: {note}", soft_wrap=True)
     check_prepared(model_type, checked[0], prepared)
     if preset is not None and main:  # said once nothing is refused, where a step is long on a CPU
         from makemore.device import resolve_device
@@ -198,7 +200,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         err.print(note)
     if main and (note := warmup_note(model_type, trainer.cfg)):
         err.print(f"note: {note}")
-    if main and not quiet and (trainer.cfg.grad_accum > 1 or dist.world_size > 1) and _has_batch_norm(trainer.model):
+    if main and (trainer.cfg.grad_accum > 1 or dist.world_size > 1) and _has_batch_norm(trainer.model):
         err.print(f"note: {trainer.model_type} normalises with the statistics of each micro-batch, so --grad-accum "
                   f"and several processes change its result (not so for a model without batch norm)")
     with trainer.rundir.lock() if main else contextlib.nullcontext():
@@ -505,8 +507,11 @@ def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: s
                             f"of the text (as nanoGPT's); use --split val or name a file")
     read = None
     if file is not None:
+        from makemore.data import no_such_file
         from makemore.files import open_regular
 
+        if not os.path.lexists(file):
+            raise MakemoreError(no_such_file(file, expected="a file to evaluate on"))
         open_regular(file, "a file to evaluate on").close()
     if file is not None and run.config.mode != "text":  # read now: a file it cannot score is refused before torch
         from makemore.data import read_words_for_model

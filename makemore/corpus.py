@@ -83,7 +83,9 @@ def documents(src: str | Path) -> Corpus:
     directories are left out and counted."""
     src = Path(src).expanduser()
     if not src.exists():
-        raise MakemoreError(f"{src}: no such file or directory")
+        from makemore.data import no_such_file
+
+        raise MakemoreError(no_such_file(src, "no such file or directory"))
     if not src.is_dir():
         open_regular(src, "a text file or a directory of text files").close()  # refuses a FIFO or a device
         return Corpus(src, [src])

@@ -34,6 +34,16 @@ def builtin_datasets() -> dict[str, Path]:
     return {p.name[:-4]: Path(str(p)) for p in root.iterdir() if p.name.endswith(".txt")}
 
 
+def no_such_file(path: str | Path, what: str = "no such file", expected: str = "") -> str:
+    """The refusal of a data file that is not there, naming the built-in dataset it may have meant (``names.txt``
+    where ``names`` is built in: the examples name the files they were measured on)."""
+    stem = Path(path).stem
+    notes = [f"expected {expected}"] if expected else []
+    if Path(path).suffix == ".txt" and stem in builtin_datasets():
+        notes.append(f"the built-in dataset is `{stem}`, without .txt")
+    return f"{path}: {what}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
 def check_data_named(spec: str | Path) -> None:
     """Refuse a data argument that is empty (a path would read it as the current directory), or white space that
     names no file."""
@@ -73,7 +83,7 @@ def read_bytes(path: Path) -> bytes:
     """A word list's bytes: a regular file of at most ``MAX_WORDS_BYTES`` (a FIFO, a device or a pipe is refused,
     never waited on or read without end)."""
     if not path.exists():
-        raise MakemoreError(f"{path}: no such file")
+        raise MakemoreError(no_such_file(path))
     if path.is_dir():
         raise MakemoreError(f"{path}: is a directory, expected a text file with one word per line")
     return read_limited(path, MAX_WORDS_BYTES, "a text file with one word per line",

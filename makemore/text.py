@@ -178,7 +178,9 @@ def scan_text(path: Path, chars: list[str] | None = None) -> TextScan:
 
 def _scan(path: Path, chars: list[str] | None) -> TextScan:
     if not path.exists():
-        raise MakemoreError(f"{path}: no such file")
+        from makemore.data import no_such_file
+
+        raise MakemoreError(no_such_file(path))
     if path.is_dir():
         raise MakemoreError(f"{path}: is a directory, expected a text file")
     size = path.stat().st_size

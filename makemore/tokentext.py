@@ -346,14 +346,14 @@ class PreparedTokens:
 def prepare_tokens(data: str, tokenizer_path: str | Path) -> PreparedTokens:
     import torch
 
-    from makemore.data import resolve_dataset
+    from makemore.data import no_such_file, resolve_dataset
     from makemore.text import split_boundary
     from makemore.tokenizer import Tokenizer
 
     tok = Tokenizer.load(tokenizer_path)
     name, path = resolve_dataset(data)
     if not path.is_file():
-        raise MakemoreError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+        raise MakemoreError(no_such_file(path) if not path.exists() else f"{path}: not a file")
     text, sha, nbytes = _read_normalised(path)
     if not text:
         raise MakemoreError(f"{path}: empty file")

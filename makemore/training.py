@@ -18,7 +18,8 @@ from typing import Any
 from makemore import __version__
 from makemore.config import TrainConfig, check_device
 from makemore.console import plural
-from makemore.data import DEFAULT_MAX_LEN, EncodedWords, Vocab, WordList, read_words, resolve_dataset, split_words
+from makemore.data import DEFAULT_MAX_LEN, EncodedWords, Vocab, WordList, no_such_file, read_words, resolve_dataset, \
+    split_words
 from makemore.errors import MakemoreError
 from makemore.models import build_model, get_family, model_hyper, recipe_for, step_recipe, text_defaults
 from makemore.rundir import BEST, CONFIG, LAST, LAST_STATE, SPLIT, ModelSpec, RunConfig, RunDir, \
@@ -217,7 +218,7 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
     shards = req.data is not None and is_shard_dir(req.data)
     path = resolve_dataset(req.data)[1] if req.data is not None and not shards else None
     if path is not None and not path.exists():  # said first, before what the file's kind would refuse
-        raise MakemoreError(f"{path}: no such file")
+        raise MakemoreError(no_such_file(path))
     mode = resolve_mode(req)
     user_train = {k: v for k, v in req.train.items() if v is not None}
     user_hyper = {k: v for k, v in req.hyper.items() if v is not None}

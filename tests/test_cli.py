@@ -262,6 +262,10 @@ def bad_file(tmp_path: Path, name: str, content: bytes) -> str:
     (lambda t: ["train", bad_file(t, "latin1.txt", "café\n".encode("latin-1"))], "not UTF-8"),
     (lambda t: ["train", bad_file(t, "bin.txt", b"ab\x00\x01\n")], "binary"),
     (lambda t: ["train", "nosuchdataset"], "not a built-in dataset"),
+    # the examples name the files they were measured on: one that is not there names the built-in it may mean
+    (lambda t: ["train", "names.txt"], "names.txt: no such file (the built-in dataset is `names`, without .txt)"),
+    (lambda t: ["tokenizer", "train", "shakespeare.txt", "--vocab-size", "300", "-o", str(t / "t.json")],
+     "the built-in dataset is `shakespeare`, without .txt"),
     (lambda t: ["train", "names", "--type", "nosuchmodel"], "unknown model type"),
     (lambda t: ["train", "names", "--device", "tpu"], "unknown device"),
     (lambda t: ["train", "names", "--context", "3"], "does not apply"),

@@ -21,7 +21,6 @@ from makemore.events import Bigrams, Eval, Failed, Started, Step
 pytest.importorskip("textual")
 
 from makemore.tui.app import create_app  # noqa: E402
-from makemore.tui.overlay import looks  # noqa: E402
 from makemore.tui.widgets.bigram_table import BigramTable  # noqa: E402
 from makemore.tui.widgets.run_legend import RunsTable  # noqa: E402
 from test_tui_compare import VOCAB, append, scripted, write_run  # noqa: E402
