@@ -464,11 +464,13 @@ def _read_index(path: Path) -> dict:
         for split in ("train", "val"):
             docs = [d for d in index["documents"] if d["split"] == split]
             shards = [s["tokens"] for s in index["shards"] if s["split"] == split]
-            assert all(t == index["shard_tokens"] for t in shards[:-1])
+            assert all(t == index["shard_tokens"] for t in shards[:-1]) and all(
+                t <= index["shard_tokens"] for t in shards[-1:])  # the last may be short, never longer
             assert sum(d["tokens"] for d in docs) == sum(shards) == index["splits"][split]["tokens"]
             assert all(a["start"] + a["tokens"] == b["start"] for a, b in zip(docs, docs[1:]))
             assert not docs or docs[0]["start"] == 0
-            assert isinstance(index["splits"][split]["chars"], int)
+            chars = index["splits"][split]["chars"]
+            assert type(chars) is int and chars == sum(d["chars"] for d in docs)  # what bits/char divide by
         assert isinstance(index["tokenizer"]["sha256"], str)
     except (AssertionError, KeyError, TypeError, AttributeError):
         raise MakemoreError(f"{path}: the index does not describe its shards consistently") from None

@@ -339,7 +339,8 @@ class Trainer:
                 now = time.perf_counter()
                 self.elapsed += now - last_tick
                 last_tick = now
-                total = self._exchange(window_loss)  # the global batch's loss; under DDP also clock and stop
+                # the global batch's loss and tokens; under DDP also clock and stop
+                total, total_tokens = self._exchange(window_loss, window_tokens)
                 # (with the steps of this window a resumed run took before it stopped: the same curve)
                 mean = total / (window_steps + self._carried[1])
                 self._carried = (0.0, 0)
@@ -349,7 +350,7 @@ class Trainer:
                 if main:
                     norm = float(self.grad_norm) if self.grad_norm is not None else math.nan
                     yield Step(step=self.step, loss=mean, lr=lr, steps_per_s=window_steps / dt,
-                               tokens_per_s=window_tokens * self.dist.world_size / dt, elapsed=self.elapsed,
+                               tokens_per_s=total_tokens / dt, elapsed=self.elapsed,
                                device_memory=_device_memory(self.device), grad_norm=_finite(norm))
                 window_loss.zero_()
                 window_steps = window_tokens = self._window_steps = 0
@@ -504,20 +505,20 @@ class Trainer:
         votes = distributed.all_reduce_sum(torch.tensor([float(mine)], dtype=torch.float64), self.dist)
         return int(votes[0]) == self.dist.world_size
 
-    def _exchange(self, window_loss: torch.Tensor) -> float:
-        """Sum the window's loss over the ranks; under DDP also adopt rank 0's clock, and stop if any rank was
-        asked to or rank 0's time is up.
+    def _exchange(self, window_loss: torch.Tensor, window_tokens: int) -> tuple[float, int]:
+        """Sum the window's loss and tokens over the ranks (their shares of a batch may differ by a row); under
+        DDP also adopt rank 0's clock, and stop if any rank was asked to or rank 0's time is up.
 
         Every rank calls this at the same steps (each ``log_interval``), so the collective always pairs up.
         """
         if not self.dist.enabled:
-            return float(window_loss)
+            return float(window_loss), window_tokens
         cfg = self.cfg
         main = self.dist.is_main
         out_of_time = main and cfg.max_time is not None and self.elapsed >= cfg.max_time
         # a stop asked of any rank (Ctrl-C may reach one process alone) stops them all; the clock is rank 0's
         values = torch.tensor([float(window_loss), self.elapsed if main else 0.0, float(self._stop.is_set()),
-                               float(out_of_time)], dtype=torch.float64)
+                               float(out_of_time), float(window_tokens)], dtype=torch.float64)
         distributed.all_reduce_sum(values, self.dist)
         self._synced_elapsed = float(values[1])
         if not main:
@@ -525,7 +526,7 @@ class Trainer:
         self._agreed_stop = "stopped" if values[2] > 0 else "max_time" if values[3] > 0 else None
         if self._agreed_stop == "stopped":  # (under torchrun only Ctrl-C asks): the job was interrupted, so every
             self.interrupted = True  # rank ends as one interrupted does, exit code 130
-        return float(values[0])
+        return float(values[0]), int(values[4])
 
     def _train_step(self) -> tuple[torch.Tensor, int]:
         """One optimizer step on a global batch of ``batch_size`` words, and the update of the weights' average.

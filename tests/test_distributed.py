@@ -162,6 +162,10 @@ def test_text_under_ddp_matches_one_process(tmp_path: Path, tokens: bool):
         assert math.isclose(factors[0], 1 / math.log(2), rel_tol=1e-9)
     steps = [e["loss"] for e in one if e["event"] == "step"]
     assert steps[-1] < steps[0]  # it learned something
+    # the tokens a step: the ranks' shares summed (a batch of 9 is 5 and 4 rows; rank 0's times two overstated it)
+    per_step = {name: {round(e["tokens_per_s"] / e["steps_per_s"], 6) for e in run if e["event"] == "step"}
+                for name, run in (("ddp", two), ("one", one))}
+    assert per_step["ddp"] == per_step["one"] and len(per_step["one"]) == 1, per_step
 
 
 # --- what only rank 0 does, and what any rank may ask ------------------------------------------------------

@@ -269,6 +269,21 @@ def test_a_changed_shard_or_tokenizer_is_refused(corpus, tok, tmp_path):
     (tmp_path / "s" / "index.json").write_text(json.dumps(index))
     with pytest.raises(MakemoreError, match="consistently"):
         Shards(tmp_path / "s")
+    # shard_tokens below a split's last (or only) shard: windows would be looked for in shards that do not
+    # exist (an IndexError's traceback); a split's characters unlike its documents': bits per character of -26,405
+    prepare(corpus, tok, tmp_path / "one", shard_tokens=10**6)  # one shard a split
+    index = json.loads((tmp_path / "one" / "index.json").read_text())
+    train = [s["tokens"] for s in index["shards"] if s["split"] == "train"]
+    assert len(train) == 1 and train[0] > 1
+    for key, value in (("shard_tokens", train[0] - 1), ("chars", -5), ("chars", 10**12)):
+        edited = json.loads(json.dumps(index))
+        if key == "chars":
+            edited["splits"]["val"]["chars"] = value
+        else:
+            edited[key] = value
+        (tmp_path / "one" / "index.json").write_text(json.dumps(edited))
+        with pytest.raises(MakemoreError, match="consistently"):
+            Shards(tmp_path / "one")
 
 
 def _reference_batches(docs: list[np.ndarray], B: int, T: int, seed: int, n: int) -> list:
