@@ -66,7 +66,14 @@ def train_command(*, device, **options) -> None:
         wanted = "cpu"  # gloo; MPS has no collective backend
     ctx, device = distributed.setup(wanted)
     try:
-        trainer = _train(dist=ctx, device=device, prepared=prepared, **options)
+        try:
+            trainer = _train(dist=ctx, device=device, prepared=prepared, **options)
+        except MakemoreError as e:  # what needed torch to check (token data, a resumed run): refused alike
+            if ctx.is_main or getattr(e, "while_training", False):
+                raise
+            if ctx.local_rank == 0:
+                raise MakemoreError(f"rank {ctx.rank}: {e}") from None
+            raise AlreadySaid(str(e)) from None
         # the trainer's DDP wrapper (its reducer holds gloo work and the process group) must be gone while the
         # interpreter is fully alive: left to interpreter shutdown it intermittently aborted a rank at exit
         gc.collect()
@@ -91,7 +98,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
 
     from makemore.rundir import RunDir
     from makemore.sinks import ConsoleSink, JsonlSink, TensorBoardSink
-    from makemore.training import Request, check_resume, drive, new_trainer, prepare_data, \
+    from makemore.training import Request, check_resume, new_trainer, prepare_data, \
         resume_trainer
 
     main = dist.is_main  # under torchrun, rank 0 alone prints and writes
@@ -131,7 +138,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
             trainer = resume_trainer(run, overrides, dist=dist)
             if main and "diag_interval" in given and not trainer.cfg.diagnostics:  # as a new run says it
                 err.print("--diag-interval has no effect without --diagnostics, which records the instruments")
-            drive(trainer, sinks_for(trainer), handle_sigint=True, handle_term=True)
+            _drive(trainer, sinks_for(trainer))
         return trainer
     if data is None:
         raise MakemoreError("name a word list to train on (a file, or a built-in dataset such as `names`), "
@@ -204,8 +211,20 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         err.print(f"note: {trainer.model_type} normalises with the statistics of each micro-batch, so --grad-accum "
                   f"and several processes change its result (not so for a model without batch norm)")
     with trainer.rundir.lock() if main else contextlib.nullcontext():
-        drive(trainer, sinks_for(trainer), handle_sigint=True, handle_term=True)
+        _drive(trainer, sinks_for(trainer))
     return trainer
+
+
+def _drive(trainer, sinks) -> None:
+    """Training itself; a refusal on the way (damaged data met in a batch) is marked as said while training: under
+    torchrun each rank says its own, where what the ranks refuse before training they refuse alike."""
+    from makemore.training import drive
+
+    try:
+        drive(trainer, sinks, handle_sigint=True, handle_term=True)
+    except MakemoreError as e:
+        e.while_training = True
+        raise
 
 
 def _has_batch_norm(model) -> bool:

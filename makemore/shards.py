@@ -516,11 +516,10 @@ class TokenWindows:
             self._epochs[epoch] = (order, self.lengths[order].cumsum())
         return self._epochs[epoch]
 
-    def read(self, start: int, n: int):
-        """Tokens ``start .. start + n`` of the stream of all epochs, as int64."""
+    def _pieces(self, start: int, n: int) -> Iterator[tuple]:
+        """(segment, first, count): where tokens ``start .. start + n`` of the stream of all epochs lie."""
         import numpy as np
 
-        out = np.empty(n, dtype=np.int64)
         filled = 0
         while filled < n:
             epoch, offset = divmod(start + filled, self.tokens)
@@ -532,26 +531,59 @@ class TokenWindows:
                     within -= len(seg)
                     continue
                 take = min(n - filled, len(seg) - within)
-                out[filled:filled + take] = seg[within:within + take]
+                yield seg, within, take
                 filled += take
                 within = 0
                 if filled == n:
                     break
+
+    def read(self, start: int, n: int):
+        """Tokens ``start .. start + n`` of the stream of all epochs, as int64."""
+        import numpy as np
+
+        out = np.empty(n, dtype=np.int64)
+        filled = 0
+        for seg, first, take in self._pieces(start, n):
+            out[filled:filled + take] = seg[first:first + take]
+            filled += take
         return out
 
     def rows(self, rows) -> tuple:
         """Inputs and targets (len(rows), T), int64 numpy arrays, of the given rows."""
         import numpy as np
 
-        block = self.checked(np.stack([self.read(int(r) * self.T, self.T + 1) for r in rows]))
+        rows = [int(r) for r in rows]
+        block = self.checked(np.stack([self.read(r * self.T, self.T + 1) for r in rows]),
+                             [(r * self.T, self.T + 1) for r in rows])
         return block[:, :-1], block[:, 1:]
 
-    def checked(self, tokens):
-        """``tokens`` read from the training shards, refused if an id is outside the tokenizer's vocabulary."""
+    def checked(self, tokens, spans=()):
+        """``tokens`` read from the training shards (the (start, count) ``spans`` of the stream), refused if an id
+        is outside the tokenizer's vocabulary, naming the shard file and the place in it of the first one."""
         if self.vocab_size is not None and tokens.size and int(tokens.max()) >= self.vocab_size:
-            raise MakemoreError(f"token id {int(tokens.max()):,} in the training shards is outside the tokenizer's "
+            bad = self.where(spans)
+            place = f" ({bad[1]}, token {bad[2]:,})" if bad else ""
+            token = bad[0] if bad else int(tokens.max())
+            raise MakemoreError(f"token id {token:,} in the training shards{place} is outside the tokenizer's "
                                 f"{self.vocab_size:,}; the shards are damaged (make them again)")
         return tokens
+
+    def where(self, spans) -> tuple[int, str, int] | None:
+        """The first id outside the vocabulary in the (start, count) ``spans`` of the stream: (id, its shard file,
+        its index in the file); None where the documents are not memory-mapped shards."""
+        import numpy as np
+
+        for start, count in spans:
+            for seg, first, take in self._pieces(start, count):
+                beyond = np.flatnonzero(np.asarray(seg[first:first + take]) >= self.vocab_size)
+                if not beyond.size:
+                    continue
+                whole = seg.base if isinstance(seg, np.memmap) and isinstance(seg.base, np.memmap) else None
+                if whole is None or whole.filename is None:
+                    return None
+                at = (seg.ctypes.data - whole.ctypes.data) // seg.itemsize + first + int(beyond[0])
+                return int(seg[first + int(beyond[0])]), Path(whole.filename).name, int(at)
+        return None
 
     def batches(self, batch_size: int, start: int = 0) -> Iterator[tuple]:
         """(x, y) of batch ``start``, ``start + 1``, ... forever."""

@@ -132,7 +132,8 @@ class ShardBatches(TokenBatches):
         self._held_chars: dict[str, int] = {}
         self.next_batch = 0
         self.tokens = tokens  # in each split (its bits per character: loss * tokens / characters)
-        train = windows.checked(windows.read(0, min(windows.tokens, eval_tokens + block + 1)))
+        first = min(windows.tokens, eval_tokens + block + 1)
+        train = windows.checked(windows.read(0, first), [(0, first)])
         val = np.asarray(val[:MAX_EVAL_TOKENS], dtype=np.int64)
         super().__init__(torch.from_numpy(train), torch.from_numpy(val), tokenizer, chars, block, 0,
                          eval_tokens, name)

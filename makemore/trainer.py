@@ -318,7 +318,12 @@ class Trainer:
                                                                or self.step + 1 == cfg.max_steps)
             self._measure_norm = (self.step + 1) % cfg.log_interval == 0 or self.step + 1 == cfg.max_steps
             first = not self._kernels_chosen
-            loss_sum, tokens = self._train_step()
+            try:
+                loss_sum, tokens = self._train_step()
+            except MakemoreError as e:  # data that cannot be trained on, met in a batch (a damaged shard)
+                if main:
+                    yield Failed(step=self.step, message=str(e))
+                raise
             if first:  # timing the arithmetic to choose is not training time, for the clock nor the rate (as
                 last_tick += self.choosing_seconds  # evaluation is not): a short --max-time is spent training
                 window_start += self.choosing_seconds

@@ -166,6 +166,13 @@ def test_text_under_ddp_matches_one_process(tmp_path: Path, tokens: bool):
     per_step = {name: {round(e["tokens_per_s"] / e["steps_per_s"], 6) for e in run if e["event"] == "step"}
                 for name, run in (("ddp", two), ("one", one))}
     assert per_step["ddp"] == per_step["one"] and len(per_step["one"]) == 1, per_step
+    if tokens:  # token data is checked with torch, after joining: still said once, by rank 0 (before, by each)
+        (tmp_path / "empty.txt").write_text("")
+        refused = _torchrun(["-m", "makemore", "train", "empty.txt", "--tokenizer", "tok.json", "-o", "none"],
+                            tmp_path)
+        output = refused.stdout + refused.stderr
+        assert refused.returncode != 0 and output.count("empty.txt: empty file") == 1, output
+        assert not (tmp_path / "none").exists()
 
 
 # --- what only rank 0 does, and what any rank may ask ------------------------------------------------------

@@ -521,8 +521,42 @@ def test_a_damaged_id_in_the_first_training_tokens_is_refused_before_the_run_exi
                                       "2", "--block-size", "16", "--max-steps", "2", "--batch-size", "4", "-o",
                                       str(tmp_path / "run")])
     assert result.exit_code == 2, result.output
-    assert "token id 65,000 in the training shards is outside the tokenizer's" in result.stderr, result.stderr
+    assert "token id 65,000 in the training shards (train_000000.bin, token 0) is outside the tokenizer's" \
+        in result.stderr, result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_damaged_id_met_while_training_names_its_shard_and_marks_the_run_failed(corpus, tok, tmp_path,
+                                                                                 monkeypatch):
+    """An id beyond the first tokens (which are checked before the run exists) is met in a batch: the refusal
+    names the shard file and the place in it, and the run is recorded as failed at the step it reached (before,
+    the message named no file and `info` showed the run as not finished, as if it were still going)."""
+    from typer.testing import CliRunner
+
+    from makemore import text as _text
+    from makemore.cli import app
+    from makemore.rundir import RunDir
+
+    monkeypatch.setattr(_text, "EVAL_TOKENS", 64)  # the first tokens checked: fewer than the stream's
+    prepare(corpus, tok, tmp_path / "s", shard_tokens=500)
+    index = json.loads((tmp_path / "s" / "index.json").read_text())
+    last = [s for s in index["shards"] if s["split"] == "train"][-1]
+    shard = tmp_path / "s" / last["file"]
+    data = bytearray(shard.read_bytes())
+    at = last["tokens"] // 2
+    data[2 * at:2 * at + 2] = b"\xe8\xfd"  # token 65,000, the size unchanged
+    shard.write_bytes(bytes(data))
+    result = CliRunner().invoke(app, ["train", str(tmp_path / "s"), "--n-layer", "1", "--n-embd", "16", "--n-head",
+                                      "2", "--block-size", "16", "--max-steps", "200", "--batch-size", "16",
+                                      "--eval-interval", "1000", "-q", "-o", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    line = f"token id 65,000 in the training shards ({last['file']}, token {at:,}) is outside the tokenizer's"
+    assert line in result.stderr, result.stderr
+    summary = RunDir(tmp_path / "run").summary()
+    events = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    failed = [e for e in events if e["event"] == "failed"]
+    assert len(failed) == 1 and line in failed[0]["message"] and 0 < failed[0]["step"] < 200, failed
+    assert summary["failed"] == failed[0]["message"] and RunDir(tmp_path / "run").status() == "failed", summary
 
 
 def test_prepare_and_tokenize_take_a_built_in_datasets_name_as_train_does(tok, tmp_path, monkeypatch):
