@@ -106,7 +106,7 @@ def check_batch_size(batch_size: int, ctx: Context) -> None:
     """Every rank needs at least one word (or window) of each global batch."""
     if batch_size < ctx.world_size:
         raise MakemoreError(f"--batch-size {batch_size} is smaller than the {ctx.world_size} processes; "
-                            f"every rank needs at least one word per step")
+                            f"every rank needs at least one word (or window of text) per step")
 
 
 def setup(device: str) -> tuple[Context, str]:

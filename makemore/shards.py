@@ -79,6 +79,9 @@ def _plan(corpus: Corpus, val_fraction: float) -> tuple[list[Document], list[Doc
                     [Document(docs[i].path, docs[i].name + "#val", cut, None), *docs[i + 1:]])
     if len(files) == 1:
         check_text_head(files[0])  # a file that is not text says so, rather than that it is too short
+        with open_regular(files[0]) as f:
+            if not f.read(8).decode("utf-8-sig", errors="replace"):  # a byte-order mark alone
+                raise MakemoreError(f"{files[0]}: no text (a byte-order mark alone)")
         raise MakemoreError(f"{files[0]}: one character; too short to cut off a validation split")
     n_val = max(n_val, 1)  # nowhere to cut (a file of one character): whole files, at least one (prepare says so)
     return docs[:-n_val], docs[-n_val:]

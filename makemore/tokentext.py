@@ -89,9 +89,12 @@ class TokenBatches(TextBatches):
         self.split_chars = chars  # characters each split's tokens encode (bits per character)
         for split, part in self.splits.items():
             if len(part) < self.window:
-                raise MakemoreError(f"{name}: the {split} part ({len(part):,} tokens) is shorter than one window "
-                                    f"of {self.window} tokens; lower --block-size or use a longer text")
+                raise MakemoreError(f"{name}: the {split} part ({plural(len(part), 'token')}) is shorter than one "
+                                    f"window of {self.window} tokens; {self.too_short_advice(split)}")
         self.num_items = len(train)
+
+    def too_short_advice(self, split: str) -> str:
+        return "lower --block-size or use a longer text"
 
     def bits_per_char(self, loss: float, split: str) -> float:
         return bits_per_char(loss, *self.predicted(split))
@@ -123,7 +126,7 @@ class ShardBatches(TokenBatches):
     """
 
     def __init__(self, windows, val, tokenizer, chars: dict[str, int], tokens: dict[str, int], block: int,
-                 eval_tokens: int | None = None, name: str = "shards"):
+                 eval_tokens: int | None = None, name: str = "shards", held_train: int | None = None):
         eval_tokens = _text.EVAL_TOKENS if eval_tokens is None else eval_tokens
         import numpy as np
         import torch
@@ -132,12 +135,16 @@ class ShardBatches(TokenBatches):
         self._held_chars: dict[str, int] = {}
         self.next_batch = 0
         self.tokens = tokens  # in each split (its bits per character: loss * tokens / characters)
-        first = min(windows.tokens, eval_tokens + block + 1)
+        first = min(windows.tokens, held_train or eval_tokens + block + 1)  # (``eval`` holds more)
         train = windows.checked(windows.read(0, first), [(0, first)])
         val = np.asarray(val[:MAX_EVAL_TOKENS], dtype=np.int64)
         super().__init__(torch.from_numpy(train), torch.from_numpy(val), tokenizer, chars, block, 0,
                          eval_tokens, name)
         self.num_items = windows.tokens
+
+    def too_short_advice(self, split: str) -> str:
+        return ("lower --block-size, or prepare the shards again with a larger --val-fraction" if split == "val"
+                else "lower --block-size or prepare more text")
 
     def draw(self, batch_size: int, generator):
         import torch
@@ -401,7 +408,7 @@ class PreparedShards:
     def num_train(self) -> int:
         return self.shards.tokens("train")
 
-    def batches(self, model, block_size: int, cfg) -> ShardBatches:
+    def batches(self, model, block_size: int, cfg, held_train: int | None = None) -> ShardBatches:
         import numpy as np
 
         from makemore.shards import TokenWindows
@@ -423,7 +430,8 @@ class PreparedShards:
                 raise MakemoreError(f"{self.path}: the {split} documents hold no text (bits per character need "
                                     f"some); make the shards again from a corpus with text in both")
         return ShardBatches(windows, val, self.tokenizer, {s: idx[s]["chars"] for s in ("train", "val")},
-                            {s: idx[s]["tokens"] for s in ("train", "val")}, block_size, name=str(self.path))
+                            {s: idx[s]["tokens"] for s in ("train", "val")}, block_size, name=str(self.path),
+                            held_train=held_train)
 
     def dataset_config(self, max_len: int | None = None) -> dict:
         t, idx = self.tokenizer, self.shards.index
@@ -484,9 +492,9 @@ def prepare_shards(data: str | Path, seed: int) -> PreparedShards:
     return PreparedShards(path.name, path, Shards(path), seed)
 
 
-def batches_for_run(run, model):
+def batches_for_run(run, model, held_train: int | None = None):
     """A token run's batches again (``--resume``, ``eval``): the same text or shards, checked by sha256.
-    ``run``: a ``makemore.rundir.RunDir``."""
+    ``run``: a ``makemore.rundir.RunDir``; ``held_train``: the train tokens shards hold for evaluation."""
     from makemore.rundir import CONFIG
 
     config = run.config
@@ -513,6 +521,8 @@ def batches_for_run(run, model):
             raise MakemoreError(f"{path}: changed since the run began (sha256 differs from {where})")
     if prepared.tokenizer.sha256 != tok.sha256:
         raise MakemoreError(f"{path}: made with another tokenizer than this run's")
+    if held_train is not None and dataset.get("kind") == "shards":
+        return prepared.batches(model, block, None, held_train=held_train)
     return prepared.batches(model, block, None)
 
 
@@ -555,7 +565,8 @@ def evaluate_run(loaded, *, file=None, split: str = "val") -> dict:
     else:
         if split not in ("train", "val"):
             raise MakemoreError(f"{run_dir}: a text run has no {split} split; its held-out part is val")
-        batches = batches_for_run(loaded.run, model)
+        # the train split of shards: its first tokens in epoch 0's order, as many as the val split may hold
+        batches = batches_for_run(loaded.run, model, MAX_EVAL_TOKENS + block + 1 if split == "train" else None)
         loss = batches.evaluate(model, split, device, max_tokens=None)
         held = batches.splits[split]
         whole = getattr(batches, "tokens", {}).get(split, len(held))

@@ -240,10 +240,12 @@ def test_refusals(tmp_path, tok, corpus):
     (b"\x7fELF\x02\x01\x01\x00\x00\x00", "binary data"),
     ("one line, no break".encode("utf-16"), "UTF-16 text"),
     (b"x", "one character; too short to cut off a validation split"),  # text indeed: the cut is what fails
+    (b"\xef\xbb\xbf", "no text (a byte-order mark alone)"),  # not "one character"
     (b"\xe9", "not UTF-8 (byte 0xe9 at offset 0)"),
     # beyond the first 16 MB, after the cut
     (b"a" * ((19 << 20) + (512 << 10)) + b"\xe9" + b"a" * (1 << 20), "not UTF-8 (byte 0xe9 at offset 20,447,232)"),
-], ids=["latin-1", "binary", "utf-16", "one-character", "one-latin-1-character", "latin-1-after-the-cut"])
+], ids=["latin-1", "binary", "utf-16", "one-character", "bom-alone", "one-latin-1-character",
+        "latin-1-after-the-cut"])
 def test_a_single_file_that_cannot_be_prepared_says_why(tmp_path, tok, data, says):
     """A single file that cannot be prepared says what is wrong with its text, if anything, before that it is too
     short to cut: a small Latin-1 or binary file used to be refused for having no line break."""
@@ -656,6 +658,16 @@ def test_shards_too_short_for_one_window_are_named(tmp_path, tok):
     with pytest.raises(MakemoreError, match=f"^{tmp_path / 'shards'}: the train shards hold {train} tokens, fewer "
                                             f"than one window of {train + 1}; lower --block-size"):
         makemore.train(tmp_path / "shards", block_size=train, max_steps=1, n_layer=1, n_embd=16, n_head=2,
+                       out=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+    # the val split too short: its remedy is in `prepare` (it said "use a longer text")
+    index = prepare(corpus, tok, tmp_path / "shards-short-val", val_fraction=0.1)
+    val = index["splits"]["val"]["tokens"]
+    assert val < index["splits"]["train"]["tokens"]
+    with pytest.raises(MakemoreError, match=f"the val part \\({val} tokens\\) is shorter than one window of {val + 1} "
+                                            f"tokens; lower --block-size, or prepare the shards again with a larger "
+                                            f"--val-fraction"):
+        makemore.train(tmp_path / "shards-short-val", block_size=val, max_steps=1, n_layer=1, n_embd=16, n_head=2,
                        out=tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
 

@@ -174,7 +174,7 @@ def test_training_from_shards_equals_training_from_the_same_tokens_in_memory(wor
     assert a == b and len(a) > 3
 
 
-def test_gpt2_preset_trains_a_few_steps_on_a_cpu(workdir):
+def test_gpt2_preset_trains_a_few_steps_on_a_cpu(workdir, monkeypatch):
     result = makemore("prepare", "play.txt", "--tokenizer", "tok.json", "-o", "shards", cwd=workdir)
     assert result.returncode == 0, result.stderr
     result = makemore("train", "shards", "--preset", "gpt2-124m", "--n-layer", "2", "--n-embd", "128",
@@ -205,9 +205,13 @@ def test_gpt2_preset_trains_a_few_steps_on_a_cpu(workdir):
                f"({best['best_val_bpc']:.4f} bits/char) @ step" in line for line in info), info
     # whole documents each side, in tokens: no character boundary as a stream's split has
     assert split and f"token shards: {index['train']['tokens']:,} / {index['val']['tokens']:,} tokens" in split[0]
-    # evaluation holds the train split's first tokens only: eval says so, and counts what it scored
+    # eval holds the train split's first tokens only, as many as a val split may hold (training's evaluations
+    # hold EVAL_TOKENS of them; eval held as few): it says so, and counts what it scored
+    from makemore import tokentext
+
+    monkeypatch.setattr(tokentext, "MAX_EVAL_TOKENS", 2400)
     result = json.loads(makemore_cli(workdir, "eval", "gpt", "--split", "train", "--json"))
-    held = 2048 + 128 + 1  # EVAL_TOKENS as set above, and one window
+    held = 2400 + 128 + 1  # MAX_EVAL_TOKENS as set here, and one window (training held 2048 + 129)
     assert held < index["train"]["tokens"]
     assert result["on"] == f"train split, its first {held:,} of {index['train']['tokens']:,} tokens in the first " \
                            f"epoch's order"
@@ -217,7 +221,7 @@ def test_gpt2_preset_trains_a_few_steps_on_a_cpu(workdir):
     from makemore.tokentext import batches_for_run
 
     loaded = RunDir(workdir / "gpt").load_model()
-    first = batches_for_run(loaded.run, loaded.model).splits["train"]
+    first = batches_for_run(loaded.run, loaded.model, held).splits["train"]
     tok = loaded.vocab.tokenizer
     ends = int((first == tok.eot_id).sum())
     assert ends > 0 and result["chars"] == len(tok.decode(first[1:].tolist())) - 13 * int((first[1:] == tok.eot_id).sum())
