@@ -172,16 +172,32 @@ def _plausible(obj: dict[str, Any]) -> bool:
 
 def metrics_line(line: bytes) -> dict[str, Any] | None:
     """One line of metrics.jsonl as the object it holds, or None where it is damaged: not JSON (a blank line
-    included), not UTF-8, nested too deep, not of a run's shape (``_plausible``), or holding an escape sequence
-    (``escapes_terminal``), or longer than any event (``MAX_METRICS_LINE``). Every reader counts damaged lines by
-    this one rule (`info`, `runs`, the TUI)."""
+    included), not UTF-8, nested too deep (``MAX_METRICS_DEPTH``), not of a run's shape (``_plausible``), or
+    holding an escape sequence (``escapes_terminal``), or longer than any event (``MAX_METRICS_LINE``). Every
+    reader counts damaged lines by this one rule (`info`, `runs`, the TUI)."""
     if len(line) - line.endswith(b"\n") > MAX_METRICS_LINE:
         return None
     try:  # (a value nested deep enough may pass the parser and not the look for escapes, which recurses too)
         obj = json.loads(line)
+        if line.count(b"[") + line.count(b"{") > MAX_METRICS_DEPTH and _depth(obj) > MAX_METRICS_DEPTH:
+            return None  # by this rule, not by how deep the interpreter lets the parser go
         return obj if isinstance(obj, dict) and _plausible(obj) and not escapes_terminal(line, obj) else None
     except (ValueError, RecursionError):
         return None
+
+
+MAX_METRICS_DEPTH = 32  # an event nests a few levels (a diagnostics record, four)
+
+
+def _depth(obj: Any) -> int:
+    """How deep lists and dicts nest in ``obj`` (a scalar: 0), without recursion."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (list, dict)):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return deepest
 
 
 def escapes_terminal(line: bytes, obj: dict[str, Any]) -> bool:
