@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,31 @@ async def test_start_screen_lists_recent_runs_newest_first(small_words, tmp_path
         assert isinstance(app.screen, FakeRunScreen) and app.screen.kwargs == {"follow": new}
 
 
+def test_the_recent_runs_say_a_text_run_and_a_token_runs_loss_per_token(tmp_path):
+    """A token run's best val (nats per token) was listed beside character runs' as if it were per character."""
+    from makemore.sinks import JsonlSink
+    from makemore.tokenizer import Tokenizer
+    from makemore.training import Request, new_trainer
+    from makemore.tui.start_screen import recent_runs
+
+    text = "First Citizen:\nBefore we proceed any further, hear me speak.\n" * 40
+    (tmp_path / "play.txt").write_text(text)
+    Tokenizer.train([text], vocab_size=270).save(tmp_path / "tok.json")
+    for name, extra in (("chars", {}), ("tokens", {"tokenizer": tmp_path / "tok.json"})):
+        trainer, _ = new_trainer(Request(data=str(tmp_path / "play.txt"), mode="text", block_size=8,
+                                         out=tmp_path / "runs" / name, hyper={"n_layer": 1, "n_embd": 16},
+                                         train={"max_steps": 2, "eval_interval": 2, "batch_size": 4}, **extra))
+        sink = JsonlSink(trainer.run_dir)
+        for event in trainer.run():
+            sink(event)
+        sink.close()
+    listed = {path.name: text.plain.splitlines() for path, text, _ in recent_runs(tmp_path / "runs")}
+    assert listed["chars"][0].split() == ["chars", "transformer", "·", "text"], listed
+    assert listed["tokens"][0].split() == ["tokens", "transformer", "·", "tokens"], listed
+    assert re.search(r"val \d\.\d{4}/token ·", listed["tokens"][1]), listed
+    assert re.search(r"val \d\.\d{4} ·", listed["chars"][1]), listed
+
+
 async def test_start_screen_without_runs_offers_the_form(tmp_path):
     app = create_app(runs_root=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
@@ -176,6 +202,48 @@ async def test_the_form_builds_the_request(small_words, tmp_path, fake_run_scree
         # what the form sets; in the TUI the diagnostics are on unless the user says otherwise
         assert {k: v for k, v in request.train.items() if v is not None} == {"max_steps": 7, "learning_rate": 0.05,
                                                                               "diagnostics": True}
+
+
+async def test_the_form_trains_a_text_and_tokens_with_their_recipe(tmp_path, fake_run_screen, monkeypatch):
+    """The placeholders were the word-list recipe's whatever the data (a text trained with another); and the form
+    could not start a text run on a file or a token run: mode, tokenizer and block_size in the options field go
+    to the request, as `makemore tui FILE --mode text --tokenizer T --block-size N` takes them."""
+    from makemore.models import recipe_for, text_defaults
+    from makemore.tokenizer import Tokenizer
+
+    text = "First Citizen:\nBefore we proceed any further, hear me speak.\n" * 40
+    (tmp_path / "play.txt").write_text(text)
+    Tokenizer.train([text], vocab_size=270).save(tmp_path / "tok.json")
+    monkeypatch.chdir(tmp_path)
+    app = create_app(runs_root=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+
+        def shown():
+            return [screen.query_one(f"#{k}", Input).placeholder for k in ("max_steps", "batch_size", "learning_rate")]
+
+        words, prose = recipe_for("transformer"), recipe_for("transformer", "text")
+        assert shown() == [f"{words[k]:g}" for k in ("max_steps", "batch_size", "learning_rate")]
+        screen.query_one("#data", Input).value = "shakespeare"  # a built-in text
+        await pilot.pause()
+        assert shown() == [f"{prose[k]:g}" for k in ("max_steps", "batch_size", "learning_rate")] != \
+            [f"{words[k]:g}" for k in ("max_steps", "batch_size", "learning_rate")]
+        block, hyper = text_defaults("transformer")
+        assert f"n_embd={hyper['n_embd']}" in screen.query_one("#hyper", Input).placeholder
+        assert f"block_size={block}" in screen.query_one("#hyper", Input).placeholder
+        screen.query_one("#data", Input).value = "play.txt"  # a file: a word list, until the options say text
+        await pilot.pause()
+        assert shown()[0] == f"{words['max_steps']:g}"
+        screen.query_one("#hyper", Input).value = "mode=text tokenizer=tok.json block_size=16 n_layer=1"
+        await pilot.pause()
+        assert shown()[0] == f"{prose['max_steps']:g}"
+        await pilot.click("#train")
+        await pilot.pause()
+        assert isinstance(app.screen, FakeRunScreen), str(screen.query_one("#form-error", Static).content)
+        request = app.screen.kwargs["request"]
+        assert (request.data, request.mode, request.tokenizer, request.block_size, request.hyper) == \
+            ("play.txt", "text", Path("tok.json"), 16, {"n_layer": 1})
 
 
 @pytest.mark.parametrize("field, text, message", [

@@ -44,10 +44,13 @@ def recent_runs(root: Path, limit: int = 30, beside: Path | None = None) -> list
             reason = str(e).removeprefix(f"{run.path}/").removeprefix(f"{run.path}: ")
             out.append((run.path, Text.assemble((name, "bold"), "\n  ", (f"unreadable: {reason}", "red")), False))
             continue
-        best = f"val {s['best_val_loss']:.4f}" if s["best_val_loss"] is not None else "no eval yet"
+        tokens = s.get("loss_unit") == "nats/token"  # a token run's loss is per token: said, as `runs` marks it
+        best = f"val {s['best_val_loss']:.4f}" + ("/token" if tokens else "") \
+            if s["best_val_loss"] is not None else "no eval yet"
         quiet_for = time.time() - run.last_change()
         state = run_state(status, quiet_for)
-        out.append((run.path, Text.assemble((name, "bold"), "  ", (s["type"], "dim"), "\n  ",
+        kind = s["type"] + (" · tokens" if tokens else " · text" if s.get("mode") == "text" else "")
+        out.append((run.path, Text.assemble((name, "bold"), "  ", (kind, "dim"), "\n  ",
                                             (state, STATE_STYLE.get(state, "")),
                                             f" · {s['steps']:,} steps · {best} · {_ago(quiet_for)}"), True))
     return out
@@ -138,6 +141,23 @@ def parse_hyper(text: str) -> dict:
     return hyper
 
 
+def request_options(options: dict) -> dict:
+    """The options of the form's option field that are the request's, not the model's (``mode``, ``tokenizer``,
+    ``block_size``: what `makemore tui FILE --mode text --tokenizer T --block-size N` takes), taken out of
+    ``options``."""
+    own: dict = {}
+    if "mode" in options:
+        own["mode"] = str(options.pop("mode"))
+    if "tokenizer" in options:
+        own["tokenizer"] = Path(str(options.pop("tokenizer")))
+    if "block_size" in options:
+        value = options.pop("block_size")
+        if type(value) is not int or value < 1:
+            raise MakemoreError(f"options: block_size must be a whole number of at least 1, not {value}")
+        own["block_size"] = value
+    return own
+
+
 class FormScroll(VerticalScroll, can_focus=False):
     """The form's scrolling column: Tab goes from field to field, not to the column itself (an invisible stop);
     a focused field scrolls into view on its own."""
@@ -181,7 +201,7 @@ class StartScreen(Screen):
                 yield Label("model type")
                 yield Select([(name, name) for name in FAMILIES], value=next(iter(FAMILIES)), allow_blank=False,
                              id="type")
-                yield Label("model options (name=value …)")
+                yield Label("options (name=value …; a text: mode=text tokenizer=FILE block_size=N)")
                 yield Input(placeholder="", id="hyper")
                 with Horizontal(classes="row"):
                     with Vertical():
@@ -229,12 +249,39 @@ class StartScreen(Screen):
     def _type_changed(self, event: Select.Changed) -> None:
         self._defaults(event.value)
 
+    @on(Input.Changed, "#data")
+    @on(Input.Changed, "#hyper")
+    def _data_changed(self) -> None:
+        self._defaults(self.query_one("#type", Select).value)  # a text trains with the text recipe
+
+    def _mode(self, model_type: str) -> str:
+        """words or text: what the form's data and options train on now (words while they cannot say)."""
+        from makemore.tui import backend
+        from makemore.training import resolve_mode
+
+        try:
+            options = parse_hyper(self.query_one("#hyper", Input).value)
+            own = request_options(options)
+            data = self.query_one("#data", Input).value.strip() or None
+            return resolve_mode(backend.new_request(data=data, model_type=model_type, **own))
+        except MakemoreError:
+            return "words"
+
     def _defaults(self, model_type) -> None:
+        """The placeholders: the family's defaults, for a text its text recipe's (as training takes them)."""
+        from makemore.models import text_defaults
+
         family = FAMILIES.get(str(model_type))
         if family is None:
             return
-        recipe = recipe_for(family.name)
-        self.query_one("#hyper", Input).placeholder = " ".join(f"{k}={v}" for k, v in family.hyper.items())
+        mode = self._mode(family.name)
+        recipe = recipe_for(family.name, mode)
+        if mode == "text":
+            block, hyper = text_defaults(family.name)
+            shown = {**hyper, "block_size": block}
+        else:
+            shown = family.hyper
+        self.query_one("#hyper", Input).placeholder = " ".join(f"{k}={v}" for k, v in shown.items())
         for key in ("max_steps", "batch_size", "learning_rate"):
             self.query_one(f"#{key}", Input).placeholder = f"{recipe[key]:g}"
 
@@ -251,10 +298,13 @@ class StartScreen(Screen):
         from makemore.tui import backend
         from makemore.tui.run_screen import RunScreen
 
+        from makemore.training import resolve_mode
+
         error = self.query_one("#form-error", Static)
         try:
-            request = self.request()
-            backend.check_training_options(request.data, request.model_type, request.hyper)
+            request = backend.check_request(self.request())  # as `makemore tui DATA ...` checks it
+            if resolve_mode(request) == "words":  # a text is read (and checked) when training starts
+                backend.check_training_options(request.data, request.model_type, request.hyper)
         except MakemoreError as e:
             error.update(Text(str(e), style="bold red"))
             error.add_class("-shown")  # docked at the foot of the form: in view at any size and scroll
@@ -272,6 +322,7 @@ class StartScreen(Screen):
             raise MakemoreError("name a word list")
         model_type = str(self.query_one("#type", Select).value)
         hyper = parse_hyper(self.query_one("#hyper", Input).value)
+        own = request_options(hyper)  # mode, tokenizer, block_size: the request's
         train = {
             "max_steps": _number(self.query_one("#max_steps", Input).value, int, "max steps", 1, MAX_STEPS),
             "batch_size": _number(self.query_one("#batch_size", Input).value, int, "batch size", 1),
@@ -281,4 +332,5 @@ class StartScreen(Screen):
         }
         from makemore.tui.diagnostics_screen import with_tui_defaults
 
-        return backend.new_request(data=data, model_type=model_type, hyper=hyper, train=with_tui_defaults(train))
+        return backend.new_request(data=data, model_type=model_type, hyper=hyper, train=with_tui_defaults(train),
+                                   **own)
