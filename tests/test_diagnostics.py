@@ -1045,3 +1045,35 @@ def test_joined_labels_keep_to_the_plot_and_skip_what_cannot_be_drawn():
     assert joined_labels([float("nan"), 0.0, 1.0], [0.0, float("inf"), 1.0], ["a", "b", "c"], 40, 5) == \
         [(1.0, 1.0, "c")]
     assert joined_labels([], [], [], 40, 5) == []
+
+
+async def test_the_charts_start_at_step_0_keep_their_legend_below_and_a_bigram_says_it_has_no_layers():
+    """Three faults of the screen: plotext's legend lay over the first steps of the update/data lines; a
+    series starting after step 0 (the learning rate's, a bigram's one ratio) put the tick "0" left of the axis;
+    a model with no hidden layer showed empty panels."""
+    import re
+
+    from makemore.tui.app import create_app
+    from makemore.tui.widgets.diagnostics import NO_LAYERS, SeriesChart
+    from tui_helpers import screen_lines
+
+    events = [dataclasses.replace(e, layers=[]) if isinstance(e, Diagnostics) else e for e in scripted_diagnostics()]
+    app = create_app(events=events)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("d")
+        await pilot.pause(0.3)
+        lines = screen_lines(app)
+        assert sum(line.count(NO_LAYERS[:25]) for line in lines) == 2, "\n".join(lines)  # both layer panels say it
+        legend = str(app.screen.query_one("#ratios", SeriesChart).border_subtitle)
+        assert all(f"━ {name}" in legend for name in ("wte", "fc", "lm_head")), legend
+        assert not any("wte.weight" in line or "━ fc" in line.split("╰")[0] for line in lines), "\n".join(lines)
+        # under each chart's axis corner "└┬", the tick label 0 ends in the tick's column
+        corners = [(i, m.start() + 1) for i, line in enumerate(lines) for m in re.finditer("└┬", line)]
+        assert len(corners) == 4, "\n".join(lines)  # update/data, embeddings, gradient norm, learning rate
+        for row, col in corners:
+            if lines[row + 1][col] != "0":  # the embedding scatter's x axis is not steps
+                assert lines[row + 1][col - 2:col + 3].strip() not in ("0",), (row, lines[row + 1])
+        steps = [(row, col) for row, col in corners if "step" in lines[row + 2]]
+        assert len(steps) == 3 and all(lines[row + 1][col] == "0" for row, col in steps), \
+            "\n".join(lines[r + 1] for r, _ in steps)

@@ -130,6 +130,9 @@ class ActivationHistograms(_RecordView):
         if diagnostics is None:
             self.update("no diagnostics yet")
             return
+        if not diagnostics.layers:
+            self.update(Text(NO_LAYERS, style="dim"))
+            return
         t = Table.grid(padding=(0, 1))
         t.add_column(no_wrap=True, style="bold")
         t.add_column(no_wrap=True)
@@ -147,6 +150,9 @@ class ActivationHistograms(_RecordView):
                 style = "yellow" if layer_warning(layer) else "cyan"
                 t.add_row(layer.name, Text(histogram_line(layer.hist), style=style), _range(layer))
         self.update(t)
+
+
+NO_LAYERS = "no hidden layer to record: this model maps each input straight to its logits"
 
 
 class LayerTable(_RecordView):
@@ -169,6 +175,9 @@ class LayerTable(_RecordView):
         diagnostics = self.diagnostics
         if diagnostics is None:
             self.update("")
+            return
+        if not diagnostics.layers:
+            self.update(Text(NO_LAYERS, style="dim"))
             return
         if self.gradients:
             self.update(gradient_table(diagnostics))
@@ -202,6 +211,9 @@ def gradient_table(diagnostics: Diagnostics) -> Group:
         t.add_row(layer.name, layer.kind, f"{layer.grad_mean:+.1e}" if layer.grad_mean is not None else "-",
                   f"{layer.grad_std:.2e}", f"{layer.grad_std / shared:.2f}" if shared else "-")
     return Group(Text(f"d loss / d output at step {diagnostics.step:,}", style="bold"), t)
+
+
+SERIES_COLORS = (51, 201, 46, 226, 208, 39, 196, 141, 118, 213, 229, 33)  # 256-colour codes, plotext's and Rich's
 
 
 class SeriesChart(PlotextPlot):
@@ -240,23 +252,29 @@ class SeriesChart(PlotextPlot):
         drawn = False
         log = self.log_y
         shown: list[float] = []
-        for name, points in self.series.items():
+        legend: list[tuple[str, int]] = []
+        for i, (name, points) in enumerate(self.series.items()):
             points = downsample([(x, y) for x, y in points if y is not None and math.isfinite(y)
                                  and (y > 0 or not log)], 2 * width)
             if not points:
                 continue
             shown += [y for _, y in points]
             ys = [y for _, y in points]
-            plt.plot([x for x, _ in points], logged(ys) if log else ys, marker="braille",
-                     label=name if len(self.series) > 1 else None)
+            color = SERIES_COLORS[i % len(SERIES_COLORS)]
+            plt.plot([x for x, _ in points], logged(ys) if log else ys, marker="braille", color=color)
+            legend.append((name.removesuffix(".weight"), color))
             last = max(last, points[-1][0])
             drawn = True
+        # the names under the chart, not over its first steps (plotext draws its legend inside the plot)
+        self.border_subtitle = Text("  ").join(Text(f"━ {name}", style=f"color({color})") for name, color in legend) \
+            if len(self.series) > 1 else None
         for y, color in self.hlines:
             if not log or y > 0:
                 plt.hline(math.log10(y) if log else y, color)
         if not drawn:
             plt.plot([0], [0], marker=" ")
         ticks = nice_ticks(last)
+        plt.xlim(0, max(last, 1))  # from step 0, where the ticks start (a series may begin later)
         plt.xticks(ticks, [step_label(t) for t in ticks])
         plt.xlabel("step")
         if self.ylabel:
