@@ -48,9 +48,10 @@ def runs_table(rows: tuple[RunRow, ...]) -> Table | Group:
     # the lowest of each kind: a loss per token is not comparable with one per character
     best = {kind: min((r.best_val for r in rows if r.best_val is not None and r.per_token == kind), default=None)
             for kind in (False, True)}
-    # one space between columns; a long run name wraps (the only column that may), the figures never cut short
+    # one space between columns; a long run name ends in an ellipsis on its row, beside its marker (the only
+    # column that gives up room: the figures never cut short)
     t = Table(box=None, expand=True, pad_edge=False, collapse_padding=True)
-    t.add_column("run", overflow="fold")
+    t.add_column("run", overflow="ellipsis", no_wrap=True, ratio=1, min_width=8)
     for col, right in (("type", False), ("params", True), ("steps", True), ("time", True),
                        ("best val", True), ("test", True), ("status", False)):
         t.add_column(col, justify="right" if right else "left", no_wrap=True)
