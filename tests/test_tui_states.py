@@ -220,8 +220,9 @@ async def test_a_text_runs_table_has_no_start_or_stop():
         table = app.screen.query_one(BigramTable)
         await wait_for(pilot, lambda: table.bigrams is not None and table.info is not None, what="the table")
         titles = f"{table.border_title} · {table.border_subtitle}"
+        # (and the step of the table, which comes a moment after its evaluation's losses)
         assert titles == "P(next | prev) · rows: prev · cols: next · averaged over the val text · first row: " \
-                         "every position", titles
+                         "every position · step 10", titles
         first = table.describe().plain
         assert first.startswith("any character → ⟨none⟩ (no stop in running text)   P = 0.000"), first
         assert "⟨start⟩" not in first and "⟨stop⟩" not in first

@@ -113,14 +113,16 @@ class BigramTable(Widget, can_focus=True):
         if self.note:  # no table: nothing has rows and columns to describe
             self.border_title, self.border_subtitle = "P(next)", ""
             return
+        # the step the table was computed at: it comes a moment after its evaluation's losses
+        at = [f"step {self.bigrams.step:,}"] if self.bigrams is not None else []
         if self.text:  # running text has no start or stop: row c averages every position after c
             self.border_title = "P(next | prev) · rows: prev · cols: next"
-            self.border_subtitle = "averaged over the val text · first row: every position"
+            self.border_subtitle = " · ".join(["averaged over the val text · first row: every position", *at])
             return
         exact = self.info is None or self.info.exact_bigram
         self.border_title = ("P(next | prev) · rows: prev · cols: next" if exact else
                              "P(next | ⟨start⟩ prev) · rows: first char · cols: second")
-        self.border_subtitle = "" if exact else "the model sees more than one character"
+        self.border_subtitle = " · ".join(([] if exact else ["the model sees more than one character"]) + at)
 
     @property
     def text(self) -> bool:
@@ -140,6 +142,7 @@ class BigramTable(Widget, can_focus=True):
 
     def watch_bigrams(self, bigrams: Bigrams | None) -> None:
         self.cursor = self.validate_cursor(self.cursor)
+        self._titles()
 
     def action_move(self, rows: int, cols: int) -> None:
         r, c = self.cursor
