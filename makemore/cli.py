@@ -312,8 +312,8 @@ def train(
                                                    "checkpoint.", rich_help_panel=P, show_default=False)] = None,
     tensorboard: Annotated[bool, typer.Option(help="Also write TensorBoard logs to RUN/tensorboard.",
                                               rich_help_panel=P)] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final line (and any note on the "
-                                        "options or the data, on stderr).", rich_help_panel=P)] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final line (and, on stderr, any note on an "
+                                        "option given).", rich_help_panel=P)] = False,
     seed: SeedOpt = 42,
     device: DeviceOpt = "auto",
     dtype: Annotated[str, typer.Option(help="auto | float32 | bfloat16 | float16 (autocast). auto: float32, or on "

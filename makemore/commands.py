@@ -190,9 +190,10 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
             err.print(f"{words_read(prepared, max_len)}; "
                       f"split {len(prepared.train):,}/{len(prepared.val):,}/{len(prepared.test):,} train/val/test"
                       + _small_split_note(len(prepared.val), len(prepared.test)))
-        if main:  # notes, as warnings are, said under --quiet too
+        if main:  # under --quiet, a note on an option given (a batch larger than the data), as warnings are
             for note in data_notes(prepared, model_type, checked[1].batch_size):
-                err.print(f"note: {note}", soft_wrap=True)
+                if not quiet or (note.startswith("--batch-size") and "batch_size" in given):
+                    err.print(f"note: {note}", soft_wrap=True)
     check_prepared(model_type, checked[0], prepared)
     if preset is not None and main:  # said once nothing is refused, where a step is long on a CPU
         from makemore.device import resolve_device

@@ -430,11 +430,14 @@ def test_info_names_the_recipe_s_cap_on_epochs_beside_its_steps(tmp_path):
 
 
 def test_quiet_keeps_the_notes_on_what_was_given(tmp_path):
-    """-q prints the final line alone on stdout, and every note on the options or the data on stderr: the note
-    on a batch larger than the training words was dropped under -q while the others were said."""
+    """-q prints the final line alone on stdout, and on stderr the notes on options given: the note on a batch
+    given larger than the training words was dropped under -q while the others (a warm-up longer than the run)
+    were said. The recipe's batch, not given, is not noted under -q."""
     (tmp_path / "few.txt").write_text("\n".join(PEOPLE[:10]) + "\n")
     done = makemore("train", "few.txt", "--type", "bigram", "--max-steps", "2", "-b", "500", "-q", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == 1 and done.stdout.startswith("done (max_steps) at step 2")
     assert done.stderr.splitlines() == [line for line in done.stderr.splitlines() if line.startswith("note: ")]
     assert "note: --batch-size 500 is more than the 8 training words" in done.stderr
+    done = makemore("train", "few.txt", "--type", "bigram", "--max-steps", "2", "-q", "-o", "recipe", cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr == "", done.stderr  # its recipe's 256: more than 8, not given
