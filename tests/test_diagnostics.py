@@ -1077,3 +1077,29 @@ async def test_the_charts_start_at_step_0_keep_their_legend_below_and_a_bigram_s
         steps = [(row, col) for row, col in corners if "step" in lines[row + 2]]
         assert len(steps) == 3 and all(lines[row + 1][col] == "0" for row, col in steps), \
             "\n".join(lines[r + 1] for r, _ in steps)
+
+
+async def test_the_layer_tables_fit_a_transformers_names_at_120_columns():
+    """Two spaces between columns cut the gradient table's headers ("grad me…", "÷ medi…") and the layer names
+    ("h.0.attn.c_at…") at 120x40, with columns left blank at the right; one space fits them."""
+    from makemore.tui.app import create_app
+    from tui_helpers import screen_lines
+
+    names = [("h.0.attn.c_attn", "linear"), ("h.0.attn", "attention"), ("h.0.attn.c_proj", "linear"),
+             ("h.0.mlp.c_proj", "linear")]
+    events = []
+    for e in scripted_diagnostics():
+        if isinstance(e, Diagnostics):
+            one = e.layers[1]
+            e = dataclasses.replace(e, layers=[dataclasses.replace(one, name=n, kind=k) for n, k in names])
+        events.append(e)
+    app = create_app(events=events)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("d")
+        await pilot.pause(0.3)
+        await pilot.press("a")
+        await pilot.pause(0.2)
+        text = "\n".join(screen_lines(app))
+        assert "grad mean" in text and "÷ median" in text and "…" not in text.split("Activation gradients per")[1]
+        assert all(name in text for name, _ in names), text

@@ -255,7 +255,7 @@ class DiagnosticsScreen(Screen):
                 coords = coords[1:]  # recorded before a character text's unused index 0 was left out
             embedding.set_data(coords, h.labels)
             if latest is not None and latest.embedding_variance is not None:
-                embedding.border_subtitle = f"first two components: {latest.embedding_variance:.0%} of the variance"
+                embedding.border_subtitle = f"PC1 and PC2: {latest.embedding_variance:.0%} of the variance"
 
     def _no_record(self) -> str:
         """Why there is no record yet, as `makemore diagnose` says it where it can."""

@@ -182,7 +182,7 @@ class LayerTable(_RecordView):
         if self.gradients:
             self.update(gradient_table(diagnostics))
             return
-        t = Table(box=None, pad_edge=False, padding=(0, 1))
+        t = Table(box=None, pad_edge=False, padding=(0, 1), collapse_padding=True)  # one space between columns
         for col in ("layer", "kind", "mean", "std", "sat", "dead", ""):
             t.add_column(col, justify="left" if col in ("layer", "kind", "") else "right", no_wrap=True)
         warnings = 0
@@ -200,7 +200,7 @@ class LayerTable(_RecordView):
 
 def gradient_table(diagnostics: Diagnostics) -> Group:
     """Per layer: the mean and std of d loss / d output, and the std against the layers' median."""
-    t = Table(box=None, pad_edge=False, padding=(0, 1))
+    t = Table(box=None, pad_edge=False, padding=(0, 1), collapse_padding=True)  # one space between columns
     for col in ("layer", "kind", "grad mean", "grad std", "÷ median"):
         t.add_column(col, justify="left" if col in ("layer", "kind") else "right", no_wrap=True)
     shared = shared_gradient_scale(diagnostics)
