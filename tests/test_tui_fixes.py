@@ -505,3 +505,21 @@ async def test_damaged_lines_of_a_followed_run_are_counted_on_the_screen(finishe
         await pilot.pause(0.5)
         notes = [str(n.message) for n in app._notifications]
     assert notes == [f"{run / 'metrics.jsonl'}: skipped 2 damaged lines"], notes
+
+
+def test_long_samples_take_the_room_their_columns_leave():
+    """A word list of long lines (a text trained as words) showed two columns of 18 cells, each word cut, beside
+    40 empty cells at 80 columns, and one cut column at 200; the columns stay as many, and take the room."""
+    from makemore.events import Sample, Samples
+    from makemore.tui.widgets.samples import columns_for, render_samples
+
+    words = [Sample("KENans ane. tonve the wall of it", "new"), Sample("Aurey hathacicist and sure", "new"),
+             Sample("anna", "train"), Sample("Sit if hey, f die on me now", "new")]
+    for width in (76, 196):
+        lines = render_samples(Samples(step=5, temperature=1.0, samples=words), width).plain.splitlines()
+        assert columns_for(width, [w.word for w in words]) == (2 if width == 76 else 4)
+        shown = " ".join(lines[:-1])
+        assert "Aurey hathacicist and sure" in shown and "Sit if hey, f die on me now" in shown, lines
+        assert all(len(line) <= width for line in lines), lines
+    assert "KENans ane. tonve the wall of it" in render_samples(Samples(step=5, temperature=1.0, samples=words),
+                                                               196).plain

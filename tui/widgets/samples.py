@@ -88,6 +88,10 @@ def render_samples(samples: Samples | None, width: int, note: str = "", rows: in
     ncols = columns_for(width, [s.word for s in words])
     per = (len(words) + ncols - 1) // ncols
     wide = word_cells([s.word for s in words])
+    # the room the columns leave: a word longer than WORD_CELLS takes it, in as many columns (a word list of
+    # long lines showed two columns of 18 cells beside 40 empty ones)
+    room = (width + GAP) // ncols - GAP - TAG_CELLS
+    wide = max(wide, min(max((cell_len(s.word) for s in words), default=0), room))
     for i in range(per):
         for j in range(ncols):
             k = i + j * per
