@@ -359,3 +359,23 @@ async def test_without_a_checkpoint_the_samples_panel_offers_no_sampling(tmp_pat
         (run / rundir.BEST).write_bytes(b"")  # a checkpoint appears: both offer it
         await wait_for(pilot, lambda: screen.samples.border_subtitle.startswith("s: sample · +/-: temperature"),
                        what="the keys offered")
+
+
+async def test_a_run_evaluated_at_another_runs_steps_keeps_its_markers_in_view(tmp_path):
+    """Two runs evaluated at the same steps with the same losses share every marker's cell: the second drawn hid
+    the first's altogether (a run evaluated twice, at step 0 and at its end, showed no marker at all). The run
+    with fewer evaluations is drawn last, so each run shows at least those."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_run(a, "mlp", 100, evals_on_a_line(a, "mlp", [0, 4000]))  # two evaluations...
+    write_run(b, "transformer", 100, evals_on_a_line(b, "transformer", list(range(0, 4001, 500))))  # ...on b's
+    app = create_app(compare=[a, b], poll_interval=0.05, chart_interval=0.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        chart = app.screen.chart
+        await wait_for(pilot, lambda: [len(c.val) for c in chart.curves] == [2, 9], what="the evaluations")
+        await pilot.pause(0.3)
+        lines = screen_lines(app)
+        on_chart = lines[:next(i for i, line in enumerate(lines) if line.startswith(" ━"))]  # above the legend
+        on_chart = on_chart[1:]  # (the top bar's ● says the runs are followed)
+        first, second = (c.look.marker for c in chart.curves)
+        assert sum(line.count(first) for line in on_chart) == 2, "\n".join(on_chart)
+        assert sum(line.count(second) for line in on_chart) == 7, "\n".join(on_chart)  # 9, less the 2 shared

@@ -109,9 +109,12 @@ class OverlayChart(ThrottledPlot):
         for s in drawn:
             if len(s.xs) > 1:
                 plt.plot(s.xs, scale(s.ys), color=s.colour, marker="braille")
-        for s in drawn:  # every marker over every line: a later run's line never hides an earlier run's evaluation
-            if s.marker is not None:
-                plt.scatter(s.xs, scale(s.ys), color=s.colour, marker=s.marker)
+        # every marker over every line: a later run's line never hides an earlier run's evaluation; where two
+        # runs' markers share a cell, the run with fewer evaluations is drawn last (a run evaluated twice, at the
+        # steps another is evaluated at, showed none of its markers)
+        marked = sorted((s for s in drawn if s.marker is not None), key=lambda s: -len(s.xs))
+        for s in marked:
+            plt.scatter(s.xs, scale(s.ys), color=s.colour, marker=s.marker)
         last = max((x for s in drawn for x in s.xs[-1:]), default=0)
         if self.x_axis == "step":
             ticks = nice_ticks(last)
