@@ -201,7 +201,7 @@ class StartScreen(Screen):
                 yield Label("model type")
                 yield Select([(name, name) for name in FAMILIES], value=next(iter(FAMILIES)), allow_blank=False,
                              id="type")
-                yield Label("options (name=value …; a text: mode=text tokenizer=FILE block_size=N)")
+                yield Label("model options (name=value …)\n[dim]a text also: mode=text tokenizer=FILE block_size=N[/]")
                 yield Input(placeholder="", id="hyper")
                 with Horizontal(classes="row"):
                     with Vertical():
