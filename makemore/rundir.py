@@ -573,18 +573,28 @@ class RunDir:
             if event is not None:
                 yield event
 
-    def status(self) -> str:
-        """"finished", "stopped" (with q or Ctrl-C), "failed", "running or killed" (no end recorded since the
-        last start), or "new"."""
+    def _last_end(self) -> dict | None:
+        """The last started, finished or failed event of metrics.jsonl (None: none)."""
         last = None
         for obj in self.metrics():
             if obj.get("event") in ("started", "finished", "failed"):
                 last = obj
+        return last
+
+    def status(self) -> str:
+        """"finished", "stopped" (with q or Ctrl-C), "failed", "running or killed" (no end recorded since the
+        last start), or "new"."""
+        last = self._last_end()
         if last is None:
             return "new"
         if last["event"] == "finished":
             return "stopped" if last.get("reason") == "stopped" else "finished"
         return "failed" if last["event"] == "failed" else "running or killed"
+
+    def end_reason(self) -> str | None:
+        """Why training ended after the last start (max_steps, max_time, stopped, ...); None where it has not."""
+        last = self._last_end()
+        return str(last.get("reason")) if last is not None and last["event"] == "finished" else None
 
     def finished(self) -> bool:
         """Whether metrics.jsonl records the end of training after the last start (a resumed run starts again)."""

@@ -489,7 +489,7 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
     trainer = build_trainer(model, vocab, splits, cfg, run, m.type, str(config.dataset.get("name", run.path.name)), dist)
     finished = run.finished()
     if (model.trainable and cfg.max_time is not None and finished and not run.has_state()
-            and config.train.max_time is not None
+            and run.end_reason() == "max_time" and config.train.max_time is not None
             and cfg.max_time <= config.train.max_time):
         # ended by its time before its first checkpoint: from step 0 again, the same time would end it alike
         raise MakemoreError(f"{run.path}: its --max-time of {config.train.max_time:g} s ended it before its first "

@@ -246,6 +246,15 @@ def test_a_run_its_time_ended_before_a_checkpoint_is_refused_the_same_time(small
         resume_trainer(out, {"max_steps": 30})
     again = run_all(resume_trainer(out, {"max_steps": 30, "max_time": 600}))
     assert again[-1].reason == "max_steps" and again[-1].step == 30
+    # stopped (Ctrl-C, q) before its first checkpoint, with time to spare: it starts over, not refused
+    stopped = tmp_path / "stopped"
+    trainer, _ = new_trainer(Request(data=str(small_words), out=stopped, hyper=TINY,
+                                     train={"max_time": 3600, "max_steps": 10}))
+    trainer.request_stop()
+    events = run_all(trainer)
+    assert events[-1].reason == "stopped" and events[-1].step == 0 and not RunDir(stopped).has_state()
+    (stopped / "metrics.jsonl").write_text("".join(json.dumps(e.to_json()) + "\n" for e in events))
+    assert run_all(resume_trainer(stopped, {}))[-1].step == 10
 
 
 def test_a_resume_that_extends_a_run_keeps_its_new_length_through_an_interruption(small_words, tmp_path):
