@@ -69,9 +69,9 @@ def train_command(*, device, **options) -> None:
         try:
             trainer = _train(dist=ctx, device=device, prepared=prepared, **options)
         except MakemoreError as e:  # what needed torch to check (token data, a resumed run): refused alike
-            if ctx.is_main or getattr(e, "while_training", False):
+            if ctx.is_main:
                 raise
-            if ctx.local_rank == 0:
+            if ctx.local_rank == 0 or getattr(e, "while_training", False):  # (training: each rank says its own)
                 raise MakemoreError(f"rank {ctx.rank}: {e}") from None
             raise AlreadySaid(str(e)) from None
         # the trainer's DDP wrapper (its reducer holds gloo work and the process group) must be gone while the

@@ -572,8 +572,8 @@ class TokenWindows:
         return tokens
 
     def where(self, spans) -> tuple[int, str, int] | None:
-        """The first id outside the vocabulary in the (start, count) ``spans`` of the stream: (id, its shard file,
-        its index in the file); None where the documents are not memory-mapped shards."""
+        """The first id outside the vocabulary in the (start, count) ``spans`` of the stream: (id, its shard file's
+        path, its index in the file); None where the documents are not memory-mapped shards."""
         import numpy as np
 
         for start, count in spans:
@@ -585,7 +585,7 @@ class TokenWindows:
                 if whole is None or whole.filename is None:
                     return None
                 at = (seg.ctypes.data - whole.ctypes.data) // seg.itemsize + first + int(beyond[0])
-                return int(seg[first + int(beyond[0])]), Path(whole.filename).name, int(at)
+                return int(seg[first + int(beyond[0])]), str(whole.filename), int(at)
         return None
 
     def batches(self, batch_size: int, start: int = 0) -> Iterator[tuple]:

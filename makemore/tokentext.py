@@ -151,6 +151,11 @@ class ShardBatches(TokenBatches):
 
         k = self.next_batch
         self.next_batch += 1
+        # every rank checks the whole batch's tokens (one span of the stream) before any trains on its share:
+        # a damaged id stops all of them at the same step, and rank 0 records it (a rank that met it alone died
+        # with its message while rank 0 lost it, the run left looking unfinished)
+        start, count = k * batch_size * self.windows_.T, batch_size * self.windows_.T + 1
+        self.windows_.checked(self.windows_.read(start, count), [(start, count)])
         return torch.arange(k * batch_size, (k + 1) * batch_size)
 
     def seek(self, batches_done: int, batch_size: int) -> None:

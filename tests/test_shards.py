@@ -523,7 +523,7 @@ def test_a_damaged_id_in_the_first_training_tokens_is_refused_before_the_run_exi
                                       "2", "--block-size", "16", "--max-steps", "2", "--batch-size", "4", "-o",
                                       str(tmp_path / "run")])
     assert result.exit_code == 2, result.output
-    assert "token id 65,000 in the training shards (train_000000.bin, token 0) is outside the tokenizer's" \
+    assert f"token id 65,000 in the training shards ({shard}, token 0) is outside the tokenizer's" \
         in result.stderr, result.stderr
     assert not (tmp_path / "run").exists()
 
@@ -552,13 +552,40 @@ def test_a_damaged_id_met_while_training_names_its_shard_and_marks_the_run_faile
                                       "2", "--block-size", "16", "--max-steps", "200", "--batch-size", "16",
                                       "--eval-interval", "1000", "-q", "-o", str(tmp_path / "run")])
     assert result.exit_code == 2, result.output
-    line = f"token id 65,000 in the training shards ({last['file']}, token {at:,}) is outside the tokenizer's"
+    line = f"token id 65,000 in the training shards ({shard}, token {at:,}) is outside the tokenizer's"
     assert line in result.stderr, result.stderr
     summary = RunDir(tmp_path / "run").summary()
     events = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     failed = [e for e in events if e["event"] == "failed"]
     assert len(failed) == 1 and line in failed[0]["message"] and 0 < failed[0]["step"] < 200, failed
     assert summary["failed"] == failed[0]["message"] and RunDir(tmp_path / "run").status() == "failed", summary
+
+
+def test_every_rank_meets_a_damaged_id_in_any_share_of_the_batch(corpus, tok, tmp_path, monkeypatch):
+    """Under torchrun each rank reads only its share of a batch: a damaged id in rank 1's share stopped rank 1
+    alone, and rank 0 lost its peer without recording the run as failed. The batch's rows are drawn alike on
+    every rank, and the drawing checks the whole batch: every rank stops at the same step."""
+    from makemore import text as _text
+    from makemore.tokentext import prepare_shards
+
+    monkeypatch.setattr(_text, "EVAL_TOKENS", 64)  # the first tokens checked before training: fewer than 3 batches
+    prepare(corpus, tok, tmp_path / "s", shard_tokens=500)
+    prepared = prepare_shards(tmp_path / "s", seed=0)
+    block, batch = 16, 8
+    windows = TokenWindows(prepared.shards.documents("train"), block, seed=0, vocab_size=tok.vocab_size)
+    # the last row of batch 3 (the second rank's share of 8 rows), in the stream: its file and place
+    row = 4 * batch - 1
+    seg, first, _ = next(windows._pieces(row * block + 5, 1))
+    shard = Path(seg.base.filename)
+    at = (seg.ctypes.data - seg.base.ctypes.data) // seg.itemsize + first
+    data = bytearray(shard.read_bytes())
+    data[2 * at:2 * at + 2] = b"\xe8\xfd"  # token 65,000
+    shard.write_bytes(bytes(data))
+    batches = prepare_shards(tmp_path / "s", seed=0).batches(None, block, None)
+    for _ in range(3):
+        batches.draw(batch, None)  # batches 0-2: whole
+    with pytest.raises(MakemoreError, match=re.escape(f"token id 65,000 in the training shards ({shard}, token {at:,})")):
+        batches.draw(batch, None)  # batch 3: refused on drawing, whatever share a rank trains on
 
 
 def test_prepare_and_tokenize_take_a_built_in_datasets_name_as_train_does(tok, tmp_path, monkeypatch):
