@@ -385,7 +385,11 @@ def _encoded(docs: list[Document], tokenizer, piece_bytes: int, batch_pieces: in
 # --- reading ---------------------------------------------------------------------------------------
 
 def is_shard_dir(path: str | Path) -> bool:
-    return (Path(path) / INDEX).is_file()
+    """Whether ``path`` is a folder with a shard index (not: a name the system refuses, too long or unreadable)."""
+    try:
+        return (Path(path) / INDEX).is_file()
+    except OSError:
+        return False
 
 
 class Shards:

@@ -246,6 +246,24 @@ async def test_the_form_trains_a_text_and_tokens_with_their_recipe(tmp_path, fak
             ("play.txt", "text", Path("tok.json"), 16, {"n_layer": 1})
 
 
+async def test_a_name_the_system_refuses_is_said_under_the_form(tmp_path, fake_run_screen):
+    """A data name too long for the file system (a pasted path) crashed the screen: each change of the field
+    looks for token shards there, and the OSError escaped. It is said under the form when Train is pressed."""
+    app = create_app(runs_root=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#data", Input).value = "a" * 300
+        await pilot.pause()
+        screen.query_one("#hyper", Input).value = "mode=text"
+        await pilot.pause()
+        await pilot.click("#train")
+        await pilot.pause()
+        assert not isinstance(app.screen, FakeRunScreen) and app.is_running
+        shown = str(screen.query_one("#form-error", Static).content)
+        assert "a" * 40 in shown and "too long" in shown, shown
+
+
 @pytest.mark.parametrize("field, text, message", [
     ("#data", "missing.txt", "missing.txt"),
     ("#hyper", "n_embd", "is not name=value"),

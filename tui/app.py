@@ -257,16 +257,12 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
             run.split(required=run.config.mode == "words")
         app = create_app(follow=Path(target))
     elif target is not None:
-        from makemore.training import resolve_mode
-
         request = backend.new_request(data=target, model_type=model_type, out=out, hyper=hyper, train=train,
                                       seed=seed, device=device, max_len=max_len, mode=mode, block_size=block_size,
                                       tokenizer=Path(tokenizer) if tokenizer is not None else None, preset=preset)
         # a preset fills in what was not given, as `makemore train --preset` does; options, and the tokenizer
         # file: refused before the screen opens
-        request = backend.check_request(request, type_given=type_given)
-        if resolve_mode(request) == "words":  # a text is read (and checked) when training starts
-            backend.check_training_options(target, request.model_type, request.hyper, max_len)
+        request = backend.check_before_screen(request, type_given=type_given, max_len=max_len)
         if out is not None:
             from makemore.rundir import check_out
 

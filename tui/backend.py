@@ -89,6 +89,18 @@ def new_trainer(request):
     return trainer, data_notes(prepared, request.model_type, checked[1].batch_size) + ([late] if late else [])
 
 
+def check_before_screen(request, type_given: bool = False, max_len: int | None = None):
+    """What `makemore tui DATA ...` and the start screen's form check before a run's screen opens: the request
+    with its preset applied (``check_request``), and a word list read through (a text is read, and checked, when
+    training starts)."""
+    from makemore.training import resolve_mode
+
+    request = check_request(request, type_given)
+    if resolve_mode(request) == "words":
+        check_training_options(request.data, request.model_type, request.hyper, max_len)
+    return request
+
+
 def check_training_options(data: str, model_type: str, hyper: dict[str, Any], max_len: int | None = None) -> None:
     """Refuse a bad word list or model option before a screen opens (the same checks as `makemore train`)."""
     from makemore.data import read_words, resolve_dataset

@@ -264,7 +264,7 @@ class StartScreen(Screen):
             own = request_options(options)
             data = self.query_one("#data", Input).value.strip() or None
             return resolve_mode(backend.new_request(data=data, model_type=model_type, **own))
-        except MakemoreError:
+        except (MakemoreError, OSError):  # (a name the system refuses: said when Train is pressed)
             return "words"
 
     def _defaults(self, model_type) -> None:
@@ -298,13 +298,15 @@ class StartScreen(Screen):
         from makemore.tui import backend
         from makemore.tui.run_screen import RunScreen
 
-        from makemore.training import resolve_mode
-
         error = self.query_one("#form-error", Static)
         try:
-            request = backend.check_request(self.request())  # as `makemore tui DATA ...` checks it
-            if resolve_mode(request) == "words":  # a text is read (and checked) when training starts
-                backend.check_training_options(request.data, request.model_type, request.hyper)
+            request = backend.check_before_screen(self.request())  # as `makemore tui DATA ...` checks it
+        except OSError as e:  # a name the system refuses (too long, no permission): one line, as the CLI says it
+            from makemore.errors import refusal
+
+            error.update(Text(refusal(e) or f"{e.filename or ''}: {e.strerror or e}", style="bold red"))
+            error.add_class("-shown")
+            return
         except MakemoreError as e:
             error.update(Text(str(e), style="bold red"))
             error.add_class("-shown")  # docked at the foot of the form: in view at any size and scroll
