@@ -527,11 +527,8 @@ def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: s
                             f"of the text (as nanoGPT's); use --split val or name a file")
     read = None
     if file is not None:
-        from makemore.data import no_such_file
         from makemore.files import open_regular
 
-        if not os.path.lexists(file):
-            raise MakemoreError(no_such_file(file, expected="a file to evaluate on"))
         open_regular(file, "a file to evaluate on").close()
     if file is not None and run.config.mode != "text":  # read now: a file it cannot score is refused before torch
         from makemore.data import read_words_for_model

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from makemore.errors import MakemoreError
-from makemore.files import check_not_utf16, line_ends, open_regular, read_limited
+from makemore.files import check_not_utf16, line_ends, no_such_file, open_regular, read_limited
 
 PIECE_BYTES = 1 << 20  # read this much at a time; pieces are about this long
 MAX_PIECE_CHARS = 64 << 20  # a text without a safe place to cut in this many characters is cut anyway
@@ -83,8 +83,6 @@ def documents(src: str | Path) -> Corpus:
     directories are left out and counted."""
     src = Path(src).expanduser()
     if not src.exists():
-        from makemore.data import no_such_file
-
         raise MakemoreError(no_such_file(src, "no such file or directory"))
     if not src.is_dir():
         open_regular(src, "a text file or a directory of text files").close()  # refuses a FIFO or a device

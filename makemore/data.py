@@ -17,7 +17,7 @@ from pathlib import Path
 
 from makemore.console import plural
 from makemore.errors import MakemoreError
-from makemore.files import check_name, check_not_utf16, read_limited
+from makemore.files import check_name, check_not_utf16, no_such_file, read_limited
 
 MAX_WORDS_BYTES = 1 << 30  # 1 GiB: a word list becomes Python strings, several times its size in memory
 DEFAULT_MAX_LEN = 64  # characters; longer lines are skipped (and counted) unless --max-len says otherwise
@@ -32,16 +32,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 def builtin_datasets() -> dict[str, Path]:
     root = resources.files("makemore.datasets")
     return {p.name[:-4]: Path(str(p)) for p in root.iterdir() if p.name.endswith(".txt")}
-
-
-def no_such_file(path: str | Path, what: str = "no such file", expected: str = "") -> str:
-    """The refusal of a data file that is not there, naming the built-in dataset it may have meant (``names.txt``
-    where ``names`` is built in: the examples name the files they were measured on)."""
-    stem = Path(path).stem
-    notes = [f"expected {expected}"] if expected else []
-    if Path(path).suffix == ".txt" and stem in builtin_datasets():
-        notes.append(f"the built-in dataset is `{stem}`, without .txt")
-    return f"{path}: {what}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def check_data_named(spec: str | Path) -> None:

@@ -86,6 +86,18 @@ def size_text(n: int) -> str:
     return f"{n:,} bytes"
 
 
+def no_such_file(path: str | Path, what: str = "no such file", expected: str = "") -> str:
+    """The refusal of a data file that is not there, naming the built-in dataset it may have meant (``names.txt``
+    where ``names`` is built in: the examples name the files they were measured on)."""
+    from makemore.data import builtin_datasets
+
+    stem = Path(path).stem
+    notes = [f"expected {expected}"] if expected else []
+    if Path(path).suffix == ".txt" and stem in builtin_datasets():
+        notes.append(f"the built-in dataset is `{stem}`, without .txt")
+    return f"{path}: {what}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
 def open_regular(path: Path | str, what: str = "") -> BinaryIO:
     """``path`` opened for reading in binary, refused with one line unless it is a regular file: missing,
     unreadable, a directory, a FIFO, a socket or a device. ``what`` names what was expected (``a word list``)."""
@@ -95,7 +107,7 @@ def open_regular(path: Path | str, what: str = "") -> BinaryIO:
         # non-blocking, so that opening a FIFO returns at once instead of waiting for a writer
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise MakemoreError(f"{path}: no such file{expected}") from None
+        raise MakemoreError(no_such_file(path, expected=what)) from None
     except IsADirectoryError:
         raise MakemoreError(f"{path}: is a directory, not a file{expected}") from None
     except PermissionError:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Iterator
 
 from makemore.errors import MakemoreError
-from makemore.files import CONTROL, check_not_utf16, line_ends, open_regular, size_text
+from makemore.files import CONTROL, check_not_utf16, line_ends, no_such_file, open_regular, size_text
 
 TRAIN_FRACTION = 0.9  # nanoGPT's shakespeare_char/prepare.py: data[:int(n * 0.9)] trains
 MAX_TEXT_BYTES = 2 << 30  # 2 GiB: a larger file is refused before reading
@@ -178,8 +178,6 @@ def scan_text(path: Path, chars: list[str] | None = None) -> TextScan:
 
 def _scan(path: Path, chars: list[str] | None) -> TextScan:
     if not path.exists():
-        from makemore.data import no_such_file
-
         raise MakemoreError(no_such_file(path))
     if path.is_dir():
         raise MakemoreError(f"{path}: is a directory, expected a text file")

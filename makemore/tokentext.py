@@ -359,7 +359,8 @@ class PreparedTokens:
 def prepare_tokens(data: str, tokenizer_path: str | Path) -> PreparedTokens:
     import torch
 
-    from makemore.data import no_such_file, resolve_dataset
+    from makemore.data import resolve_dataset
+    from makemore.files import no_such_file
     from makemore.text import split_boundary
     from makemore.tokenizer import Tokenizer
 

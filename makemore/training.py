@@ -18,8 +18,8 @@ from typing import Any
 from makemore import __version__
 from makemore.config import TrainConfig, check_device
 from makemore.console import plural
-from makemore.data import DEFAULT_MAX_LEN, EncodedWords, Vocab, WordList, no_such_file, read_words, resolve_dataset, \
-    split_words
+from makemore.data import DEFAULT_MAX_LEN, EncodedWords, Vocab, WordList, read_words, resolve_dataset, split_words
+from makemore.files import no_such_file
 from makemore.errors import MakemoreError
 from makemore.models import build_model, get_family, model_hyper, recipe_for, step_recipe, text_defaults
 from makemore.rundir import BEST, CONFIG, LAST, LAST_STATE, SPLIT, ModelSpec, RunConfig, RunDir, \
