@@ -312,8 +312,8 @@ def train(
                                                    "checkpoint.", rich_help_panel=P, show_default=False)] = None,
     tensorboard: Annotated[bool, typer.Option(help="Also write TensorBoard logs to RUN/tensorboard.",
                                               rich_help_panel=P)] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final line (and, on stderr, any note on an "
-                                        "option given).", rich_help_panel=P)] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final line, and any warning (a "
+                                        "note on an option given, a confidently wrong start).", rich_help_panel=P)] = False,
     seed: SeedOpt = 42,
     device: DeviceOpt = "auto",
     dtype: Annotated[str, typer.Option(help="auto | float32 | bfloat16 | float16 (autocast). auto: float32, or on "
@@ -443,7 +443,8 @@ def sample(
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
     prompt: Annotated[Optional[str], typer.Option(help="Text runs: continue this text (default: a newline; in a "
-                                                       "text without one, a space, else its first character).",
+                                                       "text without one, a space, else the first character of its "
+                                                       "vocabulary).",
                                                   show_default=False)] = None,
     length: Annotated[Optional[int], typer.Option(help="Text runs: characters to draw (default 500).",
                                                   show_default=False)] = None,

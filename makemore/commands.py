@@ -153,8 +153,8 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                       device=device, max_len=max_len, mode=mode, block_size=block_size,
                       tokenizer=Path(tokenizer) if tokenizer is not None else None, preset=preset)
     from makemore.shards import is_shard_dir
-    from makemore.training import check_prepared, check_with_preset, data_notes, resolve_mode, unused_note, \
-        warmup_note, words_read
+    from makemore.training import batch_note, check_prepared, check_with_preset, data_notes, resolve_mode, \
+        unused_note, warmup_note, words_read
 
     request, checked = check_with_preset(request, type_given="model_type" in given)
     model_type, train = request.model_type, request.train
@@ -190,10 +190,11 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
             err.print(f"{words_read(prepared, max_len)}; "
                       f"split {len(prepared.train):,}/{len(prepared.val):,}/{len(prepared.test):,} train/val/test"
                       + _small_split_note(len(prepared.val), len(prepared.test)))
-        if main:  # under --quiet, a note on an option given (a batch larger than the data), as warnings are
+        if main and not quiet:
             for note in data_notes(prepared, model_type, checked[1].batch_size):
-                if not quiet or (note.startswith("--batch-size") and "batch_size" in given):
-                    err.print(f"note: {note}", soft_wrap=True)
+                err.print(f"note: {note}", soft_wrap=True)
+        elif main and "batch_size" in given and (note := batch_note(prepared, model_type, checked[1].batch_size)):
+            err.print(f"note: {note}", soft_wrap=True)  # under --quiet, a note on an option given, as warnings are
     check_prepared(model_type, checked[0], prepared)
     if preset is not None and main:  # said once nothing is refused, where a step is long on a CPU
         from makemore.device import resolve_device

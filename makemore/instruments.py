@@ -289,6 +289,9 @@ def _num(x: float | None, fmt: str = ".3f") -> str:
 COMPACT = {"box": None, "pad_edge": False, "collapse_padding": True}
 
 
+NO_LAYERS = "no hidden layer to record: this model maps each input straight to its logits"
+
+
 def layer_table(diag) -> Table:
     t = Table(title=f"activations at step {diag.step:,}; grad: d loss / d output", title_justify="left",
               **COMPACT)
@@ -427,7 +430,7 @@ def diagnose_command(run_dir: Path, *, as_json: bool) -> None:
         norm = f"{diag.grad_norm:.3g}" if diag.grad_norm is not None else "-"
         out.print(f"[bold]{escape(str(run_dir))}[/] · diagnostics at step {diag.step:,} · lr {diag.lr:.2e} · "
                   f"gradient norm {norm}")
-        out.print(layer_table(diag))
+        out.print(layer_table(diag) if diag.layers else NO_LAYERS)
         out.print()
         out.print(weight_table(diag))
     if embedding:

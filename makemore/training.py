@@ -114,11 +114,16 @@ def data_notes(prepared: Prepared | Any, model_type: str, batch_size: int) -> li
     if prepared.mode != "words":
         return []
     notes = [prepared.hint] if prepared.hint else []
-    if not get_family(model_type).fitted and batch_size > len(prepared.train):
-        notes.append(f"--batch-size {batch_size:,} is more than the {len(prepared.train):,} training words: each "
-                     f"batch draws words at random, some many times over, and a step costs {batch_size:,} words' "
-                     f"work")
-    return notes
+    batch = batch_note(prepared, model_type, batch_size)
+    return notes + ([batch] if batch else [])
+
+
+def batch_note(prepared: Prepared | Any, model_type: str, batch_size: int) -> str | None:
+    """A batch larger than a word list's training words, said (after "note: "), not refused."""
+    if prepared.mode != "words" or get_family(model_type).fitted or batch_size <= len(prepared.train):
+        return None
+    return (f"--batch-size {batch_size:,} is more than the {len(prepared.train):,} training words: each batch draws "
+            f"words at random, some many times over, and a step costs {batch_size:,} words' work")
 
 
 def check_prepared(model_type: str, hyper: dict[str, Any], prepared) -> None:

@@ -650,6 +650,21 @@ def test_diagnose_tables_and_embedding(three_runs):
     assert r.exit_code == 0 and "no diagnostics recorded" in r.output and "best checkpoint" in r.output
 
 
+def test_diagnose_says_a_bigram_has_no_hidden_layer(small_words, tmp_path):
+    """A bigram's record has no layers: `diagnose` printed a bare table header (the TUI, empty panels)."""
+    from makemore.instruments import NO_LAYERS
+    from makemore.sinks import JsonlSink
+
+    trainer = trainer_for(small_words, tmp_path / "bigram", "bigram", max_steps=3)
+    sink = JsonlSink(trainer.run_dir)
+    for event in trainer.run():
+        sink(event)
+    sink.close()
+    r = runner.invoke(app, ["diagnose", str(tmp_path / "bigram")], env={"COLUMNS": "200"})
+    assert r.exit_code == 0 and NO_LAYERS in r.output, r.output
+    assert "saturated" not in r.output and "logits" in r.output  # no layer table; the weights' table stays
+
+
 def test_a_damaged_last_record_leaves_the_one_before_it_and_is_counted(three_runs, tmp_path):
     """diagnose kept the last diagnostics line before reading it: an edited last record (valid JSON, a field of
     the wrong type) made every record vanish ("no diagnostics recorded"), uncounted. compare said nothing of the

@@ -22,7 +22,7 @@ from textual_plotext import PlotextPlot
 
 from makemore.console import plural
 from makemore.events import GRAD_SPAN, Diagnostics, LayerStats
-from makemore.instruments import HEALTHY_UPDATE, MAX_LABELS, layer_warning
+from makemore.instruments import HEALTHY_UPDATE, MAX_LABELS, NO_LAYERS, layer_warning
 from makemore.tui.widgets.log_axis import log_ticks, logged
 from makemore.tui.widgets.loss_chart import downsample, nice_ticks, step_label
 
@@ -150,9 +150,6 @@ class ActivationHistograms(_RecordView):
                 style = "yellow" if layer_warning(layer) else "cyan"
                 t.add_row(layer.name, Text(histogram_line(layer.hist), style=style), _range(layer))
         self.update(t)
-
-
-NO_LAYERS = "no hidden layer to record: this model maps each input straight to its logits"
 
 
 class LayerTable(_RecordView):
