@@ -98,6 +98,12 @@ def no_such_file(path: str | Path, what: str = "no such file", expected: str = "
     return f"{path}: {what}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
+def no_text(path: Path | str, nbytes: int) -> str:
+    """The refusal of a file with no text once read: empty, or a UTF-8 byte-order mark alone (every reader of a
+    text says it alike)."""
+    return f"{path}: empty file" if nbytes == 0 else f"{path}: no text (a byte-order mark alone)"
+
+
 def open_regular(path: Path | str, what: str = "") -> BinaryIO:
     """``path`` opened for reading in binary, refused with one line unless it is a regular file: missing,
     unreadable, a directory, a FIFO, a socket or a device. ``what`` names what was expected (``a word list``)."""

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from makemore.corpus import Corpus, check_text_head, corpus_bytes, documents, read_pieces
 from makemore.errors import MakemoreError
-from makemore.files import check_parent, open_regular, read_json
+from makemore.files import check_parent, no_text, open_regular, read_json
 
 FORMAT = "makemore-token-shards"
 VERSION = 1
@@ -81,7 +81,7 @@ def _plan(corpus: Corpus, val_fraction: float) -> tuple[list[Document], list[Doc
         check_text_head(files[0])  # a file that is not text says so, rather than that it is too short
         with open_regular(files[0]) as f:
             if not f.read(8).decode("utf-8-sig", errors="replace"):  # a byte-order mark alone
-                raise MakemoreError(f"{files[0]}: no text (a byte-order mark alone)")
+                raise MakemoreError(no_text(files[0], 3))
         raise MakemoreError(f"{files[0]}: one character; too short to cut off a validation split")
     n_val = max(n_val, 1)  # nowhere to cut (a file of one character): whole files, at least one (prepare says so)
     return docs[:-n_val], docs[-n_val:]

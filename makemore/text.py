@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Iterator
 
 from makemore.errors import MakemoreError
-from makemore.files import CONTROL, check_not_utf16, line_ends, no_such_file, open_regular, size_text
+from makemore.files import CONTROL, check_not_utf16, line_ends, no_such_file, no_text, open_regular, size_text
 
 TRAIN_FRACTION = 0.9  # nanoGPT's shakespeare_char/prepare.py: data[:int(n * 0.9)] trains
 MAX_TEXT_BYTES = 2 << 30  # 2 GiB: a larger file is refused before reading
@@ -196,7 +196,7 @@ def _scan(path: Path, chars: list[str] | None) -> TextScan:
         n += len(text)
         lines += text.count("\n")
     if n == 0:
-        raise MakemoreError(f"{path}: empty file" if nbytes == 0 else f"{path}: no characters")
+        raise MakemoreError(no_text(path, nbytes))
     if chars is None:
         chars = sorted(seen)
     else:

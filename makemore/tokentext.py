@@ -23,6 +23,7 @@ from typing import Iterator
 from makemore.console import plural
 from makemore.errors import MakemoreError
 from makemore.files import CONTROL as _CONTROL
+from makemore.files import no_text
 from makemore.presets import padded_vocab
 from makemore.rundir import tokenizer_entry  # noqa: F401 (config.json's, read where it is owned)
 from makemore.shards import bits_per_char
@@ -254,7 +255,7 @@ def check_scorable(path: Path, tokenizer, window: int) -> None:
     if size <= ENCODED_BEFORE:
         text = _read_normalised(path)[0]
         if not text:
-            raise MakemoreError(f"{path}: no characters")
+            raise MakemoreError(no_text(path, size))
         try:
             check_length(len(tokenizer.encode(text)), window, "token")
         except MakemoreError as e:
@@ -370,7 +371,7 @@ def prepare_tokens(data: str, tokenizer_path: str | Path) -> PreparedTokens:
         raise MakemoreError(no_such_file(path) if not path.exists() else f"{path}: not a file")
     text, sha, nbytes = _read_normalised(path)
     if not text:
-        raise MakemoreError(f"{path}: empty file")
+        raise MakemoreError(no_text(path, nbytes))
     b = split_boundary(len(text))
     train, val = (torch.from_numpy(ids) for ids in tok.encode_arrays([text[:b], text[b:]]))
     return PreparedTokens(name, path, tok, train, val, {"train": b, "val": len(text) - b}, sha, nbytes)

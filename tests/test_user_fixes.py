@@ -441,3 +441,17 @@ def test_quiet_keeps_the_notes_on_what_was_given(tmp_path):
     assert "note: --batch-size 500 is more than the 8 training words" in done.stderr
     done = makemore("train", "few.txt", "--type", "bigram", "--max-steps", "2", "-q", "-o", "recipe", cwd=tmp_path)
     assert done.returncode == 0 and done.stderr == "", done.stderr  # its recipe's 256: more than 8, not given
+
+
+def test_a_byte_order_mark_alone_is_no_text_to_every_reader(tmp_path):
+    """A file holding a UTF-8 byte-order mark alone was "empty file" to a token run, "no characters" to a text
+    run and "one character" to prepare: one message now, from one function."""
+    from makemore.tokenizer import Tokenizer
+
+    Tokenizer.train(["a few words of text to train on"], vocab_size=260).save(tmp_path / "tok.json")
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf")
+    for args in (["train", "bom.txt", "--tokenizer", "tok.json"], ["train", "bom.txt", "--mode", "text"],
+                 ["prepare", "bom.txt", "--tokenizer", "tok.json", "-o", "shards"]):
+        done = makemore(*args, cwd=tmp_path)
+        assert one_line_error(done) == "error: bom.txt: no text (a byte-order mark alone)", args
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bom.txt", "tok.json"]

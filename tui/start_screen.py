@@ -321,7 +321,7 @@ class StartScreen(Screen):
 
         data = self.query_one("#data", Input).value.strip()
         if not data:
-            raise MakemoreError("name a word list")
+            raise MakemoreError("name a word list or a text (a file, or a built-in dataset)")
         model_type = str(self.query_one("#type", Select).value)
         hyper = parse_hyper(self.query_one("#hyper", Input).value)
         own = request_options(hyper)  # mode, tokenizer, block_size: the request's
