@@ -213,7 +213,7 @@ async def test_the_form_trains_a_text_and_tokens_with_their_recipe(tmp_path, fak
 
     text = "First Citizen:\nBefore we proceed any further, hear me speak.\n" * 40
     (tmp_path / "play.txt").write_text(text)
-    Tokenizer.train([text], vocab_size=270).save(tmp_path / "tok.json")
+    Tokenizer.train([text], vocab_size=270).save(tmp_path / "my tok.json")  # a space: quoted in the field
     monkeypatch.chdir(tmp_path)
     app = create_app(runs_root=tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
@@ -235,7 +235,7 @@ async def test_the_form_trains_a_text_and_tokens_with_their_recipe(tmp_path, fak
         screen.query_one("#data", Input).value = "play.txt"  # a file: a word list, until the options say text
         await pilot.pause()
         assert shown()[0] == f"{words['max_steps']:g}"
-        screen.query_one("#hyper", Input).value = "mode=text tokenizer=tok.json block_size=16 n_layer=1"
+        screen.query_one("#hyper", Input).value = 'mode=text tokenizer="my tok.json" block_size=16, n_layer=1'
         await pilot.pause()
         assert shown()[0] == f"{prose['max_steps']:g}"
         await pilot.click("#train")
@@ -243,7 +243,7 @@ async def test_the_form_trains_a_text_and_tokens_with_their_recipe(tmp_path, fak
         assert isinstance(app.screen, FakeRunScreen), str(screen.query_one("#form-error", Static).content)
         request = app.screen.kwargs["request"]
         assert (request.data, request.mode, request.tokenizer, request.block_size, request.hyper) == \
-            ("play.txt", "text", Path("tok.json"), 16, {"n_layer": 1})
+            ("play.txt", "text", Path("my tok.json"), 16, {"n_layer": 1})
 
 
 async def test_a_name_the_system_refuses_is_said_under_the_form(tmp_path, fake_run_screen):

@@ -121,9 +121,20 @@ def _number(text: str, kind: type, name: str, low: float = 0, high: float | None
 
 
 def parse_hyper(text: str) -> dict:
-    """'n_layer=2 n_embd=32' -> {'n_layer': 2, 'n_embd': 32}"""
+    """'n_layer=2 n_embd=32' -> {'n_layer': 2, 'n_embd': 32}; items apart by spaces or commas, a value with either
+    in quotes, as a shell takes it (tokenizer="my files/tok.json")."""
+    import shlex
+
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace += ","
+    lexer.whitespace_split = True
+    lexer.commenters = ""  # a # is a character of a value, not a comment
+    try:
+        items = list(lexer)
+    except ValueError:
+        raise MakemoreError(f"model options: {text.strip()!r} has a quote that is not closed") from None
     hyper = {}
-    for item in text.replace(",", " ").split():
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep:
             raise MakemoreError(f"model options: {item!r} is not name=value")
