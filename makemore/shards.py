@@ -80,8 +80,9 @@ def _plan(corpus: Corpus, val_fraction: float) -> tuple[list[Document], list[Doc
     if len(files) == 1:
         check_text_head(files[0])  # a file that is not text says so, rather than that it is too short
         with open_regular(files[0]) as f:
-            if not f.read(8).decode("utf-8-sig", errors="replace"):  # a byte-order mark alone
-                raise MakemoreError(no_text(files[0], 3))
+            head = f.read(8)
+        if not head.decode("utf-8-sig", errors="replace"):  # a byte-order mark alone
+            raise MakemoreError(no_text(files[0], len(head)))
         raise MakemoreError(f"{files[0]}: one character; too short to cut off a validation split")
     n_val = max(n_val, 1)  # nowhere to cut (a file of one character): whole files, at least one (prepare says so)
     return docs[:-n_val], docs[-n_val:]

@@ -135,6 +135,7 @@ class ShardBatches(TokenBatches):
         self.windows_ = windows
         self._held_chars: dict[str, int] = {}
         self.next_batch = 0
+        self._drawn: tuple | None = None  # (first row, the drawn batch's tokens): its micro-batches' rows
         self.tokens = tokens  # in each split (its bits per character: loss * tokens / characters)
         first = min(windows.tokens, held_train or eval_tokens + block + 1)  # (``eval`` holds more)
         train = windows.checked(windows.read(0, first), [(0, first)])
@@ -156,7 +157,8 @@ class ShardBatches(TokenBatches):
         # a damaged id stops all of them at the same step, and rank 0 records it (a rank that met it alone died
         # with its message while rank 0 lost it, the run left looking unfinished)
         start, count = k * batch_size * self.windows_.T, batch_size * self.windows_.T + 1
-        self.windows_.checked(self.windows_.read(start, count), [(start, count)])
+        tokens = self.windows_.checked(self.windows_.read(start, count), [(start, count)])
+        self._drawn = (k * batch_size, tokens)  # read once: the micro-batches take their rows from it
         return torch.arange(k * batch_size, (k + 1) * batch_size)
 
     def seek(self, batches_done: int, batch_size: int) -> None:
@@ -169,7 +171,17 @@ class ShardBatches(TokenBatches):
     def micro_batch(self, rows, model, pack: bool, device):
         import torch
 
-        x, y = self.windows_.rows(rows.tolist())
+        import numpy as np
+
+        rows = rows.tolist()
+        T = self.windows_.T
+        first, tokens = self._drawn or (0, None)
+        if tokens is not None and first <= min(rows) and max(rows) < first + (len(tokens) - 1) // T:
+            # row r is tokens r*T .. r*T + T of the stream: the drawn batch's, from its first row on
+            block = tokens[(np.asarray(rows) - first)[:, None] * T + np.arange(T + 1)]
+            x, y = block[:, :-1], block[:, 1:]
+        else:
+            x, y = self.windows_.rows(rows)
         x, y = torch.from_numpy(x), torch.from_numpy(y)
         if device is not None and torch.device(device).type != "cpu":
             x = x.pin_memory().to(device, non_blocking=True)

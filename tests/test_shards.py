@@ -583,7 +583,12 @@ def test_every_rank_meets_a_damaged_id_in_any_share_of_the_batch(corpus, tok, tm
     shard.write_bytes(bytes(data))
     batches = prepare_shards(tmp_path / "s", seed=0).batches(None, block, None)
     for _ in range(3):
-        batches.draw(batch, None)  # batches 0-2: whole
+        rows = batches.draw(batch, None)  # batches 0-2: whole
+        # a share's rows, taken from the batch drawn (read once), are the rows the windows read
+        for share in (rows, rows[1::2], rows[3:5]):
+            x, y, _ = batches.micro_batch(share, None, False, None)
+            want = windows.rows(share.tolist())
+            assert x.numpy().tolist() == want[0].tolist() and y.numpy().tolist() == want[1].tolist()
     with pytest.raises(MakemoreError, match=re.escape(f"token id 65,000 in the training shards ({shard}, token {at:,})")):
         batches.draw(batch, None)  # batch 3: refused on drawing, whatever share a rank trains on
 

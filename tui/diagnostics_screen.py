@@ -212,8 +212,8 @@ class DiagnosticsScreen(Screen):
         self._show_view("layers")
         self.on_resize()
         lo, hi = HEALTHY_UPDATE
-        self.query_one("#ratios").border_title = "Update/data, log10, per weight matrix"
-        self.query_one("#ratios").border_subtitle = f"red: -3 (lecture, SGD) · gray: AdamW band {lo:g} to {hi:g}"
+        # (the subtitle holds the lines' legend)
+        self.query_one("#ratios").border_title = f"Update/data, log10 · red: -3, SGD's · gray: AdamW {lo:g} to {hi:g}"
         self.query_one("#grad-norm").border_title = "Gradient norm before clipping"
         self.query_one("#lr").border_title = "Learning rate"
         self.query_one("#embedding").border_title = "Embeddings (PCA)"
