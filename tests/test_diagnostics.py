@@ -749,8 +749,8 @@ def test_rebin_matches_a_histogram_taken_on_the_new_axis():
 async def test_the_screen_shows_replayed_records_and_goes_back():
     from makemore.tui.app import create_app
     from makemore.tui.diagnostics_screen import DiagnosticsScreen
-    from makemore.tui.widgets.diagnostics import (ActivationHistograms, EmbeddingScatter, SeriesChart,
-                                                  histogram_line, rebin)
+    from makemore.tui.widgets.diagnostics import (ActivationHistograms, EmbeddingScatter, LegendedChart,
+                                                  SeriesChart, histogram_line, rebin)
 
     app = create_app(events=scripted_diagnostics())
     async with app.run_test(size=(120, 40)) as pilot:
@@ -760,7 +760,7 @@ async def test_the_screen_shows_replayed_records_and_goes_back():
         screen = app.screen
         assert isinstance(screen, DiagnosticsScreen)
         assert screen.query_one(ActivationHistograms).diagnostics.step == 600
-        ratios = screen.query_one("#ratios", SeriesChart).series
+        ratios = screen.query_one("#ratios", LegendedChart).series
         assert set(ratios) == {"wte.weight", "fc.weight", "lm_head.weight"} and len(ratios["fc.weight"]) == 6
         assert len(screen.query_one("#grad-norm", SeriesChart).series["grad norm"]) == 60
         assert len(screen.query_one(EmbeddingScatter).coords) == 27
@@ -1069,7 +1069,7 @@ async def test_the_charts_start_at_step_0_keep_their_legend_below_and_a_bigram_s
     import re
 
     from makemore.tui.app import create_app
-    from makemore.tui.widgets.diagnostics import NO_LAYERS, SeriesChart
+    from makemore.tui.widgets.diagnostics import NO_LAYERS, LegendedChart
     from tui_helpers import screen_lines
 
     events = [dataclasses.replace(e, layers=[]) if isinstance(e, Diagnostics) else e for e in scripted_diagnostics()]
@@ -1080,9 +1080,12 @@ async def test_the_charts_start_at_step_0_keep_their_legend_below_and_a_bigram_s
         await pilot.pause(0.3)
         lines = screen_lines(app)
         assert sum(line.count(NO_LAYERS[:25]) for line in lines) == 2, "\n".join(lines)  # both layer panels say it
-        legend = str(app.screen.query_one("#ratios", SeriesChart).border_subtitle)
-        assert all(f"━ {name}" in legend for name in ("wte", "fc", "lm_head")), legend
-        assert not any("wte.weight" in line or "━ fc" in line.split("╰")[0] for line in lines), "\n".join(lines)
+        panel = app.screen.query_one("#ratios", LegendedChart)
+        assert sorted(name for name, _ in panel.legend.entries) == ["fc", "lm_head", "wte"]
+        legend_x = panel.legend.content_region.x  # the names beside the plot, not over it
+        assert legend_x >= panel.chart.region.right and all(
+            any(line[legend_x:].startswith(f"━ {name}") for line in lines) for name in ("wte", "fc", "lm_head"))
+        assert not any("wte.weight" in line for line in lines), "\n".join(lines)
         # under each chart's axis corner "└┬", the tick label 0 ends in the tick's column
         corners = [(i, m.start() + 1) for i, line in enumerate(lines) for m in re.finditer("└┬", line)]
         assert len(corners) == 4, "\n".join(lines)  # update/data, embeddings, gradient norm, learning rate
@@ -1092,6 +1095,67 @@ async def test_the_charts_start_at_step_0_keep_their_legend_below_and_a_bigram_s
         steps = [(row, col) for row, col in corners if "step" in lines[row + 2]]
         assert len(steps) == 3 and all(lines[row + 1][col] == "0" for row, col in steps), \
             "\n".join(lines[r + 1] for r, _ in steps)
+
+
+async def test_the_update_data_legend_names_a_transformers_eight_lines():
+    """The legend sat in the panel's bottom border, which held four of a 2-layer Transformer's eight names at
+    120x40. It is a column beside the chart: all eight at 120x40; where rows run out, the rest are counted."""
+    from makemore.tui.app import create_app
+    from makemore.tui.widgets.diagnostics import LegendedChart
+    from tui_helpers import screen_lines
+
+    names = [f"h.{b}.{w}" for b in (0, 1) for w in ("mlp.c_fc", "mlp.c_proj", "attn.c_attn", "attn.c_proj")]
+    events = []
+    for e in scripted_diagnostics():
+        if isinstance(e, Diagnostics):
+            one = e.weights[1]
+            e = dataclasses.replace(e, weights=[dataclasses.replace(one, name=f"{n}.weight", shape=[64 * (9 - k), 64],
+                                                                    update_to_data=-3 + k / 10)
+                                                for k, n in enumerate(names)])
+        events.append(e)
+    app = create_app(events=events)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("d")
+        await pilot.pause(0.3)
+        lines = screen_lines(app)
+        panel = app.screen.query_one("#ratios", LegendedChart)
+        x = panel.legend.content_region.x
+        assert [line[x:].split("│")[0].strip() for line in lines if line[x:].startswith("━ ")] == \
+            [f"━ {n}" for n in names], "\n".join(lines)
+        assert any(line.startswith("│-3├") for line in lines), "\n".join(lines)  # a round tick on the -3 line
+        await pilot.resize_terminal(80, 13)  # the compact view: fewer rows than names
+        await pilot.pause(0.2)
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        lines = screen_lines(app)
+        x = panel.legend.content_region.x
+        shown = [line[x:].split("│")[0].strip() for line in lines if line[x:].startswith(("━ ", "+"))]
+        rows = panel.legend.region.height
+        assert 2 <= rows < len(names) and len(shown) == rows, "\n".join(lines)
+        assert shown[:-1] == [f"━ {n}" for n in names[:rows - 1]] and shown[-1] == f"+{len(names) - rows + 1} more"
+
+
+def test_round_ticks_fall_on_round_values_one_every_other_row():
+    from makemore.tui.widgets.log_axis import round_ticks
+
+    class Plot:
+        ticks = None
+
+        def yticks(self, ticks, labels):
+            self.ticks = list(zip(ticks, labels))
+
+    def ticks(values, rows):
+        plt = Plot()
+        round_ticks(plt, values, rows)
+        return plt.ticks
+
+    assert ticks([-3.99, -1.0, -3.5], 7) == [(-3, "-3"), (-2, "-2"), (-1, "-1")]  # plotext: -3.99, -3.49, ...
+    assert ticks([-3.5, -1.0], 15) == [(-3.5, "-3.5"), (-3, "-3"), (-2.5, "-2.5"), (-2, "-2"), (-1.5, "-1.5"),
+                                       (-1, "-1")]
+    assert [t for t, _ in ticks([1e-4, 0.0101], 7)] == [0.0025, 0.005, 0.0075, 0.01]
+    assert ticks([2.0, 2.0], 7) is None and ticks([float("nan")], 7) is None  # plotext's own
+    assert ticks([0.31, 0.49], 7) is not None and all(0.31 <= t <= 0.49 for t, _ in ticks([0.31, 0.49], 7))
 
 
 async def test_the_layer_tables_fit_a_transformers_names_at_120_columns():

@@ -29,8 +29,8 @@ from textual.widgets import Footer, Static, Tab, Tabs
 from makemore.events import Diagnostics, Event, Started, Step
 from makemore.instruments import HEALTHY_UPDATE, token_labels
 from makemore.tui.follow import MetricsTail
-from makemore.tui.widgets.diagnostics import (ActivationHistograms, EmbeddingScatter, LayerTable, SeriesChart,
-                                              update_ratio_hlines)
+from makemore.tui.widgets.diagnostics import (ActivationHistograms, EmbeddingScatter, LayerTable, LegendedChart,
+                                              SeriesChart, update_ratio_hlines)
 
 from makemore.tui.run_screen import is_compact
 
@@ -167,7 +167,7 @@ class DiagnosticsScreen(Screen):
                 yield ActivationHistograms(id="hists", classes="diag-panel")
                 yield LayerTable(id="layers", classes="diag-panel")
             with Horizontal(classes="diag-row", id="row-updates"):
-                yield SeriesChart("log10 update/data", id="ratios", classes="diag-panel")
+                yield LegendedChart("log10 update/data", id="ratios", classes="diag-panel")
                 yield EmbeddingScatter(id="embedding", classes="diag-panel")
             with Horizontal(classes="diag-row", id="row-norms"):
                 yield SeriesChart("norm", id="grad-norm", classes="diag-panel")
@@ -212,7 +212,6 @@ class DiagnosticsScreen(Screen):
         self._show_view("layers")
         self.on_resize()
         lo, hi = HEALTHY_UPDATE
-        # (the subtitle holds the lines' legend)
         self.query_one("#ratios").border_title = f"Update/data, log10 · red: -3, SGD's · gray: AdamW {lo:g} to {hi:g}"
         self.query_one("#grad-norm").border_title = "Gradient norm before clipping"
         self.query_one("#lr").border_title = "Learning rate"
@@ -245,7 +244,7 @@ class DiagnosticsScreen(Screen):
             self.query_one("#diag-title", Static).update(title)
             self.query_one(ActivationHistograms).show(latest)
             self.query_one(LayerTable).show(latest)
-            self.query_one("#ratios", SeriesChart).set_data(h.ratio_series(), update_ratio_hlines())
+            self.query_one("#ratios", LegendedChart).set_data(h.ratio_series(), update_ratio_hlines())
             self.query_one("#grad-norm", SeriesChart).set_data({"grad norm": list(h.grad_norm)},
                                                                log_y=self.log_norm)
             self.query_one("#lr", SeriesChart).set_data({"lr": list(h.lr)})

@@ -15,7 +15,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
@@ -23,8 +23,8 @@ from textual_plotext import PlotextPlot
 from makemore.console import plural
 from makemore.events import GRAD_SPAN, Diagnostics, LayerStats
 from makemore.instruments import HEALTHY_UPDATE, MAX_LABELS, NO_LAYERS, layer_warning
-from makemore.tui.widgets.log_axis import log_ticks, logged
-from makemore.tui.widgets.loss_chart import downsample, nice_ticks, step_label
+from makemore.tui.widgets.log_axis import log_ticks, logged, round_ticks
+from makemore.tui.widgets.loss_chart import downsample, nice_ticks, plot_rows, step_label
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -226,11 +226,15 @@ class SeriesChart(PlotextPlot):
         self.series: dict[str, list[tuple[int, float]]] = {}
         self.hlines: list[tuple[float, str]] = []
         self.log_y = False
+        self.legend: list[tuple[str, int]] = []  # (name, colour) of each line drawn, when there is more than one
         self._key: object = None
 
     def on_mount(self) -> None:
         super().on_mount()
         self.replot()
+
+    def on_resize(self) -> None:
+        self.replot()  # the ticks and the points kept depend on the size
 
     def set_data(self, series: dict[str, list[tuple[int, float]]], hlines: list[tuple[float, str]] | None = None,
                  log_y: bool = False) -> None:
@@ -262,9 +266,7 @@ class SeriesChart(PlotextPlot):
             legend.append((name.removesuffix(".weight"), color))
             last = max(last, points[-1][0])
             drawn = True
-        # the names under the chart, not over its first steps (plotext draws its legend inside the plot)
-        self.border_subtitle = Text("  ").join(Text(f"━ {name}", style=f"color({color})") for name, color in legend) \
-            if len(self.series) > 1 else None
+        self.legend = legend if len(self.series) > 1 else []
         for y, color in self.hlines:
             if not log or y > 0:
                 plt.hline(math.log10(y) if log else y, color)
@@ -278,7 +280,71 @@ class SeriesChart(PlotextPlot):
             plt.ylabel(self.ylabel)
         if log and drawn:  # see log_axis: the log is taken here, not by plotext
             log_ticks(plt, shown)
+        elif drawn:
+            round_ticks(plt, shown + [y for y, _ in self.hlines], plot_rows(self))
         self.refresh()
+
+
+class SeriesLegend(Static):
+    """The lines' names, one a row in their colours, beside the chart: plotext draws its legend over the plot's
+    first steps, and a row under it holds four of a Transformer's eight names. Rows it has no room for are
+    counted."""
+
+    DEFAULT_CSS = """
+    SeriesLegend { width: auto; max-width: 24; height: 1fr; padding: 0 1; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.entries: list[tuple[str, int]] = []
+
+    def show(self, entries: list[tuple[str, int]]) -> None:
+        self.entries = list(entries)
+        self.display = bool(self.entries)
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        rows = max(self.size.height, 1)
+        entries = self.entries
+        if len(entries) > rows:
+            entries, more = entries[:rows - 1], len(entries) - (rows - 1)
+        else:
+            more = 0
+        lines = [Text(f"━ {name}", style=f"color({color})", no_wrap=True, overflow="ellipsis")
+                 for name, color in entries]
+        if more:
+            lines.append(Text(f"+{more} more", style="dim"))
+        return Text("\n").join(lines)
+
+
+class LegendedChart(Horizontal):
+    """A SeriesChart with its legend beside it, as one panel."""
+
+    DEFAULT_CSS = """
+    LegendedChart { height: 1fr; width: 1fr; }
+    """
+
+    def __init__(self, ylabel: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.chart = SeriesChart(ylabel)
+        self.legend = SeriesLegend()
+
+    def compose(self) -> ComposeResult:
+        yield self.chart
+        yield self.legend
+
+    def on_mount(self) -> None:
+        self.legend.show(self.chart.legend)
+
+    def set_data(self, series: dict[str, list[tuple[int, float]]], hlines: list[tuple[float, str]] | None = None,
+                 log_y: bool = False) -> None:
+        self.chart.set_data(series, hlines, log_y)
+        if self.legend.is_mounted:
+            self.legend.show(self.chart.legend)
+
+    @property
+    def series(self) -> dict[str, list[tuple[int, float]]]:
+        return self.chart.series
 
 
 class EmbeddingScatter(PlotextPlot):

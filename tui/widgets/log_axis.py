@@ -67,3 +67,22 @@ def linear_ticks(plt, values: list[float], rows: int = 1000) -> None:
     if not ticks or ticks[0] - lo > 2 * (hi - lo) / rows:  # the lowest value too, on a row of its own
         ticks.insert(0, lo)
     plt.yticks(ticks, [label(t) for t in ticks])
+
+
+def round_ticks(plt, values: list[float], rows: int) -> None:
+    """Round ticks for a linear axis over ``values`` (-3.5, -3, -2.5 rather than plotext's -3.49, -3.08, -2.67):
+    the finest step of 1, 2, 2.5 or 5 x 10^k that puts at most one tick on every other row (three at least, six
+    at most); plotext's own where fewer than two fall in the range."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite or max(finite) <= min(finite):
+        return
+    lo, hi = min(finite), max(finite)
+    most = max(3, min(6, rows // 2 + 1))
+    k = math.floor(math.log10((hi - lo) / most)) - 1
+    for step in (m * 10.0 ** e for e in (k, k + 1, k + 2) for m in (1, 2, 2.5, 5)):
+        first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+        if last - first + 1 <= most:
+            if last > first:
+                ticks = [round(i * step, 12) for i in range(first, last + 1)]
+                plt.yticks(ticks, [label(t) for t in ticks])
+            return
