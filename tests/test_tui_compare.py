@@ -431,22 +431,27 @@ def test_a_token_runs_losses_are_marked_per_token_beside_per_character_ones():
     assert loss_axis([False, False]) == "loss (nats/char)" and loss_axis([True]) == "loss (nats/token)"
 
 
-def test_a_long_run_name_ends_in_an_ellipsis_beside_its_marker_and_the_figures_stay_whole():
+def test_a_long_run_name_is_cut_in_its_middle_beside_its_marker_and_the_figures_stay_whole():
     """A long run name folded onto lines of its own, its marker left alone on the row above (at 80 columns only
-    the first run's row was in view); it now ends in an ellipsis on its row."""
+    the first run's row was in view); it is cut on its row. Cut at its end, two names that differ only there
+    (a learning rate) read alike: the cut is in the middle."""
     from rich.console import Console
 
     from makemore.tui.overlay import RunRow
     from makemore.tui.widgets.run_legend import runs_table
 
     a, b = looks(2)
-    rows = (RunRow("this-is-a-very-long-run-directory-name-for-testing-overflow-mlp", a, "mlp", 23_259, 300, 2.0,
-                   2.1643, 299, 2.1657, "finished"),
-            RunRow("shak1", b, "transformer", 226_432, 200, 30.0, 2.55, 200, None, "finished"))
+    c = looks(3)[2]
+    long = "this-is-a-very-long-run-directory-name-for-testing-overflow-mlp"
+    rows = (RunRow(long + "-lr0.01", a, "mlp", 23_259, 300, 2.0, 2.1643, 299, 2.1657, "finished"),
+            RunRow("shak1", b, "transformer", 226_432, 200, 30.0, 2.55, 200, None, "finished"),
+            RunRow(long + "-lr0.003", c, "mlp", 23_259, 300, 2.0, 2.1701, 299, 2.1702, "finished"))
     for width in (76, 116):
         console = Console(width=width, record=True, file=open("/dev/null", "w"))
         console.print(runs_table(rows))
         lines = console.export_text().splitlines()
-        assert len(lines) == 3, lines  # the header and one row a run
-        assert lines[1].startswith(f"{a.marker} this-is-a-very-") and "…" in lines[1], lines
+        assert len(lines) == 4, lines  # the header and one row a run
+        first, third = lines[1].split(" mlp ")[0].strip(), lines[3].split(" mlp ")[0].strip()
+        assert first.startswith(f"{a.marker} this-") and first.endswith("-lr0.01") and "…" in first, lines
+        assert third.endswith("-lr0.003") and first[2:] != third[2:], lines  # told apart
         assert all(figure in lines[1] for figure in ("23,259", "300", "2.1643", "2.1657", "finished")), lines

@@ -7,7 +7,8 @@ why each unreadable run cannot be read. Both own ``rows`` and redraw when it cha
 
 from __future__ import annotations
 
-from rich.console import Group
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 from textual.reactive import reactive
@@ -37,6 +38,29 @@ def legend_line(row: RunRow) -> Text:
                          f" · {row.type or '-'} · {params} · {best}")
 
 
+class CutName:
+    """A run's marker and name in a table cell, cut in the middle where the column is narrower than the name: the
+    end of a name is what tells runs apart more often than its start (names-mlp-lr0.01, names-mlp-lr0.003)."""
+
+    def __init__(self, marker: Text, name: str) -> None:
+        self.marker, self.name = marker, name
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        whole = self.marker.cell_len + 1 + len(self.name)
+        return Measurement(min(whole, self.marker.cell_len + 1 + 7), whole)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        room = options.max_width - self.marker.cell_len - 1
+        name = self.name
+        if len(name) > room:
+            keep = max(room - 1, 0)
+            head = keep // 3
+            name = name[:head] + "…" + name[len(name) - (keep - head):] if keep else "…"[:room]
+        text = Text.assemble(self.marker, " ", name, no_wrap=True)
+        text.truncate(options.max_width)  # a wide character's second cell
+        yield text
+
+
 class RunLegend(Static):
     rows: reactive[tuple[RunRow, ...]] = reactive(tuple, init=False)
 
@@ -48,17 +72,17 @@ def runs_table(rows: tuple[RunRow, ...]) -> Table | Group:
     # the lowest of each kind: a loss per token is not comparable with one per character
     best = {kind: min((r.best_val for r in rows if r.best_val is not None and r.per_token == kind), default=None)
             for kind in (False, True)}
-    # one space between columns; a long run name ends in an ellipsis on its row, beside its marker (the only
+    # one space between columns; a long run name is cut in its middle on its row, beside its marker (the only
     # column that gives up room: the figures never cut short)
     t = Table(box=None, expand=True, pad_edge=False, collapse_padding=True)
-    t.add_column("run", overflow="ellipsis", no_wrap=True, ratio=1, min_width=8)
+    t.add_column("run", no_wrap=True, ratio=1, min_width=8)
     for col, right in (("type", False), ("params", True), ("steps", True), ("time", True),
                        ("best val", True), ("test", True), ("status", False)):
         t.add_column(col, justify="right" if right else "left", no_wrap=True)
     for r in rows:
         val = fmt_loss(r.best_val) + (mark(r) if r.best_val is not None else "")
         status = Text(r.status, style=STATUS_STYLE.get(r.status, ""))
-        t.add_row(Text.assemble((r.look.marker, r.look.style), " ", r.name), r.type or "-", f"{r.params:,}" if r.params else "-",
+        t.add_row(CutName(Text(r.look.marker, style=r.look.style), r.name), r.type or "-", f"{r.params:,}" if r.params else "-",
                   f"{r.steps:,}", fmt_time(r.seconds),
                   Text(val, style="bold green") if r.best_val is not None and r.best_val == best[r.per_token] else val,
                   fmt_loss(r.test) + (mark(r) if r.test is not None else ""), status)
