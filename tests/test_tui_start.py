@@ -208,7 +208,7 @@ async def test_the_form_trains_a_text_and_tokens_with_their_recipe(tmp_path, fak
     """The placeholders were the word-list recipe's whatever the data (a text trained with another); and the form
     could not start a text run on a file or a token run: mode, tokenizer and block_size in the options field go
     to the request, as `makemore tui FILE --mode text --tokenizer T --block-size N` takes them."""
-    from makemore.models import recipe_for, text_defaults
+    from makemore.models import get_family, recipe_for, text_defaults
     from makemore.tokenizer import Tokenizer
 
     text = "First Citizen:\nBefore we proceed any further, hear me speak.\n" * 40
@@ -232,6 +232,18 @@ async def test_the_form_trains_a_text_and_tokens_with_their_recipe(tmp_path, fak
         block, hyper = text_defaults("transformer")
         assert f"n_embd={hyper['n_embd']}" in screen.query_one("#hyper", Input).placeholder
         assert f"block_size={block}" in screen.query_one("#hyper", Input).placeholder
+        # a time budget alone trains with its tier's settings (training.check_request), and no step limit
+        tier = get_family("transformer").for_budget(600, "text")
+        screen.query_one("#max_time", Input).value = "10m"
+        await pilot.pause()
+        assert shown() == ["none", f"{prose['batch_size']:g}", f"{tier['learning_rate']:g}"]
+        assert f"n_layer={tier['n_layer']}" in screen.query_one("#hyper", Input).placeholder
+        screen.query_one("#max_steps", Input).value = "500"  # steps given: the recipe's own settings
+        await pilot.pause()
+        assert shown()[2] == f"{prose['learning_rate']:g}"
+        assert f"n_layer={hyper['n_layer']}" in screen.query_one("#hyper", Input).placeholder
+        screen.query_one("#max_steps", Input).value = ""
+        screen.query_one("#max_time", Input).value = ""
         screen.query_one("#data", Input).value = "play.txt"  # a file: a word list, until the options say text
         await pilot.pause()
         assert shown()[0] == f"{words['max_steps']:g}"

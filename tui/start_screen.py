@@ -262,8 +262,11 @@ class StartScreen(Screen):
 
     @on(Input.Changed, "#data")
     @on(Input.Changed, "#hyper")
+    @on(Input.Changed, "#max_steps")
+    @on(Input.Changed, "#max_time")
     def _data_changed(self) -> None:
-        self._defaults(self.query_one("#type", Select).value)  # a text trains with the text recipe
+        # a text trains with the text recipe; a time budget alone with that budget's settings
+        self._defaults(self.query_one("#type", Select).value)
 
     def _mode(self, model_type: str) -> str:
         """words or text: what the form's data and options train on now (words while they cannot say)."""
@@ -291,10 +294,20 @@ class StartScreen(Screen):
             block, hyper = text_defaults(family.name)
             shown = {**hyper, "block_size": block}
         else:
-            shown = family.hyper
+            shown = dict(family.hyper)
+        try:  # --max-time without --max-steps: the budget's tier, as training takes it (training.check_request)
+            budget = parse_duration(self.query_one("#max_time", Input).value)
+        except MakemoreError:  # (said when Train is pressed)
+            budget = None
+        timed = budget is not None and not self.query_one("#max_steps", Input).value.strip()
+        tier = family.for_budget(budget, mode) if timed else {}
+        shown.update((k, v) for k, v in tier.items() if k in shown)
+        recipe = {**recipe, **{k: v for k, v in tier.items() if k not in shown}}
         self.query_one("#hyper", Input).placeholder = " ".join(f"{k}={v}" for k, v in shown.items())
         for key in ("max_steps", "batch_size", "learning_rate"):
             self.query_one(f"#{key}", Input).placeholder = f"{recipe[key]:g}"
+        if timed:
+            self.query_one("#max_steps", Input).placeholder = "none"  # the budget ends the run
 
     @on(OptionList.OptionSelected, "#runs")
     def _open(self, event: OptionList.OptionSelected) -> None:
