@@ -20,7 +20,8 @@ from makemore.rundir import METRICS, RunDir, resolve_run
 from makemore.console import TAG_STYLE, make_console, plural
 
 out = make_console()
-err = make_console(stderr=True, outlive_reader=True)  # notes: a reader that leaves stops nothing
+# notes: a reader that leaves stops nothing; printed as they are (a path's brackets are not rich's tags)
+err = make_console(stderr=True, outlive_reader=True, markup=False)
 
 
 # --- which run ------------------------------------------------------------------------------------
@@ -553,7 +554,8 @@ def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: s
     where, words = result["on"], result["words"]
     out.print(f"{where}: {result['loss']:.4f} nats/char · {result['bpc']:.4f} bits/char · perplexity "
               f"{result['perplexity']:.2f} · {plural(words, 'word')} · {run.path} @ step {loaded.step}"
-              + (f" · averaging {result['dropout_samples']} dropout masks" if result.get("dropout_samples") else ""))
+              + (f" · averaging {result['dropout_samples']} dropout masks" if result.get("dropout_samples") else ""),
+              markup=False)
     if any(result.get("skipped", {}).values()):
         err.print(f"{where}: {plural(result['lines'], 'line')}, {plural(words, 'word')} scored; skipped " + ", ".join(_skip_reasons(result)))
 
@@ -610,7 +612,7 @@ def _eval_text(loaded, *, file: Path | None, split: str, as_json: bool) -> None:
         where, loss, chars = result["on"], result["loss"], result["chars"]
         out.print(f"{where}: {loss:.4f} nats/char · {result['bpc']:.4f} bits/char · perplexity "
                   f"{result['perplexity']:.2f} · {chars:,} characters predicted · {loaded.run_dir} @ step "
-                  f"{loaded.step}", soft_wrap=True)
+                  f"{loaded.step}", soft_wrap=True, markup=False)
 
 
 SKIP_REASONS = {"too_long": "longer than the model's block", "unknown": "characters outside the model's vocabulary"}
@@ -664,67 +666,71 @@ def info_command(run, *, as_json: bool) -> None:
     from makemore.models import get_family, recipe_for, recipe_text
 
     t = Table(box=None, show_header=False, pad_edge=False)
-    t.add_column(style="bold")
-    t.add_column()
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column(overflow="fold")  # a long vocabulary or path folds onto the next line, never cut short
+
+    def row(name: str, value: str) -> None:  # printed as it is: a path's brackets are not rich's tags
+        t.add_row(name, Text(value))
+
     d = s["dataset"]
 
     def count(v) -> str:  # config.json is the user's to edit: a field of the wrong type shows as "?"
         return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else "?"
 
-    t.add_row("run", s["run"])
-    t.add_row("model", " · ".join([f"{s['type']}", f"{count(s['params'])} parameters"]
+    row("run", s["run"])
+    row("model", " · ".join([f"{s['type']}", f"{count(s['params'])} parameters"]
                                    + ([" ".join(f"{k}={v}" for k, v in s["hyper"].items())] if s["hyper"] else [])))
     if s["mode"] == "text":
         sp = s["split"]
-        t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · text, {count(d.get('chars', 0))} characters")
+        row("dataset", f"{d.get('name')} ({d.get('path')}) · text, {count(d.get('chars', 0))} characters")
         unit = "tokens" if isinstance(d.get("tokenizer"), dict) else "characters"  # what the parts hold
         part = _scored_part(sp, unit)
         if sp.get("kind") == "shards":  # prepared shards: whole documents each side, counted in tokens
             docs = sp.get("documents") if isinstance(sp.get("documents"), dict) else {}
-            t.add_row("split", f"token shards: {count(sp.get('train', 0))} / {count(sp.get('val', 0))} tokens "
+            row("split", f"token shards: {count(sp.get('train', 0))} / {count(sp.get('val', 0))} tokens "
                                f"train / val, in {count(docs.get('train'))} / {count(docs.get('val'))} documents · "
                                f"block {s['block_size']}")
         else:
-            t.add_row("split", f"characters [0, {count(sp.get('boundary', 0))}) train, the rest val: "
+            row("split", f"characters [0, {count(sp.get('boundary', 0))}) train, the rest val: "
                                f"{count(sp.get('train', 0))} / {count(sp.get('val', 0))} {unit} · "
                                f"block {s['block_size']}")
         tk = d.get("tokenizer")  # a token run's: its size, padding, pre-split
         # the model's rows, as training counts them: the characters and id 0 (a word list's start/stop; unused here)
-        t.add_row("vocab", f"{s['vocab_size']} symbols: {s['vocab']!r} + id 0 (unused in a text)"
+        row("vocab", f"{s['vocab_size']} symbols: {s['vocab']!r} + id 0 (unused in a text)"
                   if not isinstance(tk, dict) else
                   f"{tk.get('vocab_size')} tokens (rows padded to {tk.get('padded')}) · byte-level BPE, "
                   f"{tk.get('pattern')} pre-split · {s['run']}/tokenizer.json")
     else:
         part = ""
         words, dups = d.get("words", 0), d.get("duplicates_dropped", 0)
-        t.add_row("dataset", f"{d.get('name')} ({d.get('path')}) · {count(words)} word{'' if words == 1 else 's'}, "
+        row("dataset", f"{d.get('name')} ({d.get('path')}) · {count(words)} word{'' if words == 1 else 's'}, "
                   f"{count(dups)} duplicate{'' if dups == 1 else 's'} dropped")
-        t.add_row("split", " / ".join(count(s['split'].get(k, 0)) for k in ("train", "val", "test"))
+        row("split", " / ".join(count(s['split'].get(k, 0)) for k in ("train", "val", "test"))
                   + " train/val/test")
-        t.add_row("vocab", f"{s['vocab_size']} symbols: {s['vocab']!r} + start/stop")
+        row("vocab", f"{s['vocab_size']} symbols: {s['vocab']!r} + start/stop")
     tr = s["train"]
     if get_family(s["type"]).fitted:
-        t.add_row("training", f"fitted in one pass · seed {tr.get('seed')} · {tr.get('device')}")
+        row("training", f"fitted in one pass · seed {tr.get('seed')} · {tr.get('device')}")
     else:
         steps, seconds = tr.get("max_steps"), tr.get("max_time")
         length = " or ".join(([f"{count(steps)} steps"] if steps else []) + ([f"{seconds:g} s"] if seconds else [])) \
             + (", whichever comes first" if steps and seconds else "")
-        t.add_row("training", f"{length} · batch {tr.get('batch_size')} · "
+        row("training", f"{length} · batch {tr.get('batch_size')} · "
                   f"lr {tr.get('learning_rate')} · wd {tr.get('weight_decay')} · "
                   + (f"weights' average {tr.get('ema')} · " if tr.get("ema") else "")
                   + f"seed {tr.get('seed')} · {tr.get('device')} · {_arithmetic(tr, s['arithmetic'])}")
     took = f" in {s['elapsed']:.0f} s" if s["elapsed"] is not None else ""
     if s["damaged_lines"]:
-        t.add_row("metrics", f"skipped {plural(s['damaged_lines'], 'damaged line')} of {run.path / METRICS}")
-    t.add_row("progress", f"step {s['steps']}" + (f" · finished ({s['finished']}){took}" if s["finished"] else
-                                                   f" · failed: {escape(s['failed'])}" if s["failed"] else
+        row("metrics", f"skipped {plural(s['damaged_lines'], 'damaged line')} of {run.path / METRICS}")
+    row("progress", f"step {s['steps']}" + (f" · finished ({s['finished']}){took}" if s["finished"] else
+                                                   f" · failed: {s['failed']}" if s["failed"] else
                                                    " · not finished"))
     fmt = (lambda v: f"{v:.4f}" if isinstance(v, float) else "-")
     bpc = f" ({s['best_val_bpc']:.4f} bits/char)" if s["mode"] == "text" and s["best_val_bpc"] is not None else ""
-    t.add_row("best val", f"{fmt(s['best_val_loss'])} {s['loss_unit']}{bpc} @ step {s['best_step']}{part}"
+    row("best val", f"{fmt(s['best_val_loss'])} {s['loss_unit']}{bpc} @ step {s['best_step']}{part}"
               if s["best_step"] is not None else "- (no evaluation recorded yet)")
     if s["mode"] != "text":  # a text run's held-out part is val (there is no test split)
-        t.add_row("test", fmt(s["test_loss"]))
+        row("test", fmt(s["test_loss"]))
     family, defaults = get_family(s["type"]), recipe_for(s["type"], s["mode"])
     recipe = "fitted in one pass" if family.fitted else recipe_text(defaults)
     if s["mode"] == "text":
@@ -734,7 +740,7 @@ def info_command(run, *, as_json: bool) -> None:
         hyper = " ".join(f"{k}={v}" for k, v in text_hyper.items()) + f" block_size={block}"
     else:
         hyper = " ".join(f"{k}={v}" for k, v in family.hyper.items())
-    t.add_row(f"{s['type']} defaults" + (" (text)" if s["mode"] == "text" else ""),
+    row(f"{s['type']} defaults" + (" (text)" if s["mode"] == "text" else ""),
               f"{hyper} · {recipe}" if hyper else recipe)
     out.print(t)
 

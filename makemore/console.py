@@ -31,14 +31,16 @@ class _Unpadded:
         return getattr(self.stream, name)
 
 
-def make_console(stderr: bool = False, outlive_reader: bool = False):
+def make_console(stderr: bool = False, outlive_reader: bool = False, markup: bool = True):
     """A rich console for the commands' output. On a terminal, rich as usual. Piped or redirected
     (``| tee log``), a line is never wrapped, whatever its length or $COLUMNS, and never padded with spaces:
     a log keeps each line whole.
 
     When the reader of a pipe goes away (``| head``), rich ends the command (exit code 1); with
     ``outlive_reader`` (training's progress) the console falls silent instead and the command goes on: a run
-    piped into ``head`` trains to its end and saves, as it would unwatched."""
+    piped into ``head`` trains to its end and saves, as it would unwatched. Without ``markup``, what is printed is
+    printed as it is: a path or a word may hold brackets (``runs/exp [a]``, ``[/x]``) that rich would take for
+    its tags."""
     from rich.console import Console
 
     class Outliving(Console):
@@ -54,9 +56,9 @@ def make_console(stderr: bool = False, outlive_reader: bool = False):
                 pass
 
     cls = Outliving if outlive_reader else Console
-    console = cls(stderr=stderr, highlight=False)
+    console = cls(stderr=stderr, highlight=False, markup=markup)
     if not console.is_terminal:
-        console = cls(file=_Unpadded(stderr), highlight=False, soft_wrap=True, width=UNWRAPPED_WIDTH)
+        console = cls(file=_Unpadded(stderr), highlight=False, soft_wrap=True, width=UNWRAPPED_WIDTH, markup=markup)
     return console
 
 

@@ -24,7 +24,7 @@ from makemore.files import printable
 from makemore.rundir import CONFIG, RUNS, RunDir, list_runs
 
 out = make_console()  # piped or redirected, lines stay whole: a run's name is never folded or cut there
-err = make_console(stderr=True)
+err = make_console(stderr=True, markup=False)  # printed as it is: a path's brackets are not rich's tags
 
 # The AdamW band of update-to-data ratios (log10) that the TUI and `diagnose` mark as healthy. The lecture's -3
 # is for plain SGD; AdamW normalises every update to about the learning rate, so the ratio follows
@@ -547,7 +547,7 @@ def runs_command(root: Path, *, as_json: bool, sort: str) -> None:
         t.add_row(escape(Path(r["run"]).name), *(cells[col] for col in shown))
     out.print(t)
     for path, e in bad:
-        err.print(f"skipped {escape(printable(path))}: {escape(e)}")
+        err.print(f"skipped {printable(path)}: {e}")
     for r in rows:
         skipped_note(r["run"], r["damaged_lines"])
     err.print(f"{plural(len(rows), 'run')} in {root}" + (f", {len(bad)} unreadable" if bad else "") + f" · sorted by {sort}" + (" (bits per character)" if sort == "val" else "")

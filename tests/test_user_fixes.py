@@ -455,3 +455,24 @@ def test_a_byte_order_mark_alone_is_no_text_to_every_reader(tmp_path):
         done = makemore(*args, cwd=tmp_path)
         assert one_line_error(done) == "error: bom.txt: no text (a byte-order mark alone)", args
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bom.txt", "tok.json"]
+
+
+def test_brackets_in_a_path_are_printed_as_they_are(tmp_path, monkeypatch):
+    """A path is printed through rich, which took `[a]` for a style (`runs/exp [a]` printed as `runs/exp `) and
+    `[/x]` for a closing tag it could not match (a traceback, exit 1, from train, info, sample, score, diagnose)."""
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "d[/x]"
+    data.mkdir(parents=True)
+    (data / "people [v2].txt").write_text("\n".join(PEOPLE) + "\n")
+    run = "runs/exp [a]/q[/x]"
+    result = runner.invoke(app, ["train", "d[/x]/people [v2].txt", "--type", "bigram", "--max-steps", "3", "-o", run])
+    assert result.exit_code == 0, result.output
+    assert "d[/x]/people [v2].txt: 26 words" in result.stderr and f"→ {run}" in result.stdout
+    info = runner.invoke(app, ["info", run])
+    assert info.exit_code == 0 and f"run              {run}\n" in info.stdout, info.output
+    assert "people [v2] (" in info.stdout and "d[/x]/people [v2].txt)" in info.stdout
+    for args, where in ((["eval", run, "--split", "val"], "stdout"), (["sample", run, "-n", "2"], "stderr"),
+                        (["score", run, "anna"], "stderr"), (["diagnose", run], "stderr")):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, (args, result.output)
+        assert run in getattr(result, where), (args, result.output)
