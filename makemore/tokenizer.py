@@ -478,7 +478,10 @@ def _layout(spec: dict, source: str) -> tuple[list[bytes], dict[str, int], list[
     """id -> bytes for every id (specials: their text), the special tokens, and the merges as id triples."""
     vocab = spec["model"]["vocab"]
     added = spec.get("added_tokens") or []
-    size = len(vocab) + sum(1 for t in added if isinstance(t, dict) and t.get("content") not in vocab)
+    for t in added:  # checked before they are counted: a content that is a list or an object is not a token
+        if not isinstance(t, dict) or not isinstance(t.get("content"), str) or not isinstance(t.get("id"), int):
+            raise MakemoreError(f"{source}: an added token without content or id")
+    size = len(vocab) + sum(1 for t in added if t["content"] not in vocab)
     if size > MAX_VOCAB:
         raise MakemoreError(f"{source}: {size:,} tokens, more than {MAX_VOCAB:,}")
     table: list[bytes | None] = [None] * size
@@ -488,8 +491,6 @@ def _layout(spec: dict, source: str) -> tuple[list[bytes], dict[str, int], list[
         table[i] = _symbol_bytes(symbol, source)
     specials = {}
     for t in added:
-        if not isinstance(t, dict) or not isinstance(t.get("content"), str) or not isinstance(t.get("id"), int):
-            raise MakemoreError(f"{source}: an added token without content or id")
         i = t["id"]
         if t["content"] in vocab and vocab[t["content"]] == i:
             continue

@@ -221,6 +221,9 @@ def test_file_loads_in_the_library_as_it_is(tok, tmp_path):
     (lambda s: s["model"]["merges"].append(["zz", "q"]), "not in the vocabulary|cannot read"),
     (lambda s: s["pre_tokenizer"]["pretokenizers"][1].update(add_prefix_space=True), "add_prefix_space"),
     (lambda s: s["model"]["vocab"].update({"ĠĠĠĠĠĠĠĠĠĠ": 5}), "each once"),
+    # a content that is a list or an object was counted before it was checked: a TypeError's traceback
+    (lambda s: s["added_tokens"].append({"content": [1], "id": 300, "special": True}), "without content or id"),
+    (lambda s: s["added_tokens"].append({"content": {"x": 1}, "id": 300}), "without content or id"),
 ])
 def test_bad_files_are_refused_with_the_reason(tok, tmp_path, change, message):
     spec = json.loads(tok.to_json())
