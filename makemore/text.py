@@ -456,8 +456,13 @@ def _tail(stream, end: int, window: int, device):
 
 # --- sampling --------------------------------------------------------------------------------------
 
-def continue_ids(model, ids: list[int], length: int, pick, device=None) -> Iterator[tuple[int, object]]:
+def continue_ids(model, ids: list[int], length: int, pick, device=None,
+                 pad: int | None = None) -> Iterator[tuple[int, object]]:
     """Extend ``ids`` by ``length`` tokens; ``pick(logits (V,)) -> int`` chooses each. Yields (token, logits).
+
+    A fixed-window model (mlp, wavenet, ngram) given fewer ids than its window has ``pad`` in front of them:
+    trained on a text, it never saw the word lists' start token (id 0) that its window starts with otherwise,
+    and drew garbage until the prompt filled the window. ``pad`` is the text's own start of a line (a newline).
 
     A model with a position limit (``model.context_limit``: the Transformer's and the bag-of-words' block)
     sees at most its last ``context_limit`` tokens, as the lecture crops ``idx[:, -block_size:]``. While the
@@ -470,6 +475,10 @@ def continue_ids(model, ids: list[int], length: int, pick, device=None) -> Itera
     if not ids:
         raise MakemoreError("the prompt is empty")
     device = device or next(model.parameters(), torch.zeros(())).device
+    from makemore.models.base import WindowModel
+
+    if pad is not None and isinstance(model, WindowModel) and len(ids) < model.config.context:
+        ids = [pad] * (model.config.context - len(ids)) + list(ids)
     limit = model.context_limit
     history: deque[int] = deque(ids, maxlen=limit or max(1, len(ids)))
 
@@ -506,6 +515,7 @@ def generate_text(model, chars: list[str], prompt: str, length: int, *, temperat
     check_sampling(temperature=temperature, top_k=top_k, top_p=top_p)
     prompt = check_prompt(prompt)
     ids = encode(prompt, chars)
+    pad = encode(start_char(chars), chars)[0]
 
     def pick(row):
         if temperature == 0:
@@ -516,7 +526,7 @@ def generate_text(model, chars: list[str], prompt: str, length: int, *, temperat
     was_training = model.training
     model.eval()
     try:
-        for token, _ in continue_ids(model, ids, length, pick, device):
+        for token, _ in continue_ids(model, ids, length, pick, device, pad=pad):
             yield chars[token - 1]
     finally:
         model.train(was_training)
@@ -549,9 +559,14 @@ def default_prompt(vocab) -> str:
     """Where a continuation starts when no prompt is given: a newline, or for a character run whose text has none,
     a space, else the first character of its vocabulary, in code-point order (a token run encodes any text)."""
     chars = getattr(vocab, "chars", None)
-    if hasattr(vocab, "tokenizer") or not chars or "\n" in chars:
+    if hasattr(vocab, "tokenizer") or not chars:
         return "\n"
-    return " " if " " in chars else chars[0]
+    return start_char(chars)
+
+
+def start_char(chars) -> str:
+    """A character text's start of a line: a newline, or where it has none a space, else its first character."""
+    return "\n" if "\n" in chars else " " if " " in chars else chars[0]
 
 
 def continuation(model, vocab, prompt: str, length: int, **options) -> Iterator[str]:

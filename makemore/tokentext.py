@@ -233,7 +233,7 @@ def generate_tokens(model, tokenizer, prompt: str, length: int, *, temperature: 
     try:
         if length <= 0:
             return
-        for token, _ in continue_ids(model, ids, 1 << 62, pick, device):
+        for token, _ in continue_ids(model, ids, 1 << 62, pick, device, pad=tokenizer.encode("\n")[0]):
             # a token model can draw any byte, and an escape sequence printed to a terminal could drive it
             text = _CONTROL.sub("\ufffd", decoder.push(token))
             if text:

@@ -250,6 +250,32 @@ def test_sampling_past_the_block_equals_recomputation_on_the_cropped_window(name
     assert len(history) == len(prompt) + 40 > 4 * block
 
 
+@pytest.mark.parametrize("name", ["mlp", "wavenet"])
+def test_a_window_model_s_short_prompt_is_padded_with_newlines_not_the_start_token(name):
+    """A window model trained on a text never sees id 0 (the word lists' start token), yet a prompt shorter than
+    its window was padded with it: from the default prompt, a newline, it drew garbage (`[[[[]]N[]`) until the
+    window filled. It is padded with the text's newlines: a short prompt is continued as the same prompt with
+    newlines in front."""
+    torch.manual_seed(4)
+    chars = list("\n abcdefghij")
+    hyper = {**FAMILIES[name].hyper, **SMALL_HYPER[name]}
+    model = build_model(name, len(chars) + 1, 8, hyper).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    context = hyper["context"]
+    greedy = {"temperature": 0}
+    for prompt in ("\n", "ab"):
+        short = "".join(textmode.generate_text(model, chars, prompt, 30, **greedy))
+        padded = "".join(textmode.generate_text(model, chars, "\n" * (context - len(prompt)) + prompt, 30, **greedy))
+        assert short == padded, (prompt, short, padded)
+    ids = textmode.encode("ab", chars)
+    with torch.no_grad():  # what the start token in front gives instead: other logits
+        unpadded, _ = model.decode(torch.tensor([ids]), model.init_state(1, torch.device("cpu")))
+    first = next(textmode.continue_ids(model, ids, 1, lambda row: int(row.argmax()), pad=1))[1]
+    assert not torch.allclose(first[1:], unpadded[0, 1:])
+
+
 def test_sampling_streams_draws_and_refuses_unknown_prompt_characters(play, tmp_path):
     run = tmp_path / "run"
     r = cli("train", play, "--mode", "text", "-o", run, "--n-layer", "1", "--n-head", "2", "--n-embd", "16",
