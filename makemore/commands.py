@@ -388,8 +388,10 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
     settle_imports()
     run_dir = run.path
     if run.config.mode == "text":
-        from makemore.text import default_prompt
+        from makemore.text import check_prompt, default_prompt
 
+        if prompt is not None:  # printed and written as the model reads it: CRLF and CR as LF
+            prompt = check_prompt(prompt)
         loaded = run.load_model(device=resolve_device(device))
         return _sample_text(loaded, n=n or 1, prompt=default_prompt(loaded.vocab) if prompt is None else prompt,
                             length=DEFAULT_LENGTH if length is None else length, temperature=temperature, top_k=top_k,

@@ -79,7 +79,7 @@ def tokenizer_train_command(data: str, vocab_size: int, out: str | Path, pattern
         if isinstance(e, MakemoreError):
             raise
         raise MakemoreError(f"{out}: cannot write the tokenizer ({e.strerror or e})") from None
-    _echo(f"{src}: {corpus.describe()}, {chars:,} characters, {size:,} bytes")
+    _echo(f"{src}: {corpus.describe()}, {plural(chars, 'character')}, {plural(size, 'byte')}")
     short = f" (the text ran out of pairs to merge before {vocab_size:,})" if tok.vocab_size < vocab_size else ""
     _echo(f"{tok.describe()}{short} · trained in {seconds:.1f} s → {out}")
     if size <= COMPRESSION_SAMPLE_BYTES:
@@ -152,9 +152,10 @@ def tokenize_command(tok_path: Path, text: str | None, file: Path | None, as_jso
 
         text = read_text(_corpus(str(file)), MAX_TOKENIZE_BYTES)  # a file, or a built-in dataset's name
     else:
-        from makemore.text import check_utf8
+        from makemore.text import check_utf8, line_ends
 
         check_utf8(text, "the text to tokenize")
+        text = line_ends(text)  # CRLF and CR as LF, as a file is read
     ids = tok.encode(text)
     summary = _summary(text, ids)
     if as_json:
@@ -173,7 +174,8 @@ def tokenize_command(tok_path: Path, text: str | None, file: Path | None, as_jso
             _echo(" ".join(map(str, ids)))
     ratio = f"{summary['chars_per_token']:.2f} characters per token, {summary['compression_ratio']:.2f} bytes " \
             f"per token" if ids else "nothing to encode"
-    _echo(f"{plural(len(ids), 'token')} · {plural(len(text), 'character')} · {summary['bytes']:,} bytes · {ratio}")
+    _echo(f"{plural(len(ids), 'token')} · {plural(len(text), 'character')} · {plural(summary['bytes'], 'byte')} · "
+          f"{ratio}")
 
 
 def prepare_command(src: Path, tokenizer: Path, out: Path, shard_tokens: int, val_fraction: float,

@@ -296,6 +296,10 @@ def test_sampling_streams_draws_and_refuses_unknown_prompt_characters(play, tmp_
     apart = "\n" + "-" * 15 + "\n"  # a blank line apart, they could not be told from a text's own blank lines
     assert (tmp_path / "three.txt").read_text() == apart.join(d["text"] for d in drawn) + "\n"
     assert several.stdout == (tmp_path / "three.txt").read_text()  # printed as written
+    # a CR the model read as LF is printed and recorded as LF (it echoed the CR, which the model never saw)
+    crlf = json.loads(cli("sample", run, "--prompt", "ROMEO:\r\nO", "--length", "5", "--json").stdout)
+    assert crlf["prompt"] == "ROMEO:\nO" and crlf["samples"][0]["text"].startswith("ROMEO:\nO")
+    assert cli("sample", run, "--prompt", "ROMEO:\rO", "--length", "5").stdout.startswith("ROMEO:\nO")
     r = cli("sample", run, "--prompt", "ROMEO:Ω", "--length", "5")
     assert r.exit_code == 2 and "'Ω'" in r.output and "not in the model's vocabulary" in r.output
     assert "Traceback" not in r.output

@@ -479,7 +479,11 @@ def test_commands_train_tokenize_and_list_merges(tmp_path):
     assert result.exit_code == 0, result.output
     ids = tok.encode("Speak, speak.")
     assert " ".join(map(str, ids)) in result.output
-    assert f"{len(ids)} tokens · 13 characters" in result.output
+    assert f"{len(ids)} tokens · 13 characters · 13 bytes" in result.output
+    crlf = runner.invoke(app, ["tokenize", str(out), "to be\r\nor not\r", "--json"])  # as --file reads line ends
+    assert json.loads(crlf.output)["ids"] == tok.encode("to be\nor not\n")
+    one = runner.invoke(app, ["tokenize", str(out), "a"])
+    assert "1 token · 1 character · 1 byte ·" in one.output, one.output
 
     result = runner.invoke(app, ["tokenize", str(out), "--file", str(tmp_path / "play.txt"), "--json"])
     assert result.exit_code == 0, result.output
