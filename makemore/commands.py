@@ -154,8 +154,8 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                       device=device, max_len=max_len, mode=mode, block_size=block_size,
                       tokenizer=Path(tokenizer) if tokenizer is not None else None, preset=preset)
     from makemore.shards import is_shard_dir
-    from makemore.training import batch_note, check_prepared, check_with_preset, data_notes, resolve_mode, \
-        unused_note, warmup_note, words_read
+    from makemore.training import _check_logits_memory, batch_note, check_prepared, check_with_preset, data_notes, \
+        resolve_mode, unused_note, warmup_note, words_read
 
     request, checked = check_with_preset(request, type_given="model_type" in given)
     model_type, train = request.model_type, request.train
@@ -197,6 +197,8 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
         elif main and "batch_size" in given and (note := batch_note(prepared, model_type, checked[1].batch_size)):
             err.print(f"note: {note}", soft_wrap=True)  # under --quiet, a note on an option given, as warnings are
     check_prepared(model_type, checked[0], prepared)
+    if words:  # before torch: a word list's logits too large for memory are refused at no cost
+        _check_logits_memory(checked[1], max(len(w) for w in prepared.words.words) + 1, len(prepared.vocab))
     if preset is not None and main:  # said once nothing is refused, where a step is long on a CPU
         from makemore.device import resolve_device
 

@@ -130,8 +130,10 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
                       tokenizer=Path(tokenizer) if tokenizer is not None else None)
     hyper_, cfg = check_request(request)  # before torch: a refused option costs nothing
     text = resolve_mode(request) == "text"
-    if not text:  # a word list is read without torch: a bad file costs nothing either
+    if not text:  # a word list is read without torch: a bad file costs nothing either, nor a batch too large
         prepared = prepare_data(data, seed, max_len, "words", request.tokenizer)
+        _check_logits_memory(cfg, max(len(w) for w in prepared.words.words) + 1, len(prepared.vocab),
+                             ways=("lower --batch-size",))
 
     import torch
 
@@ -146,7 +148,8 @@ def lr_sweep(data: str, *, model_type: str, steps: int, lr_min: float, lr_max: f
     if text:  # (torch reads a text: after the flush)
         prepared = prepare_data(data, seed, max_len, "text", request.tokenizer)
     block = text_block_size(request) if text else max(len(w) for w in prepared.words.words) + 1
-    _check_logits_memory(cfg, block, len(prepared.vocab))
+    if text:
+        _check_logits_memory(cfg, block, len(prepared.vocab), ways=("lower --batch-size", "lower --block-size"))
     torch.manual_seed(seed)
     model = build_model(model_type, len(prepared.vocab), block, hyper_, copies=4).to(cfg.device)
     source = prepared.batches(model, block, cfg)  # the trainer's batch source: a text's windows, packed words

@@ -390,7 +390,7 @@ def new_trainer(req: Request, prepared: Prepared | None = None, dist=None,
     else:
         fit_to_data(cfg, req, prepared.num_train)
         block_size = max(len(w) for w in prepared.words.words) + 1
-    _check_logits_memory(cfg, block_size, len(prepared.vocab))
+    _check_logits_memory(cfg, block_size, len(prepared.vocab), text=mode == "text")
     check_prepared(req.model_type, hyper, prepared)
     torch.manual_seed(req.seed)
     model = build_model(req.model_type, len(prepared.vocab), block_size, hyper, copies=4)
@@ -726,13 +726,14 @@ def drive(trainer, sinks, *, handle_sigint: bool = False, handle_term: bool = Fa
     return last
 
 
-def _check_logits_memory(cfg: TrainConfig, block_size: int, vocab_size: int) -> None:
-    """Refuse a run whose logits alone would exhaust memory (a huge vocabulary times long words)."""
+def _check_logits_memory(cfg: TrainConfig, block_size: int, vocab_size: int, *, text: bool = False,
+                         ways: tuple[str, ...] | None = None) -> None:
+    """Refuse a run whose logits alone would exhaust memory (a huge vocabulary times long words). ``ways``: the
+    options that would lower it, as the command takes them (by default `train`'s, for a word list or a text)."""
     micro_batch = -(-cfg.batch_size // max(1, cfg.grad_accum))
     need = micro_batch * block_size * vocab_size * 4 * 3  # float32 logits, their softmax and their gradient
     if need > LOGITS_BUDGET:
-        raise MakemoreError(
-            f"{vocab_size:,} symbols x {block_size} positions x batch {micro_batch} needs about "
-            f"{need / 2**30:.0f} GiB for the logits of one step; lower --batch-size, raise --grad-accum, "
-            f"or lower --max-len"
-        )
+        ways = ways or ("lower --batch-size", "raise --grad-accum", "lower --block-size" if text else "lower --max-len")
+        advice = " or ".join(filter(None, (", ".join(ways[:-1]), ways[-1])))
+        raise MakemoreError(f"{vocab_size:,} symbols x {block_size} positions x batch {micro_batch} needs about "
+                            f"{need / 2**30:.0f} GiB for the logits of one step; {advice}")

@@ -695,7 +695,8 @@ def test_instruments_commands_refuse_without_importing_torch(tmp_path):
 
     code = ("import sys; from makemore.cli import app\n"
             "for argv in (['runs', 'nowhere'], ['lr-find', 'x', '--min', '2', '--max', '1'], ['diagnose', '--help'],\n"
-            "             ['train', 'names', '--diag-interval', '0'], ['train', 'names', '--init-scale', '-1']):\n"
+            "             ['train', 'names', '--diag-interval', '0'], ['train', 'names', '--init-scale', '-1'],\n"
+            "             ['train', 'names', '-b', '99999999', '-q'], ['lr-find', 'names', '-b', '99999999']):\n"
             "    sys.argv = ['makemore', *argv]\n"
             "    try:\n        app()\n    except SystemExit:\n        pass\n"
             "assert 'torch' not in sys.modules, 'heavy import'")
@@ -703,6 +704,9 @@ def test_instruments_commands_refuse_without_importing_torch(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "nowhere: no such directory" in result.stderr and "--min (2) must be positive" in result.stderr
     assert "--diag-interval must be at least 1" in result.stderr and "--init-scale must be a positive" in result.stderr
+    # a word list's logits too large for memory, refused before torch, with the options each command takes
+    assert "logits of one step; lower --batch-size, raise --grad-accum or lower --max-len\n" in result.stderr
+    assert "logits of one step; lower --batch-size\n" in result.stderr
 
 
 # --- the TUI screen ---------------------------------------------------------------------------------------
