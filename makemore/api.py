@@ -105,7 +105,8 @@ def _checked(options=None):
                     raise _refuse(name, value, hints[name])
             check_seed(bound.arguments.get("seed"))
             try:
-                return fn(*args, **kwargs)
+                with _process_state():
+                    return fn(*args, **kwargs)
             except OSError as e:  # what the system refuses (a name too long, no permission): as the CLI says it
                 line = refusal(e)
                 if line is None:
@@ -115,6 +116,36 @@ def _checked(options=None):
         return call
 
     return wrap
+
+
+@contextlib.contextmanager
+def _process_state():
+    """What a run sets for the whole process, put back when the call returns: torch's global random generator
+    (seeded with the run's seed) and the float32 matmul precision (``auto`` may choose TF32 or bfloat16 passes).
+    Left set, a notebook's own ``torch.rand`` drew the same numbers after every call, and its matmuls ran at the
+    run's precision. Where torch was not imported before the call, it is left as a fresh process has it: seeded
+    at random, at the highest precision. (The denormal flush stays; see ``train``.)"""
+    torch = sys.modules.get("torch")
+    saved = None
+    if torch is not None:
+        saved = (torch.get_rng_state(), torch.get_float32_matmul_precision(),
+                 torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None)
+    try:
+        yield
+    finally:
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            if saved is None:
+                torch.seed()  # every device's generator, at random
+                torch.set_float32_matmul_precision("highest")
+            else:
+                rng, precision, cuda = saved
+                torch.set_rng_state(rng)
+                torch.set_float32_matmul_precision(precision)
+                if cuda is not None:
+                    torch.cuda.set_rng_state_all(cuda)
+                elif torch.cuda.is_initialized():
+                    torch.cuda.seed_all()
 
 
 class _Records:
@@ -280,14 +311,16 @@ class Run(_Records):
 def train(data: str | Path | None = None, *, type: str | None = None, out: str | Path | None = None,
           resume: str | Path | None = None, seed: int = 42, device: str = "auto", max_len: int = 64,
           progress: bool = True, mode: str | None = None, block_size: int | None = None,
-          tokenizer: str | Path | None = None, preset: str | None = None, **options: Any) -> Run:
+          tokenizer: str | Path | None = None, preset: str | None = None, tensorboard: bool = False,
+          **options: Any) -> Run:
     """Train as `makemore train` does; ``options`` are its options as keywords (``max_steps=1000``,
     ``learning_rate=3e-3``, ``n_embd=128``, ...); ``type`` defaults to the Transformer. ``resume`` continues a
     run: ``max_steps``/``max_time``/``device`` may extend or move it, anything else given must match the run (a
     ``seed`` or ``max_len`` left at its default is not compared), and ``out``, if given, must name it.
     ``progress``: show progress on the console (a terminal or a notebook). ``tokenizer``: a text on tokens
     (``mode="text"``); ``preset``: a named model and recipe (``"gpt2-124m"``), which the options given override.
-    The instruments take the command line's names: ``diagnostics=True``, ``diag_interval=N``, ``init_scale=X``.
+    The instruments take the command line's names: ``diagnostics=True``, ``diag_interval=N``, ``init_scale=X``;
+    ``tensorboard=True`` also writes TensorBoard logs to RUN/tensorboard.
     Ctrl-C stops after the current step and saves the run (``resume`` continues it), then raises
     ``KeyboardInterrupt``, as an interrupted call does: a script's loop of calls ends there.
 
@@ -308,6 +341,10 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
     train_names = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "device"}  # unknown ones: _checked
     hyper = {k: v for k, v in options.items() if k in _HYPER}
     train_opts = {k: v for k, v in options.items() if k in train_names}
+    if tensorboard:
+        from makemore.sinks import check_tensorboard
+
+        check_tensorboard()
     if resume is not None and preset is not None:
         raise MakemoreError("resume continues a run with the settings it was given, the preset's among them if it "
                             "had one; drop preset")
@@ -361,6 +398,10 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
             from makemore.sinks import ConsoleSink
 
             sinks.append(ConsoleSink(console=Console(stderr=True)))
+        if tensorboard:
+            from makemore.sinks import TensorBoardSink
+
+            sinks.append(TensorBoardSink(trainer.run_dir))
         from makemore.sinks import JsonlSink
 
         import threading

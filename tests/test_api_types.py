@@ -308,3 +308,35 @@ def test_sample_counts_what_it_drew_again_as_the_command_line_does(word_model):
     assert (words.too_long, words.repeated) == (said["too_long"], said["repeated"]) and words.too_long > 0
     empty = word_model.sample(200, max_len=1, allow_empty=True, seed=1)
     assert "" in empty and "" not in word_model.sample(200, max_len=1, seed=1)  # empty words only when allowed
+
+
+def test_a_call_leaves_torchs_generator_and_matmul_precision_as_it_found_them(data, tmp_path):
+    """train seeded torch's global generator with the run's seed and left the precision `auto` (or the call)
+    chose: after it, a notebook's own torch.rand drew the same numbers every time, its matmuls in TF32 on CUDA."""
+    import torch
+
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("high")
+        torch.manual_seed(7)
+        expected = torch.rand(3)
+        torch.manual_seed(7)
+        makemore.train(data / "words.txt", type="mlp", max_steps=2, out=tmp_path / "run", progress=False,
+                       matmul_precision="medium")
+        assert torch.get_float32_matmul_precision() == "high" and torch.equal(torch.rand(3), expected)
+        torch.manual_seed(7)
+        makemore.lr_find(data / "words.txt", type="bigram", steps=5, seed=3)
+        assert torch.equal(torch.rand(3), expected)
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+def test_train_takes_tensorboard_as_the_command_line_does(data, tmp_path):
+    """The README says the API takes the command line's options as keywords; tensorboard=True was refused as an
+    unknown option."""
+    pytest.importorskip("tensorboard")
+    run = makemore.train(data / "words.txt", type="bigram", max_steps=2, out=tmp_path / "run", progress=False,
+                         tensorboard=True)
+    assert any(p.name.startswith("events.out.tfevents") for p in (run.run_dir / "tensorboard").iterdir())
+    with pytest.raises(MakemoreError, match="must be True or False"):
+        makemore.train(data / "words.txt", type="bigram", max_steps=2, out=tmp_path / "other", tensorboard="yes")
