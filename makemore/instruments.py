@@ -21,7 +21,7 @@ from rich.text import Text
 from makemore.console import make_console, plural
 from makemore.errors import MakemoreError
 from makemore.files import printable
-from makemore.rundir import CONFIG, RUNS, RunDir, list_runs
+from makemore.rundir import CONFIG, RUNS, RunDir, list_runs, run_names
 
 out = make_console()  # piped or redirected, lines stay whole: a run's name is never folded or cut there
 err = make_console(stderr=True, markup=False)  # printed as it is: a path's brackets are not rich's tags
@@ -621,8 +621,8 @@ def compare_command(paths: list[Path], *, as_json: bool) -> None:
         return
     t = Table(box=None)
     t.add_column("", overflow="fold")  # names wrap onto a second line at 80 columns, never cut short
-    for r in rows:
-        t.add_column(escape(Path(r["run"]).name), justify="right", overflow="fold")
+    for name in run_names([Path(r["run"]) for r in rows]):  # runs/mlp and other/mlp told apart
+        t.add_column(escape(name), justify="right", overflow="fold")
     for k in keys:
         if k == RESULTS[0]:  # the results below the settings
             t.add_section()

@@ -904,3 +904,9 @@ class RunLock:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def run_names(paths: list[Path]) -> list[str]:
+    """Each run's directory name; runs whose directories share a name are called by their paths as given."""
+    names = [Path(p).name or str(p) for p in paths]
+    return [str(p) if names.count(n) > 1 else n for p, n in zip(paths, names)]

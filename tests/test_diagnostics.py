@@ -632,6 +632,18 @@ def test_compare_highlights_what_differs(three_runs):
     assert r.exit_code == 2
 
 
+def test_compare_tells_same_named_runs_apart(three_runs, tmp_path):
+    """Two runs named mlp in two folders were both headed `mlp`."""
+    import shutil
+
+    for folder in ("x", "y"):
+        shutil.copytree(three_runs / "c", tmp_path / folder / "mlp")
+    runs = [str(tmp_path / "x" / "mlp"), str(tmp_path / "y" / "mlp"), *(str(three_runs / n) for n in "ab")]
+    r = runner.invoke(app, ["compare", *runs])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[0].split() == [*runs[:2], "a", "b"], r.stdout
+
+
 def test_diagnose_tables_and_embedding(three_runs):
     r = runner.invoke(app, ["diagnose", str(three_runs / "c"), "--json"])
     assert r.exit_code == 0, r.output

@@ -20,7 +20,8 @@ from makemore.events import Eval, Finished, Started, Step
 pytest.importorskip("textual")
 
 from makemore.tui.app import create_app  # noqa: E402
-from makemore.tui.overlay import eval_seconds, looks, run_names  # noqa: E402
+from makemore.rundir import run_names  # noqa: E402
+from makemore.tui.overlay import eval_seconds, looks  # noqa: E402
 from makemore.tui.widgets.overlay_chart import OverlayChart, time_ticks  # noqa: E402
 from makemore.tui.widgets.run_legend import RunLegend, RunsTable  # noqa: E402
 from tui_helpers import screen_text, wait_for  # noqa: E402

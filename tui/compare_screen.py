@@ -24,8 +24,9 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from makemore.events import Finished, Started
+from makemore.rundir import run_names
 from makemore.tui.follow import MetricsTail, skipped_note
-from makemore.tui.overlay import RunCurve, RunRow, looks, run_curve, run_names, run_row
+from makemore.tui.overlay import RunCurve, RunRow, looks, run_curve, run_row
 from makemore.tui.state import RunState, Snapshot
 from makemore.tui.widgets.overlay_chart import OverlayChart
 from makemore.tui.widgets.run_legend import RunLegend, RunsTable

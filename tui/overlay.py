@@ -12,7 +12,6 @@ import bisect
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from makemore.tui.state import STALLED_AFTER, Snapshot
@@ -46,12 +45,6 @@ def looks(count: int) -> list[Look]:
     """One look per run: a marker of its own for each of the first ten runs, the colours repeating after seven;
     no two of the first seventy share both."""
     return [Look(PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]) for i in range(count)]
-
-
-def run_names(paths: list[Path]) -> list[str]:
-    """Each run's directory name; runs whose directories share a name are called by their paths as given."""
-    names = [Path(p).name or str(p) for p in paths]
-    return [str(p) if names.count(n) > 1 else n for p, n in zip(paths, names)]
 
 
 def eval_seconds(steps: list[int], times: list[float], step: int) -> float:
