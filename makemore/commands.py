@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from makemore import checkpoint as ckpt
-from makemore.errors import AlreadySaid, MakemoreError
+from makemore.errors import AlreadySaid, MakemoreError, OnlyRecorded
 from makemore.files import is_regular
 from makemore.rundir import METRICS, RunDir, resolve_run
 from makemore.console import TAG_STYLE, make_console, plural
@@ -136,7 +136,12 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
             if main:
                 run.remove_stale_temporaries()  # left by a writer that was killed mid-save
             settle_imports()
-            trainer = resume_trainer(run, overrides, dist=dist)
+            try:
+                trainer = resume_trainer(run, overrides, dist=dist)
+            except OnlyRecorded:  # the data's new place, recorded: what the command was for (exit 0)
+                if main:
+                    err.print(f"{run.path}: finished, with nothing to continue; where its data is now is recorded")
+                return None
             if main and "diag_interval" in given and not trainer.cfg.diagnostics:  # as a new run says it
                 err.print("--diag-interval has no effect without --diagnostics, which records the instruments")
             _drive(trainer, sinks_for(trainer))
@@ -267,8 +272,8 @@ def preset_cpu_note(preset: str, hyper: dict, batch_size: int, block_size: int, 
 def _exit_if_interrupted(trainer) -> None:
     """Ctrl-C stopped the run (after saving it): end in KeyboardInterrupt, which the CLI turns into exit code 130
     as shells expect of an interrupted program, so a script can tell a finished run from a stopped one; SIGTERM
-    or SIGHUP end in 128 + the signal's number (143, 129), as a process they end does."""
-    if trainer.interrupted:
+    or SIGHUP end in 128 + the signal's number (143, 129), as a process they end does. (None: nothing trained.)"""
+    if trainer is not None and trainer.interrupted:
         import signal
 
         if trainer.stop_signal != signal.SIGINT:

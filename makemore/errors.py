@@ -16,6 +16,12 @@ class AlreadySaid(MakemoreError):
     without a second copy of the message."""
 
 
+class OnlyRecorded(MakemoreError):
+    """``--resume`` given only to record where a finished run's data is now (what ``eval`` advises for a moved
+    file): recorded, with nothing to train. The command line says so and exits 0; the API raises it, a
+    MakemoreError, as it does for any finished run it is asked to continue."""
+
+
 def refusal(e: OSError) -> str | None:
     """The one line that says an error the system raised for bad input (``REFUSED_BY_THE_SYSTEM``), else None."""
     if e.errno not in REFUSED_BY_THE_SYSTEM:

@@ -20,7 +20,7 @@ from makemore.config import TrainConfig, check_device
 from makemore.console import plural
 from makemore.data import DEFAULT_MAX_LEN, EncodedWords, Vocab, WordList, read_words, resolve_dataset, split_words
 from makemore.files import no_such_file
-from makemore.errors import MakemoreError
+from makemore.errors import MakemoreError, OnlyRecorded
 from makemore.models import build_model, get_family, model_hyper, recipe_for, step_recipe, text_defaults
 from makemore.rundir import BEST, CONFIG, LAST, LAST_STATE, SPLIT, ModelSpec, RunConfig, RunDir, \
     check_checkpoint_size
@@ -508,17 +508,20 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
     # a finished run has nothing left at its length; one killed after its last save at its length goes on to
     # finish (writes its final results), and one past a step count given now is refused as a finished one is
     # (not past a time: a run's last save falls a moment after its --max-time, and it finishes from there)
+    # a finished run given only the new place of its data (as `eval` advises): recorded above, nothing to train
+    recorded = moved and not any(k in overrides for k in ("max_steps", "max_time"))
+    refused = OnlyRecorded if recorded else MakemoreError
     if finished and not model.trainable:
-        raise MakemoreError(f"{run.path}: {m.type} is counted in one pass, and this run was; there is nothing "
-                            f"to continue (train a new run to count again)")
+        raise refused(f"{run.path}: {m.type} is counted in one pass, and this run was; there is nothing "
+                      f"to continue (train a new run to count again)")
     if cfg.max_steps and (trainer.step >= cfg.max_steps if finished else trainer.step > cfg.max_steps):
-        raise MakemoreError(f"{run.path}: already trained {trainer.step} of {cfg.max_steps} steps"
-                            + (" (where its data is now is recorded)" if moved else "")
-                            + "; pass a larger --max-steps to continue")
+        raise refused(f"{run.path}: already trained {trainer.step} of {cfg.max_steps} steps"
+                      + (" (where its data is now is recorded)" if moved else "")
+                      + "; pass a larger --max-steps to continue")
     if cfg.max_time is not None and finished and trainer.elapsed >= cfg.max_time:
-        raise MakemoreError(f"{run.path}: already trained {trainer.elapsed:.1f} s, past its --max-time of "
-                            f"{cfg.max_time:g} s, which ends it whatever --max-steps says; pass a larger "
-                            f"--max-time to continue")
+        raise refused(f"{run.path}: already trained {trainer.elapsed:.1f} s, past its --max-time of "
+                      f"{cfg.max_time:g} s, which ends it whatever --max-steps says; pass a larger "
+                      f"--max-time to continue")
     changed = {k: getattr(cfg, k) for k in RESUMABLE if getattr(cfg, k) != getattr(config.train, k)}
     if (changed or moved) and (dist is None or dist.is_main):
         # the run is now configured so: a later --resume, `info` and `compare` see the length it was given (and

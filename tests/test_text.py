@@ -604,10 +604,14 @@ def test_resume_takes_the_runs_own_text_where_it_was_moved_and_refuses_another(p
     assert refused.exit_code == 2 and "is not the data this run was trained on" in refused.output
     gone = cli("eval", run)
     assert gone.exit_code == 2 and f"record where it is now with `makemore train FILE --resume {run}`" in gone.output
-    finished = cli("train", moved, "--resume", run)  # a finished run: nothing to train, but the path is taken
-    assert finished.exit_code == 2 and "already trained 2 of 2 steps (where its data is now is recorded)" in \
-        finished.output
+    # a finished run: nothing to train, but the path is taken; what eval advised is done, so it exits 0 (it was
+    # an error, exit 2, for a command that did what it was asked)
+    finished = cli("train", moved, "--resume", run)
+    assert finished.exit_code == 0 and f"{run}: finished, with nothing to continue; where its data is now is " \
+        "recorded" in finished.output, finished.output
     assert f"reads its data from {moved.resolve()} from now on" in finished.output
+    short = cli("train", moved, "--resume", run, "--max-steps", "1")  # a length asked for: refused, as before
+    assert short.exit_code == 2 and "already trained 2 of 1 steps" in short.output
     assert cli("eval", run, "--json").exit_code == 0  # and the run reads its text from there from now on
     resumed = cli("train", moved, "--resume", run, "--max-steps", "4", "-q")
     assert resumed.exit_code == 0, resumed.output
