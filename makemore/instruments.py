@@ -21,7 +21,7 @@ from rich.text import Text
 from makemore.console import make_console, plural
 from makemore.errors import MakemoreError
 from makemore.files import printable
-from makemore.rundir import CONFIG, RUNS, RunDir, list_runs, run_names
+from makemore.rundir import CONFIG, RUNS, RunDir, list_runs, run_names, staging
 
 out = make_console()  # piped or redirected, lines stay whole: a run's name is never folded or cut there
 err = make_console(stderr=True, markup=False)  # printed as it is: a path's brackets are not rich's tags
@@ -462,7 +462,7 @@ def find_runs(root: Path) -> list[RunDir]:
         return [RunDir(root)]
     # a folder whose config.json is there but is no file (a FIFO, a broken link), or a folder that cannot be
     # entered, may be a run that cannot be read: listed as unreadable (``summaries``), not passed over
-    odd = [RunDir(p) for p in sorted(root.iterdir()) if not p.name.startswith(".") and p.is_dir()
+    odd = [RunDir(p) for p in sorted(root.iterdir()) if not staging(p) and p.is_dir()
            and not RunDir.is_run(p) and _config_there_or_hidden(p)]
     return list_runs(root) + odd
 

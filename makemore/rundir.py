@@ -694,8 +694,14 @@ def list_runs(root: Path = RUNS) -> list[RunDir]:
     root = Path(root)
     if not root.is_dir():
         return []
-    runs = [RunDir(p) for p in root.iterdir() if not p.name.startswith(".") and RunDir.is_run(p)]
+    runs = [RunDir(p) for p in root.iterdir() if not staging(p) and RunDir.is_run(p)]
     return sorted(runs, key=RunDir.last_change, reverse=True)
+
+
+def staging(path: Path) -> bool:
+    """A new run's staging directory (``.NAME.XXXX.tmp``, see ``_staging_dir``): never listed as a run. A run the
+    user named with a leading dot (``-o runs/.scratch``) is listed as any other."""
+    return path.name.startswith(".") and path.name.endswith(".tmp")
 
 
 def latest_run(root: Path = RUNS) -> RunDir:

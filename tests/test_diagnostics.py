@@ -568,6 +568,21 @@ def test_runs_lists_and_sorts(three_runs):
     assert r.exit_code == 2 and "--sort" in r.output
 
 
+def test_runs_lists_a_run_named_with_a_leading_dot_but_not_a_staging_directory(three_runs, tmp_path):
+    """`train -o runs/.scratch` made a run that `runs` and the latest-run lookup passed over in silence; a new
+    run's staging directory (.NAME.XXXX.tmp, config.json already in it) stays unlisted."""
+    import shutil
+
+    root = tmp_path / "runs"
+    shutil.copytree(three_runs / "a", root / ".scratch")
+    shutil.copytree(three_runs / "b", root / ".b.k2j4.tmp")
+    r = runner.invoke(app, ["runs", str(root), "--json"])
+    assert r.exit_code == 0 and [Path(x["run"]).name for x in json.loads(r.output)["runs"]] == [".scratch"], r.output
+    from makemore.rundir import latest_run
+
+    assert latest_run(root).path.name == ".scratch"
+
+
 def test_runs_marks_a_token_runs_losses_as_per_token(three_runs, tmp_path):
     """A token run's losses are nats per token: the table marks them and highlights the best of each unit."""
     import shutil
