@@ -197,7 +197,7 @@ def check_sampling(*, n: int | None = None, temperature: float = 1.0, top_k: int
                    top_p: float | None = None, seed: int | None = None) -> None:
     """The options every sampler takes, refused before any model is loaded (word lists and texts alike)."""
     if n is not None and not 1 <= n <= MAX_SAMPLES:
-        raise MakemoreError(f"-n must be between 1 and {MAX_SAMPLES:,}" + (f", not {n:,}" if n > 0 else ""))
+        raise MakemoreError(f"-n must be between 1 and {MAX_SAMPLES:,}, not {n:,}")
     if not math.isfinite(temperature):
         raise MakemoreError(f"--temperature must be a finite number, not {temperature}")
     if temperature != 0 and not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE:

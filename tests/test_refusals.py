@@ -117,7 +117,8 @@ def test_sampling_eval_and_score_refuse_bad_options_before_torch(word_run, tmp_p
     run = str(word_run)
     (tmp_path / "adir").mkdir()
     cases = [
-        (["sample", run, "-n", "0"], "-n must be between 1 and 1,000,000"),
+        (["sample", run, "-n", "0"], "-n must be between 1 and 1,000,000, not 0"),
+        (["sample", run, "-n", "-1"], "-n must be between 1 and 1,000,000, not -1"),
         (["sample", run, "-n", "1000001"], "-n must be between 1 and 1,000,000, not 1,000,001"),
         (["sample", run, "--seed", str(1 << 64)], f"--seed must be between 0 and {(1 << 63) - 1:,}, not {1 << 64}"),
         (["sample", run, "-T", "inf"], "--temperature must be a finite number"),
