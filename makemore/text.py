@@ -437,7 +437,9 @@ def stream_loss(model, stream, block: int, skip: int = 0, device=None, max_token
     check_length(len(stream), window, unit)
     starts = tiling_starts(len(stream), window, block, max_tokens)
     batches = _batches(stream, starts, window, skip, device, model)
-    if max_tokens is None:  # the whole stream: every character after the first window's context, once
+    # the whole stream (no limit, or one it fits within): every character after the first window's context, once,
+    # so that training's evaluation of a small val split is `makemore eval`'s
+    if max_tokens is None or len(starts) == len(tiling_starts(len(stream), window, block)):
         batches = itertools.chain(batches, _tail(stream, int(starts[-1]) + window, window, device))
     return mean_nll(model, batches)
 
