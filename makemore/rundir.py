@@ -611,6 +611,8 @@ class RunDir:
         whose folder's name could not be printed (found by listing a folder) is refused, by that name escaped."""
         check_name(self.path)
         config = self.config
+        if token_vocab_size(config.dataset) is None:  # a vocabulary every other command refuses is not shown
+            self.vocab()
         finished = failed = arithmetic = None
         evals: list[dict] = []
         steps = 0

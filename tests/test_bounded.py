@@ -236,6 +236,16 @@ def test_info_and_runs_show_a_field_of_the_wrong_type_as_unknown(run):
     assert r.exit_code == 0 and "- (no evaluation recorded yet)" in r.output and "None" not in r.output, r.output
 
 
+@pytest.mark.parametrize("vocab, reason", [(["a", "a"], "duplicate"), ([], "empty"), (["ab"], "")])
+def test_info_refuses_a_vocabulary_every_other_command_refuses(run, vocab, reason):
+    """info and runs showed `1 symbols: '' + start/stop` for a vocabulary that eval, score and sample refuse."""
+    _edit(run / rundir.CONFIG, lambda c: c.update(vocab=vocab))
+    said = refused(cli("info", run), f"{run / rundir.CONFIG}: ", reason)
+    assert refused(cli("sample", run)) == said  # the same words
+    r = cli("runs", run.parent)
+    assert r.exit_code == 0 and f"skipped {run}: {said.removeprefix('error: ')}" in r.stderr, r.output
+
+
 def test_metrics_lines_of_the_wrong_shape_are_counted_and_a_clock_past_reason_is_unknown(run):
     """An edited metrics.jsonl: lines whose step or loss is not a number were skipped without being counted (or
     read as progress), and a finished run's time of 1e308 s printed hundreds of digits in `info` and `runs`."""
