@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -556,7 +555,7 @@ def eval_command(run, *, file: Path | None, split: str, as_json: bool, device: s
         return _eval_text(loaded, file=file, split=split or "val", as_json=as_json)
     split = split or "test"
     result = evaluate_on(loaded, file=file, split=split, skip_unknown=skip_unknown, read=read)
-    result = {"run": str(run.path), **result, "perplexity": math.exp(result["loss"]), "step": loaded.step}
+    result = {"run": str(run.path), **result, "step": loaded.step}
     if as_json:
         print(json.dumps(result, ensure_ascii=False))
         return
@@ -710,7 +709,8 @@ def info_command(run, *, as_json: bool) -> None:
                   f"{tk.get('vocab_size')} tokens (rows padded to {tk.get('padded')}) · byte-level BPE, "
                   f"{tk.get('pattern')} pre-split · {s['run']}/tokenizer.json")
     else:
-        part = ""
+        # a word list too small for a val split: training chose its best on the training words, as it said
+        part = " · on the training words (no val split)" if s["split"].get("val") == 0 else ""
         words, dups = d.get("words", 0), d.get("duplicates_dropped", 0)
         row("dataset", f"{d.get('name')} ({d.get('path')}) · {count(words)} word{'' if words == 1 else 's'}, "
                   f"{count(dups)} duplicate{'' if dups == 1 else 's'} dropped")

@@ -109,7 +109,7 @@ def evaluate_on(loaded, file=None, split: str = "test", skip_unknown: bool = Fal
     masks = getattr(loaded.model.config, "dropout_samples", 0)
     if masks:  # the model predicts the average of this many dropout masks' predictions
         extra["dropout_samples"] = masks
-    return {"on": where, "words": len(words), "loss": loss, "bpc": bits(loss), **extra}
+    return {"on": where, "words": len(words), "loss": loss, "bpc": bits(loss), "perplexity": math.exp(loss), **extra}
 
 
 def evaluate_text(loaded, *, file=None, split: str = "val") -> dict:

@@ -3,6 +3,7 @@ line, before anything is written: never a TypeError from deep inside, never a ru
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,7 @@ def test_evaluate_takes_what_eval_takes(word_model, data):
     file, refused as `eval` refuses them (before: the split was ignored, the name was "no such file")."""
     on_builtin = word_model.evaluate("names", skip_unknown=True)
     assert on_builtin["on"].endswith("names.txt") and on_builtin["words"] > 1000
+    assert on_builtin["perplexity"] == pytest.approx(math.exp(on_builtin["loss"]))  # as a text model's result has
     with pytest.raises(MakemoreError, match="--split names one of the run's own parts"):
         word_model.evaluate(data / "words.txt", split="val")
     with pytest.raises(MakemoreError, match="--skip-unknown applies to the words of a FILE"):

@@ -355,6 +355,9 @@ def test_counts_in_the_right_number_and_a_tiny_list_says_why_val_equals_train(tm
     enough = int(re.search(r"no validation or test split for fewer than (\d+) words", first).group(1))
     assert 0 in split_sizes(enough - 1) and 0 not in split_sizes(enough)
     assert "training words" in first and "best checkpoint" in first
+    info = runner.invoke(app, ["info", str(tmp_path / "run")])  # and info says so beside the best val
+    best = next(line for line in info.stdout.splitlines() if line.startswith("best val"))
+    assert best.endswith(" · on the training words (no val split)"), best
 
 
 # --- the README says what the code does ---------------------------------------------------------------
