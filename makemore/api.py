@@ -105,8 +105,7 @@ def _checked(options=None):
                     raise _refuse(name, value, hints[name])
             check_seed(bound.arguments.get("seed"))
             try:
-                with _process_state():
-                    return fn(*args, **kwargs)
+                return fn(*args, **kwargs)
             except OSError as e:  # what the system refuses (a name too long, no permission): as the CLI says it
                 line = refusal(e)
                 if line is None:
@@ -116,6 +115,18 @@ def _checked(options=None):
         return call
 
     return wrap
+
+
+def _restoring(fn):
+    """``fn`` (``train``, ``lr_find``: the calls that set them) within ``_process_state``. Only those: a call that
+    sets nothing must not put back what a run training in another thread set meanwhile."""
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        with _process_state():
+            return fn(*args, **kwargs)
+
+    return call
 
 
 @contextlib.contextmanager
@@ -308,6 +319,7 @@ class Run(_Records):
 
 
 @_checked(options=_train_options)
+@_restoring
 def train(data: str | Path | None = None, *, type: str | None = None, out: str | Path | None = None,
           resume: str | Path | None = None, seed: int = 42, device: str = "auto", max_len: int = 64,
           progress: bool = True, mode: str | None = None, block_size: int | None = None,
@@ -434,6 +446,7 @@ def load(run_dir: str | Path | None = None, *, device: str = "cpu", which: str =
 
 
 @_checked()
+@_restoring
 def lr_find(data: str | Path, *, type: str = "transformer", steps: int = 1000, min: float = 1e-5,
             max: float = 10.0, batch_size: int | None = None, seed: int = 42, device: str = "auto",
             mode: str | None = None, block_size: int | None = None, tokenizer: str | Path | None = None):

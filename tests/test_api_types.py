@@ -333,6 +333,20 @@ def test_a_call_leaves_torchs_generator_and_matmul_precision_as_it_found_them(da
         torch.set_float32_matmul_precision(before)
 
 
+def test_a_call_that_sets_nothing_puts_nothing_back(word_model, monkeypatch):
+    """Putting back the generator after every call (score, sample, load) wound back a run training in another
+    thread: only train and lr_find, which set it, put it back."""
+    import torch
+
+    touched = []
+    monkeypatch.setattr(torch, "set_rng_state", lambda state: touched.append("rng"))
+    monkeypatch.setattr(torch, "set_float32_matmul_precision", lambda p: touched.append("precision"))
+    word_model.score(["emma"])
+    word_model.sample(3)
+    makemore.load(word_model.run_dir)
+    assert touched == []
+
+
 def test_train_takes_tensorboard_as_the_command_line_does(data, tmp_path):
     """The README says the API takes the command line's options as keywords; tensorboard=True was refused as an
     unknown option."""
