@@ -692,7 +692,7 @@ def info_command(run, *, as_json: bool) -> None:
         sp = s["split"]
         row("dataset", f"{d.get('name')} ({d.get('path')}) · text, {count(d.get('chars', 0))} characters")
         unit = "tokens" if isinstance(d.get("tokenizer"), dict) else "characters"  # what the parts hold
-        part = _scored_part(sp, unit)
+        part = _scored_part(sp, unit, s["block_size"], s["hyper"].get("context"))
         if sp.get("kind") == "shards":  # prepared shards: whole documents each side, counted in tokens
             docs = sp.get("documents") if isinstance(sp.get("documents"), dict) else {}
             row("split", f"token shards: {count(sp.get('train', 0))} / {count(sp.get('val', 0))} tokens "
@@ -754,15 +754,19 @@ def info_command(run, *, as_json: bool) -> None:
     out.print(t)
 
 
-def _scored_part(split: dict, unit: str) -> str:
+def _scored_part(split: dict, unit: str, block: object, context: object) -> str:
     """What a text run's best val loss was scored on, where that is not all of val: training scores a fixed part
-    (``EVAL_TOKENS``) at each evaluation, and `makemore eval` all of it, or a shard run's first
-    ``MAX_EVAL_TOKENS``."""
+    (``EVAL_TOKENS``, in windows of ``block``) at each evaluation, and `makemore eval` all of it, or a shard run's
+    first ``MAX_EVAL_TOKENS``. A val split whose windows fit within that part is scored whole by both."""
     from makemore.text import EVAL_TOKENS
     from makemore.tokentext import MAX_EVAL_TOKENS
 
     val = split.get("val")
-    if not isinstance(val, int) or isinstance(val, bool) or val <= EVAL_TOKENS:
+    if not isinstance(val, int) or isinstance(val, bool) or not isinstance(block, int) or block < 1:
+        return ""
+    skip = context - 1 if isinstance(context, int) and context > 1 else 0  # a window model's context in front
+    window = skip + block + 1
+    if val < window or (val - window) // block + 1 <= -(-EVAL_TOKENS // block):  # as text.tiling_starts tiles it
         return ""
     whole = f"its first {MAX_EVAL_TOKENS:,}" if split.get("kind") == "shards" and val > MAX_EVAL_TOKENS else "all of it"
     return f" · on {EVAL_TOKENS:,} {unit} of val (`makemore eval` scores {whole})"

@@ -433,22 +433,31 @@ def test_info_says_when_the_best_val_loss_is_on_a_part_of_val(tmp_path, n_lines)
     val = json.loads((run / "config.json").read_text())["split"]["val"]
     shown = CliRunner().invoke(app, ["info", str(run)], env={"COLUMNS": "250"}).stdout
     part = f"@ step 2 · on {EVAL_TOKENS:,} characters of val (`makemore eval` scores all of it)"
-    assert (part in shown) == (val > EVAL_TOKENS), (val, shown)
+    assert (part in shown) == ((val - 17) // 16 + 1 > EVAL_TOKENS // 16), (val, shown)  # windows of 16 (and 1)
 
 
 def test_the_part_of_val_info_names_for_tokens_and_shards():
-    """A token run's part is in tokens; a shard run's `makemore eval` scores its first ``MAX_EVAL_TOKENS``."""
+    """A token run's part is in tokens; a shard run's `makemore eval` scores its first ``MAX_EVAL_TOKENS``. A val
+    whose windows fit within training's part is scored whole there (``text.stream_loss``): nothing is said, where
+    info said "on 8,192 of val" of a val of 8,302 scored whole by both."""
     from makemore.commands import _scored_part
     from makemore.text import EVAL_TOKENS
     from makemore.tokentext import MAX_EVAL_TOKENS
 
-    assert _scored_part({"val": EVAL_TOKENS}, "tokens") == ""  # all of val, scored at each evaluation
-    assert _scored_part({"val": "?"}, "tokens") == ""  # an edited config.json: nothing claimed
-    assert _scored_part({"val": EVAL_TOKENS + 1}, "tokens").endswith(f"{EVAL_TOKENS:,} tokens of val "
-                                                                      f"(`makemore eval` scores all of it)")
+    assert EVAL_TOKENS == 8192
+    assert _scored_part({"val": EVAL_TOKENS}, "tokens", 16, None) == ""  # all of val, scored at each evaluation
+    assert _scored_part({"val": "?"}, "tokens", 16, None) == ""  # an edited config.json: nothing claimed
+    assert _scored_part({"val": 9000}, "tokens", "?", None) == ""
+    # windows of 17 tokens, 16 apart: 512 of them, as many as an evaluation scores, tile 8,208 tokens
+    assert _scored_part({"val": 8208}, "tokens", 16, None) == ""
+    assert _scored_part({"val": 8209}, "tokens", 16, None).endswith(f"{EVAL_TOKENS:,} tokens of val "
+                                                                   f"(`makemore eval` scores all of it)")
+    assert _scored_part({"val": 8211}, "tokens", 16, 4) == ""  # a window model's 3 tokens of context in front
+    assert _scored_part({"val": 8212}, "tokens", 16, 4) != ""
+    assert _scored_part({"val": 8302}, "characters", 256, None) == ""  # (the case info got wrong)
     big = {"kind": "shards", "val": MAX_EVAL_TOKENS + 1}
-    assert _scored_part(big, "tokens").endswith(f"(`makemore eval` scores its first {MAX_EVAL_TOKENS:,})")
-    assert _scored_part({**big, "val": MAX_EVAL_TOKENS}, "tokens").endswith("scores all of it)")
+    assert _scored_part(big, "tokens", 16, None).endswith(f"(`makemore eval` scores its first {MAX_EVAL_TOKENS:,})")
+    assert _scored_part({**big, "val": MAX_EVAL_TOKENS}, "tokens", 16, None).endswith("scores all of it)")
 
 
 def test_info_reads_a_long_metrics_file_without_loading_it(tmp_path, play, monkeypatch):
