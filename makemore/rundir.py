@@ -49,8 +49,9 @@ RUNS = Path("runs")  # where runs go unless -o says otherwise, and where "the la
 MAX_BLOCK_SIZE = 1 << 16  # a sanity bound on what a config.json may ask us to allocate
 MAX_HYPER_INT = 1 << 16
 MAX_METRICS_LINE = 64 << 20  # one event; the largest, diagnostics with a 50k-token embedding scatter, is ~2 MB
-# the whole file: GPT-2's recipe with diagnostics every 100 steps writes ~0.4 GB; reading 1 GiB takes seconds
-MAX_METRICS_BYTES = 1 << 30
+# the whole file: GPT-2's recipe with diagnostics every 100 steps writes ~0.4 GB, twenty times less; a run past it
+# (diagnostics every few steps for days) is refused by every reader of its record, resume among them
+MAX_METRICS_BYTES = 8 << 30
 MAX_JSON_BYTES = 1 << 30  # config.json and split.json: a split of a few million words fits well inside
 SPLITS = ("train", "val", "test")
 
@@ -550,8 +551,8 @@ class RunDir:
         with open_regular(path, "the run's metrics, one JSON object per line") as f:
             size = os.fstat(f.fileno()).st_size
             if size > MAX_METRICS_BYTES:
-                raise MakemoreError(f"{path}: {size / 2**30:.1f} GiB, more than a run's record holds (at most "
-                                    f"{MAX_METRICS_BYTES >> 30} GiB is read)")
+                raise MakemoreError(f"{path}: {size:,} bytes, more than the {MAX_METRICS_BYTES >> 30} GiB makemore "
+                                    f"reads of a run's record")
             while True:
                 try:
                     line = f.readline(MAX_METRICS_LINE + 1)
