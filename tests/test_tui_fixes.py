@@ -487,10 +487,11 @@ async def test_the_boxes_placeholders_are_never_cut(finished_run, size):
 
 async def test_damaged_lines_of_a_followed_run_are_counted_on_the_screen(finished_run, tmp_path):
     """`makemore info` counts the lines of metrics.jsonl it skips; the TUI skipped them in silence, so a run whose
-    file was damaged showed as waiting for its first event with nothing said."""
+    file was damaged showed as waiting for its first event with nothing said. (Its path, brackets and all, is
+    no markup: `[/x]` ended the screen with a MarkupError.)"""
     import shutil
 
-    run = tmp_path / "run"
+    run = tmp_path / "runs [v2]" / "r[" / "x]"
     shutil.copytree(finished_run, run)
     lines = (run / "metrics.jsonl").read_text().splitlines()
     (run / "metrics.jsonl").write_text("\n".join(lines[:2] + ["not json", "{\"event\": 3}"] + lines[2:]) + "\n")

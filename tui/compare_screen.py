@@ -144,7 +144,8 @@ class CompareScreen(Screen):
                 self.summaries[i], self.errors[i] = summary, error
             self._rows_changed()
         elif event.state == WorkerState.ERROR:
-            self.notify(f"cannot read the runs' summaries: {event.worker.error}", severity="error", timeout=10)
+            self.notify(f"cannot read the runs' summaries: {event.worker.error}", severity="error", timeout=10,
+                        markup=False)
 
     @staticmethod
     def _status(rows: tuple[RunRow, ...]) -> Text:

@@ -120,4 +120,5 @@ def skipped_note(screen, tail: MetricsTail) -> None:
     """A notification on ``screen`` of the lines of ``tail``'s file newly skipped as damaged, as `makemore info`
     counts them."""
     if n := tail.untold():
-        screen.notify(f"{tail.path}: skipped {plural(n, 'damaged line')}", severity="warning", timeout=10)
+        screen.notify(f"{tail.path}: skipped {plural(n, 'damaged line')}", severity="warning", timeout=10,
+                      markup=False)  # a path's brackets are not markup

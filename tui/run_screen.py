@@ -257,7 +257,7 @@ class RunScreen(Screen):
             else:
                 message = f"{type(error).__name__}: {error}"
             self.state.fail(message)
-            self.notify(message, title="training failed", severity="error", timeout=10)
+            self.notify(message, title="training failed", severity="error", timeout=10, markup=False)
         if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             self.stopping = False
             self.poll()
@@ -357,7 +357,7 @@ class RunScreen(Screen):
             self._play("save", "")
         else:
             self.trainer.request_save()
-            self.notify("saving a checkpoint", timeout=3)
+            self.notify("saving a checkpoint", timeout=3, markup=False)
 
     def action_temperature(self, delta: float) -> None:
         self.temperature = round(min(3.0, max(0.1, self.temperature + delta)), 2)
@@ -401,9 +401,9 @@ class RunScreen(Screen):
                 except FileExistsError:
                     continue
         except OSError as e:
-            self.notify(f"{folder}: cannot write a screenshot ({e.strerror or e})", severity="error")
+            self.notify(f"{folder}: cannot write a screenshot ({e.strerror or e})", severity="error", markup=False)
             return
-        self.notify(f"screenshot saved: {path}", timeout=6)
+        self.notify(f"screenshot saved: {path}", timeout=6, markup=False)
 
     def on_descendant_focus(self) -> None:
         self.refresh_bindings()  # into a box or out of it: the footer shows the keys that act
@@ -465,7 +465,7 @@ class RunScreen(Screen):
     def _stop(self, message: str) -> None:
         self.stopping = True
         self.trainer.request_stop()
-        self.notify(message, timeout=10)
+        self.notify(message, timeout=10, markup=False)
         self.poll()
         self.refresh_bindings()
 
@@ -550,7 +550,8 @@ class RunScreen(Screen):
             if self.tail.problem != self._problem:  # said once, and on the chart until the file can be read
                 self._problem = self.tail.problem
                 if self._problem:
-                    self.notify(self._problem, title="cannot read the run's events", severity="error", timeout=10)
+                    self.notify(self._problem, title="cannot read the run's events", severity="error", timeout=10,
+                                markup=False)
                 self.chart.waiting = self._waiting(self.snap)
                 self.topbar.title = self._title(self.snap)
             if self.tail.behind:  # a long backlog: read on at once rather than a chunk per interval
