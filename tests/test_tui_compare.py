@@ -456,3 +456,8 @@ def test_a_long_run_name_is_cut_in_its_middle_beside_its_marker_and_the_figures_
         assert first.startswith(f"{a.marker} this-") and first.endswith("-lr0.01") and "…" in first, lines
         assert third.endswith("-lr0.003") and first[2:] != third[2:], lines  # told apart
         assert all(figure in lines[1] for figure in ("23,259", "300", "2.1643", "2.1657", "finished")), lines
+    wide = (RunRow("実験" * 10 + "-lr0.01", a, "mlp", 23_259, 300, 2.0, 2.1643, 299, 2.1657, "finished"),)
+    console = Console(width=76, record=True, file=open("/dev/null", "w"))
+    console.print(runs_table(wide))
+    row = console.export_text().splitlines()[1]  # cut by cells, a wide character two: the end kept
+    assert row.split(" mlp ")[0].strip().endswith("実験-lr0.01") and "…" in row and "23,259" in row, row

@@ -7,6 +7,7 @@ why each unreadable run cannot be read. Both own ``rows`` and redraw when it cha
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.measure import Measurement
 from rich.table import Table
@@ -46,19 +47,28 @@ class CutName:
         self.marker, self.name = marker, name
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        whole = self.marker.cell_len + 1 + len(self.name)
+        whole = self.marker.cell_len + 1 + cell_len(self.name)
         return Measurement(min(whole, self.marker.cell_len + 1 + 7), whole)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         room = options.max_width - self.marker.cell_len - 1
         name = self.name
-        if len(name) > room:
-            keep = max(room - 1, 0)
-            head = keep // 3
-            name = name[:head] + "…" + name[len(name) - (keep - head):] if keep else "…"[:room]
-        text = Text.assemble(self.marker, " ", name, no_wrap=True)
-        text.truncate(options.max_width)  # a wide character's second cell
-        yield text
+        if cell_len(name) > room:
+            keep = max(room - 1, 0)  # cells, a wide character two of them
+            head = _cells(name, keep // 3)
+            tail = _cells(name[::-1], keep - cell_len(head))[::-1]
+            name = head + "…" + tail if keep else "…"[:room]
+        yield Text.assemble(self.marker, " ", name, no_wrap=True)
+
+
+def _cells(text: str, width: int) -> str:
+    """The longest start of ``text`` that takes at most ``width`` cells."""
+    taken = 0
+    for i, c in enumerate(text):
+        taken += cell_len(c)
+        if taken > width:
+            return text[:i]
+    return text
 
 
 class RunLegend(Static):
