@@ -372,7 +372,11 @@ class Trainer:
         if not main:
             return  # rank 0 evaluates, saves and reports the end
         if self.step % cfg.eval_interval != 0 and self.step != cfg.max_steps:
-            yield from self._evaluate()
+            # the end of a run (its time budget) is evaluated; a stop is not: evaluated there, its loss took part
+            # in choosing the best checkpoint and its samples drew from their generator, so that a run stopped and
+            # resumed ended with another best, test loss and samples than the same run never stopped
+            if reason != "stopped":
+                yield from self._evaluate()
             yield self._save_last("interrupt" if reason == "stopped" else "last")
         yield self._finished(reason)
 

@@ -396,3 +396,10 @@ def test_a_run_stopped_between_two_progress_records_resumes_the_same_curve(small
     steps_b = {e.step: e.loss for e in b1 + b2 if isinstance(e, Step)}
     assert steps_a.keys() == steps_b.keys() and 40 in steps_b
     assert all(steps_a[s] == steps_b[s] for s in steps_a), [(s, steps_a[s], steps_b[s]) for s in steps_a]
+    # the stop is no evaluation point: it neither takes part in choosing the best checkpoint nor draws samples
+    # (the samples after the resume were one draw ahead of the run never stopped, and a best found at the stop
+    # changed the run's best val and test loss)
+    assert not any(isinstance(e, (Eval, Samples)) and e.step == 33 for e in b1)
+    drawn = lambda events: [(e.step, [s.word for s in e.samples]) for e in events if isinstance(e, Samples)]
+    assert drawn(b2) == [d for d in drawn(a) if d[0] > 33] and drawn(b2)
+    assert (a[-1].best_val_loss, a[-1].test_loss) == (b2[-1].best_val_loss, b2[-1].test_loss)
