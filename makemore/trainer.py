@@ -789,6 +789,11 @@ class Trainer:
                 # the dtype it trained with, taken in the first step (under DDP the ranks vote); set now for the
                 # GELU's choice below, which depends on it
                 self._saved_dtype = self.cfg.dtype = meta["dtype"]
+            elif meta.get("dtype") == "bfloat16" and self._dtype_auto and self.cfg.compile:
+                # --compile on a CPU trains in float32: the run would change its arithmetic halfway, unsaid
+                raise MakemoreError(f"{self.rundir.path}: trains under bfloat16 autocast, as --dtype auto chose "
+                                    f"when it began, and --compile on a CPU trains in float32; resume it without "
+                                    f"--compile")
             if meta.get("matmul_precision") in ("highest", "medium") and self._precision_open:
                 # the precision it trained with, taken in the first step (under DDP the ranks vote); set now for
                 # the GELU's choice below, which depends on it

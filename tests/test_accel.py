@@ -271,6 +271,10 @@ def test_dtype_auto_trains_in_what_its_first_step_timed_and_resumes_with_it(smal
     assert json.loads((out / "config.json").read_text())["train"]["dtype"] == "auto"
 
     monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: pytest.fail("timed again on resume"))
+    if pays:  # --compile on a CPU trains in float32: it switched a bfloat16 run's arithmetic halfway, unsaid
+        with pytest.raises(MakemoreError, match="trains under bfloat16 autocast, as --dtype auto chose when it "
+                                                "began, and --compile on a CPU trains in float32; resume it without"):
+            resume_trainer(out, {"max_steps": 6, "compile": True})
     resumed = resume_trainer(out, {"max_steps": 6})
     seen = _autocast_seen(resumed)
     said = [e for e in resumed.run() if e.kind == "arithmetic"]
