@@ -575,6 +575,9 @@ def check_resume(run: RunDir, given: dict[str, Any]) -> dict[str, Any]:
         elif name == "data":
             if moved := _check_same_data(run, config, value):
                 overrides["data_path"] = moved  # the run's own file, moved: read from where it is now
+        elif name == "block_size" and config.mode != "text":  # (the family may take one; a word list does not)
+            raise MakemoreError(f"--block-size applies to --mode text; {run.path} learned a word list (its context "
+                                f"is its longest word)")
         elif name not in stored:
             raise MakemoreError(f"{option} does not apply to this run ({config.model.type})")
         elif not _same(value, stored[name]):

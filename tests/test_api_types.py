@@ -218,7 +218,7 @@ def word_run(data, tmp_path) -> Path:
     ({"max_len": 10}, "--max-len 10 differs from the run's 64"),
     ({"mode": "text"}, "--mode text differs from the run's words"),
     ({"init_scale": 2.0}, "--init-scale 2 differs from the run's 1 "),  # as typed (it said 2.0 and 1.0)
-    ({"block_size": 10}, "--block-size does not apply to this run"),
+    ({"block_size": 10}, "--block-size applies to --mode text; .* learned a word list"),
     ({"out": "elsewhere"}, r"out does not apply with resume \(the run continues in "),
 ])
 def test_resume_refuses_what_cannot_change(word_run, tmp_path, monkeypatch, given, message):

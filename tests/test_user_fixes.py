@@ -411,6 +411,13 @@ def test_info_shows_both_budgets_of_a_run_given_both(tmp_path):
     assert r.exit_code == 0, r.output
     shown = runner.invoke(app, ["info", str(run)], env={"COLUMNS": "200"}).stdout
     assert "3 steps or 60 s, whichever comes first" in shown and "1 word," not in shown
+    assert "micro-batches" not in shown and "diagnostics every" not in shown
+    # what changes a run's results (micro-batches, for batch norm) or its record (the instruments) is said too
+    r = runner.invoke(app, ["train", str(words), "--type", "bigram", "--max-steps", "2", "-b", "8", "--grad-accum",
+                            "2", "--diagnostics", "--diag-interval", "5", "-q", "-o", str(tmp_path / "accum")])
+    assert r.exit_code == 0, r.output
+    shown = runner.invoke(app, ["info", str(tmp_path / "accum")]).stdout
+    assert "2 steps · batch 8 in 2 micro-batches · diagnostics every 5 steps · lr " in shown, shown
 
 
 def test_info_names_the_recipe_s_cap_on_epochs_beside_its_steps(tmp_path):
