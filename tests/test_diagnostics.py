@@ -765,6 +765,18 @@ def scripted_diagnostics() -> list:
     return events
 
 
+def edited_diagnostics(edit) -> list:
+    """``scripted_diagnostics`` with each Diagnostics record passed through ``edit``."""
+    return [edit(e) if isinstance(e, Diagnostics) else e for e in scripted_diagnostics()]
+
+
+async def open_diagnostics(pilot) -> None:
+    """From the run screen, once the replay has settled: the diagnostics screen, drawn."""
+    await pilot.pause(0.2)
+    await pilot.press("d")
+    await pilot.pause(0.3)
+
+
 def test_rebin_matches_a_histogram_taken_on_the_new_axis():
     from makemore.tui.widgets.diagnostics import rebin
 
@@ -1103,12 +1115,9 @@ async def test_the_charts_start_at_step_0_keep_their_legend_below_and_a_bigram_s
     from makemore.tui.widgets.diagnostics import NO_LAYERS, LegendedChart
     from tui_helpers import screen_lines
 
-    events = [dataclasses.replace(e, layers=[]) if isinstance(e, Diagnostics) else e for e in scripted_diagnostics()]
-    app = create_app(events=events)
+    app = create_app(events=edited_diagnostics(lambda e: dataclasses.replace(e, layers=[])))
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.2)
-        await pilot.press("d")
-        await pilot.pause(0.3)
+        await open_diagnostics(pilot)
         lines = screen_lines(app)
         assert sum(line.count(NO_LAYERS[:25]) for line in lines) == 2, "\n".join(lines)  # both layer panels say it
         panel = app.screen.query_one("#ratios", LegendedChart)
@@ -1136,19 +1145,16 @@ async def test_the_update_data_legend_names_a_transformers_eight_lines():
     from tui_helpers import screen_lines
 
     names = [f"h.{b}.{w}" for b in (0, 1) for w in ("mlp.c_fc", "mlp.c_proj", "attn.c_attn", "attn.c_proj")]
-    events = []
-    for e in scripted_diagnostics():
-        if isinstance(e, Diagnostics):
-            one = e.weights[1]
-            e = dataclasses.replace(e, weights=[dataclasses.replace(one, name=f"{n}.weight", shape=[64 * (9 - k), 64],
-                                                                    update_to_data=-3 + k / 10)
-                                                for k, n in enumerate(names)])
-        events.append(e)
-    app = create_app(events=events)
+
+    def eight(e):
+        one = e.weights[1]
+        return dataclasses.replace(e, weights=[dataclasses.replace(one, name=f"{n}.weight", shape=[64 * (9 - k), 64],
+                                                                   update_to_data=-3 + k / 10)
+                                               for k, n in enumerate(names)])
+
+    app = create_app(events=edited_diagnostics(eight))
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.2)
-        await pilot.press("d")
-        await pilot.pause(0.3)
+        await open_diagnostics(pilot)
         lines = screen_lines(app)
         panel = app.screen.query_one("#ratios", LegendedChart)
         x = panel.legend.content_region.x
@@ -1197,17 +1203,10 @@ async def test_the_layer_tables_fit_a_transformers_names_at_120_columns():
 
     names = [("h.0.attn.c_attn", "linear"), ("h.0.attn", "attention"), ("h.0.attn.c_proj", "linear"),
              ("h.0.mlp.c_proj", "linear")]
-    events = []
-    for e in scripted_diagnostics():
-        if isinstance(e, Diagnostics):
-            one = e.layers[1]
-            e = dataclasses.replace(e, layers=[dataclasses.replace(one, name=n, kind=k) for n, k in names])
-        events.append(e)
-    app = create_app(events=events)
+    app = create_app(events=edited_diagnostics(lambda e: dataclasses.replace(
+        e, layers=[dataclasses.replace(e.layers[1], name=n, kind=k) for n, k in names])))
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.2)
-        await pilot.press("d")
-        await pilot.pause(0.3)
+        await open_diagnostics(pilot)
         await pilot.press("a")
         await pilot.pause(0.2)
         text = "\n".join(screen_lines(app))
