@@ -309,7 +309,10 @@ def train(
                                                 "runs/<dataset>-<type>, then -2, -3, ...).", rich_help_panel=P,
                                                 show_default=False)] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this directory from its last "
-                                                   "checkpoint.", rich_help_panel=P, show_default=False)] = None,
+                                                   "checkpoint. A larger --max-steps or --max-time extends it: "
+                                                   "the learning-rate schedule is then spread over the new length, "
+                                                   "so a finished run's rate rises again.", rich_help_panel=P,
+                                                   show_default=False)] = None,
     tensorboard: Annotated[bool, typer.Option(help="Also write TensorBoard logs to RUN/tensorboard.",
                                               rich_help_panel=P)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final line, and any warning (a "
