@@ -687,7 +687,7 @@ def info_command(run, *, as_json: bool) -> None:
 
     row("run", s["run"])
     row("model", " · ".join([f"{s['type']}", f"{count(s['params'])} parameters"]
-                                   + ([" ".join(f"{k}={v}" for k, v in s["hyper"].items())] if s["hyper"] else [])))
+                             + ([" ".join(f"{k}={v}" for k, v in s["hyper"].items())] if s["hyper"] else [])))
     if s["mode"] == "text":
         sp = s["split"]
         row("dataset", f"{d.get('name')} ({d.get('path')}) · text, {count(d.get('chars', 0))} characters")
@@ -696,8 +696,8 @@ def info_command(run, *, as_json: bool) -> None:
         if sp.get("kind") == "shards":  # prepared shards: whole documents each side, counted in tokens
             docs = sp.get("documents") if isinstance(sp.get("documents"), dict) else {}
             row("split", f"token shards: {count(sp.get('train', 0))} / {count(sp.get('val', 0))} tokens "
-                               f"train / val, in {count(docs.get('train'))} / {count(docs.get('val'))} documents · "
-                               f"block {s['block_size']}")
+                         f"train / val, in {count(docs.get('train'))} / {count(docs.get('val'))} documents · "
+                         f"block {s['block_size']}")
         else:
             row("split", f"characters [0, {count(sp.get('boundary', 0))}) train, the rest val: "
                                f"{count(sp.get('train', 0))} / {count(sp.get('val', 0))} {unit} · "
@@ -705,17 +705,17 @@ def info_command(run, *, as_json: bool) -> None:
         tk = d.get("tokenizer")  # a token run's: its size, padding, pre-split
         # the model's rows, as training counts them: the characters and id 0 (a word list's start/stop; unused here)
         row("vocab", f"{s['vocab_size']} symbols: {s['vocab']!r} + id 0 (unused in a text)"
-                  if not isinstance(tk, dict) else
-                  f"{tk.get('vocab_size')} tokens (rows padded to {tk.get('padded')}) · byte-level BPE, "
-                  f"{tk.get('pattern')} pre-split · {s['run']}/tokenizer.json")
+            if not isinstance(tk, dict) else
+            f"{tk.get('vocab_size')} tokens (rows padded to {tk.get('padded')}) · byte-level BPE, "
+            f"{tk.get('pattern')} pre-split · {s['run']}/tokenizer.json")
     else:
         # a word list too small for a val split: training chose its best on the training words, as it said
         part = " · on the training words (no val split)" if s["split"].get("val") == 0 else ""
         words, dups = d.get("words", 0), d.get("duplicates_dropped", 0)
         row("dataset", f"{d.get('name')} ({d.get('path')}) · {count(words)} word{'' if words == 1 else 's'}, "
-                  f"{count(dups)} duplicate{'' if dups == 1 else 's'} dropped")
+            f"{count(dups)} duplicate{'' if dups == 1 else 's'} dropped")
         row("split", " / ".join(count(s['split'].get(k, 0)) for k in ("train", "val", "test"))
-                  + " train/val/test")
+            + " train/val/test")
         row("vocab", f"{s['vocab_size']} symbols: {s['vocab']!r} + start/stop")
     tr = s["train"]
     if get_family(s["type"]).fitted:
@@ -726,21 +726,21 @@ def info_command(run, *, as_json: bool) -> None:
             + (", whichever comes first" if steps and seconds else "")
         accum = tr.get("grad_accum")  # (results differ for a model with batch norm) and the instruments: said
         row("training", f"{length} · batch {tr.get('batch_size')}"
-                  + (f" in {accum} micro-batches" if isinstance(accum, int) and accum > 1 else "")
-                  + (f" · diagnostics every {tr.get('diag_interval')} steps" if tr.get("diagnostics") is True else "")
-                  + f" · lr {tr.get('learning_rate')} · wd {tr.get('weight_decay')} · "
-                  + (f"weights' average {tr.get('ema')} · " if tr.get("ema") else "")
-                  + f"seed {tr.get('seed')} · {tr.get('device')} · {_arithmetic(tr, s['arithmetic'])}")
+            + (f" in {accum} micro-batches" if isinstance(accum, int) and accum > 1 else "")
+            + (f" · diagnostics every {tr.get('diag_interval')} steps" if tr.get("diagnostics") is True else "")
+            + f" · lr {tr.get('learning_rate')} · wd {tr.get('weight_decay')} · "
+            + (f"weights' average {tr.get('ema')} · " if tr.get("ema") else "")
+            + f"seed {tr.get('seed')} · {tr.get('device')} · {_arithmetic(tr, s['arithmetic'])}")
     took = f" in {s['elapsed']:.0f} s" if s["elapsed"] is not None else ""
     if s["damaged_lines"]:
         row("metrics", f"skipped {plural(s['damaged_lines'], 'damaged line')} of {run.path / METRICS}")
     row("progress", f"step {s['steps']}" + (f" · finished ({s['finished']}){took}" if s["finished"] else
-                                                   f" · failed: {s['failed']}" if s["failed"] else
-                                                   " · not finished"))
+                                             f" · failed: {s['failed']}" if s["failed"] else
+                                             " · not finished"))
     fmt = (lambda v: f"{v:.4f}" if isinstance(v, float) else "-")
     bpc = f" ({s['best_val_bpc']:.4f} bits/char)" if s["mode"] == "text" and s["best_val_bpc"] is not None else ""
     row("best val", f"{fmt(s['best_val_loss'])} {s['loss_unit']}{bpc} @ step {s['best_step']}{part}"
-              if s["best_step"] is not None else "- (no evaluation recorded yet)")
+        if s["best_step"] is not None else "- (no evaluation recorded yet)")
     if s["mode"] != "text":  # a text run's held-out part is val (there is no test split)
         row("test", fmt(s["test_loss"]))
     family, defaults = get_family(s["type"]), recipe_for(s["type"], s["mode"])
@@ -753,7 +753,7 @@ def info_command(run, *, as_json: bool) -> None:
     else:
         hyper = " ".join(f"{k}={v}" for k, v in family.hyper.items())
     row(f"{s['type']} defaults" + (" (text)" if s["mode"] == "text" else ""),
-              f"{hyper} · {recipe}" if hyper else recipe)
+        f"{hyper} · {recipe}" if hyper else recipe)
     out.print(t)
 
 
