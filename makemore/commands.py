@@ -761,15 +761,14 @@ def _scored_part(split: dict, unit: str, block: object, context: object) -> str:
     """What a text run's best val loss was scored on, where that is not all of val: training scores a fixed part
     (``EVAL_TOKENS``, in windows of ``block``) at each evaluation, and `makemore eval` all of it, or a shard run's
     first ``MAX_EVAL_TOKENS``. A val split whose windows fit within that part is scored whole by both."""
-    from makemore.text import EVAL_TOKENS
+    from makemore.text import EVAL_TOKENS, tiled_whole
     from makemore.tokentext import MAX_EVAL_TOKENS
 
     val = split.get("val")
     if not isinstance(val, int) or isinstance(val, bool) or not isinstance(block, int) or block < 1:
         return ""
     skip = context - 1 if isinstance(context, int) and context > 1 else 0  # a window model's context in front
-    window = skip + block + 1
-    if val < window or (val - window) // block + 1 <= -(-EVAL_TOKENS // block):  # as text.tiling_starts tiles it
+    if tiled_whole(val, skip + block + 1, block, EVAL_TOKENS):
         return ""
     whole = f"its first {MAX_EVAL_TOKENS:,}" if split.get("kind") == "shards" and val > MAX_EVAL_TOKENS else "all of it"
     return f" · on {EVAL_TOKENS:,} {unit} of val (`makemore eval` scores {whole})"

@@ -401,15 +401,19 @@ def windows(stream, starts, window: int, skip: int = 0, device=None):
 def tiling_starts(n: int, window: int, block: int, max_tokens: int | None = None):
     """Starts of windows whose predictions tile a stream of ``n`` characters without overlap (all but the
     first ``window - block`` characters are predicted once); ``max_tokens``: an evenly spaced subset, the same
-    every time, so that evaluation is deterministic."""
+    every time, so that evaluation is deterministic (unless the tiling fits, ``tiled_whole``)."""
     import torch
 
     starts = torch.arange(0, n - window + 1, block)
-    if max_tokens is not None:
-        k = max(1, math.ceil(max_tokens / block))
-        if k < len(starts):
-            starts = starts[torch.linspace(0, len(starts) - 1, k).round().long()]
+    if not tiled_whole(n, window, block, max_tokens):
+        starts = starts[torch.linspace(0, len(starts) - 1, max(1, math.ceil(max_tokens / block))).round().long()]
     return starts
+
+
+def tiled_whole(n: int, window: int, block: int, max_tokens: int | None) -> bool:
+    """Whether every window tiling a stream of ``n`` is scored within ``max_tokens`` predictions (None: no
+    limit); torch-free, for `info`'s word on what training scored."""
+    return max_tokens is None or n < window or (n - window) // block + 1 <= max(1, math.ceil(max_tokens / block))
 
 
 def _batches(stream, starts, window: int, skip: int, device, model, budget: int = 1 << 24):
@@ -439,7 +443,7 @@ def stream_loss(model, stream, block: int, skip: int = 0, device=None, max_token
     batches = _batches(stream, starts, window, skip, device, model)
     # the whole stream (no limit, or one it fits within): every character after the first window's context, once,
     # so that training's evaluation of a small val split is `makemore eval`'s
-    if max_tokens is None or len(starts) == len(tiling_starts(len(stream), window, block)):
+    if tiled_whole(len(stream), window, block, max_tokens):
         batches = itertools.chain(batches, _tail(stream, int(starts[-1]) + window, window, device))
     return mean_nll(model, batches)
 
