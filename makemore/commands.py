@@ -687,7 +687,8 @@ def info_command(run, *, as_json: bool) -> None:
 
     row("run", s["run"])
     row("model", " · ".join([f"{s['type']}", f"{count(s['params'])} parameters"]
-                             + ([" ".join(f"{k}={v}" for k, v in s["hyper"].items())] if s["hyper"] else [])))
+                             + ([" ".join(f"{k}={v}" for k, v in s["hyper"].items())] if s["hyper"] else [])
+                             + ([f"--preset {s['preset']} where no option was given"] if s["preset"] else [])))
     if s["mode"] == "text":
         sp = s["split"]
         row("dataset", f"{d.get('name')} ({d.get('path')}) · text, {count(d.get('chars', 0))} characters")

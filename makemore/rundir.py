@@ -78,9 +78,11 @@ class RunConfig:
     format: int = FORMAT_VERSION
     makemore: str = ""  # the version that wrote it
     mode: str = "words"  # "text": the data is one character stream (makemore.text); split holds its boundary
+    preset: str | None = None  # the named recipe (--preset) that filled in what the options did not set
 
     def to_json(self) -> dict[str, Any]:
         return {"format": self.format, "makemore": self.makemore, "mode": self.mode,
+                **({"preset": self.preset} if self.preset is not None else {}),
                 "model": dataclasses.asdict(self.model),
                 "train": dataclasses.asdict(self.train), "vocab": self.vocab, "dataset": self.dataset,
                 "split": self.split}
@@ -129,8 +131,15 @@ class RunConfig:
         mode = obj.get("mode", "words")
         if mode not in ("words", "text"):
             raise MakemoreError(f"{where}: field mode must be \"words\" or \"text\", not {mode!r}")
+        preset = obj.get("preset")
+        if preset is not None:  # a name it knows: shown by info as it is
+            from makemore.presets import PRESETS
+
+            if preset not in PRESETS:
+                raise MakemoreError(f"{where}: field preset must be one of {', '.join(PRESETS)}, not "
+                                    f"{str(preset)[:40]!r}")
         return cls(model=spec, train=train, vocab=list(chars), dataset=dataset, split=split, format=version,
-                   makemore=makemore if isinstance(makemore, str) else "", mode=mode)
+                   makemore=makemore if isinstance(makemore, str) else "", mode=mode, preset=preset)
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
@@ -652,6 +661,7 @@ class RunDir:
             "vocab_size": token_vocab_size(config.dataset) or len(config.vocab) + 1,
             "steps": steps,
             "mode": config.mode,
+            "preset": config.preset,
             "best_val_loss": best["val_loss"] if best else None,
             # nats per character, or per token for a token run; bits per character compare across both
             "loss_unit": "nats/token" if token_vocab_size(config.dataset) else "nats/char",

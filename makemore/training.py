@@ -406,6 +406,7 @@ def new_trainer(req: Request, prepared: Prepared | None = None, dist=None,
             split=prepared.split_config(req.seed),
             makemore=__version__,
             mode=mode,
+            preset=req.preset,
         )
         # a word list's split.json; a text's split is its boundary, in config.json (the text is not copied)
         run = RunDir.create(req.out, f"{prepared.name}-{req.model_type}", config, prepared.split_file(),

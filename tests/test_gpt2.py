@@ -126,3 +126,29 @@ def test_tie_weights_is_an_option_of_the_command_line_and_the_api(tmp_path):
     api = makemore.train(words, tie_weights=True, n_layer=1, n_head=2, n_embd=16, max_steps=2,
                          out=tmp_path / "api", progress=False)
     assert api.model.num_params == tied.num_params
+
+
+def test_a_run_names_its_preset_and_info_says_so(tmp_path):
+    """config.json keeps the preset that filled in a run's settings; info names it, and a name no makemore knows
+    there is refused as the file's error."""
+    import json
+
+    from typer.testing import CliRunner
+
+    import makemore
+    from makemore.cli import app
+
+    text = tmp_path / "play.txt"
+    text.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 40)
+    makemore.train(text, mode="text", preset="gpt2-124m", n_layer=1, n_embd=64, block_size=16, batch_size=8,
+                   grad_accum=1, max_steps=1, out=tmp_path / "run", progress=False)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["preset"] == "gpt2-124m"
+    result = CliRunner().invoke(app, ["info", str(tmp_path / "run")])
+    assert result.exit_code == 0 and "--preset gpt2-124m where no option was given" in result.stdout
+    assert json.loads(CliRunner().invoke(app, ["info", str(tmp_path / "run"), "--json"]).stdout)["preset"] \
+        == "gpt2-124m"
+    config["preset"] = "gpt9"
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    result = CliRunner().invoke(app, ["info", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "field preset must be one of gpt2-124m, not 'gpt9'" in result.stderr
