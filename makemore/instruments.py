@@ -576,6 +576,8 @@ _GROUPS = {"model": 1, "train": 2, "data": 3, "vocab size": 3}
 def _flatten(summary: dict[str, Any]) -> dict[str, Any]:
     """The settings and results of one run as flat rows: model.*, train.*, data.*, then the results."""
     rows: dict[str, Any] = {"type": summary["type"], "params": summary["params"], "mode": summary["mode"]}
+    if summary.get("preset"):  # a row of its own only where some run was given one
+        rows["preset"] = summary["preset"]
     rows.update({f"model.{k}": v for k, v in summary["hyper"].items()})
     rows["model.block_size"] = summary["block_size"]  # the context: a word list's longest word + 1, a text's window
     rows.update({f"train.{k}": v for k, v in summary["train"].items()})

@@ -148,6 +148,10 @@ def test_a_run_names_its_preset_and_info_says_so(tmp_path):
     assert result.exit_code == 0 and "--preset gpt2-124m where no option was given" in result.stdout
     assert json.loads(CliRunner().invoke(app, ["info", str(tmp_path / "run"), "--json"]).stdout)["preset"] \
         == "gpt2-124m"
+    from makemore.instruments import _flatten  # compare's rows: the preset's own, beside the type
+    from makemore.rundir import RunDir
+
+    assert _flatten(RunDir.open(tmp_path / "run").summary())["preset"] == "gpt2-124m"
     config["preset"] = "gpt9"
     (tmp_path / "run" / "config.json").write_text(json.dumps(config))
     result = CliRunner().invoke(app, ["info", str(tmp_path / "run")])
