@@ -188,7 +188,7 @@ async def test_the_form_builds_the_request(small_words, tmp_path, fake_run_scree
         assert [screen.query_one(f"#{k}", Input).placeholder for k in ("max_steps", "batch_size", "learning_rate")] \
             == [f"{recipe['max_steps']:g}", f"{recipe['batch_size']:g}", f"{recipe['learning_rate']:g}"]
         await type_into(pilot, "#data", small_words.name)
-        await type_into(pilot, "#hyper", "n_embd=8 context=2 batchnorm=true")
+        await type_into(pilot, "#hyper", "n_embd=8 context=2 batchnorm=yes")  # a switch's words
         await type_into(pilot, "#max_steps", "7")
         await type_into(pilot, "#learning_rate", "0.05")
         await pilot.click("#train")
@@ -280,6 +280,8 @@ async def test_a_name_the_system_refuses_is_said_under_the_form(tmp_path, fake_r
     ("#data", "missing.txt", "missing.txt"),
     ("#hyper", "n_embd", "is not name=value"),
     ("#hyper", "n_head=2", "--n-head does not apply to --type mlp"),
+    # not a word for true: refused here, not trained as true and then refused by every command that reads the run
+    ("#hyper", "batchnorm=maybe", "--batchnorm must be true or false, not 'maybe'"),
 ])
 async def test_the_form_refuses_bad_input_in_place(tmp_path, fake_run_screen, field, text, message):
     app = create_app(runs_root=tmp_path / "runs")

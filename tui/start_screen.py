@@ -120,6 +120,9 @@ def _number(text: str, kind: type, name: str, low: float = 0, high: float | None
     return value
 
 
+SWITCH_WORDS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False}
+
+
 def parse_hyper(text: str) -> dict:
     """'n_layer=2 n_embd=32' -> {'n_layer': 2, 'n_embd': 32}; items apart by spaces or commas, a value with either
     in quotes, as a shell takes it (tokenizer="my files/tok.json")."""
@@ -146,8 +149,8 @@ def parse_hyper(text: str) -> dict:
                 break
             except ValueError:
                 continue
-        if value.lower() in ("true", "false"):
-            v = value.lower() == "true"
+        if value.lower() in SWITCH_WORDS:  # batchnorm=yes, tie_weights=off: a switch's words
+            v = SWITCH_WORDS[value.lower()]
         hyper[key] = v
     return hyper
 

@@ -304,6 +304,10 @@ def check_hyper(model_type: str, hyper: dict[str, Any]) -> None:
             raise MakemoreError(f"{option(name)} must be a whole number, not {value!r}")
         if not low <= value <= high:
             raise MakemoreError(f"{option(name)} must be between {low} and {high:,}, not {value}")
+    for name, default in get_family(model_type).hyper.items():  # a switch is true or false, not a word for either
+        value = hyper.get(name)
+        if isinstance(default, bool) and value is not None and not isinstance(value, bool):
+            raise MakemoreError(f"{option(name)} must be true or false, not {value!r}")
     for name in ("dropout", "smoothing"):
         value = hyper.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
