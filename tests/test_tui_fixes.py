@@ -524,3 +524,69 @@ def test_long_samples_take_the_room_their_columns_leave():
         assert all(len(line) <= width for line in lines), lines
     assert "KENans ane. tonve the wall of it" in render_samples(Samples(step=5, temperature=1.0, samples=words),
                                                                196).plain
+
+
+async def test_a_key_of_the_playground_is_answered_at_once():
+    """Loading torch and a checkpoint takes seconds: s says so while it loads, and the note goes once the samples
+    come; a word to score says it is being scored (before, nothing changed for seconds: the key looked ignored)."""
+    import threading
+
+    from makemore.errors import MakemoreError
+
+    release = threading.Event()
+
+    class Slow(FakePlayground):
+        def sample(self, n, temperature, prefix=""):
+            release.wait(10)
+            return super().sample(n, temperature, prefix)
+
+        def score(self, word):
+            release.wait(10)
+            raise MakemoreError(f"{word!r}: refused")
+
+    app = create_app(events=[started(list(".abcdefghijklmnopqrstuvwxyz0123456789"))])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.run_screen()
+        await wait_for(pilot, lambda: screen.snap.started is not None, what="the replay")
+        slow = Slow()
+        screen._get_playground = lambda: slow
+        screen.action_sample()  # what s does (on a replay of events alone, with no checkpoint, s is not offered)
+        await pilot.pause(0.1)
+        assert "loading the model to sample" in "\n".join(samples_lines(app))
+        release.set()
+        await wait_for(pilot, lambda: getattr(screen.snap.samples, "source", "") == "fake checkpoint",
+                       what="the samples")
+        await pilot.pause(0.2)
+        assert "loading" not in "\n".join(samples_lines(app)) and screen.samples.note == ""
+        release.clear()
+        screen._ask("score", "zz")
+        await pilot.pause(0.1)
+        assert "scoring" in str(screen.samples.score) or "loading the model to score" in str(screen.samples.score)
+        release.set()
+        await wait_for(pilot, lambda: "refused" in str(screen.samples.score), what="the refusal")
+
+
+@pytest.mark.parametrize("text_mode", [False, True], ids=["words", "text"])
+async def test_the_score_line_keeps_its_height_and_a_long_refusal_is_notified(text_mode):
+    """What the score line says never moves the chart (a refusal or a score took rows from it), a refusal longer
+    than the line is notified whole (its end was cut), and so is a text run's refused prefix (a text run has no
+    score line: the refusal said nothing)."""
+    from rich.text import Text
+
+    app = create_app(events=[started(list(".abcdefghijklmnopqrstuvwxyz0123456789"))])
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        screen = app.run_screen()
+        await wait_for(pilot, lambda: screen.snap.started is not None, what="the replay")
+        panel = screen.samples
+        panel.text_mode, panel.playable = text_mode, True
+        await pilot.pause(0.1)
+        chart = screen.chart.region.height
+        long = "runs/x/model.safetensors: not a valid safetensors file (1,000 bytes where its header declares " \
+               "93,532: truncated or damaged)"
+        short = "emma  2.345 nats/char (perplexity 10.4) · train · best checkpoint"
+        for said in (short, Text(long, style="red")):
+            panel.score = said
+            await pilot.pause(0.1)
+            assert screen.chart.region.height == chart
+            assert screen.query_one("#score").region.height == (0 if text_mode else 2)
+        assert [str(n.message) for n in app._notifications] == ([short, long] if text_mode else [long])

@@ -345,7 +345,7 @@ class RunScreen(Screen):
 
     def action_sample(self) -> None:
         if self.paused or not self.training:
-            self._play("sample", self.query_one("#prefix", Input).value)
+            self._ask("sample", self.query_one("#prefix", Input).value)
         elif self.trainer is not None:
             self.trainer.request_samples(self.temperature)
             self.samples.note = "sampling"
@@ -372,12 +372,12 @@ class RunScreen(Screen):
     # Enter applies the box and leaves it, so that the keys act again (typing on added to the box before)
     @on(Input.Submitted, "#prefix")
     def _prefix_submitted(self, event: Input.Submitted) -> None:
-        self._play("sample", event.value)
+        self._ask("sample", event.value)
         self.table.focus()
 
     @on(Input.Submitted, "#word")
     def _word_submitted(self, event: Input.Submitted) -> None:
-        self._play("score", event.value.strip())
+        self._ask("score", event.value.strip())
         self.table.focus()
 
     def action_log_scale(self) -> None:
@@ -476,6 +476,15 @@ class RunScreen(Screen):
 
     # --- the playground (a thread worker: loading torch and a model, sampling, scoring) -------------
 
+    def _ask(self, job: str, text: str) -> None:
+        """Say at once that the key was heard (loading torch and a checkpoint takes seconds), then ``_play``."""
+        first = not self.paused and self._playground is None
+        if job == "sample":
+            self.samples.note = "loading the model to sample" if first else "sampling"
+        else:
+            self.samples.score = Text("loading the model to score" if first else "scoring", style="italic dim")
+        self._play(job, text)
+
     @work(thread=True, exclusive=True, group="play", exit_on_error=False, name="play")
     def _play(self, job: str, text: str) -> None:
         try:
@@ -503,6 +512,7 @@ class RunScreen(Screen):
                 self.app.call_from_thread(setattr, self.samples, "score", line)
         except MakemoreError as e:
             self._refused = True
+            self.app.call_from_thread(setattr, self.samples, "note", "")  # what was asked is answered, below
             self.app.call_from_thread(setattr, self.samples, "score", Text(str(e), style="red"))
 
     def _get_playground(self) -> Playground:

@@ -110,6 +110,9 @@ def render_samples(samples: Samples | None, width: int, note: str = "", rows: in
     return out
 
 
+SCORE_ROWS = 2  # the score line's height (app.tcss): a score and where it came from; a longer refusal is notified
+
+
 class SamplesPanel(Vertical):
     samples: reactive[Samples | None] = reactive(None, init=False)
     temperature = reactive(1.0, init=False)
@@ -157,7 +160,14 @@ class SamplesPanel(Vertical):
         self._title()
 
     def watch_score(self, score) -> None:
-        self.query_one("#score", Static).update(score)
+        line = self.query_one("#score", Static)
+        line.update(score)
+        text = score if isinstance(score, Text) else Text(score)
+        width = line.size.width or self.size.width
+        # a text run has no score line (its refused prefix said nothing), and a refusal the line would cut: notified
+        if text.plain and (self.text_mode or width and len(text.wrap(self.app.console, width)) > SCORE_ROWS):
+            self.notify(text.plain, timeout=10, markup=False,  # the whole of it, for as long as it takes to read
+                        severity="error" if str(text.style) == "red" else "information")
 
     def on_resize(self) -> None:
         self._draw()
