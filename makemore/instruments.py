@@ -22,6 +22,7 @@ from makemore.console import make_console, plural
 from makemore.errors import MakemoreError
 from makemore.files import printable
 from makemore.rundir import CONFIG, RUNS, RunDir, list_runs, run_names, staging
+from makemore.sinks import fmt_time
 
 out = make_console()  # piped or redirected, lines stay whole: a run's name is never folded or cut there
 err = make_console(stderr=True, markup=False)  # printed as it is: a path's brackets are not rich's tags
@@ -497,8 +498,7 @@ def _fmt_loss(x) -> str:
 def _fmt_seconds(x) -> str:
     if not isinstance(x, (int, float)) or not math.isfinite(x):
         return "-"
-    s = int(round(x))  # rounded, as info rounds its seconds
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    return fmt_time(x)
 
 
 NARROW_RUNS = 64  # terminal columns under which `runs` shows the name and the losses only

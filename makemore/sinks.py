@@ -107,10 +107,11 @@ class TensorBoardSink:
 
 
 def fmt_time(seconds: float | None) -> str:
-    """h:mm:ss or m:ss; "-" for an unknown or impossible duration (the console and the TUI show time alike)."""
+    """h:mm:ss or m:ss, to the nearest second (as `info` rounds); "-" for an unknown or impossible duration (the
+    console, the TUI and `runs` show time alike)."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return "-"
-    seconds = int(seconds)
+    seconds = int(round(seconds))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
         else f"{seconds // 60}:{seconds % 60:02d}"
 

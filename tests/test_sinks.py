@@ -203,3 +203,13 @@ def test_tensorboard_missing_is_refused_before_a_run_is_made_or_changed(tmp_path
     done = train("--resume", "run", "--max-steps", "4", "--tensorboard")
     assert done.returncode == 2 and "--tensorboard needs the tensorboard package" in done.stderr
     assert (tmp_path / "run" / "config.json").read_bytes() == config
+
+
+def test_a_duration_is_shown_alike_everywhere_to_the_nearest_second():
+    """The TUI's run panel and overlay (fmt_time) cut 2.6 s to 0:02 where `runs` and `info` said 3 s."""
+    from makemore.instruments import _fmt_seconds
+    from makemore.sinks import fmt_time
+
+    assert [fmt_time(s) for s in (2.6, 59.5, 3599.6, 0.4)] == ["0:03", "1:00", "1:00:00", "0:00"]
+    assert all(_fmt_seconds(s) == fmt_time(s) for s in (2.6, 59.5, 3599.6, 7321.2))
+    assert fmt_time(-1) == fmt_time(float("nan")) == fmt_time(None) == "-"
