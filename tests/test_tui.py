@@ -224,7 +224,7 @@ async def test_a_stalled_followed_run_shows_no_rate_or_eta(tmp_path, monkeypatch
         monkeypatch.setattr(run_screen, "STALLED_AFTER", 0.2)
         await wait_for(pilot, lambda: "stalled" in text_of(app, "#status"), what="the stall")
         await wait_for(pilot, lambda: "eta stalled" in text_of(app, "#stats"), what="the panel to say so")
-        assert "steps/s -" in text_of(app, "#stats")
+        assert "steps/s -" in text_of(app, "#stats") and "tokens/s -" in text_of(app, "#stats")
         monkeypatch.setattr(run_screen, "STALLED_AFTER", 30.0)
         append(metrics, step(30))
         await wait_for(pilot, lambda: "steps/s 10.0" in text_of(app, "#stats"), what="the rate again")

@@ -359,6 +359,11 @@ def test_a_quiet_run_that_has_not_ended_is_stalled():
     assert run_status(snap, now=snap.last_event_time + STALLED_AFTER + 1) == "stalled"
     state(scripted("runs/x", "mlp", 100, 2.1, 500, 500)[-1])  # its end: never stalled
     assert run_status(state.snapshot(), now=snap.last_event_time + STALLED_AFTER + 1) == "finished"
+    empty = RunState()  # a metrics file with no start in it (empty): waiting, then stalled as the run view says
+    assert run_status(empty.snapshot(), now=1e12) == "waiting"  # no file yet: waiting for as long as it takes
+    empty.written(1000.0)
+    assert run_status(empty.snapshot(), now=1001.0) == "waiting"
+    assert run_status(empty.snapshot(), now=1000.0 + STALLED_AFTER + 1) == "stalled"
 
 
 async def test_a_run_whose_summary_cannot_be_read_says_why(tmp_path):

@@ -112,10 +112,11 @@ def run_status(snap: Snapshot, now: float | None = None) -> str:
         return "failed"
     if snap.finished is not None:
         return "stopped" if snap.stopped else "finished"
-    if snap.started is None:
-        return "waiting"
-    now = time.time() if now is None else now  # (last_event_time: when the file was last written)
-    return "stalled" if now - snap.last_event_time > STALLED_AFTER else "following"
+    now = time.time() if now is None else now  # (last_event_time: when the file was last written; 0: not yet)
+    quiet = bool(snap.last_event_time) and now - snap.last_event_time > STALLED_AFTER
+    if snap.started is None:  # a file with no start in it, unwritten for as long: stalled too, as the run view says
+        return "stalled" if quiet else "waiting"
+    return "stalled" if quiet else "following"
 
 
 def run_row(name: str, look: Look, summary: dict[str, Any] | None, snap: Snapshot, *, error: str | None = None,

@@ -74,7 +74,7 @@ def render_figures(f: Figures | None, width: int, where: str | None = None):
          kv("eta", "paused", "bold yellow") if f.paused else
          kv("eta", fmt_time(remaining) if remaining is not None else "-")),
         (kv("steps/s", f"{speed:,.1f}" if speed else "-"),
-         kv("tokens/s", f"{last.tokens_per_s / 1000:,.1f}k" if last else "-")),
+         kv("tokens/s", f"{last.tokens_per_s / 1000:,.1f}k" if last and not f.stalled else "-")),
         (kv("loss", fmt_loss(last.loss) if last else "-"), kv("val", fmt_loss(ev.val_loss) if ev else "-")),
         (kv("best val", f"{fmt_loss(ev.best_val_loss)} @ {ev.best_step:,}" if ev else "-", "bold green"),
          kv("lr", f"{last.lr:.2e}" if last else "-")),
