@@ -159,7 +159,7 @@ def warmup_note(model_type: str, cfg: TrainConfig) -> str | None:
             or cfg.warmup_steps <= cfg.max_steps:
         return None
     top = lr_at(cfg.max_steps - 1, cfg)
-    return (f"--warmup-steps {cfg.warmup_steps:,} is longer than the run's {cfg.max_steps:,} steps: the "
+    return (f"--warmup-steps {cfg.warmup_steps:,} is longer than the run's {plural(cfg.max_steps, 'step')}: the "
             f"learning rate rises to {top:.2e}, {top / cfg.learning_rate:.0%} of its peak {cfg.learning_rate:.2e}")
 
 
@@ -516,7 +516,7 @@ def resume_trainer(run_dir: Path | RunDir, overrides: dict[str, Any] | None = No
         raise refused(f"{run.path}: {m.type} is counted in one pass, and this run was; there is nothing "
                       f"to continue (train a new run to count again)")
     if cfg.max_steps and (trainer.step >= cfg.max_steps if finished else trainer.step > cfg.max_steps):
-        raise refused(f"{run.path}: already trained {trainer.step} of {cfg.max_steps} steps"
+        raise refused(f"{run.path}: already trained {trainer.step:,} of {plural(cfg.max_steps, 'step')}"
                       + (" (where its data is now is recorded)" if moved else "")
                       + "; pass a larger --max-steps to continue")
     if cfg.max_time is not None and finished and trainer.elapsed >= cfg.max_time:

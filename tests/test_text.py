@@ -623,7 +623,7 @@ def test_resume_takes_the_runs_own_text_where_it_was_moved_and_refuses_another(p
         "recorded" in finished.output, finished.output
     assert f"reads its data from {moved.resolve()} from now on" in finished.output
     short = cli("train", moved, "--resume", run, "--max-steps", "1")  # a length asked for: refused, as before
-    assert short.exit_code == 2 and "already trained 2 of 1 steps" in short.output
+    assert short.exit_code == 2 and "already trained 2 of 1 step" in short.output
     assert cli("eval", run, "--json").exit_code == 0  # and the run reads its text from there from now on
     resumed = cli("train", moved, "--resume", run, "--max-steps", "4", "-q")
     assert resumed.exit_code == 0, resumed.output

@@ -26,6 +26,7 @@ from textual.containers import Container, Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Static, Tab, Tabs
 
+from makemore.console import plural
 from makemore.events import Diagnostics, Event, Started, Step
 from makemore.instruments import HEALTHY_UPDATE, token_labels
 from makemore.tui.follow import MetricsTail
@@ -265,7 +266,7 @@ class DiagnosticsScreen(Screen):
             return f"{family.name} is fitted in one pass (counted): nothing to diagnose"
         every = self._diag_interval() if self._diag_interval is not None else None
         if every:
-            return f"no record yet: the first comes at the first diagnostics interval (every {every:,} steps)"
+            return f"no record yet: the first comes at the first diagnostics interval (every {plural(every, 'step')})"
         return "no record yet (train with --diagnostics; every --diag-interval steps)"
 
     def action_back(self) -> None:

@@ -16,6 +16,7 @@ from textual.widgets import Button, Footer, Input, Label, OptionList, Select, St
 from textual.widgets.option_list import Option
 
 from makemore.config import MAX_STEPS
+from makemore.console import plural
 from makemore.errors import MakemoreError
 from makemore.files import printable
 from makemore.models import FAMILIES, recipe_for
@@ -52,7 +53,7 @@ def recent_runs(root: Path, limit: int = 30, beside: Path | None = None) -> list
         kind = s["type"] + (" · tokens" if tokens else " · text" if s.get("mode") == "text" else "")
         out.append((run.path, Text.assemble((name, "bold"), "  ", (kind, "dim"), "\n  ",
                                             (state, STATE_STYLE.get(state, "")),
-                                            f" · {s['steps']:,} steps · {best} · {_ago(quiet_for)}"), True))
+                                            f" · {plural(s['steps'], 'step')} · {best} · {_ago(quiet_for)}"), True))
     return out
 
 
