@@ -717,6 +717,16 @@ def list_runs(root: Path = RUNS) -> list[RunDir]:
     return sorted(runs, key=RunDir.last_change, reverse=True)
 
 
+def holds_runs(path: Path) -> bool:
+    """A folder (not itself a run) with a run directly in it: what `makemore runs` lists, as `runs/` is."""
+    path = Path(path)
+    try:
+        return path.is_dir() and not RunDir.is_run(path) and \
+            any(not staging(p) and RunDir.is_run(p) for p in path.iterdir())
+    except OSError:  # unreadable: not a folder of runs as far as can be told (the command says what it can)
+        return False
+
+
 def staging(path: Path) -> bool:
     """A new run's staging directory (``.NAME.XXXX.tmp``, see ``_staging_dir``): never listed as a run. A run the
     user named with a leading dot (``-o runs/.scratch``) is listed as any other."""

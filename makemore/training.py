@@ -23,7 +23,7 @@ from makemore.files import no_such_file
 from makemore.errors import MakemoreError, OnlyRecorded
 from makemore.models import build_model, get_family, model_hyper, recipe_for, step_recipe, text_defaults
 from makemore.rundir import BEST, CONFIG, LAST, LAST_STATE, SPLIT, ModelSpec, RunConfig, RunDir, \
-    check_checkpoint_size
+    check_checkpoint_size, holds_runs
 
 
 @dataclass
@@ -274,6 +274,9 @@ def check_request(req: Request) -> tuple[dict[str, Any], TrainConfig]:
             if RunDir.is_run(path):
                 raise MakemoreError(f"{path}: is a run directory, not data; continue it with `makemore train --resume "
                                     f"{path}`")
+            if holds_runs(path):
+                raise MakemoreError(f"{path}: is a folder of runs, not data; `makemore runs {path}` lists them and "
+                                    f"`makemore tui {path}` opens them")
             raise MakemoreError(f"{path}: is a directory, not a file; a directory of text files trains as token "
                                 f"shards: `makemore prepare {path} --tokenizer TOK.json -o SHARDS`, then "
                                 f"`makemore train SHARDS`")

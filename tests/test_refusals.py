@@ -745,6 +745,11 @@ def test_what_a_new_runs_data_and_output_make_impossible_is_refused_before_torch
         (["train", str(tmp_path), "--tokenizer", str(broken)],
          f"is a directory, not a file; a directory of text files trains as token shards: `makemore prepare {tmp_path}"),
         (["train", str(char_text_run)], "is a run directory, not data; continue it with `makemore train --resume"),
+        # the folder a run is in (`makemore train runs`): said for what it is, not taken for token shards to prepare
+        (["train", str(char_text_run.parent)], f"{char_text_run.parent}: is a folder of runs, not data; `makemore "
+                                               f"runs {char_text_run.parent}` lists them"),
+        (["tui", str(char_text_run.parent), "--max-steps", "3"], "is a folder of runs, which the TUI lists to open or "
+                                                               "train beside; --max-steps applies only when training"),
         (["train", str(short), "--tokenizer", str(broken)], "not a tokenizer.json file"),
         (["train", str(short), "--mode", "text", "--block-size", "4", "-o", str(char_text_run)], "already exists"),
         (["train", str(short), "--mode", "text", "--max-len", "5"],  # was trained with --max-len unused, unsaid

@@ -294,3 +294,27 @@ async def test_the_form_refuses_bad_input_in_place(tmp_path, fake_run_screen, fi
         assert not isinstance(app.screen, FakeRunScreen)
         shown = str(app.screen.query_one("#form-error", Static).content)
         assert message in shown
+
+
+def test_tui_on_a_folder_of_runs_opens_the_start_screen_on_it(tmp_path, monkeypatch):
+    """`makemore tui runs` (the folder, an easy slip for `makemore tui`): its runs listed, new ones made there;
+    before, it was refused as a directory to prepare as token shards."""
+    from makemore.tui import app as tui_app
+
+    runs = tmp_path / "mine"
+    (runs / "a").mkdir(parents=True)
+    (runs / "a" / rundir.CONFIG).write_text("{}")
+    made = {}
+
+    class Opened(Exception):
+        pass
+
+    def fake_create_app(**kwargs):
+        made.update(kwargs)
+        raise Opened
+
+    monkeypatch.setattr(tui_app, "create_app", fake_create_app)
+    with pytest.raises(Opened):
+        tui_app.run_from_cli(str(runs), model_type="transformer", out=None, seed=42, device="auto", max_len=32,
+                             hyper={}, train={}, given=[])
+    assert made == {"runs_root": runs}

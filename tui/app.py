@@ -245,7 +245,14 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
         if app.stop_signal is not None:
             raise SystemExit(128 + app.stop_signal)
         return
-    if target is not None and follows(target):
+    from makemore.rundir import holds_runs
+
+    if target is not None and holds_runs(Path(target)):  # `makemore tui runs`: the start screen on that folder
+        if given:
+            raise MakemoreError(f"{target} is a folder of runs, which the TUI lists to open or train beside; "
+                                f"{given[0]} applies only when training on data")
+        app = create_app(runs_root=Path(target))
+    elif target is not None and follows(target):
         if given:
             raise MakemoreError(f"{target} is a run directory, which the TUI follows as it is; "
                                 f"{given[0]} applies only when training (continue a run with `makemore train --resume`)")
