@@ -766,12 +766,7 @@ class Trainer:
             if "cuda" in state.rng and self.device.type == "cuda":
                 torch.cuda.set_rng_state(state.rng["cuda"], self.device)
             meta = state.meta
-            self.step = int(meta["step"])
-            self.best_val = float(meta["best_val_loss"]) if meta.get("best_val_loss") is not None else math.inf
-            self.best_step = int(meta.get("best_step", -1))
-            self.elapsed = float(meta.get("elapsed", 0.0))
-            if self.step < 0 or not math.isfinite(self.elapsed) or self.elapsed < 0:
-                raise ValueError(f"step {self.step} after {self.elapsed} s of training")
+            self.step, self.best_val, self.best_step, self.elapsed = _saved_progress(meta)
             window = meta.get("window")
             if window is not None and not self.dist.enabled:
                 if not (isinstance(window, list) and len(window) == 2):
@@ -844,3 +839,30 @@ def _finite(x: float) -> float | None:
 def _device_memory(device: torch.device) -> int | None:
     """Peak bytes allocated on a CUDA device (None elsewhere); reading it does not synchronize."""
     return torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+
+
+def _saved_progress(meta: dict) -> tuple[int, float, int, float]:
+    """(step, best val loss, its step, seconds of training) as a run's state saved them; a value no run saves (a
+    fraction of a step, a NaN best, which no later loss would ever beat, a billion steps or centuries of
+    training) is a ValueError: the state is damaged, and the run is not continued from it."""
+    from makemore.config import MAX_STEPS
+    from makemore.rundir import MAX_ELAPSED
+
+    def whole(name: str, value, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{name} {value!r}")
+        return value
+
+    def number(name: str, value, high: float) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high:
+            raise ValueError(f"{name} {value!r}")  # (NaN is not within any bounds)
+        return float(value)
+
+    step = whole("step", meta["step"], 0, MAX_STEPS)
+    best = meta.get("best_val_loss")
+    best_val = math.inf if best is None else number("best_val_loss", best, math.inf)
+    if best_val == math.inf and best is not None:
+        raise ValueError(f"best_val_loss {best!r}")
+    best_step = whole("best_step", meta.get("best_step", -1), -1, MAX_STEPS)
+    elapsed = number("elapsed", meta.get("elapsed", 0.0), MAX_ELAPSED)
+    return step, best_val, best_step, elapsed

@@ -331,6 +331,26 @@ def test_a_resume_with_impossible_optimizer_settings_is_refused_before_training(
         assert (run / rundir.METRICS).read_bytes() == before  # nothing recorded: the run is as it was
 
 
+def test_a_resume_from_impossible_progress_is_refused_before_training(run):
+    """A fraction of a step (continued at its whole part), a NaN best loss (no later checkpoint ever beat it), a
+    step or a time no run reaches: a damaged state, refused as such."""
+    from safetensors.torch import load_file, save_file
+
+    state = run / rundir.LAST_STATE
+    tensors = load_file(state)
+    with open(state, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        meta = json.loads(f.read(n))["__metadata__"]
+    before = (run / rundir.METRICS).read_bytes()
+    for key, value in (("step", "3.5"), ("step", "1e21"), ("step", "true"), ("best_val_loss", "NaN"),
+                       ("best_val_loss", "-1.0"), ("best_step", "\"2\""), ("elapsed", "1e308")):
+        save_file(tensors, state, metadata={**meta, key: value})
+        refused(cli("train", "--resume", run, "--max-steps", "30"), f"{state}", f"{key} ")
+        assert (run / rundir.METRICS).read_bytes() == before  # nothing recorded: the run is as it was
+    save_file(tensors, state, metadata=meta)  # as it was saved: continued
+    assert cli("train", "--resume", run, "--max-steps", "30", "-q").exit_code == 0
+
+
 # --- models a machine cannot hold --------------------------------------------------------------------
 
 def test_a_model_larger_than_memory_is_refused_before_it_is_built(tmp_path):
