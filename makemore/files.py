@@ -213,11 +213,31 @@ def read_limited(path: Path | str, limit: int, what: str = "", advice: str = "")
     return data
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # \ud800 to \udfff: JSON's way to write half a pair
+
+
+def lone_surrogate(data: bytes | str, obj: Any) -> bool:
+    """Whether the JSON ``data``, parsed as ``obj``, holds a lone UTF-16 surrogate (``"\\ud800"``): valid JSON,
+    but a string no file or terminal can take (printing or encoding it fails). Looked for only where the text
+    writes one, so that a file without any costs one search."""
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    if not _SURROGATE_ESCAPE.search(raw):
+        return False
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except (RecursionError, ValueError):  # too deep to walk here: what reads it refuses that
+        return False
+    return False
+
+
 def parse_json(data: bytes | str, path: Path | str, what: str = "JSON") -> Any:
     """``data`` (the contents of ``path``) parsed as JSON, or one line naming the file: not UTF-8, not JSON,
-    nested too deep for the parser, or holding an integer too long for Python to convert."""
+    nested too deep for the parser, holding an integer too long for Python to convert, or half a surrogate pair
+    (``lone_surrogate``)."""
     try:
-        return json.loads(data)
+        obj = json.loads(data)
     except UnicodeDecodeError:
         raise MakemoreError(f"{path}: not UTF-8 (expected {what})") from None
     except json.JSONDecodeError as e:
@@ -228,6 +248,10 @@ def parse_json(data: bytes | str, path: Path | str, what: str = "JSON") -> Any:
     except ValueError:  # an integer longer than Python converts (4,300 digits: sys.get_int_max_str_digits)
         raise MakemoreError(f"{path}: not valid {what} (a number of more than "
                             f"{sys.get_int_max_str_digits():,} digits)") from None
+    if lone_surrogate(data, obj):
+        raise MakemoreError(f"{path}: holds half of a UTF-16 surrogate pair (an escape from \\ud800 to \\udfff "
+                            f"alone), which is not text (expected {what})")
+    return obj
 
 
 def read_json(path: Path | str, limit: int, what: str = "JSON") -> Any:

@@ -33,7 +33,8 @@ from typing import Any, Iterator
 from makemore import checkpoint as ckpt
 from makemore.config import TrainConfig, check_fields
 from makemore.errors import MakemoreError
-from makemore.files import check_name, check_own, check_parent, control_in, is_regular, open_own, open_regular
+from makemore.files import check_name, check_own, check_parent, control_in, is_regular, lone_surrogate, open_own, \
+    open_regular
 
 FORMAT_VERSION = ckpt.FORMAT_VERSION
 CONFIG = "config.json"
@@ -193,7 +194,8 @@ def metrics_line(line: bytes) -> dict[str, Any] | None:
         obj = json.loads(line)
         if line.count(b"[") + line.count(b"{") > MAX_METRICS_DEPTH and _depth(obj) > MAX_METRICS_DEPTH:
             return None  # by this rule, not by how deep the interpreter lets the parser go
-        return obj if isinstance(obj, dict) and _plausible(obj) and not escapes_terminal(line, obj) else None
+        return obj if isinstance(obj, dict) and _plausible(obj) and not escapes_terminal(line, obj) \
+            and not lone_surrogate(line, obj) else None
     except (ValueError, RecursionError):
         return None
 

@@ -292,6 +292,23 @@ def test_an_escape_sequence_in_a_run_file_never_reaches_the_terminal(run):
     refused(cli("info", run), f"{run / rundir.CONFIG}: holds control character U+001B")
 
 
+def test_half_a_surrogate_pair_in_a_runs_json_is_refused_by_name(run):
+    """\\ud800 alone is valid JSON and no text: a vocabulary or a split holding one crashed sample, info --json,
+    eval and resume with a traceback (it cannot be encoded); a metrics line holding one is damage, skipped."""
+    lines = (run / rundir.METRICS).read_text().splitlines()
+    finished = json.loads(lines[-1])
+    (run / rundir.METRICS).write_text("\n".join(lines[:-1] + [json.dumps({**finished, "reason": "x\ud800"})]) + "\n")
+    shown = cli("info", run, "--json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["damaged_lines"] == 1
+    split = json.loads((run / rundir.SPLIT).read_text())
+    split["test"] = ["ab\ud800c"] + split["test"]
+    (run / rundir.SPLIT).write_text(json.dumps(split))
+    refused(cli("eval", run), f"{run / rundir.SPLIT}: holds half of a UTF-16 surrogate pair")
+    _edit(run / rundir.CONFIG, lambda c: c["vocab"].__setitem__(-1, "\ud800"))
+    for command in (("info", "--json"), ("sample", "-n", "3")):
+        refused(cli(command[0], run, *command[1:]), f"{run / rundir.CONFIG}: holds half of a UTF-16 surrogate pair")
+
+
 def test_settings_no_run_could_have_are_refused_by_name(run):
     _edit(run / rundir.CONFIG, lambda c: c["train"].update(max_steps=0, max_time=None))
     refused(cli("info", run), f"{run / rundir.CONFIG}: train: --max-steps must be at least 1")
