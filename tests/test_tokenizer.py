@@ -440,6 +440,22 @@ def test_long_text_encodes_as_a_whole(tok, monkeypatch):
     assert len(calls) > 5 and max(sum(map(len, c)) for c in calls) < 200  # a group of small pieces at a time
 
 
+def test_training_hands_the_library_small_pieces_and_learns_what_the_whole_teaches(monkeypatch):
+    """A text whose lines end in a space (no line break to cut at) was handed to the library whole, at some 130
+    bytes a character (1.3 GB for 10 MB): it is cut before spaces too, into pieces of ``TRAIN_PIECE_CHARS``,
+    and learns the same merges."""
+    import makemore.tokenizer as t
+
+    text = (TRAIN_TEXT.replace("\n", " \n") + " ") * 4
+    whole = Tokenizer.train([text], vocab_size=300).to_json()
+    handed = []
+    cuts = t.safe_cuts
+    monkeypatch.setattr(t, "TRAIN_PIECE_CHARS", 64)
+    monkeypatch.setattr(t, "safe_cuts", lambda *a, **kw: (handed.append(p) or p for p in cuts(*a, **kw)))
+    assert Tokenizer.train([text], vocab_size=300).to_json() == whole
+    assert len(handed) > 10 and max(map(len, handed)) < 200
+
+
 def test_readable_merges(tok):
     new, a, b, merged = tok.merge_list()[0]
     assert merged == a + b and readable(merged).startswith("'")
