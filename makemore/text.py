@@ -61,11 +61,14 @@ def _decoded_chunks(path: Path) -> Iterator[tuple[str, bytes]]:
             try:
                 text = decoder.decode(raw, final=final)
             except UnicodeDecodeError as e:
-                line = lines_before + raw[: max(0, e.start)].count(b"\n") + 1
+                # what the decoder was decoding: this chunk after the start of a character the last one cut (the
+                # bytes of a character the file's end cut, alone, at the end)
+                held = e.object if isinstance(e.object, bytes) else raw
+                line = lines_before + held[: max(0, e.start)].count(b"\n") + 1
                 if b"\x00" in raw:  # binary data (a compressed file, a program), which no encoding explains
                     at = lines_before + raw[: raw.index(b"\x00")].count(b"\n") + 1
                     raise MakemoreError(f"{path}: binary data (NUL byte on line {at}); expected text") from None
-                bad = raw[e.start] if 0 <= e.start < len(raw) else 0
+                bad = held[e.start] if 0 <= e.start < len(held) else 0
                 raise MakemoreError(f"{path}: not UTF-8 (byte 0x{bad:02x} on line {line}); convert it, "
                                     f"e.g. iconv -f latin1 -t utf-8") from None
             if pending_cr:

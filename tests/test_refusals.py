@@ -732,7 +732,10 @@ def test_what_a_new_runs_data_and_output_make_impossible_is_refused_before_torch
     (shards / "index.json").write_text("{}")
     broken = tmp_path / "broken.json"
     broken.write_text('{"x": 1}')
+    cut = tmp_path / "cut.txt"  # a character the file's end cuts: its first byte named, not 0x00
+    cut.write_bytes(b"emma\nbob\nann\xe2\x82")
     cases = [
+        (["train", str(cut), "--mode", "text"], f"{cut}: not UTF-8 (byte 0xe2 on line 3)"),
         (["train", str(tmp_path / "gone.txt"), "--mode", "text"], f"{tmp_path / 'gone.txt'}: no such file"),
         (["train", str(tmp_path / "gone.txt"), "--tokenizer", str(broken)], "no such file"),
         (["train", str(short), "--mode", "text", "--block-size", "64"],
