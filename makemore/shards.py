@@ -33,7 +33,7 @@ from pathlib import Path
 
 from makemore.corpus import Corpus, check_text_head, corpus_bytes, documents, read_pieces
 from makemore.errors import MakemoreError
-from makemore.files import check_parent, no_text, open_regular, read_json
+from makemore.files import check_parent, is_regular, no_text, open_regular, read_json
 
 FORMAT = "makemore-token-shards"
 VERSION = 1
@@ -386,9 +386,10 @@ def _encoded(docs: list[Document], tokenizer, piece_bytes: int, batch_pieces: in
 # --- reading ---------------------------------------------------------------------------------------
 
 def is_shard_dir(path: str | Path) -> bool:
-    """Whether ``path`` is a folder with a shard index (not: a name the system refuses, too long or unreadable)."""
+    """Whether ``path`` is a folder with a shard index (not: a name the system refuses, too long or unreadable).
+    An index.json that is not a file (a FIFO, a folder) counts: reading it says what it is, by its name."""
     try:
-        return (Path(path) / INDEX).is_file()
+        return Path(path).is_dir() and os.path.lexists(Path(path) / INDEX)
     except OSError:
         return False
 
@@ -419,6 +420,8 @@ class Shards:
             arrays = []
             for shard in (s for s in self.index["shards"] if s["split"] == split):
                 file = self.folder / shard["file"]
+                if file.exists() and not is_regular(file):  # a FIFO or a device would be mapped as bytes it is not
+                    raise MakemoreError(f"{file}: not a regular file (index.json lists it as a shard)")
                 size = file.stat().st_size if file.exists() else -1
                 if size != shard["tokens"] * self.dtype.itemsize:
                     raise MakemoreError(f"{file}: {'missing' if size < 0 else f'{size:,} bytes'}, index.json "

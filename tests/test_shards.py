@@ -13,7 +13,7 @@ import pytest
 
 from makemore.corpus import documents, read_pieces, read_text
 from makemore.errors import MakemoreError
-from makemore.shards import Shards, TokenWindows, bits_per_char, prepare
+from makemore.shards import Shards, TokenWindows, bits_per_char, is_shard_dir, prepare
 from makemore.tokenizer import END_OF_TEXT, Tokenizer
 
 DOCS = {
@@ -266,6 +266,25 @@ def test_a_changed_shard_or_tokenizer_is_refused(corpus, tok, tmp_path):
         f.write(b"\0\0")
     with pytest.raises(MakemoreError, match="index.json says"):
         Shards(tmp_path / "s")
+    # a shard that is no file, and an index that is none: named for what they are (a FIFO's "0 bytes, index.json
+    # says ..."; a folder as index.json made the shards a directory to prepare)
+    shard, index_file = tmp_path / "s" / "train_000000.bin", tmp_path / "s" / "index.json"
+    kept = shard.read_bytes()[:-2]
+    shard.unlink()
+    os.mkfifo(shard)
+    with pytest.raises(MakemoreError, match=f"^{re.escape(str(shard))}: not a regular file"):
+        Shards(tmp_path / "s")
+    shard.unlink()
+    shard.write_bytes(kept)
+    kept = index_file.read_bytes()
+    index_file.unlink()
+    index_file.mkdir()
+    assert is_shard_dir(tmp_path / "s")
+    with pytest.raises(MakemoreError, match=f"^{re.escape(str(index_file))}: is a directory"):
+        Shards(tmp_path / "s")
+    index_file.rmdir()
+    index_file.write_bytes(kept)
+    Shards(tmp_path / "s")  # as it was: read
     index = json.loads((tmp_path / "s" / "index.json").read_text())
     index["documents"][0]["tokens"] += 1
     (tmp_path / "s" / "index.json").write_text(json.dumps(index))
