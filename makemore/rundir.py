@@ -128,6 +128,10 @@ class RunConfig:
                 raise MakemoreError(f"{where}: field {name} must be an object")
         if "tokenizer" in dataset:
             _check_tokenizer_entry(dataset["tokenizer"], where)
+        for key in ("boundary", "train", "val", "test"):  # counts and a place in a text: shown by info, used
+            value = split.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise MakemoreError(f"{where}: field split.{key} must be a count, not {str(value)[:40]!r}")
         makemore = obj.get("makemore", "")
         mode = obj.get("mode", "words")
         if mode not in ("words", "text"):
@@ -471,6 +475,12 @@ class RunDir:
             if over is not None:
                 raise MakemoreError(f"{path}: {k} holds a word of {len(over):,} characters, longer than the "
                                     f"{longest} this run's model reads ({CONFIG}'s block_size)")
+        known = set(self.config.vocab)
+        for k in SPLITS:  # a character the model has no row for: said here, by the file, not by what encodes it
+            unknown = set("".join(split[k])) - known
+            if unknown:
+                raise MakemoreError(f"{path}: {k} holds the character {min(unknown)!r}, which is not in {CONFIG}'s "
+                                    f"vocab")
         return {k: split[k] for k in SPLITS}
 
     # weights and training state

@@ -646,6 +646,8 @@ def batches_for_run(run, model) -> TextBatches:
     path, sha = config.dataset.get("path"), config.dataset.get("sha256")
     if not isinstance(path, str) or not isinstance(sha, str):
         raise MakemoreError(f"{where}: a text run needs dataset.path and dataset.sha256")
+    if Path(path).exists() and not Path(path).is_file():  # a folder or a device where the text was
+        raise MakemoreError(f"{path}: not a file, where config.json names the text this run trained on")
     if not Path(path).is_file():
         raise MakemoreError(f"{path}: the text this run trained on is gone (config.json names it); put it back, "
                             f"or record where it is now with `makemore train FILE --resume {run.path}`")

@@ -309,6 +309,14 @@ def test_half_a_surrogate_pair_in_a_runs_json_is_refused_by_name(run):
         refused(cli(command[0], run, *command[1:]), f"{run / rundir.CONFIG}: holds half of a UTF-16 surrogate pair")
 
 
+def test_a_split_word_of_a_character_the_model_lacks_is_refused_by_the_file(run):
+    """eval said "character '€' is not in the model's vocabulary", naming no file."""
+    split = json.loads((run / rundir.SPLIT).read_text())
+    split["test"] = ["em€a"] + split["test"]
+    (run / rundir.SPLIT).write_text(json.dumps(split))
+    refused(cli("eval", run), f"{run / rundir.SPLIT}: test holds the character '€', which is not in config.json's")
+
+
 def test_settings_no_run_could_have_are_refused_by_name(run):
     _edit(run / rundir.CONFIG, lambda c: c["train"].update(max_steps=0, max_time=None))
     refused(cli("info", run), f"{run / rundir.CONFIG}: train: --max-steps must be at least 1")

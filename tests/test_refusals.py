@@ -920,3 +920,24 @@ def test_what_a_word_list_makes_impossible_is_refused_before_torch(tmp_path):
     for line, (args, message) in zip(_refused([args for args, _ in cases], tmp_path), cases):
         assert message in line, (args, line)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latin.txt", "words.txt"]
+
+
+def test_a_text_runs_recorded_place_and_split_are_checked_for_what_they_are(char_text_run, tmp_path):
+    """A device or a folder where the text was is not "gone"; a boundary or count below zero is no split (info
+    showed characters [0, -1,000,000,000,000) as the training part)."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(char_text_run, run)
+    config = json.loads((run / "config.json").read_text())
+    for path, says in (("/dev/zero", "/dev/zero: not a file, where config.json names the text"),
+                       (str(tmp_path), f"{tmp_path}: not a file, where config.json names the text")):
+        (run / "config.json").write_text(json.dumps({**config, "dataset": {**config["dataset"], "path": path}}))
+        r = runner.invoke(app, ["eval", str(run)])
+        assert r.exit_code == 2 and says in r.stderr, r.output
+    for key, value in (("boundary", -10**12), ("val", "many"), ("train", True)):
+        (run / "config.json").write_text(json.dumps({**config, "split": {**config["split"], key: value}}))
+        r = runner.invoke(app, ["info", str(run)])
+        assert r.exit_code == 2 and f"field split.{key} must be a count" in r.stderr, r.output
+    (run / "config.json").write_text(json.dumps(config))
+    assert runner.invoke(app, ["info", str(run)]).exit_code == 0
