@@ -519,6 +519,10 @@ def _layout(spec: dict, source: str) -> tuple[list[bytes], dict[str, int], list[
         if a not in vocab or b not in vocab or a + b not in vocab:
             raise MakemoreError(f"{source}: the merge {a!r} + {b!r} names a token not in the vocabulary")
         merges.append((vocab[a], vocab[b], vocab[a + b]))
+    if len(set(merges)) < len(merges):  # two ranks for one merge: the list and its count disagree
+        seen: set = set()
+        a, b, _ = next(m for m in merges if m in seen or seen.add(m))  # type: ignore[func-returns-value]
+        raise MakemoreError(f"{source}: the merge {readable(table[a])} + {readable(table[b])} is listed twice")
     return table, specials, merges  # type: ignore[return-value]
 
 

@@ -473,7 +473,7 @@ def test_a_run_directory_whose_config_holds_an_impossible_model_is_refused(word_
     (lambda c: c.update(vocab=[]), "config.json: vocabulary is empty"),
     (lambda c: c["train"].update(batch_size=10**9), "config.json: 20 symbols x 10 positions x batch 1000000000"),
     (lambda c: c["vocab"].__setitem__(c["vocab"].index("z") if "z" in c["vocab"] else -1, "!"),
-     "split.json: character "),
+     "split.json: train holds the character "),
 ])
 def test_resume_refuses_an_edited_config_in_one_line_naming_the_file(word_run, tmp_path, edit, message):
     """An edited config.json is refused by --resume as a new run's options are: an empty vocabulary, a batch

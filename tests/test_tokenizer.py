@@ -332,6 +332,10 @@ def test_a_merge_into_a_token_not_in_the_vocabulary_is_refused_before_the_librar
     with pytest.raises(MakemoreError) as e:
         Tokenizer.load(path)
     assert str(e.value) == f"{path}: the merge 'Ġt' + 'Ġt' names a token not in the vocabulary"
+    spec["model"]["merges"][-1] = spec["model"]["merges"][0]  # one merge at two ranks: its count said 43, listed 44
+    path.write_text(json.dumps(spec))
+    with pytest.raises(MakemoreError, match=r"the merge .* is listed twice$"):
+        Tokenizer.load(path)
 
 
 def test_encode_never_lets_the_library_add_special_tokens(tok):
