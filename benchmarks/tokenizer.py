@@ -14,8 +14,9 @@
    process (``ru_maxrss``), which should not grow with the corpus.
 4. Token text mode's memory: the peak resident memory of `makemore train TEXT --mode text --tokenizer TOK
    --max-steps 1` (the whole text encoded in memory) on the text repeated 1 and --copies times, and of `makemore
-   prepare` on the same texts with their line breaks made spaces (no line break to cut at): the slope between
-   the two sizes is what each character of text costs.
+   prepare` on the same texts with their line breaks made spaces (no line break to cut at), and of `makemore
+   tokenizer train` on them with a space before each line break: the slope between the two sizes is what each
+   character of text costs.
 
     python benchmarks/tokenizer.py                                   # everything (500 MB corpus: minutes)
     python benchmarks/tokenizer.py --vocab 512 --prepare-mb 1 --python-chars 2000 --reps 1   # a quick check
@@ -131,27 +132,33 @@ def run_measured(args: list[str]) -> tuple[float, int]:
     return seconds, int(proc.stdout.split()[-1]) * 1024  # Linux reports kilobytes
 
 
+TRAIN_SPACED = "tokenizer train, lines end in a space"
+
+
 def token_text_memory(text: str, tok, copies: int, folder: Path) -> None:
     """Section 4: peak RSS of a one-step token text run and of prepare without line breaks, at two sizes."""
     tok_path = folder / "tok.json"
     tok.save(tok_path)
     rows, peaks = [], {}
     for n in (1, copies):
-        whole, flat = folder / f"text-{n}.txt", folder / f"flat-{n}.txt"
+        whole, flat, spaced = folder / f"text-{n}.txt", folder / f"flat-{n}.txt", folder / f"spaced-{n}.txt"
         whole.write_text(text * n)
         flat.write_text((text * n).replace("\n", " "))
+        spaced.write_text((text * n).replace("\n", " \n"))  # no line break between two words to cut at
         chars = len(text) * n
         for what, args in (("train --mode text --tokenizer, 1 step", [
                 "train", str(whole), "--mode", "text", "--tokenizer", str(tok_path), "--n-layer", "1", "--n-embd",
                 "16", "--n-head", "2", "--block-size", "16", "--max-steps", "1", "-q", "-o", str(folder / f"run-{n}")]),
                            ("prepare, no line breaks", ["prepare", str(flat), "--tokenizer", str(tok_path), "-o",
-                                                        str(folder / f"shards-{n}"), "--quiet"])):
+                                                        str(folder / f"shards-{n}"), "--quiet"]),
+                           (TRAIN_SPACED, ["tokenizer", "train", str(spaced), "--vocab-size", str(tok.vocab_size),
+                                           "-o", str(folder / f"tok-{n}.json")])):
             seconds, rss = run_measured(args)
             peaks[what, n] = (chars, rss)
             rows.append([what, f"{chars / 2**20:,.1f}", f"{seconds:.1f}", f"{rss / 2**20:,.0f}"])
     print(f"\nToken text mode's memory (vocab {tok.vocab_size:,}; the text 1 and {copies} times)")
     print(table(rows, ["command", "M chars", "seconds", "peak RSS MB"]))
-    for what in ("train --mode text --tokenizer, 1 step", "prepare, no line breaks"):
+    for what in ("train --mode text --tokenizer, 1 step", "prepare, no line breaks", TRAIN_SPACED):
         (c1, r1), (c2, r2) = peaks[what, 1], peaks[what, copies]
         print(f"{what}: {(r2 - r1) / (c2 - c1):.1f} bytes of peak memory per character of text")
 
