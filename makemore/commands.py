@@ -723,12 +723,15 @@ def info_command(run, *, as_json: bool) -> None:
         row("training", f"fitted in one pass · seed {tr.get('seed')} · {tr.get('device')}")
     else:
         steps, seconds = tr.get("max_steps"), tr.get("max_time")
-        length = " or ".join(([f"{count(steps)} step{'' if steps == 1 else 's'}"] if steps else []) + ([f"{seconds:g} s"] if seconds else [])) \
+        length = " or ".join(([f"{count(steps)} step{'' if steps == 1 else 's'}"] if steps else [])
+                             + ([f"{seconds:g} s"] if seconds else [])) \
             + (", whichever comes first" if steps and seconds else "")
+        every = tr.get("diag_interval")
         accum = tr.get("grad_accum")  # (results differ for a model with batch norm) and the instruments: said
         row("training", f"{length} · batch {tr.get('batch_size')}"
             + (f" in {accum} micro-batches" if isinstance(accum, int) and accum > 1 else "")
-            + (f" · diagnostics every {tr.get('diag_interval')} step{'' if tr.get('diag_interval') == 1 else 's'}" if tr.get("diagnostics") is True else "")
+            + (f" · diagnostics every {every} step{'' if every == 1 else 's'}" if tr.get("diagnostics") is True
+               else "")
             + f" · lr {tr.get('learning_rate')} · wd {tr.get('weight_decay')} · "
             + (f"weights' average {tr.get('ema')} · " if tr.get("ema") else "")
             + f"seed {tr.get('seed')} · {tr.get('device')} · {_arithmetic(tr, s['arithmetic'])}")

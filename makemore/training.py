@@ -689,9 +689,10 @@ def drive(trainer, sinks, *, handle_sigint: bool = False, handle_term: bool = Fa
     of the CLI, the TUI and the Python API. Returns the last event.
 
     ``handle_sigint`` (main thread only): the first Ctrl-C asks the trainer to stop after the current step (it
-    then saves, without evaluating there: see ``Trainer._run``); a second one aborts. ``handle_term`` (the command line's, outside torchrun, whose
-    agent ends its workers with SIGTERM when one of them fails): SIGTERM (what `timeout`, `kill`, `docker stop`
-    and batch schedulers send) and SIGHUP (a closed terminal; its output then goes nowhere) stop the run alike.
+    then saves, without evaluating there: see ``Trainer._run``); a second one aborts. ``handle_term`` (the command
+    line's, outside torchrun, whose agent ends its workers with SIGTERM when one of them fails): SIGTERM (what
+    `timeout`, `kill`, `docker stop` and batch schedulers send) and SIGHUP (a closed terminal; its output then
+    goes nowhere) stop the run alike.
     A signal the process ignores (SIGHUP under `nohup`) stays ignored. Whether the run was stopped that way is
     ``trainer.interrupted``; a signal after the last step stops nothing, and the run ends as it would have.
     """
