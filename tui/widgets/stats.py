@@ -14,14 +14,10 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from makemore.sinks import fmt_time  # (the overlay's legend and chart take it from here too)
 from makemore.tui.state import Figures
 
 
-def fmt_time(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "-"
-    s = int(seconds)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 def fmt_loss(x: float | None) -> str:
