@@ -53,6 +53,7 @@ MAX_METRICS_LINE = 64 << 20  # one event; the largest, diagnostics with a 50k-to
 # the whole file: GPT-2's recipe with diagnostics every 100 steps writes ~0.4 GB, twenty times less; a run past it
 # (diagnostics every few steps for days) is refused by every reader of its record, resume among them
 MAX_METRICS_BYTES = 8 << 30
+MAX_PRESET_NAME = 64  # characters of config.json's preset: a name, as presets.PRESETS has them
 MAX_JSON_BYTES = 1 << 30  # config.json and split.json: a split of a few million words fits well inside
 SPLITS = ("train", "val", "test")
 
@@ -131,18 +132,14 @@ class RunConfig:
         for key in ("boundary", "train", "val", "test"):  # counts and a place in a text: shown by info, used
             value = split.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise MakemoreError(f"{where}: field split.{key} must be a count, not {str(value)[:40]!r}")
+                raise MakemoreError(f"{where}: field split.{key} must be a count, not {json.dumps(value)[:40]}")
         makemore = obj.get("makemore", "")
         mode = obj.get("mode", "words")
         if mode not in ("words", "text"):
             raise MakemoreError(f"{where}: field mode must be \"words\" or \"text\", not {mode!r}")
-        preset = obj.get("preset")
-        if preset is not None:  # a name it knows: shown by info as it is
-            from makemore.presets import PRESETS
-
-            if preset not in PRESETS:
-                raise MakemoreError(f"{where}: field preset must be one of {', '.join(PRESETS)}, not "
-                                    f"{str(preset)[:40]!r}")
+        preset = obj.get("preset")  # a record of the recipe's name, shown as it is (a later makemore's too)
+        if preset is not None and (not isinstance(preset, str) or not 0 < len(preset) <= MAX_PRESET_NAME):
+            raise MakemoreError(f"{where}: field preset must be a preset's name, not {json.dumps(preset)[:40]}")
         return cls(model=spec, train=train, vocab=list(chars), dataset=dataset, split=split, format=version,
                    makemore=makemore if isinstance(makemore, str) else "", mode=mode, preset=preset)
 

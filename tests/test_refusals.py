@@ -938,6 +938,7 @@ def test_a_text_runs_recorded_place_and_split_are_checked_for_what_they_are(char
     for key, value in (("boundary", -10**12), ("val", "many"), ("train", True)):
         (run / "config.json").write_text(json.dumps({**config, "split": {**config["split"], key: value}}))
         r = runner.invoke(app, ["info", str(run)])
-        assert r.exit_code == 2 and f"field split.{key} must be a count" in r.stderr, r.output
+        assert r.exit_code == 2 and f"field split.{key} must be a count, not {json.dumps(value)}" in r.stderr, \
+            r.output
     (run / "config.json").write_text(json.dumps(config))
     assert runner.invoke(app, ["info", str(run)]).exit_code == 0
