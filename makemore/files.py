@@ -214,12 +214,15 @@ def read_limited(path: Path | str, limit: int, what: str = "", advice: str = "")
 
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # \ud800 to \udfff: JSON's way to write half a pair
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def lone_surrogate(data: bytes | str, obj: Any) -> bool:
     """Whether the JSON ``data``, parsed as ``obj``, holds a lone UTF-16 surrogate (``"\\ud800"``): valid JSON,
     but a string no file or terminal can take (printing or encoding it fails). Looked for only where the text
     writes one, so that a file without any costs one search."""
+    if isinstance(data, str) and _SURROGATE.search(data):  # text already decoded may hold one as it is
+        return True
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
     if not _SURROGATE_ESCAPE.search(raw):
         return False

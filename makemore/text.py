@@ -647,7 +647,8 @@ def batches_for_run(run, model) -> TextBatches:
     if not isinstance(path, str) or not isinstance(sha, str):
         raise MakemoreError(f"{where}: a text run needs dataset.path and dataset.sha256")
     if Path(path).exists() and not Path(path).is_file():  # a folder or a device where the text was
-        raise MakemoreError(f"{path}: not a file, where config.json names the text this run trained on")
+        raise MakemoreError(f"{path}: not a file, where config.json names the text this run trained on; put the "
+                            f"text back, or record where it is now with `makemore train FILE --resume {run.path}`")
     if not Path(path).is_file():
         raise MakemoreError(f"{path}: the text this run trained on is gone (config.json names it); put it back, "
                             f"or record where it is now with `makemore train FILE --resume {run.path}`")

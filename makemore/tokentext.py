@@ -533,7 +533,9 @@ def batches_for_run(run, model, held_train: int | None = None):
                                 f"from {where})")
     else:
         if path.exists() and not path.is_file():  # a folder or a device where the text was
-            raise MakemoreError(f"{path}: not a file, where config.json names the text this run trained on")
+            raise MakemoreError(f"{path}: not a file, where config.json names the text this run trained on; put "
+                                f"the text back, or record where it is now with `makemore train FILE --resume "
+                                f"{run.path}`")
         if not path.is_file():
             raise MakemoreError(f"{path}: the text this run trained on is gone (config.json names it); put it "
                                 f"back, or record where it is now with `makemore train FILE --resume {run.path}`")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import threading
 import time
@@ -20,6 +21,7 @@ from makemore.batches import WordBatches
 from makemore.config import TrainConfig, lr_at
 from makemore.data import Vocab
 from makemore.device import onednn_off
+from makemore.console import plural
 from makemore.errors import MakemoreError
 from makemore.rundir import BEST, LAST_STATE, RunDir, TrainingState
 from makemore.events import (MAX_TABLE_VOCAB, Arithmetic, Bigrams, Eval, Event, Failed, Finished, Samples, Saved,
@@ -766,14 +768,14 @@ class Trainer:
             if "cuda" in state.rng and self.device.type == "cuda":
                 torch.cuda.set_rng_state(state.rng["cuda"], self.device)
             meta = state.meta
-            self.step, self.best_val, self.best_step, self.elapsed = _saved_progress(meta)
+            self.step, self.best_val, self.best_step, self.elapsed = _saved_progress(meta, where)
             window = meta.get("window")
             if window is not None and not self.dist.enabled:
                 if not (isinstance(window, list) and len(window) == 2):
                     raise ValueError(f"a progress window of {window!r}")
                 loss, steps = float(window[0]), int(window[1])
                 if not (math.isfinite(loss) and 0 < steps <= self.step):
-                    raise ValueError(f"a progress window of {steps} steps summing to {loss}")
+                    raise ValueError(f"a progress window of {plural(steps, 'step')} summing to {loss}")
                 self._carried = (loss, steps)
             if meta.get("matmul_precision") is None and isinstance(meta.get("native_gelu"), bool):
                 # saved before the key (or, past step 0, without it): a GELU kernel chosen meant MKL's matmuls
@@ -841,28 +843,32 @@ def _device_memory(device: torch.device) -> int | None:
     return torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
 
 
-def _saved_progress(meta: dict) -> tuple[int, float, int, float]:
+def _saved_progress(meta: dict, where) -> tuple[int, float, int, float]:
     """(step, best val loss, its step, seconds of training) as a run's state saved them; a value no run saves (a
     fraction of a step, a NaN best, which no later loss would ever beat, a billion steps or centuries of
-    training) is a ValueError: the state is damaged, and the run is not continued from it."""
+    training) is refused: the state at ``where`` is damaged, and the run is not continued from it."""
     from makemore.config import MAX_STEPS
     from makemore.rundir import MAX_ELAPSED
 
+    def damaged(name: str, value) -> MakemoreError:
+        return MakemoreError(f"{where}: {name} {json.dumps(value)[:40]}, which no run saves: the state is damaged "
+                             f"(an edit?); train a new run")
+
     def whole(name: str, value, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"{name} {value!r}")
+            raise damaged(name, value)
         return value
 
     def number(name: str, value, high: float) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high:
-            raise ValueError(f"{name} {value!r}")  # (NaN is not within any bounds)
+            raise damaged(name, value)  # (NaN is not within any bounds)
         return float(value)
 
     step = whole("step", meta["step"], 0, MAX_STEPS)
     best = meta.get("best_val_loss")
     best_val = math.inf if best is None else number("best_val_loss", best, math.inf)
     if best_val == math.inf and best is not None:
-        raise ValueError(f"best_val_loss {best!r}")
+        raise damaged("best_val_loss", best)
     best_step = whole("best_step", meta.get("best_step", -1), -1, MAX_STEPS)
     elapsed = number("elapsed", meta.get("elapsed", 0.0), MAX_ELAPSED)
     return step, best_val, best_step, elapsed

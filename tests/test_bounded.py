@@ -304,6 +304,10 @@ def test_half_a_surrogate_pair_in_a_runs_json_is_refused_by_name(run):
     split["test"] = ["ab\ud800c"] + split["test"]
     (run / rundir.SPLIT).write_text(json.dumps(split))
     refused(cli("eval", run), f"{run / rundir.SPLIT}: holds half of a UTF-16 surrogate pair")
+    from makemore.files import parse_json  # text already decoded (a checkpoint's metadata) may hold one as it is
+
+    with pytest.raises(MakemoreError, match="half of a UTF-16 surrogate pair"):
+        parse_json('{"step": "\ud800"}', "meta")
     _edit(run / rundir.CONFIG, lambda c: c["vocab"].__setitem__(-1, "\ud800"))
     for command in (("info", "--json"), ("sample", "-n", "3")):
         refused(cli(command[0], run, *command[1:]), f"{run / rundir.CONFIG}: holds half of a UTF-16 surrogate pair")
@@ -370,7 +374,7 @@ def test_a_resume_from_impossible_progress_is_refused_before_training(run):
     for key, value in (("step", "3.5"), ("step", "1e21"), ("step", "true"), ("best_val_loss", "NaN"),
                        ("best_val_loss", "-1.0"), ("best_step", "\"2\""), ("elapsed", "1e308")):
         save_file(tensors, state, metadata={**meta, key: value})
-        refused(cli("train", "--resume", run, "--max-steps", "30"), f"{state}", f"{key} ")
+        refused(cli("train", "--resume", run, "--max-steps", "30"), f"{state}: {key} ", "which no run saves")
         assert (run / rundir.METRICS).read_bytes() == before  # nothing recorded: the run is as it was
     save_file(tensors, state, metadata=meta)  # as it was saved: continued
     assert cli("train", "--resume", run, "--max-steps", "30", "-q").exit_code == 0
