@@ -565,6 +565,14 @@ async def test_a_key_of_the_playground_is_answered_at_once():
         release.set()
         await wait_for(pilot, lambda: "refused" in str(screen.samples.score), what="the refusal")
 
+        def broken(*args):
+            raise RuntimeError("the checkpoint could not be read")
+
+        slow.sample = broken  # what loading or sampling fails on: said, and the note goes (it stayed, unsaid)
+        screen.action_sample()
+        await wait_for(pilot, lambda: "RuntimeError: the checkpoint" in str(screen.samples.score), what="the error")
+        assert screen.samples.note == ""
+
 
 @pytest.mark.parametrize("text_mode", [False, True], ids=["words", "text"])
 async def test_the_score_line_keeps_its_height_and_a_long_refusal_is_notified(text_mode):

@@ -318,3 +318,22 @@ def test_tui_on_a_folder_of_runs_opens_the_start_screen_on_it(tmp_path, monkeypa
         tui_app.run_from_cli(str(runs), model_type="transformer", out=None, seed=42, device="auto", max_len=32,
                              hyper={}, train={}, given=[])
     assert made == {"runs_root": runs}
+    made.clear()
+    monkeypatch.chdir(tmp_path)  # the default folder with no run in it yet: its start screen (it waited, forever,
+    (tmp_path / "runs").mkdir()  # for a run to begin in it)
+    with pytest.raises(Opened):
+        tui_app.run_from_cli("runs", model_type="transformer", out=None, seed=42, device="auto", max_len=32,
+                             hyper={}, train={}, given=[])
+    assert made == {"runs_root": Path("runs")}
+
+
+def test_a_switchs_words_are_taken_only_for_a_switch():
+    """yes/no/on/off are true or false for an option the family takes as a switch; any other option keeps its word
+    (tokenizer=on names a file called "on", not True)."""
+    from makemore.tui.start_screen import parse_hyper, request_options, with_switches
+
+    hyper = parse_hyper("batchnorm=YES tokenizer=on n_embd=8 context=off")
+    own = request_options(hyper)
+    assert own == {"tokenizer": Path("on")}
+    assert with_switches(hyper, "mlp") == {"batchnorm": True, "n_embd": 8, "context": "off"}
+    assert with_switches({"tie_weights": "no"}, "transformer") == {"tie_weights": False}

@@ -185,6 +185,13 @@ def awaits_run(target: str) -> bool:
     return staging or parent != Path(".")
 
 
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
 def follows(target: str) -> bool:
     """`makemore tui TARGET` follows TARGET (rather than training on it) when it is a run directory, or will be."""
     from makemore.tui import backend
@@ -245,9 +252,10 @@ def run_from_cli(target: str | None, *, model_type: str, out: Path | None, seed:
         if app.stop_signal is not None:
             raise SystemExit(128 + app.stop_signal)
         return
-    from makemore.rundir import holds_runs
+    from makemore.rundir import RUNS, holds_runs
 
-    if target is not None and holds_runs(Path(target)):  # `makemore tui runs`: the start screen on that folder
+    # `makemore tui runs`: the start screen on that folder (the default one even while it holds no run yet)
+    if target is not None and (holds_runs(Path(target)) or Path(target).is_dir() and _same(Path(target), RUNS)):
         if given:
             raise MakemoreError(f"{target} is a folder of runs, which the TUI lists to open or train beside; "
                                 f"{given[0]} applies only when training on data")

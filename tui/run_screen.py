@@ -478,12 +478,24 @@ class RunScreen(Screen):
 
     def _ask(self, job: str, text: str) -> None:
         """Say at once that the key was heard (loading torch and a checkpoint takes seconds), then ``_play``."""
-        first = not self.paused and self._playground is None
+        loading = self._needs_loading()
         if job == "sample":
-            self.samples.note = "loading the model to sample" if first else "sampling"
+            self.samples.note = "loading the model to sample" if loading else "sampling"
         else:
-            self.samples.score = Text("loading the model to score" if first else "scoring", style="italic dim")
+            self.samples.score = Text("loading the model to score" if loading else "scoring", style="italic dim")
         self._play(job, text)
+
+    def _needs_loading(self) -> bool:
+        """Whether the playground loads a checkpoint first: none loaded yet, or a newer best one saved since."""
+        if self.paused:  # the live model
+            return False
+        if self._playground is None:
+            return True
+        run_dir = self.current_run_dir
+        try:
+            return run_dir is not None and (run_dir / backend.BEST).stat().st_mtime != self._playground[0]
+        except OSError:
+            return False
 
     @work(thread=True, exclusive=True, group="play", exit_on_error=False, name="play")
     def _play(self, job: str, text: str) -> None:
@@ -510,10 +522,11 @@ class RunScreen(Screen):
                                      f" (perplexity {score.perplexity:.1f}) · ", (score.tag, "dim"),
                                      f" · {play.source or 'live model'}")
                 self.app.call_from_thread(setattr, self.samples, "score", line)
-        except MakemoreError as e:
+        except Exception as e:  # (a refusal, or what loading or sampling failed on): said, not swallowed
             self._refused = True
+            said = str(e) if isinstance(e, MakemoreError) else f"{type(e).__name__}: {e}"
             self.app.call_from_thread(setattr, self.samples, "note", "")  # what was asked is answered, below
-            self.app.call_from_thread(setattr, self.samples, "score", Text(str(e), style="red"))
+            self.app.call_from_thread(setattr, self.samples, "score", Text(said, style="red"))
 
     def _get_playground(self) -> Playground:
         if self.paused:  # the live model, at its current step; one generator across the draws of a pause

@@ -124,6 +124,15 @@ def _number(text: str, kind: type, name: str, low: float = 0, high: float | None
 SWITCH_WORDS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False}
 
 
+def with_switches(hyper: dict, model_type: str) -> dict:
+    """``hyper`` with the words for a switch (batchnorm=yes, tie_weights=off) as true or false, where the family
+    takes that option as a switch; any other option keeps its word (tokenizer=on is a file's name)."""
+    family = FAMILIES.get(model_type)
+    takes = family.hyper if family is not None else {}
+    return {k: SWITCH_WORDS[v.lower()] if isinstance(takes.get(k), bool) and isinstance(v, str)
+            and v.lower() in SWITCH_WORDS else v for k, v in hyper.items()}
+
+
 def parse_hyper(text: str) -> dict:
     """'n_layer=2 n_embd=32' -> {'n_layer': 2, 'n_embd': 32}; items apart by spaces or commas, a value with either
     in quotes, as a shell takes it (tokenizer="my files/tok.json")."""
@@ -150,8 +159,8 @@ def parse_hyper(text: str) -> dict:
                 break
             except ValueError:
                 continue
-        if value.lower() in SWITCH_WORDS:  # batchnorm=yes, tie_weights=off: a switch's words
-            v = SWITCH_WORDS[value.lower()]
+        if value.lower() in ("true", "false"):
+            v = value.lower() == "true"
         hyper[key] = v
     return hyper
 
@@ -353,6 +362,7 @@ class StartScreen(Screen):
         model_type = str(self.query_one("#type", Select).value)
         hyper = parse_hyper(self.query_one("#hyper", Input).value)
         own = request_options(hyper)  # mode, tokenizer, block_size: the request's
+        hyper = with_switches(hyper, model_type)
         train = {
             "max_steps": _number(self.query_one("#max_steps", Input).value, int, "max steps", 1, MAX_STEPS),
             "batch_size": _number(self.query_one("#batch_size", Input).value, int, "batch size", 1),
