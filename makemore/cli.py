@@ -390,7 +390,7 @@ TUI_HELP = """Watch and steer training live: loss curve, samples, bigram probabi
 
 [dim]makemore tui names --type transformer · makemore tui runs/names-transformer · makemore tui runs/a runs/b · makemore tui[/]
 
-Give a word list to train on it here (the options are those of `makemore train`, but for resuming, TensorBoard and -q), a run directory to follow a run that `makemore train` is writing (or replay a finished one), two or more run directories to overlay their loss curves, or nothing for a start screen.
+Give a word list to train on it here (the options are those of `makemore train`, but for resuming, TensorBoard and -q), a run directory to follow a run that `makemore train` is writing (or replay a finished one), two or more run directories to overlay their loss curves, or nothing (or a folder of runs) for a start screen.
 """
 
 class _LiveCommand(_Command):
