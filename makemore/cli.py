@@ -178,7 +178,8 @@ def handles_errors(fn):
                 typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
+            if os.environ.get("RANK", "0") in ("", "0"):  # under torchrun, said once: by rank 0, as it says the rest
+                typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
         except OSError as e:  # what the system refuses (permissions, a full disk) wherever it comes from: one line
             line = refusal(e)

@@ -217,6 +217,7 @@ def test_a_stop_asked_of_one_rank_stops_every_rank(names_path: Path, tmp_path: P
                     timeout=90)  # not stopping would raise TimeoutExpired here
     output = run.stdout + run.stderr
     assert "lost the other processes" not in output, output
+    assert output.count("interrupted") == 1, output  # said once, by rank 0 (each rank said it)
     events = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
     finished = [e for e in events if e["event"] == "finished"]
     assert finished and finished[-1]["reason"] == "stopped" and finished[-1]["step"] == 40, output
