@@ -107,6 +107,10 @@ class Trainer:
         # the progress window (steps since the last Step event): its loss summed and its steps, and those a run
         # resumed in the middle of one took before it stopped (``restore``)
         self._window_loss, self._window_steps, self._carried = torch.zeros(()), 0, (0.0, 0)
+        # under DDP, every rank's default generators at the last save point (``_gather_rng``): each draws its own
+        # share's dropout masks, so they differ, and a resume gives each rank its own back
+        self._ranks_rng: list[dict] = []
+        self._ranks_rng_step = -1
         self.batch_gen = torch.Generator().manual_seed(cfg.seed)
         self.sample_gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.matmul_precision = matmul_precision  # as makemore.device.set_matmul_precision set it for this process
@@ -362,6 +366,8 @@ class Trainer:
                 window_loss.zero_()
                 window_steps = window_tokens = self._window_steps = 0
                 window_start = last_tick = time.perf_counter()  # time spent in the sinks is not training time
+            if self.dist.enabled and (self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps):
+                self._ranks_rng = self._gather_rng()  # every rank, at the steps rank 0 saves at
             if main and (self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps):
                 started = time.perf_counter()
                 self.elapsed += started - last_tick
@@ -371,9 +377,12 @@ class Trainer:
                 window_start += last_tick - started  # the steps since the last Step keep their own time
         # a stop asked while the last step or its evaluation ran did not stop the run: it ended on its own terms
         self.interrupted, self.done_training = reason == "stopped", True
+        saves = self.step % cfg.eval_interval != 0 and self.step != cfg.max_steps
+        if self.dist.enabled and saves:
+            self._ranks_rng = self._gather_rng()
         if not main:
             return  # rank 0 evaluates, saves and reports the end
-        if self.step % cfg.eval_interval != 0 and self.step != cfg.max_steps:
+        if saves:
             # the end of a run (its time budget) is evaluated; a stop is not: evaluated there, its loss took part
             # in choosing the best checkpoint and its samples drew from their generator, so that a run stopped and
             # resumed ended with another best, test loss and samples than the same run never stopped
@@ -515,6 +524,25 @@ class Trainer:
             return mine
         votes = distributed.all_reduce_sum(torch.tensor([float(mine)], dtype=torch.float64), self.dist)
         return int(votes[0]) == self.dist.world_size
+
+    def _gather_rng(self) -> list[dict]:
+        """Every rank's default generator states (CPU, and CUDA where it trains), gathered on every rank: a
+        collective, called by all ranks at the same steps. Packed into one float64 sum (each rank fills its own
+        row; a byte is exact in float64)."""
+        states = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            states["cuda"] = torch.cuda.get_rng_state(self.device)
+        names, world = list(states), self.dist.world_size
+        sizes = [states[n].numel() for n in names]
+        rows = torch.zeros(world, sum(sizes), dtype=torch.float64)
+        rows[self.dist.rank] = torch.cat([states[n].to(torch.float64) for n in names])
+        distributed.all_reduce_sum(rows, self.dist)
+        out = []
+        for r in range(world):
+            parts = torch.split(rows[r].to(torch.uint8), sizes)
+            out.append({n: part.clone() for n, part in zip(names, parts)})
+        self._ranks_rng_step = self.step
+        return out
 
     def _exchange(self, window_loss: torch.Tensor, window_tokens: int) -> tuple[float, int]:
         """Sum the window's loss and tokens over the ranks (their shares of a batch may differ by a row); under
@@ -725,6 +753,9 @@ class Trainer:
                "samples": self.sample_gen.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        gathered = self._ranks_rng if self._ranks_rng_step == self.step else []  # (gathered at this step only)
+        for r, states in enumerate(gathered[1:], 1):  # the other ranks' (rank 0's are those above)
+            rng.update({f"{name}.rank{r}": state for name, state in states.items()})
         # the steps since the last progress record, which a resumed run's first record averages in (under DDP,
         # where every stop is agreed at a record, a save between two records keeps none)
         window = self._window_steps + self._carried[1]
@@ -755,7 +786,8 @@ class Trainer:
         try:
             if self.optimizer is not None:
                 self.optimizer.load_state_dict(state.optimizer)
-            torch.set_rng_state(state.rng["torch"])
+            own = f".rank{self.dist.rank}" if self.dist.rank and f"torch.rank{self.dist.rank}" in state.rng else ""
+            torch.set_rng_state(state.rng["torch" + own])  # (a run saved by fewer processes: rank 0's)
             self.batch_gen.set_state(state.rng["batches"])
             self.sample_gen.set_state(state.rng["samples"])
             if self.ema is not None:
@@ -766,7 +798,8 @@ class Trainer:
                         raise ValueError(f"averaged weight {i} has shape {tuple(saved.shape)}, not {tuple(t.shape)}")
                     t.copy_(saved)
             if "cuda" in state.rng and self.device.type == "cuda":
-                torch.cuda.set_rng_state(state.rng["cuda"], self.device)
+                torch.cuda.set_rng_state(state.rng["cuda" + own if "cuda" + own in state.rng else "cuda"],
+                                         self.device)
             meta = state.meta
             self.step, self.best_val, self.best_step, self.elapsed = _saved_progress(meta, where)
             window = meta.get("window")

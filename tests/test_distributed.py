@@ -206,15 +206,16 @@ main()
 """
 
 
-def test_a_stop_asked_of_one_rank_stops_every_rank(names_path: Path, tmp_path: Path):
+def test_a_stop_asked_of_one_rank_stops_every_rank_and_the_run_continues_exactly(names_path: Path, tmp_path: Path):
     """Ctrl-C may reach one process of the job alone: before, rank 1 kept training to the end, then left before
     rank 0's last save and the job failed with 'lost the other processes'. Now all stop at the next exchange,
-    rank 0 saves, and the run can be continued."""
+    rank 0 saves, and the run continues as the same run never stopped, with dropout too: each rank draws its own
+    share's masks, and gets its own generator back (before, every rank took rank 0's)."""
     words = _words(names_path, tmp_path)
     script = tmp_path / "stopping.py"
     script.write_text(STOPPED_RANK)
-    run = _torchrun([str(script), "train", str(words), "-o", "out", "--max-steps", "100000", *TINY], tmp_path,
-                    timeout=90)  # not stopping would raise TimeoutExpired here
+    dropout = ["--dropout", "0.2"]
+    run = _torchrun([str(script), "train", str(words), "-o", "out", "--max-steps", "60", *TINY, *dropout], tmp_path)
     output = run.stdout + run.stderr
     assert "lost the other processes" not in output, output
     assert output.count("interrupted") == 1, output  # said once, by rank 0 (each rank said it)
@@ -222,6 +223,12 @@ def test_a_stop_asked_of_one_rank_stops_every_rank(names_path: Path, tmp_path: P
     finished = [e for e in events if e["event"] == "finished"]
     assert finished and finished[-1]["reason"] == "stopped" and finished[-1]["step"] == 40, output
     assert (tmp_path / "out" / "last.safetensors").is_file()
+    again = _torchrun(["-m", "makemore", "train", "--resume", "out", "--quiet"], tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    whole = _torchrun(["-m", "makemore", "train", str(words), "-o", "whole", "--max-steps", "60", *TINY, *dropout],
+                      tmp_path)
+    assert whole.returncode == 0, whole.stdout + whole.stderr
+    assert _curve(tmp_path / "out") == _curve(tmp_path / "whole")
 
 
 ONE_RANK = r"""
