@@ -276,7 +276,8 @@ class Trainer:
 
                     yield initial_loss_event(event.train_loss, len(self.vocab))
         # (a run resumed in the middle of a progress window goes on summing it where it stopped: the same sums)
-        window_loss = self._window_loss = torch.full((), self._carried[0], device=self.device)
+        # (under DDP the ranks' window losses are summed: the carried part is rank 0's alone)
+        window_loss = self._window_loss = torch.full((), self._carried[0] if main else 0.0, device=self.device)
         window_steps = 0
         window_tokens = 0
         window_start = time.perf_counter()
@@ -803,7 +804,7 @@ class Trainer:
             meta = state.meta
             self.step, self.best_val, self.best_step, self.elapsed = _saved_progress(meta, where)
             window = meta.get("window")
-            if window is not None and not self.dist.enabled:
+            if window is not None:  # (one process's, stopped between two records; under DDP none is saved)
                 if not (isinstance(window, list) and len(window) == 2):
                     raise ValueError(f"a progress window of {window!r}")
                 loss, steps = float(window[0]), int(window[1])

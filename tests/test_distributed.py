@@ -46,9 +46,10 @@ def _curve(run_dir: Path) -> tuple[list[tuple[int, float]], list[tuple[int, floa
     return steps, evals
 
 
-def test_ddp_matches_one_process_and_resumes(names_path: Path, tmp_path: Path):
+def test_ddp_matches_one_process_and_resumes(names_path: Path, tmp_path: Path, monkeypatch):
     from typer.testing import CliRunner
 
+    from makemore import trainer
     from makemore.cli import app
 
     words = _words(names_path, tmp_path)
@@ -76,6 +77,28 @@ def test_ddp_matches_one_process_and_resumes(names_path: Path, tmp_path: Path):
     for (step, a), (_, b) in zip(ddp_steps + ddp_evals, one_steps + one_evals):
         assert abs(a - b) < TOLERANCE, f"step {step}: two ranks {a:.6f}, one process {b:.6f}"
     assert one_steps[-1][1] < one_steps[0][1] - 0.3  # it learned something
+
+    # one process stopped between two records (at step 105), continued by two: the first record after the resume
+    # averages the steps before the stop in, as one process does (before, two averaged only those after it)
+    original = trainer.Trainer._train_step
+
+    def stopping(self):
+        if self.step == 104 and not self.interrupted:
+            self.interrupted = True
+            self.request_stop()
+        return original(self)
+
+    monkeypatch.setattr(trainer.Trainer, "_train_step", stopping)
+    stopped = CliRunner().invoke(app, ["train", str(words), "-o", str(work / "stopped"), "--max-steps", "200", *TINY,
+                                       "--device", "cpu"])
+    monkeypatch.undo()
+    assert stopped.exit_code == 130, stopped.output
+    resumed = _torchrun(["-m", "makemore", "train", "--resume", "stopped", "--quiet"], work)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    both_steps, _ = _curve(work / "stopped")
+    assert [s for s, _ in both_steps] == [s for s, _ in one_steps]
+    for (step, a), (_, b) in zip(both_steps, one_steps):
+        assert abs(a - b) < TOLERANCE, f"step {step}: resumed by two ranks {a:.6f}, one process {b:.6f}"
 
 
 FAILING_RANK = """
