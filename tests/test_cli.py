@@ -105,6 +105,11 @@ def test_sample_output_writes_as_a_shell_redirection_does(trained_run, tmp_path)
     directory is refused, not only in the run sampled from."""
     import stat
     import threading
+    from types import SimpleNamespace
+
+    def in_process(*args: str, cwd: Path | None = None):  # what needs no file descriptor of its own: no new process
+        r = runner.invoke(app, list(args))
+        return SimpleNamespace(returncode=r.exit_code, stdout=r.stdout, stderr=r.stderr)
 
     root = trained_run.parent.parent
     target, link = tmp_path / "target.txt", tmp_path / "link.txt"
@@ -127,19 +132,19 @@ def test_sample_output_writes_as_a_shell_redirection_does(trained_run, tmp_path)
     other = tmp_path / "other-run"
     other.mkdir()
     (other / "config.json").write_text((trained_run / "config.json").read_text())
-    done = makemore("sample", str(trained_run), "-n", "2", "-O", str(other / "new.txt"), cwd=root)
+    done = in_process("sample", str(trained_run), "-n", "2", "-O", str(other / "new.txt"), cwd=root)
     assert done.returncode == 0, done.stderr  # a folder of another kind may have a config.json of its own
     (other / "new.txt").unlink()
     (other / "metrics.jsonl").write_text("")
     for path in (other / "config.json", other / "new.txt"):
-        done = makemore("sample", str(trained_run), "-n", "2", "-O", str(path), cwd=root)
+        done = in_process("sample", str(trained_run), "-n", "2", "-O", str(path), cwd=root)
         assert done.returncode == 2 and f"inside the run directory {other}" in done.stderr, done.stderr
     assert sorted(p.name for p in other.iterdir()) == ["config.json", "metrics.jsonl"]
     shards = tmp_path / "shards"  # token shards (their index.json) are no place for samples either
     shards.mkdir()
     (shards / "index.json").write_text("{}")
     for path in (shards / "index.json", shards / "train_000000.bin"):
-        done = makemore("sample", str(trained_run), "-n", "2", "-O", str(path), cwd=root)
+        done = in_process("sample", str(trained_run), "-n", "2", "-O", str(path), cwd=root)
         assert done.returncode == 2 and f"inside the token shards {shards}" in done.stderr, done.stderr
     assert [p.name for p in shards.iterdir()] == ["index.json"] and (shards / "index.json").read_text() == "{}"
     piped = makemore("sample", str(trained_run), "-n", "3", "-O", "/dev/stdout", cwd=root)  # stdout: a pipe
@@ -147,7 +152,7 @@ def test_sample_output_writes_as_a_shell_redirection_does(trained_run, tmp_path)
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     (tmp_path / "away").symlink_to(tmp_path / "missing" / "file.txt")
     for path, message in (("loop", "a loop of symbolic links"), ("away", f"no directory {tmp_path / 'missing'}")):
-        done = makemore("sample", str(trained_run), "-n", "2", "-O", str(tmp_path / path), cwd=root)
+        done = in_process("sample", str(trained_run), "-n", "2", "-O", str(tmp_path / path), cwd=root)
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 

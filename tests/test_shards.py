@@ -243,7 +243,8 @@ def test_refusals(tmp_path, tok, corpus):
     (b"\xef\xbb\xbf", "no text (a byte-order mark alone)"),  # not "one character"
     (b"\xe9", "not UTF-8 (byte 0xe9 at offset 0)"),
     # beyond the first 16 MB, after the cut
-    (b"a" * ((19 << 20) + (512 << 10)) + b"\xe9" + b"a" * (1 << 20), "not UTF-8 (byte 0xe9 at offset 20,447,232)"),
+    (b"abc\n" * (((19 << 20) + (512 << 10)) // 4) + b"\xe9" + b"a" * (1 << 20),  # (lines: quick to encode)
+     "not UTF-8 (byte 0xe9 at offset 20,447,232)"),
 ], ids=["latin-1", "binary", "utf-16", "one-character", "bom-alone", "one-latin-1-character",
         "latin-1-after-the-cut"])
 def test_a_single_file_that_cannot_be_prepared_says_why(tmp_path, tok, data, says):
