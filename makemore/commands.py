@@ -730,6 +730,7 @@ def info_command(run, *, as_json: bool) -> None:
         accum = tr.get("grad_accum")  # (results differ for a model with batch norm) and the instruments: said
         row("training", f"{length} · batch {tr.get('batch_size')}"
             + (f" in {accum} micro-batches" if isinstance(accum, int) and accum > 1 else "")
+            + (f" over {s['processes']} processes" if s["processes"] > 1 else "")
             + (f" · diagnostics every {every} step{'' if every == 1 else 's'}" if tr.get("diagnostics") is True
                else "")
             + f" · lr {tr.get('learning_rate')} · wd {tr.get('weight_decay')} · "

@@ -38,6 +38,7 @@ class Started(Event):
     mode: str = "words"  # "text": one character stream (num_words then counts its training characters)
     unit: str = ""  # what num_words counts: "word", "character" or "token" (older runs' metrics: "", see ``item``)
     best_step: int = -1  # the step of the best checkpoint kept from before the start (-1: none)
+    processes: int = 1  # the processes that train it (torchrun's world size), each on its share of the batch
 
     @property
     def item(self) -> str:

@@ -581,6 +581,8 @@ def _flatten(summary: dict[str, Any]) -> dict[str, Any]:
     rows.update({f"model.{k}": v for k, v in summary["hyper"].items()})
     rows["model.block_size"] = summary["block_size"]  # the context: a word list's longest word + 1, a text's window
     rows.update({f"train.{k}": v for k, v in summary["train"].items()})
+    if summary.get("processes", 1) > 1:  # under torchrun: a row of its own only where some run had several
+        rows["train.processes"] = summary["processes"]
     used = summary.get("arithmetic") or {}  # what "auto" chose (or what was given), as the steps computed
     rows.update({"train.dtype_used": used.get("dtype"), "train.matmul_precision_used": used.get("matmul_precision")})
     data = summary.get("dataset") or {}
@@ -610,6 +612,9 @@ def compare_command(paths: list[Path], *, as_json: bool) -> None:
     if bad:
         raise MakemoreError(bad[0][1])
     flat = [_flatten(r) for r in rows]
+    if any("train.processes" in f for f in flat):  # one process where it was one
+        for f in flat:
+            f.setdefault("train.processes", 1)
     # every run's settings, grouped (model.*, train.*, data.*), then the results: runs of other families add
     # their own settings to their group, never below the results
     keys = sorted(dict.fromkeys(k for f in flat for k in f), key=lambda k: (

@@ -633,6 +633,7 @@ class RunDir:
         if token_vocab_size(config.dataset) is None:  # a vocabulary every other command refuses is not shown
             self.vocab()
         finished = failed = arithmetic = None
+        processes = 1  # the latest process's torchrun world size
         evals: list[dict] = []
         steps = 0
         for m in self.metrics():
@@ -649,6 +650,8 @@ class RunDir:
                 arithmetic = m  # kept across a resume, which continues as its run's state says, step or not
             elif kind == "started":
                 finished = failed = None
+                count = m.get("processes")
+                processes = count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 1
                 if not m.get("start_step"):  # from step 0 (no state: killed before its first save), chosen anew
                     arithmetic = None
                 # a resume goes on from its checkpoint's step: what a killed process logged after it is undone
@@ -671,6 +674,7 @@ class RunDir:
             "steps": steps,
             "mode": config.mode,
             "preset": config.preset,
+            "processes": processes,
             "best_val_loss": best["val_loss"] if best else None,
             # nats per character, or per token for a token run; bits per character compare across both
             "loss_unit": "nats/token" if token_vocab_size(config.dataset) else "nats/char",

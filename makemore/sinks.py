@@ -171,6 +171,7 @@ class ConsoleSink:
             self.total = event.max_steps
             self.max_time = event.max_time
             c.print(f"[bold]{event.model_type}[/] · {event.num_params:,} parameters · {event.device} · "
+                    + (f"{event.processes} processes · " if event.processes > 1 else "") +
                     f"{plural(event.num_words, 'training ' + event.item)} · "
                     f"vocab {_vocab_size(event.vocab)} → {escape(event.run_dir)}"
                     + (f" (resuming at step {event.start_step})" if event.start_step else ""))

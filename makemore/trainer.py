@@ -251,7 +251,7 @@ class Trainer:
             vocab=self.vocab.itos, max_steps=self.cfg.max_steps if self.model.trainable else 0,
             batch_size=self.cfg.batch_size, start_step=self.step, time=time.time(),
             max_time=self.cfg.max_time if self.model.trainable else None, mode=self.data.mode,
-            unit=self.data.unit, best_step=self.best_step,
+            unit=self.data.unit, best_step=self.best_step, processes=self.dist.world_size,
         )
 
     def run(self) -> Iterator[Event]:

@@ -77,6 +77,11 @@ def test_ddp_matches_one_process_and_resumes(names_path: Path, tmp_path: Path, m
     for (step, a), (_, b) in zip(ddp_steps + ddp_evals, one_steps + one_evals):
         assert abs(a - b) < TOLERANCE, f"step {step}: two ranks {a:.6f}, one process {b:.6f}"
     assert one_steps[-1][1] < one_steps[0][1] - 0.3  # it learned something
+    # how many processes trained it is recorded (nothing said it: a rate or a time could not be read)
+    assert "batch 9 over 2 processes" in CliRunner().invoke(app, ["info", str(work / "out")]).stdout
+    assert "processes" not in CliRunner().invoke(app, ["info", str(single)]).stdout
+    compared = json.loads(CliRunner().invoke(app, ["compare", str(work / "out"), str(single), "--json"]).stdout)
+    assert compared["values"]["train.processes"] == [2, 1] and "train.processes" in compared["differ"]
 
     # one process stopped between two records (at step 105), continued by two: the first record after the resume
     # averages the steps before the stop in, as one process does (before, two averaged only those after it)
