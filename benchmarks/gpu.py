@@ -52,7 +52,7 @@ def steps(device: str, dry: bool, work: Path) -> list[tuple[str, list[str], floa
         ("training step, every mode", [*py, str(HERE / "accel.py"), "--no-ddp", *(["--quick", "--no-compile"]
                                                                                    if dry else [])], 180),
         ("names: time to loss", [*py, str(HERE / "time_to_loss.py"), "--device", device, "--minutes",
-                                 "0.1" if dry else "2", "--every", "1" if dry else "2", *fast], 180),
+                                 "0.03" if dry else "2", "--every", "1" if dry else "2", *fast], 180),
         ("text: Tiny Shakespeare", [*py, str(HERE / "shakespeare.py"), "--only", "makemore", "--device", device,
                                     *(["--quick"] if dry else []), *fast], 180),
         ("text: step speed", [*py, str(HERE / "text_speed.py"), "--device", device,
