@@ -211,7 +211,6 @@ def test_a_duration_is_shown_alike_everywhere_to_the_nearest_second():
     from makemore.sinks import fmt_time
     from makemore.tui.widgets import run_legend, stats  # the run panel, the overlay's legend and chart
 
-    assert [fmt_time(s) for s in (2.6, 59.5, 3599.6, 0.4)] == ["0:03", "1:00", "1:00:00", "0:00"]
-    for shown in (_fmt_seconds, stats.fmt_time, run_legend.fmt_time):
-        assert [shown(s) for s in (2.6, 59.5, 3599.6, 7321.2)] == [fmt_time(s) for s in (2.6, 59.5, 3599.6, 7321.2)]
+    for shown in (fmt_time, _fmt_seconds, stats.fmt_time, run_legend.fmt_time):  # each against what it must say
+        assert [shown(s) for s in (2.6, 59.5, 3599.6, 7321.2, 0.4)] == ["0:03", "1:00", "1:00:00", "2:02:01", "0:00"]
     assert fmt_time(-1) == fmt_time(float("nan")) == fmt_time(None) == "-"
