@@ -626,23 +626,57 @@ def compare_command(paths: list[Path], *, as_json: bool) -> None:
         print(json.dumps({"runs": [r["run"] for r in rows], "values": {k: [f.get(k) for f in flat] for k in keys},
                           "differ": differ}, ensure_ascii=False))
         return
+    names = [escape(n) for n in run_names([Path(r["run"]) for r in rows])]  # runs/mlp and other/mlp told apart
+    cells = {k: [_compared(k, f.get(k)) for f in flat] for k in keys}
+    for i, group in enumerate(_fitting(names, keys, cells)):
+        if i:
+            out.print()
+        out.print(_compare_table([names[j] for j in group], keys, {k: [c[j] for j in group] for k, c in cells.items()},
+                                 differ))
+    err.print(f"{len(differ)} of {len(keys)} rows differ (highlighted)")
+
+
+def _compared(key: str, v: Any) -> str:
+    """One run's value in compare's table: a hash by its first 7 digits, as git shortens one (the rows that
+    differ are found on the whole value); the training time as every other command shows it."""
+    if key.endswith("sha256") and isinstance(v, str) and len(v) > 8:
+        return v[:7] + "…"
+    if key == "time (s)" and isinstance(v, (int, float)) and not isinstance(v, bool):
+        return fmt_time(v)
+    return _cell(v)
+
+
+def _compare_table(names: list[str], keys: list[str], cells: dict[str, list[str]], differ: list[str]) -> Table:
     t = Table(box=None)
-    t.add_column("", overflow="fold")  # names wrap onto a second line at 80 columns, never cut short
-    for name in run_names([Path(r["run"]) for r in rows]):  # runs/mlp and other/mlp told apart
-        t.add_column(escape(name), justify="right", overflow="fold")
+    t.add_column("", overflow="fold")  # (folds only where one run beside the names cannot fit the terminal)
+    for name in names:
+        t.add_column(name, justify="right", overflow="fold")
     for k in keys:
         if k == RESULTS[0]:  # the results below the settings
             t.add_section()
-        values = [f.get(k) for f in flat]
-        # a hash by its first 7 digits, as git shortens one: the rows that differ are found on the whole value
-        cells = [_cell(v)[:7] + "…" if k.endswith("sha256") and isinstance(v, str) and len(v) > 8 else _cell(v)
-                 for v in values]
-        if k in differ:
-            t.add_row(Text(k, style="bold yellow"), *(Text(c, style="bold yellow") for c in cells))
-        else:
-            t.add_row(Text(k, style="dim"), *(Text(c, style="dim") for c in cells))
-    out.print(t)
-    err.print(f"{len(differ)} of {len(keys)} rows differ (highlighted)")
+        style = "bold yellow" if k in differ else "dim"
+        t.add_row(Text("time" if k == "time (s)" else k, style=style), *(Text(c, style=style) for c in cells[k]))
+    return t
+
+
+def _fitting(names: list[str], keys: list[str], cells: dict[str, list[str]]) -> list[list[int]]:
+    """The runs in groups of columns, each group's table as wide as the terminal at most, printed one below the
+    other (the names repeated), as a wide data frame is: a value is never folded onto two lines while a narrower
+    table would hold it. Piped or redirected, one table."""
+    if not out.is_terminal:
+        return [list(range(len(names)))]
+    from rich.measure import Measurement
+
+    def width(group: list[int]) -> int:
+        table = _compare_table([names[j] for j in group], keys, {k: [c[j] for j in group] for k, c in cells.items()}, [])
+        return Measurement.get(out, out.options.update_width(100_000), table).maximum  # unfolded
+
+    groups: list[list[int]] = [[]]
+    for j in range(len(names)):
+        if groups[-1] and width(groups[-1] + [j]) > out.width:
+            groups.append([])
+        groups[-1].append(j)
+    return groups
 
 
 def _cell(v: Any) -> str:

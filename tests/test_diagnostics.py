@@ -659,6 +659,34 @@ def test_compare_tells_same_named_runs_apart(three_runs, tmp_path):
     assert r.stdout.splitlines()[0].split() == [*runs[:2], "a", "b"], r.stdout
 
 
+def test_compare_on_a_narrow_terminal_prints_the_runs_in_groups_that_fit(three_runs, monkeypatch):
+    """At 60 columns compare folded its rows' names (and with more runs, their numbers) onto two lines: the runs
+    now come in groups of columns, each table as wide as the terminal at most, every value on one line."""
+    import io
+
+    from rich.console import Console
+
+    from makemore import instruments
+
+    runs = [three_runs / n for n in "abc"]
+    values = json.loads(runner.invoke(app, ["compare", *map(str, runs), "--json"]).stdout)["values"]
+    for width, tables in ((60, 2), (200, 1)):
+        screen = io.StringIO()
+        monkeypatch.setattr(instruments, "out", Console(file=screen, force_terminal=True, width=width,
+                                                        color_system=None, highlight=False))
+        instruments.compare_command(runs, as_json=False)
+        lines = screen.getvalue().splitlines()
+        assert max(map(len, lines)) <= width, screen.getvalue()
+        heads = [line.split() for line in lines if line.split() and set(line.split()) <= set("abc")]
+        assert len(heads) == tables and sum(heads, []) == ["a", "b", "c"], screen.getvalue()
+        rows = [line.split() for line in lines if line.startswith(" train.max_steps ")]
+        assert sum((r[1:] for r in rows), []) == [f"{v:,}" for v in values["train.max_steps"]]
+        times = sum((line.split()[1:] for line in lines if line.startswith(" time ")), [])
+        assert times == [instruments.fmt_time(v) for v in values["time (s)"]]  # as runs and info show it
+        key = "train.matmul_precision_used"
+        assert sum(line.startswith(f" {key} ") for line in lines) == tables  # whole, never folded
+
+
 def test_diagnose_tables_and_embedding(three_runs):
     r = runner.invoke(app, ["diagnose", str(three_runs / "c"), "--json"])
     assert r.exit_code == 0, r.output
