@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from makemore.models.transformer import CausalSelfAttention, Config, Model
@@ -102,6 +103,41 @@ def test_packed_rows_give_the_loss_and_gradients_of_padded_rows():
     torch.testing.assert_close(grads[0][0], grads[1][0], atol=1e-6, rtol=1e-6)
     for a, b in zip(grads[0][1], grads[1][1]):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_evaluation_scores_packed_rows_as_padded_ones_and_averaged_masks_on_padded_rows(monkeypatch):
+    """evaluate() scores a packing model on packed rows (about half the positions of one padded row per word):
+    the loss of the padded rows, to float rounding. A model averaging dropout masks keeps the padded rows, whose
+    shapes its masks are drawn by."""
+    import dataclasses
+
+    from makemore.data import EncodedWords
+    from makemore.evaluation import evaluate, mean_nll
+
+    torch.manual_seed(0)
+    words = ["".join(chr(97 + int(c)) for c in torch.randint(0, 26, (int(n),))) for n in torch.randint(1, 12, (700,))]
+    vocab = Vocab.from_words(words)
+    enc = EncodedWords(words, vocab)
+    packed_calls = []
+    monkeypatch.setattr(EncodedWords, "packed_batch", lambda self, *a, _f=EncodedWords.packed_batch, **k:
+                        packed_calls.append(len(a[0])) or _f(self, *a, **k))
+    model = make(vocab_size=len(vocab), block_size=12).train()
+    padded = mean_nll(model, enc.iter_batches(512))
+    assert evaluate(model, enc) == pytest.approx(padded, rel=1e-6, abs=0)
+    assert packed_calls == [512, 188] and model.training  # every word, 512 at a time; the mode given back
+    packed_calls.clear()
+    averaging = Model(dataclasses.replace(model.config, dropout=0.2, dropout_samples=3))
+    averaging.load_state_dict(model.state_dict())
+    averaging.train()
+    torch.manual_seed(1)
+    assert evaluate(averaging, enc) == mean_nll(averaging, enc.iter_batches(512)) and packed_calls == []
+    with averaging.one_pass():  # the trainer's periodic losses: one pass, dropout off, packed
+        assert evaluate(averaging, enc) == pytest.approx(padded, rel=1e-6, abs=0) and packed_calls == [512, 188]
+    packed_calls.clear()
+    short = make(vocab_size=len(vocab), block_size=8)  # words that do not fit its rows: padded rows, as before
+    with pytest.raises(ValueError, match="exceeds block_size"):
+        evaluate(short, enc)
+    assert packed_calls == []
 
 
 def test_initial_loss_is_close_to_uniform():
