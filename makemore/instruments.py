@@ -7,6 +7,7 @@ read JSON only.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -336,14 +337,70 @@ def embedding_plot(coords: list[list[float]], labels: list[str], title: str, wid
     """Each point labelled, or, above ``MAX_LABELS`` points, a dot each."""
     labelled = len(labels) <= MAX_LABELS
 
-    def build(plt):
-        plt.plotsize(width, height)
-        xs, ys = [c[0] for c in coords], [c[1] for c in coords]
-        plt.scatter(xs, ys, marker=" " if labelled else "·")
-        for x, y, label in zip(xs, ys, labels) if labelled else ():
-            plt.text(label, x, y)
+    xs, ys = [c[0] for c in coords], [c[1] for c in coords]
 
-    return title + "\n" + _plot(build)  # plotext drops a title wider than the plot
+    def build(plt, cells=None):
+        plt.plotsize(width, height)
+        plt.scatter(xs, ys, marker=" " if labelled else "·")
+        # labels that would land on the same cells joined ("ei"), as the TUI's panel draws them
+        for x, y, label in joined_labels(xs, ys, labels, *cells) if cells else ():
+            plt.text(label, x, y, alignment="left")  # from x, as joined_labels places it
+
+    plot = _plot(build)
+    if labelled:  # on the grid of cells the points were drawn on, measured from the drawing
+        plot = _plot(functools.partial(build, cells=_canvas(plot)))
+    return title + "\n" + plot  # plotext drops a title wider than the plot
+
+
+def _canvas(plot: str) -> tuple[int, int]:
+    """The columns and rows inside a plotext drawing's frame."""
+    import plotext
+
+    lines = plotext.uncolorize(plot).splitlines()
+    top = next((i for i, line in enumerate(lines) if "┌" in line), None)
+    bottom = next((i for i, line in enumerate(lines) if "└" in line), None)
+    if top is None or bottom is None or "┐" not in lines[top]:
+        return max(1, len(lines[0]) if lines else 1), max(1, len(lines))
+    return max(1, lines[top].index("┐") - lines[top].index("┌") - 1), max(1, bottom - top - 1)
+
+
+AXES_WIDTH, AXES_HEIGHT = 8, 3  # the y tick labels and the frame's columns; the frame's and x ticks' rows
+
+
+def joined_labels(xs: list[float], ys: list[float], labels: list[str], cols: int,
+                  rows: int) -> list[tuple[float, float, str]]:
+    """(x, y, text) for each label of a scatter drawn ``cols`` x ``rows`` cells, where labels that would fall on
+    or touch the same cells of a row are joined, left to right, into one text at the first one's place ("e" and
+    "i" close together: "ei"), so that none is drawn over and hidden by another; a text is drawn left-aligned
+    from its x, moved left where it would run past the right edge, and cut with "…" where longer than a row.
+    Points that are not finite are left out."""
+
+    def cell(v: float, lo: float, hi: float, n: int) -> int:
+        return round((v - lo) / (hi - lo) * (n - 1)) if hi > lo and n > 1 else 0
+
+    points = [(x, y, label) for x, y, label in zip(xs, ys, labels) if math.isfinite(x) and math.isfinite(y)]
+    if not points:
+        return []
+    x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
+    y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
+    placed: list[list] = []  # [x, y, text, row, first column, last column], in (row, column) order
+    for row, col, x, y, label in sorted((cell(y, y0, y1, rows), cell(x, x0, x1, cols), x, y, label)
+                                        for x, y, label in points):
+        last = placed[-1] if placed else None
+        if last is not None and last[3] == row and col <= last[5] + 1:
+            last[2] += label
+            last[5] += len(label)
+        else:
+            placed.append([x, y, label, row, col, col + len(label) - 1])
+    step = (x1 - x0) / (cols - 1) if x1 > x0 and cols > 1 else 0.0  # one cell, in x
+    out = []
+    for x, y, text, _, first, last in placed:
+        if len(text) > cols:
+            text, last = text[:cols - 1] + "…", first + cols - 1
+        # a text that would run past the right edge (where plotext cuts it) ends at the edge, never left of x0
+        shift = min(max(0, last - (cols - 1)), first)
+        out.append((x - shift * step, y, text))
+    return out
 
 
 def token_labels(vocab: list[str], start: bool = True) -> list[str]:

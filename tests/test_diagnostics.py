@@ -1095,6 +1095,22 @@ def test_labels_on_the_same_cells_are_joined_not_hidden():
     assert joined_labels([2.0], [3.0], ["q"], cols=40, rows=10) == [(2.0, 3.0, "q")]  # one point: no range
 
 
+def test_diagnose_joins_labels_on_the_same_cells_of_its_plot():
+    """`diagnose` drew every label over the ones before it: a space's label and an 'e' a hair apart showed as
+    one `' '`, the 'e' gone; a label at the right edge was cut. The command's plot joins them as the TUI's does,
+    on the grid of cells its points were drawn on."""
+    from makemore.instruments import embedding_plot
+
+    labels = ["' '", "e", *"abcdfghjkl", "'\\n'"]
+    coords = [[-0.0209, 0.1011], [-0.0195, 0.0916], *([i / 10 - 0.4, (i % 4) / 10 - 0.15] for i in range(10)),
+              [0.6, -0.2]]
+    plot = embedding_plot(coords, labels, "title")
+    drawn = "".join(plot.splitlines()[1:])
+    assert "' 'e" in drawn, plot  # joined, at the first one's place
+    assert "'\\n'" in drawn  # whole: moved left from the right edge
+    assert all(c in drawn for c in "abcdfghjkl")
+
+
 async def test_the_embedding_scatter_shows_every_character_even_when_they_coincide():
     from textual.app import App
 

@@ -22,7 +22,8 @@ from textual_plotext import PlotextPlot
 
 from makemore.console import plural
 from makemore.events import GRAD_SPAN, Diagnostics, LayerStats
-from makemore.instruments import HEALTHY_UPDATE, MAX_LABELS, NO_LAYERS, layer_warning
+from makemore.instruments import AXES_HEIGHT, AXES_WIDTH, HEALTHY_UPDATE, MAX_LABELS, NO_LAYERS, joined_labels, \
+    layer_warning
 from makemore.tui.widgets.log_axis import log_ticks, logged, round_ticks
 from makemore.tui.widgets.loss_chart import downsample, nice_ticks, plot_rows, step_label
 
@@ -390,46 +391,6 @@ class EmbeddingScatter(PlotextPlot):
 
     def on_resize(self) -> None:
         self.replot()  # which labels share a cell depends on the size
-
-
-AXES_WIDTH, AXES_HEIGHT = 8, 3  # the y tick labels and the frame's columns; the frame's and x ticks' rows
-
-
-def joined_labels(xs: list[float], ys: list[float], labels: list[str], cols: int,
-                  rows: int) -> list[tuple[float, float, str]]:
-    """(x, y, text) for each label of a scatter drawn ``cols`` x ``rows`` cells, where labels that would fall on
-    or touch the same cells of a row are joined, left to right, into one text at the first one's place ("e" and
-    "i" close together: "ei"), so that none is drawn over and hidden by another; a text is drawn left-aligned
-    from its x, moved left where it would run past the right edge, and cut with "…" where longer than a row.
-    Points that are not finite are left out."""
-    import math
-
-    def cell(v: float, lo: float, hi: float, n: int) -> int:
-        return round((v - lo) / (hi - lo) * (n - 1)) if hi > lo and n > 1 else 0
-
-    points = [(x, y, label) for x, y, label in zip(xs, ys, labels) if math.isfinite(x) and math.isfinite(y)]
-    if not points:
-        return []
-    x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
-    y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
-    placed: list[list] = []  # [x, y, text, row, first column, last column], in (row, column) order
-    for row, col, x, y, label in sorted((cell(y, y0, y1, rows), cell(x, x0, x1, cols), x, y, label)
-                                        for x, y, label in points):
-        last = placed[-1] if placed else None
-        if last is not None and last[3] == row and col <= last[5] + 1:
-            last[2] += label
-            last[5] += len(label)
-        else:
-            placed.append([x, y, label, row, col, col + len(label) - 1])
-    step = (x1 - x0) / (cols - 1) if x1 > x0 and cols > 1 else 0.0  # one cell, in x
-    out = []
-    for x, y, text, _, first, last in placed:
-        if len(text) > cols:
-            text, last = text[:cols - 1] + "…", first + cols - 1
-        # a text that would run past the right edge (where plotext cuts it) ends at the edge, never left of x0
-        shift = min(max(0, last - (cols - 1)), first)
-        out.append((x - shift * step, y, text))
-    return out
 
 
 def update_ratio_hlines() -> list[tuple[float, str]]:
