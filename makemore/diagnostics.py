@@ -216,13 +216,20 @@ def project_2d(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if x.size(1) <= 2:
         coords = F.pad(x, (0, 2 - x.size(1)))
         return coords, torch.ones((), device=x.device)
-    centred = x - x.mean(dim=0, keepdim=True)
-    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
+    # a diverged model's weights (NaN, infinite, or near float32's limit) would make the SVD fail: it runs on
+    # finite values scaled to at most 1, and the coordinates of a matrix that was not finite are NaN (no check
+    # reads a value back to the host here)
+    finite = torch.isfinite(x).all()
+    centred = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    centred = centred - centred.mean(dim=0, keepdim=True)
+    scale = centred.abs().amax().clamp_min(1e-30)
+    _, s, vh = torch.linalg.svd(centred / scale, full_matrices=False)
     coords = centred @ vh[:2].T  # (V, 2)
     biggest = coords.gather(0, coords.abs().argmax(dim=0, keepdim=True))  # (1, 2)
     coords = coords * torch.where(biggest < 0, -1.0, 1.0)
     variance = (s[:2] ** 2).sum() / (s**2).sum().clamp_min(1e-30)
-    return coords, variance
+    nan = torch.full((), math.nan, device=x.device)
+    return torch.where(finite, coords, nan), torch.where(finite, variance, nan)
 
 
 HIST_SAMPLE = 16_384  # values per histogram at most (see the module's docstring)

@@ -334,10 +334,14 @@ MAX_LABELS = 256  # a token vocabulary's thousands of labels would fill every ro
 
 def embedding_plot(coords: list[list[float]], labels: list[str], title: str, width: int = 70,
                    height: int = 24) -> str:
-    """Each point labelled, or, above ``MAX_LABELS`` points, a dot each."""
+    """Each point labelled, or, above ``MAX_LABELS`` points, a dot each; points that cannot be drawn (a diverged
+    run's NaN, a damaged record's infinity) are left out, and the title says how many."""
     labelled = len(labels) <= MAX_LABELS
-
-    xs, ys = [c[0] for c in coords], [c[1] for c in coords]
+    xs, ys, labels, left_out = drawable(coords, labels)
+    if left_out:
+        title += f" · {plural(left_out, 'point')} not finite, left out"
+    if not xs:
+        return title
 
     def build(plt, cells=None):
         plt.plotsize(width, height)
@@ -350,6 +354,22 @@ def embedding_plot(coords: list[list[float]], labels: list[str], title: str, wid
     if labelled:  # on the grid of cells the points were drawn on, measured from the drawing
         plot = _plot(functools.partial(build, cells=_canvas(plot)))
     return title + "\n" + plot  # plotext drops a title wider than the plot
+
+
+DRAWABLE = 1e100  # a coordinate beyond this is not drawn: the plot's range (its ends' difference) must be finite
+
+
+def drawable(coords: list[list[float]], labels: list[str]) -> tuple[list[float], list[float], list[str], int]:
+    """The x, the y and the label of each point that can be drawn (both coordinates finite, within ``DRAWABLE``),
+    and how many points cannot. A point past the labels is unlabelled."""
+    xs, ys, kept = [], [], []
+    for i, point in enumerate(coords):
+        x, y = point[0], point[1]
+        if math.isfinite(x) and math.isfinite(y) and abs(x) <= DRAWABLE and abs(y) <= DRAWABLE:
+            xs.append(x)
+            ys.append(y)
+            kept.append(labels[i] if i < len(labels) else "")
+    return xs, ys, kept, len(coords) - len(xs)
 
 
 def _canvas(plot: str) -> tuple[int, int]:

@@ -1132,6 +1132,49 @@ async def test_the_embedding_scatter_shows_every_character_even_when_they_coinci
         shown = "".join(str(line.text) for line in scatter.render_lines(scatter.region.reset_offset))
         assert "aeiou" in shown
         assert all(c in shown for c in "bcdfghjklmnpqrstvwxyz")
+        # a damaged record's infinity or a diverged run's NaN: the rest drawn, the count said (plotext raised)
+        scatter.set_data([[math.inf, 0.0], [math.nan, 1.0], *coords[2:]], vocab)
+        await pilot.pause(0.1)
+        shown = "".join(str(line.text) for line in scatter.render_lines(scatter.region.reset_offset))
+        assert "2 points not finite, left out" in shown and all(c in shown for c in "bcdfghjklmnpqrstvwxyz")
+
+
+def test_a_run_diverging_under_diagnostics_ends_as_diverged_and_its_plot_leaves_out_what_is_not_finite(
+        small_words, tmp_path):
+    """A run with --diagnostics whose weights blew up crashed with a traceback (exit 1) in the embedding's SVD
+    and was left unmarked ("no" in `runs`, not "failed"); a record whose embedding held an infinity crashed
+    `diagnose` in the plot. The projection of a matrix that is not finite is NaN, the run ends as any diverged
+    run does, and the plot draws the points it can and says how many it left out."""
+    import torch
+
+    from makemore.diagnostics import project_2d
+    from makemore.instruments import embedding_plot
+
+    torch.manual_seed(0)
+    m = torch.randn(27, 8)
+    coords, variance = project_2d(m)
+    huge_coords, huge_variance = project_2d(m * 1e36)  # finite, near float32's limit: the same picture
+    torch.testing.assert_close(huge_coords / 1e36, coords, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(huge_variance, variance, rtol=1e-4, atol=1e-5)
+    bad = m.clone()
+    bad[3, 2] = math.inf
+    bad_coords, bad_variance = project_2d(bad)
+    assert bad_coords.shape == (27, 2) and bad_coords.isnan().all() and bad_variance.isnan()
+
+    run = tmp_path / "diverged"
+    r = runner.invoke(app, ["train", str(small_words), "--type", "mlp", "--lr", "1e4", "--grad-clip", "0",
+                            "--max-steps", "30", "--diagnostics", "--diag-interval", "1", "-o", str(run), "-q"])
+    assert r.exit_code == 2 and "training diverged" in r.stderr, r.output
+    assert "Traceback" not in r.output
+    listed = json.loads(runner.invoke(app, ["runs", str(tmp_path), "--json"]).stdout)["runs"]
+    assert len(listed) == 1 and listed[0]["failed"].startswith("training diverged"), listed
+
+    coords = [[0.0, 0.0], [1.0, 1.0], [math.inf, 0.0], [1e308, -1e308], [math.nan, 2.0]]
+    plot = embedding_plot(coords, ["a", "b", "c", "d", "e"], "title")
+    assert plot.splitlines()[0] == "title · 3 points not finite, left out", plot
+    drawn = "".join(plot.splitlines()[1:])
+    assert "a" in drawn and "b" in drawn and not any(c in drawn for c in "cde")
+    assert embedding_plot(coords[2:], ["c", "d", "e"], "title") == "title · 3 points not finite, left out"
 
 
 def test_joined_labels_keep_to_the_plot_and_skip_what_cannot_be_drawn():

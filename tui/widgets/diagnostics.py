@@ -22,8 +22,8 @@ from textual_plotext import PlotextPlot
 
 from makemore.console import plural
 from makemore.events import GRAD_SPAN, Diagnostics, LayerStats
-from makemore.instruments import AXES_HEIGHT, AXES_WIDTH, HEALTHY_UPDATE, MAX_LABELS, NO_LAYERS, joined_labels, \
-    layer_warning
+from makemore.instruments import AXES_HEIGHT, AXES_WIDTH, HEALTHY_UPDATE, MAX_LABELS, NO_LAYERS, drawable, \
+    joined_labels, layer_warning
 from makemore.tui.widgets.log_axis import log_ticks, logged, round_ticks
 from makemore.tui.widgets.loss_chart import downsample, nice_ticks, plot_rows, step_label
 
@@ -379,13 +379,18 @@ class EmbeddingScatter(PlotextPlot):
             plt.plot([0], [0], marker=" ")
             self.refresh()
             return
-        xs, ys = [c[0] for c in self.coords], [c[1] for c in self.coords]
         labelled = len(self.labels) <= MAX_LABELS
+        xs, ys, labels, left_out = drawable(self.coords, self.labels)  # (a diverged run's NaN: not drawn)
+        plt.title(f"{plural(left_out, 'point')} not finite, left out" if left_out else "")
+        if not xs:
+            plt.plot([0], [0], marker=" ")
+            self.refresh()
+            return
         plt.scatter(xs, ys, marker=" " if labelled else "·")
         # the plot's area inside plotext's frame and tick labels, or a little less: a coarser grid joins more,
         # never less, than the plot's own
         cols, rows = max(1, self.size.width - AXES_WIDTH), max(1, self.size.height - AXES_HEIGHT)
-        for x, y, label in joined_labels(xs, ys, self.labels, cols, rows) if labelled else []:
+        for x, y, label in joined_labels(xs, ys, labels, cols, rows) if labelled else []:
             plt.text(label, x, y, color="cyan", alignment="left")  # from x, as joined_labels places it
         self.refresh()
 
