@@ -182,8 +182,8 @@ class _Records:
 
 class Words(list):
     """What ``Model.sample`` returns: the words (or tuples) as a list, with what was drawn again to get them, as
-    `makemore sample` says it: ``too_long`` (longer than ``max_len``), ``not_new`` (with ``new_only``: in the
-    run's splits) and ``repeated`` (with ``unique``: drawn before)."""
+    `makemore sample` says it: ``too_long`` (longer than ``max_len`` or than the longest training word),
+    ``not_new`` (with ``new_only``: in the run's splits) and ``repeated`` (with ``unique``: drawn before)."""
 
     too_long: int = 0
     not_new: int = 0

@@ -20,7 +20,7 @@ import torch
 from makemore.data import EncodedWords, Vocab
 from makemore.evaluation import evaluate
 from makemore.events import Sample, Samples
-from makemore.sample import generate, tag
+from makemore.sample import NoEnd, generate, tag
 
 
 class WordBatches:
@@ -59,8 +59,14 @@ class WordBatches:
         model.fit(x, y)
 
     def samples(self, model, step: int, temperature: float, generator, device, n: int = 12) -> Samples:
-        words = generate(model, self.vocab, n, temperature=temperature, generator=generator, device=device,
-                         scores=False)
+        """The preview of an evaluation: drawn as `makemore sample` draws, or, from a model that hardly ever ends
+        a word within its window (a preview must not stop the run), with the words still going ended there."""
+        try:
+            words = generate(model, self.vocab, n, temperature=temperature, generator=generator, device=device,
+                             scores=False)
+        except NoEnd:
+            words = generate(model, self.vocab, n, temperature=temperature, generator=generator, device=device,
+                             scores=False, stop_at_window=True)
         return Samples(step=step, temperature=temperature,
                        samples=[Sample(g.word, tag(g.word, *self.known)) for g in words])
 

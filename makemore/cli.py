@@ -431,8 +431,9 @@ def sample(
     prefix: Annotated[str, typer.Option(help="Start every word with this.")] = "",
     min_len: Annotated[int, typer.Option(help="At least this many characters (at most the model's longest "
                                               "word).")] = 0,
-    max_len: Annotated[Optional[int], typer.Option(help="At most this many characters: a sample still going is "
-                                                        "drawn again (and counted), never cut short.",
+    max_len: Annotated[Optional[int], typer.Option(help="At most this many characters (default: the model's "
+                                                        "longest word): a sample still going is drawn again (and "
+                                                        "counted), never cut short.",
                                                    show_default=False)] = None,
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Let a word be empty (the model stops at "
                                               "once); empty words never count as new.")] = False,

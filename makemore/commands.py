@@ -443,7 +443,9 @@ def sample_command(run, *, n, temperature, top_k, top_p, prefix, min_len, max_le
         f"{counts['new']} new, {counts['train']} in train, {counts['test']} in val/test"
     if counts["empty"]:
         summary += f", {plural(counts['empty'], 'empty word')} (not counted in the novelty)"
-    again = ([f"{plural(too_long, 'sample')} longer than --max-len {max_len}"] if too_long else []) + \
+    longest = run.config.model.block_size - 1  # the model's window: the longest word it was trained on
+    bound = f"--max-len {max_len}" if max_len is not None and max_len < longest else f"the model's {longest} characters"
+    again = ([f"{plural(too_long, 'sample')} longer than {bound}"] if too_long else []) + \
         ([f"{plural(sampled.not_new, 'sample')} not new (--new-only)"] if sampled.not_new else []) + \
         ([f"{plural(sampled.repeated, 'repeat')} (--unique)"] if sampled.repeated else [])
     if again:

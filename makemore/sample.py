@@ -26,7 +26,11 @@ class Generated:
 @dataclass(frozen=True)
 class Drawn:
     words: list[Generated]
-    too_long: int  # samples that had not ended within max_len: never cut short, drawn again instead
+    too_long: int  # samples that had not ended within max_len or the window: never cut short, drawn again instead
+
+
+class NoEnd(MakemoreError):
+    """The samples hardly ever end a word within the length allowed (``draw`` gave up drawing them again)."""
 
 
 COMPACT = 0.5  # the batch is compacted once at most this share of its rows is still generating
@@ -100,13 +104,17 @@ def draw(
     batch_size: int = 1024,
     device=None,
     scores: bool = True,
+    stop_at_window: bool = False,
 ) -> Drawn:
     """Draw ``n`` words. ``temperature`` 0 is greedy. ``min_len``/``max_len`` count characters incl. the prefix.
 
     A word is never empty unless ``allow_empty`` (the stop token cannot come first), and never cut short: a
-    sample still going at ``max_len`` characters is dropped, counted, and drawn again, so the words that come
-    back follow the model's distribution restricted to the lengths asked for. Without ``scores``, a model that
-    averages dropout masks leaves each word's log-probability NaN (every other model computes it as it draws).
+    sample still going at ``max_len`` characters, or at the model's window (the longest word it was trained on,
+    where a model without positions, an n-gram or an RNN, may well go on), is dropped, counted, and drawn again,
+    so the words that come back follow the model's distribution restricted to the lengths asked for. With
+    ``stop_at_window`` a word still going at the window ends there instead (what the trainer's previews fall
+    back to; see ``batches``). Without ``scores``, a model that averages dropout masks leaves each word's
+    log-probability NaN (every other model computes it as it draws).
     """
     check_sampling(temperature=temperature, top_k=top_k, top_p=top_p)
     check_prefix(prefix, vocab)
@@ -114,7 +122,9 @@ def draw(
     block = model.config.block_size
     limit = check_lengths(block, prefix, min_len, max_len)
     min_len = max(min_len, 0 if allow_empty else 1)
-    cut = limit < block - 1  # max_len binds before the model's own window does
+    cut = not stop_at_window or limit < block - 1  # a word still going at the limit is drawn again
+    within = f"--max-len {max_len}" if limit < block - 1 else \
+        f"{limit} characters (the longest word this model was trained on)"
     was_training = model.training
     model.eval()
     out: list[Generated] = []
@@ -130,8 +140,11 @@ def draw(
         while len(out) < n:
             if too_long > 100 * n + 1000:
                 looser = "loosen --top-k or --top-p" if top_k is not None or top_p is not None else "--temperature"
-                raise MakemoreError(f"{too_long:,} samples did not end within --max-len {max_len}, and "
-                                    f"{len(out):,} did; raise --max-len or {looser}")
+                remedy = f"raise --max-len or {looser}" if limit < block - 1 else \
+                    ("loosen --top-k or --top-p" if top_k is not None or top_p is not None else
+                     "try another --temperature")
+                raise NoEnd(f"{too_long:,} samples did not end within {within}, and {len(out):,} did; "
+                                    f"{remedy}")
             wanted = n - len(out)
             if too_long:  # expect to drop as many as so far
                 wanted = min(wanted * (too_long + len(out)) // max(len(out), 1) + 1, 64 * wanted)
@@ -142,8 +155,9 @@ def draw(
             ended = [g for g in batch if g is not None]
             if not ended and greedy and not averaging:  # every sample is the one word, which does not end
                 rule = "--temperature 0" if temperature == 0 else "--top-k 1"
-                raise MakemoreError(f"under {rule} every sample is the same word, and it does not end within "
-                                    f"--max-len {max_len}; raise --max-len, or sample without {rule}")
+                raise NoEnd(f"under {rule} every sample is the same word, and it does not end within "
+                                    f"{within}; " + ("raise --max-len, or " if limit < block - 1 else "") +
+                                    f"sample without {rule}")
             if averaging:
                 ended = _scored(model, vocab, ended, len(prefix), device) if scores else \
                     [Generated(g.word, math.nan) for g in ended]
@@ -173,7 +187,7 @@ def _scored(model, vocab: Vocab, words: list[Generated], skip: int, device) -> l
 def _generate_batch(model, vocab, B, prefix_ids, temperature, top_k, top_p, min_len, limit, cut, generator,
                     device):
     """Sample B words in lockstep. With ``cut``, a word still going after ``limit`` characters comes back as
-    None; otherwise ``limit`` is the model's window, where the stop token is the only choice.
+    None; otherwise ``limit`` is the model's window, where the stop token is forced.
 
     A word that has stopped stays in the model's batch (fed the stop token, its outputs unused) until half the
     batch has stopped; then the batch is compacted (``keep_rows``). Compacting at every step copied every
@@ -247,7 +261,7 @@ class Tagged:
 @dataclass(frozen=True)
 class Sampled:
     samples: list[Tagged]
-    too_long: int  # samples longer than max_len, drawn again
+    too_long: int  # samples longer than max_len (or the model's window), drawn again
     not_new: int = 0  # with new_only: samples found in the run's splits, drawn again
     repeated: int = 0  # with unique: samples already drawn, drawn again
 

@@ -3,6 +3,8 @@ which holds only if every row kept its own decoding state while finished words l
 
 from __future__ import annotations
 
+import types
+
 import pytest
 import torch
 
@@ -116,3 +118,52 @@ def test_sampling_uses_the_filter():
                                                   generator=torch.Generator().manual_seed(0), **kw)}
     assert draw(top_k=1) == {greedy} == draw(top_p=1e-6)
     assert len(draw()) > 1  # unfiltered, the same draws differ
+
+
+class _NeverEndsAfterOne(torch.nn.Module):
+    """A decoder over {stop, a, b} that may end a word after its first character and never after more: every
+    word it begins beyond one character runs to the window, as an n-gram's or an RNN's may (no positions)."""
+
+    def __init__(self, block_size: int = 6):
+        super().__init__()
+        self.config = types.SimpleNamespace(block_size=block_size, vocab_size=3)
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+
+    def init_state(self, B, device):
+        return 0  # tokens fed so far
+
+    def decode(self, idx, state):
+        logits = torch.zeros(idx.size(0), 3)
+        if state + idx.size(1) != 2:  # the start token and one character fed: only then may it stop
+            logits[:, 0] = float("-inf")
+        return logits, state + idx.size(1)
+
+    def keep_rows(self, state, rows):
+        return state
+
+
+def test_a_word_still_going_at_the_models_window_is_drawn_again_and_counted_never_cut_short():
+    """`sample` forced a stop on every word still going when the model's window (the longest training word) was
+    full: an n-gram on names.txt gave 8% of its words exactly 15 characters long, truncated, tagged new and
+    counted nowhere. They are drawn again and counted, as words longer than --max-len are."""
+    from makemore.sample import NoEnd, draw
+
+    vocab = Vocab(list("ab"))
+    model = _NeverEndsAfterOne(block_size=6)
+    drawn = draw(model, vocab, 200, generator=torch.Generator().manual_seed(0))
+    assert len(drawn.words) == 200 and {len(g.word) for g in drawn.words} == {1}
+    assert drawn.too_long > 50  # half of the words go on after their first character
+    stopped = draw(model, vocab, 200, generator=torch.Generator().manual_seed(0), stop_at_window=True)
+    assert {len(g.word) for g in stopped.words} == {1, 5} and stopped.too_long == 0  # the previews' fallback
+    with pytest.raises(NoEnd, match="did not end within 5 characters .the longest word"):
+        draw(model, vocab, 20, min_len=2, generator=torch.Generator().manual_seed(0))
+    # a training run's preview never stops the run: from a model whose words hardly ever end, the words still
+    # going end at the window
+    from makemore.batches import WordBatches
+
+    words = {name: EncodedWords(["ab", "ba", "aab"], vocab) for name in ("train", "val", "test")}
+    preview = WordBatches(words, vocab).samples(model, 7, 1.0, torch.Generator().manual_seed(0), "cpu", n=12)
+    assert len(preview.samples) == 12 and {len(s.word) for s in preview.samples} <= {1, 5}
+    model.decode = lambda idx, state: (torch.tensor([[float("-inf"), 0.0, 0.0]]).repeat(idx.size(0), 1), state)
+    preview = WordBatches(words, vocab).samples(model, 7, 1.0, torch.Generator().manual_seed(0), "cpu", n=12)
+    assert [len(s.word) for s in preview.samples] == [5] * 12

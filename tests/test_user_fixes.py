@@ -141,8 +141,12 @@ def test_max_len_drops_and_counts_words_that_had_not_ended_instead_of_cutting_th
     drawn = draw(model, vocab, 100, max_len=3, generator=torch.Generator().manual_seed(0))
     assert [g.word for g in drawn.words] == ["a"] * 100  # never "bbb"
     assert 50 < drawn.too_long < 160  # about as many b-words as a-words were drawn and dropped
-    whole = draw(model, vocab, 100, generator=torch.Generator().manual_seed(0)).words
-    assert {g.word for g in whole} == {"a", "bbbbb"}  # the model's own limit is its window, not a cut
+    # the model's window (the longest word it was trained on) binds as --max-len does: a word still going there
+    # is drawn again and counted, never cut short (it was stopped there, uncounted: 8% of an n-gram's names)
+    whole = draw(model, vocab, 100, generator=torch.Generator().manual_seed(0))
+    assert {g.word for g in whole.words} == {"a"} and 50 < whole.too_long < 160
+    stopped = draw(model, vocab, 100, generator=torch.Generator().manual_seed(0), stop_at_window=True).words
+    assert {g.word for g in stopped} == {"a", "bbbbb"}  # (the trainer's previews' fallback)
     from makemore.errors import MakemoreError
 
     only_b = _bigram(vocab, {".": {"b": 0.0}, "b": {"b": 5.0}})
@@ -167,7 +171,10 @@ def test_greedy_sampling_gives_up_at_once_on_a_word_that_does_not_end_within_max
                                             r"within --max-len 3; raise --max-len, or sample without"):
         draw(model, vocab, 5, max_len=3, **options)
     assert len(calls) == 4  # one batch: three characters and the fourth step that would go on
-    assert [g.word for g in draw(model, vocab, 2, max_len=5, **options).words] == ["bbbbb"] * 2
+    with pytest.raises(MakemoreError, match=f"^under {rule} every sample is the same word, and it does not end "
+                                            r"within 5 characters \(the longest word this model was trained on\); "
+                                            f"sample without {rule}$"):
+        draw(model, vocab, 2, max_len=5, **options)  # the window binds where --max-len does not
 
 
 def test_sample_cli_no_empty_words_and_novelty_over_non_empty_words(run):
@@ -228,8 +235,12 @@ def test_sample_new_only_and_unique_count_what_they_passed_over(run):
         [f"{data['not_new']} samples not new (--new-only)"] if data["not_new"] else [])
     assert "drawn again: " + ", ".join(said + [f"{data['repeated']} repeats (--unique)"]) in text
     plain = json.loads(runner.invoke(app, ["sample", str(run), "-n", "30", "--temperature", "0.6", "--json"]).stdout)
-    assert plain["not_new"] == plain["repeated"] == 0 and "drawn again" not in runner.invoke(
-        app, ["sample", str(run), "-n", "30", "--temperature", "0.6"]).stderr
+    said = runner.invoke(app, ["sample", str(run), "-n", "30", "--temperature", "0.6"]).stderr
+    assert plain["not_new"] == plain["repeated"] == 0 and "not new" not in said and "repeat" not in said
+    # (a word still going at the model's window, its longest word, is drawn again too: counted and said)
+    window = json.loads((run / "config.json").read_text())["model"]["block_size"] - 1
+    assert plain["too_long"] > 0 and f"drawn again: {plain['too_long']} samples longer than the model's " \
+        f"{window} characters · " in said, said
 
 
 # --- off a terminal, lines stay whole ---------------------------------------------------------------
