@@ -35,7 +35,7 @@ from makemore.errors import MakemoreError, refusal
 # the model options ``train`` takes as keywords, with their types (the training options' are TrainConfig's)
 _HYPER = {"n_layer": int, "n_head": int, "n_embd": int, "n_embd2": int, "context": int, "dropout": float,
           "dropout_samples": int, "batchnorm": bool, "smoothing": float, "tie_weights": bool}
-_API_ONLY = ("data", "file", "run_dir", "progress", "tags", "logprobs")  # keywords the command line has no option for
+_API_ONLY = ("data", "file", "run_dir", "progress", "tags", "logprobs", "which")  # keywords the command line has no option for
 
 
 def _option(name: str) -> str:
@@ -53,6 +53,32 @@ def _describe(hint: Any) -> str:
         return text + " or None" if type(None) in args else text
     return {int: "an integer", float: "a number", bool: "True or False", str: "a string",
             Path: "a path (str or os.PathLike)"}.get(hint, str(hint))
+
+
+def _accepts(hint: Any, kind: Any) -> bool:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return any(_accepts(h, kind) for h in typing.get_args(hint))
+    return hint is kind
+
+
+def _plain(value: Any, hint: Any) -> Any:
+    """A notebook's value as the plain Python one it stands for: a NumPy (or any ``numbers``) integer as an
+    ``int`` and real as a ``float`` where the keyword takes one, and a path starting with ``~`` expanded, as the
+    shell expands it on the command line (a run written to ``./~/runs`` instead of the home directory's)."""
+    import numbers
+    import os
+
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        if isinstance(value, str) and value.startswith("~") and _accepts(hint, Path):
+            return Path(value).expanduser()
+        return value
+    if isinstance(value, numbers.Integral) and (_accepts(hint, int) or _accepts(hint, float)):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and _accepts(hint, float):
+        return float(value)
+    if isinstance(value, os.PathLike) and _accepts(hint, Path) and os.fspath(value).startswith("~"):
+        return Path(os.fspath(value)).expanduser()
+    return value
 
 
 def _refuse(name: str, value: Any, hint: Any) -> MakemoreError:
@@ -93,19 +119,22 @@ def _checked(options=None):
             except TypeError as e:
                 raise MakemoreError(f"{fn.__name__}: {e}") from None
             hints = _hints(fn)
-            for name, value in bound.arguments.items():
+            for name, value in list(bound.arguments.items()):
                 if signature.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
                     table = options()
-                    for key, v in value.items():
+                    for key, v in list(value.items()):
                         if key not in table:
                             raise MakemoreError(f"unknown option {key!r}")
+                        v = value[key] = _plain(v, table[key])
                         if v is not None and not fits(v, table[key], finite=False):
                             raise _refuse(key, v, table[key])
-                elif name in hints and not fits(value, hints[name], finite=False):
-                    raise _refuse(name, value, hints[name])
+                elif name in hints:
+                    value = bound.arguments[name] = _plain(value, hints[name])
+                    if not fits(value, hints[name], finite=False):
+                        raise _refuse(name, value, hints[name])
             check_seed(bound.arguments.get("seed"))
             try:
-                return fn(*args, **kwargs)
+                return fn(*bound.args, **bound.kwargs)
             except OSError as e:  # what the system refuses (a name too long, no permission): as the CLI says it
                 line = refusal(e)
                 if line is None:
@@ -170,14 +199,14 @@ class _Records:
         from makemore.events import Diagnostics
         from makemore.rundir import RunDir
 
-        return [e for e in RunDir(self.run_dir).events() if isinstance(e, Diagnostics)]
+        return [e for e in RunDir.open(self.run_dir).events() if isinstance(e, Diagnostics)]  # (a run gone: said)
 
     def latest_diagnostics(self):
         """The last record (what ``makemore diagnose`` shows), or None."""
         from makemore.instruments import latest_diagnostics
         from makemore.rundir import RunDir
 
-        return latest_diagnostics(RunDir(self.run_dir))
+        return latest_diagnostics(RunDir.open(self.run_dir))
 
 
 class Words(list):

@@ -356,3 +356,41 @@ def test_train_takes_tensorboard_as_the_command_line_does(data, tmp_path):
     assert any(p.name.startswith("events.out.tfevents") for p in (run.run_dir / "tensorboard").iterdir())
     with pytest.raises(MakemoreError, match="must be True or False"):
         makemore.train(data / "words.txt", type="bigram", max_steps=2, out=tmp_path / "other", tensorboard="yes")
+
+
+def test_a_notebooks_numbers_and_a_home_directory_are_taken_as_the_command_line_takes_them(data, tmp_path,
+                                                                                          monkeypatch):
+    """NumPy's integers and float32 were refused ("-n must be an integer, not np.int64(2)"), a sweep over
+    np.arange failed; out="~/runs/x" wrote a run under a directory named "~" in the working directory, and
+    load("~/runs/x") looked there too."""
+    np = pytest.importorskip("numpy")
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    run = makemore.train(data / "words.txt", type="bigram", max_steps=np.int64(3), out="~/runs/x", progress=False,
+                         learning_rate=np.float32(0.1), seed=np.int32(5))
+    assert run.run_dir == home / "runs" / "x" and not (tmp_path / "~").exists()
+    config = (home / "runs" / "x" / "config.json").read_text()
+    assert '"max_steps": 3,' in config and '"seed": 5' in config  # plain numbers, as the command line's
+    model = makemore.load("~/runs/x")
+    words = model.sample(np.int64(4), temperature=np.float32(0.5), seed=np.uint8(3))
+    assert len(words) == 4 and words == model.sample(4, temperature=0.5, seed=3)
+    assert model.evaluate(split="val")["loss"] > 0
+    with pytest.raises(MakemoreError, match=r"^-n must be an integer, not np.float64\(4.5\)$"):
+        model.sample(np.float64(4.5))  # a real that is not an integer is still refused
+
+
+def test_a_runs_diagnostics_once_its_directory_is_gone_say_so(data, tmp_path):
+    """Run.diagnostics() and latest_diagnostics() on a deleted run answered [] and None: "it recorded none"."""
+    import shutil
+
+    run = makemore.train(data / "words.txt", type="mlp", max_steps=4, out=tmp_path / "run", progress=False,
+                         diagnostics=True, diag_interval=2)
+    assert len(run.diagnostics()) >= 2 and run.latest_diagnostics() is not None
+    shutil.rmtree(tmp_path / "run")
+    for call in (run.diagnostics, run.latest_diagnostics):
+        with pytest.raises(MakemoreError, match="no such run directory"):
+            call()
+    with pytest.raises(MakemoreError, match=r"^which must be a string, not None$"):
+        makemore.load(tmp_path, which=None)
