@@ -67,6 +67,10 @@ class WordList:
     duplicates: int  # repeated words dropped
     too_long: int  # words longer than max_len dropped
     sha256: str
+    marks: int = 0  # byte-order marks removed from the start of a line after the first (files joined by `cat`)
+
+
+BOM = "\ufeff"
 
 
 def read_bytes(path: Path) -> bytes:
@@ -104,7 +108,10 @@ def read_words(path: Path, max_len: int = DEFAULT_MAX_LEN) -> WordList:
     lines = _LINE_BREAK.split(text)
     if lines and lines[-1] == "":
         lines.pop()  # the final line break ends the last line; it does not start a new one
-    stripped = [line.strip() for line in lines]
+    # a byte-order mark starting a line after the first (files that each began with one, joined by `cat`) is
+    # no character of a word: removed, and counted (the first line's went with the decoding)
+    marks = sum(line.lstrip().startswith(BOM) for line in lines)
+    stripped = [line.strip().lstrip(BOM).strip() for line in lines] if marks else [line.strip() for line in lines]
     tabbed = next((i for i, w in enumerate(stripped) if "\t" in w), None)
     if tabbed is not None:
         raise MakemoreError(f"{path}: a tab inside the word on line {tabbed + 1}; expected one word per line "
@@ -127,6 +134,7 @@ def read_words(path: Path, max_len: int = DEFAULT_MAX_LEN) -> WordList:
         duplicates=len(nonempty) - len(unique),
         too_long=len(unique) - len(kept),
         sha256=hashlib.sha256(data).hexdigest(),
+        marks=marks,
     )
 
 

@@ -104,7 +104,8 @@ def words_read(prepared: Prepared, max_len: int) -> str:
     w = prepared.words
     dropped = [plural(w.duplicates, "duplicate")] + ([plural(w.empty, "empty line")] if w.empty else []) \
         + ([f"{plural(w.too_long, 'word')} longer than --max-len {max_len}"] if w.too_long else [])
-    return f"{prepared.path}: {plural(len(w.words), 'word')} (dropped {', '.join(dropped)})"
+    marks = f"; removed {plural(w.marks, 'byte-order mark')} starting a line" if w.marks else ""
+    return f"{prepared.path}: {plural(len(w.words), 'word')} (dropped {', '.join(dropped)}{marks})"
 
 
 def data_notes(prepared: Prepared | Any, model_type: str, batch_size: int) -> list[str]:

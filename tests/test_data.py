@@ -106,6 +106,23 @@ def test_reader_strips_dedupes_and_counts(tmp_path):
     assert wl.empty == 2
 
 
+def test_a_byte_order_mark_starting_a_later_line_is_removed_and_counted(tmp_path):
+    """Two lists that each began with a byte-order mark, joined by `cat`: the second's mark became the first
+    character of a word ('\ufeffcarl', not a duplicate of 'carl') and of the vocabulary, unsaid."""
+    from makemore.training import words_read
+
+    p = tmp_path / "joined.txt"
+    p.write_bytes("\ufeffanna\nbob\n".encode("utf-8") + "\ufeffcarl\nanna\n \ufeffbob\ncarl\n".encode("utf-8"))
+    wl = read_words(p)
+    assert wl.words == ["anna", "bob", "carl"] and wl.duplicates == 3 and wl.marks == 2
+    said = words_read(type("Prepared", (), {"words": wl, "path": p})(), 64)
+    assert said.endswith("3 words (dropped 3 duplicates; removed 2 byte-order marks starting a line)"), said
+    plain = tmp_path / "plain.txt"
+    plain.write_text("anna\nbob\n", encoding="utf-8")
+    assert read_words(plain).marks == 0 and "byte-order" not in words_read(
+        type("Prepared", (), {"words": read_words(plain), "path": plain})(), 64)
+
+
 def test_names_txt_duplicates_are_dropped(names_path):
     wl = read_words(names_path)
     assert wl.lines == 32_033  # 32,032 line breaks; the last name has none
