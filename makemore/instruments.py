@@ -705,6 +705,9 @@ def compare_command(paths: list[Path], *, as_json: bool) -> None:
         return
     names = [escape(n) for n in run_names([Path(r["run"]) for r in rows])]  # runs/mlp and other/mlp told apart
     cells = {k: [_compared(k, f.get(k)) for f in flat] for k in keys}
+    for k in differ:
+        if k != "time (s)":  # (a time shown to the second is not a setting that seemed the same)
+            cells[k] = _told_apart([f.get(k) for f in flat], cells[k])
     for i, group in enumerate(_fitting(names, keys, cells)):
         if i:
             out.print()
@@ -721,6 +724,19 @@ def _compared(key: str, v: Any) -> str:
     if key == "time (s)" and isinstance(v, (int, float)) and not isinstance(v, bool):
         return fmt_time(v)
     return _cell(v)
+
+
+def _told_apart(values: list[Any], cells: list[str]) -> list[str]:
+    """A row's cells, with more digits where two different numbers would show alike (learning rates of 0.01 and
+    0.00996 both as 0.0100, in a row highlighted as differing)."""
+    distinct = {json.dumps(v) for v in values}
+    if len(set(cells)) == len(distinct) or not any(isinstance(v, float) for v in values):
+        return cells
+    for digits in (6, 9, 17):
+        more = [f"{v:.{digits}g}" if isinstance(v, float) else c for v, c in zip(values, cells)]
+        if len(set(more)) == len(distinct):
+            return more
+    return more
 
 
 def _compare_table(names: list[str], keys: list[str], cells: dict[str, list[str]], differ: list[str]) -> Table:

@@ -647,6 +647,23 @@ def test_compare_highlights_what_differs(three_runs):
     assert r.exit_code == 2
 
 
+def test_compare_shows_two_different_numbers_of_a_differing_row_apart(three_runs, tmp_path):
+    """Learning rates of 0.01 and 0.00996 both showed as 0.0100, in a row highlighted as differing."""
+    import shutil
+
+    for name, lr in (("x", 0.01), ("y", 0.00996), ("z", 0.01)):
+        shutil.copytree(three_runs / "a", tmp_path / name)
+        config = json.loads((tmp_path / name / "config.json").read_text())
+        config["train"]["learning_rate"] = lr
+        (tmp_path / name / "config.json").write_text(json.dumps(config))
+    r = runner.invoke(app, ["compare", *(str(tmp_path / n) for n in "xyz")], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    row = next(line.split() for line in r.stdout.splitlines() if line.split()[:1] == ["train.learning_rate"])
+    assert row[1:] == ["0.01", "0.00996", "0.01"], row
+    seed = next(line.split() for line in r.stdout.splitlines() if line.split()[:1] == ["train.weight_decay"])
+    assert len(set(seed[1:])) == 1 and seed[1].endswith(".0000")  # rows alike keep their four decimals
+
+
 def test_compare_tells_same_named_runs_apart(three_runs, tmp_path):
     """Two runs named mlp in two folders were both headed `mlp`."""
     import shutil
