@@ -123,8 +123,8 @@ def batch_note(prepared: Prepared | Any, model_type: str, batch_size: int) -> st
     """A batch larger than a word list's training words, said (after "note: "), not refused."""
     if prepared.mode != "words" or get_family(model_type).fitted or batch_size <= len(prepared.train):
         return None
-    return (f"--batch-size {batch_size:,} is more than the {len(prepared.train):,} training words: each batch draws "
-            f"words at random, some many times over, and a step costs {batch_size:,} words' work")
+    return (f"--batch-size {batch_size:,} is more than the {plural(len(prepared.train), 'training word')}: each "
+            f"batch draws words at random, some many times over, and a step costs {batch_size:,} words' work")
 
 
 def check_prepared(model_type: str, hyper: dict[str, Any], prepared) -> None:

@@ -498,7 +498,7 @@ def test_lr_find_cli_json_and_refusals(small_words):
     one = small_words.parent / "one.txt"
     one.write_text("hello\n")
     r = runner.invoke(app, ["lr-find", str(one), "--type", "bigram", "--steps", "5"])
-    assert r.exit_code == 0 and "note: --batch-size 256 is more than the 1 training words" in r.stderr, r.stderr
+    assert r.exit_code == 0 and "note: --batch-size 256 is more than the 1 training word:" in r.stderr, r.stderr
     r = runner.invoke(app, ["lr-find", str(small_words), "--min", "1", "--max", "0.1"])
     assert r.exit_code == 2 and "--min" in r.output
     # a span whose ratio overflowed: the grid's second rate was infinite, and the plot ended in a traceback
