@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from makemore import rundir
 from makemore.config import TrainConfig
-from makemore.events import Eval, Finished, Started, Step
+from makemore.events import Eval, Failed, Finished, Started, Step
 
 pytest.importorskip("textual")
 
@@ -213,6 +213,35 @@ async def test_a_run_still_being_written_is_followed(tmp_path):
         await wait_for(pilot, lambda: table.rows[1].status == "finished", what="the end of the run")
         assert table.rows[1].test == pytest.approx(more[-1].test_loss)
         assert "all ended" in screen_text(app)
+
+
+async def test_a_run_that_diverged_at_its_first_record_is_drawn_and_counted_as_ended(tmp_path):
+    """A run that blew up at its first progress record (one train point, 1e25) was left undrawn while its value
+    set the y ticks, so that every tick but the lowest fell off the chart (none on a log scale); the top bar
+    said "3 of 4 ended" of four runs that had all ended, one failed."""
+    done, blown = tmp_path / "done", tmp_path / "blown"
+    write_run(done, "mlp", 11_897, scripted(str(done), "mlp", 11_897, 2.1, 200, 1000))
+    events = scripted(str(blown), "mlp", 11_897, 2.1, 200, 20, finished=False)[:1]
+    events += [Eval(step=0, train_loss=3.3, val_loss=3.31, best_val_loss=3.31, best_step=0),
+               Step(step=10, loss=1.36e25, lr=1e4, steps_per_s=200, tokens_per_s=4e4, elapsed=0.05),
+               Failed(step=14, message="training diverged: the loss became NaN or infinite at step 14")]
+    write_run(blown, "mlp", 11_897, events)
+    app = create_app(compare=[done, blown], poll_interval=0.05, chart_interval=0.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        table = screen.query_one(RunsTable)
+        await wait_for(pilot, lambda: [r.status for r in table.rows] == ["finished", "failed"], what="both runs")
+        await pilot.pause(0.2)
+        text = screen_text(app)
+        assert "all ended, 1 failed" in text and "of 2 ended" not in text, text
+        chart = "\n".join(line for line in text.splitlines() if "┤" in line or "│" in line)
+        for log in (False, True):
+            ticks = [line.split("┤")[0].strip(" │") for line in chart.splitlines() if "┤" in line]
+            assert len([t for t in ticks if t]) >= 3, chart  # the y axis keeps its labels
+            assert any("e+2" in t or "1e25" in t for t in ticks), chart  # up to the diverged run's point
+            await pilot.press("l")
+            await pilot.pause(0.2)
+            chart = "\n".join(line for line in screen_text(app).splitlines() if "┤" in line or "│" in line)
 
 
 async def test_long_curves_are_downsampled(tmp_path):

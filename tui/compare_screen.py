@@ -152,9 +152,16 @@ class CompareScreen(Screen):
         live = sum(r.status in ("following", "waiting") for r in rows)
         if live:
             return Text(f"● following {live} of {len(rows)}", style="bold cyan")
-        bad = sum(r.status in ("failed", "unreadable", "stalled") for r in rows)
-        if bad:
-            return Text(f"◌ {len(rows) - bad} of {len(rows)} ended", style="bold yellow")
+        failed = sum(r.status == "failed" for r in rows)  # ended too: "3 of 4 ended" had a user wait for one
+        failed_too = f", {failed} failed" if failed else ""
+        unsure = sum(r.status in ("unreadable", "stalled") for r in rows)
+        if unsure:
+            what = " · ".join(f"{n} {word}" for n, word in ((sum(r.status == "stalled" for r in rows), "stalled"),
+                                                            (sum(r.status == "unreadable" for r in rows),
+                                                             "unreadable")) if n)
+            return Text(f"◌ {len(rows) - unsure} of {len(rows)} ended{failed_too} · {what}", style="bold yellow")
+        if failed:
+            return Text(f"✔ all ended{failed_too}", style="bold yellow")
         return Text("✔ all ended", style="bold green")
 
     # --- keys ---------------------------------------------------------------------------------------

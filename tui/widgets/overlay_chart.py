@@ -109,6 +109,8 @@ class OverlayChart(ThrottledPlot):
         for s in drawn:
             if len(s.xs) > 1:
                 plt.plot(s.xs, scale(s.ys), color=s.colour, marker="braille")
+            elif s.marker is None:  # one point (a run that diverged at its first record): a dot, not nothing,
+                plt.scatter(s.xs, scale(s.ys), color=s.colour, marker="braille")  # as the ticks count it
         # every marker over every line: a later run's line never hides an earlier run's evaluation; where two
         # runs' markers share a cell, the run with fewer evaluations is drawn last (a run evaluated twice, at the
         # steps another is evaluated at, showed none of its markers)

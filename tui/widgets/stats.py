@@ -102,8 +102,9 @@ def render_figures(f: Figures | None, width: int, where: str | None = None):
                                    f"{why}· best val {fmt_loss(fin.best_val_loss)}"
                                    + (f" ({fmt_bpc(best_bpc)} bits/char)" if best_bpc is not None else "")
                                    + f" · test {fmt_loss(fin.test_loss)}"))
-    if f.failed:
-        parts.append(Text(f"error: {f.failed}", style="bold red"))
+    if f.failed:  # its first clause: the whole message is in the banner above the panels (said twice, it took
+        # four rows of a 120x40 screen from the loss chart)
+        parts.append(Text(f"failed: {f.failed.split(': ')[0]}", style="bold red"))
     return Group(*parts)
 
 
