@@ -7,6 +7,7 @@ costs more evaluations over the run. This prints both, medians after warm-up, in
 
     python benchmarks/eval_cost.py                # the default recipe on names.txt
     python benchmarks/eval_cost.py --reps 9
+    python benchmarks/eval_cost.py --after 0        # at the first evaluation, of the untrained model
 
 The table gives, for each interval, the evaluations over the recipe's steps and the seconds they add, and the
 steps an evaluation is worth.
@@ -27,6 +28,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="word list (default: ../shared/data/names.txt beside the repository)")
     parser.add_argument("--reps", type=int, default=7, help="timed evaluations (default 7)")
+    parser.add_argument("--after", type=int, default=200,
+                        help="steps trained before the timing (default 200): an untrained model's evaluation is "
+                             "not the run's (its samples run long)")
     args = parser.parse_args()
     data = names_path(args.data)
 
@@ -38,6 +42,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         trainer, _ = new_trainer(Request(data=str(data), model_type="transformer", out=Path(tmp) / "run", hyper={},
                                          train={}, seed=42, device="cpu"))
+        for _ in range(args.after):
+            trainer._train_step()
+            trainer.step += 1
         evaluation = median_time(lambda: list(trainer._evaluate()), warmup=2, reps=args.reps)
         trainer.model.train()
         step = median_time(trainer._train_step, warmup=20, reps=args.reps * 10)  # (the first chooses kernels)
@@ -49,7 +56,7 @@ def main() -> None:
         rows.append([f"every {interval}", f"{count}", f"{count * evaluation:.1f} s",
                      f"{count * evaluation / (total * step + count * evaluation):.1%}"])
     print(f"{cpu_name()} · float32 matmul peak {matmul_peak() / 1e9:.0f} GFLOP/s · torch {torch.__version__}")
-    print(f"an evaluation {evaluation * 1e3:.0f} ms, a step {step * 1e3:.1f} ms: one evaluation is worth "
+    print(f"after {args.after:,} steps: an evaluation {evaluation * 1e3:.0f} ms, a step {step * 1e3:.1f} ms: one evaluation is worth "
           f"{evaluation / step:.0f} steps (the recipe evaluates every {recipe['eval_interval']})")
     print(table(rows, ["interval", f"evaluations in {total:,} steps", "their time", "of the run"]))
 
