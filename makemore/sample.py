@@ -122,8 +122,9 @@ def draw(
     block = model.config.block_size
     limit = check_lengths(block, prefix, min_len, max_len)
     min_len = max(min_len, 0 if allow_empty else 1)
-    cut = not stop_at_window or limit < block - 1  # a word still going at the limit is drawn again
-    within = f"--max-len {max_len}" if limit < block - 1 else \
+    max_len_binds = limit < block - 1  # before the model's own window does
+    cut = not stop_at_window or max_len_binds  # a word still going at the limit is drawn again
+    within = f"--max-len {max_len}" if max_len_binds else \
         f"{limit} characters (the longest word this model was trained on)"
     was_training = model.training
     model.eval()
@@ -139,12 +140,10 @@ def draw(
     try:
         while len(out) < n:
             if too_long > 100 * n + 1000:
-                looser = "loosen --top-k or --top-p" if top_k is not None or top_p is not None else "--temperature"
-                remedy = f"raise --max-len or {looser}" if limit < block - 1 else \
-                    ("loosen --top-k or --top-p" if top_k is not None or top_p is not None else
-                     "try another --temperature")
-                raise NoEnd(f"{too_long:,} samples did not end within {within}, and {len(out):,} did; "
-                                    f"{remedy}")
+                loosen = "loosen --top-k or --top-p" if top_k is not None or top_p is not None else None
+                remedy = f"raise --max-len or {loosen or '--temperature'}" if max_len_binds else \
+                    loosen or "try another --temperature"
+                raise NoEnd(f"{too_long:,} samples did not end within {within}, and {len(out):,} did; {remedy}")
             wanted = n - len(out)
             if too_long:  # expect to drop as many as so far
                 wanted = min(wanted * (too_long + len(out)) // max(len(out), 1) + 1, 64 * wanted)
@@ -155,9 +154,8 @@ def draw(
             ended = [g for g in batch if g is not None]
             if not ended and greedy and not averaging:  # every sample is the one word, which does not end
                 rule = "--temperature 0" if temperature == 0 else "--top-k 1"
-                raise NoEnd(f"under {rule} every sample is the same word, and it does not end within "
-                                    f"{within}; " + ("raise --max-len, or " if limit < block - 1 else "") +
-                                    f"sample without {rule}")
+                raise NoEnd(f"under {rule} every sample is the same word, and it does not end within {within}; "
+                            + ("raise --max-len, or " if max_len_binds else "") + f"sample without {rule}")
             if averaging:
                 ended = _scored(model, vocab, ended, len(prefix), device) if scores else \
                     [Generated(g.word, math.nan) for g in ended]
