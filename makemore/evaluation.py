@@ -24,8 +24,8 @@ def evaluate(model, words: EncodedWords, batch_size: int = 512, device=None) -> 
 
     A model that trains on packed rows (the Transformer) is scored on packed rows too: several words to a row,
     each attending to itself only, the same loss as one padded row per word (to float rounding) in about half
-    the positions (names.txt: ~40% less time an evaluation, benchmarks/README.md). A model averaging dropout
-    masks is scored on padded rows, so that its masks, drawn by shape, stay those it was measured with."""
+    the positions (what it saves: benchmarks/README.md). A model averaging dropout masks is scored on padded
+    rows, so that its masks, drawn by shape, stay those it was measured with."""
     if len(words) == 0:
         return math.nan
     size = _batch_size(model, words, batch_size)

@@ -384,9 +384,6 @@ def _canvas(plot: str) -> tuple[int, int]:
     return max(1, lines[top].index("┐") - lines[top].index("┌") - 1), max(1, bottom - top - 1)
 
 
-AXES_WIDTH, AXES_HEIGHT = 8, 3  # the y tick labels and the frame's columns; the frame's and x ticks' rows
-
-
 def joined_labels(xs: list[float], ys: list[float], labels: list[str], cols: int,
                   rows: int) -> list[tuple[float, float, str]]:
     """(x, y, text) for each label of a scatter drawn ``cols`` x ``rows`` cells, where labels that would fall on

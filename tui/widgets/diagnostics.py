@@ -22,8 +22,7 @@ from textual_plotext import PlotextPlot
 
 from makemore.console import plural
 from makemore.events import GRAD_SPAN, Diagnostics, LayerStats
-from makemore.instruments import AXES_HEIGHT, AXES_WIDTH, HEALTHY_UPDATE, MAX_LABELS, NO_LAYERS, drawable, \
-    joined_labels, layer_warning
+from makemore.instruments import HEALTHY_UPDATE, MAX_LABELS, NO_LAYERS, drawable, joined_labels, layer_warning
 from makemore.tui.widgets.log_axis import log_ticks, logged, round_ticks
 from makemore.tui.widgets.loss_chart import downsample, nice_ticks, plot_rows, step_label
 
@@ -346,6 +345,9 @@ class LegendedChart(Horizontal):
     @property
     def series(self) -> dict[str, list[tuple[int, float]]]:
         return self.chart.series
+
+
+AXES_WIDTH, AXES_HEIGHT = 8, 3  # the y tick labels and the frame's columns; the frame's and x ticks' rows
 
 
 class EmbeddingScatter(PlotextPlot):
