@@ -72,6 +72,7 @@ def main() -> None:
         precision = probe.matmul_precision
         peak = matmul_peak(device, precision=precision)
         peak_bf16 = matmul_peak(device, torch.bfloat16) if device == "cuda" else None
+        flops = count_flops(trainer(device, dtype="float32")._train_step)  # every mode's matrix products alike
         modes = [("eager float32", {"dtype": "float32"}), ("bfloat16 autocast", {"dtype": "bfloat16"})]
         if not args.no_compile:
             modes.insert(1, ("torch.compile", {"compile": True, "dtype": "float32"}))
@@ -83,8 +84,6 @@ def main() -> None:
                 for _ in range(3):
                     t._train_step()  # the first calls compile (tens of seconds on a CPU)
             seconds = median_time(t._train_step, device=device, **reps)
-            flops = count_flops(t._train_step) if not train.get("compile") else count_flops(
-                trainer(device, dtype="float32")._train_step)  # same arithmetic as eager
             tokens = batch * targets_per_word
             low = train.get("dtype") in ("bfloat16", "float16") and peak_bf16
             mfu = flops / seconds / (peak_bf16 if low else peak)

@@ -61,7 +61,7 @@ def steps(device: str, dry: bool, work: Path) -> list[tuple[str, list[str], floa
                                        "--max-steps", "20" if dry else "300", "-o", str(run), "-q"], 60),
         ("sampling: 1,000 names", [*py, "-c", SAMPLING, str(run), device], 60),
         ("averaging dropout masks", [*py, "-c", MASKS, str(names_path(None)), str(work / "masks-run"), device,
-                                     "20" if dry else "200"], 90),
+                                     "20" if dry else "200", "16" if dry else "64"], 90),
     ]
 
 
@@ -69,8 +69,8 @@ def steps(device: str, dry: bool, work: Path) -> list[tuple[str, list[str], floa
 MASKS = """
 import math, sys
 import makemore
-data, out, device, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-run = makemore.train(data, out=out, device=device, n_layer=2, n_embd=64, dropout=0.2, dropout_samples=8,
+data, out, device, steps, width = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+run = makemore.train(data, out=out, device=device, n_layer=2, n_embd=width, dropout=0.2, dropout_samples=8,
                      max_steps=steps, progress=False)
 model = makemore.load(out, device=device)
 first, second = model.evaluate()["loss"], model.evaluate()["loss"]
