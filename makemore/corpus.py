@@ -176,9 +176,14 @@ def read_pieces(path: Path, piece_bytes: int = PIECE_BYTES, start: int = 0, end:
         yield buffer
 
 
-def check_text_head(path: Path, limit: int = 16 << 20) -> None:
-    """Refuse ``path`` when its first ``limit`` bytes are not UTF-8 text (UTF-16, binary, another encoding), with
-    the message ``read_pieces`` would give: for a refusal about the file's shape that its encoding explains."""
+HEAD_BYTES = 16 << 20  # what check_text_head reads of a file
+
+
+def check_text_head(path: Path, limit: int | None = None) -> None:
+    """Refuse ``path`` when its first ``limit`` bytes (``HEAD_BYTES``) are not UTF-8 text (UTF-16, binary, another
+    encoding), with the message ``read_pieces`` would give: for a refusal about the file's shape that its encoding
+    explains."""
+    limit = HEAD_BYTES if limit is None else limit
     with open_regular(path, "a text file") as f:
         try:
             raw = f.read(limit)

@@ -242,14 +242,18 @@ def test_refusals(tmp_path, tok, corpus):
     (b"x", "one character; too short to cut off a validation split"),  # text indeed: the cut is what fails
     (b"\xef\xbb\xbf", "no text (a byte-order mark alone)"),  # not "one character"
     (b"\xe9", "not UTF-8 (byte 0xe9 at offset 0)"),
-    # beyond the first 16 MB, after the cut
-    (b"abc\n" * (((19 << 20) + (512 << 10)) // 4) + b"\xe9" + b"a" * (1 << 20),  # (lines: quick to encode)
-     "not UTF-8 (byte 0xe9 at offset 20,447,232)"),
+    # beyond the first HEAD_BYTES (1 MiB here), after the cut
+    (b"abc\n" * (((1 << 20) + (224 << 10)) // 4) + b"\xe9" + b"a" * (64 << 10),  # (lines: quick to encode)
+     "not UTF-8 (byte 0xe9 at offset 1,277,952)"),
 ], ids=["latin-1", "binary", "utf-16", "one-character", "bom-alone", "one-latin-1-character",
         "latin-1-after-the-cut"])
-def test_a_single_file_that_cannot_be_prepared_says_why(tmp_path, tok, data, says):
+def test_a_single_file_that_cannot_be_prepared_says_why(tmp_path, tok, data, says, monkeypatch):
     """A single file that cannot be prepared says what is wrong with its text, if anything, before that it is too
-    short to cut: a small Latin-1 or binary file used to be refused for having no line break."""
+    short to cut: a small Latin-1 or binary file used to be refused for having no line break. A file whose head
+    (the first 16 MB, 1 MiB here) is text says so of a byte after it, which the encoding finds."""
+    from makemore import corpus
+
+    monkeypatch.setattr(corpus, "HEAD_BYTES", 1 << 20)
     (tmp_path / "one.txt").write_bytes(data)
     with pytest.raises(MakemoreError, match=re.escape(f"one.txt: {says}")):
         prepare(tmp_path / "one.txt", tok, tmp_path / "s")
