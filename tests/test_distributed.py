@@ -259,12 +259,16 @@ def test_a_stop_asked_of_one_rank_stops_every_rank_and_the_run_continues_exactly
     assert _curve(tmp_path / "out") == _curve(tmp_path / "whole")
 
 
+# one rank's process, given [[arguments, environment changes], ...]: each command's exit code, its error output and
+# whether torch was imported by then, one JSON line each (one process for all: each would pay for its start-up)
 ONE_RANK = r"""
-import json, sys
+import json, os, sys
 from typer.testing import CliRunner
 from makemore.cli import app
-r = CliRunner().invoke(app, json.loads(sys.argv[1]))
-print(json.dumps({"code": r.exit_code, "stderr": r.stderr, "torch": "torch" in sys.modules}))
+for args, env in json.loads(sys.argv[1]):
+    os.environ.update(env)
+    r = CliRunner().invoke(app, args)
+    print(json.dumps({"code": r.exit_code, "stderr": r.stderr, "torch": "torch" in sys.modules}))
 """
 
 
@@ -283,11 +287,15 @@ def test_a_refusal_under_torchrun_comes_before_torch_and_once_a_machine(names_pa
              (["train", str(words), "-o", "out", "-b", "3"], "--batch-size 3 is smaller than the 4 processes"),
              (["train", "--resume", "nowhere"], "nowhere"),
              (["train", "latin1.txt", "-o", "out"], "latin1.txt: not UTF-8 (byte 0xe9 on line 2)")]
-    for args, message in cases:
+    values = ("abc", "nan", "inf", "1e30", "-5")
+    commands = [[args, {}] for args, _ in cases] + \
+               [[["train", str(words), "-o", "out"], {"MAKEMORE_DIST_TIMEOUT": value}] for value in values]
+    done = subprocess.run([sys.executable, "-c", ONE_RANK, json.dumps(commands)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    reports = [json.loads(line) for line in done.stdout.strip().splitlines()[-len(commands):]]
+    assert len(reports) == len(commands), done.stdout + done.stderr
+    for (args, message), report in zip(cases, reports):
         extra = args[1:]
-        done = subprocess.run([sys.executable, "-c", ONE_RANK, json.dumps(args)], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=60)
-        report = json.loads(done.stdout.strip().splitlines()[-1])
         assert report["code"] == 2 and report["torch"] is False, (extra, report)
         if local == 0:
             prefix = "error: " if rank == 0 else f"error: rank {rank}: "
@@ -295,12 +303,8 @@ def test_a_refusal_under_torchrun_comes_before_torch_and_once_a_machine(names_pa
             assert message in report["stderr"], (extra, report)
         else:
             assert report["stderr"] == "", (extra, report)
-        assert not (tmp_path / "out").exists()
-    for value in ("abc", "nan", "inf", "1e30", "-5"):
-        done = subprocess.run([sys.executable, "-c", ONE_RANK, json.dumps(["train", str(words), "-o", "out"])],
-                              cwd=tmp_path, env={**env, "MAKEMORE_DIST_TIMEOUT": value}, capture_output=True,
-                              text=True, timeout=60)
-        report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not (tmp_path / "out").exists()
+    for value, report in zip(values, reports[len(cases):]):
         assert report["code"] == 2 and report["torch"] is False, (value, report)
         assert report["stderr"] == f"error: MAKEMORE_DIST_TIMEOUT={value!r} in the environment: expected seconds " \
                                    f"between 1 and 604,800 (a week)\n", report

@@ -568,9 +568,6 @@ async def test_counts_under_the_table_match_the_cell(tmp_path):
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 async def test_finished_run_is_a_playground(finished_run, size):
-    from makemore.evaluation import word_nll
-    from makemore.data import EncodedWords
-
     app = create_app(follow=finished_run, poll_interval=0.05)
     async with app.run_test(size=size) as pilot:
         screen = app.run_screen()
@@ -585,35 +582,45 @@ async def test_finished_run_is_a_playground(finished_run, size):
         assert len(drawn.samples) >= 12
         if size == (200, 60):
             assert len(drawn.samples) > 12  # a large panel shows more samples
-        await pilot.press("plus")
-        await wait_for(pilot, lambda: screen.snap.samples.temperature == 1.1, what="samples at T=1.1")
-        assert "T=1.10" in panel.border_title
-        await pilot.press("minus", "minus")
-        await wait_for(pilot, lambda: screen.snap.samples.temperature == 0.9, what="samples at T=0.9")
-        await pilot.press("slash", "e", "m", "enter")
-        await wait_for(pilot, lambda: getattr(screen.snap.samples, "prefix", "") == "em", what="prefixed samples")
-        assert all(s.word.startswith("em") for s in screen.snap.samples.samples)
-        assert not isinstance(app.focused, Input)  # Enter left the box: the keys act again
-        await pilot.press("slash", "x", "escape")  # Esc leaves the input, and stays on the run
-        assert app.run_screen() is screen and not isinstance(app.focused, Input)
-        assert screen.query_one("#prefix", Input).value == "em"  # what Esc left was not applied: the box says so
-        await pilot.press("slash", "9", "enter")  # a prefix the model cannot start from is refused, not applied
-        await wait_for(pilot, lambda: "not in the model's vocabulary" in str(panel.score), what="the refused prefix")
-        await pilot.press("slash", "escape")
-        assert screen.query_one("#prefix", Input).value == "em" and "prefix 'em'" in panel.border_title
-        await pilot.press("w", *"emma", "enter")
-        await wait_for(pilot, lambda: "nats/char" in str(panel.score), what="the score")
-        run = rundir.RunDir.open(finished_run).load_model()
-        expected = word_nll(run.model, EncodedWords(["emma"], run.vocab))[0]
-        assert f"{expected:.3f} nats/char" in str(panel.score) and "train" in str(panel.score)
-        assert screen.query_one("#prefix", Input).value == "em"  # nothing typed after Enter went into the box
-        await pilot.press("w", *"x1", "enter")  # a character the model has never seen: said, not crashed
-        await wait_for(pilot, lambda: "not in the model's vocabulary" in str(panel.score), what="the refusal")
-        assert not screen.check_action("pause", ()) and not screen.check_action("save", ())
+        if size == (80, 24):  # the keys' effects at the smallest size; the others check what their size changes
+            await play_with_the_keys(pilot, screen, panel, finished_run)
         await pilot.press("w", *"Emma-Louise1", "enter")  # a refusal wider than the panel: wrapped, not cut
         await wait_for(pilot, lambda: "'E', '-', 'L', '1'" in str(panel.score), what="the long refusal")
         await pilot.pause(0.1)
         assert "vocabulary" in screen_text(app).split("'L', '1'")[-1]  # its end is on the screen
+
+
+async def play_with_the_keys(pilot, screen, panel, finished_run):
+    """The playground's keys on a finished run's samples panel: temperature, prefix, score, refusals."""
+    from makemore.data import EncodedWords
+    from makemore.evaluation import word_nll
+
+    app = pilot.app
+    await pilot.press("plus")
+    await wait_for(pilot, lambda: screen.snap.samples.temperature == 1.1, what="samples at T=1.1")
+    assert "T=1.10" in panel.border_title
+    await pilot.press("minus", "minus")
+    await wait_for(pilot, lambda: screen.snap.samples.temperature == 0.9, what="samples at T=0.9")
+    await pilot.press("slash", "e", "m", "enter")
+    await wait_for(pilot, lambda: getattr(screen.snap.samples, "prefix", "") == "em", what="prefixed samples")
+    assert all(s.word.startswith("em") for s in screen.snap.samples.samples)
+    assert not isinstance(app.focused, Input)  # Enter left the box: the keys act again
+    await pilot.press("slash", "x", "escape")  # Esc leaves the input, and stays on the run
+    assert app.run_screen() is screen and not isinstance(app.focused, Input)
+    assert screen.query_one("#prefix", Input).value == "em"  # what Esc left was not applied: the box says so
+    await pilot.press("slash", "9", "enter")  # a prefix the model cannot start from is refused, not applied
+    await wait_for(pilot, lambda: "not in the model's vocabulary" in str(panel.score), what="the refused prefix")
+    await pilot.press("slash", "escape")
+    assert screen.query_one("#prefix", Input).value == "em" and "prefix 'em'" in panel.border_title
+    await pilot.press("w", *"emma", "enter")
+    await wait_for(pilot, lambda: "nats/char" in str(panel.score), what="the score")
+    run = rundir.RunDir.open(finished_run).load_model()
+    expected = word_nll(run.model, EncodedWords(["emma"], run.vocab))[0]
+    assert f"{expected:.3f} nats/char" in str(panel.score) and "train" in str(panel.score)
+    assert screen.query_one("#prefix", Input).value == "em"  # nothing typed after Enter went into the box
+    await pilot.press("w", *"x1", "enter")  # a character the model has never seen: said, not crashed
+    await wait_for(pilot, lambda: "not in the model's vocabulary" in str(panel.score), what="the refusal")
+    assert not screen.check_action("pause", ()) and not screen.check_action("save", ())
 
 
 def test_playground_score_matches_word_nll(finished_run):

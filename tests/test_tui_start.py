@@ -157,7 +157,8 @@ async def test_tab_stops_only_at_controls_a_person_can_see(tmp_path, size):
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
         seen = []
-        for _ in range(25):
+        while not seen or seen[0] not in seen[1:]:  # round the form and the list, back to the first stop
+            assert len(seen) < 25, seen
             await pilot.press("tab")
             await pilot.pause()
             focused = app.screen.focused

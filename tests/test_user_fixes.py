@@ -301,17 +301,17 @@ def test_a_misspelt_type_is_refused_with_the_closest_name_without_importing_torc
 
 # --- score defaults to the latest run; a dataset name points to its runs -----------------------------
 
-def test_score_defaults_to_the_latest_run(run):
-    root = run.parent.parent
-    latest = makemore("score", "emma", "zzzz", "--json", cwd=root)
-    named = makemore("score", str(run), "emma", "zzzz", "--json", cwd=root)
-    assert latest.returncode == 0, latest.stderr
+def test_score_defaults_to_the_latest_run(run, monkeypatch):
+    monkeypatch.chdir(run.parent.parent)
+    latest = runner.invoke(app, ["score", "emma", "zzzz", "--json"])
+    named = runner.invoke(app, ["score", str(run), "emma", "zzzz", "--json"])
+    assert latest.exit_code == 0, latest.stderr
     assert json.loads(latest.stdout) == json.loads(named.stdout)
     assert [r["word"] for r in json.loads(latest.stdout)] == ["emma", "zzzz"]
-    assert "no such run directory" in one_line_error(makemore("score", "runs/nope", "emma", cwd=root))
-    (root / "emma").mkdir(exist_ok=True)  # a folder that happens to share a word's name is not a run
-    beside = makemore("score", "emma", "zzzz", "--json", cwd=root)
-    assert beside.returncode == 0 and json.loads(beside.stdout) == json.loads(latest.stdout), beside.stderr
+    assert "no such run directory" in one_line_error(runner.invoke(app, ["score", "runs/nope", "emma"]))
+    (run.parent.parent / "emma").mkdir(exist_ok=True)  # a folder that happens to share a word's name is not a run
+    beside = runner.invoke(app, ["score", "emma", "zzzz", "--json"])
+    assert beside.exit_code == 0 and json.loads(beside.stdout) == json.loads(latest.stdout), beside.stderr
 
 
 def test_a_dataset_name_points_to_the_runs_trained_on_it(run):
