@@ -328,3 +328,8 @@ def test_an_ngram_too_large_for_its_vocabulary_is_refused_with_the_power_it_need
         build_model("ngram", 27, 16, {"context": 6, "smoothing": 0.1})
     with pytest.raises(MakemoreError, match=r"over 27 symbols needs a table of 27\^21 counts \(at most"):
         build_model("ngram", 27, 16, {"context": 20, "smoothing": 0.1})  # no 30-digit number
+    # the way out is named: the longest context that fits (27^5 = 14,348,907 counts; 27^6 would not), or none
+    with pytest.raises(MakemoreError, match=r"; --context 4 fits$"):
+        build_model("ngram", 27, 16, {"context": 6, "smoothing": 0.1})
+    with pytest.raises(MakemoreError, match=r"not even a bigram fits: a vocabulary of at most 7,071 symbols"):
+        build_model("ngram", 50_304, 16, {"context": 1, "smoothing": 0.1})  # GPT-2's tokens

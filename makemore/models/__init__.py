@@ -280,9 +280,11 @@ def ngram_table_error(context: int, vocab_size: int) -> str | None:
     need = vocab_size ** (context + 1)
     if need <= NGRAM_MAX_TABLE:
         return None
+    fits = max((c for c in range(1, context) if vocab_size ** (c + 1) <= NGRAM_MAX_TABLE), default=0)
+    way = f"--context {fits} fits" if fits else \
+        f"not even a bigram fits: a vocabulary of at most {math.isqrt(NGRAM_MAX_TABLE):,} symbols, or another --type"
     return (f"a context of {context} over {vocab_size} symbols needs a table of {vocab_size}^{context + 1}"
-            + (f" = {need:,}" if need < 10**15 else "") + f" counts (at most {NGRAM_MAX_TABLE:,}); use a shorter "
-            f"context")
+            + (f" = {need:,}" if need < 10**15 else "") + f" counts (at most {NGRAM_MAX_TABLE:,}); {way}")
 
 # the whole numbers a model takes, and their bounds (beyond these, memory runs out before a step is taken)
 SIZE_LIMITS = {"n_layer": (1, 256), "n_head": (1, 1024), "n_embd": (1, 16384), "n_embd2": (1, 65536),
