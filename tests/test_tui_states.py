@@ -317,9 +317,9 @@ async def test_nine_runs_at_80x24_leave_the_chart_its_room_and_each_its_own_mark
         table = app.screen.query_one(RunsTable)
         await wait_for(pilot, lambda: len(table.rows) == 9 and all(r.status == "finished" for r in table.rows),
                        what="the runs")
-        await pilot.pause(0.3)
+        # the screen fits, the footer on its last row (drawn once the layout settles): the legend and table scroll
+        await wait_for(pilot, lambda: screen_lines(app)[-1].startswith("q quit"), timeout=5, what="the footer")
         assert app.screen.chart.size.height >= 10, app.screen.chart.size
-        assert screen_lines(app)[-1].startswith("q quit")  # the screen fits: the legend and the table scroll
         await pilot.press("end")  # (the keys scroll them: they hold the focus, having nothing else to)
         await pilot.pause(0.2)
         last = next((line for line in screen_lines(app) if " run8 " in line and "finished" in line), None)
