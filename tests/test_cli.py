@@ -113,8 +113,8 @@ def test_sample_output_writes_as_a_shell_redirection_does(trained_run, tmp_path)
     import threading
     from types import SimpleNamespace
 
-    def in_process(*args: str, cwd: Path | None = None):  # what needs no file descriptor of its own: no new process
-        r = runner.invoke(app, list(args))
+    def in_process(*args: str, cwd: Path):  # what needs no file descriptor of its own: no new process
+        r = invoke_in(cwd, *args)
         return SimpleNamespace(returncode=r.exit_code, stdout=r.stdout, stderr=r.stderr)
 
     root = trained_run.parent.parent
