@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import stat
 import tempfile
@@ -113,6 +114,8 @@ def read_json(path: Path, limit: int = 1 << 30) -> Any:
 # --- tensors -----------------------------------------------------------------------------------------
 
 def save_tensors(path: Path, tensors: dict, metadata: dict[str, Any] | None = None) -> None:
+    """Write ``tensors`` and ``metadata`` (JSON-encoded) atomically; a large integer tensor that is mostly zeros
+    (an n-gram's counts) is stored as its non-zero cells (see ``pack_sparse``)."""
     from safetensors.torch import save
 
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
@@ -121,8 +124,92 @@ def save_tensors(path: Path, tensors: dict, metadata: dict[str, Any] | None = No
         if v.data_ptr() in seen:
             tensors[k] = v.clone()
         seen.add(v.data_ptr())
+    if SPARSE in (metadata or {}):
+        raise ValueError(f"metadata key {SPARSE!r} is the checkpoint's own")
+    tensors, shapes = pack_sparse(tensors)
     meta = {"format": f"makemore/{FORMAT_VERSION}", **{k: json.dumps(v) for k, v in (metadata or {}).items()}}
+    if shapes:
+        meta[SPARSE] = json.dumps(shapes)
     write_atomic(path, save(tensors, metadata=meta))
+
+
+# --- sparse storage ----------------------------------------------------------------------------------
+# An n-gram's table holds V ** (context + 1) counts, almost all zero: a trigram over 320 tokens is 32.8 million
+# int64 cells (262 MB), of which a small text fills a few thousand. Such a tensor NAME is stored as NAME#index
+# (the flat positions of its non-zero cells, ascending, int64) and NAME#values, its shape in the metadata's
+# "sparse" entry; ``load_tensors`` gives it back whole.
+
+SPARSE = "sparse"
+SPARSE_FROM = 1 << 16  # cells: a smaller tensor is stored as it is
+MAX_UNPACKED = 1 << 30  # bytes one sparse tensor may unpack to (an n-gram's largest table is 400 MB)
+
+
+def pack_sparse(tensors: dict) -> tuple[dict, dict[str, list[int]]]:
+    """``tensors`` with each large integer tensor whose non-zero cells take less than half its bytes replaced by
+    its two parts, and {name: shape} of those replaced."""
+    import torch
+
+    out, shapes = {}, {}
+    for name, v in tensors.items():
+        if v.is_floating_point() or v.is_complex() or v.dtype == torch.bool or v.numel() < SPARSE_FROM:
+            out[name] = v
+            continue
+        flat = v.reshape(-1)
+        index = flat.nonzero().squeeze(1)
+        if 2 * index.numel() * (8 + v.element_size()) >= v.numel() * v.element_size():
+            out[name] = v
+            continue
+        out[f"{name}#index"], out[f"{name}#values"] = index, flat[index]
+        shapes[name] = list(v.shape)
+    return out, shapes
+
+
+def _unpack_sparse(path: Path, tensors: dict, shapes: Any) -> dict:
+    """The tensors ``pack_sparse`` split, whole again; a malformed entry is refused naming the file."""
+    import torch
+
+    def bad(why: str) -> MakemoreError:
+        return MakemoreError(f"{path}: damaged sparse tensor ({why})")
+
+    if not isinstance(shapes, dict):
+        raise bad("its shapes are not a JSON object")
+    for name, shape in shapes.items():
+        if not (isinstance(shape, list) and all(type(n) is int and n >= 0 for n in shape)):
+            raise bad(f"{name}: shape {shape!r}")
+        index, values = tensors.pop(f"{name}#index", None), tensors.pop(f"{name}#values", None)
+        if index is None or values is None:
+            raise bad(f"{name}: its index or values are missing")
+        if name in tensors:
+            raise bad(f"{name}: stored both whole and sparse")
+        if index.dtype != torch.int64 or index.dim() != 1 or values.shape != index.shape:
+            raise bad(f"{name}: an index of {index.dtype} {tuple(index.shape)} for values {tuple(values.shape)}")
+        cells = math.prod(shape)
+        if cells * values.element_size() > MAX_UNPACKED:
+            raise bad(f"{name}: shape {tuple(shape)} would take more than {MAX_UNPACKED:,} bytes")
+        if index.numel() and (int(index[0]) < 0 or int(index[-1]) >= cells or not bool((index.diff() > 0).all())):
+            raise bad(f"{name}: positions not ascending within its {cells:,} cells")
+        whole = torch.zeros(cells, dtype=values.dtype)
+        whole[index] = values
+        tensors[name] = whole.view(shape)
+    return tensors
+
+
+def sparse_extra_bytes(header: dict) -> int:
+    """From a safetensors header: how many more bytes its sparse tensors take whole than stored (0 where the
+    entry is malformed; the load refuses it)."""
+    extra = 0
+    try:
+        shapes = json.loads(header["__metadata__"][SPARSE])
+        for name, shape in shapes.items():
+            if not (isinstance(shape, list) and all(type(n) is int and n >= 0 for n in shape)):
+                return 0
+            extra += math.prod(shape) * DTYPE_BYTES[header[f"{name}#values"]["dtype"]]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return 0
+    return extra
+
+
+DTYPE_BYTES = {"I64": 8, "U64": 8, "I32": 4, "U32": 4, "I16": 2, "U16": 2, "I8": 1, "U8": 1}
 
 
 def load_tensors(path: Path, device: str = "cpu") -> tuple[dict, dict[str, Any]]:
@@ -141,6 +228,8 @@ def load_tensors(path: Path, device: str = "cpu") -> tuple[dict, dict[str, Any]]
     except Exception as e:  # the parser's own error types vary by version; any failure means a bad file
         raise MakemoreError(f"{path}: not a valid safetensors file ({e})") from None
     metadata = _decoded_metadata(path, data)
+    if SPARSE in metadata:
+        tensors = _unpack_sparse(path, tensors, metadata.pop(SPARSE))
     if device != "cpu":
         tensors = {k: v.to(device) for k, v in tensors.items()}
     return tensors, metadata
@@ -150,7 +239,9 @@ def load_metadata(path: Path) -> dict[str, Any]:
     """A checkpoint's decoded metadata, from its header alone (checked as ``load_tensors`` checks it)."""
     with open_regular(path, "a safetensors checkpoint") as f:
         head, _ = _declared(path, f)
-    return _decoded_metadata(path, head)
+    meta = _decoded_metadata(path, head)
+    meta.pop(SPARSE, None)
+    return meta
 
 
 def _decoded_metadata(path: Path, data: bytes) -> dict[str, Any]:
@@ -175,9 +266,11 @@ def looks_like_pickle(data: bytes) -> bool:
 
 
 def tensor_bytes(path: Path) -> int:
-    """How many bytes of tensor data the safetensors file ``path`` declares, from its header alone."""
+    """How many bytes of tensor data the safetensors file ``path`` declares, from its header alone (a sparse
+    tensor counted whole as well)."""
     with open_regular(path, "a safetensors checkpoint") as f:
-        return _declared(path, f)[1]
+        head, end = _declared(path, f)
+    return end + sparse_extra_bytes(json.loads(head[8:]))
 
 
 def _declared(path: Path, f) -> tuple[bytes, int]:

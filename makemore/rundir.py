@@ -12,6 +12,7 @@
 
 Every file is written to a temporary file, fsynced and renamed into place (makemore.checkpoint), so a kill never
 leaves half a file; a new run's config.json and split.json appear together or not at all. Nothing is unpickled.
+An n-gram's count table, mostly zeros, is stored as its non-zero cells (counts#index and counts#values).
 """
 
 from __future__ import annotations

@@ -367,6 +367,46 @@ def test_a_safetensors_file_that_starts_like_a_pickle_loads(tmp_path):
     assert torch.equal(loaded["w"], load_file(path)["w"]) and meta["note"] == "x" * pad
 
 
+def test_a_mostly_zero_count_table_is_stored_by_its_cells_and_a_damaged_one_is_refused(tmp_path):
+    """A large integer tensor that is mostly zeros (an n-gram's counts) is stored as its non-zero cells and read
+    back whole; whatever in that entry was damaged is refused naming the file, before a byte is allocated for it."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    counts = torch.zeros(300, 400, dtype=torch.int64)
+    counts[3, 7], counts[299, 399], counts[0, 0] = 5, 1, 2
+    dense = torch.ones(256, 256, dtype=torch.int64)  # no zeros: stored as it is
+    weights = torch.zeros(300, 400)  # floating point: stored as it is
+    path = tmp_path / "n.safetensors"
+    ckpt.save_tensors(path, {"counts": counts, "dense": dense, "w": weights}, {"step": 4})
+    stored = load_file(path)
+    assert sorted(stored) == ["counts#index", "counts#values", "dense", "w"]
+    assert stored["counts#index"].tolist() == [0, 3 * 400 + 7, 299 * 400 + 399]
+    loaded, meta = ckpt.load_tensors(path)
+    assert loaded["counts"].equal(counts) and loaded["dense"].equal(dense) and meta == {"format": "makemore/1",
+                                                                                         "step": 4}
+    assert ckpt.load_metadata(path) == meta
+    assert ckpt.tensor_bytes(path) >= 8 * counts.numel() + 8 * dense.numel() + 4 * weights.numel()
+
+    def damaged(tensors, shapes):
+        save_file(tensors, path, metadata={"format": "makemore/1", "sparse": json.dumps(shapes)})
+        with pytest.raises(MakemoreError, match=f"^{path}: damaged sparse tensor"):
+            ckpt.load_tensors(path)
+
+    index, values = stored["counts#index"], stored["counts#values"]
+    good = {"counts#index": index, "counts#values": values}
+    damaged(good, {"counts": [300, 40]})  # a cell beyond the shape
+    damaged(good, {"counts": [10**9, 10**6]})  # more than a sparse tensor may unpack to
+    damaged(good, {"counts": [300, -400]})
+    damaged(good, ["counts"])
+    damaged({"counts#index": index.flip(0), "counts#values": values}, {"counts": [300, 400]})  # not ascending
+    damaged({"counts#index": index[:2], "counts#values": values}, {"counts": [300, 400]})
+    damaged({"counts#index": index.int(), "counts#values": values}, {"counts": [300, 400]})
+    damaged({"counts#values": values}, {"counts": [300, 400]})
+    damaged({**good, "counts": counts}, {"counts": [300, 400]})  # both whole and sparse
+
+
 def test_the_package_never_calls_an_unpickler():
     root = Path(__file__).resolve().parents[1] / "makemore"
     for path in root.rglob("*.py"):

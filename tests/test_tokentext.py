@@ -129,6 +129,36 @@ def test_a_counted_token_model_evaluates(workdir):
         assert ev["loss_unit"] == "nats/token" and 0 < ev["loss"] < math.log(300)
 
 
+def test_a_counted_models_checkpoints_hold_its_counts_not_its_zeros(workdir):
+    """A trigram over 320 tokens counts in a table of 320³ = 32.8 million int64 cells (262 MB), which was written
+    whole to the best, last and last-state checkpoints: 786 MB for a 7,000-character text. Its non-zero cells are
+    what is stored now, and a checkpoint holding the whole table (as written before) loads alike."""
+    from safetensors.torch import save_file
+
+    from makemore import checkpoint
+
+    result = makemore("train", "play.txt", "--tokenizer", "tok.json", "--type", "ngram", "--context", "2",
+                      "--block-size", "16", "-o", "trigram", "-q", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    run = workdir / "trigram"
+    stored = {f.name: f.stat().st_size for f in run.glob("*.safetensors")}
+    assert len(stored) == 3 and max(stored.values()) < 100_000, stored
+    tensors, meta = checkpoint.load_tensors(run / "model.safetensors")
+    counts = tensors["counts"]
+    assert counts.shape == (320 * 320, 320) and 0 < int(counts.count_nonzero()) <= int(counts.sum())
+    state, _ = checkpoint.load_tensors(run / "last.state.safetensors")
+    assert state["model.counts"].equal(counts)
+    before = makemore("eval", "trigram", "--json", cwd=workdir)
+    assert before.returncode == 0, before.stderr
+
+    whole = {"format": meta["format"], **{k: json.dumps(v) for k, v in meta.items() if k != "format"}}
+    save_file(tensors, run / "model.safetensors", metadata=whole)
+    assert (run / "model.safetensors").stat().st_size > 8 * counts.numel()
+    after = makemore("eval", "trigram", "--json", cwd=workdir)
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout)["loss"] == json.loads(before.stdout)["loss"] < math.log(300)
+
+
 def _in_memory(prepared):
     """The same shard run with every document copied into memory instead of memory-mapped."""
     class InMemory:

@@ -3,7 +3,8 @@
 P(next | the previous ``context`` tokens) = (count + smoothing) / (row total + V * smoothing), counted in one
 pass over the training words: ``context`` 1 is the lectures' bigram table, 2 a trigram, and so on. Windows are
 left-padded with the start token, so the first character of a word is predicted from "..." alone. No gradient
-steps: the trainer calls ``fit`` once. The counts are a buffer, so they travel in the checkpoint.
+steps: the trainer calls ``fit`` once. The counts are a buffer, so they travel in the checkpoint (as their
+non-zero cells: see ``makemore.checkpoint.pack_sparse``).
 """
 
 from __future__ import annotations
