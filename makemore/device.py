@@ -150,13 +150,13 @@ NATIVE_GELU_PAYS_BY = 0.99  # take torch's GELU kernel only if the run's passes 
 SMALL_MLP_SECONDS = 1.5e-3  # an MLP pass (forward and backward) longer than this keeps oneDNN without timing
 ROUNDS = 15  # alternations of the run's passes timed, about 2 ms a side each
 PROBE_SECONDS = 0.5  # ... or fewer (at least MIN_ROUNDS) when a larger model's passes would take longer
-MIN_ROUNDS = 5
+MIN_ROUNDS = 7  # a machine's noise moves one round of a 60 ms pass by a fifth: seven rounds' median holds
 CLEAR_ROUNDS, CLEAR_MARGIN = 3, 1.15  # a timing this clear after this many rounds needs no more
 # first rounds whose switched side is this many times slower than it may be: the switch is not taken, no more
 # rounds (oneDNN's matmuls at 3.1x, bfloat16 at 1.7x for the default names Transformer on an AMD EPYC); two, so
 # that one pass slowed by the machine does not decide; a switch is never taken so soon
 FAR_ROUNDS, FAR_MARGIN = 2, 2.0
-LONG_PASS_SECONDS = 0.05  # passes at least this long (a large model's) are timed for one round only
+LONG_PASS_SECONDS = 0.25  # passes at least this long (a large model's, seconds each) are timed for one round only
 SIZE_PASSES = 3  # passes timed to see an MLP's size (with 1, one process in six at 240 rows of 64 took oneDNN)
 _gelu_choices: dict[tuple[int, int], bool] = {}  # this process's choice for each MLP shape (rows, width)
 
@@ -240,9 +240,9 @@ def _median_ratio(work: Callable[[], None], switch: Callable[[bool], None], thre
     ``threshold`` by ``FAR_MARGIN`` (the switch far slower: not taken)."""
     ratios = []
     first = _timed(work)  # allocates and initialises: a pass this long alone is long in any case
-    once = first if first >= 5 * LONG_PASS_SECONDS else min(_timed(work) for _ in range(2))
+    once = first if first >= LONG_PASS_SECONDS else min(_timed(work) for _ in range(2))
     reps = max(1, min(50, int(2e-3 / max(once, 1e-6))))
-    fewest = MIN_ROUNDS if once < LONG_PASS_SECONDS else 1  # a long pass: its own noise is a small share
+    fewest = MIN_ROUNDS if once < LONG_PASS_SECONDS else 1  # a long pass: the time a round costs decides
     start = time.perf_counter()
     for i in range(ROUNDS):
         if i >= fewest and time.perf_counter() - start > PROBE_SECONDS:

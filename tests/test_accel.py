@@ -154,8 +154,9 @@ def test_the_matmul_probe_times_the_runs_passes_under_both_precisions(monkeypatc
 
 
 def test_a_long_pass_is_timed_for_one_round(monkeypatch, restore_matmul_precision):
-    """A large model's pass (at least LONG_PASS_SECONDS) is timed for one round, not MIN_ROUNDS: the probe then
-    costs 7 passes (3 to size it, 2 a side), 5 if its first pass alone is five times that long."""
+    """A large model's pass (at least LONG_PASS_SECONDS at its first call) is neither sized again nor timed for
+    more than one round: the probe costs 5 passes (1 first, 2 a side); a shorter one is sized by 2 more and timed
+    for MIN_ROUNDS rounds."""
     import time
 
     from makemore import device
@@ -171,15 +172,38 @@ def test_a_long_pass_is_timed_for_one_round(monkeypatch, restore_matmul_precisio
     monkeypatch.setattr(device, "CLEAR_MARGIN", float("inf"))  # no timing clear enough to stop sooner
     monkeypatch.setattr(device, "LONG_PASS_SECONDS", 0.001)
     device.matmuls_in_onednn_pay(("long",), passes)
-    assert len(timed) == 3 + 2 * 2
+    assert len(timed) == 1 + 2 * 2  # Ctrl-C waits for fewer of a large model's passes, which take seconds each
     monkeypatch.setattr(device, "LONG_PASS_SECONDS", 1.0)  # the same pass, now short: MIN_ROUNDS rounds
     timed.clear()
     device.matmuls_in_onednn_pay(("short",), passes)
     assert len(timed) == 3 + device.MIN_ROUNDS * 2 * 2
-    monkeypatch.setattr(device, "LONG_PASS_SECONDS", 0.0001)  # a pass this long at its first call is not sized
-    timed.clear()  # again: 5 passes (Ctrl-C waits for fewer of a large model's, which take seconds each)
-    device.matmuls_in_onednn_pay(("very long",), passes)
-    assert len(timed) == 1 + 2 * 2
+
+
+def test_one_slow_round_does_not_decide_for_a_mid_sized_model(monkeypatch):
+    """The ten-minute names Transformer's passes take about 60 ms: timed for one round, a machine that slowed
+    the first round's bfloat16 pass made the run train in float32 where bfloat16 takes two thirds of its time.
+    Such a pass is timed over MIN_ROUNDS rounds, and their median decides."""
+    import time
+
+    from makemore import device
+
+    state = {"bf16": False, "bf16 passes": 0}
+
+    def use(flag: bool) -> None:
+        state["bf16"] = flag
+
+    def passes():
+        if state["bf16"]:
+            state["bf16 passes"] += 1  # the first round's two (one untimed, one timed) slowed by the machine
+            time.sleep(0.1 if state["bf16 passes"] <= 2 else 0.04)
+        else:
+            time.sleep(0.06)
+
+    monkeypatch.setattr(device, "_dtype_choices", {})
+    monkeypatch.setattr(device, "PROBE_SECONDS", 0.0)  # MIN_ROUNDS rounds, no more
+    assert device.bfloat16_pays(("mid-sized",), passes, use) is True
+    assert state["bf16 passes"] == device.MIN_ROUNDS * 2
+    assert state["bf16"] is False  # float32 again afterwards, whatever the answer
 
 
 def test_a_clear_cut_timing_stops_after_its_first_rounds(monkeypatch, restore_matmul_precision):
