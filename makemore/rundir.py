@@ -546,7 +546,10 @@ class RunDir:
         if fell_back:  # every evaluation saves the best before the last: the best was lost since
             path = self.path / LAST
         check_checkpoint_size(path, m, len(vocab))
-        model = build_model(m.type, len(vocab), m.block_size, m.hyper)
+        import torch
+
+        with torch.random.fork_rng(devices=[]):  # the initial weights, replaced: not from the caller's generator
+            model = build_model(m.type, len(vocab), m.block_size, m.hyper)
         tensors, meta = ckpt.load_tensors(path)
         load_weights(model, tensors, path)
         model.to(device).eval()
