@@ -249,6 +249,12 @@ def check_checkpoint_size(path: Path, spec: ModelSpec, vocab_size: int) -> None:
                             f"{CONFIG} describes")
 
 
+def _step_of(path: Path) -> int:
+    """The step a checkpoint's metadata names (-1 where it names none); its header alone is read."""
+    step = ckpt.load_metadata(path).get("step")
+    return step if isinstance(step, int) and not isinstance(step, bool) else -1
+
+
 def _best_bpc(best: dict | None, tokens: bool) -> float | None:
     """Bits per character of the best evaluation: as the run recorded it (text runs: a token run's needs the
     text's length), else a word list's nats per character over ln 2."""
@@ -542,9 +548,15 @@ class RunDir:
         vocab = self.vocab()
         m = config.model
         path = self.path / (BEST if which == "best" else LAST)
-        fell_back = which == "best" and not path.exists() and (self.path / LAST).exists()
+        last = self.path / LAST
+        fell_back = which == "best" and not path.exists() and last.exists()
         if fell_back:  # every evaluation saves the best before the last: the best was lost since
-            path = self.path / LAST
+            path = last
+        # a run stopped before its first evaluation after step 0 has the initial weights for its best
+        untrained = which == "best" and not fell_back and last.exists() and _step_of(path) == 0 \
+            and _step_of(last) > 0
+        if untrained:
+            path = last
         check_checkpoint_size(path, m, len(vocab))
         import torch
 
@@ -557,6 +569,9 @@ class RunDir:
         if fell_back:
             print(f"note: {self.path / BEST} is missing; using {path.name} (step {step}), the latest weights",
                   file=sys.stderr)
+        if untrained:
+            print(f"note: {self.path / BEST} holds the initial weights (step 0, before any training); using "
+                  f"{path.name} (step {step}), the latest", file=sys.stderr)
         # a word run's split tags every sample and score: without it every word would pass for new
         split = self.split(required=config.mode == "words")
         return LoadedRun(self, config, vocab, model, step if isinstance(step, int) else 0, split)

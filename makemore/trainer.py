@@ -851,8 +851,10 @@ class Trainer:
                 with self.one_pass():
                     return loss, self.data.evaluate(self.model, "test", device=self.device)
 
-            weights = self.rundir.best_weights(str(self.device))
-            if weights is not None:  # report test on the checkpoint chosen by validation
+            # the checkpoint chosen by validation, unless it holds the initial weights of a run that has trained
+            # since (stopped before its next evaluation): then the weights sampling takes too, the latest
+            weights = None if self.best_step == 0 and self.step > 0 else self.rundir.best_weights(str(self.device))
+            if weights is not None:
                 current = {k: v.clone() for k, v in self.model.state_dict().items()}
                 load_weights(self.model, weights, self.rundir.file(BEST))
                 test_loss, one_pass = test()

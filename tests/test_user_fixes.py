@@ -497,3 +497,40 @@ def test_brackets_in_a_path_are_printed_as_they_are(tmp_path, monkeypatch):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output)
         assert run in getattr(result, where), (args, result.output)
+
+
+def test_a_run_stopped_before_its_first_evaluation_samples_and_reports_its_trained_weights(tmp_path, names_path,
+                                                                                           capsys):
+    """A run stopped (q, Ctrl-C) before its first evaluation after step 0 kept the initial weights as its best
+    checkpoint: `makemore sample` drew from an untrained model and the run reported that model's test loss. Its
+    latest weights are the ones sampled and reported now, with a note; the best stays as it was, so that the run
+    resumes exactly as one never stopped."""
+    from makemore.rundir import BEST, RunDir
+    from makemore.training import Request, new_trainer
+
+    words = tmp_path / "names.txt"
+    words.write_text("\n".join(names_path.read_text(encoding="utf-8").split()[:1000]) + "\n", encoding="utf-8")
+    trainer, _ = new_trainer(Request(data=str(words), out=tmp_path / "run", model_type="transformer", device="cpu",
+                                     hyper={"n_layer": 1, "n_head": 2, "n_embd": 32},
+                                     train={"batch_size": 32, "max_steps": 500, "eval_interval": 250,
+                                            "learning_rate": 1e-2, "warmup_steps": 5}))
+    step = trainer._train_step
+
+    def then_stop():  # q pressed during step 60
+        result = step()
+        if trainer.step + 1 == 60:
+            trainer.request_stop()
+        return result
+
+    trainer._train_step = then_stop
+    events = list(trainer.run())
+    first = next(e for e in events if e.kind == "eval")
+    finished = events[-1]
+    assert finished.reason == "stopped" and trainer.step == 60 and first.step == 0
+    assert trainer.best_step == 0  # the best checkpoint is still the initial weights, as the run's record says
+    assert finished.test_loss < first.val_loss - 0.3  # trained: ln(27) = 3.30 at the start
+    capsys.readouterr()
+    loaded = RunDir(tmp_path / "run").load_model("best")
+    assert loaded.step == 60
+    note = capsys.readouterr().err
+    assert f"{BEST} holds the initial weights" in note and "(step 60)" in note
