@@ -558,10 +558,7 @@ class RunDir:
         if untrained:
             path = last
         check_checkpoint_size(path, m, len(vocab))
-        import torch
-
-        with torch.random.fork_rng(devices=[]):  # the initial weights, replaced: not from the caller's generator
-            model = build_model(m.type, len(vocab), m.block_size, m.hyper)
+        model = build_model(m.type, len(vocab), m.block_size, m.hyper)
         tensors, meta = ckpt.load_tensors(path)
         load_weights(model, tensors, path)
         model.to(device).eval()
