@@ -552,9 +552,10 @@ class RunDir:
         fell_back = which == "best" and not path.exists() and last.exists()
         if fell_back:  # every evaluation saves the best before the last: the best was lost since
             path = last
-        # a run stopped before its first evaluation after step 0 has the initial weights for its best
+        # a run stopped before its first evaluation after step 0 has the initial weights for its best (one whose
+        # evaluations since were all worse keeps them: they are the best validation chose)
         untrained = which == "best" and not fell_back and last.exists() and _step_of(path) == 0 \
-            and _step_of(last) > 0
+            and 0 < _step_of(last) < config.train.eval_interval and self.end_reason() not in ("max_steps", "max_time")
         if untrained:
             path = last
         check_checkpoint_size(path, m, len(vocab))

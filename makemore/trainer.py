@@ -851,9 +851,10 @@ class Trainer:
                 with self.one_pass():
                     return loss, self.data.evaluate(self.model, "test", device=self.device)
 
-            # the checkpoint chosen by validation, unless it holds the initial weights of a run that has trained
-            # since (stopped before its next evaluation): then the weights sampling takes too, the latest
-            weights = None if self.best_step == 0 and self.step > 0 else self.rundir.best_weights(str(self.device))
+            # the checkpoint chosen by validation, unless it holds the initial weights of a run stopped before
+            # its first evaluation after them: then the weights sampling takes too, the latest
+            untrained = reason == "stopped" and self.best_step == 0 and 0 < self.step < self.cfg.eval_interval
+            weights = None if untrained else self.rundir.best_weights(str(self.device))
             if weights is not None:
                 current = {k: v.clone() for k, v in self.model.state_dict().items()}
                 load_weights(self.model, weights, self.rundir.file(BEST))
