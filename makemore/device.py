@@ -150,7 +150,7 @@ NATIVE_GELU_PAYS_BY = 0.99  # take torch's GELU kernel only if the run's passes 
 SMALL_MLP_SECONDS = 1.5e-3  # an MLP pass (forward and backward) longer than this keeps oneDNN without timing
 ROUNDS = 15  # alternations of the run's passes timed, about 2 ms a side each
 PROBE_SECONDS = 0.5  # ... or fewer (at least MIN_ROUNDS) when a larger model's passes would take longer
-MIN_ROUNDS = 7  # a machine's noise moves one round of a 60 ms pass by a fifth: seven rounds' median holds
+MIN_ROUNDS = 7  # one round of a mid-sized model's passes moves with the machine; seven's median holds
 CLEAR_ROUNDS, CLEAR_MARGIN = 3, 1.15  # a timing this clear after this many rounds needs no more
 # first rounds whose switched side is this many times slower than it may be: the switch is not taken, no more
 # rounds (oneDNN's matmuls at 3.1x, bfloat16 at 1.7x for the default names Transformer on an AMD EPYC); two, so
