@@ -461,7 +461,8 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
 
 @_checked()
 def load(run_dir: str | Path | None = None, *, device: str = "cpu", which: str = "best") -> Model:
-    """A trained run's model (the latest run in ./runs when none is named); ``which``: "best" or "last"."""
+    """A trained run's model (the latest run in ./runs when none is named); ``which``: "best" or "last" (a run
+    stopped before any evaluation after step 0 has only its initial weights for a best: its last, with a note)."""
     from makemore.config import check_device
     from makemore.rundir import resolve_run
 

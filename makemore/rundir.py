@@ -541,7 +541,8 @@ class RunDir:
         return TrainingState(weights=weights, optimizer=opt, rng=rng, ema=[ema[i] for i in sorted(ema)], meta=meta)
 
     def load_model(self, which: str = "best", device: str = "cpu") -> LoadedRun:
-        """The run's model (``which``: "best" or "last", falling back to last) on ``device``, in eval mode."""
+        """The run's model (``which``: "best" or "last"; "best" falls back to last where the best is missing, or
+        holds the initial weights of a run stopped before any evaluation after them) on ``device``, in eval mode."""
         from makemore.models import build_model, load_weights
 
         config = self.config
