@@ -11,6 +11,7 @@ import hashlib
 import os
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -229,9 +230,10 @@ class Vocab:
         return set(text) - self.stoi.keys()
 
 
-def not_in_vocabulary(text: str, known) -> str | None:
+def not_in_vocabulary(text: str, known, shown: Callable[[str], str] = repr) -> str | None:
     """Why ``text`` cannot be read by a model that knows the characters ``known``: each unknown character, in the
-    order they appear (the first five), and the lowercase spelling where the model knows that one; None if it can."""
+    order they appear (the first five), and the lowercase spelling where the model knows that one (as ``shown``
+    writes it); None if it can."""
     unknown = list(dict.fromkeys(c for c in text if c not in known))
     if not unknown:
         return None
@@ -240,7 +242,7 @@ def not_in_vocabulary(text: str, known) -> str | None:
         " not in the model's vocabulary"
     lower = text.lower()
     if lower != text and all(c in known for c in lower):
-        message += f" (it knows {lower!r})"
+        message += f" (it knows {shown(lower)})"
     return message
 
 

@@ -249,6 +249,13 @@ def check_checkpoint_size(path: Path, spec: ModelSpec, vocab_size: int) -> None:
                             f"{CONFIG} describes")
 
 
+def best_is_initial(best_step: int, step: int, eval_interval: int, reason: str | None) -> bool:
+    """Whether a run's best checkpoint holds only its initial weights while it has trained since: its best at step
+    0 and no evaluation after it (stopped, or killed after a save asked for, before ``eval_interval``; the end of a
+    step or time budget is evaluated). A run whose evaluations since were all worse keeps them: validation chose."""
+    return best_step == 0 and 0 < step < eval_interval and reason not in ("max_steps", "max_time")
+
+
 def _step_of(path: Path) -> int:
     """The step a checkpoint's metadata names (-1 where it names none); its header alone is read."""
     step = ckpt.load_metadata(path).get("step")
@@ -553,10 +560,8 @@ class RunDir:
         fell_back = which == "best" and not path.exists() and last.exists()
         if fell_back:  # every evaluation saves the best before the last: the best was lost since
             path = last
-        # a run stopped before its first evaluation after step 0 has the initial weights for its best (one whose
-        # evaluations since were all worse keeps them: they are the best validation chose)
         untrained = which == "best" and not fell_back and last.exists() and _step_of(path) == 0 \
-            and 0 < _step_of(last) < config.train.eval_interval and self.end_reason() not in ("max_steps", "max_time")
+            and best_is_initial(0, _step_of(last), config.train.eval_interval, self.end_reason())
         if untrained:
             path = last
         check_checkpoint_size(path, m, len(vocab))

@@ -23,7 +23,7 @@ from makemore.data import Vocab
 from makemore.device import onednn_off
 from makemore.console import plural
 from makemore.errors import MakemoreError
-from makemore.rundir import BEST, LAST_STATE, RunDir, TrainingState
+from makemore.rundir import BEST, LAST_STATE, RunDir, TrainingState, best_is_initial
 from makemore.events import (MAX_TABLE_VOCAB, Arithmetic, Bigrams, Eval, Event, Failed, Finished, Samples, Saved,
                              Started, Step)
 
@@ -851,9 +851,9 @@ class Trainer:
                 with self.one_pass():
                     return loss, self.data.evaluate(self.model, "test", device=self.device)
 
-            # the checkpoint chosen by validation, unless it holds the initial weights of a run stopped before
-            # its first evaluation after them: then the weights sampling takes too, the latest
-            untrained = reason == "stopped" and self.best_step == 0 and 0 < self.step < self.cfg.eval_interval
+            # the checkpoint chosen by validation, unless it holds only the initial weights: then the weights
+            # sampling takes too, the latest
+            untrained = best_is_initial(self.best_step, self.step, self.cfg.eval_interval, reason)
             weights = None if untrained else self.rundir.best_weights(str(self.device))
             if weights is not None:
                 current = {k: v.clone() for k, v in self.model.state_dict().items()}

@@ -19,8 +19,9 @@ from makemore.errors import MakemoreError
 from makemore.events import Sample, Samples
 from makemore.text import default_prompt
 from makemore.tui import backend
+from makemore.tui.widgets.cells import middle
 
-SHOWN_CHARS = 24  # a word longer than this is named by its first and last characters in a refusal
+SHOWN_CELLS = 16  # a word wider than this is named by its start and end in a refusal
 
 PLAY_SEED = 1234  # the playground's own generator; each draw continues it
 
@@ -99,16 +100,15 @@ class Playground:
             raise MakemoreError("type a word to score")
         if self.mode == "text":
             raise MakemoreError("a text run: scoring words is for word lists (`makemore eval RUN FILE` scores a text)")
-        # the score line has two rows: a long word is shown by its ends, so that the reason stays in view
-        shown = repr(word) if len(word) <= SHOWN_CHARS else repr(f"{word[:12]}…{word[-6:]}")
-        why = not_in_vocabulary(word, self.vocab.stoi)
+        def shown(text: str) -> str:  # the score line has two rows: a long word by its ends, the reason in view
+            return repr(middle(text, SHOWN_CELLS))
+
+        why = not_in_vocabulary(word, self.vocab.stoi, shown)
         if why:
-            if len(word) > SHOWN_CHARS:  # not the whole word again, in lowercase
-                why = why.split(" (it knows ")[0] + (" (it knows it in lowercase)" if "(it knows " in why else "")
-            raise MakemoreError(f"{shown}: {why}")
+            raise MakemoreError(f"{shown(word)}: {why}")
         block = self.model.config.block_size
         if len(word) + 1 > block:
-            raise MakemoreError(f"{shown} is {len(word)} characters; this model reads at most {block - 1}")
+            raise MakemoreError(f"{shown(word)} is {len(word)} characters; this model reads at most {block - 1}")
         with self._using():
             averaged = self.trainer.averaged() if self.trainer is not None else _nothing()
             with averaged:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.cells import cell_len
 
-__all__ = ["cell_len", "center", "crop", "pad"]
+__all__ = ["cell_len", "center", "crop", "middle", "pad"]
 
 
 def crop(text: str, width: int, ellipsis: str = "…") -> str:
@@ -22,6 +22,28 @@ def crop(text: str, width: int, ellipsis: str = "…") -> str:
             break
         out, used = out + ch, used + w
     return out + ellipsis
+
+
+def middle(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, cut in its middle where it is longer: a third of the room before "…",
+    the rest after (the end of a name tells names apart more often than its start)."""
+    if cell_len(text) <= width:
+        return text
+    keep = max(width - 1, 0)  # cells, a wide character two of them
+    if not keep:
+        return "…"[:width]
+    head = _start(text, keep // 3)
+    return head + "…" + _start(text[::-1], keep - cell_len(head))[::-1]
+
+
+def _start(text: str, width: int) -> str:
+    """The longest start of ``text`` that takes at most ``width`` cells."""
+    taken = 0
+    for i, c in enumerate(text):
+        taken += cell_len(c)
+        if taken > width:
+            return text[:i]
+    return text
 
 
 def pad(text: str, width: int) -> str:

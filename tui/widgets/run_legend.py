@@ -16,6 +16,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from makemore.tui.overlay import RunRow
+from makemore.tui.widgets.cells import middle
 from makemore.tui.widgets.stats import fmt_loss, fmt_time
 
 STATUS_STYLE = {"following": "bold cyan", "finished": "bold green", "stopped": "bold yellow",
@@ -52,23 +53,7 @@ class CutName:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         room = options.max_width - self.marker.cell_len - 1
-        name = self.name
-        if cell_len(name) > room:
-            keep = max(room - 1, 0)  # cells, a wide character two of them
-            head = _cells(name, keep // 3)
-            tail = _cells(name[::-1], keep - cell_len(head))[::-1]
-            name = head + "…" + tail if keep else "…"[:room]
-        yield Text.assemble(self.marker, " ", name, no_wrap=True)
-
-
-def _cells(text: str, width: int) -> str:
-    """The longest start of ``text`` that takes at most ``width`` cells."""
-    taken = 0
-    for i, c in enumerate(text):
-        taken += cell_len(c)
-        if taken > width:
-            return text[:i]
-    return text
+        yield Text.assemble(self.marker, " ", middle(self.name, room), no_wrap=True)
 
 
 class RunLegend(Static):
