@@ -218,7 +218,8 @@ async def test_a_run_still_being_written_is_followed(tmp_path):
 async def test_a_run_that_diverged_at_its_first_record_is_drawn_and_counted_as_ended(tmp_path):
     """A run that blew up at its first progress record (one train point, 1e25) was left undrawn while its value
     set the y ticks, so that every tick but the lowest fell off the chart (none on a log scale); the top bar
-    said "3 of 4 ended" of four runs that had all ended, one failed."""
+    said "3 of 4 ended" of four runs that had all ended, one failed. Once drawn, its 1e25 squeezed every other
+    run's curve into the bottom row of a linear axis: that axis now stops a little above where the runs started."""
     done, blown = tmp_path / "done", tmp_path / "blown"
     write_run(done, "mlp", 11_897, scripted(str(done), "mlp", 11_897, 2.1, 200, 1000))
     events = scripted(str(blown), "mlp", 11_897, 2.1, 200, 20, finished=False)[:1]
@@ -238,7 +239,12 @@ async def test_a_run_that_diverged_at_its_first_record_is_drawn_and_counted_as_e
         for log in (False, True):
             ticks = [line.split("┤")[0].strip(" │") for line in chart.splitlines() if "┤" in line]
             assert len([t for t in ticks if t]) >= 3, chart  # the y axis keeps its labels
-            assert any("e+2" in t or "1e25" in t for t in ticks), chart  # up to the diverged run's point
+            # the log scale reaches the diverged run's point; the linear one stops at 1.25 x the highest start
+            # (3.31 here: the failed run's evaluation at step 0), where the point is drawn, named in the title
+            assert any("e+2" in t or "1e25" in t for t in ticks) == log, chart
+            if not log:
+                assert float(ticks[0]) == pytest.approx(1.25 * 3.31, abs=0.01), chart
+            assert ("● blown goes above 4.14, drawn at the top" in screen_text(app)) != log
             await pilot.press("l")
             await pilot.pause(0.2)
             chart = "\n".join(line for line in screen_text(app).splitlines() if "┤" in line or "│" in line)
