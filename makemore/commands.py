@@ -749,7 +749,9 @@ def info_command(run, *, as_json: bool) -> None:
     row("best val", f"{fmt(s['best_val_loss'])} {s['loss_unit']}{bpc} @ step {s['best_step']}{part}"
         if s["best_step"] is not None else "- (no evaluation recorded yet)")
     if s["mode"] != "text":  # a text run's held-out part is val (there is no test split)
-        row("test", fmt(s["test_loss"]))
+        row("test", fmt(s["test_loss"]) + (f" of the latest weights (step {s['steps']}: the best checkpoint holds "
+                                            "the initial ones)" if s["test_on_latest"] and s["test_loss"] is not None
+                                            else ""))
     family, defaults = get_family(s["type"]), recipe_for(s["type"], s["mode"])
     recipe = "fitted in one pass" if family.fitted else recipe_text(defaults)
     if s["mode"] == "text":

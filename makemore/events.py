@@ -129,6 +129,7 @@ class Finished(Event):
     test_loss: float | None
     elapsed: float
     test_loss_one_pass: float | None = None  # a model averaging dropout masks: its test loss from one pass
+    test_on_latest: bool = False  # the test loss is the latest weights': the best checkpoint held only the initial
 
 
 @dataclass(frozen=True)

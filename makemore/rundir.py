@@ -704,6 +704,8 @@ class RunDir:
             "best_val_bpc": _best_bpc(best, tokens=token_vocab_size(config.dataset) is not None),
             "best_step": best.get("step") if best else None,
             "test_loss": _number(finished.get("test_loss")) if finished else None,
+            # the test loss is the latest weights' (the best checkpoint holds only the initial ones)
+            "test_on_latest": finished.get("test_on_latest") is True if finished else False,
             "finished": str(finished.get("reason")) if finished else None,
             "failed": str(failed.get("message")) if failed else None,
             "elapsed": _number(finished.get("elapsed"), MAX_ELAPSED) if finished else None,

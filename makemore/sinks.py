@@ -218,6 +218,8 @@ class ConsoleSink:
             test = f"test {event.test_loss:.4f}" if event.test_loss is not None else "no test split"
             if event.test_loss_one_pass is not None:  # the model averages dropout masks; its curve is one pass
                 test += f" (averaging dropout masks; one pass {event.test_loss_one_pass:.4f})"
+            if event.test_on_latest and event.test_loss is not None:
+                test += f" of the latest weights (step {event.step}: the best checkpoint holds the initial ones)"
             best = f"{event.best_val_loss:.4f}" if event.best_val_loss is not None else "-"
             c.print(f"[bold]done[/] ({event.reason}) at step {event.step} in {fmt_time(event.elapsed)}: "
                     f"best val {best}, {test}")

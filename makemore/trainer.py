@@ -841,6 +841,7 @@ class Trainer:
 
     def _finished(self, reason: str) -> Finished:
         test_loss = one_pass = None
+        latest = False
         if self.data.has("test"):
             from makemore.models import load_weights
 
@@ -855,6 +856,7 @@ class Trainer:
             # sampling takes too, the latest
             untrained = best_is_initial(self.best_step, self.step, self.cfg.eval_interval, reason)
             weights = None if untrained else self.rundir.best_weights(str(self.device))
+            latest = weights is None
             if weights is not None:
                 current = {k: v.clone() for k, v in self.model.state_dict().items()}
                 load_weights(self.model, weights, self.rundir.file(BEST))
@@ -864,7 +866,8 @@ class Trainer:
                 with self.averaged():
                     test_loss, one_pass = test()
         return Finished(step=self.step, reason=reason, best_val_loss=_finite(self.best_val),
-                        test_loss=test_loss, elapsed=self.elapsed, test_loss_one_pass=one_pass)
+                        test_loss=test_loss, elapsed=self.elapsed, test_loss_one_pass=one_pass,
+                        test_on_latest=latest)
 
 
 class _StopTiming(Exception):

@@ -534,3 +534,25 @@ def test_a_run_stopped_before_its_first_evaluation_samples_and_reports_its_train
     assert loaded.step == 60
     note = capsys.readouterr().err
     assert f"{BEST} holds the initial weights" in note and "(step 60)" in note
+    # and the run's last line, its metrics and `makemore info` say whose test loss it is (beside a best val of
+    # the initial weights, it read as if the test had been of those)
+    assert finished.test_on_latest
+    import io
+
+    from rich.console import Console
+
+    from makemore.commands import info_command
+    from makemore.sinks import ConsoleSink, JsonlSink
+
+    out = io.StringIO()
+    console, metrics = ConsoleSink(Console(file=out, width=300, color_system=None)), JsonlSink(tmp_path / "run")
+    for event in events:
+        console(event)
+        metrics(event)
+    console.close()
+    metrics.close()
+    said = f"test {finished.test_loss:.4f} of the latest weights (step 60: the best checkpoint holds the initial ones)"
+    assert said in out.getvalue()
+    capsys.readouterr()
+    info_command(RunDir(tmp_path / "run"), as_json=False)
+    assert said.replace("test ", "", 1) in " ".join(capsys.readouterr().out.split())
