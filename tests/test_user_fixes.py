@@ -556,3 +556,13 @@ def test_a_run_stopped_before_its_first_evaluation_samples_and_reports_its_train
     capsys.readouterr()
     info_command(RunDir(tmp_path / "run"), as_json=False)
     assert said.replace("test ", "", 1) in " ".join(capsys.readouterr().out.split())
+
+    from makemore.tui.state import RunState
+    from makemore.tui.widgets.stats import render_figures
+
+    state = RunState()
+    for event in events:
+        state.apply(event)
+    shown = io.StringIO()
+    Console(file=shown, width=60, color_system=None).print(render_figures(state.snapshot().figures(), 60))
+    assert f"test {finished.test_loss:.4f} (latest weights)" in shown.getvalue()  # the TUI's Run panel

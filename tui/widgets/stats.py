@@ -101,7 +101,8 @@ def render_figures(f: Figures | None, width: int, where: str | None = None):
         parts.append(Text.assemble((f"{word} ", "bold yellow" if word == "stopped" else "bold green"),
                                    f"{why}· best val {fmt_loss(fin.best_val_loss)}"
                                    + (f" ({fmt_bpc(best_bpc)} bits/char)" if best_bpc is not None else "")
-                                   + f" · test {fmt_loss(fin.test_loss)}"))
+                                   + f" · test {fmt_loss(fin.test_loss)}"
+                                   + (" (latest weights)" if fin.test_on_latest and fin.test_loss is not None else "")))
     if f.failed:  # its first clause: the whole message is in the banner above the panels (said twice, it took
         # four rows of a 120x40 screen from the loss chart)
         parts.append(Text(f"failed: {f.failed.split(': ')[0]}", style="bold red"))
