@@ -60,6 +60,30 @@ def test_bfloat16_autocast_trains_and_samples(small_words: Path, tmp_path: Path)
     assert config["train"]["dtype"] == "bfloat16"
 
 
+@pytest.mark.parametrize("model_type", ["rnn", "gru", "lstm"])
+def test_each_recurrent_cell_trains_under_bfloat16_on_any_cpu(small_words: Path, tmp_path: Path, model_type,
+                                                              monkeypatch):
+    """On a CPU whose oneDNN has no bfloat16 (AVX2), oneDNN's LSTM under bfloat16 autocast cannot be built
+    ("could not create a primitive descriptor"): `--type lstm --dtype bfloat16` failed with a traceback, and so
+    did a plain `--type lstm`, whose first step times bfloat16. There the LSTM runs in float32 (asked of every
+    CPU below, whatever this one's oneDNN has), the rest under autocast."""
+    import math
+
+    from makemore.models import rnn
+
+    trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / "run", model_type=model_type, device="cpu",
+                                     hyper={"n_embd": 8, "n_embd2": 16, "n_layer": 1},
+                                     train={"batch_size": 8, "max_steps": 20, "eval_interval": 20,
+                                            "dtype": "bfloat16"}))
+    events = list(trainer.run())
+    assert events[-1].kind == "finished" and math.isfinite(events[-1].best_val_loss)
+    if model_type == "lstm":
+        monkeypatch.setattr(rnn, "_onednn_bfloat16", [False])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            h, _ = trainer.model.recur(trainer.model.wte(torch.zeros(2, 3, dtype=torch.long)), None)
+        assert h.dtype == torch.float32
+
+
 def test_float16_is_refused_on_the_cpu(small_words: Path, tmp_path: Path):
     with pytest.raises(MakemoreError, match="float16 needs a CUDA device"):
         _train(small_words, tmp_path / "fp16", max_steps=10, dtype="float16")

@@ -11,6 +11,9 @@ LSTM's cell state) from one token to the next, so no prefix is ever recomputed.
 The cells are torch.nn.RNN / GRU / LSTM rather than hand-written: the loop over time then runs inside one
 ATen call per layer instead of a Python loop of small ops, which is about twice as fast on a CPU, and the gate
 equations are the standard, well-tested ones (torch's GRU applies the reset gate after the recurrent matmul).
+
+Under bfloat16 autocast on a CPU whose oneDNN has no bfloat16 (an AVX2 CPU), oneDNN's LSTM cannot be built
+("could not create a primitive descriptor"): there the LSTM itself runs in float32, the rest under autocast.
 """
 
 from __future__ import annotations
@@ -24,6 +27,15 @@ import torch.nn as nn
 from makemore.models.base import LanguageModel, Tensor, select_rows
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+_onednn_bfloat16: list[bool] = []  # whether this CPU's oneDNN computes in bfloat16, once asked
+
+
+def onednn_bfloat16() -> bool:
+    """Whether oneDNN runs bfloat16 kernels on this CPU (AVX-512 or newer); an AVX2 CPU's does not."""
+    if not _onednn_bfloat16:
+        check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+        _onednn_bfloat16.append(bool(check()) if check is not None else True)
+    return _onednn_bfloat16[0]
 
 
 @dataclass(frozen=True)
@@ -59,15 +71,24 @@ class Model(LanguageModel):
 
     def forward(self, idx: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         x = self.wte(idx)  # (B, T, n_embd)
-        h, _ = self.rnn(x)  # (B, T, n_embd2); padding comes after each word, so it never affects it
+        h, _ = self.recur(x, None)  # (B, T, n_embd2); padding comes after each word, so it never affects it
         logits = self.lm_head(h)  # (B, T, V)
         return logits, self.loss(logits, targets)
+
+    def recur(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """The recurrence over ``x`` from ``state``; an LSTM under CPU bfloat16 autocast where oneDNN has no
+        bfloat16 in float32 (see the module's docstring)."""
+        if (self.cell == "lstm" and x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+                and torch.get_autocast_dtype("cpu") == torch.bfloat16 and not onednn_bfloat16()):
+            with torch.autocast("cpu", enabled=False):
+                return self.rnn(x.float(), state)
+        return self.rnn(x, state)
 
     def init_state(self, batch_size: int, device: torch.device) -> Any:
         return None  # torch's recurrent modules start from zeros
 
     def decode(self, idx: Tensor, state: Any) -> tuple[Tensor, Any]:
-        h, state = self.rnn(self.wte(idx), state)  # state: h (n_layer, B, n_embd2), or (h, c) for the LSTM
+        h, state = self.recur(self.wte(idx), state)  # state: h (n_layer, B, n_embd2), or (h, c) for the LSTM
         return self.lm_head(h[:, -1]), state
 
     def keep_rows(self, state: Any, rows: Tensor) -> Any:
