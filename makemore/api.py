@@ -373,7 +373,7 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
     from makemore.config import TrainConfig
     from makemore.rundir import RunDir
     from makemore.training import (Request, check_with_preset, data_notes, drive, new_trainer, resume_trainer,
-                                   unused_note, warmup_note)
+                                   unused_note, late_notes)
 
     from makemore.models import family_name
 
@@ -430,7 +430,7 @@ def train(data: str | Path | None = None, *, type: str | None = None, out: str |
                 print(f"note: {note}", file=sys.stderr)
             if note := unused_note(model_type, train_opts):
                 print(note, file=sys.stderr)
-            if note := warmup_note(model_type, trainer.cfg):
+            for note in late_notes(model_type, trainer):
                 print(f"note: {note}", file=sys.stderr)
         sinks = []
         if progress:

@@ -159,7 +159,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
                       tokenizer=Path(tokenizer) if tokenizer is not None else None, preset=preset)
     from makemore.shards import is_shard_dir
     from makemore.training import _check_logits_memory, batch_note, check_prepared, check_with_preset, data_notes, \
-        resolve_mode, unused_note, warmup_note, words_read
+        late_notes, resolve_mode, unused_note, words_read
 
     request, checked = check_with_preset(request, type_given="model_type" in given)
     model_type, train = request.model_type, request.train
@@ -214,7 +214,7 @@ def _train(*, data, model_type, out: Path | None, resume: Path | None, seed, dev
     trainer, _ = new_trainer(request, prepared, dist=dist, checked=checked)
     if main and (note := unused_note(model_type, train)):
         err.print(note)
-    if main and (note := warmup_note(model_type, trainer.cfg)):
+    for note in late_notes(model_type, trainer) if main else []:
         err.print(f"note: {note}")
     if main and (trainer.cfg.grad_accum > 1 or dist.world_size > 1) and _has_batch_norm(trainer.model):
         err.print(f"note: {trainer.model_type} normalises with the statistics of each micro-batch, so --grad-accum "

@@ -59,6 +59,14 @@ def resolve_device(name: str) -> str:
     return str(device)
 
 
+@functools.cache
+def cpu_bfloat16() -> bool:
+    """Whether this CPU computes in bfloat16 (oneDNN's kernels for it need AVX-512 or newer): without it (an AVX2
+    CPU) bfloat16 autocast is emulated, much slower than float32, and oneDNN's LSTM cannot be built under it."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(check()) if check is not None else True
+
+
 def set_matmul_precision(device: torch.device, precision: str = "auto", cpu_choice: str = "highest") -> str:
     """Set torch's float32 matmul precision for this process and return the one set.
 

@@ -164,6 +164,24 @@ def warmup_note(model_type: str, cfg: TrainConfig) -> str | None:
             f"learning rate rises to {top:.2e}, {top / cfg.learning_rate:.0%} of its peak {cfg.learning_rate:.2e}")
 
 
+def bfloat16_note(trainer) -> str | None:
+    """bfloat16 asked of a CPU without bfloat16 instructions, where autocast is emulated: said (after "note: "),
+    not refused (the run trains; ``--dtype auto`` would have timed both and taken float32)."""
+    from makemore.device import cpu_bfloat16
+
+    if trainer.cfg.dtype != "bfloat16" or trainer.device.type != "cpu" or not trainer.model.trainable \
+            or cpu_bfloat16():
+        return None
+    return ("--dtype bfloat16 on a CPU without bfloat16 instructions (AVX-512 BF16 or AMX): autocast is emulated "
+            "here, much slower than float32 (--dtype auto, the default, times both and takes the faster)")
+
+
+def late_notes(model_type: str, trainer) -> list[str]:
+    """What a user should hear once the trainer is built, each a line said after "note: ": a warm-up longer than
+    the run (``warmup_note``), bfloat16 on a CPU that emulates it (``bfloat16_note``)."""
+    return [n for n in (warmup_note(model_type, trainer.cfg), bfloat16_note(trainer)) if n]
+
+
 MAX_LEN_LIMIT = 1024  # the context follows the longest word; beyond this attention and logits outgrow memory
 LOGITS_BUDGET = 4 << 30  # bytes the logits of one training micro-batch may take (with softmax and gradient)
 

@@ -80,13 +80,13 @@ def check_request(request, type_given: bool = False):
 
 def new_trainer(request):
     """(trainer, notes): the notes are what the command line prints after "note: " before training."""
-    from makemore.training import check_request, data_notes, warmup_note
+    from makemore.training import check_request, data_notes, late_notes
     from makemore.training import new_trainer as build
 
     checked = check_request(request)
     trainer, prepared = build(request, checked=checked)
-    late = warmup_note(request.model_type, trainer.cfg)
-    return trainer, data_notes(prepared, request.model_type, checked[1].batch_size) + ([late] if late else [])
+    return trainer, data_notes(prepared, request.model_type, checked[1].batch_size) + late_notes(request.model_type,
+                                                                                                  trainer)
 
 
 def check_before_screen(request, type_given: bool = False, max_len: int | None = None):

@@ -24,18 +24,10 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from makemore import device as _device
 from makemore.models.base import LanguageModel, Tensor, select_rows
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
-_onednn_bfloat16: list[bool] = []  # whether this CPU's oneDNN computes in bfloat16, once asked
-
-
-def onednn_bfloat16() -> bool:
-    """Whether oneDNN runs bfloat16 kernels on this CPU (AVX-512 or newer); an AVX2 CPU's does not."""
-    if not _onednn_bfloat16:
-        check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-        _onednn_bfloat16.append(bool(check()) if check is not None else True)
-    return _onednn_bfloat16[0]
 
 
 @dataclass(frozen=True)
@@ -79,7 +71,7 @@ class Model(LanguageModel):
         """The recurrence over ``x`` from ``state``; an LSTM under CPU bfloat16 autocast where oneDNN has no
         bfloat16 in float32 (see the module's docstring)."""
         if (self.cell == "lstm" and x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
-                and torch.get_autocast_dtype("cpu") == torch.bfloat16 and not onednn_bfloat16()):
+                and torch.get_autocast_dtype("cpu") == torch.bfloat16 and not _device.cpu_bfloat16()):
             with torch.autocast("cpu", enabled=False):
                 return self.rnn(x.float(), state)
         return self.rnn(x, state)
