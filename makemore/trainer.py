@@ -856,7 +856,7 @@ class Trainer:
             # sampling takes too, the latest
             untrained = best_is_initial(self.best_step, self.step, self.cfg.eval_interval, reason)
             weights = None if untrained else self.rundir.best_weights(str(self.device))
-            latest = weights is None
+            latest = untrained
             if weights is not None:
                 current = {k: v.clone() for k, v in self.model.state_dict().items()}
                 load_weights(self.model, weights, self.rundir.file(BEST))
