@@ -153,6 +153,9 @@ def _family_table() -> str:
         recipe = "fitted in one pass" if f.fitted else recipe_text(r)
         for seconds, settings in f.budgets:
             recipe += f"; with --max-time {seconds:g} or more: " + " ".join(f"{k}={v:g}" for k, v in settings.items())
+        if f.lean is not None:
+            recipe += (f" (on a machine that fits fewer than {f.lean[0]:,} of its steps: "
+                       + " ".join(f"{k}={v:g}" for k, v in f.lean[1].items()) + ")")
         if f.text is not None:  # text mode (--mode text, or a built-in text such as shakespeare)
             t = {**BASE_TEXT_RECIPE, **f.text.recipe}
             parts = [f"block_size={f.text.block_size}", *(f"{k}={v}" for k, v in f.text.hyper.items())]

@@ -114,6 +114,7 @@ class Trainer:
         self.batch_gen = torch.Generator().manual_seed(cfg.seed)
         self.sample_gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.matmul_precision = matmul_precision  # as makemore.device.set_matmul_precision set it for this process
+        self.lean = None  # a budget tier made leaner for this machine (makemore.training.Lean), set by new_trainer
         # --matmul-precision auto on a CPU where oneDNN's matmuls are exact ("medium"): whether they are also faster
         # is timed on the model's own passes in the first step, kept in the run's state for --resume
         self._precision_auto = cfg.matmul_precision == "auto" and self.device.type == "cpu"

@@ -176,10 +176,24 @@ def bfloat16_note(trainer) -> str | None:
             "here, much slower than float32 (--dtype auto, the default, times both and takes the faster)")
 
 
+def lean_note(trainer) -> str | None:
+    """A budget tier made leaner for this machine (``lean_for_machine``): said (after "note: "), with the option
+    that keeps the tier."""
+    lean = getattr(trainer, "lean", None)
+    if lean is None:
+        return None
+    lean_opts = " ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in lean.settings.items())
+    tier_opts = " ".join(f"--{k.replace('_', '-')} {lean.tier[k]:g}" for k in lean.settings)
+    return (f"the --max-time {trainer.cfg.max_time:g} model makes about {lean.steps:,} steps on this machine (its "
+            f"step timed), fewer than the {lean.needed:,} it is made for: it trains with {lean_opts} instead "
+            f"({tier_opts} keeps it)")
+
+
 def late_notes(model_type: str, trainer) -> list[str]:
     """What a user should hear once the trainer is built, each a line said after "note: ": a warm-up longer than
-    the run (``warmup_note``), bfloat16 on a CPU that emulates it (``bfloat16_note``)."""
-    return [n for n in (warmup_note(model_type, trainer.cfg), bfloat16_note(trainer)) if n]
+    the run (``warmup_note``), bfloat16 on a CPU that emulates it (``bfloat16_note``), a budget tier made leaner
+    for a slow machine (``lean_note``)."""
+    return [n for n in (warmup_note(model_type, trainer.cfg), bfloat16_note(trainer), lean_note(trainer)) if n]
 
 
 MAX_LEN_LIMIT = 1024  # the context follows the longest word; beyond this attention and logits outgrow memory
@@ -417,6 +431,12 @@ def new_trainer(req: Request, prepared: Prepared | None = None, dist=None,
     torch.manual_seed(req.seed)
     model = build_model(req.model_type, len(prepared.vocab), block_size, hyper, copies=4)
     batches = prepared.batches(model, block_size, cfg)  # refuses a text too short for one window
+    lean = lean_for_machine(req, mode, cfg, model, batches, prepared.vocab, dist)
+    if lean is not None:  # the same seed, the leaner settings: the model the user would get by giving them
+        hyper = model_hyper(req.model_type, {**hyper, **lean.settings})
+        torch.manual_seed(req.seed)
+        model = build_model(req.model_type, len(prepared.vocab), block_size, hyper, copies=4)
+        batches = prepared.batches(model, block_size, cfg)
     if dist is not None and not dist.is_main:  # same data, same model; rank 0 alone owns the run directory
         run = RunDir(req.out or "runs")
     else:
@@ -433,7 +453,85 @@ def new_trainer(req: Request, prepared: Prepared | None = None, dist=None,
         # a word list's split.json; a text's split is its boundary, in config.json (the text is not copied)
         run = RunDir.create(req.out, f"{prepared.name}-{req.model_type}", config, prepared.split_file(),
                             getattr(prepared, "run_files", dict)())  # a token run's tokenizer.json
-    return build_trainer(model, prepared.vocab, batches, cfg, run, req.model_type, prepared.name, dist), prepared
+    trainer = build_trainer(model, prepared.vocab, batches, cfg, run, req.model_type, prepared.name, dist)
+    trainer.lean = lean  # said by lean_note
+    return trainer, prepared
+
+
+@dataclass
+class Lean:
+    """A budget tier made leaner for this machine (``lean_for_machine``)."""
+
+    steps: int  # the tier model's steps that fit in the budget here, as timed
+    needed: int  # the steps the tier is for (``Family.lean``)
+    settings: dict[str, Any]  # what replaced the tier's settings
+    tier: dict[str, Any]  # the tier's values of those settings
+
+
+LEAN_PASSES = 5  # the tier model's forward and backward passes timed, after one not timed ...
+LEAN_SECONDS = 2.0  # ... or fewer (at least 2) once they took this long
+STEP_OVER_PASSES = 1.15  # a step's time over its passes' (the optimizer, the moving average): as measured
+
+
+def lean_for_machine(req: Request, mode: str, cfg: TrainConfig, model, batches, vocab: Vocab,
+                     dist=None) -> Lean | None:
+    """Where ``--max-time`` picked a budget tier (``Family.for_budget``) whose family is made leaner on a machine
+    too slow for it (``Family.lean``): how many of the tier model's steps fit in the budget, from its forward and
+    backward passes on one batch timed here (``seconds_per_step``), and if fewer than the tier is for, its lean
+    settings. None where the tier stays: no tier, steps given, any model setting given (the model is the user's
+    to shape), a torchrun job (its ranks must agree, and train faster together), or enough steps."""
+    family = get_family(req.model_type)
+    if family.lean is None or mode != "words" or cfg.max_time is None or cfg.max_steps \
+            or not family.for_budget(cfg.max_time, mode) or (dist is not None and dist.world_size > 1):
+        return None
+    needed, settings = family.lean
+    if any(v is not None for v in req.hyper.values()) or any(req.train.get(k) is not None for k in settings):
+        return None  # a model of the user's own making, or a lean setting given: the tier as given
+    if isinstance(batches, dict):  # a word list's splits, as the trainer takes them
+        from makemore.batches import WordBatches
+
+        batches = WordBatches(batches, vocab)
+    steps = round(cfg.max_time / (seconds_per_step(model, batches, cfg) * STEP_OVER_PASSES))
+    if steps >= needed:
+        return None
+    tier = family.for_budget(cfg.max_time, mode)
+    return Lean(steps=steps, needed=needed, settings=settings, tier={k: tier.get(k) for k in settings})
+
+
+def seconds_per_step(model, batches, cfg: TrainConfig) -> float:
+    """The median time of ``model``'s forward and backward passes on a batch of ``cfg.batch_size`` (its first
+    micro-batch, times ``grad_accum``), in float32 on ``cfg.device``. Leaves no trace: the gradients are dropped
+    and torch's random numbers (dropout) are as they were."""
+    import statistics
+    import time
+
+    import torch
+
+    device = torch.device(cfg.device)
+    model.to(device)
+    index = batches.draw(cfg.batch_size, torch.Generator().manual_seed(0)).chunk(max(1, cfg.grad_accum))[0]
+    x, y, extra = batches.micro_batch(index, model, cfg.pack, device)
+
+    def synchronize() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    times: list[float] = []
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        try:
+            for i in range(1 + LEAN_PASSES):
+                synchronize()
+                start = time.perf_counter()
+                _, loss = model(x, y, **extra)
+                loss.backward()
+                synchronize()
+                if i:
+                    times.append(time.perf_counter() - start)
+                    if len(times) >= 2 and sum(times) > LEAN_SECONDS:
+                        break
+        finally:
+            model.zero_grad(set_to_none=True)
+    return statistics.median(times) * max(1, cfg.grad_accum)
 
 
 def build_trainer(model, vocab, splits, cfg: TrainConfig, run: RunDir, model_type: str, dataset: str, dist=None):

@@ -403,3 +403,94 @@ def test_a_run_stopped_between_two_progress_records_resumes_the_same_curve(small
     drawn = lambda events: [(e.step, [s.word for s in e.samples]) for e in events if isinstance(e, Samples)]
     assert drawn(b2) == [d for d in drawn(a) if d[0] > 33] and drawn(b2)
     assert (a[-1].best_val_loss, a[-1].test_loss) == (b2[-1].best_val_loss, b2[-1].test_loss)
+
+
+def _tier_run(small_words, tmp_path, name: str, hyper: dict | None = None):
+    from makemore.models import get_family
+
+    seconds = get_family("transformer").budgets[0][0]
+    return new_trainer(Request(data=str(small_words), out=tmp_path / name, hyper=hyper or {},
+                               train={"max_time": seconds}))[0]
+
+
+def _timed_at(monkeypatch, steps: int | None):
+    """``seconds_per_step`` as if this machine fit ``steps`` of the tier's steps in its budget (None: never timed)."""
+    from makemore import training
+
+    def timed(model, batches, cfg):
+        assert steps is not None, "timed where the tier is not the machine's to choose"
+        return cfg.max_time / steps / training.STEP_OVER_PASSES
+
+    monkeypatch.setattr(training, "seconds_per_step", timed)
+
+
+def test_a_machine_too_slow_for_the_budget_tier_trains_its_lean_settings(small_words, tmp_path, monkeypatch):
+    """The ten-minute tier's dropout is for a machine that fits its ``Family.lean`` steps in the budget; where
+    fewer fit (timed before the run starts), the lean settings replace it: the model, config.json and a note say
+    so, and it is the model the user would get by giving them (the same seed, the same weights)."""
+    from makemore.models import get_family
+    from makemore.training import late_notes
+
+    family = get_family("transformer")
+    needed, lean = family.lean
+    tier = family.budgets[0][1]
+    assert all(tier[k] != v for k, v in lean.items())  # the lean settings change the tier
+    _timed_at(monkeypatch, needed // 2)
+    slow = _tier_run(small_words, tmp_path, "slow")
+    rng_after_slow = torch.get_rng_state()
+    stored = json.loads((tmp_path / "slow" / "config.json").read_text())["model"]["hyper"]
+    for key, value in lean.items():
+        assert getattr(slow.model.config, key) == value and stored[key] == value
+    note = " ".join(late_notes("transformer", slow))
+    assert f"about {needed // 2:,} steps" in note and f"fewer than the {needed:,}" in note
+    assert all(f"--{k.replace('_', '-')} {tier[k]:g}" in note for k in lean)  # the option that keeps the tier
+    _timed_at(monkeypatch, None)  # settings given: nothing timed
+    given = _tier_run(small_words, tmp_path, "given", hyper=dict(lean))
+    assert torch.equal(torch.get_rng_state(), rng_after_slow)
+    for (name, a), (_, b) in zip(slow.model.state_dict().items(), given.model.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert given.lean is None and not late_notes("transformer", given)
+
+
+def test_a_machine_fast_enough_keeps_the_budget_tier_as_it_was(small_words, tmp_path, monkeypatch):
+    from makemore.models import get_family
+
+    family = get_family("transformer")
+    needed, lean = family.lean
+    tier = family.budgets[0][1]
+    _timed_at(monkeypatch, needed)
+    fast = _tier_run(small_words, tmp_path, "fast")
+    rng_after_fast = torch.get_rng_state()
+    assert fast.lean is None and all(getattr(fast.model.config, k) == tier[k] for k in lean)
+    _timed_at(monkeypatch, None)
+    given = _tier_run(small_words, tmp_path, "given", hyper={k: tier[k] for k in lean})
+    assert torch.equal(torch.get_rng_state(), rng_after_fast)  # the timing drew no random number
+    for (name, a), (_, b) in zip(fast.model.state_dict().items(), given.model.state_dict().items()):
+        assert torch.equal(a, b), name
+    # a step count, or a budget below the tier: nothing timed, nothing changed
+    steps = new_trainer(Request(data=str(small_words), out=tmp_path / "steps",
+                                train={"max_time": family.budgets[0][0], "max_steps": 5}))[0]
+    short = new_trainer(Request(data=str(small_words), out=tmp_path / "short", train={"max_time": 5}))[0]
+    assert steps.lean is None and short.lean is None
+
+
+def test_timing_a_models_passes_leaves_no_trace(small_words):
+    from makemore.config import TrainConfig
+    from makemore.data import EncodedWords, Vocab
+    from makemore.batches import WordBatches
+    from makemore.models import BASE_RECIPE, build_model
+    from makemore.training import seconds_per_step
+
+    words = small_words.read_text().split()
+    vocab = Vocab.from_words(words)
+    encoded = EncodedWords(words, vocab)
+    batches = WordBatches({"train": encoded, "val": encoded, "test": encoded}, vocab)
+    torch.manual_seed(0)
+    model = build_model("transformer", len(vocab), max(map(len, words)) + 1, {**TINY, "dropout": 0.3})
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    seconds = seconds_per_step(model, batches, TrainConfig(**{**BASE_RECIPE, "batch_size": 8}, device="cpu"))
+    assert 0 < seconds < 10
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())

@@ -38,6 +38,10 @@ class Family:
     # --max-steps), these model and training settings replace the defaults the user did not set: a bigger,
     # more regularised model pays off only when there is time to train it.
     budgets: tuple[tuple[float, dict[str, Any]], ...] = ()
+    # a machine too slow for a budget tier's model: (steps, settings). Where fewer than ``steps`` of the tier's
+    # steps fit in the budget (its forward and backward passes timed before the run starts), these settings
+    # replace the tier's, unless the user set any model setting or one of these; word lists only
+    lean: tuple[int, dict[str, Any]] | None = None
     text: TextRecipe | None = None  # text mode; None: the word-list recipe with a block of 64
 
     def for_budget(self, seconds: float | None, mode: str = "words") -> dict[str, Any]:
@@ -106,6 +110,9 @@ register(
         # dropout off on the held-out splits, and weight decay 0.3 suits that average (benchmarks/README.md)
         budgets=((300, {"n_layer": 4, "n_embd": 128, "dropout": 0.25, "dropout_samples": 32,
                         "learning_rate": 2e-3, "weight_decay": 0.3, "ema": 0.999, "eval_interval": 500}),),
+        # ... and on a machine that fits fewer of its steps in the budget than it needs (its step timed as the run
+        # starts), half its depth and a lighter dropout: more steps of a smaller model (benchmarks/README.md)
+        lean=(11_000, {"n_layer": 2, "dropout": 0.1}),
         # Tiny Shakespeare on a CPU: one block of 4 heads x 128 channels over 64 positions, AdamW at 8e-3 with a
         # cosine over 1,200 steps of 32 x 64 characters. Over a short run the loss follows the characters seen far
         # more than the depth (benchmarks/README.md: 1, 2, 3 and 4 blocks passed 1.88 after 525-550 steps alike),
