@@ -435,8 +435,8 @@ def new_trainer(req: Request, prepared: Prepared | None = None, dist=None,
     if lean is not None:  # the same seed, the leaner settings: the model the user would get by giving them
         hyper = model_hyper(req.model_type, {**hyper, **lean.settings})
         torch.manual_seed(req.seed)
-        model = build_model(req.model_type, len(prepared.vocab), block_size, hyper, copies=4)
-        batches = prepared.batches(model, block_size, cfg)
+        model = build_model(req.model_type, len(prepared.vocab), block_size, hyper, copies=4)  # (a word list's
+        # batches do not depend on the model: the same ones)
     if dist is not None and not dist.is_main:  # same data, same model; rank 0 alone owns the run directory
         run = RunDir(req.out or "runs")
     else:
@@ -484,9 +484,9 @@ def lean_for_machine(req: Request, mode: str, cfg: TrainConfig, model, batches, 
     if family.lean is None or mode != "words" or cfg.max_time is None or cfg.max_steps \
             or not family.for_budget(cfg.max_time, mode) or (dist is not None and dist.world_size > 1):
         return None
+    if any(v is not None for v in req.hyper.values()):
+        return None  # a model of the user's own making: the tier as given
     needed, settings = family.lean
-    if any(v is not None for v in req.hyper.values()) or any(req.train.get(k) is not None for k in settings):
-        return None  # a model of the user's own making, or a lean setting given: the tier as given
     if isinstance(batches, dict):  # a word list's splits, as the trainer takes them
         from makemore.batches import WordBatches
 

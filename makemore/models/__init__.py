@@ -40,7 +40,7 @@ class Family:
     budgets: tuple[tuple[float, dict[str, Any]], ...] = ()
     # a machine too slow for a budget tier's model: (steps, settings). Where fewer than ``steps`` of the tier's
     # steps fit in the budget (its forward and backward passes timed before the run starts), these settings
-    # replace the tier's, unless the user set any model setting or one of these; word lists only
+    # replace the tier's, unless the user set any model setting; word lists only
     lean: tuple[int, dict[str, Any]] | None = None
     text: TextRecipe | None = None  # text mode; None: the word-list recipe with a block of 64
 
