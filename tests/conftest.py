@@ -13,8 +13,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 NAMES = REPO.parent / "shared" / "data" / "names.txt"
 
-# tests must not fight over the machine's cores
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+# tests must not fight over the machine's cores: two threads in one process, one in each of pytest-xdist's workers
+# (which inherit the controller's setting, hence the override). Set before torch is imported, so that it holds in
+# the test process and in every process a test starts.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+else:
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -215,12 +215,16 @@ def test_pick_follows_each_rows_distribution_and_never_draws_a_zero():
 def test_cpu_threads_are_restored():
     from makemore.sample import cpu_threads
 
-    before = torch.get_num_threads()
-    with cpu_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    with pytest.raises(RuntimeError), cpu_threads(1):
-        raise RuntimeError("stop")
-    assert torch.get_num_threads() == before
-    with cpu_threads(None):
-        assert torch.get_num_threads() == before
+    ambient = torch.get_num_threads()
+    torch.set_num_threads(2)  # whatever the process was started with, so that one thread is a change
+    try:
+        with cpu_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), cpu_threads(1):
+            raise RuntimeError("stop")
+        assert torch.get_num_threads() == 2
+        with cpu_threads(None):
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(ambient)
