@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import names_path, table  # noqa: E402
+from common import cpu_name, matmul_peak, names_path, table  # noqa: E402
 
 THRESHOLDS = (2.10, 2.05, 2.00, 1.95, 1.92)
 
@@ -78,7 +80,15 @@ def main() -> None:
         (hyper if key in get_family(args.type).hyper else train)[key] = parsed
     request = Request(data=str(names_path(args.data)), model_type=args.type, out=out, device=args.device,
                       train=train, hyper=hyper)
+    if not args.device.startswith("cuda"):  # the machine, as every figure names it (a GPU run: the GPU benchmark)
+        peak = matmul_peak("cpu")
+        print(f"{cpu_name()} · {os.cpu_count()} cores · torch {torch.__version__} · float32 matmul peak "
+              f"{peak / 1e9:.0f} GFLOP/s (measured now) · {time.strftime('%Y-%m-%d %H:%M')}", flush=True)
     trainer, _ = new_trainer(request)
+    from makemore.training import lean_note
+
+    if lean_note(trainer):
+        print(f"note: {lean_note(trainer)}", flush=True)
     print(f"{args.type}: {trainer.model.num_params():,} parameters; model {trainer.model.config}; "
           f"training {asdict(trainer.cfg)}; budget {budget:.0f} s; {torch.get_num_threads()} threads", flush=True)
     curve: list[tuple[float, int, float]] = []  # (seconds of training, step, test loss)
@@ -136,7 +146,6 @@ def reference(path: str, data: Path, steps: int) -> None:
     ``step N train loss: A test loss: B``. The clock starts at its first logged step (start-up excluded); its
     evaluations and printed samples, a few tens of milliseconds each, stay inside the clock."""
     import re
-    import time
 
     out = Path(tempfile.mkdtemp(prefix="makemore-ttl-ref-"))
     cmd = [sys.executable, "-u", str(Path(path).resolve()), "-i", str(data), "-o", str(out / "run"),
