@@ -391,9 +391,14 @@ def test_a_closed_terminal_stops_the_run_and_saves_it(tmp_path, small_words):
 
     out = tmp_path / "run"
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "makemore", "train", str(small_words), *TINY,
-                             "--max-steps", "100000", "-o", str(out)],
-                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    # the run starts with SIGHUP's default, as a terminal's session has it, even if pytest runs under nohup
+    hangup = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "makemore", "train", str(small_words), *TINY,
+                                 "--max-steps", "100000", "-o", str(out)],
+                                stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    finally:
+        signal.signal(signal.SIGHUP, hangup)
     os.close(slave)
 
     reading = threading.Event()

@@ -29,6 +29,7 @@ def _start(tmp_path: Path, run: Path) -> tuple[int, int, list[bytes]]:
     data.write_text("\n".join(f"{w}{i}" for i, w in enumerate(WORDS)) + "\n")
     pid, master = pty.fork()
     if pid == 0:  # the child: a session of its own, the pty its controlling terminal
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as a terminal's session has it, even if pytest runs under nohup
         os.environ.update(TERM="xterm-256color", COLUMNS="100", LINES="30")
         os.execv(sys.executable, [sys.executable, "-m", "makemore", "tui", str(data), "--type", "transformer",
                                   "--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--max-steps", "100000",
