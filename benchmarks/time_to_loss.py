@@ -59,7 +59,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     from makemore.evaluation import evaluate
-    from makemore.training import Request, new_trainer
+    from makemore.training import Request, lean_note, new_trainer
     from makemore.models import recipe_for
 
     budget = args.minutes * 60
@@ -85,10 +85,9 @@ def main() -> None:
         print(f"{cpu_name()} · {os.cpu_count()} cores · torch {torch.__version__} · float32 matmul peak "
               f"{peak / 1e9:.0f} GFLOP/s (measured now) · {time.strftime('%Y-%m-%d %H:%M')}", flush=True)
     trainer, _ = new_trainer(request)
-    from makemore.training import lean_note
-
-    if lean_note(trainer):
-        print(f"note: {lean_note(trainer)}", flush=True)
+    note = lean_note(trainer)  # the timing chose the family's lean settings, as `makemore train` says
+    if note:
+        print(f"note: {note}", flush=True)
     print(f"{args.type}: {trainer.model.num_params():,} parameters; model {trainer.model.config}; "
           f"training {asdict(trainer.cfg)}; budget {budget:.0f} s; {torch.get_num_threads()} threads", flush=True)
     curve: list[tuple[float, int, float]] = []  # (seconds of training, step, test loss)
