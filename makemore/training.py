@@ -179,7 +179,7 @@ def bfloat16_note(trainer) -> str | None:
 def lean_note(trainer) -> str | None:
     """A budget tier made leaner for this machine (``lean_for_machine``): said (after "note: "), with the option
     that keeps the tier."""
-    lean = getattr(trainer, "lean", None)
+    lean = trainer.lean
     if lean is None:
         return None
     lean_opts = " ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in lean.settings.items())
@@ -433,10 +433,10 @@ def new_trainer(req: Request, prepared: Prepared | None = None, dist=None,
     batches = prepared.batches(model, block_size, cfg)  # refuses a text too short for one window
     lean = lean_for_machine(req, mode, cfg, model, batches, prepared.vocab, dist)
     if lean is not None:  # the same seed, the leaner settings: the model the user would get by giving them
+        # (a word list's batches do not depend on the model: they stay)
         hyper = model_hyper(req.model_type, {**hyper, **lean.settings})
         torch.manual_seed(req.seed)
-        model = build_model(req.model_type, len(prepared.vocab), block_size, hyper, copies=4)  # (a word list's
-        # batches do not depend on the model: the same ones)
+        model = build_model(req.model_type, len(prepared.vocab), block_size, hyper, copies=4)
     if dist is not None and not dist.is_main:  # same data, same model; rank 0 alone owns the run directory
         run = RunDir(req.out or "runs")
     else:
@@ -481,8 +481,9 @@ def lean_for_machine(req: Request, mode: str, cfg: TrainConfig, model, batches, 
     settings. None where the tier stays: no tier, steps given, any model setting given (the model is the user's
     to shape), a torchrun job (its ranks must agree, and train faster together), or enough steps."""
     family = get_family(req.model_type)
-    if family.lean is None or mode != "words" or cfg.max_time is None or cfg.max_steps \
-            or not family.for_budget(cfg.max_time, mode) or (dist is not None and dist.world_size > 1):
+    tier = family.for_budget(cfg.max_time, mode)  # {}: no --max-time, or one below every tier
+    if family.lean is None or mode != "words" or not tier or cfg.max_steps \
+            or (dist is not None and dist.world_size > 1):
         return None
     if any(v is not None for v in req.hyper.values()):
         return None  # a model of the user's own making: the tier as given
@@ -494,7 +495,6 @@ def lean_for_machine(req: Request, mode: str, cfg: TrainConfig, model, batches, 
     steps = round(cfg.max_time / (seconds_per_step(model, batches, cfg) * STEP_OVER_PASSES))
     if steps >= needed:
         return None
-    tier = family.for_budget(cfg.max_time, mode)
     return Lean(steps=steps, needed=needed, settings=settings, tier={k: tier.get(k) for k in settings})
 
 

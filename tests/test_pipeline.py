@@ -490,7 +490,7 @@ def test_timing_a_models_passes_leaves_no_trace(small_words):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
     seconds = seconds_per_step(model, batches, TrainConfig(**{**BASE_RECIPE, "batch_size": 8}, device="cpu"))
-    assert 0 < seconds < 10
+    assert math.isfinite(seconds) and seconds > 0  # a time was measured
     assert torch.equal(torch.get_rng_state(), rng)
     assert all(p.grad is None for p in model.parameters())
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
