@@ -430,7 +430,8 @@ async def test_every_panel_is_readable_at_every_size(finished_run, size):
                 assert any(s.word and s.word in text for s in screen.snap.samples.samples)
         assert shown_panels == list(PANELS)
         footer = await drawn_footer(pilot, app)
-        assert "quit" in footer and "sample" in footer, screen_text(app)  # the essential keys of a finished run
+        # the essential keys of a finished run, each with its key (drawn_footer waited for the word "quit")
+        assert "q quit" in footer and "s sample" in footer, screen_text(app)
         if expected == "wide":  # the room is used: wider cells, a taller chart
             assert screen.table.geometry()[1] >= 3
             assert screen.chart.size.height >= 30 and screen.chart.size.width >= 90
