@@ -339,10 +339,11 @@ class EncodedWords:
             y = y.pin_memory().to(device, non_blocking=True)
         return x, y
 
-    def packed_batch(self, index, row_len: int, device=None):
+    def packed_batch(self, index, row_len: int, device=None, slots: bool = False):
         """The words at ``index`` packed several to a row of ``row_len`` tokens, instead of one padded row each.
 
-        Returns inputs, targets and positions, each (R, row_len). A word occupies ``len + 1`` consecutive slots
+        Returns inputs, targets and positions, each (R, row_len); with ``slots``, also where each word's targets
+        lie, on the CPU: (word, row, column), one entry per target, ``word`` indexing ``index``. A word occupies ``len + 1`` consecutive slots
         (start token and characters in; characters and stop token out) and its positions count from 0 at its
         start token, so a model that restarts attention at position 0 (a word attends only to itself) computes
         exactly the loss of the padded batch with the same targets. Rows are filled longest word first, topped up
@@ -380,7 +381,7 @@ class EncodedWords:
         pos[r, c] = t
         if device is not None and torch.device(device).type != "cpu":
             x, y, pos = (a.pin_memory().to(device, non_blocking=True) for a in (x, y, pos))
-        return x, y, pos
+        return (x, y, pos, (word, r, c)) if slots else (x, y, pos)
 
     def iter_batches(self, batch_size: int, device=None):
         """Every word once, in order (evaluation)."""

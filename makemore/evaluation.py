@@ -24,8 +24,9 @@ def evaluate(model, words: EncodedWords, batch_size: int = 512, device=None) -> 
 
     A model that trains on packed rows (the Transformer) is scored on packed rows too: several words to a row,
     each attending to itself only, the same loss as one padded row per word (to float rounding) in about half
-    the positions (what it saves: benchmarks/README.md). A model averaging dropout masks is scored on padded
-    rows, so that its masks, drawn by shape, stay those it was measured with."""
+    the positions (what it saves: benchmarks/README.md). A model averaging dropout masks is scored so too: each
+    position's masks are drawn independently, whatever row holds it, so packed rows average the same ensemble
+    in half the passes' work (its masks differ from the padded rows', its loss by the Monte Carlo noise)."""
     if len(words) == 0:
         return math.nan
     size = _batch_size(model, words, batch_size)
@@ -35,19 +36,8 @@ def evaluate(model, words: EncodedWords, batch_size: int = 512, device=None) -> 
 
 
 def _packs(model, words: EncodedWords) -> bool:
-    """Whether ``words`` are scored on packed rows: a model that packs, not averaging masks in evaluation, and
-    every word fitting a row."""
-    if not getattr(model, "packs", False) or int(words.lengths.max()) + 1 > model.config.block_size:
-        return False
-    averages = getattr(model, "averages_masks", None)
-    if averages is None:
-        return True
-    was_training = model.training
-    model.eval()  # (whether it averages is a question about evaluation)
-    try:
-        return not averages()
-    finally:
-        model.train(was_training)
+    """Whether ``words`` are scored on packed rows: a model that packs, and every word fitting a row."""
+    return bool(getattr(model, "packs", False)) and int(words.lengths.max()) + 1 <= model.config.block_size
 
 
 def _packed_batches(words: EncodedWords, batch_size: int, row_len: int, device):
@@ -82,12 +72,31 @@ def mean_nll(model, batches) -> float:
 def word_nll(model, words: EncodedWords, device=None) -> list[float]:
     """Each word's mean NLL per character (its characters and the stop token)."""
     model.eval()
-    out: list[float] = []
-    for x, y in words.iter_batches(_batch_size(model, words, 512), device):
-        logits, _ = model(x)
-        nll = F.cross_entropy(logits.float().transpose(1, 2), y, ignore_index=-1, reduction="none")  # (B, T)
-        n = (y != -1).sum(1)
-        out.extend((nll.sum(1) / n).tolist())
+    return (-word_logprobs(model, words, device=device) / (words.lengths + 1)).tolist()
+
+
+@torch.inference_mode()
+def word_logprobs(model, words: EncodedWords, skip: int = 0, device=None) -> torch.Tensor:
+    """Each word's log-probability under ``model`` as it is (float64, on the CPU): the sum over its characters
+    and its stop token, the targets of its first ``skip`` positions (a prefix given) not counted. On packed rows
+    where ``evaluate`` packs them (a model averaging dropout masks runs its passes over half the positions)."""
+    out = torch.zeros(len(words), dtype=torch.float64)
+    size = _batch_size(model, words, 512)
+    packed = len(words) > 0 and _packs(model, words)
+    for i in range(0, len(words), size):
+        index = torch.arange(i, min(i + size, len(words)))
+        if packed:  # word, row, column of each target; its position within its word
+            x, y, pos, (word, r, c) = words.packed_batch(index, model.config.block_size, device, slots=True)
+            logits, _ = model(x, pos=pos)
+            t = pos.cpu()[r, c]
+        else:  # one row per word
+            x, y = words.batch(index, device)
+            logits, _ = model(x)
+            word, c = (y.cpu() != -1).nonzero(as_tuple=True)
+            r, t = word, c
+        logp = logits.float().log_softmax(-1).gather(-1, y.clamp(min=0).unsqueeze(-1)).squeeze(-1).cpu()
+        keep = t >= skip
+        out[i:i + len(index)].index_add_(0, word[keep], logp[r[keep], c[keep]].double())
     return out
 
 

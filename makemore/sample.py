@@ -171,14 +171,11 @@ def _scored(model, vocab: Vocab, words: list[Generated], skip: int, device) -> l
     prefix) not counted: a model that averages dropout masks draws each character from one fresh set of masks,
     which draws from the average over all of them, and scores the words with its average, as evaluation does."""
     from makemore.data import EncodedWords
+    from makemore.evaluation import word_logprobs
 
     if not words:
         return words
-    encoded = EncodedWords([g.word for g in words], vocab)
-    x, y = encoded.batch(torch.arange(len(words)), device)
-    y[:, :skip] = -1
-    logp = model(x)[0].float().log_softmax(-1)
-    lp = (logp.gather(-1, y.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (y != -1)).sum(1).double().cpu()
+    lp = word_logprobs(model, EncodedWords([g.word for g in words], vocab), skip=skip, device=device)
     return [Generated(g.word, v) for g, v in zip(words, lp.tolist())]
 
 

@@ -114,10 +114,11 @@ def test_a_sampled_words_logprob_is_the_averaged_models():
     vocab = Vocab(list("abcde"))
     for seed in range(3):
         (word,) = draw(model, vocab, 1, generator=torch.Generator().manual_seed(seed)).words
-        x, y = EncodedWords([word.word], vocab).batch(torch.arange(1))
+        # scored as evaluation scores it: the average over the masks, on a packed row (the model's window)
+        x, y, pos = EncodedWords([word.word], vocab).packed_batch(torch.arange(1), model.config.block_size)
         with torch.inference_mode():
-            logp = model(x)[0].double().log_softmax(-1)
-        expected = logp.gather(-1, y.unsqueeze(-1)).sum().item()
+            logp = model(x, pos=pos)[0].double().log_softmax(-1)
+        expected = (logp.gather(-1, y.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (y != -1)).sum().item()
         assert word.logprob == pytest.approx(expected, abs=1e-4)
 
 
@@ -190,7 +191,7 @@ def test_without_scores_the_same_words_come_unscored():
 
 def test_dropout_turned_off_under_a_time_budget_drops_the_budgets_mask_averaging():
     """`--max-time 300 --dropout 0` was refused for --dropout-samples, an option the user never gave: the budget's
-    model averages 32 masks of its dropout, which the user's --dropout 0 turns off. A --dropout-samples given with
+    model averages 64 masks of its dropout, which the user's --dropout 0 turns off. A --dropout-samples given with
     it is still refused."""
     from makemore.errors import MakemoreError
     from makemore.training import Request, check_request

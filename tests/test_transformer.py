@@ -105,10 +105,11 @@ def test_packed_rows_give_the_loss_and_gradients_of_padded_rows():
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
 
 
-def test_evaluation_scores_packed_rows_as_padded_ones_and_averaged_masks_on_padded_rows(monkeypatch):
+def test_evaluation_scores_packed_rows_as_padded_ones_and_averaged_masks_on_packed_rows_too(monkeypatch):
     """evaluate() scores a packing model on packed rows (about half the positions of one padded row per word):
-    the loss of the padded rows, to float rounding. A model averaging dropout masks keeps the padded rows, whose
-    shapes its masks are drawn by."""
+    the loss of the padded rows, to float rounding. A model averaging dropout masks is scored on packed rows
+    too: the same ensemble (each position's masks drawn alike wherever it sits), so its loss is the padded rows'
+    to within the noise of the masks drawn, and the same at every call."""
     import dataclasses
 
     from makemore.data import EncodedWords
@@ -126,18 +127,54 @@ def test_evaluation_scores_packed_rows_as_padded_ones_and_averaged_masks_on_padd
     assert evaluate(model, enc) == pytest.approx(padded, rel=1e-6, abs=0)
     assert packed_calls == [512, 188] and model.training  # every word, 512 at a time; the mode given back
     packed_calls.clear()
-    averaging = Model(dataclasses.replace(model.config, dropout=0.2, dropout_samples=3))
+    averaging = Model(dataclasses.replace(model.config, dropout=0.5, dropout_samples=48))
     averaging.load_state_dict(model.state_dict())
     averaging.train()
     torch.manual_seed(1)
-    assert evaluate(averaging, enc) == mean_nll(averaging, enc.iter_batches(512)) and packed_calls == []
+    packed_loss = evaluate(averaging, enc)
+    assert packed_calls == [512, 188] and averaging.training
+    assert evaluate(averaging, enc) == packed_loss  # the masks are seeded alike at every call
+    padded_loss = mean_nll(averaging, enc.iter_batches(512))
     with averaging.one_pass():  # the trainer's periodic losses: one pass, dropout off, packed
-        assert evaluate(averaging, enc) == pytest.approx(padded, rel=1e-6, abs=0) and packed_calls == [512, 188]
+        assert evaluate(averaging, enc) == pytest.approx(padded, rel=1e-6, abs=0)
+    # other masks (drawn over other shapes), the same ensemble: the two averages agree to the masks' noise,
+    # far closer than either is to the one pass with dropout off
+    assert packed_loss != padded_loss
+    assert abs(packed_loss - padded_loss) < 0.1 * abs(padded_loss - padded)
     packed_calls.clear()
     short = make(vocab_size=len(vocab), block_size=8)  # words that do not fit its rows: padded rows, as before
     with pytest.raises(ValueError, match="exceeds block_size"):
         evaluate(short, enc)
     assert packed_calls == []
+
+
+def test_word_scores_on_packed_rows_are_the_padded_rows_scores():
+    """word_nll() scores a packing model's words on packed rows: each word's own loss, the padded rows' to float
+    rounding, in the order given; their mean weighted by length is evaluate()'s loss. So does word_logprobs()
+    with a prefix left unscored."""
+    from makemore.data import EncodedWords
+    from makemore.evaluation import evaluate, word_logprobs, word_nll
+
+    torch.manual_seed(0)
+    words = ["".join(chr(97 + int(c)) for c in torch.randint(0, 26, (int(n),))) for n in torch.randint(1, 12, (600,))]
+    vocab = Vocab.from_words(words)
+    enc = EncodedWords(words, vocab)
+    model = make(vocab_size=len(vocab), block_size=12)
+    packed = word_nll(model, enc)
+    model.packs = False  # the same weights scored one padded row per word
+    padded = word_nll(model, enc)
+    assert len(packed) == len(words)
+    assert packed == pytest.approx(padded, rel=1e-5, abs=1e-6)
+    sizes = [len(w) + 1 for w in words]
+    assert sum(n * s for n, s in zip(packed, sizes)) / sum(sizes) == pytest.approx(evaluate(model, enc), rel=1e-6)
+    # a prefix's targets not counted (a sampled word's score after --prefix), packed as padded
+    padded_after = word_logprobs(model, enc, skip=2)
+    del model.packs
+    packed_after = word_logprobs(model, enc, skip=2)
+    assert packed_after.tolist() == pytest.approx(padded_after.tolist(), rel=1e-5, abs=1e-5)
+    whole = word_logprobs(model, enc)
+    assert all(a > w for a, w, n in zip(packed_after, whole, sizes) if n > 2)  # fewer targets, less improbable
+    assert all(a == 0 for a, n in zip(packed_after, sizes) if n <= 2)  # nothing left to score
 
 
 def test_initial_loss_is_close_to_uniform():
