@@ -343,12 +343,12 @@ class EncodedWords:
         """The words at ``index`` packed several to a row of ``row_len`` tokens, instead of one padded row each.
 
         Returns inputs, targets and positions, each (R, row_len); with ``slots``, also where each word's targets
-        lie, on the CPU: (word, row, column), one entry per target, ``word`` indexing ``index``. A word occupies ``len + 1`` consecutive slots
-        (start token and characters in; characters and stop token out) and its positions count from 0 at its
-        start token, so a model that restarts attention at position 0 (a word attends only to itself) computes
-        exactly the loss of the padded batch with the same targets. Rows are filled longest word first, topped up
-        with the shortest ones that still fit; names.txt at batch 128 fills ~90% of the slots where padding to
-        the longest word of the batch fills ~55%.
+        lie, on the CPU: (word, row, column), one entry per target, ``word`` indexing ``index``. A word occupies
+        ``len + 1`` consecutive slots (start token and characters in; characters and stop token out) and its
+        positions count from 0 at its start token, so a model that restarts attention at position 0 (a word
+        attends only to itself) computes exactly the loss of the padded batch with the same targets. Rows are
+        filled longest word first, topped up with the shortest ones that still fit; names.txt at batch 128 fills
+        ~90% of the slots where padding to the longest word of the batch fills ~55%.
         """
         import torch
 
