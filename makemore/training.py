@@ -7,6 +7,7 @@ torch, so a refused option costs nothing.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -468,8 +469,8 @@ class Lean:
     tier: dict[str, Any]  # the tier's values of those settings
 
 
-LEAN_PASSES = 5  # the tier model's forward and backward passes timed, after one not timed ...
-LEAN_SECONDS = 2.0  # ... or fewer (at least 2) once they took this long
+LEAN_PASSES = 5  # the tier model's forward and backward passes timed (in each dtype it may take), after one not timed ...
+LEAN_SECONDS = 2.0  # ... or fewer (at least 2 rounds) once they took this long
 STEP_OVER_PASSES = 1.15  # a step's time over its passes' (the optimizer, the moving average): as measured
 
 
@@ -500,8 +501,8 @@ def lean_for_machine(req: Request, mode: str, cfg: TrainConfig, model, batches, 
 
 def seconds_per_step(model, batches, cfg: TrainConfig) -> float:
     """The median time of ``model``'s forward and backward passes on a batch of ``cfg.batch_size`` (its first
-    micro-batch, times ``grad_accum``), in float32 on ``cfg.device``. Leaves no trace: the gradients are dropped
-    and torch's random numbers (dropout) are as they were."""
+    micro-batch, times ``grad_accum``) on ``cfg.device``, in the dtype the run trains in (``training_dtype``).
+    Leaves no trace: the gradients are dropped and torch's random numbers (dropout) are as they were."""
     import statistics
     import time
 
@@ -511,27 +512,56 @@ def seconds_per_step(model, batches, cfg: TrainConfig) -> float:
     model.to(device)
     index = batches.draw(cfg.batch_size, torch.Generator().manual_seed(0)).chunk(max(1, cfg.grad_accum))[0]
     x, y, extra = batches.micro_batch(index, model, cfg.pack, device)
+    dtypes = training_dtypes(cfg, model)
 
     def synchronize() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    times: list[float] = []
+    def passes(dtype: str) -> float:
+        autocast = contextlib.nullcontext() if dtype == "float32" else \
+            torch.autocast(device.type, dtype=getattr(torch, dtype))
+        synchronize()
+        start = time.perf_counter()
+        with autocast:
+            _, loss = model(x, y, **extra)
+        loss.backward()
+        synchronize()
+        return time.perf_counter() - start
+
+    times: dict[str, list[float]] = {d: [] for d in dtypes}
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         try:
-            for i in range(1 + LEAN_PASSES):
-                synchronize()
-                start = time.perf_counter()
-                _, loss = model(x, y, **extra)
-                loss.backward()
-                synchronize()
-                if i:
-                    times.append(time.perf_counter() - start)
-                    if len(times) >= 2 and sum(times) > LEAN_SECONDS:
-                        break
+            for i in range(1 + LEAN_PASSES):  # each dtype in turn, round by round
+                for dtype in dtypes:
+                    seconds = passes(dtype)
+                    if i:
+                        times[dtype].append(seconds)
+                if i >= 2 and sum(map(sum, times.values())) > LEAN_SECONDS:
+                    break
         finally:
             model.zero_grad(set_to_none=True)
-    return statistics.median(times) * max(1, cfg.grad_accum)
+    medians = {d: statistics.median(t) for d, t in times.items()}
+    seconds = medians[dtypes[0]]
+    if len(dtypes) == 2:  # --dtype auto on a CPU with bfloat16 instructions: the trainer's choice, as it makes it
+        from makemore.device import BFLOAT16_PAYS_BY
+
+        if medians["bfloat16"] <= BFLOAT16_PAYS_BY * seconds:
+            seconds = medians["bfloat16"]
+    return seconds * max(1, cfg.grad_accum)
+
+
+def training_dtypes(cfg: TrainConfig, model) -> tuple[str, ...]:
+    """The dtypes a run may train ``model`` in, as the trainer decides: the one given; under ``--dtype auto``
+    float32, and on a CPU with bfloat16 instructions bfloat16 autocast too, where the first step times both (on
+    one that emulates bfloat16 float32 always wins; under ``--compile`` and on a GPU auto means float32)."""
+    from makemore.device import cpu_bfloat16
+
+    if cfg.dtype != "auto":
+        return (cfg.dtype,)
+    if cfg.device.startswith("cpu") and model.trainable and not cfg.compile and cpu_bfloat16():
+        return ("float32", "bfloat16")
+    return ("float32",)
 
 
 def build_trainer(model, vocab, splits, cfg: TrainConfig, run: RunDir, model_type: str, dataset: str, dist=None):

@@ -494,3 +494,48 @@ def test_timing_a_models_passes_leaves_no_trace(small_words):
     assert torch.equal(torch.get_rng_state(), rng)
     assert all(p.grad is None for p in model.parameters())
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("bf16_share, takes", [(0.6, "bfloat16"), (0.9, "float32")])
+def test_the_step_is_timed_in_the_dtype_the_run_will_train_in(small_words, monkeypatch, bf16_share, takes):
+    """Under ``--dtype auto`` on a CPU with bfloat16 instructions the first step takes bfloat16 autocast where it
+    pays (``makemore.device.BFLOAT16_PAYS_BY``): the steps that fit in the budget are counted at the time of the
+    dtype the run will take, the passes timed each way in turn; elsewhere in the one dtype the run trains in."""
+    import time
+
+    from makemore import device
+    from makemore.config import TrainConfig
+    from makemore.data import EncodedWords, Vocab
+    from makemore.batches import WordBatches
+    from makemore.models import BASE_RECIPE, build_model
+    from makemore.training import seconds_per_step
+
+    words = small_words.read_text().split()
+    vocab = Vocab.from_words(words)
+    encoded = EncodedWords(words, vocab)
+    batches = WordBatches({"train": encoded, "val": encoded, "test": encoded}, vocab)
+    model = build_model("transformer", len(vocab), max(map(len, words)) + 1, {**TINY, "dropout": 0.1})
+    forward, seen, clock = model.forward, [], [0.0]
+    float32_seconds = 0.05
+
+    def paced(*args, **kwargs):  # a pass whose time (on a clock of its own) depends on its dtype, as on such a CPU
+        autocast = torch.is_autocast_enabled("cpu")
+        seen.append(torch.get_autocast_dtype("cpu") if autocast else torch.float32)
+        clock[0] += float32_seconds * (bf16_share if autocast else 1.0)
+        return forward(*args, **kwargs)
+
+    model.forward = paced
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(device, "cpu_bfloat16", lambda: True)
+    batch = {**BASE_RECIPE, "batch_size": 8}
+    seconds = seconds_per_step(model, batches, TrainConfig(**batch, device="cpu", dtype="auto"))
+    assert seen[:4] == [torch.float32, torch.bfloat16] * 2  # in turn, round by round
+    assert seconds == pytest.approx(float32_seconds * (bf16_share if takes == "bfloat16" else 1.0))
+    for dtype, timed in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):  # given: that one alone
+        seen.clear()
+        seconds_per_step(model, batches, TrainConfig(**batch, device="cpu", dtype=dtype))
+        assert set(seen) == {timed}
+    monkeypatch.setattr(device, "cpu_bfloat16", lambda: False)  # emulated: float32 wins, and is all that is timed
+    seen.clear()
+    seconds = seconds_per_step(model, batches, TrainConfig(**batch, device="cpu", dtype="auto"))
+    assert set(seen) == {torch.float32} and seconds == pytest.approx(float32_seconds)
