@@ -27,7 +27,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import cpu_name, matmul_peak, names_path, table  # noqa: E402
+from common import cpu_name, matmul_peak_apart, names_path, table  # noqa: E402
 
 THRESHOLDS = (2.10, 2.05, 2.00, 1.95, 1.92)
 
@@ -81,7 +81,7 @@ def main() -> None:
     request = Request(data=str(names_path(args.data)), model_type=args.type, out=out, device=args.device,
                       train=train, hyper=hyper)
     if not args.device.startswith("cuda"):  # the machine, as every figure names it (a GPU run: the GPU benchmark)
-        peak = matmul_peak("cpu")
+        peak = matmul_peak_apart(args.threads)  # apart: the run's first step times its dtype in this process
         print(f"{cpu_name()} · {os.cpu_count()} cores · torch {torch.__version__} · float32 matmul peak "
               f"{peak / 1e9:.0f} GFLOP/s (measured now) · {time.strftime('%Y-%m-%d %H:%M')}", flush=True)
     trainer, _ = new_trainer(request)
