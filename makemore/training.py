@@ -469,7 +469,7 @@ class Lean:
     tier: dict[str, Any]  # the tier's values of those settings
 
 
-LEAN_PASSES = 5  # the tier model's forward and backward passes timed (in each dtype it may take), after one not timed ...
+LEAN_PASSES = 5  # the tier model's passes timed (in each dtype it may take), after one not timed ...
 LEAN_SECONDS = 2.0  # ... or fewer (at least 2 rounds) once they took this long
 STEP_OVER_PASSES = 1.15  # a step's time over its passes' (the optimizer, the moving average): as measured
 
@@ -501,7 +501,7 @@ def lean_for_machine(req: Request, mode: str, cfg: TrainConfig, model, batches, 
 
 def seconds_per_step(model, batches, cfg: TrainConfig) -> float:
     """The median time of ``model``'s forward and backward passes on a batch of ``cfg.batch_size`` (its first
-    micro-batch, times ``grad_accum``) on ``cfg.device``, in the dtype the run trains in (``training_dtype``).
+    micro-batch, times ``grad_accum``) on ``cfg.device``, in the dtype the run trains in (``training_dtypes``).
     Leaves no trace: the gradients are dropped and torch's random numbers (dropout) are as they were."""
     import statistics
     import time
