@@ -28,6 +28,12 @@ from makemore.events import (MAX_TABLE_VOCAB, Arithmetic, Bigrams, Eval, Event, 
                              Started, Step)
 
 
+def dtype_timed(cfg: TrainConfig, device_type: str, model) -> bool:
+    """Whether the first step times float32 against bfloat16 autocast to settle ``--dtype auto``: on a CPU, for a
+    trained model, without ``--compile`` (elsewhere auto means float32)."""
+    return cfg.dtype == "auto" and device_type == "cpu" and model.trainable and not cfg.compile
+
+
 def flatten(params: list[torch.Tensor]) -> torch.nn.Parameter:
     """One contiguous parameter, with its gradient preallocated, of which ``params`` become views.
 
@@ -127,7 +133,7 @@ class Trainer:
         # it (kept in the run's state for --resume); float32 elsewhere (CUDA trains in float32 with TF32)
         self._dtype_auto = self._dtype_open = cfg.dtype == "auto"
         self._saved_dtype: str | None = None
-        if self._dtype_open and not (self.device.type == "cpu" and model.trainable and not cfg.compile):
+        if self._dtype_open and not dtype_timed(cfg, self.device.type, model):
             self._set_dtype("float32")
         if self._precision_open and not (model.trainable and cfg.dtype in ("float32", "auto")):
             self._set_precision("highest")  # nothing to time: no float32 training step

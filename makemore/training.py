@@ -555,11 +555,14 @@ def training_dtypes(cfg: TrainConfig, model) -> tuple[str, ...]:
     """The dtypes a run may train ``model`` in, as the trainer decides: the one given; under ``--dtype auto``
     float32, and on a CPU with bfloat16 instructions bfloat16 autocast too, where the first step times both (on
     one that emulates bfloat16 float32 always wins; under ``--compile`` and on a GPU auto means float32)."""
+    import torch
+
     from makemore.device import cpu_bfloat16
+    from makemore.trainer import dtype_timed
 
     if cfg.dtype != "auto":
         return (cfg.dtype,)
-    if cfg.device.startswith("cpu") and model.trainable and not cfg.compile and cpu_bfloat16():
+    if dtype_timed(cfg, torch.device(cfg.device).type, model) and cpu_bfloat16():
         return ("float32", "bfloat16")
     return ("float32",)
 
