@@ -73,17 +73,19 @@ def matmul_peak(device="cpu", dtype=None, sizes=(512, 1024, 2048), reps: int = 5
     return best
 
 
-def matmul_peak_apart(threads: int | None = None) -> float:
-    """``matmul_peak`` on the CPU, measured in a child process on ``threads`` threads (default: torch's), so that
-    the large matmuls leave this process as it was: measured in-process just before a run, they moved what the
-    first step's dtype timing saw (the ten-minute model's bfloat16/float32 ratio 0.75-0.88, float32 taken in half
-    the processes, against 0.60-0.68 with the peak measured apart and 0.56-0.75 with none; benchmarks/README.md)."""
+def matmul_peak_apart(threads: int | None = None, precision: str | None = None) -> float:
+    """``matmul_peak`` on the CPU (under ``precision``), measured in a child process on ``threads`` threads
+    (default: torch's), so that the large matmuls leave this process as it was: measured in-process just before
+    a run, they moved what the first step's dtype timing saw (the ten-minute model's bfloat16/float32 ratio
+    0.75-0.88, float32 taken in half the processes, against 0.60-0.68 with the peak measured apart and 0.56-0.75
+    with none; benchmarks/README.md)."""
     import subprocess
 
     code = ("import sys, torch; sys.path.insert(0, sys.argv[1]); from common import matmul_peak; "
-            "n = int(sys.argv[2]); n and torch.set_num_threads(n); print(matmul_peak('cpu'))")
-    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parent), str(threads or 0)],
-                         capture_output=True, text=True, check=True)
+            "n = int(sys.argv[2]); n and torch.set_num_threads(n); "
+            "print(matmul_peak('cpu', precision=sys.argv[3] or None))")
+    args = [str(Path(__file__).resolve().parent), str(threads or 0), precision or ""]
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
     return float(out.stdout.split()[-1])
 
 
