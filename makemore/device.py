@@ -139,7 +139,8 @@ _dtype_choices: dict[tuple, bool] = {}  # this process's choice for each model a
 def bfloat16_pays(key: tuple, passes: Callable[[], None], use: Callable[[bool], None]) -> bool:
     """Whether a run trains faster on this CPU under bfloat16 autocast than in float32: ``passes`` (the run's own
     forward and backward on a micro-batch, under bfloat16 autocast after ``use(True)``, in float32 after
-    ``use(False)``) timed each way, alternated, the median of the rounds' ratios against ``BFLOAT16_PAYS_BY``.
+    ``use(False)``) timed each way, alternated, the median of the rounds' ratios against ``BFLOAT16_PAYS_BY``;
+    a median near the line is timed on (``NEAR_MARGIN``), as a third of a run's time rides on the answer.
     Decided once per process and ``key``; ``use(False)`` afterwards, whatever the answer.
 
     Timed because it depends on the CPU and the model: on a CPU with bfloat16 matrix instructions (AMD EPYC,
@@ -147,7 +148,7 @@ def bfloat16_pays(key: tuple, passes: Callable[[], None], use: Callable[[bool], 
     recipe's 1.23 (its matrices are small); without them bfloat16 is slower at every size."""
     if key not in _dtype_choices:
         try:
-            ratio = _median_ratio(passes, use, BFLOAT16_PAYS_BY)
+            ratio = _median_ratio(passes, use, BFLOAT16_PAYS_BY, near_seconds=NEAR_SECONDS)
         finally:
             use(False)
         _dtype_choices[key] = ratio <= BFLOAT16_PAYS_BY
@@ -164,6 +165,10 @@ CLEAR_ROUNDS, CLEAR_MARGIN = 3, 1.15  # a timing this clear after this many roun
 # rounds (oneDNN's matmuls at 3.1x, bfloat16 at 1.7x for the default names Transformer on an AMD EPYC); two, so
 # that one pass slowed by the machine does not decide; a switch is never taken so soon
 FAR_ROUNDS, FAR_MARGIN = 2, 2.0
+# a dtype timing whose median lies within this factor of the line after those rounds is timed on, up to
+# NEAR_SECONDS or NEAR_ROUNDS: the ten-minute names Transformer's median of its first seven rounds (single passes
+# of 20-30 ms) was 0.56-0.84 over ten processes, one of them past 0.8, where 25 rounds gave 0.57-0.75
+NEAR_MARGIN, NEAR_SECONDS, NEAR_ROUNDS = 1.1, 1.5, 45
 LONG_PASS_SECONDS = 0.25  # passes at least this long (a large model's, seconds each) are timed for one round only
 SIZE_PASSES = 3  # passes timed to see an MLP's size (with 1, one process in six at 240 rows of 64 took oneDNN)
 _gelu_choices: dict[tuple[int, int], bool] = {}  # this process's choice for each MLP shape (rows, width)
@@ -239,22 +244,30 @@ def _faster_without_onednn(work: Callable[[], None]) -> bool:
         torch.backends.mkldnn.enabled = before
 
 
-def _median_ratio(work: Callable[[], None], switch: Callable[[bool], None], threshold: float) -> float:
+def _median_ratio(work: Callable[[], None], switch: Callable[[bool], None], threshold: float,
+                  near_seconds: float = 0.0) -> float:
     """The median over rounds of ``work``'s time after ``switch(True)`` over its time after ``switch(False)``:
     each round times both, about 2 ms a side, the first pass after a switch untimed (it is slower); rounds stop
-    after ``PROBE_SECONDS`` once ``MIN_ROUNDS`` are done (one, for passes of ``LONG_PASS_SECONDS`` or more). The
-    caller restores what ``switch`` changes. Clear-cut timings stop sooner: after ``CLEAR_ROUNDS`` rounds whose
-    ratios all lie beyond ``threshold`` by ``CLEAR_MARGIN``, on the same side; after ``FAR_ROUNDS``, if all are above
-    ``threshold`` by ``FAR_MARGIN`` (the switch far slower: not taken)."""
+    after ``ROUNDS``, or after ``PROBE_SECONDS`` once ``MIN_ROUNDS`` are done (one, for passes of
+    ``LONG_PASS_SECONDS`` or more). With ``near_seconds``, a median still within ``NEAR_MARGIN`` of ``threshold``
+    (a short pass's) is timed on, up to ``near_seconds`` or ``NEAR_ROUNDS``. The caller restores what ``switch``
+    changes. Clear-cut timings stop sooner: after ``CLEAR_ROUNDS`` rounds whose ratios all lie beyond
+    ``threshold`` by ``CLEAR_MARGIN``, on the same side; after ``FAR_ROUNDS``, if all are above ``threshold`` by
+    ``FAR_MARGIN`` (the switch far slower: not taken)."""
     ratios = []
     first = _timed(work)  # allocates and initialises: a pass this long alone is long in any case
     once = first if first >= LONG_PASS_SECONDS else min(_timed(work) for _ in range(2))
     reps = max(1, min(50, int(2e-3 / max(once, 1e-6))))
     fewest = MIN_ROUNDS if once < LONG_PASS_SECONDS else 1  # a long pass: the time a round costs decides
+    if once >= LONG_PASS_SECONDS:
+        near_seconds = 0.0
     start = time.perf_counter()
-    for i in range(ROUNDS):
-        if i >= fewest and time.perf_counter() - start > PROBE_SECONDS:
-            break
+    for i in range(max(ROUNDS, NEAR_ROUNDS if near_seconds else 0)):
+        if i >= fewest:
+            near = near_seconds and threshold / NEAR_MARGIN < statistics.median(ratios) < threshold * NEAR_MARGIN
+            if i >= (NEAR_ROUNDS if near else ROUNDS) \
+                    or time.perf_counter() - start > (near_seconds if near else PROBE_SECONDS):
+                break
         took = {}
         for flag in (False, True):
             switch(flag)

@@ -246,6 +246,53 @@ def test_one_slow_round_does_not_decide_for_a_mid_sized_model(monkeypatch):
     assert state["bf16"] is False  # float32 again afterwards, whatever the answer
 
 
+def test_a_dtype_timing_near_its_line_is_timed_on(monkeypatch):
+    """A bfloat16 timing whose median after the usual rounds lies within NEAR_MARGIN of BFLOAT16_PAYS_BY is timed
+    on until the median leaves that band (or NEAR_SECONDS pass): the ten-minute names Transformer's first seven
+    rounds gave a median past the line in one process of ten, where more rounds gave 0.75. Far from the line, or
+    near it for NEAR_SECONDS, the timing stops as before. On a clock of the passes' own."""
+    import types
+
+    from makemore import device
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(device, "time", types.SimpleNamespace(perf_counter=lambda: clock["now"]))
+    state = {"bf16": False, "bf16 passes": 0}
+
+    def use(flag: bool) -> None:
+        state["bf16"] = flag
+
+    def timing(ratios) -> tuple[bool, int]:  # ratios(n): bfloat16's share of float32's time at its n-th pass
+        state["bf16 passes"] = 0
+
+        def passes():
+            if state["bf16"]:
+                state["bf16 passes"] += 1
+                clock["now"] += 0.030 * ratios(state["bf16 passes"])
+            else:
+                clock["now"] += 0.030
+        monkeypatch.setattr(device, "_dtype_choices", {})
+        return device.bfloat16_pays(("ten-minute",), passes, use), state["bf16 passes"] // 2
+
+    monkeypatch.setattr(device, "NEAR_SECONDS", 60.0)
+    # seven rounds at 0.84 (past the line, near it), then 0.70: timed on until the median left the band
+    answer, rounds = timing(lambda n: 0.84 if n <= 2 * device.MIN_ROUNDS else 0.70)
+    assert answer is True and rounds == device.ROUNDS  # the median 0.70 at ROUNDS rounds: out of the band
+    # the same first rounds, and 0.84 on: timed up to NEAR_ROUNDS, float32 taken
+    answer, rounds = timing(lambda n: 0.84)
+    assert answer is False and rounds == device.NEAR_ROUNDS
+    monkeypatch.setattr(device, "NEAR_SECONDS", 1.5)  # ... or until NEAR_SECONDS: 0.11 s a round here
+    answer, rounds = timing(lambda n: 0.84)
+    assert answer is False and rounds == 14
+    # 0.71 is not near (0.8 / 1.1 = 0.727) nor clear (0.8 / 1.15 = 0.696): PROBE_SECONDS, then MIN_ROUNDS decide
+    answer, rounds = timing(lambda n: 0.71)
+    assert answer is True and rounds == device.MIN_ROUNDS
+    monkeypatch.setattr(device, "NEAR_SECONDS", 0.0)  # the old rule: the first seven rounds decide
+    answer, rounds = timing(lambda n: 0.84 if n <= 2 * device.MIN_ROUNDS else 0.70)
+    assert answer is False and rounds == device.MIN_ROUNDS
+    assert state["bf16"] is False
+
+
 def test_a_clear_cut_timing_stops_after_its_first_rounds(monkeypatch, restore_matmul_precision):
     """Passes six times slower under the switch decide after FAR_ROUNDS rounds (FAR_MARGIN), or CLEAR_ROUNDS
     rounds within it; six times faster, after CLEAR_ROUNDS: a switch is never taken so soon. A timing that is
@@ -408,7 +455,7 @@ def test_timings_are_kept_per_model_not_per_width(small_words, tmp_path, monkeyp
     monkeypatch.setattr(device, "_precision_choices", {})
     monkeypatch.setattr(device, "_dtype_choices", {})
     timed = []
-    monkeypatch.setattr(device, "_median_ratio", lambda work, switch, threshold: timed.append(threshold) or 2.0)
+    monkeypatch.setattr(device, "_median_ratio", lambda work, switch, threshold, **_: timed.append(threshold) or 2.0)
     for i, heads in enumerate((1, 2, 2)):
         trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / str(i), device="cpu",
                                          hyper={**TINY, "n_head": heads},
