@@ -140,7 +140,7 @@ def bfloat16_pays(key: tuple, passes: Callable[[], None], use: Callable[[bool], 
     """Whether a run trains faster on this CPU under bfloat16 autocast than in float32: ``passes`` (the run's own
     forward and backward on a micro-batch, under bfloat16 autocast after ``use(True)``, in float32 after
     ``use(False)``) timed each way, alternated, the median of the rounds' ratios against ``BFLOAT16_PAYS_BY``;
-    a median near the line is timed on (``NEAR_MARGIN``), as a third of a run's time rides on the answer.
+    a median near the line is timed on (``NEAR_MARGIN``): up to a third of a run's time rides on the answer.
     Decided once per process and ``key``; ``use(False)`` afterwards, whatever the answer.
 
     Timed because it depends on the CPU and the model: on a CPU with bfloat16 matrix instructions (AMD EPYC,
@@ -258,13 +258,12 @@ def _median_ratio(work: Callable[[], None], switch: Callable[[bool], None], thre
     first = _timed(work)  # allocates and initialises: a pass this long alone is long in any case
     once = first if first >= LONG_PASS_SECONDS else min(_timed(work) for _ in range(2))
     reps = max(1, min(50, int(2e-3 / max(once, 1e-6))))
-    fewest = MIN_ROUNDS if once < LONG_PASS_SECONDS else 1  # a long pass: the time a round costs decides
-    if once >= LONG_PASS_SECONDS:
-        near_seconds = 0.0
+    long_pass = once >= LONG_PASS_SECONDS  # the time a round costs decides: one round, never timed on
+    fewest, near_seconds = (1, 0.0) if long_pass else (MIN_ROUNDS, near_seconds)
     start = time.perf_counter()
     for i in range(max(ROUNDS, NEAR_ROUNDS if near_seconds else 0)):
         if i >= fewest:
-            near = near_seconds and threshold / NEAR_MARGIN < statistics.median(ratios) < threshold * NEAR_MARGIN
+            near = near_seconds > 0 and threshold / NEAR_MARGIN < statistics.median(ratios) < threshold * NEAR_MARGIN
             if i >= (NEAR_ROUNDS if near else ROUNDS) \
                     or time.perf_counter() - start > (near_seconds if near else PROBE_SECONDS):
                 break
