@@ -700,8 +700,10 @@ def test_trainer_idle_leaves_a_paused_run_exactly_as_it_was(small_words, tmp_pat
 
 
 async def test_paused_run_samples_and_saves_at_once_and_resumes_exactly(small_words, tmp_path):
-    reference = train_headless(tiny_trainer(small_words, tmp_path / "a", max_steps=80, eval_interval=40))
-    trainer = tiny_trainer(small_words, tmp_path / "b", max_steps=80, eval_interval=40)
+    # steps enough that the run does not end between step 20 and the pause on a busy machine (with 80, a full
+    # suite once timed out waiting for the paused samples: a run that ended first would draw from its best model)
+    reference = train_headless(tiny_trainer(small_words, tmp_path / "a", max_steps=400, eval_interval=100))
+    trainer = tiny_trainer(small_words, tmp_path / "b", max_steps=400, eval_interval=100)
     app = create_app(trainer=trainer, poll_interval=0.05)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.run_screen()
