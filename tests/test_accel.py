@@ -281,9 +281,10 @@ def test_a_dtype_timing_near_its_line_is_timed_on(monkeypatch):
     # the same first rounds, and 0.84 on: timed up to NEAR_ROUNDS, float32 taken
     answer, rounds = timing(lambda n: 0.84)
     assert answer is False and rounds == device.NEAR_ROUNDS
-    monkeypatch.setattr(device, "NEAR_SECONDS", 1.5)  # ... or until NEAR_SECONDS: 0.11 s a round here
+    monkeypatch.setattr(device, "NEAR_SECONDS", 1.5)  # ... or until NEAR_SECONDS have passed
     answer, rounds = timing(lambda n: 0.84)
-    assert answer is False and rounds == 14
+    a_round = 2 * 0.030 + 2 * 0.030 * 0.84  # a pass after each switch, and one timed, each way
+    assert answer is False and rounds == int(1.5 / a_round) + 1 == 14  # no round begins once 1.5 s have passed
     # 0.71 is not near (0.8 / 1.1 = 0.727) nor clear (0.8 / 1.15 = 0.696): PROBE_SECONDS, then MIN_ROUNDS decide
     answer, rounds = timing(lambda n: 0.71)
     assert answer is True and rounds == device.MIN_ROUNDS
