@@ -324,7 +324,7 @@ def train(
     seed: SeedOpt = 42,
     device: DeviceOpt = "auto",
     dtype: Annotated[str, typer.Option(help="auto | float32 | bfloat16 | float16 (autocast). auto: float32, or on "
-                                       "a CPU bfloat16 where the first step times it 20% faster.",
+                                       "a CPU bfloat16 where the first step times it 10% faster.",
                                        rich_help_panel=S)] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (needs a C++ compiler "
                                           "on CPU; slow first step).", rich_help_panel=S)] = False,

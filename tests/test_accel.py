@@ -248,8 +248,8 @@ def test_one_slow_round_does_not_decide_for_a_mid_sized_model(monkeypatch):
 
 def test_a_dtype_timing_near_its_line_is_timed_on(monkeypatch):
     """A bfloat16 timing whose median after the usual rounds lies within NEAR_MARGIN of BFLOAT16_PAYS_BY is timed
-    on until the median leaves that band (or NEAR_SECONDS pass): the ten-minute names Transformer's first seven
-    rounds gave a median past the line in one process of ten, where more rounds gave 0.75. Far from the line, or
+    on until the median leaves that band (or NEAR_SECONDS pass): the median of the first seven rounds spreads by
+    a tenth from one process to the next, where more rounds spread by half that. Far from the line, or
     near it for NEAR_SECONDS, the timing stops as before. On a clock of the passes' own."""
     import types
 
@@ -274,22 +274,25 @@ def test_a_dtype_timing_near_its_line_is_timed_on(monkeypatch):
         monkeypatch.setattr(device, "_dtype_choices", {})
         return device.bfloat16_pays(("ten-minute",), passes, use), state["bf16 passes"] // 2
 
+    line = device.BFLOAT16_PAYS_BY
+    near = line * (1 + device.NEAR_MARGIN) / 2  # past the line, within the band
+    below = line * (1 / device.NEAR_MARGIN + 1 / device.CLEAR_MARGIN) / 2  # under the band, not clear-cut either
     monkeypatch.setattr(device, "NEAR_SECONDS", 60.0)
-    # seven rounds at 0.84 (past the line, near it), then 0.70: timed on until the median left the band
-    answer, rounds = timing(lambda n: 0.84 if n <= 2 * device.MIN_ROUNDS else 0.70)
-    assert answer is True and rounds == device.ROUNDS  # the median 0.70 at ROUNDS rounds: out of the band
-    # the same first rounds, and 0.84 on: timed up to NEAR_ROUNDS, float32 taken
-    answer, rounds = timing(lambda n: 0.84)
+    # seven rounds near the line, past it, then below: timed on until the median left the band
+    answer, rounds = timing(lambda n: near if n <= 2 * device.MIN_ROUNDS else below)
+    assert answer is True and rounds == device.ROUNDS  # the median at ROUNDS rounds is below's: out of the band
+    # the same first rounds, and near on: timed up to NEAR_ROUNDS, float32 taken
+    answer, rounds = timing(lambda n: near)
     assert answer is False and rounds == device.NEAR_ROUNDS
     monkeypatch.setattr(device, "NEAR_SECONDS", 1.5)  # ... or until NEAR_SECONDS have passed
-    answer, rounds = timing(lambda n: 0.84)
-    a_round = 2 * 0.030 + 2 * 0.030 * 0.84  # a pass after each switch, and one timed, each way
-    assert answer is False and rounds == int(1.5 / a_round) + 1 == 14  # no round begins once 1.5 s have passed
-    # 0.71 is not near (0.8 / 1.1 = 0.727) nor clear (0.8 / 1.15 = 0.696): PROBE_SECONDS, then MIN_ROUNDS decide
-    answer, rounds = timing(lambda n: 0.71)
+    answer, rounds = timing(lambda n: near)
+    a_round = 2 * 0.030 + 2 * 0.030 * near  # a pass after each switch, and one timed, each way
+    assert answer is False and rounds == int(1.5 / a_round) + 1  # no round begins once 1.5 s have passed
+    # neither near nor clear: PROBE_SECONDS, then MIN_ROUNDS decide
+    answer, rounds = timing(lambda n: below)
     assert answer is True and rounds == device.MIN_ROUNDS
     monkeypatch.setattr(device, "NEAR_SECONDS", 0.0)  # the old rule: the first seven rounds decide
-    answer, rounds = timing(lambda n: 0.84 if n <= 2 * device.MIN_ROUNDS else 0.70)
+    answer, rounds = timing(lambda n: near if n <= 2 * device.MIN_ROUNDS else below)
     assert answer is False and rounds == device.MIN_ROUNDS
     assert state["bf16"] is False
 
