@@ -169,8 +169,9 @@ CLEAR_ROUNDS, CLEAR_MARGIN = 3, 1.15  # a timing this clear after this many roun
 # that one pass slowed by the machine does not decide; a switch is never taken so soon
 FAR_ROUNDS, FAR_MARGIN = 2, 2.0
 # a dtype timing whose median lies within this factor of the line after those rounds is timed on, up to
-# NEAR_SECONDS or NEAR_ROUNDS: the medians of the first seven rounds (single passes of 20-30 ms) spread by a
-# tenth either way from one process to the next, where 25 rounds spread by half that
+# NEAR_SECONDS or NEAR_ROUNDS: seven rounds' median moves from one process to the next (the ten-minute names
+# Transformer's, single passes of 20-30 ms: 0.56-0.84 over ten processes, of 25 rounds 0.57-0.75); the band is
+# narrow, as near the line either answer costs little (BFLOAT16_PAYS_BY)
 NEAR_MARGIN, NEAR_SECONDS, NEAR_ROUNDS = 1.05, 1.5, 45
 LONG_PASS_SECONDS = 0.25  # passes at least this long (a large model's, seconds each) are timed for one round only
 SIZE_PASSES = 3  # passes timed to see an MLP's size (with 1, one process in six at 240 rows of 64 took oneDNN)

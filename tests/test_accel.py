@@ -248,8 +248,8 @@ def test_one_slow_round_does_not_decide_for_a_mid_sized_model(monkeypatch):
 
 def test_a_dtype_timing_near_its_line_is_timed_on(monkeypatch):
     """A bfloat16 timing whose median after the usual rounds lies within NEAR_MARGIN of BFLOAT16_PAYS_BY is timed
-    on until the median leaves that band (or NEAR_SECONDS pass): the median of the first seven rounds spreads by
-    a tenth from one process to the next, where more rounds spread by half that. Far from the line, or
+    on until the median leaves that band (or NEAR_SECONDS pass): the median of the first seven rounds moves from
+    one process to the next more than that of more rounds. Far from the line, or
     near it for NEAR_SECONDS, the timing stops as before. On a clock of the passes' own."""
     import types
 
