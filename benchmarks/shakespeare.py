@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, compile_package, table  # noqa: E402
+from common import REPO, compile_package, cpu_name, matmul_peak_apart, table  # noqa: E402
 
 TINY = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
 NANOGPT = REPO.parent / "shared" / "reference" / "nanogpt"
@@ -109,7 +109,7 @@ def run_makemore(data: Path, model_type: str, train: dict, hyper: dict, block_si
     full_val = trainer.data.evaluate(trainer.model, "val", trainer.device, max_tokens=None)
     summary = {"type": model_type, "params": trainer.model.num_params(), "steps": trainer.step,
                "batch": cfg.batch_size, "block": trainer.data.block, "wall": wall, "train_s": trainer.elapsed,
-               "full_val": full_val}
+               "full_val": full_val, "dtype": cfg.dtype, "precision": trainer.matmul_precision}
     shutil.rmtree(out.parent, ignore_errors=True)
     return curve, summary
 
@@ -169,7 +169,8 @@ def side_by_side(args) -> None:
     if summary:
         print(f"makemore's best checkpoint on the whole val split: {summary['full_val']:.4f} nats/char "
               f"({summary['full_val'] / math.log(2):.3f} bits/char); {summary['steps']} steps in "
-              f"{summary['wall']:.0f} s wall, {summary['train_s']:.0f} s training")
+              f"{summary['wall']:.0f} s wall, {summary['train_s']:.0f} s training; {summary['dtype']}, float32 "
+              f"matmul precision {summary['precision']} (as its first step chose, or as given)")
 
 
 def progression(args) -> None:
@@ -212,6 +213,13 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
     (progression if args.progression else side_by_side)(args)
+    if not args.device.startswith("cuda"):  # the machine, as every figure names it; afterwards, so that makemore's
+        # wall time still counts importing torch (and in a child process: this one's state stays as it was)
+        import torch
+
+        peak = matmul_peak_apart(args.threads)
+        print(f"{cpu_name()} · {os.cpu_count()} cores · torch {torch.__version__} · float32 matmul peak "
+              f"{peak / 1e9:.0f} GFLOP/s (measured after the runs) · {time.strftime('%Y-%m-%d %H:%M')}")
 
 
 if __name__ == "__main__":
