@@ -182,11 +182,11 @@ def progression(args) -> None:
             hyper = {"n_layer": 1, "n_embd": 32}
         _, s = run_makemore(args.data, name, train, hyper, None, args.device)
         rows.append([name, f"{s['params']:,}", f"{s['steps']:,} × {s['batch']}", str(s["block"]),
-                     f"{s['wall']:.0f} s", f"{s['full_val']:.4f}", f"{s['full_val'] / math.log(2):.3f}"])
+                     f"{s['wall']:.0f} s", f"{s['full_val']:.4f}", f"{s['full_val'] / math.log(2):.3f}", s["dtype"]])
     print()
     print("the lecture's progression on Tiny Shakespeare, each family's text recipe (val = best checkpoint, "
           "whole val split):")
-    print(table(rows, ["type", "params", "steps × batch", "block", "wall", "val nats/char", "bits/char"]))
+    print(table(rows, ["type", "params", "steps × batch", "block", "wall", "val nats/char", "bits/char", "dtype"]))
 
 
 def main() -> None:
