@@ -139,19 +139,21 @@ BFLOAT16_PAYS_BY = 0.9
 _dtype_choices: dict[tuple, bool] = {}  # this process's choice for each model and micro-batch shape
 
 
-def bfloat16_pays(key: tuple, passes: Callable[[], None], use: Callable[[bool], None]) -> bool:
+def bfloat16_pays(key: tuple, passes: Callable[[], None], use: Callable[[bool], None],
+                  run_seconds: Callable[[float], float] | None = None) -> bool:
     """Whether a run trains faster on this CPU under bfloat16 autocast than in float32: ``passes`` (the run's own
     forward and backward on a micro-batch, under bfloat16 autocast after ``use(True)``, in float32 after
     ``use(False)``) timed each way, alternated, the median of the rounds' ratios against ``BFLOAT16_PAYS_BY``;
-    a median near the line is timed on (``NEAR_MARGIN``).
-    Decided once per process and ``key``; ``use(False)`` afterwards, whatever the answer.
+    a median near the line is timed on (``NEAR_MARGIN``), for at most ``NEAR_SHARE`` of the run's time where
+    ``run_seconds`` estimates it from one float32 pass's seconds. Decided once per process and ``key``;
+    ``use(False)`` afterwards, whatever the answer.
 
     Timed because it depends on the CPU and the model: on a CPU with bfloat16 matrix instructions (AMD EPYC,
     AVX-512 BF16) the ten-minute names Transformer's step took 0.69 of float32's time, and the default names
     recipe's 1.7 (its matrices are small); without them bfloat16 is slower at every size."""
     if key not in _dtype_choices:
         try:
-            ratio = _median_ratio(passes, use, BFLOAT16_PAYS_BY, near_seconds=NEAR_SECONDS)
+            ratio = _median_ratio(passes, use, BFLOAT16_PAYS_BY, near_seconds=NEAR_SECONDS, run_seconds=run_seconds)
         finally:
             use(False)
         _dtype_choices[key] = ratio <= BFLOAT16_PAYS_BY
@@ -173,6 +175,9 @@ FAR_ROUNDS, FAR_MARGIN = 2, 2.0
 # Transformer's, single passes of 20-30 ms: 0.56-0.84 over ten processes, of 25 rounds 0.57-0.75); the band is
 # narrow, as near the line either answer costs little (BFLOAT16_PAYS_BY)
 NEAR_MARGIN, NEAR_SECONDS, NEAR_ROUNDS = 1.05, 1.5, 45
+# ... and for at most this share of the run's time: near the line a wrong answer costs less than a tenth of each
+# step, and a short run's timing would cost more than that (the names GRU's 3,000 steps: 1.4 s of about 15)
+NEAR_SHARE = 0.02
 LONG_PASS_SECONDS = 0.25  # passes at least this long (a large model's, seconds each) are timed for one round only
 SIZE_PASSES = 3  # passes timed to see an MLP's size (with 1, one process in six at 240 rows of 64 took oneDNN)
 _gelu_choices: dict[tuple[int, int], bool] = {}  # this process's choice for each MLP shape (rows, width)
@@ -249,12 +254,13 @@ def _faster_without_onednn(work: Callable[[], None]) -> bool:
 
 
 def _median_ratio(work: Callable[[], None], switch: Callable[[bool], None], threshold: float,
-                  near_seconds: float = 0.0) -> float:
+                  near_seconds: float = 0.0, run_seconds: Callable[[float], float] | None = None) -> float:
     """The median over rounds of ``work``'s time after ``switch(True)`` over its time after ``switch(False)``:
     each round times both, about 2 ms a side, the first pass after a switch untimed (it is slower); rounds stop
     after ``ROUNDS``, or after ``PROBE_SECONDS`` once ``MIN_ROUNDS`` are done (one, for passes of
     ``LONG_PASS_SECONDS`` or more). With ``near_seconds``, a median still within ``NEAR_MARGIN`` of ``threshold``
-    (a short pass's) is timed on, up to ``near_seconds`` or ``NEAR_ROUNDS``. The caller restores what ``switch``
+    (a short pass's) is timed on, up to ``near_seconds`` (at most ``NEAR_SHARE`` of ``run_seconds`` of the pass's
+    time, where given) or ``NEAR_ROUNDS``. The caller restores what ``switch``
     changes. Clear-cut timings stop sooner: after ``CLEAR_ROUNDS`` rounds whose ratios all lie beyond
     ``threshold`` by ``CLEAR_MARGIN``, on the same side; after ``FAR_ROUNDS``, if all are above ``threshold`` by
     ``FAR_MARGIN`` (the switch far slower: not taken)."""
@@ -264,6 +270,8 @@ def _median_ratio(work: Callable[[], None], switch: Callable[[bool], None], thre
     reps = max(1, min(50, int(2e-3 / max(once, 1e-6))))
     long_pass = once >= LONG_PASS_SECONDS  # the time a round costs decides: one round, never timed on
     fewest, near_seconds = (1, 0.0) if long_pass else (MIN_ROUNDS, near_seconds)
+    if near_seconds and run_seconds is not None:
+        near_seconds = min(near_seconds, NEAR_SHARE * run_seconds(once))
     start = time.perf_counter()
     for i in range(max(ROUNDS, NEAR_ROUNDS if near_seconds else 0)):
         if i >= fewest:

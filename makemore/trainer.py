@@ -447,10 +447,18 @@ class Trainer:
 
                 with self._probe_passes(chunk) as (x, passes), self._unless_stopped():
                     key = (*self._timing_key(x), self.matmul_precision)  # float32's time depends on it
-                    bf16 = bfloat16_pays(key, passes, use)
+                    bf16 = bfloat16_pays(key, passes, use, self._run_seconds)
             self._set_dtype("bfloat16" if bf16 else "float32")
         if not self._every_rank(self.cfg.dtype == "bfloat16") and self._dtype_auto:
             self._set_dtype("float32")
+
+    def _run_seconds(self, pass_seconds: float) -> float:
+        """About how long the rest of this run trains, given one forward and backward pass's seconds on a
+        micro-batch: its time budget, or its steps left at that pace, whichever ends it first; unbounded: inf."""
+        cfg = self.cfg
+        by_steps = (cfg.max_steps - self.step) * pass_seconds * max(1, cfg.grad_accum) if cfg.max_steps else math.inf
+        by_time = cfg.max_time - self.elapsed if cfg.max_time else math.inf
+        return max(0.0, min(by_steps, by_time))
 
     @contextlib.contextmanager
     def _unless_stopped(self):

@@ -35,7 +35,7 @@ def steady_arithmetic():
     names = ("bfloat16_pays", "matmuls_in_onednn_pay", "native_gelu_pays")
     real = {name: getattr(device, name) for name in names}
     patch = pytest.MonkeyPatch()
-    patch.setattr(device, "bfloat16_pays", lambda key, passes, use: False)
+    patch.setattr(device, "bfloat16_pays", lambda key, passes, use, run_seconds=None: False)
     patch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: False)
     patch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
     yield real

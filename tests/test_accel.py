@@ -4,6 +4,7 @@ that decode; the matmul precision chosen by default keeps float32 results."""
 from __future__ import annotations
 
 import json
+import math
 import threading
 from pathlib import Path
 
@@ -262,8 +263,8 @@ def test_a_dtype_timing_near_its_line_is_timed_on(monkeypatch):
     def use(flag: bool) -> None:
         state["bf16"] = flag
 
-    def timing(ratios) -> tuple[bool, int]:  # ratios(n): bfloat16's share of float32's time at its n-th pass
-        state["bf16 passes"] = 0
+    def timing(ratios, run_seconds=None) -> tuple[bool, int]:  # ratios(n): bfloat16's share of float32's time at
+        state["bf16 passes"] = 0  # its n-th pass
 
         def passes():
             if state["bf16"]:
@@ -272,7 +273,7 @@ def test_a_dtype_timing_near_its_line_is_timed_on(monkeypatch):
             else:
                 clock["now"] += 0.030
         monkeypatch.setattr(device, "_dtype_choices", {})
-        return device.bfloat16_pays(("ten-minute",), passes, use), state["bf16 passes"] // 2
+        return device.bfloat16_pays(("ten-minute",), passes, use, run_seconds), state["bf16 passes"] // 2
 
     line = device.BFLOAT16_PAYS_BY
     near = line * (1 + device.NEAR_MARGIN) / 2  # past the line, within the band
@@ -288,6 +289,21 @@ def test_a_dtype_timing_near_its_line_is_timed_on(monkeypatch):
     answer, rounds = timing(lambda n: near)
     a_round = 2 * 0.030 + 2 * 0.030 * near  # a pass after each switch, and one timed, each way
     assert answer is False and rounds == int(1.5 / a_round) + 1  # no round begins once 1.5 s have passed
+    # a run whose NEAR_SHARE is shorter than NEAR_SECONDS is timed on for that share alone; its estimate is asked
+    # with a float32 pass's seconds
+    asked = []
+
+    def run_seconds(once):
+        asked.append(once)
+        return 40 * once / device.NEAR_SHARE  # the share: 40 passes' time, some ten rounds
+    answer, rounds = timing(lambda n: near, run_seconds)
+    share_rounds = int(40 * 0.030 / a_round) + 1
+    assert asked == [pytest.approx(0.030)]
+    assert answer is False and device.MIN_ROUNDS < rounds == share_rounds < int(1.5 / a_round) + 1
+    answer, rounds = timing(lambda n: near, lambda once: 0.0)  # no time to spare: the usual rounds decide
+    assert answer is False and rounds == device.MIN_ROUNDS
+    answer, rounds = timing(lambda n: near, lambda once: math.inf)  # unbounded: NEAR_SECONDS, as without
+    assert answer is False and rounds == int(1.5 / a_round) + 1
     # neither near nor clear: PROBE_SECONDS, then MIN_ROUNDS decide
     answer, rounds = timing(lambda n: below)
     assert answer is True and rounds == device.MIN_ROUNDS
@@ -381,7 +397,7 @@ def test_dtype_auto_trains_in_what_its_first_step_timed_and_resumes_with_it(smal
     monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
     monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: False)
     calls = []
-    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: calls.append(key) or pays)
+    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use, run_seconds=None: calls.append(key) or pays)
     out = tmp_path / "run"
     trainer, _ = _precision_run(small_words, out)
     seen = _autocast_seen(trainer)
@@ -394,7 +410,7 @@ def test_dtype_auto_trains_in_what_its_first_step_timed_and_resumes_with_it(smal
     assert set(seen) == {pays}
     assert json.loads((out / "config.json").read_text())["train"]["dtype"] == "auto"
 
-    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: pytest.fail("timed again on resume"))
+    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use, run_seconds=None: pytest.fail("timed again on resume"))
     if pays:  # --compile on a CPU trains in float32: it switched a bfloat16 run's arithmetic halfway, unsaid
         with pytest.raises(MakemoreError, match="trains under bfloat16 autocast, as --dtype auto chose when it "
                                                 "began, and --compile on a CPU trains in float32; resume it without"):
@@ -404,6 +420,31 @@ def test_dtype_auto_trains_in_what_its_first_step_timed_and_resumes_with_it(smal
     said = [e for e in resumed.run() if e.kind == "arithmetic"]
     assert resumed.step == 6 and resumed.cfg.dtype == chosen and set(seen) == {pays}
     assert [(e.step, e.dtype) for e in said] == [(5, chosen)]  # the resumed process's first step
+
+
+def test_the_dtype_timing_is_told_how_long_the_run_trains(small_words, tmp_path, monkeypatch,
+                                                          restore_matmul_precision):
+    """A dtype timing near its line goes on for at most NEAR_SHARE of the run's time: the trainer estimates it from
+    one pass's seconds as its steps left at that pace, each of grad_accum micro-batches, or its time budget where
+    that ends the run first."""
+    from makemore import device
+
+    monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
+    monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: False)
+    estimates = []
+
+    def pays(key, passes, use, run_seconds=None):
+        estimates.append(run_seconds(0.01))
+        return False
+
+    monkeypatch.setattr(device, "bfloat16_pays", pays)
+    for i, train in enumerate(({"max_steps": 40, "grad_accum": 2}, {"max_steps": 10**6, "max_time": 0.2})):
+        trainer, _ = _precision_run(small_words, tmp_path / f"run{i}", train)
+        next(e for e in trainer.run() if e.kind == "arithmetic")
+        if i == 0:
+            assert estimates[-1] == pytest.approx(40 * 0.01 * 2)
+        else:  # the budget less what the run has trained, far short of its steps' 10,000 s
+            assert 0 <= estimates[-1] <= 0.2
 
 
 def test_restored_choices_survive_a_save_before_the_first_step_and_old_states_keep_torchs_gelu(
@@ -416,7 +457,7 @@ def test_restored_choices_survive_a_save_before_the_first_step_and_old_states_ke
 
     monkeypatch.setattr(device, "_stays_float32", lambda d, p: True)
     monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: False)
-    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: True)
+    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use, run_seconds=None: True)
     monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: True)
     out = tmp_path / "run"
     trainer, _ = _precision_run(small_words, out)
@@ -481,7 +522,7 @@ def test_what_auto_chose_is_shown_kept_and_accepted_on_resume(small_words, tmp_p
 
     monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
     monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: False)
-    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: True)
+    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use, run_seconds=None: True)
     from makemore.sinks import JsonlSink
     from makemore.training import drive
 
@@ -512,7 +553,7 @@ def test_no_dtype_timing_where_the_dtype_is_given_or_nothing_trains(small_words,
                                                                     model_type):
     from makemore import device
 
-    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: pytest.fail("timed"))
+    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use, run_seconds=None: pytest.fail("timed"))
     trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / "run", model_type=model_type,
                                      device="cpu", hyper=TINY if model_type == "transformer" else {},
                                      train={"batch_size": 8, "max_steps": 3, "eval_interval": 3, **train}))
@@ -537,7 +578,7 @@ def test_the_probes_leave_batch_norms_running_statistics_as_they_were(small_word
         monkeypatch.setattr(device, "_precision_choices", {})
         monkeypatch.setattr(device, "_dtype_choices", {})
         monkeypatch.setattr(device, "matmuls_in_onednn_pay", timed if probe else lambda key, passes: False)
-        monkeypatch.setattr(device, "bfloat16_pays", given if probe else lambda key, passes, use: False)
+        monkeypatch.setattr(device, "bfloat16_pays", given if probe else lambda key, passes, use, run_seconds=None: False)
         torch.manual_seed(5)
         trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / str(probe), model_type="wavenet",
                                          hyper={"n_embd": 8, "n_embd2": 16}, device="cpu",
@@ -573,7 +614,7 @@ def test_a_run_trains_with_the_precision_its_first_step_timed_and_resumes_with_i
 
     monkeypatch.setattr(device, "_stays_float32", lambda d, p: True)
     monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
-    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: False)  # float32: its precision matters
+    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use, run_seconds=None: False)  # float32: its precision matters
     calls = []
     monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: calls.append(key) or pays)
     out = tmp_path / "run"
@@ -1050,7 +1091,7 @@ def test_a_stop_during_the_first_steps_timing_is_answered_at_once(small_words, t
     trainer, _ = _precision_run(small_words, tmp_path / "run", {"max_steps": 50})
     timed = []
 
-    def pays(key, passes, use):
+    def pays(key, passes, use, run_seconds=None):
         passes()
         trainer.request_stop()  # arrives while the timing runs
         for _ in range(100):
@@ -1065,7 +1106,7 @@ def test_a_stop_during_the_first_steps_timing_is_answered_at_once(small_words, t
     assert "arithmetic" not in [e.kind for e in events]
     meta = rundir.RunDir.open(tmp_path / "run").load_state().meta
     assert meta["dtype"] is None and meta["matmul_precision"] is None
-    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: True)  # timed now, in full
+    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use, run_seconds=None: True)  # timed now, in full
     resumed = resume_trainer(tmp_path / "run", {"max_steps": 3})
     said = [e for e in resumed.run() if e.kind == "arithmetic"]
     assert resumed.cfg.dtype == "bfloat16" and [(e.step, e.dtype) for e in said] == [(2, "bfloat16")]
@@ -1103,7 +1144,7 @@ def test_a_run_that_starts_over_has_no_arithmetic_until_its_first_step(small_wor
 
     monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
     monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: False)
-    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: True)
+    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use, run_seconds=None: True)
     out = tmp_path / "run"
     drive(_precision_run(small_words, out)[0], [JsonlSink(out)])
     metrics = out / "metrics.jsonl"

@@ -23,7 +23,7 @@ def _train_recording(words: Path, out: Path, model_type: str, grad_accum: int, m
     # the GELU kernel and the matmuls' precision given: the first step's timing would run forward passes of its own
     monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
     monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: False)
-    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use: False)
+    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use, run_seconds=None: False)
     trainer, _ = new_trainer(Request(data=str(words), model_type=model_type, out=out, hyper=SMALL[model_type],
                                      train={"max_steps": 3, "eval_interval": 3, "batch_size": 16,
                                             "learning_rate": 1e-2, "warmup_steps": 0, "grad_accum": grad_accum}))
