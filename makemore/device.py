@@ -260,7 +260,7 @@ def _median_ratio(work: Callable[[], None], switch: Callable[[bool], None], thre
     after ``ROUNDS``, or after ``PROBE_SECONDS`` once ``MIN_ROUNDS`` are done (one, for passes of
     ``LONG_PASS_SECONDS`` or more). With ``near_seconds``, a median still within ``NEAR_MARGIN`` of ``threshold``
     (a short pass's) is timed on, up to ``near_seconds`` (at most ``NEAR_SHARE`` of ``run_seconds`` of the pass's
-    time, where given) or ``NEAR_ROUNDS``. The caller restores what ``switch`` changes. Clear-cut timings stop
+    time, where given; never less than the usual rounds) or ``NEAR_ROUNDS``. The caller restores what ``switch`` changes. Clear-cut timings stop
     sooner: after ``CLEAR_ROUNDS`` rounds whose ratios all lie beyond ``threshold`` by ``CLEAR_MARGIN``, on the
     same side; after ``FAR_ROUNDS``, if all are above ``threshold`` by ``FAR_MARGIN`` (the switch far slower:
     not taken)."""
@@ -270,8 +270,9 @@ def _median_ratio(work: Callable[[], None], switch: Callable[[bool], None], thre
     reps = max(1, min(50, int(2e-3 / max(once, 1e-6))))
     long_pass = once >= LONG_PASS_SECONDS  # the time a round costs decides: one round, never timed on
     fewest, near_seconds = (1, 0.0) if long_pass else (MIN_ROUNDS, near_seconds)
-    if near_seconds and run_seconds is not None:
+    if near_seconds and run_seconds is not None:  # a share shorter than the usual timing: timed as usual
         near_seconds = min(near_seconds, NEAR_SHARE * run_seconds(once))
+        near_seconds = near_seconds if near_seconds > PROBE_SECONDS else 0.0
     start = time.perf_counter()
     for i in range(max(ROUNDS, NEAR_ROUNDS if near_seconds else 0)):
         if i >= fewest:

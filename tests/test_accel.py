@@ -263,15 +263,15 @@ def test_a_dtype_timing_near_its_line_is_timed_on(monkeypatch):
     def use(flag: bool) -> None:
         state["bf16"] = flag
 
-    def timing(ratios, run_seconds=None) -> tuple[bool, int]:  # ratios(n): bfloat16's share of float32's time at
-        state["bf16 passes"] = 0  # its n-th pass
+    def timing(ratios, run_seconds=None, seconds=0.030) -> tuple[bool, int]:  # ratios(n): bfloat16's share of
+        state["bf16 passes"] = 0  # float32's time at its n-th pass; seconds: a float32 pass's
 
         def passes():
             if state["bf16"]:
                 state["bf16 passes"] += 1
-                clock["now"] += 0.030 * ratios(state["bf16 passes"])
+                clock["now"] += seconds * ratios(state["bf16 passes"])
             else:
-                clock["now"] += 0.030
+                clock["now"] += seconds
         monkeypatch.setattr(device, "_dtype_choices", {})
         return device.bfloat16_pays(("ten-minute",), passes, use, run_seconds), state["bf16 passes"] // 2
 
@@ -302,6 +302,12 @@ def test_a_dtype_timing_near_its_line_is_timed_on(monkeypatch):
     assert answer is False and device.MIN_ROUNDS < rounds == share_rounds < int(1.5 / a_round) + 1
     answer, rounds = timing(lambda n: near, lambda once: 0.0)  # no time to spare: the usual rounds decide
     assert answer is False and rounds == device.MIN_ROUNDS
+    # a share shorter than PROBE_SECONDS times as a timing far from the line would, not less: passes of 5 ms, whose
+    # ROUNDS rounds take less than PROBE_SECONDS, all taken
+    short_round = 2 * 0.005 + 2 * 0.005 * near
+    assert device.ROUNDS * short_round < device.PROBE_SECONDS
+    answer, rounds = timing(lambda n: near, lambda once: 0.5 * device.PROBE_SECONDS / device.NEAR_SHARE, 0.005)
+    assert answer is False and rounds == device.ROUNDS
     answer, rounds = timing(lambda n: near, lambda once: math.inf)  # unbounded: NEAR_SECONDS, as without
     assert answer is False and rounds == int(1.5 / a_round) + 1
     # neither near nor clear: PROBE_SECONDS, then MIN_ROUNDS decide
