@@ -501,7 +501,7 @@ def eval_(
 @app.command(cls=_Command)
 @handles_errors
 def score(
-    words: Annotated[list[str], typer.Argument(help="Words to score; the first is a run directory if it is "
+    words: Annotated[list[str], typer.Argument(metavar="WORD", help="Words to score; the first is a run directory if it is "
                                                     "one (default: the most recent run in runs/).",
                                                show_default=False)],
     as_json: JsonOpt = False,
@@ -599,7 +599,7 @@ def runs(
 @app.command(cls=_Command)
 @handles_errors
 def compare(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run directories.", metavar="RUN...")],
+    run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run directories.", metavar="RUN")],
     as_json: JsonOpt = False,
 ) -> None:
     """Runs side by side: every setting and result in one table, the rows that differ highlighted."""

@@ -354,7 +354,7 @@ def test_an_empty_path_or_data_name_is_refused_as_empty_not_read_as_the_current_
         (["train", "names", "-o", ""], "Invalid value for '--out' / '-o': an empty path"),
         (["sample", "-O", ""], "Invalid value for '--output' / '-O': an empty path"),
         (["eval", ""], "Invalid value for 'run': an empty path"),
-        (["compare", "runs", ""], "Invalid value for 'RUN...': an empty path"),
+        (["compare", "runs", ""], "Invalid value for 'RUN': an empty path"),
         (["prepare", "", "--tokenizer", "tok.json", "-o", "shards"], "Invalid value for 'src': an empty path"),
     ]
     lines = _refused([args for args, _ in cases], cwd)
