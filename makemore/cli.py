@@ -501,9 +501,9 @@ def eval_(
 @app.command(cls=_Command)
 @handles_errors
 def score(
-    words: Annotated[list[str], typer.Argument(metavar="WORD", help="Words to score; the first is a run directory if it is "
-                                                    "one (default: the most recent run in runs/).",
-                                               show_default=False)],
+    words: Annotated[list[str], typer.Argument(metavar="WORD", show_default=False,
+                                               help="Words to score; the first is a run directory if it is one "
+                                                    "(default: the most recent run in runs/).")],
     as_json: JsonOpt = False,
 ) -> None:
     """Each word's mean negative log-likelihood per character (lower: the model finds it more typical).
