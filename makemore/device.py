@@ -260,10 +260,10 @@ def _median_ratio(work: Callable[[], None], switch: Callable[[bool], None], thre
     after ``ROUNDS``, or after ``PROBE_SECONDS`` once ``MIN_ROUNDS`` are done (one, for passes of
     ``LONG_PASS_SECONDS`` or more). With ``near_seconds``, a median still within ``NEAR_MARGIN`` of ``threshold``
     (a short pass's) is timed on, up to ``near_seconds`` (at most ``NEAR_SHARE`` of ``run_seconds`` of the pass's
-    time, where given; never less than the usual rounds) or ``NEAR_ROUNDS``. The caller restores what ``switch`` changes. Clear-cut timings stop
-    sooner: after ``CLEAR_ROUNDS`` rounds whose ratios all lie beyond ``threshold`` by ``CLEAR_MARGIN``, on the
-    same side; after ``FAR_ROUNDS``, if all are above ``threshold`` by ``FAR_MARGIN`` (the switch far slower:
-    not taken)."""
+    time, where given; never less than the usual rounds) or ``NEAR_ROUNDS``. The caller restores what ``switch``
+    changes. Clear-cut timings stop sooner: after ``CLEAR_ROUNDS`` rounds whose ratios all lie beyond
+    ``threshold`` by ``CLEAR_MARGIN``, on the same side; after ``FAR_ROUNDS``, if all are above ``threshold`` by
+    ``FAR_MARGIN`` (the switch far slower: not taken)."""
     ratios = []
     first = _timed(work)  # allocates and initialises: a pass this long alone is long in any case
     once = first if first >= LONG_PASS_SECONDS else min(_timed(work) for _ in range(2))

@@ -36,6 +36,11 @@ def blas_matmuls(timed_arithmetic, monkeypatch):
     monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: False)
 
 
+def _bf16_answers(answer):
+    """A stand-in for ``device.bfloat16_pays`` that answers at once, with its signature."""
+    return lambda key, passes, use, run_seconds=None: answer
+
+
 def _train(words: Path, out: Path, **train):
     request = Request(data=str(words), out=out, hyper=TINY, device="cpu",
                       train={"batch_size": 16, "learning_rate": 1e-2, "warmup_steps": 10, **train})
@@ -416,7 +421,8 @@ def test_dtype_auto_trains_in_what_its_first_step_timed_and_resumes_with_it(smal
     assert set(seen) == {pays}
     assert json.loads((out / "config.json").read_text())["train"]["dtype"] == "auto"
 
-    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use, run_seconds=None: pytest.fail("timed again on resume"))
+    monkeypatch.setattr(device, "bfloat16_pays",
+                        lambda key, passes, use, run_seconds=None: pytest.fail("timed again on resume"))
     if pays:  # --compile on a CPU trains in float32: it switched a bfloat16 run's arithmetic halfway, unsaid
         with pytest.raises(MakemoreError, match="trains under bfloat16 autocast, as --dtype auto chose when it "
                                                 "began, and --compile on a CPU trains in float32; resume it without"):
@@ -463,7 +469,7 @@ def test_restored_choices_survive_a_save_before_the_first_step_and_old_states_ke
 
     monkeypatch.setattr(device, "_stays_float32", lambda d, p: True)
     monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: False)
-    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use, run_seconds=None: True)
+    monkeypatch.setattr(device, "bfloat16_pays", _bf16_answers(True))
     monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: True)
     out = tmp_path / "run"
     trainer, _ = _precision_run(small_words, out)
@@ -528,7 +534,7 @@ def test_what_auto_chose_is_shown_kept_and_accepted_on_resume(small_words, tmp_p
 
     monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
     monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: False)
-    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use, run_seconds=None: True)
+    monkeypatch.setattr(device, "bfloat16_pays", _bf16_answers(True))
     from makemore.sinks import JsonlSink
     from makemore.training import drive
 
@@ -584,7 +590,7 @@ def test_the_probes_leave_batch_norms_running_statistics_as_they_were(small_word
         monkeypatch.setattr(device, "_precision_choices", {})
         monkeypatch.setattr(device, "_dtype_choices", {})
         monkeypatch.setattr(device, "matmuls_in_onednn_pay", timed if probe else lambda key, passes: False)
-        monkeypatch.setattr(device, "bfloat16_pays", given if probe else lambda key, passes, use, run_seconds=None: False)
+        monkeypatch.setattr(device, "bfloat16_pays", given if probe else _bf16_answers(False))
         torch.manual_seed(5)
         trainer, _ = new_trainer(Request(data=str(small_words), out=tmp_path / str(probe), model_type="wavenet",
                                          hyper={"n_embd": 8, "n_embd2": 16}, device="cpu",
@@ -620,7 +626,7 @@ def test_a_run_trains_with_the_precision_its_first_step_timed_and_resumes_with_i
 
     monkeypatch.setattr(device, "_stays_float32", lambda d, p: True)
     monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
-    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use, run_seconds=None: False)  # float32: its precision matters
+    monkeypatch.setattr(device, "bfloat16_pays", _bf16_answers(False))  # float32: its precision matters
     calls = []
     monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: calls.append(key) or pays)
     out = tmp_path / "run"
@@ -1112,7 +1118,7 @@ def test_a_stop_during_the_first_steps_timing_is_answered_at_once(small_words, t
     assert "arithmetic" not in [e.kind for e in events]
     meta = rundir.RunDir.open(tmp_path / "run").load_state().meta
     assert meta["dtype"] is None and meta["matmul_precision"] is None
-    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use, run_seconds=None: True)  # timed now, in full
+    monkeypatch.setattr(device, "bfloat16_pays", _bf16_answers(True))  # timed now, in full
     resumed = resume_trainer(tmp_path / "run", {"max_steps": 3})
     said = [e for e in resumed.run() if e.kind == "arithmetic"]
     assert resumed.cfg.dtype == "bfloat16" and [(e.step, e.dtype) for e in said] == [(2, "bfloat16")]
@@ -1150,7 +1156,7 @@ def test_a_run_that_starts_over_has_no_arithmetic_until_its_first_step(small_wor
 
     monkeypatch.setattr(device, "native_gelu_pays", lambda rows, width, passes: False)
     monkeypatch.setattr(device, "matmuls_in_onednn_pay", lambda key, passes: False)
-    monkeypatch.setattr(device, "bfloat16_pays", lambda key, passes, use, run_seconds=None: True)
+    monkeypatch.setattr(device, "bfloat16_pays", _bf16_answers(True))
     out = tmp_path / "run"
     drive(_precision_run(small_words, out)[0], [JsonlSink(out)])
     metrics = out / "metrics.jsonl"
